@@ -20,3 +20,12 @@ int TS_FN(ts_sum_f32)(int64_t n, const float *restrict x, double *restrict out) 
     *out = acc;
     return TS_OK;
 }
+
+/* y <- x, split over the OpenMP threads: one core alone does not saturate memory bandwidth. */
+int TS_FN(ts_copy_f32)(int64_t n, const float *restrict x, float *restrict y) {
+#pragma omp parallel for simd schedule(static) if (n >= TS_PARALLEL_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        y[i] = x[i];
+    }
+    return TS_OK;
+}

@@ -4,6 +4,8 @@
 #ifndef TESSERA_TS_MATH_H
 #define TESSERA_TS_MATH_H
 
+#include <math.h>
+
 #ifdef __CUDACC__
 #define TS_HD static inline __host__ __device__
 #else
@@ -13,5 +15,41 @@
 /* y <- a*x + y for one element. Written as a fused multiply-add on purpose: both gcc (with FMA
  * enabled) and nvcc contract it to one rounding, so CPU and GPU agree bit for bit. */
 TS_HD float ts_axpy_elem(float a, float x, float y) { return a * x + y; }
+
+#define TS_SQRT_2_OVER_PI 0.7978845608028654f
+#define TS_GELU_CUBIC 0.044715f
+#define TS_INV_SQRT_2 0.7071067811865476f
+#define TS_INV_SQRT_2PI 0.3989422804014327f
+
+TS_HD float ts_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+TS_HD float ts_relu(float x) { return x > 0.0f ? x : 0.0f; }
+
+/* GELU, tanh approximation (GPT-2's "gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+TS_HD float ts_gelu_tanh(float x) {
+    float inner = TS_SQRT_2_OVER_PI * (x + TS_GELU_CUBIC * x * x * x);
+    return 0.5f * x * (1.0f + tanhf(inner));
+}
+
+TS_HD float ts_gelu_tanh_grad(float x) {
+    float inner = TS_SQRT_2_OVER_PI * (x + TS_GELU_CUBIC * x * x * x);
+    float t = tanhf(inner);
+    float dinner = TS_SQRT_2_OVER_PI * (1.0f + 3.0f * TS_GELU_CUBIC * x * x);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * dinner;
+}
+
+/* GELU, exact form: x * Phi(x) with Phi the standard normal CDF */
+TS_HD float ts_gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * TS_INV_SQRT_2)); }
+
+TS_HD float ts_gelu_erf_grad(float x) {
+    return 0.5f * (1.0f + erff(x * TS_INV_SQRT_2)) + x * TS_INV_SQRT_2PI * expf(-0.5f * x * x);
+}
+
+TS_HD float ts_silu(float x) { return x * ts_sigmoid(x); }
+
+TS_HD float ts_silu_grad(float x) {
+    float s = ts_sigmoid(x);
+    return s * (1.0f + x * (1.0f - s));
+}
 
 #endif

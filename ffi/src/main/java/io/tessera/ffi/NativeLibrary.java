@@ -91,7 +91,7 @@ public final class NativeLibrary {
     public SymbolLookup lookup() {
         Loaded result = load();
         if (result.failure != null) {
-            throw result.failure;
+            throw result.failure.copy();
         }
         return result.lookup;
     }
@@ -133,9 +133,24 @@ public final class NativeLibrary {
                     "symbol " + symbol + " is not exported by " + name + " (loaded from " + result.origin + ")");
         }
         MethodType type = descriptor.toMethodType();
-        MethodHandle thrower = MethodHandles.throwException(type.returnType(), NativeLibraryUnavailableException.class)
-                .bindTo(failure);
+        MethodHandle thrower = THROW_UNAVAILABLE.bindTo(failure).asType(MethodType.methodType(type.returnType()));
         return MethodHandles.dropArguments(thrower, 0, type.parameterList());
+    }
+
+    private static final MethodHandle THROW_UNAVAILABLE;
+
+    static {
+        try {
+            THROW_UNAVAILABLE = MethodHandles.lookup().findStatic(NativeLibrary.class, "throwUnavailable",
+                    MethodType.methodType(Object.class, NativeLibraryUnavailableException.class));
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** A fresh exception per failed call, so its stack trace points at the caller. */
+    private static Object throwUnavailable(NativeLibraryUnavailableException failure) {
+        throw failure.copy();
     }
 
     private Loaded load() {

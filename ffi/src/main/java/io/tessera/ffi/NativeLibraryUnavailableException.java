@@ -14,8 +14,17 @@ public final class NativeLibraryUnavailableException extends RuntimeException {
     }
 
     NativeLibraryUnavailableException(String message) {
+        this(message, List.of(), null);
+    }
+
+    private NativeLibraryUnavailableException(String message, List<String> attempts, Void unused) {
         super(message);
-        this.attempts = List.of();
+        this.attempts = attempts;
+    }
+
+    /** The same failure, with a stack trace of the current call. */
+    NativeLibraryUnavailableException copy() {
+        return new NativeLibraryUnavailableException(getMessage(), attempts, null);
     }
 
     /** One line per place that was tried, with the reason it failed. */

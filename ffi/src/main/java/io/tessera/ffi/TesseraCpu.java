@@ -1,6 +1,7 @@
 package io.tessera.ffi;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
@@ -142,13 +143,13 @@ public final class TesseraCpu {
             throw Downcalls.rethrow(t);
         }
     }
+    // ---- generated from kernels/cpu/kernels.def by native-build/gen_cpu_bindings.py: do not edit ----
 
     private static final class ts_axpy_f32 {
-        static final MethodHandle HANDLE = LIBRARY.downcall("ts_axpy_f32",
-                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS));
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_axpy_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS));
     }
 
-    /** int ts_axpy_f32(int64_t n, float a, const float *x, float *y): y += a*x. */
+    /** int ts_axpy_f32(int64_t n, float a, const float *x, float *y) */
     public static int ts_axpy_f32(long n, float a, MemorySegment x, MemorySegment y) {
         try {
             return (int) ts_axpy_f32.HANDLE.invokeExact(n, a, x, y);
@@ -158,11 +159,10 @@ public final class TesseraCpu {
     }
 
     private static final class ts_sum_f32 {
-        static final MethodHandle HANDLE = LIBRARY.downcall("ts_sum_f32",
-                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS));
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_sum_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS));
     }
 
-    /** int ts_sum_f32(int64_t n, const float *x, double *out): *out = sum of x, accumulated in double. */
+    /** int ts_sum_f32(int64_t n, const float *x, double *out) */
     public static int ts_sum_f32(long n, MemorySegment x, MemorySegment out) {
         try {
             return (int) ts_sum_f32.HANDLE.invokeExact(n, x, out);
@@ -170,4 +170,109 @@ public final class TesseraCpu {
             throw Downcalls.rethrow(t);
         }
     }
+
+    private static final class ts_copy_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_copy_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_copy_f32(int64_t n, const float *x, float *y) */
+    public static int ts_copy_f32(long n, MemorySegment x, MemorySegment y) {
+        try {
+            return (int) ts_copy_f32.HANDLE.invokeExact(n, x, y);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_unary_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_unary_f32", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_unary_f32(int op, float alpha, int ndim, const int64_t *shape, const float *x, const int64_t *xs, float *y, const int64_t *ys) */
+    public static int ts_unary_f32(int op, float alpha, int ndim, MemorySegment shape, MemorySegment x, MemorySegment xs, MemorySegment y, MemorySegment ys) {
+        try {
+            return (int) ts_unary_f32.HANDLE.invokeExact(op, alpha, ndim, shape, x, xs, y, ys);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_binary_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_binary_f32", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_binary_f32(int op, int ndim, const int64_t *shape, const float *a, const int64_t *as, const float *b, const int64_t *bs, float *y, const int64_t *ys) */
+    public static int ts_binary_f32(int op, int ndim, MemorySegment shape, MemorySegment a, MemorySegment as, MemorySegment b, MemorySegment bs, MemorySegment y, MemorySegment ys) {
+        try {
+            return (int) ts_binary_f32.HANDLE.invokeExact(op, ndim, shape, a, as, b, bs, y, ys);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_compare_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_compare_f32", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_compare_f32(int op, int ndim, const int64_t *shape, const float *a, const int64_t *as, const float *b, const int64_t *bs, uint8_t *y, const int64_t *ys) */
+    public static int ts_compare_f32(int op, int ndim, MemorySegment shape, MemorySegment a, MemorySegment as, MemorySegment b, MemorySegment bs, MemorySegment y, MemorySegment ys) {
+        try {
+            return (int) ts_compare_f32.HANDLE.invokeExact(op, ndim, shape, a, as, b, bs, y, ys);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_where_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_where_f32", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_where_f32(int ndim, const int64_t *shape, const uint8_t *c, const int64_t *cs, const float *a, const int64_t *as, const float *b, const int64_t *bs, float *y, const int64_t *ys) */
+    public static int ts_where_f32(int ndim, MemorySegment shape, MemorySegment c, MemorySegment cs, MemorySegment a, MemorySegment as, MemorySegment b, MemorySegment bs, MemorySegment y, MemorySegment ys) {
+        try {
+            return (int) ts_where_f32.HANDLE.invokeExact(ndim, shape, c, cs, a, as, b, bs, y, ys);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_copy_strided {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_copy_strided", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_copy_strided(int src_dtype, int dst_dtype, int ndim, const int64_t *shape, const void *src, const int64_t *ss, void *dst, const int64_t *ds) */
+    public static int ts_copy_strided(int src_dtype, int dst_dtype, int ndim, MemorySegment shape, MemorySegment src, MemorySegment ss, MemorySegment dst, MemorySegment ds) {
+        try {
+            return (int) ts_copy_strided.HANDLE.invokeExact(src_dtype, dst_dtype, ndim, shape, src, ss, dst, ds);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_fill {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_fill", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_DOUBLE, ADDRESS));
+    }
+
+    /** int ts_fill(int dtype, int64_t n, double value, void *y) */
+    public static int ts_fill(int dtype, long n, double value, MemorySegment y) {
+        try {
+            return (int) ts_fill.HANDLE.invokeExact(dtype, n, value, y);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_reduce_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_reduce_f32", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_reduce_f32(int op, int outer_ndim, const int64_t *outer_shape, const int64_t *outer_xs, int red_ndim, const int64_t *red_shape, const int64_t *red_xs, const float *x, void *y) */
+    public static int ts_reduce_f32(int op, int outer_ndim, MemorySegment outer_shape, MemorySegment outer_xs, int red_ndim, MemorySegment red_shape, MemorySegment red_xs, MemorySegment x, MemorySegment y) {
+        try {
+            return (int) ts_reduce_f32.HANDLE.invokeExact(op, outer_ndim, outer_shape, outer_xs, red_ndim, red_shape, red_xs, x, y);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+    // ---- end of generated bindings ----
 }

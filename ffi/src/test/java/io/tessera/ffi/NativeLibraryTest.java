@@ -83,6 +83,7 @@ class NativeLibraryTest {
         // creating a handle never throws; calling it does, every time, with the same clean message
         MethodHandle handle = library.downcall("anything", FunctionDescriptor.of(JAVA_INT));
         assertFalse(library.isAvailable());
+        NativeLibraryUnavailableException previous = null;
         for (int attempt = 0; attempt < 2; attempt++) {
             var e = assertThrows(NativeLibraryUnavailableException.class, () -> {
                 int ignored = (int) handle.invokeExact();
@@ -92,6 +93,8 @@ class NativeLibraryTest {
             assertTrue(e.attempts().get(0).contains("native/none/libnothere.so: not on the classpath"), e.getMessage());
             assertTrue(e.attempts().get(1).contains("libnothere.so.7"), e.getMessage());
             assertTrue(e.attempts().get(2).contains("/nonexistent/libnothere.so: no such file"), e.getMessage());
+            assertTrue(e != previous, "each failed call gets its own exception and stack trace");
+            previous = e;
         }
     }
 

@@ -98,6 +98,21 @@ class TesseraCpuTest {
         }
     }
 
+    @ParameterizedTest(name = "tier {0}, n = {1}")
+    @MethodSource("tiersAndSizes")
+    void copyIsExact(int tier, long n) {
+        assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_isa_select(tier));
+        SplittableRandom random = new SplittableRandom(n * 13 + tier);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment x = randomFloats(arena, n, random);
+            MemorySegment y = randomFloats(arena, n + 1, random);
+            float sentinel = y.getAtIndex(JAVA_FLOAT, n);
+            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_copy_f32(n, x, y));
+            assertEquals(-1L, x.asSlice(0, n * 4).mismatch(y.asSlice(0, n * 4)));
+            assertEquals(sentinel, y.getAtIndex(JAVA_FLOAT, n), "wrote past the end");
+        }
+    }
+
     @Test
     void sumIsNotLimitedToFloatPrecision() {
         // 2^24 + 1 is not a float: a float accumulator would lose the trailing ones
