@@ -31,8 +31,8 @@ TS_HD uint16_t ts_f32_to_f16(float f) {
     uint32_t sign = b.u & 0x80000000u;
     uint32_t x = b.u ^ sign;
     uint16_t h;
-    if (x >= 0x47800000u) { /* >= 65536, inf or NaN: inf or quiet NaN */
-        h = x > 0x7f800000u ? 0x7e00 : 0x7c00;
+    if (x >= 0x47800000u) { /* >= 65536 or inf: inf; NaN: quiet NaN keeping the top payload bits */
+        h = x > 0x7f800000u ? (uint16_t)(0x7e00u | ((x >> 13) & 0x3ffu)) : 0x7c00;
     } else if (x < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
         ts_f32_bits magic = {.u = 0x3f000000u};
         ts_f32_bits sum = {.f = (ts_f32_bits){.u = x}.f + magic.f};

@@ -1,13 +1,6 @@
 package io.tessera.ffi;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
 
 /**
  * Sets OMP_WAIT_POLICY=PASSIVE in the process environment before libgomp is loaded (it reads the
@@ -19,19 +12,11 @@ final class OpenMpEnvironment {
     private OpenMpEnvironment() {}
 
     static void configure() {
-        Linker linker = Linker.nativeLinker();
-        MethodHandle setenv = linker.downcallHandle(linker.defaultLookup().find("setenv").orElseThrow(),
-                FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment name = arena.allocateFrom("OMP_WAIT_POLICY");
-            MemorySegment value = arena.allocateFrom("PASSIVE");
-            int overwrite = 0;
-            int rc = (int) setenv.invokeExact(name, value, overwrite);
+            int rc = Libc.setenv(arena.allocateFrom("OMP_WAIT_POLICY"), arena.allocateFrom("PASSIVE"), 0);
             if (rc != 0) {
                 throw new IllegalStateException("setenv(OMP_WAIT_POLICY) failed with " + rc);
             }
-        } catch (Throwable t) {
-            throw Downcalls.rethrow(t);
         }
     }
 }

@@ -274,5 +274,187 @@ public final class TesseraCpu {
             throw Downcalls.rethrow(t);
         }
     }
+
+    private static final class ts_softmax_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_softmax_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_softmax_f32(int64_t rows, int64_t cols, int log, const float *x, float *y) */
+    public static int ts_softmax_f32(long rows, long cols, int log, MemorySegment x, MemorySegment y) {
+        try {
+            return (int) ts_softmax_f32.HANDLE.invokeExact(rows, cols, log, x, y);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_softmax_backward_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_softmax_backward_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_softmax_backward_f32(int64_t rows, int64_t cols, int log, const float *y, const float *gy, float *gx) */
+    public static int ts_softmax_backward_f32(long rows, long cols, int log, MemorySegment y, MemorySegment gy, MemorySegment gx) {
+        try {
+            return (int) ts_softmax_backward_f32.HANDLE.invokeExact(rows, cols, log, y, gy, gx);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_layernorm_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_layernorm_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_layernorm_f32(int64_t rows, int64_t cols, float eps, const float *x, const float *w, const float *b, float *y, float *mean, float *rstd) */
+    public static int ts_layernorm_f32(long rows, long cols, float eps, MemorySegment x, MemorySegment w, MemorySegment b, MemorySegment y, MemorySegment mean, MemorySegment rstd) {
+        try {
+            return (int) ts_layernorm_f32.HANDLE.invokeExact(rows, cols, eps, x, w, b, y, mean, rstd);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_layernorm_backward_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_layernorm_backward_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_layernorm_backward_f32(int64_t rows, int64_t cols, const float *x, const float *w, const float *mean, const float *rstd, const float *gy, float *gx, float *gw, float *gb) */
+    public static int ts_layernorm_backward_f32(long rows, long cols, MemorySegment x, MemorySegment w, MemorySegment mean, MemorySegment rstd, MemorySegment gy, MemorySegment gx, MemorySegment gw, MemorySegment gb) {
+        try {
+            return (int) ts_layernorm_backward_f32.HANDLE.invokeExact(rows, cols, x, w, mean, rstd, gy, gx, gw, gb);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_rmsnorm_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_rmsnorm_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_rmsnorm_f32(int64_t rows, int64_t cols, float eps, const float *x, const float *w, float *y, float *rstd) */
+    public static int ts_rmsnorm_f32(long rows, long cols, float eps, MemorySegment x, MemorySegment w, MemorySegment y, MemorySegment rstd) {
+        try {
+            return (int) ts_rmsnorm_f32.HANDLE.invokeExact(rows, cols, eps, x, w, y, rstd);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_rmsnorm_backward_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_rmsnorm_backward_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_rmsnorm_backward_f32(int64_t rows, int64_t cols, const float *x, const float *w, const float *rstd, const float *gy, float *gx, float *gw) */
+    public static int ts_rmsnorm_backward_f32(long rows, long cols, MemorySegment x, MemorySegment w, MemorySegment rstd, MemorySegment gy, MemorySegment gx, MemorySegment gw) {
+        try {
+            return (int) ts_rmsnorm_backward_f32.HANDLE.invokeExact(rows, cols, x, w, rstd, gy, gx, gw);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_cross_entropy_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_cross_entropy_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_cross_entropy_f32(int64_t rows, int64_t cols, const float *logits, const void *labels, int label_bytes, float *loss, float *lse) */
+    public static int ts_cross_entropy_f32(long rows, long cols, MemorySegment logits, MemorySegment labels, int label_bytes, MemorySegment loss, MemorySegment lse) {
+        try {
+            return (int) ts_cross_entropy_f32.HANDLE.invokeExact(rows, cols, logits, labels, label_bytes, loss, lse);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_cross_entropy_backward_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_cross_entropy_backward_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_cross_entropy_backward_f32(int64_t rows, int64_t cols, const float *logits, const void *labels, int label_bytes, const float *lse, const float *gloss, float *glogits) */
+    public static int ts_cross_entropy_backward_f32(long rows, long cols, MemorySegment logits, MemorySegment labels, int label_bytes, MemorySegment lse, MemorySegment gloss, MemorySegment glogits) {
+        try {
+            return (int) ts_cross_entropy_backward_f32.HANDLE.invokeExact(rows, cols, logits, labels, label_bytes, lse, gloss, glogits);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_embedding_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_embedding_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+    }
+
+    /** int ts_embedding_f32(int64_t n, int64_t dim, const float *weight, const void *idx, int idx_bytes, float *out) */
+    public static int ts_embedding_f32(long n, long dim, MemorySegment weight, MemorySegment idx, int idx_bytes, MemorySegment out) {
+        try {
+            return (int) ts_embedding_f32.HANDLE.invokeExact(n, dim, weight, idx, idx_bytes, out);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_embedding_backward_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_embedding_backward_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+    }
+
+    /** int ts_embedding_backward_f32(int64_t n, int64_t dim, const float *gout, const void *idx, int idx_bytes, float *gweight) */
+    public static int ts_embedding_backward_f32(long n, long dim, MemorySegment gout, MemorySegment idx, int idx_bytes, MemorySegment gweight) {
+        try {
+            return (int) ts_embedding_backward_f32.HANDLE.invokeExact(n, dim, gout, idx, idx_bytes, gweight);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_causal_mask_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_causal_mask_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS));
+    }
+
+    /** int ts_causal_mask_f32(int64_t batch, int64_t tq, int64_t tk, int64_t past, float value, float *x) */
+    public static int ts_causal_mask_f32(long batch, long tq, long tk, long past, float value, MemorySegment x) {
+        try {
+            return (int) ts_causal_mask_f32.HANDLE.invokeExact(batch, tq, tk, past, value, x);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_adamw_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_adamw_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT));
+    }
+
+    /** int ts_adamw_f32(int64_t n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) */
+    public static int ts_adamw_f32(long n, MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) {
+        try {
+            return (int) ts_adamw_f32.HANDLE.invokeExact(n, p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_sgd_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_sgd_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_INT));
+    }
+
+    /** int ts_sgd_f32(int64_t n, float *p, const float *g, float *buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) */
+    public static int ts_sgd_f32(long n, MemorySegment p, MemorySegment g, MemorySegment buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
+        try {
+            return (int) ts_sgd_f32.HANDLE.invokeExact(n, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_philox_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_philox_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_INT, ADDRESS));
+    }
+
+    /** int ts_philox_f32(int64_t n, uint64_t seed, uint64_t offset, int normal, float *y) */
+    public static int ts_philox_f32(long n, long seed, long offset, int normal, MemorySegment y) {
+        try {
+            return (int) ts_philox_f32.HANDLE.invokeExact(n, seed, offset, normal, y);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
     // ---- end of generated bindings ----
 }

@@ -1,16 +1,12 @@
 package io.tessera.ffi;
 
-import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -153,13 +149,8 @@ class TesseraCpuTest {
     }
 
     private static String nativeGetenv(String name) {
-        Linker linker = Linker.nativeLinker();
-        MethodHandle getenv = linker.downcallHandle(linker.defaultLookup().find("getenv").orElseThrow(),
-                FunctionDescriptor.of(ADDRESS, ADDRESS));
         try (Arena arena = Arena.ofConfined()) {
-            return CStrings.read((MemorySegment) getenv.invokeExact(arena.allocateFrom(name)));
-        } catch (Throwable t) {
-            throw new AssertionError(t);
+            return CStrings.read(Libc.getenv(arena.allocateFrom(name)));
         }
     }
 }

@@ -1,0 +1,86 @@
+package io.tessera.engine;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The primitive op set every device implements; everything else (broadcasting, autograd, nn layers) is
+ * built on these in {@link Tensor}. Callers (the Tensor layer) validate shapes, dtypes and devices and
+ * allocate outputs; a backend only checks what its kernels additionally need and runs them.
+ * Conventions: "rows" kernels work on contiguous row-major data over the last dim; outputs are contiguous.
+ */
+public interface Backend {
+    Device device();
+
+    /** Allocates uninitialised memory on this device, owned by the current {@link TensorScope} if any. */
+    Storage allocate(long bytes);
+
+    /** Copies {@code bytes} of host memory into a contiguous tensor, or out of one. */
+    void write(Tensor dst, MemorySegment src);
+
+    void read(Tensor src, MemorySegment dst);
+
+    /** dst = src (same shape, any strides), converting dtype if they differ. */
+    void copy(Tensor src, Tensor dst);
+
+    /** Sets every element of a contiguous tensor. */
+    void fill(Tensor dst, double value);
+
+    void unary(Ops.Unary op, float alpha, Tensor x, Tensor y);
+
+    /** y = a op b; a and b are already broadcast (expanded views) to y's shape. */
+    void binary(Ops.Binary op, Tensor a, Tensor b, Tensor y);
+
+    /** y (BOOL) = a op b, broadcast as for {@link #binary}. */
+    void compare(Ops.Compare op, Tensor a, Tensor b, Tensor y);
+
+    /** y = cond ? a : b, all broadcast to y's shape; cond is BOOL. */
+    void where(Tensor cond, Tensor a, Tensor b, Tensor y);
+
+    /** y (contiguous, shape of x without {@code dims}) = op over {@code dims} of x. */
+    void reduce(Ops.Reduce op, Tensor x, int[] dims, Tensor y);
+
+    /**
+     * y[b] = a[b] @ b[b] for every batch index; a is [..., m, k], b is [..., k, n], y is [..., m, n] and
+     * contiguous; the batch dims of a and b are broadcast (possibly stride 0) to y's. The last two dims of
+     * a and b must each be row-major or column-major (a transpose costs no copy).
+     */
+    void matmul(Tensor a, Tensor b, Tensor y);
+
+    void softmax(Tensor x, Tensor y, boolean log);
+
+    void softmaxBackward(Tensor y, Tensor gy, Tensor gx, boolean log);
+
+    /** w and b may be null. mean and rstd get one value per row. */
+    void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor y, Tensor mean, Tensor rstd);
+
+    void layerNormBackward(Tensor x, Tensor w, Tensor mean, Tensor rstd, Tensor gy, Tensor gx, Tensor gw, Tensor gb);
+
+    void rmsNorm(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd);
+
+    void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw);
+
+    /** Per-row loss and log-sum-exp of logits [rows, classes] with I32 or I64 labels [rows]. */
+    void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor lse);
+
+    void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, Tensor gloss, Tensor glogits);
+
+    /** out[i] = weight[idx[i]] for I32 or I64 indices. */
+    void embedding(Tensor weight, Tensor idx, Tensor out);
+
+    /** gweight[idx[i]] += gout[i]. */
+    void embeddingBackward(Tensor gout, Tensor idx, Tensor gweight);
+
+    /** x[b, i, j] = value where j > i + past, for x [batch, tq, tk] contiguous, in place. */
+    void causalMask(Tensor x, long past, float value);
+
+    /** One fused AdamW step over contiguous F32 buffers (PyTorch semantics). */
+    void adamw(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+               float weightDecay, float biasCorrection1, float biasCorrection2);
+
+    /** One fused SGD step (PyTorch semantics); buf may be null when momentum is 0. */
+    void sgd(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
+             boolean nesterov, boolean firstStep);
+
+    /** Philox4x32-10 draws: element i of y depends only on (seed, offset, i). */
+    void random(Tensor y, long seed, long offset, boolean normal);
+}

@@ -1,0 +1,104 @@
+package io.tessera.engine;
+
+import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.autograd.Node;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Deque;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Reverse-mode pass over the tape recorded in {@link Tensor#gradFn()} nodes. */
+final class Backprop {
+    private Backprop() {}
+
+    static void run(Tensor root, Tensor seed) {
+        if (!root.requiresGrad()) {
+            throw new IllegalStateException("backward(): " + root.describe() + " does not require grad (nothing it was"
+                    + " computed from requires grad, or it was computed under GradMode.noGrad())");
+        }
+        if (!Arrays.equals(root.shape(), seed.shape())) {
+            throw new IllegalArgumentException("backward(): gradient " + seed.describe() + " does not match " + root.describe());
+        }
+        List<Tensor> order = topologicalOrder(root);
+        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        grads.put(root, seed);
+        try (GradMode off = GradMode.noGrad()) {
+            for (int i = order.size() - 1; i >= 0; i--) {
+                Tensor t = order.get(i);
+                Tensor g = grads.remove(t);
+                if (g == null) {
+                    continue;
+                }
+                if (t.isLeaf()) {
+                    accumulateLeaf(t, g);
+                    continue;
+                }
+                Node node = t.gradFn();
+                List<Tensor> inputs = node.inputs();
+                boolean[] needed = new boolean[inputs.size()];
+                for (int j = 0; j < needed.length; j++) {
+                    needed[j] = inputs.get(j) != null && inputs.get(j).requiresGrad();
+                }
+                Tensor[] inputGrads = node.backward().apply(g, needed);
+                for (int j = 0; j < needed.length; j++) {
+                    if (!needed[j] || inputGrads[j] == null) {
+                        continue;
+                    }
+                    Tensor input = inputs.get(j);
+                    if (!Arrays.equals(inputGrads[j].shape(), input.shape())) {
+                        throw new IllegalStateException("backward of " + node.op() + " gave gradient "
+                                + inputGrads[j].describe() + " for input " + input.describe());
+                    }
+                    grads.merge(input, inputGrads[j], Tensor::add);
+                }
+            }
+        }
+    }
+
+    /** Leaf gradients outlive any TensorScope of the step that computed them, like the parameters. */
+    private static void accumulateLeaf(Tensor leaf, Tensor g) {
+        Tensor existing = leaf.grad();
+        if (existing == null) {
+            leaf.setGrad(TensorScope.outside(() -> g.to(leaf.dtype())));
+        } else {
+            existing.backend().binary(Ops.Binary.ADD, existing, g.to(DType.F32), existing);
+        }
+    }
+
+    /** Tensors reachable from root through the tape, each after all tensors it was computed from. */
+    private static List<Tensor> topologicalOrder(Tensor root) {
+        List<Tensor> order = new ArrayList<>();
+        Set<Tensor> visited = Collections.newSetFromMap(new IdentityHashMap<>());
+        Deque<Tensor> stack = new ArrayDeque<>();
+        Deque<Boolean> expanded = new ArrayDeque<>();
+        stack.push(root);
+        expanded.push(false);
+        while (!stack.isEmpty()) {
+            Tensor t = stack.pop();
+            boolean done = expanded.pop();
+            if (done) {
+                order.add(t);
+                continue;
+            }
+            if (!visited.add(t)) {
+                continue;
+            }
+            stack.push(t);
+            expanded.push(true);
+            if (t.gradFn() != null) {
+                for (Tensor input : t.gradFn().inputs()) {
+                    if (input != null && input.requiresGrad() && !visited.contains(input)) {
+                        stack.push(input);
+                        expanded.push(false);
+                    }
+                }
+            }
+        }
+        return order;
+    }
+}

@@ -1,0 +1,285 @@
+package io.tessera.engine;
+
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import io.tessera.ffi.Cblas;
+import io.tessera.ffi.TesseraCpu;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/** The CPU backend: Tessera's C kernels (libtessera_cpu) and OpenBLAS, through FFM. */
+public final class CpuBackend implements Backend {
+    public static final CpuBackend INSTANCE = new CpuBackend();
+
+    private CpuBackend() {}
+
+    @Override
+    public Device device() {
+        return Device.CPU;
+    }
+
+    @Override
+    public Storage allocate(long bytes) {
+        return HostStorage.allocate(bytes);
+    }
+
+    /** The address of a tensor's first element. */
+    static MemorySegment address(Tensor t) {
+        if (t == null) {
+            return MemorySegment.NULL;
+        }
+        MemorySegment segment = ((HostStorage) t.storage()).segment();
+        return segment.asSlice(t.offset() * t.dtype().byteSize());
+    }
+
+    private static void check(int status, String kernel) {
+        if (status != TesseraCpu.TS_OK) {
+            throw new IllegalStateException(kernel + " returned status " + status);
+        }
+    }
+
+    @Override
+    public void write(Tensor dst, MemorySegment src) {
+        MemorySegment.copy(src, 0, address(dst), 0, dst.numel() * dst.dtype().byteSize());
+    }
+
+    @Override
+    public void read(Tensor src, MemorySegment dst) {
+        MemorySegment.copy(address(src), 0, dst, 0, src.numel() * src.dtype().byteSize());
+    }
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        try (Arena arena = Arena.ofConfined()) {
+            check(TesseraCpu.ts_copy_strided(src.dtype().code(), dst.dtype().code(), dst.rank(), longs(arena, dst.shape()),
+                    address(src), longs(arena, src.strides()), address(dst), longs(arena, dst.strides())), "ts_copy_strided");
+        }
+    }
+
+    @Override
+    public void fill(Tensor dst, double value) {
+        check(TesseraCpu.ts_fill(dst.dtype().code(), dst.numel(), value, address(dst)), "ts_fill");
+    }
+
+    @Override
+    public void unary(Ops.Unary op, float alpha, Tensor x, Tensor y) {
+        try (Arena arena = Arena.ofConfined()) {
+            check(TesseraCpu.ts_unary_f32(op.code, alpha, y.rank(), longs(arena, y.shape()), address(x), longs(arena, x.strides()),
+                    address(y), longs(arena, y.strides())), "ts_unary_f32");
+        }
+    }
+
+    @Override
+    public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor y) {
+        try (Arena arena = Arena.ofConfined()) {
+            check(TesseraCpu.ts_binary_f32(op.code, y.rank(), longs(arena, y.shape()), address(a), longs(arena, a.strides()),
+                    address(b), longs(arena, b.strides()), address(y), longs(arena, y.strides())), "ts_binary_f32");
+        }
+    }
+
+    @Override
+    public void compare(Ops.Compare op, Tensor a, Tensor b, Tensor y) {
+        try (Arena arena = Arena.ofConfined()) {
+            check(TesseraCpu.ts_compare_f32(op.code, y.rank(), longs(arena, y.shape()), address(a), longs(arena, a.strides()),
+                    address(b), longs(arena, b.strides()), address(y), longs(arena, y.strides())), "ts_compare_f32");
+        }
+    }
+
+    @Override
+    public void where(Tensor cond, Tensor a, Tensor b, Tensor y) {
+        try (Arena arena = Arena.ofConfined()) {
+            check(TesseraCpu.ts_where_f32(y.rank(), longs(arena, y.shape()), address(cond), longs(arena, cond.strides()),
+                    address(a), longs(arena, a.strides()), address(b), longs(arena, b.strides()), address(y),
+                    longs(arena, y.strides())), "ts_where_f32");
+        }
+    }
+
+    @Override
+    public void reduce(Ops.Reduce op, Tensor x, int[] dims, Tensor y) {
+        boolean[] reduced = new boolean[x.rank()];
+        for (int d : dims) {
+            reduced[d] = true;
+        }
+        int outer = x.rank() - dims.length;
+        long[] outerShape = new long[outer];
+        long[] outerStrides = new long[outer];
+        long[] redShape = new long[dims.length];
+        long[] redStrides = new long[dims.length];
+        for (int d = 0, o = 0, r = 0; d < x.rank(); d++) {
+            if (reduced[d]) {
+                redShape[r] = x.shape()[d];
+                redStrides[r++] = x.strides()[d];
+            } else {
+                outerShape[o] = x.shape()[d];
+                outerStrides[o++] = x.strides()[d];
+            }
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            check(TesseraCpu.ts_reduce_f32(op.code, outer, longs(arena, outerShape), longs(arena, outerStrides), dims.length,
+                    longs(arena, redShape), longs(arena, redStrides), address(x), address(y)), "ts_reduce_f32");
+        }
+    }
+
+    @Override
+    public void matmul(Tensor a, Tensor b, Tensor y) {
+        int rank = y.rank();
+        long m = y.shape()[rank - 2];
+        long n = y.shape()[rank - 1];
+        long k = a.shape()[rank - 1];
+        if (m == 0 || n == 0) {
+            return;
+        }
+        if (k == 0) {
+            fill(y, 0);
+            return;
+        }
+        GemmOperand left = GemmOperand.of(a, "matmul left operand");
+        GemmOperand right = GemmOperand.of(b, "matmul right operand");
+        long batches = y.numel() / (m * n);
+        long[] batchShape = java.util.Arrays.copyOf(y.shape(), rank - 2);
+        MemorySegment aBase = address(a);
+        MemorySegment bBase = address(b);
+        MemorySegment yBase = address(y);
+        for (long batch = 0; batch < batches; batch++) {
+            long aOffset = 0;
+            long bOffset = 0;
+            long rest = batch;
+            for (int d = rank - 3; d >= 0; d--) {
+                long i = rest % batchShape[d];
+                rest /= batchShape[d];
+                aOffset += i * a.strides()[d];
+                bOffset += i * b.strides()[d];
+            }
+            Cblas.cblas_sgemm(Cblas.CblasRowMajor, left.transpose(), right.transpose(), (int) m, (int) n, (int) k, 1f,
+                    aBase.asSlice(aOffset * Float.BYTES), left.leadingDimension(),
+                    bBase.asSlice(bOffset * Float.BYTES), right.leadingDimension(), 0f,
+                    yBase.asSlice(batch * m * n * Float.BYTES), (int) n);
+        }
+    }
+
+    /** How a [rows, cols] matrix view is handed to cblas without a copy. */
+    record GemmOperand(int transpose, int leadingDimension) {
+        static GemmOperand of(Tensor t, String what) {
+            int rank = t.rank();
+            long rows = t.shape()[rank - 2];
+            long cols = t.shape()[rank - 1];
+            long rowStride = t.strides()[rank - 2];
+            long colStride = t.strides()[rank - 1];
+            if ((colStride == 1 || cols == 1) && rowStride >= Math.max(cols, 1) && rowStride <= Integer.MAX_VALUE) {
+                return new GemmOperand(Cblas.CblasNoTrans, (int) Math.max(rowStride, 1));
+            }
+            if ((rowStride == 1 || rows == 1) && colStride >= Math.max(rows, 1) && colStride <= Integer.MAX_VALUE) {
+                return new GemmOperand(Cblas.CblasTrans, (int) Math.max(colStride, 1));
+            }
+            if (cols == 1 && rows == 1) {
+                return new GemmOperand(Cblas.CblasNoTrans, 1);
+            }
+            throw new IllegalArgumentException(what + " " + t.describe() + " is neither row- nor column-major; make it contiguous()");
+        }
+    }
+
+    @Override
+    public void softmax(Tensor x, Tensor y, boolean log) {
+        long cols = lastDim(x);
+        check(TesseraCpu.ts_softmax_f32(rows(x, cols), cols, log ? 1 : 0, address(x), address(y)), "ts_softmax_f32");
+    }
+
+    @Override
+    public void softmaxBackward(Tensor y, Tensor gy, Tensor gx, boolean log) {
+        long cols = lastDim(y);
+        check(TesseraCpu.ts_softmax_backward_f32(rows(y, cols), cols, log ? 1 : 0, address(y), address(gy), address(gx)),
+                "ts_softmax_backward_f32");
+    }
+
+    @Override
+    public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        long cols = lastDim(x);
+        check(TesseraCpu.ts_layernorm_f32(rows(x, cols), cols, eps, address(x), address(w), address(b), address(y),
+                address(mean), address(rstd)), "ts_layernorm_f32");
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor w, Tensor mean, Tensor rstd, Tensor gy, Tensor gx, Tensor gw, Tensor gb) {
+        long cols = lastDim(x);
+        check(TesseraCpu.ts_layernorm_backward_f32(rows(x, cols), cols, address(x), address(w), address(mean), address(rstd),
+                address(gy), address(gx), address(gw), address(gb)), "ts_layernorm_backward_f32");
+    }
+
+    @Override
+    public void rmsNorm(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd) {
+        long cols = lastDim(x);
+        check(TesseraCpu.ts_rmsnorm_f32(rows(x, cols), cols, eps, address(x), address(w), address(y), address(rstd)),
+                "ts_rmsnorm_f32");
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
+        long cols = lastDim(x);
+        check(TesseraCpu.ts_rmsnorm_backward_f32(rows(x, cols), cols, address(x), address(w), address(rstd), address(gy),
+                address(gx), address(gw)), "ts_rmsnorm_backward_f32");
+    }
+
+    @Override
+    public void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
+        long cols = lastDim(logits);
+        check(TesseraCpu.ts_cross_entropy_f32(rows(logits, cols), cols, address(logits), address(labels),
+                labels.dtype().byteSize(), address(loss), address(lse)), "ts_cross_entropy_f32");
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, Tensor gloss, Tensor glogits) {
+        long cols = lastDim(logits);
+        check(TesseraCpu.ts_cross_entropy_backward_f32(rows(logits, cols), cols, address(logits), address(labels),
+                labels.dtype().byteSize(), address(lse), address(gloss), address(glogits)), "ts_cross_entropy_backward_f32");
+    }
+
+    @Override
+    public void embedding(Tensor weight, Tensor idx, Tensor out) {
+        check(TesseraCpu.ts_embedding_f32(idx.numel(), weight.shape()[1], address(weight), address(idx), idx.dtype().byteSize(),
+                address(out)), "ts_embedding_f32");
+    }
+
+    @Override
+    public void embeddingBackward(Tensor gout, Tensor idx, Tensor gweight) {
+        check(TesseraCpu.ts_embedding_backward_f32(idx.numel(), gweight.shape()[1], address(gout), address(idx),
+                idx.dtype().byteSize(), address(gweight)), "ts_embedding_backward_f32");
+    }
+
+    @Override
+    public void causalMask(Tensor x, long past, float value) {
+        int r = x.rank();
+        check(TesseraCpu.ts_causal_mask_f32(x.shape()[0], x.shape()[r - 2], x.shape()[r - 1], past, value, address(x)),
+                "ts_causal_mask_f32");
+    }
+
+    @Override
+    public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                      float weightDecay, float biasCorrection1, float biasCorrection2) {
+        check(TesseraCpu.ts_adamw_f32(p.numel(), address(p), address(g), address(m), address(v), lr, beta1, beta2, eps,
+                weightDecay, biasCorrection1, biasCorrection2), "ts_adamw_f32");
+    }
+
+    @Override
+    public void sgd(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
+                    boolean nesterov, boolean firstStep) {
+        check(TesseraCpu.ts_sgd_f32(p.numel(), address(p), address(g), address(buf), lr, momentum, dampening, weightDecay,
+                nesterov ? 1 : 0, firstStep ? 1 : 0), "ts_sgd_f32");
+    }
+
+    @Override
+    public void random(Tensor y, long seed, long offset, boolean normal) {
+        check(TesseraCpu.ts_philox_f32(y.numel(), seed, offset, normal ? 1 : 0, address(y)), "ts_philox_f32");
+    }
+
+    private static long lastDim(Tensor t) {
+        return t.rank() == 0 ? 1 : t.shape()[t.rank() - 1];
+    }
+
+    private static long rows(Tensor t, long cols) {
+        return cols == 0 ? 0 : t.numel() / cols;
+    }
+
+    private static MemorySegment longs(Arena arena, long[] values) {
+        return values.length == 0 ? arena.allocate(JAVA_LONG) : arena.allocateFrom(JAVA_LONG, values);
+    }
+}

@@ -1,0 +1,18 @@
+package io.tessera.engine;
+
+/**
+ * The only thing in the engine that owns memory. Tensors are views over a storage; closing the storage
+ * (directly, through any of its tensors, or through the {@link TensorScope} that owns it) frees the
+ * memory, and every later use of any of its tensors throws {@link IllegalStateException}.
+ */
+public sealed interface Storage extends AutoCloseable permits HostStorage {
+    Device device();
+
+    long byteSize();
+
+    boolean isClosed();
+
+    /** Frees the memory (or releases the mapping); idempotent. */
+    @Override
+    void close();
+}

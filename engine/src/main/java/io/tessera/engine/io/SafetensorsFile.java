@@ -1,0 +1,88 @@
+package io.tessera.engine.io;
+
+import io.tessera.engine.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.Map;
+import java.util.NoSuchElementException;
+
+/**
+ * The tensors and metadata of a safetensors file read by {@link Safetensors#read}. This object owns the
+ * tensors: {@link #close()} frees every one of them and unmaps the file. To keep values beyond it, copy
+ * them (e.g. {@code Module.loadStateDict} copies into the module's parameters).
+ *
+ * <p>Zero-copy tensors (the default when the data is aligned) are read-only views of one shared memory
+ * mapping of the file: closing <em>any one</em> of them unmaps the file and so closes all of them, and
+ * later use of any of them throws {@link IllegalStateException}. Writing into them from Java fails with an
+ * exception (the mapping is read-only); read with {@code copy = true} to get ordinary writable tensors,
+ * e.g. weights that will be trained in place.
+ */
+public final class SafetensorsFile implements AutoCloseable {
+    private final Path path;
+    private final Map<String, Tensor> tensors;
+    private final Map<String, String> metadata;
+    private final Arena mapping;
+    private final MemorySegment mapped;
+
+    SafetensorsFile(Path path, Map<String, Tensor> tensors, Map<String, String> metadata, Arena mapping, MemorySegment mapped) {
+        this.path = path;
+        this.tensors = Collections.unmodifiableMap(tensors);
+        this.metadata = metadata;
+        this.mapping = mapping;
+        this.mapped = mapped;
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    /** The tensors by name, in the order of their data in the file. */
+    public Map<String, Tensor> tensors() {
+        return tensors;
+    }
+
+    /** The {@code __metadata__} strings (empty when the file has none). */
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /** The tensor called {@code name}; throws {@link NoSuchElementException} naming the file when absent. */
+    public Tensor tensor(String name) {
+        Tensor t = tensors.get(name);
+        if (t == null) {
+            throw new NoSuchElementException(path + " has no tensor '" + name + "' (it has " + tensors.size() + " tensors)");
+        }
+        return t;
+    }
+
+    /** The whole-file mapping that zero-copy tensors view, or null when every tensor was copied. */
+    MemorySegment mapping() {
+        return mapped;
+    }
+
+    /** Frees the tensors and unmaps the file; idempotent. Must run on the thread that read the file when
+     *  {@link Safetensors#read} ran inside a {@code TensorScope} (whose copies are confined to its thread). */
+    @Override
+    public void close() {
+        RuntimeException failure = null;
+        for (Tensor t : tensors.values()) {
+            try {
+                t.close();
+            } catch (RuntimeException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (mapping != null && mapping.scope().isAlive()) {
+            mapping.close();
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+}

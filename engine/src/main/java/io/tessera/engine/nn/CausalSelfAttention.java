@@ -1,0 +1,54 @@
+package io.tessera.engine.nn;
+
+import io.tessera.engine.Tensor;
+
+/**
+ * Multi-head causal self-attention in GPT-2's layout: {@code c_attn} (Conv1D, d -> 3d, q|k|v) and
+ * {@code c_proj} (Conv1D, d -> d). With a {@link KvCache}, earlier positions' keys and values are reused
+ * and only the new positions are computed.
+ */
+public final class CausalSelfAttention extends Module {
+    private final Linear cAttn;
+    private final Linear cProj;
+    private final long dim;
+    private final long heads;
+
+    public CausalSelfAttention(long dim, long heads, long seed) {
+        if (dim % heads != 0) {
+            throw new IllegalArgumentException("model dim " + dim + " is not divisible by " + heads + " heads");
+        }
+        this.dim = dim;
+        this.heads = heads;
+        this.cAttn = child("c_attn", Linear.conv1d(dim, 3 * dim, seed));
+        this.cProj = child("c_proj", Linear.conv1d(dim, dim, seed + 1));
+    }
+
+    public long headDim() {
+        return dim / heads;
+    }
+
+    public long heads() {
+        return heads;
+    }
+
+    /** x [batch, t, dim] -> [batch, t, dim]; cache may be null (training, or a full forward). */
+    public Tensor forward(Tensor x, KvCache cache) {
+        long batch = x.dim(0);
+        long t = x.dim(1);
+        long hd = headDim();
+        Tensor qkv = cAttn.forward(x).reshape(batch, t, 3, heads, hd);
+        Tensor q = qkv.slice(2, 0, 1).squeeze(2).transpose(1, 2);
+        Tensor k = qkv.slice(2, 1, 2).squeeze(2).transpose(1, 2);
+        Tensor v = qkv.slice(2, 2, 3).squeeze(2).transpose(1, 2);
+        long past = 0;
+        if (cache != null) {
+            past = cache.length();
+            Tensor[] kv = cache.append(k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        Tensor scores = q.matmul(k.transpose(-1, -2)).mul(1.0 / Math.sqrt(hd)).causalMask(past, Double.NEGATIVE_INFINITY);
+        Tensor attended = scores.softmax(-1).matmul(v);
+        return cProj.forward(attended.transpose(1, 2).reshape(batch, t, dim));
+    }
+}

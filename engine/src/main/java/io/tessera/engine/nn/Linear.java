@@ -1,0 +1,61 @@
+package io.tessera.engine.nn;
+
+import io.tessera.engine.Tensor;
+
+/**
+ * y = x W^T + b with W stored [out, in] (torch.nn.Linear), or y = x W + b with W stored [in, out]
+ * ({@link #conv1d}, the layout of Hugging Face GPT-2's Conv1D). Either way the product is one GEMM on a
+ * (possibly transposed) view, with no copy of W.
+ */
+public final class Linear extends Module {
+    private final Tensor weight;
+    private final Tensor bias;
+    private final boolean inputMajor;
+    private final long in;
+    private final long out;
+
+    private Linear(long in, long out, boolean bias, boolean inputMajor, long seed) {
+        this.in = in;
+        this.out = out;
+        this.inputMajor = inputMajor;
+        // PyTorch's default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias
+        double bound = 1 / Math.sqrt(Math.max(in, 1));
+        long[] shape = inputMajor ? new long[] {in, out} : new long[] {out, in};
+        this.weight = parameter("weight", () -> Init.uniform(seed, 0, -bound, bound, shape));
+        this.bias = bias ? parameter("bias", () -> Init.uniform(seed, 1L << 40, -bound, bound, out)) : null;
+    }
+
+    /** torch.nn.Linear(in, out, bias), initialised from Philox draws of {@code seed}. */
+    public static Linear of(long in, long out, boolean bias, long seed) {
+        return new Linear(in, out, bias, false, seed);
+    }
+
+    /** GPT-2's Conv1D: weight stored [in, out]. */
+    public static Linear conv1d(long in, long out, long seed) {
+        return new Linear(in, out, true, true, seed);
+    }
+
+    public Tensor forward(Tensor x) {
+        if (x.dim(-1) != in) {
+            throw new IllegalArgumentException("Linear(" + in + " -> " + out + "): input " + x.describe() + " has last dim " + x.dim(-1));
+        }
+        Tensor y = x.matmul(inputMajor ? weight : weight.t());
+        return bias == null ? y : y.add(bias);
+    }
+
+    public Tensor weight() {
+        return weight;
+    }
+
+    public Tensor bias() {
+        return bias;
+    }
+
+    public long inFeatures() {
+        return in;
+    }
+
+    public long outFeatures() {
+        return out;
+    }
+}

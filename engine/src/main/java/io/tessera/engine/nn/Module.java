@@ -1,0 +1,134 @@
+package io.tessera.engine.nn;
+
+import io.tessera.engine.InPlace;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+
+/**
+ * A layer or model: named parameters and named child modules, so that {@link #stateDict()} names follow
+ * PyTorch's dotted convention (e.g. {@code h.0.attn.c_attn.weight}). Parameters live outside any
+ * {@link TensorScope}; closing the module frees them and their gradients.
+ */
+public abstract class Module implements AutoCloseable {
+    private final Map<String, Tensor> parameters = new LinkedHashMap<>();
+    private final Map<String, Module> children = new LinkedHashMap<>();
+    private boolean training = true;
+
+    /** Registers a parameter: {@code init}'s result, copied out of a scope that frees its temporaries. */
+    protected final Tensor parameter(String name, Supplier<Tensor> init) {
+        Tensor value;
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor initial = init.get();
+            value = TensorScope.outside(() -> initial.detach().to(initial.dtype()));
+        }
+        value.requiresGrad(true);
+        if (parameters.put(name, value) != null) {
+            throw new IllegalStateException("parameter " + name + " registered twice");
+        }
+        return value;
+    }
+
+    protected final <M extends Module> M child(String name, M module) {
+        if (children.put(name, module) != null) {
+            throw new IllegalStateException("child module " + name + " registered twice");
+        }
+        return module;
+    }
+
+    /** Every parameter, named by its dotted path, in registration order. */
+    public final Map<String, Tensor> namedParameters() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        collect("", out);
+        return Collections.unmodifiableMap(out);
+    }
+
+    private void collect(String prefix, Map<String, Tensor> out) {
+        parameters.forEach((name, t) -> out.put(prefix + name, t));
+        children.forEach((name, m) -> m.collect(prefix + name + ".", out));
+    }
+
+    public final List<Tensor> parameters() {
+        return new ArrayList<>(namedParameters().values());
+    }
+
+    public final long parameterCount() {
+        return parameters().stream().mapToLong(Tensor::numel).sum();
+    }
+
+    /** The parameters by name (the tensors themselves, not copies). */
+    public Map<String, Tensor> stateDict() {
+        return namedParameters();
+    }
+
+    /**
+     * Copies values into the parameters, converting dtype. With {@code strict}, every missing, unexpected
+     * or wrongly shaped name is reported at once in one exception; without it, only shapes must match.
+     */
+    public void loadStateDict(Map<String, Tensor> state, boolean strict) {
+        Map<String, Tensor> own = namedParameters();
+        List<String> problems = new ArrayList<>();
+        for (var entry : own.entrySet()) {
+            Tensor source = state.get(entry.getKey());
+            if (source == null) {
+                if (strict) {
+                    problems.add("missing: " + entry.getKey());
+                }
+            } else if (!Arrays.equals(source.shape(), entry.getValue().shape())) {
+                problems.add("shape mismatch for " + entry.getKey() + ": file has " + source.describe()
+                        + ", model has " + entry.getValue().describe());
+            }
+        }
+        if (strict) {
+            state.keySet().stream().filter(k -> !own.containsKey(k)).sorted().forEach(k -> problems.add("unexpected: " + k));
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("cannot load state dict into " + getClass().getSimpleName() + ":\n  "
+                    + String.join("\n  ", problems));
+        }
+        own.forEach((name, target) -> {
+            Tensor source = state.get(name);
+            if (source != null) {
+                InPlace.copy(source, target);
+            }
+        });
+    }
+
+    public final Module train() {
+        setTraining(true);
+        return this;
+    }
+
+    public final Module eval() {
+        setTraining(false);
+        return this;
+    }
+
+    private void setTraining(boolean value) {
+        training = value;
+        children.values().forEach(m -> m.setTraining(value));
+    }
+
+    public final boolean isTraining() {
+        return training;
+    }
+
+    public final void zeroGrad() {
+        parameters().forEach(Tensor::zeroGrad);
+    }
+
+    /** Frees every parameter and gradient of this module and its children. */
+    @Override
+    public void close() {
+        for (Tensor p : parameters()) {
+            p.zeroGrad();
+            p.close();
+        }
+    }
+}

@@ -1,0 +1,46 @@
+package io.tessera.engine.nn;
+
+import io.tessera.engine.Tensor;
+
+/**
+ * A pre-norm GPT-2 block: x + attn(ln_1(x)), then + mlp(ln_2(x)), with GPT-2's parameter names
+ * ({@code ln_1}, {@code attn.c_attn}, {@code attn.c_proj}, {@code ln_2}, {@code mlp.c_fc}, {@code mlp.c_proj})
+ * and its tanh GELU.
+ */
+public final class TransformerBlock extends Module {
+    private final LayerNorm ln1;
+    private final CausalSelfAttention attn;
+    private final LayerNorm ln2;
+    private final FeedForward mlp;
+
+    public TransformerBlock(long dim, long heads, long seed) {
+        ln1 = child("ln_1", new LayerNorm(dim));
+        attn = child("attn", new CausalSelfAttention(dim, heads, seed));
+        ln2 = child("ln_2", new LayerNorm(dim));
+        mlp = child("mlp", new FeedForward(dim, 4 * dim, seed + 2));
+    }
+
+    public CausalSelfAttention attention() {
+        return attn;
+    }
+
+    public Tensor forward(Tensor x, KvCache cache) {
+        Tensor h = x.add(attn.forward(ln1.forward(x), cache));
+        return h.add(mlp.forward(ln2.forward(h)));
+    }
+
+    /** GPT-2's MLP: c_fc (d -> 4d), GELU (tanh form), c_proj (4d -> d). */
+    static final class FeedForward extends Module {
+        private final Linear cFc;
+        private final Linear cProj;
+
+        FeedForward(long dim, long hidden, long seed) {
+            cFc = child("c_fc", Linear.conv1d(dim, hidden, seed));
+            cProj = child("c_proj", Linear.conv1d(hidden, dim, seed + 1));
+        }
+
+        Tensor forward(Tensor x) {
+            return cProj.forward(cFc.forward(x).gelu(true));
+        }
+    }
+}

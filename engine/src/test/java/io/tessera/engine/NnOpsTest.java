@@ -1,0 +1,211 @@
+package io.tessera.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** softmax, norms, cross-entropy, embedding, causal mask: forward vs float64 and gradients vs finite differences. */
+class NnOpsTest {
+
+    @AfterAll
+    static void noLeaks() {
+        assertEquals(0, HostStorage.liveBytes(), "native bytes still allocated");
+    }
+
+    static double[] softmaxRow(double[] row, boolean log) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (double v : row) {
+            max = Math.max(max, v);
+        }
+        double sum = 0;
+        for (double v : row) {
+            sum += Math.exp(v - max);
+        }
+        double[] out = new double[row.length];
+        for (int i = 0; i < row.length; i++) {
+            out[i] = log ? row[i] - max - Math.log(sum) : Math.exp(row[i] - max) / sum;
+        }
+        return out;
+    }
+
+    static double[] layerNormRow(double[] row, double[] w, double[] b, double eps) {
+        double mean = 0;
+        for (double v : row) {
+            mean += v;
+        }
+        mean /= row.length;
+        double var = 0;
+        for (double v : row) {
+            var += (v - mean) * (v - mean);
+        }
+        var /= row.length;
+        double[] out = new double[row.length];
+        for (int i = 0; i < row.length; i++) {
+            out[i] = (row[i] - mean) / Math.sqrt(var + eps) * w[i] + b[i];
+        }
+        return out;
+    }
+
+    static double[] rmsNormRow(double[] row, double[] w, double eps) {
+        double sq = 0;
+        for (double v : row) {
+            sq += v * v;
+        }
+        double r = 1 / Math.sqrt(sq / row.length + eps);
+        double[] out = new double[row.length];
+        for (int i = 0; i < row.length; i++) {
+            out[i] = row[i] * r * w[i];
+        }
+        return out;
+    }
+
+    static Stream<Arguments> rowShapes() {
+        return Stream.of(Arguments.of((Object) new long[] {1, 1}), Arguments.of((Object) new long[] {7}),
+                Arguments.of((Object) new long[] {3, 13}), Arguments.of((Object) new long[] {2, 5, 8}),
+                Arguments.of((Object) new long[] {67, 1031}), Arguments.of((Object) new long[] {0, 5}));
+    }
+
+    @ParameterizedTest(name = "softmax {0}")
+    @MethodSource("rowShapes")
+    void softmaxForward(long[] shape) {
+        SplittableRandom rng = new SplittableRandom(shape.length);
+        Ref x = Ref.random(rng, -8, 8, shape);
+        for (boolean log : new boolean[] {false, true}) {
+            OpCheck.forward(log ? "logSoftmax" : "softmax", new Ref[] {x}, t -> log ? t[0].logSoftmax(-1) : t[0].softmax(-1),
+                    r -> r[0].rows(row -> softmaxRow(row, log)), 2e-6);
+        }
+    }
+
+    @Test
+    void softmaxGradientsAndOtherDims() {
+        SplittableRandom rng = new SplittableRandom(4);
+        Ref x = Ref.random(rng, -3, 3, 3, 6);
+        OpCheck.gradient("softmax", new Ref[] {x}, t -> t[0].softmax(-1), r -> r[0].rows(row -> softmaxRow(row, false)), 1e-4, rng);
+        OpCheck.gradient("logSoftmax", new Ref[] {x}, t -> t[0].logSoftmax(1), r -> r[0].rows(row -> softmaxRow(row, true)), 1e-4, rng);
+        // softmax over dim 0 equals softmax over the last dim of the transpose
+        OpCheck.gradient("softmax dim 0", new Ref[] {x}, t -> t[0].softmax(0).t(),
+                r -> transpose(r[0]).rows(row -> softmaxRow(row, false)), 1e-4, rng);
+    }
+
+    private static Ref transpose(Ref r) {
+        int rows = (int) r.shape()[0];
+        int cols = (int) r.shape()[1];
+        double[] out = new double[r.size()];
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                out[j * rows + i] = r.data()[i * cols + j];
+            }
+        }
+        return new Ref(new long[] {cols, rows}, out);
+    }
+
+    @ParameterizedTest(name = "layerNorm {0}")
+    @MethodSource("rowShapes")
+    void normsForward(long[] shape) {
+        SplittableRandom rng = new SplittableRandom(shape.length + 10);
+        long c = shape[shape.length - 1];
+        Ref x = Ref.random(rng, -3, 3, shape);
+        Ref w = Ref.random(rng, 0.5, 1.5, c);
+        Ref b = Ref.random(rng, -1, 1, c);
+        OpCheck.forward("layerNorm", new Ref[] {x, w, b}, t -> t[0].layerNorm(t[1], t[2], 1e-5),
+                r -> r[0].rows(row -> layerNormRow(row, r[1].data(), r[2].data(), 1e-5)), 1e-5);
+        OpCheck.forward("rmsNorm", new Ref[] {x, w}, t -> t[0].rmsNorm(t[1], 1e-6),
+                r -> r[0].rows(row -> rmsNormRow(row, r[1].data(), 1e-6)), 1e-5);
+    }
+
+    @Test
+    void normGradients() {
+        SplittableRandom rng = new SplittableRandom(12);
+        Ref x = Ref.random(rng, -2, 2, 4, 7);
+        Ref w = Ref.random(rng, 0.5, 1.5, 7);
+        Ref b = Ref.random(rng, -1, 1, 7);
+        OpCheck.gradient("layerNorm", new Ref[] {x, w, b}, t -> t[0].layerNorm(t[1], t[2], 1e-5),
+                r -> r[0].rows(row -> layerNormRow(row, r[1].data(), r[2].data(), 1e-5)), 2e-4, rng);
+        OpCheck.gradient("rmsNorm", new Ref[] {x, w}, t -> t[0].rmsNorm(t[1], 1e-6),
+                r -> r[0].rows(row -> rmsNormRow(row, r[1].data(), 1e-6)), 2e-4, rng);
+    }
+
+    @Test
+    void crossEntropyMatchesReferenceWithBothLabelTypes() {
+        SplittableRandom rng = new SplittableRandom(9);
+        int rows = 37;
+        int classes = 11;
+        int[] labels = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            labels[i] = rng.nextInt(classes);
+        }
+        java.util.function.Function<Ref[], Ref> reference = r -> {
+            double total = 0;
+            for (int i = 0; i < rows; i++) {
+                double[] row = java.util.Arrays.copyOfRange(r[0].data(), i * classes, (i + 1) * classes);
+                total -= softmaxRow(row, true)[labels[i]];
+            }
+            return new Ref(new long[] {}, new double[] {total / rows});
+        };
+        Ref logits = Ref.random(rng, -5, 5, rows, classes);
+        OpCheck.forward("crossEntropy i32", new Ref[] {logits}, t -> t[0].crossEntropy(Tensor.of(labels, rows)), reference, 1e-5);
+        long[] wide = java.util.Arrays.stream(labels).asLongStream().toArray();
+        OpCheck.forward("crossEntropy i64", new Ref[] {logits}, t -> t[0].crossEntropy(Tensor.of(wide, rows)), reference, 1e-5);
+        OpCheck.gradient("crossEntropy", new Ref[] {logits}, t -> t[0].crossEntropy(Tensor.of(labels, rows)), reference, 1e-4, rng);
+    }
+
+    @Test
+    void crossEntropyRejectsBadLabels() {
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor logits = Tensor.zeros(2, 3);
+            var e = assertThrows(IllegalArgumentException.class, () -> logits.crossEntropy(Tensor.of(new int[] {0, 3}, 2)));
+            assertTrue(e.getMessage().contains("label[1] = 3 is outside [0, 3)"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> logits.crossEntropy(Tensor.of(new int[] {0, 1, 2}, 3)));
+            assertThrows(IllegalArgumentException.class, () -> logits.crossEntropy(Tensor.of(new float[] {0, 1}, 2)));
+        }
+    }
+
+    @Test
+    void embeddingGathersAndScattersWithRepeats() {
+        SplittableRandom rng = new SplittableRandom(14);
+        long[] idx = {3, 0, 3, 3, 1, 4, 0};
+        java.util.function.Function<Ref[], Ref> reference = r -> {
+            double[] out = new double[idx.length * 5];
+            for (int i = 0; i < idx.length; i++) {
+                System.arraycopy(r[0].data(), (int) idx[i] * 5, out, i * 5, 5);
+            }
+            return new Ref(new long[] {7, 5}, out);
+        };
+        Ref weight = Ref.random(rng, -1, 1, 6, 5);
+        OpCheck.forward("embedding", new Ref[] {weight}, t -> Tensor.embedding(t[0], Tensor.of(idx, 7)), reference, 0);
+        OpCheck.gradient("embedding", new Ref[] {weight}, t -> Tensor.embedding(t[0], Tensor.of(idx, 7)), reference, 1e-4, rng);
+        try (TensorScope scope = TensorScope.open()) {
+            var e = assertThrows(IllegalArgumentException.class, () -> Tensor.embedding(Tensor.zeros(6, 5), Tensor.of(new long[] {6}, 1)));
+            assertTrue(e.getMessage().contains("index[0] = 6 is outside [0, 6)"), e.getMessage());
+        }
+    }
+
+    @Test
+    void causalMaskHidesTheFuture() {
+        SplittableRandom rng = new SplittableRandom(15);
+        long past = 2;
+        java.util.function.Function<Ref[], Ref> reference = r -> {
+            double[] out = r[0].data().clone();
+            for (int b = 0; b < 2; b++) {
+                for (int i = 0; i < 3; i++) {
+                    for (int j = 0; j < 6; j++) {
+                        if (j > i + past) {
+                            out[b * 18 + i * 6 + j] = -7;
+                        }
+                    }
+                }
+            }
+            return new Ref(r[0].shape(), out);
+        };
+        OpCheck.forward("causalMask", new Ref[] {Ref.random(rng, -1, 1, 2, 3, 6)}, t -> t[0].causalMask(past, -7), reference, 0);
+        OpCheck.gradient("causalMask", new Ref[] {Ref.random(rng, -1, 1, 2, 3, 6)}, t -> t[0].causalMask(past, -7), reference, 1e-4, rng);
+    }
+}

@@ -1,0 +1,117 @@
+package io.tessera.engine.nn;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tessera.engine.HostStorage;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.autograd.GradMode;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+class ModulesTest {
+
+    @AfterAll
+    static void noLeaks() {
+        assertEquals(0, HostStorage.liveBytes(), "native bytes still allocated");
+    }
+
+    @Test
+    void parameterNamesFollowPyTorchAndGpt2() {
+        try (Mlp mlp = new Mlp(1, 784, 256, 10)) {
+            assertEquals(List.of("0.weight", "0.bias", "2.weight", "2.bias"), List.copyOf(mlp.stateDict().keySet()));
+            assertArrayEquals(new long[] {256, 784}, mlp.stateDict().get("0.weight").shape(), "torch.nn.Linear stores [out, in]");
+            assertEquals(784 * 256 + 256 + 256 * 10 + 10, mlp.parameterCount());
+        }
+        try (TransformerBlock block = new TransformerBlock(16, 4, 3)) {
+            assertEquals(List.of("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                    "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias", "mlp.c_proj.weight",
+                    "mlp.c_proj.bias"), List.copyOf(block.stateDict().keySet()));
+            assertArrayEquals(new long[] {16, 48}, block.stateDict().get("attn.c_attn.weight").shape(), "Conv1D stores [in, out]");
+        }
+    }
+
+    @Test
+    void linearComputesXWtPlusB() {
+        try (Linear linear = Linear.of(3, 2, true, 5); TensorScope scope = TensorScope.open()) {
+            float[] w = linear.weight().toFloatArray();
+            float[] b = linear.bias().toFloatArray();
+            for (float v : w) {
+                assertTrue(Math.abs(v) <= 1 / Math.sqrt(3), "PyTorch's init bound 1/sqrt(in)");
+            }
+            float[] x = {1, -2, 0.5f, 3, 0, -1};
+            float[] y = linear.forward(Tensor.of(x, 2, 3)).toFloatArray();
+            for (int r = 0; r < 2; r++) {
+                for (int o = 0; o < 2; o++) {
+                    double expected = b[o];
+                    for (int i = 0; i < 3; i++) {
+                        expected += (double) x[r * 3 + i] * w[o * 3 + i];
+                    }
+                    assertEquals(expected, y[r * 2 + o], 1e-5);
+                }
+            }
+            var e = assertThrows(IllegalArgumentException.class, () -> linear.forward(Tensor.zeros(2, 4)));
+            assertTrue(e.getMessage().contains("Linear(3 -> 2)"), e.getMessage());
+        }
+    }
+
+    @Test
+    void loadStateDictCopiesValuesAndReportsEveryProblemAtOnce() {
+        try (Mlp a = new Mlp(1, 4, 3, 2); Mlp b = new Mlp(2, 4, 3, 2); TensorScope scope = TensorScope.open()) {
+            b.loadStateDict(a.stateDict(), true);
+            assertArrayEquals(a.stateDict().get("2.bias").toFloatArray(), b.stateDict().get("2.bias").toFloatArray());
+            Map<String, Tensor> bad = Map.of("0.weight", Tensor.zeros(3, 5), "extra", Tensor.zeros(1));
+            var e = assertThrows(IllegalArgumentException.class, () -> b.loadStateDict(bad, true));
+            String m = e.getMessage();
+            assertTrue(m.contains("shape mismatch for 0.weight") && m.contains("missing: 0.bias") && m.contains("missing: 2.weight")
+                    && m.contains("unexpected: extra"), m);
+        }
+    }
+
+    @Test
+    void kvCacheDecodeMatchesFullForward() {
+        long dim = 16;
+        long heads = 4;
+        long t = 6;
+        try (TransformerBlock block = new TransformerBlock(dim, heads, 11);
+             KvCache cache = new KvCache(2, heads, 8, dim / heads);
+             TensorScope scope = TensorScope.open();
+             GradMode off = GradMode.noGrad()) {
+            Tensor x = Tensor.randn(3, 0, 2, t, dim);
+            float[] full = block.forward(x, null).toFloatArray();
+            // the first 4 positions at once, then one at a time
+            Tensor prefix = block.forward(x.slice(1, 0, 4), cache);
+            Tensor step5 = block.forward(x.slice(1, 4, 5), cache);
+            Tensor step6 = block.forward(x.slice(1, 5, 6), cache);
+            float[] incremental = Tensor.cat(1, prefix, step5, step6).toFloatArray();
+            assertEquals(6, cache.length());
+            for (int i = 0; i < full.length; i++) {
+                assertEquals(full[i], incremental[i], 1e-5, "element " + i);
+            }
+            // position 0 does not see later positions: changing them leaves its output unchanged
+            Tensor changed = Tensor.cat(1, x.slice(1, 0, 1), Tensor.randn(9, 0, 2, t - 1, dim));
+            float[] again = block.forward(changed, null).slice(1, 0, 1).toFloatArray();
+            float[] original = Tensor.of(full, 2, t, dim).slice(1, 0, 1).toFloatArray();
+            assertArrayEquals(original, again, 1e-6f);
+            assertThrows(IllegalStateException.class, () -> block.forward(x.slice(1, 0, 3), cache), "cache capacity 8");
+        }
+    }
+
+    @Test
+    void transformerBlockTrainsEndToEnd() {
+        try (TransformerBlock block = new TransformerBlock(8, 2, 1); TensorScope scope = TensorScope.open()) {
+            Tensor x = Tensor.randn(5, 0, 3, 4, 8);
+            block.forward(x, null).sumSquares(false).backward();
+            for (var entry : block.stateDict().entrySet()) {
+                Tensor g = entry.getValue().grad();
+                assertTrue(g != null && g.sumSquares(false).item() > 0, "no gradient reached " + entry.getKey());
+            }
+            block.zeroGrad();
+        }
+    }
+}

@@ -1,0 +1,73 @@
+package io.tessera.jmh;
+
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.ffi.Cblas;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Square sgemm through the engine (Tensor.matmul, which allocates its result) next to a direct
+ * cblas_sgemm into a preallocated buffer, in the same run. GFLOP/s = 2 n^3 / time.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
+public class MatmulBenchmark {
+    @Param({"1024", "2048"})
+    public int n;
+
+    private Tensor a;
+    private Tensor b;
+    private Arena arena;
+    private MemorySegment rawA;
+    private MemorySegment rawB;
+    private MemorySegment rawC;
+
+    @Setup
+    public void allocate() {
+        a = Tensor.rand(1, 0, n, n);
+        b = Tensor.rand(2, 0, n, n);
+        arena = Arena.ofShared();
+        rawA = arena.allocateFrom(ValueLayout.JAVA_FLOAT, a.toFloatArray());
+        rawB = arena.allocateFrom(ValueLayout.JAVA_FLOAT, b.toFloatArray());
+        rawC = arena.allocate(ValueLayout.JAVA_FLOAT, (long) n * n);
+    }
+
+    @TearDown
+    public void free() {
+        a.close();
+        b.close();
+        arena.close();
+    }
+
+    @Benchmark
+    public long engine() {
+        try (TensorScope scope = TensorScope.open()) {
+            return a.matmul(b).numel();
+        }
+    }
+
+    @Benchmark
+    public MemorySegment cblas() {
+        Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, Cblas.CblasNoTrans, n, n, n, 1f, rawA, n, rawB, n, 0f, rawC, n);
+        return rawC;
+    }
+}
