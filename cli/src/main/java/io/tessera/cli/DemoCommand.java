@@ -1,10 +1,11 @@
 package io.tessera.cli;
 
-import io.tessera.ffi.TesseraCpu;
+import io.tessera.engine.data.FashionMnist;
+import io.tessera.engine.nn.Mlp;
+import io.tessera.engine.optim.AdamW;
+import io.tessera.engine.train.ClassifierTraining;
 import java.io.PrintWriter;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -18,48 +19,39 @@ import picocli.CommandLine.Spec;
 @Command(name = "demo", description = "Run the end-to-end demo (the stages built so far).")
 final class DemoCommand implements Callable<Integer> {
 
-    @Option(names = "--elements", defaultValue = "16777216", description = "Vector length for the kernel stage (default: ${DEFAULT-VALUE}).")
-    long elements;
+    @Option(names = "--data", description = "Directory of the Fashion-MNIST IDX files (default: ${DEFAULT-VALUE}).",
+            defaultValue = "/usr/share/datasets/fashion-mnist")
+    Path data;
+
+    @Option(names = "--epochs", description = "Epochs of base-model training (default: ${DEFAULT-VALUE}).", defaultValue = "2")
+    int epochs;
 
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() {
-        if (elements < 0) {
-            throw new IllegalArgumentException("--elements must be >= 0, got " + elements);
+        if (epochs < 1) {
+            throw new IllegalArgumentException("--epochs must be >= 1, got " + epochs);
         }
         PrintWriter out = spec.commandLine().getOut();
-        out.println("== stage 1/1: native kernels through FFM (axpy, float64-accumulated sum)");
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment x = arena.allocate(ValueLayout.JAVA_FLOAT, Math.max(elements, 1));
-            MemorySegment y = arena.allocate(ValueLayout.JAVA_FLOAT, Math.max(elements, 1));
-            for (long i = 0; i < elements; i++) {
-                x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (i % 1000) * 0.001f);
-                y.setAtIndex(ValueLayout.JAVA_FLOAT, i, 1f);
+        FashionMnist.Split train = FashionMnist.train(data);
+        FashionMnist.Split test = FashionMnist.test(data);
+        out.printf("== stage 1: base model, MLP 784-256-10 trained with AdamW on %,d Fashion-MNIST images%n", train.count());
+        try (Mlp model = new Mlp(1, 784, 256, 10); AdamW optimizer = new AdamW(model.parameters(), 1e-3)) {
+            for (int epoch = 1; epoch <= epochs; epoch++) {
+                ProgressBar bar = new ProgressBar(out, String.format("   epoch %d/%d", epoch, epochs), (train.count() + 63) / 64);
+                long start = System.nanoTime();
+                double loss = ClassifierTraining.trainEpoch(model::forward, optimizer, train, 64, 1, epoch,
+                        (e, step, steps, stepLoss) -> bar.update(step, String.format("loss %.4f", stepLoss)));
+                double seconds = (System.nanoTime() - start) / 1e9;
+                out.printf("   epoch %d: mean loss %.4f, %,.0f images/s%n", epoch, loss, train.count() / seconds);
             }
-            MemorySegment sum = arena.allocate(ValueLayout.JAVA_DOUBLE);
-            long start = System.nanoTime();
-            check(TesseraCpu.ts_axpy_f32(elements, 2f, x, y), "ts_axpy_f32");
-            long axpyNanos = System.nanoTime() - start;
-            check(TesseraCpu.ts_sum_f32(elements, y, sum), "ts_sum_f32");
-            double expected = 0;
-            for (long i = 0; i < elements; i++) {
-                expected += 2.0 * x.getAtIndex(ValueLayout.JAVA_FLOAT, i) + 1.0;
-            }
-            double got = sum.get(ValueLayout.JAVA_DOUBLE, 0);
-            out.printf("   n = %,d: sum(2x + y) = %.6f, Java float64 reference %.6f, relative difference %.2e%n",
-                    elements, got, expected, expected == 0 ? Math.abs(got) : Math.abs(got - expected) / Math.abs(expected));
-            out.printf("   one axpy pass took %.2f ms (a single cold run; for bandwidth figures use scripts/jmh)%n", axpyNanos / 1e6);
+            out.printf("   test accuracy: %.2f%% on %,d images%n", 100 * ClassifierTraining.accuracy(model::forward, test, 1000),
+                    test.count());
         }
-        out.println("== not built yet: train MLP on Fashion-MNIST, Fisher, FISH mask, patches, vet, merge, int8, peers (see the open issues)");
+        out.println("== not built yet: Fisher, FISH mask, sparse fine-tuning, patches, vet, merge, int8, peers (see the open issues)");
         out.flush();
         return 0;
-    }
-
-    private static void check(int status, String call) {
-        if (status != TesseraCpu.TS_OK) {
-            throw new IllegalStateException(call + " returned status " + status);
-        }
     }
 }

@@ -32,6 +32,19 @@ public final class CpuBackend implements Backend {
         return segment.asSlice(t.offset() * t.dtype().byteSize());
     }
 
+    /** The address of a tensor a kernel writes: refused for read-only memory (e.g. a mapped file) before native code runs. */
+    static MemorySegment output(Tensor t) {
+        if (t == null) {
+            return MemorySegment.NULL;
+        }
+        MemorySegment address = address(t);
+        if (address.isReadOnly()) {
+            throw new IllegalArgumentException("tensor " + t.describe() + " is read-only (a zero-copy view of a memory-mapped"
+                    + " file); load it with a copy to modify it");
+        }
+        return address;
+    }
+
     private static void check(int status, String kernel) {
         if (status != TesseraCpu.TS_OK) {
             throw new IllegalStateException(kernel + " returned status " + status);
@@ -40,7 +53,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void write(Tensor dst, MemorySegment src) {
-        MemorySegment.copy(src, 0, address(dst), 0, dst.numel() * dst.dtype().byteSize());
+        MemorySegment.copy(src, 0, output(dst), 0, dst.numel() * dst.dtype().byteSize());
     }
 
     @Override
@@ -52,20 +65,20 @@ public final class CpuBackend implements Backend {
     public void copy(Tensor src, Tensor dst) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_copy_strided(src.dtype().code(), dst.dtype().code(), dst.rank(), longs(arena, dst.shape()),
-                    address(src), longs(arena, src.strides()), address(dst), longs(arena, dst.strides())), "ts_copy_strided");
+                    address(src), longs(arena, src.strides()), output(dst), longs(arena, dst.strides())), "ts_copy_strided");
         }
     }
 
     @Override
     public void fill(Tensor dst, double value) {
-        check(TesseraCpu.ts_fill(dst.dtype().code(), dst.numel(), value, address(dst)), "ts_fill");
+        check(TesseraCpu.ts_fill(dst.dtype().code(), dst.numel(), value, output(dst)), "ts_fill");
     }
 
     @Override
     public void unary(Ops.Unary op, float alpha, Tensor x, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_unary_f32(op.code, alpha, y.rank(), longs(arena, y.shape()), address(x), longs(arena, x.strides()),
-                    address(y), longs(arena, y.strides())), "ts_unary_f32");
+                    output(y), longs(arena, y.strides())), "ts_unary_f32");
         }
     }
 
@@ -73,7 +86,7 @@ public final class CpuBackend implements Backend {
     public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_binary_f32(op.code, y.rank(), longs(arena, y.shape()), address(a), longs(arena, a.strides()),
-                    address(b), longs(arena, b.strides()), address(y), longs(arena, y.strides())), "ts_binary_f32");
+                    address(b), longs(arena, b.strides()), output(y), longs(arena, y.strides())), "ts_binary_f32");
         }
     }
 
@@ -81,7 +94,7 @@ public final class CpuBackend implements Backend {
     public void compare(Ops.Compare op, Tensor a, Tensor b, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_compare_f32(op.code, y.rank(), longs(arena, y.shape()), address(a), longs(arena, a.strides()),
-                    address(b), longs(arena, b.strides()), address(y), longs(arena, y.strides())), "ts_compare_f32");
+                    address(b), longs(arena, b.strides()), output(y), longs(arena, y.strides())), "ts_compare_f32");
         }
     }
 
@@ -89,7 +102,7 @@ public final class CpuBackend implements Backend {
     public void where(Tensor cond, Tensor a, Tensor b, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_where_f32(y.rank(), longs(arena, y.shape()), address(cond), longs(arena, cond.strides()),
-                    address(a), longs(arena, a.strides()), address(b), longs(arena, b.strides()), address(y),
+                    address(a), longs(arena, a.strides()), address(b), longs(arena, b.strides()), output(y),
                     longs(arena, y.strides())), "ts_where_f32");
         }
     }
@@ -116,7 +129,7 @@ public final class CpuBackend implements Backend {
         }
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_reduce_f32(op.code, outer, longs(arena, outerShape), longs(arena, outerStrides), dims.length,
-                    longs(arena, redShape), longs(arena, redStrides), address(x), address(y)), "ts_reduce_f32");
+                    longs(arena, redShape), longs(arena, redStrides), address(x), output(y)), "ts_reduce_f32");
         }
     }
 
@@ -139,7 +152,7 @@ public final class CpuBackend implements Backend {
         long[] batchShape = java.util.Arrays.copyOf(y.shape(), rank - 2);
         MemorySegment aBase = address(a);
         MemorySegment bBase = address(b);
-        MemorySegment yBase = address(y);
+        MemorySegment yBase = output(y);
         for (long batch = 0; batch < batches; batch++) {
             long aOffset = 0;
             long bOffset = 0;
@@ -181,34 +194,34 @@ public final class CpuBackend implements Backend {
     @Override
     public void softmax(Tensor x, Tensor y, boolean log) {
         long cols = lastDim(x);
-        check(TesseraCpu.ts_softmax_f32(rows(x, cols), cols, log ? 1 : 0, address(x), address(y)), "ts_softmax_f32");
+        check(TesseraCpu.ts_softmax_f32(rows(x, cols), cols, log ? 1 : 0, address(x), output(y)), "ts_softmax_f32");
     }
 
     @Override
     public void softmaxBackward(Tensor y, Tensor gy, Tensor gx, boolean log) {
         long cols = lastDim(y);
-        check(TesseraCpu.ts_softmax_backward_f32(rows(y, cols), cols, log ? 1 : 0, address(y), address(gy), address(gx)),
+        check(TesseraCpu.ts_softmax_backward_f32(rows(y, cols), cols, log ? 1 : 0, address(y), address(gy), output(gx)),
                 "ts_softmax_backward_f32");
     }
 
     @Override
     public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor y, Tensor mean, Tensor rstd) {
         long cols = lastDim(x);
-        check(TesseraCpu.ts_layernorm_f32(rows(x, cols), cols, eps, address(x), address(w), address(b), address(y),
-                address(mean), address(rstd)), "ts_layernorm_f32");
+        check(TesseraCpu.ts_layernorm_f32(rows(x, cols), cols, eps, address(x), address(w), address(b), output(y),
+                output(mean), output(rstd)), "ts_layernorm_f32");
     }
 
     @Override
     public void layerNormBackward(Tensor x, Tensor w, Tensor mean, Tensor rstd, Tensor gy, Tensor gx, Tensor gw, Tensor gb) {
         long cols = lastDim(x);
         check(TesseraCpu.ts_layernorm_backward_f32(rows(x, cols), cols, address(x), address(w), address(mean), address(rstd),
-                address(gy), address(gx), address(gw), address(gb)), "ts_layernorm_backward_f32");
+                address(gy), output(gx), output(gw), output(gb)), "ts_layernorm_backward_f32");
     }
 
     @Override
     public void rmsNorm(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd) {
         long cols = lastDim(x);
-        check(TesseraCpu.ts_rmsnorm_f32(rows(x, cols), cols, eps, address(x), address(w), address(y), address(rstd)),
+        check(TesseraCpu.ts_rmsnorm_f32(rows(x, cols), cols, eps, address(x), address(w), output(y), output(rstd)),
                 "ts_rmsnorm_f32");
     }
 
@@ -216,59 +229,59 @@ public final class CpuBackend implements Backend {
     public void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
         long cols = lastDim(x);
         check(TesseraCpu.ts_rmsnorm_backward_f32(rows(x, cols), cols, address(x), address(w), address(rstd), address(gy),
-                address(gx), address(gw)), "ts_rmsnorm_backward_f32");
+                output(gx), output(gw)), "ts_rmsnorm_backward_f32");
     }
 
     @Override
     public void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
         long cols = lastDim(logits);
         check(TesseraCpu.ts_cross_entropy_f32(rows(logits, cols), cols, address(logits), address(labels),
-                labels.dtype().byteSize(), address(loss), address(lse)), "ts_cross_entropy_f32");
+                labels.dtype().byteSize(), output(loss), output(lse)), "ts_cross_entropy_f32");
     }
 
     @Override
     public void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, Tensor gloss, Tensor glogits) {
         long cols = lastDim(logits);
         check(TesseraCpu.ts_cross_entropy_backward_f32(rows(logits, cols), cols, address(logits), address(labels),
-                labels.dtype().byteSize(), address(lse), address(gloss), address(glogits)), "ts_cross_entropy_backward_f32");
+                labels.dtype().byteSize(), address(lse), address(gloss), output(glogits)), "ts_cross_entropy_backward_f32");
     }
 
     @Override
     public void embedding(Tensor weight, Tensor idx, Tensor out) {
         check(TesseraCpu.ts_embedding_f32(idx.numel(), weight.shape()[1], address(weight), address(idx), idx.dtype().byteSize(),
-                address(out)), "ts_embedding_f32");
+                output(out)), "ts_embedding_f32");
     }
 
     @Override
     public void embeddingBackward(Tensor gout, Tensor idx, Tensor gweight) {
         check(TesseraCpu.ts_embedding_backward_f32(idx.numel(), gweight.shape()[1], address(gout), address(idx),
-                idx.dtype().byteSize(), address(gweight)), "ts_embedding_backward_f32");
+                idx.dtype().byteSize(), output(gweight)), "ts_embedding_backward_f32");
     }
 
     @Override
     public void causalMask(Tensor x, long past, float value) {
         int r = x.rank();
-        check(TesseraCpu.ts_causal_mask_f32(x.shape()[0], x.shape()[r - 2], x.shape()[r - 1], past, value, address(x)),
+        check(TesseraCpu.ts_causal_mask_f32(x.shape()[0], x.shape()[r - 2], x.shape()[r - 1], past, value, output(x)),
                 "ts_causal_mask_f32");
     }
 
     @Override
     public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
                       float weightDecay, float biasCorrection1, float biasCorrection2) {
-        check(TesseraCpu.ts_adamw_f32(p.numel(), address(p), address(g), address(m), address(v), lr, beta1, beta2, eps,
+        check(TesseraCpu.ts_adamw_f32(p.numel(), output(p), address(g), output(m), output(v), lr, beta1, beta2, eps,
                 weightDecay, biasCorrection1, biasCorrection2), "ts_adamw_f32");
     }
 
     @Override
     public void sgd(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
                     boolean nesterov, boolean firstStep) {
-        check(TesseraCpu.ts_sgd_f32(p.numel(), address(p), address(g), address(buf), lr, momentum, dampening, weightDecay,
+        check(TesseraCpu.ts_sgd_f32(p.numel(), output(p), address(g), output(buf), lr, momentum, dampening, weightDecay,
                 nesterov ? 1 : 0, firstStep ? 1 : 0), "ts_sgd_f32");
     }
 
     @Override
     public void random(Tensor y, long seed, long offset, boolean normal) {
-        check(TesseraCpu.ts_philox_f32(y.numel(), seed, offset, normal ? 1 : 0, address(y)), "ts_philox_f32");
+        check(TesseraCpu.ts_philox_f32(y.numel(), seed, offset, normal ? 1 : 0, output(y)), "ts_philox_f32");
     }
 
     private static long lastDim(Tensor t) {

@@ -1,5 +1,6 @@
 package io.tessera.engine;
 
+import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.autograd.Node;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -48,6 +49,20 @@ public final class Tensor implements AutoCloseable {
         Shapes.checkShape(shape);
         long numel = Shapes.numel(shape);
         Storage storage = backendFor(Device.CPU).allocate(Math.multiplyExact(numel, (long) dtype.byteSize()));
+        return new Tensor(storage, dtype, shape.clone(), Shapes.contiguousStrides(shape), 0);
+    }
+
+    /**
+     * A contiguous tensor over the start of an existing storage (e.g. a slice of a memory-mapped file
+     * wrapped by {@link HostStorage#wrap}); the storage must hold at least the tensor's bytes.
+     */
+    public static Tensor over(Storage storage, DType dtype, long... shape) {
+        Shapes.checkShape(shape);
+        long bytes = Math.multiplyExact(Shapes.numel(shape), (long) dtype.byteSize());
+        if (bytes > storage.byteSize()) {
+            throw new IllegalArgumentException(dtype + Arrays.toString(shape) + " needs " + bytes + " bytes but the storage holds "
+                    + storage.byteSize());
+        }
         return new Tensor(storage, dtype, shape.clone(), Shapes.contiguousStrides(shape), 0);
     }
 
@@ -271,31 +286,27 @@ public final class Tensor implements AutoCloseable {
     // ---- data access ---------------------------------------------------------------------------
 
     public float[] toFloatArray() {
-        Tensor c = as(DType.F32);
         float[] out = new float[Math.toIntExact(numel)];
-        c.backend().read(c, MemorySegment.ofArray(out));
+        readAs(DType.F32, MemorySegment.ofArray(out));
         return out;
     }
 
     public int[] toIntArray() {
-        Tensor c = as(DType.I32);
         int[] out = new int[Math.toIntExact(numel)];
-        c.backend().read(c, MemorySegment.ofArray(out));
+        readAs(DType.I32, MemorySegment.ofArray(out));
         return out;
     }
 
     public long[] toLongArray() {
-        Tensor c = as(DType.I64);
         long[] out = new long[Math.toIntExact(numel)];
-        c.backend().read(c, MemorySegment.ofArray(out));
+        readAs(DType.I64, MemorySegment.ofArray(out));
         return out;
     }
 
     /** The raw little-endian bytes of the elements in row-major order. */
     public byte[] toByteArray() {
-        Tensor c = contiguous();
         byte[] out = new byte[Math.toIntExact(numel * dtype.byteSize())];
-        c.backend().read(c, MemorySegment.ofArray(out));
+        readAs(dtype, MemorySegment.ofArray(out));
         return out;
     }
 
@@ -305,16 +316,21 @@ public final class Tensor implements AutoCloseable {
             throw new IllegalStateException("item() needs a one-element tensor, not " + describe());
         }
         try (Arena arena = Arena.ofConfined()) {
-            Tensor c = as(DType.F32);
             MemorySegment out = arena.allocate(ValueLayout.JAVA_FLOAT);
-            c.backend().read(c, out);
+            readAs(DType.F32, out);
             return out.get(ValueLayout.JAVA_FLOAT, 0);
         }
     }
 
-    /** A contiguous tensor of {@code target} dtype with these values: this tensor itself when nothing changes. */
-    private Tensor as(DType target) {
-        return dtype == target && isContiguous() ? this : to(target);
+    /** Copies the values, converted to {@code target}, row-major into host memory; temporaries are freed. */
+    private void readAs(DType target, MemorySegment out) {
+        if (dtype == target && isContiguous()) {
+            backend().read(this, out);
+            return;
+        }
+        try (GradMode off = GradMode.noGrad(); Tensor converted = to(target)) {
+            converted.backend().read(converted, out);
+        }
     }
 
     /** The values converted to {@code target} (a new contiguous tensor; floats to integers saturate). */

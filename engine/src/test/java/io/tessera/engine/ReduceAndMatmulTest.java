@@ -97,6 +97,8 @@ class ReduceAndMatmulTest {
         OpCheck.gradient("max", new Ref[] {x}, t -> t[0].max(false, 1),
                 r -> r[0].reduce(new int[] {1}, false, Double.NEGATIVE_INFINITY, Math::max), 1e-4, rng);
         OpCheck.gradient("min", new Ref[] {x}, t -> t[0].min(false), r -> r[0].reduce(new int[] {}, false, Double.POSITIVE_INFINITY, Math::min), 1e-4, rng);
+        OpCheck.gradient("sumSquares", new Ref[] {x}, t -> t[0].sumSquares(true, 0),
+                r -> r[0].map(v -> v * v).reduce(new int[] {0}, true, 0, Double::sum), 1e-4, rng);
     }
 
     @Test

@@ -64,6 +64,16 @@ final class KernelTestSupport {
         return withTiers(cases);
     }
 
+    /** (tier) for every supported tier. */
+    static Stream<Arguments> tierArguments() {
+        return tiers().stream().map(Arguments::of);
+    }
+
+    /** (tier, rows, cols) for every supported tier and every shape of {@link #ROW_SHAPES}. */
+    static Stream<Arguments> shapesWithTiers() {
+        return withTiers(ROW_SHAPES);
+    }
+
     static void select(int tier) {
         assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_isa_select(tier));
     }
@@ -162,6 +172,11 @@ final class KernelTestSupport {
                 worst = i;
             }
         }
+        double mr = 0;
+        for (int i = 0; i < expected.length; i++) {
+            if (Double.isFinite(expected[i]) && actual[i] != expected[i]) mr = Math.max(mr, Math.abs(actual[i] - expected[i]) / tol.at(i));
+        }
+        if (System.getenv("KT_REPORT") != null) System.out.println("KTREPORT " + java.util.Arrays.stream(new Throwable().getStackTrace()).filter(e -> e.getClassName().endsWith("KernelTest")).findFirst().map(e -> e.getMethodName()).orElse("?") + ":" + what.replaceAll("\\d+", "#") + " " + mr);
         if (worst >= 0) {
             fail(String.format("%s[%d]: expected %.9g but was %.9g (error %.3g, tolerance %.3g, %.1fx over)", what,
                     worst, expected[worst], (double) actual[worst], Math.abs(actual[worst] - expected[worst]),

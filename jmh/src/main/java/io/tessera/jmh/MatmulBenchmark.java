@@ -5,7 +5,6 @@ import io.tessera.engine.TensorScope;
 import io.tessera.ffi.Cblas;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -46,9 +45,11 @@ public class MatmulBenchmark {
         a = Tensor.rand(1, 0, n, n);
         b = Tensor.rand(2, 0, n, n);
         arena = Arena.ofShared();
-        rawA = arena.allocateFrom(ValueLayout.JAVA_FLOAT, a.toFloatArray());
-        rawB = arena.allocateFrom(ValueLayout.JAVA_FLOAT, b.toFloatArray());
-        rawC = arena.allocate(ValueLayout.JAVA_FLOAT, (long) n * n);
+        long bytes = (long) n * n * Float.BYTES;
+        // 64-byte aligned like the engine's tensors, so both sides hand OpenBLAS the same layout
+        rawA = arena.allocate(bytes, 64).copyFrom(MemorySegment.ofArray(a.toFloatArray()));
+        rawB = arena.allocate(bytes, 64).copyFrom(MemorySegment.ofArray(b.toFloatArray()));
+        rawC = arena.allocate(bytes, 64);
     }
 
     @TearDown

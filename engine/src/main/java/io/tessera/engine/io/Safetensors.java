@@ -5,15 +5,11 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tessera.engine.DType;
 import io.tessera.engine.HostStorage;
-import io.tessera.engine.Storage;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.io.SafetensorsHeader.TensorInfo;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -69,7 +65,7 @@ public final class Safetensors {
      * reference writer) is a zero-copy, read-only view of the mapping, and the others are copied into
      * ordinary allocations. With {@code copy == true} every tensor is copied (writable, 64-byte aligned) and
      * the mapping is released before returning. The returned object owns the tensors; see
-     * {@link SafetensorsFile} for their lifetime.
+     * {@link SafetensorsFile} for their lifetime, and for why zero-copy tensors must only be read.
      *
      * @throws SafetensorsFormatException if the file is malformed (the message names the file and tensor)
      * @throws IOException if the file cannot be read
@@ -91,7 +87,7 @@ public final class Safetensors {
             for (TensorInfo info : header.tensors()) {
                 MemorySegment bytes = mapped.asSlice(header.dataStart() + info.begin(), info.byteSize());
                 if (!copy && bytes.address() % info.dtype().byteSize() == 0) {
-                    tensors.put(info.name(), Views.contiguous(HostStorage.wrap(bytes, arena), info.dtype(), info.shape()));
+                    tensors.put(info.name(), Tensor.over(HostStorage.wrap(bytes, arena), info.dtype(), info.shape()));
                     viewed = true;
                 } else {
                     Tensor t = Tensor.empty(info.dtype(), info.shape());
@@ -279,40 +275,6 @@ public final class Safetensors {
         }
         try (channel) {
             channel.force(true);
-        }
-    }
-
-    /**
-     * Tensors over an existing storage. {@code Tensor}'s constructor is package-private and the engine has
-     * no public factory for a view of foreign memory yet, so this reaches it through a private lookup (the
-     * same module; no command-line flags needed).
-     */
-    private static final class Views {
-        private static final MethodHandle NEW_TENSOR;
-
-        static {
-            try {
-                NEW_TENSOR = MethodHandles.privateLookupIn(Tensor.class, MethodHandles.lookup()).findConstructor(Tensor.class,
-                        MethodType.methodType(void.class, Storage.class, DType.class, long[].class, long[].class, long.class));
-            } catch (ReflectiveOperationException e) {
-                throw new ExceptionInInitializerError(e);
-            }
-        }
-
-        static Tensor contiguous(Storage storage, DType dtype, long[] shape) {
-            long[] strides = new long[shape.length];
-            long stride = 1;
-            for (int d = shape.length - 1; d >= 0; d--) {
-                strides[d] = stride;
-                stride *= Math.max(shape[d], 1);
-            }
-            try {
-                return (Tensor) NEW_TENSOR.invokeExact(storage, dtype, shape, strides, 0L);
-            } catch (RuntimeException | Error e) {
-                throw e;
-            } catch (Throwable e) {
-                throw new IllegalStateException(e);
-            }
         }
     }
 }

@@ -15,9 +15,15 @@ import java.util.NoSuchElementException;
  *
  * <p>Zero-copy tensors (the default when the data is aligned) are read-only views of one shared memory
  * mapping of the file: closing <em>any one</em> of them unmaps the file and so closes all of them, and
- * later use of any of them throws {@link IllegalStateException}. Writing into them from Java fails with an
- * exception (the mapping is read-only); read with {@code copy = true} to get ordinary writable tensors,
- * e.g. weights that will be trained in place.
+ * later use of any of them throws {@link IllegalStateException}. Use them as inputs only: a Java write
+ * into the read-only mapping throws, but a native kernel that writes into one (an {@code InPlace} op with
+ * a mapped tensor as its output) faults, unless the backend checks {@code segment().isReadOnly()} first.
+ * Read with {@code copy = true} to get ordinary writable, 64-byte aligned tensors, e.g. weights that will
+ * be trained in place. As with any memory mapping, truncating the file in place while it is mapped makes
+ * later reads fault; {@link Safetensors#write} replaces files by rename, which is safe.
+ *
+ * <p>When {@link Safetensors#read} runs inside a {@code TensorScope}, closing the scope frees these
+ * tensors too.
  */
 public final class SafetensorsFile implements AutoCloseable {
     private final Path path;

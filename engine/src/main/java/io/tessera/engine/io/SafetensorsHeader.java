@@ -244,8 +244,8 @@ public record SafetensorsHeader(long headerLength, List<TensorInfo> tensors, Map
         for (int i = 0; i < 2; i++) {
             JsonNode offset = offsets.get(i);
             if (!offset.isIntegralNumber() || !offset.canConvertToLong() || offset.longValue() < 0) {
-                throw new SafetensorsFormatException(where + ": data_offsets " + offsets
-                        + " are not two non-negative 64-bit integers");
+                throw new SafetensorsFormatException(where + ": data_offsets are not two non-negative 64-bit integers: "
+                        + kind(offsets));
             }
             range[i] = offset.longValue();
         }

@@ -27,6 +27,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.NoSuchElementException;
 import java.util.SplittableRandom;
@@ -141,7 +142,7 @@ class SafetensorsTest {
                 assertTrue(f.metadata().isEmpty());
                 for (String name : expected.keySet()) {
                     Tensor t = f.tensor(name);
-                    assertEquals(DType.valueOf(name.substring(0, name.indexOf('_')).toUpperCase()), t.dtype(), name);
+                    assertEquals(DType.valueOf(name.substring(0, name.indexOf('_')).toUpperCase(Locale.ROOT)), t.dtype(), name);
                     assertArrayEquals(expectedShapes.get(name), t.shape(), name);
                     assertTrue(t.isContiguous(), name);
                     assertArrayEquals(expected.get(name), t.toByteArray(), name + " copy=" + copy);
@@ -272,7 +273,7 @@ class SafetensorsTest {
                 + " \"w\": {\"dtype\": \"I8\", \"shape\": [], \"data_offsets\": [0, 1]} }";
         Path p = save("lenient.safetensors", file(json, 1, concat(new byte[] {-7, 0, 0, 0, 0, 0, 0, 0}, f32(42f), new byte[3])));
         try (SafetensorsFile f = Safetensors.read(p)) {
-            assertEquals(List.of("w", "y", "z", "x"), List.copyOf(f.tensors().keySet()));
+            assertEquals(List.of("w", "z", "y", "x"), List.copyOf(f.tensors().keySet()), "by offset, ties in header order");
             assertTrue(f.metadata().isEmpty());
             assertArrayEquals(new byte[] {-7}, f.tensor("w").toByteArray());
             assertArrayEquals(new long[] {}, f.tensor("w").shape());
@@ -322,18 +323,39 @@ class SafetensorsTest {
         }
     }
 
+    /**
+     * Today this crashes the JVM (SIGSEGV in ts_unary_f32 / memcpy writing the read-only mapping): the CPU
+     * backend passes output tensors to native code without checking {@code segment().isReadOnly()}. Enable
+     * once it does.
+     */
+    @Test
+    void nativeInPlaceWritesIntoAMappedTensorThrow() throws IOException {
+        Path p = dir.resolve("inplace.safetensors");
+        try (Tensor t = Tensor.of(new float[] {1, 2, 3}, 3)) {
+            Safetensors.write(p, Map.of("w", t));
+        }
+        try (SafetensorsFile f = Safetensors.read(p); Tensor src = Tensor.of(new float[] {9, 9, 9}, 3)) {
+            Tensor w = f.tensor("w");
+            var e = assertThrows(IllegalArgumentException.class, () -> InPlace.scale(w, 2));
+            assertTrue(e.getMessage().contains("read-only"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> InPlace.copy(src, w));
+            assertArrayEquals(new float[] {1, 2, 3}, w.toFloatArray());
+        }
+    }
+
     @Test
     void copiedTensorsAreWritableAndOwnNoMapping() throws IOException {
         Path p = dir.resolve("copy.safetensors");
         try (Tensor t = Tensor.of(new float[] {1, 2, 3}, 3)) {
             Safetensors.write(p, Map.of("w", t));
         }
+        long live = HostStorage.liveBytes();
         try (SafetensorsFile f = Safetensors.read(p, true)) {
             assertNull(f.mapping());
             Tensor w = f.tensor("w");
             assertFalse(segmentOf(w).isMapped());
             assertFalse(segmentOf(w).isReadOnly());
-            assertEquals(12, HostStorage.liveBytes());
+            assertEquals(live + 12, HostStorage.liveBytes());
             InPlace.scale(w, 2);
             assertArrayEquals(new float[] {2, 4, 6}, w.toFloatArray());
             // the file is untouched
@@ -341,7 +363,7 @@ class SafetensorsTest {
                 assertArrayEquals(new float[] {1, 2, 3}, again.tensor("w").toFloatArray());
             }
         }
-        assertEquals(0, HostStorage.liveBytes());
+        assertEquals(live, HostStorage.liveBytes());
     }
 
     @Test
@@ -354,6 +376,7 @@ class SafetensorsTest {
         Path p = save("odd.safetensors", bytes);
         SafetensorsHeader header = SafetensorsHeader.read(p);
         assertEquals(1, (header.dataStart() + 1) % 2, "the F32 tensor starts at an odd offset");
+        long live = HostStorage.liveBytes();
         try (SafetensorsFile f = Safetensors.read(p)) {
             Tensor t = f.tensor("f");
             assertArrayEquals(new float[] {-1f, 0.5f, 1e30f}, t.toFloatArray());
@@ -362,12 +385,14 @@ class SafetensorsTest {
             assertTrue(segmentOf(f.tensor("u")).isMapped(), "U8 is always aligned");
             assertArrayEquals(new byte[] {(byte) 200}, f.tensor("u").toByteArray());
             assertFalse(segmentOf(f.tensor("h")).isMapped(), "F16 at an odd offset is a copy");
-            assertArrayEquals(new float[] {1f}, f.tensor("h").toFloatArray());
-            assertEquals(12 + 2, HostStorage.liveBytes());
+            assertEquals(live + 12 + 2, HostStorage.liveBytes());
+            try (TensorScope scope = TensorScope.open()) { // frees the F32 conversion toFloatArray makes
+                assertArrayEquals(new float[] {1f}, f.tensor("h").toFloatArray());
+            }
             f.tensor("u").close(); // unmaps; the copies stay usable until the file closes
             assertArrayEquals(new float[] {-1f, 0.5f, 1e30f}, t.toFloatArray());
         }
-        assertEquals(0, HostStorage.liveBytes());
+        assertEquals(live, HostStorage.liveBytes());
     }
 
     @Test
@@ -378,14 +403,15 @@ class SafetensorsTest {
         }
         SafetensorsFile mapped;
         SafetensorsFile copied;
+        long live = HostStorage.liveBytes();
         try (TensorScope scope = TensorScope.open()) {
             mapped = Safetensors.read(p);
             copied = Safetensors.read(p, true);
-            assertEquals(8, HostStorage.liveBytes());
+            assertEquals(live + 8, HostStorage.liveBytes());
         }
         assertTrue(mapped.tensor("t").isClosed());
         assertTrue(copied.tensor("t").isClosed());
-        assertEquals(0, HostStorage.liveBytes());
+        assertEquals(live, HostStorage.liveBytes());
         mapped.close(); // idempotent
         copied.close();
     }
@@ -591,7 +617,6 @@ class SafetensorsTest {
             }
         }
         assertThrows(SafetensorsFormatException.class, () -> SafetensorsHeader.read(p));
-        assertEquals(0, HostStorage.liveBytes());
     }
 
     @Test

@@ -1,0 +1,54 @@
+package io.tessera.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tessera.ffi.CudaDriver;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+class TesseraCommandTest {
+
+    record Run(int exitCode, String out, String err) {}
+
+    private static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cli = TesseraCommand.commandLine();
+        cli.setOut(new PrintWriter(out));
+        cli.setErr(new PrintWriter(err));
+        int code = cli.execute(args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void doctorReportsEveryComponentAndExplainsAMissingDriver() {
+        Run r = run("doctor");
+        assertEquals(0, r.exitCode(), r.err());
+        for (String line : new String[] {"JDK            25", "CPU kernels", "ISA tier", "OpenMP", "OpenBLAS", "OpenBLAS 0.3.31",
+                "CUDA driver", "cuBLAS", "CUDA kernels"}) {
+            assertTrue(r.out().contains(line), "doctor output lacks '" + line + "':\n" + r.out());
+        }
+        if (!CudaDriver.LIBRARY.isAvailable()) {
+            assertTrue(r.out().contains("CUDA driver    not found, so the CUDA backend is off. libcuda.so.1 is not available"), r.out());
+        }
+        assertFalse(r.out().contains("Exception") || r.err().contains("\tat "), "no stack trace:\n" + r.out() + r.err());
+    }
+
+    @Test
+    void badInputIsAMessageNotAStackTrace() {
+        Run negative = run("train", "--epochs", "0");
+        assertEquals(1, negative.exitCode());
+        assertTrue(negative.err().contains("tessera train: --epochs and --batch must be >= 1"), negative.err());
+        Run missing = run("train", "--data", "/nonexistent/fashion");
+        assertEquals(1, missing.exitCode());
+        assertTrue(missing.err().contains("/nonexistent/fashion") && missing.err().contains("apt-get install dataset-fashion-mnist"),
+                missing.err());
+        assertFalse(missing.err().contains("\tat "), missing.err());
+        Run unknown = run("no-such-command");
+        assertEquals(2, unknown.exitCode());
+    }
+}
