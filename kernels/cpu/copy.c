@@ -81,13 +81,10 @@ int TS_FN(ts_copy_strided)(int src_dtype, int dst_dtype, int ndim, const int64_t
     ts_iter it;
     ts_iter_init(&it, ndim, shape, 2, strides);
     const int sb = ts_dtype_bytes[src_dtype], db = ts_dtype_bytes[dst_dtype];
-#pragma omp parallel for schedule(static) if (it.numel >= TS_PARALLEL_MIN && it.tasks > 1)
-    for (int64_t t = 0; t < it.tasks; t++) {
-        int64_t off[2], n;
-        ts_iter_task(&it, t, off, &n);
+    TS_FOR_EACH_TASK(it, off, n, {
         copy_row(src_dtype, dst_dtype, n, (const char *)src + off[0] * sb, TS_INNER_STRIDE(&it, 0),
                  (char *)dst + off[1] * db, TS_INNER_STRIDE(&it, 1));
-    }
+    });
     return TS_OK;
 }
 

@@ -52,12 +52,9 @@ int TS_FN(ts_unary_f32)(int op, float alpha, int ndim, const int64_t *shape, con
     const int64_t *strides[2] = {xs, ys};
     ts_iter it;
     ts_iter_init(&it, ndim, shape, 2, strides);
-#pragma omp parallel for schedule(static) if (it.numel >= TS_PARALLEL_MIN && it.tasks > 1)
-    for (int64_t t = 0; t < it.tasks; t++) {
-        int64_t off[2], n;
-        ts_iter_task(&it, t, off, &n);
+    TS_FOR_EACH_TASK(it, off, n, {
         unary_run(op, alpha, n, x + off[0], TS_INNER_STRIDE(&it, 0), y + off[1], TS_INNER_STRIDE(&it, 1));
-    }
+    });
     return TS_OK;
 }
 
@@ -116,13 +113,10 @@ int TS_FN(ts_binary_f32)(int op, int ndim, const int64_t *shape, const float *a,
     const int64_t *strides[3] = {as, bs, ys};
     ts_iter it;
     ts_iter_init(&it, ndim, shape, 3, strides);
-#pragma omp parallel for schedule(static) if (it.numel >= TS_PARALLEL_MIN && it.tasks > 1)
-    for (int64_t t = 0; t < it.tasks; t++) {
-        int64_t off[3], n;
-        ts_iter_task(&it, t, off, &n);
+    TS_FOR_EACH_TASK(it, off, n, {
         binary_run(op, n, a + off[0], TS_INNER_STRIDE(&it, 0), b + off[1], TS_INNER_STRIDE(&it, 1), y + off[2],
                    TS_INNER_STRIDE(&it, 2));
-    }
+    });
     return TS_OK;
 }
 
@@ -144,13 +138,10 @@ int TS_FN(ts_compare_f32)(int op, int ndim, const int64_t *shape, const float *a
     const int64_t *strides[3] = {as, bs, ys};
     ts_iter it;
     ts_iter_init(&it, ndim, shape, 3, strides);
-#pragma omp parallel for schedule(static) if (it.numel >= TS_PARALLEL_MIN && it.tasks > 1)
-    for (int64_t t = 0; t < it.tasks; t++) {
-        int64_t off[3], n;
-        ts_iter_task(&it, t, off, &n);
+    TS_FOR_EACH_TASK(it, off, n, {
         compare_run(op, n, a + off[0], TS_INNER_STRIDE(&it, 0), b + off[1], TS_INNER_STRIDE(&it, 1), y + off[2],
                     TS_INNER_STRIDE(&it, 2));
-    }
+    });
     return TS_OK;
 }
 
@@ -161,10 +152,7 @@ int TS_FN(ts_where_f32)(int ndim, const int64_t *shape, const uint8_t *c, const 
     ts_iter_init(&it, ndim, shape, 4, strides);
     const int64_t sc = TS_INNER_STRIDE(&it, 0), sa = TS_INNER_STRIDE(&it, 1), sb = TS_INNER_STRIDE(&it, 2),
                   sy = TS_INNER_STRIDE(&it, 3);
-#pragma omp parallel for schedule(static) if (it.numel >= TS_PARALLEL_MIN && it.tasks > 1)
-    for (int64_t t = 0; t < it.tasks; t++) {
-        int64_t off[4], n;
-        ts_iter_task(&it, t, off, &n);
+    TS_FOR_EACH_TASK(it, off, n, {
         const uint8_t *restrict cc = c + off[0];
         const float *restrict aa = a + off[1];
         const float *restrict bb = b + off[2];
@@ -172,6 +160,6 @@ int TS_FN(ts_where_f32)(int ndim, const int64_t *shape, const uint8_t *c, const 
         for (int64_t i = 0; i < n; i++) {
             yy[i * sy] = cc[i * sc] ? aa[i * sa] : bb[i * sb];
         }
-    }
+    });
     return TS_OK;
 }

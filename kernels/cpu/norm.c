@@ -2,8 +2,8 @@
  * Row statistics are float64 (two-pass variance, biased as in PyTorch); forward writes the per-row
  * mean and rstd = 1/sqrt(var + eps) that backward reads (either may be NULL when no backward follows).
  * w and b may be NULL, meaning all ones and all zeros. Backward WRITES gw and gb (either may be NULL):
- * each thread adds its rows into a private float64 buffer, and the buffers are then summed in thread
- * order, so the result is deterministic for a given thread count and no two threads share a line.
+ * each thread adds its rows into its own float64 buffer (no atomics, no races), and the buffers are
+ * then summed in thread order, so the result is the same from run to run for a given thread count.
  * Outputs must not overlap the inputs. */
 #include <math.h>
 #include <omp.h>

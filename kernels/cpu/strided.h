@@ -73,4 +73,18 @@ static inline void ts_iter_task(const ts_iter *it, int64_t t, int64_t *offsets, 
 
 #define TS_INNER_STRIDE(it, o) ((it)->strides[o][(it)->ndim - 1])
 
+/* Runs the body (the variadic argument, a braced block) once per task of iterator IT, in parallel
+ * when there is enough work; inside the body, OFF[o] is operand o's first element and N the task's
+ * element count. */
+#define TS_FOR_EACH_TASK(IT, OFF, N, ...)                                                        \
+    do {                                                                                         \
+        const ts_iter *const iter_ = &(IT);                                                      \
+        _Pragma("omp parallel for schedule(static) if (iter_->numel >= TS_PARALLEL_MIN && iter_->tasks > 1)") \
+        for (int64_t task_ = 0; task_ < iter_->tasks; task_++) {                                 \
+            int64_t OFF[TS_MAX_OPERANDS], N;                                                     \
+            ts_iter_task(iter_, task_, OFF, &N);                                                 \
+            __VA_ARGS__                                                                          \
+        }                                                                                        \
+    } while (0)
+
 #endif

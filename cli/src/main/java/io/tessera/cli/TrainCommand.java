@@ -3,9 +3,14 @@ package io.tessera.cli;
 import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.engine.optim.AdamW;
+import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.train.ClassifierTraining;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -35,6 +40,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--train-limit", description = "Use only the first N training images (default: all).", defaultValue = "-1")
     int trainLimit;
 
+    @Option(names = "--out", description = "Write the trained weights to this safetensors file (atomically).")
+    Path outFile;
+
     @Option(names = "--seed", description = "Seed for initialisation and shuffling (default: ${DEFAULT-VALUE}).", defaultValue = "1")
     long seed;
 
@@ -42,7 +50,7 @@ final class TrainCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Override
-    public Integer call() {
+    public Integer call() throws IOException {
         if (epochs < 1 || batch < 1 || !(lr > 0)) {
             throw new IllegalArgumentException("--epochs and --batch must be >= 1 and --lr > 0");
         }
@@ -54,8 +62,9 @@ final class TrainCommand implements Callable<Integer> {
         System.arraycopy(hidden, 0, sizes, 1, hidden.length);
         sizes[sizes.length - 1] = FashionMnist.CLASS_NAMES.size();
         try (Mlp model = new Mlp(seed, sizes); AdamW optimizer = new AdamW(model.parameters(), lr)) {
-            out.printf("MLP %s, %,d parameters; %,d training and %,d test images%n", java.util.Arrays.toString(sizes),
+            out.printf("MLP %s, %,d parameters; %,d training and %,d test images%n", Arrays.toString(sizes),
                     model.parameterCount(), train.count(), test.count());
+            double lastAccuracy = 0;
             for (int epoch = 1; epoch <= epochs; epoch++) {
                 long steps = (train.count() + batch - 1) / batch;
                 ProgressBar bar = new ProgressBar(out, String.format("epoch %d/%d", epoch, epochs), steps);
@@ -66,6 +75,12 @@ final class TrainCommand implements Callable<Integer> {
                 double accuracy = ClassifierTraining.accuracy(model::forward, test, 1000);
                 out.printf("epoch %d: mean loss %.4f, test accuracy %.2f%%, %.1f s (%,.0f images/s)%n", epoch, meanLoss,
                         100 * accuracy, seconds, train.count() / seconds);
+                lastAccuracy = accuracy;
+            }
+            if (outFile != null) {
+                Safetensors.write(outFile, model.stateDict(), Map.of("architecture", "mlp " + Arrays.toString(sizes),
+                        "test_accuracy", String.format("%.4f", lastAccuracy), "epochs", String.valueOf(epochs)));
+                out.printf("wrote %s (%,d bytes)%n", outFile, Files.size(outFile));
             }
         }
         return 0;

@@ -231,6 +231,18 @@ class TensorViewsAndMemoryTest {
     }
 
     @Test
+    void castsPassGradientsThroughLikePyTorch() {
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor x = Tensor.of(new float[] {1.1f, -2.7f, 3.3f}, 3).requiresGrad(true);
+            Tensor w = Tensor.of(new float[] {2, 3, 4}, 3);
+            x.to(DType.BF16).to(DType.F32).mul(w).sum().backward();
+            assertArrayEquals(new float[] {2, 3, 4}, x.grad().toFloatArray(), "d(cast)/dx is the identity, cast back");
+            assertFalse(x.to(DType.I32).requiresGrad(), "integer results are not differentiable");
+            x.zeroGrad();
+        }
+    }
+
+    @Test
     void printsLikeNumpy() {
         try (TensorScope scope = TensorScope.open()) {
             assertEquals("tensor([[0.000, 1.000, 2.000], [3.000, 4.000, 5.000]], f32, shape=[2, 3])",

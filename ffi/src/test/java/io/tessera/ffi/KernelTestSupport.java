@@ -172,11 +172,6 @@ final class KernelTestSupport {
                 worst = i;
             }
         }
-        double mr = 0;
-        for (int i = 0; i < expected.length; i++) {
-            if (Double.isFinite(expected[i]) && actual[i] != expected[i]) mr = Math.max(mr, Math.abs(actual[i] - expected[i]) / tol.at(i));
-        }
-        if (System.getenv("KT_REPORT") != null) System.out.println("KTREPORT " + java.util.Arrays.stream(new Throwable().getStackTrace()).filter(e -> e.getClassName().endsWith("KernelTest")).findFirst().map(e -> e.getMethodName()).orElse("?") + ":" + what.replaceAll("\\d+", "#") + " " + mr);
         if (worst >= 0) {
             fail(String.format("%s[%d]: expected %.9g but was %.9g (error %.3g, tolerance %.3g, %.1fx over)", what,
                     worst, expected[worst], (double) actual[worst], Math.abs(actual[worst] - expected[worst]),
