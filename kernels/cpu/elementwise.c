@@ -22,7 +22,9 @@
         }                                                                     \
     } while (0)
 
-static void unary_run(int op, float alpha, int64_t n, const float *restrict x, int64_t sx, float *restrict y, int64_t sy) {
+/* No restrict: InPlace ops and gradient accumulation run with y == x (gcc checks overlap at run time
+ * and still vectorises). */
+static void unary_run(int op, float alpha, int64_t n, const float *x, int64_t sx, float *y, int64_t sy) {
     switch (op) {
     case TS_NEG: TS_MAP1(-v); break;
     case TS_EXP: TS_MAP1(expf(v)); break;
@@ -86,8 +88,7 @@ int TS_FN(ts_unary_f32)(int op, float alpha, int ndim, const int64_t *shape, con
         }                                                                                 \
     } while (0)
 
-static void binary_run(int op, int64_t n, const float *restrict a, int64_t sa, const float *restrict b, int64_t sb,
-                       float *restrict y, int64_t sy) {
+static void binary_run(int op, int64_t n, const float *a, int64_t sa, const float *b, int64_t sb, float *y, int64_t sy) {
     switch (op) {
     case TS_ADD: TS_MAP2(float, p + q); break;
     case TS_SUB: TS_MAP2(float, p - q); break;

@@ -12,7 +12,6 @@
 #include "ts_cpu.h"
 
 /* The only failure: the per-thread gradient buffers could not be allocated. */
-#define TS_ERR_NOMEM (-2)
 
 static inline int parallel_rows(int64_t rows, int64_t cols) { return rows > 1 && rows * cols >= TS_PARALLEL_MIN; }
 

@@ -10,6 +10,7 @@
 #include "tessera/ts_math.h"
 
 #define TS_OK 0
+#define TS_ERR_NOMEM -2 /* a kernel could not allocate its scratch memory */
 
 #ifndef TS_ISA
 #error "TS_ISA must name the ISA tier this file is compiled for (avx512, avx2 or base)"

@@ -52,4 +52,22 @@ TS_HD float ts_silu_grad(float x) {
     return s * (1.0f + x * (1.0f - s));
 }
 
+/* One step of Kahan's compensated summation: sum += v, carrying the lost low bits in comp, so long
+ * float32 accumulations (e.g. Fisher information over thousands of examples) stay accurate. */
+TS_HD void ts_kahan_add(float *sum, float *comp, float v) {
+    float y = v - *comp;
+    float t = *sum + y;
+    *comp = (t - *sum) - y;
+    *sum = t;
+}
+
+/* Order-preserving key of a non-negative float (both zeros map to 0), for radix selection. */
+TS_HD unsigned ts_nonneg_key(float v) {
+    union {
+        float f;
+        unsigned u;
+    } b = {.f = v};
+    return (b.u & 0x80000000u) ? 0u : b.u;
+}
+
 #endif

@@ -83,4 +83,26 @@ public interface Backend {
 
     /** Philox4x32-10 draws: element i of y depends only on (seed, offset, i). */
     void random(Tensor y, long seed, long offset, boolean normal);
+
+    /** sum += (square ? x*x : x) elementwise with Kahan compensation in comp; all contiguous F32 of one size. */
+    void kahanAccumulate(Tensor x, boolean square, Tensor sum, Tensor comp);
+
+    /**
+     * One pass of a radix select over the order-preserving keys of a contiguous non-negative F32 tensor:
+     * adds to {@code histogram} the count of each {@code digitBits}-wide digit at {@code digitShift} among
+     * keys whose top {@code prefixBits} equal {@code prefix}.
+     */
+    void radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram);
+
+    /**
+     * Indices (ascending) of the elements whose key is above {@code thresholdKey}, plus the first
+     * {@code equalQuota} whose key equals it; the last array element is the number of equal ones taken.
+     */
+    long[] selectAbove(Tensor x, int thresholdKey, long equalQuota);
+
+    /**
+     * out = sum_m w_m d_m theta_m / sum_m w_m d_m with d_m = max(scale_m F_m, floor), one fused pass; all
+     * tensors contiguous F32 of out's size.
+     */
+    void fisherMerge(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor, Tensor out);
 }

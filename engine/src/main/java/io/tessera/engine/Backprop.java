@@ -34,8 +34,10 @@ final class Backprop {
                 if (g == null) {
                     continue;
                 }
-                if (t.isLeaf()) {
+                if (t.isLeaf() || t.retainsGrad()) {
                     accumulateLeaf(t, g);
+                }
+                if (t.isLeaf()) {
                     continue;
                 }
                 Node node = t.gradFn();
@@ -60,7 +62,7 @@ final class Backprop {
         }
     }
 
-    /** Leaf gradients outlive any TensorScope of the step that computed them, like the parameters. */
+    /** Stored gradients outlive any TensorScope of the step that computed them, like the parameters. */
     private static void accumulateLeaf(Tensor leaf, Tensor g) {
         Tensor existing = leaf.grad();
         if (existing == null) {

@@ -1,5 +1,7 @@
 package io.tessera.engine;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import io.tessera.ffi.Cblas;
@@ -282,6 +284,52 @@ public final class CpuBackend implements Backend {
     @Override
     public void random(Tensor y, long seed, long offset, boolean normal) {
         check(TesseraCpu.ts_philox_f32(y.numel(), seed, offset, normal ? 1 : 0, output(y)), "ts_philox_f32");
+    }
+
+    @Override
+    public void kahanAccumulate(Tensor x, boolean square, Tensor sum, Tensor comp) {
+        check(TesseraCpu.ts_kahan_accumulate_f32(x.numel(), address(x), square ? 1 : 0, output(sum), output(comp)),
+                "ts_kahan_accumulate_f32");
+    }
+
+    @Override
+    public void radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment counts = arena.allocateFrom(JAVA_LONG, histogram);
+            check(TesseraCpu.ts_radix_histogram_f32(x.numel(), address(x), prefix, prefixBits, digitShift, digitBits, counts),
+                    "ts_radix_histogram_f32");
+            MemorySegment.copy(counts, JAVA_LONG, 0, histogram, 0, histogram.length);
+        }
+    }
+
+    @Override
+    public long[] selectAbove(Tensor x, int thresholdKey, long equalQuota) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment indices = arena.allocate(JAVA_LONG, Math.max(x.numel(), 1));
+            MemorySegment result = arena.allocate(JAVA_LONG, 2);
+            check(TesseraCpu.ts_select_above_f32(x.numel(), address(x), Integer.toUnsignedLong(thresholdKey), equalQuota, indices,
+                    result), "ts_select_above_f32");
+            long count = result.getAtIndex(JAVA_LONG, 0);
+            long[] out = new long[Math.toIntExact(count + 1)];
+            MemorySegment.copy(indices, JAVA_LONG, 0, out, 0, (int) count);
+            out[(int) count] = result.getAtIndex(JAVA_LONG, 1);
+            return out;
+        }
+    }
+
+    @Override
+    public void fisherMerge(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor, Tensor out) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment thetaPointers = arena.allocate(ADDRESS, thetas.length);
+            MemorySegment fisherPointers = arena.allocate(ADDRESS, fishers.length);
+            for (int m = 0; m < thetas.length; m++) {
+                thetaPointers.setAtIndex(ADDRESS, m, address(thetas[m]));
+                fisherPointers.setAtIndex(ADDRESS, m, address(fishers[m]));
+            }
+            check(TesseraCpu.ts_fisher_merge_f32(out.numel(), thetas.length, thetaPointers, fisherPointers,
+                    arena.allocateFrom(JAVA_FLOAT, weights),
+                    arena.allocateFrom(JAVA_FLOAT, scales), floor, output(out)), "ts_fisher_merge_f32");
+        }
     }
 
     private static long lastDim(Tensor t) {

@@ -55,4 +55,10 @@ public final class InPlace {
         requireContiguousF32("sgd", p, g, buf);
         p.backend().sgd(p, g, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
+
+    /** sum += (square ? x*x : x) with Kahan compensation carried in comp (all contiguous f32, one size). */
+    public static void kahanAccumulate(Tensor x, boolean square, Tensor sum, Tensor comp) {
+        requireContiguousF32("kahanAccumulate", x, sum, comp);
+        sum.backend().kahanAccumulate(x, square, sum, comp);
+    }
 }

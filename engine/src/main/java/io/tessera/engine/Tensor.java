@@ -27,6 +27,7 @@ public final class Tensor implements AutoCloseable {
     private final long numel;
 
     private boolean requiresGrad;
+    private boolean retainsGrad;
     private Tensor grad;
     private Node gradFn;
 
@@ -198,7 +199,8 @@ public final class Tensor implements AutoCloseable {
         return dtype + Arrays.toString(shape) + " on " + storage.device();
     }
 
-    Backend backend() {
+    /** The backend of this tensor's device, for modules that add kernels of their own (throws if closed). */
+    public Backend backend() {
         storage();
         return backendFor(storage.device());
     }
@@ -228,7 +230,23 @@ public final class Tensor implements AutoCloseable {
         return this;
     }
 
-    /** The accumulated gradient of a leaf tensor, or null before any backward pass. */
+    /**
+     * Makes {@link #backward()} also store this non-leaf tensor's gradient in {@link #grad()} (like
+     * torch's retain_grad), e.g. a layer's output gradient for per-example Fisher information.
+     */
+    public Tensor retainGrad() {
+        if (!requiresGrad) {
+            throw new IllegalStateException("retainGrad() on " + describe() + ", which does not require grad");
+        }
+        retainsGrad = true;
+        return this;
+    }
+
+    public boolean retainsGrad() {
+        return retainsGrad;
+    }
+
+    /** The accumulated gradient of a leaf tensor (or one that retains it), or null before any backward pass. */
     public Tensor grad() {
         return grad;
     }

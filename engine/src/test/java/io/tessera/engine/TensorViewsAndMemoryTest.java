@@ -231,6 +231,20 @@ class TensorViewsAndMemoryTest {
     }
 
     @Test
+    void retainGradKeepsANonLeafGradient() {
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor x = Tensor.of(new float[] {1, 2, 3}, 3).requiresGrad(true);
+            Tensor h = x.mul(2.0).retainGrad();
+            h.mul(h).sum().backward();
+            assertArrayEquals(new float[] {4, 8, 12}, h.grad().toFloatArray(), "d(h^2)/dh = 2h");
+            assertArrayEquals(new float[] {8, 16, 24}, x.grad().toFloatArray(), "and the chain continues to the leaf");
+            h.zeroGrad();
+            x.zeroGrad();
+            assertThrows(IllegalStateException.class, () -> Tensor.ones(2).retainGrad());
+        }
+    }
+
+    @Test
     void castsPassGradientsThroughLikePyTorch() {
         try (TensorScope scope = TensorScope.open()) {
             Tensor x = Tensor.of(new float[] {1.1f, -2.7f, 3.3f}, 3).requiresGrad(true);

@@ -456,5 +456,109 @@ public final class TesseraCpu {
             throw Downcalls.rethrow(t);
         }
     }
+
+    private static final class ts_kahan_accumulate_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_kahan_accumulate_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_kahan_accumulate_f32(int64_t n, const float *x, int square, float *sum, float *comp) */
+    public static int ts_kahan_accumulate_f32(long n, MemorySegment x, int square, MemorySegment sum, MemorySegment comp) {
+        try {
+            return (int) ts_kahan_accumulate_f32.HANDLE.invokeExact(n, x, square, sum, comp);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_radix_histogram_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_radix_histogram_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+    }
+
+    /** int ts_radix_histogram_f32(int64_t n, const float *x, int64_t prefix, int prefix_bits, int digit_shift, int digit_bits, int64_t *hist) */
+    public static int ts_radix_histogram_f32(long n, MemorySegment x, long prefix, int prefix_bits, int digit_shift, int digit_bits, MemorySegment hist) {
+        try {
+            return (int) ts_radix_histogram_f32.HANDLE.invokeExact(n, x, prefix, prefix_bits, digit_shift, digit_bits, hist);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_select_above_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_select_above_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_select_above_f32(int64_t n, const float *x, int64_t threshold_key, int64_t equal_quota, int64_t *indices, int64_t *result) */
+    public static int ts_select_above_f32(long n, MemorySegment x, long threshold_key, long equal_quota, MemorySegment indices, MemorySegment result) {
+        try {
+            return (int) ts_select_above_f32.HANDLE.invokeExact(n, x, threshold_key, equal_quota, indices, result);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_fisher_merge_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_fisher_merge_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, ADDRESS));
+    }
+
+    /** int ts_fisher_merge_f32(int64_t n, int models, const float *const *thetas, const float *const *fishers, const float *weights, const float *scales, float floor_value, float *out) */
+    public static int ts_fisher_merge_f32(long n, int models, MemorySegment thetas, MemorySegment fishers, MemorySegment weights, MemorySegment scales, float floor_value, MemorySegment out) {
+        try {
+            return (int) ts_fisher_merge_f32.HANDLE.invokeExact(n, models, thetas, fishers, weights, scales, floor_value, out);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_adamw_indexed_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_adamw_indexed_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT));
+    }
+
+    /** int ts_adamw_indexed_f32(int64_t k, const void *idx, int idx_bytes, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) */
+    public static int ts_adamw_indexed_f32(long k, MemorySegment idx, int idx_bytes, MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) {
+        try {
+            return (int) ts_adamw_indexed_f32.HANDLE.invokeExact(k, idx, idx_bytes, p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_adamw_masked_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_adamw_masked_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT));
+    }
+
+    /** int ts_adamw_masked_f32(int64_t n, const uint8_t *mask, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) */
+    public static int ts_adamw_masked_f32(long n, MemorySegment mask, MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) {
+        try {
+            return (int) ts_adamw_masked_f32.HANDLE.invokeExact(n, mask, p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_sgd_indexed_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_sgd_indexed_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_INT));
+    }
+
+    /** int ts_sgd_indexed_f32(int64_t k, const void *idx, int idx_bytes, float *p, const float *g, float *buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) */
+    public static int ts_sgd_indexed_f32(long k, MemorySegment idx, int idx_bytes, MemorySegment p, MemorySegment g, MemorySegment buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
+        try {
+            return (int) ts_sgd_indexed_f32.HANDLE.invokeExact(k, idx, idx_bytes, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_sgd_masked_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_sgd_masked_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_INT));
+    }
+
+    /** int ts_sgd_masked_f32(int64_t n, const uint8_t *mask, float *p, const float *g, float *buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) */
+    public static int ts_sgd_masked_f32(long n, MemorySegment mask, MemorySegment p, MemorySegment g, MemorySegment buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
+        try {
+            return (int) ts_sgd_masked_f32.HANDLE.invokeExact(n, mask, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
     // ---- end of generated bindings ----
 }

@@ -1,2 +1,5 @@
-/** Diagonal Fisher accumulation, FISH masks, model merging. (Not built yet: see the open issues.) */
+/**
+ * Which parameters matter and how to combine models: diagonal Fisher information ({@link DiagonalFisher}),
+ * FISH mask selection by global top-k ({@link TopK}), and Fisher-weighted merging ({@link Merge}).
+ */
 package io.tessera.fisher;

@@ -1,0 +1,154 @@
+package io.tessera.fisher;
+
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Combining models parameter by parameter, each method one fused pass over the inputs:
+ * Fisher-weighted averaging (Matena & Raffel 2022), plain weighted averaging, and task arithmetic
+ * (Ilharco et al. 2023). Models are maps from tensor names to f32 tensors (state dicts).
+ */
+public final class Merge {
+    private Merge() {}
+
+    /** The Fisher-merging paper's default floor on the Fisher, so parameters no model informs are averaged. */
+    public static final double DEFAULT_FISHER_FLOOR = 1e-6;
+
+    /**
+     * theta* = sum_i w_i F_i theta_i / sum_i w_i F_i, with each F_i floored at {@code floor} and, when
+     * {@code normalize}, first divided by its global L2 norm (so models whose Fisher differs in scale
+     * weigh equally).
+     */
+    public static Map<String, Tensor> fisherWeighted(List<Map<String, Tensor>> models, List<Map<String, Tensor>> fishers,
+                                                     double[] weights, double floor, boolean normalize) {
+        checkCompatible(models, "model");
+        if (fishers.size() != models.size()) {
+            throw new IllegalArgumentException("Fisher merge: " + models.size() + " models but " + fishers.size() + " Fishers");
+        }
+        List<Map<String, Tensor>> all = new ArrayList<>(models);
+        all.addAll(fishers);
+        checkCompatible(all, "model or Fisher");
+        if (!(floor >= 0)) {
+            throw new IllegalArgumentException("Fisher merge: floor must be >= 0, got " + floor);
+        }
+        float[] scales = new float[models.size()];
+        for (int m = 0; m < scales.length; m++) {
+            scales[m] = normalize ? (float) (1 / globalNorm(fishers.get(m), m)) : 1f;
+        }
+        return combine(models, fishers, checkWeights(weights, models.size()), scales, (float) floor);
+    }
+
+    /** sum_i w_i theta_i / sum_i w_i. */
+    public static Map<String, Tensor> average(List<Map<String, Tensor>> models, double[] weights) {
+        checkCompatible(models, "model");
+        // the merge kernel with every Fisher scaled to 0 and floored at 1: d_i = 1 for all models
+        return combine(models, models, checkWeights(weights, models.size()), new float[models.size()], 1f);
+    }
+
+    /** theta_base + sum_i lambda_i (theta_i - theta_base). */
+    public static Map<String, Tensor> taskArithmetic(Map<String, Tensor> base, List<Map<String, Tensor>> models, double[] lambdas) {
+        List<Map<String, Tensor>> all = new ArrayList<>();
+        all.add(base);
+        all.addAll(models);
+        checkCompatible(all, "model");
+        if (lambdas.length != models.size()) {
+            throw new IllegalArgumentException("task arithmetic: " + models.size() + " models but " + lambdas.length + " lambdas");
+        }
+        // = (1 - sum lambda) theta_base + sum lambda_i theta_i: an average whose weights sum to 1
+        double[] weights = new double[all.size()];
+        weights[0] = 1 - Arrays.stream(lambdas).sum();
+        System.arraycopy(lambdas, 0, weights, 1, lambdas.length);
+        float[] w = new float[weights.length];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) weights[i];
+        }
+        return combine(all, all, w, new float[all.size()], 1f);
+    }
+
+    /**
+     * Checks that every model has the same tensor names, shapes and dtypes as the first, and reports every
+     * mismatch at once.
+     */
+    public static void checkCompatible(List<Map<String, Tensor>> models, String what) {
+        if (models.isEmpty()) {
+            throw new IllegalArgumentException("merge: no " + what + "s given");
+        }
+        Map<String, Tensor> first = models.get(0);
+        List<String> problems = new ArrayList<>();
+        for (int m = 1; m < models.size(); m++) {
+            Map<String, Tensor> other = models.get(m);
+            for (String name : first.keySet()) {
+                Tensor a = first.get(name);
+                Tensor b = other.get(name);
+                if (b == null) {
+                    problems.add(what + " " + m + " lacks " + name);
+                } else if (!Arrays.equals(a.shape(), b.shape()) || a.dtype() != b.dtype()) {
+                    problems.add(name + ": " + what + " 0 has " + a.describe() + ", " + what + " " + m + " has " + b.describe());
+                }
+            }
+            for (String name : other.keySet()) {
+                if (!first.containsKey(name)) {
+                    problems.add(what + " " + m + " has " + name + ", which " + what + " 0 lacks");
+                }
+            }
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("cannot merge: " + problems.size() + " mismatch(es):\n  " + String.join("\n  ", problems));
+        }
+    }
+
+    private static float[] checkWeights(double[] weights, int models) {
+        if (weights.length != models) {
+            throw new IllegalArgumentException("merge: " + models + " models but " + weights.length + " weights");
+        }
+        float[] w = new float[models];
+        double sum = 0;
+        for (int i = 0; i < models; i++) {
+            if (!(weights[i] >= 0)) {
+                throw new IllegalArgumentException("merge: weight " + i + " is " + weights[i] + "; weights must be >= 0");
+            }
+            w[i] = (float) weights[i];
+            sum += weights[i];
+        }
+        if (sum == 0) {
+            throw new IllegalArgumentException("merge: the weights sum to 0");
+        }
+        return w;
+    }
+
+    private static double globalNorm(Map<String, Tensor> fisher, int index) {
+        double squares = 0;
+        try (TensorScope scope = TensorScope.open()) {
+            for (Tensor f : fisher.values()) {
+                squares += f.sumSquares(false).item();
+            }
+        }
+        if (!(squares > 0) || !Double.isFinite(squares)) {
+            throw new IllegalArgumentException("Fisher merge: Fisher " + index + " has norm " + Math.sqrt(squares)
+                    + " and cannot be normalised");
+        }
+        return Math.sqrt(squares);
+    }
+
+    private static Map<String, Tensor> combine(List<Map<String, Tensor>> thetas, List<Map<String, Tensor>> fishers,
+                                               float[] weights, float[] scales, float floor) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (String name : thetas.get(0).keySet()) {
+            Tensor[] t = new Tensor[weights.length];
+            Tensor[] f = new Tensor[weights.length];
+            for (int m = 0; m < weights.length; m++) {
+                t[m] = thetas.get(m).get(name).contiguous();
+                f[m] = fishers.get(m).get(name).contiguous();
+            }
+            Tensor merged = Tensor.empty(t[0].dtype(), t[0].shape());
+            merged.backend().fisherMerge(t, f, weights, scales, floor, merged);
+            out.put(name, merged);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,148 @@
+package io.tessera.fisher;
+
+import io.tessera.engine.DType;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Selects the k largest scores across named tensors (the FISH mask: scores are Fisher diagonals) in O(N):
+ * three radix passes over the order-preserving bits of the (non-negative) floats find the exact k-th
+ * largest value without sorting, then one pass per tensor collects the winners. Ties at the threshold go
+ * to the earliest tensor (map order) and lowest index, so the count is exactly k and runs are
+ * deterministic. Results are sorted flat indices per tensor.
+ */
+public final class TopK {
+    private TopK() {}
+
+    /** Digit widths of the three passes over a 31-bit key (sign bit is always 0): 11 + 11 + 10 bits. */
+    private static final int[][] PASSES = {{21, 11}, {10, 11}, {0, 10}};
+
+    /** The k largest scores over all tensors. */
+    public static Map<String, long[]> global(Map<String, Tensor> scores, long k) {
+        return global(scores, k, Set.of());
+    }
+
+    /**
+     * The k largest scores over all tensors, with every entry of the {@code alwaysKeep} tensors (e.g. a
+     * classification head) selected first and counted in the budget k.
+     */
+    public static Map<String, long[]> global(Map<String, Tensor> scores, long k, Set<String> alwaysKeep) {
+        long total = validate(scores);
+        for (String name : alwaysKeep) {
+            if (!scores.containsKey(name)) {
+                throw new IllegalArgumentException("top-k: tensor " + name + " to keep is not among the scores " + scores.keySet());
+            }
+        }
+        if (k < 0 || k > total) {
+            throw new IllegalArgumentException("top-k: k = " + k + " is outside [0, " + total + "]");
+        }
+        long kept = alwaysKeep.stream().mapToLong(name -> scores.get(name).numel()).sum();
+        if (kept > k) {
+            throw new IllegalArgumentException("top-k: the tensors to keep " + alwaysKeep + " have " + kept
+                    + " entries, more than the budget k = " + k);
+        }
+        Map<String, Tensor> rest = new LinkedHashMap<>(scores);
+        rest.keySet().removeAll(alwaysKeep);
+        Map<String, long[]> selected = select(rest, k - kept);
+        Map<String, long[]> out = new LinkedHashMap<>();
+        for (String name : scores.keySet()) {
+            out.put(name, alwaysKeep.contains(name) ? allIndices(scores.get(name).numel()) : selected.get(name));
+        }
+        return out;
+    }
+
+    /** The top {@code fraction} of each tensor separately (rounded down per tensor). */
+    public static Map<String, long[]> perTensor(Map<String, Tensor> scores, double fraction) {
+        validate(scores);
+        if (!(fraction >= 0 && fraction <= 1)) {
+            throw new IllegalArgumentException("top-k: fraction must be in [0, 1], got " + fraction);
+        }
+        Map<String, long[]> out = new LinkedHashMap<>();
+        scores.forEach((name, t) -> out.put(name, select(Map.of(name, t), (long) Math.floor(fraction * t.numel())).get(name)));
+        return out;
+    }
+
+    /** A uniformly random subset of exactly k entries, reproducible from {@code seed} (the baseline mask). */
+    public static Map<String, long[]> random(Map<String, long[]> shapes, long k, long seed) {
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> keys = new LinkedHashMap<>();
+            long offset = 0;
+            for (var entry : shapes.entrySet()) {
+                Tensor draws = Tensor.rand(seed, offset, entry.getValue());
+                keys.put(entry.getKey(), draws);
+                offset += (draws.numel() + 3) / 4; // Philox blocks of 4 values: disjoint streams per tensor
+            }
+            return global(keys, k);
+        }
+    }
+
+    /** Checks every score tensor is f32, finite and non-negative; returns the total entry count. */
+    private static long validate(Map<String, Tensor> scores) {
+        long total = 0;
+        try (TensorScope scope = TensorScope.open()) {
+            for (var entry : scores.entrySet()) {
+                Tensor t = entry.getValue();
+                if (t.dtype() != DType.F32) {
+                    throw new IllegalArgumentException("top-k: scores of " + entry.getKey() + " must be f32, got " + t.describe());
+                }
+                if (t.numel() > 0) {
+                    double min = t.min(false).item();
+                    double max = t.max(false).item();
+                    if (!(min >= 0) || !Double.isFinite(max)) {
+                        throw new IllegalArgumentException("top-k: scores of " + entry.getKey()
+                                + " must be finite and non-negative (min " + min + ", max " + max + ")");
+                    }
+                }
+                total += t.numel();
+            }
+        }
+        return total;
+    }
+
+    private static Map<String, long[]> select(Map<String, Tensor> scores, long k) {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        if (k == 0) {
+            scores.keySet().forEach(name -> out.put(name, new long[0]));
+            return out;
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> dense = new LinkedHashMap<>();
+            scores.forEach((name, t) -> dense.put(name, t.contiguous()));
+            long prefix = 0;
+            int prefixBits = 0;
+            long remaining = k;
+            for (int[] pass : PASSES) {
+                long[] histogram = new long[1 << pass[1]];
+                for (Tensor t : dense.values()) {
+                    t.backend().radixHistogram(t, prefix, prefixBits, pass[0], pass[1], histogram);
+                }
+                int digit = histogram.length - 1;
+                while (histogram[digit] < remaining) {
+                    remaining -= histogram[digit--];
+                }
+                prefix = (prefix << pass[1]) | digit;
+                prefixBits += pass[1];
+            }
+            int threshold = (int) prefix;
+            long quota = remaining; // how many entries equal to the threshold still belong in the top k
+            for (var entry : dense.entrySet()) {
+                Tensor t = entry.getValue();
+                long[] found = t.backend().selectAbove(t, threshold, quota);
+                quota -= found[found.length - 1];
+                out.put(entry.getKey(), java.util.Arrays.copyOf(found, found.length - 1));
+            }
+        }
+        return out;
+    }
+
+    private static long[] allIndices(long n) {
+        long[] all = new long[Math.toIntExact(n)];
+        for (int i = 0; i < all.length; i++) {
+            all[i] = i;
+        }
+        return all;
+    }
+}
