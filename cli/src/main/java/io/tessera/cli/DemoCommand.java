@@ -1,11 +1,16 @@
 package io.tessera.cli;
 
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
 import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.engine.optim.AdamW;
 import io.tessera.engine.train.ClassifierTraining;
+import io.tessera.fisher.DiagonalFisher;
+import io.tessera.fisher.TopK;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -49,8 +54,25 @@ final class DemoCommand implements Callable<Integer> {
             }
             out.printf("   test accuracy: %.2f%% on %,d images%n", 100 * ClassifierTraining.accuracy(model::forward, test, 1000),
                     test.count());
+            out.println("== stage 2: Fisher information on each contributor's task, FISH mask keeping 0.5% of the parameters");
+            for (Contributor contributor : Contributor.DEMO) {
+                FashionMnist.Split task = contributor.task(train, 1024);
+                Map<String, long[]> mask;
+                long start = System.nanoTime();
+                try (TensorScope scope = TensorScope.open()) {
+                    Map<String, Tensor> fisher = DiagonalFisher.ofMlp(model, MlpFiles.images(task), contributor.labels(task),
+                            DiagonalFisher.Labels.EMPIRICAL, 0, 256);
+                    mask = TopK.global(fisher, model.parameterCount() / 200);
+                    fisher.values().forEach(Tensor::close);
+                }
+                double ms = (System.nanoTime() - start) / 1e6;
+                StringBuilder perTensor = new StringBuilder();
+                mask.forEach((name, idx) -> perTensor.append(String.format(" %s:%d", name, idx.length)));
+                out.printf("   %s (%s): %,d of %,d parameters in %.0f ms;%s%n", contributor.name(), contributor.description(),
+                        mask.values().stream().mapToLong(i -> i.length).sum(), model.parameterCount(), ms, perTensor);
+            }
         }
-        out.println("== not built yet: Fisher, FISH mask, sparse fine-tuning, patches, vet, merge, int8, peers (see the open issues)");
+        out.println("== not built yet: sparse fine-tuning, patches, vet, merge, int8, peers (see the open issues)");
         out.flush();
         return 0;
     }

@@ -3,7 +3,6 @@ package io.tessera.cli;
 import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.engine.optim.AdamW;
-import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.train.ClassifierTraining;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -78,8 +77,8 @@ final class TrainCommand implements Callable<Integer> {
                 lastAccuracy = accuracy;
             }
             if (outFile != null) {
-                Safetensors.write(outFile, model.stateDict(), Map.of("architecture", "mlp " + Arrays.toString(sizes),
-                        "test_accuracy", String.format("%.4f", lastAccuracy), "epochs", String.valueOf(epochs)));
+                MlpFiles.save(outFile, model, sizes, Map.of("test_accuracy", String.format("%.4f", lastAccuracy),
+                        "epochs", String.valueOf(epochs)));
                 out.printf("wrote %s (%,d bytes)%n", outFile, Files.size(outFile));
             }
         }

@@ -1,0 +1,69 @@
+package io.tessera.cli;
+
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.data.FashionMnist;
+import io.tessera.engine.io.Safetensors;
+import io.tessera.engine.nn.Mlp;
+import io.tessera.fisher.DiagonalFisher;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** Computes the diagonal Fisher of a trained MLP on Fashion-MNIST training images and writes it as safetensors. */
+@Command(name = "fisher", description = "Diagonal Fisher information of an MLP on Fashion-MNIST, written as safetensors.")
+final class FisherCommand implements Callable<Integer> {
+
+    @Option(names = "--model", required = true, description = "MLP weights written by `tessera train --out`.")
+    Path modelFile;
+
+    @Option(names = "--out", required = true, description = "Where to write the Fisher diagonal (same tensor names as the model).")
+    Path outFile;
+
+    @Option(names = "--data", defaultValue = "/usr/share/datasets/fashion-mnist", description = "Fashion-MNIST directory (default: ${DEFAULT-VALUE}).")
+    Path data;
+
+    @Option(names = "--examples", defaultValue = "1024", description = "Training examples to average over (default: ${DEFAULT-VALUE}, as the FISH paper).")
+    int examples;
+
+    @Option(names = "--labels", defaultValue = "EMPIRICAL", description = "EMPIRICAL (true labels) or SAMPLED (from the model; default: ${DEFAULT-VALUE}).")
+    DiagonalFisher.Labels labels;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed for sampled labels (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        if (examples < 1) {
+            throw new IllegalArgumentException("--examples must be >= 1, got " + examples);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        FashionMnist.Split split = FashionMnist.train(data, examples);
+        try (Mlp model = MlpFiles.load(modelFile); TensorScope scope = TensorScope.open()) {
+            long start = System.nanoTime();
+            int[] labelArray = new int[split.count()];
+            for (int i = 0; i < labelArray.length; i++) {
+                labelArray[i] = split.label(i);
+            }
+            Map<String, Tensor> fisher = DiagonalFisher.ofMlp(model, MlpFiles.images(split), labelArray, labels, seed, 256);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            Safetensors.write(outFile, fisher, Map.of("kind", "diagonal fisher", "labels", labels.name(),
+                    "examples", String.valueOf(split.count()), "model", modelFile.getFileName().toString()));
+            out.printf("Fisher over %,d examples (%s labels) in %.2f s (%,.0f examples/s) -> %s%n", split.count(), labels, seconds,
+                    split.count() / seconds, outFile);
+            fisher.forEach((name, f) -> out.printf("  %-10s %-12s mean %.3e  max %.3e%n", name, java.util.Arrays.toString(f.shape()),
+                    f.mean().item(), f.max(false).item()));
+            fisher.values().forEach(Tensor::close);
+        }
+        return 0;
+    }
+}
