@@ -4,12 +4,17 @@ package io.tessera.engine;
 final class TensorFormat {
     private static final int EDGE = 3;
     private static final long FULL_LIMIT = 1000;
+    /** Above this many elements only the header is printed: reading every value would cost too much. */
+    private static final long VALUES_LIMIT = 1_000_000;
 
     private TensorFormat() {}
 
     static String format(Tensor t) {
         if (t.isClosed()) {
             return "tensor(" + t.describe() + ", closed)";
+        }
+        if (t.numel() > VALUES_LIMIT) {
+            return "tensor(" + t.describe() + ", " + t.numel() + " elements)";
         }
         StringBuilder out = new StringBuilder("tensor(");
         double[] values = toDoubles(t);

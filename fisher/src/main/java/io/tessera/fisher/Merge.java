@@ -1,5 +1,6 @@
 package io.tessera.fisher;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import java.util.ArrayList;
@@ -9,9 +10,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Combining models parameter by parameter, each method one fused pass over the inputs:
- * Fisher-weighted averaging (Matena & Raffel 2022), plain weighted averaging, and task arithmetic
- * (Ilharco et al. 2023). Models are maps from tensor names to f32 tensors (state dicts).
+ * Combining models parameter by parameter: Fisher-weighted averaging (Matena & Raffel 2022), plain
+ * weighted averaging and task arithmetic (Ilharco et al. 2023), each one fused pass over the inputs; and
+ * TIES and DARE, composed from engine ops (not fused yet). Models are maps from tensor names to f32
+ * tensors (state dicts); results are allocated in the caller's scope.
  */
 public final class Merge {
     private Merge() {}
@@ -68,6 +70,90 @@ public final class Merge {
             w[i] = (float) weights[i];
         }
         return combine(all, all, w, new float[all.size()], 1f);
+    }
+
+    /**
+     * TIES merging (Yadav et al. 2023): each task vector tau_i = theta_i - theta_base is trimmed to its
+     * entries of largest magnitude (the top {@code density} fraction over the whole model, by threshold as
+     * the reference code does), a sign is elected per entry (the sign of sum_i tau_i), and the result is
+     * theta_base + lambda * (mean of the trimmed tau_i that agree with the elected sign).
+     */
+    public static Map<String, Tensor> ties(Map<String, Tensor> base, List<Map<String, Tensor>> models, double density, double lambda) {
+        List<Map<String, Tensor>> all = new ArrayList<>();
+        all.add(base);
+        all.addAll(models);
+        checkCompatible(all, "model");
+        if (!(density > 0 && density <= 1)) {
+            throw new IllegalArgumentException("TIES: density must be in (0, 1], got " + density);
+        }
+        List<Map<String, Tensor>> trimmed = new ArrayList<>();
+        for (Map<String, Tensor> model : models) {
+            Map<String, Tensor> tau = new LinkedHashMap<>();
+            Map<String, Tensor> magnitude = new LinkedHashMap<>();
+            model.forEach((name, theta) -> {
+                Tensor t = theta.sub(base.get(name));
+                tau.put(name, t);
+                magnitude.put(name, t.abs());
+            });
+            long total = magnitude.values().stream().mapToLong(Tensor::numel).sum();
+            float threshold = TopK.kthLargest(magnitude, Math.max(1, (long) Math.ceil(density * total)));
+            Map<String, Tensor> kept = new LinkedHashMap<>();
+            tau.forEach((name, t) -> kept.put(name, Tensor.where(magnitude.get(name).ge(Tensor.scalar(threshold)), t, Tensor.zeros())));
+            trimmed.add(kept);
+        }
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (String name : base.keySet()) {
+            Tensor sum = Tensor.zeros(base.get(name).shape());
+            for (Map<String, Tensor> t : trimmed) {
+                sum = sum.add(t.get(name));
+            }
+            Tensor elected = sum.gt(Tensor.zeros());
+            Tensor agreeSum = Tensor.zeros(base.get(name).shape());
+            Tensor agreeCount = Tensor.zeros(base.get(name).shape());
+            for (Map<String, Tensor> t : trimmed) {
+                Tensor v = t.get(name);
+                Tensor agrees = Tensor.where(elected, v.gt(Tensor.zeros()).to(DType.F32),
+                        v.lt(Tensor.zeros()).to(DType.F32));
+                agreeSum = agreeSum.add(v.mul(agrees));
+                agreeCount = agreeCount.add(agrees);
+            }
+            Tensor mean = agreeSum.div(agreeCount.maximum(Tensor.ones()));
+            out.put(name, base.get(name).add(mean.mul(lambda)));
+        }
+        return out;
+    }
+
+    /**
+     * DARE (Yu et al. 2024): each task vector keeps every entry with probability 1 - p (seeded Philox
+     * draws, a different stream per model and tensor) rescaled by 1 / (1 - p); the sparse task vectors are
+     * then added to the base with weights {@code lambdas} (task arithmetic).
+     */
+    public static Map<String, Tensor> dare(Map<String, Tensor> base, List<Map<String, Tensor>> models, double dropProbability,
+                                           double[] lambdas, long seed) {
+        List<Map<String, Tensor>> all = new ArrayList<>();
+        all.add(base);
+        all.addAll(models);
+        checkCompatible(all, "model");
+        if (!(dropProbability >= 0 && dropProbability < 1)) {
+            throw new IllegalArgumentException("DARE: drop probability must be in [0, 1), got " + dropProbability);
+        }
+        if (lambdas.length != models.size()) {
+            throw new IllegalArgumentException("DARE: " + models.size() + " models but " + lambdas.length + " lambdas");
+        }
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        long offset = 0;
+        for (String name : base.keySet()) {
+            Tensor theta = base.get(name);
+            for (int m = 0; m < models.size(); m++) {
+                Tensor tau = models.get(m).get(name).sub(base.get(name));
+                Tensor keep = Tensor.rand(seed + m, offset, tau.shape()).ge(Tensor.scalar((float) dropProbability));
+                Tensor rescaled = Tensor.where(keep, tau.mul(1 / (1 - dropProbability)), Tensor.zeros());
+                theta = theta.add(rescaled.mul(lambdas[m]));
+            }
+            offset += (base.get(name).numel() + 3) / 4; // disjoint Philox blocks per tensor
+            out.put(name, theta);
+        }
+        return out;
     }
 
     /**

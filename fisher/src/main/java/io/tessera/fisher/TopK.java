@@ -111,31 +111,50 @@ public final class TopK {
         try (TensorScope scope = TensorScope.open()) {
             Map<String, Tensor> dense = new LinkedHashMap<>();
             scores.forEach((name, t) -> dense.put(name, t.contiguous()));
-            long prefix = 0;
-            int prefixBits = 0;
-            long remaining = k;
-            for (int[] pass : PASSES) {
-                long[] histogram = new long[1 << pass[1]];
-                for (Tensor t : dense.values()) {
-                    t.backend().radixHistogram(t, prefix, prefixBits, pass[0], pass[1], histogram);
-                }
-                int digit = histogram.length - 1;
-                while (histogram[digit] < remaining) {
-                    remaining -= histogram[digit--];
-                }
-                prefix = (prefix << pass[1]) | digit;
-                prefixBits += pass[1];
-            }
-            int threshold = (int) prefix;
-            long quota = remaining; // how many entries equal to the threshold still belong in the top k
+            long[] threshold = kthLargestKey(dense.values(), k);
+            long quota = threshold[1]; // how many entries equal to the threshold still belong in the top k
             for (var entry : dense.entrySet()) {
                 Tensor t = entry.getValue();
-                long[] found = t.backend().selectAbove(t, threshold, quota);
+                long[] found = t.backend().selectAbove(t, (int) threshold[0], quota);
                 quota -= found[found.length - 1];
                 out.put(entry.getKey(), java.util.Arrays.copyOf(found, found.length - 1));
             }
         }
         return out;
+    }
+
+    /**
+     * The k-th largest score over all tensors (1 <= k <= total): entries at or above it number at least k
+     * (more when it is tied), as a magnitude threshold for TIES-style trimming.
+     */
+    public static float kthLargest(Map<String, Tensor> scores, long k) {
+        long total = validate(scores);
+        if (k < 1 || k > total) {
+            throw new IllegalArgumentException("k-th largest: k = " + k + " is outside [1, " + total + "]");
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            return Float.intBitsToFloat((int) kthLargestKey(scores.values().stream().map(Tensor::contiguous).toList(), k)[0]);
+        }
+    }
+
+    /** {key of the k-th largest value, how many entries equal to it are among the k largest}. */
+    private static long[] kthLargestKey(java.util.Collection<Tensor> tensors, long k) {
+        long prefix = 0;
+        int prefixBits = 0;
+        long remaining = k;
+        for (int[] pass : PASSES) {
+            long[] histogram = new long[1 << pass[1]];
+            for (Tensor t : tensors) {
+                t.backend().radixHistogram(t, prefix, prefixBits, pass[0], pass[1], histogram);
+            }
+            int digit = histogram.length - 1;
+            while (histogram[digit] < remaining) {
+                remaining -= histogram[digit--];
+            }
+            prefix = (prefix << pass[1]) | digit;
+            prefixBits += pass[1];
+        }
+        return new long[] {prefix, remaining};
     }
 
     private static long[] allIndices(long n) {

@@ -105,6 +105,91 @@ class MergeTest {
     }
 
     @Test
+    void tiesTrimsElectsAndAveragesTheAgreeingSigns() {
+        SplittableRandom rng = new SplittableRandom(3);
+        Map<String, float[]> base = random(rng, -1, 1);
+        List<Map<String, float[]>> tuned = List.of(random(rng, -1, 1), random(rng, -1, 1), random(rng, -1, 1));
+        double density = 0.2;
+        double lambda = 0.9;
+        // float64 reference: per model, the magnitude threshold is the k-th largest |tau| over all tensors
+        int models = tuned.size();
+        List<Map<String, double[]>> trimmed = new java.util.ArrayList<>();
+        for (Map<String, float[]> model : tuned) {
+            Map<String, double[]> tau = new LinkedHashMap<>();
+            List<Double> magnitudes = new java.util.ArrayList<>();
+            model.forEach((n, v) -> {
+                double[] t = new double[v.length];
+                for (int i = 0; i < v.length; i++) {
+                    t[i] = (float) (v[i] - base.get(n)[i]);
+                    magnitudes.add(Math.abs(t[i]));
+                }
+                tau.put(n, t);
+            });
+            magnitudes.sort(java.util.Comparator.reverseOrder());
+            double threshold = magnitudes.get((int) Math.ceil(density * magnitudes.size()) - 1);
+            tau.values().forEach(t -> {
+                for (int i = 0; i < t.length; i++) {
+                    t[i] = Math.abs(t[i]) >= threshold ? t[i] : 0;
+                }
+            });
+            trimmed.add(tau);
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> merged = Merge.ties(tensors(base), tuned.stream().map(MergeTest::tensors).toList(), density, lambda);
+            assertMerged(merged, (n, i) -> {
+                double sum = 0;
+                for (int m = 0; m < models; m++) {
+                    sum += trimmed.get(m).get(n)[i];
+                }
+                double agreeing = 0;
+                int count = 0;
+                for (int m = 0; m < models; m++) {
+                    double v = trimmed.get(m).get(n)[i];
+                    if (sum > 0 ? v > 0 : v < 0) {
+                        agreeing += v;
+                        count++;
+                    }
+                }
+                return base.get(n)[i] + lambda * (count == 0 ? 0 : agreeing / count);
+            });
+        }
+    }
+
+    @Test
+    void dareDropsAndRescalesReproducibly() {
+        SplittableRandom rng = new SplittableRandom(4);
+        Map<String, float[]> base = random(rng, -1, 1);
+        List<Map<String, float[]>> tuned = List.of(random(rng, -1, 1), random(rng, -1, 1));
+        try (TensorScope scope = TensorScope.open()) {
+            List<Map<String, Tensor>> models = tuned.stream().map(MergeTest::tensors).toList();
+            double p = 0.9;
+            Map<String, Tensor> a = Merge.dare(tensors(base), models, p, new double[] {1, 1}, 11);
+            Map<String, Tensor> b = Merge.dare(tensors(base), models, p, new double[] {1, 1}, 11);
+            Map<String, Tensor> none = Merge.dare(tensors(base), models, 0, new double[] {0.5, 0.25}, 11);
+            assertMerged(none, (n, i) -> base.get(n)[i] + 0.5 * (tuned.get(0).get(n)[i] - base.get(n)[i])
+                    + 0.25 * (tuned.get(1).get(n)[i] - base.get(n)[i]));
+            float[] big = a.get("t2").toFloatArray();
+            assertTrue(java.util.Arrays.equals(big, b.get("t2").toFloatArray()), "same seed, same drops");
+            // each entry is base + sum of kept (tau / (1 - p)): count how often both task vectors were dropped
+            float[] b0 = base.get("t2");
+            int unchanged = 0;
+            for (int i = 0; i < big.length; i++) {
+                unchanged += big[i] == b0[i] ? 1 : 0;
+            }
+            double expectedUnchanged = p * p * big.length;
+            assertTrue(Math.abs(unchanged - expectedUnchanged) < 5 * Math.sqrt(expectedUnchanged), unchanged + " vs " + expectedUnchanged);
+            // the rescaling keeps the expected task vector: the mean change matches the mean tau sum
+            double meanChange = 0;
+            double meanTau = 0;
+            for (int i = 0; i < big.length; i++) {
+                meanChange += big[i] - b0[i];
+                meanTau += tuned.get(0).get("t2")[i] + tuned.get(1).get("t2")[i] - 2.0 * b0[i];
+            }
+            assertEquals(meanTau / big.length, meanChange / big.length, 0.05);
+        }
+    }
+
+    @Test
     void incompatibleModelsReportEveryMismatchAtOnce() {
         try (TensorScope scope = TensorScope.open()) {
             Map<String, Tensor> a = Map.of("x", Tensor.zeros(2, 3), "y", Tensor.zeros(4), "z", Tensor.zeros(1));
