@@ -1,0 +1,112 @@
+package io.tessera.fisher;
+
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * A merge described in YAML, in the spirit of mergekit's configs:
+ * <pre>
+ * method: fisher            # fisher | average | task_arithmetic | ties | dare
+ * base: base.safetensors    # needed by task_arithmetic, ties and dare
+ * models:
+ *   - path: alice.safetensors
+ *     weight: 1.0           # weight (fisher, average) or lambda (task_arithmetic, dare)
+ *     fisher: alice.fisher.safetensors   # needed by fisher
+ * parameters: {fisher_floor: 1.0e-6, normalize_fisher: false, density: 0.2, lambda: 1.0, drop: 0.9, seed: 0}
+ * out: merged.safetensors
+ * </pre>
+ * Relative paths are resolved against the config file's folder. Every problem is reported at once.
+ */
+public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out) {
+
+    public enum Method { FISHER, AVERAGE, TASK_ARITHMETIC, TIES, DARE }
+
+    public record ModelEntry(Path path, double weight, Path fisher) {}
+
+    public record Parameters(double fisherFloor, boolean normalizeFisher, double density, double lambda, double drop, long seed) {}
+
+    /** The YAML document as written; converted to a checked MergeConfig by {@link #load}. */
+    private record Document(String method, String base, List<DocumentModel> models, DocumentParameters parameters, String out) {}
+
+    private record DocumentModel(String path, Double weight, String fisher) {}
+
+    private record DocumentParameters(@JsonProperty("fisher_floor") Double fisherFloor,
+                                      @JsonProperty("normalize_fisher") Boolean normalizeFisher, Double density, Double lambda,
+                                      Double drop, Long seed) {}
+
+    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    public static MergeConfig load(Path file) throws IOException {
+        String text = Files.readString(file);
+        Document doc;
+        try {
+            doc = YAML.readValue(text, Document.class);
+        } catch (UnrecognizedPropertyException e) {
+            throw new IllegalArgumentException(file + ": unknown key '" + e.getPropertyName() + "' (known: " + e.getKnownPropertyIds() + ")");
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(file + ": not a valid merge config: " + e.getOriginalMessage(), e);
+        }
+        if (doc == null) {
+            throw new IllegalArgumentException(file + ": the merge config is empty");
+        }
+        Path dir = file.toAbsolutePath().getParent();
+        List<String> problems = new ArrayList<>();
+        Method method = null;
+        if (doc.method() == null) {
+            problems.add("'method' is missing (fisher, average, task_arithmetic, ties or dare)");
+        } else {
+            try {
+                method = Method.valueOf(doc.method().toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                problems.add("unknown method '" + doc.method() + "' (fisher, average, task_arithmetic, ties or dare)");
+            }
+        }
+        boolean needsBase = method == Method.TASK_ARITHMETIC || method == Method.TIES || method == Method.DARE;
+        if (needsBase && doc.base() == null) {
+            problems.add("method " + doc.method() + " needs 'base'");
+        }
+        List<ModelEntry> models = new ArrayList<>();
+        if (doc.models() == null || doc.models().isEmpty()) {
+            problems.add("'models' lists no models");
+        } else {
+            for (int i = 0; i < doc.models().size(); i++) {
+                DocumentModel m = doc.models().get(i);
+                if (m == null || m.path() == null) {
+                    problems.add("models[" + i + "] has no 'path'");
+                    continue;
+                }
+                if (method == Method.FISHER && m.fisher() == null) {
+                    problems.add("models[" + i + "] (" + m.path() + ") has no 'fisher', which method fisher needs");
+                }
+                double weight = m.weight() == null ? 1.0 : m.weight();
+                if (!Double.isFinite(weight)) {
+                    problems.add("models[" + i + "] has weight " + weight);
+                }
+                models.add(new ModelEntry(dir.resolve(m.path()), weight, m.fisher() == null ? null : dir.resolve(m.fisher())));
+            }
+        }
+        if (doc.out() == null) {
+            problems.add("'out' is missing");
+        }
+        DocumentParameters p = doc.parameters() == null ? new DocumentParameters(null, null, null, null, null, null) : doc.parameters();
+        Parameters parameters = new Parameters(p.fisherFloor() == null ? Merge.DEFAULT_FISHER_FLOOR : p.fisherFloor(),
+                p.normalizeFisher() != null && p.normalizeFisher(), p.density() == null ? 0.2 : p.density(),
+                p.lambda() == null ? 1.0 : p.lambda(), p.drop() == null ? 0.9 : p.drop(), p.seed() == null ? 0 : p.seed());
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException(file + ": " + problems.size() + " problem(s) in the merge config:\n  "
+                    + String.join("\n  ", problems));
+        }
+        return new MergeConfig(method, needsBase ? dir.resolve(doc.base()) : null, List.copyOf(models), parameters, dir.resolve(doc.out()));
+    }
+}

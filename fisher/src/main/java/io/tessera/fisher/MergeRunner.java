@@ -1,0 +1,64 @@
+package io.tessera.fisher;
+
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.io.Safetensors;
+import io.tessera.engine.io.SafetensorsFile;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Runs a {@link MergeConfig}: memory-maps every input (zero-copy, so inputs need not fit in RAM), checks
+ * that they are compatible (all mismatches at once), merges, and writes the result atomically.
+ */
+public final class MergeRunner {
+    private MergeRunner() {}
+
+    public static void run(MergeConfig config) throws IOException {
+        // the files are opened before the scope, so they stay mapped until the finally block, not the scope, closes them
+        List<SafetensorsFile> open = new ArrayList<>();
+        try {
+            List<Map<String, Tensor>> models = new ArrayList<>();
+            List<Map<String, Tensor>> fishers = new ArrayList<>();
+            double[] weights = new double[config.models().size()];
+            for (int i = 0; i < weights.length; i++) {
+                MergeConfig.ModelEntry entry = config.models().get(i);
+                models.add(read(entry.path(), open));
+                if (entry.fisher() != null) {
+                    fishers.add(read(entry.fisher(), open));
+                }
+                weights[i] = entry.weight();
+            }
+            Map<String, Tensor> base = config.base() == null ? null : read(config.base(), open);
+            MergeConfig.Parameters p = config.parameters();
+            try (TensorScope scope = TensorScope.open()) {
+                Map<String, Tensor> merged = switch (config.method()) {
+                    case FISHER -> Merge.fisherWeighted(models, fishers, weights, p.fisherFloor(), p.normalizeFisher());
+                    case AVERAGE -> Merge.average(models, weights);
+                    case TASK_ARITHMETIC -> Merge.taskArithmetic(base, models, weights);
+                    case TIES -> Merge.ties(base, models, p.density(), p.lambda());
+                    case DARE -> Merge.dare(base, models, p.drop(), weights, p.seed());
+                };
+                // keep what describes the model (e.g. its architecture) from the first input
+                Map<String, String> metadata = new java.util.LinkedHashMap<>(open.get(0).metadata());
+                metadata.put("merge_method", config.method().name().toLowerCase(Locale.ROOT));
+                metadata.put("merged_models", String.valueOf(models.size()));
+                Safetensors.write(config.out(), merged, metadata);
+            }
+        } finally {
+            for (SafetensorsFile file : open) {
+                file.close();
+            }
+        }
+    }
+
+    private static Map<String, Tensor> read(Path path, List<SafetensorsFile> open) throws IOException {
+        SafetensorsFile file = Safetensors.read(path);
+        open.add(file);
+        return file.tensors();
+    }
+}
