@@ -43,8 +43,12 @@ public final class MergeRunner {
                     case TIES -> Merge.ties(base, models, p.density(), p.lambda());
                     case DARE -> Merge.dare(base, models, p.drop(), weights, p.seed());
                 };
-                // keep what describes the model (e.g. its architecture) from the first input
-                Map<String, String> metadata = new java.util.LinkedHashMap<>(open.get(0).metadata());
+                // the architecture carries over from the inputs; their scores and histories do not
+                Map<String, String> metadata = new java.util.LinkedHashMap<>();
+                String architecture = open.get(0).metadata().get("architecture");
+                if (architecture != null) {
+                    metadata.put("architecture", architecture);
+                }
                 metadata.put("merge_method", config.method().name().toLowerCase(Locale.ROOT));
                 metadata.put("merged_models", String.valueOf(models.size()));
                 Safetensors.write(config.out(), merged, metadata);
