@@ -45,16 +45,15 @@ public final class DiagonalFisher {
         int n = labels.length;
         Accumulator acc = new Accumulator(model);
         try {
-            accumulateMlp(model, layers, inputs, labels, mode, rng, batchSize, acc);
+            accumulateMlp(layers, inputs, labels, mode, rng, batchSize, acc);
         } catch (RuntimeException e) {
             acc.close();
-            model.zeroGrad();
             throw e;
         }
         return acc.mean(n);
     }
 
-    private static void accumulateMlp(Mlp model, List<Linear> layers, Tensor inputs, int[] labels, Labels mode,
+    private static void accumulateMlp(List<Linear> layers, Tensor inputs, int[] labels, Labels mode,
                                       SplittableRandom rng, int batchSize, Accumulator acc) {
         int n = labels.length;
         for (int from = 0; from < n; from += batchSize) {
@@ -65,7 +64,11 @@ public final class DiagonalFisher {
                 Tensor h = inputs.slice(0, from, to);
                 for (int l = 0; l < layers.size(); l++) {
                     layerInputs[l] = h;
-                    layerOutputs[l] = layers.get(l).forward(h).retainGrad();
+                    // weights cut from the tape: backward then computes only the output gradients it needs,
+                    // not weight gradients (the GEMM below replaces them) nor the input gradient of layer 0
+                    Linear layer = layers.get(l);
+                    Tensor z = h.matmul(layer.weight().detach().t()).add(layer.bias().detach());
+                    layerOutputs[l] = l == 0 ? z.detach().requiresGrad(true) : z.retainGrad();
                     h = l + 1 < layers.size() ? layerOutputs[l].relu() : layerOutputs[l];
                 }
                 // the summed loss: its gradient at each layer output is every example's own gradient
@@ -80,7 +83,6 @@ public final class DiagonalFisher {
                         layerOutputs[l].zeroGrad();
                     }
                 }
-                model.zeroGrad();
             }
         }
     }
