@@ -39,6 +39,39 @@ class TesseraCommandTest {
     }
 
     @Test
+    void trainFisherMergeRoundTrip(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isDirectory(io.tessera.engine.data.FashionMnist.DEFAULT_DIR),
+                "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
+        String model = dir.resolve("m.safetensors").toString();
+        Run train = run("train", "--epochs", "1", "--train-limit", "600", "--out", model);
+        assertEquals(0, train.exitCode(), train.err());
+        assertTrue(train.out().contains("wrote " + model), train.out());
+        Run fisher = run("fisher", "--model", model, "--examples", "64", "--out", dir.resolve("f.safetensors").toString());
+        assertEquals(0, fisher.exitCode(), fisher.err());
+        assertTrue(fisher.out().contains("Fisher over 64 examples"), fisher.out());
+        java.nio.file.Files.writeString(dir.resolve("merge.yaml"), """
+                method: fisher
+                models:
+                  - {path: m.safetensors, fisher: f.safetensors}
+                  - {path: m.safetensors, fisher: f.safetensors}
+                out: merged.safetensors
+                """);
+        Run merge = run("merge", dir.resolve("merge.yaml").toString());
+        assertEquals(0, merge.exitCode(), merge.err());
+        try (var original = MlpFiles.load(java.nio.file.Path.of(model));
+             var merged = MlpFiles.load(dir.resolve("merged.safetensors"))) {
+            // merging a model with itself gives it back
+            for (var entry : original.stateDict().entrySet()) {
+                float[] a = entry.getValue().toFloatArray();
+                float[] b = merged.stateDict().get(entry.getKey()).toFloatArray();
+                for (int i = 0; i < a.length; i++) {
+                    assertEquals(a[i], b[i], 1e-6f * (1 + Math.abs(a[i])), entry.getKey());
+                }
+            }
+        }
+    }
+
+    @Test
     void badInputIsAMessageNotAStackTrace() {
         Run negative = run("train", "--epochs", "0");
         assertEquals(1, negative.exitCode());
