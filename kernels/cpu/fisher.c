@@ -59,19 +59,24 @@ int TS_FN(ts_select_above_f32)(int64_t n, const float *restrict x, int64_t thres
 }
 
 /* out = sum_m w_m d_m theta_m / sum_m w_m d_m with d_m = max(scale_m * F_m, floor): the Fisher-weighted
- * average of Matena & Raffel, in one pass over every model's parameters and Fisher. */
+ * average of Matena & Raffel, in one pass over every model's parameters and Fisher. Each model's share
+ * (w_m d_m) / den is formed by division, so one model (share x / x = 1), zero weights and identical
+ * models all give their inputs back bit for bit. */
+static inline float merge_term(const float *const *fishers, const float *weights, const float *scales, float floor_value,
+                               int m, int64_t i) {
+    float d = scales[m] * fishers[m][i];
+    return weights[m] * (d > floor_value ? d : floor_value);
+}
+
 int TS_FN(ts_fisher_merge_f32)(int64_t n, int models, const float *const *thetas, const float *const *fishers,
                                const float *weights, const float *scales, float floor_value, float *restrict out) {
 #pragma omp parallel for simd schedule(static) if (n >= TS_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) {
-        float num = 0.0f, den = 0.0f;
-        for (int m = 0; m < models; m++) {
-            float d = scales[m] * fishers[m][i];
-            d = d > floor_value ? d : floor_value;
-            num += weights[m] * d * thetas[m][i];
-            den += weights[m] * d;
-        }
-        out[i] = num / den;
+        float den = 0.0f;
+        for (int m = 0; m < models; m++) den += merge_term(fishers, weights, scales, floor_value, m, i);
+        float acc = 0.0f;
+        for (int m = 0; m < models; m++) acc += merge_term(fishers, weights, scales, floor_value, m, i) / den * thetas[m][i];
+        out[i] = acc;
     }
     return TS_OK;
 }

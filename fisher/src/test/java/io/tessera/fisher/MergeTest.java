@@ -190,6 +190,48 @@ class MergeTest {
     }
 
     @Test
+    void mergeInvariants() {
+        SplittableRandom rng = new SplittableRandom(5);
+        Map<String, float[]> a = random(rng, -1, 1);
+        Map<String, float[]> b = random(rng, -1, 1);
+        Map<String, float[]> f = random(rng, 0, 1);
+        Map<String, float[]> zero = random(rng, 0, 0);
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> ta = tensors(a);
+            Map<String, Tensor> tb = tensors(b);
+            // one model with weight 1 comes back bit for bit, from every method
+            assertBits(a, Merge.average(List.of(ta), new double[] {1}));
+            assertBits(a, Merge.fisherWeighted(List.of(ta), List.of(tensors(f)), new double[] {1}, 1e-6, false));
+            assertBits(a, Merge.taskArithmetic(ta, List.of(tb), new double[] {0}));
+            assertBits(a, Merge.dare(ta, List.of(tb), 0.5, new double[] {0}, 1));
+            // identical Fishers: the plain average
+            Map<String, Tensor> equalFisher = Merge.fisherWeighted(List.of(ta, tb), List.of(tensors(f), tensors(f)), new double[] {1, 1},
+                    0, false);
+            assertMerged(equalFisher, (n, i) -> (a.get(n)[i] + (double) b.get(n)[i]) / 2);
+            // one Fisher zero: the other model, up to the floor
+            Map<String, Tensor> oneZero = Merge.fisherWeighted(List.of(ta, tb), List.of(tensors(f), tensors(zero)), new double[] {1, 1},
+                    1e-9, false);
+            merged(oneZero).forEach((n, v) -> {
+                for (int i = 0; i < v.length; i++) {
+                    double d = Math.max(f.get(n)[i], 1e-9);
+                    assertEquals((d * a.get(n)[i] + 1e-9 * b.get(n)[i]) / (d + 1e-9), v[i], 1e-5, n);
+                    assertEquals(a.get(n)[i], v[i], 2e-9 / d + 1e-6, n);
+                }
+            });
+        }
+    }
+
+    private static Map<String, float[]> merged(Map<String, Tensor> m) {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        m.forEach((n, t) -> out.put(n, t.toFloatArray()));
+        return out;
+    }
+
+    private static void assertBits(Map<String, float[]> expected, Map<String, Tensor> actual) {
+        expected.forEach((n, v) -> assertTrue(java.util.Arrays.equals(v, actual.get(n).toFloatArray()), n + " not bit-identical"));
+    }
+
+    @Test
     void incompatibleModelsReportEveryMismatchAtOnce() {
         try (TensorScope scope = TensorScope.open()) {
             Map<String, Tensor> a = Map.of("x", Tensor.zeros(2, 3), "y", Tensor.zeros(4), "z", Tensor.zeros(1));

@@ -79,9 +79,34 @@ class TopKTest {
                 Map<String, long[]> expected = sortReference(s, k);
                 Map<String, long[]> actual = TopK.global(t, k);
                 assertEquals(expected.keySet(), actual.keySet());
+                assertKeptDominateDropped(s, actual, k);
                 expected.forEach((n, idx) -> assertArrayEquals(idx, actual.get(n), "k=" + k + " tensor " + n));
             }
         }
+    }
+
+    /** Exactly k kept, and every kept score is >= every dropped score. */
+    private static void assertKeptDominateDropped(Map<String, float[]> scores, Map<String, long[]> kept, long k) {
+        float minKept = Float.POSITIVE_INFINITY;
+        float maxDropped = Float.NEGATIVE_INFINITY;
+        long count = 0;
+        for (var entry : scores.entrySet()) {
+            java.util.Set<Long> chosen = new java.util.HashSet<>();
+            for (long i : kept.get(entry.getKey())) {
+                chosen.add(i);
+            }
+            count += chosen.size();
+            float[] v = entry.getValue();
+            for (int i = 0; i < v.length; i++) {
+                if (chosen.contains((long) i)) {
+                    minKept = Math.min(minKept, v[i]);
+                } else {
+                    maxDropped = Math.max(maxDropped, v[i]);
+                }
+            }
+        }
+        assertEquals(k, count, "exactly k entries");
+        assertTrue(k == 0 || minKept >= maxDropped, "kept " + minKept + " < dropped " + maxDropped);
     }
 
     @Test
