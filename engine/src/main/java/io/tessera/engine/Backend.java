@@ -105,4 +105,10 @@ public interface Backend {
      * tensors contiguous F32 of out's size.
      */
     void fisherMerge(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor, Tensor out);
+
+    /**
+     * Solves a x = b in place for symmetric positive definite a [n, n] and b [n, k] (contiguous F32): b
+     * becomes x and a its Cholesky factor. Throws if a is not positive definite.
+     */
+    void solvePositiveDefinite(Tensor a, Tensor b);
 }

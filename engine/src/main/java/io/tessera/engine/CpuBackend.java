@@ -5,6 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import io.tessera.ffi.Cblas;
+import io.tessera.ffi.Lapacke;
 import io.tessera.ffi.TesseraCpu;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -329,6 +330,20 @@ public final class CpuBackend implements Backend {
             check(TesseraCpu.ts_fisher_merge_f32(out.numel(), thetas.length, thetaPointers, fisherPointers,
                     arena.allocateFrom(JAVA_FLOAT, weights),
                     arena.allocateFrom(JAVA_FLOAT, scales), floor, output(out)), "ts_fisher_merge_f32");
+        }
+    }
+
+    @Override
+    public void solvePositiveDefinite(Tensor a, Tensor b) {
+        int n = Math.toIntExact(a.dim(0));
+        int k = Math.toIntExact(b.dim(1));
+        int info = Lapacke.LAPACKE_sposv(Lapacke.LAPACK_ROW_MAJOR, Lapacke.UPPER, n, k, output(a), Math.max(n, 1), output(b),
+                Math.max(k, 1));
+        if (info > 0) {
+            throw new IllegalArgumentException("matrix " + a.describe() + " is not positive definite (leading minor " + info + ")");
+        }
+        if (info < 0) {
+            throw new IllegalStateException("LAPACKE_sposv rejected argument " + (-info));
         }
     }
 

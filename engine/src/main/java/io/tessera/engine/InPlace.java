@@ -61,4 +61,15 @@ public final class InPlace {
         requireContiguousF32("kahanAccumulate", x, sum, comp);
         sum.backend().kahanAccumulate(x, square, sum, comp);
     }
+
+    /** Solves a x = b for symmetric positive definite a [n, n]: b [n, k] becomes x, a is overwritten. */
+    public static void solvePositiveDefinite(Tensor a, Tensor b) {
+        requireContiguousF32("solvePositiveDefinite", a);
+        requireContiguousF32("solvePositiveDefinite", b);
+        if (a.rank() != 2 || a.dim(0) != a.dim(1) || b.rank() != 2 || b.dim(0) != a.dim(0)) {
+            throw new IllegalArgumentException("solvePositiveDefinite: needs a [n, n] and b [n, k], got " + a.describe() + " and "
+                    + b.describe());
+        }
+        a.backend().solvePositiveDefinite(a, b);
+    }
 }

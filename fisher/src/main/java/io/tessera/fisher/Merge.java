@@ -1,6 +1,7 @@
 package io.tessera.fisher;
 
 import io.tessera.engine.DType;
+import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import java.util.ArrayList;
@@ -152,6 +153,50 @@ public final class Merge {
             }
             offset += (base.get(name).numel() + 3) / 4; // disjoint Philox blocks per tensor
             out.put(name, theta);
+        }
+        return out;
+    }
+
+    /**
+     * RegMean (Jin et al. 2023): for each Linear weight with input Gram matrices G_i = X_i^T X_i, the
+     * weight that best reproduces every model's outputs on its own inputs,
+     * W*^T = (sum_i G'_i)^-1 sum_i G'_i W_i^T, where G'_i keeps G_i's diagonal and scales its off-diagonal
+     * by {@code alpha} (the paper's regulariser). Weights are torch-style [out, in]; tensors without a
+     * Gram matrix (biases, norms) are averaged.
+     */
+    public static Map<String, Tensor> regMean(List<Map<String, Tensor>> models, List<Map<String, Tensor>> grams, double alpha) {
+        checkCompatible(models, "model");
+        if (grams.size() != models.size()) {
+            throw new IllegalArgumentException("RegMean: " + models.size() + " models but " + grams.size() + " Gram sets");
+        }
+        checkCompatible(grams, "Gram set");
+        if (!(alpha >= 0 && alpha <= 1)) {
+            throw new IllegalArgumentException("RegMean: alpha must be in [0, 1], got " + alpha);
+        }
+        double[] equal = new double[models.size()];
+        java.util.Arrays.fill(equal, 1);
+        Map<String, Tensor> out = new LinkedHashMap<>(average(models, equal));
+        for (String name : grams.get(0).keySet()) {
+            Tensor w0 = models.get(0).get(name);
+            if (w0 == null || w0.rank() != 2 || !Arrays.equals(grams.get(0).get(name).shape(), new long[] {w0.dim(1), w0.dim(1)})) {
+                throw new IllegalArgumentException("RegMean: Gram " + name + " " + grams.get(0).get(name).describe()
+                        + " does not match a weight [out, in] of the models" + (w0 == null ? "" : " (" + w0.describe() + ")"));
+            }
+            long in = w0.dim(1);
+            Tensor diagonal = Tensor.arange(in).reshape(in, 1).eq(Tensor.arange(in).reshape(1, in));
+            Tensor lhs = Tensor.zeros(in, in);
+            Tensor rhs = Tensor.zeros(in, w0.dim(0));
+            for (int m = 0; m < models.size(); m++) {
+                Tensor g = grams.get(m).get(name);
+                Tensor regularised = Tensor.where(diagonal, g, g.mul(alpha));
+                lhs = lhs.add(regularised);
+                rhs = rhs.add(regularised.matmul(models.get(m).get(name).t()));
+            }
+            Tensor solution = rhs.contiguous();
+            Tensor factor = lhs.contiguous();
+            InPlace.solvePositiveDefinite(factor, solution);
+            out.get(name).close();
+            out.put(name, solution.t().contiguous());
         }
         return out;
     }

@@ -221,6 +221,118 @@ class MergeTest {
         }
     }
 
+    @Test
+    void regMeanSolvesTheLeastSquaresMergeAndReducesToTheAverage() {
+        SplittableRandom rng = new SplittableRandom(6);
+        int in = 6;
+        int outs = 4;
+        int examples = 20;
+        double alpha = 0.9;
+        float[][] weights = new float[2][];
+        float[][] inputs = new float[2][];
+        for (int m = 0; m < 2; m++) {
+            weights[m] = new float[outs * in];
+            inputs[m] = new float[examples * in];
+            for (int i = 0; i < weights[m].length; i++) {
+                weights[m][i] = (float) (rng.nextDouble() * 2 - 1);
+            }
+            for (int i = 0; i < inputs[m].length; i++) {
+                inputs[m][i] = (float) (rng.nextDouble() * 2 - 1);
+            }
+        }
+        // float64 reference: G_i = X_i^T X_i with off-diagonal * alpha; solve (sum G) W^T = sum G W_i^T by elimination
+        double[][] a = new double[in][in];
+        double[][] b = new double[in][outs];
+        for (int m = 0; m < 2; m++) {
+            double[][] g = new double[in][in];
+            for (int r = 0; r < in; r++) {
+                for (int c = 0; c < in; c++) {
+                    for (int e = 0; e < examples; e++) {
+                        g[r][c] += (double) inputs[m][e * in + r] * inputs[m][e * in + c];
+                    }
+                    g[r][c] = (float) g[r][c]; // the engine's Gram is float32
+                    g[r][c] *= r == c ? 1 : alpha;
+                    a[r][c] += g[r][c];
+                }
+            }
+            for (int r = 0; r < in; r++) {
+                for (int o = 0; o < outs; o++) {
+                    for (int c = 0; c < in; c++) {
+                        b[r][o] += g[r][c] * weights[m][o * in + c];
+                    }
+                }
+            }
+        }
+        double[][] x = solve(a, b);
+        try (TensorScope scope = TensorScope.open()) {
+            List<Map<String, Tensor>> models = List.of(Map.of("w", Tensor.of(weights[0], outs, in), "b", Tensor.of(new float[] {1, 2}, 2)),
+                    Map.of("w", Tensor.of(weights[1], outs, in), "b", Tensor.of(new float[] {3, 6}, 2)));
+            List<Map<String, Tensor>> grams = new java.util.ArrayList<>();
+            for (int m = 0; m < 2; m++) {
+                Tensor xm = Tensor.of(inputs[m], examples, in);
+                grams.add(Map.of("w", xm.t().matmul(xm)));
+            }
+            Map<String, Tensor> merged = Merge.regMean(models, grams, alpha);
+            float[] w = merged.get("w").toFloatArray();
+            for (int o = 0; o < outs; o++) {
+                for (int c = 0; c < in; c++) {
+                    assertEquals(x[c][o], w[o * in + c], 1e-4 * (1 + Math.abs(x[c][o])), "w[" + o + "][" + c + "]");
+                }
+            }
+            assertEquals(2f, merged.get("b").toFloatArray()[0], "no Gram: averaged");
+            // identical Gram matrices: the plain average of the weights
+            Map<String, Tensor> same = Merge.regMean(models, List.of(grams.get(0), grams.get(0)), alpha);
+            float[] avg = same.get("w").toFloatArray();
+            for (int i = 0; i < avg.length; i++) {
+                assertEquals((weights[0][i] + (double) weights[1][i]) / 2, avg[i], 1e-4);
+            }
+        }
+    }
+
+    /** Gaussian elimination with partial pivoting, float64. */
+    private static double[][] solve(double[][] a, double[][] b) {
+        int n = a.length;
+        int k = b[0].length;
+        double[][] m = new double[n][];
+        double[][] r = new double[n][];
+        for (int i = 0; i < n; i++) {
+            m[i] = a[i].clone();
+            r[i] = b[i].clone();
+        }
+        for (int col = 0; col < n; col++) {
+            int pivot = col;
+            for (int i = col + 1; i < n; i++) {
+                if (Math.abs(m[i][col]) > Math.abs(m[pivot][col])) {
+                    pivot = i;
+                }
+            }
+            double[] t = m[col];
+            m[col] = m[pivot];
+            m[pivot] = t;
+            t = r[col];
+            r[col] = r[pivot];
+            r[pivot] = t;
+            for (int i = 0; i < n; i++) {
+                if (i != col) {
+                    double f = m[i][col] / m[col][col];
+                    for (int j = col; j < n; j++) {
+                        m[i][j] -= f * m[col][j];
+                    }
+                    for (int j = 0; j < k; j++) {
+                        r[i][j] -= f * r[col][j];
+                    }
+                }
+            }
+        }
+        double[][] x = new double[n][k];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < k; j++) {
+                x[i][j] = r[i][j] / m[i][i];
+            }
+        }
+        return x;
+    }
+
     private static Map<String, float[]> merged(Map<String, Tensor> m) {
         Map<String, float[]> out = new LinkedHashMap<>();
         m.forEach((n, t) -> out.put(n, t.toFloatArray()));
