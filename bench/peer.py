@@ -1,0 +1,391 @@
+#!/usr/bin/python3
+"""PyTorch side of scripts/bench: times the operations of the JMH suite on the same sizes.
+
+Run with Debian's interpreter (/usr/bin/python3, which sees python3-torch and python3-numpy), ideally with
+OMP_WAIT_POLICY=PASSIVE and ATEN_CPU_CAPABILITY=avx512 in the environment (set below if missing, before
+torch is imported). Every figure is the best of ROUNDS medians: each round times REPS calls one by one and
+takes their median; the best round is reported, so a noisy neighbour costs a round, not the figure.
+Where PyTorch has several ways to do an operation, the fastest one is reported (the peer's best
+configuration) and named.
+
+Writes JSON: {"meta": {...}, "results": {key: {"seconds": s, "how": "..."}}, "errors": {key: "..."}}.
+Keys are the ones bench/report.py joins on. Standard library + torch + numpy only.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import traceback
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx512")
+
+ROUNDS = 4
+ROUND_SECONDS = 0.5  # each round runs about this long (at least MIN_REPS calls)
+MIN_REPS = 3
+
+
+def best_median(fn, rounds=ROUNDS, round_seconds=ROUND_SECONDS, min_reps=MIN_REPS, setup=None):
+    """Best over rounds of the median per-call time of fn() (seconds). setup() runs untimed before each call."""
+    for _ in range(2):  # warm up: first-touch of outputs, allocator pools, lazy init
+        if setup:
+            setup()
+        fn()
+    if setup:
+        setup()
+    t0 = time.perf_counter()
+    fn()
+    estimate = max(time.perf_counter() - t0, 1e-7)
+    reps = max(min_reps, min(1000, int(round_seconds / estimate)))
+    medians = []
+    for _ in range(rounds):
+        samples = []
+        for _ in range(reps):
+            if setup:
+                setup()
+            t0 = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - t0)
+        medians.append(statistics.median(samples))
+    return min(medians)
+
+
+def best_median_tiny(fn, calls=200_000, rounds=ROUNDS, inner=5):
+    """For sub-microsecond calls: per-call time from loops of `calls` calls; best of rounds of medians."""
+    def loop():
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - t0) / calls
+
+    loop()
+    return min(statistics.median(loop() for _ in range(inner)) for _ in range(rounds))
+
+
+class Peer:
+    def __init__(self, torch, np, have):
+        self.torch = torch
+        self.np = np
+        self.have = have  # JMH benchmark classes present on the Tessera side
+        self.results = {}
+        self.errors = {}
+
+    def record(self, key, how, fn, **kw):
+        try:
+            seconds = fn() if kw.pop("raw", False) else best_median(fn, **kw)
+            self.results[key] = {"seconds": seconds, "how": how}
+            shown = f"{seconds * 1e9:10.1f} ns" if seconds < 1e-5 else f"{seconds * 1e3:10.3f} ms"
+            print(f"  {key:<28} {shown}   ({how})", flush=True)
+        except Exception as e:  # one failing op must not lose the others
+            self.errors[key] = f"{type(e).__name__}: {e}"
+            print(f"  {key:<28} FAILED: {self.errors[key]}", flush=True)
+            traceback.print_exc()
+
+    # ---- FFM downcall: no Java->native boundary in PyTorch; the nearest thing is a Python->C call
+    def call_overhead(self):
+        torch = self.torch
+        self.record("call_overhead", "Python->C call of torch.is_grad_enabled(), per call incl. loop",
+                    lambda: best_median_tiny(torch.is_grad_enabled), raw=True)
+
+    # ---- memory-bound ops
+    def bandwidth(self):
+        torch = self.torch
+        n64 = 64 << 20
+        n16 = 16 << 20
+        with torch.no_grad():
+            a = torch.rand(n64)
+            b = torch.rand(n64)
+            c = torch.rand(n64)
+            self.record("copy_64M", "b.copy_(a)", lambda: b.copy_(a))
+            self.record("triad_64M", "torch.add(b, c, alpha=3, out=a)", lambda: torch.add(b, c, alpha=3.0, out=a))
+            self.record("add_64M", "a + b (allocates the result)", lambda: a + b)
+            del a, b, c
+            x = torch.rand(n16)
+            y = torch.zeros(n16)
+            self.record("copy_16M", "y.copy_(x)", lambda: y.copy_(x))
+            self.record("axpy_16M", "y.add_(x, alpha=1e-7)", lambda: y.add_(x, alpha=1e-7))
+            self.record("sum_16M", "x.sum()", lambda: x.sum())
+            del x, y
+
+    def adamw(self):
+        torch = self.torch
+        n = 64 << 20
+        best = None
+        for foreach in (False, True):
+            p = torch.nn.Parameter(torch.rand(n))
+            p.grad = torch.rand(n)
+            opt = torch.optim.AdamW([p], lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01, foreach=foreach)
+            key = f"adamw_64M_foreach{int(foreach)}"
+            self.record(key, f"torch.optim.AdamW(foreach={foreach}).step()", opt.step)
+            if key in self.results and (best is None or self.results[key]["seconds"] < self.results[best]["seconds"]):
+                best = key
+            del opt, p
+        if best:
+            self.results["adamw_64M"] = dict(self.results[best])
+
+    # ---- compute-bound ops
+    def matmul(self):
+        torch, np = self.torch, self.np
+        for n in (1024, 2048):
+            a = torch.rand(n, n)
+            b = torch.rand(n, n)
+            with torch.no_grad():
+                self.record(f"mm_{n}", "torch.mm(a, b) (allocates the result)", lambda: torch.mm(a, b))
+            an, bn = a.numpy(), b.numpy()
+            cn = np.empty((n, n), dtype=np.float32)
+            self.record(f"numpy_mm_{n}", "numpy.matmul(a, b, out=c) (Debian OpenBLAS)", lambda: np.matmul(an, bn, out=cn))
+
+    def linear(self):
+        torch = self.torch
+        lin = torch.nn.Linear(4096, 4096)
+        for batch in (1, 8, 64):
+            x = torch.rand(batch, 4096)
+            with torch.inference_mode():
+                self.record(f"linear_b{batch}", "nn.Linear forward, inference_mode", lambda: lin(x))
+                if batch == 1:
+                    w, bias, v = lin.weight, lin.bias, x[0]
+                    self.record("linear_b1_addmv", "torch.addmv(bias, W, x) (same product as a GEMV)",
+                                lambda: torch.addmv(bias, w, v))
+
+    # ---- decoder: GPT-2-small-sized blocks (12 x d=768, 12 heads, MLP 4d) + final LayerNorm, f32, batch 1
+    def decoder(self):
+        torch = self.torch
+        F = torch.nn.functional
+        nn = torch.nn
+        d, heads, layers, ctx = 768, 12, 12, 128
+        hd = d // heads
+        sdpa = getattr(F, "scaled_dot_product_attention", None)
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.ln_1 = nn.LayerNorm(d)
+                self.c_attn = nn.Linear(d, 3 * d)
+                self.c_proj = nn.Linear(d, d)
+                self.ln_2 = nn.LayerNorm(d)
+                self.c_fc = nn.Linear(d, 4 * d)
+                self.mlp_proj = nn.Linear(4 * d, d)
+
+            def forward(self, x, cache=None, past=0):
+                B, T, _ = x.shape
+                q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
+                q = q.view(B, T, heads, hd).transpose(1, 2)
+                k = k.view(B, T, heads, hd).transpose(1, 2)
+                v = v.view(B, T, heads, hd).transpose(1, 2)
+                if cache is not None:
+                    keys, values = cache
+                    keys[:, :, past:past + T] = k
+                    values[:, :, past:past + T] = v
+                    k = keys[:, :, :past + T]
+                    v = values[:, :, :past + T]
+                if sdpa is not None:
+                    y = sdpa(q, k, v, is_causal=(T > 1 and past == 0))
+                else:
+                    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+                    if T > 1:
+                        mask = torch.ones(T, past + T, dtype=torch.bool).triu(past + 1)
+                        att = att.masked_fill(mask, float("-inf"))
+                    y = att.softmax(dim=-1) @ v
+                y = y.transpose(1, 2).reshape(B, T, d)
+                x = x + self.c_proj(y)
+                return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+        torch.manual_seed(0)
+        blocks = nn.ModuleList([Block() for _ in range(layers)]).eval()
+        ln_f = nn.LayerNorm(d)
+        caches = [(torch.zeros(1, heads, ctx + 1, hd), torch.zeros(1, heads, ctx + 1, hd)) for _ in range(layers)]
+        prompt = torch.randn(1, ctx, d)
+        token = torch.randn(1, 1, d)
+        attention = "F.scaled_dot_product_attention" if sdpa else "manual softmax(q k^T / sqrt(d)) v"
+
+        def run(x, cached, past):
+            for i, blk in enumerate(blocks):
+                x = blk(x, caches[i] if cached else None, past)
+            return ln_f(x)
+
+        with torch.inference_mode():
+            run(prompt, True, 0)  # fill the caches with the 128-token prompt
+            self.record("decode_step", f"eager nn.Modules, preallocated KV cache, {attention}, inference_mode",
+                        lambda: run(token, True, ctx))
+            self.record("forward_128", f"eager nn.Modules, {attention}, inference_mode", lambda: run(prompt, False, 0))
+
+    # ---- sparse/ masked AdamW at 0.5% of 100M (only when the Tessera side has MaskedAdamWBenchmark)
+    def masked_adamw(self):
+        torch = self.torch
+        n, k = 100_000_000, 500_000
+        lr, b1, b2, eps, wd, step = 1e-3, 0.9, 0.999, 1e-8, 0.01, 10
+        bc1, bc2 = 1 - b1 ** step, 1 - b2 ** step
+        with torch.no_grad():
+            p, g = torch.rand(n), torch.rand(n)
+            # one index drawn from each of k equal stretches, sorted (as the Tessera benchmark does)
+            idx = torch.arange(k, dtype=torch.int64) * (n // k) + torch.randint(0, n // k, (k,))
+            mc, vc = torch.zeros(k), torch.zeros(k)
+
+            def indexed():  # compact state: gather, update 500k entries, scatter back
+                gc = g.index_select(0, idx)
+                pc = p.index_select(0, idx)
+                mc.mul_(b1).add_(gc, alpha=1 - b1)
+                vc.mul_(b2).addcmul_(gc, gc, value=1 - b2)
+                denom = vc.sqrt().div_(math.sqrt(bc2)).add_(eps)
+                pc.mul_(1 - lr * wd).addcdiv_(mc, denom, value=-lr / bc1)
+                p.index_copy_(0, idx, pc)
+
+            self.record("masked_adamw_indexed", "index_select, AdamW on compact m/v, index_copy_", indexed)
+            del mc, vc
+
+            mask = torch.zeros(n)
+            mask[idx] = 1.0
+            wm, wv = mask * (1 - b1), mask * (1 - b2)  # lerp weights: the mask, precomputed once
+            m, v, t1 = torch.zeros(n), torch.zeros(n), torch.empty(n)
+
+            def masked_dense():  # every op in place over all 100M entries; unmasked entries keep p, m, v
+                torch.mul(g, g, out=t1)
+                v.lerp_(t1, wv)
+                m.lerp_(g, wm)
+                torch.sqrt(v, out=t1)
+                t1.div_(math.sqrt(bc2)).add_(eps)
+                torch.div(m, t1, out=t1)
+                t1.mul_(lr / bc1).add_(p, alpha=lr * wd)
+                t1.mul_(mask)
+                p.sub_(t1)
+
+            self.record("masked_adamw_dense", "in place, preallocated: lerp_ with mask weights, sqrt, div, mul by mask",
+                        masked_dense, rounds=3)
+            del m, v, t1, wm, wv, mask
+        param = torch.nn.Parameter(p)
+        param.grad = g
+        opt = torch.optim.AdamW([param], lr=lr, weight_decay=wd, foreach=False)
+        self.record("adamw_100M", "torch.optim.AdamW(foreach=False).step()", opt.step, rounds=3)
+
+    # ---- fisher/ rows (only when the Tessera side has FisherBenchmark)
+    def fisher(self):
+        torch, np = self.torch, self.np
+        nn = torch.nn
+        F = torch.nn.functional
+        big = 100_000_000
+        # diagonal Fisher, MLP 784-1024-1024-10, 1024 examples, batches of 256: closed form (G^2)^T (X^2)
+        torch.manual_seed(0)
+        layers = [nn.Linear(784, 1024), nn.Linear(1024, 1024), nn.Linear(1024, 10)]
+        inputs = torch.rand(1024, 784)
+        labels = torch.randint(0, 10, (1024,))
+
+        def fisher_mlp():
+            sums = [(torch.zeros_like(l.weight), torch.zeros_like(l.bias)) for l in layers]
+            for start in range(0, 1024, 256):
+                h = inputs[start:start + 256]
+                xs, outs = [], []
+                for i, l in enumerate(layers):
+                    xs.append(h)
+                    out = l(h)
+                    outs.append(out)
+                    h = F.relu(out) if i + 1 < len(layers) else out
+                loss = F.cross_entropy(h, labels[start:start + 256], reduction="sum")
+                grads = torch.autograd.grad(loss, outs)
+                with torch.no_grad():
+                    for (sw, sb), g, x in zip(sums, grads, xs):
+                        g2 = g * g
+                        sw.addmm_(g2.t(), x * x)
+                        sb.add_(g2.sum(0))
+            return [(sw / 1024, sb / 1024) for sw, sb in sums]
+
+        self.record("fisher_mlp_1024", "closed form (G^2)^T (X^2) per batch of 256, autograd.grad to layer outputs",
+                    fisher_mlp)
+
+        # FISH top-k: indices of the largest 0.5% of 100M scores
+        k = big // 200
+        scores = torch.rand(big)
+        scores_np = scores.numpy()
+
+        def topk_numpy():
+            threshold = np.partition(scores_np, big - k)[big - k]
+            return np.flatnonzero(scores_np >= threshold)
+
+        def topk_kthvalue():
+            threshold = torch.kthvalue(scores, big - k + 1).values
+            return torch.nonzero(scores >= threshold)
+
+        for key, how, fn in (("topk_numpy", "np.partition threshold + np.flatnonzero", topk_numpy),
+                             ("topk_kthvalue", "torch.kthvalue threshold + torch.nonzero", topk_kthvalue)):
+            self.record(key, how, fn, rounds=3, min_reps=1)
+        candidates = [key for key in ("topk_numpy", "topk_kthvalue") if key in self.results]
+        if candidates:
+            self.results["topk_100M"] = dict(min((self.results[key] for key in candidates), key=lambda r: r["seconds"]))
+        # (torch.topk is slower than both on this machine, 2 s; not timed to keep the run short)
+
+        # Fisher merge of two 100M models: max(F_i, floor) weights, preallocated buffers (the fastest eager form)
+        t1, t2, f2 = torch.randn(big), torch.randn(big), torch.rand(big)
+        f1 = scores
+        d1, d2, num, out = torch.empty(big), torch.empty(big), torch.empty(big), torch.empty(big)
+
+        def merge():
+            torch.clamp(f1, min=1e-6, out=d1)
+            torch.clamp(f2, min=1e-6, out=d2)
+            torch.mul(d1, t1, out=num)
+            num.addcmul_(d2, t2)
+            d1.add_(d2)
+            return torch.div(num, d1, out=out)
+
+        self.record("merge_2x100M", "in place into preallocated buffers: clamp, mul, addcmul_, add_, div", merge,
+                    rounds=3)
+        del scores, scores_np, t1, t2, f1, f2, d1, d2, num, out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="JSON file to write")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads (default: cores)")
+    parser.add_argument("--have", default="", help="comma-separated JMH benchmark classes on the Tessera side")
+    parser.add_argument("--only", default="", help="comma-separated groups to run (default: all that apply)")
+    args = parser.parse_args()
+
+    meta = {"python": sys.version.split()[0], "executable": sys.executable, "threads": args.threads,
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+            "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"), "machine": platform.machine()}
+    doc = {"meta": meta, "results": {}, "errors": {}}
+    try:
+        import numpy as np
+        import torch
+    except Exception as e:  # report.py prints this reason in the PyTorch column
+        doc["error"] = f"cannot import torch/numpy with {sys.executable}: {type(e).__name__}: {e}"
+        with open(args.out, "w") as f:
+            json.dump(doc, f, indent=1)
+        print(doc["error"], file=sys.stderr)
+        return 0
+
+    torch.set_num_threads(args.threads)
+    meta.update({"torch": torch.__version__, "numpy": np.__version__, "torch_threads": torch.get_num_threads()})
+    try:
+        meta["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except Exception:
+        pass
+    print(f"peer: torch {torch.__version__}, numpy {np.__version__}, {torch.get_num_threads()} threads, "
+          f"OMP_WAIT_POLICY={meta['OMP_WAIT_POLICY']} ATEN_CPU_CAPABILITY={meta['ATEN_CPU_CAPABILITY']}", flush=True)
+
+    have = set(filter(None, args.have.split(",")))
+    peer = Peer(torch, np, have)
+    groups = [("call_overhead", None), ("bandwidth", None), ("adamw", None), ("matmul", None), ("linear", None),
+              ("decoder", None), ("masked_adamw", "MaskedAdamWBenchmark"), ("fisher", "FisherBenchmark")]
+    only = set(filter(None, args.only.split(",")))
+    for name, needs in groups:
+        if only and name not in only:
+            continue
+        if needs and have and needs not in have:
+            print(f"  ({name}: skipped, Tessera has no {needs})", flush=True)
+            continue
+        getattr(peer, name)()
+        doc["results"], doc["errors"] = peer.results, peer.errors
+        with open(args.out, "w") as f:  # after every group, so a crash later keeps what was measured
+            json.dump(doc, f, indent=1)
+    doc["results"], doc["errors"] = peer.results, peer.errors
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

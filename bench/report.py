@@ -1,0 +1,427 @@
+#!/usr/bin/python3
+"""Joins the JMH results and the PyTorch peer results of one scripts/bench run into one table.
+
+    bench/report.py --jmh jmh.json --peer peer.json [--meta run.json] [--out table.md] [--doc docs/PERFORMANCE.md]
+
+Columns: operation, size, Tessera figure, PyTorch figure, speed ratio (Tessera / PyTorch: above 1 means
+Tessera is faster), what bounds the row, and the fraction of that bound Tessera reaches. The bound of a row
+is its roofline time, max(bytes / B, FLOPs / P), where B is the best STREAM copy bandwidth measured in this
+run (Tessera's or PyTorch's) and P the best OpenBLAS sgemm rate measured in this run (MatmulBenchmark.cblas);
+"of bound" = roofline time / measured time. Bytes count what the operation must read and write at least
+once (no write-allocate traffic, no caches), FLOPs count multiply and add separately.
+
+Rows are declared in ROWS below. A row whose JMH class is absent from the results prints
+"not built yet (issue N)"; a JMH benchmark that no row claims is still printed, at the end, without a peer.
+With --doc, the text between the markers <!-- bench:begin --> and <!-- bench:end --> of that file is
+replaced by the table, the ceilings and the machine description, so the figures there always come from a
+run and the prose around them is kept. Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import re
+import sys
+
+MB = 1 << 20
+F32 = 4
+
+# ---- work models (bytes moved at least once, FLOPs) ---------------------------------------------------------
+D, LAYERS, HEADS, CONTEXT = 768, 12, 12, 128
+BLOCK_PARAMS = 12 * D * D + 13 * D  # c_attn, c_proj, c_fc, mlp c_proj weights + biases, two LayerNorms
+STACK_PARAMS = LAYERS * BLOCK_PARAMS + 2 * D  # + final LayerNorm
+PROJ_FLOPS_PER_TOKEN = 2 * LAYERS * 12 * D * D  # the four projections
+# decode: the new token attends to CONTEXT + 1 positions (q k^T and att v, all heads)
+DECODE_FLOPS = PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * (CONTEXT + 1) * D
+DECODE_BYTES = STACK_PARAMS * F32 + LAYERS * 2 * (CONTEXT + 1) * D * F32  # weights + K and V read once
+FWD_FLOPS = CONTEXT * PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * CONTEXT * CONTEXT * D  # full (unmasked) scores
+FWD_BYTES = STACK_PARAMS * F32
+# diagonal Fisher of an MLP: forward, backward to every layer output (no input gradient of layer 1), and the
+# per-example squares (G^2)^T (X^2): 2 * batch * (2 * sum(in*out) + sum over layers >= 2 of in*out)
+MLP = [(784, 1024), (1024, 1024), (1024, 10)]
+FISHER_EXAMPLES = 1024
+FISHER_FLOPS = 2 * FISHER_EXAMPLES * (2 * sum(i * o for i, o in MLP) + sum(i * o for i, o in MLP[1:]))
+BIG = 100_000_000
+
+
+def linear_work(batch, n=4096):
+    return {"bytes": (n * n + n + 2 * batch * n) * F32, "flops": 2 * batch * n * n}
+
+
+# ---- the rows -------------------------------------------------------------------------------------------------
+# tessera: (JMH class, method, params) ; peer: candidate keys in peer.json (the fastest is shown) or a
+# "n/a: reason" string ; unit: how the figure is shown ; per_op: units per op for ops/s-style units.
+def row(group, op, size, tessera, peer, unit, bytes_=0, flops=0, metric="time", per_op=1, issue=None, note=None):
+    return {"group": group, "op": op, "size": size, "tessera": tessera, "peer": peer, "unit": unit,
+            "bytes": bytes_, "flops": flops, "metric": metric, "per_op": per_op, "issue": issue, "note": note}
+
+
+N64 = 64 << 20
+N16 = 16 << 20
+ROWS = [
+    row("call", "FFM downcall, empty C function", "1 call", ("DowncallBenchmark", "noop", {}), ["call_overhead"], "ns/call"),
+    row("call", "FFM downcall, critical", "1 call", ("DowncallBenchmark", "noopCritical", {}), ["call_overhead"], "ns/call"),
+    row("memory", "STREAM copy (engine InPlace.copy)", "64M f32", ("EngineBenchmark", "copy", {}), ["copy_64M"], "GB/s",
+        bytes_=2 * N64 * F32, metric="bytes"),
+    row("memory", "STREAM triad a = b + s*c", "64M f32", ("TriadBenchmark", "triad", {}), ["triad_64M"], "GB/s",
+        bytes_=3 * N64 * F32, metric="bytes"),
+    row("memory", "copy (ts_copy_f32)", "16M f32", ("Blas1Benchmark", "copy", {}), ["copy_16M"], "GB/s",
+        bytes_=2 * N16 * F32, metric="bytes"),
+    row("memory", "copy, one thread (JDK MemorySegment.copy)", "16M f32", ("Blas1Benchmark", "copyJdk", {}),
+        "n/a: JDK-only single-thread reference", "GB/s", bytes_=2 * N16 * F32, metric="bytes"),
+    row("memory", "axpy y += a*x", "16M f32", ("Blas1Benchmark", "axpy", {}), ["axpy_16M"], "GB/s",
+        bytes_=3 * N16 * F32, metric="bytes"),
+    row("memory", "sum", "16M f32", ("Blas1Benchmark", "sum", {}), ["sum_16M"], "GB/s", bytes_=N16 * F32, metric="bytes"),
+    row("memory", "add a + b (allocates result)", "64M f32", ("EngineBenchmark", "add", {}), ["add_64M"], "GB/s",
+        bytes_=3 * N64 * F32, metric="bytes"),
+    row("memory", "AdamW step (fused)", "64M f32", ("EngineBenchmark", "adamw", {}), ["adamw_64M"], "GB/s",
+        bytes_=7 * N64 * F32, metric="bytes"),
+    # index form: p and g are touched a cache line per masked entry (p read and written), m, v compact, int64 index
+    row("memory", "masked AdamW, index form (compact m, v)", "0.5% of 100M",
+        ("MaskedAdamWBenchmark", "indexed", {"density": "0.005"}), ["masked_adamw_indexed"], "ms",
+        bytes_=500_000 * (3 * 64 + 4 * F32 + 8), issue=5),
+    row("memory", "masked AdamW, dense form (u8 mask)", "100M f32",
+        ("MaskedAdamWBenchmark", "maskedDense", {"density": "0.005"}), ["masked_adamw_dense"], "GB/s",
+        bytes_=BIG + 7 * BIG * F32, metric="bytes", issue=5),
+    row("memory", "AdamW step (engine optimizer)", "100M f32",
+        ("MaskedAdamWBenchmark", "engineDense", {"density": "0.005"}), ["adamw_100M"], "GB/s",
+        bytes_=7 * BIG * F32, metric="bytes", issue=5),
+    row("compute", "sgemm, direct cblas_sgemm (FLOP ceiling)", "1024^3", ("MatmulBenchmark", "cblas", {"n": "1024"}),
+        ["numpy_mm_1024"], "GFLOP/s", bytes_=3 * 1024 * 1024 * F32, flops=2 * 1024 ** 3),
+    row("compute", "sgemm, direct cblas_sgemm (FLOP ceiling)", "2048^3", ("MatmulBenchmark", "cblas", {"n": "2048"}),
+        ["numpy_mm_2048"], "GFLOP/s", bytes_=3 * 2048 * 2048 * F32, flops=2 * 2048 ** 3),
+    row("compute", "matmul (Tensor.matmul, allocates)", "1024^3", ("MatmulBenchmark", "engine", {"n": "1024"}),
+        ["mm_1024"], "GFLOP/s", bytes_=3 * 1024 * 1024 * F32, flops=2 * 1024 ** 3),
+    row("compute", "matmul (Tensor.matmul, allocates)", "2048^3", ("MatmulBenchmark", "engine", {"n": "2048"}),
+        ["mm_2048"], "GFLOP/s", bytes_=3 * 2048 * 2048 * F32, flops=2 * 2048 ** 3),
+    *[row("compute", "Linear 4096->4096 f32 forward", f"batch {b}", ("LinearBenchmark", "forward", {"batch": str(b)}),
+          ["linear_b1", "linear_b1_addmv"] if b == 1 else [f"linear_b{b}"], "GFLOP/s+W", **{
+              "bytes_": linear_work(b)["bytes"], "flops": linear_work(b)["flops"]}) for b in (1, 8, 64)],
+    row("fisher", "diagonal Fisher, MLP 784-1024-1024-10", "1024 examples",
+        ("FisherBenchmark", "fisherMlp1024Examples", {}), ["fisher_mlp_1024"], "ex/s",
+        bytes_=sum(i * o + o for i, o in MLP) * F32 * 2, flops=FISHER_FLOPS, per_op=FISHER_EXAMPLES, issue=6),
+    row("fisher", "FISH top-k: indices of the largest 0.5%", "100M f32", ("FisherBenchmark", "fishTopKHalfPercentOf100M", {}),
+        ["topk_100M"], "ms", bytes_=BIG * F32, issue=6),
+    row("fisher", "Fisher merge (fused, floored)", "2 x 100M", ("FisherBenchmark", "fisherMerge2x100M", {}),
+        ["merge_2x100M"], "GB/s", bytes_=5 * BIG * F32, issue=6),
+    *[row("int8", "int8 Linear 4096x4096", f"batch {b}", ("Int8LinearBenchmark", None, {}), "n/a", "ms",
+          issue="pipeline") for b in (1, 8, 64)],
+    row("int8", "blockwise 8-bit quantize (block 4096)", "16M f32", ("QuantizeBenchmark", None, {}), "n/a", "ms",
+        issue="pipeline"),
+    row("decoder", "decode 1 token, 12 x d768 blocks, KV cache", "context 128", ("DecoderBenchmark", "decodeStep", {}),
+        ["decode_step"], "steps/s", bytes_=DECODE_BYTES, flops=DECODE_FLOPS),
+    row("decoder", "parallel forward, 12 x d768 blocks", "128 tokens", ("DecoderBenchmark", "forward128", {}),
+        ["forward_128"], "tok/s", bytes_=FWD_BYTES, flops=FWD_FLOPS, per_op=CONTEXT),
+]
+COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
+LOWER_IS_BETTER = {"ns/call", "ms"}
+
+
+# ---- reading the inputs ---------------------------------------------------------------------------------------
+TIME_UNITS = {"s/op": 1.0, "ms/op": 1e-3, "us/op": 1e-6, "ns/op": 1e-9}
+RATE_UNITS = {"ops/s": 1.0, "ops/ms": 1e3, "ops/us": 1e6, "ops/ns": 1e9}
+
+
+def load_jmh(path):
+    """{(class, method, frozenset(params)): entry} plus a list of the same keys in file order."""
+    out = {}
+    if not path or not os.path.exists(path):
+        return out
+    with open(path) as f:
+        text = f.read().strip()
+    if not text:
+        return out
+    for e in json.loads(text):
+        parts = e["benchmark"].split(".")
+        key = (parts[-2], parts[-1], frozenset((e.get("params") or {}).items()))
+        out[key] = e
+    return out
+
+
+def jmh_seconds(entry, spec):
+    """Seconds per op of the row's workload in the best measurement iteration, and the relative half-width
+    of JMH's 99.9% interval around the mean of the iterations (a noise indicator).
+
+    The best iteration, not the mean, so that both sides are read the same way: a JMH iteration is the mean
+    over about a second of calls, a peer round the median over about half a second, and each side reports its
+    best window; a neighbour's burst on this shared machine then costs an iteration, not the figure."""
+    if spec["metric"] == "bytes":
+        m = entry.get("secondaryMetrics", {}).get("bytes")
+        if m and m["score"] > 0:  # bytes per second, summed over threads
+            return spec["bytes"] / best(m, higher=True), rel_error(m)
+    pm = entry["primaryMetric"]
+    unit = pm["scoreUnit"]
+    if unit in TIME_UNITS:
+        return best(pm, higher=False) * TIME_UNITS[unit], rel_error(pm)
+    if unit in RATE_UNITS:
+        return 1.0 / (best(pm, higher=True) * RATE_UNITS[unit]), rel_error(pm)
+    raise ValueError(f"unknown JMH unit {unit} in {entry['benchmark']}")
+
+
+def best(metric, higher):
+    samples = [x for fork in metric.get("rawData") or [] for x in fork]
+    if not samples:
+        return metric["score"]
+    return max(samples) if higher else min(samples)
+
+
+def rel_error(metric):
+    err, score = metric.get("scoreError"), metric.get("score")
+    if err is None or score in (None, 0) or (isinstance(err, float) and math.isnan(err)):
+        return None
+    return abs(err / score)
+
+
+def load_peer(path):
+    if not path or not os.path.exists(path):
+        return {"error": f"no peer results ({path or 'not given'})", "results": {}, "errors": {}, "meta": {}}
+    with open(path) as f:
+        doc = json.load(f)
+    doc.setdefault("results", {})
+    doc.setdefault("errors", {})
+    doc.setdefault("meta", {})
+    return doc
+
+
+# ---- formatting -----------------------------------------------------------------------------------------------
+def fmt_num(x):
+    if x >= 1000:
+        return f"{x:,.0f}"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def figure(spec, seconds):
+    unit = spec["unit"]
+    if unit == "ns/call":
+        return f"{fmt_num(seconds * 1e9)} ns"
+    if unit == "ms":
+        return f"{fmt_num(seconds * 1e3)} ms"
+    if unit == "GB/s":
+        return f"{fmt_num(spec['bytes'] / seconds / 1e9)} GB/s"
+    if unit == "GFLOP/s":
+        return f"{fmt_num(spec['flops'] / seconds / 1e9)} GFLOP/s"
+    if unit == "GFLOP/s+W":  # Linear: FLOP rate and weight-read rate
+        w = 4096 * 4096 * F32
+        return f"{fmt_num(spec['flops'] / seconds / 1e9)} GFLOP/s, W {fmt_num(w / seconds / 1e9)} GB/s ({fmt_num(seconds * 1e3)} ms)"
+    return f"{fmt_num(spec['per_op'] / seconds)} {unit}"
+
+
+def fmt_bytes(b):
+    return f"{b / 1e9:.3g} GB" if b >= 1e8 else f"{b / 1e6:.3g} MB"
+
+
+def fmt_flops(f):
+    return f"{f / 1e9:.3g} G" if f else "—"
+
+
+def fmt_time(s):
+    return f"{s * 1e3:.3g} ms" if s >= 1e-4 else f"{s * 1e6:.3g} us"
+
+
+def roofline(spec, bw, fl):
+    """(bound name, roofline seconds) or (reason, None)."""
+    if not spec["bytes"] and not spec["flops"]:
+        return "call latency", None
+    t_mem = spec["bytes"] / bw if bw else 0
+    t_fl = spec["flops"] / fl if fl else 0
+    if not t_mem and not t_fl:
+        return "?", None
+    return ("memory" if t_mem >= t_fl else "FLOPs"), max(t_mem, t_fl)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jmh", required=True)
+    ap.add_argument("--peer", required=True)
+    ap.add_argument("--meta", help="run.json written by scripts/bench (command, start, load average)")
+    ap.add_argument("--out", help="also write the markdown here")
+    ap.add_argument("--doc", help="replace the bench block of this markdown file")
+    args = ap.parse_args()
+
+    jmh = load_jmh(args.jmh)
+    peer = load_peer(args.peer)
+    meta = {}
+    if args.meta and os.path.exists(args.meta):
+        with open(args.meta) as f:
+            meta = json.load(f)
+    classes = {k[0] for k in jmh}
+    peer_down = peer.get("error")
+
+    def tessera_entry(spec):
+        cls, method, params = spec["tessera"]
+        return jmh.get((cls, method, frozenset(params.items())))
+
+    def peer_best(keys):
+        found = [(peer["results"][k]["seconds"], k) for k in keys if k in peer["results"]]
+        return min(found) if found else (None, None)
+
+    # ceilings measured in this run
+    copies = []
+    for cls, method, pkey in COPY_ROWS:
+        spec = next(r for r in ROWS if r["tessera"][:2] == (cls, method))
+        e = jmh.get((cls, method, frozenset()))
+        if e:
+            copies.append((spec["bytes"] / jmh_seconds(e, spec)[0], f"Tessera {cls}.{method}"))
+        if pkey in peer["results"]:
+            copies.append((spec["bytes"] / peer["results"][pkey]["seconds"], f"PyTorch {peer['results'][pkey]['how']}"))
+    bw, bw_from = max(copies) if copies else (None, "no copy measured")
+    sgemms = []
+    for n in ("1024", "2048"):
+        e = jmh.get(("MatmulBenchmark", "cblas", frozenset({("n", n)})))
+        if e:
+            sgemms.append((2 * int(n) ** 3 / jmh_seconds(e, {"metric": "time"})[0], f"cblas_sgemm {n}^3"))
+    fl, fl_from = max(sgemms) if sgemms else (None, "no cblas_sgemm measured")
+
+    header = ["operation", "size", "Tessera", "PyTorch", "Tessera / PyTorch", "bound", "of bound"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    bheader = ["operation", "size", "bytes", "FLOPs", "bytes / B", "FLOPs / P", "Tessera time", "of bound", "PyTorch of bound"]
+    blines = ["| " + " | ".join(bheader) + " |", "|" + "---|" * len(bheader)]
+    notes = []
+    claimed = set()
+    for spec in ROWS:
+        cls = spec["tessera"][0]
+        cells = [spec["op"], spec["size"]]
+        if cls not in classes:
+            issue = spec["issue"]
+            why = f"issue {issue}" if isinstance(issue, int) else f"{issue} issue" if issue else "no benchmark"
+            cells += [f"not built yet ({why})", "—", "—", "—", "—"]
+            lines.append("| " + " | ".join(cells) + " |")
+            continue
+        if spec["tessera"][1] is None:  # a class that landed before its row was declared: printed with the extras
+            continue
+        e = tessera_entry(spec)
+        if e is None:
+            cells += ["missing from the JMH results", "—", "—", "—", "—"]
+            lines.append("| " + " | ".join(cells) + " |")
+            continue
+        claimed.add(e["benchmark"] + str(sorted((e.get("params") or {}).items())))
+        t, err = jmh_seconds(e, spec)
+        cells.append(figure(spec, t) + (f" ±{err * 100:.0f}%" if err is not None else ""))
+        if isinstance(spec["peer"], str):
+            cells += [spec["peer"], "—"]
+        elif peer_down:
+            cells += ["unavailable (1)", "—"]
+        else:
+            pt, pkey = peer_best(spec["peer"])
+            if pt is None:
+                reasons = [peer["errors"][k] for k in spec["peer"] if k in peer["errors"]]
+                cells += [f"failed: {reasons[0][:60]}" if reasons else
+                          f"not measured ({peer['failed']})" if peer.get("failed") else "not measured", "—"]
+            else:
+                how = peer["results"][pkey]["how"]
+                if how not in notes:
+                    notes.append(how)
+                cells += [figure(spec, pt) + f" ({notes.index(how) + 3})", f"{pt / t:.2f}x"]
+        bound, tr = roofline(spec, bw, fl)
+        cells += [bound, f"{tr / t * 100:.0f}%" if tr else "—"]
+        lines.append("| " + " | ".join(cells) + " |")
+        if tr:
+            pt = None if peer_down or isinstance(spec["peer"], str) else peer_best(spec["peer"])[0]
+            blines.append("| " + " | ".join([
+                spec["op"], spec["size"], fmt_bytes(spec["bytes"]), fmt_flops(spec["flops"]),
+                fmt_time(spec["bytes"] / bw) if bw else "?", fmt_time(spec["flops"] / fl) if fl and spec["flops"] else "—",
+                fmt_time(t), f"{tr / t * 100:.0f}%", f"{tr / pt * 100:.0f}%" if pt else "—"]) + " |")
+
+    extras = [e for k, e in jmh.items()
+              if e["benchmark"] + str(sorted((e.get("params") or {}).items())) not in claimed]
+    for e in extras:
+        pm = e["primaryMetric"]
+        params = ", ".join(f"{k}={v}" for k, v in (e.get("params") or {}).items())
+        name = e["benchmark"].split(".", 3)[-1].replace("io.tessera.jmh.", "")
+        lines.append(f"| {name} | {params or '—'} | {fmt_num(pm['score'])} {pm['scoreUnit']} | "
+                     "no peer wired in bench/report.py yet | — | — | — |")
+
+    out = ["## Results", "", *lines, "", "Ceilings measured in this run:", ""]
+    out.append(f"- memory bandwidth B = {fmt_num(bw / 1e9)} GB/s (best copy: {bw_from})" if bw else f"- memory bandwidth: {bw_from}")
+    out.append(f"- FLOP rate P = {fmt_num(fl / 1e9)} GFLOP/s (best {fl_from}, OpenBLAS through FFM)" if fl else f"- FLOP rate: {fl_from}")
+    out += ["", "What bounds each row: its roofline time max(bytes / B, FLOPs / P); \"of bound\" = that time / measured "
+            "time. Bytes are what the operation must read and write at least once; memory-bound kernels that read more "
+            "than they write can pass 100%, because B is a copy, whose writes cost more than reads.", "",
+            *blines, "", "Notes:", ""]
+    if peer_down:
+        out.append(f"1. PyTorch side unavailable: {peer_down}")
+    else:
+        m = peer["meta"]
+        out.append(f"1. PyTorch {m.get('torch')} / numpy {m.get('numpy')} under {m.get('executable')}, "
+                   f"{m.get('torch_threads')} threads, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}, "
+                   f"ATEN_CPU_CAPABILITY={m.get('ATEN_CPU_CAPABILITY')}; each figure is the best of 3-4 rounds' "
+                   "median call time; where PyTorch has several ways, the fastest is shown.")
+    out.append("2. Tessera: the best of the 5 one-second JMH measurement iterations; ±: JMH's 99.9% interval of "
+               "the mean of those iterations, relative (how noisy the row was). Ratio = PyTorch time / Tessera time.")
+    for i, n in enumerate(notes, start=3):
+        out.append(f"{i}. PyTorch: {n}")
+    out += ["", machine_block(meta, peer)]
+    text = "\n".join(out) + "\n"
+
+    sys.stdout.write(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    if args.doc:
+        replace_block(args.doc, text)
+    return 0
+
+
+def machine_block(meta, peer):
+    cpu = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if ":" in line:
+                    k, v = (s.strip() for s in line.split(":", 1))
+                    cpu.setdefault(k, v)
+                if not line.strip() and cpu:
+                    break
+    except OSError:
+        pass
+    flags = set(cpu.get("flags", "").split())
+    isa = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16") if f in flags) or "?"
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
+            mem = f"{kb / (1 << 20):.1f} GiB"
+    except (OSError, AttributeError):
+        pass
+    lines = ["## Run", ""]
+    if meta.get("command"):
+        lines.append(f"- command: `{meta['command']}`")
+    when = meta.get("started") or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines.append(f"- date: {when}" + (f"; whole run took {meta['elapsed']}" if meta.get("elapsed") else ""))
+    lines.append(f"- machine: {os.cpu_count()} vCPU {cpu.get('model name', '?')} (family {cpu.get('cpu family', '?')} "
+                 f"model {cpu.get('model', '?')}; {isa}), {mem} RAM, kernel {os.uname().release}")
+    if meta.get("load_before") or meta.get("load_after"):
+        lines.append(f"- load average (1/5/15 min) before: {meta.get('load_before', '?')}; after: {meta.get('load_after', '?')}")
+    if meta.get("java"):
+        lines.append(f"- Tessera: {meta['java']}; JMH {meta.get('jmh_options', '')}; "
+                     f"OMP_NUM_THREADS={meta.get('omp_threads', '?')}, OPENBLAS_NUM_THREADS={meta.get('blas_threads', '?')}")
+    return "\n".join(lines)
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def replace_block(path, text):
+    block = f"{BEGIN}\n<!-- generated by scripts/bench --update-doc from one run; do not edit by hand -->\n\n{text}\n{END}"
+    if os.path.exists(path):
+        with open(path) as f:
+            doc = f.read()
+        if BEGIN in doc and END in doc:
+            doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
+        else:
+            doc = doc.rstrip("\n") + "\n\n" + block + "\n"
+    else:
+        doc = "# Performance\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(doc)
+    print(f"report: updated the bench block of {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

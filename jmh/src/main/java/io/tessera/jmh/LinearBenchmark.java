@@ -1,0 +1,60 @@
+package io.tessera.jmh;
+
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.nn.Linear;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * torch.nn.Linear(4096, 4096) in f32 through the engine ({@link Linear#forward} under
+ * {@link GradMode#noGrad}, allocating its result as an eager framework does), at batch 1, 8 and 64.
+ * The weight (64 MiB) does not fit in L3, so batch 1 and 8 are bound by reading it (weight GB/s =
+ * 4096 * 4096 * 4 B / time) and batch 64 by FLOPs (GFLOP/s = 2 * batch * 4096 * 4096 / time).
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
+public class LinearBenchmark {
+    static final long FEATURES = 4096;
+
+    @Param({"1", "8", "64"})
+    public int batch;
+
+    private Linear linear;
+    private Tensor x;
+
+    @Setup
+    public void allocate() {
+        linear = Linear.of(FEATURES, FEATURES, true, 7);
+        x = Tensor.rand(8, 0, batch, FEATURES);
+    }
+
+    @TearDown
+    public void free() {
+        x.close();
+        linear.close();
+    }
+
+    @Benchmark
+    public long forward() {
+        try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
+            return linear.forward(x).numel();
+        }
+    }
+}
