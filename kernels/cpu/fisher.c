@@ -41,12 +41,13 @@ int TS_FN(ts_radix_histogram_f32)(int64_t n, const float *restrict x, int64_t pr
 }
 
 /* Writes, in increasing order, the indices of elements whose key is above threshold_key, plus the first
- * equal_quota elements whose key equals it. result[0] = indices written, result[1] = equal ones taken. */
+ * equal_quota elements whose key equals it, at most capacity of them. result[0] = indices written,
+ * result[1] = equal ones taken. */
 int TS_FN(ts_select_above_f32)(int64_t n, const float *restrict x, int64_t threshold_key, int64_t equal_quota,
-                               int64_t *restrict indices, int64_t *restrict result) {
+                               int64_t capacity, int64_t *restrict indices, int64_t *restrict result) {
     int64_t count = 0, equal = 0;
     const uint32_t t = (uint32_t)threshold_key;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0; i < n && count < capacity; i++) {
         const uint32_t key = ts_nonneg_key(x[i]);
         if (key > t || (key == t && equal < equal_quota)) {
             equal += key == t;
@@ -70,6 +71,20 @@ static inline float merge_term(const float *const *fishers, const float *weights
 
 int TS_FN(ts_fisher_merge_f32)(int64_t n, int models, const float *const *thetas, const float *const *fishers,
                                const float *weights, const float *scales, float floor_value, float *restrict out) {
+    if (models == 2) { /* the common case, straight-line so it vectorises */
+        const float *restrict t0 = thetas[0], *restrict t1 = thetas[1];
+        const float *restrict f0 = fishers[0], *restrict f1 = fishers[1];
+        const float w0 = weights[0], w1 = weights[1], s0 = scales[0], s1 = scales[1];
+#pragma omp parallel for simd schedule(static) if (n >= TS_PARALLEL_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float d0 = s0 * f0[i], d1 = s1 * f1[i];
+            d0 = w0 * (d0 > floor_value ? d0 : floor_value);
+            d1 = w1 * (d1 > floor_value ? d1 : floor_value);
+            const float den = d0 + d1;
+            out[i] = d0 / den * t0[i] + d1 / den * t1[i];
+        }
+        return TS_OK;
+    }
 #pragma omp parallel for simd schedule(static) if (n >= TS_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) {
         float den = 0.0f;

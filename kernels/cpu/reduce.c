@@ -75,6 +75,27 @@ static void reduce_row(int op, const ts_iter *red, const float *x, int64_t r, ts
     }
 }
 
+/* max or min of a contiguous run, vectorised and split over the threads; a NaN anywhere gives NaN (as
+ * PyTorch's max does), tracked by a flag so the comparisons stay branch-free. */
+static float contiguous_extreme(int op, int64_t n, const float *restrict x, int big) {
+    float best = op == TS_RMAX ? -INFINITY : INFINITY;
+    int nan = 0;
+    if (op == TS_RMAX) {
+#pragma omp parallel for simd schedule(static) reduction(max : best) reduction(| : nan) if (big)
+        for (int64_t i = 0; i < n; i++) {
+            best = x[i] > best ? x[i] : best;
+            nan |= x[i] != x[i];
+        }
+    } else {
+#pragma omp parallel for simd schedule(static) reduction(min : best) reduction(| : nan) if (big)
+        for (int64_t i = 0; i < n; i++) {
+            best = x[i] < best ? x[i] : best;
+            nan |= x[i] != x[i];
+        }
+    }
+    return nan ? NAN : best;
+}
+
 /* One output: all reduced rows in order. */
 static void reduce_one(int op, const ts_iter *red, const float *x, void *y, int64_t o) {
     ts_acc acc;
@@ -145,6 +166,10 @@ int TS_FN(ts_reduce_f32)(int op, int outer_ndim, const int64_t *outer_shape, con
                 }
             }
             ((float *)y)[0] = (float)total;
+            return TS_OK;
+        }
+        if (red.ndim == 1 && red.strides[0][0] == 1 && (op == TS_RMAX || op == TS_RMIN)) {
+            ((float *)y)[0] = contiguous_extreme(op, red.numel, x, big);
             return TS_OK;
         }
         reduce_one(op, &red, x, y, 0);

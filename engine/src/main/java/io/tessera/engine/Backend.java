@@ -96,9 +96,10 @@ public interface Backend {
 
     /**
      * Indices (ascending) of the elements whose key is above {@code thresholdKey}, plus the first
-     * {@code equalQuota} whose key equals it; the last array element is the number of equal ones taken.
+     * {@code equalQuota} whose key equals it, at most {@code capacity} of them; the last array element is
+     * the number of equal ones taken.
      */
-    long[] selectAbove(Tensor x, int thresholdKey, long equalQuota);
+    long[] selectAbove(Tensor x, int thresholdKey, long equalQuota, long capacity);
 
     /**
      * out = sum_m w_m d_m theta_m / sum_m w_m d_m with d_m = max(scale_m F_m, floor), one fused pass; all

@@ -166,11 +166,36 @@ public final class CpuBackend implements Backend {
                 aOffset += i * a.strides()[d];
                 bOffset += i * b.strides()[d];
             }
-            Cblas.cblas_sgemm(Cblas.CblasRowMajor, left.transpose(), right.transpose(), (int) m, (int) n, (int) k, 1f,
-                    aBase.asSlice(aOffset * Float.BYTES), left.leadingDimension(),
-                    bBase.asSlice(bOffset * Float.BYTES), right.leadingDimension(), 0f,
-                    yBase.asSlice(batch * m * n * Float.BYTES), (int) n);
+            MemorySegment aAt = aBase.asSlice(aOffset * Float.BYTES);
+            MemorySegment bAt = bBase.asSlice(bOffset * Float.BYTES);
+            MemorySegment yAt = yBase.asSlice(batch * m * n * Float.BYTES);
+            long aStep = a.strides()[rank - 1];
+            long bStep = b.strides()[rank - 2];
+            if (m == 1 && aStep > 0 && aStep <= Integer.MAX_VALUE) {
+                // a row times a matrix: GEMV streams the weights once; OpenBLAS's GEMM would pack them first
+                gemv(right, (int) k, (int) n, bAt, aAt, (int) aStep, yAt, true);
+            } else if (n == 1 && bStep > 0 && bStep <= Integer.MAX_VALUE) {
+                gemv(left, (int) m, (int) k, aAt, bAt, (int) bStep, yAt, false);
+            } else {
+                Cblas.cblas_sgemm(Cblas.CblasRowMajor, left.transpose(), right.transpose(), (int) m, (int) n, (int) k, 1f,
+                        aAt, left.leadingDimension(), bAt, right.leadingDimension(), 0f, yAt, (int) n);
+            }
         }
+    }
+
+    /**
+     * y = x op(M) (when {@code vectorOnLeft}, M is [rows, cols] = [k, n]) or y = op(M) x (M is [m, k]), with
+     * M's layout given by its GemmOperand; x has element stride incx, y is contiguous.
+     */
+    private static void gemv(GemmOperand matrix, int rows, int cols, MemorySegment m, MemorySegment x, int incx,
+                             MemorySegment y, boolean vectorOnLeft) {
+        // stored row-major as [rows, cols] when NoTrans, as [cols, rows] when Trans
+        boolean stored = matrix.transpose() == Cblas.CblasNoTrans;
+        int storedRows = stored ? rows : cols;
+        int storedCols = stored ? cols : rows;
+        // x^T M = (M^T x)^T: on the left the stored matrix is applied transposed exactly when it is stored as is
+        int trans = vectorOnLeft == stored ? Cblas.CblasTrans : Cblas.CblasNoTrans;
+        Cblas.cblas_sgemv(Cblas.CblasRowMajor, trans, storedRows, storedCols, 1f, m, matrix.leadingDimension(), x, incx, 0f, y, 1);
     }
 
     /** How a [rows, cols] matrix view is handed to cblas without a copy. */
@@ -304,12 +329,13 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public long[] selectAbove(Tensor x, int thresholdKey, long equalQuota) {
+    public long[] selectAbove(Tensor x, int thresholdKey, long equalQuota, long capacity) {
+        long room = Math.min(capacity, x.numel());
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment indices = arena.allocate(JAVA_LONG, Math.max(x.numel(), 1));
+            MemorySegment indices = arena.allocate(JAVA_LONG, Math.max(room, 1));
             MemorySegment result = arena.allocate(JAVA_LONG, 2);
-            check(TesseraCpu.ts_select_above_f32(x.numel(), address(x), Integer.toUnsignedLong(thresholdKey), equalQuota, indices,
-                    result), "ts_select_above_f32");
+            check(TesseraCpu.ts_select_above_f32(x.numel(), address(x), Integer.toUnsignedLong(thresholdKey), equalQuota, room,
+                    indices, result), "ts_select_above_f32");
             long count = result.getAtIndex(JAVA_LONG, 0);
             long[] out = new long[Math.toIntExact(count + 1)];
             MemorySegment.copy(indices, JAVA_LONG, 0, out, 0, (int) count);

@@ -159,6 +159,13 @@ class ReduceAndMatmulTest {
         // a^T [6, 9] @ b^T [9, 5]: both column-major views
         OpCheck.forward("matmul of transposes", new Ref[] {a, b}, t -> t[0].t().matmul(t[1].t()),
                 r -> Ref.matmul(transpose(r[0]), transpose(r[1])), 1e-5);
+        // one row times a transposed matrix, and a transposed matrix times one column: the GEMV paths
+        OpCheck.forward("row @ transposed", new Ref[] {Ref.random(rng, -1, 1, 1, 9), b}, t -> t[0].matmul(t[1].t()),
+                r -> Ref.matmul(r[0], transpose(r[1])), 1e-5);
+        OpCheck.forward("transposed @ column", new Ref[] {a, Ref.random(rng, -1, 1, 9, 1)}, t -> t[0].t().matmul(t[1]),
+                r -> Ref.matmul(transpose(r[0]), r[1]), 1e-5);
+        OpCheck.forward("row of a column slice @ matrix", new Ref[] {a, Ref.random(rng, -1, 1, 9, 4)},
+                t -> t[0].t().slice(0, 2, 3).matmul(t[1]), r -> Ref.matmul(rowOf(transpose(r[0]), 2), r[1]), 1e-5);
         // a row slice with a row stride larger than its width
         OpCheck.forward("matmul of column slice", new Ref[] {a, Ref.random(rng, -1, 1, 4, 3)},
                 t -> t[0].slice(1, 1, 5).matmul(t[1]), r -> Ref.matmul(columns(r[0], 1, 5), r[1]), 1e-5);
@@ -174,6 +181,11 @@ class ReduceAndMatmulTest {
             }
         }
         return new Ref(new long[] {cols, rows}, out);
+    }
+
+    private static Ref rowOf(Ref r, int row) {
+        int cols = (int) r.shape()[1];
+        return new Ref(new long[] {1, cols}, java.util.Arrays.copyOfRange(r.data(), row * cols, (row + 1) * cols));
     }
 
     private static Ref columns(Ref r, int from, int to) {

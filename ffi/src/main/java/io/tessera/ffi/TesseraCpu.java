@@ -484,13 +484,13 @@ public final class TesseraCpu {
     }
 
     private static final class ts_select_above_f32 {
-        static final MethodHandle HANDLE = LIBRARY.downcall("ts_select_above_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS));
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_select_above_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS));
     }
 
-    /** int ts_select_above_f32(int64_t n, const float *x, int64_t threshold_key, int64_t equal_quota, int64_t *indices, int64_t *result) */
-    public static int ts_select_above_f32(long n, MemorySegment x, long threshold_key, long equal_quota, MemorySegment indices, MemorySegment result) {
+    /** int ts_select_above_f32(int64_t n, const float *x, int64_t threshold_key, int64_t equal_quota, int64_t capacity, int64_t *indices, int64_t *result) */
+    public static int ts_select_above_f32(long n, MemorySegment x, long threshold_key, long equal_quota, long capacity, MemorySegment indices, MemorySegment result) {
         try {
-            return (int) ts_select_above_f32.HANDLE.invokeExact(n, x, threshold_key, equal_quota, indices, result);
+            return (int) ts_select_above_f32.HANDLE.invokeExact(n, x, threshold_key, equal_quota, capacity, indices, result);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }

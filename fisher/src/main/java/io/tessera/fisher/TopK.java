@@ -113,10 +113,12 @@ public final class TopK {
             scores.forEach((name, t) -> dense.put(name, t.contiguous()));
             long[] threshold = kthLargestKey(dense.values(), k);
             long quota = threshold[1]; // how many entries equal to the threshold still belong in the top k
+            long left = k; // exactly k are selected in all, so no tensor yields more than what is left
             for (var entry : dense.entrySet()) {
                 Tensor t = entry.getValue();
-                long[] found = t.backend().selectAbove(t, (int) threshold[0], quota);
+                long[] found = t.backend().selectAbove(t, (int) threshold[0], quota, left);
                 quota -= found[found.length - 1];
+                left -= found.length - 1;
                 out.put(entry.getKey(), java.util.Arrays.copyOf(found, found.length - 1));
             }
         }

@@ -6,8 +6,6 @@ import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.LayerNorm;
 import io.tessera.engine.nn.TransformerBlock;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.VarHandle;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -43,23 +41,6 @@ public class DecoderBenchmark {
     static final long DIM = 768;
     static final long HEADS = 12;
     static final long CONTEXT = 128;
-
-    /**
-     * KvCache can only append or clear; to time every step at the same context the benchmark winds each
-     * cache back to CONTEXT positions after a step (the first CONTEXT positions are untouched by it).
-     * A {@code KvCache.truncate(long)} in the engine would replace this.
-     */
-    private static final VarHandle CACHE_LENGTH;
-
-    static {
-        try {
-            CACHE_LENGTH = MethodHandles.privateLookupIn(KvCache.class, MethodHandles.lookup())
-                    .findVarHandle(KvCache.class, "length", long.class);
-        } catch (ReflectiveOperationException e) {
-            throw new ExceptionInInitializerError("KvCache no longer has a 'long length' field: update DecoderBenchmark ("
-                    + e + ")");
-        }
-    }
 
     private TransformerBlock[] blocks;
     private LayerNorm finalNorm;
@@ -115,7 +96,7 @@ public class DecoderBenchmark {
             n = forward(token, true).numel();
         }
         for (KvCache cache : caches) {
-            CACHE_LENGTH.set(cache, CONTEXT);
+            cache.truncate(CONTEXT);
         }
         return n;
     }

@@ -46,6 +46,14 @@ public final class KvCache implements AutoCloseable {
         length = 0;
     }
 
+    /** Forgets the positions from {@code newLength} on, e.g. to rewind a speculative step. */
+    public void truncate(long newLength) {
+        if (newLength < 0 || newLength > length) {
+            throw new IllegalArgumentException("cannot truncate a KV cache of " + length + " positions to " + newLength);
+        }
+        length = newLength;
+    }
+
     @Override
     public void close() {
         keys.close();
