@@ -1,0 +1,88 @@
+package io.tessera.sparse;
+
+import io.tessera.engine.Tensor;
+import io.tessera.engine.optim.Optimizer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import java.util.stream.Collectors;
+
+/**
+ * An optimizer that updates only the entries a {@link SparseMask} selects and leaves every other bit of
+ * every parameter (and of its state) untouched. Each masked tensor gets an {@link UpdateForm}, chosen
+ * by {@code formFor} (normally {@link UpdateForm#byDensity}); {@link #forms()} reports the choice.
+ * Parameters the mask does not name are frozen: never updated, though {@link #zeroGrad()} still
+ * clears their gradients.
+ */
+public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAdamW, MaskedSgd {
+    private final MaskedParameter[] masked; // by parameter index; null for frozen parameters
+
+    protected MaskedOptimizer(Map<String, Tensor> params, SparseMask mask, Function<TensorMask, UpdateForm> formFor,
+                              int stateBuffers) {
+        super(new ArrayList<>(params.values()));
+        List<String> problems = new ArrayList<>();
+        mask.tensors().forEach((name, m) -> {
+            Tensor p = params.get(name);
+            if (p == null) {
+                problems.add("tensor '" + name + "' is masked but is not a parameter");
+            } else if (!Arrays.equals(p.shape(), m.shape())) {
+                problems.add("tensor '" + name + "' has mask shape " + Arrays.toString(m.shape()) + " but is " + p.describe());
+            }
+        });
+        SparseMask.throwIfAny(problems, getClass().getSimpleName() + ": the mask does not fit the parameters");
+        this.masked = new MaskedParameter[params.size()];
+        int i = 0;
+        try {
+            for (Map.Entry<String, Tensor> e : params.entrySet()) {
+                TensorMask m = mask.tensors().get(e.getKey());
+                if (m != null && m.count() > 0) {
+                    masked[i] = new MaskedParameter(e.getKey(), e.getValue(), m, formFor.apply(m), stateBuffers);
+                }
+                i++;
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    @Override
+    protected final void update(int index, Tensor param, Tensor grad) {
+        if (masked[index] != null) {
+            step(masked[index], param, grad);
+        }
+    }
+
+    /** One update of the masked entries of {@code param}. */
+    abstract void step(MaskedParameter target, Tensor param, Tensor grad);
+
+    /** The update form of each trained (masked, non-empty) tensor, in parameter order. */
+    public final Map<String, UpdateForm> forms() {
+        Map<String, UpdateForm> out = new LinkedHashMap<>();
+        for (MaskedParameter m : masked) {
+            if (m != null) {
+                out.put(m.name, m.form);
+            }
+        }
+        return Collections.unmodifiableMap(out);
+    }
+
+    /** e.g. "MaskedAdamW: 0.weight indexed (1003 entries, 0.500%), 0.bias dense (256 entries, 100.000%)". */
+    public final String describe() {
+        return getClass().getSimpleName() + ": " + Arrays.stream(masked).filter(m -> m != null).map(MaskedParameter::toString)
+                .collect(Collectors.joining(", "));
+    }
+
+    @Override
+    public void close() {
+        for (MaskedParameter m : masked) {
+            if (m != null) {
+                m.close();
+            }
+        }
+    }
+}
