@@ -27,6 +27,26 @@ record Contributor(String name, String description, Set<Integer> classes) {
                 java.util.Arrays.copyOf(labels, n));
     }
 
+    /**
+     * Their task's first {@code limit} examples interleaved with as many examples of every class (from the
+     * end of {@code data}), so fine-tuning improves their classes without unlearning the others.
+     */
+    FashionMnist.Split withReplay(FashionMnist.Split data, int limit) {
+        FashionMnist.Split task = task(data, limit);
+        int pixels = data.rows() * data.cols();
+        int n = 2 * task.count();
+        byte[] images = new byte[n * pixels];
+        byte[] labels = new byte[n];
+        for (int i = 0; i < task.count(); i++) {
+            int general = data.count() - 1 - i;
+            System.arraycopy(task.pixels(), i * pixels, images, 2 * i * pixels, pixels);
+            labels[2 * i] = (byte) task.label(i);
+            System.arraycopy(data.pixels(), general * pixels, images, (2 * i + 1) * pixels, pixels);
+            labels[2 * i + 1] = (byte) data.label(general);
+        }
+        return new FashionMnist.Split(n, data.rows(), data.cols(), images, labels);
+    }
+
     int[] labels(FashionMnist.Split task) {
         int[] out = new int[task.count()];
         for (int i = 0; i < out.length; i++) {
