@@ -7,6 +7,7 @@ import com.github.luben.zstd.ZstdInputStream;
 import com.github.luben.zstd.ZstdOutputStream;
 import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
@@ -70,7 +71,7 @@ final class PatchFile {
         Path raw = Files.createTempFile(file.toAbsolutePath().getParent(), "." + file.getFileName(), ".raw");
         try {
             writeSafetensors(raw, patch, true);
-            AtomicFiles.write(file, out -> {
+            AtomicFiles.writeStream(file, out -> {
                 try (OutputStream z = new ZstdOutputStream(out).setLevel(ZSTD_LEVEL).setWindowLog(ZSTD_WINDOW_LOG)
                         .setChecksum(true)) {
                     Files.copy(raw, z);

@@ -15,10 +15,7 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileChannel.MapMode;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -28,7 +25,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Reads and writes safetensors files (https://github.com/huggingface/safetensors): an 8-byte little-endian
@@ -183,41 +179,12 @@ public final class Safetensors {
         }
         head.flip();
 
-        Path target = file.toAbsolutePath();
-        Path dir = target.getParent();
-        Path temp = null;
-        try {
-            FileChannel channel = null;
-            while (channel == null) {
-                String name = target.getFileName().toString();
-                temp = dir.resolve("." + (name.length() > 100 ? name.substring(0, 100) : name) + "."
-                        + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".tmp");
-                try {
-                    channel = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-                } catch (FileAlreadyExistsException e) {
-                    temp = null;
-                }
+        AtomicFiles.write(file, out -> {
+            writeFully(out, head);
+            for (Map.Entry<String, Tensor> e : order) {
+                writeData(out, e.getKey(), e.getValue());
             }
-            try (FileChannel out = channel) {
-                writeFully(out, head);
-                for (Map.Entry<String, Tensor> e : order) {
-                    writeData(out, e.getKey(), e.getValue());
-                }
-                out.force(true);
-            }
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
-            temp = null;
-        } catch (Throwable failure) {
-            if (temp != null) {
-                try {
-                    Files.deleteIfExists(temp);
-                } catch (IOException e) {
-                    failure.addSuppressed(e);
-                }
-            }
-            throw failure;
-        }
-        syncDirectory(dir);
+        });
     }
 
     /** The reference writer's dtype order (its Dtype enum order: larger alignment ranks higher). */
@@ -266,15 +233,4 @@ public final class Safetensors {
     }
 
     /** Makes the rename durable. Platforms that cannot open a directory (not Linux) are skipped. */
-    private static void syncDirectory(Path dir) throws IOException {
-        FileChannel channel;
-        try {
-            channel = FileChannel.open(dir, StandardOpenOption.READ);
-        } catch (IOException | UnsupportedOperationException e) {
-            return;
-        }
-        try (channel) {
-            channel.force(true);
-        }
-    }
 }
