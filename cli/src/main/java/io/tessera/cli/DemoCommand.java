@@ -112,7 +112,7 @@ final class DemoCommand implements Callable<Integer> {
         Map<String, Tensor> fisher;
         try (TensorScope scope = TensorScope.open()) {
             fisher = DiagonalFisher.ofMlp(base, MlpFiles.images(who.task(train, 1024)), who.labels(who.task(train, 1024)),
-                    DiagonalFisher.Labels.EMPIRICAL, 0, 256);
+                    DiagonalFisher.Labels.EMPIRICAL, 0, 1024);
         }
         SparseMask mask = FishMask.of(fisher, maskFraction, Set.of());
         mask.save(workDir.resolve(who.name() + ".mask.safetensors"));

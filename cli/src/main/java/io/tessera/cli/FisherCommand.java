@@ -54,7 +54,7 @@ final class FisherCommand implements Callable<Integer> {
             for (int i = 0; i < labelArray.length; i++) {
                 labelArray[i] = split.label(i);
             }
-            Map<String, Tensor> fisher = DiagonalFisher.ofMlp(model, MlpFiles.images(split), labelArray, labels, seed, 256);
+            Map<String, Tensor> fisher = DiagonalFisher.ofMlp(model, MlpFiles.images(split), labelArray, labels, seed, 1024);
             double seconds = (System.nanoTime() - start) / 1e9;
             Safetensors.write(outFile, fisher, Map.of("kind", "diagonal fisher", "labels", labels.name(),
                     "examples", String.valueOf(split.count()), "model", modelFile.getFileName().toString()));

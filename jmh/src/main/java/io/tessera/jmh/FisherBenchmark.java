@@ -66,7 +66,7 @@ public class FisherBenchmark {
 
     @Benchmark
     public long fisherMlp1024Examples() {
-        Map<String, Tensor> f = DiagonalFisher.ofMlp(mlp, inputs, labels, DiagonalFisher.Labels.EMPIRICAL, 0, 256);
+        Map<String, Tensor> f = DiagonalFisher.ofMlp(mlp, inputs, labels, DiagonalFisher.Labels.EMPIRICAL, 0, EXAMPLES);
         long n = f.size();
         f.values().forEach(Tensor::close);
         return n;
