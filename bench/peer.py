@@ -334,6 +334,24 @@ class Peer:
                     rounds=3)
         del scores, scores_np, t1, t2, f1, f2, d1, d2, num, out
 
+    # ---- blockwise 8-bit quantization of 16M floats, block 4096 (absmax per block, as bitsandbytes)
+    def quantize(self):
+        torch = self.torch
+        n, block = 16 << 20, 4096
+        x = torch.randn(n).view(-1, block)
+        scale = torch.empty(n // block, 1)
+        q = torch.empty(n, dtype=torch.int8).view(-1, block)
+        y = torch.empty(n).view(-1, block)
+
+        def quantize():
+            torch.amax(x.abs(), dim=1, keepdim=True, out=scale).div_(127)
+            return q.copy_(torch.round(x / scale))
+
+        quantize()
+        self.record("quantize_16M", "amax(|x|)/127 per block, round(x / scale) into int8", quantize)
+        self.record("dequantize_16M", "torch.mul(q, scale, out=y)", lambda: torch.mul(q, scale, out=y))
+        del x, q, y
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -369,7 +387,8 @@ def main():
     have = set(filter(None, args.have.split(",")))
     peer = Peer(torch, np, have)
     groups = [("call_overhead", None), ("bandwidth", None), ("adamw", None), ("matmul", None), ("linear", None),
-              ("decoder", None), ("masked_adamw", "MaskedAdamWBenchmark"), ("fisher", "FisherBenchmark")]
+              ("decoder", None), ("masked_adamw", "MaskedAdamWBenchmark"), ("fisher", "FisherBenchmark"),
+              ("quantize", "QuantizeBenchmark")]
     only = set(filter(None, args.only.split(",")))
     for name, needs in groups:
         if only and name not in only:

@@ -70,4 +70,16 @@ TS_HD unsigned ts_nonneg_key(float v) {
     return (b.u & 0x80000000u) ? 0u : b.u;
 }
 
+/* Blockwise 8-bit quantization (absmax per block, as bitsandbytes): scale = absmax / 127 and
+ * q = round-half-even(x / scale), so |x - q * scale| <= scale / 2. An all-zero block has scale 0 and q 0. */
+TS_HD float ts_q8_scale(float absmax) { return absmax / 127.0f; }
+
+TS_HD signed char ts_q8_quantize(float x, float scale) {
+    float r = scale > 0.0f ? rintf(x / scale) : 0.0f;
+    r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
+    return (signed char)r;
+}
+
+TS_HD float ts_q8_dequantize(signed char q, float scale) { return (float)q * scale; }
+
 #endif

@@ -112,4 +112,13 @@ public interface Backend {
      * becomes x and a its Cholesky factor. Throws if a is not positive definite.
      */
     void solvePositiveDefinite(Tensor a, Tensor b);
+
+    /**
+     * Blockwise absmax int8: scales[b] = max |x| / 127 over block b of the flat contiguous F32 x, codes =
+     * round(x / scale) as I8. Throws if x holds a non-finite value.
+     */
+    void quantizeBlockwise(Tensor x, int block, Tensor codes, Tensor scales);
+
+    /** y = codes * scales[block], the inverse of {@link #quantizeBlockwise} up to rounding. */
+    void dequantizeBlockwise(Tensor codes, Tensor scales, int block, Tensor y);
 }

@@ -373,6 +373,21 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    @Override
+    public void quantizeBlockwise(Tensor x, int block, Tensor codes, Tensor scales) {
+        int status = TesseraCpu.ts_quantize_blockwise_q8(x.numel(), block, address(x), output(codes), output(scales));
+        if (status == -3) {
+            throw new IllegalArgumentException("cannot quantize " + x.describe() + ": it holds NaN or infinite values");
+        }
+        check(status, "ts_quantize_blockwise_q8");
+    }
+
+    @Override
+    public void dequantizeBlockwise(Tensor codes, Tensor scales, int block, Tensor y) {
+        check(TesseraCpu.ts_dequantize_blockwise_q8(codes.numel(), block, address(codes), address(scales), output(y)),
+                "ts_dequantize_blockwise_q8");
+    }
+
     private static long lastDim(Tensor t) {
         return t.rank() == 0 ? 1 : t.shape()[t.rank() - 1];
     }

@@ -560,5 +560,31 @@ public final class TesseraCpu {
             throw Downcalls.rethrow(t);
         }
     }
+
+    private static final class ts_quantize_blockwise_q8 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_quantize_blockwise_q8", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_quantize_blockwise_q8(int64_t n, int64_t block, const float *x, int8_t *q, float *scales) */
+    public static int ts_quantize_blockwise_q8(long n, long block, MemorySegment x, MemorySegment q, MemorySegment scales) {
+        try {
+            return (int) ts_quantize_blockwise_q8.HANDLE.invokeExact(n, block, x, q, scales);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_dequantize_blockwise_q8 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_dequantize_blockwise_q8", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_dequantize_blockwise_q8(int64_t n, int64_t block, const int8_t *q, const float *scales, float *y) */
+    public static int ts_dequantize_blockwise_q8(long n, long block, MemorySegment q, MemorySegment scales, MemorySegment y) {
+        try {
+            return (int) ts_dequantize_blockwise_q8.HANDLE.invokeExact(n, block, q, scales, y);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
     // ---- end of generated bindings ----
 }

@@ -1,2 +1,2 @@
-/** Quantized layers, transformer inference, peers. (Not built yet: see the open issues.) */
+/** Quantized execution and the pipeline of peers; today: blockwise int8 activation compression ({@link BlockwiseInt8}). */
 package io.tessera.pipeline;
