@@ -56,9 +56,8 @@ final class DemoCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    /** One contributor's work: their task data, Fisher, mask, fine-tuned weights and patch file. */
-    private record Contribution(Contributor who, FashionMnist.Split train, FashionMnist.Split test, Map<String, Tensor> fisher,
-                                SparseMask mask, Mlp tuned, Path patchFile) {}
+    /** What a contribution leaves for the merge: their test data, Fisher and fine-tuned weights. */
+    private record Contribution(Contributor who, FashionMnist.Split test, Map<String, Tensor> fisher, Mlp tuned) {}
 
     @Override
     public Integer call() throws IOException {
@@ -136,7 +135,7 @@ final class DemoCommand implements Callable<Integer> {
                         + "their accuracy %.2f%% -> %.2f%%, %s%n", patchFile.getFileName(), report.bytesOnDisk(),
                 Files.size(workDir.resolve("base.safetensors")), report.baseMatches(), report.allFinite(), report.entries(),
                 100 * report.metricBefore(), 100 * report.metricAfter(), report.clean() ? "no flags" : "flagged");
-        return new Contribution(who, taskTrain, taskTest, fisher, mask, tuned, patchFile);
+        return new Contribution(who, taskTest, fisher, tuned);
     }
 
     private void merge(PrintWriter out, Mlp base, List<Contribution> contributions, FashionMnist.Split test) throws IOException {
