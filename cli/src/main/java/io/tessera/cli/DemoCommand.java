@@ -98,7 +98,7 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         Path file = workDir.resolve("base.safetensors");
-        MlpFiles.save(file, base, SIZES, Map.of());
+        MlpFiles.save(file, base.stateDict(), SIZES, Map.of());
         out.printf("   test accuracy %.2f%%; wrote %s%n", 100 * ClassifierTraining.accuracy(base::forward, test, 1000), file);
     }
 
@@ -148,7 +148,7 @@ final class DemoCommand implements Callable<Integer> {
             Map<String, Tensor> fisherMerged = Merge.fisherWeighted(models, fishers, equal, Merge.DEFAULT_FISHER_FLOOR, false);
             Map<String, Tensor> averaged = Merge.average(models, equal);
             Path file = workDir.resolve("merged.safetensors");
-            io.tessera.engine.io.Safetensors.write(file, fisherMerged, Map.of(MlpFiles.ARCHITECTURE, "mlp " + java.util.Arrays.toString(SIZES)));
+            MlpFiles.save(file, fisherMerged, SIZES, Map.of("merge_method", "fisher"));
             out.printf("   %-16s all %.2f%%", "base", 100 * accuracy(base.stateDict(), test));
             contributions.forEach(c -> out.printf(", %s's %.2f%%", c.who().name(), 100 * accuracy(base.stateDict(), c.test())));
             out.println();

@@ -15,10 +15,11 @@ final class MlpFiles {
 
     private MlpFiles() {}
 
-    static void save(Path file, Mlp model, long[] sizes, Map<String, String> extra) throws IOException {
+    /** Writes MLP weights (a state dict) with their layer sizes recorded in the metadata. */
+    static void save(Path file, Map<String, Tensor> weights, long[] sizes, Map<String, String> extra) throws IOException {
         Map<String, String> metadata = new java.util.LinkedHashMap<>(extra);
         metadata.put(ARCHITECTURE, "mlp " + Arrays.toString(sizes));
-        Safetensors.write(file, model.stateDict(), metadata);
+        Safetensors.write(file, weights, metadata);
     }
 
     /** The model in {@code file}, built from its recorded layer sizes and loaded strictly. */

@@ -77,7 +77,7 @@ final class TrainCommand implements Callable<Integer> {
                 lastAccuracy = accuracy;
             }
             if (outFile != null) {
-                MlpFiles.save(outFile, model, sizes, Map.of("test_accuracy", String.format("%.4f", lastAccuracy),
+                MlpFiles.save(outFile, model.stateDict(), sizes, Map.of("test_accuracy", String.format("%.4f", lastAccuracy),
                         "epochs", String.valueOf(epochs)));
                 out.printf("wrote %s (%,d bytes)%n", outFile, Files.size(outFile));
             }
