@@ -82,4 +82,9 @@ TS_HD signed char ts_q8_quantize(float x, float scale) {
 
 TS_HD float ts_q8_dequantize(signed char q, float scale) { return (float)q * scale; }
 
+/* Epilogue of an int8 product: the exact int32 dot product of two code vectors times both scales, plus bias. */
+TS_HD float ts_q8_epilogue(int dot, float x_scale, float w_scale, float bias) {
+    return fmaf((float)dot, x_scale * w_scale, bias);
+}
+
 #endif

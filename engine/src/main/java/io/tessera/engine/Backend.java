@@ -121,4 +121,26 @@ public interface Backend {
 
     /** y = codes * scales[block], the inverse of {@link #quantizeBlockwise} up to rounding. */
     void dequantizeBlockwise(Tensor codes, Tensor scales, int block, Tensor y);
+
+    /**
+     * Flags (U8 [cols], 1 or 0) the columns of a contiguous F32 [rows, cols] x where some |x| exceeds
+     * threshold, and returns how many: the activation outliers of LLM.int8.
+     */
+    long outlierColumns(Tensor x, float threshold, Tensor flags);
+
+    /**
+     * Per-row int8 quantization of a contiguous F32 [rows, cols] x: scales[r] = max |x[r, c]| / 127 over the
+     * columns not flagged in exclude (U8 [cols], or null), codes = round(x / scale) as I8 (0 in flagged
+     * columns). Throws if x holds a non-finite value.
+     */
+    void quantizeRows(Tensor x, Tensor exclude, Tensor codes, Tensor scales);
+
+    /**
+     * y [m, n] = (xCodes [m, k] . wCodes [n, k]^T) * xScales[m] * wScales[n] + bias[n] (bias may be null),
+     * with exact int32 dot products (k <= 65536). All contiguous.
+     */
+    void matmulQ8(Tensor xCodes, Tensor xScales, Tensor wCodes, Tensor wScales, Tensor bias, Tensor y);
+
+    /** y [m, n] += x[:, columns] . (wCodes[:, columns] * wScales)^T in F32 (columns I64): LLM.int8's outlier part. */
+    void matmulQ8Outliers(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y);
 }

@@ -388,6 +388,43 @@ public final class CpuBackend implements Backend {
                 "ts_dequantize_blockwise_q8");
     }
 
+    @Override
+    public long outlierColumns(Tensor x, float threshold, Tensor flags) {
+        long cols = lastDim(x);
+        int count = TesseraCpu.ts_q8_outlier_columns(rows(x, cols), cols, address(x), cols, threshold, output(flags));
+        if (count < 0) {
+            check(count, "ts_q8_outlier_columns");
+        }
+        return count;
+    }
+
+    @Override
+    public void quantizeRows(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
+        long cols = lastDim(x);
+        int status = TesseraCpu.ts_quantize_rows_q8(rows(x, cols), cols, address(x), cols, address(exclude), output(codes),
+                output(scales));
+        if (status == -3) {
+            throw new IllegalArgumentException("cannot quantize " + x.describe() + ": it holds NaN or infinite values");
+        }
+        check(status, "ts_quantize_rows_q8");
+    }
+
+    @Override
+    public void matmulQ8(Tensor xCodes, Tensor xScales, Tensor wCodes, Tensor wScales, Tensor bias, Tensor y) {
+        long n = wCodes.dim(0);
+        long k = wCodes.dim(1);
+        check(TesseraCpu.ts_gemm_q8_f32(xCodes.dim(0), n, k, address(xCodes), address(xScales), address(wCodes),
+                address(wScales), address(bias), output(y), n), "ts_gemm_q8_f32");
+    }
+
+    @Override
+    public void matmulQ8Outliers(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y) {
+        long n = wCodes.dim(0);
+        long k = wCodes.dim(1);
+        check(TesseraCpu.ts_gemm_q8_outliers_f32(x.dim(0), n, k, address(x), k, address(columns), columns.numel(),
+                address(wCodes), address(wScales), output(y), n), "ts_gemm_q8_outliers_f32");
+    }
+
     private static long lastDim(Tensor t) {
         return t.rank() == 0 ? 1 : t.shape()[t.rank() - 1];
     }

@@ -586,5 +586,57 @@ public final class TesseraCpu {
             throw Downcalls.rethrow(t);
         }
     }
+
+    private static final class ts_q8_outlier_columns {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_q8_outlier_columns", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_FLOAT, ADDRESS));
+    }
+
+    /** int ts_q8_outlier_columns(int64_t rows, int64_t cols, const float *x, int64_t ldx, float threshold, uint8_t *flags) */
+    public static int ts_q8_outlier_columns(long rows, long cols, MemorySegment x, long ldx, float threshold, MemorySegment flags) {
+        try {
+            return (int) ts_q8_outlier_columns.HANDLE.invokeExact(rows, cols, x, ldx, threshold, flags);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_quantize_rows_q8 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_quantize_rows_q8", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_quantize_rows_q8(int64_t rows, int64_t cols, const float *x, int64_t ldx, const uint8_t *exclude, int8_t *q, float *scales) */
+    public static int ts_quantize_rows_q8(long rows, long cols, MemorySegment x, long ldx, MemorySegment exclude, MemorySegment q, MemorySegment scales) {
+        try {
+            return (int) ts_quantize_rows_q8.HANDLE.invokeExact(rows, cols, x, ldx, exclude, q, scales);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_gemm_q8_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_gemm_q8_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
+    }
+
+    /** int ts_gemm_q8_f32(int64_t m, int64_t n, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq, const float *ws, const float *bias, float *y, int64_t ldy) */
+    public static int ts_gemm_q8_f32(long m, long n, long k, MemorySegment xq, MemorySegment xs, MemorySegment wq, MemorySegment ws, MemorySegment bias, MemorySegment y, long ldy) {
+        try {
+            return (int) ts_gemm_q8_f32.HANDLE.invokeExact(m, n, k, xq, xs, wq, ws, bias, y, ldy);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_gemm_q8_outliers_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_gemm_q8_outliers_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
+    }
+
+    /** int ts_gemm_q8_outliers_f32(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const int64_t *cols, int64_t ncols, const int8_t *wq, const float *ws, float *y, int64_t ldy) */
+    public static int ts_gemm_q8_outliers_f32(long m, long n, long k, MemorySegment x, long ldx, MemorySegment cols, long ncols, MemorySegment wq, MemorySegment ws, MemorySegment y, long ldy) {
+        try {
+            return (int) ts_gemm_q8_outliers_f32.HANDLE.invokeExact(m, n, k, x, ldx, cols, ncols, wq, ws, y, ldy);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
     // ---- end of generated bindings ----
 }

@@ -8,8 +8,6 @@ import io.tessera.engine.Tensor;
  * and only the new positions are computed.
  */
 public final class CausalSelfAttention extends Module {
-    private final Linear cAttn;
-    private final Linear cProj;
     private final long dim;
     private final long heads;
 
@@ -19,8 +17,8 @@ public final class CausalSelfAttention extends Module {
         }
         this.dim = dim;
         this.heads = heads;
-        this.cAttn = child("c_attn", Linear.conv1d(dim, 3 * dim, seed));
-        this.cProj = child("c_proj", Linear.conv1d(dim, dim, seed + 1));
+        child("c_attn", Linear.conv1d(dim, 3 * dim, seed));
+        child("c_proj", Linear.conv1d(dim, dim, seed + 1));
     }
 
     public long headDim() {
@@ -36,7 +34,7 @@ public final class CausalSelfAttention extends Module {
         long batch = x.dim(0);
         long t = x.dim(1);
         long hd = headDim();
-        Tensor qkv = cAttn.forward(x).reshape(batch, t, 3, heads, hd);
+        Tensor qkv = child("c_attn", Layer.class).forward(x).reshape(batch, t, 3, heads, hd);
         Tensor q = qkv.slice(2, 0, 1).squeeze(2).transpose(1, 2);
         Tensor k = qkv.slice(2, 1, 2).squeeze(2).transpose(1, 2);
         Tensor v = qkv.slice(2, 2, 3).squeeze(2).transpose(1, 2);
@@ -49,6 +47,6 @@ public final class CausalSelfAttention extends Module {
         }
         Tensor scores = q.matmul(k.transpose(-1, -2)).mul(1.0 / Math.sqrt(hd)).causalMask(past, Double.NEGATIVE_INFINITY);
         Tensor attended = scores.softmax(-1).matmul(v);
-        return cProj.forward(attended.transpose(1, 2).reshape(batch, t, dim));
+        return child("c_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, dim));
     }
 }

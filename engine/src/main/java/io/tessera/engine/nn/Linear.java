@@ -7,7 +7,7 @@ import io.tessera.engine.Tensor;
  * ({@link #conv1d}, the layout of Hugging Face GPT-2's Conv1D). Either way the product is one GEMM on a
  * (possibly transposed) view, with no copy of W.
  */
-public final class Linear extends Module {
+public final class Linear extends Module implements Layer {
     private final Tensor weight;
     private final Tensor bias;
     private final boolean inputMajor;
@@ -35,6 +35,7 @@ public final class Linear extends Module {
         return new Linear(in, out, true, true, seed);
     }
 
+    @Override
     public Tensor forward(Tensor x) {
         if (x.dim(-1) != in) {
             throw new IllegalArgumentException("Linear(" + in + " -> " + out + "): input " + x.describe() + " has last dim " + x.dim(-1));
@@ -49,6 +50,11 @@ public final class Linear extends Module {
 
     public Tensor bias() {
         return bias;
+    }
+
+    /** Whether the weight is stored [in, out] (GPT-2's Conv1D) rather than [out, in]. */
+    public boolean inputMajor() {
+        return inputMajor;
     }
 
     public long inFeatures() {

@@ -9,6 +9,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiFunction;
 import java.util.function.Supplier;
 
 /**
@@ -18,6 +19,7 @@ import java.util.function.Supplier;
  */
 public abstract class Module implements AutoCloseable {
     private final Map<String, Tensor> parameters = new LinkedHashMap<>();
+    private final Map<String, Tensor> buffers = new LinkedHashMap<>();
     private final Map<String, Module> children = new LinkedHashMap<>();
     private boolean training = true;
 
@@ -35,11 +37,56 @@ public abstract class Module implements AutoCloseable {
         return value;
     }
 
+    /**
+     * Registers state that is saved and loaded with the parameters but never trained (PyTorch's buffers,
+     * e.g. int8 weights and their scales); the module takes ownership of {@code value}.
+     */
+    protected final Tensor buffer(String name, Tensor value) {
+        if (parameters.containsKey(name) || buffers.put(name, value) != null) {
+            throw new IllegalStateException("buffer " + name + " registered twice");
+        }
+        return value;
+    }
+
     protected final <M extends Module> M child(String name, M module) {
         if (children.put(name, module) != null) {
             throw new IllegalStateException("child module " + name + " registered twice");
         }
         return module;
+    }
+
+    /**
+     * The child registered as {@code name}, which may have been swapped by {@link #transform}; modules whose
+     * children can be swapped look them up here at each forward instead of keeping their own references.
+     */
+    protected final <T> T child(String name, Class<T> kind) {
+        Module module = children.get(name);
+        if (!kind.isInstance(module)) {
+            throw new IllegalStateException(getClass().getSimpleName() + "." + name + " is "
+                    + (module == null ? "missing" : module.getClass().getSimpleName()) + ", not a " + kind.getSimpleName());
+        }
+        return kind.cast(module);
+    }
+
+    /**
+     * Swaps descendants, as PyTorch's module swaps do (e.g. quantization): {@code swap} sees every child with
+     * its dotted path, depth first; where it returns another module, that module takes the child's place
+     * (the caller owns the old one), otherwise the walk goes into the child.
+     */
+    public final void transform(BiFunction<String, Module, Module> swap) {
+        transform("", swap);
+    }
+
+    private void transform(String prefix, BiFunction<String, Module, Module> swap) {
+        for (var entry : children.entrySet()) {
+            String path = prefix + entry.getKey();
+            Module replacement = swap.apply(path, entry.getValue());
+            if (replacement != entry.getValue()) {
+                entry.setValue(replacement);
+            } else {
+                replacement.transform(path + ".", swap);
+            }
+        }
     }
 
     /** Every parameter, named by its dotted path, in registration order. */
@@ -62,9 +109,17 @@ public abstract class Module implements AutoCloseable {
         return parameters().stream().mapToLong(Tensor::numel).sum();
     }
 
-    /** The parameters by name (the tensors themselves, not copies). */
+    /** The parameters and buffers by name (the tensors themselves, not copies), parameters first per module. */
     public Map<String, Tensor> stateDict() {
-        return namedParameters();
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        collectState("", out);
+        return Collections.unmodifiableMap(out);
+    }
+
+    private void collectState(String prefix, Map<String, Tensor> out) {
+        parameters.forEach((name, t) -> out.put(prefix + name, t));
+        buffers.forEach((name, t) -> out.put(prefix + name, t));
+        children.forEach((name, m) -> m.collectState(prefix + name + ".", out));
     }
 
     /**
@@ -72,7 +127,7 @@ public abstract class Module implements AutoCloseable {
      * or wrongly shaped name is reported at once in one exception; without it, only shapes must match.
      */
     public void loadStateDict(Map<String, Tensor> state, boolean strict) {
-        Map<String, Tensor> own = namedParameters();
+        Map<String, Tensor> own = stateDict();
         List<String> problems = new ArrayList<>();
         for (var entry : own.entrySet()) {
             Tensor source = state.get(entry.getKey());
@@ -82,6 +137,9 @@ public abstract class Module implements AutoCloseable {
                 }
             } else if (!Arrays.equals(source.shape(), entry.getValue().shape())) {
                 problems.add("shape mismatch for " + entry.getKey() + ": file has " + source.describe()
+                        + ", model has " + entry.getValue().describe());
+            } else if (source.dtype().isFloatingPoint() != entry.getValue().dtype().isFloatingPoint()) {
+                problems.add("dtype mismatch for " + entry.getKey() + ": file has " + source.describe()
                         + ", model has " + entry.getValue().describe());
             }
         }
@@ -123,12 +181,10 @@ public abstract class Module implements AutoCloseable {
         parameters().forEach(Tensor::zeroGrad);
     }
 
-    /** Frees every parameter and gradient of this module and its children. */
+    /** Frees every parameter, gradient and buffer of this module and its children. */
     @Override
     public void close() {
-        for (Tensor p : parameters()) {
-            p.zeroGrad();
-            p.close();
-        }
+        parameters().forEach(Tensor::zeroGrad);
+        stateDict().values().forEach(Tensor::close);
     }
 }

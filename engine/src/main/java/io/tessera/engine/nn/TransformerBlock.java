@@ -31,16 +31,13 @@ public final class TransformerBlock extends Module {
 
     /** GPT-2's MLP: c_fc (d -> 4d), GELU (tanh form), c_proj (4d -> d). */
     static final class FeedForward extends Module {
-        private final Linear cFc;
-        private final Linear cProj;
-
         FeedForward(long dim, long hidden, long seed) {
-            cFc = child("c_fc", Linear.conv1d(dim, hidden, seed));
-            cProj = child("c_proj", Linear.conv1d(hidden, dim, seed + 1));
+            child("c_fc", Linear.conv1d(dim, hidden, seed));
+            child("c_proj", Linear.conv1d(hidden, dim, seed + 1));
         }
 
         Tensor forward(Tensor x) {
-            return cProj.forward(cFc.forward(x).gelu(true));
+            return child("c_proj", Layer.class).forward(child("c_fc", Layer.class).forward(x).gelu(true));
         }
     }
 }

@@ -1,0 +1,271 @@
+/* int8 matrix products for quantized Linear layers: y = (xq wq^T) * xs * ws + bias, where xq holds per-row
+ * int8 codes of the activations (quantized on the fly) and wq per-output-channel int8 codes of the weight
+ * in its natural [out, in] layout, so a checkpoint's int8 tensor is used as stored, without packing.
+ *
+ * The int32 dot products are exact on every path, so all tiers give bit-identical results:
+ *  - AVX-512 VNNI: vpdpbusd multiplies unsigned by signed bytes, so the activation codes are shifted by
+ *    +128 (xor 0x80) and 128 * sum(w row) is subtracted afterwards (summed per tile, while the rows are
+ *    in cache, so the weight needs no companion tensor).
+ *  - AVX2 (and AVX-512 without VNNI): vpmaddubsw on |x| and sign(w, x); |x| <= 127, so the pairwise int16
+ *    sums stay below 2 * 127 * 127 and never saturate.
+ *  - base: plain int32 loops.
+ * Tiles of MR rows x NR output channels keep their MR * NR accumulators in registers and read each weight
+ * row once per tile; OpenMP splits the output channels. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "ts_cpu.h"
+
+#define TS_ERR_NONFINITE -3
+#define MR 4
+#define NR 4
+
+/* Fully unrolled tile loops keep the accumulators in registers (without it gcc keeps a stack copy). */
+#define Q8_UNROLL _Pragma("GCC unroll 4")
+
+/* Work below which one thread is faster than an OpenMP region. */
+#define Q8_PARALLEL_MIN_MACS (1 << 20)
+
+int TS_FN(ts_q8_outlier_columns)(int64_t rows, int64_t cols, const float *restrict x, int64_t ldx, float threshold,
+                                  uint8_t *restrict flags) {
+    memset(flags, 0, (size_t)cols);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * ldx;
+#pragma omp simd
+        for (int64_t c = 0; c < cols; c++) flags[c] |= fabsf(row[c]) > threshold;
+    }
+    int64_t count = 0;
+    for (int64_t c = 0; c < cols; c++) count += flags[c];
+    return (int)(count < 0x7fffffff ? count : 0x7fffffff);
+}
+
+int TS_FN(ts_quantize_rows_q8)(int64_t rows, int64_t cols, const float *restrict x, int64_t ldx,
+                               const uint8_t *restrict exclude, int8_t *restrict q, float *restrict scales) {
+    int bad = 0;
+#pragma omp parallel for schedule(static) reduction(| : bad) if (rows * cols >= TS_PARALLEL_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * ldx;
+        int8_t *out = q + r * cols;
+        float absmax = 0.0f;
+        int finite = 1;
+        if (exclude) {
+#pragma omp simd reduction(max : absmax) reduction(& : finite)
+            for (int64_t c = 0; c < cols; c++) {
+                const float a = exclude[c] ? 0.0f : fabsf(row[c]);
+                absmax = a > absmax ? a : absmax;
+                finite &= isfinite(row[c]) != 0;
+            }
+        } else {
+#pragma omp simd reduction(max : absmax) reduction(& : finite)
+            for (int64_t c = 0; c < cols; c++) {
+                const float a = fabsf(row[c]);
+                absmax = a > absmax ? a : absmax;
+                finite &= isfinite(row[c]) != 0;
+            }
+        }
+        bad |= !finite;
+        const float scale = ts_q8_scale(absmax);
+        scales[r] = scale;
+#pragma omp simd
+        for (int64_t c = 0; c < cols; c++) out[c] = (exclude && exclude[c]) ? 0 : ts_q8_quantize(row[c], scale);
+    }
+    return bad ? TS_ERR_NONFINITE : TS_OK;
+}
+
+/* Exact int32 dot products of `mr` activation rows with `nr` weight rows, all of length k. */
+typedef void (*q8_tile_fn)(int64_t k, const int8_t *x, const int8_t *w, int32_t acc[MR][NR]);
+
+#if defined(__AVX512BW__)
+/* One 64-byte step of a VNNI tile; masked-off bytes load as 0, so they add nothing. */
+#define Q8_VNNI_STEP(R, C, LIVE)                                                                                \
+    do {                                                                                                        \
+        const __mmask64 live = (LIVE);                                                                          \
+        __m512i wv[C];                                                                                          \
+        Q8_UNROLL for (int j = 0; j < C; j++) wv[j] = _mm512_maskz_loadu_epi8(live, w + j * k + kk);            \
+        Q8_UNROLL for (int i = 0; i < R; i++) {                                                                 \
+            const __m512i xv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(live, x + i * k + kk), flip);           \
+            Q8_UNROLL for (int j = 0; j < C; j++) s[i][j] = _mm512_dpbusd_epi32(s[i][j], xv, wv[j]);            \
+        }                                                                                                       \
+    } while (0)
+#define Q8_TILE_VNNI(R, C)                                                                                      \
+    __attribute__((target("avx512vnni"))) static void q8_tile_vnni_##R##x##C(int64_t k, const int8_t *x,     \
+                                                                             const int8_t *w,               \
+                                                                             int32_t acc[MR][NR]) {         \
+        __m512i s[R][C];                                                                                        \
+        Q8_UNROLL for (int i = 0; i < R; i++)                                                                             \
+            Q8_UNROLL for (int j = 0; j < C; j++) s[i][j] = _mm512_setzero_si512();                                       \
+        const __m512i flip = _mm512_set1_epi8((char)0x80);                                                      \
+        int64_t kk = 0;                                                                                         \
+        for (; kk + 64 <= k; kk += 64) Q8_VNNI_STEP(R, C, ~0ULL);                                              \
+        if (kk < k) Q8_VNNI_STEP(R, C, _bzhi_u64(~0ULL, (unsigned)(k - kk)));                                   \
+        Q8_UNROLL for (int i = 0; i < R; i++)                                                                             \
+            Q8_UNROLL for (int j = 0; j < C; j++) acc[i][j] = _mm512_reduce_add_epi32(s[i][j]);                           \
+    }
+Q8_TILE_VNNI(4, 4)
+Q8_TILE_VNNI(4, 1)
+Q8_TILE_VNNI(1, 4)
+Q8_TILE_VNNI(1, 1)
+#endif
+
+#if defined(__AVX2__)
+static inline int32_t q8_hsum256(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+#define Q8_TILE_AVX2(R, C)                                                                                      \
+    static void q8_tile_avx2_##R##x##C(int64_t k, const int8_t *x, const int8_t *w, int32_t acc[MR][NR]) {    \
+        __m256i s[R][C];                                                                                        \
+        Q8_UNROLL for (int i = 0; i < R; i++)                                                                             \
+            Q8_UNROLL for (int j = 0; j < C; j++) s[i][j] = _mm256_setzero_si256();                                       \
+        const __m256i ones = _mm256_set1_epi16(1);                                                              \
+        int64_t kk = 0;                                                                                         \
+        for (; kk + 32 <= k; kk += 32) {                                                                        \
+            __m256i wv[C];                                                                                      \
+            Q8_UNROLL for (int j = 0; j < C; j++) wv[j] = _mm256_loadu_si256((const __m256i *)(w + j * k + kk));         \
+            Q8_UNROLL for (int i = 0; i < R; i++) {                                                                       \
+                const __m256i xv = _mm256_loadu_si256((const __m256i *)(x + i * k + kk));                      \
+                const __m256i ax = _mm256_abs_epi8(xv);                                                         \
+                Q8_UNROLL for (int j = 0; j < C; j++) {                                                                   \
+                    const __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(wv[j], xv));                   \
+                    s[i][j] = _mm256_add_epi32(s[i][j], _mm256_madd_epi16(p, ones));                            \
+                }                                                                                               \
+            }                                                                                                   \
+        }                                                                                                       \
+        Q8_UNROLL for (int i = 0; i < R; i++)                                                                             \
+            Q8_UNROLL for (int j = 0; j < C; j++) {                                                                       \
+                int32_t t = q8_hsum256(s[i][j]);                                                                \
+                for (int64_t c = kk; c < k; c++) t += (int32_t)x[i * k + c] * w[j * k + c];                     \
+                acc[i][j] = t;                                                                                  \
+            }                                                                                                   \
+    }
+Q8_TILE_AVX2(4, 4)
+Q8_TILE_AVX2(4, 1)
+Q8_TILE_AVX2(1, 4)
+Q8_TILE_AVX2(1, 1)
+#else
+#define Q8_TILE_BASE(R, C)                                                                                      \
+    static void q8_tile_base_##R##x##C(int64_t k, const int8_t *x, const int8_t *w, int32_t acc[MR][NR]) {    \
+        Q8_UNROLL for (int i = 0; i < R; i++)                                                                             \
+            Q8_UNROLL for (int j = 0; j < C; j++) {                                                                       \
+                int32_t t = 0;                                                                                  \
+                for (int64_t c = 0; c < k; c++) t += (int32_t)x[i * k + c] * w[j * k + c];                     \
+                acc[i][j] = t;                                                                                  \
+            }                                                                                                   \
+    }
+Q8_TILE_BASE(4, 4)
+Q8_TILE_BASE(4, 1)
+Q8_TILE_BASE(1, 4)
+Q8_TILE_BASE(1, 1)
+#endif
+
+/* The four tile shapes of this tier: [rows == MR][cols == NR]; edges use the 1-wide shapes. */
+typedef struct {
+    q8_tile_fn tile[2][2];
+    int offset; /* 128 when activation codes are shifted to unsigned (VNNI), else 0 */
+} q8_tiles;
+
+static q8_tiles q8_choose_tiles(void) {
+#if defined(__AVX512BW__)
+    if (__builtin_cpu_supports("avx512vnni")) {
+        return (q8_tiles){{{q8_tile_vnni_1x1, q8_tile_vnni_1x4}, {q8_tile_vnni_4x1, q8_tile_vnni_4x4}}, 128};
+    }
+#endif
+#if defined(__AVX2__)
+    return (q8_tiles){{{q8_tile_avx2_1x1, q8_tile_avx2_1x4}, {q8_tile_avx2_4x1, q8_tile_avx2_4x4}}, 0};
+#else
+    return (q8_tiles){{{q8_tile_base_1x1, q8_tile_base_1x4}, {q8_tile_base_4x1, q8_tile_base_4x4}}, 0};
+#endif
+}
+
+static int32_t q8_row_sum(int64_t k, const int8_t *w) {
+    int32_t sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t c = 0; c < k; c++) sum += w[c];
+    return sum;
+}
+
+int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq,
+                          const float *ws, const float *bias, float *y, int64_t ldy) {
+    const q8_tiles tiles = q8_choose_tiles();
+    const int64_t col_tiles = (n + NR - 1) / NR;
+#pragma omp parallel for schedule(static) if (m * n * k >= Q8_PARALLEL_MIN_MACS)
+    for (int64_t ct = 0; ct < col_tiles; ct++) {
+        const int64_t n0 = ct * NR;
+        const int full_cols = n - n0 >= NR;
+        const int nr = full_cols ? NR : (int)(n - n0);
+        int32_t acc[MR][NR];
+        int32_t shift[NR];
+        for (int j = 0; j < nr; j++) shift[j] = tiles.offset ? tiles.offset * q8_row_sum(k, wq + (n0 + j) * k) : 0;
+        for (int64_t m0 = 0; m0 < m;) {
+            const int full_rows = m - m0 >= MR;
+            const int mr = full_rows ? MR : 1;
+            if (full_cols) {
+                tiles.tile[full_rows][1](k, xq + m0 * k, wq + n0 * k, acc);
+            } else {
+                for (int j = 0; j < nr; j++) {
+                    int32_t one[MR][NR];
+                    tiles.tile[full_rows][0](k, xq + m0 * k, wq + (n0 + j) * k, one);
+                    for (int i = 0; i < mr; i++) acc[i][j] = one[i][0];
+                }
+            }
+            for (int i = 0; i < mr; i++) {
+                float *out = y + (m0 + i) * ldy + n0;
+                for (int j = 0; j < nr; j++) {
+                    const int32_t dot = acc[i][j] - shift[j];
+                    out[j] = ts_q8_epilogue(dot, xs[m0 + i], ws[n0 + j], bias ? bias[n0 + j] : 0.0f);
+                }
+            }
+            m0 += mr;
+        }
+    }
+    return TS_OK;
+}
+
+/* The LLM.int8 outlier part: y[i][j] += sum over c in cols of x[i][c] * wq[j][c] * ws[j], in float32. The
+ * outlier activations are gathered once; the weight columns are dequantized per block of output channels. */
+#define OUTLIER_BLOCK 16
+int TS_FN(ts_gemm_q8_outliers_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const int64_t *cols,
+                                   int64_t ncols, const int8_t *wq, const float *ws, float *y, int64_t ldy) {
+    if (ncols == 0 || m == 0 || n == 0) return TS_OK;
+    float *xo = malloc((size_t)(m * ncols) * sizeof(float));
+    if (!xo) return TS_ERR_NOMEM;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t c = 0; c < ncols; c++) xo[i * ncols + c] = x[i * ldx + cols[c]];
+    int failed = 0;
+    const int64_t blocks = (n + OUTLIER_BLOCK - 1) / OUTLIER_BLOCK;
+#pragma omp parallel reduction(| : failed) if (m * n * ncols >= TS_PARALLEL_MIN)
+    {
+        float *wt = malloc((size_t)ncols * OUTLIER_BLOCK * sizeof(float)); /* [ncols][OUTLIER_BLOCK] */
+        if (!wt) failed = 1;
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < blocks; b++) {
+            if (!wt) continue;
+            const int64_t n0 = b * OUTLIER_BLOCK;
+            const int64_t nb = n - n0 < OUTLIER_BLOCK ? n - n0 : OUTLIER_BLOCK;
+            for (int64_t c = 0; c < ncols; c++)
+                for (int64_t j = 0; j < OUTLIER_BLOCK; j++)
+                    wt[c * OUTLIER_BLOCK + j] = j < nb ? ts_q8_dequantize(wq[(n0 + j) * k + cols[c]], ws[n0 + j]) : 0.0f;
+            for (int64_t i = 0; i < m; i++) {
+                float sum[OUTLIER_BLOCK] = {0};
+                for (int64_t c = 0; c < ncols; c++) {
+                    const float a = xo[i * ncols + c];
+#pragma omp simd
+                    for (int64_t j = 0; j < OUTLIER_BLOCK; j++) sum[j] = fmaf(a, wt[c * OUTLIER_BLOCK + j], sum[j]);
+                }
+                float *out = y + i * ldy + n0;
+                for (int64_t j = 0; j < nb; j++) out[j] += sum[j];
+            }
+        }
+        free(wt);
+    }
+    free(xo);
+    return failed ? TS_ERR_NOMEM : TS_OK;
+}

@@ -1,0 +1,93 @@
+package io.tessera.pipeline;
+
+import io.tessera.engine.io.Safetensors;
+import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.Linear;
+import io.tessera.engine.nn.Module;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * Quantized models as plain safetensors: the state dict (each {@link QuantizedLinear} as {@code <path>.weight}
+ * I8, {@code <path>.weight_scale} F32 and {@code <path>.bias} F32; float layers as they are) and, in the
+ * metadata, {@value #LAYERS}: which layers are int8 and their outlier thresholds, as
+ * {@code path=threshold,path=threshold} (threshold {@code inf} for plain int8).
+ */
+public final class QuantizedCheckpoint {
+    public static final String LAYERS = "tessera.int8.layers";
+
+    private QuantizedCheckpoint() {}
+
+    /** Writes the model atomically; {@code extra} metadata (e.g. the architecture) is kept beside the layer list. */
+    public static void save(Path file, Module model, Map<String, String> extra) throws IOException {
+        List<String> layers = new ArrayList<>();
+        model.transform((path, child) -> {
+            if (child instanceof QuantizedLinear q) {
+                layers.add(path + "=" + (Float.isInfinite(q.outlierThreshold()) ? "inf" : Float.toString(q.outlierThreshold())));
+            }
+            return child;
+        });
+        Map<String, String> metadata = new LinkedHashMap<>(extra);
+        metadata.put(LAYERS, String.join(",", layers));
+        Safetensors.write(file, model.stateDict(), metadata);
+    }
+
+    /** Whether {@code file}'s metadata marks it as a quantized checkpoint. */
+    public static boolean isQuantized(SafetensorsFile file) {
+        return file.metadata().containsKey(LAYERS);
+    }
+
+    /**
+     * Loads a quantized checkpoint into {@code skeleton}, a float model of the same architecture: the layers
+     * the file lists are replaced by int8 layers first, then every tensor is loaded strictly.
+     */
+    public static void load(SafetensorsFile file, Module skeleton) {
+        Path name = file.path();
+        Map<String, Float> thresholds = parseLayers(file.metadata().get(LAYERS), name);
+        TreeSet<String> missing = new TreeSet<>(thresholds.keySet());
+        skeleton.transform((path, child) -> {
+            Float threshold = thresholds.get(path);
+            if (threshold != null && child instanceof Linear linear) {
+                missing.remove(path);
+                QuantizedLinear replacement = QuantizedLinear.empty(linear.inFeatures(), linear.outFeatures(), linear.bias() != null, threshold);
+                linear.close();
+                return replacement;
+            }
+            return child;
+        });
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException(name + ": metadata " + LAYERS + " names layers that are not Linear layers of "
+                    + skeleton.getClass().getSimpleName() + ": " + missing);
+        }
+        try {
+            skeleton.loadStateDict(file.tensors(), true);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(name + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static Map<String, Float> parseLayers(String value, Path name) {
+        if (value == null) {
+            throw new IllegalArgumentException(name + ": not a quantized checkpoint (no '" + LAYERS + "' in its metadata)");
+        }
+        Map<String, Float> thresholds = new LinkedHashMap<>();
+        for (String entry : value.isEmpty() ? new String[0] : value.split(",")) {
+            int eq = entry.lastIndexOf('=');
+            try {
+                float threshold = eq < 0 ? Float.NaN : entry.endsWith("=inf") ? Float.POSITIVE_INFINITY : Float.parseFloat(entry.substring(eq + 1));
+                if (!(threshold > 0) || thresholds.put(entry.substring(0, eq), threshold) != null) {
+                    throw new NumberFormatException();
+                }
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(name + ": metadata " + LAYERS + " entry '" + entry
+                        + "' should be path=threshold (a positive number or inf), each path once");
+            }
+        }
+        return thresholds;
+    }
+}

@@ -1,0 +1,141 @@
+package io.tessera.pipeline;
+
+import io.tessera.engine.Backend;
+import io.tessera.engine.DType;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.nn.Layer;
+import io.tessera.engine.nn.Linear;
+import io.tessera.engine.nn.Module;
+import java.util.Arrays;
+
+/**
+ * An int8 drop-in for {@link Linear} (inference only), after LLM.int8(): the weight is stored as
+ * per-output-channel absmax int8 codes, each input row is quantized per row on the fly, and the product runs
+ * as an exact int32 GEMM with dequantization and bias fused into its epilogue. Input columns where some
+ * |x| exceeds the outlier threshold (default 6.0, as bitsandbytes) are left out of the int8 product and
+ * added in float32 from the dequantized weight columns, so a few large features cannot crush the
+ * resolution of all the others.
+ *
+ * <p>State-dict names (so a quantized checkpoint is plain safetensors): {@code weight} I8 [out, in] (torch.nn.Linear's
+ * layout, whatever the source layer's), {@code weight_scale} F32 [out] with weight ~= weight[o, i] * weight_scale[o],
+ * and {@code bias} F32 [out] when the layer has one.
+ */
+public final class QuantizedLinear extends Module implements Layer {
+    /** int32 dot products of int8 codes cannot overflow up to this many input features (255 * 127 * k < 2^31). */
+    public static final long MAX_IN_FEATURES = 65_536;
+
+    private final Tensor weight;
+    private final Tensor scale;
+    private final Tensor bias;
+    private final float outlierThreshold;
+
+    private QuantizedLinear(Tensor weight, Tensor scale, Tensor bias, float outlierThreshold) {
+        this.weight = buffer("weight", weight);
+        this.scale = buffer("weight_scale", scale);
+        this.bias = bias == null ? null : buffer("bias", bias);
+        this.outlierThreshold = outlierThreshold;
+    }
+
+    /**
+     * Quantizes a float layer's weight per output channel. {@code outlierThreshold}: input magnitude above
+     * which a column runs in float32; {@code Float.POSITIVE_INFINITY} turns the decomposition off.
+     */
+    public static QuantizedLinear of(Linear linear, float outlierThreshold) {
+        checkThreshold(outlierThreshold);
+        checkInFeatures(linear.inFeatures());
+        long out = linear.outFeatures();
+        long in = linear.inFeatures();
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor w = (linear.inputMajor() ? linear.weight().t() : linear.weight()).detach().to(DType.F32);
+            Tensor codes = TensorScope.outside(() -> Tensor.empty(DType.I8, out, in));
+            Tensor scales = TensorScope.outside(() -> Tensor.empty(DType.F32, out));
+            w.backend().quantizeRows(w, null, codes, scales);
+            Tensor bias = linear.bias() == null ? null
+                    : TensorScope.outside(() -> linear.bias().detach().to(DType.F32));
+            return new QuantizedLinear(codes, scales, bias, outlierThreshold);
+        }
+    }
+
+    /** An empty layer of the given shape, to be filled by {@link #loadStateDict} from a quantized checkpoint. */
+    public static QuantizedLinear empty(long in, long out, boolean bias, float outlierThreshold) {
+        checkThreshold(outlierThreshold);
+        checkInFeatures(in);
+        return new QuantizedLinear(Tensor.zeros(DType.I8, out, in), Tensor.zeros(DType.F32, out),
+                bias ? Tensor.zeros(DType.F32, out) : null, outlierThreshold);
+    }
+
+    private static void checkThreshold(float threshold) {
+        if (!(threshold > 0)) {
+            throw new IllegalArgumentException("outlier threshold must be positive (or infinity to turn it off), got " + threshold);
+        }
+    }
+
+    private static void checkInFeatures(long in) {
+        if (in > MAX_IN_FEATURES) {
+            throw new IllegalArgumentException("int8 Linear supports at most " + MAX_IN_FEATURES + " input features, got " + in);
+        }
+    }
+
+    /** x [..., in] F32 -> [..., out] F32. */
+    @Override
+    public Tensor forward(Tensor x) {
+        long in = inFeatures();
+        long out = outFeatures();
+        if (x.dtype() != DType.F32 || x.rank() == 0 || x.dim(-1) != in) {
+            throw new IllegalArgumentException("QuantizedLinear(" + in + " -> " + out + "): input must be F32 [..., " + in
+                    + "], got " + x.describe());
+        }
+        if (x.requiresGrad()) {
+            throw new IllegalArgumentException("QuantizedLinear is inference-only; input " + x.describe()
+                    + " requires grad (run it under GradMode.noGrad() or detach it)");
+        }
+        long rows = x.numel() / Math.max(in, 1);
+        long[] outShape = Arrays.copyOf(x.shape(), x.rank());
+        outShape[x.rank() - 1] = out;
+        Tensor y = Tensor.empty(DType.F32, rows, out);
+        Backend backend = y.backend();
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor flat = x.contiguous().reshape(rows, in);
+            Tensor flags = Tensor.empty(DType.U8, in);
+            long outliers = Float.isInfinite(outlierThreshold) || rows == 0 ? 0 : backend.outlierColumns(flat, outlierThreshold, flags);
+            Tensor codes = Tensor.empty(DType.I8, rows, in);
+            Tensor scales = Tensor.empty(DType.F32, rows);
+            backend.quantizeRows(flat, outliers > 0 ? flags : null, codes, scales);
+            backend.matmulQ8(codes, scales, weight, scale, bias, y);
+            if (outliers > 0) {
+                backend.matmulQ8Outliers(flat, flaggedColumns(flags, outliers), weight, scale, y);
+            }
+        }
+        return y.reshape(outShape);
+    }
+
+    private static Tensor flaggedColumns(Tensor flags, long count) {
+        byte[] flagged = flags.toByteArray();
+        long[] columns = new long[Math.toIntExact(count)];
+        int next = 0;
+        for (int c = 0; c < flagged.length; c++) {
+            if (flagged[c] != 0) {
+                columns[next++] = c;
+            }
+        }
+        return Tensor.of(columns, count);
+    }
+
+    /** The weight as float32 [out, in]: codes times their channel's scale. */
+    public Tensor dequantizedWeight() {
+        return weight.to(DType.F32).mul(scale.unsqueeze(1));
+    }
+
+    public long inFeatures() {
+        return weight.dim(1);
+    }
+
+    public long outFeatures() {
+        return weight.dim(0);
+    }
+
+    public float outlierThreshold() {
+        return outlierThreshold;
+    }
+}
