@@ -152,6 +152,18 @@ class Peer:
                     self.record("linear_b1_addmv", "torch.addmv(bias, W, x) (same product as a GEMV)",
                                 lambda: torch.addmv(bias, w, v))
 
+    # ---- int8 dynamic quantization of the same Linear: torch.ao quantize_dynamic. Debian's build has the onednn and
+    # qnnpack engines (no fbgemm); onednn is the one to beat (qnnpack: ~56 ms at batch 64 here, and it warns per call)
+    def int8_linear(self):
+        torch = self.torch
+        torch.backends.quantized.engine = "onednn"
+        q = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(4096, 4096)), {torch.nn.Linear},
+                                                   dtype=torch.qint8)
+        for batch in (1, 8, 64):
+            x = torch.rand(batch, 4096)
+            with torch.inference_mode():
+                self.record(f"qlinear_b{batch}", "quantize_dynamic(qint8), engine onednn", lambda: q(x))
+
     # ---- decoder: GPT-2-small-sized blocks (12 x d=768, 12 heads, MLP 4d) + final LayerNorm, f32, batch 1
     def decoder(self):
         torch = self.torch
@@ -387,6 +399,7 @@ def main():
     have = set(filter(None, args.have.split(",")))
     peer = Peer(torch, np, have)
     groups = [("call_overhead", None), ("bandwidth", None), ("adamw", None), ("matmul", None), ("linear", None),
+              ("int8_linear", None),
               ("decoder", None), ("masked_adamw", "MaskedAdamWBenchmark"), ("fisher", "FisherBenchmark"),
               ("quantize", "QuantizeBenchmark")]
     only = set(filter(None, args.only.split(",")))

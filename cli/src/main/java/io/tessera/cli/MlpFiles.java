@@ -4,12 +4,16 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Mlp;
+import io.tessera.pipeline.QuantizedCheckpoint;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
 
-/** Saving and loading the CLI's MLP classifiers: safetensors weights plus the layer sizes in the metadata. */
+/**
+ * Saving and loading the CLI's MLP classifiers: safetensors weights plus the layer sizes in the metadata;
+ * int8 models are {@link QuantizedCheckpoint}s with the same metadata.
+ */
 final class MlpFiles {
     static final String ARCHITECTURE = "architecture";
 
@@ -22,34 +26,53 @@ final class MlpFiles {
         Safetensors.write(file, weights, metadata);
     }
 
-    /** The model in {@code file}, built from its recorded layer sizes and loaded strictly. */
+    /** Writes an MLP whose layers {@link io.tessera.pipeline.Quantization} converted, with its layer sizes. */
+    static void saveQuantized(Path file, Mlp model, long[] sizes, Map<String, String> extra) throws IOException {
+        Map<String, String> metadata = new java.util.LinkedHashMap<>(extra);
+        metadata.put(ARCHITECTURE, "mlp " + Arrays.toString(sizes));
+        QuantizedCheckpoint.save(file, model, metadata);
+    }
+
+    /** The model in {@code file} (float or int8), built from its recorded layer sizes and loaded strictly. */
     static Mlp load(Path file) throws IOException {
         try (SafetensorsFile weights = Safetensors.read(file)) {
-            String architecture = weights.metadata().get(ARCHITECTURE);
-            if (architecture == null || !architecture.matches("mlp \\[[0-9, ]+\\]")) {
-                throw new IllegalArgumentException(file + ": metadata '" + ARCHITECTURE + "' should be like 'mlp [784, 256, 10]', got "
-                        + architecture);
-            }
-            long[] sizes = Arrays.stream(architecture.substring(5, architecture.length() - 1).split(",\\s*"))
-                    .mapToLong(Long::parseLong).toArray();
-            Mlp model = new Mlp(0, sizes);
+            Mlp model = new Mlp(0, sizes(weights));
             try {
-                model.loadStateDict(weights.tensors(), true);
+                if (QuantizedCheckpoint.isQuantized(weights)) {
+                    QuantizedCheckpoint.load(weights, model); // its messages name the file
+                } else {
+                    loadFloat(weights, model);
+                }
             } catch (RuntimeException e) {
                 model.close();
-                throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+                throw e;
             }
             return model;
         }
     }
 
-    static long[] sizes(Mlp model) {
-        long[] sizes = new long[model.layers().size() + 1];
-        sizes[0] = model.layers().get(0).inFeatures();
-        for (int i = 0; i < model.layers().size(); i++) {
-            sizes[i + 1] = model.layers().get(i).outFeatures();
+    private static void loadFloat(SafetensorsFile weights, Mlp model) {
+        try {
+            model.loadStateDict(weights.tensors(), true);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(weights.path() + ": " + e.getMessage(), e);
         }
-        return sizes;
+    }
+
+    /** The layer sizes recorded in {@code file}'s metadata. */
+    static long[] sizes(Path file) throws IOException {
+        try (SafetensorsFile weights = Safetensors.read(file)) {
+            return sizes(weights);
+        }
+    }
+
+    private static long[] sizes(SafetensorsFile weights) {
+        String architecture = weights.metadata().get(ARCHITECTURE);
+        if (architecture == null || !architecture.matches("mlp \\[[0-9, ]+\\]")) {
+            throw new IllegalArgumentException(weights.path() + ": metadata '" + ARCHITECTURE + "' should be like 'mlp [784, 256, 10]', got "
+                    + architecture);
+        }
+        return Arrays.stream(architecture.substring(5, architecture.length() - 1).split(",\\s*")).mapToLong(Long::parseLong).toArray();
     }
 
     static Tensor images(io.tessera.engine.data.FashionMnist.Split split) {

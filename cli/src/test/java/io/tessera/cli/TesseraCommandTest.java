@@ -69,6 +69,13 @@ class TesseraCommandTest {
                 }
             }
         }
+        String int8 = dir.resolve("m-int8.safetensors").toString();
+        Run quantize = run("quantize", "--model", model, "--out", int8, "--test-images", "500");
+        assertEquals(0, quantize.exitCode(), quantize.err());
+        assertTrue(quantize.out().contains("quantized layers [0, 2] to int8") && quantize.out().contains("int8 "), quantize.out());
+        try (var loaded = MlpFiles.load(java.nio.file.Path.of(int8))) {
+            assertEquals(io.tessera.engine.DType.I8, loaded.stateDict().get("0.weight").dtype());
+        }
     }
 
     @Test

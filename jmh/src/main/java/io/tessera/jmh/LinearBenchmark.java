@@ -4,6 +4,8 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.Linear;
+import io.tessera.pipeline.QuantizationConfig;
+import io.tessera.pipeline.QuantizedLinear;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -20,9 +22,12 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * torch.nn.Linear(4096, 4096) in f32 through the engine ({@link Linear#forward} under
- * {@link GradMode#noGrad}, allocating its result as an eager framework does), at batch 1, 8 and 64.
- * The weight (64 MiB) does not fit in L3, so batch 1 and 8 are bound by reading it (weight GB/s =
- * 4096 * 4096 * 4 B / time) and batch 64 by FLOPs (GFLOP/s = 2 * batch * 4096 * 4096 / time).
+ * {@link GradMode#noGrad}, allocating its result as an eager framework does), at batch 1, 8 and 64, and the
+ * same layer in int8 ({@link QuantizedLinear} with the default LLM.int8 outlier threshold, so the outlier
+ * scan and the per-row activation quantization are timed too) in the same run.
+ * The f32 weight (64 MiB) does not fit in L3, so batch 1 and 8 are bound by reading it (weight GB/s =
+ * 4096 * 4096 * 4 B / time) and batch 64 by FLOPs (GFLOP/s = 2 * batch * 4096 * 4096 / time); the int8
+ * weight is 16 MiB.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -37,17 +42,20 @@ public class LinearBenchmark {
     public int batch;
 
     private Linear linear;
+    private QuantizedLinear int8;
     private Tensor x;
 
     @Setup
     public void allocate() {
         linear = Linear.of(FEATURES, FEATURES, true, 7);
+        int8 = QuantizedLinear.of(linear, QuantizationConfig.DEFAULT_OUTLIER_THRESHOLD);
         x = Tensor.rand(8, 0, batch, FEATURES);
     }
 
     @TearDown
     public void free() {
         x.close();
+        int8.close();
         linear.close();
     }
 
@@ -55,6 +63,13 @@ public class LinearBenchmark {
     public long forward() {
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
             return linear.forward(x).numel();
+        }
+    }
+
+    @Benchmark
+    public long int8() {
+        try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
+            return int8.forward(x).numel();
         }
     }
 }
