@@ -27,9 +27,24 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "Where to write the int8 checkpoint (safetensors).")
     Path outFile;
 
-    @Option(names = "--threshold", defaultValue = "6.0",
+    @Option(names = "--threshold", defaultValue = "6.0", converter = ThresholdConverter.class,
             description = "Input magnitude above which a feature column runs in float (default: ${DEFAULT-VALUE}; 'inf' for plain int8).")
     float threshold;
+
+    /** A positive float, or inf / infinity for no outlier columns. */
+    static final class ThresholdConverter implements picocli.CommandLine.ITypeConverter<Float> {
+        @Override
+        public Float convert(String value) {
+            if (value.equalsIgnoreCase("inf") || value.equalsIgnoreCase("infinity")) {
+                return Float.POSITIVE_INFINITY;
+            }
+            float parsed = Float.parseFloat(value);
+            if (!(parsed > 0) || Float.isInfinite(parsed)) {
+                throw new picocli.CommandLine.TypeConversionException("'" + value + "' is not a positive number or inf");
+            }
+            return parsed;
+        }
+    }
 
     @Option(names = "--keep-float", split = ",", description = "Layers to keep in float, by name (e.g. 2 for the head of 784-256-10).")
     List<String> keepFloat = List.of();
