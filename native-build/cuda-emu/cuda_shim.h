@@ -1,0 +1,34 @@
+// Force-included (g++ -include) before every kernels/cuda/*.cu in the emulated driver's host build: the
+// CUDA language pieces the kernels use, mapped onto fibers (fibers.cpp). Add a piece here only when a
+// kernel needs it; anything missing is a compile error in the emulator build, never a silent difference.
+#ifndef TESSERA_CUDA_SHIM_H
+#define TESSERA_CUDA_SHIM_H
+
+struct uint3 {
+    unsigned x, y, z;
+};
+typedef uint3 dim3;
+
+namespace ts_emu {
+// Set by the fiber scheduler: the running thread's index and the running block's geometry.
+extern const uint3 *current_thread_idx;
+extern uint3 block_idx, block_dim, grid_dim;
+void sync_threads();
+}  // namespace ts_emu
+
+// Read-only views, as in CUDA.
+#define threadIdx (*ts_emu::current_thread_idx)
+#define blockIdx (static_cast<const uint3 &>(ts_emu::block_idx))
+#define blockDim (static_cast<const uint3 &>(ts_emu::block_dim))
+#define gridDim (static_cast<const uint3 &>(ts_emu::grid_dim))
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+// Blocks run one at a time, so one static instance is exactly one block's shared variable: its fibers
+// share it and the next block reuses it. (`extern __shared__` is therefore a compile error here.)
+#define __shared__ static
+#define __syncthreads() ts_emu::sync_threads()
+
+#endif
