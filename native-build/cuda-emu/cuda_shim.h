@@ -9,10 +9,15 @@ struct uint3 {
 };
 typedef uint3 dim3;
 
+// Selects the host spelling of dynamic shared memory in kernels/cuda/dynamic_shared.cuh.
+#define TS_CUDA_EMU 1
+
 namespace ts_emu {
 // Set by the fiber scheduler: the running thread's index and the running block's geometry.
 extern const uint3 *current_thread_idx;
 extern uint3 block_idx, block_dim, grid_dim;
+// The launch's sharedMemBytes, ending at a guard page.
+extern unsigned char *dynamic_shared;
 void sync_threads();
 }  // namespace ts_emu
 
@@ -27,7 +32,8 @@ void sync_threads();
 #define __host__
 #define __forceinline__ inline
 // Blocks run one at a time, so one static instance is exactly one block's shared variable: its fibers
-// share it and the next block reuses it. (`extern __shared__` is therefore a compile error here.)
+// share it and the next block reuses it. (`extern __shared__` is therefore a compile error here: kernels
+// use TS_DYNAMIC_SHARED from dynamic_shared.cuh.)
 #define __shared__ static
 #define __syncthreads() ts_emu::sync_threads()
 

@@ -81,15 +81,19 @@ struct Kernel {
 extern const Kernel kernels[];
 extern const size_t kernel_count;
 
+constexpr unsigned MAX_DYNAMIC_SHARED = 48 * 1024;
+
 struct Launch {
     const Kernel *kernel;
     uint3 grid, block;
+    unsigned shared_bytes;  // dynamic shared memory, at most MAX_DYNAMIC_SHARED
     void **params;
 };
 // Runs every block, each block's threads as fibers; called in the launch's child process.
 void run_grid(const Launch &launch);
-// Makes sure run_grid has fiber stacks for `threads` threads; called before the child starts.
-bool reserve_fibers(unsigned threads);
+// Gets fiber stacks and dynamic shared memory ready for run_grid; called before the child starts, so
+// the child allocates nothing. False if memory ran out.
+bool prepare_grid(const Launch &launch);
 Result launch(Context *ctx, const Launch &launch);
 
 }  // namespace ts_emu

@@ -40,6 +40,7 @@ namespace ts_emu {
 
 const uint3 *current_thread_idx;
 uint3 block_idx, block_dim, grid_dim;
+unsigned char *dynamic_shared;
 
 namespace {
 
@@ -53,6 +54,7 @@ struct Fiber {
 };
 
 std::vector<Fiber> fibers;
+unsigned char *shared_guard;  // dynamic shared memory ends here, so an access past sharedMemBytes faults
 void *scheduler_sp;
 Fiber *running;
 const Launch *active;
@@ -96,8 +98,17 @@ void run_block(unsigned threads) {
 
 void sync_threads() { ts_emu_switch(&running->sp, scheduler_sp); }
 
-bool reserve_fibers(unsigned threads) {
+bool prepare_grid(const Launch &launch) {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    if (shared_guard == nullptr) {
+        const size_t bytes = (MAX_DYNAMIC_SHARED + page - 1) / page * page;
+        void *base = mmap(nullptr, bytes + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED) return false;
+        shared_guard = static_cast<unsigned char *>(base) + bytes;
+        mprotect(shared_guard, page, PROT_NONE);
+    }
+    dynamic_shared = shared_guard - (launch.shared_bytes + 15) / 16 * 16;  // 16-byte aligned, as __align__(16) asks
+    const unsigned threads = launch.block.x * launch.block.y * launch.block.z;
     while (fibers.size() < threads) {
         void *base = mmap(nullptr, page + STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (base == MAP_FAILED) return false;

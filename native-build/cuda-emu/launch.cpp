@@ -76,7 +76,7 @@ Result launch(Context *ctx, const Launch &launch) {
         if (stack == MAP_FAILED) return OUT_OF_MEMORY;
         child_stack = static_cast<char *>(stack);
     }
-    if (!reserve_fibers(launch.block.x * launch.block.y * launch.block.z)) return OUT_OF_MEMORY;
+    if (!prepare_grid(launch)) return OUT_OF_MEMORY;
     job = &launch;
     fault_signal = 0;
     // No signal may reach the child before it has replaced the inherited (HotSpot's) handlers.
@@ -106,8 +106,10 @@ Result launch(Context *ctx, const Launch &launch) {
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == FAULT_EXIT) {
         const bool memory = fault_signal == SIGSEGV || fault_signal == SIGBUS;
-        std::snprintf(text, sizeof text, "SIG%s at 0x%" PRIx64 ", %s", sigabbrev_np(fault_signal), fault_address,
-                      mem_describe(fault_address).c_str());
+        const uint64_t shared_end = reinterpret_cast<uint64_t>(dynamic_shared) + (launch.shared_bytes + 15) / 16 * 16;
+        const std::string where = fault_address - shared_end < 4096 ? "past the launch's dynamic shared memory"
+                                                                    : mem_describe(fault_address);
+        std::snprintf(text, sizeof text, "SIG%s at 0x%" PRIx64 ", %s", sigabbrev_np(fault_signal), fault_address, where.c_str());
         return fail(ctx, memory ? ILLEGAL_ADDRESS : LAUNCH_FAILED, launch, text);
     }
     std::snprintf(text, sizeof text, "the launch's child process ended with status 0x%x", status);

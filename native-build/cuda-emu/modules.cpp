@@ -67,7 +67,7 @@ EMU_API int cuLaunchKernel(const void *function, unsigned grid_x, unsigned grid_
     const bool grid_ok = grid_x >= 1 && grid_x <= 2147483647u && grid_y >= 1 && grid_y <= 65535 && grid_z >= 1 && grid_z <= 65535;
     const bool block_ok = block_x >= 1 && block_x <= 1024 && block_y >= 1 && block_y <= 1024 && block_z >= 1 && block_z <= 64 &&
                           static_cast<uint64_t>(block_x) * block_y * block_z <= 1024;
-    if (!grid_ok || !block_ok || shared_bytes > 48 * 1024) return INVALID_VALUE;
+    if (!grid_ok || !block_ok || shared_bytes > MAX_DYNAMIC_SHARED) return INVALID_VALUE;
     if (params == nullptr && kernel->arity > 0) return INVALID_VALUE;
-    return launch(ctx, {kernel, {grid_x, grid_y, grid_z}, {block_x, block_y, block_z}, params});
+    return launch(ctx, {kernel, {grid_x, grid_y, grid_z}, {block_x, block_y, block_z}, shared_bytes, params});
 }

@@ -266,6 +266,28 @@ class CudaEmulatorTest {
         }
     }
 
+    /**
+     * Dynamic shared memory (kernels/cuda-test/reverse_block.cu): each block reverses its slice through it,
+     * reading what its other threads wrote before __syncthreads. It is as large as the launch asks, no larger.
+     */
+    @Test
+    void dynamicSharedMemoryIsSharedByABlockAndSizedByTheLaunch() {
+        int block = 96;
+        int blocks = 3;
+        float[] x = randomFloats(new Random(5), block * blocks);
+        try (Session s = new Session()) {
+            long dx = s.upload(x);
+            long dy = s.upload(new float[x.length]);
+            CudaDriver.check(s.launchShared("ts_test_reverse_block_f32", blocks, block, 4 * block, dx, dy), "cuLaunchKernel");
+            float[] y = s.downloadFloats(dy, x.length);
+            for (int i = 0; i < x.length; i++) {
+                int start = i / block * block;
+                assertEquals(x[start + block - 1 - (i - start)], y[i], "element " + i);
+            }
+            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, s.launchShared("ts_test_reverse_block_f32", blocks, block, 4 * (block - 4), dx, dy));
+        }
+    }
+
     /** Any fault in a kernel, here a null pointer, ends the launch, not the JVM. */
     @Test
     void aNullPointerInAKernelIsAnIllegalAddress() {
@@ -356,6 +378,11 @@ class CudaEmulatorTest {
 
         /** cuLaunchKernel on a 1-D grid; each argument is a Long (int64_t or a device pointer) or a Float. */
         int launch(String kernel, int grid, int block, Object... args) {
+            return launchShared(kernel, grid, block, 0, args);
+        }
+
+        /** As {@link #launch} with sharedBytes of dynamic shared memory per block. */
+        int launchShared(String kernel, int grid, int block, int sharedBytes, Object... args) {
             MemorySegment function = arena.allocate(ADDRESS);
             CudaDriver.check(CudaDriver.cuModuleGetFunction(function, module, arena.allocateFrom(kernel)), "cuModuleGetFunction");
             MemorySegment params = arena.allocate(ADDRESS, args.length);
@@ -367,7 +394,7 @@ class CudaEmulatorTest {
                 };
                 params.setAtIndex(ADDRESS, i, value);
             }
-            return CudaDriver.cuLaunchKernel(function.get(ADDRESS, 0), grid, 1, 1, block, 1, 1, 0, MemorySegment.NULL, params,
+            return CudaDriver.cuLaunchKernel(function.get(ADDRESS, 0), grid, 1, 1, block, 1, 1, sharedBytes, MemorySegment.NULL, params,
                     MemorySegment.NULL);
         }
 
