@@ -7,7 +7,6 @@
 struct uint3 {
     unsigned x, y, z;
 };
-typedef uint3 dim3;
 
 // Selects the host spelling of dynamic shared memory in kernels/cuda/dynamic_shared.cuh.
 #define TS_CUDA_EMU 1
@@ -29,8 +28,6 @@ void sync_threads();
 
 #define __global__
 #define __device__
-#define __host__
-#define __forceinline__ inline
 // Blocks run one at a time, so one static instance is exactly one block's shared variable: its fibers
 // share it and the next block reuses it. (`extern __shared__` is therefore a compile error here: kernels
 // use TS_DYNAMIC_SHARED from dynamic_shared.cuh.)

@@ -41,8 +41,9 @@ class CudaEmulatorTest {
         String path = System.getProperty("tessera.cuda.driver");
         assumeTrue(path != null && Files.isRegularFile(Path.of(path)),
                 "the emulated CUDA driver is not built (native-build/ needs g++): -Dtessera.cuda.driver=" + path);
-        try (Session s = new Session()) {
-            MemorySegment name = s.arena.allocate(256);
+        try (Arena arena = Arena.ofConfined()) {
+            CudaDriver.check(CudaDriver.cuInit(0), "cuInit");
+            MemorySegment name = arena.allocate(256);
             CudaDriver.check(CudaDriver.cuDeviceGetName(name, (int) name.byteSize(), 0), "cuDeviceGetName");
             assumeTrue(name.getString(0).contains("emulated"), "-Dtessera.cuda.driver is a real driver: " + name.getString(0));
         }
