@@ -9,6 +9,9 @@ args=()
 if ! command -v nvcc >/dev/null 2>&1; then
   echo "native-build: nvcc is not on the PATH; building the CPU library only (the CUDA backend will report that it has no kernels)."
 fi
+if ! command -v g++ >/dev/null 2>&1; then
+  echo "native-build: g++ is not on the PATH; not building the emulated CUDA driver (its tests will be skipped)."
+fi
 for tool in gcc make sha256sum; do
   command -v "$tool" >/dev/null 2>&1 || { echo "native-build: '$tool' is required but not installed." >&2; exit 1; }
 done

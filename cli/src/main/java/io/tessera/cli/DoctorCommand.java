@@ -77,7 +77,10 @@ final class DoctorCommand implements Callable<Integer> {
             out.printf("CUDA driver    %s%n", driver.origin().orElseThrow());
             try (Arena arena = Arena.ofConfined()) {
                 int rc = CudaDriver.cuInit(0);
-                if (rc != CudaDriver.CUDA_SUCCESS) {
+                if (rc == CudaDriver.CUDA_ERROR_STUB_LIBRARY) {
+                    out.printf("  cuInit       %s: this libcuda is the CUDA toolkit's stub; no NVIDIA driver is installed%n",
+                            CudaDriver.errorName(rc));
+                } else if (rc != CudaDriver.CUDA_SUCCESS) {
                     out.printf("  cuInit       failed: %s (no usable GPU)%n", CudaDriver.errorName(rc));
                 } else {
                     MemorySegment count = arena.allocate(JAVA_INT);

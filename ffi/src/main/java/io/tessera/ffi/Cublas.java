@@ -44,6 +44,7 @@ public final class Cublas {
 
     // Versioned names only: the unversioned libcublas.so belongs to the toolkit's development files.
     public static final NativeLibrary LIBRARY = NativeLibrary.of("cuBLAS (libcublas.so.13 or libcublas.so.12)", List.of(
+            new NativeLibrary.Location.Configured("tessera.cublas"),
             new NativeLibrary.Location.SystemName("libcublas.so.13"),
             new NativeLibrary.Location.SystemName("libcublas.so.12"),
             new NativeLibrary.Location.SystemFile(Path.of("/usr/local/cuda/lib64/libcublas.so.13")),

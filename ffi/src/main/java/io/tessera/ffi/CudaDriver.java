@@ -26,6 +26,8 @@ public final class CudaDriver {
     // enum cudaError_enum (CUresult): the codes callers act on rather than just report
     public static final int CUDA_SUCCESS = 0;
     public static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
+    /** cuInit's answer where libcuda.so.1 is the toolkit's stub (no driver installed): treat as "no driver". */
+    public static final int CUDA_ERROR_STUB_LIBRARY = 34;
     public static final int CUDA_ERROR_NO_DEVICE = 100;
     public static final int CUDA_ERROR_NOT_READY = 600;
 
@@ -41,8 +43,10 @@ public final class CudaDriver {
     public static final int CU_STREAM_NON_BLOCKING = 0x1;
     public static final int CU_EVENT_DISABLE_TIMING = 0x2;
 
-    // libcuda.so.1 first: only the toolkit's development files install the unversioned libcuda.so.
+    // -Dtessera.cuda.driver=<path> overrides the search (the tests point it at the emulated driver).
+    // Otherwise libcuda.so.1 first: only the toolkit's development files install the unversioned libcuda.so.
     public static final NativeLibrary LIBRARY = NativeLibrary.of("libcuda.so.1", List.of(
+            new NativeLibrary.Location.Configured("tessera.cuda.driver"),
             new NativeLibrary.Location.SystemName("libcuda.so.1"),
             new NativeLibrary.Location.SystemName("libcuda.so"),
             new NativeLibrary.Location.SystemFile(Path.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1")),

@@ -35,6 +35,7 @@ import java.util.stream.Stream;
  * A native library found lazily, the first time one of its symbols is needed, and never at class-load
  * time. Locations are tried in order: files bundled as classpath resources (extracted once into a
  * per-version cache folder and verified by SHA-256 on every load), then names and paths on the system.
+ * A {@link Location.Configured} location whose system property is set replaces all the others.
  * If all fail, every use throws {@link NativeLibraryUnavailableException} listing each place tried.
  */
 public final class NativeLibrary {
@@ -53,6 +54,13 @@ public final class NativeLibrary {
 
         /** An absolute file path. */
         record SystemFile(Path path) implements Location {}
+
+        /**
+         * The file named by a system property (e.g. {@code -Dtessera.cuda.driver=/path/libcuda.so.1}, how the
+         * tests select the emulated CUDA driver). When the property is set it is the only location tried, so
+         * a wrong path fails loudly instead of falling back to another library; when unset it is skipped.
+         */
+        record Configured(String property) implements Location {}
     }
 
     private static final String CHECKSUM_FILE = "SHA256SUMS";
@@ -170,7 +178,7 @@ public final class NativeLibrary {
 
     private Loaded tryLocations() {
         List<String> attempts = new ArrayList<>();
-        for (Location location : locations) {
+        for (Location location : effectiveLocations()) {
             switch (location) {
                 case Location.Bundled bundled -> {
                     try {
@@ -194,19 +202,49 @@ public final class NativeLibrary {
                     }
                 }
                 case Location.SystemFile file -> {
-                    if (!Files.isRegularFile(file.path())) {
-                        attempts.add(file.path() + ": no such file");
-                        continue;
+                    Optional<Loaded> result = loadFile(file.path(), file.path().toString(), attempts);
+                    if (result.isPresent()) {
+                        return result.get();
                     }
-                    try {
-                        return new Loaded(SymbolLookup.libraryLookup(file.path(), Arena.global()), file.path().toString(), null);
-                    } catch (IllegalArgumentException e) {
-                        attempts.add(file.path() + ": " + e.getMessage());
+                }
+                case Location.Configured configured -> {
+                    String path = System.getProperty(configured.property());
+                    Optional<Loaded> result = loadFile(Path.of(path), "-D" + configured.property() + "=" + path, attempts);
+                    if (result.isPresent()) {
+                        return result.get();
                     }
                 }
             }
         }
         return new Loaded(null, null, new NativeLibraryUnavailableException(name, attempts));
+    }
+
+    /** The first Configured location whose property is set, alone; otherwise the rest, in order. */
+    private List<Location> effectiveLocations() {
+        for (Location location : locations) {
+            if (location instanceof Location.Configured configured && isSet(configured.property())) {
+                return List.of(location);
+            }
+        }
+        return locations.stream().filter(location -> !(location instanceof Location.Configured)).toList();
+    }
+
+    private static boolean isSet(String property) {
+        String value = System.getProperty(property);
+        return value != null && !value.isBlank();
+    }
+
+    private static Optional<Loaded> loadFile(Path path, String label, List<String> attempts) {
+        if (!Files.isRegularFile(path)) {
+            attempts.add(label + ": no such file");
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(new Loaded(SymbolLookup.libraryLookup(path, Arena.global()), path.toString(), null));
+        } catch (IllegalArgumentException e) {
+            attempts.add(label + ": " + e.getMessage());
+            return Optional.empty();
+        }
     }
 
     // ---- extraction of bundled files -------------------------------------------------------------

@@ -27,10 +27,12 @@ import org.junit.jupiter.api.Test;
 class CublasTest {
     private static final Path ARGS = Path.of("jextract/cublas.args");
     private static final String NAME = "cuBLAS (libcublas.so.13 or libcublas.so.12)";
+    private static final String CONFIGURED = "-Dtessera.cublas is set: the surefire execution without it covers this";
     private static final String NO_CUBLAS = "cuBLAS is installed here; this test covers machines without it";
 
     @Test
     void cublasCreateWithoutCublasNamesEveryPlaceTried() {
+        assumeTrue(System.getProperty("tessera.cublas") == null, CONFIGURED);
         assumeFalse(Cublas.LIBRARY.isAvailable(), NO_CUBLAS);
         for (int attempt = 0; attempt < 2; attempt++) { // the second call must not hit a failed class initialiser
             NativeLibraryUnavailableException e = assertThrows(NativeLibraryUnavailableException.class,
@@ -47,12 +49,14 @@ class CublasTest {
 
     @Test
     void everyBindingThrowsUnavailableWithoutCublas() throws IOException {
+        assumeTrue(System.getProperty("tessera.cublas") == null, CONFIGURED);
         assumeFalse(Cublas.LIBRARY.isAvailable(), NO_CUBLAS);
         assertEveryBindingThrowsUnavailable(Cublas.class, ARGS);
     }
 
     @Test
     void checkWithoutCublasStillExplainsTheStatus() {
+        assumeTrue(System.getProperty("tessera.cublas") == null, CONFIGURED);
         assumeFalse(Cublas.LIBRARY.isAvailable(), NO_CUBLAS);
         assertDoesNotThrow(() -> Cublas.check(Cublas.CUBLAS_STATUS_SUCCESS, "cublasCreate_v2"));
         CudaException e = assertThrows(CudaException.class, () -> Cublas.check(7, "cublasSgemm_v2"));

@@ -107,4 +107,22 @@ class NativeLibraryTest {
         });
         assertTrue(e.getMessage().contains("symbol ts_no_such_kernel is not exported by libtessera_cpu.so"), e.getMessage());
     }
+
+    @Test
+    void aConfiguredPathReplacesTheSearchOnlyWhenSet() {
+        String property = "tessera.test.configured.library";
+        List<NativeLibrary.Location> locations = List.of(
+                new NativeLibrary.Location.Configured(property), new NativeLibrary.Location.SystemName("libc.so.6"));
+        try {
+            System.setProperty(property, "/nonexistent/libconfigured.so");
+            var e = assertThrows(NativeLibraryUnavailableException.class, () -> NativeLibrary.of("configured", locations).lookup());
+            assertEquals(List.of("-D" + property + "=/nonexistent/libconfigured.so: no such file"), e.attempts(),
+                    "a set property is the only place tried, even though libc.so.6 would load");
+        } finally {
+            System.clearProperty(property);
+        }
+        NativeLibrary unset = NativeLibrary.of("configured", locations);
+        assertTrue(unset.isAvailable(), unset.unavailableReason().orElse(""));
+        assertEquals("libc.so.6 (system library path)", unset.origin().orElseThrow());
+    }
 }

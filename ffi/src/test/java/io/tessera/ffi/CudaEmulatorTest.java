@@ -1,0 +1,411 @@
+package io.tessera.ffi;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The emulated CUDA driver (native-build/cuda-emu), which surefire selects with -Dtessera.cuda.driver:
+ * the driver and cuBLAS calls CudaDriver and Cublas bind, and host builds of kernels/cuda/*.cu launched
+ * through cuLaunchKernel, checked against float64 references. Each test retains and releases the primary
+ * context, so the one that breaks it (an illegal address is sticky) leaves a fresh one for the next.
+ */
+class CudaEmulatorTest {
+    private static final int CUDA_ERROR_INVALID_VALUE = 1;
+    private static final int CUDA_ERROR_INVALID_HANDLE = 400;
+    private static final int CUDA_ERROR_NOT_FOUND = 500;
+    private static final int CUDA_ERROR_ILLEGAL_ADDRESS = 700;
+    private static final int CUBLAS_STATUS_NOT_SUPPORTED = 15;
+    private static final int BLOCK = 256;
+
+    @BeforeAll
+    static void emulatedDriver() {
+        String path = System.getProperty("tessera.cuda.driver");
+        assumeTrue(path != null && Files.isRegularFile(Path.of(path)),
+                "the emulated CUDA driver is not built (native-build/ needs g++): -Dtessera.cuda.driver=" + path);
+        try (Arena arena = Arena.ofConfined()) {
+            CudaDriver.check(CudaDriver.cuInit(0), "cuInit");
+            MemorySegment name = arena.allocate(256);
+            CudaDriver.check(CudaDriver.cuDeviceGetName(name, (int) name.byteSize(), 0), "cuDeviceGetName");
+            assumeTrue(name.getString(0).contains("emulated"), "-Dtessera.cuda.driver is a real driver: " + name.getString(0));
+        }
+    }
+
+    @Test
+    void describesAnSm80LikeDevice() {
+        try (Session s = new Session()) {
+            MemorySegment value = s.arena.allocate(JAVA_INT);
+            CudaDriver.check(CudaDriver.cuDeviceGetCount(value), "cuDeviceGetCount");
+            assertEquals(1, value.get(JAVA_INT, 0));
+            CudaDriver.check(CudaDriver.cuDriverGetVersion(value), "cuDriverGetVersion");
+            assertEquals(13000, value.get(JAVA_INT, 0));
+            int[][] expected = {
+                {CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 1024},
+                {CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK, 48 * 1024},
+                {CudaDriver.CU_DEVICE_ATTRIBUTE_WARP_SIZE, 32},
+                {CudaDriver.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 108},
+                {CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 8},
+                {CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, 0},
+            };
+            for (int[] attribute : expected) {
+                CudaDriver.check(CudaDriver.cuDeviceGetAttribute(value, attribute[0], 0), "cuDeviceGetAttribute");
+                assertEquals(attribute[1], value.get(JAVA_INT, 0), "attribute " + attribute[0]);
+            }
+            MemorySegment total = s.arena.allocate(JAVA_LONG);
+            MemorySegment free = s.arena.allocate(JAVA_LONG);
+            CudaDriver.check(CudaDriver.cuDeviceTotalMem_v2(total, 0), "cuDeviceTotalMem_v2");
+            CudaDriver.check(CudaDriver.cuMemGetInfo_v2(free, total), "cuMemGetInfo_v2");
+            long before = free.get(JAVA_LONG, 0);
+            s.alloc(1000);
+            CudaDriver.check(CudaDriver.cuMemGetInfo_v2(free, total), "cuMemGetInfo_v2");
+            assertEquals(before - 1024, free.get(JAVA_LONG, 0), "1000 bytes take 1024 (256-byte granules)");
+        }
+    }
+
+    @Test
+    void copiesRoundTripAndRejectsRangesOutsideAnAllocation() {
+        try (Session s = new Session()) {
+            byte[] data = new byte[1000];
+            new Random(1).nextBytes(data);
+            long buffer = s.alloc(data.length);
+            MemorySegment host = s.arena.allocate(data.length);
+            host.copyFrom(MemorySegment.ofArray(data));
+            CudaDriver.check(CudaDriver.cuMemcpyHtoD_v2(buffer, host, data.length), "cuMemcpyHtoD_v2");
+            long copy = s.alloc(data.length);
+            CudaDriver.check(CudaDriver.cuMemcpyDtoDAsync_v2(copy, buffer, data.length, MemorySegment.NULL), "cuMemcpyDtoDAsync_v2");
+            MemorySegment back = s.arena.allocate(data.length);
+            CudaDriver.check(CudaDriver.cuMemcpyDtoH_v2(back, copy, data.length), "cuMemcpyDtoH_v2");
+            assertArrayEquals(data, back.toArray(JAVA_BYTE));
+
+            assertInvalidValue("cuMemcpyHtoD_v2", CudaDriver.cuMemcpyHtoD_v2(buffer, host, data.length + 1));
+            assertInvalidValue("cuMemcpyDtoH_v2", CudaDriver.cuMemcpyDtoH_v2(back, buffer + 1, data.length));
+            assertInvalidValue("cuMemcpyDtoDAsync_v2", CudaDriver.cuMemcpyDtoDAsync_v2(copy + 8, buffer, data.length, MemorySegment.NULL));
+            assertInvalidValue("cuMemsetD32Async", CudaDriver.cuMemsetD32Async(buffer + 4, 0, data.length / 4, MemorySegment.NULL));
+            assertInvalidValue("cuMemsetD32Async", CudaDriver.cuMemsetD32Async(buffer + 2, 0, 1, MemorySegment.NULL));
+            assertInvalidValue("cuMemFree_v2", CudaDriver.cuMemFree_v2(buffer + 8));
+            CudaDriver.check(CudaDriver.cuMemFree_v2(copy), "cuMemFree_v2");
+            assertInvalidValue("cuMemFree_v2", CudaDriver.cuMemFree_v2(copy));
+            assertInvalidValue("cuMemcpyDtoH_v2", CudaDriver.cuMemcpyDtoH_v2(back, copy, 1));
+            // refused calls leave the context usable
+            CudaDriver.check(CudaDriver.cuMemsetD8Async(buffer, (byte) 7, data.length, MemorySegment.NULL), "cuMemsetD8Async");
+            CudaDriver.check(CudaDriver.cuMemcpyDtoH_v2(back, buffer, data.length), "cuMemcpyDtoH_v2");
+            assertEquals(7, back.get(JAVA_BYTE, data.length - 1));
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 7, 1023, 100_003})
+    void axpyMatchesAFloat64Reference(int n) {
+        Random random = new Random(n);
+        float a = 1.75f;
+        float[] x = randomFloats(random, n);
+        float[] y = randomFloats(random, n);
+        try (Session s = new Session()) {
+            long dx = s.upload(x);
+            long dy = s.upload(y);
+            CudaDriver.check(s.launch("ts_axpy_f32", Math.max(1, (n + BLOCK - 1) / BLOCK), BLOCK, (long) n, a, dx, dy), "cuLaunchKernel");
+            float[] got = s.downloadFloats(dy, n);
+            for (int i = 0; i < n; i++) {
+                double expected = (double) a * x[i] + y[i];
+                assertEquals(expected, got[i], 1e-6 * (Math.abs(a * x[i]) + Math.abs(y[i])) + 1e-30, "element " + i);
+            }
+        }
+    }
+
+    /** A grid-stride partial pass (fewer blocks than the data needs, so threads loop) and one final block. */
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1, 7, 1023, 100_003})
+    void twoPassSumMatchesAFloat64Reference(int n) {
+        float[] x = randomFloats(new Random(n + 1), n);
+        double expected = 0;
+        double magnitude = 0;
+        for (float v : x) {
+            expected += v;
+            magnitude += Math.abs(v);
+        }
+        int blocks = Math.max(1, Math.min(64, (n + BLOCK - 1) / BLOCK));
+        try (Session s = new Session()) {
+            long dx = s.upload(x);
+            long partials = s.alloc(8L * blocks);
+            long out = s.alloc(8);
+            CudaDriver.check(s.launch("ts_sum_f32_partial", blocks, BLOCK, (long) n, dx, partials), "cuLaunchKernel");
+            CudaDriver.check(s.launch("ts_sum_f64_final", 1, BLOCK, (long) blocks, partials, out), "cuLaunchKernel");
+            MemorySegment result = s.arena.allocate(JAVA_DOUBLE);
+            CudaDriver.check(CudaDriver.cuMemcpyDtoH_v2(result, out, 8), "cuMemcpyDtoH_v2");
+            assertEquals(expected, result.get(JAVA_DOUBLE, 0), 1e-12 * magnitude);
+        }
+    }
+
+    @Test
+    void sgemmAndGemmExMatchAJavaReferenceOnNonSquareShapes() {
+        int m = 5;
+        int n = 3;
+        int k = 7;
+        Random random = new Random(3);
+        try (Session s = new Session()) {
+            MemorySegment handle = s.cublas();
+            MemorySegment alpha = s.arena.allocateFrom(JAVA_FLOAT, 1.5f);
+            MemorySegment beta = s.arena.allocateFrom(JAVA_FLOAT, -0.5f);
+            for (int transA : new int[] {Cublas.CUBLAS_OP_N, Cublas.CUBLAS_OP_T}) {
+                for (int transB : new int[] {Cublas.CUBLAS_OP_N, Cublas.CUBLAS_OP_T}) {
+                    // column-major operands with padded leading dimensions
+                    int aRows = transA == Cublas.CUBLAS_OP_N ? m : k;
+                    int bRows = transB == Cublas.CUBLAS_OP_N ? k : n;
+                    int lda = aRows + 2;
+                    int ldb = bRows + 1;
+                    int ldc = m + 3;
+                    float[] a = randomFloats(random, lda * (transA == Cublas.CUBLAS_OP_N ? k : m));
+                    float[] b = randomFloats(random, ldb * (transB == Cublas.CUBLAS_OP_N ? n : k));
+                    float[] c = randomFloats(random, ldc * n);
+                    double[] expected = new double[c.length];
+                    for (int i = 0; i < c.length; i++) {
+                        expected[i] = c[i];
+                    }
+                    for (int j = 0; j < n; j++) {
+                        for (int i = 0; i < m; i++) {
+                            double dot = 0;
+                            for (int p = 0; p < k; p++) {
+                                double aip = transA == Cublas.CUBLAS_OP_N ? a[i + p * lda] : a[p + i * lda];
+                                double bpj = transB == Cublas.CUBLAS_OP_N ? b[p + j * ldb] : b[j + p * ldb];
+                                dot += aip * bpj;
+                            }
+                            expected[i + j * ldc] = 1.5 * dot - 0.5 * c[i + j * ldc];
+                        }
+                    }
+                    long da = s.upload(a);
+                    long db = s.upload(b);
+                    long dc = s.upload(c);
+                    Cublas.check(Cublas.cublasSgemm_v2(handle, transA, transB, m, n, k, alpha, MemorySegment.ofAddress(da), lda,
+                            MemorySegment.ofAddress(db), ldb, beta, MemorySegment.ofAddress(dc), ldc), "cublasSgemm_v2");
+                    assertClose(expected, s.downloadFloats(dc, c.length), "sgemm " + transA + transB);
+                    CudaDriver.check(CudaDriver.cuMemcpyHtoD_v2(dc, s.arena.allocateFrom(JAVA_FLOAT, c), 4L * c.length), "cuMemcpyHtoD_v2");
+                    Cublas.check(Cublas.cublasGemmEx(handle, transA, transB, m, n, k, alpha, MemorySegment.ofAddress(da), Cublas.CUDA_R_32F,
+                            lda, MemorySegment.ofAddress(db), Cublas.CUDA_R_32F, ldb, beta, MemorySegment.ofAddress(dc), Cublas.CUDA_R_32F,
+                            ldc, Cublas.CUBLAS_COMPUTE_32F, Cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+                    assertClose(expected, s.downloadFloats(dc, c.length), "gemmEx " + transA + transB);
+                }
+            }
+            long half = s.alloc(64);
+            CudaException e = assertThrows(CudaException.class, () -> Cublas.check(Cublas.cublasGemmEx(handle, Cublas.CUBLAS_OP_N,
+                    Cublas.CUBLAS_OP_N, 2, 2, 2, alpha, MemorySegment.ofAddress(half), Cublas.CUDA_R_16F, 2, MemorySegment.ofAddress(half),
+                    Cublas.CUDA_R_16F, 2, beta, MemorySegment.ofAddress(half), Cublas.CUDA_R_16F, 2, Cublas.CUBLAS_COMPUTE_32F,
+                    Cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmEx"));
+            assertEquals(CUBLAS_STATUS_NOT_SUPPORTED, e.status());
+            assertEquals("CUBLAS_STATUS_NOT_SUPPORTED", e.errorName());
+        }
+    }
+
+    @Test
+    void eventsAroundALaunchMeasureNonNegativeTime() {
+        try (Session s = new Session()) {
+            MemorySegment start = s.event();
+            MemorySegment end = s.event();
+            MemorySegment ms = s.arena.allocate(JAVA_FLOAT);
+            assertEquals(CUDA_ERROR_INVALID_HANDLE, CudaDriver.cuEventElapsedTime(ms, start, end), "events not yet recorded");
+            long y = s.upload(new float[1000]);
+            CudaDriver.check(CudaDriver.cuEventRecord(start, MemorySegment.NULL), "cuEventRecord");
+            CudaDriver.check(s.launch("ts_axpy_f32", 4, BLOCK, 1000L, 2f, y, y), "cuLaunchKernel");
+            CudaDriver.check(CudaDriver.cuEventRecord(end, MemorySegment.NULL), "cuEventRecord");
+            CudaDriver.check(CudaDriver.cuEventSynchronize(end), "cuEventSynchronize");
+            CudaDriver.check(CudaDriver.cuEventElapsedTime(ms, start, end), "cuEventElapsedTime");
+            assertTrue(ms.get(JAVA_FLOAT, 0) >= 0f, "elapsed " + ms.get(JAVA_FLOAT, 0));
+        }
+    }
+
+    @Test
+    void anUnknownKernelIsNotFound() {
+        try (Session s = new Session()) {
+            MemorySegment function = s.arena.allocate(ADDRESS);
+            assertEquals(CUDA_ERROR_NOT_FOUND, CudaDriver.cuModuleGetFunction(function, s.module, s.arena.allocateFrom("ts_no_such_kernel")));
+        }
+    }
+
+    /**
+     * A kernel that writes one element past its buffer (kernels/cuda-test/planted_oob.cu) is reported as
+     * CUDA_ERROR_ILLEGAL_ADDRESS, and the context stays broken, as on a GPU. With 1024 floats the buffer
+     * ends exactly at its guard page, so the write faults; with 7, it lands in the alignment slack before
+     * the guard page and the canary check after the launch catches it.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {1024, 7})
+    void aWritePastTheEndIsAnIllegalAddress(int n) {
+        try (Session s = new Session()) {
+            long x = s.upload(new float[n]);
+            long y = s.upload(new float[n]);
+            CudaDriver.check(s.launch("ts_axpy_f32", 1, BLOCK, (long) n, 1f, x, y), "cuLaunchKernel"); // a correct kernel first
+
+            CudaException e = assertThrows(CudaException.class,
+                    () -> CudaDriver.check(s.launch("ts_test_fill_planted_oob_f32", 1, BLOCK, (long) n, 3f, y), "cuLaunchKernel"));
+            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, e.status());
+            assertEquals("CUDA_ERROR_ILLEGAL_ADDRESS", e.errorName());
+            assertEquals("cuLaunchKernel", e.call());
+            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuCtxSynchronize(), "sticky");
+            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuMemAlloc_v2(s.arena.allocate(JAVA_LONG), 4), "sticky");
+        }
+        try (Session s = new Session()) { // the last release destroyed the broken context; a new one works
+            long y = s.upload(new float[] {1f});
+            CudaDriver.check(s.launch("ts_axpy_f32", 1, 32, 1L, 1f, y, y), "cuLaunchKernel");
+            assertArrayEquals(new float[] {2f}, s.downloadFloats(y, 1));
+        }
+    }
+
+    /**
+     * Dynamic shared memory (kernels/cuda-test/reverse_block.cu): each block reverses its slice through it,
+     * reading what its other threads wrote before __syncthreads. It is as large as the launch asks, no larger.
+     */
+    @Test
+    void dynamicSharedMemoryIsSharedByABlockAndSizedByTheLaunch() {
+        int block = 96;
+        int blocks = 3;
+        float[] x = randomFloats(new Random(5), block * blocks);
+        try (Session s = new Session()) {
+            long dx = s.upload(x);
+            long dy = s.upload(new float[x.length]);
+            CudaDriver.check(s.launchShared("ts_test_reverse_block_f32", blocks, block, 4 * block, dx, dy), "cuLaunchKernel");
+            float[] y = s.downloadFloats(dy, x.length);
+            for (int i = 0; i < x.length; i++) {
+                int start = i / block * block;
+                assertEquals(x[start + block - 1 - (i - start)], y[i], "element " + i);
+            }
+            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, s.launchShared("ts_test_reverse_block_f32", blocks, block, 4 * (block - 4), dx, dy));
+        }
+    }
+
+    /** Any fault in a kernel, here a null pointer, ends the launch, not the JVM. */
+    @Test
+    void aNullPointerInAKernelIsAnIllegalAddress() {
+        try (Session s = new Session()) {
+            long x = s.upload(new float[4]);
+            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, s.launch("ts_axpy_f32", 1, 32, 4L, 1f, x, 0L));
+        }
+    }
+
+    // ---- helpers ------------------------------------------------------------------------------
+
+    private static void assertInvalidValue(String call, int status) {
+        CudaException e = assertThrows(CudaException.class, () -> CudaDriver.check(status, call));
+        assertEquals(CUDA_ERROR_INVALID_VALUE, e.status());
+        assertEquals("CUDA_ERROR_INVALID_VALUE", e.errorName());
+        assertTrue(e.getMessage().startsWith(call + " failed: CUDA_ERROR_INVALID_VALUE"), e.getMessage());
+    }
+
+    private static void assertClose(double[] expected, float[] actual, String what) {
+        for (int i = 0; i < expected.length; i++) {
+            assertEquals(expected[i], actual[i], 1e-5 * (1 + Math.abs(expected[i])), what + ", element " + i);
+        }
+    }
+
+    private static float[] randomFloats(Random random, int n) {
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) {
+            values[i] = (float) random.nextGaussian();
+        }
+        return values;
+    }
+
+    /** The primary context, current on this thread, with the kernels' module; released (and device memory with it) on close. */
+    private static final class Session implements AutoCloseable {
+        final Arena arena = Arena.ofConfined();
+        final MemorySegment module;
+        private MemorySegment cublas;
+
+        Session() {
+            CudaDriver.check(CudaDriver.cuInit(0), "cuInit");
+            MemorySegment ctx = arena.allocate(ADDRESS);
+            CudaDriver.check(CudaDriver.cuDevicePrimaryCtxRetain(ctx, 0), "cuDevicePrimaryCtxRetain");
+            CudaDriver.check(CudaDriver.cuCtxSetCurrent(ctx.get(ADDRESS, 0)), "cuCtxSetCurrent");
+            MemorySegment out = arena.allocate(ADDRESS);
+            // the emulator runs host builds of the same sources, so any image will do
+            CudaDriver.check(CudaDriver.cuModuleLoadData(out, arena.allocateFrom("emulated")), "cuModuleLoadData");
+            module = out.get(ADDRESS, 0);
+        }
+
+        long alloc(long bytes) {
+            MemorySegment dptr = arena.allocate(JAVA_LONG);
+            CudaDriver.check(CudaDriver.cuMemAlloc_v2(dptr, bytes), "cuMemAlloc_v2");
+            return dptr.get(JAVA_LONG, 0);
+        }
+
+        /** A device copy of values; at least one element, as cuMemAlloc refuses zero bytes. */
+        long upload(float[] values) {
+            long device = alloc(4L * Math.max(1, values.length));
+            if (values.length > 0) {
+                CudaDriver.check(CudaDriver.cuMemcpyHtoD_v2(device, arena.allocateFrom(JAVA_FLOAT, values), 4L * values.length),
+                        "cuMemcpyHtoD_v2");
+            }
+            return device;
+        }
+
+        float[] downloadFloats(long device, int count) {
+            if (count == 0) {
+                return new float[0];
+            }
+            MemorySegment host = arena.allocate(JAVA_FLOAT, count);
+            CudaDriver.check(CudaDriver.cuMemcpyDtoH_v2(host, device, 4L * count), "cuMemcpyDtoH_v2");
+            return host.toArray(JAVA_FLOAT);
+        }
+
+        MemorySegment event() {
+            MemorySegment out = arena.allocate(ADDRESS);
+            CudaDriver.check(CudaDriver.cuEventCreate(out, 0), "cuEventCreate");
+            return out.get(ADDRESS, 0);
+        }
+
+        MemorySegment cublas() {
+            Cblas.LIBRARY.lookup(); // the emulated cuBLAS forwards to the OpenBLAS Java loaded
+            MemorySegment out = arena.allocate(ADDRESS);
+            Cublas.check(Cublas.cublasCreate_v2(out), "cublasCreate_v2");
+            cublas = out.get(ADDRESS, 0);
+            return cublas;
+        }
+
+        /** cuLaunchKernel on a 1-D grid; each argument is a Long (int64_t or a device pointer) or a Float. */
+        int launch(String kernel, int grid, int block, Object... args) {
+            return launchShared(kernel, grid, block, 0, args);
+        }
+
+        /** As {@link #launch} with sharedBytes of dynamic shared memory per block. */
+        int launchShared(String kernel, int grid, int block, int sharedBytes, Object... args) {
+            MemorySegment function = arena.allocate(ADDRESS);
+            CudaDriver.check(CudaDriver.cuModuleGetFunction(function, module, arena.allocateFrom(kernel)), "cuModuleGetFunction");
+            MemorySegment params = arena.allocate(ADDRESS, args.length);
+            for (int i = 0; i < args.length; i++) {
+                MemorySegment value = switch (args[i]) {
+                    case Long l -> arena.allocateFrom(JAVA_LONG, l);
+                    case Float f -> arena.allocateFrom(JAVA_FLOAT, f);
+                    default -> throw new IllegalArgumentException("argument " + args[i]);
+                };
+                params.setAtIndex(ADDRESS, i, value);
+            }
+            return CudaDriver.cuLaunchKernel(function.get(ADDRESS, 0), grid, 1, 1, block, 1, 1, sharedBytes, MemorySegment.NULL, params,
+                    MemorySegment.NULL);
+        }
+
+        @Override
+        public void close() {
+            if (cublas != null) {
+                Cublas.cublasDestroy_v2(cublas); // may report the context's sticky error; the release below still runs
+            }
+            CudaDriver.check(CudaDriver.cuDevicePrimaryCtxRelease_v2(0), "cuDevicePrimaryCtxRelease_v2");
+            arena.close();
+        }
+    }
+}
