@@ -12,7 +12,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
-/** Merges models as a YAML config describes (fisher, average, task_arithmetic, ties, dare). */
+/** Merges models as a YAML config describes (fisher, average, task_arithmetic, ties, dare, regmean). */
 @Command(name = "merge", description = "Merge models as described by a YAML config (see io.tessera.fisher.MergeConfig).")
 final class MergeCommand implements Callable<Integer> {
 

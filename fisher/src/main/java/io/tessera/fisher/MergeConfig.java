@@ -16,33 +16,41 @@ import java.util.Locale;
 /**
  * A merge described in YAML, in the spirit of mergekit's configs:
  * <pre>
- * method: fisher            # fisher | average | task_arithmetic | ties | dare
+ * method: fisher            # fisher | average | task_arithmetic | ties | dare | regmean
  * base: base.safetensors    # needed by task_arithmetic, ties and dare
  * models:
  *   - path: alice.safetensors
  *     weight: 1.0           # weight (fisher, average) or lambda (task_arithmetic, dare)
  *     fisher: alice.fisher.safetensors   # needed by fisher
- * parameters: {fisher_floor: 1.0e-6, normalize_fisher: false, density: 0.2, lambda: 1.0, drop: 0.9, seed: 0}
+ *     gram: alice.gram.safetensors       # needed by regmean
+ * parameters: {fisher_floor: 1.0e-6, normalize_fisher: false, density: 0.2, lambda: 1.0, drop: 0.9, seed: 0, alpha: 0.9}
  * out: merged.safetensors
  * </pre>
- * Relative paths are resolved against the config file's folder. Every problem is reported at once.
+ * A Gram file (written by {@code tessera fisher --grams}) holds, for each Linear weight {@code <name>}
+ * [out, in] of the model, the f32 tensor {@code <name>} [in, in]: X^T X summed over that layer's inputs, the
+ * names a Fisher file uses too; regmean merges those weights by RegMean with {@code alpha} and averages
+ * the rest ({@link Merge#regMean}). Relative paths are resolved against the config file's folder. Every
+ * problem is reported at once.
  */
 public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out) {
 
-    public enum Method { FISHER, AVERAGE, TASK_ARITHMETIC, TIES, DARE }
+    public enum Method { FISHER, AVERAGE, TASK_ARITHMETIC, TIES, DARE, REGMEAN }
 
-    public record ModelEntry(Path path, double weight, Path fisher) {}
+    private static final String METHODS = "fisher, average, task_arithmetic, ties, dare or regmean";
 
-    public record Parameters(double fisherFloor, boolean normalizeFisher, double density, double lambda, double drop, long seed) {}
+    public record ModelEntry(Path path, double weight, Path fisher, Path gram) {}
+
+    public record Parameters(double fisherFloor, boolean normalizeFisher, double density, double lambda, double drop, long seed,
+                             double alpha) {}
 
     /** The YAML document as written; converted to a checked MergeConfig by {@link #load}. */
     private record Document(String method, String base, List<DocumentModel> models, DocumentParameters parameters, String out) {}
 
-    private record DocumentModel(String path, Double weight, String fisher) {}
+    private record DocumentModel(String path, Double weight, String fisher, String gram) {}
 
     private record DocumentParameters(@JsonProperty("fisher_floor") Double fisherFloor,
                                       @JsonProperty("normalize_fisher") Boolean normalizeFisher, Double density, Double lambda,
-                                      Double drop, Long seed) {}
+                                      Double drop, Long seed, Double alpha) {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
@@ -64,12 +72,12 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
         List<String> problems = new ArrayList<>();
         Method method = null;
         if (doc.method() == null) {
-            problems.add("'method' is missing (fisher, average, task_arithmetic, ties or dare)");
+            problems.add("'method' is missing (" + METHODS + ")");
         } else {
             try {
                 method = Method.valueOf(doc.method().toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                problems.add("unknown method '" + doc.method() + "' (fisher, average, task_arithmetic, ties or dare)");
+                problems.add("unknown method '" + doc.method() + "' (" + METHODS + ")");
             }
         }
         boolean needsBase = method == Method.TASK_ARITHMETIC || method == Method.TIES || method == Method.DARE;
@@ -89,20 +97,25 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
                 if (method == Method.FISHER && m.fisher() == null) {
                     problems.add("models[" + i + "] (" + m.path() + ") has no 'fisher', which method fisher needs");
                 }
+                if (method == Method.REGMEAN && m.gram() == null) {
+                    problems.add("models[" + i + "] (" + m.path() + ") has no 'gram', which method regmean needs");
+                }
                 double weight = m.weight() == null ? 1.0 : m.weight();
                 if (!Double.isFinite(weight)) {
                     problems.add("models[" + i + "] has weight " + weight);
                 }
-                models.add(new ModelEntry(dir.resolve(m.path()), weight, m.fisher() == null ? null : dir.resolve(m.fisher())));
+                models.add(new ModelEntry(dir.resolve(m.path()), weight, m.fisher() == null ? null : dir.resolve(m.fisher()),
+                        m.gram() == null ? null : dir.resolve(m.gram())));
             }
         }
         if (doc.out() == null) {
             problems.add("'out' is missing");
         }
-        DocumentParameters p = doc.parameters() == null ? new DocumentParameters(null, null, null, null, null, null) : doc.parameters();
+        DocumentParameters p = doc.parameters() == null ? new DocumentParameters(null, null, null, null, null, null, null) : doc.parameters();
         Parameters parameters = new Parameters(p.fisherFloor() == null ? Merge.DEFAULT_FISHER_FLOOR : p.fisherFloor(),
                 p.normalizeFisher() != null && p.normalizeFisher(), p.density() == null ? 0.2 : p.density(),
-                p.lambda() == null ? 1.0 : p.lambda(), p.drop() == null ? 0.9 : p.drop(), p.seed() == null ? 0 : p.seed());
+                p.lambda() == null ? 1.0 : p.lambda(), p.drop() == null ? 0.9 : p.drop(), p.seed() == null ? 0 : p.seed(),
+                p.alpha() == null ? 0.9 : p.alpha());
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(file + ": " + problems.size() + " problem(s) in the merge config:\n  "
                     + String.join("\n  ", problems));

@@ -5,6 +5,7 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,24 +13,42 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Runs a {@link MergeConfig}: memory-maps every input (zero-copy, so inputs need not fit in RAM), checks
- * that they are compatible (all mismatches at once), merges, and writes the result atomically.
+ * Runs a {@link MergeConfig}: checks every input file exists, memory-maps them (zero-copy, so inputs need
+ * not fit in RAM), checks that they are compatible (all mismatches at once), merges, and writes the result
+ * atomically.
  */
 public final class MergeRunner {
     private MergeRunner() {}
 
     public static void run(MergeConfig config) throws IOException {
+        List<Path> inputs = new ArrayList<>();
+        if (config.base() != null) {
+            inputs.add(config.base());
+        }
+        for (MergeConfig.ModelEntry entry : config.models()) {
+            inputs.add(entry.path());
+            inputs.add(entry.fisher());
+            inputs.add(entry.gram());
+        }
+        List<String> missing = inputs.stream().filter(p -> p != null && !Files.isRegularFile(p)).map(Path::toString).toList();
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("merge: " + missing.size() + " input file(s) missing:\n  " + String.join("\n  ", missing));
+        }
         // the files are opened before the scope, so they stay mapped until the finally block, not the scope, closes them
         List<SafetensorsFile> open = new ArrayList<>();
         try {
             List<Map<String, Tensor>> models = new ArrayList<>();
             List<Map<String, Tensor>> fishers = new ArrayList<>();
+            List<Map<String, Tensor>> grams = new ArrayList<>();
             double[] weights = new double[config.models().size()];
             for (int i = 0; i < weights.length; i++) {
                 MergeConfig.ModelEntry entry = config.models().get(i);
                 models.add(read(entry.path(), open));
                 if (entry.fisher() != null) {
                     fishers.add(read(entry.fisher(), open));
+                }
+                if (entry.gram() != null) {
+                    grams.add(read(entry.gram(), open));
                 }
                 weights[i] = entry.weight();
             }
@@ -42,6 +61,10 @@ public final class MergeRunner {
                     case TASK_ARITHMETIC -> Merge.taskArithmetic(base, models, weights);
                     case TIES -> Merge.ties(base, models, p.density(), p.lambda());
                     case DARE -> Merge.dare(base, models, p.drop(), weights, p.seed());
+                    case REGMEAN -> {
+                        Grams.check(models, grams, config.models().stream().map(e -> e.gram().toString()).toList());
+                        yield Merge.regMean(models, grams, p.alpha());
+                    }
                 };
                 // the architecture carries over from the inputs; their scores and histories do not
                 Map<String, String> metadata = new java.util.LinkedHashMap<>();

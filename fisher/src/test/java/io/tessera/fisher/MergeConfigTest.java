@@ -10,9 +10,11 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.Mlp;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -52,6 +54,93 @@ class MergeConfigTest {
             // entry 0: (1*1 + 3*3) / (1 + 3) = 2.5; entry 1: both Fishers floored, so the plain mean 4
             assertArrayEquals(new float[] {2.5f, 4f}, merged.tensor("w").toFloatArray(), 1e-6f);
             assertEquals("fisher", merged.metadata().get("merge_method"));
+        }
+    }
+
+    /** Two MLPs 5-4-3 and their Gram files over different inputs, as {@code tessera fisher --grams} writes them. */
+    private List<Map<String, Tensor>> writeRegMeanInputs(List<Map<String, Tensor>> grams) throws IOException {
+        List<Map<String, Tensor>> models = new java.util.ArrayList<>();
+        for (int m = 0; m < 2; m++) {
+            try (Mlp mlp = new Mlp(m + 1, 5, 4, 3)) {
+                Map<String, Tensor> state = new java.util.LinkedHashMap<>();
+                mlp.stateDict().forEach((name, t) -> state.put(name, t.contiguous().mul(1)));
+                models.add(state);
+                Map<String, Tensor> g = Grams.ofMlp(mlp, Tensor.randn(10 + m, 0, 23, 5), 8);
+                grams.add(g);
+                Safetensors.write(dir.resolve("m" + m + ".safetensors"), state);
+                Safetensors.write(dir.resolve("g" + m + ".safetensors"), g);
+            }
+        }
+        return models;
+    }
+
+    @Test
+    void regMeanFromYamlMatchesTheDirectCall() throws IOException {
+        try (TensorScope scope = TensorScope.open()) {
+            List<Map<String, Tensor>> grams = new java.util.ArrayList<>();
+            List<Map<String, Tensor>> models = writeRegMeanInputs(grams);
+            Files.writeString(dir.resolve("regmean.yaml"), """
+                    method: regmean
+                    models:
+                      - {path: m0.safetensors, gram: g0.safetensors}
+                      - {path: m1.safetensors, gram: g1.safetensors}
+                    parameters: {alpha: 0.7}
+                    out: merged.safetensors
+                    """);
+            MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml")));
+            Map<String, Tensor> expected = Merge.regMean(models, grams, 0.7);
+            try (SafetensorsFile merged = Safetensors.read(dir.resolve("merged.safetensors"))) {
+                assertEquals(expected.keySet(), merged.tensors().keySet());
+                expected.forEach((name, t) -> assertArrayEquals(t.toFloatArray(), merged.tensor(name).toFloatArray(), name));
+                assertEquals("regmean", merged.metadata().get("merge_method"));
+            }
+            grams.forEach(g -> g.values().forEach(Tensor::close));
+        }
+    }
+
+    @Test
+    void regMeanInputProblemsAreReportedAtOnce() throws IOException {
+        try (TensorScope scope = TensorScope.open()) {
+            List<Map<String, Tensor>> grams = new java.util.ArrayList<>();
+            writeRegMeanInputs(grams);
+            // g1 lacks layer 2.weight, has a Gram for a bias, and a wrong shape for 0.weight
+            Safetensors.write(dir.resolve("g1.safetensors"), Map.of("0.weight", Tensor.zeros(4, 4), "0.bias", Tensor.zeros(4, 4)));
+            Files.writeString(dir.resolve("regmean.yaml"), """
+                    method: regmean
+                    models:
+                      - {path: m0.safetensors, gram: g0.safetensors}
+                      - {path: m1.safetensors, gram: g1.safetensors}
+                      - {path: m0.safetensors}
+                    out: merged.safetensors
+                    """);
+            var noGram = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("regmean.yaml")));
+            assertTrue(noGram.getMessage().contains("models[2] (m0.safetensors) has no 'gram', which method regmean needs"),
+                    noGram.getMessage());
+            Files.writeString(dir.resolve("regmean.yaml"), """
+                    method: regmean
+                    models:
+                      - {path: m0.safetensors, gram: g0.safetensors}
+                      - {path: m1.safetensors, gram: g1.safetensors}
+                      - {path: m9.safetensors, gram: g9.safetensors}
+                    out: merged.safetensors
+                    """);
+            var missing = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml"))));
+            assertTrue(missing.getMessage().contains("2 input file(s) missing") && missing.getMessage().contains("m9.safetensors")
+                    && missing.getMessage().contains("g9.safetensors"), missing.getMessage());
+            Files.writeString(dir.resolve("regmean.yaml"), """
+                    method: regmean
+                    models:
+                      - {path: m0.safetensors, gram: g0.safetensors}
+                      - {path: m1.safetensors, gram: g1.safetensors}
+                    out: merged.safetensors
+                    """);
+            var e = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml"))));
+            String m = e.getMessage();
+            String g1 = dir.resolve("g1.safetensors").toString();
+            assertTrue(m.contains("3 problem(s)") && m.contains(g1 + " lacks 2.weight, which " + dir.resolve("g0.safetensors") + " has")
+                    && m.contains(g1 + " has 0.bias, which") && m.contains(g1 + ": 0.weight is f32[4, 4]") && m.contains("expected f32[5, 5] for the weight f32[4, 5]"), m);
+            assertTrue(Files.notExists(dir.resolve("merged.safetensors")));
+            grams.forEach(g -> g.values().forEach(Tensor::close));
         }
     }
 
