@@ -17,9 +17,9 @@ import java.util.Locale;
  * A merge described in YAML, in the spirit of mergekit's configs:
  * <pre>
  * method: fisher            # fisher | average | task_arithmetic | ties | dare | regmean
- * base: base.safetensors    # needed by task_arithmetic, ties and dare
+ * base: base.safetensors    # needed by task_arithmetic, ties and dare, and by patches
  * models:
- *   - path: alice.safetensors
+ *   - path: alice.safetensors   # or patch: alice.patch, a patch file made against base
  *     weight: 1.0           # weight (fisher, average) or lambda (task_arithmetic, dare)
  *     fisher: alice.fisher.safetensors   # needed by fisher
  *     gram: alice.gram.safetensors       # needed by regmean
@@ -29,8 +29,9 @@ import java.util.Locale;
  * A Gram file (written by {@code tessera fisher --grams}) holds, for each Linear weight {@code <name>}
  * [out, in] of the model, the f32 tensor {@code <name>} [in, in]: X^T X summed over that layer's inputs, the
  * names a Fisher file uses too; regmean merges those weights by RegMean with {@code alpha} and averages
- * the rest ({@link Merge#regMean}). Relative paths are resolved against the config file's folder. Every
- * problem is reported at once.
+ * the rest ({@link Merge#regMean}). A model given as a patch is the base with the patch applied; every
+ * patch must record the base's digest. Relative paths are resolved against the config file's folder.
+ * Every problem is reported at once.
  */
 public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out) {
 
@@ -38,7 +39,8 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
 
     private static final String METHODS = "fisher, average, task_arithmetic, ties, dare or regmean";
 
-    public record ModelEntry(Path path, double weight, Path fisher, Path gram) {}
+    /** One model: a safetensors file ({@code path}) or a patch of the base ({@code patch}), the other null. */
+    public record ModelEntry(Path path, Path patch, double weight, Path fisher, Path gram) {}
 
     public record Parameters(double fisherFloor, boolean normalizeFisher, double density, double lambda, double drop, long seed,
                              double alpha) {}
@@ -46,7 +48,7 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
     /** The YAML document as written; converted to a checked MergeConfig by {@link #load}. */
     private record Document(String method, String base, List<DocumentModel> models, DocumentParameters parameters, String out) {}
 
-    private record DocumentModel(String path, Double weight, String fisher, String gram) {}
+    private record DocumentModel(String path, String patch, Double weight, String fisher, String gram) {}
 
     private record DocumentParameters(@JsonProperty("fisher_floor") Double fisherFloor,
                                       @JsonProperty("normalize_fisher") Boolean normalizeFisher, Double density, Double lambda,
@@ -84,28 +86,33 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
         if (needsBase && doc.base() == null) {
             problems.add("method " + doc.method() + " needs 'base'");
         }
+        boolean patches = doc.models() != null && doc.models().stream().anyMatch(m -> m != null && m.patch() != null);
+        if (patches && doc.base() == null) {
+            problems.add("models given as patches need 'base'");
+        }
         List<ModelEntry> models = new ArrayList<>();
         if (doc.models() == null || doc.models().isEmpty()) {
             problems.add("'models' lists no models");
         } else {
             for (int i = 0; i < doc.models().size(); i++) {
                 DocumentModel m = doc.models().get(i);
-                if (m == null || m.path() == null) {
-                    problems.add("models[" + i + "] has no 'path'");
+                if (m == null || (m.path() == null) == (m.patch() == null)) {
+                    problems.add("models[" + i + "] needs one of 'path' and 'patch'");
                     continue;
                 }
+                String given = m.path() != null ? m.path() : m.patch();
                 if (method == Method.FISHER && m.fisher() == null) {
-                    problems.add("models[" + i + "] (" + m.path() + ") has no 'fisher', which method fisher needs");
+                    problems.add("models[" + i + "] (" + given + ") has no 'fisher', which method fisher needs");
                 }
                 if (method == Method.REGMEAN && m.gram() == null) {
-                    problems.add("models[" + i + "] (" + m.path() + ") has no 'gram', which method regmean needs");
+                    problems.add("models[" + i + "] (" + given + ") has no 'gram', which method regmean needs");
                 }
                 double weight = m.weight() == null ? 1.0 : m.weight();
                 if (!Double.isFinite(weight)) {
                     problems.add("models[" + i + "] has weight " + weight);
                 }
-                models.add(new ModelEntry(dir.resolve(m.path()), weight, m.fisher() == null ? null : dir.resolve(m.fisher()),
-                        m.gram() == null ? null : dir.resolve(m.gram())));
+                models.add(new ModelEntry(resolve(dir, m.path()), resolve(dir, m.patch()), weight, resolve(dir, m.fisher()),
+                        resolve(dir, m.gram())));
             }
         }
         if (doc.out() == null) {
@@ -120,6 +127,11 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
             throw new IllegalArgumentException(file + ": " + problems.size() + " problem(s) in the merge config:\n  "
                     + String.join("\n  ", problems));
         }
-        return new MergeConfig(method, needsBase ? dir.resolve(doc.base()) : null, List.copyOf(models), parameters, dir.resolve(doc.out()));
+        return new MergeConfig(method, needsBase || patches ? dir.resolve(doc.base()) : null, List.copyOf(models), parameters,
+                dir.resolve(doc.out()));
+    }
+
+    private static Path resolve(Path dir, String file) {
+        return file == null ? null : dir.resolve(file);
     }
 }

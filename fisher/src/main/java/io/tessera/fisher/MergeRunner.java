@@ -4,6 +4,8 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.sparse.ModelDigest;
+import io.tessera.sparse.Patch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,9 +15,9 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Runs a {@link MergeConfig}: checks every input file exists, memory-maps them (zero-copy, so inputs need
- * not fit in RAM), checks that they are compatible (all mismatches at once), merges, and writes the result
- * atomically.
+ * Runs a {@link MergeConfig}: checks every input file exists and every patch was made against the base,
+ * memory-maps the inputs (zero-copy, so inputs need not fit in RAM), checks that they are compatible (all
+ * mismatches at once), merges, and writes the result atomically.
  */
 public final class MergeRunner {
     private MergeRunner() {}
@@ -27,6 +29,7 @@ public final class MergeRunner {
         }
         for (MergeConfig.ModelEntry entry : config.models()) {
             inputs.add(entry.path());
+            inputs.add(entry.patch());
             inputs.add(entry.fisher());
             inputs.add(entry.gram());
         }
@@ -34,16 +37,18 @@ public final class MergeRunner {
         if (!missing.isEmpty()) {
             throw new IllegalArgumentException("merge: " + missing.size() + " input file(s) missing:\n  " + String.join("\n  ", missing));
         }
+        Patch[] patches = loadPatches(config);
         // the files are opened before the scope, so they stay mapped until the finally block, not the scope, closes them
         List<SafetensorsFile> open = new ArrayList<>();
         try {
+            Map<String, Tensor> base = config.base() == null ? null : read(config.base(), open);
             List<Map<String, Tensor>> models = new ArrayList<>();
             List<Map<String, Tensor>> fishers = new ArrayList<>();
             List<Map<String, Tensor>> grams = new ArrayList<>();
             double[] weights = new double[config.models().size()];
             for (int i = 0; i < weights.length; i++) {
                 MergeConfig.ModelEntry entry = config.models().get(i);
-                models.add(read(entry.path(), open));
+                models.add(entry.path() == null ? null : read(entry.path(), open)); // patches are applied in the scope below
                 if (entry.fisher() != null) {
                     fishers.add(read(entry.fisher(), open));
                 }
@@ -52,9 +57,13 @@ public final class MergeRunner {
                 }
                 weights[i] = entry.weight();
             }
-            Map<String, Tensor> base = config.base() == null ? null : read(config.base(), open);
             MergeConfig.Parameters p = config.parameters();
             try (TensorScope scope = TensorScope.open()) {
+                for (int i = 0; i < patches.length; i++) {
+                    if (patches[i] != null) {
+                        models.set(i, patches[i].apply(base));
+                    }
+                }
                 Map<String, Tensor> merged = switch (config.method()) {
                     case FISHER -> Merge.fisherWeighted(models, fishers, weights, p.fisherFloor(), p.normalizeFisher());
                     case AVERAGE -> Merge.average(models, weights);
@@ -66,7 +75,7 @@ public final class MergeRunner {
                         yield Merge.regMean(models, grams, p.alpha());
                     }
                 };
-                // the architecture carries over from the inputs; their scores and histories do not
+                // the architecture carries over from the inputs (the base or the first model); their scores and histories do not
                 Map<String, String> metadata = new java.util.LinkedHashMap<>();
                 String architecture = open.get(0).metadata().get("architecture");
                 if (architecture != null) {
@@ -81,6 +90,28 @@ public final class MergeRunner {
                 file.close();
             }
         }
+    }
+
+    /** Each model's patch (null for a model file), after checking every patch was made against the base, all at once. */
+    private static Patch[] loadPatches(MergeConfig config) throws IOException {
+        Patch[] patches = new Patch[config.models().size()];
+        String baseDigest = null;
+        List<String> wrong = new ArrayList<>();
+        for (int i = 0; i < patches.length; i++) {
+            Path file = config.models().get(i).patch();
+            if (file != null) {
+                patches[i] = Patch.load(file);
+                baseDigest = baseDigest == null ? ModelDigest.of(config.base()) : baseDigest;
+                if (!patches[i].baseDigest().equals(baseDigest)) {
+                    wrong.add(file + " was made against base " + patches[i].baseDigest());
+                }
+            }
+        }
+        if (!wrong.isEmpty()) {
+            throw new IllegalArgumentException("merge: " + wrong.size() + " patch(es) do not apply to the base " + config.base()
+                    + " (digest " + baseDigest + "):\n  " + String.join("\n  ", wrong));
+        }
+        return patches;
     }
 
     private static Map<String, Tensor> read(Path path, List<SafetensorsFile> open) throws IOException {

@@ -11,6 +11,8 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Mlp;
+import io.tessera.sparse.Compression;
+import io.tessera.sparse.Patch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -145,6 +147,43 @@ class MergeConfigTest {
     }
 
     @Test
+    void patchesAreAppliedToTheBaseTheyWereMadeAgainst() throws IOException {
+        write("base.safetensors", 1, 2, 3, 4);
+        write("other.safetensors", 1, 2, 3, 5);
+        write("b.safetensors", 3, 2, 1, 0);
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> base = Map.of("w", Tensor.of(new float[] {1, 2, 3, 4}, 4));
+            Patch.diff(base, Map.of("w", Tensor.of(new float[] {1, 9, 3, 4}, 4)), "alice").save(dir.resolve("a.patch"), Compression.NONE);
+            Patch.diff(Map.of("w", Tensor.of(new float[] {1, 2, 3, 5}, 4)), Map.of("w", Tensor.of(new float[] {0, 2, 3, 5}, 4)), "carol")
+                    .save(dir.resolve("c.patch"), Compression.NONE);
+        }
+        Files.writeString(dir.resolve("m.yaml"), """
+                method: average
+                base: base.safetensors
+                models: [{patch: a.patch}, {path: b.safetensors}]
+                out: merged.safetensors
+                """);
+        MergeRunner.run(MergeConfig.load(dir.resolve("m.yaml")));
+        try (SafetensorsFile merged = Safetensors.read(dir.resolve("merged.safetensors"))) {
+            // (1, 9, 3, 4) and (3, 2, 1, 0) averaged
+            assertArrayEquals(new float[] {2, 5.5f, 2, 2}, merged.tensor("w").toFloatArray());
+        }
+        Files.writeString(dir.resolve("wrong.yaml"), """
+                method: average
+                base: base.safetensors
+                models: [{patch: a.patch}, {patch: c.patch}, {patch: c.patch, weight: 2}]
+                out: wrong.safetensors
+                """);
+        var e = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("wrong.yaml"))));
+        assertTrue(e.getMessage().contains("2 patch(es) do not apply to the base " + dir.resolve("base.safetensors"))
+                && e.getMessage().contains(dir.resolve("c.patch") + " was made against base "), e.getMessage());
+        assertTrue(Files.notExists(dir.resolve("wrong.safetensors")));
+        Files.writeString(dir.resolve("nobase.yaml"), "method: average\nmodels: [{patch: a.patch}, {path: b.safetensors, patch: a.patch}]\nout: x\n");
+        String m = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("nobase.yaml"))).getMessage();
+        assertTrue(m.contains("models given as patches need 'base'") && m.contains("models[1] needs one of 'path' and 'patch'"), m);
+    }
+
+    @Test
     void everyConfigProblemIsReportedAtOnce() throws IOException {
         Files.writeString(dir.resolve("bad.yaml"), """
                 method: ties
@@ -153,7 +192,7 @@ class MergeConfigTest {
                 """);
         var e = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("bad.yaml")));
         String m = e.getMessage();
-        assertTrue(m.contains("3 problem(s)") && m.contains("needs 'base'") && m.contains("models[0] has no 'path'")
+        assertTrue(m.contains("3 problem(s)") && m.contains("needs 'base'") && m.contains("models[0] needs one of 'path' and 'patch'")
                 && m.contains("'out' is missing"), m);
         Files.writeString(dir.resolve("typo.yaml"), "method: average\nmodles: []\nout: x\n");
         var typo = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("typo.yaml")));
