@@ -58,6 +58,16 @@ class TesseraCommandTest {
                   - {path: m.safetensors, fisher: f.safetensors}
                 out: merged.safetensors
                 """);
+        java.nio.file.Files.writeString(dir.resolve("search.yaml"), """
+                method: average
+                models: [{path: m.safetensors}, {path: m.safetensors}]
+                search: {grid: 2}
+                out: searched.safetensors
+                """);
+        Run search = run("merge", dir.resolve("search.yaml").toString(), "--eval-examples", "200");
+        assertEquals(0, search.exitCode(), search.err());
+        assertTrue(search.out().contains("Test accuracy of each candidate's merge (200 Fashion-MNIST test images), best first:")
+                && search.out().contains("lambda [1.0000, 0.0000]  score"), search.out());
         java.nio.file.Files.writeString(dir.resolve("regmean.yaml"), """
                 method: regmean
                 models:

@@ -25,15 +25,20 @@ import java.util.Locale;
  *     gram: alice.gram.safetensors       # needed by regmean
  * parameters: {fisher_floor: 1.0e-6, normalize_fisher: false, density: 0.2, lambda: 1.0, drop: 0.9, seed: 0, alpha: 0.9}
  * out: merged.safetensors
+ * search: {grid: 10}        # optional, see below; or {samples: 16, seed: 0, concentration: 1.0}
  * </pre>
  * A Gram file (written by {@code tessera fisher --grams}) holds, for each Linear weight {@code <name>}
  * [out, in] of the model, the f32 tensor {@code <name>} [in, in]: X^T X summed over that layer's inputs, the
  * names a Fisher file uses too; regmean merges those weights by RegMean with {@code alpha} and averages
  * the rest ({@link Merge#regMean}). A model given as a patch is the base with the patch applied; every
  * patch must record the base's digest. Relative paths are resolved against the config file's folder.
+ * A {@code search} block chooses the models' weights (fisher, average, task_arithmetic, dare) instead of
+ * taking them from the entries: each candidate (a grid of {@code grid + 1} points for two models, or
+ * {@code samples} seeded Dirichlet draws) is merged and scored by the caller's evaluation on held-out data,
+ * and the best is written ({@link CoefficientSearch}, {@link MergeRunner#run(MergeConfig, java.util.function.ToDoubleFunction)}).
  * Every problem is reported at once.
  */
-public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out) {
+public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out, Search search) {
 
     public enum Method { FISHER, AVERAGE, TASK_ARITHMETIC, TIES, DARE, REGMEAN }
 
@@ -45,8 +50,18 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
     public record Parameters(double fisherFloor, boolean normalizeFisher, double density, double lambda, double drop, long seed,
                              double alpha) {}
 
+    /** Candidate weights to score: a grid of {@code grid + 1} points for two models, else Dirichlet draws. */
+    public record Search(int grid, int samples, long seed, double concentration) {
+        public List<double[]> candidates(int models) {
+            return grid > 0 ? CoefficientSearch.grid(grid) : CoefficientSearch.dirichlet(models, samples, seed, concentration);
+        }
+    }
+
     /** The YAML document as written; converted to a checked MergeConfig by {@link #load}. */
-    private record Document(String method, String base, List<DocumentModel> models, DocumentParameters parameters, String out) {}
+    private record Document(String method, String base, List<DocumentModel> models, DocumentParameters parameters, String out,
+                            DocumentSearch search) {}
+
+    private record DocumentSearch(Integer grid, Integer samples, Long seed, Double concentration) {}
 
     private record DocumentModel(String path, String patch, Double weight, String fisher, String gram) {}
 
@@ -118,6 +133,7 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
         if (doc.out() == null) {
             problems.add("'out' is missing");
         }
+        Search search = search(doc, method, problems);
         DocumentParameters p = doc.parameters() == null ? new DocumentParameters(null, null, null, null, null, null, null) : doc.parameters();
         Parameters parameters = new Parameters(p.fisherFloor() == null ? Merge.DEFAULT_FISHER_FLOOR : p.fisherFloor(),
                 p.normalizeFisher() != null && p.normalizeFisher(), p.density() == null ? 0.2 : p.density(),
@@ -128,7 +144,31 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
                     + String.join("\n  ", problems));
         }
         return new MergeConfig(method, needsBase || patches ? dir.resolve(doc.base()) : null, List.copyOf(models), parameters,
-                dir.resolve(doc.out()));
+                dir.resolve(doc.out()), search);
+    }
+
+    private static Search search(Document doc, Method method, List<String> problems) {
+        DocumentSearch s = doc.search();
+        if (s == null) {
+            return null;
+        }
+        int models = doc.models() == null ? 0 : doc.models().size();
+        if ((s.grid() == null) == (s.samples() == null)) {
+            problems.add("'search' needs one of 'grid' (two models) and 'samples' (Dirichlet draws)");
+        } else if (s.grid() != null && (s.grid() < 1 || models != 2)) {
+            problems.add("'search: grid' needs >= 1 steps and exactly 2 models, got " + s.grid() + " and " + models);
+        } else if (s.samples() != null && s.samples() < 1) {
+            problems.add("'search: samples' must be >= 1, got " + s.samples());
+        }
+        double concentration = s.concentration() == null ? 1.0 : s.concentration();
+        if (!(concentration > 0 && Double.isFinite(concentration))) {
+            problems.add("'search: concentration' must be > 0, got " + concentration);
+        }
+        if (method == Method.TIES || method == Method.REGMEAN) {
+            problems.add("'search' chooses per-model weights, which method " + doc.method() + " does not take");
+        }
+        return new Search(s.grid() == null ? 0 : s.grid(), s.samples() == null ? 0 : s.samples(), s.seed() == null ? 0 : s.seed(),
+                concentration);
     }
 
     private static Path resolve(Path dir, String file) {

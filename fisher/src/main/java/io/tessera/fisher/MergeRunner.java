@@ -13,6 +13,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Runs a {@link MergeConfig}: checks every input file exists and every patch was made against the base,
@@ -22,7 +24,19 @@ import java.util.Map;
 public final class MergeRunner {
     private MergeRunner() {}
 
+    /** Runs a config without a {@code search} block. */
     public static void run(MergeConfig config) throws IOException {
+        run(config, null);
+    }
+
+    /**
+     * Runs a config; with a {@code search} block, merges with every candidate weight vector, scores each
+     * with {@code evaluation} (higher is better), writes the best, and returns the table (else null).
+     */
+    public static CoefficientSearch.Table run(MergeConfig config, ToDoubleFunction<Map<String, Tensor>> evaluation) throws IOException {
+        if (config.search() != null && evaluation == null) {
+            throw new IllegalArgumentException("merge: the config has a 'search' block, which needs an evaluation on held-out data");
+        }
         List<Path> inputs = new ArrayList<>();
         if (config.base() != null) {
             inputs.add(config.base());
@@ -64,17 +78,21 @@ public final class MergeRunner {
                         models.set(i, patches[i].apply(base));
                     }
                 }
-                Map<String, Tensor> merged = switch (config.method()) {
-                    case FISHER -> Merge.fisherWeighted(models, fishers, weights, p.fisherFloor(), p.normalizeFisher());
-                    case AVERAGE -> Merge.average(models, weights);
-                    case TASK_ARITHMETIC -> Merge.taskArithmetic(base, models, weights);
+                Function<double[], Map<String, Tensor>> merge = w -> switch (config.method()) {
+                    case FISHER -> Merge.fisherWeighted(models, fishers, w, p.fisherFloor(), p.normalizeFisher());
+                    case AVERAGE -> Merge.average(models, w);
+                    case TASK_ARITHMETIC -> Merge.taskArithmetic(base, models, w);
                     case TIES -> Merge.ties(base, models, p.density(), p.lambda());
-                    case DARE -> Merge.dare(base, models, p.drop(), weights, p.seed());
+                    case DARE -> Merge.dare(base, models, p.drop(), w, p.seed());
                     case REGMEAN -> {
                         Grams.check(models, grams, config.models().stream().map(e -> e.gram().toString()).toList());
                         yield Merge.regMean(models, grams, p.alpha());
                     }
                 };
+                CoefficientSearch.Table table = config.search() == null ? null
+                        : CoefficientSearch.search(config.search().candidates(models.size()), merge, evaluation);
+                double[] chosen = table == null ? weights : table.best().lambdas();
+                Map<String, Tensor> merged = merge.apply(chosen);
                 // the architecture carries over from the inputs (the base or the first model); their scores and histories do not
                 Map<String, String> metadata = new java.util.LinkedHashMap<>();
                 String architecture = open.get(0).metadata().get("architecture");
@@ -83,7 +101,11 @@ public final class MergeRunner {
                 }
                 metadata.put("merge_method", config.method().name().toLowerCase(Locale.ROOT));
                 metadata.put("merged_models", String.valueOf(models.size()));
+                if (table != null) {
+                    metadata.put("merge_weights", java.util.Arrays.toString(chosen));
+                }
                 Safetensors.write(config.out(), merged, metadata);
+                return table;
             }
         } finally {
             for (SafetensorsFile file : open) {

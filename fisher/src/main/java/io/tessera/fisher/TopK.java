@@ -33,6 +33,12 @@ public final class TopK {
     private static final int HIGH_BITS = 16;
     private static final int LOW_BITS = 15;
 
+    /**
+     * Samples for the bracket: scattered reads of 2^15 entries cost about a millisecond, and the bracket
+     * then admits about k (1 + 4 / sqrt(k 2^15 / total)) entries, a third more than k at 0.5%.
+     */
+    private static final int SAMPLES = 1 << 15;
+
     /** The k largest scores over all tensors. */
     public static Map<String, long[]> global(Map<String, Tensor> scores, long k) {
         return global(scores, k, Set.of());
@@ -181,9 +187,6 @@ public final class TopK {
         Collected found = collect(dense, bracket, Long.MAX_VALUE, capacity);
         return found != null && found.keys().numel() >= k ? found : null;
     }
-
-    /** Samples for the bracket: 2^15 of them miss the k-th largest by ~1/180 of the total at most, in ~1 ms. */
-    private static final int SAMPLES = 1 << 15;
 
     /** One tensor's entries from a selection pass: ascending indices and their keys. */
     private record Hits(long[] indices, int[] keys) {}

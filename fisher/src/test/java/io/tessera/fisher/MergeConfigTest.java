@@ -184,6 +184,39 @@ class MergeConfigTest {
     }
 
     @Test
+    void searchWritesTheBestScoringWeights() throws IOException {
+        write("a.safetensors", 0, 10);
+        write("b.safetensors", 1, 20);
+        Files.writeString(dir.resolve("s.yaml"), """
+                method: average
+                models: [{path: a.safetensors}, {path: b.safetensors}]
+                search: {grid: 4}
+                out: merged.safetensors
+                """);
+        MergeConfig config = MergeConfig.load(dir.resolve("s.yaml"));
+        var noEvaluation = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(config));
+        assertTrue(noEvaluation.getMessage().contains("needs an evaluation"), noEvaluation.getMessage());
+        // held-out "data" prefers w[0] = 0.75: weights (0.25, 0.75)
+        CoefficientSearch.Table table = MergeRunner.run(config, merged -> -Math.abs(merged.get("w").toFloatArray()[0] - 0.75));
+        assertEquals(5, table.rows().size());
+        assertArrayEquals(new double[] {0.25, 0.75}, table.best().lambdas(), 1e-12);
+        try (SafetensorsFile merged = Safetensors.read(dir.resolve("merged.safetensors"))) {
+            assertArrayEquals(new float[] {0.75f, 17.5f}, merged.tensor("w").toFloatArray(), 1e-6f);
+            assertEquals("[0.25, 0.75]", merged.metadata().get("merge_weights"));
+        }
+        Files.writeString(dir.resolve("bad.yaml"), """
+                method: ties
+                base: a.safetensors
+                models: [{path: a.safetensors}, {path: b.safetensors}, {path: b.safetensors}]
+                search: {grid: 4, concentration: 0}
+                out: merged.safetensors
+                """);
+        String m = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("bad.yaml"))).getMessage();
+        assertTrue(m.contains("3 problem(s)") && m.contains("'search: grid' needs >= 1 steps and exactly 2 models, got 4 and 3")
+                && m.contains("'search: concentration' must be > 0") && m.contains("which method ties does not take"), m);
+    }
+
+    @Test
     void everyConfigProblemIsReportedAtOnce() throws IOException {
         Files.writeString(dir.resolve("bad.yaml"), """
                 method: ties
