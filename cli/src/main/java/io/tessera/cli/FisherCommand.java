@@ -6,6 +6,7 @@ import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.fisher.DiagonalFisher;
+import io.tessera.fisher.Grams;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -16,7 +17,10 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-/** Computes the diagonal Fisher of a trained MLP on Fashion-MNIST training images and writes it as safetensors. */
+/**
+ * Computes the diagonal Fisher of a trained MLP on Fashion-MNIST training images and writes it as safetensors;
+ * optionally also the input Gram matrices of its Linear layers over the same images (what a regmean merge reads).
+ */
 @Command(name = "fisher", description = "Diagonal Fisher information of an MLP on Fashion-MNIST, written as safetensors.")
 final class FisherCommand implements Callable<Integer> {
 
@@ -25,6 +29,10 @@ final class FisherCommand implements Callable<Integer> {
 
     @Option(names = "--out", required = true, description = "Where to write the Fisher diagonal (same tensor names as the model).")
     Path outFile;
+
+    @Option(names = "--grams", description = "Also write each Linear layer's input Gram matrix X^T X over the same examples"
+            + " (tensor <layer>.weight, [in, in]), for a regmean merge.")
+    Path gramsFile;
 
     @Option(names = "--data", defaultValue = "/usr/share/datasets/fashion-mnist", description = "Fashion-MNIST directory (default: ${DEFAULT-VALUE}).")
     Path data;
@@ -54,7 +62,8 @@ final class FisherCommand implements Callable<Integer> {
             for (int i = 0; i < labelArray.length; i++) {
                 labelArray[i] = split.label(i);
             }
-            Map<String, Tensor> fisher = DiagonalFisher.ofMlp(model, MlpFiles.images(split), labelArray, labels, seed, 1024);
+            Tensor images = MlpFiles.images(split);
+            Map<String, Tensor> fisher = DiagonalFisher.ofMlp(model, images, labelArray, labels, seed, 1024);
             double seconds = (System.nanoTime() - start) / 1e9;
             Safetensors.write(outFile, fisher, Map.of("kind", "diagonal fisher", "labels", labels.name(),
                     "examples", String.valueOf(split.count()), "model", modelFile.getFileName().toString()));
@@ -63,6 +72,13 @@ final class FisherCommand implements Callable<Integer> {
             fisher.forEach((name, f) -> out.printf("  %-10s %-12s mean %.3e  max %.3e%n", name, java.util.Arrays.toString(f.shape()),
                     f.mean().item(), f.max(false).item()));
             fisher.values().forEach(Tensor::close);
+            if (gramsFile != null) {
+                Map<String, Tensor> grams = Grams.ofMlp(model, images, 1024);
+                Safetensors.write(gramsFile, grams, Map.of("kind", "input gram", "examples", String.valueOf(split.count()),
+                        "model", modelFile.getFileName().toString()));
+                out.printf("Input Gram matrices of %d layers -> %s%n", grams.size(), gramsFile);
+                grams.values().forEach(Tensor::close);
+            }
         }
         return 0;
     }

@@ -46,9 +46,11 @@ class TesseraCommandTest {
         Run train = run("train", "--epochs", "1", "--train-limit", "600", "--out", model);
         assertEquals(0, train.exitCode(), train.err());
         assertTrue(train.out().contains("wrote " + model), train.out());
-        Run fisher = run("fisher", "--model", model, "--examples", "64", "--out", dir.resolve("f.safetensors").toString());
+        Run fisher = run("fisher", "--model", model, "--examples", "64", "--out", dir.resolve("f.safetensors").toString(),
+                "--grams", dir.resolve("g.safetensors").toString());
         assertEquals(0, fisher.exitCode(), fisher.err());
         assertTrue(fisher.out().contains("Fisher over 64 examples"), fisher.out());
+        assertTrue(fisher.out().contains("Input Gram matrices of 2 layers"), fisher.out());
         java.nio.file.Files.writeString(dir.resolve("merge.yaml"), """
                 method: fisher
                 models:
@@ -56,16 +58,36 @@ class TesseraCommandTest {
                   - {path: m.safetensors, fisher: f.safetensors}
                 out: merged.safetensors
                 """);
-        Run merge = run("merge", dir.resolve("merge.yaml").toString());
-        assertEquals(0, merge.exitCode(), merge.err());
-        try (var original = MlpFiles.load(java.nio.file.Path.of(model));
-             var merged = MlpFiles.load(dir.resolve("merged.safetensors"))) {
-            // merging a model with itself gives it back
-            for (var entry : original.stateDict().entrySet()) {
-                float[] a = entry.getValue().toFloatArray();
-                float[] b = merged.stateDict().get(entry.getKey()).toFloatArray();
-                for (int i = 0; i < a.length; i++) {
-                    assertEquals(a[i], b[i], 1e-6f * (1 + Math.abs(a[i])), entry.getKey());
+        java.nio.file.Files.writeString(dir.resolve("search.yaml"), """
+                method: average
+                models: [{path: m.safetensors}, {path: m.safetensors}]
+                search: {grid: 2}
+                out: searched.safetensors
+                """);
+        Run search = run("merge", dir.resolve("search.yaml").toString(), "--eval-examples", "200");
+        assertEquals(0, search.exitCode(), search.err());
+        assertTrue(search.out().contains("Test accuracy of each candidate's merge (200 Fashion-MNIST test images), best first:")
+                && search.out().contains("lambda [1.0000, 0.0000]  score"), search.out());
+        java.nio.file.Files.writeString(dir.resolve("regmean.yaml"), """
+                method: regmean
+                models:
+                  - {path: m.safetensors, gram: g.safetensors}
+                  - {path: m.safetensors, gram: g.safetensors}
+                parameters: {alpha: 0.5}   # better conditioned than 0.9 with 64 examples for 784 inputs
+                out: regmean.safetensors
+                """);
+        for (String[] config : new String[][] {{"merge.yaml", "merged.safetensors", "1e-6"}, {"regmean.yaml", "regmean.safetensors", "1e-3"}}) {
+            Run merge = run("merge", dir.resolve(config[0]).toString());
+            assertEquals(0, merge.exitCode(), merge.err());
+            try (var original = MlpFiles.load(java.nio.file.Path.of(model));
+                 var merged = MlpFiles.load(dir.resolve(config[1]))) {
+                // merging a model with itself gives it back (RegMean up to its linear solve)
+                for (var entry : original.stateDict().entrySet()) {
+                    float[] a = entry.getValue().toFloatArray();
+                    float[] b = merged.stateDict().get(entry.getKey()).toFloatArray();
+                    for (int i = 0; i < a.length; i++) {
+                        assertEquals(a[i], b[i], Float.parseFloat(config[2]) * (1 + Math.abs(a[i])), config[0] + " " + entry.getKey());
+                    }
                 }
             }
         }

@@ -88,18 +88,23 @@ public interface Backend {
     void kahanAccumulate(Tensor x, boolean square, Tensor sum, Tensor comp);
 
     /**
-     * One pass of a radix select over the order-preserving keys of a contiguous non-negative F32 tensor:
-     * adds to {@code histogram} the count of each {@code digitBits}-wide digit at {@code digitShift} among
-     * keys whose top {@code prefixBits} equal {@code prefix}.
+     * One pass of a radix select over the order-preserving keys of a contiguous F32 tensor: adds to
+     * {@code histogram} the count of each {@code digitBits}-wide digit at {@code digitShift} among keys
+     * whose top {@code prefixBits} equal {@code prefix}. Returns how many elements are NaN, infinite or
+     * negative (-0 counts as 0); they are left out of the histogram.
      */
-    void radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram);
+    long radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram);
 
     /**
-     * Indices (ascending) of the elements whose key is above {@code thresholdKey}, plus the first
-     * {@code equalQuota} whose key equals it, at most {@code capacity} of them; the last array element is
-     * the number of equal ones taken.
+     * Writes to {@code indices} (I64) and {@code keys} (I32), contiguous and of one length, in increasing
+     * index order, the elements of a contiguous F32 tensor whose order-preserving key is above
+     * {@code thresholdKey}, and the first {@code equalQuota} whose key equals it, as many as fit. The same
+     * pass validates, as {@link #radixHistogram} does.
      */
-    long[] selectAbove(Tensor x, int thresholdKey, long equalQuota, long capacity);
+    Selected selectAbove(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys);
+
+    /** What {@link #selectAbove} found: entries written, entries that qualify (may exceed room), invalid elements. */
+    record Selected(long written, long qualifying, long invalid) {}
 
     /**
      * out = sum_m w_m d_m theta_m / sum_m w_m d_m with d_m = max(scale_m F_m, floor), one fused pass; all

@@ -319,28 +319,24 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
+    public long radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment counts = arena.allocateFrom(JAVA_LONG, histogram);
-            check(TesseraCpu.ts_radix_histogram_f32(x.numel(), address(x), prefix, prefixBits, digitShift, digitBits, counts),
-                    "ts_radix_histogram_f32");
+            MemorySegment invalid = arena.allocate(JAVA_LONG);
+            check(TesseraCpu.ts_radix_histogram_f32(x.numel(), address(x), prefix, prefixBits, digitShift, digitBits, counts,
+                    invalid), "ts_radix_histogram_f32");
             MemorySegment.copy(counts, JAVA_LONG, 0, histogram, 0, histogram.length);
+            return invalid.get(JAVA_LONG, 0);
         }
     }
 
     @Override
-    public long[] selectAbove(Tensor x, int thresholdKey, long equalQuota, long capacity) {
-        long room = Math.min(capacity, x.numel());
+    public Selected selectAbove(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment indices = arena.allocate(JAVA_LONG, Math.max(room, 1));
-            MemorySegment result = arena.allocate(JAVA_LONG, 2);
-            check(TesseraCpu.ts_select_above_f32(x.numel(), address(x), Integer.toUnsignedLong(thresholdKey), equalQuota, room,
-                    indices, result), "ts_select_above_f32");
-            long count = result.getAtIndex(JAVA_LONG, 0);
-            long[] out = new long[Math.toIntExact(count + 1)];
-            MemorySegment.copy(indices, JAVA_LONG, 0, out, 0, (int) count);
-            out[(int) count] = result.getAtIndex(JAVA_LONG, 1);
-            return out;
+            MemorySegment counts = arena.allocate(JAVA_LONG, 3);
+            check(TesseraCpu.ts_select_above_f32(x.numel(), address(x), Integer.toUnsignedLong(thresholdKey), equalQuota,
+                    indices.numel(), output(indices), output(keys), counts), "ts_select_above_f32");
+            return new Selected(counts.getAtIndex(JAVA_LONG, 0), counts.getAtIndex(JAVA_LONG, 1), counts.getAtIndex(JAVA_LONG, 2));
         }
     }
 

@@ -471,26 +471,26 @@ public final class TesseraCpu {
     }
 
     private static final class ts_radix_histogram_f32 {
-        static final MethodHandle HANDLE = LIBRARY.downcall("ts_radix_histogram_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_radix_histogram_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
     }
 
-    /** int ts_radix_histogram_f32(int64_t n, const float *x, int64_t prefix, int prefix_bits, int digit_shift, int digit_bits, int64_t *hist) */
-    public static int ts_radix_histogram_f32(long n, MemorySegment x, long prefix, int prefix_bits, int digit_shift, int digit_bits, MemorySegment hist) {
+    /** int ts_radix_histogram_f32(int64_t n, const float *x, int64_t prefix, int prefix_bits, int digit_shift, int digit_bits, int64_t *hist, int64_t *invalid) */
+    public static int ts_radix_histogram_f32(long n, MemorySegment x, long prefix, int prefix_bits, int digit_shift, int digit_bits, MemorySegment hist, MemorySegment invalid) {
         try {
-            return (int) ts_radix_histogram_f32.HANDLE.invokeExact(n, x, prefix, prefix_bits, digit_shift, digit_bits, hist);
+            return (int) ts_radix_histogram_f32.HANDLE.invokeExact(n, x, prefix, prefix_bits, digit_shift, digit_bits, hist, invalid);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
     }
 
     private static final class ts_select_above_f32 {
-        static final MethodHandle HANDLE = LIBRARY.downcall("ts_select_above_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS));
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_select_above_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
     }
 
-    /** int ts_select_above_f32(int64_t n, const float *x, int64_t threshold_key, int64_t equal_quota, int64_t capacity, int64_t *indices, int64_t *result) */
-    public static int ts_select_above_f32(long n, MemorySegment x, long threshold_key, long equal_quota, long capacity, MemorySegment indices, MemorySegment result) {
+    /** int ts_select_above_f32(int64_t n, const float *x, int64_t threshold_key, int64_t equal_quota, int64_t capacity, int64_t *indices, int32_t *keys, int64_t *counts) */
+    public static int ts_select_above_f32(long n, MemorySegment x, long threshold_key, long equal_quota, long capacity, MemorySegment indices, MemorySegment keys, MemorySegment counts) {
         try {
-            return (int) ts_select_above_f32.HANDLE.invokeExact(n, x, threshold_key, equal_quota, capacity, indices, result);
+            return (int) ts_select_above_f32.HANDLE.invokeExact(n, x, threshold_key, equal_quota, capacity, indices, keys, counts);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }

@@ -162,14 +162,17 @@ public final class Merge {
      * weight that best reproduces every model's outputs on its own inputs,
      * W*^T = (sum_i G'_i)^-1 sum_i G'_i W_i^T, where G'_i keeps G_i's diagonal and scales its off-diagonal
      * by {@code alpha} (the paper's regulariser). Weights are torch-style [out, in]; tensors without a
-     * Gram matrix (biases, norms) are averaged.
+     * Gram matrix (biases, norms) are averaged. An input no model ever sees nonzero (a zero diagonal, e.g. a
+     * pixel that is always black) leaves its weight column free and the system singular: it gets the
+     * average column.
      */
     public static Map<String, Tensor> regMean(List<Map<String, Tensor>> models, List<Map<String, Tensor>> grams, double alpha) {
         checkCompatible(models, "model");
-        if (grams.size() != models.size()) {
-            throw new IllegalArgumentException("RegMean: " + models.size() + " models but " + grams.size() + " Gram sets");
+        List<String> labels = new ArrayList<>();
+        for (int m = 0; m < grams.size(); m++) {
+            labels.add("Gram set " + m);
         }
-        checkCompatible(grams, "Gram set");
+        Grams.check(models, grams, labels);
         if (!(alpha >= 0 && alpha <= 1)) {
             throw new IllegalArgumentException("RegMean: alpha must be in [0, 1], got " + alpha);
         }
@@ -178,10 +181,6 @@ public final class Merge {
         Map<String, Tensor> out = new LinkedHashMap<>(average(models, equal));
         for (String name : grams.get(0).keySet()) {
             Tensor w0 = models.get(0).get(name);
-            if (w0 == null || w0.rank() != 2 || !Arrays.equals(grams.get(0).get(name).shape(), new long[] {w0.dim(1), w0.dim(1)})) {
-                throw new IllegalArgumentException("RegMean: Gram " + name + " " + grams.get(0).get(name).describe()
-                        + " does not match a weight [out, in] of the models" + (w0 == null ? "" : " (" + w0.describe() + ")"));
-            }
             long in = w0.dim(1);
             Tensor diagonal = Tensor.arange(in).reshape(in, 1).eq(Tensor.arange(in).reshape(1, in));
             Tensor lhs = Tensor.zeros(in, in);
@@ -192,6 +191,11 @@ public final class Merge {
                 lhs = lhs.add(regularised);
                 rhs = rhs.add(regularised.matmul(models.get(m).get(name).t()));
             }
+            // a zero diagonal entry means a zero row and column (the Grams are positive semi-definite): pin
+            // that unknown to the average with an equation of its own, M x_j = M avg_j
+            Tensor unseen = lhs.mul(diagonal.to(DType.F32)).sum(true, 1).eq(Tensor.zeros()).to(DType.F32).mul(models.size());
+            lhs = lhs.add(unseen.mul(diagonal.to(DType.F32)));
+            rhs = rhs.add(unseen.mul(out.get(name).t()));
             Tensor solution = rhs.contiguous();
             Tensor factor = lhs.contiguous();
             InPlace.solvePositiveDefinite(factor, solution);

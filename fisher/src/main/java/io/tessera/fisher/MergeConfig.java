@@ -16,33 +16,58 @@ import java.util.Locale;
 /**
  * A merge described in YAML, in the spirit of mergekit's configs:
  * <pre>
- * method: fisher            # fisher | average | task_arithmetic | ties | dare
- * base: base.safetensors    # needed by task_arithmetic, ties and dare
+ * method: fisher            # fisher | average | task_arithmetic | ties | dare | regmean
+ * base: base.safetensors    # needed by task_arithmetic, ties and dare, and by patches
  * models:
- *   - path: alice.safetensors
+ *   - path: alice.safetensors   # or patch: alice.patch, a patch file made against base
  *     weight: 1.0           # weight (fisher, average) or lambda (task_arithmetic, dare)
  *     fisher: alice.fisher.safetensors   # needed by fisher
- * parameters: {fisher_floor: 1.0e-6, normalize_fisher: false, density: 0.2, lambda: 1.0, drop: 0.9, seed: 0}
+ *     gram: alice.gram.safetensors       # needed by regmean
+ * parameters: {fisher_floor: 1.0e-6, normalize_fisher: false, density: 0.2, lambda: 1.0, drop: 0.9, seed: 0, alpha: 0.9}
  * out: merged.safetensors
+ * search: {grid: 10}        # optional, see below; or {samples: 16, seed: 0, concentration: 1.0}
  * </pre>
- * Relative paths are resolved against the config file's folder. Every problem is reported at once.
+ * A Gram file (written by {@code tessera fisher --grams}) holds, for each Linear weight {@code <name>}
+ * [out, in] of the model, the f32 tensor {@code <name>} [in, in]: X^T X summed over that layer's inputs, the
+ * names a Fisher file uses too; regmean merges those weights by RegMean with {@code alpha} and averages
+ * the rest ({@link Merge#regMean}). A model given as a patch is the base with the patch applied; every
+ * patch must record the base's digest. Relative paths are resolved against the config file's folder.
+ * A {@code search} block chooses the models' weights (fisher, average, task_arithmetic, dare) instead of
+ * taking them from the entries: each candidate (a grid of {@code grid + 1} points for two models, or
+ * {@code samples} seeded Dirichlet draws) is merged and scored by the caller's evaluation on held-out data,
+ * and the best is written ({@link CoefficientSearch}, {@link MergeRunner#run(MergeConfig, java.util.function.ToDoubleFunction)}).
+ * Every problem is reported at once.
  */
-public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out) {
+public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out, Search search) {
 
-    public enum Method { FISHER, AVERAGE, TASK_ARITHMETIC, TIES, DARE }
+    public enum Method { FISHER, AVERAGE, TASK_ARITHMETIC, TIES, DARE, REGMEAN }
 
-    public record ModelEntry(Path path, double weight, Path fisher) {}
+    private static final String METHODS = "fisher, average, task_arithmetic, ties, dare or regmean";
 
-    public record Parameters(double fisherFloor, boolean normalizeFisher, double density, double lambda, double drop, long seed) {}
+    /** One model: a safetensors file ({@code path}) or a patch of the base ({@code patch}), the other null. */
+    public record ModelEntry(Path path, Path patch, double weight, Path fisher, Path gram) {}
+
+    public record Parameters(double fisherFloor, boolean normalizeFisher, double density, double lambda, double drop, long seed,
+                             double alpha) {}
+
+    /** Candidate weights to score: a grid of {@code grid + 1} points for two models, else Dirichlet draws. */
+    public record Search(int grid, int samples, long seed, double concentration) {
+        public List<double[]> candidates(int models) {
+            return grid > 0 ? CoefficientSearch.grid(grid) : CoefficientSearch.dirichlet(models, samples, seed, concentration);
+        }
+    }
 
     /** The YAML document as written; converted to a checked MergeConfig by {@link #load}. */
-    private record Document(String method, String base, List<DocumentModel> models, DocumentParameters parameters, String out) {}
+    private record Document(String method, String base, List<DocumentModel> models, DocumentParameters parameters, String out,
+                            DocumentSearch search) {}
 
-    private record DocumentModel(String path, Double weight, String fisher) {}
+    private record DocumentSearch(Integer grid, Integer samples, Long seed, Double concentration) {}
+
+    private record DocumentModel(String path, String patch, Double weight, String fisher, String gram) {}
 
     private record DocumentParameters(@JsonProperty("fisher_floor") Double fisherFloor,
                                       @JsonProperty("normalize_fisher") Boolean normalizeFisher, Double density, Double lambda,
-                                      Double drop, Long seed) {}
+                                      Double drop, Long seed, Double alpha) {}
 
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
@@ -64,17 +89,21 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
         List<String> problems = new ArrayList<>();
         Method method = null;
         if (doc.method() == null) {
-            problems.add("'method' is missing (fisher, average, task_arithmetic, ties or dare)");
+            problems.add("'method' is missing (" + METHODS + ")");
         } else {
             try {
                 method = Method.valueOf(doc.method().toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                problems.add("unknown method '" + doc.method() + "' (fisher, average, task_arithmetic, ties or dare)");
+                problems.add("unknown method '" + doc.method() + "' (" + METHODS + ")");
             }
         }
         boolean needsBase = method == Method.TASK_ARITHMETIC || method == Method.TIES || method == Method.DARE;
         if (needsBase && doc.base() == null) {
             problems.add("method " + doc.method() + " needs 'base'");
+        }
+        boolean patches = doc.models() != null && doc.models().stream().anyMatch(m -> m != null && m.patch() != null);
+        if (patches && doc.base() == null) {
+            problems.add("models given as patches need 'base'");
         }
         List<ModelEntry> models = new ArrayList<>();
         if (doc.models() == null || doc.models().isEmpty()) {
@@ -82,31 +111,67 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
         } else {
             for (int i = 0; i < doc.models().size(); i++) {
                 DocumentModel m = doc.models().get(i);
-                if (m == null || m.path() == null) {
-                    problems.add("models[" + i + "] has no 'path'");
+                if (m == null || (m.path() == null) == (m.patch() == null)) {
+                    problems.add("models[" + i + "] needs one of 'path' and 'patch'");
                     continue;
                 }
+                String given = m.path() != null ? m.path() : m.patch();
                 if (method == Method.FISHER && m.fisher() == null) {
-                    problems.add("models[" + i + "] (" + m.path() + ") has no 'fisher', which method fisher needs");
+                    problems.add("models[" + i + "] (" + given + ") has no 'fisher', which method fisher needs");
+                }
+                if (method == Method.REGMEAN && m.gram() == null) {
+                    problems.add("models[" + i + "] (" + given + ") has no 'gram', which method regmean needs");
                 }
                 double weight = m.weight() == null ? 1.0 : m.weight();
                 if (!Double.isFinite(weight)) {
                     problems.add("models[" + i + "] has weight " + weight);
                 }
-                models.add(new ModelEntry(dir.resolve(m.path()), weight, m.fisher() == null ? null : dir.resolve(m.fisher())));
+                models.add(new ModelEntry(resolve(dir, m.path()), resolve(dir, m.patch()), weight, resolve(dir, m.fisher()),
+                        resolve(dir, m.gram())));
             }
         }
         if (doc.out() == null) {
             problems.add("'out' is missing");
         }
-        DocumentParameters p = doc.parameters() == null ? new DocumentParameters(null, null, null, null, null, null) : doc.parameters();
+        Search search = search(doc, method, problems);
+        DocumentParameters p = doc.parameters() == null ? new DocumentParameters(null, null, null, null, null, null, null) : doc.parameters();
         Parameters parameters = new Parameters(p.fisherFloor() == null ? Merge.DEFAULT_FISHER_FLOOR : p.fisherFloor(),
                 p.normalizeFisher() != null && p.normalizeFisher(), p.density() == null ? 0.2 : p.density(),
-                p.lambda() == null ? 1.0 : p.lambda(), p.drop() == null ? 0.9 : p.drop(), p.seed() == null ? 0 : p.seed());
+                p.lambda() == null ? 1.0 : p.lambda(), p.drop() == null ? 0.9 : p.drop(), p.seed() == null ? 0 : p.seed(),
+                p.alpha() == null ? 0.9 : p.alpha());
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(file + ": " + problems.size() + " problem(s) in the merge config:\n  "
                     + String.join("\n  ", problems));
         }
-        return new MergeConfig(method, needsBase ? dir.resolve(doc.base()) : null, List.copyOf(models), parameters, dir.resolve(doc.out()));
+        return new MergeConfig(method, needsBase || patches ? dir.resolve(doc.base()) : null, List.copyOf(models), parameters,
+                dir.resolve(doc.out()), search);
+    }
+
+    private static Search search(Document doc, Method method, List<String> problems) {
+        DocumentSearch s = doc.search();
+        if (s == null) {
+            return null;
+        }
+        int models = doc.models() == null ? 0 : doc.models().size();
+        if ((s.grid() == null) == (s.samples() == null)) {
+            problems.add("'search' needs one of 'grid' (two models) and 'samples' (Dirichlet draws)");
+        } else if (s.grid() != null && (s.grid() < 1 || models != 2)) {
+            problems.add("'search: grid' needs >= 1 steps and exactly 2 models, got " + s.grid() + " and " + models);
+        } else if (s.samples() != null && s.samples() < 1) {
+            problems.add("'search: samples' must be >= 1, got " + s.samples());
+        }
+        double concentration = s.concentration() == null ? 1.0 : s.concentration();
+        if (!(concentration > 0 && Double.isFinite(concentration))) {
+            problems.add("'search: concentration' must be > 0, got " + concentration);
+        }
+        if (method == Method.TIES || method == Method.REGMEAN) {
+            problems.add("'search' chooses per-model weights, which method " + doc.method() + " does not take");
+        }
+        return new Search(s.grid() == null ? 0 : s.grid(), s.samples() == null ? 0 : s.samples(), s.seed() == null ? 0 : s.seed(),
+                concentration);
+    }
+
+    private static Path resolve(Path dir, String file) {
+        return file == null ? null : dir.resolve(file);
     }
 }

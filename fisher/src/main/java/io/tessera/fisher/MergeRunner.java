@@ -4,46 +4,96 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.sparse.ModelDigest;
+import io.tessera.sparse.Patch;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
+import java.util.function.ToDoubleFunction;
 
 /**
- * Runs a {@link MergeConfig}: memory-maps every input (zero-copy, so inputs need not fit in RAM), checks
- * that they are compatible (all mismatches at once), merges, and writes the result atomically.
+ * Runs a {@link MergeConfig}: checks every input file exists and every patch was made against the base,
+ * memory-maps the inputs (zero-copy, so inputs need not fit in RAM), checks that they are compatible (all
+ * mismatches at once), merges, and writes the result atomically.
  */
 public final class MergeRunner {
     private MergeRunner() {}
 
+    /** Runs a config without a {@code search} block. */
     public static void run(MergeConfig config) throws IOException {
+        run(config, null);
+    }
+
+    /**
+     * Runs a config; with a {@code search} block, merges with every candidate weight vector, scores each
+     * with {@code evaluation} (higher is better), writes the best, and returns the table (else null).
+     */
+    public static CoefficientSearch.Table run(MergeConfig config, ToDoubleFunction<Map<String, Tensor>> evaluation) throws IOException {
+        if (config.search() != null && evaluation == null) {
+            throw new IllegalArgumentException("merge: the config has a 'search' block, which needs an evaluation on held-out data");
+        }
+        List<Path> inputs = new ArrayList<>();
+        if (config.base() != null) {
+            inputs.add(config.base());
+        }
+        for (MergeConfig.ModelEntry entry : config.models()) {
+            inputs.add(entry.path());
+            inputs.add(entry.patch());
+            inputs.add(entry.fisher());
+            inputs.add(entry.gram());
+        }
+        List<String> missing = inputs.stream().filter(p -> p != null && !Files.isRegularFile(p)).map(Path::toString).toList();
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("merge: " + missing.size() + " input file(s) missing:\n  " + String.join("\n  ", missing));
+        }
+        Patch[] patches = loadPatches(config);
         // the files are opened before the scope, so they stay mapped until the finally block, not the scope, closes them
         List<SafetensorsFile> open = new ArrayList<>();
         try {
+            Map<String, Tensor> base = config.base() == null ? null : read(config.base(), open);
             List<Map<String, Tensor>> models = new ArrayList<>();
             List<Map<String, Tensor>> fishers = new ArrayList<>();
+            List<Map<String, Tensor>> grams = new ArrayList<>();
             double[] weights = new double[config.models().size()];
             for (int i = 0; i < weights.length; i++) {
                 MergeConfig.ModelEntry entry = config.models().get(i);
-                models.add(read(entry.path(), open));
+                models.add(entry.path() == null ? null : read(entry.path(), open)); // patches are applied in the scope below
                 if (entry.fisher() != null) {
                     fishers.add(read(entry.fisher(), open));
                 }
+                if (entry.gram() != null) {
+                    grams.add(read(entry.gram(), open));
+                }
                 weights[i] = entry.weight();
             }
-            Map<String, Tensor> base = config.base() == null ? null : read(config.base(), open);
             MergeConfig.Parameters p = config.parameters();
             try (TensorScope scope = TensorScope.open()) {
-                Map<String, Tensor> merged = switch (config.method()) {
-                    case FISHER -> Merge.fisherWeighted(models, fishers, weights, p.fisherFloor(), p.normalizeFisher());
-                    case AVERAGE -> Merge.average(models, weights);
-                    case TASK_ARITHMETIC -> Merge.taskArithmetic(base, models, weights);
+                for (int i = 0; i < patches.length; i++) {
+                    if (patches[i] != null) {
+                        models.set(i, patches[i].apply(base));
+                    }
+                }
+                Function<double[], Map<String, Tensor>> merge = w -> switch (config.method()) {
+                    case FISHER -> Merge.fisherWeighted(models, fishers, w, p.fisherFloor(), p.normalizeFisher());
+                    case AVERAGE -> Merge.average(models, w);
+                    case TASK_ARITHMETIC -> Merge.taskArithmetic(base, models, w);
                     case TIES -> Merge.ties(base, models, p.density(), p.lambda());
-                    case DARE -> Merge.dare(base, models, p.drop(), weights, p.seed());
+                    case DARE -> Merge.dare(base, models, p.drop(), w, p.seed());
+                    case REGMEAN -> {
+                        Grams.check(models, grams, config.models().stream().map(e -> e.gram().toString()).toList());
+                        yield Merge.regMean(models, grams, p.alpha());
+                    }
                 };
-                // the architecture carries over from the inputs; their scores and histories do not
+                CoefficientSearch.Table table = config.search() == null ? null
+                        : CoefficientSearch.search(config.search().candidates(models.size()), merge, evaluation);
+                double[] chosen = table == null ? weights : table.best().lambdas();
+                Map<String, Tensor> merged = merge.apply(chosen);
+                // the architecture carries over from the inputs (the base or the first model); their scores and histories do not
                 Map<String, String> metadata = new java.util.LinkedHashMap<>();
                 String architecture = open.get(0).metadata().get("architecture");
                 if (architecture != null) {
@@ -51,13 +101,39 @@ public final class MergeRunner {
                 }
                 metadata.put("merge_method", config.method().name().toLowerCase(Locale.ROOT));
                 metadata.put("merged_models", String.valueOf(models.size()));
+                if (table != null) {
+                    metadata.put("merge_weights", java.util.Arrays.toString(chosen));
+                }
                 Safetensors.write(config.out(), merged, metadata);
+                return table;
             }
         } finally {
             for (SafetensorsFile file : open) {
                 file.close();
             }
         }
+    }
+
+    /** Each model's patch (null for a model file), after checking every patch was made against the base, all at once. */
+    private static Patch[] loadPatches(MergeConfig config) throws IOException {
+        Patch[] patches = new Patch[config.models().size()];
+        String baseDigest = null;
+        List<String> wrong = new ArrayList<>();
+        for (int i = 0; i < patches.length; i++) {
+            Path file = config.models().get(i).patch();
+            if (file != null) {
+                patches[i] = Patch.load(file);
+                baseDigest = baseDigest == null ? ModelDigest.of(config.base()) : baseDigest;
+                if (!patches[i].baseDigest().equals(baseDigest)) {
+                    wrong.add(file + " was made against base " + patches[i].baseDigest());
+                }
+            }
+        }
+        if (!wrong.isEmpty()) {
+            throw new IllegalArgumentException("merge: " + wrong.size() + " patch(es) do not apply to the base " + config.base()
+                    + " (digest " + baseDigest + "):\n  " + String.join("\n  ", wrong));
+        }
+        return patches;
     }
 
     private static Map<String, Tensor> read(Path path, List<SafetensorsFile> open) throws IOException {

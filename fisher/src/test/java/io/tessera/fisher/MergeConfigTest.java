@@ -10,9 +10,13 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.Mlp;
+import io.tessera.sparse.Compression;
+import io.tessera.sparse.Patch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -55,6 +59,163 @@ class MergeConfigTest {
         }
     }
 
+    /** Two MLPs 5-4-3 and their Gram files over different inputs, as {@code tessera fisher --grams} writes them. */
+    private List<Map<String, Tensor>> writeRegMeanInputs(List<Map<String, Tensor>> grams) throws IOException {
+        List<Map<String, Tensor>> models = new java.util.ArrayList<>();
+        for (int m = 0; m < 2; m++) {
+            try (Mlp mlp = new Mlp(m + 1, 5, 4, 3)) {
+                Map<String, Tensor> state = new java.util.LinkedHashMap<>();
+                mlp.stateDict().forEach((name, t) -> state.put(name, t.contiguous().mul(1)));
+                models.add(state);
+                Map<String, Tensor> g = Grams.ofMlp(mlp, Tensor.randn(10 + m, 0, 23, 5), 8);
+                grams.add(g);
+                Safetensors.write(dir.resolve("m" + m + ".safetensors"), state);
+                Safetensors.write(dir.resolve("g" + m + ".safetensors"), g);
+            }
+        }
+        return models;
+    }
+
+    @Test
+    void regMeanFromYamlMatchesTheDirectCall() throws IOException {
+        try (TensorScope scope = TensorScope.open()) {
+            List<Map<String, Tensor>> grams = new java.util.ArrayList<>();
+            List<Map<String, Tensor>> models = writeRegMeanInputs(grams);
+            Files.writeString(dir.resolve("regmean.yaml"), """
+                    method: regmean
+                    models:
+                      - {path: m0.safetensors, gram: g0.safetensors}
+                      - {path: m1.safetensors, gram: g1.safetensors}
+                    parameters: {alpha: 0.7}
+                    out: merged.safetensors
+                    """);
+            MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml")));
+            Map<String, Tensor> expected = Merge.regMean(models, grams, 0.7);
+            try (SafetensorsFile merged = Safetensors.read(dir.resolve("merged.safetensors"))) {
+                assertEquals(expected.keySet(), merged.tensors().keySet());
+                expected.forEach((name, t) -> assertArrayEquals(t.toFloatArray(), merged.tensor(name).toFloatArray(), name));
+                assertEquals("regmean", merged.metadata().get("merge_method"));
+            }
+            grams.forEach(g -> g.values().forEach(Tensor::close));
+        }
+    }
+
+    @Test
+    void regMeanInputProblemsAreReportedAtOnce() throws IOException {
+        try (TensorScope scope = TensorScope.open()) {
+            List<Map<String, Tensor>> grams = new java.util.ArrayList<>();
+            writeRegMeanInputs(grams);
+            // g1 lacks layer 2.weight, has a Gram for a bias, and a wrong shape for 0.weight
+            Safetensors.write(dir.resolve("g1.safetensors"), Map.of("0.weight", Tensor.zeros(4, 4), "0.bias", Tensor.zeros(4, 4)));
+            Files.writeString(dir.resolve("regmean.yaml"), """
+                    method: regmean
+                    models:
+                      - {path: m0.safetensors, gram: g0.safetensors}
+                      - {path: m1.safetensors, gram: g1.safetensors}
+                      - {path: m0.safetensors}
+                    out: merged.safetensors
+                    """);
+            var noGram = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("regmean.yaml")));
+            assertTrue(noGram.getMessage().contains("models[2] (m0.safetensors) has no 'gram', which method regmean needs"),
+                    noGram.getMessage());
+            Files.writeString(dir.resolve("regmean.yaml"), """
+                    method: regmean
+                    models:
+                      - {path: m0.safetensors, gram: g0.safetensors}
+                      - {path: m1.safetensors, gram: g1.safetensors}
+                      - {path: m9.safetensors, gram: g9.safetensors}
+                    out: merged.safetensors
+                    """);
+            var missing = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml"))));
+            assertTrue(missing.getMessage().contains("2 input file(s) missing") && missing.getMessage().contains("m9.safetensors")
+                    && missing.getMessage().contains("g9.safetensors"), missing.getMessage());
+            Files.writeString(dir.resolve("regmean.yaml"), """
+                    method: regmean
+                    models:
+                      - {path: m0.safetensors, gram: g0.safetensors}
+                      - {path: m1.safetensors, gram: g1.safetensors}
+                    out: merged.safetensors
+                    """);
+            var e = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml"))));
+            String m = e.getMessage();
+            String g1 = dir.resolve("g1.safetensors").toString();
+            assertTrue(m.contains("3 problem(s)") && m.contains(g1 + " lacks 2.weight, which " + dir.resolve("g0.safetensors") + " has")
+                    && m.contains(g1 + " has 0.bias, which") && m.contains(g1 + ": 0.weight is f32[4, 4]") && m.contains("expected f32[5, 5] for the weight f32[4, 5]"), m);
+            assertTrue(Files.notExists(dir.resolve("merged.safetensors")));
+            grams.forEach(g -> g.values().forEach(Tensor::close));
+        }
+    }
+
+    @Test
+    void patchesAreAppliedToTheBaseTheyWereMadeAgainst() throws IOException {
+        write("base.safetensors", 1, 2, 3, 4);
+        write("other.safetensors", 1, 2, 3, 5);
+        write("b.safetensors", 3, 2, 1, 0);
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> base = Map.of("w", Tensor.of(new float[] {1, 2, 3, 4}, 4));
+            Patch.diff(base, Map.of("w", Tensor.of(new float[] {1, 9, 3, 4}, 4)), "alice").save(dir.resolve("a.patch"), Compression.NONE);
+            Patch.diff(Map.of("w", Tensor.of(new float[] {1, 2, 3, 5}, 4)), Map.of("w", Tensor.of(new float[] {0, 2, 3, 5}, 4)), "carol")
+                    .save(dir.resolve("c.patch"), Compression.NONE);
+        }
+        Files.writeString(dir.resolve("m.yaml"), """
+                method: average
+                base: base.safetensors
+                models: [{patch: a.patch}, {path: b.safetensors}]
+                out: merged.safetensors
+                """);
+        MergeRunner.run(MergeConfig.load(dir.resolve("m.yaml")));
+        try (SafetensorsFile merged = Safetensors.read(dir.resolve("merged.safetensors"))) {
+            // (1, 9, 3, 4) and (3, 2, 1, 0) averaged
+            assertArrayEquals(new float[] {2, 5.5f, 2, 2}, merged.tensor("w").toFloatArray());
+        }
+        Files.writeString(dir.resolve("wrong.yaml"), """
+                method: average
+                base: base.safetensors
+                models: [{patch: a.patch}, {patch: c.patch}, {patch: c.patch, weight: 2}]
+                out: wrong.safetensors
+                """);
+        var e = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("wrong.yaml"))));
+        assertTrue(e.getMessage().contains("2 patch(es) do not apply to the base " + dir.resolve("base.safetensors"))
+                && e.getMessage().contains(dir.resolve("c.patch") + " was made against base "), e.getMessage());
+        assertTrue(Files.notExists(dir.resolve("wrong.safetensors")));
+        Files.writeString(dir.resolve("nobase.yaml"), "method: average\nmodels: [{patch: a.patch}, {path: b.safetensors, patch: a.patch}]\nout: x\n");
+        String m = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("nobase.yaml"))).getMessage();
+        assertTrue(m.contains("models given as patches need 'base'") && m.contains("models[1] needs one of 'path' and 'patch'"), m);
+    }
+
+    @Test
+    void searchWritesTheBestScoringWeights() throws IOException {
+        write("a.safetensors", 0, 10);
+        write("b.safetensors", 1, 20);
+        Files.writeString(dir.resolve("s.yaml"), """
+                method: average
+                models: [{path: a.safetensors}, {path: b.safetensors}]
+                search: {grid: 4}
+                out: merged.safetensors
+                """);
+        MergeConfig config = MergeConfig.load(dir.resolve("s.yaml"));
+        var noEvaluation = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(config));
+        assertTrue(noEvaluation.getMessage().contains("needs an evaluation"), noEvaluation.getMessage());
+        // held-out "data" prefers w[0] = 0.75: weights (0.25, 0.75)
+        CoefficientSearch.Table table = MergeRunner.run(config, merged -> -Math.abs(merged.get("w").toFloatArray()[0] - 0.75));
+        assertEquals(5, table.rows().size());
+        assertArrayEquals(new double[] {0.25, 0.75}, table.best().lambdas(), 1e-12);
+        try (SafetensorsFile merged = Safetensors.read(dir.resolve("merged.safetensors"))) {
+            assertArrayEquals(new float[] {0.75f, 17.5f}, merged.tensor("w").toFloatArray(), 1e-6f);
+            assertEquals("[0.25, 0.75]", merged.metadata().get("merge_weights"));
+        }
+        Files.writeString(dir.resolve("bad.yaml"), """
+                method: ties
+                base: a.safetensors
+                models: [{path: a.safetensors}, {path: b.safetensors}, {path: b.safetensors}]
+                search: {grid: 4, concentration: 0}
+                out: merged.safetensors
+                """);
+        String m = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("bad.yaml"))).getMessage();
+        assertTrue(m.contains("3 problem(s)") && m.contains("'search: grid' needs >= 1 steps and exactly 2 models, got 4 and 3")
+                && m.contains("'search: concentration' must be > 0") && m.contains("which method ties does not take"), m);
+    }
+
     @Test
     void everyConfigProblemIsReportedAtOnce() throws IOException {
         Files.writeString(dir.resolve("bad.yaml"), """
@@ -64,7 +225,7 @@ class MergeConfigTest {
                 """);
         var e = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("bad.yaml")));
         String m = e.getMessage();
-        assertTrue(m.contains("3 problem(s)") && m.contains("needs 'base'") && m.contains("models[0] has no 'path'")
+        assertTrue(m.contains("3 problem(s)") && m.contains("needs 'base'") && m.contains("models[0] needs one of 'path' and 'patch'")
                 && m.contains("'out' is missing"), m);
         Files.writeString(dir.resolve("typo.yaml"), "method: average\nmodles: []\nout: x\n");
         var typo = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("typo.yaml")));

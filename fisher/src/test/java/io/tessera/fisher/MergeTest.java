@@ -280,6 +280,18 @@ class MergeTest {
                 }
             }
             assertEquals(2f, merged.get("b").toFloatArray()[0], "no Gram: averaged");
+            // an input both models only ever see as 0: its weight column is free and gets the average
+            float[] blind = inputs[0].clone();
+            for (int e = 0; e < examples; e++) {
+                blind[e * in + 2] = 0;
+            }
+            Tensor xb = Tensor.of(blind, examples, in);
+            Map<String, Tensor> blindGram = Map.of("w", xb.t().matmul(xb));
+            float[] withBlind = Merge.regMean(models, List.of(blindGram, blindGram), alpha).get("w").toFloatArray();
+            for (int o = 0; o < outs; o++) {
+                assertEquals((weights[0][o * in + 2] + (double) weights[1][o * in + 2]) / 2, withBlind[o * in + 2], 1e-5);
+                assertTrue(Float.isFinite(withBlind[o * in]), "the other columns are solved");
+            }
             // identical Gram matrices: the plain average of the weights
             Map<String, Tensor> same = Merge.regMean(models, List.of(grams.get(0), grams.get(0)), alpha);
             float[] avg = same.get("w").toFloatArray();

@@ -76,11 +76,43 @@ class TopKTest {
         try (TensorScope scope = TensorScope.open()) {
             Map<String, Tensor> t = tensors(s);
             for (long k : new long[] {0, 1, 7, 205, 4104, total / 2, total - 1, total}) {
-                Map<String, long[]> expected = sortReference(s, k);
-                Map<String, long[]> actual = TopK.global(t, k);
-                assertEquals(expected.keySet(), actual.keySet());
-                assertKeptDominateDropped(s, actual, k);
-                expected.forEach((n, idx) -> assertArrayEquals(idx, actual.get(n), "k=" + k + " tensor " + n));
+                assertMatchesReference(s, t, k);
+            }
+        }
+    }
+
+    /** Both paths: the sampled bracket (falling back when it misses), and the histogram passes alone. */
+    private static void assertMatchesReference(Map<String, float[]> s, Map<String, Tensor> t, long k) {
+        Map<String, long[]> expected = sortReference(s, k);
+        for (boolean sampled : new boolean[] {true, false}) {
+            Map<String, long[]> actual = TopK.global(t, k, Set.of(), sampled);
+            assertEquals(expected.keySet(), actual.keySet());
+            assertKeptDominateDropped(s, actual, k);
+            expected.forEach((n, idx) -> assertArrayEquals(idx, actual.get(n), "k=" + k + " sampled=" + sampled + " tensor " + n));
+        }
+    }
+
+    @Test
+    void heavyTiesAcrossTensorsBigEnoughForThreads() {
+        // all-equal, all-zero (both signs) and two-valued tensors of sizes around the kernels' parallel cut-over
+        Map<String, float[]> s = new LinkedHashMap<>();
+        s.put("zeros", new float[70_001]);
+        s.put("one", new float[] {0.25f});
+        s.put("empty", new float[0]);
+        float[] equal = new float[100_003];
+        java.util.Arrays.fill(equal, 0.25f);
+        s.put("equal", equal);
+        float[] mixed = new float[40_009];
+        SplittableRandom rng = new SplittableRandom(5);
+        for (int i = 0; i < mixed.length; i++) {
+            mixed[i] = rng.nextBoolean() ? -0f : 0.25f + rng.nextInt(2) * Math.ulp(0.25f);
+        }
+        s.put("mixed", mixed);
+        long total = s.values().stream().mapToLong(v -> v.length).sum();
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> t = tensors(s);
+            for (long k : new long[] {1, 2, 13_337, 100_004, 130_000, total - 3, total}) {
+                assertMatchesReference(s, t, k);
             }
         }
     }
@@ -107,6 +139,31 @@ class TopKTest {
         }
         assertEquals(k, count, "exactly k entries");
         assertTrue(k == 0 || minKept >= maxDropped, "kept " + minKept + " < dropped " + maxDropped);
+    }
+
+    @Test
+    void aSampleThatOverestimatesFallsBackToTheExactPath() {
+        // 40 * 2^15 entries: the sample is every 41st (the prime after 40), and exactly those are large, so
+        // the bracket leaves fewer than k entries above it
+        float[] v = new float[40 << 15];
+        java.util.Arrays.fill(v, 0.5f);
+        long big = 0;
+        for (int i = 0; i < v.length; i += 41) {
+            v[i] = 1f;
+            big++;
+        }
+        int k = 40_000;
+        long[] expected = new long[k];
+        int count = 0;
+        long smallOnes = k - big; // every large one, and the earliest of the rest
+        for (int i = 0; i < v.length; i++) {
+            if (v[i] == 1f || smallOnes-- > 0) {
+                expected[count++] = i;
+            }
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            assertArrayEquals(expected, TopK.global(Map.of("w", Tensor.of(v, v.length)), k).get("w"));
+        }
     }
 
     @Test
@@ -152,7 +209,21 @@ class TopKTest {
             var e = assertThrows(IllegalArgumentException.class,
                     () -> TopK.global(Map.of("w", Tensor.of(new float[] {1, -2}, 2)), 1));
             assertTrue(e.getMessage().contains("scores of w must be finite and non-negative"), e.getMessage());
-            assertThrows(IllegalArgumentException.class, () -> TopK.global(Map.of("w", Tensor.of(new float[] {1, Float.NaN}, 2)), 1));
+            Map<String, Tensor> second = new LinkedHashMap<>();
+            second.put("fine", Tensor.of(new float[] {1, 2, 3}, 3));
+            second.put("head.bias", Tensor.of(new float[] {1, Float.NaN, Float.POSITIVE_INFINITY}, 3));
+            for (long k : new long[] {0, 2}) { // k = 0 selects nothing yet still validates
+                e = assertThrows(IllegalArgumentException.class, () -> TopK.global(second, k));
+                assertEquals("top-k: scores of head.bias must be finite and non-negative (2 of 3 entries are NaN, infinite or negative)",
+                        e.getMessage());
+            }
+            e = assertThrows(IllegalArgumentException.class, () -> TopK.global(second, 3, Set.of("head.bias")));
+            assertTrue(e.getMessage().contains("scores of head.bias"), "a kept tensor is validated too: " + e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> TopK.perTensor(second, 0.5));
+            assertTrue(e.getMessage().contains("scores of head.bias"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> TopK.kthLargest(second, 1));
+            assertTrue(e.getMessage().contains("scores of head.bias"), e.getMessage());
+            assertEquals(3f, TopK.kthLargest(Map.of("w", Tensor.of(new float[] {3, -0f, 1, 3}, 4)), 2));
             assertThrows(IllegalArgumentException.class, () -> TopK.global(Map.of("w", Tensor.of(new float[] {1, 2}, 2)), 3));
         }
     }
