@@ -61,10 +61,7 @@ final class MergeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--eval-examples must be >= 1, got " + evalExamples);
         }
         Path shaped = config.models().get(0).path() != null ? config.models().get(0).path() : config.base();
-        long[] sizes;
-        try (Mlp model = MlpFiles.load(shaped)) {
-            sizes = MlpFiles.sizes(model);
-        }
+        long[] sizes = MlpFiles.sizes(shaped);
         FashionMnist.Split test = FashionMnist.test(evalData, evalExamples);
         return merged -> {
             try (Mlp model = new Mlp(0, sizes)) {
