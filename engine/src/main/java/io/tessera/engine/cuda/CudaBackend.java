@@ -40,6 +40,10 @@ public final class CudaBackend implements Backend {
         return context.device();
     }
 
+    CudaContext context() {
+        return context;
+    }
+
     /** The device's name as the driver reports it. */
     public String deviceName() {
         return context.properties().name();
