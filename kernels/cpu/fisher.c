@@ -172,8 +172,7 @@ int TS_FN(ts_select_above_f32)(int64_t n, const float *restrict x, int64_t thres
  * models all give their inputs back bit for bit. */
 static inline float merge_term(const float *const *fishers, const float *weights, const float *scales, float floor_value,
                                int m, int64_t i) {
-    float d = scales[m] * fishers[m][i];
-    return weights[m] * (d > floor_value ? d : floor_value);
+    return ts_fisher_merge_weight(weights[m], scales[m], fishers[m][i], floor_value);
 }
 
 int TS_FN(ts_fisher_merge_f32)(int64_t n, int models, const float *const *thetas, const float *const *fishers,
@@ -184,9 +183,8 @@ int TS_FN(ts_fisher_merge_f32)(int64_t n, int models, const float *const *thetas
         const float w0 = weights[0], w1 = weights[1], s0 = scales[0], s1 = scales[1];
 #pragma omp parallel for simd schedule(static) if (n >= TS_PARALLEL_MIN)
         for (int64_t i = 0; i < n; i++) {
-            float d0 = s0 * f0[i], d1 = s1 * f1[i];
-            d0 = w0 * (d0 > floor_value ? d0 : floor_value);
-            d1 = w1 * (d1 > floor_value ? d1 : floor_value);
+            const float d0 = ts_fisher_merge_weight(w0, s0, f0[i], floor_value);
+            const float d1 = ts_fisher_merge_weight(w1, s1, f1[i], floor_value);
             const float den = d0 + d1;
             out[i] = d0 / den * t0[i] + d1 / den * t1[i];
         }

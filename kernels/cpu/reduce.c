@@ -1,6 +1,7 @@
 /* Reductions: y[o] = op over the reduced index space of x, for every outer index o.
  * The outer and reduced dims arrive separately (Java permutes nothing: it passes the strides), so any
- * set of dims can be reduced without a copy. Sums accumulate in double. Two loop shapes:
+ * set of dims can be reduced without a copy. The accumulator (sums in double) is tessera/ts_reduce_math.h,
+ * shared with the CUDA kernels. Two loop shapes:
  * - reduced dims innermost in memory: each output is a strided (usually unit) dot over its slice;
  * - reducing leading dims of a row-major block (e.g. a bias gradient summed over the batch): whole
  *   rows are added into a block of double accumulators, so memory is read once, in order. */
@@ -8,50 +9,22 @@
 #include <math.h>
 #include <string.h>
 
+#include "tessera/ts_reduce_math.h"
 #include "strided.h"
 #include "ts_cpu.h"
 
 #define TS_COLUMN_BLOCK 512
 
-typedef struct {
-    double sum;
-    float best;
-    int64_t arg;
-} ts_acc;
-
-static inline void acc_init(int op, ts_acc *a) {
-    a->sum = 0.0;
-    a->best = op == TS_RMIN ? INFINITY : -INFINITY;
-    a->arg = -1;
-}
-
-/* NaN wins max/min/argmax (first NaN), like PyTorch. */
-static inline void acc_add(int op, ts_acc *a, float v, int64_t index) {
-    switch (op) {
-    case TS_RSUM: a->sum += v; break;
-    case TS_RSUMSQ: a->sum += (double)v * v; break;
-    case TS_RMIN:
-        if (a->best == a->best && (v < a->best || v != v)) a->best = v;
-        break;
-    default: /* TS_RMAX, TS_RARGMAX */
-        if (a->arg < 0 || (a->best == a->best && (v > a->best || v != v))) {
-            a->best = v;
-            a->arg = index;
-        }
-        break;
-    }
-}
-
-static inline void acc_store(int op, const ts_acc *a, void *y, int64_t o) {
+static inline void acc_store(int op, const ts_racc *a, void *y, int64_t o) {
     if (op == TS_RARGMAX) {
         ((int64_t *)y)[o] = a->arg;
     } else {
-        ((float *)y)[o] = op == TS_RSUM || op == TS_RSUMSQ ? (float)a->sum : a->best;
+        ((float *)y)[o] = ts_racc_value(op, *a);
     }
 }
 
 /* Adds reduced row r (of the coalesced reduced space) into acc; index counts elements row-major. */
-static void reduce_row(int op, const ts_iter *red, const float *x, int64_t r, ts_acc *acc) {
+static void reduce_row(int op, const ts_iter *red, const float *x, int64_t r, ts_racc *acc) {
     const int64_t inner = red->shape[red->ndim - 1];
     const int64_t s = TS_INNER_STRIDE(red, 0);
     int64_t off = 0, rest = r;
@@ -71,7 +44,7 @@ static void reduce_row(int op, const ts_iter *red, const float *x, int64_t r, ts
         }
         acc->sum += sum;
     } else {
-        for (int64_t i = 0; i < inner; i++) acc_add(op, acc, row[i * s], r * inner + i);
+        for (int64_t i = 0; i < inner; i++) ts_racc_add(op, acc, row[i * s], r * inner + i);
     }
 }
 
@@ -98,8 +71,7 @@ static float contiguous_extreme(int op, int64_t n, const float *restrict x, int 
 
 /* One output: all reduced rows in order. */
 static void reduce_one(int op, const ts_iter *red, const float *x, void *y, int64_t o) {
-    ts_acc acc;
-    acc_init(op, &acc);
+    ts_racc acc = ts_racc_init(op);
     const int64_t rows = red->numel / red->shape[red->ndim - 1];
     for (int64_t r = 0; r < rows; r++) reduce_row(op, red, x, r, &acc);
     acc_store(op, &acc, y, o);
@@ -159,8 +131,7 @@ int TS_FN(ts_reduce_f32)(int op, int outer_ndim, const int64_t *outer_shape, con
             } else {
 #pragma omp parallel for schedule(static) reduction(+ : total) if (big)
                 for (int64_t r = 0; r < rows; r++) {
-                    ts_acc acc;
-                    acc_init(op, &acc);
+                    ts_racc acc = ts_racc_init(op);
                     reduce_row(op, &red, x, r, &acc);
                     total += acc.sum;
                 }

@@ -34,4 +34,11 @@ void sync_threads();
 #define __shared__ static
 #define __syncthreads() ts_emu::sync_threads()
 
+// Fibers switch only at __syncthreads, so a plain read-modify-write is already atomic.
+inline unsigned long long atomicAdd(unsigned long long *address, unsigned long long value) {
+    const unsigned long long old = *address;
+    *address = old + value;
+    return old;
+}
+
 #endif

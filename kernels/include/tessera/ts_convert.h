@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "tessera/ts_math.h"
+#include "tessera/ts_ops.h"
 
 typedef union {
     float f;
@@ -66,6 +67,83 @@ TS_HD int64_t ts_saturate(double v, double lo, double hi) {
     if (v <= lo) return (int64_t)lo;
     if (v >= hi) return (int64_t)hi;
     return (int64_t)v;
+}
+
+/* Element loads and stores of any dtype (codes in ts_ops.h), for the strided copy and fill of both
+ * devices: floating sources convert through double, integer to integer through int64. */
+TS_HD int ts_dtype_size(int dtype) {
+    switch (dtype) {
+    case TS_F32: case TS_I32: return 4;
+    case TS_BF16: case TS_F16: return 2;
+    case TS_I64: return 8;
+    default: return 1;
+    }
+}
+
+TS_HD int ts_dtype_is_integer(int dtype) { return dtype >= TS_I8; }
+
+TS_HD double ts_load_f64(int dtype, const void *p) {
+    switch (dtype) {
+    case TS_F32: return *(const float *)p;
+    case TS_BF16: return ts_bf16_to_f32(*(const uint16_t *)p);
+    case TS_F16: return ts_f16_to_f32(*(const uint16_t *)p);
+    case TS_I8: return *(const int8_t *)p;
+    case TS_U8: return *(const uint8_t *)p;
+    case TS_BOOL: return *(const uint8_t *)p != 0;
+    case TS_I32: return *(const int32_t *)p;
+    default: return (double)*(const int64_t *)p;
+    }
+}
+
+TS_HD int64_t ts_load_i64(int dtype, const void *p) {
+    switch (dtype) {
+    case TS_I8: return *(const int8_t *)p;
+    case TS_U8: return *(const uint8_t *)p;
+    case TS_BOOL: return *(const uint8_t *)p != 0;
+    case TS_I32: return *(const int32_t *)p;
+    default: return *(const int64_t *)p;
+    }
+}
+
+TS_HD void ts_store_f64(int dtype, void *p, double v) {
+    switch (dtype) {
+    case TS_F32: *(float *)p = (float)v; break;
+    case TS_BF16: *(uint16_t *)p = ts_f32_to_bf16((float)v); break;
+    case TS_F16: *(uint16_t *)p = ts_f32_to_f16((float)v); break;
+    case TS_I8: *(int8_t *)p = (int8_t)ts_saturate(v, -128.0, 127.0); break;
+    case TS_U8: *(uint8_t *)p = (uint8_t)ts_saturate(v, 0.0, 255.0); break;
+    case TS_BOOL: *(uint8_t *)p = v != 0.0; break;
+    case TS_I32: *(int32_t *)p = (int32_t)ts_saturate(v, -2147483648.0, 2147483647.0); break;
+    default: *(int64_t *)p = ts_saturate(v, -9223372036854775808.0, 9223372036854774784.0); break;
+    }
+}
+
+TS_HD void ts_store_i64(int dtype, void *p, int64_t v) {
+    switch (dtype) {
+    case TS_I8: *(int8_t *)p = (int8_t)v; break;
+    case TS_U8: *(uint8_t *)p = (uint8_t)v; break;
+    case TS_BOOL: *(uint8_t *)p = v != 0; break;
+    case TS_I32: *(int32_t *)p = (int32_t)v; break;
+    default: *(int64_t *)p = v; break;
+    }
+}
+
+/* One element of a copy from src_dtype to dst_dtype. */
+TS_HD void ts_convert_elem(int src_dtype, const void *src, int dst_dtype, void *dst) {
+    if (ts_dtype_is_integer(src_dtype) && ts_dtype_is_integer(dst_dtype)) {
+        ts_store_i64(dst_dtype, dst, ts_load_i64(src_dtype, src));
+    } else {
+        ts_store_f64(dst_dtype, dst, ts_load_f64(src_dtype, src));
+    }
+}
+
+/* What ts_fill writes: integers from the value truncated to int64, floats rounded from it. */
+TS_HD void ts_fill_elem(int dtype, void *p, double value) {
+    if (ts_dtype_is_integer(dtype)) {
+        ts_store_i64(dtype, p, (int64_t)value);
+    } else {
+        ts_store_f64(dtype, p, value);
+    }
 }
 
 #endif

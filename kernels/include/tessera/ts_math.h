@@ -70,6 +70,12 @@ TS_HD unsigned ts_nonneg_key(float v) {
     return (b.u & 0x80000000u) ? 0u : b.u;
 }
 
+/* Model m's weight in a Fisher merge at one parameter: w_m max(scale_m F_m, floor). */
+TS_HD float ts_fisher_merge_weight(float weight, float scale, float fisher, float floor_value) {
+    const float d = scale * fisher;
+    return weight * (d > floor_value ? d : floor_value);
+}
+
 /* Blockwise 8-bit quantization (absmax per block, as bitsandbytes): scale = absmax / 127 and
  * q = round-half-even(x / scale), so |x - q * scale| <= scale / 2. An all-zero block has scale 0 and q 0. */
 TS_HD float ts_q8_scale(float absmax) { return absmax / 127.0f; }

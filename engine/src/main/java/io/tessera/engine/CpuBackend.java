@@ -149,25 +149,15 @@ public final class CpuBackend implements Backend {
             fill(y, 0);
             return;
         }
-        GemmOperand left = GemmOperand.of(a, "matmul left operand");
-        GemmOperand right = GemmOperand.of(b, "matmul right operand");
+        MatrixLayout left = MatrixLayout.of(a, "matmul left operand");
+        MatrixLayout right = MatrixLayout.of(b, "matmul right operand");
         long batches = y.numel() / (m * n);
-        long[] batchShape = java.util.Arrays.copyOf(y.shape(), rank - 2);
         MemorySegment aBase = address(a);
         MemorySegment bBase = address(b);
         MemorySegment yBase = output(y);
         for (long batch = 0; batch < batches; batch++) {
-            long aOffset = 0;
-            long bOffset = 0;
-            long rest = batch;
-            for (int d = rank - 3; d >= 0; d--) {
-                long i = rest % batchShape[d];
-                rest /= batchShape[d];
-                aOffset += i * a.strides()[d];
-                bOffset += i * b.strides()[d];
-            }
-            MemorySegment aAt = aBase.asSlice(aOffset * Float.BYTES);
-            MemorySegment bAt = bBase.asSlice(bOffset * Float.BYTES);
+            MemorySegment aAt = aBase.asSlice(MatrixLayout.batchOffset(a, batch) * Float.BYTES);
+            MemorySegment bAt = bBase.asSlice(MatrixLayout.batchOffset(b, batch) * Float.BYTES);
             MemorySegment yAt = yBase.asSlice(batch * m * n * Float.BYTES);
             long aStep = a.strides()[rank - 1];
             long bStep = b.strides()[rank - 2];
@@ -177,46 +167,29 @@ public final class CpuBackend implements Backend {
             } else if (n == 1 && bStep > 0 && bStep <= Integer.MAX_VALUE) {
                 gemv(left, (int) m, (int) k, aAt, bAt, (int) bStep, yAt, false);
             } else {
-                Cblas.cblas_sgemm(Cblas.CblasRowMajor, left.transpose(), right.transpose(), (int) m, (int) n, (int) k, 1f,
+                Cblas.cblas_sgemm(Cblas.CblasRowMajor, cblasTranspose(left), cblasTranspose(right), (int) m, (int) n, (int) k, 1f,
                         aAt, left.leadingDimension(), bAt, right.leadingDimension(), 0f, yAt, (int) n);
             }
         }
     }
 
+    private static int cblasTranspose(MatrixLayout layout) {
+        return layout.transposed() ? Cblas.CblasTrans : Cblas.CblasNoTrans;
+    }
+
     /**
      * y = x op(M) (when {@code vectorOnLeft}, M is [rows, cols] = [k, n]) or y = op(M) x (M is [m, k]), with
-     * M's layout given by its GemmOperand; x has element stride incx, y is contiguous.
+     * M's layout given by its MatrixLayout; x has element stride incx, y is contiguous.
      */
-    private static void gemv(GemmOperand matrix, int rows, int cols, MemorySegment m, MemorySegment x, int incx,
+    private static void gemv(MatrixLayout matrix, int rows, int cols, MemorySegment m, MemorySegment x, int incx,
                              MemorySegment y, boolean vectorOnLeft) {
         // stored row-major as [rows, cols] when NoTrans, as [cols, rows] when Trans
-        boolean stored = matrix.transpose() == Cblas.CblasNoTrans;
+        boolean stored = !matrix.transposed();
         int storedRows = stored ? rows : cols;
         int storedCols = stored ? cols : rows;
         // x^T M = (M^T x)^T: on the left the stored matrix is applied transposed exactly when it is stored as is
         int trans = vectorOnLeft == stored ? Cblas.CblasTrans : Cblas.CblasNoTrans;
         Cblas.cblas_sgemv(Cblas.CblasRowMajor, trans, storedRows, storedCols, 1f, m, matrix.leadingDimension(), x, incx, 0f, y, 1);
-    }
-
-    /** How a [rows, cols] matrix view is handed to cblas without a copy. */
-    record GemmOperand(int transpose, int leadingDimension) {
-        static GemmOperand of(Tensor t, String what) {
-            int rank = t.rank();
-            long rows = t.shape()[rank - 2];
-            long cols = t.shape()[rank - 1];
-            long rowStride = t.strides()[rank - 2];
-            long colStride = t.strides()[rank - 1];
-            if ((colStride == 1 || cols == 1) && rowStride >= Math.max(cols, 1) && rowStride <= Integer.MAX_VALUE) {
-                return new GemmOperand(Cblas.CblasNoTrans, (int) Math.max(rowStride, 1));
-            }
-            if ((rowStride == 1 || rows == 1) && colStride >= Math.max(rows, 1) && colStride <= Integer.MAX_VALUE) {
-                return new GemmOperand(Cblas.CblasTrans, (int) Math.max(colStride, 1));
-            }
-            if (cols == 1 && rows == 1) {
-                return new GemmOperand(Cblas.CblasNoTrans, 1);
-            }
-            throw new IllegalArgumentException(what + " " + t.describe() + " is neither row- nor column-major; make it contiguous()");
-        }
     }
 
     @Override

@@ -57,7 +57,7 @@ final class Functions {
 
     static Tensor cast(Tensor x, DType target) {
         x.storage(); // a closed input fails before anything is allocated
-        Tensor y = Tensor.empty(target, x.shape());
+        Tensor y = Tensor.empty(x.device(), target, x.shape());
         x.backend().copy(x, y);
         if (!target.isFloatingPoint()) {
             return y;
@@ -67,9 +67,38 @@ final class Functions {
 
     static Tensor contiguousCopy(Tensor x) {
         x.storage();
-        Tensor y = Tensor.empty(x.dtype(), x.shape());
+        Tensor y = Tensor.empty(x.device(), x.dtype(), x.shape());
         x.backend().copy(x, y);
         return record(y, "contiguous", (g, needed) -> new Tensor[] {g}, x);
+    }
+
+    /**
+     * x's values on another device: made contiguous on its own device first, then copied through host
+     * memory (a backend's write and read take host memory).
+     */
+    static Tensor toDevice(Tensor x, Device target) {
+        x.storage();
+        if (x.device().equals(target)) {
+            return x;
+        }
+        Device source = x.device();
+        Tensor y = Tensor.empty(target, x.dtype(), x.shape());
+        try (GradMode off = GradMode.noGrad()) {
+            Tensor packed = x.contiguous();
+            if (source.kind() == Device.Kind.CPU) {
+                y.backend().write(y, CpuBackend.address(packed));
+            } else if (target.kind() == Device.Kind.CPU) {
+                packed.backend().read(packed, CpuBackend.output(y));
+            } else {
+                try (Tensor host = toDevice(packed, Device.CPU)) {
+                    y.backend().write(y, CpuBackend.address(host));
+                }
+            }
+            if (packed != x) {
+                packed.close();
+            }
+        }
+        return record(y, "to(" + target + ")", (g, needed) -> new Tensor[] {g.to(source)}, x);
     }
 
     static Tensor reshape(Tensor x, long[] requested) {
@@ -434,7 +463,7 @@ final class Functions {
     /** The operand itself when its matrix dims are row- or column-major (cblas takes either), else a copy. */
     private static Tensor gemmReady(Tensor t) {
         try {
-            CpuBackend.GemmOperand.of(t, "operand");
+            MatrixLayout.of(t, "operand");
             return t;
         } catch (IllegalArgumentException notStrided) {
             try (GradMode off = GradMode.noGrad()) {

@@ -5,7 +5,7 @@ package io.tessera.engine;
  * (directly, through any of its tensors, or through the {@link TensorScope} that owns it) frees the
  * memory, and every later use of any of its tensors throws {@link IllegalStateException}.
  */
-public sealed interface Storage extends AutoCloseable permits HostStorage {
+public sealed interface Storage extends AutoCloseable permits HostStorage, DeviceStorage {
     Device device();
 
     long byteSize();

@@ -47,9 +47,14 @@ public final class Tensor implements AutoCloseable {
 
     /** A new contiguous tensor with uninitialised values. */
     public static Tensor empty(DType dtype, long... shape) {
+        return empty(Device.CPU, dtype, shape);
+    }
+
+    /** A new contiguous tensor with uninitialised values on {@code device}. */
+    public static Tensor empty(Device device, DType dtype, long... shape) {
         Shapes.checkShape(shape);
         long numel = Shapes.numel(shape);
-        Storage storage = backendFor(Device.CPU).allocate(Math.multiplyExact(numel, (long) dtype.byteSize()));
+        Storage storage = backendFor(device).allocate(Math.multiplyExact(numel, (long) dtype.byteSize()));
         return new Tensor(storage, dtype, shape.clone(), Shapes.contiguousStrides(shape), 0);
     }
 
@@ -206,10 +211,7 @@ public final class Tensor implements AutoCloseable {
     }
 
     static Backend backendFor(Device device) {
-        if (device.kind() == Device.Kind.CPU) {
-            return CpuBackend.INSTANCE;
-        }
-        throw new UnsupportedOperationException("no backend for " + device + ": the CUDA backend is not built yet");
+        return Backends.of(device);
     }
 
     // ---- autograd state ------------------------------------------------------------------------
@@ -354,6 +356,11 @@ public final class Tensor implements AutoCloseable {
     /** The values converted to {@code target} (a new contiguous tensor; floats to integers saturate). */
     public Tensor to(DType target) {
         return Functions.cast(this, target);
+    }
+
+    /** The same values on {@code target} (a new contiguous tensor), or this tensor if it is already there. */
+    public Tensor to(Device target) {
+        return Functions.toDevice(this, target);
     }
 
     @Override

@@ -197,4 +197,70 @@ record Ref(long[] shape, double[] data) {
     Ref withData(double[] d) {
         return new Ref(shape, d);
     }
+
+    /** The axes reordered: result dim i is this dim order[i] (as Tensor.permute). */
+    Ref permuteRef(int... order) {
+        long[] outShape = new long[order.length];
+        for (int i = 0; i < order.length; i++) {
+            outShape[i] = shape[order[i]];
+        }
+        double[] out = new double[data.length];
+        for (int o = 0; o < out.length; o++) {
+            long[] index = unravel(o, outShape);
+            long[] source = new long[order.length];
+            for (int i = 0; i < order.length; i++) {
+                source[order[i]] = index[i];
+            }
+            out[o] = at(source);
+        }
+        return new Ref(outShape, out);
+    }
+
+    /** The transpose of a 2-D reference. */
+    Ref transposeRef() {
+        return permuteRef(1, 0);
+    }
+
+    /** Rows from, from + step, ... below to of the first dim. */
+    Ref sliceRows(int from, int to, int step) {
+        int rowSize = (int) (Shapes.numel(shape) / shape[0]);
+        int rows = (to - from + step - 1) / step;
+        double[] out = new double[rows * rowSize];
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(data, (from + r * step) * rowSize, out, r * rowSize, rowSize);
+        }
+        long[] outShape = shape.clone();
+        outShape[0] = rows;
+        return new Ref(outShape, out);
+    }
+
+    /** Index of the first maximum along dim (NaN counts as the maximum), as doubles; dim removed. */
+    Ref argmaxRef(int dim) {
+        long[] outShape = new long[shape.length - 1];
+        for (int d = 0, j = 0; d < shape.length; d++) {
+            if (d != dim) {
+                outShape[j++] = shape[d];
+            }
+        }
+        double[] out = new double[(int) Shapes.numel(outShape)];
+        for (int o = 0; o < out.length; o++) {
+            long[] outer = unravel(o, outShape);
+            long[] index = new long[shape.length];
+            for (int d = 0, j = 0; d < shape.length; d++) {
+                index[d] = d == dim ? 0 : outer[j++];
+            }
+            long best = 0;
+            double bestValue = at(index);
+            for (long i = 1; i < shape[dim] && !Double.isNaN(bestValue); i++) {
+                index[dim] = i;
+                double v = at(index);
+                if (v > bestValue || Double.isNaN(v)) {
+                    best = i;
+                    bestValue = v;
+                }
+            }
+            out[o] = best;
+        }
+        return new Ref(outShape, out);
+    }
 }

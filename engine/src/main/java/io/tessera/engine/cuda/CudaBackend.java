@@ -1,0 +1,311 @@
+package io.tessera.engine.cuda;
+
+import io.tessera.engine.Backend;
+import io.tessera.engine.Device;
+import io.tessera.engine.DeviceStorage;
+import io.tessera.engine.Ops;
+import io.tessera.engine.Storage;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.ffi.CudaDriver;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The {@link Backend} of one CUDA device: kernels from kernels/cuda/ (the same per-element math as the
+ * CPU kernels, from kernels/include/tessera/), GEMM through cuBLAS. Work is queued on the calling
+ * thread's current stream (the default stream, or one selected with {@link #use}); reads to host memory
+ * wait for it. The ops whose kernels are not written yet throw UnsupportedOperationException naming the
+ * op and the device ({@link #UNSUPPORTED}).
+ */
+public final class CudaBackend implements Backend {
+    /** The Backend ops this backend does not implement yet. */
+    public static final java.util.Set<String> UNSUPPORTED = java.util.Set.of("selectAbove", "solvePositiveDefinite");
+
+    private final CudaContext context;
+    private final CudaElementwise elementwise;
+    private final CudaNn nn;
+    private final CudaInt8 int8;
+    private final CudaFisher fisher;
+
+    CudaBackend(CudaContext context) {
+        this.context = context;
+        this.elementwise = new CudaElementwise(context);
+        this.nn = new CudaNn(context);
+        this.int8 = new CudaInt8(this, context);
+        this.fisher = new CudaFisher(this, context);
+    }
+
+    @Override
+    public Device device() {
+        return context.device();
+    }
+
+    CudaContext context() {
+        return context;
+    }
+
+    /** The device's name as the driver reports it. */
+    public String deviceName() {
+        return context.properties().name();
+    }
+
+    // ---- memory, streams and transfers ---------------------------------------------------------
+
+    @Override
+    public Storage allocate(long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("cannot allocate " + bytes + " bytes on " + device());
+        }
+        CachingAllocator allocator = context.allocator();
+        CachingAllocator.Block block = allocator.allocate(bytes);
+        return DeviceStorage.adopt(device(), block.address(), bytes, () -> allocator.release(block, bytes));
+    }
+
+    DeviceStorage allocateUnscoped(long bytes) {
+        return (DeviceStorage) TensorScope.outside(() -> allocate(bytes));
+    }
+
+    /** Bytes of device memory held by open storages of this device (tests assert it returns to its start). */
+    public long liveBytes() {
+        return context.allocator().liveBytes();
+    }
+
+    /** Bytes of freed blocks kept for reuse. */
+    public long cachedBytes() {
+        return context.allocator().cachedBytes();
+    }
+
+    /** Waits for the device and returns every cached block to the driver; returns the bytes released. */
+    public long emptyCache() {
+        return context.allocator().emptyCache();
+    }
+
+    /** A new stream of this device; close it when done. */
+    public CudaStream newStream() {
+        return new CudaStream(context);
+    }
+
+    /** A new event of this device; close it when done. */
+    public CudaEvent newEvent() {
+        return new CudaEvent(context);
+    }
+
+    /**
+     * Sends this thread's work on this device to {@code stream} until the returned handle closes (then to
+     * the stream selected before). Memory allocated meanwhile is reused on that stream only.
+     */
+    public AutoCloseable use(CudaStream stream) {
+        if (stream.context() != context) {
+            throw new IllegalArgumentException("a stream of another device cannot run work of " + device());
+        }
+        CudaStream previous = context.selectedStream();
+        context.select(stream);
+        return () -> context.select(previous);
+    }
+
+    /** Waits until the work queued on this thread's current stream has run. */
+    public void synchronize() {
+        context.synchronizeStream();
+    }
+
+    @Override
+    public void write(Tensor dst, MemorySegment src) {
+        long bytes = dst.numel() * dst.dtype().byteSize();
+        context.staging().upload(src, address("write", dst), bytes);
+    }
+
+    @Override
+    public void read(Tensor src, MemorySegment dst) {
+        long bytes = src.numel() * src.dtype().byteSize();
+        context.staging().download(address("read", src), dst, bytes);
+    }
+
+    long address(String op, Tensor t) {
+        return DeviceTensors.address(context, op, t);
+    }
+
+    // ---- elementwise, reductions, GEMM --------------------------------------------------------
+
+    @Override
+    public void copy(Tensor src, Tensor dst) {
+        elementwise.copy(src, dst);
+    }
+
+    @Override
+    public void fill(Tensor dst, double value) {
+        elementwise.fill(dst, value);
+    }
+
+    @Override
+    public void unary(Ops.Unary op, float alpha, Tensor x, Tensor y) {
+        elementwise.unary(op, alpha, x, y);
+    }
+
+    @Override
+    public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor y) {
+        elementwise.binary(op, a, b, y);
+    }
+
+    @Override
+    public void compare(Ops.Compare op, Tensor a, Tensor b, Tensor y) {
+        elementwise.compare(op, a, b, y);
+    }
+
+    @Override
+    public void where(Tensor cond, Tensor a, Tensor b, Tensor y) {
+        elementwise.where(cond, a, b, y);
+    }
+
+    @Override
+    public void reduce(Ops.Reduce op, Tensor x, int[] dims, Tensor y) {
+        CudaReduce.reduce(this, context, op, x, dims, y);
+    }
+
+    @Override
+    public void matmul(Tensor a, Tensor b, Tensor y) {
+        CudaGemm.matmul(this, context, a, b, y);
+    }
+
+    // ---- nn primitives and optimizers ---------------------------------------------------------
+
+    @Override
+    public void softmax(Tensor x, Tensor y, boolean log) {
+        nn.softmax(x, y, log);
+    }
+
+    @Override
+    public void softmaxBackward(Tensor y, Tensor gy, Tensor gx, boolean log) {
+        nn.softmaxBackward(y, gy, gx, log);
+    }
+
+    @Override
+    public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        nn.layerNorm(x, w, b, eps, y, mean, rstd);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor w, Tensor mean, Tensor rstd, Tensor gy, Tensor gx, Tensor gw, Tensor gb) {
+        nn.layerNormBackward(x, w, mean, rstd, gy, gx, gw, gb);
+    }
+
+    @Override
+    public void rmsNorm(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd) {
+        nn.rmsNorm(x, w, eps, y, rstd);
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
+        nn.rmsNormBackward(x, w, rstd, gy, gx, gw);
+    }
+
+    @Override
+    public void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
+        nn.crossEntropy(logits, labels, loss, lse);
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, Tensor gloss, Tensor glogits) {
+        nn.crossEntropyBackward(logits, labels, lse, gloss, glogits);
+    }
+
+    @Override
+    public void embedding(Tensor weight, Tensor idx, Tensor out) {
+        nn.embedding(weight, idx, out);
+    }
+
+    @Override
+    public void embeddingBackward(Tensor gout, Tensor idx, Tensor gweight) {
+        nn.embeddingBackward(gout, idx, gweight);
+    }
+
+    @Override
+    public void causalMask(Tensor x, long past, float value) {
+        nn.causalMask(x, past, value);
+    }
+
+    @Override
+    public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                      float weightDecay, float biasCorrection1, float biasCorrection2) {
+        nn.adamw(p, g, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2);
+    }
+
+    @Override
+    public void sgd(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
+                    boolean nesterov, boolean firstStep) {
+        nn.sgd(p, g, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
+    }
+
+    @Override
+    public void random(Tensor y, long seed, long offset, boolean normal) {
+        nn.random(y, seed, offset, normal);
+    }
+
+    // ---- Fisher module kernels ----------------------------------------------------------------
+
+    @Override
+    public void kahanAccumulate(Tensor x, boolean square, Tensor sum, Tensor comp) {
+        fisher.kahanAccumulate(x, square, sum, comp);
+    }
+
+    @Override
+    public void radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
+        fisher.radixHistogram(x, prefix, prefixBits, digitShift, digitBits, histogram);
+    }
+
+    @Override
+    public long[] selectAbove(Tensor x, int thresholdKey, long equalQuota, long capacity) {
+        throw unsupported("selectAbove");
+    }
+
+    @Override
+    public void fisherMerge(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor, Tensor out) {
+        fisher.fisherMerge(thetas, fishers, weights, scales, floor, out);
+    }
+
+    @Override
+    public void solvePositiveDefinite(Tensor a, Tensor b) {
+        throw unsupported("solvePositiveDefinite");
+    }
+
+    // ---- int8 ----------------------------------------------------------------------------------
+
+    @Override
+    public void quantizeBlockwise(Tensor x, int block, Tensor codes, Tensor scales) {
+        int8.quantizeBlockwise(x, block, codes, scales);
+    }
+
+    @Override
+    public void dequantizeBlockwise(Tensor codes, Tensor scales, int block, Tensor y) {
+        int8.dequantizeBlockwise(codes, scales, block, y);
+    }
+
+    @Override
+    public long outlierColumns(Tensor x, float threshold, Tensor flags) {
+        return int8.outlierColumns(x, threshold, flags);
+    }
+
+    @Override
+    public void quantizeRows(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
+        int8.quantizeRows(x, exclude, codes, scales);
+    }
+
+    @Override
+    public void matmulQ8(Tensor xCodes, Tensor xScales, Tensor wCodes, Tensor wScales, Tensor bias, Tensor y) {
+        int8.matmulQ8(xCodes, xScales, wCodes, wScales, bias, y);
+    }
+
+    @Override
+    public void matmulQ8Outliers(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y) {
+        int8.matmulQ8Outliers(x, columns, wCodes, wScales, y);
+    }
+
+    private UnsupportedOperationException unsupported(String op) {
+        return new UnsupportedOperationException(op + " is not implemented on " + device() + " yet (CudaBackend.UNSUPPORTED)");
+    }
+
+    /** Zeroes device memory on the current stream (flags and counters kernels then set). */
+    static void zero(CudaContext context, long address, long bytes) {
+        context.makeCurrent();
+        CudaDriver.check(CudaDriver.cuMemsetD8Async(address, (byte) 0, bytes, context.stream()), "cuMemsetD8Async");
+    }
+}

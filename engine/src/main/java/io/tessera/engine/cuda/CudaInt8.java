@@ -1,0 +1,108 @@
+package io.tessera.engine.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+import io.tessera.engine.Tensor;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/** The int8 kernels of kernels/cuda/quantize.cu: blockwise and per-row quantization, outlier columns, int8 GEMM. */
+final class CudaInt8 {
+    private final CudaBackend backend;
+    private final CudaContext context;
+
+    CudaInt8(CudaBackend backend, CudaContext context) {
+        this.backend = backend;
+        this.context = context;
+    }
+
+    void quantizeBlockwise(Tensor x, int block, Tensor codes, Tensor scales) {
+        String op = "quantizeBlockwise";
+        long n = x.numel();
+        long in = backend.address(op, x);
+        long q = backend.address(op, codes);
+        long s = backend.address(op, scales);
+        try (Scratch bad = new Scratch(backend, Integer.BYTES)) {
+            CudaBackend.zero(context, bad.address(), Integer.BYTES);
+            context.launch("ts_quantize_blockwise_q8").i64(n).i64(block).ptr(in).ptr(q).ptr(s).ptr(bad.address())
+                    .overRows(Math.ceilDiv(n, block), Math.min(block, n));
+            rejectNonFinite(bad, x);
+        }
+    }
+
+    void dequantizeBlockwise(Tensor codes, Tensor scales, int block, Tensor y) {
+        String op = "dequantizeBlockwise";
+        context.launch("ts_dequantize_blockwise_q8").i64(codes.numel()).i64(block).ptr(backend.address(op, codes))
+                .ptr(backend.address(op, scales)).ptr(backend.address(op, y)).overItems(codes.numel());
+    }
+
+    long outlierColumns(Tensor x, float threshold, Tensor flags) {
+        String op = "outlierColumns";
+        long cols = lastDim(x);
+        long rows = cols == 0 ? 0 : x.numel() / cols;
+        long out = backend.address(op, flags);
+        context.launch("ts_q8_outlier_columns").i64(rows).i64(cols).ptr(backend.address(op, x)).f32(threshold).ptr(out)
+                .overItems(cols);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(Math.max(1, cols));
+            context.staging().download(out, host, cols);
+            long count = 0;
+            for (long c = 0; c < cols; c++) {
+                count += host.get(JAVA_BYTE, c);
+            }
+            return count;
+        }
+    }
+
+    void quantizeRows(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
+        String op = "quantizeRows";
+        long cols = lastDim(x);
+        long rows = cols == 0 ? 0 : x.numel() / cols;
+        long in = backend.address(op, x);
+        long skip = backend.address(op, exclude);
+        long q = backend.address(op, codes);
+        long s = backend.address(op, scales);
+        try (Scratch bad = new Scratch(backend, Integer.BYTES)) {
+            CudaBackend.zero(context, bad.address(), Integer.BYTES);
+            context.launch("ts_quantize_rows_q8").i64(rows).i64(cols).ptr(in).ptr(skip).ptr(q).ptr(s).ptr(bad.address())
+                    .overRows(rows, cols);
+            rejectNonFinite(bad, x);
+        }
+    }
+
+    void matmulQ8(Tensor xCodes, Tensor xScales, Tensor wCodes, Tensor wScales, Tensor bias, Tensor y) {
+        String op = "matmulQ8";
+        long m = xCodes.dim(0);
+        long n = wCodes.dim(0);
+        long k = wCodes.dim(1);
+        context.launch("ts_gemm_q8_f32").i64(m).i64(n).i64(k).ptr(backend.address(op, xCodes)).ptr(backend.address(op, xScales))
+                .ptr(backend.address(op, wCodes)).ptr(backend.address(op, wScales)).ptr(backend.address(op, bias))
+                .ptr(backend.address(op, y)).overItems(m * n);
+    }
+
+    void matmulQ8Outliers(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y) {
+        String op = "matmulQ8Outliers";
+        long m = x.dim(0);
+        long n = wCodes.dim(0);
+        long k = wCodes.dim(1);
+        context.launch("ts_gemm_q8_outliers_f32").i64(m).i64(n).i64(k).ptr(backend.address(op, x))
+                .ptr(backend.address(op, columns)).i64(columns.numel()).ptr(backend.address(op, wCodes))
+                .ptr(backend.address(op, wScales)).ptr(backend.address(op, y)).overItems(columns.numel() == 0 ? 0 : m * n);
+    }
+
+    /** Throws, as the CPU backend does, if the kernel flagged a non-finite input. */
+    private void rejectNonFinite(Scratch flag, Tensor x) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(JAVA_INT);
+            context.staging().download(flag.address(), host, Integer.BYTES);
+            if (host.get(JAVA_INT, 0) != 0) {
+                throw new IllegalArgumentException("cannot quantize " + x.describe() + ": it holds NaN or infinite values");
+            }
+        }
+    }
+
+    private static long lastDim(Tensor t) {
+        return t.rank() == 0 ? 1 : t.shape()[t.rank() - 1];
+    }
+}

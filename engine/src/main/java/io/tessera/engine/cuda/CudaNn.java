@@ -1,0 +1,157 @@
+package io.tessera.engine.cuda;
+
+import io.tessera.engine.Tensor;
+
+/**
+ * The nn primitives and optimizer steps: softmax.cu, norm.cu, loss.cu, embedding.cu, attention.cu,
+ * optim.cu and random.cu. "Rows" kernels take contiguous row-major data over the last dim, one block per row.
+ */
+final class CudaNn {
+    private final CudaContext context;
+
+    CudaNn(CudaContext context) {
+        this.context = context;
+    }
+
+    void softmax(Tensor x, Tensor y, boolean log) {
+        long cols = lastDim(x);
+        long rows = rows(x, cols);
+        context.launch("ts_softmax_f32").i64(rows).i64(cols).i32(log ? 1 : 0)
+                .ptr(address("softmax", x)).ptr(address("softmax", y))
+                .overRows(rows, cols);
+    }
+
+    void softmaxBackward(Tensor y, Tensor gy, Tensor gx, boolean log) {
+        String op = "softmaxBackward";
+        long cols = lastDim(y);
+        long rows = rows(y, cols);
+        context.launch("ts_softmax_backward_f32").i64(rows).i64(cols).i32(log ? 1 : 0)
+                .ptr(address(op, y)).ptr(address(op, gy)).ptr(address(op, gx))
+                .overRows(rows, cols);
+    }
+
+    void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor y, Tensor mean, Tensor rstd) {
+        String op = "layerNorm";
+        long cols = lastDim(x);
+        long rows = rows(x, cols);
+        context.launch("ts_layernorm_f32").i64(rows).i64(cols).f32(eps).ptr(address(op, x)).ptr(address(op, w))
+                .ptr(address(op, b)).ptr(address(op, y)).ptr(address(op, mean)).ptr(address(op, rstd))
+                .overRows(rows, cols);
+    }
+
+    void layerNormBackward(Tensor x, Tensor w, Tensor mean, Tensor rstd, Tensor gy, Tensor gx, Tensor gw, Tensor gb) {
+        String op = "layerNormBackward";
+        long cols = lastDim(x);
+        long rows = rows(x, cols);
+        context.launch("ts_layernorm_backward_f32").i64(rows).i64(cols).ptr(address(op, x)).ptr(address(op, w))
+                .ptr(address(op, mean)).ptr(address(op, rstd)).ptr(address(op, gy)).ptr(address(op, gx))
+                .overRows(rows, cols);
+        paramGrads(op, rows, cols, x, mean, rstd, gy, gw, gb);
+    }
+
+    void rmsNorm(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd) {
+        String op = "rmsNorm";
+        long cols = lastDim(x);
+        long rows = rows(x, cols);
+        context.launch("ts_rmsnorm_f32").i64(rows).i64(cols).f32(eps).ptr(address(op, x)).ptr(address(op, w))
+                .ptr(address(op, y)).ptr(address(op, rstd))
+                .overRows(rows, cols);
+    }
+
+    void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
+        String op = "rmsNormBackward";
+        long cols = lastDim(x);
+        long rows = rows(x, cols);
+        context.launch("ts_rmsnorm_backward_f32").i64(rows).i64(cols).ptr(address(op, x)).ptr(address(op, w))
+                .ptr(address(op, rstd)).ptr(address(op, gy)).ptr(address(op, gx))
+                .overRows(rows, cols);
+        paramGrads(op, rows, cols, x, null, rstd, gy, gw, null);
+    }
+
+    /** gw (and gb) of a norm, one thread per column summing the rows in order; mean is null for RMS norm. */
+    private void paramGrads(String op, long rows, long cols, Tensor x, Tensor mean, Tensor rstd, Tensor gy, Tensor gw, Tensor gb) {
+        if ((gw == null && gb == null) || cols == 0) {
+            return;
+        }
+        context.launch("ts_norm_param_grads_f32").i64(rows).i64(cols).ptr(address(op, x)).ptr(address(op, mean))
+                .ptr(address(op, rstd)).ptr(address(op, gy)).ptr(address(op, gw)).ptr(address(op, gb)).overItems(cols);
+    }
+
+    void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
+        String op = "crossEntropy";
+        long cols = lastDim(logits);
+        long rows = rows(logits, cols);
+        context.launch("ts_cross_entropy_f32").i64(rows).i64(cols).ptr(address(op, logits)).ptr(address(op, labels))
+                .i32(labels.dtype().byteSize()).ptr(address(op, loss)).ptr(address(op, lse))
+                .overRows(rows, cols);
+    }
+
+    void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, Tensor gloss, Tensor glogits) {
+        String op = "crossEntropyBackward";
+        long cols = lastDim(logits);
+        long rows = rows(logits, cols);
+        context.launch("ts_cross_entropy_backward_f32").i64(rows).i64(cols).ptr(address(op, logits))
+                .ptr(address(op, labels)).i32(labels.dtype().byteSize()).ptr(address(op, lse)).ptr(address(op, gloss))
+                .ptr(address(op, glogits))
+                .overRows(rows, cols);
+    }
+
+    void embedding(Tensor weight, Tensor idx, Tensor out) {
+        String op = "embedding";
+        long dim = weight.shape()[1];
+        context.launch("ts_embedding_f32").i64(idx.numel()).i64(dim).ptr(address(op, weight))
+                .ptr(address(op, idx)).i32(idx.dtype().byteSize()).ptr(address(op, out))
+                .overItems(idx.numel() * dim);
+    }
+
+    void embeddingBackward(Tensor gout, Tensor idx, Tensor gweight) {
+        String op = "embeddingBackward";
+        long dim = gweight.shape()[1];
+        context.launch("ts_embedding_backward_f32").i64(idx.numel()).i64(dim).ptr(address(op, gout))
+                .ptr(address(op, idx)).i32(idx.dtype().byteSize()).ptr(address(op, gweight))
+                .overItems(idx.numel() == 0 ? 0 : dim);
+    }
+
+    void causalMask(Tensor x, long past, float value) {
+        int r = x.rank();
+        long[] shape = x.shape();
+        context.launch("ts_causal_mask_f32").i64(shape[0]).i64(shape[r - 2]).i64(shape[r - 1]).i64(past)
+                .f32(value).ptr(address("causalMask", x))
+                .overItems(x.numel());
+    }
+
+    void adamw(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps, float weightDecay,
+               float biasCorrection1, float biasCorrection2) {
+        String op = "adamw";
+        context.launch("ts_adamw_f32").i64(p.numel()).ptr(address(op, p)).ptr(address(op, g)).ptr(address(op, m))
+                .ptr(address(op, v)).f32(lr).f32(beta1).f32(beta2).f32(eps).f32(weightDecay).f32(biasCorrection1)
+                .f32(biasCorrection2)
+                .overItems(p.numel());
+    }
+
+    void sgd(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay, boolean nesterov,
+             boolean firstStep) {
+        String op = "sgd";
+        context.launch("ts_sgd_f32").i64(p.numel()).ptr(address(op, p)).ptr(address(op, g)).ptr(address(op, buf))
+                .f32(lr).f32(momentum).f32(dampening).f32(weightDecay).i32(nesterov ? 1 : 0).i32(firstStep ? 1 : 0)
+                .overItems(p.numel());
+    }
+
+    void random(Tensor y, long seed, long offset, boolean normal) {
+        long n = y.numel();
+        context.launch("ts_philox_f32").i64(n).i64(seed).i64(offset).i32(normal ? 1 : 0).ptr(address("random", y))
+                .overItems((n + 1) / 2);
+    }
+
+    private long address(String op, Tensor t) {
+        return DeviceTensors.address(context, op, t);
+    }
+
+    private static long lastDim(Tensor t) {
+        return t.rank() == 0 ? 1 : t.shape()[t.rank() - 1];
+    }
+
+    private static long rows(Tensor t, long cols) {
+        return cols == 0 ? 0 : t.numel() / cols;
+    }
+}

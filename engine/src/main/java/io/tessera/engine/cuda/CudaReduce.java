@@ -1,0 +1,65 @@
+package io.tessera.engine.cuda;
+
+import io.tessera.engine.Ops;
+import io.tessera.engine.Tensor;
+
+/**
+ * Reductions over any set of dims (kernels/cuda/reduce.cu): one block per output when there are enough
+ * outputs to fill the device; otherwise each output's reduced elements are split over several blocks,
+ * whose float64 partials a second kernel merges in a fixed order, so results never depend on scheduling.
+ */
+final class CudaReduce {
+    /** Bytes of one ts_racc partial (double sum, float best, int64 arg). */
+    private static final long PARTIAL_BYTES = 24;
+    /** Elements each thread of a split should get at least, so splitting pays for the second pass. */
+    private static final long ELEMENTS_PER_THREAD = 16;
+    private static final long MAX_SPLITS = 1024;
+
+    private CudaReduce() {}
+
+    static void reduce(CudaBackend backend, CudaContext context, Ops.Reduce op, Tensor x, int[] dims, Tensor y) {
+        String name = "reduce " + op;
+        long in = backend.address(name, x);
+        long out = backend.address(name, y);
+        boolean[] reduced = new boolean[x.rank()];
+        for (int d : dims) {
+            reduced[d] = true;
+        }
+        int outer = x.rank() - dims.length;
+        long[] outerShape = new long[outer];
+        long[] outerStrides = new long[outer];
+        long[] redShape = new long[dims.length];
+        long[] redStrides = new long[dims.length];
+        long[] shape = x.shape();
+        long[] strides = x.strides();
+        for (int d = 0, o = 0, r = 0; d < x.rank(); d++) {
+            if (reduced[d]) {
+                redShape[r] = shape[d];
+                redStrides[r++] = strides[d];
+            } else {
+                outerShape[o] = shape[d];
+                outerStrides[o++] = strides[d];
+            }
+        }
+        long outputs = y.numel();
+        if (outputs == 0) {
+            return;
+        }
+        long reducedCount = x.numel() / outputs;
+        LaunchGeometry geometry = context.geometry();
+        int threads = geometry.threadsForRow(reducedCount);
+        long splits = outputs >= geometry.maxBlocks() ? 1
+                : Math.clamp(reducedCount / (threads * ELEMENTS_PER_THREAD), 1, Math.min(MAX_SPLITS, geometry.maxBlocks() / outputs + 1));
+        try (Scratch partials = splits > 1 ? new Scratch(backend, outputs * splits * PARTIAL_BYTES) : null) {
+            context.launch("ts_reduce_f32").i32(op.code)
+                    .struct(StridedArgs.BYTES, s -> StridedArgs.write(s, outerShape, outerStrides))
+                    .struct(StridedArgs.BYTES, s -> StridedArgs.write(s, redShape, redStrides))
+                    .i64(splits).ptr(in).ptr(partials == null ? 0 : partials.address()).ptr(out)
+                    .run((int) Math.min(outputs * splits, geometry.maxBlocks()), threads);
+            if (partials != null) {
+                context.launch("ts_reduce_final_f32").i32(op.code).i64(outputs).i64(splits).ptr(partials.address()).ptr(out)
+                        .overRows(outputs, splits);
+            }
+        }
+    }
+}

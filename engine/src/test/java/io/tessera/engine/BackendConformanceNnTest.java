@@ -1,0 +1,546 @@
+package io.tessera.engine;
+
+import static io.tessera.engine.BackendConformanceTest.assertValues;
+import static io.tessera.engine.ConformanceTargets.ACCUMULATED;
+import static io.tessera.engine.ConformanceTargets.EXACT;
+import static io.tessera.engine.ConformanceTargets.TRANSCENDENTAL;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tessera.engine.cuda.CudaBackend;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The Backend contract's nn primitives, optimizer steps, random draws, Fisher and int8 kernels on every
+ * device of {@link ConformanceTargets}, against float64 references (see {@link BackendConformanceTest}).
+ * Row shapes: none, one, and primes, so block-per-row kernels see rows shorter and longer than a block.
+ */
+class BackendConformanceNnTest {
+    private static final long[][] ROWS = {{0, 5}, {1, 1}, {3, 7}, {5, 131}, {2, 1031}};
+
+    static List<ConformanceTargets> targets() {
+        return ConformanceTargets.all();
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void softmaxAndBackward(ConformanceTargets t) {
+        t.run(() -> forEachRows((rows, cols) -> {
+            for (boolean log : new boolean[] {false, true}) {
+                Ref x = Ref.random(new SplittableRandom(cols), -5, 5, rows, cols).rounded();
+                Ref gy = Ref.random(new SplittableRandom(cols + 1), -1, 1, rows, cols).rounded();
+                Ref soft = x.rows(r -> {
+                    double m = java.util.Arrays.stream(r).max().orElse(0);
+                    double s = java.util.Arrays.stream(r).map(v -> Math.exp(v - m)).sum();
+                    return java.util.Arrays.stream(r).map(v -> log ? v - m - Math.log(s) : Math.exp(v - m) / s).toArray();
+                });
+                Tensor y = t.empty(DType.F32, rows, cols);
+                t.backend().softmax(t.on(x), y, log);
+                assertValues("softmax log=" + log, soft, y, TRANSCENDENTAL);
+                double[] gx = new double[x.size()];
+                for (int r = 0; r < rows; r++) {
+                    double dot = 0;
+                    for (int j = 0; j < cols; j++) {
+                        int i = r * (int) cols + j;
+                        dot += log ? gy.data()[i] : gy.data()[i] * soft.data()[i];
+                    }
+                    for (int j = 0; j < cols; j++) {
+                        int i = r * (int) cols + j;
+                        gx[i] = log ? gy.data()[i] - Math.exp(soft.data()[i]) * dot : soft.data()[i] * (gy.data()[i] - dot);
+                    }
+                }
+                Tensor g = t.empty(DType.F32, rows, cols);
+                t.backend().softmaxBackward(y, t.on(gy), g, log);
+                assertValues("softmaxBackward log=" + log, new Ref(x.shape(), gx), g, TRANSCENDENTAL);
+            }
+        }));
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void layerNormAndRmsNormWithTheirGradients(ConformanceTargets t) {
+        t.run(() -> forEachRows((rows, cols) -> {
+            Ref x = Ref.random(new SplittableRandom(cols), -2, 3, rows, cols).rounded();
+            Ref w = Ref.random(new SplittableRandom(cols + 1), 0.5, 1.5, cols).rounded();
+            Ref b = Ref.random(new SplittableRandom(cols + 2), -1, 1, cols).rounded();
+            Ref gy = Ref.random(new SplittableRandom(cols + 3), -1, 1, rows, cols).rounded();
+            float eps = 1e-5f;
+            for (boolean rms : new boolean[] {false, true}) {
+                double[] mean = new double[(int) rows];
+                double[] rstd = new double[(int) rows];
+                double[] y = new double[x.size()];
+                double[] gx = new double[x.size()];
+                double[] gw = new double[(int) cols];
+                double[] gb = new double[(int) cols];
+                for (int r = 0; r < rows; r++) {
+                    double mu = 0;
+                    double ss = 0;
+                    for (int j = 0; j < cols; j++) {
+                        mu += x.data()[r * (int) cols + j] / cols;
+                    }
+                    mu = rms ? 0 : mu;
+                    for (int j = 0; j < cols; j++) {
+                        double d = x.data()[r * (int) cols + j] - mu;
+                        ss += d * d / cols;
+                    }
+                    mean[r] = mu;
+                    rstd[r] = 1 / Math.sqrt(ss + eps);
+                    double mg = 0;
+                    double mgx = 0;
+                    for (int j = 0; j < cols; j++) {
+                        int i = r * (int) cols + j;
+                        double xhat = (x.data()[i] - mu) * rstd[r];
+                        y[i] = xhat * w.data()[j] + (rms ? 0 : b.data()[j]);
+                        double g = gy.data()[i] * w.data()[j];
+                        mg += g / cols;
+                        mgx += g * xhat / cols;
+                        gw[j] += gy.data()[i] * xhat;
+                        gb[j] += gy.data()[i];
+                    }
+                    for (int j = 0; j < cols; j++) {
+                        int i = r * (int) cols + j;
+                        double xhat = (x.data()[i] - mu) * rstd[r];
+                        gx[i] = rstd[r] * (gy.data()[i] * w.data()[j] - (rms ? 0 : mg) - xhat * mgx);
+                    }
+                }
+                Tensor dx = t.on(x);
+                Tensor dw = t.on(w);
+                Tensor out = t.empty(DType.F32, rows, cols);
+                Tensor dm = t.empty(DType.F32, rows);
+                Tensor dr = t.empty(DType.F32, rows);
+                Tensor dgx = t.empty(DType.F32, rows, cols);
+                Tensor dgw = t.empty(DType.F32, cols);
+                Tensor dgb = t.empty(DType.F32, cols);
+                String name = rms ? "rmsNorm" : "layerNorm";
+                if (rms) {
+                    t.backend().rmsNorm(dx, dw, eps, out, dr);
+                    t.backend().rmsNormBackward(dx, dw, dr, t.on(gy), dgx, dgw);
+                } else {
+                    t.backend().layerNorm(dx, dw, t.on(b), eps, out, dm, dr);
+                    assertValues(name + " mean", new Ref(new long[] {rows}, mean), dm, ACCUMULATED);
+                    t.backend().layerNormBackward(dx, dw, dm, dr, t.on(gy), dgx, dgw, dgb);
+                    assertValues(name + " gb", new Ref(new long[] {cols}, gb), dgb, TRANSCENDENTAL);
+                }
+                assertValues(name + " rstd", new Ref(new long[] {rows}, rstd), dr, ACCUMULATED);
+                assertValues(name, new Ref(x.shape(), y), out, TRANSCENDENTAL);
+                assertValues(name + " gx", new Ref(x.shape(), gx), dgx, 1e-4);
+                assertValues(name + " gw", new Ref(new long[] {cols}, gw), dgw, TRANSCENDENTAL);
+            }
+        }));
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void crossEntropyAndBackwardWithI32AndI64Labels(ConformanceTargets t) {
+        t.run(() -> forEachRows((rows, cols) -> {
+            Ref logits = Ref.random(new SplittableRandom(cols), -4, 4, rows, cols).rounded();
+            Ref gloss = Ref.random(new SplittableRandom(cols + 1), 0.5, 1.5, rows).rounded();
+            long[] labels = new long[(int) rows];
+            double[] loss = new double[(int) rows];
+            double[] lse = new double[(int) rows];
+            double[] grad = new double[logits.size()];
+            for (int r = 0; r < rows; r++) {
+                labels[r] = (r * 7L + 3) % cols;
+                double m = Double.NEGATIVE_INFINITY;
+                for (int j = 0; j < cols; j++) {
+                    m = Math.max(m, logits.data()[r * (int) cols + j]);
+                }
+                double s = 0;
+                for (int j = 0; j < cols; j++) {
+                    s += Math.exp(logits.data()[r * (int) cols + j] - m);
+                }
+                lse[r] = m + Math.log(s);
+                loss[r] = lse[r] - logits.data()[r * (int) cols + (int) labels[r]];
+                for (int j = 0; j < cols; j++) {
+                    int i = r * (int) cols + j;
+                    grad[i] = (Math.exp(logits.data()[i] - lse[r]) - (j == labels[r] ? 1 : 0)) * gloss.data()[r];
+                }
+            }
+            for (DType labelType : new DType[] {DType.I32, DType.I64}) {
+                Tensor dl = t.on(Tensor.of(labels, rows).to(labelType));
+                Tensor l = t.empty(DType.F32, rows);
+                Tensor e = t.empty(DType.F32, rows);
+                t.backend().crossEntropy(t.on(logits), dl, l, e);
+                assertValues("crossEntropy loss " + labelType, new Ref(new long[] {rows}, loss), l, TRANSCENDENTAL);
+                assertValues("crossEntropy lse " + labelType, new Ref(new long[] {rows}, lse), e, TRANSCENDENTAL);
+                Tensor g = t.empty(DType.F32, rows, cols);
+                t.backend().crossEntropyBackward(t.on(logits), dl, e, t.on(gloss), g);
+                assertValues("crossEntropyBackward " + labelType, new Ref(logits.shape(), grad), g, TRANSCENDENTAL);
+            }
+        }));
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void embeddingGathersAndItsBackwardAddsDuplicatesInOrder(ConformanceTargets t) {
+        t.run(() -> {
+            long vocab = 11;
+            long dim = 37;
+            Ref weight = Ref.random(new SplittableRandom(1), -1, 1, vocab, dim).rounded();
+            long[] idx = {3, 0, 10, 3, 3, 7, 0};
+            Ref gout = Ref.random(new SplittableRandom(2), -1, 1, idx.length, dim).rounded();
+            double[] gathered = new double[idx.length * (int) dim];
+            double[] gw = new double[weight.size()];
+            java.util.Arrays.fill(gw, 0.5);
+            for (int i = 0; i < idx.length; i++) {
+                for (int c = 0; c < dim; c++) {
+                    gathered[i * (int) dim + c] = weight.data()[(int) idx[i] * (int) dim + c];
+                    gw[(int) idx[i] * (int) dim + c] += gout.data()[i * (int) dim + c];
+                }
+            }
+            for (DType indexType : new DType[] {DType.I32, DType.I64}) {
+                Tensor di = t.on(Tensor.of(idx, idx.length).to(indexType));
+                Tensor out = t.empty(DType.F32, idx.length, dim);
+                t.backend().embedding(t.on(weight), di, out);
+                assertValues("embedding " + indexType, new Ref(new long[] {idx.length, dim}, gathered), out, EXACT);
+                Tensor g = t.empty(DType.F32, vocab, dim);
+                t.backend().fill(g, 0.5);
+                t.backend().embeddingBackward(t.on(gout), di, g);
+                assertValues("embeddingBackward " + indexType, new Ref(weight.shape(), gw), g, ACCUMULATED);
+            }
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void causalMaskSetsTheFuture(ConformanceTargets t) {
+        t.run(() -> {
+            for (long past : new long[] {0, 2, -1}) {
+                Ref x = Ref.random(new SplittableRandom(past + 5), -1, 1, 3, 5, 7).rounded();
+                double[] masked = x.data().clone();
+                for (int b = 0; b < 3; b++) {
+                    for (int i = 0; i < 5; i++) {
+                        for (int j = 0; j < 7; j++) {
+                            if (j > i + past) {
+                                masked[(b * 5 + i) * 7 + j] = Double.NEGATIVE_INFINITY;
+                            }
+                        }
+                    }
+                }
+                Tensor dx = t.on(x);
+                t.backend().causalMask(dx, past, Float.NEGATIVE_INFINITY);
+                assertValues("causalMask past=" + past, new Ref(x.shape(), masked), dx, EXACT);
+            }
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void adamwAndSgdStepsFollowPyTorchsFormulas(ConformanceTargets t) {
+        t.run(() -> {
+            int n = 1031;
+            Ref p = Ref.random(new SplittableRandom(1), -1, 1, n).rounded();
+            Ref g = Ref.random(new SplittableRandom(2), -1, 1, n).rounded();
+            Ref m = Ref.random(new SplittableRandom(3), -0.1, 0.1, n).rounded();
+            Ref v = Ref.random(new SplittableRandom(4), 0, 0.1, n).rounded();
+            float lr = 1e-2f;
+            float b1 = 0.9f;
+            float b2 = 0.999f;
+            float eps = 1e-8f;
+            float wd = 0.01f;
+            float bc1 = 1 - (float) Math.pow(b1, 3);
+            float bc2 = 1 - (float) Math.pow(b2, 3);
+            double[] pe = new double[n];
+            double[] me = new double[n];
+            for (int i = 0; i < n; i++) {
+                double pi = p.data()[i] * (1 - (double) lr * wd);
+                me[i] = b1 * m.data()[i] + (1 - (double) b1) * g.data()[i];
+                double vi = b2 * v.data()[i] + (1 - (double) b2) * g.data()[i] * g.data()[i];
+                pe[i] = pi - lr / (double) bc1 * me[i] / (Math.sqrt(vi) / Math.sqrt(bc2) + eps);
+            }
+            Tensor dp = t.on(p);
+            Tensor dm = t.on(m);
+            t.backend().adamw(dp, t.on(g), dm, t.on(v), lr, b1, b2, eps, wd, bc1, bc2);
+            assertValues("adamw p", new Ref(p.shape(), pe), dp, ACCUMULATED);
+            assertValues("adamw m", new Ref(p.shape(), me), dm, ACCUMULATED);
+
+            float momentum = 0.9f;
+            float dampening = 0.1f;
+            for (boolean nesterov : new boolean[] {false, true}) {
+                double[] se = new double[n];
+                double[] be = new double[n];
+                for (int i = 0; i < n; i++) {
+                    double d = g.data()[i] + wd * p.data()[i];
+                    be[i] = momentum * m.data()[i] + (1 - dampening) * d;
+                    se[i] = p.data()[i] - lr * (nesterov ? d + momentum * be[i] : be[i]);
+                }
+                Tensor sp = t.on(p);
+                Tensor buf = t.on(m);
+                t.backend().sgd(sp, t.on(g), buf, lr, momentum, dampening, wd, nesterov, false);
+                assertValues("sgd nesterov=" + nesterov, new Ref(p.shape(), se), sp, ACCUMULATED);
+                assertValues("sgd buffer nesterov=" + nesterov, new Ref(p.shape(), be), buf, ACCUMULATED);
+            }
+            Tensor plain = t.on(p);
+            t.backend().sgd(plain, t.on(g), null, lr, 0, 0, 0, false, true);
+            assertValues("sgd plain", Ref.zip(p, g, (pi, gi) -> pi - lr * gi), plain, ACCUMULATED);
+        });
+    }
+
+    /** Philox draws: the CPU backend's numbers, bit for bit, for odd sizes and offsets. */
+    @ParameterizedTest
+    @MethodSource("targets")
+    void randomDrawsAreTheCpuBackendsBits(ConformanceTargets t) {
+        t.run(() -> {
+            for (boolean normal : new boolean[] {false, true}) {
+                for (long n : new long[] {0, 1, 7, 1031}) {
+                    Tensor expected = Tensor.empty(DType.F32, n);
+                    CpuBackend.INSTANCE.random(expected, 42, 5, normal);
+                    Tensor y = t.empty(DType.F32, n);
+                    t.backend().random(y, 42, 5, normal);
+                    assertArrayEquals(expected.toFloatArray(), y.toFloatArray(), "normal=" + normal + " n=" + n);
+                }
+            }
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void kahanAccumulationKeepsTheLowBits(ConformanceTargets t) {
+        t.run(() -> {
+            int n = 131;
+            Ref x = Ref.random(new SplittableRandom(1), 1e-4, 2e-4, n).rounded();
+            Tensor sum = t.empty(DType.F32, n);
+            Tensor comp = t.empty(DType.F32, n);
+            t.backend().fill(sum, 1000);
+            t.backend().fill(comp, 0);
+            Tensor dx = t.on(x);
+            int steps = 50;
+            for (int s = 0; s < steps; s++) {
+                t.backend().kahanAccumulate(dx, s % 2 == 1, sum, comp);
+            }
+            // the compensated total sum - comp keeps the increments that float sums of ~1000 would round away
+            float[] sums = sum.toFloatArray();
+            float[] comps = comp.toFloatArray();
+            for (int i = 0; i < n; i++) {
+                double v = x.data()[i];
+                double expected = 1000 + steps / 2.0 * (v + (double) (float) (v * v));
+                assertEquals(expected, (double) sums[i] - comps[i], 1e-9 * expected, "kahan on " + t + "[" + i + "]");
+            }
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void radixHistogramCountsKeysUnderAPrefix(ConformanceTargets t) {
+        t.run(() -> {
+            Ref x = Ref.random(new SplittableRandom(1), 0, 4, 1031).rounded();
+            int prefixBits = 2;
+            long prefix = 1; // keys 0x40000000..0x7fffffff: values from 2 up
+            long[] expected = new long[1 << 8];
+            long[] got = new long[1 << 8];
+            got[3] = 5; // the op adds to what is there
+            expected[3] = 5;
+            for (double v : x.data()) {
+                int key = Float.floatToRawIntBits((float) v);
+                if (key >>> (32 - prefixBits) == prefix) {
+                    expected[(key >>> 22) & 0xff]++;
+                }
+            }
+            t.backend().radixHistogram(t.on(x), prefix, prefixBits, 22, 8, got);
+            assertArrayEquals(expected, got);
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void fisherMergeWeighsByFisherInformation(ConformanceTargets t) {
+        t.run(() -> {
+            for (int models : new int[] {1, 2, 3}) {
+                int n = 131;
+                Tensor[] thetas = new Tensor[models];
+                Tensor[] fishers = new Tensor[models];
+                Ref[] th = new Ref[models];
+                Ref[] fi = new Ref[models];
+                float[] weights = new float[models];
+                float[] scales = new float[models];
+                for (int m = 0; m < models; m++) {
+                    th[m] = Ref.random(new SplittableRandom(m), -1, 1, n).rounded();
+                    fi[m] = Ref.random(new SplittableRandom(m + 10), 0, 1, n).rounded();
+                    thetas[m] = t.on(th[m]);
+                    fishers[m] = t.on(fi[m]);
+                    weights[m] = 1 + m;
+                    scales[m] = 0.5f * (m + 1);
+                }
+                float floor = 1e-3f;
+                double[] expected = new double[n];
+                for (int i = 0; i < n; i++) {
+                    double num = 0;
+                    double den = 0;
+                    for (int m = 0; m < models; m++) {
+                        double d = weights[m] * Math.max((double) (scales[m] * (float) fi[m].data()[i]), floor);
+                        num += d * th[m].data()[i];
+                        den += d;
+                    }
+                    expected[i] = num / den;
+                }
+                Tensor out = t.empty(DType.F32, n);
+                t.backend().fisherMerge(thetas, fishers, weights, scales, floor, out);
+                assertValues("fisherMerge models=" + models, new Ref(new long[] {n}, expected), out, ACCUMULATED);
+            }
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void blockwiseQuantizationRoundTripsWithinHalfAStep(ConformanceTargets t) {
+        t.run(() -> {
+            for (int n : new int[] {0, 1, 100, 1031}) {
+                int block = 64;
+                Ref x = Ref.random(new SplittableRandom(n), -3, 3, n).rounded();
+                int blocks = (n + block - 1) / block;
+                double[] scales = new double[blocks];
+                double[] codes = new double[n];
+                for (int b = 0; b < blocks; b++) {
+                    float absmax = 0;
+                    for (int i = b * block; i < Math.min(n, (b + 1) * block); i++) {
+                        absmax = Math.max(absmax, Math.abs((float) x.data()[i]));
+                    }
+                    float scale = absmax / 127f;
+                    scales[b] = scale;
+                    for (int i = b * block; i < Math.min(n, (b + 1) * block); i++) {
+                        codes[i] = scale > 0 ? Math.clamp(Math.rint((float) x.data()[i] / scale), -127, 127) : 0;
+                    }
+                }
+                Tensor q = t.empty(DType.I8, n);
+                Tensor s = t.empty(DType.F32, blocks);
+                t.backend().quantizeBlockwise(t.on(x), block, q, s);
+                assertValues("quantizeBlockwise scales", new Ref(new long[] {blocks}, scales), s, EXACT);
+                assertValues("quantizeBlockwise codes", new Ref(new long[] {n}, codes), q, EXACT);
+                Tensor y = t.empty(DType.F32, n);
+                t.backend().dequantizeBlockwise(q, s, block, y);
+                double[] back = new double[n];
+                for (int i = 0; i < n; i++) {
+                    back[i] = (float) codes[i] * (float) scales[i / block];
+                }
+                assertValues("dequantizeBlockwise", new Ref(new long[] {n}, back), y, EXACT);
+            }
+            Tensor bad = t.on(Tensor.of(new float[] {1, Float.NaN, 2}, 3));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> t.backend().quantizeBlockwise(bad, 2, t.empty(DType.I8, 3), t.empty(DType.F32, 2)));
+            assertTrue(e.getMessage().contains("NaN"), e.getMessage());
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void int8LinearKernels(ConformanceTargets t) {
+        t.run(() -> {
+            int m = 5;
+            int k = 37;
+            int n = 7;
+            Ref x = Ref.random(new SplittableRandom(1), -1, 1, m, k).rounded();
+            double[] xd = x.data().clone();
+            xd[2] = 9; // an outlier in column 2
+            xd[k + 11] = -8; // and in column 11
+            Ref xo = new Ref(x.shape(), xd);
+            Tensor flags = t.empty(DType.U8, k);
+            assertEquals(2, t.backend().outlierColumns(t.on(xo), 6f, flags));
+            double[] flagRef = new double[k];
+            flagRef[2] = 1;
+            flagRef[11] = 1;
+            assertValues("outlierColumns", new Ref(new long[] {k}, flagRef), flags, EXACT);
+
+            Tensor xq = t.empty(DType.I8, m, k);
+            Tensor xs = t.empty(DType.F32, m);
+            t.backend().quantizeRows(t.on(xo), flags, xq, xs);
+            double[] codes = new double[m * k];
+            double[] scales = new double[m];
+            for (int r = 0; r < m; r++) {
+                float absmax = 0;
+                for (int c = 0; c < k; c++) {
+                    absmax = flagRef[c] != 0 ? absmax : Math.max(absmax, Math.abs((float) xd[r * k + c]));
+                }
+                float scale = absmax / 127f;
+                scales[r] = scale;
+                for (int c = 0; c < k; c++) {
+                    codes[r * k + c] = flagRef[c] != 0 ? 0 : Math.clamp(Math.rint((float) xd[r * k + c] / scale), -127, 127);
+                }
+            }
+            assertValues("quantizeRows scales", new Ref(new long[] {m}, scales), xs, EXACT);
+            assertValues("quantizeRows codes", new Ref(new long[] {m, k}, codes), xq, EXACT);
+
+            byte[] wCodes = new byte[n * k];
+            new SplittableRandom(3).nextBytes(wCodes);
+            for (int i = 0; i < wCodes.length; i++) {
+                wCodes[i] = (byte) Math.max(-127, wCodes[i]);
+            }
+            Ref ws = Ref.random(new SplittableRandom(4), 0.001, 0.01, n).rounded();
+            Ref bias = Ref.random(new SplittableRandom(5), -1, 1, n).rounded();
+            Tensor wq = t.on(Tensor.ofBytes(wCodes, DType.I8, n, k));
+            Tensor y = t.empty(DType.F32, m, n);
+            t.backend().matmulQ8(xq, xs, wq, t.on(ws), t.on(bias), y);
+            double[] expected = new double[m * n];
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    long dot = 0;
+                    for (int c = 0; c < k; c++) {
+                        dot += (long) codes[i * k + c] * wCodes[j * k + c];
+                    }
+                    expected[i * n + j] = dot * scales[i] * ws.data()[j] + bias.data()[j];
+                }
+            }
+            assertValues("matmulQ8", new Ref(new long[] {m, n}, expected), y, ACCUMULATED);
+
+            Tensor columns = t.on(Tensor.of(new long[] {2, 11}, 2));
+            t.backend().matmulQ8Outliers(t.on(xo), columns, wq, t.on(ws), y);
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    for (int c : new int[] {2, 11}) {
+                        expected[i * n + j] += xd[i * k + c] * wCodes[j * k + c] * ws.data()[j];
+                    }
+                }
+            }
+            assertValues("matmulQ8Outliers", new Ref(new long[] {m, n}, expected), y, ACCUMULATED);
+        });
+    }
+
+    /**
+     * The ops CudaBackend.UNSUPPORTED lists: checked against their references on the CPU, and on CUDA
+     * required to refuse with an error naming the op and the device. Implementing one on CUDA makes this
+     * fail until the op leaves the list and gets its CUDA reference check here.
+     */
+    @ParameterizedTest
+    @MethodSource("targets")
+    void selectAboveAndSolvePositiveDefinite(ConformanceTargets t) {
+        t.run(() -> {
+            Tensor x = t.on(Tensor.of(new float[] {0.5f, 3, 2, 3, 1, 3}, 6));
+            int threshold = Float.floatToRawIntBits(2f);
+            Tensor a = t.on(Tensor.of(new float[] {4, 1, 1, 3}, 2, 2));
+            Tensor b = t.on(Tensor.of(new float[] {1, 2}, 2, 1));
+            if (t.isCuda()) {
+                for (String op : CudaBackend.UNSUPPORTED) {
+                    UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> {
+                        if (op.equals("selectAbove")) {
+                            t.backend().selectAbove(x, threshold, 1, 10);
+                        } else {
+                            t.backend().solvePositiveDefinite(a, b);
+                        }
+                    });
+                    assertTrue(e.getMessage().contains(op) && e.getMessage().contains("cuda:0"), e.getMessage());
+                }
+                return;
+            }
+            // above 2: indices 1, 3, 5; equal to 2, within the quota of 1: index 2; then the count of equal ones taken
+            assertArrayEquals(new long[] {1, 2, 3, 5, 1}, t.backend().selectAbove(x, threshold, 1, 10));
+            t.backend().solvePositiveDefinite(a, b);
+            // [4 1; 1 3] x = [1; 2] -> x = [1/11, 7/11]
+            assertValues("solvePositiveDefinite", new Ref(new long[] {2, 1}, new double[] {1 / 11.0, 7 / 11.0}), b, ACCUMULATED);
+        });
+    }
+
+    private static void forEachRows(RowsBody body) {
+        for (long[] shape : ROWS) {
+            body.run(shape[0], shape[1]);
+        }
+    }
+
+    private interface RowsBody {
+        void run(long rows, long cols);
+    }
+
+}
