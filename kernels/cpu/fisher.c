@@ -25,11 +25,6 @@ static inline uint32_t float_bits(float v) {
     return b.u;
 }
 
-/* Non-negative finite floats (and -0) are valid scores; NaN, infinities and negatives are not. */
-static inline int valid_score(float v) {
-    const uint32_t u = float_bits(v);
-    return u < 0x7f800000u || u == 0x80000000u;
-}
 
 /* hist[digit] += count of valid elements whose key's top prefix_bits equal prefix, where digit is the
  * digit_bits-wide field of the key starting at bit digit_shift; *invalid = count of invalid elements
@@ -51,7 +46,7 @@ int TS_FN(ts_radix_histogram_f32)(int64_t n, const float *restrict x, int64_t pr
         }
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < n; i++) {
-            const int ok = valid_score(x[i]);
+            const int ok = ts_valid_score(x[i]);
             const uint32_t key = ts_nonneg_key(x[i]);
             bad += !ok;
             if (local != NULL && ok && (prefix_bits == 0 || (int64_t)(key >> prefix_shift) == prefix)) local[(key >> digit_shift) & mask]++;
@@ -130,7 +125,7 @@ int TS_FN(ts_select_above_f32)(int64_t n, const float *restrict x, int64_t thres
             int32_t *restrict hit_key = h->keys;
             for (int64_t i = start; i < stop; i++) {
                 const uint32_t key = ts_nonneg_key(x[i]);
-                const int is_equal = key == t, ok = valid_score(x[i]);
+                const int is_equal = key == t, ok = ts_valid_score(x[i]);
                 const int take = ok & ((key > t) | (is_equal & (equal < equal_quota))) & (len < capacity);
                 bad += !ok;
                 above += ok & (key > t);

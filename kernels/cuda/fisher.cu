@@ -9,12 +9,16 @@ extern "C" __global__ void ts_kahan_accumulate_f32(int64_t n, const float *x, in
     TS_GRID_STRIDE(i, n) ts_kahan_add(&sum[i], &comp[i], square ? x[i] * x[i] : x[i]);
 }
 
-// hist[digit] += count of elements whose key's top prefix_bits equal prefix; digit is the digit_bits-wide
-// field of the key at bit digit_shift. Counts are integers, so the atomic adds give the same result in
-// any order.
-extern "C" __global__ void ts_radix_histogram_f32(int64_t n, const float *x, int64_t prefix, int prefix_bits, int digit_shift, int digit_bits, unsigned long long *hist) {
+// hist[digit] += count of valid elements whose key's top prefix_bits equal prefix; digit is the digit_bits-wide
+// field of the key at bit digit_shift; *invalid += count of invalid elements (left out), as the C kernel.
+// Counts are integers, so the atomic adds give the same result in any order.
+extern "C" __global__ void ts_radix_histogram_f32(int64_t n, const float *x, int64_t prefix, int prefix_bits, int digit_shift, int digit_bits, unsigned long long *hist, unsigned long long *invalid) {
     const unsigned mask = (1u << digit_bits) - 1u;
     TS_GRID_STRIDE(i, n) {
+        if (!ts_valid_score(x[i])) {
+            atomicAdd(invalid, 1ull);
+            continue;
+        }
         const unsigned key = ts_nonneg_key(x[i]);
         if (prefix_bits == 0 || (int64_t)(key >> (32 - prefix_bits)) == prefix) atomicAdd(&hist[(key >> digit_shift) & mask], 1ull);
     }

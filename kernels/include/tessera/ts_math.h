@@ -61,6 +61,15 @@ TS_HD void ts_kahan_add(float *sum, float *comp, float v) {
     *sum = t;
 }
 
+/* Non-negative finite floats (and -0) are valid selection scores; NaN, infinities and negatives are not. */
+TS_HD int ts_valid_score(float v) {
+    union {
+        float f;
+        unsigned u;
+    } b = {.f = v};
+    return b.u < 0x7f800000u || b.u == 0x80000000u;
+}
+
 /* Order-preserving key of a non-negative float (both zeros map to 0), for radix selection. */
 TS_HD unsigned ts_nonneg_key(float v) {
     union {

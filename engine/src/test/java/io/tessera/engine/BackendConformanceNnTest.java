@@ -329,6 +329,9 @@ class BackendConformanceNnTest {
     void radixHistogramCountsKeysUnderAPrefix(ConformanceTargets t) {
         t.run(() -> {
             Ref x = Ref.random(new SplittableRandom(1), 0, 4, 1031).rounded();
+            x.data()[7] = Double.NaN; // invalid scores are counted, not binned
+            x.data()[500] = -1.5;
+            x.data()[1030] = Double.POSITIVE_INFINITY;
             int prefixBits = 2;
             long prefix = 1; // keys 0x40000000..0x7fffffff: values from 2 up
             long[] expected = new long[1 << 8];
@@ -337,11 +340,11 @@ class BackendConformanceNnTest {
             expected[3] = 5;
             for (double v : x.data()) {
                 int key = Float.floatToRawIntBits((float) v);
-                if (key >>> (32 - prefixBits) == prefix) {
+                if (v >= 0 && v < Double.POSITIVE_INFINITY && key >>> (32 - prefixBits) == prefix) {
                     expected[(key >>> 22) & 0xff]++;
                 }
             }
-            t.backend().radixHistogram(t.on(x), prefix, prefixBits, 22, 8, got);
+            assertEquals(3, t.backend().radixHistogram(t.on(x), prefix, prefixBits, 22, 8, got));
             assertArrayEquals(expected, got);
         });
     }
@@ -516,7 +519,7 @@ class BackendConformanceNnTest {
                 for (String op : CudaBackend.UNSUPPORTED) {
                     UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> {
                         if (op.equals("selectAbove")) {
-                            t.backend().selectAbove(x, threshold, 1, 10);
+                            t.backend().selectAbove(x, threshold, 1, t.on(Tensor.empty(DType.I64, 10)), t.on(Tensor.empty(DType.I32, 10)));
                         } else {
                             t.backend().solvePositiveDefinite(a, b);
                         }
@@ -525,8 +528,13 @@ class BackendConformanceNnTest {
                 }
                 return;
             }
-            // above 2: indices 1, 3, 5; equal to 2, within the quota of 1: index 2; then the count of equal ones taken
-            assertArrayEquals(new long[] {1, 2, 3, 5, 1}, t.backend().selectAbove(x, threshold, 1, 10));
+            // above 2: indices 1, 3, 5; equal to 2, within the quota of 1: index 2; in index order, with their keys
+            Tensor indices = Tensor.empty(DType.I64, 10);
+            Tensor keys = Tensor.empty(DType.I32, 10);
+            assertEquals(new Backend.Selected(4, 4, 0), t.backend().selectAbove(x, threshold, 1, indices, keys));
+            assertArrayEquals(new long[] {1, 2, 3, 5}, java.util.Arrays.copyOf(indices.toLongArray(), 4));
+            assertArrayEquals(new int[] {Float.floatToRawIntBits(3), Float.floatToRawIntBits(2), Float.floatToRawIntBits(3),
+                Float.floatToRawIntBits(3)}, java.util.Arrays.copyOf(keys.toIntArray(), 4));
             t.backend().solvePositiveDefinite(a, b);
             // [4 1; 1 3] x = [1; 2] -> x = [1/11, 7/11]
             assertValues("solvePositiveDefinite", new Ref(new long[] {2, 1}, new double[] {1 / 11.0, 7 / 11.0}), b, ACCUMULATED);

@@ -248,12 +248,12 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
-        fisher.radixHistogram(x, prefix, prefixBits, digitShift, digitBits, histogram);
+    public long radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
+        return fisher.radixHistogram(x, prefix, prefixBits, digitShift, digitBits, histogram);
     }
 
     @Override
-    public long[] selectAbove(Tensor x, int thresholdKey, long equalQuota, long capacity) {
+    public Selected selectAbove(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys) {
         throw unsupported("selectAbove");
     }
 

@@ -23,18 +23,20 @@ final class CudaFisher {
                 .ptr(backend.address(op, sum)).ptr(backend.address(op, comp)).overItems(x.numel());
     }
 
-    void radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
+    long radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
         long in = backend.address("radixHistogram", x);
-        long bytes = (long) histogram.length * Long.BYTES;
+        int bins = histogram.length;
+        long bytes = (bins + 1L) * Long.BYTES; // the bins, then the count of invalid elements
         try (Scratch counts = new Scratch(backend, bytes); Arena arena = Arena.ofConfined()) {
             CudaBackend.zero(context, counts.address(), bytes);
             context.launch("ts_radix_histogram_f32").i64(x.numel()).ptr(in).i64(prefix).i32(prefixBits).i32(digitShift)
-                    .i32(digitBits).ptr(counts.address()).overItems(x.numel());
-            MemorySegment host = arena.allocate(JAVA_LONG, histogram.length);
+                    .i32(digitBits).ptr(counts.address()).ptr(counts.address() + (long) bins * Long.BYTES).overItems(x.numel());
+            MemorySegment host = arena.allocate(JAVA_LONG, bins + 1L);
             context.staging().download(counts.address(), host, bytes);
-            for (int b = 0; b < histogram.length; b++) {
+            for (int b = 0; b < bins; b++) {
                 histogram[b] += host.getAtIndex(JAVA_LONG, b);
             }
+            return host.getAtIndex(JAVA_LONG, bins);
         }
     }
 
