@@ -23,12 +23,35 @@ public final class Merge {
     public static final double DEFAULT_FISHER_FLOOR = 1e-6;
 
     /**
+     * A checked merge, computed one tensor at a time on request (allocated in the caller's scope), so a
+     * result larger than memory can be written tensor by tensor ({@link MergeRunner}).
+     */
+    @FunctionalInterface
+    interface PerTensor {
+        Tensor merge(String name);
+    }
+
+    static Map<String, Tensor> materialize(Iterable<String> names, PerTensor merge) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (String name : names) {
+            out.put(name, merge.merge(name));
+        }
+        return out;
+    }
+
+    /**
      * theta* = sum_i w_i F_i theta_i / sum_i w_i F_i, with each F_i floored at {@code floor} and, when
      * {@code normalize}, first divided by its global L2 norm (so models whose Fisher differs in scale
      * weigh equally).
      */
     public static Map<String, Tensor> fisherWeighted(List<Map<String, Tensor>> models, List<Map<String, Tensor>> fishers,
                                                      double[] weights, double floor, boolean normalize) {
+        PerTensor merge = fisherWeightedPerTensor(models, fishers, weights, floor, normalize);
+        return materialize(models.get(0).keySet(), merge);
+    }
+
+    static PerTensor fisherWeightedPerTensor(List<Map<String, Tensor>> models, List<Map<String, Tensor>> fishers,
+                                             double[] weights, double floor, boolean normalize) {
         checkCompatible(models, "model");
         if (fishers.size() != models.size()) {
             throw new IllegalArgumentException("Fisher merge: " + models.size() + " models but " + fishers.size() + " Fishers");
@@ -43,18 +66,29 @@ public final class Merge {
         for (int m = 0; m < scales.length; m++) {
             scales[m] = normalize ? (float) (1 / globalNorm(fishers.get(m), m)) : 1f;
         }
-        return combine(models, fishers, checkWeights(weights, models.size()), scales, (float) floor);
+        float[] w = checkWeights(weights, models.size());
+        return name -> combine(models, fishers, w, scales, (float) floor, name);
     }
 
     /** sum_i w_i theta_i / sum_i w_i. */
     public static Map<String, Tensor> average(List<Map<String, Tensor>> models, double[] weights) {
+        PerTensor merge = averagePerTensor(models, weights);
+        return materialize(models.get(0).keySet(), merge);
+    }
+
+    static PerTensor averagePerTensor(List<Map<String, Tensor>> models, double[] weights) {
         checkCompatible(models, "model");
         // the merge kernel with every Fisher scaled to 0 and floored at 1: d_i = 1 for all models
-        return combine(models, models, checkWeights(weights, models.size()), new float[models.size()], 1f);
+        float[] w = checkWeights(weights, models.size());
+        return name -> combine(models, models, w, new float[models.size()], 1f, name);
     }
 
     /** theta_base + sum_i lambda_i (theta_i - theta_base). */
     public static Map<String, Tensor> taskArithmetic(Map<String, Tensor> base, List<Map<String, Tensor>> models, double[] lambdas) {
+        return materialize(base.keySet(), taskArithmeticPerTensor(base, models, lambdas));
+    }
+
+    static PerTensor taskArithmeticPerTensor(Map<String, Tensor> base, List<Map<String, Tensor>> models, double[] lambdas) {
         List<Map<String, Tensor>> all = new ArrayList<>();
         all.add(base);
         all.addAll(models);
@@ -70,7 +104,7 @@ public final class Merge {
         for (int i = 0; i < w.length; i++) {
             w[i] = (float) weights[i];
         }
-        return combine(all, all, w, new float[all.size()], 1f);
+        return name -> combine(all, all, w, new float[all.size()], 1f, name);
     }
 
     /**
@@ -80,6 +114,11 @@ public final class Merge {
      * theta_base + lambda * (mean of the trimmed tau_i that agree with the elected sign).
      */
     public static Map<String, Tensor> ties(Map<String, Tensor> base, List<Map<String, Tensor>> models, double density, double lambda) {
+        return materialize(base.keySet(), tiesPerTensor(base, models, density, lambda));
+    }
+
+    /** TIES per tensor: each model's trim threshold is found over the whole model first, one model at a time. */
+    static PerTensor tiesPerTensor(Map<String, Tensor> base, List<Map<String, Tensor>> models, double density, double lambda) {
         List<Map<String, Tensor>> all = new ArrayList<>();
         all.add(base);
         all.addAll(models);
@@ -87,41 +126,34 @@ public final class Merge {
         if (!(density > 0 && density <= 1)) {
             throw new IllegalArgumentException("TIES: density must be in (0, 1], got " + density);
         }
-        List<Map<String, Tensor>> trimmed = new ArrayList<>();
-        for (Map<String, Tensor> model : models) {
-            Map<String, Tensor> tau = new LinkedHashMap<>();
-            Map<String, Tensor> magnitude = new LinkedHashMap<>();
-            model.forEach((name, theta) -> {
-                Tensor t = theta.sub(base.get(name));
-                tau.put(name, t);
-                magnitude.put(name, t.abs());
-            });
-            long total = magnitude.values().stream().mapToLong(Tensor::numel).sum();
-            float threshold = TopK.kthLargest(magnitude, Math.max(1, (long) Math.ceil(density * total)));
-            Map<String, Tensor> kept = new LinkedHashMap<>();
-            tau.forEach((name, t) -> kept.put(name, Tensor.where(magnitude.get(name).ge(Tensor.scalar(threshold)), t, Tensor.zeros())));
-            trimmed.add(kept);
+        float[] thresholds = new float[models.size()];
+        for (int m = 0; m < thresholds.length; m++) {
+            try (TensorScope scope = TensorScope.open()) {
+                Map<String, Tensor> magnitude = new LinkedHashMap<>();
+                models.get(m).forEach((name, theta) -> magnitude.put(name, theta.sub(base.get(name)).abs()));
+                long total = magnitude.values().stream().mapToLong(Tensor::numel).sum();
+                thresholds[m] = TopK.kthLargest(magnitude, Math.max(1, (long) Math.ceil(density * total)));
+            }
         }
-        Map<String, Tensor> out = new LinkedHashMap<>();
-        for (String name : base.keySet()) {
+        return name -> {
+            Tensor[] trimmed = new Tensor[models.size()];
             Tensor sum = Tensor.zeros(base.get(name).shape());
-            for (Map<String, Tensor> t : trimmed) {
-                sum = sum.add(t.get(name));
+            for (int m = 0; m < trimmed.length; m++) {
+                Tensor tau = models.get(m).get(name).sub(base.get(name));
+                trimmed[m] = Tensor.where(tau.abs().ge(Tensor.scalar(thresholds[m])), tau, Tensor.zeros());
+                sum = sum.add(trimmed[m]);
             }
             Tensor elected = sum.gt(Tensor.zeros());
             Tensor agreeSum = Tensor.zeros(base.get(name).shape());
             Tensor agreeCount = Tensor.zeros(base.get(name).shape());
-            for (Map<String, Tensor> t : trimmed) {
-                Tensor v = t.get(name);
-                Tensor agrees = Tensor.where(elected, v.gt(Tensor.zeros()).to(DType.F32),
-                        v.lt(Tensor.zeros()).to(DType.F32));
+            for (Tensor v : trimmed) {
+                Tensor agrees = Tensor.where(elected, v.gt(Tensor.zeros()).to(DType.F32), v.lt(Tensor.zeros()).to(DType.F32));
                 agreeSum = agreeSum.add(v.mul(agrees));
                 agreeCount = agreeCount.add(agrees);
             }
             Tensor mean = agreeSum.div(agreeCount.maximum(Tensor.ones()));
-            out.put(name, base.get(name).add(mean.mul(lambda)));
-        }
-        return out;
+            return base.get(name).add(mean.mul(lambda));
+        };
     }
 
     /**
@@ -131,6 +163,11 @@ public final class Merge {
      */
     public static Map<String, Tensor> dare(Map<String, Tensor> base, List<Map<String, Tensor>> models, double dropProbability,
                                            double[] lambdas, long seed) {
+        return materialize(base.keySet(), darePerTensor(base, models, dropProbability, lambdas, seed));
+    }
+
+    static PerTensor darePerTensor(Map<String, Tensor> base, List<Map<String, Tensor>> models, double dropProbability,
+                                   double[] lambdas, long seed) {
         List<Map<String, Tensor>> all = new ArrayList<>();
         all.add(base);
         all.addAll(models);
@@ -141,20 +178,22 @@ public final class Merge {
         if (lambdas.length != models.size()) {
             throw new IllegalArgumentException("DARE: " + models.size() + " models but " + lambdas.length + " lambdas");
         }
-        Map<String, Tensor> out = new LinkedHashMap<>();
+        Map<String, Long> offsets = new LinkedHashMap<>();
         long offset = 0;
-        for (String name : base.keySet()) {
+        for (var entry : base.entrySet()) {
+            offsets.put(entry.getKey(), offset);
+            offset += (entry.getValue().numel() + 3) / 4; // disjoint Philox blocks per tensor
+        }
+        return name -> {
             Tensor theta = base.get(name);
             for (int m = 0; m < models.size(); m++) {
                 Tensor tau = models.get(m).get(name).sub(base.get(name));
-                Tensor keep = Tensor.rand(seed + m, offset, tau.shape()).ge(Tensor.scalar((float) dropProbability));
+                Tensor keep = Tensor.rand(seed + m, offsets.get(name), tau.shape()).ge(Tensor.scalar((float) dropProbability));
                 Tensor rescaled = Tensor.where(keep, tau.mul(1 / (1 - dropProbability)), Tensor.zeros());
                 theta = theta.add(rescaled.mul(lambdas[m]));
             }
-            offset += (base.get(name).numel() + 3) / 4; // disjoint Philox blocks per tensor
-            out.put(name, theta);
-        }
-        return out;
+            return theta;
+        };
     }
 
     /**
@@ -167,6 +206,11 @@ public final class Merge {
      * average column.
      */
     public static Map<String, Tensor> regMean(List<Map<String, Tensor>> models, List<Map<String, Tensor>> grams, double alpha) {
+        PerTensor merge = regMeanPerTensor(models, grams, alpha);
+        return materialize(models.get(0).keySet(), merge);
+    }
+
+    static PerTensor regMeanPerTensor(List<Map<String, Tensor>> models, List<Map<String, Tensor>> grams, double alpha) {
         checkCompatible(models, "model");
         List<String> labels = new ArrayList<>();
         for (int m = 0; m < grams.size(); m++) {
@@ -178,31 +222,34 @@ public final class Merge {
         }
         double[] equal = new double[models.size()];
         java.util.Arrays.fill(equal, 1);
-        Map<String, Tensor> out = new LinkedHashMap<>(average(models, equal));
-        for (String name : grams.get(0).keySet()) {
-            Tensor w0 = models.get(0).get(name);
-            long in = w0.dim(1);
-            Tensor diagonal = Tensor.arange(in).reshape(in, 1).eq(Tensor.arange(in).reshape(1, in));
-            Tensor lhs = Tensor.zeros(in, in);
-            Tensor rhs = Tensor.zeros(in, w0.dim(0));
-            for (int m = 0; m < models.size(); m++) {
-                Tensor g = grams.get(m).get(name);
-                Tensor regularised = Tensor.where(diagonal, g, g.mul(alpha));
-                lhs = lhs.add(regularised);
-                rhs = rhs.add(regularised.matmul(models.get(m).get(name).t()));
-            }
-            // a zero diagonal entry means a zero row and column (the Grams are positive semi-definite): pin
-            // that unknown to the average with an equation of its own, M x_j = M avg_j
-            Tensor unseen = lhs.mul(diagonal.to(DType.F32)).sum(true, 1).eq(Tensor.zeros()).to(DType.F32).mul(models.size());
-            lhs = lhs.add(unseen.mul(diagonal.to(DType.F32)));
-            rhs = rhs.add(unseen.mul(out.get(name).t()));
-            Tensor solution = rhs.contiguous();
-            Tensor factor = lhs.contiguous();
-            InPlace.solvePositiveDefinite(factor, solution);
-            out.get(name).close();
-            out.put(name, solution.t().contiguous());
+        PerTensor average = averagePerTensor(models, equal);
+        return name -> grams.get(0).containsKey(name) ? regMeanWeight(models, grams, alpha, name, average.merge(name)) : average.merge(name);
+    }
+
+    /** The RegMean solution for one Linear weight [out, in]; {@code average} is the weights' plain average. */
+    private static Tensor regMeanWeight(List<Map<String, Tensor>> models, List<Map<String, Tensor>> grams, double alpha, String name,
+                                        Tensor average) {
+        Tensor w0 = models.get(0).get(name);
+        long in = w0.dim(1);
+        Tensor diagonal = Tensor.arange(in).reshape(in, 1).eq(Tensor.arange(in).reshape(1, in));
+        Tensor lhs = Tensor.zeros(in, in);
+        Tensor rhs = Tensor.zeros(in, w0.dim(0));
+        for (int m = 0; m < models.size(); m++) {
+            Tensor g = grams.get(m).get(name);
+            Tensor regularised = Tensor.where(diagonal, g, g.mul(alpha));
+            lhs = lhs.add(regularised);
+            rhs = rhs.add(regularised.matmul(models.get(m).get(name).t()));
         }
-        return out;
+        // a zero diagonal entry means a zero row and column (the Grams are positive semi-definite): pin
+        // that unknown to the average with an equation of its own, M x_j = M avg_j
+        Tensor unseen = lhs.mul(diagonal.to(DType.F32)).sum(true, 1).eq(Tensor.zeros()).to(DType.F32).mul(models.size());
+        lhs = lhs.add(unseen.mul(diagonal.to(DType.F32)));
+        rhs = rhs.add(unseen.mul(average.t()));
+        Tensor solution = rhs.contiguous();
+        Tensor factor = lhs.contiguous();
+        InPlace.solvePositiveDefinite(factor, solution);
+        average.close();
+        return solution.t().contiguous();
     }
 
     /**
@@ -270,20 +317,16 @@ public final class Merge {
         return Math.sqrt(squares);
     }
 
-    private static Map<String, Tensor> combine(List<Map<String, Tensor>> thetas, List<Map<String, Tensor>> fishers,
-                                               float[] weights, float[] scales, float floor) {
-        Map<String, Tensor> out = new LinkedHashMap<>();
-        for (String name : thetas.get(0).keySet()) {
-            Tensor[] t = new Tensor[weights.length];
-            Tensor[] f = new Tensor[weights.length];
-            for (int m = 0; m < weights.length; m++) {
-                t[m] = thetas.get(m).get(name).contiguous();
-                f[m] = fishers.get(m).get(name).contiguous();
-            }
-            Tensor merged = Tensor.empty(t[0].dtype(), t[0].shape());
-            merged.backend().fisherMerge(t, f, weights, scales, floor, merged);
-            out.put(name, merged);
+    private static Tensor combine(List<Map<String, Tensor>> thetas, List<Map<String, Tensor>> fishers, float[] weights,
+                                  float[] scales, float floor, String name) {
+        Tensor[] t = new Tensor[weights.length];
+        Tensor[] f = new Tensor[weights.length];
+        for (int m = 0; m < weights.length; m++) {
+            t[m] = thetas.get(m).get(name).contiguous();
+            f[m] = fishers.get(m).get(name).contiguous();
         }
-        return out;
+        Tensor merged = Tensor.empty(t[0].dtype(), t[0].shape());
+        merged.backend().fisherMerge(t, f, weights, scales, floor, merged);
+        return merged;
     }
 }

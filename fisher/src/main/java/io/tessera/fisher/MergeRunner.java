@@ -19,7 +19,10 @@ import java.util.function.ToDoubleFunction;
 /**
  * Runs a {@link MergeConfig}: checks every input file exists and every patch was made against the base,
  * memory-maps the inputs (zero-copy, so inputs need not fit in RAM), checks that they are compatible (all
- * mismatches at once), merges, and writes the result atomically.
+ * mismatches at once), and merges tensor by tensor straight into the output file (written atomically), so
+ * only one merged tensor is in memory at a time. (TIES first finds each model's trim threshold over the whole
+ * model, which holds one model's task-vector magnitudes at a time; a coefficient search keeps each candidate
+ * it scores in memory.)
  */
 public final class MergeRunner {
     private MergeRunner() {}
@@ -78,21 +81,22 @@ public final class MergeRunner {
                         models.set(i, patches[i].apply(base));
                     }
                 }
-                Function<double[], Map<String, Tensor>> merge = w -> switch (config.method()) {
-                    case FISHER -> Merge.fisherWeighted(models, fishers, w, p.fisherFloor(), p.normalizeFisher());
-                    case AVERAGE -> Merge.average(models, w);
-                    case TASK_ARITHMETIC -> Merge.taskArithmetic(base, models, w);
-                    case TIES -> Merge.ties(base, models, p.density(), p.lambda());
-                    case DARE -> Merge.dare(base, models, p.drop(), w, p.seed());
+                Function<double[], Merge.PerTensor> plan = w -> switch (config.method()) {
+                    case FISHER -> Merge.fisherWeightedPerTensor(models, fishers, w, p.fisherFloor(), p.normalizeFisher());
+                    case AVERAGE -> Merge.averagePerTensor(models, w);
+                    case TASK_ARITHMETIC -> Merge.taskArithmeticPerTensor(base, models, w);
+                    case TIES -> Merge.tiesPerTensor(base, models, p.density(), p.lambda());
+                    case DARE -> Merge.darePerTensor(base, models, p.drop(), w, p.seed());
                     case REGMEAN -> {
                         Grams.check(models, grams, config.models().stream().map(e -> e.gram().toString()).toList());
-                        yield Merge.regMean(models, grams, p.alpha());
+                        yield Merge.regMeanPerTensor(models, grams, p.alpha());
                     }
                 };
-                CoefficientSearch.Table table = config.search() == null ? null
-                        : CoefficientSearch.search(config.search().candidates(models.size()), merge, evaluation);
+                Map<String, Tensor> reference = base != null ? base : models.get(0); // names, dtypes and shapes of the result
+                CoefficientSearch.Table table = config.search() == null ? null : CoefficientSearch.search(
+                        config.search().candidates(models.size()), w -> Merge.materialize(reference.keySet(), plan.apply(w)), evaluation);
                 double[] chosen = table == null ? weights : table.best().lambdas();
-                Map<String, Tensor> merged = merge.apply(chosen);
+                Merge.PerTensor merged = plan.apply(chosen);
                 // the architecture carries over from the inputs (the base or the first model); their scores and histories do not
                 Map<String, String> metadata = new java.util.LinkedHashMap<>();
                 String architecture = open.get(0).metadata().get("architecture");
@@ -104,7 +108,13 @@ public final class MergeRunner {
                 if (table != null) {
                     metadata.put("merge_weights", java.util.Arrays.toString(chosen));
                 }
-                Safetensors.write(config.out(), merged, metadata);
+                // one merged tensor in memory at a time: results larger than RAM stream to the file
+                Map<String, Safetensors.Pending> pending = new java.util.LinkedHashMap<>();
+                reference.forEach((name, t) -> pending.put(name, new Safetensors.Pending(t.dtype(), t.shape(), () -> {
+                    Tensor value = merged.merge(name);
+                    return value.dtype() == t.dtype() ? value : value.to(t.dtype());
+                })));
+                Safetensors.writeStreaming(config.out(), pending, metadata);
                 return table;
             }
         } finally {

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tessera.engine.DType;
 import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.SafetensorsHeader.TensorInfo;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -25,6 +26,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.TreeMap;
+import java.util.function.Supplier;
 
 /**
  * Reads and writes safetensors files (https://github.com/huggingface/safetensors): an 8-byte little-endian
@@ -128,10 +130,39 @@ public final class Safetensors {
      * @throws IllegalStateException if a tensor is closed (detected when its data is due to be written)
      */
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
+        Objects.requireNonNull(tensors, "tensors");
+        Map<String, Pending> pending = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+            if (e.getKey() == null || e.getValue() == null) {
+                throw new IllegalArgumentException("cannot write a null tensor name or tensor (name " + e.getKey() + ")");
+            }
+            Tensor t = e.getValue();
+            pending.put(e.getKey(), new Pending(t.dtype(), t.shape(), () -> t));
+        }
+        writeEntries(file, pending, metadata, false);
+    }
+
+    /** A tensor declared for {@link #writeStreaming}: dtype and shape for the header, values produced when due. */
+    public record Pending(DType dtype, long[] shape, Supplier<Tensor> values) {}
+
+    /**
+     * {@link #write(Path, Map, Map)} one tensor at a time, so the file may be larger than memory (e.g. the
+     * merge of memory-mapped models): each tensor's values are produced inside a {@link TensorScope} of
+     * their own when their turn comes, written, and freed with everything the producer allocated, before the
+     * next is produced. Same layout and atomicity as {@code write}.
+     *
+     * @throws IllegalStateException if a produced tensor's dtype or shape differs from its declaration
+     */
+    public static void writeStreaming(Path file, Map<String, Pending> tensors, Map<String, String> metadata) throws IOException {
+        writeEntries(file, tensors, metadata, true);
+    }
+
+    private static void writeEntries(Path file, Map<String, Pending> tensors, Map<String, String> metadata, boolean scoped)
+            throws IOException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(tensors, "tensors");
-        List<Map.Entry<String, Tensor>> order = new ArrayList<>(tensors.size());
-        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+        List<Map.Entry<String, Pending>> order = new ArrayList<>(tensors.size());
+        for (Map.Entry<String, Pending> e : tensors.entrySet()) {
             if (e.getKey() == null || e.getValue() == null) {
                 throw new IllegalArgumentException("cannot write a null tensor name or tensor (name " + e.getKey() + ")");
             }
@@ -140,7 +171,7 @@ public final class Safetensors {
             }
             order.add(Map.entry(e.getKey(), e.getValue()));
         }
-        order.sort(Comparator.<Map.Entry<String, Tensor>>comparingInt(e -> -alignmentRank(e.getValue().dtype()))
+        order.sort(Comparator.<Map.Entry<String, Pending>>comparingInt(e -> -alignmentRank(e.getValue().dtype()))
                 .thenComparing(e -> e.getKey().getBytes(StandardCharsets.UTF_8), Arrays::compareUnsigned));
 
         ObjectNode root = JSON.createObjectNode();
@@ -154,9 +185,9 @@ public final class Safetensors {
             }
         }
         long offset = 0;
-        for (Map.Entry<String, Tensor> e : order) {
-            Tensor t = e.getValue();
-            long bytes = Math.multiplyExact(t.numel(), (long) t.dtype().byteSize());
+        for (Map.Entry<String, Pending> e : order) {
+            Pending t = e.getValue();
+            long bytes = Math.multiplyExact(Arrays.stream(t.shape()).reduce(1, Math::multiplyExact), (long) t.dtype().byteSize());
             ObjectNode entry = root.putObject(e.getKey());
             entry.put("dtype", t.dtype().safetensorsName());
             ArrayNode shape = entry.putArray("shape");
@@ -181,8 +212,19 @@ public final class Safetensors {
 
         AtomicFiles.write(file, out -> {
             writeFully(out, head);
-            for (Map.Entry<String, Tensor> e : order) {
-                writeData(out, e.getKey(), e.getValue());
+            for (Map.Entry<String, Pending> e : order) {
+                if (!scoped) {
+                    writeData(out, e.getKey(), e.getValue().values().get());
+                    continue;
+                }
+                try (TensorScope scope = TensorScope.open()) {
+                    Tensor t = e.getValue().values().get();
+                    if (t.dtype() != e.getValue().dtype() || !Arrays.equals(t.shape(), e.getValue().shape())) {
+                        throw new IllegalStateException("tensor '" + e.getKey() + "' was declared " + e.getValue().dtype()
+                                + Arrays.toString(e.getValue().shape()) + " but produced as " + t.describe());
+                    }
+                    writeData(out, e.getKey(), t);
+                }
             }
         });
     }

@@ -624,4 +624,36 @@ class SafetensorsTest {
         IOException e = assertThrows(IOException.class, () -> Safetensors.read(dir.resolve("nope.safetensors")));
         assertFalse(e instanceof SafetensorsFormatException);
     }
+    @Test
+    void streamingWritesProduceOneTensorAtATimeAndReadBackAsWritten() throws IOException {
+        Path file = dir.resolve("streamed.safetensors");
+        long before = HostStorage.liveBytes();
+        long[] peak = new long[1];
+        Map<String, Safetensors.Pending> pending = new LinkedHashMap<>();
+        for (int i = 0; i < 4; i++) {
+            int seed = i;
+            pending.put("t" + i, new Safetensors.Pending(DType.F32, new long[] {1000, 257}, () -> {
+                peak[0] = Math.max(peak[0], HostStorage.liveBytes() - before); // what earlier tensors left behind
+                return Tensor.rand(seed, 0, 1000, 257).mul(2); // a temporary and its result, freed after writing
+            }));
+        }
+        Safetensors.writeStreaming(file, pending, Map.of("kind", "streamed"));
+        assertEquals(0, peak[0], "an earlier tensor was still allocated when the next was produced");
+        assertEquals(before, HostStorage.liveBytes());
+        try (SafetensorsFile read = Safetensors.read(file); TensorScope scope = TensorScope.open()) {
+            assertEquals("streamed", read.metadata().get("kind"));
+            for (int i = 0; i < 4; i++) {
+                assertArrayEquals(Tensor.rand(i, 0, 1000, 257).mul(2).toFloatArray(), read.tensor("t" + i).toFloatArray());
+            }
+        }
+    }
+
+    @Test
+    void streamingRejectsATensorThatDiffersFromItsDeclarationAndLeavesNoFile() {
+        Path file = dir.resolve("mismatch.safetensors");
+        Map<String, Safetensors.Pending> pending = Map.of("w", new Safetensors.Pending(DType.F32, new long[] {3, 4}, () -> Tensor.zeros(4, 3)));
+        String message = assertThrows(IllegalStateException.class, () -> Safetensors.writeStreaming(file, pending, Map.of())).getMessage();
+        assertTrue(message.contains("'w'") && message.contains("[3, 4]"), message);
+        assertFalse(Files.exists(file));
+    }
 }
