@@ -129,7 +129,7 @@ int TS_FN(ts_select_above_f32)(int64_t n, const float *restrict x, int64_t thres
                 const int take = ok & ((key > t) | (is_equal & (equal < equal_quota))) & (len < capacity);
                 bad += !ok;
                 above += ok & (key > t);
-                equal += is_equal;
+                equal += ok & is_equal; /* a negative score's key is 0, but it is invalid, never a tie */
                 hit_index[len] = i;
                 hit_key[len] = (int32_t)key;
                 len += take;

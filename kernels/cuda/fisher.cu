@@ -1,7 +1,10 @@
-// Kernels of the Fisher module, as kernels/cpu/fisher.c: compensated accumulation, the histogram pass of
-// a radix select, and the fused Fisher-weighted merge. The per-element math is tessera/ts_math.h.
+// Kernels of the Fisher module, as kernels/cpu/fisher.c: compensated accumulation, the histogram and
+// selection passes of a radix select, and the fused Fisher-weighted merge. The per-element math is
+// tessera/ts_math.h.
 #include <stdint.h>
 
+#include "block_reduce.cuh"
+#include "block_scan.cuh"
 #include "grid.cuh"
 #include "tessera/ts_math.h"
 
@@ -21,6 +24,78 @@ extern "C" __global__ void ts_radix_histogram_f32(int64_t n, const float *x, int
         }
         const unsigned key = ts_nonneg_key(x[i]);
         if (prefix_bits == 0 || (int64_t)(key >> (32 - prefix_bits)) == prefix) atomicAdd(&hist[(key >> digit_shift) & mask], 1ull);
+    }
+}
+
+// ts_select_above_f32 splits x into one contiguous chunk per block, the same in both of its kernels, so
+// that concatenating the blocks' hits in block order gives them in increasing index order.
+__device__ static inline void ts_select_chunk(int64_t n, int64_t *from, int64_t *to) {
+    const int64_t chunk = (n + gridDim.x - 1) / gridDim.x;
+    *from = blockIdx.x * chunk < n ? blockIdx.x * chunk : n;
+    *to = *from + chunk < n ? *from + chunk : n;
+}
+
+// Selection pass 1: counts[3 b .. 3 b + 2] = how many valid keys of block b's chunk are above
+// threshold_key, how many equal it, and how many elements are invalid.
+extern "C" __global__ void ts_select_count_f32(int64_t n, const float *x, unsigned threshold_key, long long *counts) {
+    int64_t from, to;
+    ts_select_chunk(n, &from, &to);
+    long long above = 0, equal = 0, invalid = 0;
+    for (int64_t i = from + threadIdx.x; i < to; i += blockDim.x) {
+        const int ok = ts_valid_score(x[i]);
+        const unsigned key = ts_nonneg_key(x[i]);
+        above += ok && key > threshold_key;
+        equal += ok && key == threshold_key;
+        invalid += !ok;
+    }
+    const auto sum = [](long long a, long long b) { return a + b; };
+    above = ts_block_reduce(above, sum);
+    equal = ts_block_reduce(equal, sum);
+    invalid = ts_block_reduce(invalid, sum);
+    if (threadIdx.x == 0) {
+        counts[3 * blockIdx.x] = above;
+        counts[3 * blockIdx.x + 1] = equal;
+        counts[3 * blockIdx.x + 2] = invalid;
+    }
+}
+
+// Selection pass 2 (same grid as pass 1): writes each hit at its rank among all hits, so the output is
+// in index order whatever the scheduling. A valid element is a hit if its key is above the threshold, or
+// equals it with fewer than equal_quota equal keys before it; with A keys above and E equal before it,
+// its rank is A + min(E, equal_quota). Each block first sums the counts of the blocks before it (an
+// exclusive scan over blocks), then ranks its chunk a block of elements at a time.
+extern "C" __global__ void ts_select_write_f32(int64_t n, const float *x, unsigned threshold_key, long long equal_quota, long long capacity, const long long *counts, int64_t *indices, int *keys) {
+    const auto sum = [](long long a, long long b) { return a + b; };
+    long long above_before = 0, equal_before = 0;
+    for (unsigned b = threadIdx.x; b < blockIdx.x; b += blockDim.x) {
+        above_before += counts[3 * b];
+        equal_before += counts[3 * b + 1];
+    }
+    above_before = ts_block_reduce(above_before, sum);
+    equal_before = ts_block_reduce(equal_before, sum);
+    int64_t from, to;
+    ts_select_chunk(n, &from, &to);
+    for (int64_t start = from; start < to; start += blockDim.x) {
+        const long long taken_before = above_before + (equal_before < equal_quota ? equal_before : equal_quota);
+        if (taken_before >= capacity) break;  // the same for every thread: no later hit fits
+        const int64_t i = start + threadIdx.x;
+        const float v = i < to ? x[i] : -1.0f;
+        const int ok = ts_valid_score(v);
+        const unsigned key = ts_nonneg_key(v);
+        const int is_above = ok && key > threshold_key, is_equal = ok && key == threshold_key;
+        // both flags in one scan: at most blockDim.x <= 1024 of each, so 16 bits each suffice
+        int total;
+        const int rank = ts_block_exclusive_scan(is_above | (is_equal << 16), &total);
+        const long long above = above_before + (rank & 0xffff), equal = equal_before + (rank >> 16);
+        if (is_above || (is_equal && equal < equal_quota)) {
+            const long long at = above + (equal < equal_quota ? equal : equal_quota);
+            if (at < capacity) {
+                indices[at] = i;
+                keys[at] = (int)key;
+            }
+        }
+        above_before += total & 0xffff;
+        equal_before += total >> 16;
     }
 }
 

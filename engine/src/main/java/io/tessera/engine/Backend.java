@@ -11,6 +11,12 @@ import java.lang.foreign.MemorySegment;
 public interface Backend {
     Device device();
 
+    /**
+     * Waits until the work this thread queued on the device has run (kernels may run asynchronously to the
+     * caller; reads into host memory wait anyway). A no-op where ops run synchronously, as on the CPU.
+     */
+    default void synchronize() {}
+
     /** Allocates uninitialised memory on this device, owned by the current {@link TensorScope} if any. */
     Storage allocate(long bytes);
 

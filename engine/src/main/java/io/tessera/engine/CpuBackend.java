@@ -335,7 +335,8 @@ public final class CpuBackend implements Backend {
         int info = Lapacke.LAPACKE_sposv(Lapacke.LAPACK_ROW_MAJOR, Lapacke.UPPER, n, k, output(a), Math.max(n, 1), output(b),
                 Math.max(k, 1));
         if (info > 0) {
-            throw new IllegalArgumentException("matrix " + a.describe() + " is not positive definite (leading minor " + info + ")");
+            throw new IllegalArgumentException("solvePositiveDefinite: matrix " + a.describe() + " is not positive definite (leading minor "
+                    + info + ")");
         }
         if (info < 0) {
             throw new IllegalStateException("LAPACKE_sposv rejected argument " + (-info));

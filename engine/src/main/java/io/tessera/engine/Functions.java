@@ -5,8 +5,9 @@ import io.tessera.engine.autograd.Node;
 import java.util.Arrays;
 
 /**
- * The differentiable ops: each validates its inputs (dtype, device, shapes), allocates its output, runs
- * backend primitives, and records how to compute the inputs' gradients. Backward passes run under
+ * The differentiable ops: each validates its inputs (dtype, device, shapes), allocates its output on its
+ * inputs' device, runs that device's backend primitives, and records how to compute the inputs' gradients
+ * (which land on the same device). Backward passes run under
  * noGrad and are written with the same ops.
  */
 final class Functions {
@@ -25,7 +26,6 @@ final class Functions {
     }
 
     private static void requireF32(String op, Tensor... tensors) {
-        Device device = null;
         for (Tensor t : tensors) {
             if (t == null) {
                 continue;
@@ -34,10 +34,22 @@ final class Functions {
             if (t.dtype() != DType.F32) {
                 throw new IllegalArgumentException(op + ": needs f32 tensors, got " + t.describe() + "; convert with to(DType.F32)");
             }
-            if (device != null && !device.equals(t.device())) {
-                throw new IllegalArgumentException(op + ": tensors are on different devices (" + device + " and " + t.device() + ")");
+        }
+        requireOneDevice(op, tensors);
+    }
+
+    /** An op runs on its inputs' device, so they must share one (null entries are absent optional inputs). */
+    private static void requireOneDevice(String op, Tensor... tensors) {
+        Tensor first = null;
+        for (Tensor t : tensors) {
+            if (t == null) {
+                continue;
             }
-            device = t.device();
+            if (first != null && !first.device().equals(t.device())) {
+                throw new IllegalArgumentException(op + ": " + first.describe() + " and " + t.describe()
+                        + " are on different devices; move one with to(Device)");
+            }
+            first = first == null ? t : first;
         }
     }
 
@@ -182,7 +194,7 @@ final class Functions {
         strides[d] *= step;
         Tensor y = x.view(shape, strides, offset);
         return record(y, "slice", (g, needed) -> {
-            Tensor gx = Tensor.zeros(x.shape());
+            Tensor gx = Tensor.zeros(x.device(), x.shape());
             Tensor target = gx.slice(d, from, to, step);
             gx.backend().copy(g, target);
             return new Tensor[] {gx};
@@ -243,7 +255,7 @@ final class Functions {
         String name = op.name().toLowerCase(java.util.Locale.ROOT);
         requireF32(name, a, b);
         long[] shape = Shapes.broadcast(a.shape(), b.shape(), name);
-        Tensor y = Tensor.empty(DType.F32, shape);
+        Tensor y = Tensor.empty(a.device(), DType.F32, shape);
         a.backend().binary(op, broadcastView(a, shape), broadcastView(b, shape), y);
         long[] as = a.shape();
         long[] bs = b.shape();
@@ -256,7 +268,7 @@ final class Functions {
             case MAXIMUM, MINIMUM -> (g, needed) -> {
                 // ties split the gradient equally, as torch.maximum does
                 Tensor wins = op == Ops.Binary.MAXIMUM ? a.gt(b) : a.lt(b);
-                Tensor half = Tensor.where(a.eq(b), g.mul(0.5), Tensor.zeros());
+                Tensor half = Tensor.where(a.eq(b), g.mul(0.5), Tensor.zeros(a.device()));
                 Tensor ga = Tensor.where(wins, g, half);
                 return new Tensor[] {sumTo(ga, as), needed[1] ? sumTo(g.sub(ga), bs) : null};
             };
@@ -277,7 +289,7 @@ final class Functions {
     static Tensor scalar(Ops.Unary op, Tensor x, double value) {
         String name = op.name().toLowerCase(java.util.Locale.ROOT);
         requireF32(name, x);
-        Tensor y = Tensor.empty(DType.F32, x.shape());
+        Tensor y = Tensor.empty(x.device(), DType.F32, x.shape());
         x.backend().unary(op, (float) value, x, y);
         Node.Backward backward = switch (op) {
             case ADD_SCALAR -> (g, needed) -> new Tensor[] {g};
@@ -293,7 +305,7 @@ final class Functions {
     static Tensor unary(Ops.Unary op, Tensor x) {
         String name = op.name().toLowerCase(java.util.Locale.ROOT);
         requireF32(name, x);
-        Tensor y = Tensor.empty(DType.F32, x.shape());
+        Tensor y = Tensor.empty(x.device(), DType.F32, x.shape());
         x.backend().unary(op, 0f, x, y);
         Node.Backward backward = switch (op) {
             case NEG -> (g, needed) -> new Tensor[] {g.neg()};
@@ -306,8 +318,8 @@ final class Functions {
             case GELU_ERF -> (g, needed) -> new Tensor[] {gradOp(Ops.Binary.GELU_ERF_GRAD, x, g)};
             case SILU -> (g, needed) -> new Tensor[] {gradOp(Ops.Binary.SILU_GRAD, x, g)};
             case SIGMOID -> (g, needed) -> new Tensor[] {gradOp(Ops.Binary.SIGMOID_GRAD, y, g)};
-            case ABS -> (g, needed) -> new Tensor[] {Tensor.where(x.gt(Tensor.zeros()), g,
-                    Tensor.where(x.lt(Tensor.zeros()), g.neg(), Tensor.zeros()))};
+            case ABS -> (g, needed) -> new Tensor[] {Tensor.where(x.gt(Tensor.zeros(x.device())), g,
+                    Tensor.where(x.lt(Tensor.zeros(x.device())), g.neg(), Tensor.zeros(x.device())))};
             case RECIPROCAL -> (g, needed) -> new Tensor[] {g.mul(y).mul(y).neg()};
             case SIN -> (g, needed) -> new Tensor[] {g.mul(x.cos())};
             case COS -> (g, needed) -> new Tensor[] {g.mul(x.sin()).neg()};
@@ -320,7 +332,7 @@ final class Functions {
         String name = op.name().toLowerCase(java.util.Locale.ROOT);
         requireF32(name, a, b);
         long[] shape = Shapes.broadcast(a.shape(), b.shape(), name);
-        Tensor y = Tensor.empty(DType.BOOL, shape);
+        Tensor y = Tensor.empty(a.device(), DType.BOOL, shape);
         a.backend().compare(op, broadcastView(a, shape), broadcastView(b, shape), y);
         return y;
     }
@@ -330,14 +342,15 @@ final class Functions {
             throw new IllegalArgumentException("where: condition must be bool, got " + cond.describe());
         }
         requireF32("where", a, b);
+        requireOneDevice("where", cond, a);
         long[] shape = Shapes.broadcast(Shapes.broadcast(cond.shape(), a.shape(), "where"), b.shape(), "where");
-        Tensor y = Tensor.empty(DType.F32, shape);
+        Tensor y = Tensor.empty(a.device(), DType.F32, shape);
         a.backend().where(broadcastView(cond, shape), broadcastView(a, shape), broadcastView(b, shape), y);
         long[] as = a.shape();
         long[] bs = b.shape();
         return record(y, "where", (g, needed) -> new Tensor[] {
-                needed[0] ? sumTo(Tensor.where(cond, g, Tensor.zeros()), as) : null,
-                needed[1] ? sumTo(Tensor.where(cond, Tensor.zeros(), g), bs) : null}, a, b);
+                needed[0] ? sumTo(Tensor.where(cond, g, Tensor.zeros(a.device())), as) : null,
+                needed[1] ? sumTo(Tensor.where(cond, Tensor.zeros(a.device()), g), bs) : null}, a, b);
     }
 
     // ---- reductions ----------------------------------------------------------------------------
@@ -371,7 +384,7 @@ final class Functions {
             throw new IllegalArgumentException(name + ": cannot reduce over an empty dim of " + x.describe());
         }
         long[] keep = keptShape(xs, dims, true);
-        Tensor y = Tensor.empty(DType.F32, keptShape(xs, dims, false));
+        Tensor y = Tensor.empty(x.device(), DType.F32, keptShape(xs, dims, false));
         x.backend().reduce(op, x, dims, y);
         Tensor kept = keepDim ? y.view(keep, Shapes.contiguousStrides(keep), 0) : y;
         Node.Backward backward = switch (op) {
@@ -403,7 +416,7 @@ final class Functions {
             throw new IllegalArgumentException("argmax: dim " + dim + " of " + x.describe() + " is empty");
         }
         int[] dims = {d};
-        Tensor y = Tensor.empty(DType.I64, keptShape(x.shape(), dims, false));
+        Tensor y = Tensor.empty(x.device(), DType.I64, keptShape(x.shape(), dims, false));
         x.backend().reduce(Ops.Reduce.ARGMAX, x, dims, y);
         long[] keep = keptShape(x.shape(), dims, true);
         return keepDim ? y.view(keep, Shapes.contiguousStrides(keep), 0) : y;
@@ -446,7 +459,7 @@ final class Functions {
                 throw new IllegalArgumentException("matmul: dims above 2^31-1 are not supported (" + a.describe() + " @ " + b.describe() + ")");
             }
         }
-        Tensor y = Tensor.empty(DType.F32, yShape);
+        Tensor y = Tensor.empty(a.device(), DType.F32, yShape);
         left.backend().matmul(broadcastView(left, withLast2(batch, m, k)), broadcastView(right, withLast2(batch, k, n)), y);
         return record(y, "matmul", (g, needed) -> new Tensor[] {
                 needed[0] ? sumTo(g.matmul(b.transpose(-1, -2)), a.shape()) : null,
@@ -482,10 +495,10 @@ final class Functions {
             return softmax(x.transpose(d, -1), -1, log).transpose(d, -1);
         }
         Tensor input = x.contiguous();
-        Tensor y = Tensor.empty(DType.F32, x.shape());
+        Tensor y = Tensor.empty(x.device(), DType.F32, x.shape());
         x.backend().softmax(input, y, log);
         return record(y, name, (g, needed) -> {
-            Tensor gx = Tensor.empty(DType.F32, x.shape());
+            Tensor gx = Tensor.empty(x.device(), DType.F32, x.shape());
             x.backend().softmaxBackward(y, g.contiguous(), gx, log);
             return new Tensor[] {gx};
         }, input);
@@ -508,14 +521,14 @@ final class Functions {
         requireVector("layerNorm", w, c, "weight");
         requireVector("layerNorm", b, c, "bias");
         Tensor input = x.contiguous();
-        Tensor y = Tensor.empty(DType.F32, x.shape());
-        Tensor mean = Tensor.empty(DType.F32, rowsShape(x));
-        Tensor rstd = Tensor.empty(DType.F32, rowsShape(x));
+        Tensor y = Tensor.empty(x.device(), DType.F32, x.shape());
+        Tensor mean = Tensor.empty(x.device(), DType.F32, rowsShape(x));
+        Tensor rstd = Tensor.empty(x.device(), DType.F32, rowsShape(x));
         x.backend().layerNorm(input, w, b, (float) eps, y, mean, rstd);
         return record(y, "layerNorm", (g, needed) -> {
-            Tensor gx = Tensor.empty(DType.F32, x.shape());
-            Tensor gw = w == null ? null : Tensor.empty(DType.F32, w.shape());
-            Tensor gb = b == null ? null : Tensor.empty(DType.F32, b.shape());
+            Tensor gx = Tensor.empty(x.device(), DType.F32, x.shape());
+            Tensor gw = w == null ? null : Tensor.empty(x.device(), DType.F32, w.shape());
+            Tensor gb = b == null ? null : Tensor.empty(x.device(), DType.F32, b.shape());
             x.backend().layerNormBackward(input, w, mean, rstd, g.contiguous(), gx, gw, gb);
             return new Tensor[] {gx, gw, gb};
         }, input, w, b);
@@ -526,12 +539,12 @@ final class Functions {
         long c = x.rank() == 0 ? 1 : x.dim(-1);
         requireVector("rmsNorm", w, c, "weight");
         Tensor input = x.contiguous();
-        Tensor y = Tensor.empty(DType.F32, x.shape());
-        Tensor rstd = Tensor.empty(DType.F32, rowsShape(x));
+        Tensor y = Tensor.empty(x.device(), DType.F32, x.shape());
+        Tensor rstd = Tensor.empty(x.device(), DType.F32, rowsShape(x));
         x.backend().rmsNorm(input, w, (float) eps, y, rstd);
         return record(y, "rmsNorm", (g, needed) -> {
-            Tensor gx = Tensor.empty(DType.F32, x.shape());
-            Tensor gw = w == null ? null : Tensor.empty(DType.F32, w.shape());
+            Tensor gx = Tensor.empty(x.device(), DType.F32, x.shape());
+            Tensor gw = w == null ? null : Tensor.empty(x.device(), DType.F32, w.shape());
             x.backend().rmsNormBackward(input, w, rstd, g.contiguous(), gx, gw);
             return new Tensor[] {gx, gw};
         }, input, w);
@@ -550,14 +563,15 @@ final class Functions {
         if (rows == 0) {
             throw new IllegalArgumentException("crossEntropy: no rows in " + logits.describe());
         }
+        requireOneDevice("crossEntropy", logits, labels);
         requireIndices("crossEntropy", labels, classes, "label");
         Tensor input = logits.reshape(rows, classes).contiguous();
         Tensor target = labels.contiguous();
-        Tensor losses = Tensor.empty(DType.F32, rows);
-        Tensor lse = Tensor.empty(DType.F32, rows);
+        Tensor losses = Tensor.empty(logits.device(), DType.F32, rows);
+        Tensor lse = Tensor.empty(logits.device(), DType.F32, rows);
         logits.backend().crossEntropy(input, target, losses, lse);
         Tensor perRow = record(losses, "crossEntropy", (g, needed) -> {
-            Tensor glogits = Tensor.empty(DType.F32, rows, classes);
+            Tensor glogits = Tensor.empty(logits.device(), DType.F32, rows, classes);
             logits.backend().crossEntropyBackward(input, target, lse, g.contiguous(), glogits);
             return new Tensor[] {glogits};
         }, input);
@@ -569,15 +583,16 @@ final class Functions {
         if (weight.rank() != 2) {
             throw new IllegalArgumentException("embedding: weight must be [vocab, dim], got " + weight.describe());
         }
+        requireOneDevice("embedding", weight, indices);
         requireIndices("embedding", indices, weight.dim(0), "index");
         Tensor table = weight.contiguous();
         Tensor idx = indices.contiguous();
         long[] outShape = Arrays.copyOf(indices.shape(), indices.rank() + 1);
         outShape[indices.rank()] = weight.dim(1);
-        Tensor y = Tensor.empty(DType.F32, outShape);
+        Tensor y = Tensor.empty(weight.device(), DType.F32, outShape);
         weight.backend().embedding(table, idx, y);
         return record(y, "embedding", (g, needed) -> {
-            Tensor gw = Tensor.zeros(weight.shape());
+            Tensor gw = Tensor.zeros(weight.device(), weight.shape());
             weight.backend().embeddingBackward(g.contiguous(), idx, gw);
             return new Tensor[] {gw};
         }, table);
@@ -594,12 +609,12 @@ final class Functions {
         long tq = x.dim(-2);
         long tk = x.dim(-1);
         long batch = tq * tk == 0 ? 0 : x.numel() / (tq * tk);
-        Tensor y = Tensor.empty(DType.F32, x.shape());
+        Tensor y = Tensor.empty(x.device(), DType.F32, x.shape());
         x.backend().copy(x, y);
         x.backend().causalMask(y.view(new long[] {batch, tq, tk}, Shapes.contiguousStrides(new long[] {batch, tq, tk}), 0),
                 past, (float) value);
         return record(y, "causalMask", (g, needed) -> {
-            Tensor gx = Tensor.empty(DType.F32, x.shape());
+            Tensor gx = Tensor.empty(x.device(), DType.F32, x.shape());
             x.backend().copy(g, gx);
             x.backend().causalMask(gx.view(new long[] {batch, tq, tk}, Shapes.contiguousStrides(new long[] {batch, tq, tk}), 0),
                     past, 0f);
@@ -629,7 +644,7 @@ final class Functions {
             total += s[d];
         }
         shape[d] = total;
-        Tensor y = Tensor.empty(DType.F32, shape);
+        Tensor y = Tensor.empty(first.device(), DType.F32, shape);
         long[] starts = new long[tensors.length];
         long at = 0;
         for (int i = 0; i < tensors.length; i++) {

@@ -1,5 +1,6 @@
 package io.tessera.engine;
 
+import io.tessera.engine.autograd.GradMode;
 import java.util.Arrays;
 
 /**
@@ -32,12 +33,18 @@ public final class InPlace {
         t.backend().unary(Ops.Unary.MUL_SCALAR, (float) factor, t, t);
     }
 
-    /** dst = src (same shape; dtype converts; any strides). */
+    /** dst = src (same shape; dtype converts; any strides; src may be on another device, e.g. a file's tensor). */
     public static void copy(Tensor src, Tensor dst) {
         if (!Arrays.equals(src.shape(), dst.shape())) {
             throw new IllegalArgumentException("copy: " + src.describe() + " does not match " + dst.describe());
         }
-        dst.backend().copy(src, dst);
+        if (src.device().equals(dst.device())) {
+            dst.backend().copy(src, dst);
+            return;
+        }
+        try (GradMode off = GradMode.noGrad(); Tensor moved = src.to(dst.device())) {
+            dst.backend().copy(moved, dst);
+        }
     }
 
     /** One fused AdamW step (PyTorch's torch.optim.AdamW update), one pass over p, g, m and v. */

@@ -73,13 +73,22 @@ public final class Tensor implements AutoCloseable {
     }
 
     public static Tensor full(double value, DType dtype, long... shape) {
-        Tensor t = empty(dtype, shape);
+        return full(Device.CPU, value, dtype, shape);
+    }
+
+    public static Tensor full(Device device, double value, DType dtype, long... shape) {
+        Tensor t = empty(device, dtype, shape);
         t.backend().fill(t, value);
         return t;
     }
 
     public static Tensor zeros(long... shape) {
         return full(0, DType.F32, shape);
+    }
+
+    /** F32 zeros on {@code device}. */
+    public static Tensor zeros(Device device, long... shape) {
+        return full(device, 0, DType.F32, shape);
     }
 
     public static Tensor zeros(DType dtype, long... shape) {
@@ -137,7 +146,12 @@ public final class Tensor implements AutoCloseable {
 
     /** Uniform [0, 1) F32 values from Philox4x32-10; identical on every backend for the same (seed, offset). */
     public static Tensor rand(long seed, long offset, long... shape) {
-        Tensor t = empty(DType.F32, shape);
+        return rand(Device.CPU, seed, offset, shape);
+    }
+
+    /** The same draws as {@link #rand(long, long, long...)}, made on {@code device}. */
+    public static Tensor rand(Device device, long seed, long offset, long... shape) {
+        Tensor t = empty(device, DType.F32, shape);
         t.backend().random(t, seed, offset, false);
         return t;
     }
@@ -293,7 +307,7 @@ public final class Tensor implements AutoCloseable {
         if (numel != 1) {
             throw new IllegalStateException("backward() without a gradient needs a one-element tensor, not " + describe());
         }
-        try (Tensor seed = Tensor.full(1, DType.F32, shape)) {
+        try (Tensor seed = Tensor.full(device(), 1, DType.F32, shape)) {
             Backprop.run(this, seed);
         }
     }

@@ -3,13 +3,13 @@ package io.tessera.engine;
 import static io.tessera.engine.BackendConformanceTest.assertValues;
 import static io.tessera.engine.ConformanceTargets.ACCUMULATED;
 import static io.tessera.engine.ConformanceTargets.EXACT;
+import static io.tessera.engine.ConformanceTargets.SOLVE;
 import static io.tessera.engine.ConformanceTargets.TRANSCENDENTAL;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tessera.engine.cuda.CudaBackend;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -503,42 +503,134 @@ class BackendConformanceNnTest {
     }
 
     /**
-     * The ops CudaBackend.UNSUPPORTED lists: checked against their references on the CPU, and on CUDA
-     * required to refuse with an error naming the op and the device. Implementing one on CUDA makes this
-     * fail until the op leaves the list and gets its CUDA reference check here.
+     * Scores with ties (multiples of 1/8), and in some runs invalid ones (NaN, infinities, negatives; -0 is
+     * a valid 0), against a plain loop; thresholds that occur, quotas of 0, 3 and unlimited, room for all
+     * hits or half of them, written into views with an offset (as TopK passes). 20011 elements span many
+     * CUDA blocks, each several block-widths long.
      */
     @ParameterizedTest
     @MethodSource("targets")
-    void selectAboveAndSolvePositiveDefinite(ConformanceTargets t) {
+    void selectAboveKeepsIndexOrderTheEqualQuotaAndTheRoom(ConformanceTargets t) {
         t.run(() -> {
-            Tensor x = t.on(Tensor.of(new float[] {0.5f, 3, 2, 3, 1, 3}, 6));
-            int threshold = Float.floatToRawIntBits(2f);
-            Tensor a = t.on(Tensor.of(new float[] {4, 1, 1, 3}, 2, 2));
-            Tensor b = t.on(Tensor.of(new float[] {1, 2}, 2, 1));
-            if (t.isCuda()) {
-                for (String op : CudaBackend.UNSUPPORTED) {
-                    UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> {
-                        if (op.equals("selectAbove")) {
-                            t.backend().selectAbove(x, threshold, 1, t.on(Tensor.empty(DType.I64, 10)), t.on(Tensor.empty(DType.I32, 10)));
-                        } else {
-                            t.backend().solvePositiveDefinite(a, b);
+            SplittableRandom rng = new SplittableRandom(13);
+            float[] invalid = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, -1f, -0f};
+            for (int n : new int[] {1, 2, 17, 64, 20_011}) {
+                for (boolean withInvalid : new boolean[] {false, true}) {
+                    float[] v = new float[n];
+                    for (int i = 0; i < n; i++) {
+                        v[i] = withInvalid && rng.nextInt(8) == 0 ? invalid[rng.nextInt(invalid.length)] : rng.nextInt(17) / 8f;
+                    }
+                    Tensor x = t.on(Tensor.of(v, n));
+                    // a threshold that occurs, and 0, whose key negative scores share without being ties
+                    for (float at : new float[] {v[rng.nextInt(n)], 0f}) {
+                        int threshold = Float.isFinite(at) && at > 0 ? Float.floatToRawIntBits(at) : 0;
+                        for (long quota : new long[] {0, 3, Long.MAX_VALUE}) {
+                            checkSelectAbove(t, v, x, threshold, quota);
                         }
-                    });
-                    assertTrue(e.getMessage().contains(op) && e.getMessage().contains("cuda:0"), e.getMessage());
+                    }
                 }
-                return;
             }
-            // above 2: indices 1, 3, 5; equal to 2, within the quota of 1: index 2; in index order, with their keys
-            Tensor indices = Tensor.empty(DType.I64, 10);
-            Tensor keys = Tensor.empty(DType.I32, 10);
-            assertEquals(new Backend.Selected(4, 4, 0), t.backend().selectAbove(x, threshold, 1, indices, keys));
-            assertArrayEquals(new long[] {1, 2, 3, 5}, java.util.Arrays.copyOf(indices.toLongArray(), 4));
-            assertArrayEquals(new int[] {Float.floatToRawIntBits(3), Float.floatToRawIntBits(2), Float.floatToRawIntBits(3),
-                Float.floatToRawIntBits(3)}, java.util.Arrays.copyOf(keys.toIntArray(), 4));
-            t.backend().solvePositiveDefinite(a, b);
-            // [4 1; 1 3] x = [1; 2] -> x = [1/11, 7/11]
-            assertValues("solvePositiveDefinite", new Ref(new long[] {2, 1}, new double[] {1 / 11.0, 7 / 11.0}), b, ACCUMULATED);
         });
+    }
+
+    private static void checkSelectAbove(ConformanceTargets t, float[] v, Tensor x, int threshold, long quota) {
+        int n = v.length;
+        long[] idx = new long[n];
+        long[] keys = new long[n];
+        int qualifying = 0;
+        long equal = 0;
+        long invalid = 0;
+        for (int i = 0; i < n; i++) {
+            boolean valid = v[i] >= 0 && Float.isFinite(v[i]); // -0 >= 0 too
+            int key = valid ? Float.floatToRawIntBits(v[i] == 0 ? 0f : v[i]) : 0;
+            invalid += valid ? 0 : 1;
+            if (valid && (Integer.compareUnsigned(key, threshold) > 0 || (key == threshold && equal++ < quota))) {
+                idx[qualifying] = i;
+                keys[qualifying++] = key;
+            }
+        }
+        for (int room : new int[] {qualifying, qualifying / 2}) {
+            Tensor indicesOut = t.empty(DType.I64, room + 2);
+            Tensor keysOut = t.empty(DType.I32, room + 2);
+            Tensor indices = indicesOut.slice(0, 2, room + 2);
+            Tensor keyView = keysOut.slice(0, 2, room + 2);
+            String what = "selectAbove n=" + n + " threshold=" + Float.intBitsToFloat(threshold) + " quota=" + quota + " room=" + room;
+            assertEquals(new Backend.Selected(room, qualifying, invalid), t.backend().selectAbove(x, threshold, quota, indices, keyView),
+                    what);
+            assertValues(what + " indices", longs(java.util.Arrays.copyOf(idx, room)), indices, EXACT);
+            assertValues(what + " keys", longs(java.util.Arrays.copyOf(keys, room)), keyView.to(DType.I64), EXACT);
+        }
+    }
+
+    private static Ref longs(long[] values) {
+        return new Ref(new long[] {values.length}, java.util.Arrays.stream(values).asDoubleStream().toArray());
+    }
+
+    /**
+     * a = m m^T / n + I (condition number below 3) and b random, against a float64 Cholesky factorisation and
+     * solve of the same float values: b becomes x, a's upper triangle U with a = U^T U, its strict lower
+     * triangle unchanged (as LAPACK's sposv). A matrix that is not positive definite is refused by name.
+     */
+    @ParameterizedTest
+    @MethodSource("targets")
+    void solvePositiveDefiniteMatchesAFloat64Cholesky(ConformanceTargets t) {
+        t.run(() -> {
+            for (int n : new int[] {1, 2, 17, 64}) {
+                for (int k : new int[] {1, 3}) {
+                    Ref m = Ref.random(new SplittableRandom(n), -1, 1, n, n);
+                    Ref a = Ref.zip(Ref.matmul(m, m.transposeRef()), Ref.identity(n), (p, q) -> p / n + q).rounded();
+                    Ref b = Ref.random(new SplittableRandom(n + k), -1, 1, n, k).rounded();
+                    double[] u = choleskyUpper(a, n);
+                    double[] x = b.data().clone();
+                    for (int c = 0; c < k; c++) { // U^T y = b, then U x = y
+                        for (int i = 0; i < n; i++) {
+                            double s = x[i * k + c];
+                            for (int r = 0; r < i; r++) {
+                                s -= u[r * n + i] * x[r * k + c];
+                            }
+                            x[i * k + c] = s / u[i * n + i];
+                        }
+                        for (int i = n - 1; i >= 0; i--) {
+                            double s = x[i * k + c];
+                            for (int r = i + 1; r < n; r++) {
+                                s -= u[i * n + r] * x[r * k + c];
+                            }
+                            x[i * k + c] = s / u[i * n + i];
+                        }
+                    }
+                    double[] factor = a.data().clone();
+                    for (int i = 0; i < n; i++) {
+                        System.arraycopy(u, i * n + i, factor, i * n + i, n - i);
+                    }
+                    Tensor da = t.on(a);
+                    Tensor db = t.on(b);
+                    t.backend().solvePositiveDefinite(da, db);
+                    String what = "solvePositiveDefinite n=" + n + " k=" + k;
+                    assertValues(what + " x", new Ref(b.shape(), x), db, SOLVE);
+                    assertValues(what + " factor", new Ref(a.shape(), factor), da, SOLVE);
+                }
+            }
+            Tensor indefinite = t.on(Tensor.of(new float[] {1, 2, 2, 1}, 2, 2));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> t.backend().solvePositiveDefinite(indefinite, t.on(Tensor.of(new float[] {1, 1}, 2, 1))));
+            assertTrue(e.getMessage().contains("solvePositiveDefinite") && e.getMessage().contains("not positive definite")
+                    && e.getMessage().contains("leading minor 2"), e.getMessage());
+        });
+    }
+
+    /** U with a = U^T U, row-major, zero below the diagonal. */
+    private static double[] choleskyUpper(Ref a, int n) {
+        double[] u = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = i; j < n; j++) {
+                double s = a.data()[i * n + j];
+                for (int r = 0; r < i; r++) {
+                    s -= u[r * n + i] * u[r * n + j];
+                }
+                u[i * n + j] = i == j ? Math.sqrt(s) : s / u[i * n + i];
+            }
+        }
+        return u;
     }
 
     private static void forEachRows(RowsBody body) {

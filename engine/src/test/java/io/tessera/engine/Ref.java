@@ -16,6 +16,14 @@ record Ref(long[] shape, double[] data) {
         return new Ref(shape, d);
     }
 
+    static Ref identity(int n) {
+        double[] d = new double[n * n];
+        for (int i = 0; i < n; i++) {
+            d[i * n + i] = 1;
+        }
+        return new Ref(new long[] {n, n}, d);
+    }
+
     static Ref of(Tensor t) {
         float[] f = t.toFloatArray();
         double[] d = new double[f.length];

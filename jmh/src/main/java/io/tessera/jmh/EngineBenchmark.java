@@ -1,5 +1,7 @@
 package io.tessera.jmh;
 
+import io.tessera.engine.Backend;
+import io.tessera.engine.Device;
 import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -10,6 +12,7 @@ import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -18,7 +21,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Memory-bound engine ops on 64M floats (256 MiB per tensor) in GB/s, next to a parallel copy of the same
- * size in the same run. The "bytes" secondary metric is bytes read plus written per second.
+ * size in the same run. The "bytes" secondary metric is bytes read plus written per second. The tensors
+ * live on {@link #device} (see {@link BenchDevice}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -30,6 +34,10 @@ public class EngineBenchmark {
     static final long N = 64L << 20;
     static final long BYTES = N * Float.BYTES;
 
+    @Param({"cpu"})
+    public String device;
+
+    private Backend backend;
     private Tensor a;
     private Tensor b;
     private Tensor p;
@@ -40,12 +48,14 @@ public class EngineBenchmark {
 
     @Setup
     public void allocate() {
-        a = Tensor.rand(1, 0, N);
-        b = Tensor.rand(2, 0, N);
-        p = Tensor.rand(3, 0, N);
-        g = Tensor.rand(4, 0, N);
-        m = Tensor.zeros(N);
-        v = Tensor.zeros(N);
+        backend = BenchDevice.backend(device);
+        Device on = backend.device();
+        a = Tensor.rand(on, 1, 0, N);
+        b = Tensor.rand(on, 2, 0, N);
+        p = Tensor.rand(on, 3, 0, N);
+        g = Tensor.rand(on, 4, 0, N);
+        m = Tensor.zeros(on, N);
+        v = Tensor.zeros(on, N);
     }
 
     @TearDown
@@ -60,9 +70,10 @@ public class EngineBenchmark {
     public void copy(Traffic traffic) {
         traffic.bytes += 2 * BYTES;
         InPlace.copy(a, b);
+        backend.synchronize();
     }
 
-    /** a + b through the Tensor API: allocates the result, as an eager framework does. */
+    /** a + b through the Tensor API: allocates the result, as an eager framework does (reading one value back waits for it). */
     @Benchmark
     public float add(Traffic traffic) {
         traffic.bytes += 3 * BYTES;
@@ -76,5 +87,6 @@ public class EngineBenchmark {
     public void adamw(Traffic traffic) {
         traffic.bytes += 7 * BYTES;
         InPlace.adamw(p, g, m, v, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, ++step);
+        backend.synchronize();
     }
 }

@@ -1,9 +1,12 @@
 package io.tessera.jmh;
 
+import io.tessera.engine.Backend;
+import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.Linear;
+import io.tessera.engine.nn.Module;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.QuantizedLinear;
 import java.util.concurrent.TimeUnit;
@@ -27,7 +30,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * scan and the per-row activation quantization are timed too) in the same run.
  * The f32 weight (64 MiB) does not fit in L3, so batch 1 and 8 are bound by reading it (weight GB/s =
  * 4096 * 4096 * 4 B / time) and batch 64 by FLOPs (GFLOP/s = 2 * batch * 4096 * 4096 / time); the int8
- * weight is 16 MiB.
+ * weight is 16 MiB. The f32 layer and its input live on {@link #device} (see {@link BenchDevice}); the
+ * int8 layer runs on the CPU only (pipeline's QuantizedLinear allocates there), so {@link #int8} refuses
+ * any other device.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -41,33 +46,45 @@ public class LinearBenchmark {
     @Param({"1", "8", "64"})
     public int batch;
 
+    @Param({"cpu"})
+    public String device;
+
+    private Backend backend;
     private Linear linear;
     private QuantizedLinear int8;
     private Tensor x;
 
     @Setup
     public void allocate() {
-        linear = Linear.of(FEATURES, FEATURES, true, 7);
-        int8 = QuantizedLinear.of(linear, QuantizationConfig.DEFAULT_OUTLIER_THRESHOLD);
-        x = Tensor.rand(8, 0, batch, FEATURES);
+        backend = BenchDevice.backend(device);
+        linear = Module.on(backend.device(), () -> Linear.of(FEATURES, FEATURES, true, 7));
+        int8 = backend.device().equals(Device.CPU) ? QuantizedLinear.of(linear, QuantizationConfig.DEFAULT_OUTLIER_THRESHOLD) : null;
+        x = Tensor.rand(backend.device(), 8, 0, batch, FEATURES);
     }
 
     @TearDown
     public void free() {
         x.close();
-        int8.close();
+        if (int8 != null) {
+            int8.close();
+        }
         linear.close();
     }
 
     @Benchmark
     public long forward() {
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-            return linear.forward(x).numel();
+            long numel = linear.forward(x).numel();
+            backend.synchronize();
+            return numel;
         }
     }
 
     @Benchmark
     public long int8() {
+        if (int8 == null) {
+            throw new UnsupportedOperationException("the int8 Linear runs on the CPU only, not on " + device);
+        }
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
             return int8.forward(x).numel();
         }

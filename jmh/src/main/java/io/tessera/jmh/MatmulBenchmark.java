@@ -1,5 +1,6 @@
 package io.tessera.jmh;
 
+import io.tessera.engine.Backend;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.ffi.Cblas;
@@ -20,8 +21,9 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Square sgemm through the engine (Tensor.matmul, which allocates its result) next to a direct
- * cblas_sgemm into a preallocated buffer, in the same run. GFLOP/s = 2 n^3 / time.
+ * Square sgemm through the engine (Tensor.matmul, which allocates its result, on {@link #device}: see
+ * {@link BenchDevice}) next to a direct cblas_sgemm into a preallocated buffer, in the same run (always on
+ * the CPU, the peer to compare with). GFLOP/s = 2 n^3 / time.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -33,6 +35,10 @@ public class MatmulBenchmark {
     @Param({"1024", "2048"})
     public int n;
 
+    @Param({"cpu"})
+    public String device;
+
+    private Backend backend;
     private Tensor a;
     private Tensor b;
     private Arena arena;
@@ -42,8 +48,9 @@ public class MatmulBenchmark {
 
     @Setup
     public void allocate() {
-        a = Tensor.rand(1, 0, n, n);
-        b = Tensor.rand(2, 0, n, n);
+        backend = BenchDevice.backend(device);
+        a = Tensor.rand(backend.device(), 1, 0, n, n);
+        b = Tensor.rand(backend.device(), 2, 0, n, n);
         arena = Arena.ofShared();
         long bytes = (long) n * n * Float.BYTES;
         // 64-byte aligned like the engine's tensors, so both sides hand OpenBLAS the same layout
@@ -62,7 +69,9 @@ public class MatmulBenchmark {
     @Benchmark
     public long engine() {
         try (TensorScope scope = TensorScope.open()) {
-            return a.matmul(b).numel();
+            long numel = a.matmul(b).numel();
+            backend.synchronize();
+            return numel;
         }
     }
 

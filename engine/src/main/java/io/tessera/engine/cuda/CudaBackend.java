@@ -14,13 +14,9 @@ import java.lang.foreign.MemorySegment;
  * The {@link Backend} of one CUDA device: kernels from kernels/cuda/ (the same per-element math as the
  * CPU kernels, from kernels/include/tessera/), GEMM through cuBLAS. Work is queued on the calling
  * thread's current stream (the default stream, or one selected with {@link #use}); reads to host memory
- * wait for it. The ops whose kernels are not written yet throw UnsupportedOperationException naming the
- * op and the device ({@link #UNSUPPORTED}).
+ * wait for it.
  */
 public final class CudaBackend implements Backend {
-    /** The Backend ops this backend does not implement yet. */
-    public static final java.util.Set<String> UNSUPPORTED = java.util.Set.of("selectAbove", "solvePositiveDefinite");
-
     private final CudaContext context;
     private final CudaElementwise elementwise;
     private final CudaNn nn;
@@ -104,6 +100,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** Waits until the work queued on this thread's current stream has run. */
+    @Override
     public void synchronize() {
         context.synchronizeStream();
     }
@@ -254,7 +251,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Selected selectAbove(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys) {
-        throw unsupported("selectAbove");
+        return fisher.selectAbove(x, thresholdKey, equalQuota, indices, keys);
     }
 
     @Override
@@ -264,7 +261,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void solvePositiveDefinite(Tensor a, Tensor b) {
-        throw unsupported("solvePositiveDefinite");
+        CudaCholesky.solvePositiveDefinite(this, context, a, b);
     }
 
     // ---- int8 ----------------------------------------------------------------------------------
@@ -297,10 +294,6 @@ public final class CudaBackend implements Backend {
     @Override
     public void matmulQ8Outliers(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y) {
         int8.matmulQ8Outliers(x, columns, wCodes, wScales, y);
-    }
-
-    private UnsupportedOperationException unsupported(String op) {
-        return new UnsupportedOperationException(op + " is not implemented on " + device() + " yet (CudaBackend.UNSUPPORTED)");
     }
 
     /** Zeroes device memory on the current stream (flags and counters kernels then set). */

@@ -3,12 +3,19 @@ package io.tessera.engine.cuda;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import io.tessera.engine.Backend;
 import io.tessera.engine.Tensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-/** The Fisher module's kernels (kernels/cuda/fisher.cu): Kahan accumulation, radix histograms, the Fisher merge. */
+/**
+ * The Fisher module's kernels (kernels/cuda/fisher.cu): Kahan accumulation, radix histograms and
+ * selection, the Fisher merge.
+ */
 final class CudaFisher {
+    /** Elements each thread of selectAbove should get at least, so each block's scan of earlier blocks' counts pays off. */
+    private static final long SELECT_ELEMENTS_PER_THREAD = 16;
+
     private final CudaBackend backend;
     private final CudaContext context;
 
@@ -37,6 +44,43 @@ final class CudaFisher {
                 histogram[b] += host.getAtIndex(JAVA_LONG, b);
             }
             return host.getAtIndex(JAVA_LONG, bins);
+        }
+    }
+
+    /**
+     * Two passes over the same grid of contiguous chunks: per-block counts (above, equal, invalid), then
+     * each block ranks its hits after those of the blocks before it and writes them, so the output is in
+     * index order and the same on every run. The counts, read back once, give the totals.
+     */
+    Backend.Selected selectAbove(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys) {
+        String op = "selectAbove";
+        long n = x.numel();
+        long in = backend.address(op, x);
+        long outIndices = backend.address(op, indices);
+        long outKeys = backend.address(op, keys);
+        if (n == 0) {
+            return new Backend.Selected(0, 0, 0);
+        }
+        LaunchGeometry geometry = context.geometry();
+        int blocks = (int) Math.clamp(Math.ceilDiv(n, (long) geometry.threads() * SELECT_ELEMENTS_PER_THREAD), 1, geometry.maxBlocks());
+        long bytes = 3L * blocks * Long.BYTES;
+        try (Scratch counts = new Scratch(backend, bytes); Arena arena = Arena.ofConfined()) {
+            context.launch("ts_select_count_f32").i64(n).ptr(in).i32(thresholdKey).ptr(counts.address())
+                    .run(blocks, geometry.threads());
+            context.launch("ts_select_write_f32").i64(n).ptr(in).i32(thresholdKey).i64(equalQuota).i64(indices.numel())
+                    .ptr(counts.address()).ptr(outIndices).ptr(outKeys).run(blocks, geometry.threads());
+            MemorySegment host = arena.allocate(JAVA_LONG, 3L * blocks);
+            context.staging().download(counts.address(), host, bytes);
+            long above = 0;
+            long equal = 0;
+            long invalid = 0;
+            for (int b = 0; b < blocks; b++) {
+                above += host.getAtIndex(JAVA_LONG, 3L * b);
+                equal += host.getAtIndex(JAVA_LONG, 3L * b + 1);
+                invalid += host.getAtIndex(JAVA_LONG, 3L * b + 2);
+            }
+            long qualifying = above + Math.min(equal, equalQuota);
+            return new Backend.Selected(Math.min(qualifying, indices.numel()), qualifying, invalid);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.tessera.engine.nn;
 
+import io.tessera.engine.Device;
 import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -15,7 +16,8 @@ import java.util.function.Supplier;
 /**
  * A layer or model: named parameters and named child modules, so that {@link #stateDict()} names follow
  * PyTorch's dotted convention (e.g. {@code h.0.attn.c_attn.weight}). Parameters live outside any
- * {@link TensorScope}; closing the module frees them and their gradients.
+ * {@link TensorScope}; closing the module frees them and their gradients. A module lives on one device:
+ * the CPU, or the one it was built on with {@link #on}.
  */
 public abstract class Module implements AutoCloseable {
     private final Map<String, Tensor> parameters = new LinkedHashMap<>();
@@ -23,12 +25,35 @@ public abstract class Module implements AutoCloseable {
     private final Map<String, Module> children = new LinkedHashMap<>();
     private boolean training = true;
 
-    /** Registers a parameter: {@code init}'s result, copied out of a scope that frees its temporaries. */
+    /** The device parameters and buffers go to while a module is built on this thread (see {@link #on}). */
+    private static final ThreadLocal<Device> BUILDING_ON = ThreadLocal.withInitial(() -> Device.CPU);
+
+    /**
+     * Builds a module whose parameters and buffers live on {@code device}, as PyTorch's {@code with
+     * torch.device(...)}: whatever {@code construct} registers on this thread is put there, e.g.
+     * {@code Module.on(Device.cuda(0), () -> new Mlp(1, 784, 256, 10))}. Initial values are drawn as on the
+     * CPU, so a seed gives the same model on every device.
+     */
+    public static <M extends Module> M on(Device device, Supplier<M> construct) {
+        Device outer = BUILDING_ON.get();
+        BUILDING_ON.set(device);
+        try {
+            return construct.get();
+        } finally {
+            BUILDING_ON.set(outer);
+        }
+    }
+
+    /**
+     * Registers a parameter: {@code init}'s result, copied out of a scope that frees its temporaries onto
+     * the device the module is built on.
+     */
     protected final Tensor parameter(String name, Supplier<Tensor> init) {
+        Device device = BUILDING_ON.get();
         Tensor value;
         try (TensorScope scope = TensorScope.open()) {
-            Tensor initial = init.get();
-            value = TensorScope.outside(() -> initial.detach().to(initial.dtype()));
+            Tensor initial = init.get().detach();
+            value = TensorScope.outside(() -> initial.device().equals(device) ? initial.to(initial.dtype()) : initial.to(device));
         }
         value.requiresGrad(true);
         if (parameters.put(name, value) != null) {
@@ -39,13 +64,20 @@ public abstract class Module implements AutoCloseable {
 
     /**
      * Registers state that is saved and loaded with the parameters but never trained (PyTorch's buffers,
-     * e.g. int8 weights and their scales); the module takes ownership of {@code value}.
+     * e.g. int8 weights and their scales); the module takes ownership of {@code value}, and moves it to the
+     * device the module is built on (closing the original).
      */
     protected final Tensor buffer(String name, Tensor value) {
-        if (parameters.containsKey(name) || buffers.put(name, value) != null) {
+        Device device = BUILDING_ON.get();
+        Tensor placed = value;
+        if (!value.device().equals(device)) {
+            placed = TensorScope.outside(() -> value.to(device));
+            value.close();
+        }
+        if (parameters.containsKey(name) || buffers.put(name, placed) != null) {
             throw new IllegalStateException("buffer " + name + " registered twice");
         }
-        return value;
+        return placed;
     }
 
     protected final <M extends Module> M child(String name, M module) {

@@ -40,9 +40,9 @@ public abstract class Optimizer implements AutoCloseable {
         params.forEach(Tensor::zeroGrad);
     }
 
-    /** A zero state buffer shaped like {@code p}, owned by the optimizer. */
+    /** A zero state buffer shaped like {@code p} and on its device, owned by the optimizer. */
     protected static Tensor stateLike(Tensor p) {
-        return TensorScope.outside(() -> Tensor.zeros(p.shape()));
+        return TensorScope.outside(() -> Tensor.zeros(p.device(), p.shape()));
     }
 
     /**
