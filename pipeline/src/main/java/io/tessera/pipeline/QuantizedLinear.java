@@ -48,12 +48,12 @@ public final class QuantizedLinear extends Module implements Layer {
         long in = linear.inFeatures();
         try (TensorScope scope = TensorScope.open()) {
             Tensor w = (linear.inputMajor() ? linear.weight().t() : linear.weight()).detach().to(DType.F32);
-            Tensor codes = TensorScope.outside(() -> Tensor.empty(DType.I8, out, in));
-            Tensor scales = TensorScope.outside(() -> Tensor.empty(DType.F32, out));
+            Tensor codes = TensorScope.outside(() -> Tensor.empty(w.device(), DType.I8, out, in));
+            Tensor scales = TensorScope.outside(() -> Tensor.empty(w.device(), DType.F32, out));
             w.backend().quantizeRows(w, null, codes, scales);
             Tensor bias = linear.bias() == null ? null
                     : TensorScope.outside(() -> linear.bias().detach().to(DType.F32));
-            return new QuantizedLinear(codes, scales, bias, outlierThreshold);
+            return Module.on(w.device(), () -> new QuantizedLinear(codes, scales, bias, outlierThreshold));
         }
     }
 
@@ -86,6 +86,10 @@ public final class QuantizedLinear extends Module implements Layer {
             throw new IllegalArgumentException("QuantizedLinear(" + in + " -> " + out + "): input must be F32 [..., " + in
                     + "], got " + x.describe());
         }
+        if (!x.device().equals(weight.device())) {
+            throw new IllegalArgumentException("QuantizedLinear on " + weight.device() + ": input " + x.describe()
+                    + " is on another device");
+        }
         if (x.requiresGrad()) {
             throw new IllegalArgumentException("QuantizedLinear is inference-only; input " + x.describe()
                     + " requires grad (run it under GradMode.noGrad() or detach it)");
@@ -93,14 +97,14 @@ public final class QuantizedLinear extends Module implements Layer {
         long rows = x.numel() / Math.max(in, 1);
         long[] outShape = Arrays.copyOf(x.shape(), x.rank());
         outShape[x.rank() - 1] = out;
-        Tensor y = Tensor.empty(DType.F32, rows, out);
+        Tensor y = Tensor.empty(x.device(), DType.F32, rows, out);
         Backend backend = y.backend();
         try (TensorScope scope = TensorScope.open()) {
             Tensor flat = x.contiguous().reshape(rows, in);
-            Tensor flags = Tensor.empty(DType.U8, in);
+            Tensor flags = Tensor.empty(x.device(), DType.U8, in);
             long outliers = Float.isInfinite(outlierThreshold) || rows == 0 ? 0 : backend.outlierColumns(flat, outlierThreshold, flags);
-            Tensor codes = Tensor.empty(DType.I8, rows, in);
-            Tensor scales = Tensor.empty(DType.F32, rows);
+            Tensor codes = Tensor.empty(x.device(), DType.I8, rows, in);
+            Tensor scales = Tensor.empty(x.device(), DType.F32, rows);
             backend.quantizeRows(flat, outliers > 0 ? flags : null, codes, scales);
             backend.matmulQ8(codes, scales, weight, scale, bias, y);
             if (outliers > 0) {
@@ -119,7 +123,8 @@ public final class QuantizedLinear extends Module implements Layer {
                 columns[next++] = c;
             }
         }
-        return Tensor.of(columns, count);
+        Tensor onHost = Tensor.of(columns, count);
+        return flags.device().equals(onHost.device()) ? onHost : onHost.to(flags.device());
     }
 
     /** The weight as float32 [out, in]: codes times their channel's scale. */

@@ -217,4 +217,30 @@ class QuantizedLinearTest {
             assertTrue(wide.contains("65536"), wide);
         }
     }
+    /** The same layer on the CUDA backend (the emulated driver in CI) computes what the CPU does. */
+    @Test
+    void runsOnTheCudaBackendAsOnTheCpu() {
+        java.util.Optional<String> missing = io.tessera.engine.Backends.unavailableReason(io.tessera.engine.Device.Kind.CUDA);
+        org.junit.jupiter.api.Assumptions.assumeTrue(missing.isEmpty(), () -> "CUDA backend unavailable: " + missing.orElse(""));
+        io.tessera.engine.Device cuda = io.tessera.engine.Device.cuda(0);
+        SplittableRandom rng = new SplittableRandom(3);
+        float[][] x = random(rng, 7, 131, 1.0);
+        x[2][5] = 40; // one outlier column, computed in float
+        try (Linear cpuLinear = Linear.of(131, 37, true, 9);
+             Linear cudaLinear = io.tessera.engine.nn.Module.on(cuda, () -> Linear.of(131, 37, true, 9));
+             QuantizedLinear onCpu = QuantizedLinear.of(cpuLinear, 6f);
+             QuantizedLinear onCuda = QuantizedLinear.of(cudaLinear, 6f);
+             TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
+            Tensor input = Tensor.of(flat(x), 7, 131);
+            float[] expected = onCpu.forward(input).toFloatArray();
+            Tensor y = onCuda.forward(input.to(cuda));
+            assertEquals(cuda, y.device());
+            float[] got = y.to(io.tessera.engine.Device.CPU).toFloatArray();
+            for (int i = 0; i < expected.length; i++) {
+                assertEquals(expected[i], got[i], 1e-6 * (Math.abs(expected[i]) + 1), "y[" + i + "]");
+            }
+            String wrongDevice = assertThrows(IllegalArgumentException.class, () -> onCuda.forward(input)).getMessage();
+            assertTrue(wrongDevice.contains("QuantizedLinear on cuda:0") && wrongDevice.contains("on cpu"), wrongDevice);
+        }
+    }
 }
