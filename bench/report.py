@@ -140,7 +140,9 @@ def load_jmh(path):
         return out
     for e in json.loads(text):
         parts = e["benchmark"].split(".")
-        key = (parts[-2], parts[-1], frozenset((e.get("params") or {}).items()))
+        # the rows are CPU rows: a device=cpu parameter (benchmarks that also run on a GPU) is the default
+        params = {k: v for k, v in (e.get("params") or {}).items() if (k, v) != ("device", "cpu")}
+        key = (parts[-2], parts[-1], frozenset(params.items()))
         out[key] = e
     return out
 
