@@ -225,6 +225,15 @@ class Peer:
             self.record("decode_step", f"eager nn.Modules, preallocated KV cache, {attention}, inference_mode",
                         lambda: run(token, True, ctx))
             self.record("forward_128", f"eager nn.Modules, {attention}, inference_mode", lambda: run(prompt, False, 0))
+        # the same blocks with every Linear in dynamic int8 (torch.ao quantize_dynamic, engine onednn)
+        torch.backends.quantized.engine = "onednn"
+        blocks = torch.ao.quantization.quantize_dynamic(blocks, {nn.Linear}, dtype=torch.qint8)
+        with torch.inference_mode():
+            run(prompt, True, 0)
+            self.record("decode_step_int8", f"quantize_dynamic(qint8, onednn) Linears, {attention}, inference_mode",
+                        lambda: run(token, True, ctx))
+            self.record("forward_128_int8", f"quantize_dynamic(qint8, onednn) Linears, {attention}, inference_mode",
+                        lambda: run(prompt, False, 0))
 
     # ---- sparse/ masked AdamW at 0.5% of 100M (only when the Tessera side has MaskedAdamWBenchmark)
     def masked_adamw(self):

@@ -115,10 +115,16 @@ ROWS = [
         "GB/s", bytes_=N16 * (F32 + 1) + (N16 // 4096) * F32, metric="bytes", issue=7),
     row("int8", "blockwise 8-bit dequantize (block 4096)", "16M f32", ("QuantizeBenchmark", "dequantize", {}),
         ["dequantize_16M"], "GB/s", bytes_=N16 * (F32 + 1) + (N16 // 4096) * F32, metric="bytes", issue=7),
-    row("decoder", "decode 1 token, 12 x d768 blocks, KV cache", "context 128", ("DecoderBenchmark", "decodeStep", {}),
-        ["decode_step"], "steps/s", bytes_=DECODE_BYTES, flops=DECODE_FLOPS),
-    row("decoder", "parallel forward, 12 x d768 blocks", "128 tokens", ("DecoderBenchmark", "forward128", {}),
+    row("decoder", "decode 1 token, 12 x d768 blocks, KV cache", "context 128",
+        ("DecoderBenchmark", "decodeStep", {"weights": "f32"}), ["decode_step"], "steps/s", bytes_=DECODE_BYTES,
+        flops=DECODE_FLOPS),
+    row("decoder", "parallel forward, 12 x d768 blocks", "128 tokens", ("DecoderBenchmark", "forward128", {"weights": "f32"}),
         ["forward_128"], "tok/s", bytes_=FWD_BYTES, flops=FWD_FLOPS, per_op=CONTEXT),
+    row("decoder", "decode 1 token, int8 projections (LLM.int8)", "context 128",
+        ("DecoderBenchmark", "decodeStep", {"weights": "int8"}), ["decode_step_int8"], "steps/s",
+        bytes_=DECODE_BYTES - LAYERS * 12 * D * D * 3, issue=7),
+    row("decoder", "parallel forward, int8 projections (LLM.int8)", "128 tokens",
+        ("DecoderBenchmark", "forward128", {"weights": "int8"}), ["forward_128_int8"], "tok/s", per_op=CONTEXT, issue=7),
 ]
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 LOWER_IS_BETTER = {"ns/call", "ms"}
