@@ -112,27 +112,11 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void reduce(Ops.Reduce op, Tensor x, int[] dims, Tensor y) {
-        boolean[] reduced = new boolean[x.rank()];
-        for (int d : dims) {
-            reduced[d] = true;
-        }
-        int outer = x.rank() - dims.length;
-        long[] outerShape = new long[outer];
-        long[] outerStrides = new long[outer];
-        long[] redShape = new long[dims.length];
-        long[] redStrides = new long[dims.length];
-        for (int d = 0, o = 0, r = 0; d < x.rank(); d++) {
-            if (reduced[d]) {
-                redShape[r] = x.shape()[d];
-                redStrides[r++] = x.strides()[d];
-            } else {
-                outerShape[o] = x.shape()[d];
-                outerStrides[o++] = x.strides()[d];
-            }
-        }
+        ReduceSplit split = ReduceSplit.of(x, dims);
         try (Arena arena = Arena.ofConfined()) {
-            check(TesseraCpu.ts_reduce_f32(op.code, outer, longs(arena, outerShape), longs(arena, outerStrides), dims.length,
-                    longs(arena, redShape), longs(arena, redStrides), address(x), output(y)), "ts_reduce_f32");
+            check(TesseraCpu.ts_reduce_f32(op.code, split.outerShape().length, longs(arena, split.outerShape()),
+                    longs(arena, split.outerStrides()), dims.length, longs(arena, split.reducedShape()),
+                    longs(arena, split.reducedStrides()), address(x), output(y)), "ts_reduce_f32");
         }
     }
 

@@ -1,6 +1,7 @@
 package io.tessera.engine.cuda;
 
 import io.tessera.engine.Ops;
+import io.tessera.engine.ReduceSplit;
 import io.tessera.engine.Tensor;
 
 /**
@@ -21,26 +22,7 @@ final class CudaReduce {
         String name = "reduce " + op;
         long in = backend.address(name, x);
         long out = backend.address(name, y);
-        boolean[] reduced = new boolean[x.rank()];
-        for (int d : dims) {
-            reduced[d] = true;
-        }
-        int outer = x.rank() - dims.length;
-        long[] outerShape = new long[outer];
-        long[] outerStrides = new long[outer];
-        long[] redShape = new long[dims.length];
-        long[] redStrides = new long[dims.length];
-        long[] shape = x.shape();
-        long[] strides = x.strides();
-        for (int d = 0, o = 0, r = 0; d < x.rank(); d++) {
-            if (reduced[d]) {
-                redShape[r] = shape[d];
-                redStrides[r++] = strides[d];
-            } else {
-                outerShape[o] = shape[d];
-                outerStrides[o++] = strides[d];
-            }
-        }
+        ReduceSplit split = ReduceSplit.of(x, dims);
         long outputs = y.numel();
         if (outputs == 0) {
             return;
@@ -52,8 +34,8 @@ final class CudaReduce {
                 : Math.clamp(reducedCount / (threads * ELEMENTS_PER_THREAD), 1, Math.min(MAX_SPLITS, geometry.maxBlocks() / outputs + 1));
         try (Scratch partials = splits > 1 ? new Scratch(backend, outputs * splits * PARTIAL_BYTES) : null) {
             context.launch("ts_reduce_f32").i32(op.code)
-                    .struct(StridedArgs.BYTES, s -> StridedArgs.write(s, outerShape, outerStrides))
-                    .struct(StridedArgs.BYTES, s -> StridedArgs.write(s, redShape, redStrides))
+                    .struct(StridedArgs.BYTES, s -> StridedArgs.write(s, split.outerShape(), split.outerStrides()))
+                    .struct(StridedArgs.BYTES, s -> StridedArgs.write(s, split.reducedShape(), split.reducedStrides()))
                     .i64(splits).ptr(in).ptr(partials == null ? 0 : partials.address()).ptr(out)
                     .run((int) Math.min(outputs * splits, geometry.maxBlocks()), threads);
             if (partials != null) {
