@@ -123,7 +123,8 @@ class QuantizedLinearTest {
     @ParameterizedTest(name = "m = {0}, k = {1}, n = {2}, outlier threshold = {3}")
     @CsvSource({
         "0, 5, 3, 6", "1, 1, 1, 6", "1, 64, 4, inf", "3, 67, 5, 6", "4, 128, 8, inf", "5, 129, 9, 6",
-        "7, 200, 33, 6", "9, 31, 17, 0.5", "13, 257, 4, inf", "64, 97, 61, 6", "2, 4099, 7, 6"})
+        "7, 200, 33, 6", "9, 31, 17, 0.5", "13, 257, 4, inf", "64, 97, 61, 6", "2, 4099, 7, 6", "1, 768, 37, 6",
+        "2, 130, 16, inf", "3, 63, 9, 6"})
     void matchesTheFloat64DefinitionOnEveryTierBitForBitAcrossTiers(int m, int k, int n, String thresholdText) {
         float threshold = thresholdText.equals("inf") ? Float.POSITIVE_INFINITY : Float.parseFloat(thresholdText);
         SplittableRandom rng = new SplittableRandom(31L * m + 7L * k + n);
