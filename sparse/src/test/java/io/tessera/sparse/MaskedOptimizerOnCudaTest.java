@@ -1,7 +1,9 @@
 package io.tessera.sparse;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tessera.engine.Backends;
@@ -39,9 +41,13 @@ class MaskedOptimizerOnCudaTest {
         return shapes;
     }
 
+    /** Skipped without CUDA, with the reason; failed instead if -Dtessera.device=cuda asked for it. */
     @BeforeEach
     void needsCuda() {
         Optional<String> missing = Backends.unavailableReason(Device.Kind.CUDA);
+        if (missing.isPresent() && Backends.defaultDevice().kind() == Device.Kind.CUDA) {
+            fail("-Dtessera.device=cuda, but CUDA is unavailable: " + missing.get());
+        }
         assumeTrue(missing.isEmpty(), () -> "CUDA backend unavailable: " + missing.orElse(""));
     }
 
@@ -53,6 +59,22 @@ class MaskedOptimizerOnCudaTest {
     @Test
     void maskedSgdWithNesterovMomentumOnCudaTrainsAsOnTheCpu() {
         trainsAsOnTheCpu((params, mask) -> new MaskedSgd(params, mask, 0.05, 0.9, 0, 0.01, true, UpdateForm::byDensity));
+    }
+
+    /** The kernels take raw device addresses: an operand elsewhere is refused before any runs. */
+    @Test
+    void refusesAGradientOnAnotherDevice() {
+        Tensor p = upload(new float[] {1, 2, 3}, new long[] {3}, CUDA);
+        SparseMask mask = SparseMask.fromIndices(Map.of("p", new long[] {3}), Map.of("p", new long[] {1}));
+        try (MaskedAdamW opt = new MaskedAdamW(Map.of("p", p), mask, 0.1);
+             TensorScope _ = TensorScope.open()) {
+            p.setGrad(Tensor.of(new float[] {1, 1, 1}, 3));
+            String message = assertThrows(IllegalArgumentException.class, opt::step).getMessage();
+            assertTrue(message.contains("f32[3] on cpu is not on the parameter's device, cuda:0"), message);
+            p.setGrad(null);
+        } finally {
+            p.close();
+        }
     }
 
     private static void trainsAsOnTheCpu(BiFunction<Map<String, Tensor>, SparseMask, MaskedOptimizer> optimizer) {
