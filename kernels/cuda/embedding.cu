@@ -5,10 +5,7 @@
 #include <stdint.h>
 
 #include "grid.cuh"
-
-__device__ static inline int64_t ts_index_at(const void *idx, int idx_bytes, int64_t i) {
-    return idx_bytes == 4 ? (int64_t)((const int32_t *)idx)[i] : ((const int64_t *)idx)[i];
-}
+#include "index_list.cuh"
 
 extern "C" __global__ void ts_embedding_f32(int64_t n, int64_t dim, const float *weight, const void *idx, int idx_bytes, float *out) {
     TS_GRID_STRIDE(e, n * dim) out[e] = weight[ts_index_at(idx, idx_bytes, e / dim) * dim + e % dim];

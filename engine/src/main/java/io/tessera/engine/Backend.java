@@ -87,6 +87,25 @@ public interface Backend {
     void sgd(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
              boolean nesterov, boolean firstStep);
 
+    /**
+     * {@link #adamw} on the entries of p listed in {@code indices} (I32 or I64 [k], sorted, unique, in range)
+     * only; the state m and v is compact: slot j belongs to entry indices[j]. Touches nothing else.
+     */
+    void adamwIndexed(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
+                      float eps, float weightDecay, float biasCorrection1, float biasCorrection2);
+
+    /** {@link #adamw} where the U8 mask (p's size) is 1; elsewhere p, m and v keep their bits. */
+    void adamwMasked(Tensor mask, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                     float weightDecay, float biasCorrection1, float biasCorrection2);
+
+    /** {@link #sgd} on the listed entries only, compact buf (null when momentum is 0), as {@link #adamwIndexed}. */
+    void sgdIndexed(Tensor indices, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+                    float weightDecay, boolean nesterov, boolean firstStep);
+
+    /** {@link #sgd} where the U8 mask is 1, full-size buf (null when momentum is 0), as {@link #adamwMasked}. */
+    void sgdMasked(Tensor mask, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+                   float weightDecay, boolean nesterov, boolean firstStep);
+
     /** Philox4x32-10 draws: element i of y depends only on (seed, offset, i). */
     void random(Tensor y, long seed, long offset, boolean normal);
 

@@ -265,6 +265,36 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void adamwIndexed(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
+                             float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
+        check(TesseraCpu.ts_adamw_indexed_f32(indices.numel(), address(indices), indices.dtype().byteSize(), output(p),
+                address(g), output(m), output(v), lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2),
+                "ts_adamw_indexed_f32");
+    }
+
+    @Override
+    public void adamwMasked(Tensor mask, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
+                            float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
+        check(TesseraCpu.ts_adamw_masked_f32(p.numel(), address(mask), output(p), address(g), output(m), output(v), lr,
+                beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2), "ts_adamw_masked_f32");
+    }
+
+    @Override
+    public void sgdIndexed(Tensor indices, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+                           float weightDecay, boolean nesterov, boolean firstStep) {
+        check(TesseraCpu.ts_sgd_indexed_f32(indices.numel(), address(indices), indices.dtype().byteSize(), output(p),
+                address(g), output(buf), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0),
+                "ts_sgd_indexed_f32");
+    }
+
+    @Override
+    public void sgdMasked(Tensor mask, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+                          float weightDecay, boolean nesterov, boolean firstStep) {
+        check(TesseraCpu.ts_sgd_masked_f32(p.numel(), address(mask), output(p), address(g), output(buf), lr, momentum,
+                dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0), "ts_sgd_masked_f32");
+    }
+
+    @Override
     public void random(Tensor y, long seed, long offset, boolean normal) {
         check(TesseraCpu.ts_philox_f32(y.numel(), seed, offset, normal ? 1 : 0, output(y)), "ts_philox_f32");
     }

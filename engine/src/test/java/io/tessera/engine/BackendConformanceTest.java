@@ -30,14 +30,15 @@ import org.junit.jupiter.params.provider.MethodSource;
  * tensors made from float64 references and is compared with the reference (tolerances per dtype there).
  * Shapes include the awkward ones: empty, one element, primes, and non-contiguous views (transposes,
  * strided slices, broadcasts). This class covers memory, copies, elementwise ops, reductions and GEMM;
- * {@link BackendConformanceNnTest} the rest; {@link #everyBackendOpIsCovered} keeps it that way.
+ * {@link BackendConformanceNnTest} the rest but the masked optimizer steps, which are
+ * {@link BackendConformanceMaskedOptimTest}'s; {@link #everyBackendOpIsCovered} keeps it that way.
  */
 class BackendConformanceTest {
-    /** Backend ops the two conformance classes test, by method name. */
+    /** Backend ops the conformance classes test, by method name. */
     static final Set<String> COVERED = Set.of("device", "synchronize", "allocate", "write", "read", "copy", "fill", "unary", "binary", "compare",
             "where", "reduce", "matmul", "softmax", "softmaxBackward", "layerNorm", "layerNormBackward", "rmsNorm",
             "rmsNormBackward", "crossEntropy", "crossEntropyBackward", "embedding", "embeddingBackward", "causalMask", "adamw",
-            "sgd", "random", "kahanAccumulate", "radixHistogram", "selectAbove", "fisherMerge", "solvePositiveDefinite",
+            "sgd", "adamwIndexed", "adamwMasked", "sgdIndexed", "sgdMasked", "random", "kahanAccumulate", "radixHistogram", "selectAbove", "fisherMerge", "solvePositiveDefinite",
             "quantizeBlockwise", "dequantizeBlockwise", "outlierColumns", "quantizeRows", "matmulQ8", "matmulQ8Outliers");
 
     private static final long[][] SHAPES = {{}, {0}, {1}, {7}, {3, 5}, {2, 3, 4}, {0, 3}, {1031}};

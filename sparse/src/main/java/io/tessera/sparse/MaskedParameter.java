@@ -1,6 +1,7 @@
 package io.tessera.sparse;
 
 import io.tessera.engine.DType;
+import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import java.lang.foreign.MemorySegment;
@@ -10,7 +11,8 @@ import java.util.Locale;
 /**
  * One trainable parameter's mask in the form its kernel takes, plus the optimizer's state buffers for
  * it: for {@link UpdateForm#INDEXED} an int32/int64 index list and k-long state, for
- * {@link UpdateForm#DENSE} a u8 mask and full-size state. Owns that native memory (outside any scope).
+ * {@link UpdateForm#DENSE} a u8 mask and full-size state, on the parameter's device. Owns that memory
+ * (outside any scope).
  */
 final class MaskedParameter implements AutoCloseable {
     final String name;
@@ -30,10 +32,21 @@ final class MaskedParameter implements AutoCloseable {
         this.count = mask.count();
         this.density = mask.density();
         long length = form == UpdateForm.INDEXED ? count : param.numel();
-        this.selection = TensorScope.outside(() -> form == UpdateForm.INDEXED ? indexList(mask) : byteMask(mask));
+        Device device = param.device();
+        this.selection = TensorScope.outside(() -> onDevice(form == UpdateForm.INDEXED ? indexList(mask) : byteMask(mask), device));
         this.state = new Tensor[stateBuffers];
         for (int b = 0; b < stateBuffers; b++) {
-            state[b] = TensorScope.outside(() -> Tensor.zeros(length));
+            state[b] = TensorScope.outside(() -> Tensor.zeros(device, length));
+        }
+    }
+
+    /** The selection is built in host memory; a parameter on another device gets a copy there. */
+    private static Tensor onDevice(Tensor host, Device device) {
+        if (host.device().equals(device)) {
+            return host;
+        }
+        try (host) {
+            return host.to(device);
         }
     }
 

@@ -20,6 +20,7 @@ public final class CudaBackend implements Backend {
     private final CudaContext context;
     private final CudaElementwise elementwise;
     private final CudaNn nn;
+    private final CudaMaskedOptim masked;
     private final CudaInt8 int8;
     private final CudaFisher fisher;
 
@@ -27,6 +28,7 @@ public final class CudaBackend implements Backend {
         this.context = context;
         this.elementwise = new CudaElementwise(context);
         this.nn = new CudaNn(context);
+        this.masked = new CudaMaskedOptim(context);
         this.int8 = new CudaInt8(this, context);
         this.fisher = new CudaFisher(this, context);
     }
@@ -230,6 +232,30 @@ public final class CudaBackend implements Backend {
     public void sgd(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
                     boolean nesterov, boolean firstStep) {
         nn.sgd(p, g, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
+    }
+
+    @Override
+    public void adamwIndexed(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
+                             float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
+        masked.adamwIndexed(indices, p, g, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2);
+    }
+
+    @Override
+    public void adamwMasked(Tensor mask, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
+                            float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
+        masked.adamwMasked(mask, p, g, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2);
+    }
+
+    @Override
+    public void sgdIndexed(Tensor indices, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+                           float weightDecay, boolean nesterov, boolean firstStep) {
+        masked.sgdIndexed(indices, p, g, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
+    }
+
+    @Override
+    public void sgdMasked(Tensor mask, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+                          float weightDecay, boolean nesterov, boolean firstStep) {
+        masked.sgdMasked(mask, p, g, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
 
     @Override

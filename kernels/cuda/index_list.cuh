@@ -1,0 +1,12 @@
+// Index lists as the kernels take them: int32 when idx_bytes == 4, int64 when 8 (tensors of 2^31 or more
+// elements need the wide form; smaller ones keep the narrow one to halve the bytes read).
+#ifndef TESSERA_INDEX_LIST_CUH
+#define TESSERA_INDEX_LIST_CUH
+
+#include <stdint.h>
+
+__device__ static inline int64_t ts_index_at(const void *idx, int idx_bytes, int64_t i) {
+    return idx_bytes == 4 ? (int64_t)((const int32_t *)idx)[i] : ((const int64_t *)idx)[i];
+}
+
+#endif
