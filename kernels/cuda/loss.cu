@@ -7,10 +7,7 @@
 
 #include "block_reduce.cuh"
 #include "grid.cuh"
-
-__device__ static inline int64_t ts_label_at(const void *labels, int label_bytes, int64_t r) {
-    return label_bytes == 4 ? (int64_t)((const int32_t *)labels)[r] : ((const int64_t *)labels)[r];
-}
+#include "index_list.cuh"
 
 extern "C" __global__ void ts_cross_entropy_f32(int64_t rows, int64_t cols, const float *logits, const void *labels, int label_bytes, float *loss, float *lse) {
     TS_BLOCK_ROWS(r, rows) {
@@ -23,7 +20,7 @@ extern "C" __global__ void ts_cross_entropy_f32(int64_t rows, int64_t cols, cons
         const double l = (double)m + log(ts_block_sum(sum));
         if (threadIdx.x == 0) {
             lse[r] = (float)l;
-            loss[r] = (float)(l - (double)xr[ts_label_at(labels, label_bytes, r)]);
+            loss[r] = (float)(l - (double)xr[ts_index_at(labels, label_bytes, r)]);
         }
     }
 }
@@ -31,7 +28,7 @@ extern "C" __global__ void ts_cross_entropy_f32(int64_t rows, int64_t cols, cons
 extern "C" __global__ void ts_cross_entropy_backward_f32(int64_t rows, int64_t cols, const float *logits, const void *labels, int label_bytes, const float *lse, const float *gloss, float *glogits) {
     TS_BLOCK_ROWS(r, rows) {
         const float l = lse[r], g = gloss[r];
-        const int64_t label = ts_label_at(labels, label_bytes, r);
+        const int64_t label = ts_index_at(labels, label_bytes, r);
         TS_BLOCK_COLS(j, cols) {
             const float p = expf(logits[r * cols + j] - l) * g;
             glogits[r * cols + j] = j == label ? p - g : p;
