@@ -29,11 +29,11 @@
 
 /* Fully unrolled tile loops keep the accumulators in registers (without it gcc keeps a stack copy). */
 #define Q8_UNROLL _Pragma("GCC unroll 4")
-#define Q8_UNROLL8 _Pragma("GCC unroll 8")
 
 /* Work below which one thread is faster than an OpenMP region: with passive waiting, waking the other thread
- * costs tens of microseconds, as much as a 768 x 3072 single-row product takes alone (measured 35 us on one
- * thread, 85 us on two). */
+ * costs tens of microseconds, about what a decoding step's 768 x 3072 single-row product takes alone. Measured
+ * on the 48 single-row products of a GPT-2-sized step (85 MB of int8 weights, not cache-resident): 3.7-3.9 ms
+ * with this threshold against 4.8-5.5 ms with 2^20. */
 #define Q8_PARALLEL_MIN_MACS (1 << 22)
 
 int TS_FN(ts_q8_outlier_columns)(int64_t rows, int64_t cols, const float *restrict x, int64_t ldx, float threshold,
@@ -126,29 +126,6 @@ __attribute__((target("avx512vnni"))) static int32_t q8_shift_vnni(int64_t k, co
     }
     return 128 * _mm512_reduce_add_epi32(sum);
 }
-
-/* Exact dot products of one activation row with 8 weight rows for the single-row product (decoding), which is
- * bound by streaming the weight: here the weight codes take the unsigned side (w xor 0x80 = w + 128) and the
- * activation the signed one, so the correction 128 * sum(x) is the same for all 8 rows and no per-row sum is
- * needed: one pass over each weight row, 8 rows in flight. */
-__attribute__((target("avx512vnni"))) static void q8_rows8_vnni(int64_t k, const int8_t *x, const int8_t *w, int32_t dot[8]) {
-    __m512i acc[8];
-    Q8_UNROLL8 for (int j = 0; j < 8; j++) acc[j] = _mm512_setzero_si512();
-    __m512i xsum = _mm512_setzero_si512();
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const __m512i ones = _mm512_set1_epi8(1);
-    for (int64_t kk = 0; kk < k; kk += 64) {
-        const __mmask64 live = k - kk >= 64 ? ~0ULL : _bzhi_u64(~0ULL, (unsigned)(k - kk));
-        const __m512i xv = _mm512_maskz_loadu_epi8(live, x + kk); /* masked-off bytes are 0: they add nothing */
-        xsum = _mm512_dpbusd_epi32(xsum, ones, xv);
-        Q8_UNROLL8 for (int j = 0; j < 8; j++) {
-            const __m512i wv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(live, w + j * k + kk), flip);
-            acc[j] = _mm512_dpbusd_epi32(acc[j], wv, xv);
-        }
-    }
-    const int32_t shift = 128 * _mm512_reduce_add_epi32(xsum);
-    Q8_UNROLL8 for (int j = 0; j < 8; j++) dot[j] = _mm512_reduce_add_epi32(acc[j]) - shift;
-}
 #endif
 
 #if defined(__AVX2__)
@@ -209,55 +186,24 @@ Q8_TILE_BASE(1, 1, one)
 typedef struct {
     q8_tile_fn tile[2][2];
     int32_t (*shift)(int64_t k, const int8_t *w); /* what to subtract per weight row, or NULL (signed paths) */
-    void (*rows8)(int64_t k, const int8_t *x, const int8_t *w, int32_t dot[8]); /* single-row path, or NULL */
 } q8_tiles;
 
 static q8_tiles q8_choose_tiles(void) {
 #if defined(__AVX512BW__)
     if (__builtin_cpu_supports("avx512vnni")) {
-        return (q8_tiles){{{q8_tile_vnni_one, q8_tile_vnni_cols}, {q8_tile_vnni_rows, q8_tile_vnni_full}}, q8_shift_vnni,
-                            q8_rows8_vnni};
+        return (q8_tiles){{{q8_tile_vnni_one, q8_tile_vnni_cols}, {q8_tile_vnni_rows, q8_tile_vnni_full}}, q8_shift_vnni};
     }
 #endif
 #if defined(__AVX2__)
-    return (q8_tiles){{{q8_tile_avx2_one, q8_tile_avx2_cols}, {q8_tile_avx2_rows, q8_tile_avx2_full}}, NULL, NULL};
+    return (q8_tiles){{{q8_tile_avx2_one, q8_tile_avx2_cols}, {q8_tile_avx2_rows, q8_tile_avx2_full}}, NULL};
 #else
-    return (q8_tiles){{{q8_tile_base_one, q8_tile_base_cols}, {q8_tile_base_rows, q8_tile_base_full}}, NULL, NULL};
+    return (q8_tiles){{{q8_tile_base_one, q8_tile_base_cols}, {q8_tile_base_rows, q8_tile_base_full}}, NULL};
 #endif
-}
-
-/* Fewer rows than a tile (decoding): each row against 8 weight rows at a time; the last < 8 one by one. */
-static void q8_gemm_few_rows(const q8_tiles *tiles, int64_t m, int64_t n, int64_t k, const int8_t *xq, const float *xs,
-                             const int8_t *wq, const float *ws, const float *bias, float *y, int64_t ldy) {
-    const int64_t blocks = (n + 7) / 8;
-#pragma omp parallel for schedule(static) if (m * n * k >= Q8_PARALLEL_MIN_MACS)
-    for (int64_t b = 0; b < blocks; b++) {
-        const int64_t n0 = b * 8;
-        const int nb = n - n0 >= 8 ? 8 : (int)(n - n0);
-        for (int64_t i = 0; i < m; i++) {
-            int32_t dot[8];
-            if (nb == 8) {
-                tiles->rows8(k, xq + i * k, wq + n0 * k, dot);
-            } else {
-                for (int j = 0; j < nb; j++) {
-                    int32_t one[MR][NR];
-                    tiles->tile[0][0](k, xq + i * k, wq + (n0 + j) * k, one);
-                    dot[j] = one[0][0] - tiles->shift(k, wq + (n0 + j) * k);
-                }
-            }
-            float *out = y + i * ldy + n0;
-            for (int j = 0; j < nb; j++) out[j] = ts_q8_epilogue(dot[j], xs[i], ws[n0 + j], bias ? bias[n0 + j] : 0.0f);
-        }
-    }
 }
 
 int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq,
                           const float *ws, const float *bias, float *y, int64_t ldy) {
     const q8_tiles tiles = q8_choose_tiles();
-    if (tiles.rows8 && m < MR) {
-        q8_gemm_few_rows(&tiles, m, n, k, xq, xs, wq, ws, bias, y, ldy);
-        return TS_OK;
-    }
     const int64_t col_tiles = (n + NR - 1) / NR;
 #pragma omp parallel for schedule(static) if (m * n * k >= Q8_PARALLEL_MIN_MACS)
     for (int64_t ct = 0; ct < col_tiles; ct++) {
