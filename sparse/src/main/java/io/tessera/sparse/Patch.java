@@ -1,6 +1,7 @@
 package io.tessera.sparse;
 
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -53,6 +54,32 @@ public final class Patch {
      */
     public static Patch compose(ConflictPolicy policy, List<Patch> patches) {
         return PatchComposition.compose(policy, patches);
+    }
+
+    /**
+     * One patch against {@code base} for a chain of patches, each made against the model the ones before it
+     * produce (contributors building on each other's work): applied in turn, each checked against its
+     * predecessor's result by digest, the net change kept (an entry set and later set back drops out). It
+     * carries base values, so it reverts to {@code base}.
+     *
+     * @throws IllegalArgumentException naming the first patch whose base is not the model before it
+     */
+    public static Patch chain(Map<String, Tensor> base, List<Patch> patches, String description) {
+        if (patches.isEmpty()) {
+            throw new IllegalArgumentException("a chain needs at least one patch");
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> model = base;
+            for (int i = 0; i < patches.size(); i++) {
+                try {
+                    model = patches.get(i).apply(model);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("patch " + i + " ('" + patches.get(i).description() + "') of the chain does not "
+                            + "apply to the model before it: " + e.getMessage(), e);
+                }
+            }
+            return diff(base, model, description).withBaseValues(base);
+        }
     }
 
     /**

@@ -63,6 +63,24 @@ class PatchTest {
     }
 
     @Test
+    void aChainOfPatchesEachMadeOnTheLastResultBecomesOnePatchAgainstTheBase() {
+        try (TensorScope _ = TensorScope.open()) {
+            Map<String, Tensor> base = TestModels.random(1);
+            Map<String, Tensor> first = TestModels.perturbed(base, 0.05, 2);
+            Map<String, Tensor> second = TestModels.perturbed(first, 0.05, 3); // built on the first contribution
+            Patch p1 = Patch.diff(base, first, "first");
+            Patch p2 = Patch.diff(first, second, "second");
+            Patch chained = Patch.chain(base, List.of(p1, p2), "first + second");
+            assertEquals(ModelDigest.of(base), chained.baseDigest());
+            assertBitEqual(second, chained.apply(base), "apply(base, chain(p1, p2))");
+            assertBitEqual(base, chained.revert(second), "revert of the chain");
+            // out of order, the second patch does not apply to the base: named in the error
+            String message = assertThrows(IllegalArgumentException.class, () -> Patch.chain(base, List.of(p2, p1), "wrong")).getMessage();
+            assertTrue(message.contains("patch 0 ('second')"), message);
+        }
+    }
+
+    @Test
     void bitsDecideWhatChangedNotNumericEquality() {
         try (TensorScope _ = TensorScope.open()) {
             float quietNaN = Float.intBitsToFloat(0x7fc00000);
