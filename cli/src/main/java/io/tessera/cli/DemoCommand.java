@@ -84,7 +84,7 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         quantizeMerged(out, test);
-        out.println("== not built yet: serving by 3 local peers (see the open issues)");
+        out.println("== not built yet: serving the int8 model by 3 local peers (DESIGN.md, pipeline/)");
         out.flush();
         return 0;
     }
