@@ -25,11 +25,15 @@ TS_HD float ts_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 TS_HD float ts_relu(float x) { return x > 0.0f ? x : 0.0f; }
 
-/* GELU, tanh approximation (GPT-2's "gelu_new"): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
-TS_HD float ts_gelu_tanh(float x) {
-    float inner = TS_SQRT_2_OVER_PI * (x + TS_GELU_CUBIC * x * x * x);
-    return 0.5f * x * (1.0f + tanhf(inner));
-}
+/* GELU, tanh approximation (GPT-2's "gelu_new"): 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
+ * computed as x / (1 + e^(-2u)) (0.5 (1 + tanh u) is sigmoid(2u)), which has no cancellation and needs
+ * only an exp: the CPU kernels pass their vectorised exp of ts_gelu_tanh_exp_arg(x) (a scalar tanhf call
+ * per element cost ~20 ns), the CUDA kernels expf. */
+TS_HD float ts_gelu_tanh_exp_arg(float x) { return -2.0f * TS_SQRT_2_OVER_PI * (x + TS_GELU_CUBIC * x * x * x); }
+
+TS_HD float ts_gelu_tanh_from_exp(float x, float e) { return x / (1.0f + e); }
+
+TS_HD float ts_gelu_tanh(float x) { return ts_gelu_tanh_from_exp(x, expf(ts_gelu_tanh_exp_arg(x))); }
 
 TS_HD float ts_gelu_tanh_grad(float x) {
     float inner = TS_SQRT_2_OVER_PI * (x + TS_GELU_CUBIC * x * x * x);
