@@ -158,7 +158,12 @@ public final class Tensor implements AutoCloseable {
 
     /** Standard normal F32 values from Philox4x32-10 (Box-Muller). */
     public static Tensor randn(long seed, long offset, long... shape) {
-        Tensor t = empty(DType.F32, shape);
+        return randn(Device.CPU, seed, offset, shape);
+    }
+
+    /** The same draws as {@link #randn(long, long, long...)}, made on {@code device}. */
+    public static Tensor randn(Device device, long seed, long offset, long... shape) {
+        Tensor t = empty(device, DType.F32, shape);
         t.backend().random(t, seed, offset, true);
         return t;
     }

@@ -44,8 +44,8 @@ public final class BlockwiseInt8 {
         }
         Tensor flat = x.contiguous();
         long blocks = (x.numel() + block - 1) / block;
-        Tensor codes = Tensor.empty(DType.I8, x.numel());
-        Tensor scales = Tensor.empty(DType.F32, blocks);
+        Tensor codes = Tensor.empty(x.device(), DType.I8, x.numel());
+        Tensor scales = Tensor.empty(x.device(), DType.F32, blocks);
         flat.backend().quantizeBlockwise(flat, block, codes, scales);
         return new Quantized(codes, scales, x.shape(), block);
     }
@@ -59,7 +59,11 @@ public final class BlockwiseInt8 {
             throw new IllegalArgumentException("blockwise int8: codes " + q.codes().describe() + " and scales "
                     + q.scales().describe() + " do not fit block size " + q.block());
         }
-        Tensor y = Tensor.empty(DType.F32, q.codes().numel());
+        if (!q.codes().device().equals(q.scales().device())) {
+            throw new IllegalArgumentException("blockwise int8: codes " + q.codes().describe() + " and scales " + q.scales().describe()
+                    + " are on different devices");
+        }
+        Tensor y = Tensor.empty(q.codes().device(), DType.F32, q.codes().numel());
         y.backend().dequantizeBlockwise(q.codes().contiguous(), q.scales().contiguous(), q.block(), y);
         return y.reshape(q.shape());
     }

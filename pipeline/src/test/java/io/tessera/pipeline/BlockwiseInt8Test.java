@@ -63,4 +63,22 @@ class BlockwiseInt8Test {
             assertThrows(IllegalArgumentException.class, () -> BlockwiseInt8.quantize(x, 0));
         }
     }
+    /** On the CUDA backend (the emulated driver in CI) the codes, scales and values are the CPU's, on the input's device. */
+    @Test
+    void compressesOnTheInputsDevice() {
+        java.util.Optional<String> missing = io.tessera.engine.Backends.unavailableReason(io.tessera.engine.Device.Kind.CUDA);
+        org.junit.jupiter.api.Assumptions.assumeTrue(missing.isEmpty(), () -> "CUDA backend unavailable: " + missing.orElse(""));
+        io.tessera.engine.Device cuda = io.tessera.engine.Device.cuda(0);
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor x = Tensor.randn(5, 0, 10_007);
+            BlockwiseInt8.Quantized onCpu = BlockwiseInt8.quantize(x, 256);
+            BlockwiseInt8.Quantized onCuda = BlockwiseInt8.quantize(x.to(cuda), 256);
+            assertEquals(cuda, onCuda.codes().device());
+            assertArrayEquals(onCpu.codes().toIntArray(), onCuda.codes().to(io.tessera.engine.Device.CPU).toIntArray());
+            assertArrayEquals(onCpu.scales().toFloatArray(), onCuda.scales().to(io.tessera.engine.Device.CPU).toFloatArray());
+            Tensor back = BlockwiseInt8.dequantize(onCuda);
+            assertEquals(cuda, back.device());
+            assertArrayEquals(BlockwiseInt8.dequantize(onCpu).toFloatArray(), back.to(io.tessera.engine.Device.CPU).toFloatArray());
+        }
+    }
 }
