@@ -1,10 +1,13 @@
 package io.tessera.jmh;
 
+import io.tessera.engine.Backend;
+import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.LayerNorm;
+import io.tessera.engine.nn.Module;
 import io.tessera.engine.nn.TransformerBlock;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
@@ -32,8 +35,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * <li>{@link #forward128}: a 128-token causal forward without a cache (tokens/s = 128 * 1000 / ms per op).
  * Bound by FLOPs (about 2 * 85M * 128 for the projections plus the attention).</li>
  * </ul>
- * With {@code weights = int8} every projection is quantized first ({@link Quantization#quantize}, per-channel
- * int8 with LLM.int8 outlier columns): 85 MiB of weights instead of 324 MiB.
+ * On {@link #device} (see {@link BenchDevice}). With {@code weights = int8} every projection is quantized
+ * first ({@link Quantization#quantize}, per-channel int8 with LLM.int8 outlier columns): 85 MiB of weights
+ * instead of 324 MiB.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -50,6 +54,10 @@ public class DecoderBenchmark {
     @Param({"f32", "int8"})
     public String weights;
 
+    @Param({"cpu"})
+    public String device;
+
+    private Backend backend;
     private TransformerBlock[] blocks;
     private LayerNorm finalNorm;
     private KvCache[] caches;
@@ -58,20 +66,23 @@ public class DecoderBenchmark {
 
     @Setup
     public void build() {
+        backend = BenchDevice.backend(device);
+        Device on = backend.device();
         blocks = new TransformerBlock[LAYERS];
         caches = new KvCache[LAYERS];
         for (int l = 0; l < LAYERS; l++) {
-            blocks[l] = new TransformerBlock(DIM, HEADS, 100 + 10L * l);
+            long seed = 100 + 10L * l;
+            blocks[l] = Module.on(on, () -> new TransformerBlock(DIM, HEADS, seed));
             if (weights.equals("int8")) {
                 Quantization.quantize(blocks[l], QuantizationConfig.defaults());
             } else if (!weights.equals("f32")) {
                 throw new IllegalArgumentException("weights must be f32 or int8, got " + weights);
             }
-            caches[l] = new KvCache(1, HEADS, CONTEXT + 1, DIM / HEADS);
+            caches[l] = new KvCache(on, 1, HEADS, CONTEXT + 1, DIM / HEADS);
         }
-        finalNorm = new LayerNorm(DIM);
-        prompt = Tensor.randn(11, 0, 1, CONTEXT, DIM);
-        token = Tensor.randn(12, 0, 1, 1, DIM);
+        finalNorm = Module.on(on, () -> new LayerNorm(DIM));
+        prompt = Tensor.randn(on, 11, 0, 1, CONTEXT, DIM);
+        token = Tensor.randn(on, 12, 0, 1, 1, DIM);
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
             forward(prompt, true); // fills every cache with CONTEXT positions
         }
@@ -107,6 +118,7 @@ public class DecoderBenchmark {
         long n;
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
             n = forward(token, true).numel();
+            backend.synchronize();
         }
         for (KvCache cache : caches) {
             cache.truncate(CONTEXT);
@@ -118,7 +130,9 @@ public class DecoderBenchmark {
     @Benchmark
     public long forward128() {
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-            return forward(prompt, false).numel();
+            long n = forward(prompt, false).numel();
+            backend.synchronize();
+            return n;
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.tessera.engine.nn;
 
+import io.tessera.engine.Device;
 import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -16,9 +17,14 @@ public final class KvCache implements AutoCloseable {
     private long length;
 
     public KvCache(long batch, long heads, long capacity, long headDim) {
+        this(Device.CPU, batch, heads, capacity, headDim);
+    }
+
+    /** A cache whose buffers live on {@code device} (the attention layer's). */
+    public KvCache(Device device, long batch, long heads, long capacity, long headDim) {
         this.capacity = capacity;
-        this.keys = TensorScope.outside(() -> Tensor.zeros(batch, heads, capacity, headDim));
-        this.values = TensorScope.outside(() -> Tensor.zeros(batch, heads, capacity, headDim));
+        this.keys = TensorScope.outside(() -> Tensor.zeros(device, batch, heads, capacity, headDim));
+        this.values = TensorScope.outside(() -> Tensor.zeros(device, batch, heads, capacity, headDim));
     }
 
     public long length() {
