@@ -17,15 +17,6 @@ int TS_FN(ts_kahan_accumulate_f32)(int64_t n, const float *restrict x, int squar
     return TS_OK;
 }
 
-static inline uint32_t float_bits(float v) {
-    union {
-        float f;
-        uint32_t u;
-    } b = {.f = v};
-    return b.u;
-}
-
-
 /* hist[digit] += count of valid elements whose key's top prefix_bits equal prefix, where digit is the
  * digit_bits-wide field of the key starting at bit digit_shift; *invalid = count of invalid elements
  * (left out), so the first pass of a selection also validates. Keys: ts_nonneg_key. One pass of a
@@ -111,7 +102,7 @@ int TS_FN(ts_select_above_f32)(int64_t n, const float *restrict x, int64_t thres
              * negatives, -0 included, have the sign bit set) */
             uint32_t most = 0;
             for (int64_t i = start; i < stop; i++) {
-                const uint32_t u = float_bits(x[i]);
+                const uint32_t u = ts_float_bits(x[i]);
                 most = u > most ? u : most;
             }
             if (most < t) continue;

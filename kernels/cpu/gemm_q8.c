@@ -21,7 +21,6 @@
 
 #include "ts_cpu.h"
 
-#define TS_ERR_NONFINITE -3
 /* 4 x 4 keeps the VNNI tile's 16 accumulators, 4 weight vectors and the masked K tail in registers; wider
  * tiles (4 x 5, 4 x 6) made gcc spill and ran slower here. */
 #define MR 4

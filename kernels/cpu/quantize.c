@@ -4,7 +4,6 @@
 
 #include "ts_cpu.h"
 
-#define TS_ERR_NONFINITE -3
 
 int TS_FN(ts_quantize_blockwise_q8)(int64_t n, int64_t block, const float *restrict x, int8_t *restrict q,
                                     float *restrict scales) {

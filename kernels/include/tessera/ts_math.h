@@ -65,22 +65,25 @@ TS_HD void ts_kahan_add(float *sum, float *comp, float v) {
     *sum = t;
 }
 
-/* Non-negative finite floats (and -0) are valid selection scores; NaN, infinities and negatives are not. */
-TS_HD int ts_valid_score(float v) {
+/* The bits of a float (a union read: well defined in C and accepted by nvcc). */
+TS_HD unsigned ts_float_bits(float v) {
     union {
         float f;
         unsigned u;
     } b = {.f = v};
-    return b.u < 0x7f800000u || b.u == 0x80000000u;
+    return b.u;
+}
+
+/* Non-negative finite floats (and -0) are valid selection scores; NaN, infinities and negatives are not. */
+TS_HD int ts_valid_score(float v) {
+    const unsigned u = ts_float_bits(v);
+    return u < 0x7f800000u || u == 0x80000000u;
 }
 
 /* Order-preserving key of a non-negative float (both zeros map to 0), for radix selection. */
 TS_HD unsigned ts_nonneg_key(float v) {
-    union {
-        float f;
-        unsigned u;
-    } b = {.f = v};
-    return (b.u & 0x80000000u) ? 0u : b.u;
+    const unsigned u = ts_float_bits(v);
+    return (u & 0x80000000u) ? 0u : u;
 }
 
 /* Model m's weight in a Fisher merge at one parameter: w_m max(scale_m F_m, floor). */
