@@ -124,13 +124,16 @@ public abstract class Module implements AutoCloseable {
     /** Every parameter, named by its dotted path, in registration order. */
     public final Map<String, Tensor> namedParameters() {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        collect("", out);
+        collect("", false, out);
         return Collections.unmodifiableMap(out);
     }
 
-    private void collect(String prefix, Map<String, Tensor> out) {
+    private void collect(String prefix, boolean withBuffers, Map<String, Tensor> out) {
         parameters.forEach((name, t) -> out.put(prefix + name, t));
-        children.forEach((name, m) -> m.collect(prefix + name + ".", out));
+        if (withBuffers) {
+            buffers.forEach((name, t) -> out.put(prefix + name, t));
+        }
+        children.forEach((name, m) -> m.collect(prefix + name + ".", withBuffers, out));
     }
 
     public final List<Tensor> parameters() {
@@ -144,14 +147,8 @@ public abstract class Module implements AutoCloseable {
     /** The parameters and buffers by name (the tensors themselves, not copies), parameters first per module. */
     public Map<String, Tensor> stateDict() {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        collectState("", out);
+        collect("", true, out);
         return Collections.unmodifiableMap(out);
-    }
-
-    private void collectState(String prefix, Map<String, Tensor> out) {
-        parameters.forEach((name, t) -> out.put(prefix + name, t));
-        buffers.forEach((name, t) -> out.put(prefix + name, t));
-        children.forEach((name, m) -> m.collectState(prefix + name + ".", out));
     }
 
     /**
@@ -216,7 +213,7 @@ public abstract class Module implements AutoCloseable {
     /** Frees every parameter, gradient and buffer of this module and its children. */
     @Override
     public void close() {
-        parameters().forEach(Tensor::zeroGrad);
+        zeroGrad();
         stateDict().values().forEach(Tensor::close);
     }
 }
