@@ -5,6 +5,7 @@ import io.tessera.engine.nn.Module;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.TreeSet;
+import java.util.function.BiFunction;
 
 /** Converts a loaded float model to int8 in place, as torch.ao.quantization.quantize_dynamic does for Linear. */
 public final class Quantization {
@@ -22,17 +23,26 @@ public final class Quantization {
             throw new IllegalArgumentException("keepFloat names no Linear layer of " + model.getClass().getSimpleName() + ": "
                     + unknown + " (its Linear layers: " + linears + ")");
         }
-        List<String> quantized = new ArrayList<>();
+        return replaceLinears(model, (path, linear) -> config.keepFloat().contains(path) ? null
+                : QuantizedLinear.of(linear, config.outlierThreshold()));
+    }
+
+    /**
+     * Puts {@code make}'s int8 layer in place of each {@link Linear} for which it returns one (null keeps the
+     * layer) and frees the float layer; returns the dotted paths replaced.
+     */
+    static List<String> replaceLinears(Module model, BiFunction<String, Linear, QuantizedLinear> make) {
+        List<String> replaced = new ArrayList<>();
         model.transform((path, child) -> {
-            if (child instanceof Linear linear && !config.keepFloat().contains(path)) {
-                QuantizedLinear replacement = QuantizedLinear.of(linear, config.outlierThreshold());
-                linear.close();
-                quantized.add(path);
-                return replacement;
+            QuantizedLinear replacement = child instanceof Linear linear ? make.apply(path, linear) : null;
+            if (replacement == null) {
+                return child;
             }
-            return child;
+            child.close();
+            replaced.add(path);
+            return replacement;
         });
-        return quantized;
+        return replaced;
     }
 
     /** The dotted paths of every module of the given kind, depth first. */

@@ -2,7 +2,6 @@ package io.tessera.pipeline;
 
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
-import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -50,16 +49,9 @@ public final class QuantizedCheckpoint {
         Path name = file.path();
         Map<String, Float> thresholds = parseLayers(file.metadata().get(LAYERS), name);
         TreeSet<String> missing = new TreeSet<>(thresholds.keySet());
-        skeleton.transform((path, child) -> {
-            Float threshold = thresholds.get(path);
-            if (threshold != null && child instanceof Linear linear) {
-                missing.remove(path);
-                QuantizedLinear replacement = QuantizedLinear.empty(linear.inFeatures(), linear.outFeatures(), linear.bias() != null, threshold);
-                linear.close();
-                return replacement;
-            }
-            return child;
-        });
+        missing.removeAll(Quantization.replaceLinears(skeleton, (path, linear) -> !thresholds.containsKey(path) ? null
+                : Module.on(linear.weight().device(), () -> QuantizedLinear.empty(linear.inFeatures(), linear.outFeatures(),
+                        linear.bias() != null, thresholds.get(path)))));
         if (!missing.isEmpty()) {
             throw new IllegalArgumentException(name + ": metadata " + LAYERS + " names layers that are not Linear layers of "
                     + skeleton.getClass().getSimpleName() + ": " + missing);
