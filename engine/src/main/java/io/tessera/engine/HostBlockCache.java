@@ -12,9 +12,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * 32 MiB with a fresh mmap, so without this every big temporary (an eager op's result) would pay page
  * faults on first touch, costing more than the op itself. Blocks under {@link #MIN_BLOCK} go straight
  * back to malloc, which already recycles them. Capacity: -Dtessera.host.cache.bytes (default 1 GiB).
+ * Blocks of {@link #HUGE_BLOCK} and more are 2 MiB-aligned and advised onto transparent huge pages: an op
+ * that touches a large tensor at scattered places (a masked optimizer step over 0.5% of a 100M parameter)
+ * otherwise misses the TLB on nearly every access.
  */
 final class HostBlockCache {
     static final long MIN_BLOCK = 1L << 20;
+    static final long HUGE_BLOCK = 32L << 20;
+    private static final long HUGE_PAGE = 2L << 20;
     private static final long CAPACITY = Long.getLong("tessera.host.cache.bytes", 1L << 30);
 
     private static final Map<Long, ConcurrentLinkedDeque<MemorySegment>> FREE = new ConcurrentHashMap<>();
@@ -32,9 +37,21 @@ final class HostBlockCache {
                 return block;
             }
         }
-        MemorySegment raw = Libc.aligned_alloc(HostStorage.ALIGNMENT, size);
+        MemorySegment raw = allocate(size);
         if (raw.equals(MemorySegment.NULL) && size >= MIN_BLOCK && emptyCache() > 0) {
-            raw = Libc.aligned_alloc(HostStorage.ALIGNMENT, size); // retry once with the cache returned to the system
+            raw = allocate(size); // retry once with the cache returned to the system
+        }
+        return raw;
+    }
+
+    private static MemorySegment allocate(long size) {
+        if (size < HUGE_BLOCK) {
+            return Libc.aligned_alloc(HostStorage.ALIGNMENT, size);
+        }
+        long whole = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        MemorySegment raw = Libc.aligned_alloc(HUGE_PAGE, whole);
+        if (!raw.equals(MemorySegment.NULL)) {
+            Libc.madvise(raw, whole, Libc.MADV_HUGEPAGE); // advice only: without THP the block works the same
         }
         return raw;
     }

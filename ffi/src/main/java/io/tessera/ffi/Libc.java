@@ -11,7 +11,7 @@ import java.util.List;
 
 /**
  * The few C library functions Tessera calls directly (ffi/jextract/libc.args): aligned allocation for
- * tensor memory that need not be zeroed, and the process environment.
+ * tensor memory that need not be zeroed, advice on how that memory is paged, and the process environment.
  */
 public final class Libc {
     private Libc() {}
@@ -40,6 +40,22 @@ public final class Libc {
     public static void free(MemorySegment pointer) {
         try {
             free.HANDLE.invokeExact(pointer);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    /** madvise advice: back the range with transparent huge pages where the kernel allows it. */
+    public static final int MADV_HUGEPAGE = 14;
+
+    private static final class madvise {
+        static final MethodHandle HANDLE = LIBRARY.downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    }
+
+    /** int madvise(void *addr, size_t length, int advice): addr must be page-aligned. */
+    public static int madvise(MemorySegment address, long length, int advice) {
+        try {
+            return (int) madvise.HANDLE.invokeExact(address, length, advice);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
