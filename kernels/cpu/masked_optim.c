@@ -2,9 +2,10 @@
  * (tessera/ts_optim_math.h, shared with optim.c and the CUDA kernels, so every form agrees bit for bit
  * with the dense step on the entries it updates):
  *
- *  - indexed: walks the k listed entries idx[0..k) of p and g (int32 when idx_bytes == 4, int64 when
- *    8; sorted, unique and in range: Java validated them). The optimizer state (m and v, or buf) is
- *    compact: slot j belongs to entry idx[j]. Cost O(k), whatever the tensor size.
+ *  - indexed: walks the k listed entries idx[0..k) of p (int32 when idx_bytes == 4, int64 when 8;
+ *    sorted, unique and in range: Java validated them). The optimizer state (m and v, or buf) is
+ *    compact: slot j belongs to entry idx[j]; so is g when g_compact != 0 (a gradient computed for the
+ *    masked entries only), else g is full-size and read at idx[j]. Cost O(k), whatever the tensor size.
  *  - masked: one dense pass over all n entries with a 0/1 u8 mask and full-size state. An entry whose
  *    mask byte is 0 keeps the bits of p and of its state: the kernel selects, it does not multiply by
  *    the mask (0 * an infinite update would be NaN).
@@ -46,31 +47,35 @@ static inline int64_t index_at(const void *idx, int idx_bytes, int64_t j) {
 }
 
 /* Requests the lines of p and g that list entry j will need: j + TS_PREFETCH_L2_AHEAD into L2, j +
- * TS_PREFETCH_L1_AHEAD into L1 (p for writing). Always inlined: GCC 12's mod-ref analysis sees a void
+ * TS_PREFETCH_L1_AHEAD into L1 (p for writing; a compact g is read in order and needs no help). Always inlined: GCC 12's mod-ref analysis sees a void
  * function that stores nothing and deletes its calls, prefetches and all. */
 static inline __attribute__((always_inline)) void prefetch_ahead(const void *idx, int idx_bytes, int64_t j, int64_t k, const float *p,
-                                  const float *g) {
+                                  const float *g, int g_compact) {
     if (j + TS_PREFETCH_L2_AHEAD < k) {
         const int64_t i = index_at(idx, idx_bytes, j + TS_PREFETCH_L2_AHEAD);
         __builtin_prefetch(p + i, 0, 2);
-        __builtin_prefetch(g + i, 0, 2);
+        if (!g_compact) {
+            __builtin_prefetch(g + i, 0, 2);
+        }
     }
     if (j + TS_PREFETCH_L1_AHEAD < k) {
         const int64_t i = index_at(idx, idx_bytes, j + TS_PREFETCH_L1_AHEAD);
         __builtin_prefetch(p + i, 1, 3);
-        __builtin_prefetch(g + i, 0, 3);
+        if (!g_compact) {
+            __builtin_prefetch(g + i, 0, 3);
+        }
     }
 }
 
 int TS_FN(ts_adamw_indexed_f32)(int64_t k, const void *idx, int idx_bytes, float *restrict p, const float *restrict g,
-                                float *restrict m, float *restrict v, float lr, float beta1, float beta2, float eps,
+                                int g_compact, float *restrict m, float *restrict v, float lr, float beta1, float beta2, float eps,
                                 float weight_decay, float bias_correction1, float bias_correction2) {
     const ts_adamw_coef c = ts_adamw_coef_make(lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2);
 #pragma omp parallel for schedule(static) if (k >= TS_INDEXED_PARALLEL_MIN)
     for (int64_t j = 0; j < k; j++) {
-        prefetch_ahead(idx, idx_bytes, j, k, p, g);
+        prefetch_ahead(idx, idx_bytes, j, k, p, g, g_compact);
         const int64_t i = index_at(idx, idx_bytes, j);
-        p[i] = ts_adamw_elem(c, p[i], g[i], &m[j], &v[j]);
+        p[i] = ts_adamw_elem(c, p[i], g[g_compact ? j : i], &m[j], &v[j]);
     }
     return TS_OK;
 }
@@ -96,14 +101,15 @@ int TS_FN(ts_adamw_masked_f32)(int64_t n, const uint8_t *restrict mask, float *r
 
 /* buf may be NULL when momentum == 0; first_step != 0 initialises buf to the update direction. */
 int TS_FN(ts_sgd_indexed_f32)(int64_t k, const void *idx, int idx_bytes, float *restrict p, const float *restrict g,
-                              float *restrict buf, float lr, float momentum, float dampening, float weight_decay,
+                              int g_compact, float *restrict buf, float lr, float momentum, float dampening, float weight_decay,
                               int nesterov, int first_step) {
 #pragma omp parallel for schedule(static) if (k >= TS_INDEXED_PARALLEL_MIN)
     for (int64_t j = 0; j < k; j++) {
-        prefetch_ahead(idx, idx_bytes, j, k, p, g);
+        prefetch_ahead(idx, idx_bytes, j, k, p, g, g_compact);
         const int64_t i = index_at(idx, idx_bytes, j);
-        p[i] = momentum == 0.0f ? ts_sgd_elem(p[i], g[i], lr, weight_decay)
-                                : ts_sgd_momentum_elem(p[i], g[i], &buf[j], lr, momentum, dampening, weight_decay,
+        const float gi = g[g_compact ? j : i];
+        p[i] = momentum == 0.0f ? ts_sgd_elem(p[i], gi, lr, weight_decay)
+                                : ts_sgd_momentum_elem(p[i], gi, &buf[j], lr, momentum, dampening, weight_decay,
                                                        nesterov, first_step);
     }
     return TS_OK;

@@ -52,6 +52,13 @@ public interface Backend {
      */
     void matmul(Tensor a, Tensor b, Tensor y);
 
+    /**
+     * The entries of a^T b at listed places only (SDDMM): for contiguous F32 a [r, m] and b [r, n],
+     * y[j] = sum over t of a[t, i / n] * b[t, i % n] with i = indices[j] (I32 or I64 [k], sorted, unique, in
+     * [0, m n)); y is contiguous F32 [k]. A Linear weight's gradient at the entries of a sparse mask.
+     */
+    void sampledMatmul(Tensor a, Tensor b, Tensor indices, Tensor y);
+
     void softmax(Tensor x, Tensor y, boolean log);
 
     void softmaxBackward(Tensor y, Tensor gy, Tensor gx, boolean log);
@@ -89,7 +96,10 @@ public interface Backend {
 
     /**
      * {@link #adamw} on the entries of p listed in {@code indices} (I32 or I64 [k], sorted, unique, in range)
-     * only; the state m and v is compact: slot j belongs to entry indices[j]. Touches nothing else.
+     * only; the state m and v is compact: slot j belongs to entry indices[j]. g is p's size, or compact like
+     * the state (k elements: a gradient computed for the listed entries only); an implementation tells them
+     * apart by g's size: when k equals p's size both readings agree, the list then being 0, 1, 2, ...
+     * Touches nothing else.
      */
     void adamwIndexed(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
                       float eps, float weightDecay, float biasCorrection1, float biasCorrection2);

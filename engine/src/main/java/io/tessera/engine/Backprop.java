@@ -52,18 +52,20 @@ final class Backprop {
                         continue;
                     }
                     Tensor input = inputs.get(j);
-                    if (!Arrays.equals(inputGrads[j].shape(), input.shape())) {
+                    Tensor gradient = GradIndices.toKept(input, inputGrads[j]);
+                    if (!Arrays.equals(gradient.shape(), input.gradShape())) {
                         throw new IllegalStateException("backward of " + node.op() + " gave gradient "
                                 + inputGrads[j].describe() + " for input " + input.describe());
                     }
-                    grads.merge(input, inputGrads[j], Tensor::add);
+                    grads.merge(input, gradient, Tensor::add);
                 }
             }
         }
     }
 
     /** Stored gradients outlive any TensorScope of the step that computed them, like the parameters. */
-    private static void accumulateLeaf(Tensor leaf, Tensor g) {
+    private static void accumulateLeaf(Tensor leaf, Tensor gradient) {
+        Tensor g = GradIndices.toKept(leaf, gradient); // the root itself may be a restricted leaf
         Tensor existing = leaf.grad();
         if (existing == null) {
             leaf.setGrad(TensorScope.outside(() -> g.to(leaf.dtype())));

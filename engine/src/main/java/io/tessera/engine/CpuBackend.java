@@ -177,6 +177,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void sampledMatmul(Tensor a, Tensor b, Tensor indices, Tensor y) {
+        check(TesseraCpu.ts_sampled_matmul_f32(a.dim(0), a.dim(1), b.dim(1), address(a), address(b), indices.numel(),
+                address(indices), indices.dtype().byteSize(), output(y)), "ts_sampled_matmul_f32");
+    }
+
+    @Override
     public void softmax(Tensor x, Tensor y, boolean log) {
         long cols = lastDim(x);
         check(TesseraCpu.ts_softmax_f32(rows(x, cols), cols, log ? 1 : 0, address(x), output(y)), "ts_softmax_f32");
@@ -268,7 +274,7 @@ public final class CpuBackend implements Backend {
     public void adamwIndexed(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
                              float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
         check(TesseraCpu.ts_adamw_indexed_f32(indices.numel(), address(indices), indices.dtype().byteSize(), output(p),
-                address(g), output(m), output(v), lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2),
+                address(g), compactGradient(indices, g), output(m), output(v), lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2),
                 "ts_adamw_indexed_f32");
     }
 
@@ -283,7 +289,7 @@ public final class CpuBackend implements Backend {
     public void sgdIndexed(Tensor indices, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
                            float weightDecay, boolean nesterov, boolean firstStep) {
         check(TesseraCpu.ts_sgd_indexed_f32(indices.numel(), address(indices), indices.dtype().byteSize(), output(p),
-                address(g), output(buf), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0),
+                address(g), compactGradient(indices, g), output(buf), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0),
                 "ts_sgd_indexed_f32");
     }
 
@@ -419,5 +425,10 @@ public final class CpuBackend implements Backend {
 
     private static MemorySegment longs(Arena arena, long[] values) {
         return values.length == 0 ? arena.allocate(JAVA_LONG) : arena.allocateFrom(JAVA_LONG, values);
+    }
+
+    /** 1 when g holds one value per listed index (see {@link io.tessera.engine.Backend#adamwIndexed}). */
+    private static int compactGradient(Tensor indices, Tensor g) {
+        return g.numel() == indices.numel() ? 1 : 0;
     }
 }

@@ -466,6 +466,40 @@ final class Functions {
                 needed[1] ? sumTo(a.transpose(-1, -2).matmul(g), b.shape()) : null}, a, b);
     }
 
+    /** x W^T (W [out, in]) or, inputMajor, x W (W [in, out]): see {@link Tensor#linear}. */
+    static Tensor linear(Tensor x, Tensor w, boolean inputMajor) {
+        requireF32("linear", x, w);
+        if (w.rank() != 2) {
+            throw new IllegalArgumentException("linear: the weight must be 2-D, got " + w.describe());
+        }
+        Tensor product = inputMajor ? w : w.t();
+        Tensor y;
+        try (GradMode off = GradMode.noGrad()) {
+            y = matmul(x, product);
+        }
+        return record(y, "linear", (g, needed) -> new Tensor[] {
+                needed[0] ? g.matmul(product.t()) : null,
+                needed[1] ? linearWeightGradient(x, g, w, inputMajor) : null}, x, w);
+    }
+
+    /**
+     * Over the rows of x [..., in] and g [..., out]: g^T x for W [out, in], x^T g for W [in, out]; only at
+     * the listed entries (an SDDMM, compact) when W's gradient is restricted.
+     */
+    private static Tensor linearWeightGradient(Tensor x, Tensor g, Tensor w, boolean inputMajor) {
+        Tensor rowsOfX = x.reshape(-1, x.dim(-1)).contiguous();
+        Tensor rowsOfG = g.reshape(-1, g.dim(-1)).contiguous();
+        Tensor left = inputMajor ? rowsOfX : rowsOfG;
+        Tensor right = inputMajor ? rowsOfG : rowsOfX;
+        Tensor indices = w.gradIndices();
+        if (indices == null) {
+            return left.t().matmul(right);
+        }
+        Tensor kept = Tensor.empty(w.device(), DType.F32, indices.numel());
+        w.backend().sampledMatmul(left, right, indices, kept);
+        return kept;
+    }
+
     private static long[] withLast2(long[] batch, long rows, long cols) {
         long[] s = Arrays.copyOf(batch, batch.length + 2);
         s[batch.length] = rows;

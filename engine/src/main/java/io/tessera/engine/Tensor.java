@@ -29,6 +29,7 @@ public final class Tensor implements AutoCloseable {
     private boolean requiresGrad;
     private boolean retainsGrad;
     private Tensor grad;
+    private Tensor gradIndices;
     private Node gradFn;
 
     Tensor(Storage storage, DType dtype, long[] shape, long[] strides, long offset) {
@@ -273,10 +274,44 @@ public final class Tensor implements AutoCloseable {
     }
 
     public void setGrad(Tensor grad) {
-        if (grad != null && !Arrays.equals(grad.shape, shape)) {
-            throw new IllegalArgumentException("gradient " + grad.describe() + " does not match " + describe());
+        if (grad != null && !Arrays.equals(grad.shape, gradShape())) {
+            throw new IllegalArgumentException("gradient " + grad.describe() + " does not match " + describe()
+                    + (gradIndices == null ? "" : " restricted to " + gradIndices.numel() + " entries"));
         }
         this.grad = grad;
+    }
+
+    /**
+     * Keeps only the gradient of the listed entries of this leaf: {@link #grad()} then holds a compact 1-D
+     * tensor whose element j is the gradient of flat entry {@code indices[j]}, as a masked optimizer's index
+     * form reads it. {@link #linear} computes such a weight's gradient at those entries only (an SDDMM,
+     * k * rows multiply-adds instead of a full GEMM); any other op computes the full gradient, which is
+     * then reduced to the listed entries. {@code indices}: I32 or I64, 1-D, sorted, unique, in range, on
+     * this tensor's device; null lifts the restriction. The tensor must not hold a gradient when this
+     * changes. Returns this.
+     */
+    public Tensor restrictGrad(Tensor indices) {
+        if (gradFn != null) {
+            throw new IllegalStateException("restrictGrad() on " + describe() + ", which is not a leaf");
+        }
+        if (grad != null) {
+            throw new IllegalStateException("restrictGrad() on " + describe() + ", which holds a gradient; zeroGrad() first");
+        }
+        if (indices != null) {
+            GradIndices.check(this, indices);
+        }
+        this.gradIndices = indices;
+        return this;
+    }
+
+    /** The entries {@link #restrictGrad} keeps the gradient of, or null when the whole gradient is kept. */
+    public Tensor gradIndices() {
+        return gradIndices;
+    }
+
+    /** What {@link #grad()} is shaped like: this tensor's shape, or [k] under {@link #restrictGrad}. */
+    long[] gradShape() {
+        return gradIndices == null ? shape : new long[] {gradIndices.numel()};
     }
 
     /** Closes and forgets the accumulated gradient. */
@@ -656,6 +691,16 @@ public final class Tensor implements AutoCloseable {
     /** Matrix product with batch broadcasting, as torch.matmul (1-D operands are promoted). */
     public Tensor matmul(Tensor other) {
         return Functions.matmul(this, other);
+    }
+
+    /**
+     * This [..., in] times a weight: x W^T for W [out, in] (torch.nn.functional.linear without bias), or x W for
+     * W [in, out] when {@code inputMajor} (GPT-2's Conv1D). The same product as {@link #matmul}; the
+     * difference is in backward, where a weight under {@link #restrictGrad} gets its gradient at the listed
+     * entries only.
+     */
+    public Tensor linear(Tensor weight, boolean inputMajor) {
+        return Functions.linear(this, weight, inputMajor);
     }
 
     public Tensor softmax(int dim) {

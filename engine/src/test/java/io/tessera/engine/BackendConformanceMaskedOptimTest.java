@@ -15,7 +15,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The masked optimizer steps (adamwIndexed, adamwMasked, sgdIndexed, sgdMasked) on every device of
  * {@link ConformanceTargets}: updated entries against float64 re-implementations of torch.optim's AdamW and
  * SGD rules, every other entry of p and of the state bit for bit as it was. Sizes 0, 1 and primes (one
- * above the CPU index form's parallel threshold), masks empty, partial and full, int32 and int64 lists.
+ * above the CPU index form's parallel threshold), masks empty, partial and full, int32 and int64 lists,
+ * full-size and compact gradients.
  */
 class BackendConformanceMaskedOptimTest {
     private static final int[] SIZES = {0, 1, 7, 1031, 10007};
@@ -27,9 +28,12 @@ class BackendConformanceMaskedOptimTest {
         return ConformanceTargets.all();
     }
 
-    /** How a step names its entries: an index list of either width, or a u8 mask. */
+    /**
+     * How a step names its entries: an index list of either width, or a u8 mask; and its gradient: full-size,
+     * or compact (one value per listed entry, as a restricted backward leaves it).
+     */
     private enum Form {
-        INDEXED_I32, INDEXED_I64, MASKED;
+        INDEXED_I32, INDEXED_I64, INDEXED_COMPACT_GRADIENT, MASKED;
 
         boolean indexed() {
             return this != MASKED;
@@ -37,7 +41,8 @@ class BackendConformanceMaskedOptimTest {
 
         Tensor selection(long[] entries, int n) {
             return switch (this) {
-                case INDEXED_I32 -> Tensor.of(LongStream.of(entries).mapToInt(Math::toIntExact).toArray(), entries.length);
+                case INDEXED_I32, INDEXED_COMPACT_GRADIENT ->
+                        Tensor.of(LongStream.of(entries).mapToInt(Math::toIntExact).toArray(), entries.length);
                 case INDEXED_I64 -> Tensor.of(entries, entries.length);
                 case MASKED -> {
                     byte[] mask = new byte[n];
@@ -47,6 +52,14 @@ class BackendConformanceMaskedOptimTest {
                     yield Tensor.ofBytes(mask, DType.U8, n);
                 }
             };
+        }
+
+        /** The gradient as this form passes it. */
+        Ref gradient(Ref g, long[] entries) {
+            if (this != INDEXED_COMPACT_GRADIENT) {
+                return g;
+            }
+            return new Ref(new long[] {entries.length}, LongStream.of(entries).mapToDouble(i -> g.data()[(int) i]).toArray());
         }
 
         /** The state slot of the j-th listed entry, i. */
@@ -108,9 +121,9 @@ class BackendConformanceMaskedOptimTest {
             Tensor m = t.on(c.state[0]);
             Tensor v = t.on(c.state[1]);
             if (c.form.indexed()) {
-                t.backend().adamwIndexed(selection, p, t.on(c.g), m, v, LR, b1, b2, eps, WD, bc1, bc2);
+                t.backend().adamwIndexed(selection, p, t.on(c.form.gradient(c.g, c.entries)), m, v, LR, b1, b2, eps, WD, bc1, bc2);
             } else {
-                t.backend().adamwMasked(selection, p, t.on(c.g), m, v, LR, b1, b2, eps, WD, bc1, bc2);
+                t.backend().adamwMasked(selection, p, t.on(c.form.gradient(c.g, c.entries)), m, v, LR, b1, b2, eps, WD, bc1, bc2);
             }
             assertStep("adamw " + c.name + " p", c.p, pe, p, updatedEntries(c));
             assertStep("adamw " + c.name + " m", c.state[0], me, m, updatedSlots(c));
@@ -143,9 +156,9 @@ class BackendConformanceMaskedOptimTest {
                 Tensor p = t.on(c.p);
                 Tensor buf = hasBuffer ? t.on(c.state[0]) : null;
                 if (c.form.indexed()) {
-                    t.backend().sgdIndexed(selection, p, t.on(c.g), buf, LR, s.momentum, s.dampening, WD, s.nesterov, s.firstStep);
+                    t.backend().sgdIndexed(selection, p, t.on(c.form.gradient(c.g, c.entries)), buf, LR, s.momentum, s.dampening, WD, s.nesterov, s.firstStep);
                 } else {
-                    t.backend().sgdMasked(selection, p, t.on(c.g), buf, LR, s.momentum, s.dampening, WD, s.nesterov, s.firstStep);
+                    t.backend().sgdMasked(selection, p, t.on(c.form.gradient(c.g, c.entries)), buf, LR, s.momentum, s.dampening, WD, s.nesterov, s.firstStep);
                 }
                 String what = "sgd " + c.name + " " + s;
                 assertStep(what + " p", c.p, pe, p, updatedEntries(c));

@@ -36,7 +36,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class BackendConformanceTest {
     /** Backend ops the conformance classes test, by method name. */
     static final Set<String> COVERED = Set.of("device", "synchronize", "allocate", "write", "read", "copy", "fill", "unary", "binary", "compare",
-            "where", "reduce", "matmul", "softmax", "softmaxBackward", "layerNorm", "layerNormBackward", "rmsNorm",
+            "where", "reduce", "matmul", "sampledMatmul", "softmax", "softmaxBackward", "layerNorm", "layerNormBackward", "rmsNorm",
             "rmsNormBackward", "crossEntropy", "crossEntropyBackward", "embedding", "embeddingBackward", "causalMask", "adamw",
             "sgd", "adamwIndexed", "adamwMasked", "sgdIndexed", "sgdMasked", "random", "kahanAccumulate", "radixHistogram", "selectAbove", "fisherMerge", "solvePositiveDefinite",
             "quantizeBlockwise", "dequantizeBlockwise", "outlierColumns", "quantizeRows", "matmulQ8", "matmulQ8Outliers");
@@ -320,6 +320,40 @@ class BackendConformanceTest {
                 Tensor yt = t.empty(DType.F32, 2, s[2], s[0]);
                 t.backend().matmul(db.transpose(1, 2), t.on(a).transpose(1, 2), yt); // both transposed
                 assertValues("matmul^T " + Arrays.toString(s), Ref.matmul(a, bt).permuteRef(0, 2, 1), yt, GEMM);
+            }
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
+    void sampledMatmulGivesTheListedEntriesOfATransposedTimesB(ConformanceTargets t) {
+        t.run(() -> {
+            int[][] rmn = {{0, 3, 4}, {1, 1, 1}, {5, 7, 3}, {13, 11, 17}, {3, 2, 1031}, {129, 5, 6}};
+            int seed = 0;
+            for (int[] s : rmn) {
+                int r = s[0];
+                int m = s[1];
+                int n = s[2];
+                for (double density : new double[] {0, 0.3, 1}) {
+                    SplittableRandom rng = new SplittableRandom(++seed);
+                    Ref a = Ref.random(rng, -1, 1, r, m).rounded();
+                    Ref b = Ref.random(rng, -1, 1, r, n).rounded();
+                    long[] entries = java.util.stream.LongStream.range(0, (long) m * n).filter(i -> rng.nextDouble() < density).toArray();
+                    double[] expected = new double[entries.length];
+                    for (int j = 0; j < entries.length; j++) {
+                        int row = (int) (entries[j] / n);
+                        int col = (int) (entries[j] % n);
+                        for (int u = 0; u < r; u++) {
+                            expected[j] += a.data()[u * m + row] * b.data()[u * n + col];
+                        }
+                    }
+                    for (DType indexType : new DType[] {DType.I32, DType.I64}) {
+                        Tensor y = t.empty(DType.F32, entries.length);
+                        t.backend().sampledMatmul(t.on(a), t.on(b), t.on(Tensor.of(entries, entries.length).to(indexType)), y);
+                        assertValues("sampledMatmul " + Arrays.toString(s) + " density " + density + " " + indexType,
+                                new Ref(new long[] {entries.length}, expected), y, GEMM);
+                    }
+                }
             }
         });
     }

@@ -510,13 +510,13 @@ public final class TesseraCpu {
     }
 
     private static final class ts_adamw_indexed_f32 {
-        static final MethodHandle HANDLE = LIBRARY.downcall("ts_adamw_indexed_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT));
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_adamw_indexed_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT));
     }
 
-    /** int ts_adamw_indexed_f32(int64_t k, const void *idx, int idx_bytes, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) */
-    public static int ts_adamw_indexed_f32(long k, MemorySegment idx, int idx_bytes, MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) {
+    /** int ts_adamw_indexed_f32(int64_t k, const void *idx, int idx_bytes, float *p, const float *g, int g_compact, float *m, float *v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) */
+    public static int ts_adamw_indexed_f32(long k, MemorySegment idx, int idx_bytes, MemorySegment p, MemorySegment g, int g_compact, MemorySegment m, MemorySegment v, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) {
         try {
-            return (int) ts_adamw_indexed_f32.HANDLE.invokeExact(k, idx, idx_bytes, p, g, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2);
+            return (int) ts_adamw_indexed_f32.HANDLE.invokeExact(k, idx, idx_bytes, p, g, g_compact, m, v, lr, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -536,13 +536,13 @@ public final class TesseraCpu {
     }
 
     private static final class ts_sgd_indexed_f32 {
-        static final MethodHandle HANDLE = LIBRARY.downcall("ts_sgd_indexed_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_INT));
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_sgd_indexed_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT, JAVA_INT));
     }
 
-    /** int ts_sgd_indexed_f32(int64_t k, const void *idx, int idx_bytes, float *p, const float *g, float *buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) */
-    public static int ts_sgd_indexed_f32(long k, MemorySegment idx, int idx_bytes, MemorySegment p, MemorySegment g, MemorySegment buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
+    /** int ts_sgd_indexed_f32(int64_t k, const void *idx, int idx_bytes, float *p, const float *g, int g_compact, float *buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) */
+    public static int ts_sgd_indexed_f32(long k, MemorySegment idx, int idx_bytes, MemorySegment p, MemorySegment g, int g_compact, MemorySegment buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
         try {
-            return (int) ts_sgd_indexed_f32.HANDLE.invokeExact(k, idx, idx_bytes, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
+            return (int) ts_sgd_indexed_f32.HANDLE.invokeExact(k, idx, idx_bytes, p, g, g_compact, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
@@ -556,6 +556,19 @@ public final class TesseraCpu {
     public static int ts_sgd_masked_f32(long n, MemorySegment mask, MemorySegment p, MemorySegment g, MemorySegment buf, float lr, float momentum, float dampening, float weight_decay, int nesterov, int first_step) {
         try {
             return (int) ts_sgd_masked_f32.HANDLE.invokeExact(n, mask, p, g, buf, lr, momentum, dampening, weight_decay, nesterov, first_step);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_sampled_matmul_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_sampled_matmul_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS, JAVA_INT, ADDRESS));
+    }
+
+    /** int ts_sampled_matmul_f32(int64_t r, int64_t m, int64_t n, const float *a, const float *b, int64_t k, const void *idx, int idx_bytes, float *y) */
+    public static int ts_sampled_matmul_f32(long r, long m, long n, MemorySegment a, MemorySegment b, long k, MemorySegment idx, int idx_bytes, MemorySegment y) {
+        try {
+            return (int) ts_sampled_matmul_f32.HANDLE.invokeExact(r, m, n, a, b, k, idx, idx_bytes, y);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }

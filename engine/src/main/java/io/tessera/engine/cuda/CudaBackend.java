@@ -165,6 +165,11 @@ public final class CudaBackend implements Backend {
         CudaGemm.matmul(this, context, a, b, y);
     }
 
+    @Override
+    public void sampledMatmul(Tensor a, Tensor b, Tensor indices, Tensor y) {
+        nn.sampledMatmul(a, b, indices, y);
+    }
+
     // ---- nn primitives and optimizers ---------------------------------------------------------
 
     @Override

@@ -4,7 +4,7 @@ import io.tessera.engine.Tensor;
 
 /**
  * The nn primitives and optimizer steps: softmax.cu, norm.cu, loss.cu, embedding.cu, attention.cu,
- * optim.cu and random.cu. "Rows" kernels take contiguous row-major data over the last dim, one block per row.
+ * sampled_matmul.cu, optim.cu and random.cu. "Rows" kernels take contiguous row-major data over the last dim, one block per row.
  */
 final class CudaNn {
     private final CudaContext context;
@@ -94,6 +94,15 @@ final class CudaNn {
                 .ptr(address(op, labels)).i32(labels.dtype().byteSize()).ptr(address(op, lse)).ptr(address(op, gloss))
                 .ptr(address(op, glogits))
                 .overRows(rows, cols);
+    }
+
+    void sampledMatmul(Tensor a, Tensor b, Tensor indices, Tensor y) {
+        String op = "sampledMatmul";
+        long k = indices.numel();
+        context.launch("ts_sampled_matmul_f32").i64(a.dim(0)).i64(a.dim(1)).i64(b.dim(1)).ptr(address(op, a))
+                .ptr(address(op, b)).i64(k).ptr(address(op, indices)).i32(indices.dtype().byteSize())
+                .ptr(address(op, y))
+                .overItems(k);
     }
 
     void embedding(Tensor weight, Tensor idx, Tensor out) {

@@ -5,7 +5,8 @@ import io.tessera.engine.Tensor;
 /**
  * y = x W^T + b with W stored [out, in] (torch.nn.Linear), or y = x W + b with W stored [in, out]
  * ({@link #conv1d}, the layout of Hugging Face GPT-2's Conv1D). Either way the product is one GEMM on a
- * (possibly transposed) view, with no copy of W.
+ * (possibly transposed) view, with no copy of W; a weight under {@link Tensor#restrictGrad} gets its
+ * gradient at the listed entries only ({@link Tensor#linear}).
  */
 public final class Linear extends Module implements Layer {
     private final Tensor weight;
@@ -40,7 +41,7 @@ public final class Linear extends Module implements Layer {
         if (x.dim(-1) != in) {
             throw new IllegalArgumentException("Linear(" + in + " -> " + out + "): input " + x.describe() + " has last dim " + x.dim(-1));
         }
-        Tensor y = x.matmul(inputMajor ? weight : weight.t());
+        Tensor y = x.linear(weight, inputMajor);
         return bias == null ? y : y.add(bias);
     }
 

@@ -1,0 +1,48 @@
+package io.tessera.engine;
+
+import java.util.Arrays;
+
+/** The entry lists of {@link Tensor#restrictGrad}: their checks, and reducing a full gradient to them. */
+final class GradIndices {
+    private GradIndices() {}
+
+    /** indices must be I32/I64, 1-D, contiguous, on the leaf's device, sorted, unique and within its elements. */
+    static void check(Tensor leaf, Tensor indices) {
+        String what = "restrictGrad(" + indices.describe() + ") on " + leaf.describe();
+        if ((indices.dtype() != DType.I32 && indices.dtype() != DType.I64) || indices.rank() != 1) {
+            throw new IllegalArgumentException(what + ": indices must be a 1-D int32 or int64 tensor");
+        }
+        if (!indices.isContiguous() || !indices.device().equals(leaf.device())) {
+            throw new IllegalArgumentException(what + ": indices must be contiguous and on " + leaf.device());
+        }
+        long[] list = indices.toLongArray();
+        long previous = -1;
+        for (int j = 0; j < list.length; j++) {
+            if (list[j] <= previous || list[j] >= leaf.numel()) {
+                throw new IllegalArgumentException(what + ": index " + j + " is " + list[j] + (list[j] >= leaf.numel()
+                        ? ", outside the tensor's " + leaf.numel() + " elements" : ", not above the one before it (" + previous
+                        + "): indices must be sorted and unique"));
+            }
+            previous = list[j];
+        }
+    }
+
+    /**
+     * The gradient {@code g} of {@code leaf} as the leaf keeps it: unchanged without a restriction or when g is
+     * already compact, else its listed entries.
+     */
+    static Tensor toKept(Tensor leaf, Tensor g) {
+        Tensor indices = leaf.gradIndices();
+        if (indices == null || Arrays.equals(g.shape(), leaf.gradShape()) && !Arrays.equals(g.shape(), leaf.shape())) {
+            return g;
+        }
+        if (!Arrays.equals(g.shape(), leaf.shape())) {
+            throw new IllegalStateException("gradient " + g.describe() + " fits neither " + leaf.describe() + " nor its "
+                    + indices.numel() + " restricted entries");
+        }
+        Tensor column = g.to(DType.F32).contiguous().reshape(leaf.numel(), 1);
+        Tensor kept = Tensor.empty(leaf.device(), DType.F32, indices.numel(), 1);
+        leaf.backend().embedding(column, indices, kept);
+        return kept.reshape(indices.numel());
+    }
+}
