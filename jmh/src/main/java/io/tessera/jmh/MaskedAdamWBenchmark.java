@@ -23,10 +23,11 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * One AdamW step on a 100M-float parameter (400 MB) three ways, in one run: the index form of
+ * One AdamW step on a 100M-float parameter (400 MB) four ways, in one run: the index form of
  * sparse's MaskedAdamW on a mask of {@code density} (0.5% = 500k entries by default; time per step),
- * its dense masked form over all 100M entries, and engine's dense AdamW (both in GB/s through the
- * {@link Traffic} counter). The issue asks for the index form to beat dense AdamW by more than 20x;
+ * reading a full-size gradient at the masked entries or, {@link #indexedCompactGradient}, the compact
+ * gradient {@link MaskedAdamW#compactGradients()} has backward produce; its dense masked form over all
+ * 100M entries; and engine's dense AdamW (both in GB/s through the {@link Traffic} counter). The issue asks for the index form to beat dense AdamW by more than 20x;
  * PEER_BASELINE.md has PyTorch at 7.9 ms (compact state) and 441 ms (dense masked). Running other
  * densities ({@code -p density=0.05,0.25}) locates the crossover behind UpdateForm.DENSE_ABOVE_DENSITY.
  */
@@ -82,12 +83,42 @@ public class MaskedAdamWBenchmark {
         g.close();
     }
 
+    /** A second parameter whose gradient is compact, as after a backward under compactGradients(). */
+    @State(Scope.Benchmark)
+    public static class CompactGradient {
+        private Tensor p;
+        private MaskedAdamW indexed;
+
+        @Setup
+        public void allocate(MaskedAdamWBenchmark shared) {
+            p = Tensor.rand(4, 0, N).requiresGrad(true);
+            SparseMask mask = SparseMask.fromIndices(Map.of("w", new long[] {N}), Map.of("w", spreadIndices(N, shared.density)));
+            indexed = new MaskedAdamW(Map.of("w", p), mask, 1e-3, 0.9, 0.999, 1e-8, 0.01, m -> UpdateForm.INDEXED);
+            indexed.compactGradients();
+            p.setGrad(Tensor.rand(5, 0, mask.tensors().get("w").count()));
+        }
+
+        @TearDown
+        public void free() {
+            indexed.close();
+            p.close();
+        }
+    }
+
     /** The index form: touches only the masked entries of p and g, and compact m and v. */
     @Benchmark
     @BenchmarkMode(Mode.AverageTime)
     @OutputTimeUnit(TimeUnit.MILLISECONDS)
     public void indexed() {
         indexed.step();
+    }
+
+    /** The index form with a compact gradient: only p is touched at scattered places. */
+    @Benchmark
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    public void indexedCompactGradient(CompactGradient state) {
+        state.indexed.step();
     }
 
     /** The dense masked form: reads the u8 mask, p, g, m, v and writes p, m, v, all 100M long. */

@@ -44,13 +44,14 @@ final class MaskedKernels {
         p.backend().sgdMasked(mask, p, g, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
 
-    /** p and g full-size f32; the state (null entries skipped) one f32 per listed index. */
+    /** p full-size f32, g full-size or compact; the state (null entries skipped) one f32 per listed index. */
     private static void checkIndexed(Tensor indices, Tensor p, Tensor g, Tensor... state) {
         if ((indices.dtype() != DType.I32 && indices.dtype() != DType.I64) || indices.rank() != 1 || !indices.isContiguous()) {
             throw new IllegalArgumentException("masked step: indices must be a contiguous 1-D int32 or int64 tensor, not "
                     + indices.describe());
         }
-        checkF32(p.numel(), p, g);
+        checkF32(p.numel(), p);
+        checkF32(g.numel() == indices.numel() ? indices.numel() : p.numel(), g);
         checkF32(indices.numel(), state);
         checkDevice(p, indices, g);
         checkDevice(p, state);

@@ -60,6 +60,23 @@ public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAda
     /** One update of the masked entries of {@code param}. */
     abstract void step(MaskedParameter target, Tensor param, Tensor grad);
 
+    /**
+     * Has backward compute the gradient of every {@link UpdateForm#INDEXED} tensor at its masked entries
+     * only ({@link Tensor#restrictGrad}): its {@code grad()} becomes compact, k values in mask order, which
+     * the index form then reads in order instead of at k scattered places of a full-size gradient; a
+     * Linear weight's is computed by an SDDMM, k * batch multiply-adds instead of the full weight
+     * gradient's GEMM. Dense-form tensors keep full gradients. The parameters must hold no gradient yet;
+     * {@link #close()} drops their gradients and lifts the restriction. Returns this.
+     */
+    public final MaskedOptimizer compactGradients() {
+        for (int i = 0; i < masked.length; i++) {
+            if (masked[i] != null && masked[i].form == UpdateForm.INDEXED) {
+                params.get(i).restrictGrad(masked[i].selection);
+            }
+        }
+        return this;
+    }
+
     /** The update form of each trained (masked, non-empty) tensor, in parameter order. */
     public final Map<String, UpdateForm> forms() {
         Map<String, UpdateForm> out = new LinkedHashMap<>();
@@ -79,9 +96,14 @@ public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAda
 
     @Override
     public void close() {
-        for (MaskedParameter m : masked) {
-            if (m != null) {
-                m.close();
+        for (int i = 0; i < masked.length; i++) {
+            if (masked[i] != null) {
+                Tensor p = params.get(i);
+                if (p.gradIndices() == masked[i].selection) {
+                    p.zeroGrad(); // a compact gradient means nothing without the list it was kept for
+                    p.restrictGrad(null);
+                }
+                masked[i].close();
             }
         }
     }

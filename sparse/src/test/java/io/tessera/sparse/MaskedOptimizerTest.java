@@ -217,6 +217,63 @@ class MaskedOptimizerTest {
     }
 
     @Test
+    void compactGradientsTrainTheMaskedEntriesAsFullGradientsDoAndLeaveTheRestAlone() {
+        SplittableRandom rng = new SplittableRandom(5);
+        try (Mlp full = new Mlp(7, 23, 17, 5); Mlp compact = new Mlp(7, 23, 17, 5)) {
+            Map<String, byte[]> initial = new HashMap<>();
+            full.namedParameters().forEach((name, t) -> initial.put(name, t.toByteArray()));
+            SparseMask mask = SparseMask.fromIndices(
+                    Map.of("0.weight", new long[] {17, 23}, "2.weight", new long[] {5, 17}, "2.bias", new long[] {5}),
+                    Map.of("0.weight", randomIndices(rng, 17 * 23, 0.05), "2.weight", randomIndices(rng, 5 * 17, 0.1),
+                            "2.bias", new long[] {2}));
+            try (MaskedAdamW fullOpt = new MaskedAdamW(full.namedParameters(), mask, LR, B1, B2, EPS, WD, m -> UpdateForm.INDEXED);
+                 MaskedAdamW compactOpt = new MaskedAdamW(compact.namedParameters(), mask, LR, B1, B2, EPS, WD, m -> UpdateForm.INDEXED)) {
+                compactOpt.compactGradients();
+                for (int step = 0; step < 5; step++) {
+                    try (TensorScope _ = TensorScope.open()) {
+                        Tensor x = Tensor.of(random(rng, 11 * 23), 11, 23);
+                        int[] labels = new int[11];
+                        for (int i = 0; i < labels.length; i++) {
+                            labels[i] = rng.nextInt(5);
+                        }
+                        Tensor y = Tensor.of(labels, 11);
+                        for (var pair : List.of(Map.entry(full, fullOpt), Map.entry(compact, compactOpt))) {
+                            pair.getValue().zeroGrad();
+                            pair.getKey().forward(x).crossEntropy(y).backward();
+                            pair.getValue().step();
+                        }
+                        assertArrayEquals(new long[] {mask.tensors().get("0.weight").count()},
+                                compact.namedParameters().get("0.weight").grad().shape(), "the masked weight's gradient is compact");
+                    }
+                }
+                fullOpt.zeroGrad();
+            }
+            compact.namedParameters().forEach((name, p) -> assertTrue(p.gradIndices() == null
+                    && (p.grad() == null || !mask.tensors().containsKey(name)), name + ": closing the optimizer drops compact"
+                    + " gradients and lifts the restriction"));
+            compact.namedParameters().forEach((name, t) -> {
+                float[] expected = full.namedParameters().get(name).toFloatArray();
+                float[] got = t.toFloatArray();
+                TensorMask m = mask.tensors().get(name);
+                boolean[] masked = new boolean[got.length];
+                if (m != null) {
+                    m.forEachIndex(i -> masked[(int) i] = true);
+                }
+                byte[] before = initial.get(name);
+                byte[] after = t.toByteArray();
+                for (int i = 0; i < got.length; i++) {
+                    if (masked[i]) {
+                        assertEquals(expected[i], got[i], 1e-5 * (1 + Math.abs(expected[i])), name + "[" + i + "]");
+                    } else {
+                        assertArrayEquals(Arrays.copyOfRange(before, 4 * i, 4 * i + 4),
+                                Arrays.copyOfRange(after, 4 * i, 4 * i + 4), name + "[" + i + "] must keep its bits");
+                    }
+                }
+            });
+        }
+    }
+
+    @Test
     void sgdWithMomentumAndNesterovFollowsTorchOnMaskedEntriesOnly() {
         for (boolean nesterov : new boolean[] {false, true}) {
             for (UpdateForm form : UpdateForm.values()) {
