@@ -257,7 +257,19 @@ class Peer:
                 p.index_copy_(0, idx, pc)
 
             self.record("masked_adamw_indexed", "index_select, AdamW on compact m/v, index_copy_", indexed)
-            del mc, vc
+            gk = g.index_select(0, idx)
+
+            def indexed_compact_grad():  # the gradient already holds only the masked entries
+                pc = p.index_select(0, idx)
+                mc.mul_(b1).add_(gk, alpha=1 - b1)
+                vc.mul_(b2).addcmul_(gk, gk, value=1 - b2)
+                denom = vc.sqrt().div_(math.sqrt(bc2)).add_(eps)
+                pc.mul_(1 - lr * wd).addcdiv_(mc, denom, value=-lr / bc1)
+                p.index_copy_(0, idx, pc)
+
+            self.record("masked_adamw_indexed_compact", "as above with a compact gradient (no gather of g)",
+                        indexed_compact_grad)
+            del mc, vc, gk
 
             mask = torch.zeros(n)
             mask[idx] = 1.0
@@ -282,6 +294,20 @@ class Peer:
         param.grad = g
         opt = torch.optim.AdamW([param], lr=lr, weight_decay=wd, foreach=False)
         self.record("adamw_100M", "torch.optim.AdamW(foreach=False).step()", opt.step, rounds=3)
+
+    # ---- masked backward: PyTorch has no gradient restricted to a mask for a dense weight (torch.sparse.sampled_addmm
+    # wants a sparse CSR output and is not what nn.Linear's autograd runs), so masked fine-tuning there computes the
+    # full weight gradient and masks it; this times that full forward + backward (only when Tessera has the benchmark)
+    def masked_backward(self):
+        torch = self.torch
+        lin = torch.nn.Linear(4096, 4096)
+        x = torch.rand(64, 4096)
+
+        def step():
+            lin.zero_grad(set_to_none=True)
+            torch.tanh(lin(x)).sum().backward()
+
+        self.record("linear_b64_backward", "nn.Linear forward + backward (full weight gradient), batch 64", step)
 
     # ---- fisher/ rows (only when the Tessera side has FisherBenchmark)
     def fisher(self):
@@ -409,7 +435,8 @@ def main():
     peer = Peer(torch, np, have)
     groups = [("call_overhead", None), ("bandwidth", None), ("adamw", None), ("matmul", None), ("linear", None),
               ("int8_linear", None),
-              ("decoder", None), ("masked_adamw", "MaskedAdamWBenchmark"), ("fisher", "FisherBenchmark"),
+              ("decoder", None), ("masked_adamw", "MaskedAdamWBenchmark"),
+              ("masked_backward", "MaskedBackwardBenchmark"), ("fisher", "FisherBenchmark"),
               ("quantize", "QuantizeBenchmark")]
     only = set(filter(None, args.only.split(",")))
     for name, needs in groups:

@@ -82,6 +82,10 @@ ROWS = [
     row("memory", "masked AdamW, index form (compact m, v)", "0.5% of 100M",
         ("MaskedAdamWBenchmark", "indexed", {"density": "0.005"}), ["masked_adamw_indexed"], "ms",
         bytes_=500_000 * (3 * 64 + 4 * F32 + 8), issue=5),
+    # with a compact gradient (backward restricted to the mask): only p is touched a cache line per entry
+    row("memory", "masked AdamW, index form, compact gradient", "0.5% of 100M",
+        ("MaskedAdamWBenchmark", "indexedCompactGradient", {"density": "0.005"}), ["masked_adamw_indexed_compact"], "ms",
+        bytes_=500_000 * (2 * 64 + 5 * F32 + 8), issue=5),
     row("memory", "masked AdamW, dense form (u8 mask)", "100M f32",
         ("MaskedAdamWBenchmark", "maskedDense", {"density": "0.005"}), ["masked_adamw_dense"], "GB/s",
         bytes_=BIG + 7 * BIG * F32, metric="bytes", issue=5),
@@ -99,6 +103,13 @@ ROWS = [
     *[row("compute", "Linear 4096->4096 f32 forward", f"batch {b}", ("LinearBenchmark", "forward", {"batch": str(b)}),
           ["linear_b1", "linear_b1_addmv"] if b == 1 else [f"linear_b{b}"], "GFLOP/s+W", **{
               "bytes_": linear_work(b)["bytes"], "flops": linear_work(b)["flops"]}) for b in (1, 8, 64)],
+    # forward + backward of one Linear, input without gradient: two GEMMs with the full weight gradient; with the
+    # gradient restricted to 0.5% of the weight the second is an SDDMM (the peer can only compute the full one)
+    *[row("compute", f"Linear 4096->4096 forward + backward, {how} weight gradient", "batch 64",
+          ("MaskedBackwardBenchmark", "forwardBackward", {"gradient": grad, "density": "0.005"}), ["linear_b64_backward"],
+          "ms", bytes_=linear_work(64)["bytes"] + 4096 * 4096 * F32,
+          flops=linear_work(64)["flops"] * (2 if grad == "full" else 1), issue=5)
+      for grad, how in (("full", "full"), ("masked", "0.5%-masked"))],
     row("fisher", "diagonal Fisher, MLP 784-1024-1024-10", "1024 examples",
         ("FisherBenchmark", "fisherMlp1024Examples", {}), ["fisher_mlp_1024"], "ex/s",
         bytes_=sum(i * o + o for i, o in MLP) * F32 * 2, flops=FISHER_FLOPS, per_op=FISHER_EXAMPLES, issue=6),

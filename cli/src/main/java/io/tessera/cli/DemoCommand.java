@@ -124,6 +124,7 @@ final class DemoCommand implements Callable<Integer> {
         tuned.loadStateDict(base.stateDict(), true);
         double before = ClassifierTraining.accuracy(tuned::forward, taskTest, 1000);
         try (MaskedAdamW optimizer = new MaskedAdamW(tuned.namedParameters(), mask, 3e-3)) {
+            optimizer.compactGradients(); // backward computes the masked weights' gradients at the masked entries only
             for (int epoch = 1; epoch <= 2; epoch++) {
                 ClassifierTraining.trainEpoch(tuned::forward, optimizer, taskTrain, 64, 2, epoch, (e, s, n, l) -> {});
             }

@@ -9,7 +9,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
-import java.util.stream.Collectors;
 
 /**
  * An optimizer that updates only the entries a {@link SparseMask} selects and leaves every other bit of
@@ -88,10 +87,19 @@ public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAda
         return Collections.unmodifiableMap(out);
     }
 
-    /** e.g. "MaskedAdamW: 0.weight indexed (1003 entries, 0.500%), 0.bias dense (256 entries, 100.000%)". */
+    /**
+     * e.g. "MaskedAdamW: 0.weight indexed (1003 entries, 0.500%, compact gradient), 0.bias dense (256 entries,
+     * 100.000%)".
+     */
     public final String describe() {
-        return getClass().getSimpleName() + ": " + Arrays.stream(masked).filter(m -> m != null).map(MaskedParameter::toString)
-                .collect(Collectors.joining(", "));
+        List<String> parts = new ArrayList<>();
+        for (int i = 0; i < masked.length; i++) {
+            if (masked[i] != null) {
+                boolean compact = params.get(i).gradIndices() == masked[i].selection;
+                parts.add(masked[i].describe(compact));
+            }
+        }
+        return getClass().getSimpleName() + ": " + String.join(", ", parts);
     }
 
     @Override

@@ -70,9 +70,9 @@ final class MaskedParameter implements AutoCloseable {
         }
     }
 
-    @Override
-    public String toString() {
-        return String.format("%s %s (%d entries, %.3f%%)", name, form.name().toLowerCase(Locale.ROOT), count,
-                100 * density);
+    /** e.g. "0.weight indexed (1003 entries, 0.500%, compact gradient)". */
+    String describe(boolean compactGradient) {
+        return String.format("%s %s (%d entries, %.3f%%%s)", name, form.name().toLowerCase(Locale.ROOT), count,
+                100 * density, compactGradient ? ", compact gradient" : "");
     }
 }
