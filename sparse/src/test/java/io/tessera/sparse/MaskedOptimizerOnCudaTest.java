@@ -13,6 +13,8 @@ import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.cuda.CudaBackend;
+import io.tessera.engine.nn.Linear;
+import io.tessera.engine.nn.Module;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -59,6 +61,35 @@ class MaskedOptimizerOnCudaTest {
     @Test
     void maskedSgdWithNesterovMomentumOnCudaTrainsAsOnTheCpu() {
         trainsAsOnTheCpu((params, mask) -> new MaskedSgd(params, mask, 0.05, 0.9, 0, 0.01, true, UpdateForm::byDensity));
+    }
+
+    /** Backward restricted to the mask (SDDMM for the weight) and the compact-gradient index form, on both devices. */
+    @Test
+    void compactGradientsOnCudaTrainALinearAsOnTheCpu() {
+        long[] entries = SparseMaskTest.indicesOf(SparseMaskTest.randomSet(new SplittableRandom(3), 17 * 23, 0.05));
+        SparseMask mask = SparseMask.fromIndices(Map.of("weight", new long[] {17, 23}), Map.of("weight", entries));
+        Map<Device, float[]> trained = new LinkedHashMap<>();
+        for (Device device : List.of(Device.CPU, CUDA)) {
+            try (Linear layer = Module.on(device, () -> Linear.of(23, 17, true, 3));
+                 MaskedAdamW opt = new MaskedAdamW(layer.namedParameters(), mask, 0.01, 0.9, 0.95, 1e-8, 0.1, m -> UpdateForm.INDEXED)) {
+                opt.compactGradients();
+                for (int step = 0; step < 3; step++) {
+                    try (TensorScope _ = TensorScope.open()) {
+                        opt.zeroGrad();
+                        layer.forward(Tensor.randn(device, 11, step, 5, 23)).tanh().sum().backward();
+                        assertEquals(device, layer.weight().grad().device());
+                        opt.step();
+                    }
+                }
+                trained.put(device, layer.weight().toFloatArray());
+                layer.zeroGrad();
+            }
+        }
+        float[] cpu = trained.get(Device.CPU);
+        float[] cuda = trained.get(CUDA);
+        for (int i = 0; i < cpu.length; i++) {
+            assertTrue(Math.abs(cpu[i] - cuda[i]) <= 1e-5 * (1 + Math.abs(cpu[i])), "weight[" + i + "]: cpu " + cpu[i] + ", cuda " + cuda[i]);
+        }
     }
 
     /** The kernels take raw device addresses: an operand elsewhere is refused before any runs. */
