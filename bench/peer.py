@@ -247,8 +247,7 @@ class Peer:
             idx = torch.arange(k, dtype=torch.int64) * (n // k) + torch.randint(0, n // k, (k,))
             mc, vc = torch.zeros(k), torch.zeros(k)
 
-            def indexed():  # compact state: gather, update 500k entries, scatter back
-                gc = g.index_select(0, idx)
+            def compact_step(gc):  # compact state: gather p, update the 500k entries, scatter back
                 pc = p.index_select(0, idx)
                 mc.mul_(b1).add_(gc, alpha=1 - b1)
                 vc.mul_(b2).addcmul_(gc, gc, value=1 - b2)
@@ -256,19 +255,11 @@ class Peer:
                 pc.mul_(1 - lr * wd).addcdiv_(mc, denom, value=-lr / bc1)
                 p.index_copy_(0, idx, pc)
 
-            self.record("masked_adamw_indexed", "index_select, AdamW on compact m/v, index_copy_", indexed)
-            gk = g.index_select(0, idx)
-
-            def indexed_compact_grad():  # the gradient already holds only the masked entries
-                pc = p.index_select(0, idx)
-                mc.mul_(b1).add_(gk, alpha=1 - b1)
-                vc.mul_(b2).addcmul_(gk, gk, value=1 - b2)
-                denom = vc.sqrt().div_(math.sqrt(bc2)).add_(eps)
-                pc.mul_(1 - lr * wd).addcdiv_(mc, denom, value=-lr / bc1)
-                p.index_copy_(0, idx, pc)
-
+            self.record("masked_adamw_indexed", "index_select of g and p, AdamW on compact m/v, index_copy_",
+                        lambda: compact_step(g.index_select(0, idx)))
+            gk = g.index_select(0, idx)  # the gradient already holding only the masked entries
             self.record("masked_adamw_indexed_compact", "as above with a compact gradient (no gather of g)",
-                        indexed_compact_grad)
+                        lambda: compact_step(gk))
             del mc, vc, gk
 
             mask = torch.zeros(n)

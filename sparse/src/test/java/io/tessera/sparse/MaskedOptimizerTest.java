@@ -46,6 +46,19 @@ class MaskedOptimizerTest {
         return v;
     }
 
+    /** A batch of 11 inputs for the Mlp(7, 23, 17, 5) the training tests use, and its labels. */
+    private static Tensor randomImages(SplittableRandom rng) {
+        return Tensor.of(random(rng, 11 * 23), 11, 23);
+    }
+
+    private static Tensor randomLabels(SplittableRandom rng) {
+        int[] labels = new int[11];
+        for (int i = 0; i < labels.length; i++) {
+            labels[i] = rng.nextInt(5);
+        }
+        return Tensor.of(labels, 11);
+    }
+
     private static long[] randomIndices(SplittableRandom rng, long n, double density) {
         return SparseMaskTest.indicesOf(SparseMaskTest.randomSet(rng, (int) n, density));
     }
@@ -180,13 +193,8 @@ class MaskedOptimizerTest {
                 assertTrue(opt.describe().contains("0.weight indexed") && opt.describe().contains("0.bias dense"), opt.describe());
                 for (int step = 0; step < 5; step++) {
                     try (TensorScope _ = TensorScope.open()) {
-                        Tensor x = Tensor.of(random(rng, 11 * 23), 11, 23);
-                        int[] labels = new int[11];
-                        for (int i = 0; i < labels.length; i++) {
-                            labels[i] = rng.nextInt(5);
-                        }
                         opt.zeroGrad();
-                        model.forward(x).crossEntropy(Tensor.of(labels, 11)).backward();
+                        model.forward(randomImages(rng)).crossEntropy(randomLabels(rng)).backward();
                         references.forEach((name, ref) -> ref.step(params.get(name).grad().toFloatArray()));
                         opt.step();
                     }
@@ -231,12 +239,8 @@ class MaskedOptimizerTest {
                 compactOpt.compactGradients();
                 for (int step = 0; step < 5; step++) {
                     try (TensorScope _ = TensorScope.open()) {
-                        Tensor x = Tensor.of(random(rng, 11 * 23), 11, 23);
-                        int[] labels = new int[11];
-                        for (int i = 0; i < labels.length; i++) {
-                            labels[i] = rng.nextInt(5);
-                        }
-                        Tensor y = Tensor.of(labels, 11);
+                        Tensor x = randomImages(rng);
+                        Tensor y = randomLabels(rng);
                         for (var pair : List.of(Map.entry(full, fullOpt), Map.entry(compact, compactOpt))) {
                             pair.getValue().zeroGrad();
                             pair.getKey().forward(x).crossEntropy(y).backward();
