@@ -1,6 +1,8 @@
 package io.tessera.sparse;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
 import io.tessera.engine.optim.Optimizer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -19,6 +21,8 @@ import java.util.function.Function;
  */
 public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAdamW, MaskedSgd {
     private final MaskedParameter[] masked; // by parameter index; null for frozen parameters
+    /** By parameter index: the list a parameter's gradient is restricted to by compactGradients(), else null. */
+    private final Tensor[] restrictedTo;
 
     protected MaskedOptimizer(Map<String, Tensor> params, SparseMask mask, Function<TensorMask, UpdateForm> formFor,
                               int stateBuffers) {
@@ -34,6 +38,7 @@ public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAda
         });
         SparseMask.throwIfAny(problems, getClass().getSimpleName() + ": the mask does not fit the parameters");
         this.masked = new MaskedParameter[params.size()];
+        this.restrictedTo = new Tensor[params.size()];
         int i = 0;
         try {
             for (Map.Entry<String, Tensor> e : params.entrySet()) {
@@ -64,13 +69,24 @@ public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAda
      * only ({@link Tensor#restrictGrad}): its {@code grad()} becomes compact, k values in mask order, which
      * the index form then reads in order instead of at k scattered places of a full-size gradient; a
      * Linear weight's is computed by an SDDMM, k * batch multiply-adds instead of the full weight
-     * gradient's GEMM. Dense-form tensors keep full gradients. The parameters must hold no gradient yet;
-     * {@link #close()} drops their gradients and lifts the restriction. Returns this.
+     * gradient's GEMM. Frozen parameters (not masked, or masked nowhere) get theirs restricted to no entries,
+     * so backward skips their weight gradients (their {@code grad()} is then empty). Dense-form tensors keep
+     * full gradients. The parameters must hold no gradient yet; {@link #close()} drops the restricted
+     * gradients and lifts the restrictions. Returns this.
      */
     public final MaskedOptimizer compactGradients() {
         for (int i = 0; i < masked.length; i++) {
-            if (masked[i] != null && masked[i].form == UpdateForm.INDEXED) {
-                params.get(i).restrictGrad(masked[i].selection);
+            Tensor p = params.get(i);
+            if (restrictedTo[i] != null) {
+                continue; // already restricted by an earlier call
+            }
+            if (masked[i] == null) {
+                restrictedTo[i] = TensorScope.outside(() -> Tensor.empty(p.device(), DType.I32, 0));
+            } else if (masked[i].form == UpdateForm.INDEXED) {
+                restrictedTo[i] = masked[i].selection;
+            }
+            if (restrictedTo[i] != null) {
+                p.restrictGrad(restrictedTo[i]);
             }
         }
         return this;
@@ -95,7 +111,7 @@ public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAda
         List<String> parts = new ArrayList<>();
         for (int i = 0; i < masked.length; i++) {
             if (masked[i] != null) {
-                boolean compact = params.get(i).gradIndices() == masked[i].selection;
+                boolean compact = restrictedTo[i] != null && params.get(i).gradIndices() == restrictedTo[i];
                 parts.add(masked[i].describe(compact));
             }
         }
@@ -105,13 +121,15 @@ public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAda
     @Override
     public void close() {
         for (int i = 0; i < masked.length; i++) {
+            Tensor p = params.get(i);
+            if (restrictedTo[i] != null && p.gradIndices() == restrictedTo[i]) {
+                p.zeroGrad(); // a compact gradient means nothing without the list it was kept for
+                p.restrictGrad(null);
+            }
             if (masked[i] != null) {
-                Tensor p = params.get(i);
-                if (p.gradIndices() == masked[i].selection) {
-                    p.zeroGrad(); // a compact gradient means nothing without the list it was kept for
-                    p.restrictGrad(null);
-                }
                 masked[i].close();
+            } else if (restrictedTo[i] != null) {
+                restrictedTo[i].close();
             }
         }
     }

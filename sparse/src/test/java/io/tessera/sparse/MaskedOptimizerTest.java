@@ -237,6 +237,7 @@ class MaskedOptimizerTest {
             try (MaskedAdamW fullOpt = new MaskedAdamW(full.namedParameters(), mask, LR, B1, B2, EPS, WD, m -> UpdateForm.INDEXED);
                  MaskedAdamW compactOpt = new MaskedAdamW(compact.namedParameters(), mask, LR, B1, B2, EPS, WD, m -> UpdateForm.INDEXED)) {
                 compactOpt.compactGradients();
+                compactOpt.compactGradients(); // a second call changes nothing
                 for (int step = 0; step < 5; step++) {
                     try (TensorScope _ = TensorScope.open()) {
                         Tensor x = randomImages(rng);
@@ -248,6 +249,8 @@ class MaskedOptimizerTest {
                         }
                         assertArrayEquals(new long[] {mask.tensors().get("0.weight").count()},
                                 compact.namedParameters().get("0.weight").grad().shape(), "the masked weight's gradient is compact");
+                        assertArrayEquals(new long[] {0}, compact.namedParameters().get("0.bias").grad().shape(),
+                                "a frozen parameter's gradient is restricted to no entries");
                     }
                 }
                 fullOpt.zeroGrad();
