@@ -120,6 +120,9 @@ public final class CpuBackend implements Backend {
         }
     }
 
+    /** Up to this many rows, x W^T runs in kernels/cpu/gemm_small.c rather than OpenBLAS. */
+    static final long SMALL_M = 16;
+
     @Override
     public void matmul(Tensor a, Tensor b, Tensor y) {
         int rank = y.rank();
@@ -150,6 +153,10 @@ public final class CpuBackend implements Backend {
                 gemv(right, (int) k, (int) n, bAt, aAt, (int) aStep, yAt, true);
             } else if (n == 1 && bStep > 0 && bStep <= Integer.MAX_VALUE) {
                 gemv(left, (int) m, (int) k, aAt, bAt, (int) bStep, yAt, false);
+            } else if (m <= SMALL_M && !left.transposed() && right.transposed()) {
+                // a few rows times a transposed weight (x W^T): stream W once instead of OpenBLAS packing it
+                check(TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, aAt, left.leadingDimension(), bAt,
+                        right.leadingDimension(), yAt, n), "ts_gemm_small_m_nt_f32");
             } else {
                 Cblas.cblas_sgemm(Cblas.CblasRowMajor, cblasTranspose(left), cblasTranspose(right), (int) m, (int) n, (int) k, 1f,
                         aAt, left.leadingDimension(), bAt, right.leadingDimension(), 0f, yAt, (int) n);

@@ -1,0 +1,108 @@
+package io.tessera.ffi;
+
+import static io.tessera.ffi.KernelTestSupport.assertAllClose;
+import static io.tessera.ffi.KernelTestSupport.get;
+import static io.tessera.ffi.KernelTestSupport.put;
+import static io.tessera.ffi.KernelTestSupport.putIndices;
+import static io.tessera.ffi.KernelTestSupport.select;
+import static io.tessera.ffi.KernelTestSupport.uniform;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.LongStream;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The two product kernels written for Linear layers outside OpenBLAS, on every ISA tier against float64
+ * sums written from their definitions: ts_gemm_small_m_nt_f32 (x W^T for a few rows; row strides wider
+ * than the rows, sizes off its 4 x 4 tiles and vector width, and a guard element after y that must stay
+ * untouched) and ts_sampled_matmul_f32 (entries of a^T b at listed places, int32 and int64 lists).
+ */
+class GemmSmallKernelTest {
+    /** m, n, k: one row, tile tails in m and n, k below, at and off the 4/8/16-float vector widths, a wide layer. */
+    private static final long[][] SHAPES = {
+        {1, 1, 1}, {2, 3, 5}, {4, 4, 16}, {5, 7, 17}, {7, 9, 33}, {16, 13, 64}, {3, 1031, 7}, {9, 37, 1031}, {8, 257, 4099},
+    };
+
+    static Stream<Arguments> cases() {
+        List<Object[]> cases = new ArrayList<>();
+        for (long[] s : SHAPES) {
+            cases.add(new Object[] {s[0], s[1], s[2]});
+        }
+        return KernelTestSupport.withTiers(cases);
+    }
+
+    @AfterAll
+    static void restoreBestTier() {
+        KernelTestSupport.restoreBestTier();
+    }
+
+    @ParameterizedTest(name = "tier {0}, m {1}, n {2}, k {3}")
+    @MethodSource("cases")
+    void smallMTimesTransposedWeightMatchesTheDefinition(int tier, long m, long n, long k) {
+        select(tier);
+        long ldx = k + 3;
+        long ldw = k + 5;
+        long ldy = n + 2;
+        SplittableRandom rng = new SplittableRandom(m * 31 + n * 7 + k);
+        float[] x = uniform(rng, m * ldx, -1, 1);
+        float[] w = uniform(rng, n * ldw, -1, 1);
+        double[] expected = new double[(int) (m * ldy + 1)];
+        double[] magnitude = new double[expected.length]; // sum of |products|: what float32 rounding scales with
+        float[] initial = uniform(rng, m * ldy + 1, -1, 1); // gaps between rows and one element past y keep these
+        for (int i = 0; i < expected.length; i++) {
+            expected[i] = initial[i];
+        }
+        for (int r = 0; r < m; r++) {
+            for (int o = 0; o < n; o++) {
+                double sum = 0;
+                double abs = 0;
+                for (int i = 0; i < k; i++) {
+                    double product = (double) x[(int) (r * ldx + i)] * w[(int) (o * ldw + i)];
+                    sum += product;
+                    abs += Math.abs(product);
+                }
+                expected[(int) (r * ldy + o)] = sum;
+                magnitude[(int) (r * ldy + o)] = abs;
+            }
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment y = put(arena, initial);
+            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, put(arena, x), ldx, put(arena, w), ldw, y, ldy));
+            // a float32 sum of k products errs by a few ulps of the sum of their magnitudes; untouched elements not at all
+            assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W^T");
+        }
+    }
+
+    @ParameterizedTest(name = "tier {0}, r {1}, m {2}, n {3}")
+    @MethodSource("cases")
+    void sampledMatmulGivesTheListedEntriesOfATransposedTimesB(int tier, long r, long m, long n) {
+        select(tier);
+        SplittableRandom rng = new SplittableRandom(r + m + n);
+        float[] a = uniform(rng, r * m, -1, 1);
+        float[] b = uniform(rng, r * n, -1, 1);
+        long[] entries = LongStream.range(0, m * n).filter(i -> rng.nextDouble() < 0.3).toArray();
+        double[] expected = new double[entries.length];
+        for (int j = 0; j < entries.length; j++) {
+            for (int t = 0; t < r; t++) {
+                expected[j] += (double) a[(int) (t * m + entries[j] / n)] * b[(int) (t * n + entries[j] % n)];
+            }
+        }
+        for (int bytes : new int[] {4, 8}) {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment y = put(arena, new float[entries.length]);
+                assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_sampled_matmul_f32(r, m, n, put(arena, a), put(arena, b),
+                        entries.length, putIndices(arena, entries, bytes), bytes, y));
+                assertAllClose(expected, get(y, entries.length), 1e-5, 1e-5, "sampled a^T b, " + bytes + "-byte indices");
+            }
+        }
+    }
+}
