@@ -16,7 +16,37 @@ import java.util.Set;
 final class Backprop {
     private Backprop() {}
 
+    /** The buffers {@link #gradientBuffer} handed out during the current backward pass and not yet kept. */
+    private static final ThreadLocal<Set<Tensor>> UNOWNED = new ThreadLocal<>();
+
+    /**
+     * An uninitialised F32 tensor for a gradient that an op's backward computes for exactly one of its
+     * inputs and hands to nothing else. During a backward pass it lives outside any TensorScope, so that a
+     * leaf receiving it as its first gradient keeps it as is instead of copying it out of the scope (a full
+     * extra pass over, e.g., every weight gradient); buffers no leaf keeps are freed when the pass ends.
+     */
+    static Tensor gradientBuffer(Device device, long... shape) {
+        Set<Tensor> unowned = UNOWNED.get();
+        if (unowned == null) {
+            return Tensor.empty(device, DType.F32, shape);
+        }
+        Tensor buffer = TensorScope.outside(() -> Tensor.empty(device, DType.F32, shape));
+        unowned.add(buffer);
+        return buffer;
+    }
+
     static void run(Tensor root, Tensor seed) {
+        Set<Tensor> outer = UNOWNED.get();
+        UNOWNED.set(Collections.newSetFromMap(new IdentityHashMap<>()));
+        try {
+            propagate(root, seed);
+        } finally {
+            UNOWNED.get().forEach(Tensor::close);
+            UNOWNED.set(outer);
+        }
+    }
+
+    private static void propagate(Tensor root, Tensor seed) {
         if (!root.requiresGrad()) {
             throw new IllegalStateException("backward(): " + root.describe() + " does not require grad (nothing it was"
                     + " computed from requires grad, or it was computed under GradMode.noGrad())");
@@ -67,7 +97,9 @@ final class Backprop {
     private static void accumulateLeaf(Tensor leaf, Tensor gradient) {
         Tensor g = GradIndices.toKept(leaf, gradient); // the root itself may be a restricted leaf
         Tensor existing = leaf.grad();
-        if (existing == null) {
+        if (existing == null && g.dtype() == leaf.dtype() && UNOWNED.get().remove(g)) {
+            leaf.setGrad(g); // an op's own buffer for this input, already outside any scope
+        } else if (existing == null) {
             leaf.setGrad(TensorScope.outside(() -> g.to(leaf.dtype())));
         } else {
             existing.backend().binary(Ops.Binary.ADD, existing, g.to(DType.F32), existing);

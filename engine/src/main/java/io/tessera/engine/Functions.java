@@ -493,9 +493,11 @@ final class Functions {
         Tensor right = inputMajor ? rowsOfG : rowsOfX;
         Tensor indices = w.gradIndices();
         if (indices == null) {
-            return left.t().matmul(right);
+            Tensor full = Backprop.gradientBuffer(w.device(), left.dim(1), right.dim(1));
+            w.backend().matmul(left.t(), right, full);
+            return full;
         }
-        Tensor kept = Tensor.empty(w.device(), DType.F32, indices.numel());
+        Tensor kept = Backprop.gradientBuffer(w.device(), indices.numel());
         w.backend().sampledMatmul(left, right, indices, kept);
         return kept;
     }
@@ -626,7 +628,8 @@ final class Functions {
         Tensor y = Tensor.empty(weight.device(), DType.F32, outShape);
         weight.backend().embedding(table, idx, y);
         return record(y, "embedding", (g, needed) -> {
-            Tensor gw = Tensor.zeros(weight.device(), weight.shape());
+            Tensor gw = Backprop.gradientBuffer(weight.device(), weight.shape());
+            weight.backend().fill(gw, 0);
             weight.backend().embeddingBackward(g.contiguous(), idx, gw);
             return new Tensor[] {gw};
         }, table);
