@@ -30,6 +30,7 @@ class GemmSmallKernelTest {
     /** m, n, k: one row, tile tails in m and n, k below, at and off the 4/8/16-float vector widths, a wide layer. */
     private static final long[][] SHAPES = {
         {1, 1, 1}, {2, 3, 5}, {4, 4, 16}, {5, 7, 17}, {7, 9, 33}, {16, 13, 64}, {3, 1031, 7}, {9, 37, 1031}, {8, 257, 4099},
+        {33, 6, 19}, {64, 129, 257},
     };
 
     static Stream<Arguments> cases() {
