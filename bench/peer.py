@@ -2,7 +2,7 @@
 """PyTorch side of scripts/bench: times the operations of the JMH suite on the same sizes.
 
 Run with Debian's interpreter (/usr/bin/python3, which sees python3-torch and python3-numpy), ideally with
-OMP_WAIT_POLICY=PASSIVE and ATEN_CPU_CAPABILITY=avx512 in the environment (set below if missing, before
+OMP_WAIT_POLICY=PASSIVE, OPENBLAS_THREAD_TIMEOUT=20 and ATEN_CPU_CAPABILITY=avx512 in the environment (set below if missing, before
 torch is imported). Every figure is the best of ROUNDS medians: each round times REPS calls one by one and
 takes their median; the best round is reported, so a noisy neighbour costs a round, not the figure.
 Where PyTorch has several ways to do an operation, the fastest one is reported (the peer's best
@@ -23,6 +23,7 @@ import time
 import traceback
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")  # as Tessera sets it: OpenBLAS workers stop spinning after ~0.3 ms
 os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx512")
 
 ROUNDS = 4
@@ -401,6 +402,7 @@ def main():
 
     meta = {"python": sys.version.split()[0], "executable": sys.executable, "threads": args.threads,
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+            "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
             "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"), "machine": platform.machine()}
     doc = {"meta": meta, "results": {}, "errors": {}}
     try:

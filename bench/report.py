@@ -375,6 +375,7 @@ def main():
         m = peer["meta"]
         out.append(f"1. PyTorch {m.get('torch')} / numpy {m.get('numpy')} under {m.get('executable')}, "
                    f"{m.get('torch_threads')} threads, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}, "
+                   f"OPENBLAS_THREAD_TIMEOUT={m.get('OPENBLAS_THREAD_TIMEOUT')}, "
                    f"ATEN_CPU_CAPABILITY={m.get('ATEN_CPU_CAPABILITY')}; each figure is the best of 3-4 rounds' "
                    "median call time; where PyTorch has several ways, the fastest is shown.")
     out.append("2. Tessera: the best of the 5 one-second JMH measurement iterations; ±: JMH's 99.9% interval of "

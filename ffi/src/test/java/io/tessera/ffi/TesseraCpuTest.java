@@ -138,7 +138,7 @@ class TesseraCpuTest {
     }
 
     @Test
-    void libraryComesFromTheVerifiedCacheAndOpenMpIsPassive() {
+    void libraryComesFromTheVerifiedCacheAndThreadPoolsDoNotSpin() {
         assertEquals(1, TesseraCpu.ts_abi_version());
         String origin = TesseraCpu.LIBRARY.origin().orElseThrow();
         assertTrue(origin.startsWith(NativeLibrary.cacheRoot().toString()), origin);
@@ -146,6 +146,8 @@ class TesseraCpuTest {
         // System.getenv is the JVM's start-up snapshot; libc's getenv sees what the library set
         String before = System.getenv("OMP_WAIT_POLICY");
         assertEquals(before == null ? "PASSIVE" : before, nativeGetenv("OMP_WAIT_POLICY"));
+        String timeout = System.getenv("OPENBLAS_THREAD_TIMEOUT");
+        assertEquals(timeout == null ? "20" : timeout, nativeGetenv("OPENBLAS_THREAD_TIMEOUT"));
     }
 
     private static String nativeGetenv(String name) {
