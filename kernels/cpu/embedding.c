@@ -7,20 +7,17 @@
 #include <omp.h>
 #include <string.h>
 
+#include "tessera/ts_index.h"
 #include "ts_cpu.h"
 
 /* Columns per band: a whole number of 64-byte lines, so two threads never write to one line. */
 #define TS_EMB_BAND_ALIGN 16
 
-static inline int64_t index_at(const void *idx, int idx_bytes, int64_t i) {
-    return idx_bytes == 4 ? (int64_t)((const int32_t *)idx)[i] : ((const int64_t *)idx)[i];
-}
-
 int TS_FN(ts_embedding_f32)(int64_t n, int64_t dim, const float *restrict weight, const void *idx, int idx_bytes,
                             float *restrict out) {
 #pragma omp parallel for schedule(static) if (n > 1 && n * dim >= TS_PARALLEL_MIN)
     for (int64_t i = 0; i < n; i++) {
-        memcpy(out + i * dim, weight + index_at(idx, idx_bytes, i) * dim, (size_t)dim * sizeof(float));
+        memcpy(out + i * dim, weight + ts_index_at(idx, idx_bytes, i) * dim, (size_t)dim * sizeof(float));
     }
     return TS_OK;
 }
@@ -28,7 +25,7 @@ int TS_FN(ts_embedding_f32)(int64_t n, int64_t dim, const float *restrict weight
 static void add_rows(int64_t n, int64_t dim, int64_t c0, int64_t c1, const float *restrict gout, const void *idx,
                      int idx_bytes, float *restrict gweight) {
     for (int64_t i = 0; i < n; i++) {
-        float *restrict dst = gweight + index_at(idx, idx_bytes, i) * dim;
+        float *restrict dst = gweight + ts_index_at(idx, idx_bytes, i) * dim;
         const float *restrict src = gout + i * dim;
 #pragma omp simd
         for (int64_t c = c0; c < c1; c++) {

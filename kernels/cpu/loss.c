@@ -3,12 +3,9 @@
  * Forward writes loss[r] = lse_r - logits[r, label_r] and lse[r] = log(sum_j exp(logits[r, j])),
  * shifted by the row maximum and summed in float64; backward reuses lse:
  * glogits[r, j] = (exp(logits[r, j] - lse_r) - [j == label_r]) * gloss[r]. */
+#include "tessera/ts_index.h"
 #include "ts_cpu.h"
 #include "ts_vexp.h"
-
-static inline int64_t label_at(const void *labels, int label_bytes, int64_t r) {
-    return label_bytes == 4 ? (int64_t)((const int32_t *)labels)[r] : ((const int64_t *)labels)[r];
-}
 
 int TS_FN(ts_cross_entropy_f32)(int64_t rows, int64_t cols, const float *restrict logits, const void *labels,
                                 int label_bytes, float *restrict loss, float *restrict lse) {
@@ -27,7 +24,7 @@ int TS_FN(ts_cross_entropy_f32)(int64_t rows, int64_t cols, const float *restric
         }
         const double l = (double)m + log(sum);
         lse[r] = (float)l;
-        loss[r] = (float)(l - (double)xr[label_at(labels, label_bytes, r)]);
+        loss[r] = (float)(l - (double)xr[ts_index_at(labels, label_bytes, r)]);
     }
     return TS_OK;
 }
@@ -44,7 +41,7 @@ int TS_FN(ts_cross_entropy_backward_f32)(int64_t rows, int64_t cols, const float
         for (int64_t j = 0; j < cols; j++) {
             gr[j] = ts_vexpf(xr[j] - l) * g;
         }
-        gr[label_at(labels, label_bytes, r)] -= g;
+        gr[ts_index_at(labels, label_bytes, r)] -= g;
     }
     return TS_OK;
 }

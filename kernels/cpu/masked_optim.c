@@ -11,6 +11,7 @@
  *    the mask (0 * an infinite update would be NaN).
  *
  * p, g, the state and the index list or mask must not overlap. */
+#include "tessera/ts_index.h"
 #include "tessera/ts_optim_math.h"
 #include "ts_cpu.h"
 
@@ -42,10 +43,6 @@ static inline float select_f32(uint8_t on, float a, float b) {
     return out;
 }
 
-static inline int64_t index_at(const void *idx, int idx_bytes, int64_t j) {
-    return idx_bytes == 4 ? (int64_t)((const int32_t *)idx)[j] : ((const int64_t *)idx)[j];
-}
-
 /* Requests the lines of p and g that list entry j will need: j + TS_PREFETCH_L2_AHEAD into L2, j +
  * TS_PREFETCH_L1_AHEAD into L1 (p for writing; a compact g is read in order and needs no help).
  * Always inlined: GCC 12's mod-ref analysis sees a void function that stores nothing and deletes its
@@ -53,14 +50,14 @@ static inline int64_t index_at(const void *idx, int idx_bytes, int64_t j) {
 static inline __attribute__((always_inline)) void prefetch_ahead(const void *idx, int idx_bytes, int64_t j, int64_t k,
                                                                  const float *p, const float *g, int g_compact) {
     if (j + TS_PREFETCH_L2_AHEAD < k) {
-        const int64_t i = index_at(idx, idx_bytes, j + TS_PREFETCH_L2_AHEAD);
+        const int64_t i = ts_index_at(idx, idx_bytes, j + TS_PREFETCH_L2_AHEAD);
         __builtin_prefetch(p + i, 0, 2);
         if (!g_compact) {
             __builtin_prefetch(g + i, 0, 2);
         }
     }
     if (j + TS_PREFETCH_L1_AHEAD < k) {
-        const int64_t i = index_at(idx, idx_bytes, j + TS_PREFETCH_L1_AHEAD);
+        const int64_t i = ts_index_at(idx, idx_bytes, j + TS_PREFETCH_L1_AHEAD);
         __builtin_prefetch(p + i, 1, 3);
         if (!g_compact) {
             __builtin_prefetch(g + i, 0, 3);
@@ -75,7 +72,7 @@ int TS_FN(ts_adamw_indexed_f32)(int64_t k, const void *idx, int idx_bytes, float
 #pragma omp parallel for schedule(static) if (k >= TS_INDEXED_PARALLEL_MIN)
     for (int64_t j = 0; j < k; j++) {
         prefetch_ahead(idx, idx_bytes, j, k, p, g, g_compact);
-        const int64_t i = index_at(idx, idx_bytes, j);
+        const int64_t i = ts_index_at(idx, idx_bytes, j);
         p[i] = ts_adamw_elem(c, p[i], g[g_compact ? j : i], &m[j], &v[j]);
     }
     return TS_OK;
@@ -107,7 +104,7 @@ int TS_FN(ts_sgd_indexed_f32)(int64_t k, const void *idx, int idx_bytes, float *
 #pragma omp parallel for schedule(static) if (k >= TS_INDEXED_PARALLEL_MIN)
     for (int64_t j = 0; j < k; j++) {
         prefetch_ahead(idx, idx_bytes, j, k, p, g, g_compact);
-        const int64_t i = index_at(idx, idx_bytes, j);
+        const int64_t i = ts_index_at(idx, idx_bytes, j);
         const float gi = g[g_compact ? j : i];
         p[i] = momentum == 0.0f ? ts_sgd_elem(p[i], gi, lr, weight_decay)
                                 : ts_sgd_momentum_elem(p[i], gi, &buf[j], lr, momentum, dampening, weight_decay,

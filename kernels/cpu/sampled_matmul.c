@@ -3,6 +3,7 @@
  * Linear weight restricted to the k entries of a sparse mask is this product (a = the output gradient,
  * b = the input, r = the batch rows): k * r multiply-adds instead of the m * n * r of the full gradient.
  * idx is sorted, unique and in [0, m * n) (int32 when idx_bytes == 4, int64 when 8; Java validated it). */
+#include "tessera/ts_index.h"
 #include "ts_cpu.h"
 
 #include <stdlib.h>
@@ -34,7 +35,7 @@ int TS_FN(ts_sampled_matmul_f32)(int64_t r, int64_t m, int64_t n, const float *r
     transpose(r, n, b, bt);
 #pragma omp parallel for schedule(static) if (k * r >= TS_PARALLEL_MIN)
     for (int64_t j = 0; j < k; j++) {
-        const int64_t i = idx_bytes == 4 ? (int64_t)((const int32_t *)idx)[j] : ((const int64_t *)idx)[j];
+        const int64_t i = ts_index_at(idx, idx_bytes, j);
         const float *ar = at + (i / n) * r;
         const float *br = bt + (i % n) * r;
         float sum = 0.0f;

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 #include "grid.cuh"
-#include "index_list.cuh"
+#include "tessera/ts_index.h"
 
 extern "C" __global__ void ts_embedding_f32(int64_t n, int64_t dim, const float *weight, const void *idx, int idx_bytes, float *out) {
     TS_GRID_STRIDE(e, n * dim) out[e] = weight[ts_index_at(idx, idx_bytes, e / dim) * dim + e % dim];

@@ -7,7 +7,7 @@
 
 #include "block_reduce.cuh"
 #include "grid.cuh"
-#include "index_list.cuh"
+#include "tessera/ts_index.h"
 
 extern "C" __global__ void ts_cross_entropy_f32(int64_t rows, int64_t cols, const float *logits, const void *labels, int label_bytes, float *loss, float *lse) {
     TS_BLOCK_ROWS(r, rows) {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "grid.cuh"
-#include "index_list.cuh"
+#include "tessera/ts_index.h"
 #include "tessera/ts_optim_math.h"
 
 // One SGD step of one parameter whose momentum slot is buf[slot].

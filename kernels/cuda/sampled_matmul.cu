@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "grid.cuh"
-#include "index_list.cuh"
+#include "tessera/ts_index.h"
 
 extern "C" __global__ void ts_sampled_matmul_f32(int64_t r, int64_t m, int64_t n, const float *a, const float *b, int64_t k, const void *idx, int idx_bytes, float *y) {
     TS_GRID_STRIDE(j, k) {
