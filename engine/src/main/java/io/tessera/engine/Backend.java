@@ -97,9 +97,8 @@ public interface Backend {
     /**
      * {@link #adamw} on the entries of p listed in {@code indices} (I32 or I64 [k], sorted, unique, in range)
      * only; the state m and v is compact: slot j belongs to entry indices[j]. g is p's size, or compact like
-     * the state (k elements: a gradient computed for the listed entries only); an implementation tells them
-     * apart by g's size: when k equals p's size both readings agree, the list then being 0, 1, 2, ...
-     * Touches nothing else.
+     * the state (k elements: a gradient computed for the listed entries only), as
+     * {@link GradIndices#isCompact} tells. Touches nothing else.
      */
     void adamwIndexed(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
                       float eps, float weightDecay, float biasCorrection1, float biasCorrection2);

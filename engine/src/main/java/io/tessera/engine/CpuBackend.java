@@ -284,8 +284,8 @@ public final class CpuBackend implements Backend {
     public void adamwIndexed(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
                              float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
         check(TesseraCpu.ts_adamw_indexed_f32(indices.numel(), address(indices), indices.dtype().byteSize(), output(p),
-                address(g), compactGradient(indices, g), output(m), output(v), lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2),
-                "ts_adamw_indexed_f32");
+                address(g), GradIndices.isCompact(indices, g) ? 1 : 0, output(m), output(v), lr, beta1, beta2, eps,
+                weightDecay, biasCorrection1, biasCorrection2), "ts_adamw_indexed_f32");
     }
 
     @Override
@@ -299,8 +299,8 @@ public final class CpuBackend implements Backend {
     public void sgdIndexed(Tensor indices, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
                            float weightDecay, boolean nesterov, boolean firstStep) {
         check(TesseraCpu.ts_sgd_indexed_f32(indices.numel(), address(indices), indices.dtype().byteSize(), output(p),
-                address(g), compactGradient(indices, g), output(buf), lr, momentum, dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0),
-                "ts_sgd_indexed_f32");
+                address(g), GradIndices.isCompact(indices, g) ? 1 : 0, output(buf), lr, momentum, dampening, weightDecay,
+                nesterov ? 1 : 0, firstStep ? 1 : 0), "ts_sgd_indexed_f32");
     }
 
     @Override
@@ -435,10 +435,5 @@ public final class CpuBackend implements Backend {
 
     private static MemorySegment longs(Arena arena, long[] values) {
         return values.length == 0 ? arena.allocate(JAVA_LONG) : arena.allocateFrom(JAVA_LONG, values);
-    }
-
-    /** 1 when g holds one value per listed index (see {@link io.tessera.engine.Backend#adamwIndexed}). */
-    private static int compactGradient(Tensor indices, Tensor g) {
-        return g.numel() == indices.numel() ? 1 : 0;
     }
 }

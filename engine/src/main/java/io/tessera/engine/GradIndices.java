@@ -2,9 +2,21 @@ package io.tessera.engine;
 
 import java.util.Arrays;
 
-/** The entry lists of {@link Tensor#restrictGrad}: their checks, and reducing a full gradient to them. */
-final class GradIndices {
+/**
+ * The entry lists of {@link Tensor#restrictGrad}: their checks, reducing a full gradient to them, and telling
+ * a compact gradient from a full one.
+ */
+public final class GradIndices {
     private GradIndices() {}
+
+    /**
+     * Whether {@code gradient} holds one value per listed index rather than one per element of the tensor the
+     * list indexes (as {@link Backend#adamwIndexed} reads it). When the list names every element both readings
+     * agree: it is then 0, 1, 2, ...
+     */
+    public static boolean isCompact(Tensor indices, Tensor gradient) {
+        return gradient.numel() == indices.numel();
+    }
 
     /** indices must be I32/I64, 1-D, contiguous, on the leaf's device, sorted, unique and within its elements. */
     static void check(Tensor leaf, Tensor indices) {

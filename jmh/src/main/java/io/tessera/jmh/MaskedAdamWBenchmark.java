@@ -27,9 +27,10 @@ import org.openjdk.jmh.annotations.Warmup;
  * sparse's MaskedAdamW on a mask of {@code density} (0.5% = 500k entries by default; time per step),
  * reading a full-size gradient at the masked entries or, {@link #indexedCompactGradient}, the compact
  * gradient {@link MaskedAdamW#compactGradients()} has backward produce; its dense masked form over all
- * 100M entries; and engine's dense AdamW (both in GB/s through the {@link Traffic} counter). The issue asks for the index form to beat dense AdamW by more than 20x;
- * PEER_BASELINE.md has PyTorch at 7.9 ms (compact state) and 441 ms (dense masked). Running other
- * densities ({@code -p density=0.05,0.25}) locates the crossover behind UpdateForm.DENSE_ABOVE_DENSITY.
+ * 100M entries; and engine's dense AdamW (both in GB/s through the {@link Traffic} counter). The issue
+ * asks for the index form to beat dense AdamW by more than 20x; PEER_BASELINE.md has PyTorch at 7.9 ms
+ * (compact state) and 441 ms (dense masked). Running other densities ({@code -p density=0.05,0.25})
+ * locates the crossover behind UpdateForm.DENSE_ABOVE_DENSITY.
  */
 @State(Scope.Benchmark)
 @Warmup(iterations = 3, time = 2)

@@ -1,6 +1,7 @@
 package io.tessera.sparse;
 
 import io.tessera.engine.DType;
+import io.tessera.engine.GradIndices;
 import io.tessera.engine.Tensor;
 
 /**
@@ -51,7 +52,7 @@ final class MaskedKernels {
                     + indices.describe());
         }
         checkF32(p.numel(), p);
-        checkF32(g.numel() == indices.numel() ? indices.numel() : p.numel(), g);
+        checkF32(GradIndices.isCompact(indices, g) ? indices.numel() : p.numel(), g);
         checkF32(indices.numel(), state);
         checkDevice(p, indices, g);
         checkDevice(p, state);

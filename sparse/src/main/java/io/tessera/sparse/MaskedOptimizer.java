@@ -69,10 +69,11 @@ public abstract sealed class MaskedOptimizer extends Optimizer permits MaskedAda
      * only ({@link Tensor#restrictGrad}): its {@code grad()} becomes compact, k values in mask order, which
      * the index form then reads in order instead of at k scattered places of a full-size gradient; a
      * Linear weight's is computed by an SDDMM, k * batch multiply-adds instead of the full weight
-     * gradient's GEMM. Frozen parameters (not masked, or masked nowhere) get theirs restricted to no entries,
-     * so backward skips their weight gradients (their {@code grad()} is then empty). Dense-form tensors keep
-     * full gradients. {@link Optimizer#clipGradNorm} then measures the kept entries only. The parameters must hold no gradient yet; {@link #close()} drops the restricted
-     * gradients and lifts the restrictions. Returns this.
+     * gradient's GEMM. Frozen parameters (not masked, or masked nowhere) get theirs restricted to no
+     * entries, so backward skips their weight gradients (their {@code grad()} is then empty). Dense-form
+     * tensors keep full gradients. {@link Optimizer#clipGradNorm} then measures the kept entries only. The
+     * parameters must hold no gradient yet; {@link #close()} drops the restricted gradients and lifts the
+     * restrictions. Returns this.
      */
     public final MaskedOptimizer compactGradients() {
         for (int i = 0; i < masked.length; i++) {

@@ -1,5 +1,6 @@
 package io.tessera.engine.cuda;
 
+import io.tessera.engine.GradIndices;
 import io.tessera.engine.Tensor;
 
 /**
@@ -18,8 +19,8 @@ final class CudaMaskedOptim {
         String op = "adamwIndexed";
         long k = indices.numel();
         context.launch("ts_adamw_indexed_f32").i64(k).ptr(address(op, indices)).i32(indices.dtype().byteSize())
-                .ptr(address(op, p)).ptr(address(op, g)).i32(compactGradient(indices, g)).ptr(address(op, m)).ptr(address(op, v)).f32(lr).f32(beta1)
-                .f32(beta2).f32(eps).f32(weightDecay).f32(biasCorrection1).f32(biasCorrection2)
+                .ptr(address(op, p)).ptr(address(op, g)).i32(GradIndices.isCompact(indices, g) ? 1 : 0)
+                .ptr(address(op, m)).ptr(address(op, v)).f32(lr).f32(beta1).f32(beta2).f32(eps).f32(weightDecay).f32(biasCorrection1).f32(biasCorrection2)
                 .overItems(k);
     }
 
@@ -37,7 +38,8 @@ final class CudaMaskedOptim {
         String op = "sgdIndexed";
         long k = indices.numel();
         context.launch("ts_sgd_indexed_f32").i64(k).ptr(address(op, indices)).i32(indices.dtype().byteSize())
-                .ptr(address(op, p)).ptr(address(op, g)).i32(compactGradient(indices, g)).ptr(address(op, buf)).f32(lr).f32(momentum).f32(dampening)
+                .ptr(address(op, p)).ptr(address(op, g)).i32(GradIndices.isCompact(indices, g) ? 1 : 0)
+                .ptr(address(op, buf)).f32(lr).f32(momentum).f32(dampening)
                 .f32(weightDecay).i32(nesterov ? 1 : 0).i32(firstStep ? 1 : 0)
                 .overItems(k);
     }
@@ -53,10 +55,5 @@ final class CudaMaskedOptim {
 
     private long address(String op, Tensor t) {
         return DeviceTensors.address(context, op, t);
-    }
-
-    /** 1 when g holds one value per listed index (see {@link io.tessera.engine.Backend#adamwIndexed}). */
-    private static int compactGradient(Tensor indices, Tensor g) {
-        return g.numel() == indices.numel() ? 1 : 0;
     }
 }
