@@ -11,7 +11,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /** The CPU backend: Tessera's C kernels (libtessera_cpu) and OpenBLAS, through FFM. */
-public final class CpuBackend implements Backend {
+public final class CpuBackend extends Backend {
     public static final CpuBackend INSTANCE = new CpuBackend();
 
     private CpuBackend() {}
@@ -22,7 +22,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public Storage allocate(long bytes) {
+    protected Storage allocateImpl(long bytes) {
         return HostStorage.allocate(bytes);
     }
 
@@ -55,17 +55,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void write(Tensor dst, MemorySegment src) {
+    protected void writeImpl(Tensor dst, MemorySegment src) {
         MemorySegment.copy(src, 0, output(dst), 0, dst.numel() * dst.dtype().byteSize());
     }
 
     @Override
-    public void read(Tensor src, MemorySegment dst) {
+    protected void readImpl(Tensor src, MemorySegment dst) {
         MemorySegment.copy(address(src), 0, dst, 0, src.numel() * src.dtype().byteSize());
     }
 
     @Override
-    public void copy(Tensor src, Tensor dst) {
+    protected void copyImpl(Tensor src, Tensor dst) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_copy_strided(src.dtype().code(), dst.dtype().code(), dst.rank(), longs(arena, dst.shape()),
                     address(src), longs(arena, src.strides()), output(dst), longs(arena, dst.strides())), "ts_copy_strided");
@@ -73,12 +73,12 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void fill(Tensor dst, double value) {
+    protected void fillImpl(Tensor dst, double value) {
         check(TesseraCpu.ts_fill(dst.dtype().code(), dst.numel(), value, output(dst)), "ts_fill");
     }
 
     @Override
-    public void unary(Ops.Unary op, float alpha, Tensor x, Tensor y) {
+    protected void unaryImpl(Ops.Unary op, float alpha, Tensor x, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_unary_f32(op.code, alpha, y.rank(), longs(arena, y.shape()), address(x), longs(arena, x.strides()),
                     output(y), longs(arena, y.strides())), "ts_unary_f32");
@@ -86,7 +86,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor y) {
+    protected void binaryImpl(Ops.Binary op, Tensor a, Tensor b, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_binary_f32(op.code, y.rank(), longs(arena, y.shape()), address(a), longs(arena, a.strides()),
                     address(b), longs(arena, b.strides()), output(y), longs(arena, y.strides())), "ts_binary_f32");
@@ -94,7 +94,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void compare(Ops.Compare op, Tensor a, Tensor b, Tensor y) {
+    protected void compareImpl(Ops.Compare op, Tensor a, Tensor b, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_compare_f32(op.code, y.rank(), longs(arena, y.shape()), address(a), longs(arena, a.strides()),
                     address(b), longs(arena, b.strides()), output(y), longs(arena, y.strides())), "ts_compare_f32");
@@ -102,7 +102,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void where(Tensor cond, Tensor a, Tensor b, Tensor y) {
+    protected void whereImpl(Tensor cond, Tensor a, Tensor b, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_where_f32(y.rank(), longs(arena, y.shape()), address(cond), longs(arena, cond.strides()),
                     address(a), longs(arena, a.strides()), address(b), longs(arena, b.strides()), output(y),
@@ -111,7 +111,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void reduce(Ops.Reduce op, Tensor x, int[] dims, Tensor y) {
+    protected void reduceImpl(Ops.Reduce op, Tensor x, int[] dims, Tensor y) {
         ReduceSplit split = ReduceSplit.of(x, dims);
         try (Arena arena = Arena.ofConfined()) {
             check(TesseraCpu.ts_reduce_f32(op.code, split.outerShape().length, longs(arena, split.outerShape()),
@@ -127,7 +127,7 @@ public final class CpuBackend implements Backend {
     static final long SMALL_M = 64;
 
     @Override
-    public void matmul(Tensor a, Tensor b, Tensor y) {
+    protected void matmulImpl(Tensor a, Tensor b, Tensor y) {
         int rank = y.rank();
         long m = y.shape()[rank - 2];
         long n = y.shape()[rank - 1];
@@ -187,101 +187,101 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void sampledMatmul(Tensor a, Tensor b, Tensor indices, Tensor y) {
+    protected void sampledMatmulImpl(Tensor a, Tensor b, Tensor indices, Tensor y) {
         check(TesseraCpu.ts_sampled_matmul_f32(a.dim(0), a.dim(1), b.dim(1), address(a), address(b), indices.numel(),
                 address(indices), indices.dtype().byteSize(), output(y)), "ts_sampled_matmul_f32");
     }
 
     @Override
-    public void softmax(Tensor x, Tensor y, boolean log) {
+    protected void softmaxImpl(Tensor x, Tensor y, boolean log) {
         long cols = lastDim(x);
         check(TesseraCpu.ts_softmax_f32(rows(x, cols), cols, log ? 1 : 0, address(x), output(y)), "ts_softmax_f32");
     }
 
     @Override
-    public void softmaxBackward(Tensor y, Tensor gy, Tensor gx, boolean log) {
+    protected void softmaxBackwardImpl(Tensor y, Tensor gy, Tensor gx, boolean log) {
         long cols = lastDim(y);
         check(TesseraCpu.ts_softmax_backward_f32(rows(y, cols), cols, log ? 1 : 0, address(y), address(gy), output(gx)),
                 "ts_softmax_backward_f32");
     }
 
     @Override
-    public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor y, Tensor mean, Tensor rstd) {
+    protected void layerNormImpl(Tensor x, Tensor w, Tensor b, float eps, Tensor y, Tensor mean, Tensor rstd) {
         long cols = lastDim(x);
         check(TesseraCpu.ts_layernorm_f32(rows(x, cols), cols, eps, address(x), address(w), address(b), output(y),
                 output(mean), output(rstd)), "ts_layernorm_f32");
     }
 
     @Override
-    public void layerNormBackward(Tensor x, Tensor w, Tensor mean, Tensor rstd, Tensor gy, Tensor gx, Tensor gw, Tensor gb) {
+    protected void layerNormBackwardImpl(Tensor x, Tensor w, Tensor mean, Tensor rstd, Tensor gy, Tensor gx, Tensor gw, Tensor gb) {
         long cols = lastDim(x);
         check(TesseraCpu.ts_layernorm_backward_f32(rows(x, cols), cols, address(x), address(w), address(mean), address(rstd),
                 address(gy), output(gx), output(gw), output(gb)), "ts_layernorm_backward_f32");
     }
 
     @Override
-    public void rmsNorm(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd) {
+    protected void rmsNormImpl(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd) {
         long cols = lastDim(x);
         check(TesseraCpu.ts_rmsnorm_f32(rows(x, cols), cols, eps, address(x), address(w), output(y), output(rstd)),
                 "ts_rmsnorm_f32");
     }
 
     @Override
-    public void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
+    protected void rmsNormBackwardImpl(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
         long cols = lastDim(x);
         check(TesseraCpu.ts_rmsnorm_backward_f32(rows(x, cols), cols, address(x), address(w), address(rstd), address(gy),
                 output(gx), output(gw)), "ts_rmsnorm_backward_f32");
     }
 
     @Override
-    public void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
+    protected void crossEntropyImpl(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
         long cols = lastDim(logits);
         check(TesseraCpu.ts_cross_entropy_f32(rows(logits, cols), cols, address(logits), address(labels),
                 labels.dtype().byteSize(), output(loss), output(lse)), "ts_cross_entropy_f32");
     }
 
     @Override
-    public void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, Tensor gloss, Tensor glogits) {
+    protected void crossEntropyBackwardImpl(Tensor logits, Tensor labels, Tensor lse, Tensor gloss, Tensor glogits) {
         long cols = lastDim(logits);
         check(TesseraCpu.ts_cross_entropy_backward_f32(rows(logits, cols), cols, address(logits), address(labels),
                 labels.dtype().byteSize(), address(lse), address(gloss), output(glogits)), "ts_cross_entropy_backward_f32");
     }
 
     @Override
-    public void embedding(Tensor weight, Tensor idx, Tensor out) {
+    protected void embeddingImpl(Tensor weight, Tensor idx, Tensor out) {
         check(TesseraCpu.ts_embedding_f32(idx.numel(), weight.shape()[1], address(weight), address(idx), idx.dtype().byteSize(),
                 output(out)), "ts_embedding_f32");
     }
 
     @Override
-    public void embeddingBackward(Tensor gout, Tensor idx, Tensor gweight) {
+    protected void embeddingBackwardImpl(Tensor gout, Tensor idx, Tensor gweight) {
         check(TesseraCpu.ts_embedding_backward_f32(idx.numel(), gweight.shape()[1], address(gout), address(idx),
                 idx.dtype().byteSize(), output(gweight)), "ts_embedding_backward_f32");
     }
 
     @Override
-    public void causalMask(Tensor x, long past, float value) {
+    protected void causalMaskImpl(Tensor x, long past, float value) {
         int r = x.rank();
         check(TesseraCpu.ts_causal_mask_f32(x.shape()[0], x.shape()[r - 2], x.shape()[r - 1], past, value, output(x)),
                 "ts_causal_mask_f32");
     }
 
     @Override
-    public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+    protected void adamwImpl(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
                       float weightDecay, float biasCorrection1, float biasCorrection2) {
         check(TesseraCpu.ts_adamw_f32(p.numel(), output(p), address(g), output(m), output(v), lr, beta1, beta2, eps,
                 weightDecay, biasCorrection1, biasCorrection2), "ts_adamw_f32");
     }
 
     @Override
-    public void sgd(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
+    protected void sgdImpl(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
                     boolean nesterov, boolean firstStep) {
         check(TesseraCpu.ts_sgd_f32(p.numel(), output(p), address(g), output(buf), lr, momentum, dampening, weightDecay,
                 nesterov ? 1 : 0, firstStep ? 1 : 0), "ts_sgd_f32");
     }
 
     @Override
-    public void adamwIndexed(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
+    protected void adamwIndexedImpl(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
                              float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
         check(TesseraCpu.ts_adamw_indexed_f32(indices.numel(), address(indices), indices.dtype().byteSize(), output(p),
                 address(g), GradIndices.isCompact(indices, g) ? 1 : 0, output(m), output(v), lr, beta1, beta2, eps,
@@ -289,14 +289,14 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void adamwMasked(Tensor mask, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
+    protected void adamwMaskedImpl(Tensor mask, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
                             float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
         check(TesseraCpu.ts_adamw_masked_f32(p.numel(), address(mask), output(p), address(g), output(m), output(v), lr,
                 beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2), "ts_adamw_masked_f32");
     }
 
     @Override
-    public void sgdIndexed(Tensor indices, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+    protected void sgdIndexedImpl(Tensor indices, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
                            float weightDecay, boolean nesterov, boolean firstStep) {
         check(TesseraCpu.ts_sgd_indexed_f32(indices.numel(), address(indices), indices.dtype().byteSize(), output(p),
                 address(g), GradIndices.isCompact(indices, g) ? 1 : 0, output(buf), lr, momentum, dampening, weightDecay,
@@ -304,25 +304,25 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void sgdMasked(Tensor mask, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+    protected void sgdMaskedImpl(Tensor mask, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
                           float weightDecay, boolean nesterov, boolean firstStep) {
         check(TesseraCpu.ts_sgd_masked_f32(p.numel(), address(mask), output(p), address(g), output(buf), lr, momentum,
                 dampening, weightDecay, nesterov ? 1 : 0, firstStep ? 1 : 0), "ts_sgd_masked_f32");
     }
 
     @Override
-    public void random(Tensor y, long seed, long offset, boolean normal) {
+    protected void randomImpl(Tensor y, long seed, long offset, boolean normal) {
         check(TesseraCpu.ts_philox_f32(y.numel(), seed, offset, normal ? 1 : 0, output(y)), "ts_philox_f32");
     }
 
     @Override
-    public void kahanAccumulate(Tensor x, boolean square, Tensor sum, Tensor comp) {
+    protected void kahanAccumulateImpl(Tensor x, boolean square, Tensor sum, Tensor comp) {
         check(TesseraCpu.ts_kahan_accumulate_f32(x.numel(), address(x), square ? 1 : 0, output(sum), output(comp)),
                 "ts_kahan_accumulate_f32");
     }
 
     @Override
-    public long radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
+    protected long radixHistogramImpl(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment counts = arena.allocateFrom(JAVA_LONG, histogram);
             MemorySegment invalid = arena.allocate(JAVA_LONG);
@@ -334,7 +334,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public Selected selectAbove(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys) {
+    protected Selected selectAboveImpl(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment counts = arena.allocate(JAVA_LONG, 3);
             check(TesseraCpu.ts_select_above_f32(x.numel(), address(x), Integer.toUnsignedLong(thresholdKey), equalQuota,
@@ -344,7 +344,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void fisherMerge(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor, Tensor out) {
+    protected void fisherMergeImpl(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor, Tensor out) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment thetaPointers = arena.allocate(ADDRESS, thetas.length);
             MemorySegment fisherPointers = arena.allocate(ADDRESS, fishers.length);
@@ -359,7 +359,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void solvePositiveDefinite(Tensor a, Tensor b) {
+    protected void solvePositiveDefiniteImpl(Tensor a, Tensor b) {
         int n = Math.toIntExact(a.dim(0));
         int k = Math.toIntExact(b.dim(1));
         int info = Lapacke.LAPACKE_sposv(Lapacke.LAPACK_ROW_MAJOR, Lapacke.UPPER, n, k, output(a), Math.max(n, 1), output(b),
@@ -374,7 +374,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void quantizeBlockwise(Tensor x, int block, Tensor codes, Tensor scales) {
+    protected void quantizeBlockwiseImpl(Tensor x, int block, Tensor codes, Tensor scales) {
         int status = TesseraCpu.ts_quantize_blockwise_q8(x.numel(), block, address(x), output(codes), output(scales));
         if (status == -3) {
             throw new IllegalArgumentException("cannot quantize " + x.describe() + ": it holds NaN or infinite values");
@@ -383,13 +383,13 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void dequantizeBlockwise(Tensor codes, Tensor scales, int block, Tensor y) {
+    protected void dequantizeBlockwiseImpl(Tensor codes, Tensor scales, int block, Tensor y) {
         check(TesseraCpu.ts_dequantize_blockwise_q8(codes.numel(), block, address(codes), address(scales), output(y)),
                 "ts_dequantize_blockwise_q8");
     }
 
     @Override
-    public long outlierColumns(Tensor x, float threshold, Tensor flags) {
+    protected long outlierColumnsImpl(Tensor x, float threshold, Tensor flags) {
         long cols = lastDim(x);
         int count = TesseraCpu.ts_q8_outlier_columns(rows(x, cols), cols, address(x), cols, threshold, output(flags));
         if (count < 0) {
@@ -399,7 +399,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void quantizeRows(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
+    protected void quantizeRowsImpl(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
         long cols = lastDim(x);
         int status = TesseraCpu.ts_quantize_rows_q8(rows(x, cols), cols, address(x), cols, address(exclude), output(codes),
                 output(scales));
@@ -410,7 +410,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void matmulQ8(Tensor xCodes, Tensor xScales, Tensor wCodes, Tensor wScales, Tensor bias, Tensor y) {
+    protected void matmulQ8Impl(Tensor xCodes, Tensor xScales, Tensor wCodes, Tensor wScales, Tensor bias, Tensor y) {
         long n = wCodes.dim(0);
         long k = wCodes.dim(1);
         check(TesseraCpu.ts_gemm_q8_f32(xCodes.dim(0), n, k, address(xCodes), address(xScales), address(wCodes),
@@ -418,7 +418,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void matmulQ8Outliers(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y) {
+    protected void matmulQ8OutliersImpl(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y) {
         long n = wCodes.dim(0);
         long k = wCodes.dim(1);
         check(TesseraCpu.ts_gemm_q8_outliers_f32(x.dim(0), n, k, address(x), k, address(columns), columns.numel(),

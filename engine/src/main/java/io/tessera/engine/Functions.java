@@ -53,18 +53,6 @@ final class Functions {
         }
     }
 
-    private static void requireIndices(String op, Tensor indices, long bound, String what) {
-        if (indices.dtype() != DType.I32 && indices.dtype() != DType.I64) {
-            throw new IllegalArgumentException(op + ": " + what + " must be i32 or i64, got " + indices.describe());
-        }
-        long[] values = indices.toLongArray();
-        for (int i = 0; i < values.length; i++) {
-            if (values[i] < 0 || values[i] >= bound) {
-                throw new IllegalArgumentException(op + ": " + what + "[" + i + "] = " + values[i] + " is outside [0, " + bound + ")");
-            }
-        }
-    }
-
     // ---- dtype and layout ----------------------------------------------------------------------
 
     static Tensor cast(Tensor x, DType target) {
@@ -600,7 +588,6 @@ final class Functions {
             throw new IllegalArgumentException("crossEntropy: no rows in " + logits.describe());
         }
         requireOneDevice("crossEntropy", logits, labels);
-        requireIndices("crossEntropy", labels, classes, "label");
         Tensor input = logits.reshape(rows, classes).contiguous();
         Tensor target = labels.contiguous();
         Tensor losses = Tensor.empty(logits.device(), DType.F32, rows);
@@ -620,7 +607,6 @@ final class Functions {
             throw new IllegalArgumentException("embedding: weight must be [vocab, dim], got " + weight.describe());
         }
         requireOneDevice("embedding", weight, indices);
-        requireIndices("embedding", indices, weight.dim(0), "index");
         Tensor table = weight.contiguous();
         Tensor idx = indices.contiguous();
         long[] outShape = Arrays.copyOf(indices.shape(), indices.rank() + 1);

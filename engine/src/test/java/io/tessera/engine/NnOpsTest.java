@@ -162,7 +162,7 @@ class NnOpsTest {
         try (TensorScope scope = TensorScope.open()) {
             Tensor logits = Tensor.zeros(2, 3);
             var e = assertThrows(IllegalArgumentException.class, () -> logits.crossEntropy(Tensor.of(new int[] {0, 3}, 2)));
-            assertTrue(e.getMessage().contains("label[1] = 3 is outside [0, 3)"), e.getMessage());
+            assertTrue(e.getMessage().contains("labels[1] = 3 is outside [0, 3)"), e.getMessage());
             assertThrows(IllegalArgumentException.class, () -> logits.crossEntropy(Tensor.of(new int[] {0, 1, 2}, 3)));
             assertThrows(IllegalArgumentException.class, () -> logits.crossEntropy(Tensor.of(new float[] {0, 1}, 2)));
         }
@@ -184,7 +184,7 @@ class NnOpsTest {
         OpCheck.gradient("embedding", new Ref[] {weight}, t -> Tensor.embedding(t[0], Tensor.of(idx, 7)), reference, 1e-4, rng);
         try (TensorScope scope = TensorScope.open()) {
             var e = assertThrows(IllegalArgumentException.class, () -> Tensor.embedding(Tensor.zeros(6, 5), Tensor.of(new long[] {6}, 1)));
-            assertTrue(e.getMessage().contains("index[0] = 6 is outside [0, 6)"), e.getMessage());
+            assertTrue(e.getMessage().contains("idx[0] = 6 is outside [0, 6)"), e.getMessage());
         }
     }
 

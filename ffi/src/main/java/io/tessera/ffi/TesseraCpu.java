@@ -379,6 +379,19 @@ public final class TesseraCpu {
         }
     }
 
+    private static final class ts_index_check {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_index_check", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT, ADDRESS));
+    }
+
+    /** int ts_index_check(int64_t n, const void *idx, int idx_bytes, int64_t bound, int increasing, int64_t *first_bad) */
+    public static int ts_index_check(long n, MemorySegment idx, int idx_bytes, long bound, int increasing, MemorySegment first_bad) {
+        try {
+            return (int) ts_index_check.HANDLE.invokeExact(n, idx, idx_bytes, bound, increasing, first_bad);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
     private static final class ts_embedding_f32 {
         static final MethodHandle HANDLE = LIBRARY.downcall("ts_embedding_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
     }

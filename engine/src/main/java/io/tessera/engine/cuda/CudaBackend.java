@@ -16,7 +16,7 @@ import java.lang.foreign.MemorySegment;
  * thread's current stream (the default stream, or one selected with {@link #use}); reads to host memory
  * wait for it.
  */
-public final class CudaBackend implements Backend {
+public final class CudaBackend extends Backend {
     private final CudaContext context;
     private final CudaElementwise elementwise;
     private final CudaNn nn;
@@ -50,10 +50,7 @@ public final class CudaBackend implements Backend {
     // ---- memory, streams and transfers ---------------------------------------------------------
 
     @Override
-    public Storage allocate(long bytes) {
-        if (bytes < 0) {
-            throw new IllegalArgumentException("cannot allocate " + bytes + " bytes on " + device());
-        }
+    protected Storage allocateImpl(long bytes) {
         CachingAllocator allocator = context.allocator();
         CachingAllocator.Block block = allocator.allocate(bytes);
         return DeviceStorage.adopt(device(), block.address(), bytes, () -> allocator.release(block, bytes));
@@ -108,13 +105,13 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void write(Tensor dst, MemorySegment src) {
+    protected void writeImpl(Tensor dst, MemorySegment src) {
         long bytes = dst.numel() * dst.dtype().byteSize();
         context.staging().upload(src, address("write", dst), bytes);
     }
 
     @Override
-    public void read(Tensor src, MemorySegment dst) {
+    protected void readImpl(Tensor src, MemorySegment dst) {
         long bytes = src.numel() * src.dtype().byteSize();
         context.staging().download(address("read", src), dst, bytes);
     }
@@ -126,204 +123,204 @@ public final class CudaBackend implements Backend {
     // ---- elementwise, reductions, GEMM --------------------------------------------------------
 
     @Override
-    public void copy(Tensor src, Tensor dst) {
+    protected void copyImpl(Tensor src, Tensor dst) {
         elementwise.copy(src, dst);
     }
 
     @Override
-    public void fill(Tensor dst, double value) {
+    protected void fillImpl(Tensor dst, double value) {
         elementwise.fill(dst, value);
     }
 
     @Override
-    public void unary(Ops.Unary op, float alpha, Tensor x, Tensor y) {
+    protected void unaryImpl(Ops.Unary op, float alpha, Tensor x, Tensor y) {
         elementwise.unary(op, alpha, x, y);
     }
 
     @Override
-    public void binary(Ops.Binary op, Tensor a, Tensor b, Tensor y) {
+    protected void binaryImpl(Ops.Binary op, Tensor a, Tensor b, Tensor y) {
         elementwise.binary(op, a, b, y);
     }
 
     @Override
-    public void compare(Ops.Compare op, Tensor a, Tensor b, Tensor y) {
+    protected void compareImpl(Ops.Compare op, Tensor a, Tensor b, Tensor y) {
         elementwise.compare(op, a, b, y);
     }
 
     @Override
-    public void where(Tensor cond, Tensor a, Tensor b, Tensor y) {
+    protected void whereImpl(Tensor cond, Tensor a, Tensor b, Tensor y) {
         elementwise.where(cond, a, b, y);
     }
 
     @Override
-    public void reduce(Ops.Reduce op, Tensor x, int[] dims, Tensor y) {
+    protected void reduceImpl(Ops.Reduce op, Tensor x, int[] dims, Tensor y) {
         CudaReduce.reduce(this, context, op, x, dims, y);
     }
 
     @Override
-    public void matmul(Tensor a, Tensor b, Tensor y) {
+    protected void matmulImpl(Tensor a, Tensor b, Tensor y) {
         CudaGemm.matmul(this, context, a, b, y);
     }
 
     @Override
-    public void sampledMatmul(Tensor a, Tensor b, Tensor indices, Tensor y) {
+    protected void sampledMatmulImpl(Tensor a, Tensor b, Tensor indices, Tensor y) {
         nn.sampledMatmul(a, b, indices, y);
     }
 
     // ---- nn primitives and optimizers ---------------------------------------------------------
 
     @Override
-    public void softmax(Tensor x, Tensor y, boolean log) {
+    protected void softmaxImpl(Tensor x, Tensor y, boolean log) {
         nn.softmax(x, y, log);
     }
 
     @Override
-    public void softmaxBackward(Tensor y, Tensor gy, Tensor gx, boolean log) {
+    protected void softmaxBackwardImpl(Tensor y, Tensor gy, Tensor gx, boolean log) {
         nn.softmaxBackward(y, gy, gx, log);
     }
 
     @Override
-    public void layerNorm(Tensor x, Tensor w, Tensor b, float eps, Tensor y, Tensor mean, Tensor rstd) {
+    protected void layerNormImpl(Tensor x, Tensor w, Tensor b, float eps, Tensor y, Tensor mean, Tensor rstd) {
         nn.layerNorm(x, w, b, eps, y, mean, rstd);
     }
 
     @Override
-    public void layerNormBackward(Tensor x, Tensor w, Tensor mean, Tensor rstd, Tensor gy, Tensor gx, Tensor gw, Tensor gb) {
+    protected void layerNormBackwardImpl(Tensor x, Tensor w, Tensor mean, Tensor rstd, Tensor gy, Tensor gx, Tensor gw, Tensor gb) {
         nn.layerNormBackward(x, w, mean, rstd, gy, gx, gw, gb);
     }
 
     @Override
-    public void rmsNorm(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd) {
+    protected void rmsNormImpl(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd) {
         nn.rmsNorm(x, w, eps, y, rstd);
     }
 
     @Override
-    public void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
+    protected void rmsNormBackwardImpl(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
         nn.rmsNormBackward(x, w, rstd, gy, gx, gw);
     }
 
     @Override
-    public void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
+    protected void crossEntropyImpl(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
         nn.crossEntropy(logits, labels, loss, lse);
     }
 
     @Override
-    public void crossEntropyBackward(Tensor logits, Tensor labels, Tensor lse, Tensor gloss, Tensor glogits) {
+    protected void crossEntropyBackwardImpl(Tensor logits, Tensor labels, Tensor lse, Tensor gloss, Tensor glogits) {
         nn.crossEntropyBackward(logits, labels, lse, gloss, glogits);
     }
 
     @Override
-    public void embedding(Tensor weight, Tensor idx, Tensor out) {
+    protected void embeddingImpl(Tensor weight, Tensor idx, Tensor out) {
         nn.embedding(weight, idx, out);
     }
 
     @Override
-    public void embeddingBackward(Tensor gout, Tensor idx, Tensor gweight) {
+    protected void embeddingBackwardImpl(Tensor gout, Tensor idx, Tensor gweight) {
         nn.embeddingBackward(gout, idx, gweight);
     }
 
     @Override
-    public void causalMask(Tensor x, long past, float value) {
+    protected void causalMaskImpl(Tensor x, long past, float value) {
         nn.causalMask(x, past, value);
     }
 
     @Override
-    public void adamw(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+    protected void adamwImpl(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
                       float weightDecay, float biasCorrection1, float biasCorrection2) {
         nn.adamw(p, g, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2);
     }
 
     @Override
-    public void sgd(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
+    protected void sgdImpl(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
                     boolean nesterov, boolean firstStep) {
         nn.sgd(p, g, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
 
     @Override
-    public void adamwIndexed(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
+    protected void adamwIndexedImpl(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
                              float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
         masked.adamwIndexed(indices, p, g, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2);
     }
 
     @Override
-    public void adamwMasked(Tensor mask, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
+    protected void adamwMaskedImpl(Tensor mask, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2,
                             float eps, float weightDecay, float biasCorrection1, float biasCorrection2) {
         masked.adamwMasked(mask, p, g, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2);
     }
 
     @Override
-    public void sgdIndexed(Tensor indices, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+    protected void sgdIndexedImpl(Tensor indices, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
                            float weightDecay, boolean nesterov, boolean firstStep) {
         masked.sgdIndexed(indices, p, g, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
 
     @Override
-    public void sgdMasked(Tensor mask, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
+    protected void sgdMaskedImpl(Tensor mask, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
                           float weightDecay, boolean nesterov, boolean firstStep) {
         masked.sgdMasked(mask, p, g, buf, lr, momentum, dampening, weightDecay, nesterov, firstStep);
     }
 
     @Override
-    public void random(Tensor y, long seed, long offset, boolean normal) {
+    protected void randomImpl(Tensor y, long seed, long offset, boolean normal) {
         nn.random(y, seed, offset, normal);
     }
 
     // ---- Fisher module kernels ----------------------------------------------------------------
 
     @Override
-    public void kahanAccumulate(Tensor x, boolean square, Tensor sum, Tensor comp) {
+    protected void kahanAccumulateImpl(Tensor x, boolean square, Tensor sum, Tensor comp) {
         fisher.kahanAccumulate(x, square, sum, comp);
     }
 
     @Override
-    public long radixHistogram(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
+    protected long radixHistogramImpl(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits, long[] histogram) {
         return fisher.radixHistogram(x, prefix, prefixBits, digitShift, digitBits, histogram);
     }
 
     @Override
-    public Selected selectAbove(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys) {
+    protected Selected selectAboveImpl(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys) {
         return fisher.selectAbove(x, thresholdKey, equalQuota, indices, keys);
     }
 
     @Override
-    public void fisherMerge(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor, Tensor out) {
+    protected void fisherMergeImpl(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor, Tensor out) {
         fisher.fisherMerge(thetas, fishers, weights, scales, floor, out);
     }
 
     @Override
-    public void solvePositiveDefinite(Tensor a, Tensor b) {
+    protected void solvePositiveDefiniteImpl(Tensor a, Tensor b) {
         CudaCholesky.solvePositiveDefinite(this, context, a, b);
     }
 
     // ---- int8 ----------------------------------------------------------------------------------
 
     @Override
-    public void quantizeBlockwise(Tensor x, int block, Tensor codes, Tensor scales) {
+    protected void quantizeBlockwiseImpl(Tensor x, int block, Tensor codes, Tensor scales) {
         int8.quantizeBlockwise(x, block, codes, scales);
     }
 
     @Override
-    public void dequantizeBlockwise(Tensor codes, Tensor scales, int block, Tensor y) {
+    protected void dequantizeBlockwiseImpl(Tensor codes, Tensor scales, int block, Tensor y) {
         int8.dequantizeBlockwise(codes, scales, block, y);
     }
 
     @Override
-    public long outlierColumns(Tensor x, float threshold, Tensor flags) {
+    protected long outlierColumnsImpl(Tensor x, float threshold, Tensor flags) {
         return int8.outlierColumns(x, threshold, flags);
     }
 
     @Override
-    public void quantizeRows(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
+    protected void quantizeRowsImpl(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
         int8.quantizeRows(x, exclude, codes, scales);
     }
 
     @Override
-    public void matmulQ8(Tensor xCodes, Tensor xScales, Tensor wCodes, Tensor wScales, Tensor bias, Tensor y) {
+    protected void matmulQ8Impl(Tensor xCodes, Tensor xScales, Tensor wCodes, Tensor wScales, Tensor bias, Tensor y) {
         int8.matmulQ8(xCodes, xScales, wCodes, wScales, bias, y);
     }
 
     @Override
-    public void matmulQ8Outliers(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y) {
+    protected void matmulQ8OutliersImpl(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y) {
         int8.matmulQ8Outliers(x, columns, wCodes, wScales, y);
     }
 
