@@ -76,7 +76,7 @@ class IndexCheckKernelTest {
         long maxValue = bytes == 4 ? Integer.MAX_VALUE : Long.MAX_VALUE;
         long minValue = bytes == 4 ? Integer.MIN_VALUE : Long.MIN_VALUE;
         for (int at : new int[] {0, (int) n / 2, (int) n - 1}) {
-            if (at < 0) {
+            if (at < 0 || at >= n) {
                 continue;
             }
             List<Long> faults = new ArrayList<>(List.of(-1L, bound, maxValue, minValue));
