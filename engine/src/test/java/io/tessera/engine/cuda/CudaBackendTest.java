@@ -96,12 +96,4 @@ class CudaBackendTest {
             assertArrayEquals(new float[] {7, 7, 7}, y.toFloatArray());
         }
     }
-
-    @Test
-    void theDefaultDeviceComesFromTheSystemProperty() {
-        assertEquals(Device.cuda(2), Backends.parse("cuda:2"));
-        assertEquals(Device.cuda(0), Backends.parse("CUDA"));
-        assertEquals(Device.CPU, Backends.parse("cpu"));
-        assertThrows(IllegalArgumentException.class, () -> Backends.parse("tpu"));
-    }
 }
