@@ -55,7 +55,8 @@ class BackendConformanceTest {
                 .filter(m -> !overridesObject(m))
                 .map(Method::getName)
                 .collect(Collectors.toCollection(TreeSet::new));
-        Set<String> covered = Stream.of(BackendConformanceTest.class, BackendConformanceNnTest.class, BackendConformanceMaskedOptimTest.class)
+        Set<String> covered = Stream.of(BackendConformanceTest.class, BackendConformanceNnTest.class,
+                        BackendConformanceMaskedOptimTest.class)
                 .flatMap(c -> Arrays.stream(c.getDeclaredMethods()))
                 .filter(m -> m.isAnnotationPresent(Covers.class))
                 .flatMap(m -> Arrays.stream(m.getAnnotation(Covers.class).value()))
