@@ -1,4 +1,5 @@
-// cuBLAS's GEMM subset, forwarded to OpenBLAS's cblas_sgemm (column-major, like cuBLAS). Only float32
+// cuBLAS's GEMM subset, forwarded to OpenBLAS's cblas_sgemm (column-major, like cuBLAS) as work on the
+// handle's stream (streams.cpp; alpha and beta are read at the call, host pointer mode). Only float32
 // operands are emulated; other types are CUBLAS_STATUS_NOT_SUPPORTED.
 //
 // OpenBLAS is found with dlopen("libopenblas.so.0"). glibc first matches that name against the SONAME of
@@ -81,6 +82,8 @@ int gemm(const void *handle, int transa, int transb, int m, int n, int k, const 
     if (alpha == nullptr || beta == nullptr) return BLAS_INVALID;
     Context *ctx;
     if (current(&ctx) != SUCCESS) return BLAS_EXECUTION_FAILED;
+    Stream *stream = find_stream(ctx, static_cast<const BlasHandle *>(handle)->stream);
+    if (stream == nullptr) return BLAS_EXECUTION_FAILED;  // the handle's stream was destroyed
     if (m == 0 || n == 0) return BLAS_OK;
     const auto device = [](const void *p) { return reinterpret_cast<uint64_t>(p); };
     const bool inside = (k == 0 || (mem_valid(device(a), extent(a_rows, a_cols, lda)) && mem_valid(device(b), extent(b_rows, b_cols, ldb)))) &&
@@ -90,7 +93,10 @@ int gemm(const void *handle, int transa, int transb, int m, int n, int k, const 
         make_sticky(ctx, ILLEGAL_ADDRESS);
         return BLAS_EXECUTION_FAILED;
     }
-    sgemm(102 /* CblasColMajor */, transa == 0 ? 111 : 112, transb == 0 ? 111 : 112, m, n, k, *alpha, a, lda, b, ldb, *beta, c, ldc);
+    enqueue(ctx, stream, [=, alpha = *alpha, beta = *beta] {
+        sgemm(102 /* CblasColMajor */, transa == 0 ? 111 : 112, transb == 0 ? 111 : 112, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return SUCCESS;
+    });
     return BLAS_OK;
 }
 
@@ -126,7 +132,7 @@ EMU_API int cublasSetStream_v2(void *handle, void *stream) {
     std::lock_guard lock(api_mutex);
     if (handles.count(handle) == 0) return BLAS_NOT_INITIALIZED;
     Context *ctx;
-    if (current(&ctx) != SUCCESS || !valid_stream(ctx, stream)) return BLAS_INVALID;
+    if (current(&ctx) != SUCCESS || find_stream(ctx, stream) == nullptr) return BLAS_INVALID;
     static_cast<BlasHandle *>(handle)->stream = stream;
     return BLAS_OK;
 }

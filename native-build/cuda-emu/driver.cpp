@@ -81,11 +81,13 @@ Result device_ready(int dev) {
 }
 
 // The primary context's end: frees everything it owned, as cuDevicePrimaryCtxRelease does on a GPU.
+// Queued work that nobody waited for is dropped.
 void destroy_primary() {
     mem_release_all();
-    for (const void *h : primary.host_blocks) std::free(const_cast<void *>(h));
-    for (const auto *handles : {&primary.streams, &primary.events, &primary.modules})
-        for (const void *h : *handles) delete static_cast<const Handle *>(h);
+    for (const auto &block : primary.host_blocks) std::free(const_cast<char *>(block.first));
+    for (Stream *s : primary.streams) delete s;
+    for (Event *e : primary.events) delete e;
+    for (Module *m : primary.modules) delete m;
     primary = Context{};
 }
 
@@ -100,8 +102,6 @@ Result current(Context **ctx) {
 }
 
 void make_sticky(Context *ctx, Result error) { ctx->sticky = error; }
-
-bool valid_stream(const Context *ctx, const void *h) { return h == nullptr || ctx->streams.count(h) != 0; }
 
 }  // namespace ts_emu
 
@@ -201,7 +201,8 @@ EMU_API int cuCtxGetCurrent(Context **ctx) {
 EMU_API int cuCtxSynchronize() {
     std::lock_guard lock(api_mutex);
     Context *ctx;
-    return current(&ctx);  // work is done by the time a call returns; only errors remain to report
+    if (Result r = current(&ctx)) return r;
+    return finish_all(ctx);
 }
 
 EMU_API int cuGetErrorName(int error, const char **text) {

@@ -1,14 +1,20 @@
 // Internals shared by the emulated driver's files. The emulator is a test double for the CUDA driver and
-// cuBLAS subsets that io.tessera.ffi.CudaDriver and Cublas bind: one device, host memory, everything
-// synchronous. One mutex serialises all calls, so the state below needs no further locking.
+// cuBLAS subsets that io.tessera.ffi.CudaDriver and Cublas bind: one device, host memory, and stream work
+// deferred until something waits for it (streams.cpp), so a missing wait shows as a stale read. One mutex
+// serialises all calls, so the state below needs no further locking.
 #ifndef TESSERA_CUDA_EMU_H
 #define TESSERA_CUDA_EMU_H
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "cuda_shim.h"
 
@@ -27,6 +33,7 @@ enum Result : int {
     INVALID_CONTEXT = 201,
     INVALID_HANDLE = 400,
     NOT_FOUND = 500,
+    NOT_READY = 600,
     ILLEGAL_ADDRESS = 700,
     LAUNCH_FAILED = 719,
     NOT_SUPPORTED = 801,
@@ -34,28 +41,67 @@ enum Result : int {
 
 extern std::mutex api_mutex;
 
+// ---- streams (streams.cpp) ----
+// Work queued on a stream runs only when something waits for it: a stream, event or context
+// synchronisation, an event query, a synchronous copy or one to pageable host memory, or freeing memory.
+// Each stream then runs in order, and before each piece of work, the work it waits for on other streams
+// (an event it waits for; on the legacy default stream, the blocking streams, and vice versa). So work
+// that reads another stream's results without waiting for them reads stale memory, as a race may on a GPU.
+struct Point {  // a place in a stream's work: reached once the stream has run `seq` pieces of work
+    uint64_t stream;  // id; 0 is the default stream
+    uint64_t seq;
+};
+
+struct Work {
+    std::vector<Point> after;      // reached first
+    std::function<Result()> body;  // empty for a pure wait
+};
+
+struct Stream {
+    uint64_t id = 0;
+    unsigned flags = 0;  // 0 (blocking: ordered with the default stream) or NON_BLOCKING
+    std::deque<Work> queue;
+    uint64_t enqueued = 0, completed = 0;
+};
+
+struct Event {
+    unsigned flags = 0;
+    bool recorded = false;
+    Point at{};                  // the last record's place
+    std::shared_ptr<double> ms;  // CLOCK_MONOTONIC when that record ran; NaN until then
+};
+
+struct Module {};
+
 // ---- contexts (driver.cpp) ----
 // The one device's primary context. An illegal address in a kernel makes it unusable (sticky, as on a
 // GPU) until the last cuDevicePrimaryCtxRelease_v2 destroys it with all its memory.
-// A stream, event or module. Everything runs synchronously, so only events carry state: when they were recorded.
-struct Handle {
-    unsigned flags = 0;
-    bool recorded = false;
-    double ms = 0;  // CLOCK_MONOTONIC at the last cuEventRecord
-};
-
 struct Context {
     bool alive = false;
     int retains = 0;
     Result sticky = SUCCESS;
+    Stream default_stream;
+    uint64_t next_stream_id = 1;
     // Live handles, so a call can reject an unknown one and the context's end can free them.
-    std::unordered_set<const void *> streams, events, modules, host_blocks;
+    std::unordered_set<Stream *> streams;
+    std::unordered_set<Event *> events;
+    std::unordered_set<Module *> modules;
+    std::map<const char *, size_t> host_blocks;  // page-locked host memory: start, bytes
 };
 // The calling thread's usable context, or the error every call must return instead.
 Result current(Context **ctx);
 void make_sticky(Context *ctx, Result error);
-// Whether h is NULL (the default stream) or a live stream of ctx.
-bool valid_stream(const Context *ctx, const void *h);
+// The stream a handle names (NULL: the default stream), or nullptr if it is not a live stream of ctx.
+Stream *find_stream(Context *ctx, const void *h);
+// Queues body on the stream (which the caller has checked), to run after the places in `after` and when
+// something waits for it. An empty body is a pure wait.
+void enqueue(Context *ctx, Stream *stream, std::function<Result()> body, std::vector<Point> after = {});
+// Runs the stream's queued work, and what it waits for; the first failure, which makes the context sticky.
+Result finish(Context *ctx, Stream *stream);
+// Runs the work of every stream; the first failure.
+Result finish_all(Context *ctx);
+// Whether [p, p + bytes) lies in page-locked host memory: only there do asynchronous copies stay deferred.
+bool page_locked(const Context *ctx, const void *p, size_t bytes);
 
 // ---- device memory (memory.cpp) ----
 // Every allocation ends at a PROT_NONE guard page; the few bytes between its end and the guard page (it
@@ -75,7 +121,8 @@ extern const size_t mem_total;
 // ---- kernels (generated kernels.cpp, fibers.cpp, launch.cpp) ----
 struct Kernel {
     const char *name;
-    void (*call)(void **params);  // unpacks CUDA's kernelParams and calls the host build
+    // Copies the arguments CUDA's kernelParams point to (as cuLaunchKernel does) into a call of the host build.
+    std::function<void()> (*bind)(void **params);
     int arity;
 };
 extern const Kernel kernels[];
@@ -87,7 +134,7 @@ struct Launch {
     const Kernel *kernel;
     uint3 grid, block;
     unsigned shared_bytes;  // dynamic shared memory, at most MAX_DYNAMIC_SHARED
-    void **params;
+    std::function<void()> call;  // the kernel with its arguments (Kernel::bind)
 };
 // Runs every block, each block's threads as fibers; called in the launch's child process.
 void run_grid(const Launch &launch);

@@ -60,7 +60,7 @@ Fiber *running;
 const Launch *active;
 
 void fiber_main() {
-    active->kernel->call(active->params);
+    active->call();
     running->done = true;
     ts_emu_switch(&running->sp, scheduler_sp);
     __builtin_unreachable();

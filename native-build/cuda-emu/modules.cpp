@@ -1,6 +1,7 @@
 // Modules and launches. A module stands for every kernel the emulator was built with (the host builds of
 // kernels/cuda/*.cu, plus the test-only kernels/cuda-test/*.cu), so the image bytes are not read: the
-// host builds come from the same sources the fatbin does.
+// host builds come from the same sources the fatbin does. A launch copies its arguments and queues the
+// kernel on its stream (streams.cpp); a fault in it is reported by whatever waits for it, as on a GPU.
 #include <cstring>
 
 #include "emu.h"
@@ -23,9 +24,9 @@ EMU_API int cuModuleLoadData(void **module, const void *image) {
     if (Result r = current(&ctx)) return r;
     if (module == nullptr) return INVALID_VALUE;
     if (image == nullptr) return INVALID_IMAGE;
-    Handle *h = new Handle{};
-    ctx->modules.insert(h);
-    *module = h;
+    Module *m = new Module{};
+    ctx->modules.insert(m);
+    *module = m;
     return SUCCESS;
 }
 
@@ -33,8 +34,9 @@ EMU_API int cuModuleUnload(void *module) {
     std::lock_guard lock(api_mutex);
     Context *ctx;
     if (Result r = current(&ctx)) return r;
-    if (ctx->modules.erase(module) == 0) return INVALID_HANDLE;
-    delete static_cast<Handle *>(module);
+    Module *m = static_cast<Module *>(module);
+    if (ctx->modules.erase(m) == 0) return INVALID_HANDLE;
+    delete m;
     return SUCCESS;
 }
 
@@ -42,7 +44,7 @@ EMU_API int cuModuleGetFunction(const Kernel **function, void *module, const cha
     std::lock_guard lock(api_mutex);
     Context *ctx;
     if (Result r = current(&ctx)) return r;
-    if (ctx->modules.count(module) == 0) return INVALID_HANDLE;
+    if (ctx->modules.count(static_cast<Module *>(module)) == 0) return INVALID_HANDLE;
     if (function == nullptr || name == nullptr) return INVALID_VALUE;
     for (size_t i = 0; i < kernel_count; i++) {
         if (std::strcmp(kernels[i].name, name) == 0) {
@@ -61,7 +63,8 @@ EMU_API int cuLaunchKernel(const void *function, unsigned grid_x, unsigned grid_
     if (Result r = current(&ctx)) return r;
     const Kernel *kernel = known(function);
     if (kernel == nullptr) return INVALID_HANDLE;
-    if (!valid_stream(ctx, stream)) return INVALID_HANDLE;
+    Stream *s = find_stream(ctx, stream);
+    if (s == nullptr) return INVALID_HANDLE;
     if (extra != nullptr) return NOT_SUPPORTED;  // CU_LAUNCH_PARAM_BUFFER_POINTER packing is not emulated
     // The limits cuDeviceGetAttribute reports.
     const bool grid_ok = grid_x >= 1 && grid_x <= 2147483647u && grid_y >= 1 && grid_y <= 65535 && grid_z >= 1 && grid_z <= 65535;
@@ -69,5 +72,8 @@ EMU_API int cuLaunchKernel(const void *function, unsigned grid_x, unsigned grid_
                           static_cast<uint64_t>(block_x) * block_y * block_z <= 1024;
     if (!grid_ok || !block_ok || shared_bytes > MAX_DYNAMIC_SHARED) return INVALID_VALUE;
     if (params == nullptr && kernel->arity > 0) return INVALID_VALUE;
-    return launch(ctx, {kernel, {grid_x, grid_y, grid_z}, {block_x, block_y, block_z}, shared_bytes, params});
+    const Launch job{kernel, {grid_x, grid_y, grid_z}, {block_x, block_y, block_z}, shared_bytes, kernel->bind(params)};
+    if (!prepare_grid(job)) return OUT_OF_MEMORY;  // resources are claimed at the launch, as on a GPU
+    enqueue(ctx, s, [ctx, job] { return launch(ctx, job); });
+    return SUCCESS;
 }

@@ -97,6 +97,7 @@ class BackendConformanceMaskedOptimTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers({"adamwIndexed", "adamwMasked"})
     void adamwIndexedAndMaskedFollowPyTorchOnTheSelectedEntriesOnly(ConformanceTargets t) {
         float b1 = 0.9f;
         float b2 = 0.999f;
@@ -133,6 +134,7 @@ class BackendConformanceMaskedOptimTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers({"sgdIndexed", "sgdMasked"})
     void sgdIndexedAndMaskedFollowPyTorchOnTheSelectedEntriesOnly(ConformanceTargets t) {
         record Settings(float momentum, float dampening, boolean nesterov, boolean firstStep) {}
         List<Settings> settings = List.of(new Settings(0.9f, 0.1f, false, false), new Settings(0.9f, 0, true, false),

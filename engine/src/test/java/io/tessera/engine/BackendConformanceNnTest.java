@@ -10,8 +10,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.UnaryOperator;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -29,30 +31,22 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers({"softmax", "softmaxBackward"})
     void softmaxAndBackward(ConformanceTargets t) {
         t.run(() -> forEachRows((rows, cols) -> {
             for (boolean log : new boolean[] {false, true}) {
                 Ref x = Ref.random(new SplittableRandom(cols), -5, 5, rows, cols).rounded();
                 Ref gy = Ref.random(new SplittableRandom(cols + 1), -1, 1, rows, cols).rounded();
-                Ref soft = x.rows(r -> {
-                    double m = java.util.Arrays.stream(r).max().orElse(0);
-                    double s = java.util.Arrays.stream(r).map(v -> Math.exp(v - m)).sum();
-                    return java.util.Arrays.stream(r).map(v -> log ? v - m - Math.log(s) : Math.exp(v - m) / s).toArray();
-                });
+                Ref soft = x.rows(r -> softmax(r, log));
                 Tensor y = t.empty(DType.F32, rows, cols);
                 t.backend().softmax(t.on(x), y, log);
                 assertValues("softmax log=" + log, soft, y, TRANSCENDENTAL);
                 double[] gx = new double[x.size()];
                 for (int r = 0; r < rows; r++) {
-                    double dot = 0;
-                    for (int j = 0; j < cols; j++) {
-                        int i = r * (int) cols + j;
-                        dot += log ? gy.data()[i] : gy.data()[i] * soft.data()[i];
-                    }
-                    for (int j = 0; j < cols; j++) {
-                        int i = r * (int) cols + j;
-                        gx[i] = log ? gy.data()[i] - Math.exp(soft.data()[i]) * dot : soft.data()[i] * (gy.data()[i] - dot);
-                    }
+                    int from = r * (int) cols;
+                    double[] row = Arrays.copyOfRange(x.data(), from, from + (int) cols);
+                    double[] gyRow = Arrays.copyOfRange(gy.data(), from, from + (int) cols);
+                    System.arraycopy(vectorJacobianByFiniteDifferences(row, gyRow, v -> softmax(v, log)), 0, gx, from, (int) cols);
                 }
                 Tensor g = t.empty(DType.F32, rows, cols);
                 t.backend().softmaxBackward(y, t.on(gy), g, log);
@@ -63,6 +57,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers({"layerNorm", "layerNormBackward", "rmsNorm", "rmsNormBackward"})
     void layerNormAndRmsNormWithTheirGradients(ConformanceTargets t) {
         t.run(() -> forEachRows((rows, cols) -> {
             Ref x = Ref.random(new SplittableRandom(cols), -2, 3, rows, cols).rounded();
@@ -136,6 +131,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers({"crossEntropy", "crossEntropyBackward"})
     void crossEntropyAndBackwardWithI32AndI64Labels(ConformanceTargets t) {
         t.run(() -> forEachRows((rows, cols) -> {
             Ref logits = Ref.random(new SplittableRandom(cols), -4, 4, rows, cols).rounded();
@@ -177,6 +173,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers({"embedding", "embeddingBackward"})
     void embeddingGathersAndItsBackwardAddsDuplicatesInOrder(ConformanceTargets t) {
         t.run(() -> {
             long vocab = 11;
@@ -186,7 +183,7 @@ class BackendConformanceNnTest {
             Ref gout = Ref.random(new SplittableRandom(2), -1, 1, idx.length, dim).rounded();
             double[] gathered = new double[idx.length * (int) dim];
             double[] gw = new double[weight.size()];
-            java.util.Arrays.fill(gw, 0.5);
+            Arrays.fill(gw, 0.5);
             for (int i = 0; i < idx.length; i++) {
                 for (int c = 0; c < dim; c++) {
                     gathered[i * (int) dim + c] = weight.data()[(int) idx[i] * (int) dim + c];
@@ -208,6 +205,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers("causalMask")
     void causalMaskSetsTheFuture(ConformanceTargets t) {
         t.run(() -> {
             for (long past : new long[] {0, 2, -1}) {
@@ -231,6 +229,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers({"adamw", "sgd"})
     void adamwAndSgdStepsFollowPyTorchsFormulas(ConformanceTargets t) {
         t.run(() -> {
             int n = 1031;
@@ -284,6 +283,7 @@ class BackendConformanceNnTest {
     /** Philox draws: the CPU backend's numbers, bit for bit, for odd sizes and offsets. */
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers("random")
     void randomDrawsAreTheCpuBackendsBits(ConformanceTargets t) {
         t.run(() -> {
             for (boolean normal : new boolean[] {false, true}) {
@@ -300,6 +300,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers("kahanAccumulate")
     void kahanAccumulationKeepsTheLowBits(ConformanceTargets t) {
         t.run(() -> {
             int n = 131;
@@ -326,6 +327,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers("radixHistogram")
     void radixHistogramCountsKeysUnderAPrefix(ConformanceTargets t) {
         t.run(() -> {
             Ref x = Ref.random(new SplittableRandom(1), 0, 4, 1031).rounded();
@@ -351,6 +353,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers("fisherMerge")
     void fisherMergeWeighsByFisherInformation(ConformanceTargets t) {
         t.run(() -> {
             for (int models : new int[] {1, 2, 3}) {
@@ -390,6 +393,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers({"quantizeBlockwise", "dequantizeBlockwise"})
     void blockwiseQuantizationRoundTripsWithinHalfAStep(ConformanceTargets t) {
         t.run(() -> {
             for (int n : new int[] {0, 1, 100, 1031}) {
@@ -431,6 +435,7 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers({"outlierColumns", "quantizeRows", "matmulQ8", "matmulQ8Outliers"})
     void int8LinearKernels(ConformanceTargets t) {
         t.run(() -> {
             int m = 5;
@@ -510,6 +515,7 @@ class BackendConformanceNnTest {
      */
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers("selectAbove")
     void selectAboveKeepsIndexOrderTheEqualQuotaAndTheRoom(ConformanceTargets t) {
         t.run(() -> {
             SplittableRandom rng = new SplittableRandom(13);
@@ -557,13 +563,13 @@ class BackendConformanceNnTest {
             String what = "selectAbove n=" + n + " threshold=" + Float.intBitsToFloat(threshold) + " quota=" + quota + " room=" + room;
             assertEquals(new Backend.Selected(room, qualifying, invalid), t.backend().selectAbove(x, threshold, quota, indices, keyView),
                     what);
-            assertValues(what + " indices", longs(java.util.Arrays.copyOf(idx, room)), indices, EXACT);
-            assertValues(what + " keys", longs(java.util.Arrays.copyOf(keys, room)), keyView.to(DType.I64), EXACT);
+            assertValues(what + " indices", longs(Arrays.copyOf(idx, room)), indices, EXACT);
+            assertValues(what + " keys", longs(Arrays.copyOf(keys, room)), keyView.to(DType.I64), EXACT);
         }
     }
 
     private static Ref longs(long[] values) {
-        return new Ref(new long[] {values.length}, java.util.Arrays.stream(values).asDoubleStream().toArray());
+        return new Ref(new long[] {values.length}, Arrays.stream(values).asDoubleStream().toArray());
     }
 
     /**
@@ -573,6 +579,7 @@ class BackendConformanceNnTest {
      */
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers("solvePositiveDefinite")
     void solvePositiveDefiniteMatchesAFloat64Cholesky(ConformanceTargets t) {
         t.run(() -> {
             for (int n : new int[] {1, 2, 17, 64}) {
@@ -631,6 +638,47 @@ class BackendConformanceNnTest {
             }
         }
         return u;
+    }
+
+    /** Softmax (or log-softmax) of one row, in float64. */
+    private static double[] softmax(double[] row, boolean log) {
+        double max = Double.NEGATIVE_INFINITY;
+        for (double v : row) {
+            max = Math.max(max, v);
+        }
+        double sum = 0;
+        for (double v : row) {
+            sum += Math.exp(v - max);
+        }
+        double[] out = new double[row.length];
+        for (int i = 0; i < row.length; i++) {
+            out[i] = log ? row[i] - max - Math.log(sum) : Math.exp(row[i] - max) / sum;
+        }
+        return out;
+    }
+
+    /** gy^T J_f(x), with the Jacobian from central differences of f: d/dx_j of sum_i gy_i f(x)_i. */
+    private static double[] vectorJacobianByFiniteDifferences(double[] x, double[] gy, UnaryOperator<double[]> f) {
+        double[] out = new double[x.length];
+        double h = 1e-5;
+        for (int j = 0; j < x.length; j++) {
+            double saved = x[j];
+            x[j] = saved + h;
+            double plus = dot(gy, f.apply(x));
+            x[j] = saved - h;
+            double minus = dot(gy, f.apply(x));
+            x[j] = saved;
+            out[j] = (plus - minus) / (2 * h);
+        }
+        return out;
+    }
+
+    private static double dot(double[] a, double[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) {
+            s += a[i] * b[i];
+        }
+        return s;
     }
 
     private static void forEachRows(RowsBody body) {

@@ -33,7 +33,12 @@ record ConformanceTargets(String name, Device device) {
     static final double F16 = 0x1p-11;
 
     static List<ConformanceTargets> all() {
-        return List.of(new ConformanceTargets("cpu", Device.CPU), new ConformanceTargets("cuda", Device.cuda(0)));
+        return List.of(new ConformanceTargets("cpu", Device.CPU), cuda());
+    }
+
+    /** CUDA device 0 alone, for tests of what only a second device can show. */
+    static ConformanceTargets cuda() {
+        return new ConformanceTargets("cuda", Device.cuda(0));
     }
 
     @Override

@@ -16,6 +16,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -214,19 +215,98 @@ class CudaEmulatorTest {
     }
 
     @Test
-    void eventsAroundALaunchMeasureNonNegativeTime() {
+    void eventsAreReachedWhenTheirStreamHasRunThatFar() {
         try (Session s = new Session()) {
             MemorySegment start = s.event();
             MemorySegment end = s.event();
             MemorySegment ms = s.arena.allocate(JAVA_FLOAT);
             assertEquals(CUDA_ERROR_INVALID_HANDLE, CudaDriver.cuEventElapsedTime(ms, start, end), "events not yet recorded");
+            assertEquals(CudaDriver.CUDA_SUCCESS, CudaDriver.cuEventQuery(end), "an event never recorded is complete");
             long y = s.upload(new float[1000]);
             CudaDriver.check(CudaDriver.cuEventRecord(start, MemorySegment.NULL), "cuEventRecord");
             CudaDriver.check(s.launch("ts_axpy_f32", 4, BLOCK, 1000L, 2f, y, y), "cuLaunchKernel");
             CudaDriver.check(CudaDriver.cuEventRecord(end, MemorySegment.NULL), "cuEventRecord");
+            assertEquals(CudaDriver.CUDA_ERROR_NOT_READY, CudaDriver.cuEventElapsedTime(ms, start, end), "nothing waited for the work yet");
+            assertEquals(CudaDriver.CUDA_ERROR_NOT_READY, CudaDriver.cuEventQuery(end), "pending until something waits");
+            assertEquals(CudaDriver.CUDA_SUCCESS, CudaDriver.cuEventQuery(end), "a query lets the device catch up, so polling ends");
             CudaDriver.check(CudaDriver.cuEventSynchronize(end), "cuEventSynchronize");
             CudaDriver.check(CudaDriver.cuEventElapsedTime(ms, start, end), "cuEventElapsedTime");
             assertTrue(ms.get(JAVA_FLOAT, 0) >= 0f, "elapsed " + ms.get(JAVA_FLOAT, 0));
+        }
+    }
+
+    /**
+     * Streams run deferred: a stream's work runs when something waits for it, and first the work it waits
+     * for. So stream B reads what stream A wrote only if it waits for an event A recorded after writing;
+     * without the wait it reads the memory as it was, as a race on a GPU may. (A writes 1.5 over zeros; B
+     * copies the buffer; the host reads the copy after synchronising B alone.)
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aStreamSeesAnotherStreamsWritesOnlyAfterWaitingForItsEvent(boolean wait) {
+        int n = 64;
+        try (Session s = new Session()) {
+            MemorySegment a = s.stream();
+            MemorySegment b = s.stream();
+            MemorySegment written = s.event();
+            long x = s.upload(new float[n]);
+            long copy = s.alloc(4L * n);
+            CudaDriver.check(CudaDriver.cuMemsetD32Async(x, Float.floatToRawIntBits(1.5f), n, a), "cuMemsetD32Async");
+            CudaDriver.check(CudaDriver.cuEventRecord(written, a), "cuEventRecord");
+            if (wait) {
+                CudaDriver.check(CudaDriver.cuStreamWaitEvent(b, written, 0), "cuStreamWaitEvent");
+            }
+            CudaDriver.check(CudaDriver.cuMemcpyDtoDAsync_v2(copy, x, 4L * n, b), "cuMemcpyDtoDAsync_v2");
+            MemorySegment host = s.arena.allocate(JAVA_FLOAT, n); // pageable: the copy returns when done
+            CudaDriver.check(CudaDriver.cuMemcpyDtoHAsync_v2(host, copy, 4L * n, b), "cuMemcpyDtoHAsync_v2");
+            float[] expected = new float[n];
+            Arrays.fill(expected, wait ? 1.5f : 0f);
+            assertArrayEquals(expected, host.toArray(JAVA_FLOAT));
+        }
+    }
+
+    /**
+     * The legacy default stream and a blocking stream (flags 0) wait for each other's earlier work; a
+     * NON_BLOCKING stream does not wait for the default stream.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {0, CudaDriver.CU_STREAM_NON_BLOCKING})
+    void onlyBlockingStreamsAreOrderedWithTheDefaultStream(int flags) {
+        try (Session s = new Session()) {
+            MemorySegment stream = s.stream(flags);
+            long x = s.upload(new float[] {0f});
+            CudaDriver.check(CudaDriver.cuMemsetD32Async(x, Float.floatToRawIntBits(2f), 1, MemorySegment.NULL), "cuMemsetD32Async");
+            MemorySegment host = s.arena.allocate(JAVA_FLOAT);
+            CudaDriver.check(CudaDriver.cuMemcpyDtoHAsync_v2(host, x, 4, stream), "cuMemcpyDtoHAsync_v2");
+            assertEquals(flags == 0 ? 2f : 0f, host.get(JAVA_FLOAT, 0));
+        }
+    }
+
+    /** Page-locked host memory is read and written when the copy runs, pageable memory at the call. */
+    @Test
+    void asynchronousCopiesUsePageLockedMemoryWhenTheyRun() {
+        try (Session s = new Session()) {
+            MemorySegment stream = s.stream();
+            long x = s.upload(new float[] {0f});
+            MemorySegment out = s.arena.allocate(ADDRESS);
+            CudaDriver.check(CudaDriver.cuMemAllocHost_v2(out, 4), "cuMemAllocHost_v2");
+            MemorySegment pinned = out.get(ADDRESS, 0).reinterpret(4);
+            try {
+                pinned.set(JAVA_FLOAT, 0, 3f);
+                CudaDriver.check(CudaDriver.cuMemcpyHtoDAsync_v2(x, pinned, 4, stream), "cuMemcpyHtoDAsync_v2");
+                pinned.set(JAVA_FLOAT, 0, 4f); // before the copy ran: it copies 4
+                MemorySegment pageable = s.arena.allocateFrom(JAVA_FLOAT, 5f);
+                long y = s.alloc(4);
+                CudaDriver.check(CudaDriver.cuMemcpyHtoDAsync_v2(y, pageable, 4, stream), "cuMemcpyHtoDAsync_v2");
+                pageable.set(JAVA_FLOAT, 0, 6f); // staged at the call: it copies 5
+                CudaDriver.check(CudaDriver.cuMemcpyDtoHAsync_v2(pinned, y, 4, stream), "cuMemcpyDtoHAsync_v2");
+                assertEquals(4f, pinned.get(JAVA_FLOAT, 0), "not copied back until the stream runs");
+                CudaDriver.check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize");
+                assertEquals(5f, pinned.get(JAVA_FLOAT, 0));
+                assertArrayEquals(new float[] {4f}, s.downloadFloats(x, 1));
+            } finally {
+                CudaDriver.check(CudaDriver.cuMemFreeHost(pinned), "cuMemFreeHost");
+            }
         }
     }
 
@@ -240,7 +320,7 @@ class CudaEmulatorTest {
 
     /**
      * A kernel that writes one element past its buffer (kernels/cuda-test/planted_oob.cu) is reported as
-     * CUDA_ERROR_ILLEGAL_ADDRESS, and the context stays broken, as on a GPU. With 1024 floats the buffer
+     * CUDA_ERROR_ILLEGAL_ADDRESS by the wait for it, and the context stays broken, as on a GPU. With 1024 floats the buffer
      * ends exactly at its guard page, so the write faults; with 7, it lands in the alignment slack before
      * the guard page and the canary check after the launch catches it.
      */
@@ -251,12 +331,13 @@ class CudaEmulatorTest {
             long x = s.upload(new float[n]);
             long y = s.upload(new float[n]);
             CudaDriver.check(s.launch("ts_axpy_f32", 1, BLOCK, (long) n, 1f, x, y), "cuLaunchKernel"); // a correct kernel first
+            CudaDriver.check(s.launch("ts_test_fill_planted_oob_f32", 1, BLOCK, (long) n, 3f, y), "cuLaunchKernel"); // queued
 
             CudaException e = assertThrows(CudaException.class,
-                    () -> CudaDriver.check(s.launch("ts_test_fill_planted_oob_f32", 1, BLOCK, (long) n, 3f, y), "cuLaunchKernel"));
+                    () -> CudaDriver.check(CudaDriver.cuStreamSynchronize(MemorySegment.NULL), "cuStreamSynchronize"));
             assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, e.status());
             assertEquals("CUDA_ERROR_ILLEGAL_ADDRESS", e.errorName());
-            assertEquals("cuLaunchKernel", e.call());
+            assertEquals("cuStreamSynchronize", e.call());
             assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuCtxSynchronize(), "sticky");
             assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuMemAlloc_v2(s.arena.allocate(JAVA_LONG), 4), "sticky");
         }
@@ -285,7 +366,8 @@ class CudaEmulatorTest {
                 int start = i / block * block;
                 assertEquals(x[start + block - 1 - (i - start)], y[i], "element " + i);
             }
-            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, s.launchShared("ts_test_reverse_block_f32", blocks, block, 4 * (block - 4), dx, dy));
+            CudaDriver.check(s.launchShared("ts_test_reverse_block_f32", blocks, block, 4 * (block - 4), dx, dy), "cuLaunchKernel");
+            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuCtxSynchronize());
         }
     }
 
@@ -294,7 +376,8 @@ class CudaEmulatorTest {
     void aNullPointerInAKernelIsAnIllegalAddress() {
         try (Session s = new Session()) {
             long x = s.upload(new float[4]);
-            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, s.launch("ts_axpy_f32", 1, 32, 4L, 1f, x, 0L));
+            CudaDriver.check(s.launch("ts_axpy_f32", 1, 32, 4L, 1f, x, 0L), "cuLaunchKernel");
+            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuCtxSynchronize());
         }
     }
 
@@ -361,6 +444,17 @@ class CudaEmulatorTest {
             MemorySegment host = arena.allocate(JAVA_FLOAT, count);
             CudaDriver.check(CudaDriver.cuMemcpyDtoH_v2(host, device, 4L * count), "cuMemcpyDtoH_v2");
             return host.toArray(JAVA_FLOAT);
+        }
+
+        /** A NON_BLOCKING stream, destroyed with the context. */
+        MemorySegment stream() {
+            return stream(CudaDriver.CU_STREAM_NON_BLOCKING);
+        }
+
+        MemorySegment stream(int flags) {
+            MemorySegment out = arena.allocate(ADDRESS);
+            CudaDriver.check(CudaDriver.cuStreamCreate(out, flags), "cuStreamCreate");
+            return out.get(ADDRESS, 0);
         }
 
         MemorySegment event() {
