@@ -251,6 +251,55 @@ class SafetensorsTest {
         }
     }
 
+    /** The {@code size} low bytes of {@code v}, least significant first. */
+    static byte[] le(int size, long v) {
+        byte[] b = new byte[size];
+        for (int i = 0; i < size; i++) {
+            b[i] = (byte) (v >>> (8 * i));
+        }
+        return b;
+    }
+
+    /**
+     * F64, U64, U32, U16 and I16 tensors laid out byte by byte as the reference writer lays them out (by
+     * descending alignment: U64, F64, U32, U16, I16): read exactly, convert, and write back to the same bytes.
+     */
+    @Test
+    void readsAndWritesF64AndTheUnsignedAndSixteenBitIntegers() throws IOException {
+        String json = "{\"q\":{\"dtype\":\"U64\",\"shape\":[2],\"data_offsets\":[0,16]},"
+                + "\"d\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[16,32]},"
+                + "\"u\":{\"dtype\":\"U32\",\"shape\":[1],\"data_offsets\":[32,36]},"
+                + "\"w\":{\"dtype\":\"U16\",\"shape\":[2],\"data_offsets\":[36,40]},"
+                + "\"s\":{\"dtype\":\"I16\",\"shape\":[2,1],\"data_offsets\":[40,44]}}";
+        byte[] bytes = file(json, 8, concat(le(8, -1L), le(8, 1L << 63), le(8, Double.doubleToRawLongBits(0.1)),
+                le(8, Double.doubleToRawLongBits(-1e300)), le(4, 0xffff_fffeL), le(2, 0xffff), le(2, 1), le(2, -2), le(2, 0x7fff)));
+        Path p = save("added-dtypes.safetensors", bytes);
+        for (boolean copy : new boolean[] {false, true}) {
+            try (SafetensorsFile f = Safetensors.read(p, copy); TensorScope scope = TensorScope.open()) {
+                assertEquals(List.of("q", "d", "u", "w", "s"), List.copyOf(f.tensors().keySet()));
+                Tensor d = f.tensor("d");
+                assertEquals(DType.F64, d.dtype());
+                assertArrayEquals(new double[] {0.1, -1e300}, d.toDoubleArray());
+                assertArrayEquals(new float[] {0.1f, Float.NEGATIVE_INFINITY}, d.to(DType.F32).toFloatArray());
+                assertEquals(DType.U64, f.tensor("q").dtype());
+                assertArrayEquals(new long[] {-1L, 1L << 63}, f.tensor("q").toLongArray());
+                assertArrayEquals(new double[] {0x1p64, 0x1p63}, f.tensor("q").toDoubleArray());
+                assertEquals(DType.U32, f.tensor("u").dtype());
+                assertArrayEquals(new long[] {0xffff_fffeL}, f.tensor("u").toLongArray());
+                assertEquals(DType.U16, f.tensor("w").dtype());
+                assertArrayEquals(new int[] {0xffff, 1}, f.tensor("w").toIntArray());
+                Tensor s = f.tensor("s");
+                assertEquals(DType.I16, s.dtype());
+                assertArrayEquals(new long[] {2, 1}, s.shape());
+                assertArrayEquals(new int[] {-2, 0x7fff}, s.toIntArray());
+
+                Path again = dir.resolve("again-" + copy + ".safetensors");
+                Safetensors.write(again, f.tensors());
+                assertArrayEquals(bytes, Files.readAllBytes(again));
+            }
+        }
+    }
+
     @Test
     void headerInspectionReadsNoData() throws IOException {
         String json = "{\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[4,7]},\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}";
@@ -565,8 +614,9 @@ class SafetensorsTest {
                         List.of("tensor 't'", "missing 'dtype'")),
                 Arguments.of("dtype not a string", file(one("{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}"), 1, data),
                         List.of("tensor 't'", "dtype is not a string")),
-                Arguments.of("unknown dtype F64", file(one("{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}"), 1, data),
-                        List.of("tensor 't'", "unsupported dtype 'F64'")),
+                Arguments.of("unknown dtype C64", file(one("{\"dtype\":\"C64\",\"shape\":[1],\"data_offsets\":[0,8]}"), 1, data),
+                        List.of("tensor 't'", "unsupported dtype 'C64'",
+                                "(supported: F32, BF16, F16, I8, U8, BOOL, I32, I64, F64, I16, U16, U32, U64)")),
                 Arguments.of("unknown dtype F8_E4M3", file(one("{\"dtype\":\"F8_E4M3\",\"shape\":[1],\"data_offsets\":[0,1]}"), 1, data),
                         List.of("tensor 't'", "unsupported dtype 'F8_E4M3'")),
                 Arguments.of("missing shape", file(one("{\"dtype\":\"F32\",\"data_offsets\":[0,8]}"), 1, data),
