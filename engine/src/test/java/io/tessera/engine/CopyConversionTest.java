@@ -82,6 +82,26 @@ class CopyConversionTest {
         });
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("io.tessera.engine.ConformanceTargets#all")
+    void fillStoresTheValueAsConvertingAnF64ElementWould(ConformanceTargets t) {
+        double[] values = {Double.NaN, -1, 0.5, 3.7, 300, -1e20, 1e20, 0x1p63, Double.NEGATIVE_INFINITY, 0.1};
+        t.run(() -> {
+            for (DType dtype : DType.values()) {
+                for (double v : values) {
+                    ByteBuffer got = ByteBuffer.wrap(Tensor.full(t.device(), v, dtype, 3).to(Device.CPU).toByteArray())
+                            .order(ByteOrder.LITTLE_ENDIAN);
+                    long expected = ConversionReference.convert(DType.F64, Double.doubleToRawLongBits(v), dtype);
+                    for (int i = 0; i < 3; i++) {
+                        long actual = element(got, i * dtype.byteSize(), dtype.byteSize());
+                        assertTrue(ConversionReference.same(dtype, expected, actual), "fill " + dtype + " with " + v + " on " + t
+                                + ": expected 0x" + Long.toHexString(expected) + " but got 0x" + Long.toHexString(actual));
+                    }
+                }
+            }
+        });
+    }
+
     /** Copies source into every other element of a [rows, cols, 2] tensor of {@code to} filled with SENTINEL bytes. */
     private static void checkCopy(ConformanceTargets t, Tensor source, long[] values, DType to, String what) {
         long rows = source.dim(0);
