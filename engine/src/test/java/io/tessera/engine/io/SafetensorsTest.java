@@ -317,7 +317,8 @@ class SafetensorsTest {
         // null metadata, unknown extra fields, empty tensors sharing an offset (with each other, with the start
         // of a tensor and with the end of the data), tensors listed out of offset order, whitespace and
         // newlines in the header
-        String json = " {\n \"__metadata__\": null, \"z\": {\"shape\": [0], \"dtype\": \"F32\", \"data_offsets\": [1, 1], \"extra\": [1]},\n"
+        String json = " {\n \"__metadata__\": null,"
+                + " \"z\": {\"shape\": [0], \"dtype\": \"F32\", \"data_offsets\": [1, 1], \"extra\": [1]},\n"
                 + " \"y\": {\"dtype\": \"I8\", \"shape\": [0, 5], \"data_offsets\": [1, 1]},"
                 + " \"x\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [1, 5]},"
                 + " \"v\": {\"dtype\": \"U8\", \"shape\": [2, 0], \"data_offsets\": [5, 5]},"
