@@ -1,6 +1,11 @@
-/* Scalar dtype conversions, shared by the CPU and CUDA kernels.
- * float -> bf16/f16 round to nearest even (NaN stays NaN); float -> integer saturates (NaN -> 0), which
- * C leaves undefined; integer -> narrower integer wraps (two's complement), as PyTorch does. */
+/* Scalar dtype conversions, shared by the CPU and CUDA kernels; PyTorch's tensor.to(dtype) semantics where
+ * it defines them:
+ * - float -> float rounds to nearest even (NaN stays NaN, overflow is infinity);
+ * - float -> integer truncates toward zero; out of range it saturates to the type's bounds, NaN -> 0 (C
+ *   leaves that undefined, PyTorch's result depends on the platform);
+ * - integer -> integer keeps the low bits (two's complement wrap, as PyTorch);
+ * - integer -> float rounds to nearest even once;
+ * - anything -> bool is x != 0 (NaN -> true). */
 #ifndef TESSERA_TS_CONVERT_H
 #define TESSERA_TS_CONVERT_H
 
@@ -62,88 +67,129 @@ TS_HD float ts_f16_to_f32(uint16_t h) {
     return b.f;
 }
 
-TS_HD int64_t ts_saturate(double v, double lo, double hi) {
-    if (v != v) return 0;
-    if (v <= lo) return (int64_t)lo;
-    if (v >= hi) return (int64_t)hi;
-    return (int64_t)v;
-}
-
 /* Element loads and stores of any dtype (codes in ts_ops.h), for the strided copy and fill of both
- * devices: floating sources convert through double, integer to integer through int64. */
+ * devices. Integers travel as int64 (u64 as its bit pattern), floats as double. */
 TS_HD int ts_dtype_size(int dtype) {
     switch (dtype) {
-    case TS_F32: case TS_I32: return 4;
-    case TS_BF16: case TS_F16: return 2;
-    case TS_I64: return 8;
+    case TS_F64: case TS_I64: case TS_U64: return 8;
+    case TS_F32: case TS_I32: case TS_U32: return 4;
+    case TS_BF16: case TS_F16: case TS_I16: case TS_U16: return 2;
     default: return 1;
     }
 }
 
-TS_HD int ts_dtype_is_integer(int dtype) { return dtype >= TS_I8; }
+TS_HD int ts_dtype_is_float(int dtype) {
+    return dtype == TS_F32 || dtype == TS_BF16 || dtype == TS_F16 || dtype == TS_F64;
+}
 
-TS_HD double ts_load_f64(int dtype, const void *p) {
+TS_HD double ts_load_float(int dtype, const void *p) {
     switch (dtype) {
-    case TS_F32: return *(const float *)p;
+    case TS_F64: return *(const double *)p;
     case TS_BF16: return ts_bf16_to_f32(*(const uint16_t *)p);
     case TS_F16: return ts_f16_to_f32(*(const uint16_t *)p);
-    case TS_I8: return *(const int8_t *)p;
-    case TS_U8: return *(const uint8_t *)p;
-    case TS_BOOL: return *(const uint8_t *)p != 0;
-    case TS_I32: return *(const int32_t *)p;
-    default: return (double)*(const int64_t *)p;
+    default: return *(const float *)p;
     }
 }
 
-TS_HD int64_t ts_load_i64(int dtype, const void *p) {
+TS_HD int64_t ts_load_int(int dtype, const void *p) {
     switch (dtype) {
     case TS_I8: return *(const int8_t *)p;
     case TS_U8: return *(const uint8_t *)p;
     case TS_BOOL: return *(const uint8_t *)p != 0;
+    case TS_I16: return *(const int16_t *)p;
+    case TS_U16: return *(const uint16_t *)p;
     case TS_I32: return *(const int32_t *)p;
-    default: return *(const int64_t *)p;
+    case TS_U32: return *(const uint32_t *)p;
+    default: return *(const int64_t *)p; /* I64, and U64 as its bits */
     }
 }
 
-TS_HD void ts_store_f64(int dtype, void *p, double v) {
+/* Float stores round to nearest even; f64 -> bf16/f16 rounds through f32, as PyTorch's conversion does. */
+TS_HD void ts_store_float(int dtype, void *p, double v) {
     switch (dtype) {
-    case TS_F32: *(float *)p = (float)v; break;
+    case TS_F64: *(double *)p = v; break;
     case TS_BF16: *(uint16_t *)p = ts_f32_to_bf16((float)v); break;
     case TS_F16: *(uint16_t *)p = ts_f32_to_f16((float)v); break;
-    case TS_I8: *(int8_t *)p = (int8_t)ts_saturate(v, -128.0, 127.0); break;
-    case TS_U8: *(uint8_t *)p = (uint8_t)ts_saturate(v, 0.0, 255.0); break;
-    case TS_BOOL: *(uint8_t *)p = v != 0.0; break;
-    case TS_I32: *(int32_t *)p = (int32_t)ts_saturate(v, -2147483648.0, 2147483647.0); break;
-    default: *(int64_t *)p = ts_saturate(v, -9223372036854775808.0, 9223372036854774784.0); break;
+    default: *(float *)p = (float)v; break;
     }
 }
 
-TS_HD void ts_store_i64(int dtype, void *p, int64_t v) {
+/* Integer stores keep the low bits (two's complement wrap); unsigned casts make that defined C. */
+TS_HD void ts_store_int(int dtype, void *p, int64_t v) {
     switch (dtype) {
-    case TS_I8: *(int8_t *)p = (int8_t)v; break;
-    case TS_U8: *(uint8_t *)p = (uint8_t)v; break;
+    case TS_I8: case TS_U8: *(uint8_t *)p = (uint8_t)v; break;
     case TS_BOOL: *(uint8_t *)p = v != 0; break;
-    case TS_I32: *(int32_t *)p = (int32_t)v; break;
-    default: *(int64_t *)p = v; break;
+    case TS_I16: case TS_U16: *(uint16_t *)p = (uint16_t)v; break;
+    case TS_I32: case TS_U32: *(uint32_t *)p = (uint32_t)v; break;
+    default: *(uint64_t *)p = (uint64_t)v; break;
+    }
+}
+
+/* v truncated toward zero and clamped to [lo, hi], NaN -> 0. The bounds compare as doubles: exact, but for
+ * INT64_MAX, which rounds up to 2^63, the first value that no longer fits. */
+TS_HD int64_t ts_saturate(double v, int64_t lo, int64_t hi) {
+    if (v != v) return 0;
+    if (v <= (double)lo) return lo;
+    if (v >= (double)hi) return hi;
+    return (int64_t)v;
+}
+
+TS_HD uint64_t ts_saturate_u64(double v) {
+    if (!(v > 0.0)) return 0; /* NaN too */
+    if (v >= 18446744073709551616.0) return UINT64_MAX;
+    return (uint64_t)v;
+}
+
+TS_HD void ts_store_int_from_float(int dtype, void *p, double v) {
+    switch (dtype) {
+    case TS_I8: ts_store_int(dtype, p, ts_saturate(v, INT8_MIN, INT8_MAX)); break;
+    case TS_U8: ts_store_int(dtype, p, ts_saturate(v, 0, UINT8_MAX)); break;
+    case TS_BOOL: *(uint8_t *)p = v != 0.0; break;
+    case TS_I16: ts_store_int(dtype, p, ts_saturate(v, INT16_MIN, INT16_MAX)); break;
+    case TS_U16: ts_store_int(dtype, p, ts_saturate(v, 0, UINT16_MAX)); break;
+    case TS_I32: ts_store_int(dtype, p, ts_saturate(v, INT32_MIN, INT32_MAX)); break;
+    case TS_U32: ts_store_int(dtype, p, ts_saturate(v, 0, UINT32_MAX)); break;
+    case TS_U64: *(uint64_t *)p = ts_saturate_u64(v); break;
+    default: *(int64_t *)p = ts_saturate(v, INT64_MIN, INT64_MAX); break;
+    }
+}
+
+/* An integer to a float dtype in one rounding (not through double, which would round i64/u64 twice). */
+TS_HD void ts_store_float_from_int(int dtype, void *p, int64_t v, int is_u64) {
+    if (dtype == TS_F64) {
+        *(double *)p = is_u64 ? (double)(uint64_t)v : (double)v;
+        return;
+    }
+    float f = is_u64 ? (float)(uint64_t)v : (float)v;
+    switch (dtype) {
+    case TS_BF16: *(uint16_t *)p = ts_f32_to_bf16(f); break;
+    case TS_F16: *(uint16_t *)p = ts_f32_to_f16(f); break;
+    default: *(float *)p = f; break;
     }
 }
 
 /* One element of a copy from src_dtype to dst_dtype. */
 TS_HD void ts_convert_elem(int src_dtype, const void *src, int dst_dtype, void *dst) {
-    if (ts_dtype_is_integer(src_dtype) && ts_dtype_is_integer(dst_dtype)) {
-        ts_store_i64(dst_dtype, dst, ts_load_i64(src_dtype, src));
+    if (ts_dtype_is_float(src_dtype)) {
+        double v = ts_load_float(src_dtype, src);
+        if (ts_dtype_is_float(dst_dtype)) {
+            ts_store_float(dst_dtype, dst, v);
+        } else {
+            ts_store_int_from_float(dst_dtype, dst, v);
+        }
     } else {
-        ts_store_f64(dst_dtype, dst, ts_load_f64(src_dtype, src));
+        int64_t v = ts_load_int(src_dtype, src);
+        if (ts_dtype_is_float(dst_dtype)) {
+            ts_store_float_from_int(dst_dtype, dst, v, src_dtype == TS_U64);
+        } else {
+            ts_store_int(dst_dtype, dst, v);
+        }
     }
 }
 
-/* What ts_fill writes: integers from the value truncated to int64, floats rounded from it. */
+/* What ts_fill writes: the value converted as an f64 element would be. */
 TS_HD void ts_fill_elem(int dtype, void *p, double value) {
-    if (ts_dtype_is_integer(dtype)) {
-        ts_store_i64(dtype, p, (int64_t)value);
-    } else {
-        ts_store_f64(dtype, p, value);
-    }
+    ts_convert_elem(TS_F64, &value, dtype, p);
 }
 
 #endif

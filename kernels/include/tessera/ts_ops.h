@@ -7,7 +7,8 @@
 
 /* dtypes */
 enum {
-    TS_F32 = 0, TS_BF16 = 1, TS_F16 = 2, TS_I8 = 3, TS_U8 = 4, TS_BOOL = 5, TS_I32 = 6, TS_I64 = 7
+    TS_F32 = 0, TS_BF16 = 1, TS_F16 = 2, TS_I8 = 3, TS_U8 = 4, TS_BOOL = 5, TS_I32 = 6, TS_I64 = 7,
+    TS_F64 = 8, TS_I16 = 9, TS_U16 = 10, TS_U32 = 11, TS_U64 = 12
 };
 
 /* unary ops; alpha is the scalar operand where one is needed */

@@ -2,9 +2,7 @@ package io.tessera.engine;
 
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.autograd.Node;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /**
@@ -365,12 +363,20 @@ public final class Tensor implements AutoCloseable {
         return out;
     }
 
+    /** The values, row-major, converted as {@link #to} converts (exact from every dtype but I64 and U64). */
+    public double[] toDoubleArray() {
+        double[] out = new double[Math.toIntExact(numel)];
+        readAs(DType.F64, MemorySegment.ofArray(out));
+        return out;
+    }
+
     public int[] toIntArray() {
         int[] out = new int[Math.toIntExact(numel)];
         readAs(DType.I32, MemorySegment.ofArray(out));
         return out;
     }
 
+    /** The values, row-major, converted as {@link #to} converts; U64 values keep their bits (as unsigned longs). */
     public long[] toLongArray() {
         long[] out = new long[Math.toIntExact(numel)];
         readAs(DType.I64, MemorySegment.ofArray(out));
@@ -384,16 +390,12 @@ public final class Tensor implements AutoCloseable {
         return out;
     }
 
-    /** The value of a one-element tensor, as a double. */
+    /** The value of a one-element tensor, as a double (exact but for 64-bit integers beyond 2^53). */
     public double item() {
         if (numel != 1) {
             throw new IllegalStateException("item() needs a one-element tensor, not " + describe());
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment out = arena.allocate(ValueLayout.JAVA_FLOAT);
-            readAs(DType.F32, out);
-            return out.get(ValueLayout.JAVA_FLOAT, 0);
-        }
+        return toDoubleArray()[0];
     }
 
     /** Copies the values, converted to {@code target}, row-major into host memory; temporaries are freed. */
@@ -407,7 +409,11 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
-    /** The values converted to {@code target} (a new contiguous tensor; floats to integers saturate). */
+    /**
+     * The values converted to {@code target} (a new contiguous tensor), as PyTorch's {@code to(dtype)}: floats
+     * round to nearest even; floats to integers truncate toward zero and saturate at the target's bounds (NaN
+     * to 0); integers to integers keep the low bits; anything to BOOL is {@code x != 0}.
+     */
     public Tensor to(DType target) {
         return Functions.cast(this, target);
     }

@@ -1,5 +1,7 @@
 package io.tessera.engine;
 
+import java.util.function.IntFunction;
+
 /** Prints a tensor like numpy: header, then nested rows, eliding the middle of long dims. */
 final class TensorFormat {
     private static final int EDGE = 3;
@@ -17,9 +19,8 @@ final class TensorFormat {
             return "tensor(" + t.describe() + ", " + t.numel() + " elements)";
         }
         StringBuilder out = new StringBuilder("tensor(");
-        double[] values = toDoubles(t);
         long[] shape = t.shape();
-        appendDim(out, values, shape, 0, 0, t.dtype().isFloatingPoint(), t.numel() > FULL_LIMIT);
+        appendDim(out, cells(t), shape, 0, 0, t.numel() > FULL_LIMIT);
         out.append(", ").append(t.dtype()).append(", shape=").append(java.util.Arrays.toString(shape));
         if (t.requiresGrad()) {
             out.append(", requiresGrad");
@@ -27,28 +28,19 @@ final class TensorFormat {
         return out.append(')').toString();
     }
 
-    private static double[] toDoubles(Tensor t) {
-        if (t.dtype() == DType.I64) {
-            long[] v = t.toLongArray();
-            double[] d = new double[v.length];
-            for (int i = 0; i < v.length; i++) {
-                d[i] = v[i];
-            }
-            return d;
+    /** Element i as printed: floats to 4 significant digits, integers exactly (U64 as unsigned). */
+    private static IntFunction<String> cells(Tensor t) {
+        if (t.dtype().isFloatingPoint()) {
+            double[] v = t.toDoubleArray();
+            return i -> String.format("%.4g", v[i]);
         }
-        float[] v = t.toFloatArray();
-        double[] d = new double[v.length];
-        for (int i = 0; i < v.length; i++) {
-            d[i] = v[i];
-        }
-        return d;
+        long[] v = t.toLongArray();
+        return t.dtype() == DType.U64 ? i -> Long.toUnsignedString(v[i]) : i -> Long.toString(v[i]);
     }
 
-    private static void appendDim(StringBuilder out, double[] values, long[] shape, int dim, long base,
-                                  boolean floating, boolean elide) {
+    private static void appendDim(StringBuilder out, IntFunction<String> cells, long[] shape, int dim, long base, boolean elide) {
         if (dim == shape.length) {
-            double v = values[(int) base];
-            out.append(floating ? String.format("%.4g", v) : String.valueOf((long) v));
+            out.append(cells.apply((int) base));
             return;
         }
         long stride = 1;
@@ -62,7 +54,7 @@ final class TensorFormat {
                 i = shape[dim] - EDGE - 1;
                 continue;
             }
-            appendDim(out, values, shape, dim + 1, base + i * stride, floating, elide);
+            appendDim(out, cells, shape, dim + 1, base + i * stride, elide);
             if (i < shape[dim] - 1) {
                 out.append(", ");
             }

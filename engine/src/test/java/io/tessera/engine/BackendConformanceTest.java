@@ -412,11 +412,16 @@ class BackendConformanceTest {
         boolean wrap = !from.isFloatingPoint();
         return values.map(v -> switch (to) {
             case F32, BF16, F16 -> (float) v;
+            case F64 -> v;
             case I8 -> wrap ? (byte) (long) v : Math.clamp((long) v, -128, 127);
             case U8 -> wrap ? (long) v & 0xFF : Math.clamp((long) v, 0, 255);
             case BOOL -> v != 0 ? 1 : 0;
+            case I16 -> wrap ? (short) (long) v : Math.clamp((long) v, Short.MIN_VALUE, Short.MAX_VALUE);
+            case U16 -> wrap ? (long) v & 0xFFFF : Math.clamp((long) v, 0, 0xFFFF);
             case I32 -> wrap ? (int) (long) v : Math.clamp((long) v, Integer.MIN_VALUE, Integer.MAX_VALUE);
+            case U32 -> wrap ? (long) v & 0xFFFF_FFFFL : Math.clamp((long) v, 0, 0xFFFF_FFFFL);
             case I64 -> (long) v;
+            case U64 -> wrap && v < 0 ? v + 0x1p64 : Math.max(0, (long) v);
         });
     }
 

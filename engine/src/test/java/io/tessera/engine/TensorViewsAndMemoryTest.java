@@ -103,7 +103,7 @@ class TensorViewsAndMemoryTest {
             float[] bf = f.to(DType.BF16).toFloatArray();
             float[] h = f.to(DType.F16).toFloatArray();
             for (int i = 0; i < values.length; i++) {
-                assertEquals(bf16(values[i]), bf[i], 0, "bf16 of " + values[i]);
+                assertEquals(ConversionReference.bf16(values[i]), bf[i], 0, "bf16 of " + values[i]);
                 assertEquals(Float.float16ToFloat(Float.floatToFloat16(values[i])), h[i], 0, "f16 of " + values[i]);
             }
             assertArrayEquals(new int[] {0, 1, -1, 3, 127, 0, -128, 127, 0, 127}, f.to(DType.I8).toIntArray());
@@ -115,20 +115,6 @@ class TensorViewsAndMemoryTest {
             assertArrayEquals(new int[] {3, -5, 300}, i64.to(DType.I32).toIntArray(), "integer narrowing wraps");
             assertArrayEquals(new int[] {3, -5, 44}, i64.to(DType.I8).toIntArray());
         }
-    }
-
-    /** bf16 rounding to nearest even, written independently of the kernel. */
-    private static float bf16(float v) {
-        if (Float.isNaN(v)) {
-            return Float.NaN;
-        }
-        int bits = Float.floatToRawIntBits(v);
-        int lower = bits & 0xffff;
-        int upper = bits >>> 16;
-        if (lower > 0x8000 || (lower == 0x8000 && (upper & 1) == 1)) {
-            upper++;
-        }
-        return Float.intBitsToFloat(upper << 16);
     }
 
     @Test

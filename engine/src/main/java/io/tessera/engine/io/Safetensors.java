@@ -235,11 +235,16 @@ public final class Safetensors {
             case BOOL -> 0;
             case U8 -> 1;
             case I8 -> 2;
+            case I16 -> 5;
+            case U16 -> 6;
             case F16 -> 7;
             case BF16 -> 8;
             case I32 -> 9;
+            case U32 -> 10;
             case F32 -> 11;
+            case F64 -> 12;
             case I64 -> 13;
+            case U64 -> 14;
         };
     }
 

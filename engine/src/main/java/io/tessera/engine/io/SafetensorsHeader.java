@@ -34,7 +34,9 @@ import java.util.Map;
  * trailing spaces), then the data section; {@code data_offsets} are relative to the start of the data
  * section. Validation is defensive: the header length is checked against {@link Safetensors#MAX_HEADER_BYTES}
  * and the file size before anything is allocated, so a hostile file cannot make the reader allocate more
- * than the file size justifies.
+ * than the file size justifies. As in the reference implementation, the tensors must index every byte of the
+ * data section exactly once: no overlap, no hole between tensors, no trailing bytes (only the header may be
+ * padded).
  */
 public record SafetensorsHeader(long headerLength, List<TensorInfo> tensors, Map<String, String> metadata) {
 
@@ -159,16 +161,39 @@ public record SafetensorsHeader(long headerLength, List<TensorInfo> tensors, Map
         }
 
         tensors.sort(Comparator.comparingLong(TensorInfo::begin).thenComparingLong(TensorInfo::end));
-        for (int i = 1; i < tensors.size(); i++) {
-            TensorInfo previous = tensors.get(i - 1);
-            TensorInfo current = tensors.get(i);
-            if (previous.end() > current.begin()) {
+        requireTiling(tensors, dataLength, source);
+        return new SafetensorsHeader(headerBytes.length, tensors, metadata);
+    }
+
+    /**
+     * The reference implementation's rule: the tensors, sorted by offset, tile the data section exactly, with
+     * no overlap, no unindexed hole and no trailing bytes. An empty tensor {@code [x, x]} fits wherever one
+     * tensor ends and the next begins.
+     */
+    private static void requireTiling(List<TensorInfo> sorted, long dataLength, String source) throws SafetensorsFormatException {
+        long covered = 0;
+        TensorInfo previous = null;
+        for (TensorInfo current : sorted) {
+            if (current.begin() < covered) {
                 throw new SafetensorsFormatException(source + ": tensors '" + previous.name() + "' [" + previous.begin() + ", "
                         + previous.end() + ") and '" + current.name() + "' [" + current.begin() + ", " + current.end()
                         + ") overlap in the data section");
             }
+            if (current.begin() > covered) {
+                String where = previous == null ? "before '" + current.name() + "'"
+                        : "between '" + previous.name() + "' and '" + current.name() + "'";
+                throw new SafetensorsFormatException(source + ": bytes [" + covered + ", " + current.begin() + ") " + where
+                        + " are not indexed by any tensor");
+            }
+            covered = current.end();
+            previous = current;
         }
-        return new SafetensorsHeader(headerBytes.length, tensors, metadata);
+        if (covered < dataLength) {
+            String where = previous == null ? "after the header, which indexes no tensor"
+                    : "after the last tensor '" + previous.name() + "' are not indexed by any tensor";
+            throw new SafetensorsFormatException(source + ": " + (dataLength - covered) + " trailing bytes [" + covered + ", "
+                    + dataLength + ") " + where);
+        }
     }
 
     private static void parseMetadata(JsonNode value, Map<String, String> out, String source) throws SafetensorsFormatException {

@@ -118,7 +118,8 @@ class SafetensorsFuzzTest {
             assertEquals(live, HostStorage.liveBytes(), "iteration " + i + " leaked");
         }
         System.out.println("safetensors fuzz: " + loaded + " loaded, " + rejected + " rejected; rejections by kind " + kinds);
-        assertTrue(loaded > ITERATIONS / 20, "too few mutants loaded (" + loaded + "): the mutations are too destructive");
+        // most mutants are rejected: any byte added to or cut from the data section leaves it untiled
+        assertTrue(loaded > ITERATIONS / 40, "too few mutants loaded (" + loaded + "): the mutations are too destructive");
         assertTrue(rejected > ITERATIONS / 4, "too few mutants rejected (" + rejected + ")");
     }
 

@@ -251,6 +251,55 @@ class SafetensorsTest {
         }
     }
 
+    /** The {@code size} low bytes of {@code v}, least significant first. */
+    static byte[] le(int size, long v) {
+        byte[] b = new byte[size];
+        for (int i = 0; i < size; i++) {
+            b[i] = (byte) (v >>> (8 * i));
+        }
+        return b;
+    }
+
+    /**
+     * F64, U64, U32, U16 and I16 tensors laid out byte by byte as the reference writer lays them out (by
+     * descending alignment: U64, F64, U32, U16, I16): read exactly, convert, and write back to the same bytes.
+     */
+    @Test
+    void readsAndWritesF64AndTheUnsignedAndSixteenBitIntegers() throws IOException {
+        String json = "{\"q\":{\"dtype\":\"U64\",\"shape\":[2],\"data_offsets\":[0,16]},"
+                + "\"d\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[16,32]},"
+                + "\"u\":{\"dtype\":\"U32\",\"shape\":[1],\"data_offsets\":[32,36]},"
+                + "\"w\":{\"dtype\":\"U16\",\"shape\":[2],\"data_offsets\":[36,40]},"
+                + "\"s\":{\"dtype\":\"I16\",\"shape\":[2,1],\"data_offsets\":[40,44]}}";
+        byte[] bytes = file(json, 8, concat(le(8, -1L), le(8, 1L << 63), le(8, Double.doubleToRawLongBits(0.1)),
+                le(8, Double.doubleToRawLongBits(-1e300)), le(4, 0xffff_fffeL), le(2, 0xffff), le(2, 1), le(2, -2), le(2, 0x7fff)));
+        Path p = save("added-dtypes.safetensors", bytes);
+        for (boolean copy : new boolean[] {false, true}) {
+            try (SafetensorsFile f = Safetensors.read(p, copy); TensorScope scope = TensorScope.open()) {
+                assertEquals(List.of("q", "d", "u", "w", "s"), List.copyOf(f.tensors().keySet()));
+                Tensor d = f.tensor("d");
+                assertEquals(DType.F64, d.dtype());
+                assertArrayEquals(new double[] {0.1, -1e300}, d.toDoubleArray());
+                assertArrayEquals(new float[] {0.1f, Float.NEGATIVE_INFINITY}, d.to(DType.F32).toFloatArray());
+                assertEquals(DType.U64, f.tensor("q").dtype());
+                assertArrayEquals(new long[] {-1L, 1L << 63}, f.tensor("q").toLongArray());
+                assertArrayEquals(new double[] {0x1p64, 0x1p63}, f.tensor("q").toDoubleArray());
+                assertEquals(DType.U32, f.tensor("u").dtype());
+                assertArrayEquals(new long[] {0xffff_fffeL}, f.tensor("u").toLongArray());
+                assertEquals(DType.U16, f.tensor("w").dtype());
+                assertArrayEquals(new int[] {0xffff, 1}, f.tensor("w").toIntArray());
+                Tensor s = f.tensor("s");
+                assertEquals(DType.I16, s.dtype());
+                assertArrayEquals(new long[] {2, 1}, s.shape());
+                assertArrayEquals(new int[] {-2, 0x7fff}, s.toIntArray());
+
+                Path again = dir.resolve("again-" + copy + ".safetensors");
+                Safetensors.write(again, f.tensors());
+                assertArrayEquals(bytes, Files.readAllBytes(again));
+            }
+        }
+    }
+
     @Test
     void headerInspectionReadsNoData() throws IOException {
         String json = "{\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[4,7]},\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}";
@@ -265,22 +314,42 @@ class SafetensorsTest {
 
     @Test
     void acceptsWhatTheFormatAllows() throws IOException {
-        // null metadata, unknown extra fields, empty tensors sharing an offset, gaps and trailing bytes,
-        // tensors listed out of offset order, whitespace and newlines in the header
-        String json = " {\n \"__metadata__\": null, \"z\": {\"shape\": [0], \"dtype\": \"F32\", \"data_offsets\": [4, 4], \"extra\": [1]},\n"
-                + " \"y\": {\"dtype\": \"I8\", \"shape\": [0, 5], \"data_offsets\": [4, 4]},"
-                + " \"x\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [8, 12]},"
+        // null metadata, unknown extra fields, empty tensors sharing an offset (with each other, with the start
+        // of a tensor and with the end of the data), tensors listed out of offset order, whitespace and
+        // newlines in the header
+        String json = " {\n \"__metadata__\": null,"
+                + " \"z\": {\"shape\": [0], \"dtype\": \"F32\", \"data_offsets\": [1, 1], \"extra\": [1]},\n"
+                + " \"y\": {\"dtype\": \"I8\", \"shape\": [0, 5], \"data_offsets\": [1, 1]},"
+                + " \"x\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [1, 5]},"
+                + " \"v\": {\"dtype\": \"U8\", \"shape\": [2, 0], \"data_offsets\": [5, 5]},"
                 + " \"w\": {\"dtype\": \"I8\", \"shape\": [], \"data_offsets\": [0, 1]} }";
-        Path p = save("lenient.safetensors", file(json, 1, concat(new byte[] {-7, 0, 0, 0, 0, 0, 0, 0}, f32(42f), new byte[3])));
+        Path p = save("lenient.safetensors", file(json, 1, concat(new byte[] {-7}, f32(42f))));
         try (SafetensorsFile f = Safetensors.read(p)) {
-            assertEquals(List.of("w", "z", "y", "x"), List.copyOf(f.tensors().keySet()), "by offset, ties in header order");
+            assertEquals(List.of("w", "z", "y", "x", "v"), List.copyOf(f.tensors().keySet()), "by offset, ties in header order");
             assertTrue(f.metadata().isEmpty());
             assertArrayEquals(new byte[] {-7}, f.tensor("w").toByteArray());
             assertArrayEquals(new long[] {}, f.tensor("w").shape());
             assertArrayEquals(new float[] {42f}, f.tensor("x").toFloatArray());
             assertEquals(0, f.tensor("z").numel());
+            assertArrayEquals(new long[] {2, 0}, f.tensor("v").shape());
             assertThrows(NoSuchElementException.class, () -> f.tensor("nope"));
         }
+    }
+
+    @Test
+    void theWriterTilesTheDataSectionExactly() throws IOException {
+        Path p = dir.resolve("tiled.safetensors");
+        try (TensorScope scope = TensorScope.open()) {
+            Safetensors.write(p, Map.of("a", Tensor.of(new float[] {1, 2, 3}, 3), "b", Tensor.empty(DType.I64, 0),
+                    "c", Tensor.ofBytes(new byte[] {1, 0, 1}, DType.BOOL, 3), "d", Tensor.empty(DType.F16, 2, 0)));
+        }
+        SafetensorsHeader header = SafetensorsHeader.read(p);
+        long covered = 0;
+        for (SafetensorsHeader.TensorInfo info : header.tensors()) {
+            assertEquals(covered, info.begin(), info.name());
+            covered = info.end();
+        }
+        assertEquals(Files.size(p) - header.dataStart(), covered);
     }
 
     // ---- zero-copy, alignment and ownership ----------------------------------------------------
@@ -546,8 +615,9 @@ class SafetensorsTest {
                         List.of("tensor 't'", "missing 'dtype'")),
                 Arguments.of("dtype not a string", file(one("{\"dtype\":4,\"shape\":[2],\"data_offsets\":[0,8]}"), 1, data),
                         List.of("tensor 't'", "dtype is not a string")),
-                Arguments.of("unknown dtype F64", file(one("{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}"), 1, data),
-                        List.of("tensor 't'", "unsupported dtype 'F64'")),
+                Arguments.of("unknown dtype C64", file(one("{\"dtype\":\"C64\",\"shape\":[1],\"data_offsets\":[0,8]}"), 1, data),
+                        List.of("tensor 't'", "unsupported dtype 'C64'",
+                                "(supported: F32, BF16, F16, I8, U8, BOOL, I32, I64, F64, I16, U16, U32, U64)")),
                 Arguments.of("unknown dtype F8_E4M3", file(one("{\"dtype\":\"F8_E4M3\",\"shape\":[1],\"data_offsets\":[0,1]}"), 1, data),
                         List.of("tensor 't'", "unsupported dtype 'F8_E4M3'")),
                 Arguments.of("missing shape", file(one("{\"dtype\":\"F32\",\"data_offsets\":[0,8]}"), 1, data),
@@ -590,6 +660,26 @@ class SafetensorsTest {
                         List.of("'a' [0, 8)", "'b' [4, 12)", "overlap")),
                 Arguments.of("empty tensor inside another", file("{\"a\":" + OK_ENTRY + ",\"b\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", 1, data),
                         List.of("'b' [4, 4)", "overlap")),
+                Arguments.of("hole between tensors",
+                        file("{\"a\":" + OK_ENTRY + ",\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]}}", 1, data),
+                        List.of("bytes [8, 12) between 'a' and 'b' are not indexed by any tensor")),
+                Arguments.of("hole after an empty tensor", file("{\"a\":" + OK_ENTRY
+                        + ",\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
+                        + "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]}}", 1, data),
+                        List.of("bytes [8, 12) between 'e' and 'b' are not indexed by any tensor")),
+                Arguments.of("hole before the first tensor",
+                        file("{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", 1, data),
+                        List.of("bytes [0, 8) before 'b' are not indexed by any tensor")),
+                Arguments.of("empty tensor beyond the last",
+                        file("{\"a\":" + OK_ENTRY + ",\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[16,16]}}", 1, data),
+                        List.of("bytes [8, 16) between 'a' and 'e' are not indexed by any tensor")),
+                Arguments.of("trailing bytes", file(one(OK_ENTRY), 1, data),
+                        List.of("8 trailing bytes [8, 16) after the last tensor 't' are not indexed by any tensor")),
+                Arguments.of("trailing bytes after an empty tensor",
+                        file(one("{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}"), 1, new byte[1]),
+                        List.of("1 trailing bytes [0, 1) after the last tensor 't'")),
+                Arguments.of("data but no tensors", file("{\"__metadata__\":{\"k\":\"v\"}}", 8, new byte[3]),
+                        List.of("3 trailing bytes [0, 3) after the header, which indexes no tensor")),
                 Arguments.of("metadata not an object", file("{\"__metadata__\":[\"a\"]}", 1, data),
                         List.of("__metadata__ is not an object")),
                 Arguments.of("metadata value not a string", file("{\"__metadata__\":{\"step\":1000}}", 1, data),
