@@ -1,5 +1,5 @@
 /* Op and dtype codes shared by the C kernels, the CUDA kernels and the Java enums
- * (io.tessera.engine.UnaryOp, BinaryOp, CompareOp, ReduceOp, DType): the numbers are ABI. */
+ * (io.tessera.engine.Ops.Unary, Ops.Binary, Ops.Compare, Ops.Reduce, DType): the numbers are ABI. */
 #ifndef TESSERA_TS_OPS_H
 #define TESSERA_TS_OPS_H
 

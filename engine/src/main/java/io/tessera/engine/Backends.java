@@ -35,7 +35,8 @@ public final class Backends {
         }
         BackendProvider provider = Providers.BY_KIND.get(device.kind());
         if (provider == null) {
-            throw new IllegalStateException("no backend for " + device + ": no BackendProvider for " + device.kind() + " is on the class path");
+            throw new IllegalStateException("no backend for " + device + ": no BackendProvider for " + device.kind()
+                    + " is on the class path");
         }
         return provider.backend(device.index());
     }

@@ -145,7 +145,7 @@ class BackendArgumentCheckTest {
 
     /** Calls op with args; returns what it threw (null if nothing), unwrapped from reflection. */
     private static Throwable call(Backend backend, Method op, Object[] args) {
-        try (TensorScope scope = TensorScope.open()) {
+        try (TensorScope _ = TensorScope.open()) {
             op.invoke(backend, args);
             backend.synchronize();
             return null;
@@ -190,7 +190,7 @@ class BackendArgumentCheckTest {
     /** Runs op with one slot replaced by {@code replace(original)}; asserts it is refused with {@code expected}. */
     private static void assertRefused(Backend backend, Method op, Case c, int[] slot, Function<Tensor, Tensor> replace,
                                       Class<? extends Throwable> expected, String what) {
-        try (TensorScope scope = TensorScope.open()) {
+        try (TensorScope _ = TensorScope.open()) {
             Object[] args = c.args().apply(backend.device());
             set(args, slot, replace.apply(get(args, slot)));
             Throwable thrown = call(backend, op, args);
@@ -211,7 +211,7 @@ class BackendArgumentCheckTest {
     void validCallsRun(ConformanceTargets target) {
         Backend backend = backend(target);
         for (Method op : ops()) {
-            try (TensorScope scope = TensorScope.open()) {
+            try (TensorScope _ = TensorScope.open()) {
                 Throwable thrown = call(backend, op, CASES.get(op.getName()).args().apply(target.device()));
                 if (thrown != null) {
                     throw new AssertionError(op.getName() + ": a valid call failed on " + target, thrown);
@@ -230,7 +230,7 @@ class BackendArgumentCheckTest {
             Object[] template;
             List<int[]> slots;
             Map<String, DType> valid = new TreeMap<>();
-            try (TensorScope scope = TensorScope.open()) {
+            try (TensorScope _ = TensorScope.open()) {
                 template = c.args().apply(target.device());
                 slots = tensorSlots(template);
                 for (int[] slot : slots) {
@@ -342,7 +342,7 @@ class BackendArgumentCheckTest {
     }
 
     private static List<int[]> slotsOf(Case c, Device device) {
-        try (TensorScope scope = TensorScope.open()) {
+        try (TensorScope _ = TensorScope.open()) {
             return tensorSlots(c.args().apply(device));
         }
     }

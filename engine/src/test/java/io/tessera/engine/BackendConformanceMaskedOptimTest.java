@@ -158,9 +158,11 @@ class BackendConformanceMaskedOptimTest {
                 Tensor p = t.on(c.p);
                 Tensor buf = hasBuffer ? t.on(c.state[0]) : null;
                 if (c.form.indexed()) {
-                    t.backend().sgdIndexed(selection, p, t.on(c.form.gradient(c.g, c.entries)), buf, LR, s.momentum, s.dampening, WD, s.nesterov, s.firstStep);
+                    t.backend().sgdIndexed(selection, p, t.on(c.form.gradient(c.g, c.entries)), buf, LR, s.momentum, s.dampening, WD,
+                            s.nesterov, s.firstStep);
                 } else {
-                    t.backend().sgdMasked(selection, p, t.on(c.form.gradient(c.g, c.entries)), buf, LR, s.momentum, s.dampening, WD, s.nesterov, s.firstStep);
+                    t.backend().sgdMasked(selection, p, t.on(c.form.gradient(c.g, c.entries)), buf, LR, s.momentum, s.dampening, WD,
+                            s.nesterov, s.firstStep);
                 }
                 String what = "sgd " + c.name + " " + s;
                 assertStep(what + " p", c.p, pe, p, updatedEntries(c));

@@ -17,11 +17,11 @@ import java.util.Optional;
  *
  * <p>Tolerances (|got - expected| <= tol * (1 + |expected|), against float64 references):
  * F32 ops that are one correctly rounded IEEE operation (copy, add, sub, mul, div, sqrt, neg, abs,
- * max/min, compare, where, fill, mask, gather, argmax) are EXACT: equal to the reference rounded to float; F32 transcendental and composite ops {@link #TRANSCENDENTAL}; float64-
- * accumulated reductions {@link #ACCUMULATED}; GEMM {@link #GEMM}; float32 Cholesky solves of well-conditioned
- * matrices (condition number below 3, n <= 64) {@link #SOLVE}; BF16 {@link #BF16} and F16 {@link #F16}
- * (half an ulp of the format, relative); integer and bool conversions exact; Philox draws bit-identical to
- * the CPU backend.
+ * max/min, compare, where, fill, mask, gather, argmax) are EXACT: equal to the reference rounded to float;
+ * F32 transcendental and composite ops {@link #TRANSCENDENTAL}; float64-accumulated reductions
+ * {@link #ACCUMULATED}; GEMM {@link #GEMM}; float32 Cholesky solves of well-conditioned matrices (condition
+ * number below 3, n <= 64) {@link #SOLVE}; BF16 {@link #BF16} and F16 {@link #F16} (half an ulp of the
+ * format, relative); integer and bool conversions exact; Philox draws bit-identical to the CPU backend.
  */
 record ConformanceTargets(String name, Device device) {
     static final double EXACT = 0;

@@ -66,8 +66,10 @@ class ReduceAndMatmulTest {
         }
         SplittableRandom rng = new SplittableRandom(shape.length * 17L + dims.length);
         Ref x = Ref.random(rng, -2, 2, shape);
-        OpCheck.forward("max", new Ref[] {x}, t -> t[0].max(false, dims), r -> r[0].reduce(dims, false, Double.NEGATIVE_INFINITY, Math::max), 0);
-        OpCheck.forward("min", new Ref[] {x}, t -> t[0].min(true, dims), r -> r[0].reduce(dims, true, Double.POSITIVE_INFINITY, Math::min), 0);
+        OpCheck.forward("max", new Ref[] {x}, t -> t[0].max(false, dims),
+                r -> r[0].reduce(dims, false, Double.NEGATIVE_INFINITY, Math::max), 0);
+        OpCheck.forward("min", new Ref[] {x}, t -> t[0].min(true, dims),
+                r -> r[0].reduce(dims, true, Double.POSITIVE_INFINITY, Math::min), 0);
         if (shape.length > 0 && dims.length == 1) {
             int d = dims[0] < 0 ? dims[0] + shape.length : dims[0];
             try (TensorScope scope = TensorScope.open()) {
@@ -91,12 +93,14 @@ class ReduceAndMatmulTest {
     void reductionGradients() {
         SplittableRandom rng = new SplittableRandom(5);
         Ref x = Ref.random(rng, -2, 2, 3, 4, 5);
-        OpCheck.gradient("sum", new Ref[] {x}, t -> t[0].sum(false, 0, 2), r -> r[0].reduce(new int[] {0, 2}, false, 0, Double::sum), 1e-4, rng);
+        OpCheck.gradient("sum", new Ref[] {x}, t -> t[0].sum(false, 0, 2),
+                r -> r[0].reduce(new int[] {0, 2}, false, 0, Double::sum), 1e-4, rng);
         OpCheck.gradient("mean", new Ref[] {x}, t -> t[0].mean(true, 1),
                 r -> r[0].reduce(new int[] {1}, true, 0, Double::sum).map(v -> v / 4), 1e-4, rng);
         OpCheck.gradient("max", new Ref[] {x}, t -> t[0].max(false, 1),
                 r -> r[0].reduce(new int[] {1}, false, Double.NEGATIVE_INFINITY, Math::max), 1e-4, rng);
-        OpCheck.gradient("min", new Ref[] {x}, t -> t[0].min(false), r -> r[0].reduce(new int[] {}, false, Double.POSITIVE_INFINITY, Math::min), 1e-4, rng);
+        OpCheck.gradient("min", new Ref[] {x}, t -> t[0].min(false),
+                r -> r[0].reduce(new int[] {}, false, Double.POSITIVE_INFINITY, Math::min), 1e-4, rng);
         OpCheck.gradient("sumSquares", new Ref[] {x}, t -> t[0].sumSquares(true, 0),
                 r -> r[0].map(v -> v * v).reduce(new int[] {0}, true, 0, Double::sum), 1e-4, rng);
     }

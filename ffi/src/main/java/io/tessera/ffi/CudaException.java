@@ -36,8 +36,9 @@ public final class CudaException extends RuntimeException {
      * @param description the library's sentence for the status, or null if it has none
      */
     public static CudaException named(Library library, int status, String call, String errorName, String description) {
-        return new CudaException(library, status, call, errorName, call + " failed: " + errorName + " (" + library.fallbackName(status) + ")"
-                + (description == null ? "" : ": " + description));
+        return new CudaException(library, status, call, errorName,
+                call + " failed: " + errorName + " (" + library.fallbackName(status) + ")"
+                        + (description == null ? "" : ": " + description));
     }
 
     /**

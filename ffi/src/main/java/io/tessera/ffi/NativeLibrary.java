@@ -184,7 +184,8 @@ public final class NativeLibrary {
                     try {
                         Optional<Path> file = extract(bundled);
                         if (file.isEmpty()) {
-                            attempts.add("classpath resource " + bundled.resourceDir() + "/" + bundled.fileName() + ": not on the classpath");
+                            attempts.add("classpath resource " + bundled.resourceDir() + "/" + bundled.fileName()
+                                    + ": not on the classpath");
                         } else {
                             Path path = file.get();
                             return new Loaded(SymbolLookup.libraryLookup(path, Arena.global()), path.toString(), null);

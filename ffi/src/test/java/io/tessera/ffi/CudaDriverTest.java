@@ -132,7 +132,8 @@ class CudaDriverTest {
 
     /** Plain name to the symbol cuda.h's macros make of it, e.g. cuMemAlloc to cuMemAlloc_v2. */
     private static Map<String, String> versionedNames(String header) {
-        Matcher define = Pattern.compile("(?m)^\\s*#define\\s+(cu\\w+)\\s+(?:__CUDA_API_PT(?:DS|SZ)\\(\\s*)?(cu\\w+)\\s*\\)?\\s*$").matcher(header);
+        Matcher define = Pattern.compile("(?m)^\\s*#define\\s+(cu\\w+)\\s+(?:__CUDA_API_PT(?:DS|SZ)\\(\\s*)?(cu\\w+)\\s*\\)?\\s*$")
+                .matcher(header);
         Map<String, String> renamed = new HashMap<>();
         while (define.find()) {
             if (!define.group(1).equals(define.group(2))) {
@@ -171,7 +172,8 @@ class CudaDriverTest {
         CudaException e = assertThrows(CudaException.class, () -> CudaDriver.check(CudaDriver.CUDA_ERROR_OUT_OF_MEMORY, "cuMemAlloc_v2"));
         assertTrue(e.getMessage().startsWith("cuMemAlloc_v2 failed: CUDA_ERROR_OUT_OF_MEMORY (CUresult 2)"), e.getMessage());
         CudaException unknown = assertThrows(CudaException.class, () -> CudaDriver.check(987_654, "cuInit"));
-        assertEquals("cuInit failed: CUresult 987654 (error name unavailable: cuGetErrorName does not know this code)", unknown.getMessage());
+        assertEquals("cuInit failed: CUresult 987654 (error name unavailable: cuGetErrorName does not know this code)",
+                unknown.getMessage());
     }
 
     @Test

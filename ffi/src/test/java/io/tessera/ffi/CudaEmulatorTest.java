@@ -314,7 +314,8 @@ class CudaEmulatorTest {
     void anUnknownKernelIsNotFound() {
         try (Session s = new Session()) {
             MemorySegment function = s.arena.allocate(ADDRESS);
-            assertEquals(CUDA_ERROR_NOT_FOUND, CudaDriver.cuModuleGetFunction(function, s.module, s.arena.allocateFrom("ts_no_such_kernel")));
+            assertEquals(CUDA_ERROR_NOT_FOUND,
+                    CudaDriver.cuModuleGetFunction(function, s.module, s.arena.allocateFrom("ts_no_such_kernel")));
         }
     }
 

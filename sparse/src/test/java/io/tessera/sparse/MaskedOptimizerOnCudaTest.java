@@ -88,7 +88,8 @@ class MaskedOptimizerOnCudaTest {
         float[] cpu = trained.get(Device.CPU);
         float[] cuda = trained.get(CUDA);
         for (int i = 0; i < cpu.length; i++) {
-            assertTrue(Math.abs(cpu[i] - cuda[i]) <= 1e-5 * (1 + Math.abs(cpu[i])), "weight[" + i + "]: cpu " + cpu[i] + ", cuda " + cuda[i]);
+            assertTrue(Math.abs(cpu[i] - cuda[i]) <= 1e-5 * (1 + Math.abs(cpu[i])),
+                    "weight[" + i + "]: cpu " + cpu[i] + ", cuda " + cuda[i]);
         }
     }
 

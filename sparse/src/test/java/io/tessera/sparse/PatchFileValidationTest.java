@@ -76,7 +76,8 @@ class PatchFileValidationTest {
     @Test
     void indicesOutOfRangeUnsortedOrRepeatedAreRejected() throws Exception {
         try (TensorScope _ = TensorScope.open()) {
-            assertRejected(craft("range", new int[] {1, 100}, new float[] {1, 2}), "tensor 'w'", "index 100 at position 1 is outside [0, 100)");
+            assertRejected(craft("range", new int[] {1, 100}, new float[] {1, 2}), "tensor 'w'",
+                    "index 100 at position 1 is outside [0, 100)");
             assertRejected(craft("negative", new int[] {-1}, new float[] {1}), "tensor 'w'", "index -1 at position 0");
             assertRejected(craft("unsorted", new int[] {5, 3}, new float[] {1, 2}), "tensor 'w'", "index 3 at position 1 does not exceed");
             assertRejected(craft("repeated", new int[] {5, 5}, new float[] {1, 2}), "tensor 'w'", "sorted and unique");

@@ -20,7 +20,8 @@ final class CudaMaskedOptim {
         long k = indices.numel();
         context.launch("ts_adamw_indexed_f32").i64(k).ptr(address(op, indices)).i32(indices.dtype().byteSize())
                 .ptr(address(op, p)).ptr(address(op, g)).i32(GradIndices.isCompact(indices, g) ? 1 : 0)
-                .ptr(address(op, m)).ptr(address(op, v)).f32(lr).f32(beta1).f32(beta2).f32(eps).f32(weightDecay).f32(biasCorrection1).f32(biasCorrection2)
+                .ptr(address(op, m)).ptr(address(op, v)).f32(lr).f32(beta1).f32(beta2).f32(eps).f32(weightDecay)
+                .f32(biasCorrection1).f32(biasCorrection2)
                 .overItems(k);
     }
 

@@ -23,7 +23,6 @@ public abstract class Module implements AutoCloseable {
     private final Map<String, Tensor> parameters = new LinkedHashMap<>();
     private final Map<String, Tensor> buffers = new LinkedHashMap<>();
     private final Map<String, Module> children = new LinkedHashMap<>();
-    private boolean training = true;
 
     /** The device parameters and buffers go to while a module is built on this thread (see {@link #on}). */
     private static final ThreadLocal<Device> BUILDING_ON = ThreadLocal.withInitial(() -> Device.CPU);
@@ -185,25 +184,6 @@ public abstract class Module implements AutoCloseable {
                 InPlace.copy(source, target);
             }
         });
-    }
-
-    public final Module train() {
-        setTraining(true);
-        return this;
-    }
-
-    public final Module eval() {
-        setTraining(false);
-        return this;
-    }
-
-    private void setTraining(boolean value) {
-        training = value;
-        children.values().forEach(m -> m.setTraining(value));
-    }
-
-    public final boolean isTraining() {
-        return training;
     }
 
     public final void zeroGrad() {

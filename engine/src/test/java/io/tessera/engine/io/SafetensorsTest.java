@@ -177,7 +177,8 @@ class SafetensorsTest {
     @Test
     void metadataRoundTrips() throws IOException {
         Path p = dir.resolve("meta.safetensors");
-        Map<String, String> metadata = Map.of("format", "pt", "description", "quotes \" backslash \\ newline \n unicode \u00e9\u4e2d\ud83d\ude00",
+        Map<String, String> metadata = Map.of("format", "pt",
+                "description", "quotes \" backslash \\ newline \n unicode \u00e9\u4e2d\ud83d\ude00",
                 "", "empty key");
         try (Tensor t = Tensor.of(new float[] {1, 2, 3}, 3)) {
             Safetensors.write(p, Map.of("x", t), metadata);
@@ -302,7 +303,8 @@ class SafetensorsTest {
 
     @Test
     void headerInspectionReadsNoData() throws IOException {
-        String json = "{\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[4,7]},\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}";
+        String json = "{\"b\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[4,7]},"
+                + "\"a\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}";
         Path p = save("h.safetensors", file(json, 8, new byte[7]));
         SafetensorsHeader h = SafetensorsHeader.read(p);
         assertEquals(List.of("a", "b"), h.tensors().stream().map(SafetensorsHeader.TensorInfo::name).toList());
@@ -379,7 +381,8 @@ class SafetensorsTest {
             assertArrayEquals(new float[] {1, 2, 3}, a.toFloatArray());
             // writing into the read-only mapping fails with an exception, not a crash, and changes nothing
             assertThrows(RuntimeException.class, () -> segmentOf(a).set(ValueLayout.JAVA_FLOAT_UNALIGNED, 0, 9f));
-            assertThrows(RuntimeException.class, () -> MemorySegment.copy(new float[] {9}, 0, segmentOf(a), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, 1));
+            assertThrows(RuntimeException.class,
+                    () -> MemorySegment.copy(new float[] {9}, 0, segmentOf(a), ValueLayout.JAVA_FLOAT_UNALIGNED, 0, 1));
             assertArrayEquals(new float[] {1, 2, 3}, a.toFloatArray());
             // computing from mapped tensors works
             try (TensorScope scope = TensorScope.open()) {
@@ -628,15 +631,19 @@ class SafetensorsTest {
                         List.of("tensor 't'", "not a 64-bit integer")),
                 Arguments.of("shape of strings", file(one("{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}"), 1, data),
                         List.of("tensor 't'", "not a 64-bit integer")),
-                Arguments.of("shape dim over 2^63", file(one("{\"dtype\":\"F32\",\"shape\":[18446744073709551616],\"data_offsets\":[0,8]}"), 1, data),
+                Arguments.of("shape dim over 2^63",
+                        file(one("{\"dtype\":\"F32\",\"shape\":[18446744073709551616],\"data_offsets\":[0,8]}"), 1, data),
                         List.of("tensor 't'", "not a 64-bit integer")),
                 Arguments.of("negative dim", file(one("{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}"), 1, data),
                         List.of("tensor 't'", "negative dim -2")),
-                Arguments.of("shape product overflow", file(one("{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}"), 1, data),
+                Arguments.of("shape product overflow",
+                        file(one("{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,8]}"), 1, data),
                         List.of("tensor 't'", "overflows")),
-                Arguments.of("byte size overflow", file(one("{\"dtype\":\"I64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}"), 1, data),
+                Arguments.of("byte size overflow",
+                        file(one("{\"dtype\":\"I64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}"), 1, data),
                         List.of("tensor 't'", "overflows")),
-                Arguments.of("too many dims", file(one("{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}"), 1, data),
+                Arguments.of("too many dims",
+                        file(one("{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]}"), 1, data),
                         List.of("tensor 't'", "9 dims")),
                 Arguments.of("missing data_offsets", file(one("{\"dtype\":\"F32\",\"shape\":[2]}"), 1, data),
                         List.of("tensor 't'", "missing 'data_offsets'")),
@@ -656,9 +663,11 @@ class SafetensorsTest {
                         List.of("tensor 't'", "beyond the data section")),
                 Arguments.of("size disagrees with shape", file(one("{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,12]}"), 1, data),
                         List.of("tensor 't'", "span 12 bytes", "needs 8")),
-                Arguments.of("overlapping tensors", file("{\"a\":" + OK_ENTRY + ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 1, data),
+                Arguments.of("overlapping tensors",
+                        file("{\"a\":" + OK_ENTRY + ",\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 1, data),
                         List.of("'a' [0, 8)", "'b' [4, 12)", "overlap")),
-                Arguments.of("empty tensor inside another", file("{\"a\":" + OK_ENTRY + ",\"b\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", 1, data),
+                Arguments.of("empty tensor inside another",
+                        file("{\"a\":" + OK_ENTRY + ",\"b\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}", 1, data),
                         List.of("'b' [4, 4)", "overlap")),
                 Arguments.of("hole between tensors",
                         file("{\"a\":" + OK_ENTRY + ",\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[12,16]}}", 1, data),
@@ -686,7 +695,8 @@ class SafetensorsTest {
                         List.of("__metadata__ value of 'step' is not a string")),
                 Arguments.of("duplicate tensor", file("{\"t\":" + OK_ENTRY + ",\"t\":" + OK_ENTRY + "}", 1, data),
                         List.of("not valid JSON", "Duplicate", "'t'")),
-                Arguments.of("duplicate field", file(one("{\"dtype\":\"F32\",\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}"), 1, data),
+                Arguments.of("duplicate field",
+                        file(one("{\"dtype\":\"F32\",\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}"), 1, data),
                         List.of("not valid JSON", "Duplicate", "dtype")),
                 Arguments.of("duplicate metadata key", file("{\"__metadata__\":{\"k\":\"a\",\"k\":\"b\"}}", 1, data),
                         List.of("not valid JSON", "Duplicate")),
@@ -741,7 +751,8 @@ class SafetensorsTest {
     @Test
     void streamingRejectsATensorThatDiffersFromItsDeclarationAndLeavesNoFile() {
         Path file = dir.resolve("mismatch.safetensors");
-        Map<String, Safetensors.Pending> pending = Map.of("w", new Safetensors.Pending(DType.F32, new long[] {3, 4}, () -> Tensor.zeros(4, 3)));
+        Map<String, Safetensors.Pending> pending = Map.of("w",
+                new Safetensors.Pending(DType.F32, new long[] {3, 4}, () -> Tensor.zeros(4, 3)));
         String message = assertThrows(IllegalStateException.class, () -> Safetensors.writeStreaming(file, pending, Map.of())).getMessage();
         assertTrue(message.contains("'w'") && message.contains("[3, 4]"), message);
         assertFalse(Files.exists(file));

@@ -28,7 +28,8 @@ class OptimizersTest {
     }
 
     /** Runs 5 steps with fresh random gradients; the reference sees the same gradients. */
-    private static void runSteps(Tensor p, Optimizer optimizer, SplittableRandom rng, java.util.function.BiConsumer<float[], Integer> reference) {
+    private static void runSteps(Tensor p, Optimizer optimizer, SplittableRandom rng,
+            java.util.function.BiConsumer<float[], Integer> reference) {
         for (int step = 1; step <= 5; step++) {
             float[] g = random(rng, (int) p.numel());
             try (TensorScope scope = TensorScope.open()) {

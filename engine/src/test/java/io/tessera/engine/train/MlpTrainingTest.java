@@ -39,7 +39,8 @@ class MlpTrainingTest {
             }
             double after = ClassifierTraining.accuracy(model::forward, test, 500);
             double first = losses.subList(0, 10).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
-            double last = losses.subList(losses.size() - 10, losses.size()).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+            double last = losses.subList(losses.size() - 10, losses.size()).stream()
+                    .mapToDouble(Double::doubleValue).average().orElseThrow();
             assertTrue(first > 1.5, "an untrained 10-class model starts near ln 10 = 2.3, got " + first);
             assertTrue(last < 0.7, "loss after two epochs: " + last + " (first steps: " + first + ")");
             assertTrue(before < 0.3, "untrained accuracy should be near chance, got " + before);
