@@ -221,9 +221,10 @@ public final class Merge {
             offset += (entry.getValue().numel() + 3) / 4; // disjoint Philox blocks per tensor
         }
         return name -> {
-            Tensor theta = f32(base.get(name));
+            Tensor origin = f32(base.get(name));
+            Tensor theta = origin;
             for (int m = 0; m < models.size(); m++) {
-                Tensor tau = f32(models.get(m).get(name)).sub(f32(base.get(name)));
+                Tensor tau = f32(models.get(m).get(name)).sub(origin);
                 Tensor keep = Tensor.rand(seed + m, offsets.get(name), tau.shape()).ge(Tensor.scalar((float) dropProbability));
                 Tensor rescaled = Tensor.where(keep, tau.mul(1 / (1 - dropProbability)), Tensor.zeros());
                 theta = theta.add(rescaled.mul(lambdas[m]));

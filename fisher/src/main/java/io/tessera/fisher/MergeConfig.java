@@ -165,7 +165,7 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
         Search search = search(doc, method, problems);
         DocumentParameters p = doc.parameters() == null ? new DocumentParameters(null, null, null, null, null, null, null, null)
                 : doc.parameters();
-        Merge.TrimScope scope = p.scope() == null ? Merge.TrimScope.TENSOR : switch (p.scope()) {
+        Merge.TrimScope scope = p.scope() == null ? Merge.TrimScope.TENSOR : switch (p.scope().toLowerCase(Locale.ROOT)) {
             case "model" -> Merge.TrimScope.MODEL;
             case "tensor" -> Merge.TrimScope.TENSOR;
             default -> {
@@ -195,8 +195,8 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
         String key = keyPath(e);
         String where = e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")";
         return switch (e) {
-            case UnrecognizedPropertyException unknown -> "unknown key '" + key + "'" + where + " (known here: "
-                    + unknown.getKnownPropertyIds() + ")";
+            // no line: Jackson reports an unknown key of a record at the end of the record's mapping
+            case UnrecognizedPropertyException unknown -> "unknown key '" + key + "' (known here: " + unknown.getKnownPropertyIds() + ")";
             case InvalidFormatException value -> "'" + key + "' must be " + expected(value.getTargetType()) + ", got " + value.getValue()
                     + where;
             case MismatchedInputException value when !key.isEmpty() -> "'" + key + "' must be " + expected(value.getTargetType()) + where;

@@ -372,7 +372,7 @@ class MergeConfigTest {
             {"method: average\nmodels: [{path: a}, {path: b, weight: heavy}]\nout: o\n",
                 "'models[1].weight' must be a number, got heavy (line 2)"},
             {"method: average\nmodels: [{path: a}]\nsearch: {grid: 2.0}\nout: o\n", "'search.grid' must be an integer, got 2.0 (line 3)"},
-            {"method: average\nmodels: [{path: a, wieght: 2}]\nout: o\n", "unknown key 'models[0].wieght' (line 2)"},
+            {"method: average\nmodels: [{path: a, wieght: 2}]\nout: o\n", "unknown key 'models[0].wieght' (known here: "},
             {"method: average\nmodels: 3\nout: o\n", "'models' must be a list (line 2)"},
             {"method: average\nmodels: [{path: a}]\nout: o\n---\nmethod: fisher\n", "holds more than one YAML document (line 5)"},
             {"method: average\nmodels: [{path: a}\nout: o\n", "not a valid merge config: "},
