@@ -22,7 +22,9 @@ public record NonFinite(long nan, long infinite) {
             if (Double.isFinite(x.max(false).item()) && Double.isFinite(x.min(false).item())) {
                 return NONE;
             }
-            return new NonFinite(entries(x.ne(x)), entries(x.abs().eq(Tensor.scalar(Float.POSITIVE_INFINITY))));
+            long nan = entries(x.ne(x));
+            Tensor zeroUnlessFinite = x.sub(x); // NaN for NaN and for either infinity
+            return new NonFinite(nan, entries(zeroUnlessFinite.ne(zeroUnlessFinite)) - nan);
         }
     }
 
