@@ -175,12 +175,9 @@ final class DemoCommand implements Callable<Integer> {
         try (Mlp model = MlpFiles.load(merged)) {
             double floatAccuracy = ClassifierTraining.accuracy(model::forward, test, 1000);
             Quantization.quantize(model, QuantizationConfig.defaults());
-            MlpFiles.saveQuantized(int8, model, SIZES, Map.of("merge_method", "fisher"));
-            try (Mlp reloaded = MlpFiles.load(int8)) {
-                out.printf("   test accuracy float32 %.2f%%, int8 %.2f%%; %s is %,d bytes (float32: %,d)%n", 100 * floatAccuracy,
-                        100 * ClassifierTraining.accuracy(reloaded::forward, test, 1000), int8.getFileName(), Files.size(int8),
-                        Files.size(merged));
-            }
+            double int8Accuracy = MlpFiles.saveQuantizedAndTest(int8, model, SIZES, Map.of("merge_method", "fisher"), test);
+            out.printf("   test accuracy float32 %.2f%%, int8 %.2f%%; %s is %,d bytes (float32: %,d)%n", 100 * floatAccuracy,
+                    100 * int8Accuracy, int8.getFileName(), Files.size(int8), Files.size(merged));
         }
     }
 

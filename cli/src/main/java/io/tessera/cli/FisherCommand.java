@@ -1,8 +1,10 @@
 package io.tessera.cli;
 
+import io.tessera.engine.NonFinite;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.data.FashionMnist;
+import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.fisher.DiagonalFisher;
@@ -54,9 +56,13 @@ final class FisherCommand implements Callable<Integer> {
         if (examples < 1) {
             throw new IllegalArgumentException("--examples must be >= 1, got " + examples);
         }
+        AtomicFiles.requireWritable(outFile);
+        if (gramsFile != null) {
+            AtomicFiles.requireWritable(gramsFile);
+        }
         PrintWriter out = spec.commandLine().getOut();
-        FashionMnist.Split split = FashionMnist.train(data, examples);
         try (Mlp model = MlpFiles.load(modelFile); TensorScope scope = TensorScope.open()) {
+            FashionMnist.Split split = FashionMnist.train(data, examples);
             long start = System.nanoTime();
             int[] labelArray = new int[split.count()];
             for (int i = 0; i < labelArray.length; i++) {
@@ -65,6 +71,10 @@ final class FisherCommand implements Callable<Integer> {
             Tensor images = MlpFiles.images(split);
             Map<String, Tensor> fisher = DiagonalFisher.ofMlp(model, images, labelArray, labels, seed, 1024);
             double seconds = (System.nanoTime() - start) / 1e9;
+            Map<String, Tensor> grams = gramsFile == null ? Map.of() : Grams.ofMlp(model, images, 1024);
+            // finite weights can still overflow these: both are checked before either file is written
+            NonFinite.requireNone("the Fisher of model " + modelFile, fisher);
+            NonFinite.requireNone("the input Gram matrices of model " + modelFile, grams);
             Safetensors.write(outFile, fisher, Map.of("kind", "diagonal fisher", "labels", labels.name(),
                     "examples", String.valueOf(split.count()), "model", modelFile.getFileName().toString()));
             out.printf("Fisher over %,d examples (%s labels) in %.2f s (%,.0f examples/s) -> %s%n", split.count(), labels, seconds,
@@ -73,7 +83,6 @@ final class FisherCommand implements Callable<Integer> {
                     f.mean().item(), f.max(false).item()));
             fisher.values().forEach(Tensor::close);
             if (gramsFile != null) {
-                Map<String, Tensor> grams = Grams.ofMlp(model, images, 1024);
                 Safetensors.write(gramsFile, grams, Map.of("kind", "input gram", "examples", String.valueOf(split.count()),
                         "model", modelFile.getFileName().toString()));
                 out.printf("Input Gram matrices of %d layers -> %s%n", grams.size(), gramsFile);

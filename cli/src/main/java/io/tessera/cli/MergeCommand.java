@@ -39,9 +39,6 @@ final class MergeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (!Files.isRegularFile(config)) {
-            throw new IllegalArgumentException("merge config " + config + " does not exist");
-        }
         PrintWriter out = spec.commandLine().getOut();
         MergeConfig parsed = MergeConfig.load(config);
         long start = System.nanoTime();

@@ -1,9 +1,12 @@
 package io.tessera.cli;
 
+import io.tessera.engine.NonFinite;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Mlp;
+import io.tessera.engine.train.ClassifierTraining;
 import io.tessera.pipeline.QuantizedCheckpoint;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -26,16 +29,31 @@ final class MlpFiles {
         Safetensors.write(file, weights, metadata);
     }
 
-    /** Writes an MLP whose layers {@link io.tessera.pipeline.Quantization} converted, with its layer sizes. */
-    static void saveQuantized(Path file, Mlp model, long[] sizes, Map<String, String> extra) throws IOException {
+    /**
+     * Writes an MLP whose layers {@link io.tessera.pipeline.Quantization} converted, with its layer sizes, and
+     * returns the test accuracy of the written file loaded back. The file appears only once that evaluation
+     * has succeeded: a failure leaves neither it nor a temporary file.
+     */
+    static double saveQuantizedAndTest(Path file, Mlp model, long[] sizes, Map<String, String> extra, FashionMnist.Split test)
+            throws IOException {
         Map<String, String> metadata = new java.util.LinkedHashMap<>(extra);
         metadata.put(ARCHITECTURE, "mlp " + Arrays.toString(sizes));
-        QuantizedCheckpoint.save(file, model, metadata);
+        double[] accuracy = new double[1]; // set by the check, which runs on the written temporary file
+        QuantizedCheckpoint.save(file, model, metadata, written -> {
+            try (Mlp reloaded = load(written)) {
+                accuracy[0] = ClassifierTraining.accuracy(reloaded::forward, test, 1000);
+            }
+        });
+        return accuracy[0];
     }
 
-    /** The model in {@code file} (float or int8), built from its recorded layer sizes and loaded strictly. */
+    /**
+     * The model in {@code file} (float or int8), built from its recorded layer sizes and loaded strictly;
+     * refused if a tensor holds NaN or infinite values.
+     */
     static Mlp load(Path file) throws IOException {
         try (SafetensorsFile weights = Safetensors.read(file)) {
+            NonFinite.requireNone("model " + file, weights.tensors());
             Mlp model = new Mlp(0, sizes(weights));
             try {
                 if (QuantizedCheckpoint.isQuantized(weights)) {
@@ -75,7 +93,7 @@ final class MlpFiles {
         return Arrays.stream(architecture.substring(5, architecture.length() - 1).split(",\\s*")).mapToLong(Long::parseLong).toArray();
     }
 
-    static Tensor images(io.tessera.engine.data.FashionMnist.Split split) {
+    static Tensor images(FashionMnist.Split split) {
         return Tensor.of(split.normalizedPixels(0, split.count()), split.count(), (long) split.rows() * split.cols());
     }
 }

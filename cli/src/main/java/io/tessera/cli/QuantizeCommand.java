@@ -1,6 +1,7 @@
 package io.tessera.cli;
 
 import io.tessera.engine.data.FashionMnist;
+import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.engine.train.ClassifierTraining;
 import io.tessera.pipeline.Quantization;
@@ -63,20 +64,19 @@ final class QuantizeCommand implements Callable<Integer> {
         if (testImages < 1) {
             throw new IllegalArgumentException("--test-images must be >= 1, got " + testImages);
         }
+        AtomicFiles.requireWritable(outFile);
         PrintWriter out = spec.commandLine().getOut();
         QuantizationConfig config = new QuantizationConfig(threshold, java.util.Set.copyOf(keepFloat));
-        FashionMnist.Split test = FashionMnist.test(data, testImages);
         try (Mlp model = MlpFiles.load(modelFile)) {
+            FashionMnist.Split test = FashionMnist.test(data, testImages);
             double floatAccuracy = ClassifierTraining.accuracy(model::forward, test, 1000);
             List<String> layers = Quantization.quantize(model, config);
-            MlpFiles.saveQuantized(outFile, model, MlpFiles.sizes(modelFile), Map.of("source", modelFile.getFileName().toString()));
+            double int8Accuracy = MlpFiles.saveQuantizedAndTest(outFile, model, MlpFiles.sizes(modelFile),
+                    Map.of("source", modelFile.getFileName().toString()), test);
             out.printf("quantized layers %s to int8 (outlier threshold %s) -> %s%n", layers, threshold, outFile);
             out.printf("  size: %,d bytes (float: %,d bytes)%n", Files.size(outFile), Files.size(modelFile));
-            try (Mlp reloaded = MlpFiles.load(outFile)) {
-                double int8Accuracy = ClassifierTraining.accuracy(reloaded::forward, test, 1000);
-                out.printf("  test accuracy on %,d images: float32 %.2f%%, int8 %.2f%% (%+.2f points)%n", test.count(),
-                        100 * floatAccuracy, 100 * int8Accuracy, 100 * (int8Accuracy - floatAccuracy));
-            }
+            out.printf("  test accuracy on %,d images: float32 %.2f%%, int8 %.2f%% (%+.2f points)%n", test.count(),
+                    100 * floatAccuracy, 100 * int8Accuracy, 100 * (int8Accuracy - floatAccuracy));
         }
         return 0;
     }

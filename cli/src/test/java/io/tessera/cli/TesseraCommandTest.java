@@ -4,10 +4,22 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tessera.engine.DType;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.io.Safetensors;
+import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.ffi.CudaDriver;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 class TesseraCommandTest {
@@ -112,5 +124,109 @@ class TesseraCommandTest {
         assertFalse(missing.err().contains("\tat "), missing.err());
         Run unknown = run("no-such-command");
         assertEquals(2, unknown.exitCode());
+    }
+
+    /** A failed run: exit code 1 and exactly the one line "tessera COMMAND: MESSAGE" on stderr. */
+    private static void assertFails(String message, String... args) {
+        Run r = run(args);
+        assertEquals(1, r.exitCode(), String.join(" ", args) + "\n" + r.out() + r.err());
+        assertEquals("tessera " + args[0] + ": " + message, r.err().strip(), String.join(" ", args));
+    }
+
+    @Test
+    void fileProblemsNameThePathAndTheReason(@TempDir Path dir) throws IOException {
+        Path missing = dir.resolve("missing.safetensors");
+        Path folder = Files.createDirectory(dir.resolve("folder"));
+        assertFails("no such file: " + missing, "quantize", "--model", missing.toString(), "--out", dir.resolve("q").toString());
+        assertFails(folder + " is a directory, not a file", "quantize", "--model", folder.toString(), "--out", dir.resolve("q").toString());
+        assertFails("no such file: " + missing, "fisher", "--model", missing.toString(), "--out", dir.resolve("f").toString());
+        assertFails("no such file: " + dir.resolve("m.yaml"), "merge", dir.resolve("m.yaml").toString());
+        assertFails(folder + " is a directory, not a file", "merge", folder.toString());
+        writeModel(dir.resolve("a.safetensors"), 1);
+        for (String[] c : new String[][] {{"nowhere/out.safetensors", "the directory " + dir.resolve("nowhere") + " does not exist"},
+            {"folder", "it is a directory"}}) {
+            Files.writeString(dir.resolve("m.yaml"), "method: average\nmodels: [{path: a.safetensors}]\nout: " + c[0] + "\n");
+            assertFails("cannot write " + dir.resolve(c[0]) + ": " + c[1], "merge", dir.resolve("m.yaml").toString());
+            assertFails("cannot write " + dir.resolve(c[0]) + ": " + c[1], "quantize", "--model", dir.resolve("a.safetensors").toString(),
+                    "--out", dir.resolve(c[0]).toString());
+        }
+        Files.writeString(dir.resolve("m.yaml"), "method: average\nmodels: [{path: a.safetensors}, {path: b.safetensors}]\nout: o\n");
+        assertFails("merge: no such file: " + dir.resolve("b.safetensors"), "merge", dir.resolve("m.yaml").toString());
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of("a.safetensors", "folder", "m.yaml"), files.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+    }
+
+    @Test
+    void mergeConfigsAreReadStrictly(@TempDir Path dir) throws IOException {
+        Path config = dir.resolve("m.yaml");
+        String[][] cases = {
+            {"method: average\nmodels: [{path: a}]\nmethod: fisher\nout: o\n", "duplicate key 'method' (line 3)"},
+            {"method: dare\nbase: a\nmodels: [{path: b}]\nparameters: {seed: 1.5}\nout: o\n",
+                "'parameters.seed' must be an integer, got 1.5 (line 4)"},
+            {"method: average\nmodels: [{path: a}]\nout: o\ndtypes: bf16\n", "unknown key 'dtypes' (known here: "}};
+        for (String[] c : cases) {
+            Files.writeString(config, c[0]);
+            Run r = run("merge", config.toString());
+            assertEquals(1, r.exitCode(), r.err());
+            assertTrue(r.err().startsWith("tessera merge: " + config + ": " + c[1]) && r.err().strip().lines().count() == 1, r.err());
+        }
+    }
+
+    @Test
+    void nonFiniteModelsAreRefusedByFileAndTensor(@TempDir Path dir) throws IOException {
+        writeModel(dir.resolve("a.safetensors"), 1);
+        Path bad = dir.resolve("b.safetensors");
+        writeModel(bad, Float.NaN);
+        String message = "model " + bad + ": tensor '0.weight' holds 12 NaN and 0 infinite values";
+        Files.writeString(dir.resolve("m.yaml"), "method: average\nmodels: [{path: a.safetensors}, {path: b.safetensors}]\nout: o\n");
+        assertFails(message, "merge", dir.resolve("m.yaml").toString());
+        assertFails(message, "fisher", "--model", bad.toString(), "--out", dir.resolve("f").toString());
+        assertFails(message, "quantize", "--model", bad.toString(), "--out", dir.resolve("q").toString());
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of("a.safetensors", "b.safetensors", "m.yaml"), files.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+    }
+
+    /** An MLP 4-3-2 in bf16 whose layer-0 weight entries are all {@code fill} and whose other entries are random. */
+    private static void writeModel(Path file, float fill) throws IOException {
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> weights = new LinkedHashMap<>();
+            weights.put("0.weight", Tensor.full(fill, DType.BF16, 3, 4));
+            weights.put("0.bias", Tensor.randn(1, 0, 3).to(DType.BF16));
+            weights.put("2.weight", Tensor.randn(1, 10, 2, 3).to(DType.BF16));
+            weights.put("2.bias", Tensor.randn(1, 20, 2).to(DType.BF16));
+            MlpFiles.save(file, weights, new long[] {4, 3, 2}, Map.of());
+        }
+    }
+
+    @Test
+    void mergeOfTwoBf16FilesIsWrittenInBf16(@TempDir Path dir) throws IOException {
+        Map<String, float[]> values = new LinkedHashMap<>();
+        try (TensorScope scope = TensorScope.open()) {
+            for (String name : List.of("a", "b")) {
+                Tensor w = Tensor.randn(name.equals("a") ? 1 : 2, 0, 16, 9).to(DType.BF16);
+                values.put(name, w.toFloatArray()); // the stored values
+                Safetensors.write(dir.resolve(name + ".safetensors"), Map.of("w", w));
+            }
+        }
+        Files.writeString(dir.resolve("m.yaml"), """
+                method: average
+                models: [{path: a.safetensors, weight: 1}, {path: b.safetensors, weight: 2}]
+                out: merged.safetensors
+                """);
+        Run r = run("merge", dir.resolve("m.yaml").toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().startsWith("average merge of 2 models -> " + dir.resolve("merged.safetensors")), r.out());
+        try (SafetensorsFile merged = Safetensors.read(dir.resolve("merged.safetensors"))) {
+            Tensor w = merged.tensor("w");
+            assertEquals(DType.BF16, w.dtype());
+            float[] v = w.toFloatArray();
+            for (int i = 0; i < v.length; i++) {
+                double expected = (values.get("a")[i] + 2.0 * values.get("b")[i]) / 3; // float64 from the stored values
+                // within one bf16 ulp (2^-7 relative): f32 arithmetic can push a value across a rounding boundary, never further
+                assertEquals(expected, v[i], Math.scalb(1.0, Math.getExponent((float) expected) - 7) + 1e-6, "w[" + i + "]");
+            }
+        }
     }
 }

@@ -13,8 +13,10 @@ import java.util.Map;
 /**
  * Combining models parameter by parameter: Fisher-weighted averaging (Matena & Raffel 2022), plain
  * weighted averaging and task arithmetic (Ilharco et al. 2023), each one fused pass over the inputs; and
- * TIES and DARE, composed from engine ops (not fused yet). Models are maps from tensor names to f32
- * tensors (state dicts); results are allocated in the caller's scope.
+ * TIES and DARE, composed from engine ops (not fused yet). Models are maps from tensor names to
+ * floating-point tensors (state dicts) of f32, bf16 or f16, mixed freely: every tensor is converted to f32
+ * and merged in f32, and results are f32, allocated in the caller's scope ({@link MergeRunner} writes them in
+ * the output dtype).
  */
 public final class Merge {
     private Merge() {}
@@ -30,6 +32,9 @@ public final class Merge {
     interface PerTensor {
         Tensor merge(String name);
     }
+
+    /** Which entries of each model's task vector TIES keeps: the largest of each tensor, or of the whole model. */
+    public enum TrimScope { MODEL, TENSOR }
 
     static Map<String, Tensor> materialize(Iterable<String> names, PerTensor merge) {
         Map<String, Tensor> out = new LinkedHashMap<>();
@@ -109,16 +114,26 @@ public final class Merge {
 
     /**
      * TIES merging (Yadav et al. 2023): each task vector tau_i = theta_i - theta_base is trimmed to its
-     * entries of largest magnitude (the top {@code density} fraction over the whole model, by threshold as
-     * the reference code does), a sign is elected per entry (the sign of sum_i tau_i), and the result is
-     * theta_base + lambda * (mean of the trimmed tau_i that agree with the elected sign).
+     * k entries of largest magnitude, a sign is elected per entry (the sign of sum_i tau_i; negative when
+     * the sum is 0), and the result is theta_base + lambda * (mean of the trimmed tau_i that agree with the
+     * elected sign). k = floor(density * n), computed in double as PEFT's {@code magnitude_based_pruning} and
+     * mergekit's {@code sparsify} do ({@code int(density * numel)}), with n the entries of each tensor
+     * ({@link TrimScope#TENSOR}, their rule) or of the whole model ({@link TrimScope#MODEL}, one budget whose
+     * entries go to the largest magnitudes wherever they are). Exactly k entries are kept: ties at the
+     * threshold go to the earlier tensor (map order) and the lower index, so a tensor with density * n < 1
+     * keeps none and stays at the base.
      */
-    public static Map<String, Tensor> ties(Map<String, Tensor> base, List<Map<String, Tensor>> models, double density, double lambda) {
-        return materialize(base.keySet(), tiesPerTensor(base, models, density, lambda));
+    public static Map<String, Tensor> ties(Map<String, Tensor> base, List<Map<String, Tensor>> models, double density, double lambda,
+                                           TrimScope scope) {
+        return materialize(base.keySet(), tiesPerTensor(base, models, density, lambda, scope));
     }
 
-    /** TIES per tensor: each model's trim threshold is found over the whole model first, one model at a time. */
-    static PerTensor tiesPerTensor(Map<String, Tensor> base, List<Map<String, Tensor>> models, double density, double lambda) {
+    /**
+     * TIES per tensor; with {@link TrimScope#MODEL}, how many entries of each tensor a model keeps is found
+     * over the whole model first, one model at a time.
+     */
+    static PerTensor tiesPerTensor(Map<String, Tensor> base, List<Map<String, Tensor>> models, double density, double lambda,
+                                   TrimScope scope) {
         List<Map<String, Tensor>> all = new ArrayList<>();
         all.add(base);
         all.addAll(models);
@@ -126,21 +141,17 @@ public final class Merge {
         if (!(density > 0 && density <= 1)) {
             throw new IllegalArgumentException("TIES: density must be in (0, 1], got " + density);
         }
-        float[] thresholds = new float[models.size()];
-        for (int m = 0; m < thresholds.length; m++) {
-            try (TensorScope scope = TensorScope.open()) {
-                Map<String, Tensor> magnitude = new LinkedHashMap<>();
-                models.get(m).forEach((name, theta) -> magnitude.put(name, theta.sub(base.get(name)).abs()));
-                long total = magnitude.values().stream().mapToLong(Tensor::numel).sum();
-                thresholds[m] = TopK.kthLargest(magnitude, Math.max(1, (long) Math.ceil(density * total)));
-            }
+        List<Map<String, Long>> kept = new ArrayList<>();
+        for (Map<String, Tensor> model : models) {
+            kept.add(keptPerTensor(base, model, density, scope));
         }
         return name -> {
+            Tensor theta = f32(base.get(name));
             Tensor[] trimmed = new Tensor[models.size()];
-            Tensor sum = Tensor.zeros(base.get(name).shape());
+            Tensor sum = Tensor.zeros(theta.shape());
             for (int m = 0; m < trimmed.length; m++) {
-                Tensor tau = models.get(m).get(name).sub(base.get(name));
-                trimmed[m] = Tensor.where(tau.abs().ge(Tensor.scalar(thresholds[m])), tau, Tensor.zeros());
+                Tensor tau = f32(models.get(m).get(name)).sub(theta);
+                trimmed[m] = Tensor.where(largest(name, tau.abs(), kept.get(m).get(name)), tau, Tensor.zeros());
                 sum = sum.add(trimmed[m]);
             }
             Tensor elected = sum.gt(Tensor.zeros());
@@ -152,8 +163,33 @@ public final class Merge {
                 agreeCount = agreeCount.add(agrees);
             }
             Tensor mean = agreeSum.div(agreeCount.maximum(Tensor.ones()));
-            return base.get(name).add(mean.mul(lambda));
+            return theta.add(mean.mul(lambda));
         };
+    }
+
+    /** How many entries of each tensor of {@code model}'s task vector TIES keeps ({@link #ties}). */
+    private static Map<String, Long> keptPerTensor(Map<String, Tensor> base, Map<String, Tensor> model, double density, TrimScope scope) {
+        Map<String, Long> kept = new LinkedHashMap<>();
+        if (scope == TrimScope.TENSOR) {
+            base.forEach((name, t) -> kept.put(name, (long) (density * t.numel())));
+            return kept;
+        }
+        try (TensorScope tensors = TensorScope.open()) {
+            Map<String, Tensor> magnitude = new LinkedHashMap<>();
+            base.forEach((name, theta) -> magnitude.put(name, f32(model.get(name)).sub(f32(theta)).abs()));
+            long total = magnitude.values().stream().mapToLong(Tensor::numel).sum();
+            TopK.global(magnitude, (long) (density * total)).forEach((name, indices) -> kept.put(name, (long) indices.length));
+        }
+        return kept;
+    }
+
+    /** The {@code k} largest entries of {@code magnitude} (ties: lower index first), as a BOOL mask. */
+    private static Tensor largest(String name, Tensor magnitude, long k) {
+        byte[] mask = new byte[Math.toIntExact(magnitude.numel())];
+        for (long i : TopK.global(Map.of(name, magnitude), k).get(name)) {
+            mask[(int) i] = 1;
+        }
+        return Tensor.ofBytes(mask, DType.BOOL, magnitude.shape());
     }
 
     /**
@@ -185,9 +221,10 @@ public final class Merge {
             offset += (entry.getValue().numel() + 3) / 4; // disjoint Philox blocks per tensor
         }
         return name -> {
-            Tensor theta = base.get(name);
+            Tensor origin = f32(base.get(name));
+            Tensor theta = origin;
             for (int m = 0; m < models.size(); m++) {
-                Tensor tau = models.get(m).get(name).sub(base.get(name));
+                Tensor tau = f32(models.get(m).get(name)).sub(origin);
                 Tensor keep = Tensor.rand(seed + m, offsets.get(name), tau.shape()).ge(Tensor.scalar((float) dropProbability));
                 Tensor rescaled = Tensor.where(keep, tau.mul(1 / (1 - dropProbability)), Tensor.zeros());
                 theta = theta.add(rescaled.mul(lambdas[m]));
@@ -238,7 +275,7 @@ public final class Merge {
             Tensor g = grams.get(m).get(name);
             Tensor regularised = Tensor.where(diagonal, g, g.mul(alpha));
             lhs = lhs.add(regularised);
-            rhs = rhs.add(regularised.matmul(models.get(m).get(name).t()));
+            rhs = rhs.add(regularised.matmul(f32(models.get(m).get(name)).t()));
         }
         // a zero diagonal entry means a zero row and column (the Grams are positive semi-definite): pin
         // that unknown to the average with an equation of its own, M x_j = M avg_j
@@ -253,8 +290,8 @@ public final class Merge {
     }
 
     /**
-     * Checks that every model has the same tensor names, shapes and dtypes as the first, and reports every
-     * mismatch at once.
+     * Checks that every model has the same tensor names and shapes as the first, all floating point (of any
+     * dtypes, which may differ between models), and reports every mismatch at once.
      */
     public static void checkCompatible(List<Map<String, Tensor>> models, String what) {
         if (models.isEmpty()) {
@@ -262,6 +299,13 @@ public final class Merge {
         }
         Map<String, Tensor> first = models.get(0);
         List<String> problems = new ArrayList<>();
+        for (int m = 0; m < models.size(); m++) {
+            for (var entry : models.get(m).entrySet()) {
+                if (!entry.getValue().dtype().isFloatingPoint()) {
+                    problems.add(entry.getKey() + ": " + what + " " + m + " has " + entry.getValue().describe() + ", not floating point");
+                }
+            }
+        }
         for (int m = 1; m < models.size(); m++) {
             Map<String, Tensor> other = models.get(m);
             for (String name : first.keySet()) {
@@ -269,7 +313,7 @@ public final class Merge {
                 Tensor b = other.get(name);
                 if (b == null) {
                     problems.add(what + " " + m + " lacks " + name);
-                } else if (!Arrays.equals(a.shape(), b.shape()) || a.dtype() != b.dtype()) {
+                } else if (!Arrays.equals(a.shape(), b.shape())) {
                     problems.add(name + ": " + what + " 0 has " + a.describe() + ", " + what + " " + m + " has " + b.describe());
                 }
             }
@@ -307,7 +351,7 @@ public final class Merge {
         double squares = 0;
         try (TensorScope scope = TensorScope.open()) {
             for (Tensor f : fisher.values()) {
-                squares += f.sumSquares(false).item();
+                squares += f32(f).sumSquares(false).item();
             }
         }
         if (!(squares > 0) || !Double.isFinite(squares)) {
@@ -322,11 +366,17 @@ public final class Merge {
         Tensor[] t = new Tensor[weights.length];
         Tensor[] f = new Tensor[weights.length];
         for (int m = 0; m < weights.length; m++) {
-            t[m] = thetas.get(m).get(name).contiguous();
-            f[m] = fishers.get(m).get(name).contiguous();
+            t[m] = f32(thetas.get(m).get(name)).contiguous();
+            // average and task arithmetic pass the models as Fishers (scaled to 0): convert them once
+            f[m] = fishers == thetas ? t[m] : f32(fishers.get(m).get(name)).contiguous();
         }
-        Tensor merged = Tensor.empty(t[0].dtype(), t[0].shape());
+        Tensor merged = Tensor.empty(DType.F32, t[0].shape());
         merged.backend().fisherMerge(t, f, weights, scales, floor, merged);
         return merged;
+    }
+
+    /** The kernels and ops compute in f32: bf16 and f16 inputs are widened (exactly) first. */
+    private static Tensor f32(Tensor t) {
+        return t.dtype() == DType.F32 ? t : t.to(DType.F32);
     }
 }

@@ -1,17 +1,26 @@
 package io.tessera.fisher;
 
 import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonStreamContext;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLMapper;
+import io.tessera.engine.DType;
+import io.tessera.engine.io.InputFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * A merge described in YAML, in the spirit of mergekit's configs:
@@ -23,10 +32,21 @@ import java.util.Locale;
  *     weight: 1.0           # weight (fisher, average) or lambda (task_arithmetic, dare)
  *     fisher: alice.fisher.safetensors   # needed by fisher
  *     gram: alice.gram.safetensors       # needed by regmean
- * parameters: {fisher_floor: 1.0e-6, normalize_fisher: false, density: 0.2, lambda: 1.0, drop: 0.9, seed: 0, alpha: 0.9}
+ * parameters: {fisher_floor: 1.0e-6, normalize_fisher: false, density: 0.2, scope: tensor, lambda: 1.0, drop: 0.9, seed: 0,
+ *              alpha: 0.9}
  * out: merged.safetensors
+ * dtype: bf16               # optional: f32 | bf16 | f16 (or float32 | bfloat16 | float16, mergekit's names)
  * search: {grid: 10}        # optional, see below; or {samples: 16, seed: 0, concentration: 1.0}
  * </pre>
+ * Models may be stored in f32, bf16 or f16, even mixed: every tensor is merged in f32 ({@link Merge}) and
+ * written in {@code dtype}, by default the inputs' dtype of that tensor (base and models; Fisher and Gram
+ * files do not count) when they all agree, else f32. TIES ({@code density}, {@code scope}) keeps, of each
+ * task vector, exactly k = floor(density * n) entries of largest magnitude, k computed in double as PEFT and
+ * mergekit do ({@code int(density * numel)}); n counts the entries of each tensor with {@code scope: tensor}
+ * (the default, mergekit's and PEFT's rule; a tensor with density * n < 1 keeps nothing) or of the whole
+ * model with {@code scope: model}; ties at the threshold go to the earlier tensor and the lower index
+ * ({@link Merge#ties}).
+ * <p>
  * A Gram file (written by {@code tessera fisher --grams}) holds, for each Linear weight {@code <name>}
  * [out, in] of the model, the f32 tensor {@code <name>} [in, in]: X^T X summed over that layer's inputs, the
  * names a Fisher file uses too; regmean merges those weights by RegMean with {@code alpha} and averages
@@ -36,9 +56,11 @@ import java.util.Locale;
  * taking them from the entries: each candidate (a grid of {@code grid + 1} points for two models, or
  * {@code samples} seeded Dirichlet draws) is merged and scored by the caller's evaluation on held-out data,
  * and the best is written ({@link CoefficientSearch}, {@link MergeRunner#run(MergeConfig, java.util.function.ToDoubleFunction)}).
- * Every problem is reported at once.
+ * Every problem is reported at once. The YAML is read strictly: an unknown or repeated key, or a number
+ * where an integer belongs ({@code seed: 1.5}), is an error naming the key and the file.
  */
-public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out, Search search) {
+public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out, DType dtype,
+                          Search search) {
 
     public enum Method { FISHER, AVERAGE, TASK_ARITHMETIC, TIES, DARE, REGMEAN }
 
@@ -47,8 +69,12 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
     /** One model: a safetensors file ({@code path}) or a patch of the base ({@code patch}), the other null. */
     public record ModelEntry(Path path, Path patch, double weight, Path fisher, Path gram) {}
 
-    public record Parameters(double fisherFloor, boolean normalizeFisher, double density, double lambda, double drop, long seed,
-                             double alpha) {}
+    public record Parameters(double fisherFloor, boolean normalizeFisher, double density, Merge.TrimScope scope, double lambda,
+                             double drop, long seed, double alpha) {}
+
+    /** The output dtypes, by the names a config may use. */
+    private static final Map<String, DType> DTYPES = Map.of("f32", DType.F32, "float32", DType.F32, "bf16", DType.BF16,
+            "bfloat16", DType.BF16, "f16", DType.F16, "float16", DType.F16);
 
     /** Candidate weights to score: a grid of {@code grid + 1} points for two models, else Dirichlet draws. */
     public record Search(int grid, int samples, long seed, double concentration) {
@@ -59,28 +85,31 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
 
     /** The YAML document as written; converted to a checked MergeConfig by {@link #load}. */
     private record Document(String method, String base, List<DocumentModel> models, DocumentParameters parameters, String out,
-                            DocumentSearch search) {}
+                            String dtype, DocumentSearch search) {}
 
     private record DocumentSearch(Integer grid, Integer samples, Long seed, Double concentration) {}
 
     private record DocumentModel(String path, String patch, Double weight, String fisher, String gram) {}
 
     private record DocumentParameters(@JsonProperty("fisher_floor") Double fisherFloor,
-                                      @JsonProperty("normalize_fisher") Boolean normalizeFisher, Double density, Double lambda,
-                                      Double drop, Long seed, Double alpha) {}
+                                      @JsonProperty("normalize_fisher") Boolean normalizeFisher, Double density, String scope,
+                                      Double lambda, Double drop, Long seed, Double alpha) {}
 
-    private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
-            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    /** Strict: a repeated key, an unknown key, a float for an integer or a second YAML document is an error. */
+    private static final ObjectMapper YAML = YAMLMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+            .build();
 
     public static MergeConfig load(Path file) throws IOException {
+        InputFiles.requireFile(file);
         String text = Files.readString(file);
         Document doc;
         try {
             doc = YAML.readValue(text, Document.class);
-        } catch (UnrecognizedPropertyException e) {
-            throw new IllegalArgumentException(file + ": unknown key '" + e.getPropertyName() + "' (known: " + e.getKnownPropertyIds() + ")");
         } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(file + ": not a valid merge config: " + e.getOriginalMessage(), e);
+            throw new IllegalArgumentException(file + ": " + explain(e), e);
         }
         if (doc == null) {
             throw new IllegalArgumentException(file + ": the merge config is empty");
@@ -134,17 +163,85 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
             problems.add("'out' is missing");
         }
         Search search = search(doc, method, problems);
-        DocumentParameters p = doc.parameters() == null ? new DocumentParameters(null, null, null, null, null, null, null) : doc.parameters();
+        DocumentParameters p = doc.parameters() == null ? new DocumentParameters(null, null, null, null, null, null, null, null)
+                : doc.parameters();
+        Merge.TrimScope scope = p.scope() == null ? Merge.TrimScope.TENSOR : switch (p.scope().toLowerCase(Locale.ROOT)) {
+            case "model" -> Merge.TrimScope.MODEL;
+            case "tensor" -> Merge.TrimScope.TENSOR;
+            default -> {
+                problems.add("'parameters.scope' must be model or tensor, got '" + p.scope() + "'");
+                yield null;
+            }
+        };
         Parameters parameters = new Parameters(p.fisherFloor() == null ? Merge.DEFAULT_FISHER_FLOOR : p.fisherFloor(),
-                p.normalizeFisher() != null && p.normalizeFisher(), p.density() == null ? 0.2 : p.density(),
+                p.normalizeFisher() != null && p.normalizeFisher(), p.density() == null ? 0.2 : p.density(), scope,
                 p.lambda() == null ? 1.0 : p.lambda(), p.drop() == null ? 0.9 : p.drop(), p.seed() == null ? 0 : p.seed(),
                 p.alpha() == null ? 0.9 : p.alpha());
+        DType dtype = doc.dtype() == null ? null : DTYPES.get(doc.dtype().toLowerCase(Locale.ROOT));
+        if (doc.dtype() != null && dtype == null) {
+            problems.add("'dtype' must be f32, bf16 or f16 (or float32, bfloat16, float16), got '" + doc.dtype() + "'");
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException(file + ": " + problems.size() + " problem(s) in the merge config:\n  "
                     + String.join("\n  ", problems));
         }
         return new MergeConfig(method, needsBase || patches ? dir.resolve(doc.base()) : null, List.copyOf(models), parameters,
-                dir.resolve(doc.out()), search);
+                dir.resolve(doc.out()), dtype, search);
+    }
+
+    /** A parse or type error as one line naming the key (e.g. {@code models[1].weight}) and its line. */
+    private static String explain(JsonProcessingException wrapped) {
+        JsonProcessingException e = innermost(wrapped);
+        String key = keyPath(e);
+        String where = e.getLocation() == null ? "" : " (line " + e.getLocation().getLineNr() + ")";
+        return switch (e) {
+            // no line: Jackson reports an unknown key of a record at the end of the record's mapping
+            case UnrecognizedPropertyException unknown -> "unknown key '" + key + "' (known here: " + unknown.getKnownPropertyIds() + ")";
+            case InvalidFormatException value -> "'" + key + "' must be " + expected(value.getTargetType()) + ", got " + value.getValue()
+                    + where;
+            case MismatchedInputException value when !key.isEmpty() -> "'" + key + "' must be " + expected(value.getTargetType()) + where;
+            // Jackson has no exception types of their own for these, only the messages
+            case MismatchedInputException trailing when trailing.getOriginalMessage().startsWith("Trailing token") ->
+                    "holds more than one YAML document" + where;
+            case MismatchedInputException _ -> "the merge config must be a mapping of keys" + where;
+            default -> e.getOriginalMessage().startsWith("Duplicate field") ? "duplicate key '" + key + "'" + where
+                    : "not a valid merge config: " + e.getOriginalMessage().strip().replaceAll("\\s*\\n\\s*", "; ") + where;
+        };
+    }
+
+    /** Databind wraps a parse error (e.g. a repeated key) in one whose path stops at the enclosing key. */
+    private static JsonProcessingException innermost(JsonProcessingException e) {
+        return e.getCause() instanceof JsonProcessingException cause ? innermost(cause) : e;
+    }
+
+    /** The dotted path of the key an error is about, e.g. {@code parameters.seed} or {@code models[0].path}. */
+    private static String keyPath(JsonProcessingException e) {
+        List<Object> steps = new ArrayList<>(); // field names and array indices, outermost first
+        if (e instanceof JsonMappingException mapping) {
+            mapping.getPath().forEach(r -> steps.add(r.getFieldName() != null ? r.getFieldName() : (Object) r.getIndex()));
+        } else if (e.getProcessor() instanceof JsonParser parser) { // a parse error: where the parser stopped
+            for (JsonStreamContext c = parser.getParsingContext(); c != null && !c.inRoot(); c = c.getParent()) {
+                steps.add(0, c.inArray() ? (Object) c.getCurrentIndex() : c.getCurrentName());
+            }
+        }
+        StringBuilder path = new StringBuilder();
+        for (Object step : steps) {
+            path.append(step instanceof Integer index ? "[" + index + "]" : (path.isEmpty() ? "" : ".") + step);
+        }
+        return path.toString();
+    }
+
+    private static String expected(Class<?> type) {
+        if (type == Integer.class || type == Long.class) {
+            return "an integer";
+        }
+        if (type == Double.class) {
+            return "a number";
+        }
+        if (type == Boolean.class) {
+            return "true or false";
+        }
+        return type == String.class ? "a string" : List.class.isAssignableFrom(type) ? "a list" : "a mapping of keys";
     }
 
     private static Search search(Document doc, Method method, List<String> problems) {

@@ -1,28 +1,35 @@
 package io.tessera.fisher;
 
+import io.tessera.engine.DType;
+import io.tessera.engine.NonFinite;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
+import io.tessera.engine.io.AtomicFiles;
+import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.sparse.ModelDigest;
 import io.tessera.sparse.Patch;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
 import java.util.function.Function;
 import java.util.function.ToDoubleFunction;
 
 /**
- * Runs a {@link MergeConfig}: checks every input file exists and every patch was made against the base,
- * memory-maps the inputs (zero-copy, so inputs need not fit in RAM), checks that they are compatible (all
- * mismatches at once), and merges tensor by tensor straight into the output file (written atomically), so
- * only one merged tensor is in memory at a time. (TIES first finds each model's trim threshold over the whole
- * model, which holds one model's task-vector magnitudes at a time; a coefficient search keeps each candidate
- * it scores in memory.)
+ * Runs a {@link MergeConfig}: checks the output can be written, every input file exists and every patch
+ * was made against the base, memory-maps the inputs (zero-copy, so inputs need not fit in RAM), checks that
+ * they are compatible (all mismatches at once) and finite (a NaN or infinity in any input is refused,
+ * naming the file and tensor), and merges tensor by tensor straight into the output file (written
+ * atomically: it appears only if every tensor merged), so only one merged tensor is in memory at a time.
+ * (TIES with {@code scope: model} first counts what each model keeps over the whole model, which holds one
+ * model's task-vector magnitudes at a time; a coefficient search keeps each candidate it scores in memory.)
  */
 public final class MergeRunner {
     private MergeRunner() {}
@@ -40,19 +47,15 @@ public final class MergeRunner {
         if (config.search() != null && evaluation == null) {
             throw new IllegalArgumentException("merge: the config has a 'search' block, which needs an evaluation on held-out data");
         }
+        AtomicFiles.requireWritable(config.out());
         List<Path> inputs = new ArrayList<>();
-        if (config.base() != null) {
-            inputs.add(config.base());
-        }
+        inputs.add(config.base());
         for (MergeConfig.ModelEntry entry : config.models()) {
-            inputs.add(entry.path());
-            inputs.add(entry.patch());
-            inputs.add(entry.fisher());
-            inputs.add(entry.gram());
+            inputs.addAll(Arrays.asList(entry.path(), entry.patch(), entry.fisher(), entry.gram()));
         }
-        List<String> missing = inputs.stream().filter(p -> p != null && !Files.isRegularFile(p)).map(Path::toString).toList();
-        if (!missing.isEmpty()) {
-            throw new IllegalArgumentException("merge: " + missing.size() + " input file(s) missing:\n  " + String.join("\n  ", missing));
+        List<String> unreadable = inputs.stream().filter(Objects::nonNull).map(InputFiles::problem).filter(Objects::nonNull).toList();
+        if (!unreadable.isEmpty()) {
+            throw new IllegalArgumentException("merge: " + String.join("; ", unreadable));
         }
         Patch[] patches = loadPatches(config);
         // the files are opened before the scope, so they stay mapped until the finally block, not the scope, closes them
@@ -81,11 +84,12 @@ public final class MergeRunner {
                         models.set(i, patches[i].apply(base));
                     }
                 }
+                requireFinite(config, base, models, fishers, grams);
                 Function<double[], Merge.PerTensor> plan = w -> switch (config.method()) {
                     case FISHER -> Merge.fisherWeightedPerTensor(models, fishers, w, p.fisherFloor(), p.normalizeFisher());
                     case AVERAGE -> Merge.averagePerTensor(models, w);
                     case TASK_ARITHMETIC -> Merge.taskArithmeticPerTensor(base, models, w);
-                    case TIES -> Merge.tiesPerTensor(base, models, p.density(), p.lambda());
+                    case TIES -> Merge.tiesPerTensor(base, models, p.density(), p.lambda(), p.scope());
                     case DARE -> Merge.darePerTensor(base, models, p.drop(), w, p.seed());
                     case REGMEAN -> {
                         Grams.check(models, grams, config.models().stream().map(e -> e.gram().toString()).toList());
@@ -98,7 +102,7 @@ public final class MergeRunner {
                 double[] chosen = table == null ? weights : table.best().lambdas();
                 Merge.PerTensor merged = plan.apply(chosen);
                 // the architecture carries over from the inputs (the base or the first model); their scores and histories do not
-                Map<String, String> metadata = new java.util.LinkedHashMap<>();
+                Map<String, String> metadata = new LinkedHashMap<>();
                 String architecture = open.get(0).metadata().get("architecture");
                 if (architecture != null) {
                     metadata.put("architecture", architecture);
@@ -106,20 +110,54 @@ public final class MergeRunner {
                 metadata.put("merge_method", config.method().name().toLowerCase(Locale.ROOT));
                 metadata.put("merged_models", String.valueOf(models.size()));
                 if (table != null) {
-                    metadata.put("merge_weights", java.util.Arrays.toString(chosen));
+                    metadata.put("merge_weights", Arrays.toString(chosen));
                 }
                 // one merged tensor in memory at a time: results larger than RAM stream to the file
-                Map<String, Safetensors.Pending> pending = new java.util.LinkedHashMap<>();
-                reference.forEach((name, t) -> pending.put(name, new Safetensors.Pending(t.dtype(), t.shape(), () -> {
-                    Tensor value = merged.merge(name);
-                    return value.dtype() == t.dtype() ? value : value.to(t.dtype());
-                })));
+                List<Map<String, Tensor>> stored = new ArrayList<>(models); // whose dtypes the output keeps by default
+                if (base != null) {
+                    stored.add(base);
+                }
+                Map<String, Safetensors.Pending> pending = new LinkedHashMap<>();
+                reference.forEach((name, t) -> {
+                    DType dtype = config.dtype() != null ? config.dtype() : commonDtype(stored, name);
+                    pending.put(name, new Safetensors.Pending(dtype, t.shape(), () -> {
+                        Tensor value = merged.merge(name);
+                        return value.dtype() == dtype ? value : value.to(dtype);
+                    }));
+                });
                 Safetensors.writeStreaming(config.out(), pending, metadata);
                 return table;
             }
         } finally {
             for (SafetensorsFile file : open) {
                 file.close();
+            }
+        }
+    }
+
+    /** The dtype every input stores tensor {@code name} in, or f32 if they differ. */
+    private static DType commonDtype(List<Map<String, Tensor>> inputs, String name) {
+        List<DType> dtypes = inputs.stream().map(m -> m.get(name).dtype()).distinct().toList();
+        return dtypes.size() == 1 ? dtypes.get(0) : DType.F32;
+    }
+
+    /** Refuses any input holding NaN or infinite values, naming its file and the tensor. */
+    private static void requireFinite(MergeConfig config, Map<String, Tensor> base, List<Map<String, Tensor>> models,
+                                      List<Map<String, Tensor>> fishers, List<Map<String, Tensor>> grams) {
+        if (base != null) {
+            NonFinite.requireNone("base " + config.base(), base);
+        }
+        int fisher = 0;
+        int gram = 0;
+        for (int i = 0; i < models.size(); i++) {
+            MergeConfig.ModelEntry entry = config.models().get(i);
+            NonFinite.requireNone(entry.path() != null ? "model " + entry.path() : "model " + config.base() + " patched by "
+                    + entry.patch(), models.get(i));
+            if (entry.fisher() != null) {
+                NonFinite.requireNone("Fisher " + entry.fisher(), fishers.get(fisher++));
+            }
+            if (entry.gram() != null) {
+                NonFinite.requireNone("Gram " + entry.gram(), grams.get(gram++));
             }
         }
     }

@@ -2,9 +2,11 @@ package io.tessera.fisher;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -127,8 +129,8 @@ class MergeConfigTest {
                     out: merged.safetensors
                     """);
             var missing = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml"))));
-            assertTrue(missing.getMessage().contains("2 input file(s) missing") && missing.getMessage().contains("m9.safetensors")
-                    && missing.getMessage().contains("g9.safetensors"), missing.getMessage());
+            assertEquals("merge: no such file: " + dir.resolve("m9.safetensors") + "; no such file: " + dir.resolve("g9.safetensors"),
+                    missing.getMessage());
             Files.writeString(dir.resolve("regmean.yaml"), """
                     method: regmean
                     models:
@@ -243,5 +245,143 @@ class MergeConfigTest {
         var e = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("m.yaml"))));
         assertTrue(e.getMessage().contains("w: model 0 has f32[2]"), e.getMessage());
         assertTrue(Files.notExists(dir.resolve("out.safetensors")));
+    }
+
+    /** Random values in [-1, 1) stored as {@code dtype}, for tensors "a" [3, 5] and "b" [301]. */
+    private Map<String, float[]> writeRandom(String name, DType dtype, long seed) throws IOException {
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> stored = Map.of("a", Tensor.rand(seed, 0, 3, 5).mul(2).sub(1).to(dtype),
+                    "b", Tensor.rand(seed, 100, 301).mul(2).sub(1).to(dtype));
+            Safetensors.write(dir.resolve(name), stored);
+            Map<String, float[]> values = new java.util.HashMap<>();
+            stored.forEach((n, t) -> values.put(n, t.toFloatArray())); // the stored values, widened exactly
+            return values;
+        }
+    }
+
+    private List<String> listDir() throws IOException {
+        try (var s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    @Test
+    void halfPrecisionModelsMergeInFloat32AndAreWrittenInTheirDtypeOrTheConfigs() throws Exception {
+        Map<String, float[]> a = writeRandom("a.safetensors", DType.BF16, 1);
+        Map<String, float[]> b = writeRandom("b.safetensors", DType.BF16, 2);
+        Map<String, float[]> c = writeRandom("c.safetensors", DType.F16, 3);
+        // debris of a merge that crashed while writing out.safetensors: removed by the next write
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        Files.writeString(dir.resolve(".out.safetensors." + gone.pid() + ".8badf00d.tmp"), "half-written");
+        String[][] cases = { // {second model, dtype key, expected output dtype}
+            {"b.safetensors", "", "BF16"}, {"b.safetensors", "dtype: f32\n", "F32"}, {"c.safetensors", "", "F32"},
+            {"c.safetensors", "dtype: bfloat16\n", "BF16"}, {"b.safetensors", "dtype: f16\n", "F16"}};
+        for (String[] c0 : cases) {
+            Map<String, float[]> second = c0[0].equals("b.safetensors") ? b : c;
+            Files.writeString(dir.resolve("m.yaml"), "method: average\nmodels: [{path: a.safetensors, weight: 1}, {path: " + c0[0]
+                    + ", weight: 3}]\nout: out.safetensors\n" + c0[1]);
+            MergeRunner.run(MergeConfig.load(dir.resolve("m.yaml")));
+            DType dtype = DType.valueOf(c0[2]);
+            try (SafetensorsFile merged = Safetensors.read(dir.resolve("out.safetensors"))) {
+                for (String n : List.of("a", "b")) {
+                    Tensor t = merged.tensor(n);
+                    assertEquals(dtype, t.dtype(), c0[0] + " " + c0[1] + n);
+                    float[] v = t.toFloatArray();
+                    for (int i = 0; i < v.length; i++) {
+                        double expected = (a.get(n)[i] + 3.0 * second.get(n)[i]) / 4; // float64 from the stored values
+                        assertEquals(expected, v[i], MergeTest.tolerance(dtype, expected), c0[0] + " " + c0[1] + n + "[" + i + "]");
+                    }
+                }
+            }
+        }
+        assertEquals(List.of("a.safetensors", "b.safetensors", "c.safetensors", "m.yaml", "out.safetensors"), listDir());
+    }
+
+    @Test
+    void nonFiniteInputsAreRefusedByNameBeforeAnythingIsWritten() throws IOException {
+        write("a.safetensors", 1, 2, 3, 4);
+        write("b.safetensors", 1, Float.NaN, Float.POSITIVE_INFINITY, Float.NaN);
+        write("fa.safetensors", 1, 1, 1, 1);
+        write("fb.safetensors", 1, 1, 1, 1);
+        write("fnan.safetensors", 1, 1, Float.NEGATIVE_INFINITY, 1);
+        String[][] cases = {
+            {"method: average\nmodels: [{path: a.safetensors}, {path: b.safetensors}]", "model " + dir.resolve("b.safetensors")
+                    + ": tensor 'w' holds 2 NaN and 1 infinite values"},
+            {"method: ties\nbase: b.safetensors\nmodels: [{path: a.safetensors}]", "base " + dir.resolve("b.safetensors")
+                    + ": tensor 'w' holds 2 NaN and 1 infinite values"},
+            {"method: fisher\nmodels: [{path: a.safetensors, fisher: fa.safetensors}, {path: a.safetensors, fisher: fnan.safetensors}]",
+                    "Fisher " + dir.resolve("fnan.safetensors") + ": tensor 'w' holds 0 NaN and 1 infinite values"}};
+        for (String[] c : cases) {
+            Files.writeString(dir.resolve("m.yaml"), c[0] + "\nout: out.safetensors\n");
+            var e = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("m.yaml"))));
+            assertEquals(c[1], e.getMessage());
+        }
+        assertEquals(List.of("a.safetensors", "b.safetensors", "fa.safetensors", "fb.safetensors", "fnan.safetensors", "m.yaml"),
+                listDir());
+    }
+
+    @Test
+    void aMergeThatFailsMidwayLeavesNoOutputAndNoTemporaryFile() throws IOException {
+        // RegMean on two weights: "a.weight" solves and is written, then "b.weight"'s Gram [[1, 2], [2, 1]] is not positive definite
+        try (TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> model = Map.of("a.weight", Tensor.of(new float[] {1, 2, 3, 4}, 2, 2), "b.weight",
+                    Tensor.of(new float[] {5, 6, 7, 8}, 2, 2));
+            Safetensors.write(dir.resolve("m.safetensors"), model);
+            Safetensors.write(dir.resolve("g.safetensors"), Map.of("a.weight", Tensor.of(new float[] {2, 0, 0, 3}, 2, 2),
+                    "b.weight", Tensor.of(new float[] {1, 2, 2, 1}, 2, 2)));
+        }
+        Files.writeString(dir.resolve("m.yaml"), """
+                method: regmean
+                models: [{path: m.safetensors, gram: g.safetensors}, {path: m.safetensors, gram: g.safetensors}]
+                parameters: {alpha: 1}
+                out: out.safetensors
+                """);
+        var e = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("m.yaml"))));
+        assertTrue(e.getMessage().contains("not positive definite"), e.getMessage());
+        assertEquals(List.of("g.safetensors", "m.safetensors", "m.yaml"), listDir());
+    }
+
+    @Test
+    void tiesScopeAndDtypeAreReadAndChecked() throws IOException {
+        Files.writeString(dir.resolve("t.yaml"), "method: ties\nbase: a\nmodels: [{path: b}]\nout: o\n");
+        MergeConfig defaults = MergeConfig.load(dir.resolve("t.yaml"));
+        assertEquals(Merge.TrimScope.TENSOR, defaults.parameters().scope());
+        assertEquals(null, defaults.dtype());
+        Files.writeString(dir.resolve("t.yaml"), "method: ties\nbase: a\nmodels: [{path: b}]\nparameters: {scope: model}\nout: o\n"
+                + "dtype: F16\n");
+        MergeConfig model = MergeConfig.load(dir.resolve("t.yaml"));
+        assertEquals(Merge.TrimScope.MODEL, model.parameters().scope());
+        assertEquals(DType.F16, model.dtype());
+        Files.writeString(dir.resolve("t.yaml"), "method: ties\nbase: a\nmodels: [{path: b}]\nparameters: {scope: layer}\nout: o\n"
+                + "dtype: f64\n");
+        String m = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("t.yaml"))).getMessage();
+        assertTrue(m.contains("2 problem(s)") && m.contains("'parameters.scope' must be model or tensor, got 'layer'")
+                && m.contains("'dtype' must be f32, bf16 or f16 (or float32, bfloat16, float16), got 'f64'"), m);
+    }
+
+    @Test
+    void yamlIsReadStrictlyAndEachErrorNamesTheKeyAndTheFile() throws IOException {
+        Path file = dir.resolve("s.yaml");
+        String[][] cases = {
+            {"method: average\nmethod: fisher\nmodels: [{path: a}]\nout: o\n", "duplicate key 'method' (line 2)"},
+            {"method: ties\nbase: a\nmodels: [{path: b}]\nparameters: {seed: 1, density: 0.5, seed: 2}\nout: o\n",
+                "duplicate key 'parameters.seed' (line 4)"},
+            {"method: dare\nbase: a\nmodels: [{path: b}]\nparameters: {seed: 1.5}\nout: o\n",
+                "'parameters.seed' must be an integer, got 1.5 (line 4)"},
+            {"method: average\nmodels: [{path: a}, {path: b, weight: heavy}]\nout: o\n",
+                "'models[1].weight' must be a number, got heavy (line 2)"},
+            {"method: average\nmodels: [{path: a}]\nsearch: {grid: 2.0}\nout: o\n", "'search.grid' must be an integer, got 2.0 (line 3)"},
+            {"method: average\nmodels: [{path: a, wieght: 2}]\nout: o\n", "unknown key 'models[0].wieght' (known here: "},
+            {"method: average\nmodels: 3\nout: o\n", "'models' must be a list (line 2)"},
+            {"method: average\nmodels: [{path: a}]\nout: o\n---\nmethod: fisher\n", "holds more than one YAML document (line 5)"},
+            {"method: average\nmodels: [{path: a}\nout: o\n", "not a valid merge config: "},
+            {"- method: average\n", "the merge config must be a mapping of keys (line 1)"}};
+        for (String[] c : cases) {
+            Files.writeString(file, c[0]);
+            String m = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(file), c[0]).getMessage();
+            assertTrue(m.startsWith(file + ": " + c[1]), c[0] + " gave: " + m);
+            assertFalse(m.contains("\n"), "one line: " + m);
+        }
     }
 }

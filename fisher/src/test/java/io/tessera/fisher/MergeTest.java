@@ -1,5 +1,6 @@
 package io.tessera.fisher;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -104,54 +105,198 @@ class MergeTest {
         }
     }
 
-    @Test
-    void tiesTrimsElectsAndAveragesTheAgreeingSigns() {
-        SplittableRandom rng = new SplittableRandom(3);
-        Map<String, float[]> base = random(rng, -1, 1);
-        List<Map<String, float[]>> tuned = List.of(random(rng, -1, 1), random(rng, -1, 1), random(rng, -1, 1));
-        double density = 0.2;
-        double lambda = 0.9;
-        // float64 reference: per model, the magnitude threshold is the k-th largest |tau| over all tensors
-        int models = tuned.size();
+    /**
+     * The float64 TIES reference: per model, keep exactly k = (long) (density * n) entries of largest |tau|
+     * (n per tensor, or over the model), ties going to the earlier tensor and the lower index; elect the sign
+     * of the sum (negative when 0); average the agreeing trimmed entries.
+     */
+    private static Map<String, double[]> tiesReference(Map<String, float[]> base, List<Map<String, float[]>> tuned, double density,
+                                                       double lambda, Merge.TrimScope scope) {
         List<Map<String, double[]>> trimmed = new java.util.ArrayList<>();
         for (Map<String, float[]> model : tuned) {
             Map<String, double[]> tau = new LinkedHashMap<>();
-            List<Double> magnitudes = new java.util.ArrayList<>();
             model.forEach((n, v) -> {
                 double[] t = new double[v.length];
                 for (int i = 0; i < v.length; i++) {
-                    t[i] = (float) (v[i] - base.get(n)[i]);
-                    magnitudes.add(Math.abs(t[i]));
+                    t[i] = (float) ((double) v[i] - base.get(n)[i]); // as f32 subtraction gives it: correctly rounded
                 }
                 tau.put(n, t);
             });
-            magnitudes.sort(java.util.Comparator.reverseOrder());
-            double threshold = magnitudes.get((int) Math.ceil(density * magnitudes.size()) - 1);
-            tau.values().forEach(t -> {
-                for (int i = 0; i < t.length; i++) {
-                    t[i] = Math.abs(t[i]) >= threshold ? t[i] : 0;
+            List<List<String>> groups = scope == Merge.TrimScope.TENSOR ? tau.keySet().stream().map(List::of).toList()
+                    : List.of(List.copyOf(tau.keySet()));
+            Map<String, double[]> kept = new LinkedHashMap<>();
+            tau.forEach((n, t) -> kept.put(n, new double[t.length]));
+            for (List<String> group : groups) {
+                List<Object[]> entries = new java.util.ArrayList<>(); // {tensor position, index, magnitude}
+                for (int g = 0; g < group.size(); g++) {
+                    double[] t = tau.get(group.get(g));
+                    for (int i = 0; i < t.length; i++) {
+                        entries.add(new Object[] {g, i, Math.abs(t[i])});
+                    }
                 }
-            });
-            trimmed.add(tau);
+                entries.sort(java.util.Comparator.<Object[]>comparingDouble(e -> -(double) e[2]).thenComparingInt(e -> (int) e[0])
+                        .thenComparingInt(e -> (int) e[1]));
+                long k = (long) (density * entries.size());
+                for (int j = 0; j < k; j++) {
+                    String n = group.get((int) entries.get(j)[0]);
+                    int i = (int) entries.get(j)[1];
+                    kept.get(n)[i] = tau.get(n)[i];
+                }
+            }
+            trimmed.add(kept);
         }
-        try (TensorScope scope = TensorScope.open()) {
-            Map<String, Tensor> merged = Merge.ties(tensors(base), tuned.stream().map(MergeTest::tensors).toList(), density, lambda);
-            assertMerged(merged, (n, i) -> {
+        Map<String, double[]> out = new LinkedHashMap<>();
+        base.forEach((n, b) -> {
+            double[] merged = new double[b.length];
+            for (int i = 0; i < b.length; i++) {
                 double sum = 0;
-                for (int m = 0; m < models; m++) {
-                    sum += trimmed.get(m).get(n)[i];
+                for (Map<String, double[]> t : trimmed) {
+                    sum += t.get(n)[i];
                 }
                 double agreeing = 0;
                 int count = 0;
-                for (int m = 0; m < models; m++) {
-                    double v = trimmed.get(m).get(n)[i];
+                for (Map<String, double[]> t : trimmed) {
+                    double v = t.get(n)[i];
                     if (sum > 0 ? v > 0 : v < 0) {
                         agreeing += v;
                         count++;
                     }
                 }
-                return base.get(n)[i] + lambda * (count == 0 ? 0 : agreeing / count);
-            });
+                merged[i] = b[i] + lambda * (count == 0 ? 0 : agreeing / count);
+            }
+            out.put(n, merged);
+        });
+        return out;
+    }
+
+    @Test
+    void tiesTrimsPerTensorOrPerModelElectsAndAveragesTheAgreeingSigns() {
+        SplittableRandom rng = new SplittableRandom(3);
+        Map<String, float[]> base = random(rng, -1, 1);
+        List<Map<String, float[]>> tuned = List.of(random(rng, -1, 1), random(rng, -1, 1), random(rng, -1, 1));
+        // integer task vectors from {-3..3}: thousands of ties at every threshold
+        Map<String, float[]> zero = random(rng, 0, 0);
+        List<Map<String, float[]>> tied = List.of(integers(rng), integers(rng), integers(rng));
+        for (Merge.TrimScope scope : Merge.TrimScope.values()) {
+            // 0.37 * 7 < 3: the [7] tensor keeps 2 entries per tensor; 0.05 * 15 < 1: the [3, 5] tensor keeps none
+            for (double density : new double[] {0.05, 0.37, 1}) {
+                try (TensorScope s = TensorScope.open()) {
+                    Map<String, double[]> expected = tiesReference(base, tuned, density, 0.9, scope);
+                    assertMerged(Merge.ties(tensors(base), tuned.stream().map(MergeTest::tensors).toList(), density, 0.9, scope),
+                            (n, i) -> expected.get(n)[i]);
+                    Map<String, double[]> expectedTied = tiesReference(zero, tied, density, 1, scope);
+                    Map<String, Tensor> mergedTied = Merge.ties(tensors(zero), tied.stream().map(MergeTest::tensors).toList(), density, 1,
+                            scope);
+                    mergedTied.forEach((n, t) -> assertArrayEquals(expectedTied.get(n), toDoubles(t.toFloatArray()), 1e-6, scope + " "
+                            + density + " " + n));
+                }
+            }
+        }
+    }
+
+    private static Map<String, float[]> integers(SplittableRandom rng) {
+        Map<String, float[]> out = random(rng, 0, 0);
+        out.values().forEach(v -> {
+            for (int i = 0; i < v.length; i++) {
+                v[i] = rng.nextInt(-3, 4);
+            }
+        });
+        return out;
+    }
+
+    private static double[] toDoubles(float[] v) {
+        double[] out = new double[v.length];
+        for (int i = 0; i < v.length; i++) {
+            out[i] = v[i];
+        }
+        return out;
+    }
+
+    /** One unit in the last place of {@code dtype} at {@code x} (f16 and bf16 subnormals share the smallest exponent). */
+    static double ulp(DType dtype, double x) {
+        int exponent = Math.getExponent((float) x);
+        return switch (dtype) {
+            case F32 -> Math.ulp((float) x);
+            case BF16 -> Math.scalb(1.0, Math.max(exponent, -126) - 7);
+            case F16 -> Math.scalb(1.0, Math.max(exponent, -14) - 10);
+            default -> throw new IllegalArgumentException(dtype.toString());
+        };
+    }
+
+    /**
+     * The tolerance of a merge of inputs within [-1, 1] against its float64 reference, rounded to
+     * {@code dtype}: one ulp of that dtype at the reference (correct rounding is within half an ulp; the f32
+     * arithmetic before it can push a value across a rounding boundary), plus 4e-6 for the f32 rounding of a
+     * few terms of magnitude up to 3.
+     */
+    static double tolerance(DType dtype, double reference) {
+        return ulp(dtype, reference) + 4e-6;
+    }
+
+    private static Map<String, float[]> values(Map<String, Tensor> model) {
+        Map<String, float[]> out = new LinkedHashMap<>();
+        model.forEach((n, t) -> out.put(n, t.toFloatArray())); // bf16 and f16 widen exactly
+        return out;
+    }
+
+    private static Map<String, Tensor> stored(Map<String, float[]> values, DType dtype) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        tensors(values).forEach((n, t) -> out.put(n, t.to(dtype)));
+        return out;
+    }
+
+    private static void assertNear(Map<String, Tensor> merged, java.util.function.BiFunction<String, Integer, Double> expected,
+                                   String what) {
+        merged.forEach((name, t) -> {
+            assertEquals(DType.F32, t.dtype(), what + " " + name);
+            float[] v = t.toFloatArray();
+            for (int i = 0; i < v.length; i++) {
+                double e = expected.apply(name, i);
+                assertEquals(e, v[i], tolerance(DType.F32, e), what + " " + name + "[" + i + "]");
+            }
+        });
+    }
+
+    @Test
+    void halfPrecisionAndMixedModelsAreMergedInFloat32() {
+        SplittableRandom rng = new SplittableRandom(8);
+        // {base, model 1, model 2, Fisher 1, Fisher 2}
+        DType[][] cases = {{DType.BF16, DType.BF16, DType.BF16, DType.BF16, DType.BF16}, {DType.F16, DType.F16, DType.F16, DType.F16,
+            DType.F16}, {DType.BF16, DType.F16, DType.F32, DType.F32, DType.BF16}};
+        for (DType[] dtypes : cases) {
+            try (TensorScope scope = TensorScope.open()) {
+                Map<String, Tensor> base = stored(random(rng, -1, 1), dtypes[0]);
+                List<Map<String, Tensor>> models = List.of(stored(random(rng, -1, 1), dtypes[1]), stored(random(rng, -1, 1), dtypes[2]));
+                List<Map<String, Tensor>> fishers = List.of(stored(random(rng, 0.01, 1), dtypes[3]), stored(random(rng, 0.01, 1),
+                        dtypes[4]));
+                // the reference reads the stored (rounded) values and computes in float64
+                Map<String, float[]> b = values(base);
+                List<Map<String, float[]>> m = models.stream().map(MergeTest::values).toList();
+                List<Map<String, float[]>> f = fishers.stream().map(MergeTest::values).toList();
+                String what = java.util.Arrays.toString(dtypes);
+                assertNear(Merge.average(models, new double[] {1, 3}), (n, i) -> (m.get(0).get(n)[i] + 3.0 * m.get(1).get(n)[i]) / 4,
+                        what + " average");
+                assertNear(Merge.taskArithmetic(base, models, new double[] {0.7, 0.6}), (n, i) -> b.get(n)[i]
+                        + 0.7 * (m.get(0).get(n)[i] - (double) b.get(n)[i]) + 0.6 * (m.get(1).get(n)[i] - (double) b.get(n)[i]),
+                        what + " task arithmetic");
+                assertNear(Merge.fisherWeighted(models, fishers, new double[] {1, 2}, 0, false), (n, i) -> {
+                    double f0 = f.get(0).get(n)[i];
+                    double f1 = 2.0 * f.get(1).get(n)[i];
+                    return (f0 * m.get(0).get(n)[i] + f1 * m.get(1).get(n)[i]) / (f0 + f1);
+                }, what + " fisher");
+                for (Merge.TrimScope trim : Merge.TrimScope.values()) {
+                    Map<String, double[]> ties = tiesReference(b, m, 0.3, 0.8, trim);
+                    assertNear(Merge.ties(base, models, 0.3, 0.8, trim), (n, i) -> ties.get(n)[i], what + " ties " + trim);
+                }
+                assertNear(Merge.dare(base, models, 0, new double[] {0.7, 0.6}, 5), (n, i) -> b.get(n)[i]
+                        + 0.7 * (m.get(0).get(n)[i] - (double) b.get(n)[i]) + 0.6 * (m.get(1).get(n)[i] - (double) b.get(n)[i]),
+                        what + " dare without drops");
+                // with drops: exactly the merge of the f32 widening, since widening is exact
+                Map<String, Tensor> dropped = Merge.dare(base, models, 0.5, new double[] {1, 1}, 5);
+                Map<String, Tensor> widened = Merge.dare(tensors(b), m.stream().map(MergeTest::tensors).toList(), 0.5, new double[] {1, 1},
+                        5);
+                dropped.forEach((n, t) -> assertArrayEquals(widened.get(n).toFloatArray(), t.toFloatArray(), what + " dare " + n));
+            }
         }
     }
 
@@ -359,11 +504,15 @@ class MergeTest {
     void incompatibleModelsReportEveryMismatchAtOnce() {
         try (TensorScope scope = TensorScope.open()) {
             Map<String, Tensor> a = Map.of("x", Tensor.zeros(2, 3), "y", Tensor.zeros(4), "z", Tensor.zeros(1));
-            Map<String, Tensor> b = new LinkedHashMap<>(Map.of("x", Tensor.zeros(3, 2), "y", Tensor.zeros(DType.BF16, 4), "w", Tensor.zeros(1)));
+            Map<String, Tensor> b = new LinkedHashMap<>(Map.of("x", Tensor.zeros(3, 2), "y", Tensor.zeros(DType.I64, 4),
+                    "w", Tensor.zeros(1)));
             var e = assertThrows(IllegalArgumentException.class, () -> Merge.average(List.of(a, b), new double[] {1, 1}));
             String m = e.getMessage();
-            assertTrue(m.contains("4 mismatch(es)") && m.contains("x: model 0 has f32[2, 3]") && m.contains("y: model 0 has f32[4]")
-                    && m.contains("model 1 lacks z") && m.contains("model 1 has w, which model 0 lacks"), m);
+            assertTrue(m.contains("4 mismatch(es)") && m.contains("x: model 0 has f32[2, 3]")
+                    && m.contains("y: model 1 has i64[4] on cpu, not floating point") && m.contains("model 1 lacks z") && m.contains("model 1 has w, which model 0 lacks"), m);
+            // dtypes may differ: a bf16 model merges with an f32 one
+            Map<String, Tensor> half = Map.of("x", Tensor.zeros(DType.BF16, 2, 3), "y", Tensor.zeros(DType.F16, 4), "z", Tensor.ones(1));
+            assertEquals(0.5, Merge.average(List.of(a, half), new double[] {1, 1}).get("z").item());
             assertThrows(IllegalArgumentException.class, () -> Merge.average(List.of(a), new double[] {0}), "weights sum to 0");
             assertThrows(IllegalArgumentException.class, () -> Merge.average(List.of(a, a), new double[] {1}));
         }

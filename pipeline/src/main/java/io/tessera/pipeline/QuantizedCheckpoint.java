@@ -1,5 +1,6 @@
 package io.tessera.pipeline;
 
+import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Module;
@@ -24,6 +25,14 @@ public final class QuantizedCheckpoint {
 
     /** Writes the model atomically; {@code extra} metadata (e.g. the architecture) is kept beside the layer list. */
     public static void save(Path file, Module model, Map<String, String> extra) throws IOException {
+        save(file, model, extra, written -> {});
+    }
+
+    /**
+     * {@link #save(Path, Module, Map)}, with {@code check} run on the written temporary file (e.g. load it
+     * back and evaluate it) before it replaces {@code file}: a failing check leaves no new file behind.
+     */
+    public static void save(Path file, Module model, Map<String, String> extra, AtomicFiles.Check check) throws IOException {
         List<String> layers = new ArrayList<>();
         model.transform((path, child) -> {
             if (child instanceof QuantizedLinear q) {
@@ -33,7 +42,7 @@ public final class QuantizedCheckpoint {
         });
         Map<String, String> metadata = new LinkedHashMap<>(extra);
         metadata.put(LAYERS, String.join(",", layers));
-        Safetensors.write(file, model.stateDict(), metadata);
+        Safetensors.write(file, model.stateDict(), metadata, check);
     }
 
     /** Whether {@code file}'s metadata marks it as a quantized checkpoint. */

@@ -125,6 +125,24 @@ class QuantizationTest {
     }
 
     @Test
+    void aCheckpointWhoseCheckFailsIsNotWrittenAndLeavesNoTemporaryFile() throws IOException {
+        Path int8File = dir.resolve("int8.safetensors");
+        try (Mlp model = new Mlp(3, 30, 20, 10); GradMode off = GradMode.noGrad()) {
+            Quantization.quantize(model, QuantizationConfig.defaults());
+            IOException e = assertThrows(IOException.class, () -> QuantizedCheckpoint.save(int8File, model, Map.of(), written -> {
+                try (SafetensorsFile file = Safetensors.read(written)) {
+                    assertEquals("0=6.0,2=6.0", file.metadata().get(QuantizedCheckpoint.LAYERS), "the check reads what was written");
+                }
+                throw new IOException("the evaluation failed");
+            }));
+            assertEquals("the evaluation failed", e.getMessage());
+        }
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(), files.toList());
+        }
+    }
+
+    @Test
     void loadingRejectsFilesThatAreNotQuantizedCheckpointsOrDoNotFitTheModel() throws IOException {
         Path plain = dir.resolve("plain.safetensors");
         Path wrongLayer = dir.resolve("wrong-layer.safetensors");

@@ -66,9 +66,11 @@ public final class Safetensors {
      * {@link SafetensorsFile} for their lifetime, and for why zero-copy tensors must only be read.
      *
      * @throws SafetensorsFormatException if the file is malformed (the message names the file and tensor)
+     * @throws java.io.FileNotFoundException if there is no such file, or it is a directory
      * @throws IOException if the file cannot be read
      */
     public static SafetensorsFile read(Path file, boolean copy) throws IOException {
+        InputFiles.requireFile(file);
         String source = file.toString();
         Arena arena = Arena.ofShared();
         Map<String, Tensor> tensors = new LinkedHashMap<>();
@@ -130,6 +132,15 @@ public final class Safetensors {
      * @throws IllegalStateException if a tensor is closed (detected when its data is due to be written)
      */
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
+        write(file, tensors, metadata, written -> {});
+    }
+
+    /**
+     * {@link #write(Path, Map, Map)}, with {@code check} run on the written temporary file (e.g. read back and
+     * evaluated) before it replaces {@code file}: if the check throws, {@code file} is left as it was.
+     */
+    public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata, AtomicFiles.Check check)
+            throws IOException {
         Objects.requireNonNull(tensors, "tensors");
         Map<String, Pending> pending = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
@@ -139,7 +150,7 @@ public final class Safetensors {
             Tensor t = e.getValue();
             pending.put(e.getKey(), new Pending(t.dtype(), t.shape(), () -> t));
         }
-        writeEntries(file, pending, metadata, false);
+        writeEntries(file, pending, metadata, false, check);
     }
 
     /** A tensor declared for {@link #writeStreaming}: dtype and shape for the header, values produced when due. */
@@ -154,11 +165,11 @@ public final class Safetensors {
      * @throws IllegalStateException if a produced tensor's dtype or shape differs from its declaration
      */
     public static void writeStreaming(Path file, Map<String, Pending> tensors, Map<String, String> metadata) throws IOException {
-        writeEntries(file, tensors, metadata, true);
+        writeEntries(file, tensors, metadata, true, written -> {});
     }
 
-    private static void writeEntries(Path file, Map<String, Pending> tensors, Map<String, String> metadata, boolean scoped)
-            throws IOException {
+    private static void writeEntries(Path file, Map<String, Pending> tensors, Map<String, String> metadata, boolean scoped,
+                                     AtomicFiles.Check check) throws IOException {
         Objects.requireNonNull(file, "file");
         Objects.requireNonNull(tensors, "tensors");
         List<Map.Entry<String, Pending>> order = new ArrayList<>(tensors.size());
@@ -226,7 +237,7 @@ public final class Safetensors {
                     writeData(out, e.getKey(), t);
                 }
             }
-        });
+        }, check);
     }
 
     /** The reference writer's dtype order (its Dtype enum order: larger alignment ranks higher). */

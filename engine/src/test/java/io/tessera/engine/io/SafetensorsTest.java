@@ -720,9 +720,12 @@ class SafetensorsTest {
     }
 
     @Test
-    void aMissingFileIsAnIOExceptionNotAFormatError() {
+    void aMissingFileOrADirectoryIsAnIOExceptionThatSaysSo() throws IOException {
         IOException e = assertThrows(IOException.class, () -> Safetensors.read(dir.resolve("nope.safetensors")));
         assertFalse(e instanceof SafetensorsFormatException);
+        assertEquals("no such file: " + dir.resolve("nope.safetensors"), e.getMessage());
+        Path folder = Files.createDirectory(dir.resolve("folder.safetensors"));
+        assertEquals(folder + " is a directory, not a file", assertThrows(IOException.class, () -> Safetensors.read(folder)).getMessage());
     }
     @Test
     void streamingWritesProduceOneTensorAtATimeAndReadBackAsWritten() throws IOException {
