@@ -97,7 +97,8 @@ final class DemoCommand implements Callable<Integer> {
                 long start = System.nanoTime();
                 double loss = ClassifierTraining.trainEpoch(base::forward, optimizer, train, 64, 1, epoch,
                         (e, step, steps, stepLoss) -> bar.update(step, String.format("loss %.4f", stepLoss)));
-                out.printf("   epoch %d: mean loss %.4f, %,.0f images/s%n", epoch, loss, train.count() / ((System.nanoTime() - start) / 1e9));
+                out.printf("   epoch %d: mean loss %.4f, %,.0f images/s%n", epoch, loss,
+                        train.count() / ((System.nanoTime() - start) / 1e9));
             }
         }
         Path file = workDir.resolve("base.safetensors");
@@ -130,7 +131,8 @@ final class DemoCommand implements Callable<Integer> {
             }
             out.printf("   sparse fine-tuning (%s) on %,d images (theirs, plus as many general ones replayed): "
                             + "their test accuracy %.2f%% -> %.2f%%%n",
-                    optimizer.describe(), taskTrain.count(), 100 * before, 100 * ClassifierTraining.accuracy(tuned::forward, taskTest, 1000));
+                    optimizer.describe(), taskTrain.count(), 100 * before,
+                    100 * ClassifierTraining.accuracy(tuned::forward, taskTest, 1000));
         }
         Path patchFile = workDir.resolve(who.name() + ".patch.safetensors");
         Patch.diff(base.stateDict(), tuned.stateDict(), mask, who.name() + ": " + who.description()).save(patchFile, Compression.ZSTD);

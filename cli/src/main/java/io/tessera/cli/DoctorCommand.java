@@ -47,7 +47,8 @@ final class DoctorCommand implements Callable<Integer> {
         }
         out.printf("CPU kernels    %s%n", library.origin().orElseThrow());
         out.printf("  ISA tier     %s (chosen at load from CPUID)%n", isaName(TesseraCpu.ts_isa_active()));
-        out.printf("  OpenMP       %d threads, wait policy %s%n", TesseraCpu.ts_omp_max_threads(), "passive unless OMP_WAIT_POLICY was set");
+        out.printf("  OpenMP       %d threads, wait policy %s%n", TesseraCpu.ts_omp_max_threads(),
+                "passive unless OMP_WAIT_POLICY was set");
         out.printf("  OpenBLAS     workers spin 2^20 cycles after a GEMM unless OPENBLAS_THREAD_TIMEOUT was set%n");
     }
 

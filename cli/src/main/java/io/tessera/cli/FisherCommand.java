@@ -36,13 +36,16 @@ final class FisherCommand implements Callable<Integer> {
             + " (tensor <layer>.weight, [in, in]), for a regmean merge.")
     Path gramsFile;
 
-    @Option(names = "--data", defaultValue = "/usr/share/datasets/fashion-mnist", description = "Fashion-MNIST directory (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--data", defaultValue = "/usr/share/datasets/fashion-mnist",
+            description = "Fashion-MNIST directory (default: ${DEFAULT-VALUE}).")
     Path data;
 
-    @Option(names = "--examples", defaultValue = "1024", description = "Training examples to average over (default: ${DEFAULT-VALUE}, as the FISH paper).")
+    @Option(names = "--examples", defaultValue = "1024",
+            description = "Training examples to average over (default: ${DEFAULT-VALUE}, as the FISH paper).")
     int examples;
 
-    @Option(names = "--labels", defaultValue = "EMPIRICAL", description = "EMPIRICAL (true labels) or SAMPLED (from the model; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--labels", defaultValue = "EMPIRICAL",
+            description = "EMPIRICAL (true labels) or SAMPLED (from the model; default: ${DEFAULT-VALUE}).")
     DiagonalFisher.Labels labels;
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed for sampled labels (default: ${DEFAULT-VALUE}).")

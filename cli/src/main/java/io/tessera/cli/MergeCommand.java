@@ -31,7 +31,8 @@ final class MergeCommand implements Callable<Integer> {
             + " score each candidate by accuracy (default: ${DEFAULT-VALUE}).", defaultValue = "/usr/share/datasets/fashion-mnist")
     Path evalData;
 
-    @Option(names = "--eval-examples", defaultValue = "2000", description = "Test images to score candidates on (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--eval-examples", defaultValue = "2000",
+            description = "Test images to score candidates on (default: ${DEFAULT-VALUE}).")
     int evalExamples;
 
     @Spec

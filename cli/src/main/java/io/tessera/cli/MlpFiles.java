@@ -87,8 +87,8 @@ final class MlpFiles {
     private static long[] sizes(SafetensorsFile weights) {
         String architecture = weights.metadata().get(ARCHITECTURE);
         if (architecture == null || !architecture.matches("mlp \\[[0-9, ]+\\]")) {
-            throw new IllegalArgumentException(weights.path() + ": metadata '" + ARCHITECTURE + "' should be like 'mlp [784, 256, 10]', got "
-                    + architecture);
+            throw new IllegalArgumentException(weights.path() + ": metadata '" + ARCHITECTURE
+                    + "' should be like 'mlp [784, 256, 10]', got " + architecture);
         }
         return Arrays.stream(architecture.substring(5, architecture.length() - 1).split(",\\s*")).mapToLong(Long::parseLong).toArray();
     }

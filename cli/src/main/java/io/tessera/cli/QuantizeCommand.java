@@ -50,7 +50,8 @@ final class QuantizeCommand implements Callable<Integer> {
     @Option(names = "--keep-float", split = ",", description = "Layers to keep in float, by name (e.g. 2 for the head of 784-256-10).")
     List<String> keepFloat = List.of();
 
-    @Option(names = "--data", defaultValue = "/usr/share/datasets/fashion-mnist", description = "Fashion-MNIST directory (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--data", defaultValue = "/usr/share/datasets/fashion-mnist",
+            description = "Fashion-MNIST directory (default: ${DEFAULT-VALUE}).")
     Path data;
 
     @Option(names = "--test-images", defaultValue = "10000", description = "Test images to evaluate on (default: ${DEFAULT-VALUE}).")

@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The {@code tessera} command: parses arguments and hands each subcommand to the library. */
 @Command(name = "tessera", mixinStandardHelpOptions = true, versionProvider = TesseraCommand.Version.class,
         description = "Build ML models like open-source software: sparse patches, Fisher merging, pipelined int8 inference.",
-        subcommands = {DoctorCommand.class, TrainCommand.class, FisherCommand.class, MergeCommand.class, QuantizeCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DoctorCommand.class, TrainCommand.class, FisherCommand.class, MergeCommand.class, QuantizeCommand.class,
+                DemoCommand.class, CommandLine.HelpCommand.class})
 public final class TesseraCommand {
 
     public static void main(String[] args) {

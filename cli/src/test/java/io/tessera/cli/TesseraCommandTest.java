@@ -88,7 +88,8 @@ class TesseraCommandTest {
                 parameters: {alpha: 0.5}   # better conditioned than 0.9 with 64 examples for 784 inputs
                 out: regmean.safetensors
                 """);
-        for (String[] config : new String[][] {{"merge.yaml", "merged.safetensors", "1e-6"}, {"regmean.yaml", "regmean.safetensors", "1e-3"}}) {
+        for (String[] config : new String[][] {{"merge.yaml", "merged.safetensors", "1e-6"},
+                {"regmean.yaml", "regmean.safetensors", "1e-3"}}) {
             Run merge = run("merge", dir.resolve(config[0]).toString());
             assertEquals(0, merge.exitCode(), merge.err());
             try (var original = MlpFiles.load(java.nio.file.Path.of(model));

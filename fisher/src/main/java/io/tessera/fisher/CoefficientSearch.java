@@ -66,7 +66,8 @@ public final class CoefficientSearch {
      */
     public static List<double[]> dirichlet(int models, int samples, long seed, double concentration) {
         if (models < 2 || samples < 1) {
-            throw new IllegalArgumentException("Dirichlet coefficients: need >= 2 models and >= 1 sample, got " + models + " and " + samples);
+            throw new IllegalArgumentException("Dirichlet coefficients: need >= 2 models and >= 1 sample, got " + models
+                    + " and " + samples);
         }
         if (!(concentration > 0 && Double.isFinite(concentration))) {
             throw new IllegalArgumentException("Dirichlet coefficients: concentration must be > 0, got " + concentration);

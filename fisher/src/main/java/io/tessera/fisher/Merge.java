@@ -260,7 +260,8 @@ public final class Merge {
         double[] equal = new double[models.size()];
         java.util.Arrays.fill(equal, 1);
         PerTensor average = averagePerTensor(models, equal);
-        return name -> grams.get(0).containsKey(name) ? regMeanWeight(models, grams, alpha, name, average.merge(name)) : average.merge(name);
+        return name -> grams.get(0).containsKey(name)
+                ? regMeanWeight(models, grams, alpha, name, average.merge(name)) : average.merge(name);
     }
 
     /** The RegMean solution for one Linear weight [out, in]; {@code average} is the weights' plain average. */

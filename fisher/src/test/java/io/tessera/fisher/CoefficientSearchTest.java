@@ -72,7 +72,8 @@ class CoefficientSearchTest {
             }
             assertTrue(table.format().startsWith("lambda [0.7000, 0.3000]  score"), table.format());
             var nan = assertThrows(IllegalArgumentException.class,
-                    () -> CoefficientSearch.search(CoefficientSearch.grid(2), lambda -> Merge.average(models, lambda), merged -> Double.NaN));
+                    () -> CoefficientSearch.search(CoefficientSearch.grid(2), lambda -> Merge.average(models, lambda),
+                            merged -> Double.NaN));
             assertTrue(nan.getMessage().contains("lambda [1.0, 0.0] is NaN"), nan.getMessage());
         }
     }

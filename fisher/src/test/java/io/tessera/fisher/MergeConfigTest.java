@@ -128,7 +128,8 @@ class MergeConfigTest {
                       - {path: m9.safetensors, gram: g9.safetensors}
                     out: merged.safetensors
                     """);
-            var missing = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml"))));
+            var missing = assertThrows(IllegalArgumentException.class,
+                    () -> MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml"))));
             assertEquals("merge: no such file: " + dir.resolve("m9.safetensors") + "; no such file: " + dir.resolve("g9.safetensors"),
                     missing.getMessage());
             Files.writeString(dir.resolve("regmean.yaml"), """
@@ -142,7 +143,8 @@ class MergeConfigTest {
             String m = e.getMessage();
             String g1 = dir.resolve("g1.safetensors").toString();
             assertTrue(m.contains("3 problem(s)") && m.contains(g1 + " lacks 2.weight, which " + dir.resolve("g0.safetensors") + " has")
-                    && m.contains(g1 + " has 0.bias, which") && m.contains(g1 + ": 0.weight is f32[4, 4]") && m.contains("expected f32[5, 5] for the weight f32[4, 5]"), m);
+                    && m.contains(g1 + " has 0.bias, which") && m.contains(g1 + ": 0.weight is f32[4, 4]")
+                    && m.contains("expected f32[5, 5] for the weight f32[4, 5]"), m);
             assertTrue(Files.notExists(dir.resolve("merged.safetensors")));
             grams.forEach(g -> g.values().forEach(Tensor::close));
         }
@@ -180,7 +182,8 @@ class MergeConfigTest {
         assertTrue(e.getMessage().contains("2 patch(es) do not apply to the base " + dir.resolve("base.safetensors"))
                 && e.getMessage().contains(dir.resolve("c.patch") + " was made against base "), e.getMessage());
         assertTrue(Files.notExists(dir.resolve("wrong.safetensors")));
-        Files.writeString(dir.resolve("nobase.yaml"), "method: average\nmodels: [{patch: a.patch}, {path: b.safetensors, patch: a.patch}]\nout: x\n");
+        Files.writeString(dir.resolve("nobase.yaml"),
+                "method: average\nmodels: [{patch: a.patch}, {path: b.safetensors, patch: a.patch}]\nout: x\n");
         String m = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("nobase.yaml"))).getMessage();
         assertTrue(m.contains("models given as patches need 'base'") && m.contains("models[1] needs one of 'path' and 'patch'"), m);
     }
@@ -241,7 +244,8 @@ class MergeConfigTest {
     void mismatchedInputsFailBeforeAnythingIsWritten() throws IOException {
         write("a.safetensors", 1, 2);
         write("b.safetensors", 3, 6, 9);
-        Files.writeString(dir.resolve("m.yaml"), "method: average\nmodels: [{path: a.safetensors}, {path: b.safetensors}]\nout: out.safetensors\n");
+        Files.writeString(dir.resolve("m.yaml"),
+                "method: average\nmodels: [{path: a.safetensors}, {path: b.safetensors}]\nout: out.safetensors\n");
         var e = assertThrows(IllegalArgumentException.class, () -> MergeRunner.run(MergeConfig.load(dir.resolve("m.yaml"))));
         assertTrue(e.getMessage().contains("w: model 0 has f32[2]"), e.getMessage());
         assertTrue(Files.notExists(dir.resolve("out.safetensors")));

@@ -509,7 +509,8 @@ class MergeTest {
             var e = assertThrows(IllegalArgumentException.class, () -> Merge.average(List.of(a, b), new double[] {1, 1}));
             String m = e.getMessage();
             assertTrue(m.contains("4 mismatch(es)") && m.contains("x: model 0 has f32[2, 3]")
-                    && m.contains("y: model 1 has i64[4] on cpu, not floating point") && m.contains("model 1 lacks z") && m.contains("model 1 has w, which model 0 lacks"), m);
+                    && m.contains("y: model 1 has i64[4] on cpu, not floating point") && m.contains("model 1 lacks z")
+                    && m.contains("model 1 has w, which model 0 lacks"), m);
             // dtypes may differ: a bf16 model merges with an f32 one
             Map<String, Tensor> half = Map.of("x", Tensor.zeros(DType.BF16, 2, 3), "y", Tensor.zeros(DType.F16, 4), "z", Tensor.ones(1));
             assertEquals(0.5, Merge.average(List.of(a, half), new double[] {1, 1}).get("z").item());

@@ -80,7 +80,8 @@ public final class QuantizedCheckpoint {
         for (String entry : value.isEmpty() ? new String[0] : value.split(",")) {
             int eq = entry.lastIndexOf('=');
             try {
-                float threshold = eq < 0 ? Float.NaN : entry.endsWith("=inf") ? Float.POSITIVE_INFINITY : Float.parseFloat(entry.substring(eq + 1));
+                float threshold = eq < 0 ? Float.NaN
+                        : entry.endsWith("=inf") ? Float.POSITIVE_INFINITY : Float.parseFloat(entry.substring(eq + 1));
                 if (!(threshold > 0) || thresholds.put(entry.substring(0, eq), threshold) != null) {
                     throw new NumberFormatException();
                 }

@@ -58,7 +58,8 @@ class QuantizationTest {
             double floatAccuracy = ClassifierTraining.accuracy(model::forward, test, 500);
             assertEquals(List.of("0", "2"), Quantization.quantize(model, QuantizationConfig.defaults()));
             double int8Accuracy = ClassifierTraining.accuracy(model::forward, test, 500);
-            System.out.printf("Fashion-MNIST MLP, 2000 test images: float32 %.2f%%, int8 %.2f%%%n", 100 * floatAccuracy, 100 * int8Accuracy);
+            System.out.printf("Fashion-MNIST MLP, 2000 test images: float32 %.2f%%, int8 %.2f%%%n", 100 * floatAccuracy,
+                    100 * int8Accuracy);
             assertTrue(floatAccuracy > 0.75, "the float model should have learned something: " + floatAccuracy);
             assertTrue(int8Accuracy >= floatAccuracy - 0.005, "int8 " + int8Accuracy + " vs float32 " + floatAccuracy);
         }
