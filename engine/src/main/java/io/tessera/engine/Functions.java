@@ -105,11 +105,13 @@ final class Functions {
         long[] shape = resolveShape(requested, x.numel(), x.describe());
         long[] strides = Shapes.viewStrides(x.shape(), x.strides(), shape);
         Tensor source = x;
+        Tensor y;
         if (strides == null) {
             source = contiguousCopy(x);
-            strides = Shapes.contiguousStrides(shape);
+            y = source.view(shape, Shapes.contiguousStrides(shape), 0).takeOwnership(); // the copy is the caller's to close
+        } else {
+            y = x.view(shape, strides, x.offset());
         }
-        Tensor y = source.view(shape, strides, source.offset());
         long[] original = source.shape();
         return record(y, "reshape", (g, needed) -> new Tensor[] {g.reshape(original)}, source);
     }
@@ -227,8 +229,7 @@ final class Functions {
                 dims[count++] = i;
             }
         }
-        Tensor summed = count == 0 ? g : g.sum(false, Arrays.copyOf(dims, count));
-        return summed.reshape(shape);
+        return count == 0 ? g.reshape(shape) : g.sum(false, Arrays.copyOf(dims, count)).reshape(shape).takeOwnership();
     }
 
     private static Tensor broadcastView(Tensor x, long[] shape) {
@@ -374,7 +375,7 @@ final class Functions {
         long[] keep = keptShape(xs, dims, true);
         Tensor y = Tensor.empty(x.device(), DType.F32, keptShape(xs, dims, false));
         x.backend().reduce(op, x, dims, y);
-        Tensor kept = keepDim ? y.view(keep, Shapes.contiguousStrides(keep), 0) : y;
+        Tensor kept = keepDim ? y.view(keep, Shapes.contiguousStrides(keep), 0).takeOwnership() : y;
         Node.Backward backward = switch (op) {
             case SUM -> (g, needed) -> new Tensor[] {g.reshape(keep).expand(xs)};
             case SUMSQ -> (g, needed) -> new Tensor[] {g.reshape(keep).mul(x).mul(2.0)};
@@ -407,7 +408,7 @@ final class Functions {
         Tensor y = Tensor.empty(x.device(), DType.I64, keptShape(x.shape(), dims, false));
         x.backend().reduce(Ops.Reduce.ARGMAX, x, dims, y);
         long[] keep = keptShape(x.shape(), dims, true);
-        return keepDim ? y.view(keep, Shapes.contiguousStrides(keep), 0) : y;
+        return keepDim ? y.view(keep, Shapes.contiguousStrides(keep), 0).takeOwnership() : y;
     }
 
     // ---- matmul --------------------------------------------------------------------------------
@@ -418,10 +419,10 @@ final class Functions {
             throw new IllegalArgumentException("matmul needs at least 1-D operands, got " + a.describe() + " and " + b.describe());
         }
         if (a.rank() == 1) {
-            return matmul(a.unsqueeze(0), b).squeeze(-2);
+            return matmul(a.unsqueeze(0), b).squeeze(-2).takeOwnership();
         }
         if (b.rank() == 1) {
-            return matmul(a, b.unsqueeze(1)).squeeze(-1);
+            return matmul(a, b.unsqueeze(1)).squeeze(-1).takeOwnership();
         }
         long k = a.dim(-1);
         if (b.dim(-2) != k) {
@@ -432,7 +433,7 @@ final class Functions {
             // one GEMM over all leading rows instead of a batch of small ones
             long[] outShape = a.shape();
             outShape[outShape.length - 1] = b.dim(-1);
-            return matmul(a.reshape(-1, k), b).reshape(outShape);
+            return matmul(a.reshape(-1, k), b).reshape(outShape).takeOwnership();
         }
         Tensor left = gemmReady(a);
         Tensor right = gemmReady(b);
@@ -516,7 +517,7 @@ final class Functions {
         requireF32(name, x);
         int d = Shapes.normalizeDim(dim, Math.max(x.rank(), 1));
         if (x.rank() > 0 && d != x.rank() - 1) {
-            return softmax(x.transpose(d, -1), -1, log).transpose(d, -1);
+            return softmax(x.transpose(d, -1), -1, log).transpose(d, -1).takeOwnership();
         }
         Tensor input = x.contiguous();
         Tensor y = Tensor.empty(x.device(), DType.F32, x.shape());

@@ -55,6 +55,6 @@ public final class GradIndices {
         Tensor column = g.to(DType.F32).contiguous().reshape(leaf.numel(), 1);
         Tensor kept = Tensor.empty(leaf.device(), DType.F32, indices.numel(), 1);
         leaf.backend().embedding(column, indices, kept);
-        return kept.reshape(indices.numel());
+        return kept.reshape(indices.numel()).takeOwnership();
     }
 }

@@ -7,9 +7,11 @@ import java.util.Arrays;
 
 /**
  * An n-dimensional view (shape, strides in elements, offset, dtype) over a {@link Storage}. Views
- * (reshape, transpose, slice, expand) share the storage; no op mutates a tensor's values except the
- * explicitly in-place optimizer kernels. Closing a tensor closes its storage, so every view of it
- * becomes unusable; usually a {@link TensorScope} does the closing.
+ * (reshape, transpose, slice, expand, detach) share the storage; no op mutates a tensor's values except the
+ * explicitly in-place optimizer kernels. One tensor over a storage owns it: the one the storage was
+ * allocated for (an op's result, or a view the op handed its buffer to). Closing the owner frees the
+ * storage, so every view of it becomes unusable; closing a view closes only that view. Usually a
+ * {@link TensorScope} does the freeing.
  *
  * <p>Differentiable ops record a {@link Node} when grad mode is on and an input requires grad;
  * {@link #backward()} runs the tape. Compute ops take F32; other dtypes convert with {@link #to}.
@@ -18,6 +20,8 @@ public final class Tensor implements AutoCloseable {
     static final int MAX_DIMS = 8;
 
     private final Storage storage;
+    private final Ownership ownership;
+    private volatile boolean closed;
     private final DType dtype;
     private final long[] shape;
     private final long[] strides;
@@ -30,11 +34,26 @@ public final class Tensor implements AutoCloseable {
     private Tensor gradIndices;
     private Node gradFn;
 
-    Tensor(Storage storage, DType dtype, long[] shape, long[] strides, long offset) {
+    /**
+     * Which of the tensors over one storage frees it when closed; shared by the tensor the storage was
+     * allocated for and all views of it.
+     */
+    private static final class Ownership {
+        volatile Tensor owner;
+    }
+
+    /** A tensor that owns {@code storage}. */
+    private Tensor(Storage storage, DType dtype, long[] shape, long[] strides, long offset) {
+        this(storage, new Ownership(), dtype, shape, strides, offset);
+        ownership.owner = this;
+    }
+
+    private Tensor(Storage storage, Ownership ownership, DType dtype, long[] shape, long[] strides, long offset) {
         if (shape.length > MAX_DIMS) {
             throw new IllegalArgumentException("tensors have at most " + MAX_DIMS + " dims, got shape " + Arrays.toString(shape));
         }
         this.storage = storage;
+        this.ownership = ownership;
         this.dtype = dtype;
         this.shape = shape;
         this.strides = strides;
@@ -59,7 +78,8 @@ public final class Tensor implements AutoCloseable {
 
     /**
      * A contiguous tensor over the start of an existing storage (e.g. a slice of a memory-mapped file
-     * wrapped by {@link HostStorage#wrap}); the storage must hold at least the tensor's bytes.
+     * wrapped by {@link HostStorage#wrap}), which it owns: closing it closes the storage. The storage must
+     * hold at least the tensor's bytes.
      */
     public static Tensor over(Storage storage, DType dtype, long... shape) {
         Shapes.checkShape(shape);
@@ -203,14 +223,30 @@ public final class Tensor implements AutoCloseable {
     }
 
     public Storage storage() {
-        if (storage.isClosed()) {
+        if (isClosed()) {
             throw new IllegalStateException("tensor " + describe() + " is closed");
         }
         return storage;
     }
 
+    /** Whether this tensor was closed, or the storage it views was freed (by its owner or scope). */
     public boolean isClosed() {
-        return storage.isClosed();
+        return closed || storage.isClosed();
+    }
+
+    /** Whether closing this tensor frees its storage (false for a view of a tensor that owns it). */
+    private boolean ownsStorage() {
+        return ownership.owner == this;
+    }
+
+    /**
+     * Makes this tensor the owner of its storage, the one whose {@link #close()} frees it; the previous
+     * owner then closes only itself. For an op that returns a view of a buffer it allocated (so that
+     * closing the result frees the buffer), and for {@link TensorScope#keep}. Returns this.
+     */
+    Tensor takeOwnership() {
+        ownership.owner = this;
+        return this;
     }
 
     public boolean isContiguous() {
@@ -337,7 +373,7 @@ public final class Tensor implements AutoCloseable {
 
     /** The same data, cut from the tape. */
     public Tensor detach() {
-        return new Tensor(storage(), dtype, shape, strides, offset);
+        return new Tensor(storage(), ownership, dtype, shape, strides, offset);
     }
 
     /** Backpropagates from this scalar (seed 1) into every leaf that requires grad. */
@@ -432,7 +468,7 @@ public final class Tensor implements AutoCloseable {
 
     /** A view with the same storage (package-private: views go through the differentiable Functions). */
     Tensor view(long[] newShape, long[] newStrides, long newOffset) {
-        return new Tensor(storage(), dtype, newShape, newStrides, newOffset);
+        return new Tensor(storage(), ownership, dtype, newShape, newStrides, newOffset);
     }
 
     /** Same elements in a new shape (one dim may be -1); a view when the strides allow, else a copy. */
@@ -749,9 +785,15 @@ public final class Tensor implements AutoCloseable {
 
     // ---- lifetime ------------------------------------------------------------------------------
 
-    /** Frees this tensor's storage; every view of it becomes unusable. Idempotent. */
+    /**
+     * Closes this tensor; using it afterwards throws IllegalStateException. The owner of the storage also
+     * frees it, so every view of it becomes unusable too; closing a view frees nothing. Idempotent.
+     */
     @Override
     public void close() {
-        storage.close();
+        closed = true;
+        if (ownsStorage()) {
+            storage.close();
+        }
     }
 }

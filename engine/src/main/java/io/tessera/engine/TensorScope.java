@@ -61,7 +61,8 @@ public final class TensorScope implements AutoCloseable {
 
     /**
      * Moves {@code tensor}'s storage out of this scope into the enclosing one (or, for the outermost
-     * scope, to the caller, who must close it). Returns the tensor for chaining.
+     * scope, to the caller, who must close it); {@code tensor}, even if it is a view, becomes the tensor
+     * whose closing frees the storage. Returns the tensor for chaining.
      */
     public Tensor keep(Tensor tensor) {
         checkOpen();
@@ -72,7 +73,7 @@ public final class TensorScope implements AutoCloseable {
         if (parent != null) {
             parent.owned.add(storage);
         }
-        return tensor;
+        return tensor.takeOwnership();
     }
 
     private void checkOpen() {

@@ -63,9 +63,9 @@ public final class BlockwiseInt8 {
             throw new IllegalArgumentException("blockwise int8: codes " + q.codes().describe() + " and scales " + q.scales().describe()
                     + " are on different devices");
         }
-        Tensor y = Tensor.empty(q.codes().device(), DType.F32, q.codes().numel());
-        y.backend().dequantizeBlockwise(q.codes().contiguous(), q.scales().contiguous(), q.block(), y);
-        return y.reshape(q.shape());
+        Tensor y = Tensor.empty(q.codes().device(), DType.F32, q.shape()); // allocated in its own shape: closing it frees it
+        y.backend().dequantizeBlockwise(q.codes().contiguous(), q.scales().contiguous(), q.block(), y.reshape(q.codes().numel()));
+        return y;
     }
 
     /** Writes float tensors blockwise-quantized (atomically); {@code extra} metadata is kept. */

@@ -97,9 +97,10 @@ public final class QuantizedLinear extends Module implements Layer {
         long rows = x.numel() / Math.max(in, 1);
         long[] outShape = Arrays.copyOf(x.shape(), x.rank());
         outShape[x.rank() - 1] = out;
-        Tensor y = Tensor.empty(x.device(), DType.F32, rows, out);
-        Backend backend = y.backend();
+        Tensor result = Tensor.empty(x.device(), DType.F32, outShape); // allocated in its own shape: closing it frees it
+        Backend backend = result.backend();
         try (TensorScope scope = TensorScope.open()) {
+            Tensor y = result.reshape(rows, out);
             Tensor flat = x.contiguous().reshape(rows, in);
             Tensor flags = Tensor.empty(x.device(), DType.U8, in);
             long outliers = Float.isInfinite(outlierThreshold) || rows == 0 ? 0 : backend.outlierColumns(flat, outlierThreshold, flags);
@@ -111,7 +112,7 @@ public final class QuantizedLinear extends Module implements Layer {
                 backend.matmulQ8Outliers(flat, flaggedColumns(flags, outliers), weight, scale, y);
             }
         }
-        return y.reshape(outShape);
+        return result;
     }
 
     private static Tensor flaggedColumns(Tensor flags, long count) {
