@@ -12,6 +12,7 @@
 #define TS_OK 0
 #define TS_ERR_NOMEM -2 /* a kernel could not allocate its scratch memory */
 #define TS_ERR_NONFINITE -3 /* an input that must be finite holds NaN or an infinity */
+#define TS_ERR_UNKNOWN -4 /* a name the kernel does not know */
 
 #ifndef TS_ISA
 #error "TS_ISA must name the ISA tier this file is compiled for (avx512, avx2 or base)"

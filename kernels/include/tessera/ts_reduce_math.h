@@ -6,14 +6,19 @@
 
 #include <stdint.h>
 
+#include "tessera/ts_abi.h"
 #include "tessera/ts_math.h"
 #include "tessera/ts_ops.h"
 
+/* Also the CUDA reductions' per-split partials in device scratch, which Java sizes (KernelStructs.REDUCE_ACCUMULATOR). */
 typedef struct {
     double sum;
     float best;
     int64_t arg; /* -1 while nothing was added (max/argmax) */
 } ts_racc;
+
+#define TS_RACC_LAYOUT(SIZE, FIELD) SIZE(ts_racc, 24) FIELD(ts_racc, sum, 0) FIELD(ts_racc, best, 8) FIELD(ts_racc, arg, 16)
+TS_RACC_LAYOUT(TS_ABI_SIZE, TS_ABI_OFFSET)
 
 TS_HD ts_racc ts_racc_init(int op) {
     ts_racc a;

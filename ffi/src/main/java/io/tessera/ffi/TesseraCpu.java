@@ -677,5 +677,18 @@ public final class TesseraCpu {
             throw Downcalls.rethrow(t);
         }
     }
+
+    private static final class ts_struct_layout {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_struct_layout", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_struct_layout(const char *name, int64_t *bytes) */
+    public static int ts_struct_layout(MemorySegment name, MemorySegment bytes) {
+        try {
+            return (int) ts_struct_layout.HANDLE.invokeExact(name, bytes);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
     // ---- end of generated bindings ----
 }

@@ -10,8 +10,7 @@ import io.tessera.engine.Tensor;
  * whose float64 partials a second kernel merges in a fixed order, so results never depend on scheduling.
  */
 final class CudaReduce {
-    /** Bytes of one ts_racc partial (double sum, float best, int64 arg). */
-    private static final long PARTIAL_BYTES = 24;
+    private static final long PARTIAL_BYTES = KernelStructs.REDUCE_ACCUMULATOR.byteSize();
     /** Elements each thread of a split should get at least, so splitting pays for the second pass. */
     private static final long ELEMENTS_PER_THREAD = 16;
     private static final long MAX_SPLITS = 1024;

@@ -1,20 +1,27 @@
 package io.tessera.engine.cuda;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
-import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.MemoryLayout.PathElement.groupElement;
+import static java.lang.foreign.MemoryLayout.PathElement.sequenceElement;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
 
 /**
- * The {@code ts_strided} kernel argument of kernels/cuda/strided.cuh: a shape and one stride array per
- * operand (at most 4), with size-1 dims dropped and dims merged where every operand steps through two as
- * through one (as kernels/cpu/strided.h does), so a contiguous tensor of any rank is one flat dim.
+ * The {@code ts_strided} kernel argument of kernels/include/tessera/ts_strided.h (layout
+ * {@link KernelStructs#STRIDED}): a shape and one stride array per operand (at most 4), with size-1 dims
+ * dropped and dims merged where every operand steps through two as through one (as kernels/cpu/strided.h
+ * does), so a contiguous tensor of any rank is one flat dim.
  */
 final class StridedArgs {
     static final int MAX_DIMS = 8;
     static final int OPERANDS = 4;
-    /** numel, ndim + padding, shape[8], strides[4][8]. */
-    static final long BYTES = 8 + 8 + 8L * MAX_DIMS + 8L * OPERANDS * MAX_DIMS;
+    static final long BYTES = KernelStructs.STRIDED.byteSize();
+
+    private static final VarHandle NUMEL = KernelStructs.STRIDED.varHandle(groupElement("numel"));
+    private static final VarHandle NDIM = KernelStructs.STRIDED.varHandle(groupElement("ndim"));
+    private static final VarHandle SHAPE = KernelStructs.STRIDED.varHandle(groupElement("shape"), sequenceElement());
+    private static final VarHandle STRIDES = KernelStructs.STRIDED.varHandle(groupElement("strides"), sequenceElement(),
+            sequenceElement());
 
     private StridedArgs() {}
 
@@ -53,14 +60,14 @@ final class StridedArgs {
             keptShape[0] = 1;
             ndim = 1;
         }
-        out.set(JAVA_LONG, 0, numel);
-        out.set(JAVA_INT, 8, ndim);
+        NUMEL.set(out, 0L, numel);
+        NDIM.set(out, 0L, ndim);
         for (int d = 0; d < MAX_DIMS; d++) {
-            out.setAtIndex(JAVA_LONG, 2 + d, keptShape[d]);
+            SHAPE.set(out, 0L, (long) d, keptShape[d]);
         }
         for (int o = 0; o < strides.length; o++) {
             for (int d = 0; d < MAX_DIMS; d++) {
-                out.setAtIndex(JAVA_LONG, 2 + MAX_DIMS + (long) o * MAX_DIMS + d, kept[o][d]);
+                STRIDES.set(out, 0L, (long) o, (long) d, kept[o][d]);
             }
         }
     }
