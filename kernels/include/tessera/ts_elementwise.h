@@ -36,17 +36,19 @@ TS_HD float ts_unary_elem(int op, float alpha, float v) {
 }
 
 /* The *_GRAD ops take (forward input, upstream gradient q); SIGMOID_GRAD and TANH_GRAD take the forward
- * OUTPUT as p: sigmoid' = y (1 - y), tanh' = 1 - y^2. MAXIMUM and MINIMUM propagate NaN, like torch. */
+ * OUTPUT as p: sigmoid' = y (1 - y), tanh' = 1 - y^2. MAXIMUM and MINIMUM propagate NaN, like torch.
+ * RELU_GRAD is torch's threshold_backward: 0 where x <= 0, else the upstream gradient, so at a NaN input
+ * the gradient passes (PyTorch does the same). */
 TS_HD float ts_binary_elem(int op, float p, float q) {
     switch (op) {
     case TS_ADD: return p + q;
     case TS_SUB: return p - q;
     case TS_MUL: return p * q;
     case TS_DIV: return p / q;
-    case TS_MAXIMUM: return (p != p || q != q) ? p + q : (p > q ? p : q);
-    case TS_MINIMUM: return (p != p || q != q) ? p + q : (p < q ? p : q);
+    case TS_MAXIMUM: return ts_maximum(p, q);
+    case TS_MINIMUM: return ts_minimum(p, q);
     case TS_POW: return powf(p, q);
-    case TS_RELU_GRAD: return p > 0.0f ? q : 0.0f;
+    case TS_RELU_GRAD: return p <= 0.0f ? 0.0f : q;
     case TS_GELU_TANH_GRAD: return ts_gelu_tanh_grad(p) * q;
     case TS_GELU_ERF_GRAD: return ts_gelu_erf_grad(p) * q;
     case TS_SILU_GRAD: return ts_silu_grad(p) * q;

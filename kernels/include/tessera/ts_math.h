@@ -23,7 +23,41 @@ TS_HD float ts_axpy_elem(float a, float x, float y) { return a * x + y; }
 
 TS_HD float ts_sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-TS_HD float ts_relu(float x) { return x > 0.0f ? x : 0.0f; }
+/* The bits of a float and back (union reads: well defined in C and accepted by nvcc). */
+TS_HD unsigned ts_float_bits(float v) {
+    union {
+        float f;
+        unsigned u;
+    } b = {.f = v};
+    return b.u;
+}
+
+TS_HD float ts_float_from_bits(unsigned u) {
+    union {
+        unsigned u;
+        float f;
+    } b = {.u = u};
+    return b.f;
+}
+
+/* IEEE 754-2019 maximum and minimum, as torch.maximum and torch.minimum: NaN if either operand is NaN
+ * (fmaxf and the SSE/AVX max instructions return the other operand instead), and -0 < +0 whatever the
+ * operand order. The result's bits are picked with masks, not ?: (which gcc does not vectorise here): p
+ * or q where one wins, on a tie (equal bits, or zeros of both signs) the and (maximum) or the or
+ * (minimum) of both, and p + q, a NaN, where either is NaN. */
+TS_HD float ts_pick_extremum(float p, float q, int p_wins, int q_wins, unsigned tie) {
+    const unsigned nan = 0u - (unsigned)(p != p || q != q);
+    const unsigned mp = 0u - (unsigned)p_wins, mq = 0u - (unsigned)q_wins;
+    return ts_float_from_bits((ts_float_bits(p) & mp) | (ts_float_bits(q) & mq) | (tie & ~(mp | mq | nan)) |
+                              (ts_float_bits(p + q) & nan));
+}
+
+TS_HD float ts_maximum(float p, float q) { return ts_pick_extremum(p, q, p > q, q > p, ts_float_bits(p) & ts_float_bits(q)); }
+
+TS_HD float ts_minimum(float p, float q) { return ts_pick_extremum(p, q, p < q, q < p, ts_float_bits(p) | ts_float_bits(q)); }
+
+/* maximum(x, 0): relu(NaN) is NaN, so corrupted values are not hidden */
+TS_HD float ts_relu(float x) { return ts_maximum(x, 0.0f); }
 
 /* GELU, tanh approximation (GPT-2's "gelu_new"): 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3),
  * computed as x / (1 + e^(-2u)) (0.5 (1 + tanh u) is sigmoid(2u)), which has no cancellation and needs
@@ -65,15 +99,6 @@ TS_HD void ts_kahan_add(float *sum, float *comp, float v) {
     *sum = t;
 }
 
-/* The bits of a float (a union read: well defined in C and accepted by nvcc). */
-TS_HD unsigned ts_float_bits(float v) {
-    union {
-        float f;
-        unsigned u;
-    } b = {.f = v};
-    return b.u;
-}
-
 /* Non-negative finite floats (and -0) are valid selection scores; NaN, infinities and negatives are not. */
 TS_HD int ts_valid_score(float v) {
     const unsigned u = ts_float_bits(v);
@@ -86,10 +111,10 @@ TS_HD unsigned ts_nonneg_key(float v) {
     return (u & 0x80000000u) ? 0u : u;
 }
 
-/* Model m's weight in a Fisher merge at one parameter: w_m max(scale_m F_m, floor). */
+/* Model m's weight in a Fisher merge at one parameter: w_m max(scale_m F_m, floor); a NaN Fisher value
+ * makes the merged parameter NaN rather than being floored away. */
 TS_HD float ts_fisher_merge_weight(float weight, float scale, float fisher, float floor_value) {
-    const float d = scale * fisher;
-    return weight * (d > floor_value ? d : floor_value);
+    return weight * ts_maximum(scale * fisher, floor_value);
 }
 
 /* Blockwise 8-bit quantization (absmax per block, as bitsandbytes): scale = absmax / 127 and

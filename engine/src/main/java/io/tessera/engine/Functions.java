@@ -255,11 +255,15 @@ final class Functions {
             case DIV -> (g, needed) -> new Tensor[] {needed[0] ? sumTo(g.div(b), as) : null,
                     needed[1] ? sumTo(g.mul(y).div(b).neg(), bs) : null};
             case MAXIMUM, MINIMUM -> (g, needed) -> {
-                // ties split the gradient equally, as torch.maximum does
-                Tensor wins = op == Ops.Binary.MAXIMUM ? a.gt(b) : a.lt(b);
-                Tensor half = Tensor.where(a.eq(b), g.mul(0.5), Tensor.zeros(a.device()));
-                Tensor ga = Tensor.where(wins, g, half);
-                return new Tensor[] {sumTo(ga, as), needed[1] ? sumTo(g.sub(ga), bs) : null};
+                // as torch.maximum: ties split the gradient equally, and where either operand is NaN (so
+                // the result is), neither loses and both get the whole gradient
+                Tensor aLoses = op == Ops.Binary.MAXIMUM ? a.lt(b) : a.gt(b);
+                Tensor bLoses = op == Ops.Binary.MAXIMUM ? a.gt(b) : a.lt(b);
+                Tensor tie = a.eq(b);
+                Tensor zero = Tensor.zeros(a.device());
+                Tensor half = g.mul(0.5);
+                return new Tensor[] {sumTo(Tensor.where(tie, half, Tensor.where(aLoses, zero, g)), as),
+                        needed[1] ? sumTo(Tensor.where(tie, half, Tensor.where(bLoses, zero, g)), bs) : null};
             };
             case POW -> (g, needed) -> new Tensor[] {needed[0] ? sumTo(g.mul(b).mul(a.pow(b.sub(1.0))), as) : null,
                     needed[1] ? sumTo(g.mul(y).mul(a.log()), bs) : null};

@@ -367,6 +367,7 @@ class BackendConformanceNnTest {
                 for (int m = 0; m < models; m++) {
                     th[m] = Ref.random(new SplittableRandom(m), -1, 1, n).rounded();
                     fi[m] = Ref.random(new SplittableRandom(m + 10), 0, 1, n).rounded();
+                    fi[m].data()[7 * m] = Double.NaN; // a corrupt Fisher value makes its parameter NaN, not floored
                     thetas[m] = t.on(th[m]);
                     fishers[m] = t.on(fi[m]);
                     weights[m] = 1 + m;

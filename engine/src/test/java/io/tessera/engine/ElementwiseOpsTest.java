@@ -122,7 +122,12 @@ class ElementwiseOpsTest {
                 new BinaryCase("div", Tensor::div, (a, b) -> a / b, 0.5, 3),
                 new BinaryCase("maximum", Tensor::maximum, Math::max, -3, 3),
                 new BinaryCase("minimum", Tensor::minimum, Math::min, -3, 3),
-                new BinaryCase("pow", Tensor::pow, Math::pow, 0.5, 2));
+                new BinaryCase("pow", Tensor::pow, ElementwiseOpsTest::pow, 0.5, 2));
+    }
+
+    /** C's pow (which PyTorch's is): unlike Math.pow, pow(1, y) and pow(-1, +-inf) are 1 even for a NaN y. */
+    static double pow(double x, double y) {
+        return x == 1 || (x == -1 && Double.isInfinite(y)) ? 1 : Math.pow(x, y);
     }
 
     private static final long[][][] BROADCASTS = {
