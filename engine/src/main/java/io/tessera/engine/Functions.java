@@ -449,7 +449,8 @@ final class Functions {
         yShape[batch.length + 1] = n;
         for (long size : new long[] {m, n, k}) {
             if (size > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException("matmul: dims above 2^31-1 are not supported (" + a.describe() + " @ " + b.describe() + ")");
+                throw new IllegalArgumentException("matmul: dims above 2^31-1 are not supported (" + a.describe() + " @ "
+                        + b.describe() + ")");
             }
         }
         Tensor y = Tensor.empty(a.device(), DType.F32, yShape);
@@ -666,7 +667,8 @@ final class Functions {
             }
             for (int i = 0; i < s.length; i++) {
                 if (i != d && s[i] != shape[i]) {
-                    throw new IllegalArgumentException("cat along dim " + dim + ": " + t.describe() + " does not match " + first.describe());
+                    throw new IllegalArgumentException("cat along dim " + dim + ": " + t.describe() + " does not match "
+                            + first.describe());
                 }
             }
             total += s[d];
