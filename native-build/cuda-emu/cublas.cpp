@@ -86,10 +86,11 @@ int gemm(const void *handle, int transa, int transb, int m, int n, int k, const 
     if (stream == nullptr) return BLAS_EXECUTION_FAILED;  // the handle's stream was destroyed
     if (m == 0 || n == 0) return BLAS_OK;
     const auto device = [](const void *p) { return reinterpret_cast<uint64_t>(p); };
-    const bool inside = (k == 0 || (mem_valid(device(a), extent(a_rows, a_cols, lda)) && mem_valid(device(b), extent(b_rows, b_cols, ldb)))) &&
-                        mem_valid(device(c), extent(m, n, ldc));
+    const auto valid = [ctx, device](const void *p, uint64_t bytes) { return mem_valid(ctx, device(p), bytes); };
+    const bool inside = (k == 0 || (valid(a, extent(a_rows, a_cols, lda)) && valid(b, extent(b_rows, b_cols, ldb)))) &&
+                        valid(c, extent(m, n, ldc));
     if (!inside) {  // on a GPU, the kernel's illegal address
-        std::fprintf(stderr, "tessera cuda-emu: cuBLAS GEMM: an operand reaches outside its device allocation\n");
+        std::fprintf(stderr, "tessera cuda-emu: cuBLAS GEMM: an operand reaches outside its device allocation in the current context\n");
         make_sticky(ctx, ILLEGAL_ADDRESS);
         return BLAS_EXECUTION_FAILED;
     }

@@ -1,4 +1,5 @@
-// Initialisation, the one emulated device, its primary context, and status names.
+// Initialisation, the emulated devices, their primary contexts, and status names.
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -13,7 +14,8 @@ std::mutex api_mutex;
 namespace {
 
 bool initialized;
-Context primary;
+int device_count = 1;
+Context primaries[MAX_DEVICES];
 thread_local Context *bound;
 
 struct Status {
@@ -75,20 +77,40 @@ const Status *status(int code) {
     return nullptr;
 }
 
-Result device_ready(int dev) {
-    if (!initialized) return NOT_INITIALIZED;
-    return dev == 0 ? SUCCESS : INVALID_DEVICE;
+// TESSERA_CUDA_EMU_DEVICES, 1 to MAX_DEVICES (1 when unset): how many devices there are. False if invalid.
+bool read_device_count() {
+    const char *text = std::getenv("TESSERA_CUDA_EMU_DEVICES");
+    if (text == nullptr) return true;
+    char *end;
+    const long count = std::strtol(text, &end, 10);
+    if (end == text || *end != '\0' || count < 1 || count > MAX_DEVICES) {
+        std::fprintf(stderr, "tessera cuda-emu: TESSERA_CUDA_EMU_DEVICES=%s is not a device count from 1 to %d\n", text, MAX_DEVICES);
+        return false;
+    }
+    device_count = static_cast<int>(count);
+    return true;
 }
 
-// The primary context's end: frees everything it owned, as cuDevicePrimaryCtxRelease does on a GPU.
+Result device_ready(int dev) {
+    if (!initialized) return NOT_INITIALIZED;
+    return dev >= 0 && dev < device_count ? SUCCESS : INVALID_DEVICE;
+}
+
+// A primary context's end: frees everything it owned, as cuDevicePrimaryCtxRelease does on a GPU.
 // Queued work that nobody waited for is dropped.
-void destroy_primary() {
-    mem_release_all();
-    for (const auto &block : primary.host_blocks) std::free(const_cast<char *>(block.first));
-    for (Stream *s : primary.streams) delete s;
-    for (Event *e : primary.events) delete e;
-    for (Module *m : primary.modules) delete m;
-    primary = Context{};
+void destroy_primary(Context &ctx) {
+    mem_release_all(&ctx);
+    for (const auto &block : ctx.host_blocks) std::free(const_cast<char *>(block.first));
+    for (Stream *s : ctx.streams) delete s;
+    for (Event *e : ctx.events) delete e;
+    for (Module *m : ctx.modules) delete m;
+    ctx = Context{};
+}
+
+bool is_primary(const Context *ctx) {
+    for (int dev = 0; dev < device_count; dev++)
+        if (ctx == &primaries[dev]) return true;
+    return false;
 }
 
 }  // namespace
@@ -107,7 +129,7 @@ void make_sticky(Context *ctx, Result error) { ctx->sticky = error; }
 
 EMU_API int cuInit(unsigned flags) {
     std::lock_guard lock(api_mutex);
-    if (flags != 0) return INVALID_VALUE;
+    if (flags != 0 || !read_device_count()) return INVALID_VALUE;
     initialized = true;
     return SUCCESS;
 }
@@ -122,7 +144,7 @@ EMU_API int cuDeviceGetCount(int *count) {
     std::lock_guard lock(api_mutex);
     if (!initialized) return NOT_INITIALIZED;
     if (count == nullptr) return INVALID_VALUE;
-    *count = 1;
+    *count = device_count;
     return SUCCESS;
 }
 
@@ -130,7 +152,7 @@ EMU_API int cuDeviceGet(int *device, int ordinal) {
     std::lock_guard lock(api_mutex);
     if (Result r = device_ready(ordinal)) return r;
     if (device == nullptr) return INVALID_VALUE;
-    *device = 0;
+    *device = ordinal;
     return SUCCESS;
 }
 
@@ -168,6 +190,7 @@ EMU_API int cuDevicePrimaryCtxRetain(Context **ctx, int dev) {
     std::lock_guard lock(api_mutex);
     if (Result r = device_ready(dev)) return r;
     if (ctx == nullptr) return INVALID_VALUE;
+    Context &primary = primaries[dev];
     primary.alive = true;
     primary.retains++;
     *ctx = &primary;
@@ -177,15 +200,16 @@ EMU_API int cuDevicePrimaryCtxRetain(Context **ctx, int dev) {
 EMU_API int cuDevicePrimaryCtxRelease_v2(int dev) {
     std::lock_guard lock(api_mutex);
     if (Result r = device_ready(dev)) return r;
+    Context &primary = primaries[dev];
     if (primary.retains == 0) return INVALID_CONTEXT;
-    if (--primary.retains == 0) destroy_primary();
+    if (--primary.retains == 0) destroy_primary(primary);
     return SUCCESS;
 }
 
 EMU_API int cuCtxSetCurrent(Context *ctx) {
     std::lock_guard lock(api_mutex);
     if (!initialized) return NOT_INITIALIZED;
-    if (ctx != nullptr && (ctx != &primary || !primary.alive)) return INVALID_CONTEXT;
+    if (ctx != nullptr && (!is_primary(ctx) || !ctx->alive)) return INVALID_CONTEXT;
     bound = ctx;
     return SUCCESS;
 }

@@ -1,7 +1,16 @@
 // Internals shared by the emulated driver's files. The emulator is a test double for the CUDA driver and
-// cuBLAS subsets that io.tessera.ffi.CudaDriver and Cublas bind: one device, host memory, and stream work
-// deferred until something waits for it (streams.cpp), so a missing wait shows as a stale read. One mutex
-// serialises all calls, so the state below needs no further locking.
+// cuBLAS subsets that io.tessera.ffi.CudaDriver and Cublas bind: identical devices (one, or as many as
+// the environment variable TESSERA_CUDA_EMU_DEVICES says, at most MAX_DEVICES), host memory, and stream
+// work deferred until something waits for it (streams.cpp), so a missing wait shows as a stale read. One
+// mutex serialises all calls, so the state below needs no further locking.
+//
+// Work must run in the context it belongs to: device memory, streams, events and modules (and the
+// functions looked up in them) belong to the context current when they were made, and using them while
+// another device's context is current is an error. Queued work runs in the context it was queued in (only
+// a wait in that context runs it, and a fault makes that context sticky). A GPU without peer access faults
+// on another device's memory in a kernel; the emulator is stricter (copies and frees are refused too,
+// where unified addressing would let them through) so that work landing on the wrong device never goes
+// unnoticed.
 #ifndef TESSERA_CUDA_EMU_H
 #define TESSERA_CUDA_EMU_H
 
@@ -71,15 +80,26 @@ struct Event {
     std::shared_ptr<double> ms;  // CLOCK_MONOTONIC when that record ran; NaN until then
 };
 
-struct Module {};
+struct Kernel;
+// What cuModuleGetFunction hands out: one per kernel and module, so that a launch can tell whether its
+// function belongs to the current context.
+struct Function {
+    const Kernel *kernel;
+};
+struct Module {
+    std::vector<Function> functions;  // in the order of kernels[]
+};
 
 // ---- contexts (driver.cpp) ----
-// The one device's primary context. An illegal address in a kernel makes it unusable (sticky, as on a
-// GPU) until the last cuDevicePrimaryCtxRelease_v2 destroys it with all its memory.
+constexpr int MAX_DEVICES = 8;
+
+// A device's primary context. An illegal address in a kernel makes it unusable (sticky, as on a GPU)
+// until the last cuDevicePrimaryCtxRelease_v2 destroys it with all its memory.
 struct Context {
     bool alive = false;
     int retains = 0;
     Result sticky = SUCCESS;
+    size_t used = 0;  // device memory reserved by its live allocations
     Stream default_stream;
     uint64_t next_stream_id = 1;
     // Live handles, so a call can reject an unknown one and the context's end can free them.
@@ -105,17 +125,18 @@ bool page_locked(const Context *ctx, const void *p, size_t bytes);
 
 // ---- device memory (memory.cpp) ----
 // Every allocation ends at a PROT_NONE guard page; the few bytes between its end and the guard page (it
-// starts 256-byte aligned, as cuMemAlloc promises) hold a canary that launches check.
-Result mem_alloc(uint64_t *dptr, size_t bytes);
-Result mem_free(uint64_t dptr);
-// Whether [p, p + bytes) lies inside one live allocation.
-bool mem_valid(uint64_t p, size_t bytes);
+// starts 256-byte aligned, as cuMemAlloc promises) hold a canary that launches check. Each belongs to
+// the context that allocated it, whose device has mem_total bytes.
+Result mem_alloc(Context *ctx, uint64_t *dptr, size_t bytes);
+Result mem_free(Context *ctx, uint64_t dptr);
+// Whether [p, p + bytes) lies inside one live allocation of ctx.
+bool mem_valid(const Context *ctx, uint64_t p, size_t bytes);
 // A description of the first allocation whose canary was overwritten, or empty if none was.
 std::string mem_check_canaries();
 // Where an address lies relative to the allocations, for fault messages.
 std::string mem_describe(uint64_t address);
-size_t mem_used();
-void mem_release_all();
+// Frees every allocation of ctx.
+void mem_release_all(Context *ctx);
 extern const size_t mem_total;
 
 // ---- kernels (generated kernels.cpp, fibers.cpp, launch.cpp) ----

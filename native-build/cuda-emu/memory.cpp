@@ -16,7 +16,7 @@
 
 namespace ts_emu {
 
-const size_t mem_total = size_t{4} << 30;  // a deterministic capacity, so out-of-memory paths can be tested
+const size_t mem_total = size_t{4} << 30;  // per device: a deterministic capacity, so out-of-memory paths can be tested
 
 namespace {
 
@@ -24,14 +24,14 @@ constexpr size_t ALIGN = 256;  // cuMemAlloc's documented alignment
 constexpr unsigned char CANARY = 0xA5;
 
 struct Allocation {
+    const Context *owner;
     char *mapping;
     size_t mapping_bytes;
     size_t bytes;     // as requested
     size_t reserved;  // bytes rounded up to ALIGN; counts against mem_total
 };
 
-std::map<uint64_t, Allocation> live;  // by start address
-size_t used;
+std::map<uint64_t, Allocation> live;  // by start address, over all contexts
 
 size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
@@ -45,11 +45,11 @@ void unmap(const Allocation &a) { munmap(a.mapping, a.mapping_bytes); }
 
 }  // namespace
 
-Result mem_alloc(uint64_t *dptr, size_t bytes) {
+Result mem_alloc(Context *ctx, uint64_t *dptr, size_t bytes) {
     if (dptr == nullptr || bytes == 0) return INVALID_VALUE;
     const size_t page = page_size();
     const size_t reserved = (bytes + ALIGN - 1) / ALIGN * ALIGN;
-    if (reserved < bytes || reserved > mem_total - used) return OUT_OF_MEMORY;
+    if (reserved < bytes || reserved > mem_total - ctx->used) return OUT_OF_MEMORY;
     const size_t data_pages = (reserved + page - 1) / page * page;
     void *mapping = mmap(nullptr, data_pages + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mapping == MAP_FAILED) return OUT_OF_MEMORY;
@@ -60,24 +60,25 @@ Result mem_alloc(uint64_t *dptr, size_t bytes) {
     }
     char *start = guard - reserved;
     std::memset(start + bytes, CANARY, reserved - bytes);
-    live[reinterpret_cast<uint64_t>(start)] = {static_cast<char *>(mapping), data_pages + page, bytes, reserved};
-    used += reserved;
+    live[reinterpret_cast<uint64_t>(start)] = {ctx, static_cast<char *>(mapping), data_pages + page, bytes, reserved};
+    ctx->used += reserved;
     *dptr = reinterpret_cast<uint64_t>(start);
     return SUCCESS;
 }
 
-Result mem_free(uint64_t dptr) {
+Result mem_free(Context *ctx, uint64_t dptr) {
     auto it = live.find(dptr);
-    if (it == live.end()) return INVALID_VALUE;
-    used -= it->second.reserved;
+    if (it == live.end() || it->second.owner != ctx) return INVALID_VALUE;
+    ctx->used -= it->second.reserved;
     unmap(it->second);
     live.erase(it);
     return SUCCESS;
 }
 
-bool mem_valid(uint64_t p, size_t bytes) {
+bool mem_valid(const Context *ctx, uint64_t p, size_t bytes) {
     auto it = at_or_below(p);
-    return it != live.end() && p - it->first <= it->second.bytes && bytes <= it->second.bytes - (p - it->first);
+    return it != live.end() && it->second.owner == ctx && p - it->first <= it->second.bytes &&
+           bytes <= it->second.bytes - (p - it->first);
 }
 
 std::string mem_check_canaries() {
@@ -107,12 +108,16 @@ std::string mem_describe(uint64_t address) {
     return text;
 }
 
-size_t mem_used() { return used; }
-
-void mem_release_all() {
-    for (const auto &entry : live) unmap(entry.second);
-    live.clear();
-    used = 0;
+void mem_release_all(Context *ctx) {
+    for (auto it = live.begin(); it != live.end();) {
+        if (it->second.owner == ctx) {
+            unmap(it->second);
+            it = live.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    ctx->used = 0;
 }
 
 }  // namespace ts_emu

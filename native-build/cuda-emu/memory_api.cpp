@@ -1,8 +1,8 @@
-// cuMem* entry points. Every range a copy or memset touches must lie inside one live allocation
-// (CUDA_ERROR_INVALID_VALUE otherwise, before anything is queued). Copies and memsets are stream work
-// (streams.cpp), and host memory is used as CUDA uses it: page-locked memory when the copy runs, pageable
-// memory at the call (a copy from it is staged, a copy to it waits for the stream and returns when done).
-// The synchronous copies are work on the default stream, which they finish.
+// cuMem* entry points. Every range a copy or memset touches must lie inside one live allocation of the
+// current context (CUDA_ERROR_INVALID_VALUE otherwise, before anything is queued). Copies and memsets are
+// stream work (streams.cpp), and host memory is used as CUDA uses it: page-locked memory when the copy
+// runs, pageable memory at the call (a copy from it is staged, a copy to it waits for the stream and
+// returns when done). The synchronous copies are work on the default stream, which they finish.
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -28,7 +28,7 @@ Result copy_to_device(uint64_t dst, const void *src, size_t bytes, const void *h
     Stream *stream;
     if (Result r = ready(&ctx, h, &stream)) return r;
     if (bytes == 0) return SUCCESS;
-    if (src == nullptr || !mem_valid(dst, bytes)) return INVALID_VALUE;
+    if (src == nullptr || !mem_valid(ctx, dst, bytes)) return INVALID_VALUE;
     if (blocking || page_locked(ctx, src, bytes)) {
         enqueue(ctx, stream, [dst, src, bytes] {
             std::memcpy(device(dst), src, bytes);
@@ -50,7 +50,7 @@ Result copy_to_host(void *dst, uint64_t src, size_t bytes, const void *h, bool b
     Stream *stream;
     if (Result r = ready(&ctx, h, &stream)) return r;
     if (bytes == 0) return SUCCESS;
-    if (dst == nullptr || !mem_valid(src, bytes)) return INVALID_VALUE;
+    if (dst == nullptr || !mem_valid(ctx, src, bytes)) return INVALID_VALUE;
     enqueue(ctx, stream, [dst, src, bytes] {
         std::memcpy(dst, device(src), bytes);
         return SUCCESS;
@@ -66,7 +66,7 @@ Result memset_async(uint64_t dst, T value, size_t count, const void *h) {
     Stream *stream;
     if (Result r = ready(&ctx, h, &stream)) return r;
     if (count == 0) return SUCCESS;
-    if (dst % sizeof(T) != 0 || count > SIZE_MAX / sizeof(T) || !mem_valid(dst, count * sizeof(T))) return INVALID_VALUE;
+    if (dst % sizeof(T) != 0 || count > SIZE_MAX / sizeof(T) || !mem_valid(ctx, dst, count * sizeof(T))) return INVALID_VALUE;
     enqueue(ctx, stream, [dst, value, count] {
         T *elements = static_cast<T *>(device(dst));
         for (size_t i = 0; i < count; i++) elements[i] = value;
@@ -81,7 +81,7 @@ EMU_API int cuMemAlloc_v2(uint64_t *dptr, size_t bytes) {
     std::lock_guard lock(api_mutex);
     Context *ctx;
     if (Result r = current(&ctx)) return r;
-    return mem_alloc(dptr, bytes);
+    return mem_alloc(ctx, dptr, bytes);
 }
 
 // Waits for all queued work first (as cudaFree does), so none of it touches freed memory.
@@ -90,7 +90,7 @@ EMU_API int cuMemFree_v2(uint64_t dptr) {
     Context *ctx;
     if (Result r = current(&ctx)) return r;
     if (Result r = finish_all(ctx)) return r;
-    return mem_free(dptr);
+    return mem_free(ctx, dptr);
 }
 
 EMU_API int cuMemAllocHost_v2(void **pp, size_t bytes) {
@@ -121,7 +121,7 @@ EMU_API int cuMemGetInfo_v2(size_t *free, size_t *total) {
     Context *ctx;
     if (Result r = current(&ctx)) return r;
     if (free == nullptr || total == nullptr) return INVALID_VALUE;
-    *free = mem_total - mem_used();
+    *free = mem_total - ctx->used;
     *total = mem_total;
     return SUCCESS;
 }
@@ -144,7 +144,7 @@ EMU_API int cuMemcpyDtoDAsync_v2(uint64_t dst, uint64_t src, size_t bytes, void 
     Stream *stream;
     if (Result r = ready(&ctx, h, &stream)) return r;
     if (bytes == 0) return SUCCESS;
-    if (!mem_valid(dst, bytes) || !mem_valid(src, bytes)) return INVALID_VALUE;
+    if (!mem_valid(ctx, dst, bytes) || !mem_valid(ctx, src, bytes)) return INVALID_VALUE;
     enqueue(ctx, stream, [dst, src, bytes] {
         std::memmove(device(dst), device(src), bytes);
         return SUCCESS;

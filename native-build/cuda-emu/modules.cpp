@@ -10,9 +10,15 @@ using namespace ts_emu;
 
 namespace {
 
-const Kernel *known(const void *f) {
-    for (size_t i = 0; i < kernel_count; i++)
-        if (f == &kernels[i]) return &kernels[i];
+// The kernel of f if it is a function of one of ctx's modules (not of another context's), else null.
+const Kernel *known(const Context *ctx, const void *f) {
+    const auto p = reinterpret_cast<uintptr_t>(f);
+    for (const Module *m : ctx->modules) {
+        const std::vector<Function> &functions = m->functions;
+        const auto first = reinterpret_cast<uintptr_t>(functions.data());
+        if (p >= first && p < first + functions.size() * sizeof(Function) && (p - first) % sizeof(Function) == 0)
+            return static_cast<const Function *>(f)->kernel;
+    }
     return nullptr;
 }
 
@@ -25,6 +31,7 @@ EMU_API int cuModuleLoadData(void **module, const void *image) {
     if (module == nullptr) return INVALID_VALUE;
     if (image == nullptr) return INVALID_IMAGE;
     Module *m = new Module{};
+    for (size_t i = 0; i < kernel_count; i++) m->functions.push_back({&kernels[i]});
     ctx->modules.insert(m);
     *module = m;
     return SUCCESS;
@@ -40,7 +47,7 @@ EMU_API int cuModuleUnload(void *module) {
     return SUCCESS;
 }
 
-EMU_API int cuModuleGetFunction(const Kernel **function, void *module, const char *name) {
+EMU_API int cuModuleGetFunction(const Function **function, void *module, const char *name) {
     std::lock_guard lock(api_mutex);
     Context *ctx;
     if (Result r = current(&ctx)) return r;
@@ -48,7 +55,7 @@ EMU_API int cuModuleGetFunction(const Kernel **function, void *module, const cha
     if (function == nullptr || name == nullptr) return INVALID_VALUE;
     for (size_t i = 0; i < kernel_count; i++) {
         if (std::strcmp(kernels[i].name, name) == 0) {
-            *function = &kernels[i];
+            *function = &static_cast<Module *>(module)->functions[i];
             return SUCCESS;
         }
     }
@@ -61,7 +68,7 @@ EMU_API int cuLaunchKernel(const void *function, unsigned grid_x, unsigned grid_
     std::lock_guard lock(api_mutex);
     Context *ctx;
     if (Result r = current(&ctx)) return r;
-    const Kernel *kernel = known(function);
+    const Kernel *kernel = known(ctx, function);
     if (kernel == nullptr) return INVALID_HANDLE;
     Stream *s = find_stream(ctx, stream);
     if (s == nullptr) return INVALID_HANDLE;

@@ -55,7 +55,7 @@ class CudaEmulatorTest {
         try (Session s = new Session()) {
             MemorySegment value = s.arena.allocate(JAVA_INT);
             CudaDriver.check(CudaDriver.cuDeviceGetCount(value), "cuDeviceGetCount");
-            assertEquals(1, value.get(JAVA_INT, 0));
+            assertEquals(configuredDevices(), value.get(JAVA_INT, 0));
             CudaDriver.check(CudaDriver.cuDriverGetVersion(value), "cuDriverGetVersion");
             assertEquals(13000, value.get(JAVA_INT, 0));
             int[][] expected = {
@@ -109,6 +109,74 @@ class CudaEmulatorTest {
             CudaDriver.check(CudaDriver.cuMemsetD8Async(buffer, (byte) 7, data.length, MemorySegment.NULL), "cuMemsetD8Async");
             CudaDriver.check(CudaDriver.cuMemcpyDtoH_v2(back, buffer, data.length), "cuMemcpyDtoH_v2");
             assertEquals(7, back.get(JAVA_BYTE, data.length - 1));
+        }
+    }
+
+    /** TESSERA_CUDA_EMU_DEVICES, which the emulator reads at cuInit (1 when unset). */
+    private static int configuredDevices() {
+        return Integer.parseInt(System.getenv().getOrDefault("TESSERA_CUDA_EMU_DEVICES", "1"));
+    }
+
+    /**
+     * Memory and functions belong to the context they were made in, and each device has its own memory:
+     * while another device's context is current, they are refused, so work on the wrong device shows.
+     */
+    @Test
+    void anotherDevicesContextRefusesThisDevicesMemoryAndFunctions() {
+        assumeTrue(configuredDevices() >= 2, "needs TESSERA_CUDA_EMU_DEVICES=2 (set by this module's surefire configuration)");
+        try (Session zero = new Session(0)) {
+            long onZero = zero.upload(new float[] {1, 2, 3});
+            MemorySegment axpy = zero.function("ts_axpy_f32");
+            try (Session one = new Session(1)) { // now current
+                MemorySegment free = one.arena.allocate(JAVA_LONG);
+                MemorySegment total = one.arena.allocate(JAVA_LONG);
+                CudaDriver.check(CudaDriver.cuMemGetInfo_v2(free, total), "cuMemGetInfo_v2");
+                assertEquals(total.get(JAVA_LONG, 0), free.get(JAVA_LONG, 0), "cuda:1's memory is its own");
+                MemorySegment back = one.arena.allocate(JAVA_FLOAT, 3);
+                assertInvalidValue("cuMemcpyDtoH_v2", CudaDriver.cuMemcpyDtoH_v2(back, onZero, 12));
+                assertInvalidValue("cuMemsetD32Async", CudaDriver.cuMemsetD32Async(onZero, 0, 3, MemorySegment.NULL));
+                assertInvalidValue("cuMemFree_v2", CudaDriver.cuMemFree_v2(onZero));
+                MemorySegment params = one.arena.allocate(ADDRESS, 4);
+                params.setAtIndex(ADDRESS, 0, one.arena.allocateFrom(JAVA_LONG, 3));
+                params.setAtIndex(ADDRESS, 1, one.arena.allocateFrom(JAVA_FLOAT, 1f));
+                params.setAtIndex(ADDRESS, 2, one.arena.allocateFrom(JAVA_LONG, onZero));
+                params.setAtIndex(ADDRESS, 3, one.arena.allocateFrom(JAVA_LONG, onZero));
+                CudaException e = assertThrows(CudaException.class, () -> CudaDriver.check(CudaDriver.cuLaunchKernel(axpy, 1, 1, 1, 32, 1,
+                        1, 0, MemorySegment.NULL, params, MemorySegment.NULL), "cuLaunchKernel"));
+                assertEquals(CUDA_ERROR_INVALID_HANDLE, e.status(), "a function of cuda:0's module launched in cuda:1's context");
+            }
+            zero.makeCurrent();
+            assertArrayEquals(new float[] {1, 2, 3}, zero.downloadFloats(onZero, 3), "cuda:0's memory, untouched");
+        }
+    }
+
+    /**
+     * Queued work belongs to the context it was queued in: another device's waits neither run it nor accept
+     * its streams and events, and a fault in it breaks its own context only, reported by a wait there.
+     */
+    @Test
+    void queuedWorkRunsAndFailsOnlyInItsOwnContext() {
+        assumeTrue(configuredDevices() >= 2, "needs TESSERA_CUDA_EMU_DEVICES=2 (set by this module's surefire configuration)");
+        try (Session zero = new Session(0)) {
+            MemorySegment stream = zero.stream(); // NON_BLOCKING: not ordered with the faulting launch below
+            MemorySegment written = zero.event();
+            long x = zero.upload(new float[] {0f});
+            CudaDriver.check(CudaDriver.cuMemsetD32Async(x, Float.floatToRawIntBits(2f), 1, stream), "cuMemsetD32Async");
+            CudaDriver.check(CudaDriver.cuEventRecord(written, stream), "cuEventRecord");
+            CudaDriver.check(zero.launch("ts_axpy_f32", 1, 32, 1L, 1f, x, 0L), "cuLaunchKernel"); // a null pointer, queued
+            try (Session one = new Session(1)) { // now current
+                CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize (cuda:1 has no work and no fault)");
+                assertEquals(CUDA_ERROR_INVALID_HANDLE, CudaDriver.cuStreamSynchronize(stream), "cuda:0's stream");
+                assertEquals(CUDA_ERROR_INVALID_HANDLE, CudaDriver.cuEventSynchronize(written), "cuda:0's event");
+                assertEquals(CUDA_ERROR_INVALID_HANDLE, CudaDriver.cuEventRecord(written, MemorySegment.NULL), "cuda:0's event");
+                assertEquals(CUDA_ERROR_INVALID_HANDLE, CudaDriver.cuStreamWaitEvent(MemorySegment.NULL, written, 0), "cuda:0's event");
+            }
+            zero.makeCurrent();
+            assertEquals(CudaDriver.CUDA_ERROR_NOT_READY, CudaDriver.cuEventQuery(written), "cuda:1's waits ran none of cuda:0's work");
+            MemorySegment host = zero.arena.allocate(JAVA_FLOAT); // pageable: the copy returns when done
+            CudaDriver.check(CudaDriver.cuMemcpyDtoHAsync_v2(host, x, 4, stream), "cuMemcpyDtoHAsync_v2");
+            assertEquals(2f, host.get(JAVA_FLOAT, 0));
+            assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuCtxSynchronize(), "the fault, reported in cuda:0");
         }
     }
 
@@ -405,21 +473,42 @@ class CudaEmulatorTest {
         return values;
     }
 
-    /** The primary context, current on this thread, with the kernels' module; released (and device memory with it) on close. */
+    /**
+     * A device's primary context, current on this thread, with the kernels' module; released (and device
+     * memory with it) on close.
+     */
     private static final class Session implements AutoCloseable {
         final Arena arena = Arena.ofConfined();
         final MemorySegment module;
+        private final int device;
+        private final MemorySegment context;
         private MemorySegment cublas;
 
         Session() {
+            this(0);
+        }
+
+        Session(int device) {
+            this.device = device;
             CudaDriver.check(CudaDriver.cuInit(0), "cuInit");
             MemorySegment ctx = arena.allocate(ADDRESS);
-            CudaDriver.check(CudaDriver.cuDevicePrimaryCtxRetain(ctx, 0), "cuDevicePrimaryCtxRetain");
-            CudaDriver.check(CudaDriver.cuCtxSetCurrent(ctx.get(ADDRESS, 0)), "cuCtxSetCurrent");
+            CudaDriver.check(CudaDriver.cuDevicePrimaryCtxRetain(ctx, device), "cuDevicePrimaryCtxRetain");
+            context = ctx.get(ADDRESS, 0);
+            makeCurrent();
             MemorySegment out = arena.allocate(ADDRESS);
             // the emulator runs host builds of the same sources, so any image will do
             CudaDriver.check(CudaDriver.cuModuleLoadData(out, arena.allocateFrom("emulated")), "cuModuleLoadData");
             module = out.get(ADDRESS, 0);
+        }
+
+        void makeCurrent() {
+            CudaDriver.check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
+        }
+
+        MemorySegment function(String kernel) {
+            MemorySegment function = arena.allocate(ADDRESS);
+            CudaDriver.check(CudaDriver.cuModuleGetFunction(function, module, arena.allocateFrom(kernel)), "cuModuleGetFunction");
+            return function.get(ADDRESS, 0);
         }
 
         long alloc(long bytes) {
@@ -479,8 +568,7 @@ class CudaEmulatorTest {
 
         /** As {@link #launch} with sharedBytes of dynamic shared memory per block. */
         int launchShared(String kernel, int grid, int block, int sharedBytes, Object... args) {
-            MemorySegment function = arena.allocate(ADDRESS);
-            CudaDriver.check(CudaDriver.cuModuleGetFunction(function, module, arena.allocateFrom(kernel)), "cuModuleGetFunction");
+            MemorySegment function = function(kernel);
             MemorySegment params = arena.allocate(ADDRESS, args.length);
             for (int i = 0; i < args.length; i++) {
                 MemorySegment value = switch (args[i]) {
@@ -490,7 +578,7 @@ class CudaEmulatorTest {
                 };
                 params.setAtIndex(ADDRESS, i, value);
             }
-            return CudaDriver.cuLaunchKernel(function.get(ADDRESS, 0), grid, 1, 1, block, 1, 1, sharedBytes, MemorySegment.NULL, params,
+            return CudaDriver.cuLaunchKernel(function, grid, 1, 1, block, 1, 1, sharedBytes, MemorySegment.NULL, params,
                     MemorySegment.NULL);
         }
 
@@ -499,7 +587,7 @@ class CudaEmulatorTest {
             if (cublas != null) {
                 Cublas.cublasDestroy_v2(cublas); // may report the context's sticky error; the release below still runs
             }
-            CudaDriver.check(CudaDriver.cuDevicePrimaryCtxRelease_v2(0), "cuDevicePrimaryCtxRelease_v2");
+            CudaDriver.check(CudaDriver.cuDevicePrimaryCtxRelease_v2(device), "cuDevicePrimaryCtxRelease_v2");
             arena.close();
         }
     }

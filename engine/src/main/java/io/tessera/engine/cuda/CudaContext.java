@@ -15,12 +15,14 @@ import java.lang.foreign.MemorySegment;
  * calls into the driver.
  */
 final class CudaContext {
+    /** Where cuCtxGetCurrent writes, one per thread (8 bytes, freed with the thread by the GC). */
+    private static final ThreadLocal<MemorySegment> CURRENT = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(ADDRESS));
+
     private final int ordinal;
     private final Device device;
     private final MemorySegment context;
     private final DeviceProperties properties;
     private final LaunchGeometry geometry;
-    private final ThreadLocal<MemorySegment> currentOnThread = new ThreadLocal<>();
     private final ThreadLocal<CudaStream> selectedStream = new ThreadLocal<>();
     private final KernelModule module;
     private final CachingAllocator allocator;
@@ -48,11 +50,16 @@ final class CudaContext {
         }
     }
 
-    /** Binds the context to the calling thread unless this context already bound it. */
+    /**
+     * Binds the context to the calling thread unless the driver says it is bound already. The driver is
+     * asked each time (a thread-local read in the driver) instead of remembering what this object bound:
+     * work on another device, or other code, may have made another context current on this thread since.
+     */
     void makeCurrent() {
-        if (currentOnThread.get() == null) {
+        MemorySegment current = CURRENT.get();
+        CudaDriver.check(CudaDriver.cuCtxGetCurrent(current), "cuCtxGetCurrent");
+        if (current.get(ADDRESS, 0).address() != context.address()) {
             CudaDriver.check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent(cuda:" + ordinal + ")");
-            currentOnThread.set(context);
         }
     }
 

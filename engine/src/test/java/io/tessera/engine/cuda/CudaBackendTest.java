@@ -12,6 +12,9 @@ import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.ffi.Cblas;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -99,6 +102,40 @@ class CudaBackendTest {
                 backend.copy(x, y);
                 assertArrayEquals(new float[] {7, 7, 7}, y.toFloatArray()); // read on b: waits for b's work only
             }
+        }
+    }
+
+    /**
+     * One thread's work on cuda:0, then cuda:1, then cuda:0 again runs each step in its own device's
+     * context (the emulated driver refuses another context's memory, modules and functions). On a fresh
+     * thread and on this one, which earlier tests bound to cuda:0.
+     */
+    @Test
+    void aThreadSwitchingDevicesRunsEachStepOnItsOwnDevice() throws Exception {
+        assumeTrue(CudaProbe.result().deviceCount() >= 2, "needs two CUDA devices (the emulated driver has two in the engine's tests)");
+        float[] x = {1, 2, 3, 4};
+        float[] squares = {1, 4, 9, 16};
+        // (x + x + x) @ x for x = [[1, 2], [3, 4]]
+        float[] product = {3 * 1 + 6 * 3, 3 * 2 + 6 * 4, 9 * 1 + 12 * 3, 9 * 2 + 12 * 4};
+        Callable<float[][]> work = () -> {
+            try (TensorScope scope = TensorScope.open()) {
+                Tensor on0 = Tensor.of(x, 2, 2).to(Device.cuda(0));
+                Tensor twice = on0.add(on0);
+                Tensor on1 = Tensor.of(x, 2, 2).to(Device.cuda(1));
+                Tensor squared = on1.mul(on1);
+                Tensor third = twice.add(on0).matmul(on0); // cuda:0 again: a kernel and a cuBLAS GEMM
+                return new float[][] {third.toFloatArray(), squared.toFloatArray(), on0.add(on0).toFloatArray()};
+            }
+        };
+        ExecutorService fresh = Executors.newSingleThreadExecutor();
+        try {
+            for (float[][] results : new float[][][] {fresh.submit(work).get(), work.call()}) {
+                assertArrayEquals(product, results[0], "cuda:0 after cuda:1");
+                assertArrayEquals(squares, results[1], "cuda:1");
+                assertArrayEquals(new float[] {2, 4, 6, 8}, results[2], "cuda:0 after cuda:1 again");
+            }
+        } finally {
+            fresh.shutdown();
         }
     }
 }
