@@ -36,7 +36,7 @@ public final class KvCache implements AutoCloseable {
     }
 
     /** Appends k, v [batch, heads, t, headDim]; returns views of all keys and values so far. */
-    Tensor[] append(Tensor k, Tensor v) {
+    public Tensor[] append(Tensor k, Tensor v) {
         long t = k.dim(2);
         if (length + t > capacity) {
             throw new IllegalStateException("KV cache full: " + length + " + " + t + " positions exceed its capacity " + capacity);

@@ -14,9 +14,14 @@ public final class TransformerBlock extends Module {
     private final FeedForward mlp;
 
     public TransformerBlock(long dim, long heads, long seed) {
-        ln1 = child("ln_1", new LayerNorm(dim));
+        this(dim, heads, 1e-5, seed);
+    }
+
+    /** A block whose layer norms use {@code eps} (GPT-2's {@code layer_norm_epsilon}). */
+    public TransformerBlock(long dim, long heads, double eps, long seed) {
+        ln1 = child("ln_1", new LayerNorm(dim, eps));
         attn = child("attn", new CausalSelfAttention(dim, heads, seed));
-        ln2 = child("ln_2", new LayerNorm(dim));
+        ln2 = child("ln_2", new LayerNorm(dim, eps));
         mlp = child("mlp", new FeedForward(dim, 4 * dim, seed + 2));
     }
 

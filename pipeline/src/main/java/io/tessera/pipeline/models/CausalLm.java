@@ -1,0 +1,73 @@
+package io.tessera.pipeline.models;
+
+import io.tessera.engine.DType;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.nn.Module;
+
+/**
+ * A decoder-only language model: token ids [batch, t] to next-token logits [batch, t, vocab], optionally
+ * continuing from the positions held in a {@link DecoderCache}.
+ */
+public abstract class CausalLm extends Module {
+    private final ModelConfig config;
+
+    CausalLm(ModelConfig config) {
+        this.config = config;
+    }
+
+    /** A model of {@code config} with weights drawn from {@code seed} (the same model on every run and device). */
+    public static CausalLm create(ModelConfig config, long seed) {
+        return config.isGpt2() ? new Gpt2Model(config, seed) : new LlamaModel(config, seed);
+    }
+
+    public final ModelConfig config() {
+        return config;
+    }
+
+    /**
+     * Logits [batch, t, vocab] for token ids [batch, t] (I32 or I64). With a cache, the ids continue the
+     * sequence the cache holds (their positions start at its length) and their keys and values are appended.
+     */
+    public final Tensor forward(Tensor ids, DecoderCache cache) {
+        long past = cache == null ? 0 : cache.length();
+        checkIds(ids, past);
+        if (cache != null && cache.batch() != ids.dim(0)) {
+            throw new IllegalArgumentException("ids have batch " + ids.dim(0) + " but the cache was made for batch " + cache.batch());
+        }
+        return logits(ids, past, cache);
+    }
+
+    /** An empty cache for {@code batch} sequences of up to {@code capacity} positions. */
+    public final DecoderCache newCache(long batch, long capacity) {
+        if (capacity > config.maxPositions()) {
+            throw new IllegalArgumentException("cache capacity " + capacity + " exceeds max_position_embeddings " + config.maxPositions());
+        }
+        return new DecoderCache(config.layers(), batch, config.kvHeads(), capacity, config.headDim());
+    }
+
+    abstract Tensor logits(Tensor ids, long past, DecoderCache cache);
+
+    private void checkIds(Tensor ids, long past) {
+        if (ids.rank() != 2 || (ids.dtype() != DType.I64 && ids.dtype() != DType.I32)) {
+            throw new IllegalArgumentException("token ids must be I32 or I64 [batch, t], got " + ids.describe());
+        }
+        if (past + ids.dim(1) > config.maxPositions()) {
+            throw new IllegalArgumentException(past + " + " + ids.dim(1) + " positions exceed max_position_embeddings "
+                    + config.maxPositions());
+        }
+        for (long id : ids.toLongArray()) {
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
+            }
+        }
+    }
+
+    /** Positions past .. past + t - 1 as I64 [t]. */
+    static Tensor positions(long past, long t) {
+        long[] p = new long[(int) t];
+        for (int i = 0; i < t; i++) {
+            p[i] = past + i;
+        }
+        return Tensor.of(p, t);
+    }
+}

@@ -1,0 +1,41 @@
+package io.tessera.pipeline.models;
+
+import io.tessera.engine.Tensor;
+import io.tessera.engine.nn.Embedding;
+import io.tessera.engine.nn.LayerNorm;
+import io.tessera.engine.nn.TransformerBlock;
+
+/**
+ * GPT-2 (Hugging Face's GPT2LMHeadModel without the {@code transformer.} prefix): {@code wte}, {@code wpe},
+ * blocks {@code h.N} (Conv1D projections, tanh GELU), {@code ln_f}, and the head tied to {@code wte}.
+ */
+final class Gpt2Model extends CausalLm {
+    private final Embedding wte;
+    private final Embedding wpe;
+    private final TransformerBlock[] blocks;
+    private final LayerNorm lnF;
+
+    Gpt2Model(ModelConfig config, long seed) {
+        super(config);
+        if (!config.tieWordEmbeddings()) {
+            throw new IllegalArgumentException("GPT-2 with an untied LM head is not supported");
+        }
+        long d = config.hiddenSize();
+        wte = child("wte", new Embedding(config.vocabSize(), d, 0.02, seed));
+        wpe = child("wpe", new Embedding(config.maxPositions(), d, 0.01, seed + 1));
+        blocks = new TransformerBlock[config.layers()];
+        for (int i = 0; i < blocks.length; i++) {
+            blocks[i] = child("h." + i, new TransformerBlock(d, config.heads(), config.normEps(), seed + 10L * (i + 1)));
+        }
+        lnF = child("ln_f", new LayerNorm(d, config.normEps()));
+    }
+
+    @Override
+    Tensor logits(Tensor ids, long past, DecoderCache cache) {
+        Tensor x = wte.forward(ids).add(wpe.forward(positions(past, ids.dim(1))));
+        for (int i = 0; i < blocks.length; i++) {
+            x = blocks[i].forward(x, cache == null ? null : cache.layer(i));
+        }
+        return lnF.forward(x).linear(wte.weight(), false);
+    }
+}

@@ -1,0 +1,253 @@
+package io.tessera.pipeline.models;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tessera.engine.io.AtomicFiles;
+import io.tessera.engine.io.InputFiles;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Reads and writes Hugging Face {@code config.json} files for GPT-2 and the LLaMA family (LLaMA, Mistral, Qwen2).
+ * Every problem in a file (missing or mistyped key, unknown {@code model_type}, unsupported value) is reported
+ * in one exception that names the file and each key.
+ */
+public final class HfConfig {
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final Set<String> LLAMA_FAMILY = Set.of("llama", "mistral", "qwen2");
+
+    private HfConfig() {}
+
+    /** Reads {@code file} (a config.json). */
+    public static ModelConfig read(Path file) throws IOException {
+        InputFiles.requireFile(file);
+        JsonNode root;
+        try {
+            root = JSON.readTree(file.toFile());
+        } catch (JacksonException e) {
+            throw new IllegalArgumentException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new IllegalArgumentException(file + ": not a JSON object");
+        }
+        Keys keys = new Keys(root);
+        String type = keys.text("model_type");
+        ModelConfig config = null;
+        if ("gpt2".equals(type)) {
+            config = gpt2(keys);
+        } else if (LLAMA_FAMILY.contains(type)) {
+            config = llama(type, keys);
+        } else if (type != null) {
+            keys.problems.add("model_type: unsupported value \"" + type + "\" (supported: gpt2, llama, mistral, qwen2)");
+        }
+        if (!keys.problems.isEmpty()) {
+            throw new IllegalArgumentException(file + ": " + String.join("; ", keys.problems));
+        }
+        return config;
+    }
+
+    private static ModelConfig gpt2(Keys keys) {
+        long hidden = keys.positive("n_embd");
+        int heads = (int) keys.positive("n_head");
+        keys.expect("activation_function", "gelu_new");
+        long inner = keys.optionalLong("n_inner", 4 * hidden);
+        if (inner != 4 * hidden) {
+            keys.problems.add("n_inner: unsupported value " + inner + " (only 4 * n_embd)");
+        }
+        if (keys.bool("scale_attn_by_inverse_layer_idx", false) || keys.bool("reorder_and_upcast_attn", false)) {
+            keys.problems.add("scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn: unsupported value true");
+        }
+        divisible(keys, "n_embd", hidden, "n_head", heads);
+        return new ModelConfig("gpt2", keys.positive("vocab_size"), hidden, 4 * hidden, (int) keys.positive("n_layer"), heads, heads,
+                heads > 0 ? hidden / heads : 0, keys.positive("n_positions"), keys.number("layer_norm_epsilon", 1e-5), 0, null,
+                keys.bool("tie_word_embeddings", true), false, 0);
+    }
+
+    private static ModelConfig llama(String type, Keys keys) {
+        long hidden = keys.positive("hidden_size");
+        int heads = (int) keys.positive("num_attention_heads");
+        int kvHeads = (int) keys.optionalLong("num_key_value_heads", heads);
+        keys.expect("hidden_act", "silu");
+        if (!type.equals("qwen2") && keys.bool("attention_bias", false)) {
+            keys.problems.add("attention_bias: unsupported value true");
+        }
+        if (keys.bool("mlp_bias", false)) {
+            keys.problems.add("mlp_bias: unsupported value true");
+        }
+        long headDim = keys.optionalLong("head_dim", heads > 0 ? hidden / heads : 0);
+        if (!keys.root.hasNonNull("head_dim")) {
+            divisible(keys, "hidden_size", hidden, "num_attention_heads", heads);
+        }
+        divisible(keys, "num_attention_heads", heads, "num_key_value_heads", kvHeads);
+        boolean windowed = !type.equals("qwen2") || keys.bool("use_sliding_window", false);
+        long window = windowed ? keys.optionalLong("sliding_window", 0) : 0;
+        return new ModelConfig(type, keys.positive("vocab_size"), hidden, keys.positive("intermediate_size"),
+                (int) keys.positive("num_hidden_layers"), heads, kvHeads, headDim, keys.positive("max_position_embeddings"),
+                keys.number("rms_norm_eps", 1e-6), keys.number("rope_theta", 10000), ropeScaling(keys),
+                keys.bool("tie_word_embeddings", false), type.equals("qwen2"), window);
+    }
+
+    private static ModelConfig.Llama3Scaling ropeScaling(Keys keys) {
+        JsonNode node = keys.root.get("rope_scaling");
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (!node.isObject()) {
+            keys.problems.add("rope_scaling: expected an object or null, found " + node);
+            return null;
+        }
+        Keys inner = new Keys(node, "rope_scaling.", keys.problems);
+        String kind = node.hasNonNull("rope_type") ? inner.text("rope_type") : inner.text("type");
+        if (kind == null || kind.equals("default")) {
+            return null;
+        }
+        if (!kind.equals("llama3")) {
+            keys.problems.add("rope_scaling.rope_type: unsupported value \"" + kind + "\" (supported: llama3, default)");
+            return null;
+        }
+        return new ModelConfig.Llama3Scaling(inner.number("factor", Double.NaN), inner.number("low_freq_factor", Double.NaN),
+                inner.number("high_freq_factor", Double.NaN), inner.positive("original_max_position_embeddings"));
+    }
+
+    private static void divisible(Keys keys, String aKey, long a, String bKey, long b) {
+        if (a > 0 && b > 0 && a % b != 0) {
+            keys.problems.add(aKey + " (" + a + ") is not divisible by " + bKey + " (" + b + ")");
+        }
+    }
+
+    /** Writes {@code config} as a config.json that Hugging Face's loader accepts (atomically). */
+    public static void write(ModelConfig config, Path file) throws IOException {
+        ObjectNode root = JSON.createObjectNode();
+        root.put("model_type", config.modelType());
+        root.put("vocab_size", config.vocabSize());
+        root.put("tie_word_embeddings", config.tieWordEmbeddings());
+        if (config.isGpt2()) {
+            root.putArray("architectures").add("GPT2LMHeadModel");
+            root.put("n_embd", config.hiddenSize());
+            root.put("n_layer", config.layers());
+            root.put("n_head", config.heads());
+            root.put("n_positions", config.maxPositions());
+            root.put("layer_norm_epsilon", config.normEps());
+            root.put("activation_function", "gelu_new");
+        } else {
+            String arch = switch (config.modelType()) {
+                case "mistral" -> "MistralForCausalLM";
+                case "qwen2" -> "Qwen2ForCausalLM";
+                default -> "LlamaForCausalLM";
+            };
+            root.putArray("architectures").add(arch);
+            root.put("hidden_size", config.hiddenSize());
+            root.put("intermediate_size", config.intermediateSize());
+            root.put("num_hidden_layers", config.layers());
+            root.put("num_attention_heads", config.heads());
+            root.put("num_key_value_heads", config.kvHeads());
+            root.put("head_dim", config.headDim());
+            root.put("max_position_embeddings", config.maxPositions());
+            root.put("rms_norm_eps", config.normEps());
+            root.put("rope_theta", config.ropeTheta());
+            root.put("hidden_act", "silu");
+            if (config.slidingWindow() > 0) {
+                root.put("sliding_window", config.slidingWindow());
+                root.put("use_sliding_window", true);
+            }
+            ModelConfig.Llama3Scaling s = config.ropeScaling();
+            if (s != null) {
+                ObjectNode scaling = root.putObject("rope_scaling");
+                scaling.put("rope_type", "llama3");
+                scaling.put("factor", s.factor());
+                scaling.put("low_freq_factor", s.lowFreqFactor());
+                scaling.put("high_freq_factor", s.highFreqFactor());
+                scaling.put("original_max_position_embeddings", s.originalMaxPositions());
+            }
+        }
+        byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root);
+        AtomicFiles.writeStream(file, out -> out.write(bytes));
+    }
+
+    /** Typed lookups that record a problem (naming the key) instead of throwing at the first one. */
+    private static final class Keys {
+        final JsonNode root;
+        final String prefix;
+        final List<String> problems;
+
+        Keys(JsonNode root) {
+            this(root, "", new ArrayList<>());
+        }
+
+        Keys(JsonNode root, String prefix, List<String> problems) {
+            this.root = root;
+            this.prefix = prefix;
+            this.problems = problems;
+        }
+
+        String text(String key) {
+            JsonNode v = root.get(key);
+            if (v == null || !v.isTextual()) {
+                problems.add(prefix + key + (v == null ? ": missing" : ": expected a string, found " + v));
+                return null;
+            }
+            return v.asText();
+        }
+
+        void expect(String key, String only) {
+            JsonNode v = root.get(key);
+            if (v != null && !v.isNull() && !only.equals(v.asText())) {
+                problems.add(prefix + key + ": unsupported value " + v + " (only \"" + only + "\")");
+            }
+        }
+
+        long positive(String key) {
+            JsonNode v = root.get(key);
+            if (v == null || v.isNull()) {
+                problems.add(prefix + key + ": missing");
+                return 0;
+            }
+            return checkedPositive(key, v);
+        }
+
+        long optionalLong(String key, long fallback) {
+            JsonNode v = root.get(key);
+            return v == null || v.isNull() ? fallback : checkedPositive(key, v);
+        }
+
+        private long checkedPositive(String key, JsonNode v) {
+            if (!v.canConvertToExactIntegral() || v.asLong() <= 0 || v.asLong() > Integer.MAX_VALUE) {
+                problems.add(prefix + key + ": expected a positive integer, found " + v);
+                return 0;
+            }
+            return v.asLong();
+        }
+
+        double number(String key, double fallback) {
+            JsonNode v = root.get(key);
+            if (v == null || v.isNull()) {
+                if (Double.isNaN(fallback)) {
+                    problems.add(prefix + key + ": missing");
+                }
+                return fallback;
+            }
+            if (!v.isNumber() || !(v.asDouble() > 0) || Double.isInfinite(v.asDouble())) {
+                problems.add(prefix + key + ": expected a positive number, found " + v);
+                return fallback;
+            }
+            return v.asDouble();
+        }
+
+        boolean bool(String key, boolean fallback) {
+            JsonNode v = root.get(key);
+            if (v == null || v.isNull()) {
+                return fallback;
+            }
+            if (!v.isBoolean()) {
+                problems.add(prefix + key + ": expected true or false, found " + v);
+                return fallback;
+            }
+            return v.asBoolean();
+        }
+    }
+}
