@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.io.Safetensors;
@@ -126,12 +127,14 @@ public final class HfCheckpoint {
         own.keySet().stream().filter(k -> !state.containsKey(k))
                 .forEach(k -> problems.add("missing tensor " + HfNames.hf(model.config(), k) + " (looked in " + where + ")"));
         Tensor embedding = state.get(model.config().isGpt2() ? "wte.weight" : "embed_tokens.weight");
-        tiedHeads.forEach((where2, head) -> {
-            // a tied head is the embedding itself; a different one would be silently dropped, so it is an error
-            if (embedding != null && !Arrays.equals(head.to(embedding.dtype()).toFloatArray(), embedding.toFloatArray())) {
-                problems.add(where2 + " differs from the embedding it is tied to (tie_word_embeddings is true)");
-            }
-        });
+        try (TensorScope scope = TensorScope.open()) {
+            tiedHeads.forEach((where2, head) -> {
+                // a tied head is the embedding itself; a different one would be silently dropped, so it is an error
+                if (embedding != null && !Arrays.equals(head.to(embedding.dtype()).toFloatArray(), embedding.toFloatArray())) {
+                    problems.add(where2 + " differs from the embedding it is tied to (tie_word_embeddings is true)");
+                }
+            });
+        }
         if (!problems.isEmpty()) {
             throw new IllegalArgumentException("cannot load the checkpoint:\n  " + String.join("\n  ", problems));
         }

@@ -1,0 +1,100 @@
+package io.tessera.pipeline.models;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class HfConfigTest {
+    @TempDir
+    Path dir;
+
+    private Path write(String json) throws IOException {
+        return Files.writeString(dir.resolve("config.json"), json);
+    }
+
+    @Test
+    void readsGpt2WithItsDefaults() throws IOException {
+        ModelConfig c = HfConfig.read(write("""
+                {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 1024, "vocab_size": 50257,
+                 "n_inner": null, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-05}"""));
+        assertEquals(new ModelConfig("gpt2", 50257, 768, 3072, 12, 12, 12, 64, 1024, 1e-5, 0, null, true, false, 0), c);
+    }
+
+    @Test
+    void readsLlama3WithGqaAndScaling() throws IOException {
+        ModelConfig c = HfConfig.read(write("""
+                {"model_type": "llama", "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
+                 "num_attention_heads": 32, "num_key_value_heads": 8, "rms_norm_eps": 1e-05, "rope_theta": 500000.0,
+                 "max_position_embeddings": 131072, "vocab_size": 128256, "tie_word_embeddings": true, "hidden_act": "silu",
+                 "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                                  "original_max_position_embeddings": 8192, "rope_type": "llama3"}}"""));
+        assertEquals(new ModelConfig("llama", 128256, 2048, 8192, 16, 32, 8, 64, 131072, 1e-5, 500000,
+                new ModelConfig.Llama3Scaling(32, 1, 4, 8192), true, false, 0), c);
+    }
+
+    @Test
+    void qwen2HasQkvBiasesAndMistralItsWindow() throws IOException {
+        String common = """
+                "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "max_position_embeddings": 256, "vocab_size": 100, "sliding_window": 128""";
+        ModelConfig qwen = HfConfig.read(write("{\"model_type\": \"qwen2\", \"use_sliding_window\": false, " + common + "}"));
+        assertTrue(qwen.qkvBias());
+        assertEquals(0, qwen.slidingWindow(), "Qwen2 ignores sliding_window unless use_sliding_window");
+        assertFalse(qwen.tieWordEmbeddings());
+        ModelConfig mistral = HfConfig.read(write("{\"model_type\": \"mistral\", \"rope_scaling\": null, " + common + "}"));
+        assertFalse(mistral.qkvBias());
+        assertEquals(128, mistral.slidingWindow());
+        assertNull(mistral.ropeScaling());
+    }
+
+    @Test
+    void unknownModelTypeNamesTheKeyAndFile() throws IOException {
+        Path file = write("{\"model_type\": \"bert\", \"hidden_size\": 8}");
+        var e = assertThrows(IllegalArgumentException.class, () -> HfConfig.read(file));
+        assertTrue(e.getMessage().startsWith(file.toString()) && e.getMessage().contains("model_type: unsupported value \"bert\""),
+                e.getMessage());
+    }
+
+    @Test
+    void everyProblemIsReportedAtOnce() throws IOException {
+        Path file = write("""
+                {"model_type": "llama", "hidden_size": 30, "intermediate_size": -1, "num_hidden_layers": 2,
+                 "num_attention_heads": 4, "max_position_embeddings": 64, "hidden_act": "gelu",
+                 "rope_scaling": {"rope_type": "yarn", "factor": 4.0}}""");
+        var e = assertThrows(IllegalArgumentException.class, () -> HfConfig.read(file));
+        String m = e.getMessage();
+        for (String expected : new String[] {file.toString(), "vocab_size: missing", "intermediate_size: expected a positive integer",
+            "hidden_act: unsupported value", "rope_scaling.rope_type: unsupported value \"yarn\"",
+            "hidden_size (30) is not divisible by num_attention_heads (4)"}) {
+            assertTrue(m.contains(expected), "no '" + expected + "' in: " + m);
+        }
+    }
+
+    @Test
+    void llama3ScalingNeedsItsParameters() throws IOException {
+        Path file = write("""
+                {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                 "max_position_embeddings": 64, "vocab_size": 10, "rope_scaling": {"type": "llama3", "factor": 8.0}}""");
+        String m = assertThrows(IllegalArgumentException.class, () -> HfConfig.read(file)).getMessage();
+        assertTrue(m.contains("rope_scaling.low_freq_factor: missing") && m.contains("rope_scaling.high_freq_factor: missing")
+                && m.contains("rope_scaling.original_max_position_embeddings: missing"), m);
+    }
+
+    @Test
+    void writtenConfigsReadBack() throws IOException {
+        ModelConfig llama = ModelConfig.llama(100, 32, 64, 2, 4, 2, 64).withRopeScaling(new ModelConfig.Llama3Scaling(8, 1, 4, 16));
+        for (ModelConfig c : new ModelConfig[] {ModelConfig.gpt2(100, 32, 2, 4, 64), llama, llama.withTiedEmbeddings(true)}) {
+            Path file = dir.resolve("written.json");
+            HfConfig.write(c, file);
+            assertEquals(c, HfConfig.read(file));
+        }
+    }
+}

@@ -1,0 +1,93 @@
+package io.tessera.pipeline.models;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tessera.engine.HostStorage;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.io.Safetensors;
+import io.tessera.engine.io.SafetensorsFile;
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The models against hf_reference.py (plain PyTorch, float64) on the fixtures in resources/models: the logits of
+ * every position, from one full forward and from each step of cached and uncached greedy decoding, and the ids.
+ */
+class ReferenceLogitsTest {
+    /** |java - reference| <= ABS + REL * |reference| per logit; F32 compute against F64 (measured max error ~2e-6). */
+    static final double ABS = 2e-5;
+    static final double REL = 2e-5;
+
+    @AfterAll
+    static void noLeaks() {
+        assertEquals(0, HostStorage.liveBytes(), "native bytes still allocated");
+    }
+
+    static Path fixture(String name) {
+        try {
+            return Path.of(ReferenceLogitsTest.class.getResource("/models/" + name).toURI());
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2-tiny", "llama-tiny", "qwen2-tiny-bf16"})
+    void matchesTheFloat64Reference(String name) throws Exception {
+        try (CausalLm model = HfCheckpoint.load(fixture(name));
+             SafetensorsFile reference = Safetensors.read(fixture(name + ".reference.safetensors"));
+             TensorScope scope = TensorScope.open();
+             GradMode off = GradMode.noGrad()) {
+            long[] ids = reference.tensor("ids").toLongArray();
+            long[] generated = reference.tensor("generated").toLongArray();
+            double[] expected = reference.tensor("logits").toDoubleArray();
+            int vocab = (int) model.config().vocabSize();
+            long[] prompt = Arrays.copyOf(ids, ids.length - generated.length);
+
+            float[] full = model.forward(Tensor.of(ids, 1, ids.length), null).toFloatArray();
+            assertClose(expected, full, name + " full forward");
+
+            for (boolean cached : new boolean[] {true, false}) {
+                Greedy.Generation g = Greedy.generate(model, prompt, generated.length, cached);
+                assertArrayEquals(generated, g.ids(), name + (cached ? " cached" : " uncached") + " greedy ids");
+                float[] rows = new float[g.logits().length * vocab];
+                for (int p = 0; p < g.logits().length; p++) {
+                    System.arraycopy(g.logits()[p], 0, rows, p * vocab, vocab);
+                }
+                assertClose(Arrays.copyOf(expected, rows.length), rows, name + (cached ? " cached" : " uncached") + " step logits");
+            }
+        }
+    }
+
+    static void assertClose(double[] expected, float[] actual, String what) {
+        assertEquals(expected.length, actual.length, what + ": length");
+        double worst = 0;
+        int at = -1;
+        for (int i = 0; i < expected.length; i++) {
+            double excess = Math.abs(actual[i] - expected[i]) - (ABS + REL * Math.abs(expected[i]));
+            if (at < 0 || excess > worst) {
+                worst = excess;
+                at = i;
+            }
+        }
+        double error = Math.abs(actual[at] - expected[at]);
+        System.out.printf("%s: max |error| %.3g at %d (|reference| %.3g)%n", what, maxAbs(expected, actual), at, Math.abs(expected[at]));
+        assertTrue(worst <= 0, what + ": logit " + at + " is " + actual[at] + ", reference " + expected[at] + " (error " + error + ")");
+    }
+
+    private static double maxAbs(double[] expected, float[] actual) {
+        double max = 0;
+        for (int i = 0; i < expected.length; i++) {
+            max = Math.max(max, Math.abs(actual[i] - expected[i]));
+        }
+        return max;
+    }
+}
