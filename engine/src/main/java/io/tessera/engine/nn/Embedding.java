@@ -4,17 +4,15 @@ import io.tessera.engine.Tensor;
 
 /** A lookup table [vocab, dim] (torch.nn.Embedding; initialised N(0, std)). */
 public final class Embedding extends Module {
-    private final Tensor weight;
-
     public Embedding(long vocab, long dim, double std, long seed) {
-        weight = parameter("weight", () -> Init.normal(seed, 0, std, vocab, dim));
+        parameter("weight", () -> Init.normal(seed, 0, std, vocab, dim));
     }
 
     public Tensor forward(Tensor indices) {
-        return Tensor.embedding(weight, indices);
+        return Tensor.embedding(weight(), indices);
     }
 
     public Tensor weight() {
-        return weight;
+        return parameter("weight");
     }
 }

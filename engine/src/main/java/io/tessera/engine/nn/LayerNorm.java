@@ -4,14 +4,12 @@ import io.tessera.engine.Tensor;
 
 /** Layer norm over the last dim with learned scale and shift (torch.nn.LayerNorm, eps 1e-5 by default). */
 public final class LayerNorm extends Module {
-    private final Tensor weight;
-    private final Tensor bias;
     private final double eps;
 
     public LayerNorm(long dim, double eps) {
         this.eps = eps;
-        weight = parameter("weight", () -> Tensor.ones(dim));
-        bias = parameter("bias", () -> Tensor.zeros(dim));
+        parameter("weight", () -> Tensor.ones(dim));
+        parameter("bias", () -> Tensor.zeros(dim));
     }
 
     public LayerNorm(long dim) {
@@ -19,6 +17,6 @@ public final class LayerNorm extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return x.layerNorm(weight, bias, eps);
+        return x.layerNorm(parameter("weight"), parameter("bias"), eps);
     }
 }

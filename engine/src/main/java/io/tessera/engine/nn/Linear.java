@@ -9,8 +9,7 @@ import io.tessera.engine.Tensor;
  * gradient at the listed entries only ({@link Tensor#linear}).
  */
 public final class Linear extends Module implements Layer {
-    private final Tensor weight;
-    private final Tensor bias;
+    private final boolean hasBias;
     private final boolean inputMajor;
     private final long in;
     private final long out;
@@ -22,8 +21,11 @@ public final class Linear extends Module implements Layer {
         // PyTorch's default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias
         double bound = 1 / Math.sqrt(Math.max(in, 1));
         long[] shape = inputMajor ? new long[] {in, out} : new long[] {out, in};
-        this.weight = parameter("weight", () -> Init.uniform(seed, 0, -bound, bound, shape));
-        this.bias = bias ? parameter("bias", () -> Init.uniform(seed, 1L << 40, -bound, bound, out)) : null;
+        this.hasBias = bias;
+        parameter("weight", () -> Init.uniform(seed, 0, -bound, bound, shape));
+        if (bias) {
+            parameter("bias", () -> Init.uniform(seed, 1L << 40, -bound, bound, out));
+        }
     }
 
     /** torch.nn.Linear(in, out, bias), initialised from Philox draws of {@code seed}. */
@@ -41,16 +43,17 @@ public final class Linear extends Module implements Layer {
         if (x.dim(-1) != in) {
             throw new IllegalArgumentException("Linear(" + in + " -> " + out + "): input " + x.describe() + " has last dim " + x.dim(-1));
         }
-        Tensor y = x.linear(weight, inputMajor);
-        return bias == null ? y : y.add(bias);
+        Tensor y = x.linear(weight(), inputMajor);
+        return hasBias ? y.add(bias()) : y;
     }
 
     public Tensor weight() {
-        return weight;
+        return parameter("weight");
     }
 
+    /** The bias, or null when the layer has none. */
     public Tensor bias() {
-        return bias;
+        return hasBias ? parameter("bias") : null;
     }
 
     /** Whether the weight is stored [in, out] (GPT-2's Conv1D) rather than [out, in]. */

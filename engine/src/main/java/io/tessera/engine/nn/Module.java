@@ -79,6 +79,57 @@ public abstract class Module implements AutoCloseable {
         return placed;
     }
 
+    /**
+     * This module's parameter {@code name}: the tensor registered, or the one {@link #adoptParameters} put in its
+     * place. Modules read their parameters through here at each use rather than keeping their own references.
+     */
+    protected final Tensor parameter(String name) {
+        Tensor t = parameters.get(name);
+        if (t == null) {
+            throw new IllegalStateException(getClass().getSimpleName() + " has no parameter " + name);
+        }
+        return t;
+    }
+
+    /**
+     * Makes {@code state}'s tensors the parameters of those names, in place of the current ones and without a copy
+     * (e.g. zero-copy views of a memory-mapped checkpoint: gradients flow to them, but in-place updates of such
+     * read-only tensors are refused). Each name must be a parameter with the same shape, dtype and device; every
+     * problem is reported at once before anything changes. The module takes ownership of the adopted tensors and
+     * closes the ones they replace.
+     */
+    public final void adoptParameters(Map<String, Tensor> state) {
+        Map<String, Tensor> own = namedParameters();
+        List<String> problems = new ArrayList<>();
+        state.forEach((name, t) -> {
+            Tensor current = own.get(name);
+            if (current == null) {
+                problems.add("not a parameter: " + name);
+            } else if (!Arrays.equals(current.shape(), t.shape()) || current.dtype() != t.dtype() || !current.device().equals(t.device())) {
+                problems.add(name + " is " + t.describe() + ", the parameter is " + current.describe());
+            }
+        });
+        if (!problems.isEmpty()) {
+            throw new IllegalArgumentException("cannot adopt parameters into " + getClass().getSimpleName() + ":\n  "
+                    + String.join("\n  ", problems));
+        }
+        adopt("", state);
+    }
+
+    private void adopt(String prefix, Map<String, Tensor> state) {
+        for (var entry : parameters.entrySet()) {
+            Tensor replacement = state.get(prefix + entry.getKey());
+            if (replacement != null && replacement != entry.getValue()) {
+                Tensor old = entry.getValue();
+                replacement.requiresGrad(old.requiresGrad());
+                entry.setValue(replacement);
+                old.zeroGrad();
+                old.close();
+            }
+        }
+        children.forEach((name, m) -> m.adopt(prefix + name + ".", state));
+    }
+
     protected final <M extends Module> M child(String name, M module) {
         if (children.put(name, module) != null) {
             throw new IllegalStateException("child module " + name + " registered twice");

@@ -4,12 +4,11 @@ import io.tessera.engine.Tensor;
 
 /** RMS norm over the last dim with a learned scale (LLaMA's RMSNorm; eps 1e-6 by default). */
 public final class RmsNorm extends Module {
-    private final Tensor weight;
     private final double eps;
 
     public RmsNorm(long dim, double eps) {
         this.eps = eps;
-        weight = parameter("weight", () -> Tensor.ones(dim));
+        parameter("weight", () -> Tensor.ones(dim));
     }
 
     public RmsNorm(long dim) {
@@ -17,6 +16,6 @@ public final class RmsNorm extends Module {
     }
 
     public Tensor forward(Tensor x) {
-        return x.rmsNorm(weight, eps);
+        return x.rmsNorm(parameter("weight"), eps);
     }
 }

@@ -2,9 +2,11 @@ package io.tessera.engine.nn;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -70,6 +72,25 @@ class ModulesTest {
             String m = e.getMessage();
             assertTrue(m.contains("shape mismatch for 0.weight") && m.contains("missing: 0.bias") && m.contains("missing: 2.weight")
                     && m.contains("unexpected: extra"), m);
+        }
+    }
+
+    @Test
+    void adoptedParametersAreUsedWithoutACopy() {
+        try (Mlp mlp = new Mlp(1, 4, 3, 2); TensorScope scope = TensorScope.open()) {
+            Tensor x = Tensor.randn(2, 0, 5, 4);
+            Tensor w = TensorScope.outside(() -> Tensor.randn(9, 0, 3, 4));
+            mlp.adoptParameters(Map.of("0.weight", w));
+            assertSame(w, mlp.stateDict().get("0.weight"), "the adopted tensor itself, not a copy");
+            assertTrue(w.requiresGrad(), "adopted parameters still get gradients");
+            try (Mlp reference = new Mlp(1, 4, 3, 2)) {
+                reference.loadStateDict(mlp.stateDict(), true);
+                assertArrayEquals(reference.forward(x).toFloatArray(), mlp.forward(x).toFloatArray());
+            }
+            Map<String, Tensor> bad = Map.of("0.bias", Tensor.zeros(4), "2.weight", Tensor.zeros(DType.F64, 2, 3), "nope", Tensor.zeros(1));
+            String m = assertThrows(IllegalArgumentException.class, () -> mlp.adoptParameters(bad)).getMessage();
+            assertTrue(m.contains("0.bias is f32[4]") && m.contains("2.weight is f64[2, 3]") && m.contains("not a parameter: nope"), m);
+            assertSame(w, mlp.stateDict().get("0.weight"), "nothing changed");
         }
     }
 

@@ -2,7 +2,10 @@ package io.tessera.pipeline.models;
 
 import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Module;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A decoder-only language model: token ids [batch, t] to next-token logits [batch, t, vocab], optionally
@@ -10,6 +13,8 @@ import io.tessera.engine.nn.Module;
  */
 public abstract class CausalLm extends Module {
     private final ModelConfig config;
+    /** Checkpoint files whose mapped tensors are parameters of this model; unmapped when it closes. */
+    private final List<SafetensorsFile> mappedFiles = new ArrayList<>();
 
     CausalLm(ModelConfig config) {
         this.config = config;
@@ -43,6 +48,18 @@ public abstract class CausalLm extends Module {
             throw new IllegalArgumentException("cache capacity " + capacity + " exceeds max_position_embeddings " + config.maxPositions());
         }
         return new DecoderCache(config.layers(), batch, config.kvHeads(), capacity, config.headDim());
+    }
+
+    /** Keeps {@code file} open until this model closes, because some of its parameters are views of it. */
+    final void retain(SafetensorsFile file) {
+        mappedFiles.add(file);
+    }
+
+    @Override
+    public void close() {
+        super.close();
+        mappedFiles.forEach(SafetensorsFile::close);
+        mappedFiles.clear();
     }
 
     abstract Tensor logits(Tensor ids, long past, DecoderCache cache);

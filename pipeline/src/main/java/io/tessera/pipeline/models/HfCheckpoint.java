@@ -11,20 +11,25 @@ import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
  * Loads and saves Hugging Face model directories: {@code config.json} plus {@code model.safetensors}, or shards
- * listed by {@code model.safetensors.index.json}. Shards are memory-mapped and each tensor is copied once into
- * the model's F32 parameters (BF16 and F16 converted), after which the mappings are released.
+ * listed by {@code model.safetensors.index.json}. Shards are memory-mapped; by default F32 tensors become the
+ * model's parameters as zero-copy, read-only views of the mapping (no second copy in memory), while BF16 and F16
+ * tensors are converted into F32 parameters (for now: compute is F32).
  */
 public final class HfCheckpoint {
     static final String SINGLE = "model.safetensors";
@@ -33,11 +38,19 @@ public final class HfCheckpoint {
 
     private HfCheckpoint() {}
 
+    /** {@link #load(Path, boolean) load(dir, false)}: F32 weights stay in the mapped files. */
+    public static CausalLm load(Path dir) throws IOException {
+        return load(dir, false);
+    }
+
     /**
      * The model in {@code dir}. Every problem with the tensors (missing, unexpected, wrong shape or dtype, in the
-     * wrong shard) is reported in one IllegalArgumentException naming each tensor and its file.
+     * wrong shard) is reported in one IllegalArgumentException naming each tensor and its file. With
+     * {@code copy}, every parameter is an ordinary writable tensor (to train in place) and the files are closed;
+     * without, F32 parameters are read-only views of the files, which stay mapped until the model is closed
+     * (gradients flow to them; in-place updates are refused).
      */
-    public static CausalLm load(Path dir) throws IOException {
+    public static CausalLm load(Path dir, boolean copy) throws IOException {
         ModelConfig config = HfConfig.read(dir.resolve("config.json"));
         Map<String, String> weightMap = weightMap(dir);
         List<String> files = weightMap == null ? List.of(SINGLE) : List.copyOf(new LinkedHashSet<>(weightMap.values()));
@@ -45,15 +58,49 @@ public final class HfCheckpoint {
         List<SafetensorsFile> opened = new ArrayList<>();
         try {
             for (String file : files) {
-                opened.add(Safetensors.read(dir.resolve(file)));
+                opened.add(readUnscoped(dir.resolve(file)));
             }
-            model.loadStateDict(collect(model, opened, weightMap), true);
+            Map<String, Tensor> state = collect(model, opened, weightMap);
+            if (copy) {
+                model.loadStateDict(state, true);
+                return model;
+            }
+            Map<String, Tensor> views = new LinkedHashMap<>();
+            Map<String, Tensor> converted = new LinkedHashMap<>();
+            Map<String, Tensor> own = model.stateDict();
+            state.forEach((name, t) -> (t.dtype() == own.get(name).dtype() ? views : converted).put(name, t));
+            model.loadStateDict(converted, false);
+            model.adoptParameters(views);
+            Set<Tensor> adopted = Collections.newSetFromMap(new IdentityHashMap<>());
+            adopted.addAll(views.values());
+            for (var it = opened.iterator(); it.hasNext();) {
+                SafetensorsFile file = it.next();
+                if (file.tensors().values().stream().anyMatch(adopted::contains)) {
+                    model.retain(file);
+                    it.remove();
+                }
+            }
             return model;
         } catch (IOException | RuntimeException e) {
             model.close();
             throw e;
         } finally {
             opened.forEach(SafetensorsFile::close);
+        }
+    }
+
+    /** Reads a file whose tensors outlive any TensorScope the caller has open (they may become parameters). */
+    private static SafetensorsFile readUnscoped(Path file) throws IOException {
+        try {
+            return TensorScope.outside(() -> {
+                try {
+                    return Safetensors.read(file);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
         }
     }
 

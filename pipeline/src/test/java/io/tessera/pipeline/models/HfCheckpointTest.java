@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.HostStorage;
+import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
@@ -59,6 +61,28 @@ class HfCheckpointTest {
             assertTrue(llama1.tensors().containsKey("model.layers.0.self_attn.k_proj.weight")
                     && llama1.tensors().containsKey("lm_head.weight"), llama1.tensors().keySet().toString());
             assertArrayEquals(new long[] {4, 16}, llama1.tensor("model.layers.0.self_attn.k_proj.weight").shape(), "one KV head");
+        }
+    }
+
+    @Test
+    void f32WeightsAreViewsOfTheMappedFileUnlessCopied() throws IOException {
+        for (boolean copy : new boolean[] {false, true}) {
+            try (CausalLm model = HfCheckpoint.load(ReferenceLogitsTest.fixture("llama-tiny"), copy)) {
+                model.stateDict().forEach((name, t) ->
+                        assertEquals(!copy, ((HostStorage) t.storage()).segment().isReadOnly(), name + " read-only, copy " + copy));
+                Tensor q = model.stateDict().get("layers.0.self_attn.q_proj.weight");
+                if (copy) {
+                    InPlace.scale(q, 0.5);
+                } else {
+                    var e = assertThrows(IllegalArgumentException.class, () -> InPlace.scale(q, 0.5));
+                    assertTrue(e.getMessage().contains("read-only"), e.getMessage());
+                }
+            }
+        }
+        try (CausalLm bf16 = HfCheckpoint.load(ReferenceLogitsTest.fixture("qwen2-tiny-bf16"))) {
+            Tensor w = bf16.stateDict().get("embed_tokens.weight");
+            assertEquals(DType.F32, w.dtype(), "BF16 converted for F32 compute");
+            assertTrue(!((HostStorage) w.storage()).segment().isReadOnly());
         }
     }
 
