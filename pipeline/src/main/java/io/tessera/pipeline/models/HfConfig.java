@@ -63,9 +63,12 @@ public final class HfConfig {
             keys.problems.add("scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn: unsupported value true");
         }
         divisible(keys, "n_embd", hidden, "n_head", heads);
+        if (!keys.bool("tie_word_embeddings", true)) {
+            keys.problems.add("tie_word_embeddings: unsupported value false (GPT-2's head is its token embedding)");
+        }
         return new ModelConfig("gpt2", keys.positive("vocab_size"), hidden, 4 * hidden, (int) keys.positive("n_layer"), heads, heads,
                 heads > 0 ? hidden / heads : 0, keys.positive("n_positions"), keys.number("layer_norm_epsilon", 1e-5), 0, null,
-                keys.bool("tie_word_embeddings", true), false, 0);
+                true, false, 0);
     }
 
     private static ModelConfig llama(String type, Keys keys) {

@@ -79,6 +79,15 @@ class HfConfigTest {
     }
 
     @Test
+    void anUntiedGpt2IsRejected() throws IOException {
+        Path file = write("""
+                {"model_type": "gpt2", "n_embd": 8, "n_layer": 1, "n_head": 2, "n_positions": 16, "vocab_size": 10,
+                 "tie_word_embeddings": false, "activation_function": "relu"}""");
+        String m = assertThrows(IllegalArgumentException.class, () -> HfConfig.read(file)).getMessage();
+        assertTrue(m.contains("tie_word_embeddings: unsupported value false") && m.contains("activation_function: unsupported"), m);
+    }
+
+    @Test
     void llama3ScalingNeedsItsParameters() throws IOException {
         Path file = write("""
                 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
