@@ -3,10 +3,8 @@ package io.tessera.pipeline.models;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
-import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
@@ -23,10 +21,9 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 
 /**
- * Loads and saves Hugging Face model directories: {@code config.json} plus {@code model.safetensors}, or shards
+ * Loads Hugging Face model directories: {@code config.json} plus {@code model.safetensors}, or shards
  * listed by {@code model.safetensors.index.json}. Shards are memory-mapped; by default F32 tensors become the
  * model's parameters as zero-copy, read-only views of the mapping (no second copy in memory), while BF16 and F16
  * tensors are converted into F32 parameters (for now: compute is F32).
@@ -63,22 +60,8 @@ public final class HfCheckpoint {
             Map<String, Tensor> state = collect(model, opened, weightMap);
             if (copy) {
                 model.loadStateDict(state, true);
-                return model;
-            }
-            Map<String, Tensor> views = new LinkedHashMap<>();
-            Map<String, Tensor> converted = new LinkedHashMap<>();
-            Map<String, Tensor> own = model.stateDict();
-            state.forEach((name, t) -> (t.dtype() == own.get(name).dtype() ? views : converted).put(name, t));
-            model.loadStateDict(converted, false);
-            model.adoptParameters(views);
-            Set<Tensor> adopted = Collections.newSetFromMap(new IdentityHashMap<>());
-            adopted.addAll(views.values());
-            for (var it = opened.iterator(); it.hasNext();) {
-                SafetensorsFile file = it.next();
-                if (file.tensors().values().stream().anyMatch(adopted::contains)) {
-                    model.retain(file);
-                    it.remove();
-                }
+            } else {
+                adoptViews(model, state, opened);
             }
             return model;
         } catch (IOException | RuntimeException e) {
@@ -86,6 +69,29 @@ public final class HfCheckpoint {
             throw e;
         } finally {
             opened.forEach(SafetensorsFile::close);
+        }
+    }
+
+    /**
+     * Makes the tensors of {@code state} whose dtype is the parameters' the model's parameters (views of the files,
+     * no copy) and converts the others into the parameters; the files with adopted tensors move from {@code opened}
+     * to the model, which closes them when it closes.
+     */
+    private static void adoptViews(CausalLm model, Map<String, Tensor> state, List<SafetensorsFile> opened) {
+        Map<String, Tensor> views = new LinkedHashMap<>();
+        Map<String, Tensor> converted = new LinkedHashMap<>();
+        Map<String, Tensor> own = model.stateDict();
+        state.forEach((name, t) -> (t.dtype() == own.get(name).dtype() ? views : converted).put(name, t));
+        model.loadStateDict(converted, false);
+        model.adoptParameters(views);
+        Set<Tensor> adopted = Collections.newSetFromMap(new IdentityHashMap<>());
+        adopted.addAll(views.values());
+        for (var it = opened.iterator(); it.hasNext();) {
+            SafetensorsFile file = it.next();
+            if (file.tensors().values().stream().anyMatch(adopted::contains)) {
+                model.retain(file);
+                it.remove();
+            }
         }
     }
 
@@ -175,10 +181,10 @@ public final class HfCheckpoint {
                 .forEach(k -> problems.add("missing tensor " + HfNames.hf(model.config(), k) + " (looked in " + where + ")"));
         Tensor embedding = state.get(model.config().isGpt2() ? "wte.weight" : "embed_tokens.weight");
         try (TensorScope scope = TensorScope.open()) {
-            tiedHeads.forEach((where2, head) -> {
+            tiedHeads.forEach((source, head) -> {
                 // a tied head is the embedding itself; a different one would be silently dropped, so it is an error
                 if (embedding != null && !Arrays.equals(head.to(embedding.dtype()).toFloatArray(), embedding.toFloatArray())) {
-                    problems.add(where2 + " differs from the embedding it is tied to (tie_word_embeddings is true)");
+                    problems.add(source + " differs from the embedding it is tied to (tie_word_embeddings is true)");
                 }
             });
         }
@@ -186,61 +192,5 @@ public final class HfCheckpoint {
             throw new IllegalArgumentException("cannot load the checkpoint:\n  " + String.join("\n  ", problems));
         }
         return state;
-    }
-
-    /**
-     * Writes {@code model} to {@code dir} as Hugging Face would: config.json, and its parameters under
-     * Hugging Face's names with {@code __metadata__ {format: pt}}, in one file or in {@code shards} files
-     * (model-0000i-of-0000n.safetensors) with an index.
-     */
-    public static void save(CausalLm model, Path dir, int shards) throws IOException {
-        Map<String, Tensor> own = model.stateDict();
-        if (shards < 1 || shards > own.size()) {
-            throw new IllegalArgumentException("shards must be in [1, " + own.size() + "], got " + shards);
-        }
-        Files.createDirectories(dir);
-        HfConfig.write(model.config(), dir.resolve("config.json"));
-        Map<String, String> metadata = Map.of("format", "pt");
-        List<Map<String, Tensor>> groups = split(model.config(), own, shards);
-        if (shards == 1) {
-            Safetensors.write(dir.resolve(SINGLE), groups.get(0), metadata);
-            return;
-        }
-        Map<String, String> weightMap = new TreeMap<>();
-        long total = 0;
-        for (int i = 0; i < shards; i++) {
-            String file = String.format("model-%05d-of-%05d.safetensors", i + 1, shards);
-            Safetensors.write(dir.resolve(file), groups.get(i), metadata);
-            for (var entry : groups.get(i).entrySet()) {
-                weightMap.put(entry.getKey(), file);
-                total += entry.getValue().numel() * entry.getValue().dtype().byteSize();
-            }
-        }
-        ObjectNode index = JSON.createObjectNode();
-        index.putObject("metadata").put("total_size", total);
-        ObjectNode map = index.putObject("weight_map");
-        weightMap.forEach(map::put);
-        byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(index);
-        AtomicFiles.writeStream(dir.resolve(INDEX), out -> out.write(bytes));
-    }
-
-    /** The parameters under Hugging Face's names, in {@code shards} consecutive groups of about equal bytes. */
-    private static List<Map<String, Tensor>> split(ModelConfig config, Map<String, Tensor> own, int shards) {
-        long total = own.values().stream().mapToLong(Tensor::numel).sum();
-        List<Map<String, Tensor>> groups = new ArrayList<>();
-        groups.add(new LinkedHashMap<>());
-        long seen = 0;
-        int remaining = own.size();
-        for (var entry : own.entrySet()) {
-            // start the next shard once this one holds its share, keeping one tensor for each shard still to come
-            boolean full = seen >= total * groups.size() / shards && !groups.getLast().isEmpty();
-            if (groups.size() < shards && (full || remaining == shards - groups.size())) {
-                groups.add(new LinkedHashMap<>());
-            }
-            groups.getLast().put(HfNames.hf(config, entry.getKey()), entry.getValue());
-            seen += entry.getValue().numel();
-            remaining--;
-        }
-        return groups;
     }
 }

@@ -45,6 +45,17 @@ class CachedForwardTest {
     }
 
     @Test
+    void greedyWithoutNewTokensOrBeyondTheContextIsHandled() {
+        try (CausalLm model = CausalLm.create(CONFIGS[0], 5)) {
+            Greedy.Generation none = Greedy.generate(model, new long[] {1, 2}, 0, true);
+            assertEquals(0, none.ids().length);
+            assertEquals(0, none.logits().length);
+            var e = assertThrows(IllegalArgumentException.class, () -> Greedy.generate(model, new long[30], 3, true));
+            assertTrue(e.getMessage().contains("exceeds max_position_embeddings 32"), e.getMessage());
+        }
+    }
+
+    @Test
     void badIdsAndOverlongInputsAreRejected() {
         try (CausalLm model = CausalLm.create(CONFIGS[1], 5); TensorScope scope = TensorScope.open()) {
             var e = assertThrows(IllegalArgumentException.class, () -> model.forward(Tensor.of(new long[] {1, 40}, 1, 2), null));

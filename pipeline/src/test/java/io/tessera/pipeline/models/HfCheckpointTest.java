@@ -40,7 +40,7 @@ class HfCheckpointTest {
                 try (CausalLm model = CausalLm.create(config, 7);
                      TensorScope scope = TensorScope.open();
                      GradMode off = GradMode.noGrad()) {
-                    HfCheckpoint.save(model, out, shards);
+                    HfCheckpointWriter.save(model, out, shards);
                     try (CausalLm loaded = HfCheckpoint.load(out)) {
                         assertEquals(config, loaded.config());
                         model.stateDict().forEach((name, t) ->
@@ -137,7 +137,7 @@ class HfCheckpointTest {
         Path model = dir.resolve("tied");
         ModelConfig config = ModelConfig.gpt2(20, 8, 1, 2, 16);
         try (CausalLm lm = CausalLm.create(config, 3); TensorScope scope = TensorScope.open()) {
-            HfCheckpoint.save(lm, model, 1);
+            HfCheckpointWriter.save(lm, model, 1);
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             lm.stateDict().forEach((name, t) -> tensors.put(HfNames.hf(config, name), t));
             tensors.put("lm_head.weight", lm.stateDict().get("wte.weight"));

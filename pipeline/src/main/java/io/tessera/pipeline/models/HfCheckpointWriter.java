@@ -1,0 +1,78 @@
+package io.tessera.pipeline.models;
+
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.io.AtomicFiles;
+import io.tessera.engine.io.Safetensors;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/** Writes a {@link CausalLm} as a Hugging Face model directory that {@link HfCheckpoint#load} (and Hugging Face) reads. */
+public final class HfCheckpointWriter {
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+
+    private HfCheckpointWriter() {}
+
+    /**
+     * Writes {@code model} to {@code dir} as Hugging Face would: config.json, and its parameters under
+     * Hugging Face's names with {@code __metadata__ {format: pt}}, in one file or in {@code shards} files
+     * (model-0000i-of-0000n.safetensors) with an index.
+     */
+    public static void save(CausalLm model, Path dir, int shards) throws IOException {
+        Map<String, Tensor> own = model.stateDict();
+        if (shards < 1 || shards > own.size()) {
+            throw new IllegalArgumentException("shards must be in [1, " + own.size() + "], got " + shards);
+        }
+        Files.createDirectories(dir);
+        HfConfig.write(model.config(), dir.resolve("config.json"));
+        Map<String, String> metadata = Map.of("format", "pt");
+        List<Map<String, Tensor>> groups = split(model.config(), own, shards);
+        if (shards == 1) {
+            Safetensors.write(dir.resolve(HfCheckpoint.SINGLE), groups.get(0), metadata);
+            return;
+        }
+        Map<String, String> weightMap = new TreeMap<>();
+        long total = 0;
+        for (int i = 0; i < shards; i++) {
+            String file = String.format("model-%05d-of-%05d.safetensors", i + 1, shards);
+            Safetensors.write(dir.resolve(file), groups.get(i), metadata);
+            for (var entry : groups.get(i).entrySet()) {
+                weightMap.put(entry.getKey(), file);
+                total += entry.getValue().numel() * entry.getValue().dtype().byteSize();
+            }
+        }
+        ObjectNode index = JSON.createObjectNode();
+        index.putObject("metadata").put("total_size", total);
+        ObjectNode map = index.putObject("weight_map");
+        weightMap.forEach(map::put);
+        byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(index);
+        AtomicFiles.writeStream(dir.resolve(HfCheckpoint.INDEX), out -> out.write(bytes));
+    }
+
+    /** The parameters under Hugging Face's names, in {@code shards} consecutive groups of about equal bytes. */
+    private static List<Map<String, Tensor>> split(ModelConfig config, Map<String, Tensor> own, int shards) {
+        long total = own.values().stream().mapToLong(Tensor::numel).sum();
+        List<Map<String, Tensor>> groups = new ArrayList<>();
+        groups.add(new LinkedHashMap<>());
+        long seen = 0;
+        int remaining = own.size();
+        for (var entry : own.entrySet()) {
+            // start the next shard once this one holds its share, keeping one tensor for each shard still to come
+            boolean full = seen >= total * groups.size() / shards && !groups.getLast().isEmpty();
+            if (groups.size() < shards && (full || remaining == shards - groups.size())) {
+                groups.add(new LinkedHashMap<>());
+            }
+            groups.getLast().put(HfNames.hf(config, entry.getKey()), entry.getValue());
+            seen += entry.getValue().numel();
+            remaining--;
+        }
+        return groups;
+    }
+}
