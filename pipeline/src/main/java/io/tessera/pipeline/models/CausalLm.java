@@ -1,6 +1,7 @@
 package io.tessera.pipeline.models;
 
 import io.tessera.engine.DType;
+import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Module;
@@ -29,9 +30,15 @@ public abstract class CausalLm extends Module {
         return config;
     }
 
+    /** The device of the parameters (the one the model was built on with {@code Module.on}). */
+    public final Device device() {
+        return namedParameters().values().iterator().next().device();
+    }
+
     /**
      * Logits [batch, t, vocab] for token ids [batch, t] (I32 or I64). With a cache, the ids continue the
      * sequence the cache holds (their positions start at its length) and their keys and values are appended.
+     * Ids on another device than the model's are moved to it; the logits are on the model's device.
      */
     public final Tensor forward(Tensor ids, DecoderCache cache) {
         long past = cache == null ? 0 : cache.length();
@@ -39,7 +46,8 @@ public abstract class CausalLm extends Module {
         if (cache != null && cache.batch() != ids.dim(0)) {
             throw new IllegalArgumentException("ids have batch " + ids.dim(0) + " but the cache was made for batch " + cache.batch());
         }
-        return logits(ids, past, cache);
+        Device device = device();
+        return logits(ids.device().equals(device) ? ids : ids.to(device), past, cache);
     }
 
     /** An empty cache for {@code batch} sequences of up to {@code capacity} positions. */
@@ -47,7 +55,7 @@ public abstract class CausalLm extends Module {
         if (capacity > config.maxPositions()) {
             throw new IllegalArgumentException("cache capacity " + capacity + " exceeds max_position_embeddings " + config.maxPositions());
         }
-        return new DecoderCache(config.layers(), batch, config.kvHeads(), capacity, config.headDim());
+        return new DecoderCache(device(), config.layers(), batch, config.kvHeads(), capacity, config.headDim());
     }
 
     /** Keeps {@code file} open until this model closes, because some of its parameters are views of it. */
@@ -79,12 +87,13 @@ public abstract class CausalLm extends Module {
         }
     }
 
-    /** Positions past .. past + t - 1 as I64 [t]. */
-    static Tensor positions(long past, long t) {
+    /** Positions past .. past + t - 1 as I64 [t] on {@code device}. */
+    static Tensor positions(Device device, long past, long t) {
         long[] p = new long[(int) t];
         for (int i = 0; i < t; i++) {
             p[i] = past + i;
         }
-        return Tensor.of(p, t);
+        Tensor positions = Tensor.of(p, t);
+        return device.equals(Device.CPU) ? positions : positions.to(device);
     }
 }

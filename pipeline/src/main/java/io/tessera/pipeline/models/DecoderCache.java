@@ -1,5 +1,6 @@
 package io.tessera.pipeline.models;
 
+import io.tessera.engine.Device;
 import io.tessera.engine.nn.KvCache;
 
 /** One {@link KvCache} per layer of a {@link CausalLm}, all at the same length. */
@@ -7,12 +8,12 @@ public final class DecoderCache implements AutoCloseable {
     private final KvCache[] layers;
     private final long batch;
 
-    DecoderCache(int layerCount, long batch, long kvHeads, long capacity, long headDim) {
+    DecoderCache(Device device, int layerCount, long batch, long kvHeads, long capacity, long headDim) {
         this.batch = batch;
         this.layers = new KvCache[layerCount];
         try {
             for (int i = 0; i < layerCount; i++) {
-                layers[i] = new KvCache(batch, kvHeads, capacity, headDim);
+                layers[i] = new KvCache(device, batch, kvHeads, capacity, headDim);
             }
         } catch (RuntimeException e) {
             close();

@@ -32,7 +32,7 @@ final class Gpt2Model extends CausalLm {
 
     @Override
     Tensor logits(Tensor ids, long past, DecoderCache cache) {
-        Tensor x = wte.forward(ids).add(wpe.forward(positions(past, ids.dim(1))));
+        Tensor x = wte.forward(ids).add(wpe.forward(positions(ids.device(), past, ids.dim(1))));
         for (int i = 0; i < blocks.length; i++) {
             x = blocks[i].forward(x, cache == null ? null : cache.layer(i));
         }

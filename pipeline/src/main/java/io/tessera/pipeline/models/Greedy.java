@@ -1,5 +1,6 @@
 package io.tessera.pipeline.models;
 
+import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
@@ -36,7 +37,7 @@ public final class Greedy {
                 float[] logits;
                 try (TensorScope scope = TensorScope.open()) {
                     Tensor input = Tensor.of(Arrays.copyOfRange(sequence, from, length), 1, length - from);
-                    logits = model.forward(input, cache).toFloatArray();
+                    logits = model.forward(input, cache).to(Device.CPU).toFloatArray();
                 }
                 int firstNew = step == 0 ? 0 : length - 1;
                 for (int p = firstNew; p < length; p++) {

@@ -18,9 +18,9 @@ final class LlamaModel extends CausalLm {
 
     LlamaModel(ModelConfig config, long seed) {
         super(config);
-        rope = new Rope(config);
         long d = config.hiddenSize();
         embed = child("embed_tokens", new Embedding(config.vocabSize(), d, 0.02, seed));
+        rope = new Rope(config, embed.weight().device());
         layers = new LlamaBlock[config.layers()];
         for (int i = 0; i < layers.length; i++) {
             layers[i] = child("layers." + i, new LlamaBlock(config, rope, seed + 10L * (i + 1)));

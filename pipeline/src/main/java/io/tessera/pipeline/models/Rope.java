@@ -1,5 +1,6 @@
 package io.tessera.pipeline.models;
 
+import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 
@@ -14,7 +15,8 @@ final class Rope implements AutoCloseable {
     private final Tensor sin;
     private final long headDim;
 
-    Rope(ModelConfig config) {
+    /** Tables for {@code config}'s positions, on {@code device} (the model's). */
+    Rope(ModelConfig config, Device device) {
         headDim = config.headDim();
         if (headDim % 2 != 0) {
             throw new IllegalArgumentException("RoPE needs an even head dim, got " + headDim);
@@ -32,8 +34,21 @@ final class Rope implements AutoCloseable {
                 s[at] = s[at + half] = (float) Math.sin(angle);
             }
         }
-        cos = TensorScope.outside(() -> Tensor.of(c, positions, 2L * half));
-        sin = TensorScope.outside(() -> Tensor.of(s, positions, 2L * half));
+        cos = table(c, positions, 2L * half, device);
+        sin = table(s, positions, 2L * half, device);
+    }
+
+    /** values as a [rows, cols] tensor on {@code device}, owned by the caller whatever scope is open. */
+    private static Tensor table(float[] values, long rows, long cols, Device device) {
+        Tensor host = TensorScope.outside(() -> Tensor.of(values, rows, cols));
+        if (device.equals(Device.CPU)) {
+            return host;
+        }
+        try {
+            return TensorScope.outside(() -> host.to(device));
+        } finally {
+            host.close();
+        }
     }
 
     /** The inverse frequencies, as Hugging Face's {@code _compute_default_rope_parameters} / {@code _compute_llama3_parameters}. */

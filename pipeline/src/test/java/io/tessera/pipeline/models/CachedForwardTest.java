@@ -1,13 +1,19 @@
 package io.tessera.pipeline.models;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import io.tessera.engine.Backends;
+import io.tessera.engine.Device;
 import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.nn.Module;
+import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
@@ -40,6 +46,29 @@ class CachedForwardTest {
                 for (int i = 0; i < full.length; i++) {
                     assertEquals(full[i], cached[i], 1e-5, config.modelType() + " logit " + i);
                 }
+            }
+        }
+    }
+
+    /** The same models on the CUDA backend (the emulated driver in CI) compute what the CPU does, cache included. */
+    @Test
+    void runOnTheCudaBackendAsOnTheCpu() {
+        Optional<String> missing = Backends.unavailableReason(Device.Kind.CUDA);
+        assumeTrue(missing.isEmpty(), () -> "CUDA backend unavailable: " + missing.orElse(""));
+        for (ModelConfig config : CONFIGS) {
+            try (CausalLm cpu = CausalLm.create(config, 5);
+                 CausalLm cuda = Module.on(Device.cuda(0), () -> CausalLm.create(config, 5));
+                 TensorScope scope = TensorScope.open();
+                 GradMode off = GradMode.noGrad()) {
+                assertEquals(Device.cuda(0), cuda.device());
+                Tensor ids = Tensor.of(new long[] {3, 7, 1, 0, 39, 12}, 1, 6);
+                float[] expected = cpu.forward(ids, null).toFloatArray();
+                float[] got = cuda.forward(ids, null).to(Device.CPU).toFloatArray();
+                for (int i = 0; i < expected.length; i++) {
+                    assertEquals(expected[i], got[i], 1e-5, config.modelType() + " logit " + i);
+                }
+                long[] prompt = {3, 7, 1};
+                assertArrayEquals(Greedy.generate(cpu, prompt, 6, true).ids(), Greedy.generate(cuda, prompt, 6, true).ids());
             }
         }
     }
