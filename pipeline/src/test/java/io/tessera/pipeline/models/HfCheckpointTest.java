@@ -13,9 +13,11 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.io.SafetensorsFormatException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -148,6 +150,23 @@ class HfCheckpointTest {
         }
         String m = assertThrows(IllegalArgumentException.class, () -> HfCheckpoint.load(model)).getMessage();
         assertTrue(m.contains("lm_head.weight differs from the embedding it is tied to"), m);
+    }
+
+    @Test
+    void aTruncatedShardIsNamedAndNothingLeaks() throws IOException {
+        Path model = dir.resolve("truncated");
+        Files.createDirectories(model);
+        Path llama = ReferenceLogitsTest.fixture("llama-tiny");
+        try (var files = Files.list(llama)) {
+            for (Path f : files.toList()) {
+                Files.copy(f, model.resolve(f.getFileName()));
+            }
+        }
+        Path second = model.resolve("model-00002-of-00002.safetensors");
+        byte[] bytes = Files.readAllBytes(second);
+        Files.write(second, Arrays.copyOf(bytes, bytes.length - 100));
+        var e = assertThrows(SafetensorsFormatException.class, () -> HfCheckpoint.load(model));
+        assertTrue(e.getMessage().contains(second.toString()), e.getMessage());
     }
 
     @Test
