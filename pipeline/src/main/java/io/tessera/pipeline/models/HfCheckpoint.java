@@ -81,11 +81,19 @@ public final class HfCheckpoint {
         Map<String, Tensor> views = new LinkedHashMap<>();
         Map<String, Tensor> converted = new LinkedHashMap<>();
         Map<String, Tensor> own = model.stateDict();
-        state.forEach((name, t) -> (t.dtype() == own.get(name).dtype() ? views : converted).put(name, t));
+        Set<Tensor> adopted = Collections.newSetFromMap(new IdentityHashMap<>());
+        state.forEach((name, t) -> {
+            if (t.dtype() == own.get(name).dtype()) {
+                // a view that does not own the mapping: closing one parameter (e.g. a Linear swapped out by
+                // quantization) must not unmap the file the others still read; the model unmaps it when it closes
+                views.put(name, t.detach());
+                adopted.add(t);
+            } else {
+                converted.put(name, t);
+            }
+        });
         model.loadStateDict(converted, false);
         model.adoptParameters(views);
-        Set<Tensor> adopted = Collections.newSetFromMap(new IdentityHashMap<>());
-        adopted.addAll(views.values());
         for (var it = opened.iterator(); it.hasNext();) {
             SafetensorsFile file = it.next();
             if (file.tensors().values().stream().anyMatch(adopted::contains)) {

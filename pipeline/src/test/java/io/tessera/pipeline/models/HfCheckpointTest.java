@@ -14,6 +14,8 @@ import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.io.SafetensorsFormatException;
+import io.tessera.pipeline.Quantization;
+import io.tessera.pipeline.QuantizationConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -85,6 +87,20 @@ class HfCheckpointTest {
             Tensor w = bf16.stateDict().get("embed_tokens.weight");
             assertEquals(DType.F32, w.dtype(), "BF16 converted for F32 compute");
             assertTrue(!((HostStorage) w.storage()).segment().isReadOnly());
+        }
+    }
+
+    @Test
+    void aMappedModelCanBeQuantizedLayerByLayer() throws IOException {
+        // quantizing frees each float Linear; that must not unmap the file the other parameters still view
+        try (CausalLm mapped = HfCheckpoint.load(ReferenceLogitsTest.fixture("llama-tiny"));
+             CausalLm reference = HfCheckpoint.load(ReferenceLogitsTest.fixture("llama-tiny"), true);
+             TensorScope scope = TensorScope.open();
+             GradMode off = GradMode.noGrad()) {
+            QuantizationConfig config = QuantizationConfig.defaults();
+            assertEquals(Quantization.quantize(reference, config), Quantization.quantize(mapped, config));
+            Tensor ids = Tensor.of(new long[] {5, 17, 42, 3}, 1, 4);
+            assertArrayEquals(reference.forward(ids, null).toFloatArray(), mapped.forward(ids, null).toFloatArray());
         }
     }
 
