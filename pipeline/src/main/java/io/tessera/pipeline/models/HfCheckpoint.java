@@ -121,7 +121,8 @@ public final class HfCheckpoint {
     /** The index's weight_map (checkpoint name to shard file), or null for a single-file checkpoint. */
     private static Map<String, String> weightMap(Path dir) throws IOException {
         Path index = dir.resolve(INDEX);
-        if (!Files.exists(index)) {
+        // as Hugging Face's loader: a single model.safetensors wins over an index next to it
+        if (Files.exists(dir.resolve(SINGLE)) || !Files.exists(index)) {
             InputFiles.requireFile(dir.resolve(SINGLE));
             return null;
         }

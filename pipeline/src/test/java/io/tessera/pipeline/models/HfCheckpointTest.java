@@ -169,6 +169,21 @@ class HfCheckpointTest {
     }
 
     @Test
+    void aSingleFileWinsOverAnIndexBesideIt() throws IOException {
+        ModelConfig config = ModelConfig.gpt2(20, 8, 1, 2, 16);
+        Path model = dir.resolve("both");
+        try (CausalLm sharded = CausalLm.create(config, 1); CausalLm single = CausalLm.create(config, 2)) {
+            HfCheckpointWriter.save(sharded, model, 2);
+            Path other = dir.resolve("single");
+            HfCheckpointWriter.save(single, other, 1);
+            Files.copy(other.resolve(HfCheckpoint.SINGLE), model.resolve(HfCheckpoint.SINGLE));
+            try (CausalLm loaded = HfCheckpoint.load(model)) {
+                assertArrayEquals(single.stateDict().get("wte.weight").toFloatArray(), loaded.stateDict().get("wte.weight").toFloatArray());
+            }
+        }
+    }
+
+    @Test
     void aTruncatedShardIsNamedAndNothingLeaks() throws IOException {
         Path model = dir.resolve("truncated");
         Files.createDirectories(model);
