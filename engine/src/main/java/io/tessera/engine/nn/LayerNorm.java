@@ -8,8 +8,8 @@ public final class LayerNorm extends Module {
 
     public LayerNorm(long dim, double eps) {
         this.eps = eps;
-        parameter("weight", () -> Tensor.ones(dim));
-        parameter("bias", () -> Tensor.zeros(dim));
+        parameter("weight", new long[] {dim}, () -> Tensor.ones(dim));
+        parameter("bias", new long[] {dim}, () -> Tensor.zeros(dim));
     }
 
     public LayerNorm(long dim) {

@@ -22,9 +22,9 @@ public final class Linear extends Module implements Layer {
         double bound = 1 / Math.sqrt(Math.max(in, 1));
         long[] shape = inputMajor ? new long[] {in, out} : new long[] {out, in};
         this.hasBias = bias;
-        parameter("weight", () -> Init.uniform(seed, 0, -bound, bound, shape));
+        parameter("weight", shape, () -> Init.uniform(seed, 0, -bound, bound, shape));
         if (bias) {
-            parameter("bias", () -> Init.uniform(seed, 1L << 40, -bound, bound, out));
+            parameter("bias", new long[] {out}, () -> Init.uniform(seed, 1L << 40, -bound, bound, out));
         }
     }
 

@@ -1,5 +1,6 @@
 package io.tessera.engine.nn;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.Device;
 import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
@@ -43,6 +44,35 @@ public abstract class Module implements AutoCloseable {
         }
     }
 
+    /** Set on a thread while it builds a module with {@link #uninitialised}. */
+    private static final ThreadLocal<Boolean> UNINITIALISED = ThreadLocal.withInitial(() -> false);
+
+    /**
+     * Builds a module whose F32 parameters are allocated but hold no initial values (whatever the memory held), for
+     * a loader that then overwrites or {@linkplain #adoptParameters adopts} every one of them: no initial values
+     * are computed, and the pages of a large parameter that is adopted are never touched.
+     */
+    public static <M extends Module> M uninitialised(Supplier<M> construct) {
+        boolean outer = UNINITIALISED.get();
+        UNINITIALISED.set(true);
+        try {
+            return construct.get();
+        } finally {
+            UNINITIALISED.set(outer);
+        }
+    }
+
+    /**
+     * Registers an F32 parameter of {@code shape}: {@code init}'s result, copied out of a scope that frees its
+     * temporaries onto the device the module is built on, or uninitialised memory under {@link #uninitialised}.
+     */
+    protected final Tensor parameter(String name, long[] shape, Supplier<Tensor> init) {
+        if (UNINITIALISED.get()) {
+            return register(name, TensorScope.outside(() -> Tensor.empty(BUILDING_ON.get(), DType.F32, shape)));
+        }
+        return parameter(name, init);
+    }
+
     /**
      * Registers a parameter: {@code init}'s result, copied out of a scope that frees its temporaries onto
      * the device the module is built on.
@@ -54,6 +84,10 @@ public abstract class Module implements AutoCloseable {
             Tensor initial = init.get().detach();
             value = TensorScope.outside(() -> initial.device().equals(device) ? initial.to(initial.dtype()) : initial.to(device));
         }
+        return register(name, value);
+    }
+
+    private Tensor register(String name, Tensor value) {
         value.requiresGrad(true);
         if (parameters.put(name, value) != null) {
             throw new IllegalStateException("parameter " + name + " registered twice");

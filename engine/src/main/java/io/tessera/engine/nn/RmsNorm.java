@@ -8,7 +8,7 @@ public final class RmsNorm extends Module {
 
     public RmsNorm(long dim, double eps) {
         this.eps = eps;
-        parameter("weight", () -> Tensor.ones(dim));
+        parameter("weight", new long[] {dim}, () -> Tensor.ones(dim));
     }
 
     public RmsNorm(long dim) {

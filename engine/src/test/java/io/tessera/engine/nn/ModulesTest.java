@@ -95,6 +95,25 @@ class ModulesTest {
     }
 
     @Test
+    void uninitialisedModulesHaveTheirShapesWithoutComputingValues() {
+        class Probe extends Module {
+            Probe() {
+                parameter("w", new long[] {3, 5}, () -> {
+                    throw new AssertionError("initial value computed");
+                });
+            }
+        }
+        try (Probe probe = Module.uninitialised(Probe::new);
+             TransformerBlock plain = new TransformerBlock(16, 4, 3);
+             TransformerBlock bare = Module.uninitialised(() -> new TransformerBlock(16, 4, 3))) {
+            assertArrayEquals(new long[] {3, 5}, probe.stateDict().get("w").shape());
+            assertEquals(List.copyOf(plain.stateDict().keySet()), List.copyOf(bare.stateDict().keySet()));
+            plain.stateDict().forEach((name, t) -> assertArrayEquals(t.shape(), bare.stateDict().get(name).shape(), name));
+            assertThrows(AssertionError.class, Probe::new, "outside uninitialised, values are computed");
+        }
+    }
+
+    @Test
     void kvCacheDecodeMatchesFullForward() {
         long dim = 16;
         long heads = 4;

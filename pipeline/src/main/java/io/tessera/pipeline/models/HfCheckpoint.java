@@ -8,6 +8,7 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.Module;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -51,7 +52,8 @@ public final class HfCheckpoint {
         ModelConfig config = HfConfig.read(dir.resolve("config.json"));
         Map<String, String> weightMap = weightMap(dir);
         List<String> files = weightMap == null ? List.of(SINGLE) : List.copyOf(new LinkedHashSet<>(weightMap.values()));
-        CausalLm model = CausalLm.create(config, 0);
+        // every parameter is adopted or overwritten below (collect reports any missing), so none is initialised
+        CausalLm model = Module.uninitialised(() -> CausalLm.create(config, 0));
         List<SafetensorsFile> opened = new ArrayList<>();
         try {
             for (String file : files) {
