@@ -1,11 +1,10 @@
 package io.tessera.cli;
 
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
-import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.engine.optim.AdamW;
-import io.tessera.engine.train.ClassifierTraining;
 import io.tessera.fisher.DiagonalFisher;
 import io.tessera.fisher.FishMask;
 import io.tessera.fisher.Merge;
@@ -17,6 +16,7 @@ import io.tessera.sparse.Patch;
 import io.tessera.sparse.SparseMask;
 import io.tessera.sparse.VetReport;
 import io.tessera.sparse.Vetting;
+import io.tessera.train.ClassifierTraining;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -52,7 +53,7 @@ class TesseraCommandTest {
 
     @Test
     void trainFisherMergeRoundTrip(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
-        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isDirectory(io.tessera.engine.data.FashionMnist.DEFAULT_DIR),
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isDirectory(FashionMnist.DEFAULT_DIR),
                 "Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
         String model = dir.resolve("m.safetensors").toString();
         Run train = run("train", "--epochs", "1", "--train-limit", "600", "--out", model);
