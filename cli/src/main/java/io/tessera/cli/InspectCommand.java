@@ -80,12 +80,13 @@ final class InspectCommand implements Callable<Integer> {
             }
             out.println(line);
             if (values) {
-                StringBuilder list = new StringBuilder("  values:");
+                out.print("  values:"); // value by value: a large tensor is never one string
                 long n = data.byteSize() / info.dtype().byteSize();
                 for (long i = 0; i < n; i++) {
-                    list.append(' ').append(text(data, info.dtype(), i));
+                    out.print(' ');
+                    out.print(text(data, info.dtype(), i));
                 }
-                out.println(list);
+                out.println();
             }
         }
     }

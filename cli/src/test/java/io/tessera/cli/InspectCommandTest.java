@@ -21,6 +21,7 @@ import java.math.BigInteger;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -210,6 +211,8 @@ class InspectCommandTest {
         Path missing = dir.resolve("missing.safetensors");
         fails(1, List.of("tessera inspect: no such file: " + missing), "inspect", missing.toString());
         fails(1, List.of("tessera inspect: " + dir + " is a directory, not a file"), "inspect", dir.toString());
+        Path empty = Files.createFile(dir.resolve("empty.safetensors"));
+        fails(1, List.of("tessera inspect: " + empty + ": file is 0 bytes long"), "inspect", empty.toString());
         Path file = write(dir);
         try (FileChannel c = FileChannel.open(file, StandardOpenOption.WRITE)) {
             c.truncate(c.size() - 3);

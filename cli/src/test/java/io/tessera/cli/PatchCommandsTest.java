@@ -13,6 +13,8 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.sparse.Compression;
+import io.tessera.sparse.Patch;
 import io.tessera.sparse.SparseMask;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -229,6 +231,18 @@ class PatchCommandsTest {
                 "-o", path("q.patch"));
         fails(1, List.of("tessera apply: cannot write " + path("folder") + ": it is a directory"), "apply",
                 path("base.safetensors"), path("p.patch"), "-o", path("folder"));
+        Files.write(dir.resolve("empty.patch"), new byte[0]);
+        fails(1, List.of("tessera apply: " + path("empty.patch") + ": file is 0 bytes long"), "apply", path("base.safetensors"),
+                path("empty.patch"), "-o", out);
+        fails(1, List.of("tessera diff: " + path("empty.patch") + ": file is 0 bytes long"), "diff", path("base.safetensors"),
+                path("empty.patch"), "-o", path("q.patch"));
+        try (TensorScope scope = TensorScope.open(); SafetensorsFile b = Safetensors.read(dir.resolve("base.safetensors"));
+             SafetensorsFile t = Safetensors.read(dir.resolve("tuned.safetensors"))) {
+            Patch.diff(b.tensors(), t.tensors(), "library default").save(dir.resolve("small.patch"), Compression.NONE);
+        }
+        fails(1, List.of("tessera revert: " + path("small.patch") + " does not carry the values it replaces"), "revert",
+                path("tuned.safetensors"), path("small.patch"), "-o", out);
+        before = listing(dir);
         fails(2, List.of("tessera diff: -o " + path("q.zst") + " names a compressed patch (.zst): add --zstd"), "diff",
                 path("base.safetensors"), path("tuned.safetensors"), "-o", path("q.zst"));
         assertEquals(before, listing(dir), "no output, no temporary left behind");
