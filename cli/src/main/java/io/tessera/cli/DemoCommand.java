@@ -93,7 +93,7 @@ final class DemoCommand implements Callable<Integer> {
         out.printf("== stage 1: base model, MLP 784-256-10 trained with AdamW on %,d Fashion-MNIST images%n", train.count());
         try (AdamW optimizer = new AdamW(base.parameters(), 1e-3)) {
             for (int epoch = 1; epoch <= epochs; epoch++) {
-                ProgressBar bar = new ProgressBar(out, String.format("   epoch %d/%d", epoch, epochs), (train.count() + 63) / 64);
+                ProgressBar bar = ProgressBar.onStderr(spec, String.format("   epoch %d/%d", epoch, epochs), (train.count() + 63) / 64);
                 long start = System.nanoTime();
                 double loss = ClassifierTraining.trainEpoch(base::forward, optimizer, train, 64, 1, epoch,
                         (e, step, steps, stepLoss) -> bar.update(step, String.format("loss %.4f", stepLoss)));
