@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.PriorityQueue;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -125,37 +126,50 @@ final class BpeModel {
         return out.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    /** Repeatedly merges every occurrence of the lowest-ranked adjacent pair, left to right. */
+    /**
+     * Applies merges lowest rank first, leftmost first among equal ranks, as Hugging Face's {@code Word::merge_all}: a
+     * queue of (rank, position) over a linked list of symbols, so a long word (a CJK paragraph is one regex match) costs
+     * O(n log n) instead of a rescan per merge. Equal to GPT-2's merge-every-occurrence loop, since a merge always ranks
+     * after the merges that made its parts.
+     */
     private int[] merge(int[] symbols) {
         int n = symbols.length;
+        int[] ids = symbols.clone();
+        int[] prev = new int[n];
         int[] next = new int[n];
-        while (n > 1) {
-            long best = Long.MAX_VALUE;
-            for (int i = 0; i + 1 < n; i++) {
-                Long m = merges.get(pack(symbols[i], symbols[i + 1]));
-                if (m != null && m < best) {
-                    best = m;
-                }
-            }
-            if (best == Long.MAX_VALUE) {
-                break;
-            }
-            int merged = (int) best;
-            int w = 0;
-            for (int i = 0; i < n; ) {
-                if (i + 1 < n && merges.get(pack(symbols[i], symbols[i + 1])) instanceof Long m && m == best) {
-                    next[w++] = merged;
-                    i += 2;
-                } else {
-                    next[w++] = symbols[i++];
-                }
-            }
-            int[] t = symbols;
-            symbols = next;
-            next = t;
-            n = w;
+        PriorityQueue<Long> queue = new PriorityQueue<>();
+        for (int i = 0; i < n; i++) {
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+            enqueue(queue, ids, i, next[i]);
         }
-        return Arrays.copyOf(symbols, n);
+        while (!queue.isEmpty()) {
+            long entry = queue.poll();
+            int pos = (int) entry;
+            int right = next[pos];
+            // stale entries: the symbol was merged away, or the pair at pos changed since it was queued
+            if (ids[pos] < 0 || right < 0 || !(merges.get(pack(ids[pos], ids[right])) instanceof Long m) || m >>> 32 != entry >>> 32) {
+                continue;
+            }
+            ids[pos] = (int) (long) m;
+            ids[right] = -1;
+            next[pos] = next[right];
+            if (next[pos] >= 0) {
+                prev[next[pos]] = pos;
+            }
+            if (prev[pos] >= 0) {
+                enqueue(queue, ids, prev[pos], pos);
+            }
+            enqueue(queue, ids, pos, next[pos]);
+        }
+        return Arrays.stream(ids).filter(id -> id >= 0).toArray();
+    }
+
+    /** Queues the pair (left, right) as (rank, left) if it has a merge. */
+    private void enqueue(PriorityQueue<Long> queue, int[] ids, int left, int right) {
+        if (right >= 0 && merges.get(pack(ids[left], ids[right])) instanceof Long m) {
+            queue.add(pack((int) (m >>> 32), left));
+        }
     }
 
     private int[] byteTokenIds(String source) {

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -54,6 +55,10 @@ class Gpt2ReferenceTest {
         List<String> strings = new ArrayList<>(List.of("", " ", "  ", "\n", " \n\n ", "\t\tx", "a  ", "I'm here, aren't you?",
                 "I'M HERE'S", "it's 3.14159 o'clock", "ÅÄÖ naïve café", "日本語のテキスト", "👨‍👩‍👧 family 👍🏽", "e\u0301\u0301",
                 "    def f(x):\n        return x  \n", "1,000,000 and 1000000", "!!!???...", "word\u00a0word\u3000end "));
+        // long words: a CJK paragraph is a single regex match, and whitespace runs are one piece
+        var cjk = new StringBuilder();
+        new Random(7).ints(1500, 0x4E00, 0x9FA6).forEach(cjk::appendCodePoint);
+        strings.addAll(List.of(cjk.toString(), "ab".repeat(700), " ".repeat(300) + "x", "\n".repeat(50)));
         RandomText random = new RandomText(20261202L);
         for (int i = 0; i < RANDOM_STRINGS; i++) {
             strings.add(random.next());
