@@ -8,7 +8,9 @@ import java.util.stream.Collectors;
 
 /**
  * Tokens matched in the raw text before pre-tokenization ({@code <|endoftext|>}, {@code <s>}): the text is cut around
- * every occurrence, longest token first at each position, and only the pieces between them go through BPE.
+ * every occurrence, longest token first at each position, and only the pieces between them go through BPE. Tokens are
+ * matched in the raw text even when marked {@code normalized} (Hugging Face matches those in the normalized text); the
+ * two agree for GPT-2's and LLaMA's own added tokens.
  */
 final class AddedTokens {
     /** One added token of a {@code tokenizer.json}'s {@code added_tokens}. */

@@ -63,6 +63,9 @@ public final class TokenizerJson {
             if (!model.path("type").asText("BPE").equals("BPE")) {
                 throw new IllegalArgumentException(source + ": model.type " + model.path("type").asText() + " is not supported (only BPE)");
             }
+            if (model.path("ignore_merges").asBoolean(false)) {
+                throw new IllegalArgumentException(source + ": model.ignore_merges true (LLaMA-3 style) is not supported");
+            }
             if (model.path("dropout").asDouble(0) != 0) {
                 throw new IllegalArgumentException(source + ": model.dropout " + model.path("dropout") + " is not supported");
             }
