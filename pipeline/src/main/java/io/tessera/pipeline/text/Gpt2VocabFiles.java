@@ -10,7 +10,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-/** Reads GPT-2's original vocabulary files: {@code encoder.json} (token -> id) and {@code vocab.bpe} (merges by rank). */
+/**
+ * Reads GPT-2's original vocabulary files: {@code encoder.json} (token -> id) and {@code vocab.bpe} (merges by rank), the
+ * same formats as the {@code vocab.json} and {@code merges.txt} of Hugging Face's GPT-2 repositories.
+ */
 public final class Gpt2VocabFiles {
     /** GPT-2's end-of-text token, recognized in text as Hugging Face's GPT-2 tokenizer does. */
     public static final String END_OF_TEXT = "<|endoftext|>";
