@@ -1,6 +1,6 @@
 package io.tessera.cli;
 
-import io.tessera.engine.data.FashionMnist;
+import io.tessera.data.FashionMnist;
 import java.util.List;
 import java.util.Set;
 

@@ -1,11 +1,10 @@
 package io.tessera.cli;
 
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
-import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.engine.optim.AdamW;
-import io.tessera.engine.train.ClassifierTraining;
 import io.tessera.fisher.DiagonalFisher;
 import io.tessera.fisher.FishMask;
 import io.tessera.fisher.Merge;
@@ -17,6 +16,7 @@ import io.tessera.sparse.Patch;
 import io.tessera.sparse.SparseMask;
 import io.tessera.sparse.VetReport;
 import io.tessera.sparse.Vetting;
+import io.tessera.train.ClassifierTraining;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -93,7 +93,7 @@ final class DemoCommand implements Callable<Integer> {
         out.printf("== stage 1: base model, MLP 784-256-10 trained with AdamW on %,d Fashion-MNIST images%n", train.count());
         try (AdamW optimizer = new AdamW(base.parameters(), 1e-3)) {
             for (int epoch = 1; epoch <= epochs; epoch++) {
-                ProgressBar bar = new ProgressBar(out, String.format("   epoch %d/%d", epoch, epochs), (train.count() + 63) / 64);
+                ProgressBar bar = ProgressBar.onStderr(spec, String.format("   epoch %d/%d", epoch, epochs), (train.count() + 63) / 64);
                 long start = System.nanoTime();
                 double loss = ClassifierTraining.trainEpoch(base::forward, optimizer, train, 64, 1, epoch,
                         (e, step, steps, stepLoss) -> bar.update(step, String.format("loss %.4f", stepLoss)));

@@ -1,9 +1,9 @@
 package io.tessera.cli;
 
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.NonFinite;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
-import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.nn.Mlp;

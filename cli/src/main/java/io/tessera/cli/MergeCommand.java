@@ -1,12 +1,12 @@
 package io.tessera.cli;
 
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.Tensor;
-import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.nn.Mlp;
-import io.tessera.engine.train.ClassifierTraining;
 import io.tessera.fisher.CoefficientSearch;
 import io.tessera.fisher.MergeConfig;
 import io.tessera.fisher.MergeRunner;
+import io.tessera.train.ClassifierTraining;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;

@@ -1,13 +1,13 @@
 package io.tessera.cli;
 
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.NonFinite;
 import io.tessera.engine.Tensor;
-import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Mlp;
-import io.tessera.engine.train.ClassifierTraining;
 import io.tessera.pipeline.QuantizedCheckpoint;
+import io.tessera.train.ClassifierTraining;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;

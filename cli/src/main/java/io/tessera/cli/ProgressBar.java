@@ -1,19 +1,28 @@
 package io.tessera.cli;
 
+import java.io.Console;
 import java.io.PrintWriter;
+import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * One line that redraws itself ("\r") while long work runs: a bar, a count, an ETA, and a caller's status
- * text. Redraws at most every 100 ms so a fast loop is not slowed by printing.
+ * text. Redraws at most every 100 ms so a fast loop is not slowed by printing. It goes to stderr, and only
+ * when that is a terminal: a pipe or a log file gets no carriage returns, and stdout stays for results.
  */
 final class ProgressBar {
     private static final int WIDTH = 30;
 
-    private final PrintWriter out;
+    private final PrintWriter out; // null: not a terminal, draw nothing
     private final String label;
     private final long total;
     private final long start = System.nanoTime();
     private long lastDraw;
+
+    /** A bar on the command's stderr if the process has a terminal (since JDK 22 System.console() exists even without one). */
+    static ProgressBar onStderr(CommandSpec spec, String label, long total) {
+        Console console = System.console();
+        return new ProgressBar(console != null && console.isTerminal() ? spec.commandLine().getErr() : null, label, total);
+    }
 
     ProgressBar(PrintWriter out, String label, long total) {
         this.out = out;
@@ -23,7 +32,7 @@ final class ProgressBar {
 
     void update(long done, String status) {
         long now = System.nanoTime();
-        if (done < total && now - lastDraw < 100_000_000L) {
+        if (out == null || done < total && now - lastDraw < 100_000_000L) {
             return;
         }
         lastDraw = now;

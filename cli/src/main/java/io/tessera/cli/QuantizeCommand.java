@@ -1,11 +1,11 @@
 package io.tessera.cli;
 
-import io.tessera.engine.data.FashionMnist;
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.nn.Mlp;
-import io.tessera.engine.train.ClassifierTraining;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
+import io.tessera.train.ClassifierTraining;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;

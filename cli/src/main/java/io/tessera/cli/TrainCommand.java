@@ -1,9 +1,9 @@
 package io.tessera.cli;
 
-import io.tessera.engine.data.FashionMnist;
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.engine.optim.AdamW;
-import io.tessera.engine.train.ClassifierTraining;
+import io.tessera.train.ClassifierTraining;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -66,7 +66,7 @@ final class TrainCommand implements Callable<Integer> {
             double lastAccuracy = 0;
             for (int epoch = 1; epoch <= epochs; epoch++) {
                 long steps = (train.count() + batch - 1) / batch;
-                ProgressBar bar = new ProgressBar(out, String.format("epoch %d/%d", epoch, epochs), steps);
+                ProgressBar bar = ProgressBar.onStderr(spec, String.format("epoch %d/%d", epoch, epochs), steps);
                 long start = System.nanoTime();
                 double meanLoss = ClassifierTraining.trainEpoch(model::forward, optimizer, train, batch, seed, epoch,
                         (e, step, stepsPerEpoch, loss) -> bar.update(step, String.format("loss %.4f", loss)));

@@ -615,6 +615,124 @@ public abstract class Backend {
         c.f32("y", y, m * n);
     }
 
+    // ---- fused ops as composites of the core ops: defaults a backend may override with one kernel -----
+
+    /*
+     * The fused optimizer and Fisher ops written with unary/binary/copy/fill, so a new backend can start
+     * with the core op set; the CPU and CUDA backends override each with one fused pass (several times
+     * less memory traffic). Same formulas as kernels/include/tessera/, rounded per op instead of fused.
+     */
+
+    /** A contiguous tensor seen as 1-D (the composites below treat their arguments as flat arrays). */
+    private static Tensor flat(Tensor t) {
+        return t.view(new long[] {t.numel()}, new long[] {1}, t.offset());
+    }
+
+    private Tensor scratch(long n) {
+        return Tensor.empty(device(), DType.F32, n);
+    }
+
+    /** y = a * x + y, flat F32 of one size. */
+    private void axpy(float a, Tensor x, Tensor y, Tensor scratch) {
+        unary(Ops.Unary.MUL_SCALAR, a, x, scratch);
+        binary(Ops.Binary.ADD, y, scratch, y);
+    }
+
+    protected void adamwImpl(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
+                             float weightDecay, float biasCorrection1, float biasCorrection2) {
+        Tensor pf = flat(p);
+        Tensor gf = flat(g);
+        Tensor mf = flat(m);
+        Tensor vf = flat(v);
+        try (TensorScope _ = TensorScope.open()) {
+            Tensor t = scratch(p.numel());
+            Tensor denom = scratch(p.numel());
+            axpy(-lr * weightDecay, pf, pf, t); // decoupled weight decay on the old parameter
+            unary(Ops.Unary.MUL_SCALAR, beta1, mf, mf);
+            axpy(1 - beta1, gf, mf, t);
+            binary(Ops.Binary.MUL, gf, gf, denom);
+            unary(Ops.Unary.MUL_SCALAR, beta2, vf, vf);
+            axpy(1 - beta2, denom, vf, t);
+            unary(Ops.Unary.SQRT, 0, vf, denom);
+            unary(Ops.Unary.MUL_SCALAR, (float) (1 / Math.sqrt(biasCorrection2)), denom, denom);
+            unary(Ops.Unary.ADD_SCALAR, eps, denom, denom);
+            binary(Ops.Binary.DIV, mf, denom, t);
+            axpy(-lr / biasCorrection1, t, pf, denom);
+        }
+    }
+
+    protected void sgdImpl(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
+                           boolean nesterov, boolean firstStep) {
+        Tensor pf = flat(p);
+        try (TensorScope _ = TensorScope.open()) {
+            Tensor d = scratch(p.numel());
+            Tensor t = scratch(p.numel());
+            copy(flat(g), d);
+            if (weightDecay != 0) {
+                axpy(weightDecay, pf, d, t);
+            }
+            if (buf != null) {
+                Tensor b = flat(buf);
+                if (firstStep) {
+                    copy(d, b);
+                } else {
+                    unary(Ops.Unary.MUL_SCALAR, momentum, b, b);
+                    axpy(1 - dampening, d, b, t);
+                }
+                if (nesterov) {
+                    axpy(momentum, b, d, t);
+                } else {
+                    copy(b, d);
+                }
+            }
+            axpy(-lr, d, pf, t);
+        }
+    }
+
+    protected void kahanAccumulateImpl(Tensor x, boolean square, Tensor sum, Tensor comp) {
+        Tensor s = flat(sum);
+        Tensor c = flat(comp);
+        try (TensorScope _ = TensorScope.open()) {
+            Tensor y = scratch(x.numel());
+            Tensor t = scratch(x.numel());
+            if (square) {
+                binary(Ops.Binary.MUL, flat(x), flat(x), y);
+            } else {
+                copy(flat(x), y);
+            }
+            binary(Ops.Binary.SUB, y, c, y); // y = v - comp
+            binary(Ops.Binary.ADD, s, y, t); // t = sum + y
+            binary(Ops.Binary.SUB, t, s, c);
+            binary(Ops.Binary.SUB, c, y, c); // comp = (t - sum) - y
+            copy(t, s);
+        }
+    }
+
+    protected void fisherMergeImpl(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor, Tensor out) {
+        long n = out.numel();
+        Tensor o = flat(out);
+        try (TensorScope _ = TensorScope.open()) {
+            Tensor floors = scratch(n);
+            fill(floors, floor);
+            Tensor den = scratch(n);
+            fill(den, 0);
+            Tensor[] d = new Tensor[thetas.length];
+            for (int m = 0; m < thetas.length; m++) { // d_m = w_m max(s_m F_m, floor)
+                d[m] = scratch(n);
+                unary(Ops.Unary.MUL_SCALAR, scales[m], flat(fishers[m]), d[m]);
+                binary(Ops.Binary.MAXIMUM, d[m], floors, d[m]);
+                unary(Ops.Unary.MUL_SCALAR, weights[m], d[m], d[m]);
+                binary(Ops.Binary.ADD, den, d[m], den);
+            }
+            fill(o, 0);
+            for (int m = 0; m < thetas.length; m++) { // out = sum_m d_m / den * theta_m
+                binary(Ops.Binary.DIV, d[m], den, d[m]);
+                binary(Ops.Binary.MUL, d[m], flat(thetas[m]), d[m]);
+                binary(Ops.Binary.ADD, o, d[m], o);
+            }
+        }
+    }
+
     // ---- what each backend implements, called with checked arguments only ------------------------
 
     protected abstract Storage allocateImpl(long bytes);
@@ -666,11 +784,7 @@ public abstract class Backend {
 
     protected abstract void randomImpl(Tensor y, long seed, long offset, boolean normal);
 
-    protected abstract void adamwImpl(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,
-                                      float weightDecay, float biasCorrection1, float biasCorrection2);
 
-    protected abstract void sgdImpl(Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening, float weightDecay,
-                                    boolean nesterov, boolean firstStep);
 
     protected abstract void adamwIndexedImpl(Tensor indices, Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1,
                                              float beta2, float eps, float weightDecay, float biasCorrection1,
@@ -685,15 +799,12 @@ public abstract class Backend {
     protected abstract void sgdMaskedImpl(Tensor mask, Tensor p, Tensor g, Tensor buf, float lr, float momentum, float dampening,
                                           float weightDecay, boolean nesterov, boolean firstStep);
 
-    protected abstract void kahanAccumulateImpl(Tensor x, boolean square, Tensor sum, Tensor comp);
 
     protected abstract long radixHistogramImpl(Tensor x, long prefix, int prefixBits, int digitShift, int digitBits,
                                                long[] histogram);
 
     protected abstract Selected selectAboveImpl(Tensor x, int thresholdKey, long equalQuota, Tensor indices, Tensor keys);
 
-    protected abstract void fisherMergeImpl(Tensor[] thetas, Tensor[] fishers, float[] weights, float[] scales, float floor,
-                                            Tensor out);
 
     protected abstract void solvePositiveDefiniteImpl(Tensor a, Tensor b);
 

@@ -37,7 +37,7 @@ class BackendConformanceNnTest {
             for (boolean log : new boolean[] {false, true}) {
                 Ref x = Ref.random(new SplittableRandom(cols), -5, 5, rows, cols).rounded();
                 Ref gy = Ref.random(new SplittableRandom(cols + 1), -1, 1, rows, cols).rounded();
-                Ref soft = x.rows(r -> softmax(r, log));
+                Ref soft = x.rows(r -> NnOpsTest.softmaxRow(r, log));
                 Tensor y = t.empty(DType.F32, rows, cols);
                 t.backend().softmax(t.on(x), y, log);
                 assertValues("softmax log=" + log, soft, y, TRANSCENDENTAL);
@@ -46,7 +46,8 @@ class BackendConformanceNnTest {
                     int from = r * (int) cols;
                     double[] row = Arrays.copyOfRange(x.data(), from, from + (int) cols);
                     double[] gyRow = Arrays.copyOfRange(gy.data(), from, from + (int) cols);
-                    System.arraycopy(vectorJacobianByFiniteDifferences(row, gyRow, v -> softmax(v, log)), 0, gx, from, (int) cols);
+                    double[] gxRow = vectorJacobianByFiniteDifferences(row, gyRow, v -> NnOpsTest.softmaxRow(v, log));
+                    System.arraycopy(gxRow, 0, gx, from, (int) cols);
                 }
                 Tensor g = t.empty(DType.F32, rows, cols);
                 t.backend().softmaxBackward(y, t.on(gy), g, log);
@@ -639,23 +640,6 @@ class BackendConformanceNnTest {
             }
         }
         return u;
-    }
-
-    /** Softmax (or log-softmax) of one row, in float64. */
-    private static double[] softmax(double[] row, boolean log) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (double v : row) {
-            max = Math.max(max, v);
-        }
-        double sum = 0;
-        for (double v : row) {
-            sum += Math.exp(v - max);
-        }
-        double[] out = new double[row.length];
-        for (int i = 0; i < row.length; i++) {
-            out[i] = log ? row[i] - max - Math.log(sum) : Math.exp(row[i] - max) / sum;
-        }
-        return out;
     }
 
     /** gy^T J_f(x), with the Jacobian from central differences of f: d/dx_j of sum_i gy_i f(x)_i. */

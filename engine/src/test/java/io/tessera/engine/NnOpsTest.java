@@ -20,6 +20,7 @@ class NnOpsTest {
         assertEquals(0, HostStorage.liveBytes(), "native bytes still allocated");
     }
 
+    /** Softmax (or log-softmax) of one row in float64: the reference the nn tests share. */
     static double[] softmaxRow(double[] row, boolean log) {
         double max = Double.NEGATIVE_INFINITY;
         for (double v : row) {

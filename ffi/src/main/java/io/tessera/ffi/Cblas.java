@@ -34,8 +34,7 @@ public final class Cblas {
             new NativeLibrary.Location.Bundled(BYTEDECO_DIR, "libopenblas.so.0",
                     List.of("libgfortran.so.5", "libquadmath.so.0", "libgcc_s.so.1"), bytedecoVersion()),
             new NativeLibrary.Location.SystemName("libopenblas.so.0"),
-            new NativeLibrary.Location.SystemName("libopenblas.so")),
-            ThreadEnvironment::configure);
+            new NativeLibrary.Location.SystemName("libopenblas.so")));
 
     private static String bytedecoVersion() {
         try (InputStream in = Cblas.class.getClassLoader().getResourceAsStream(BYTEDECO_POM)) {

@@ -29,6 +29,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.ServiceLoader;
 import java.util.stream.Stream;
 
 /**
@@ -37,6 +38,7 @@ import java.util.stream.Stream;
  * per-version cache folder and verified by SHA-256 on every load), then names and paths on the system.
  * A {@link Location.Configured} location whose system property is set replaces all the others.
  * If all fail, every use throws {@link NativeLibraryUnavailableException} listing each place tried.
+ * Before the first library of the process loads, the registered {@link NativeLoadHook}s run.
  */
 public final class NativeLibrary {
 
@@ -67,28 +69,18 @@ public final class NativeLibrary {
 
     private final String name;
     private final List<Location> locations;
-    private final Runnable beforeLoad;
     private volatile Loaded loaded;
 
     private record Loaded(SymbolLookup lookup, String origin, NativeLibraryUnavailableException failure) {}
 
-    private NativeLibrary(String name, List<Location> locations, Runnable beforeLoad) {
+    private NativeLibrary(String name, List<Location> locations) {
         this.name = name;
         this.locations = List.copyOf(locations);
-        this.beforeLoad = beforeLoad;
     }
 
-    /**
-     * @param name shown in messages, e.g. "libtessera_cpu.so"
-     * @param beforeLoad runs once, just before the first load attempt (e.g. to set environment variables
-     *     that the library's dependencies read when they are loaded)
-     */
-    public static NativeLibrary of(String name, List<Location> locations, Runnable beforeLoad) {
-        return new NativeLibrary(name, locations, beforeLoad);
-    }
-
+    /** @param name shown in messages, e.g. "libtessera_cpu.so" */
     public static NativeLibrary of(String name, List<Location> locations) {
-        return of(name, locations, () -> {});
+        return new NativeLibrary(name, locations);
     }
 
     public String name() {
@@ -164,16 +156,37 @@ public final class NativeLibrary {
     private Loaded load() {
         Loaded result = loaded;
         if (result == null) {
+            LoadHooks.runOnce(); // outside this library's lock: a hook may load another library
             synchronized (this) {
                 result = loaded;
                 if (result == null) {
-                    beforeLoad.run();
                     result = tryLocations();
                     loaded = result;
                 }
             }
         }
         return result;
+    }
+
+    /** The registered {@link NativeLoadHook}s, run once per process before the first library loads. */
+    private static final class LoadHooks {
+        private static boolean done;
+        private static boolean running;
+
+        static synchronized void runOnce() {
+            if (done || running) { // running: a hook's own binding call is loading a library on this thread
+                return;
+            }
+            running = true;
+            try {
+                for (NativeLoadHook hook : ServiceLoader.load(NativeLoadHook.class, NativeLibrary.class.getClassLoader())) {
+                    hook.beforeFirstLoad();
+                }
+                done = true; // not when a hook failed: the next load tries again rather than go on without it
+            } finally {
+                running = false;
+            }
+        }
     }
 
     private Loaded tryLocations() {

@@ -30,8 +30,7 @@ public final class TesseraCpu {
 
     public static final NativeLibrary LIBRARY = NativeLibrary.of("libtessera_cpu.so",
             List.of(new NativeLibrary.Location.Bundled(RESOURCE_DIR, "libtessera_cpu.so", List.of(), bundledVersion()),
-                    new NativeLibrary.Location.SystemName("libtessera_cpu.so")),
-            ThreadEnvironment::configure);
+                    new NativeLibrary.Location.SystemName("libtessera_cpu.so")));
 
     private static String bundledVersion() {
         String sha = NativeLibrary.bundledChecksums(RESOURCE_DIR).get("libtessera_cpu.so");

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
@@ -124,5 +125,18 @@ class NativeLibraryTest {
         NativeLibrary unset = NativeLibrary.of("configured", locations);
         assertTrue(unset.isAvailable(), unset.unavailableReason().orElse(""));
         assertEquals("libc.so.6 (system library path)", unset.origin().orElseThrow());
+    }
+
+    @Test
+    void registeredHooksRunOnceBeforeTheFirstLibraryLoads() throws Throwable {
+        assertEquals(1, abiVersion(bundledCpuLibrary("hooks")));
+        assertTrue(NativeLibrary.of("libc", List.of(new NativeLibrary.Location.SystemName("libc.so.6"))).isAvailable());
+        assertEquals(1, RecordingLoadHook.RUNS.get(), "runs once per process, not once per library");
+        assertEquals(List.of(), RecordingLoadHook.mappedWhenRun, "libraries mapped when the hook ran");
+        assertFalse(RecordingLoadHook.nativeLibrariesMapped().isEmpty(), "the maps show loaded libraries, so the check above can fail");
+        try (Arena arena = Arena.ofConfined()) {
+            // the hook's own binding call (libc, loaded while the hooks run) went through
+            assertEquals("ran", CStrings.read(Libc.getenv(arena.allocateFrom(RecordingLoadHook.VARIABLE))));
+        }
     }
 }

@@ -138,21 +138,10 @@ class TesseraCpuTest {
     }
 
     @Test
-    void libraryComesFromTheVerifiedCacheAndThreadPoolsDoNotSpin() {
+    void libraryComesFromTheVerifiedCache() {
         assertEquals(1, TesseraCpu.ts_abi_version());
         String origin = TesseraCpu.LIBRARY.origin().orElseThrow();
         assertTrue(origin.startsWith(NativeLibrary.cacheRoot().toString()), origin);
         assertTrue(TesseraCpu.ts_omp_max_threads() >= 1);
-        // System.getenv is the JVM's start-up snapshot; libc's getenv sees what the library set
-        String before = System.getenv("OMP_WAIT_POLICY");
-        assertEquals(before == null ? "PASSIVE" : before, nativeGetenv("OMP_WAIT_POLICY"));
-        String timeout = System.getenv("OPENBLAS_THREAD_TIMEOUT");
-        assertEquals(timeout == null ? "20" : timeout, nativeGetenv("OPENBLAS_THREAD_TIMEOUT"));
-    }
-
-    private static String nativeGetenv(String name) {
-        try (Arena arena = Arena.ofConfined()) {
-            return CStrings.read(Libc.getenv(arena.allocateFrom(name)));
-        }
     }
 }

@@ -19,9 +19,10 @@ import java.util.TreeMap;
  * {@link ModelDigest} of the base model it was made from. A patch refuses to apply to any other model.
  *
  * <p><b>Revert</b> writes back the base values. A patch made by {@link #diff} carries them; a patch read
- * from a file does not (files hold only indices and new values, to stay small), and learns them with
- * {@link #withBaseValues} from the base model. Revert checks that the model really holds the patch's
- * values first, so it never silently undoes something else.
+ * from a file carries them only if it was saved with them (by default files hold only indices and new
+ * values, to stay small), and otherwise learns them with {@link #withBaseValues} from the base model.
+ * Revert checks that the model really holds the patch's values first, so it never silently undoes
+ * something else.
  *
  * <p>Models are maps of names to contiguous CPU tensors (a state dict). {@link #apply} and {@link #revert}
  * return new tensors, allocated in the current {@code TensorScope} if one is open (else the caller closes
@@ -95,9 +96,18 @@ public final class Patch {
         return PatchFile.read(file, maxDecompressedBytes);
     }
 
-    /** Writes the patch atomically, optionally zstd-compressed (see {@link PatchFile}). */
+    /** Writes the patch atomically, optionally zstd-compressed (see {@link PatchFile}), without base values. */
     public void save(Path file, Compression compression) throws IOException {
-        PatchFile.write(file, this, compression);
+        PatchFile.write(file, this, compression, false);
+    }
+
+    /**
+     * As {@link #save(Path, Compression)}, with {@code withBaseValues} also the values the patch replaces, so
+     * that the loaded patch can revert a patched model without the base. @throws IllegalStateException if
+     * {@code withBaseValues} and this patch does not carry them
+     */
+    public void save(Path file, Compression compression, boolean withBaseValues) throws IOException {
+        PatchFile.write(file, this, compression, withBaseValues);
     }
 
     public String baseDigest() {

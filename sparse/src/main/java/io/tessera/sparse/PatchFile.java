@@ -25,11 +25,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * The patch file format (DESIGN.md "Formats"): a safetensors file holding, per touched tensor,
  * {@code <name>.indices} (int32 or int64) and {@code <name>.values} (the new values, in the base dtype),
- * and a {@code __metadata__} of
+ * optionally {@code <name>.base_values} (the values they replace, so that the patch can be reverted without
+ * the base model; written on request, as they double the values' size), and a {@code __metadata__} of
  * <ul>
  *   <li>{@code kind = "patch"}, {@code format_version = "1"};
  *   <li>{@code base_sha256}: the {@link ModelDigest} of the base model; {@code description}: free text;
@@ -59,18 +61,23 @@ final class PatchFile {
     private static final int ZSTD_MAGIC = 0xFD2FB528;
     private static final String INDICES = ".indices";
     private static final String VALUES = ".values";
+    private static final String BASE_VALUES = ".base_values";
 
     private PatchFile() {}
 
-    static void write(Path file, Patch patch, Compression compression) throws IOException {
+    static void write(Path file, Patch patch, Compression compression, boolean withBaseValues) throws IOException {
+        if (withBaseValues && !patch.hasBaseValues()) {
+            throw new IllegalStateException("patch '" + patch.description() + "' does not carry base values to save;"
+                    + " get them with withBaseValues(base)");
+        }
         boolean compressed = compression == Compression.ZSTD;
         if (!compressed) {
-            writeSafetensors(file, patch, false);
+            writeSafetensors(file, patch, false, withBaseValues);
             return;
         }
         Path raw = Files.createTempFile(file.toAbsolutePath().getParent(), "." + file.getFileName(), ".raw");
         try {
-            writeSafetensors(raw, patch, true);
+            writeSafetensors(raw, patch, true, withBaseValues);
             AtomicFiles.writeStream(file, out -> {
                 try (OutputStream z = new ZstdOutputStream(out).setLevel(ZSTD_LEVEL).setWindowLog(ZSTD_WINDOW_LOG)
                         .setChecksum(true)) {
@@ -82,7 +89,7 @@ final class PatchFile {
         }
     }
 
-    private static void writeSafetensors(Path file, Patch patch, boolean compressed) throws IOException {
+    private static void writeSafetensors(Path file, Patch patch, boolean compressed, boolean withBaseValues) throws IOException {
         try (TensorScope _ = TensorScope.open()) {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             ObjectNode described = FileMetadata.JSON.createObjectNode();
@@ -101,6 +108,9 @@ final class PatchFile {
                 entry.put("index_encoding", delta ? "delta" : "absolute");
                 tensors.put(e.getKey() + INDICES, IndexCodec.encode(indices, delta, delta ? deltaWidth : absoluteWidth));
                 tensors.put(e.getKey() + VALUES, Tensor.ofBytes(t.rawValues(), t.dtype(), t.count()));
+                if (withBaseValues) {
+                    tensors.put(e.getKey() + BASE_VALUES, Tensor.ofBytes(t.rawBaseValues(), t.dtype(), t.count()));
+                }
             }
             Map<String, String> metadata = FileMetadata.create(KIND, VERSION, described,
                     Map.of(BASE_SHA256, patch.baseDigest(), DESCRIPTION, patch.description()));
@@ -172,14 +182,12 @@ final class PatchFile {
             }
             String description = FileMetadata.require(metadata, DESCRIPTION, source);
             for (String fileName : f.tensors().keySet()) {
-                boolean indices = fileName.endsWith(INDICES);
-                boolean values = fileName.endsWith(VALUES);
-                String name = indices || values
-                        ? fileName.substring(0, fileName.length() - (indices ? INDICES : VALUES).length()) : null;
+                String suffix = Stream.of(INDICES, VALUES, BASE_VALUES).filter(fileName::endsWith).findFirst().orElse(null);
+                String name = suffix == null ? null : fileName.substring(0, fileName.length() - suffix.length());
                 if (name == null || !described.containsKey(name)) {
                     throw new SparseFormatException(source + ": unexpected tensor '" + fileName + "' (a patch file holds"
-                            + " <name>.indices and <name>.values for each tensor described in metadata '"
-                            + FileMetadata.TENSORS + "')");
+                            + " <name>.indices, <name>.values and optionally <name>.base_values for each tensor described in"
+                            + " metadata '" + FileMetadata.TENSORS + "')");
                 }
             }
             Map<String, TensorPatch> tensors = new LinkedHashMap<>();
@@ -215,6 +223,12 @@ final class PatchFile {
                     + " one per index), not " + valueData.describe());
         }
         byte[] values = HostTensors.bytes(valueData, where).toArray(ValueLayout.JAVA_BYTE);
-        return new TensorPatch(dtype, shape, indices, values, null);
+        Tensor baseData = f.tensors().get(name + BASE_VALUES);
+        if (baseData != null && (baseData.dtype() != dtype || baseData.rank() != 1 || baseData.numel() != indices.length)) {
+            throw new SparseFormatException(where + ": base values must be " + dtype + "[" + indices.length + "] (as the values),"
+                    + " not " + baseData.describe());
+        }
+        byte[] baseValues = baseData == null ? null : HostTensors.bytes(baseData, where).toArray(ValueLayout.JAVA_BYTE);
+        return new TensorPatch(dtype, shape, indices, values, baseValues);
     }
 }

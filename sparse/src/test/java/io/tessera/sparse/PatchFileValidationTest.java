@@ -39,7 +39,13 @@ class PatchFileValidationTest {
 
     /** A patch file of tensor "w" (f32[10, 10]) written with the given indices and values, after {@code edit}. */
     private Path craft(String name, Tensor indices, Tensor values, Consumer<Map<String, String>> edit) throws IOException {
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        return craft(name, indices, values, Map.of(), edit);
+    }
+
+    /** As above, with {@code extra} tensors (e.g. base values) in the file. */
+    private Path craft(String name, Tensor indices, Tensor values, Map<String, Tensor> extra, Consumer<Map<String, String>> edit)
+            throws IOException {
+        Map<String, Tensor> tensors = new LinkedHashMap<>(extra);
         tensors.put("w.indices", indices);
         tensors.put("w.values", values);
         Map<String, String> metadata = new LinkedHashMap<>(Map.of("kind", "patch", "format_version", "1", "base_sha256", BASE,
@@ -99,6 +105,11 @@ class PatchFileValidationTest {
                     "indices must be a 1-D int32 or int64 tensor, not f32[1]");
             assertRejected(craft("2-d indices", Tensor.of(new int[] {1, 2}, 1, 2), Tensor.of(new float[] {7, 8}, 2), m -> { }),
                     "indices must be a 1-D");
+            assertRejected(craft("base count", Tensor.of(new int[] {1, 2}, 2), Tensor.of(new float[] {7, 8}, 2),
+                    Map.of("w.base_values", Tensor.of(new float[] {7}, 1)), m -> { }),
+                    "tensor 'w'", "base values must be f32[2] (as the values), not f32[1]");
+            assertRejected(craft("base dtype", Tensor.of(new int[] {1}, 1), Tensor.of(new float[] {7}, 1),
+                    Map.of("w.base_values", Tensor.of(new int[] {7}, 1)), m -> { }), "base values must be f32[1]");
             assertRejected(craft("bad dtype", Tensor.of(new int[] {1}, 1), Tensor.of(new float[] {7}, 1),
                     m -> m.put("tensors", m.get("tensors").replace("F32", "F31"))), "unsupported dtype 'F31'");
         }

@@ -164,6 +164,29 @@ class PatchTest {
         }
     }
 
+    @Test
+    void aPatchSavedWithBaseValuesRevertsWithoutTheBase() throws Exception {
+        try (TensorScope _ = TensorScope.open()) {
+            Map<String, Tensor> base = TestModels.random(12);
+            Map<String, Tensor> tuned = TestModels.perturbed(base, 0.1, 13);
+            Patch patch = Patch.diff(base, tuned, "p");
+            for (Compression c : Compression.values()) {
+                Path file = dir.resolve("revertible." + c);
+                patch.save(file, c, true);
+                Patch loaded = Patch.load(file);
+                assertEquals(patch, loaded, c + ": base values read back");
+                assertBitEqual(base, loaded.revert(tuned), c + ": revert");
+            }
+            Path file = dir.resolve("without");
+            patch.save(file, Compression.NONE);
+            Patch plain = Patch.load(file);
+            String message = assertThrows(IllegalStateException.class, () -> plain.save(dir.resolve("x"), Compression.NONE, true))
+                    .getMessage();
+            assertTrue(message.contains("does not carry base values"), message);
+            assertFalse(Files.exists(dir.resolve("x")));
+        }
+    }
+
     /** Builds base with the changes of both tuned models written in, independently of Patch. */
     private static Map<String, Tensor> merged(Map<String, Tensor> base, Map<String, Tensor> t1, Map<String, Tensor> t2) {
         Map<String, Tensor> out = new LinkedHashMap<>();

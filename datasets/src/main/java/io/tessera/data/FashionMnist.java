@@ -1,4 +1,4 @@
-package io.tessera.engine.data;
+package io.tessera.data;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;

@@ -1,4 +1,4 @@
-package io.tessera.engine.data;
+package io.tessera.data;
 
 import java.io.BufferedInputStream;
 import java.io.EOFException;

@@ -1,4 +1,4 @@
-package io.tessera.engine.data;
+package io.tessera.data;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,9 +1,9 @@
-package io.tessera.engine.train;
+package io.tessera.train;
 
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
-import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.optim.Optimizer;
 import java.util.SplittableRandom;
 import java.util.function.Function;

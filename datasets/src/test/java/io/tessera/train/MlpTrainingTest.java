@@ -1,10 +1,10 @@
-package io.tessera.engine.train;
+package io.tessera.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tessera.data.FashionMnist;
 import io.tessera.engine.HostStorage;
-import io.tessera.engine.data.FashionMnist;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.engine.optim.AdamW;
 import java.nio.file.Files;

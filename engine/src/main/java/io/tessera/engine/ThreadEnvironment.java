@@ -1,5 +1,7 @@
-package io.tessera.ffi;
+package io.tessera.engine;
 
+import io.tessera.ffi.Libc;
+import io.tessera.ffi.NativeLoadHook;
 import java.lang.foreign.Arena;
 
 /**
@@ -10,11 +12,13 @@ import java.lang.foreign.Arena;
  * OPENBLAS_THREAD_TIMEOUT=20 for OpenBLAS, whose workers otherwise spin for 2^28 cycles (~70 ms) after
  * every GEMM: a Linear forward right after a backward GEMM ran at 32-39 ms instead of 16. With 2^20
  * cycles (~0.3 ms) back-to-back GEMMs still find the workers awake. Values the user already set win.
+ *
+ * <p>Registered as a {@link NativeLoadHook} (META-INF/services), not applied by an engine class: the JMH
+ * kernel benchmarks and {@code tessera doctor} call the bindings before any engine class is initialised.
  */
-final class ThreadEnvironment {
-    private ThreadEnvironment() {}
-
-    static void configure() {
+public final class ThreadEnvironment implements NativeLoadHook {
+    @Override
+    public void beforeFirstLoad() {
         set("OMP_WAIT_POLICY", "PASSIVE");
         set("OPENBLAS_THREAD_TIMEOUT", "20");
     }

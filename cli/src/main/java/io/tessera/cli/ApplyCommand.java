@@ -1,0 +1,55 @@
+package io.tessera.cli;
+
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.io.AtomicFiles;
+import io.tessera.engine.io.Safetensors;
+import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.sparse.Patch;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** A base model with a patch written in. */
+@Command(name = "apply", description = {"Write BASE with PATCH applied (plain or .zst). A patch applies only to the model it"
+        + " was made from: another base fails and writes nothing."})
+final class ApplyCommand implements Callable<Integer> {
+
+    @Parameters(index = "0", paramLabel = "BASE", description = "The base model the patch was made from (safetensors).")
+    Path base;
+
+    @Parameters(index = "1", paramLabel = "PATCH", description = "The patch (tessera diff).")
+    Path patch;
+
+    @Option(names = {"-o", "--out"}, required = true, paramLabel = "OUT", description = "The patched model to write.")
+    Path out;
+
+    @Option(names = "--json", description = "Print the report as JSON.")
+    boolean json;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws IOException {
+        AtomicFiles.requireWritable(out);
+        Patch p = PatchFiles.load(patch);
+        try (TensorScope scope = TensorScope.open(); SafetensorsFile b = Safetensors.read(base)) {
+            Map<String, Tensor> patched;
+            try {
+                patched = p.apply(b.tensors());
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(patch + " does not apply to " + base + ": " + e.getMessage(), e);
+            }
+            Safetensors.write(out, patched, b.metadata());
+        }
+        PatchFiles.report(spec.commandLine().getOut(), json, "applied " + patch + " to " + base, out, p);
+        return 0;
+    }
+}
