@@ -24,7 +24,8 @@ import traceback
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")  # as Tessera sets it: OpenBLAS workers stop spinning after ~0.3 ms
-os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx512")
+with open("/proc/cpuinfo") as cpuinfo:  # AVX-512 kernels only where the CPU has them (elsewhere: SIGILL)
+    os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx512" if " avx512f" in cpuinfo.read() else "avx2")
 
 ROUNDS = 4
 ROUND_SECONDS = 0.5  # each round runs about this long (at least MIN_REPS calls)
