@@ -25,13 +25,7 @@ public final class HfConfig {
 
     /** Reads {@code file} (a config.json). */
     public static ModelConfig read(Path file) throws IOException {
-        InputFiles.requireFile(file);
-        JsonNode root;
-        try {
-            root = JSON.readTree(file.toFile());
-        } catch (JacksonException e) {
-            throw new IllegalArgumentException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
-        }
+        JsonNode root = readJson(file);
         if (root == null || !root.isObject()) {
             throw new IllegalArgumentException(file + ": not a JSON object");
         }
@@ -170,6 +164,41 @@ public final class HfConfig {
         }
         byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root);
         AtomicFiles.writeStream(file, out -> out.write(bytes));
+    }
+
+    /**
+     * The {@code eos_token_id} of {@code file} (a config.json): one id, a list of ids, or none when the key is
+     * missing or null.
+     */
+    public static long[] eosTokenIds(Path file) throws IOException {
+        JsonNode root = readJson(file);
+        JsonNode eos = root == null ? null : root.get("eos_token_id");
+        if (eos == null || eos.isNull()) {
+            return new long[0];
+        }
+        List<JsonNode> values = new ArrayList<>();
+        if (eos.isArray()) {
+            eos.forEach(values::add);
+        } else {
+            values.add(eos);
+        }
+        long[] ids = new long[values.size()];
+        for (int i = 0; i < ids.length; i++) {
+            if (!values.get(i).canConvertToExactIntegral() || values.get(i).asLong() < 0) {
+                throw new IllegalArgumentException(file + ": eos_token_id: expected a token id or a list of them, found " + eos);
+            }
+            ids[i] = values.get(i).asLong();
+        }
+        return ids;
+    }
+
+    private static JsonNode readJson(Path file) throws IOException {
+        InputFiles.requireFile(file);
+        try {
+            return JSON.readTree(file.toFile());
+        } catch (JacksonException e) {
+            throw new IllegalArgumentException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+        }
     }
 
     /** Typed lookups that record a problem (naming the key) instead of throwing at the first one. */

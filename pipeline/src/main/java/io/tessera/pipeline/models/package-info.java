@@ -4,7 +4,7 @@
  * saves model directories (single-file or sharded safetensors, memory-mapped), {@link io.tessera.pipeline.models.CausalLm}
  * is the model built from the engine's nn modules (so autograd, {@code stateDict} and {@code Module.transform} work on
  * it), with a KV-cached incremental forward ({@link io.tessera.pipeline.models.DecoderCache}) and
- * {@link io.tessera.pipeline.models.Greedy} decoding. The float64 PyTorch reference they are tested against is
+ * {@link io.tessera.pipeline.models.Generator} decoding. The float64 PyTorch reference they are tested against is
  * {@code pipeline/src/test/python/hf_reference.py}.
  */
 package io.tessera.pipeline.models;

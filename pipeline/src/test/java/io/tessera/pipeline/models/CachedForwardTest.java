@@ -68,7 +68,7 @@ class CachedForwardTest {
                     assertEquals(expected[i], got[i], 1e-5, config.modelType() + " logit " + i);
                 }
                 long[] prompt = {3, 7, 1};
-                assertArrayEquals(Greedy.generate(cpu, prompt, 6, true).ids(), Greedy.generate(cuda, prompt, 6, true).ids());
+                assertArrayEquals(Generator.generate(cpu, prompt, 6, true).ids(), Generator.generate(cuda, prompt, 6, true).ids());
             }
         }
     }
@@ -76,10 +76,10 @@ class CachedForwardTest {
     @Test
     void greedyWithoutNewTokensOrBeyondTheContextIsHandled() {
         try (CausalLm model = CausalLm.create(CONFIGS[0], 5)) {
-            Greedy.Generation none = Greedy.generate(model, new long[] {1, 2}, 0, true);
+            Generator.Generation none = Generator.generate(model, new long[] {1, 2}, 0, true);
             assertEquals(0, none.ids().length);
             assertEquals(0, none.logits().length);
-            var e = assertThrows(IllegalArgumentException.class, () -> Greedy.generate(model, new long[30], 3, true));
+            var e = assertThrows(IllegalArgumentException.class, () -> Generator.generate(model, new long[30], 3, true));
             assertTrue(e.getMessage().contains("exceeds max_position_embeddings 32"), e.getMessage());
         }
     }

@@ -1,5 +1,6 @@
 package io.tessera.pipeline.models;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -18,6 +19,16 @@ class HfConfigTest {
 
     private Path write(String json) throws IOException {
         return Files.writeString(dir.resolve("config.json"), json);
+    }
+
+    @Test
+    void eosTokenIdIsAnIdAListOrNone() throws IOException {
+        assertArrayEquals(new long[] {50256}, HfConfig.eosTokenIds(write("{\"eos_token_id\": 50256}")));
+        assertArrayEquals(new long[] {128001, 128009},
+                HfConfig.eosTokenIds(write("{\"eos_token_id\": [128001, 128009]}")));
+        assertArrayEquals(new long[0], HfConfig.eosTokenIds(write("{\"eos_token_id\": null}")));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> HfConfig.eosTokenIds(write("{\"eos_token_id\": \"x\"}")))
+                .getMessage().contains("eos_token_id"));
     }
 
     @Test

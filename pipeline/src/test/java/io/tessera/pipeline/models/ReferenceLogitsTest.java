@@ -56,7 +56,7 @@ class ReferenceLogitsTest {
             assertClose(expected, full, name + " full forward");
 
             for (boolean cached : new boolean[] {true, false}) {
-                Greedy.Generation g = Greedy.generate(model, prompt, generated.length, cached);
+                Generator.Generation g = Generator.generate(model, prompt, generated.length, cached);
                 assertArrayEquals(generated, g.ids(), name + (cached ? " cached" : " uncached") + " greedy ids");
                 float[] rows = new float[g.logits().length * vocab];
                 for (int p = 0; p < g.logits().length; p++) {
