@@ -1,0 +1,117 @@
+package io.tessera.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.tessera.engine.DType;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.io.Safetensors;
+import io.tessera.engine.io.SafetensorsFile;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** tessera generate on copies of pipeline's tiny fixture models, against their float64 PyTorch reference. */
+class GenerateCommandTest {
+    private static final Path FIXTURES = Path.of("../pipeline/src/test/resources/models");
+
+    @TempDir
+    Path dir;
+
+    private Path copy(String name) throws IOException {
+        Path target = Files.createDirectories(dir.resolve(name));
+        try (Stream<Path> files = Files.list(FIXTURES.resolve(name))) {
+            for (Path f : files.toList()) {
+                Files.copy(f, target.resolve(f.getFileName()));
+            }
+        }
+        return target;
+    }
+
+    private record Reference(long[] prompt, long[] generated, double[] logits) {}
+
+    private static Reference reference(String name) throws IOException {
+        try (SafetensorsFile f = Safetensors.read(FIXTURES.resolve(name + ".reference.safetensors"))) {
+            long[] ids = f.tensor("ids").toLongArray();
+            long[] generated = f.tensor("generated").toLongArray();
+            return new Reference(Arrays.copyOf(ids, ids.length - generated.length), generated, f.tensor("logits").toDoubleArray());
+        }
+    }
+
+    private static String joined(long[] ids, String separator) {
+        return Arrays.stream(ids).mapToObj(Long::toString).collect(Collectors.joining(separator));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2-tiny", "llama-tiny"})
+    void greedyIdsAndLogitsOutMatchTheReference(String name) throws IOException {
+        Path model = copy(name);
+        Reference ref = reference(name);
+        Path logits = dir.resolve("logits.safetensors");
+        CliRunner.Run r = CliRunner.ok("generate", "--model", model.toString(), "--prompt-ids", joined(ref.prompt(), ","),
+                "--max-new-tokens", Integer.toString(ref.generated().length), "--greedy", "--logits-out", logits.toString());
+        assertEquals(joined(ref.generated(), " "), r.out().strip());
+        try (SafetensorsFile f = Safetensors.read(logits)) {
+            assertEquals(List.of("logits"), List.copyOf(f.tensors().keySet()));
+            Tensor t = f.tensor("logits");
+            assertEquals(DType.F32, t.dtype());
+            int positions = ref.prompt().length + ref.generated().length;
+            assertArrayEquals(new long[] {positions, ref.logits().length / positions}, t.shape());
+            float[] actual = t.toFloatArray();
+            for (int i = 0; i < actual.length; i++) {
+                double expected = ref.logits()[i];
+                assertTrue(Math.abs(actual[i] - expected) <= 2e-5 + 2e-5 * Math.abs(expected),
+                        "logit " + i + ": " + actual[i] + " vs " + expected);
+            }
+        }
+    }
+
+    @Test
+    void jsonAndSeededSamplingRepeat() throws IOException {
+        Path model = copy("gpt2-tiny");
+        String[] args = {"generate", "--model", model.toString(), "--prompt-ids", "1,2,3", "--max-new-tokens", "10", "--temperature",
+            "1.5", "--top-k", "20", "--top-p", "0.9", "--seed", "11", "--json"};
+        String first = CliRunner.ok(args).out();
+        assertEquals(first, CliRunner.ok(args).out(), "same seed, same output");
+        JsonNode ids = Json.MAPPER.readTree(first).get("ids");
+        assertEquals(10, ids.size(), first);
+        ids.forEach(id -> assertTrue(id.asLong() >= 0 && id.asLong() < 96, first));
+    }
+
+    @Test
+    void badInputIsOneLineWithExitCodeOne() throws IOException {
+        Path model = copy("gpt2-tiny");
+        String dirArg = model.toString();
+        CliRunner.fails(1, List.of("token id 96", "vocabulary"),
+                "generate", "--model", dirArg, "--prompt-ids", "1,96", "--max-new-tokens", "2");
+        CliRunner.fails(1, List.of("tokenizer.json", "--prompt-ids"),
+                "generate", "--model", dirArg, "--prompt", "hi", "--max-new-tokens", "2");
+        Path shard = model.resolve("model.safetensors");
+        byte[] bytes = Files.readAllBytes(shard);
+        Files.write(shard, Arrays.copyOf(bytes, bytes.length - 100));
+        CliRunner.fails(1, List.of("model.safetensors"), "generate", "--model", dirArg, "--prompt-ids", "1", "--max-new-tokens", "2");
+        Files.delete(model.resolve("config.json"));
+        CliRunner.fails(1, List.of("config.json"), "generate", "--model", dirArg, "--prompt-ids", "1", "--max-new-tokens", "2");
+    }
+
+    @Test
+    void usageErrorsExitTwo() throws IOException {
+        String dirArg = copy("gpt2-tiny").toString();
+        CliRunner.fails(2, List.of("--greedy"), "generate", "--model", dirArg, "--prompt-ids", "1", "--max-new-tokens", "2",
+                "--greedy", "--temperature", "1");
+        CliRunner.fails(2, List.of("mutually exclusive"), "generate", "--model", dirArg, "--prompt-ids", "1", "--prompt", "x",
+                "--max-new-tokens", "2");
+        CliRunner.fails(2, List.of("top-p"), "generate", "--model", dirArg, "--prompt-ids", "1", "--max-new-tokens", "2", "--top-p", "2");
+        CliRunner.fails(2, List.of("--max-new-tokens"), "generate", "--model", dirArg, "--prompt-ids", "1");
+    }
+}
