@@ -102,7 +102,7 @@ final class GenerateCommand implements Callable<Integer> {
         long[] promptIds = prompt.ids != null ? prompt.ids : encode(tokenizer, prompt.text);
         long[] eosIds = HfConfig.eosTokenIds(model.resolve("config.json"));
         try (CausalLm lm = HfCheckpoint.load(model); TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
-            Generator.Generation generation = Generator.generate(lm, promptIds, maxNewTokens, sampler, eosIds);
+            Generator.Generation generation = Generator.generate(lm, promptIds, maxNewTokens, sampler, eosIds, false);
             if (logitsOut != null) {
                 long[] all = new long[promptIds.length + generation.ids().length];
                 System.arraycopy(promptIds, 0, all, 0, promptIds.length);

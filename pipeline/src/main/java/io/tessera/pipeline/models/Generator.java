@@ -13,7 +13,7 @@ public final class Generator {
     /**
      * @param ids    the new tokens (the EOS id that stopped decoding included, as Hugging Face returns it)
      * @param logits the logits of positions 0 .. prompt + new - 2, one row each: every position whose next
-     *               token was decided (prompt positions included)
+     *               token was decided (prompt positions included); empty unless kept
      */
     public record Generation(long[] ids, float[][] logits) {}
 
@@ -23,16 +23,21 @@ public final class Generator {
      * sequence (the reference the cached path must equal).
      */
     public static Generation generate(CausalLm model, long[] prompt, int newTokens, boolean cached) {
-        return generate(model, prompt, newTokens, cached, Sampler.greedy(), new long[0]);
+        return generate(model, prompt, newTokens, cached, Sampler.greedy(), new long[0], true);
     }
 
-    /** Generates up to {@code maxNewTokens} tokens with the KV cache, stopping after any of {@code eosIds}. */
-    public static Generation generate(CausalLm model, long[] prompt, int maxNewTokens, Sampler sampler, long[] eosIds) {
-        return generate(model, prompt, maxNewTokens, true, sampler, eosIds);
+    /**
+     * Generates up to {@code maxNewTokens} tokens with the KV cache, stopping after any of {@code eosIds}. Without
+     * {@code keepLogits} only the current row is held (a long generation over a large vocabulary keeps no
+     * [positions, vocab] copy).
+     */
+    public static Generation generate(CausalLm model, long[] prompt, int maxNewTokens, Sampler sampler, long[] eosIds,
+            boolean keepLogits) {
+        return generate(model, prompt, maxNewTokens, true, sampler, eosIds, keepLogits);
     }
 
     private static Generation generate(CausalLm model, long[] prompt, int maxNewTokens, boolean cached, Sampler sampler,
-            long[] eosIds) {
+            long[] eosIds, boolean keepLogits) {
         if (prompt.length == 0 || maxNewTokens < 0) {
             throw new IllegalArgumentException("need a non-empty prompt and newTokens >= 0, got " + prompt.length + " and " + maxNewTokens);
         }
@@ -51,16 +56,19 @@ public final class Generator {
                     Tensor input = Tensor.of(Arrays.copyOfRange(sequence, from, length), 1, length - from);
                     logits = model.forward(input, cache).to(Device.CPU).toFloatArray();
                 }
-                int firstNew = step == 0 ? 0 : length - 1;
+                int firstNew = step == 0 && keepLogits ? 0 : length - 1;
                 for (int p = firstNew; p < length; p++) {
                     int row = p - from;
                     rows[p] = Arrays.copyOfRange(logits, row * vocab, (row + 1) * vocab);
                 }
                 sequence[length] = sampler.next(rows[length - 1]);
                 stopped = contains(eosIds, sequence[length]);
+                if (!keepLogits) {
+                    rows[length - 1] = null;
+                }
             }
         }
-        int decided = step == 0 ? 0 : prompt.length + step - 1;
+        int decided = step == 0 || !keepLogits ? 0 : prompt.length + step - 1;
         return new Generation(Arrays.copyOfRange(sequence, prompt.length, prompt.length + step), Arrays.copyOf(rows, decided));
     }
 

@@ -99,12 +99,12 @@ class SamplerTest {
             long[] prompt = Arrays.copyOf(ids, ids.length - generated.length);
             long[] none = new long[0];
 
-            Generator.Generation greedy = Generator.generate(model, prompt, generated.length, new Sampler(0, 5, 0.5, 3), none);
+            Generator.Generation greedy = Generator.generate(model, prompt, generated.length, new Sampler(0, 5, 0.5, 3), none, false);
             assertArrayEquals(generated, greedy.ids(), "temperature 0 is greedy");
 
-            long[] first = Generator.generate(model, prompt, 12, new Sampler(1.5, 20, 0.95, 7), none).ids();
-            long[] again = Generator.generate(model, prompt, 12, new Sampler(1.5, 20, 0.95, 7), none).ids();
-            long[] other = Generator.generate(model, prompt, 12, new Sampler(1.5, 20, 0.95, 8), none).ids();
+            long[] first = Generator.generate(model, prompt, 12, new Sampler(1.5, 20, 0.95, 7), none, false).ids();
+            long[] again = Generator.generate(model, prompt, 12, new Sampler(1.5, 20, 0.95, 7), none, false).ids();
+            long[] other = Generator.generate(model, prompt, 12, new Sampler(1.5, 20, 0.95, 8), none, false).ids();
             assertArrayEquals(first, again, "same seed");
             assertFalse(Arrays.equals(first, other), "another seed gives other ids (at temperature 1.5 over 12 tokens)");
         }
@@ -122,9 +122,13 @@ class SamplerTest {
             while (generated[stop] != eos) {
                 stop++;
             }
-            Generator.Generation g = Generator.generate(model, prompt, generated.length, Sampler.greedy(), new long[] {-5, eos});
+            long[] eosIds = {-5, eos};
+            Generator.Generation g = Generator.generate(model, prompt, generated.length, Sampler.greedy(), eosIds, true);
             assertArrayEquals(Arrays.copyOf(generated, stop + 1), g.ids());
             assertEquals(prompt.length + stop, g.logits().length, "a logits row per decided position");
+            Generator.Generation lean = Generator.generate(model, prompt, generated.length, Sampler.greedy(), eosIds, false);
+            assertArrayEquals(g.ids(), lean.ids());
+            assertEquals(0, lean.logits().length, "no rows kept");
         }
     }
 }
