@@ -11,7 +11,6 @@ import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Map;
@@ -156,39 +155,41 @@ class BackendArgumentCheckTest {
         }
     }
 
-    /** Each tensor argument's slot: (position, element of a Tensor[] or -1). */
-    private static List<int[]> tensorSlots(Object[] args) {
-        List<int[]> slots = new ArrayList<>();
+    /** A tensor argument's place (position, element of a Tensor[] or -1) and the dtype of its valid value. */
+    record Slot(int position, int element, DType dtype) {}
+
+    private static List<Slot> tensorSlots(Object[] args) {
+        List<Slot> slots = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
-            if (args[i] instanceof Tensor) {
-                slots.add(new int[] {i, -1});
+            if (args[i] instanceof Tensor t) {
+                slots.add(new Slot(i, -1, t.dtype()));
             } else if (args[i] instanceof Tensor[] array) {
                 for (int e = 0; e < array.length; e++) {
-                    slots.add(new int[] {i, e});
+                    slots.add(new Slot(i, e, array[e].dtype()));
                 }
             }
         }
         return slots;
     }
 
-    private static Tensor get(Object[] args, int[] slot) {
-        return slot[1] < 0 ? (Tensor) args[slot[0]] : ((Tensor[]) args[slot[0]])[slot[1]];
+    private static Tensor get(Object[] args, Slot slot) {
+        return slot.element() < 0 ? (Tensor) args[slot.position()] : ((Tensor[]) args[slot.position()])[slot.element()];
     }
 
-    private static void set(Object[] args, int[] slot, Tensor t) {
-        if (slot[1] < 0) {
-            args[slot[0]] = t;
+    private static void set(Object[] args, Slot slot, Tensor t) {
+        if (slot.element() < 0) {
+            args[slot.position()] = t;
         } else {
-            ((Tensor[]) args[slot[0]])[slot[1]] = t;
+            ((Tensor[]) args[slot.position()])[slot.element()] = t;
         }
     }
 
-    private static String where(Method op, int[] slot) {
-        return op.getName() + " argument " + slot[0] + (slot[1] < 0 ? "" : "[" + slot[1] + "]");
+    private static String where(Method op, Slot slot) {
+        return op.getName() + " argument " + slot.position() + (slot.element() < 0 ? "" : "[" + slot.element() + "]");
     }
 
     /** Runs op with one slot replaced by {@code replace(original)}; asserts it is refused with {@code expected}. */
-    private static void assertRefused(Backend backend, Method op, Case c, int[] slot, Function<Tensor, Tensor> replace,
+    private static void assertRefused(Backend backend, Method op, Case c, Slot slot, Function<Tensor, Tensor> replace,
                                       Class<? extends Throwable> expected, String what) {
         try (TensorScope _ = TensorScope.open()) {
             Object[] args = c.args().apply(backend.device());
@@ -202,14 +203,10 @@ class BackendArgumentCheckTest {
         }
     }
 
-    private static Backend backend(ConformanceTargets target) {
-        return target.backend();
-    }
-
     @ParameterizedTest
     @MethodSource("targets")
     void validCallsRun(ConformanceTargets target) {
-        Backend backend = backend(target);
+        Backend backend = target.backend();
         for (Method op : ops()) {
             try (TensorScope _ = TensorScope.open()) {
                 Throwable thrown = call(backend, op, CASES.get(op.getName()).args().apply(target.device()));
@@ -223,23 +220,13 @@ class BackendArgumentCheckTest {
     @ParameterizedTest
     @MethodSource("targets")
     void wrongDtypesAreRefused(ConformanceTargets target) {
-        Backend backend = backend(target);
+        Backend backend = target.backend();
         int refused = 0;
         for (Method op : ops()) {
             Case c = CASES.get(op.getName());
-            Object[] template;
-            List<int[]> slots;
-            Map<String, DType> valid = new TreeMap<>();
-            try (TensorScope _ = TensorScope.open()) {
-                template = c.args().apply(target.device());
-                slots = tensorSlots(template);
-                for (int[] slot : slots) {
-                    valid.put(Arrays.toString(slot), get(template, slot).dtype());
-                }
-            }
-            for (int[] slot : slots) {
-                Set<DType> allowed = EnumSet.of(valid.get(Arrays.toString(slot)));
-                allowed.addAll(c.allowed().getOrDefault(slot[0], Set.of()));
+            for (Slot slot : slotsOf(c, target.device())) {
+                Set<DType> allowed = EnumSet.of(slot.dtype());
+                allowed.addAll(c.allowed().getOrDefault(slot.position(), Set.of()));
                 for (DType wrong : DType.values()) {
                     if (!allowed.contains(wrong)) {
                         assertRefused(backend, op, c, slot, t -> zeros(t.device(), wrong, t.shape()), IllegalArgumentException.class,
@@ -255,11 +242,11 @@ class BackendArgumentCheckTest {
     @ParameterizedTest
     @MethodSource("targets")
     void wrongSizesAreRefused(ConformanceTargets target) {
-        Backend backend = backend(target);
+        Backend backend = target.backend();
         for (Method op : ops()) {
             Case c = CASES.get(op.getName());
-            for (int[] slot : slotsOf(c, target.device())) {
-                if (!c.anySize().contains(slot[0])) {
+            for (Slot slot : slotsOf(c, target.device())) {
+                if (!c.anySize().contains(slot.position())) {
                     assertRefused(backend, op, c, slot, t -> zeros(t.device(), t.dtype(), grown(t.shape())), IllegalArgumentException.class,
                             "one row larger");
                 }
@@ -270,10 +257,10 @@ class BackendArgumentCheckTest {
     @ParameterizedTest
     @MethodSource("targets")
     void closedTensorsAreRefused(ConformanceTargets target) {
-        Backend backend = backend(target);
+        Backend backend = target.backend();
         for (Method op : ops()) {
             Case c = CASES.get(op.getName());
-            for (int[] slot : slotsOf(c, target.device())) {
+            for (Slot slot : slotsOf(c, target.device())) {
                 assertRefused(backend, op, c, slot, t -> {
                     t.close();
                     return t;
@@ -285,12 +272,14 @@ class BackendArgumentCheckTest {
     @ParameterizedTest
     @MethodSource("targets")
     void indexEntriesOutOfRangeAreRefused(ConformanceTargets target) {
-        Backend backend = backend(target);
+        Backend backend = target.backend();
         int tried = 0;
         for (Method op : ops()) {
             Case c = CASES.get(op.getName());
-            for (int[] slot : slotsOf(c, target.device())) {
-                if (c.allowed().getOrDefault(slot[0], Set.of()).equals(INDEX) || op.getName().equals("matmulQ8Outliers") && slot[0] == 1) {
+            for (Slot slot : slotsOf(c, target.device())) {
+                boolean indexList = c.allowed().getOrDefault(slot.position(), Set.of()).equals(INDEX)
+                        || op.getName().equals("matmulQ8Outliers") && slot.position() == 1;
+                if (indexList) {
                     for (long bad : new long[] {-1, 1L << 40}) {
                         assertRefused(backend, op, c, slot, t -> {
                             long[] values = t.toLongArray();
@@ -312,7 +301,7 @@ class BackendArgumentCheckTest {
             Method op = ops().stream().filter(m -> m.getName().equals(name)).findFirst().orElseThrow();
             Case c = CASES.get(name);
             int position = c.allowed().keySet().iterator().next();
-            assertRefused(cpu, op, c, new int[] {position, -1}, t -> {
+            assertRefused(cpu, op, c, new Slot(position, -1, DType.I64), t -> {
                 long[] values = t.toLongArray();
                 values[1] = values[0]; // a duplicate
                 return Tensor.of(values, values.length);
@@ -323,12 +312,12 @@ class BackendArgumentCheckTest {
     @ParameterizedTest
     @MethodSource("targets")
     void tensorsOfAnotherDeviceAreRefused(ConformanceTargets target) {
-        Backend backend = backend(target);
+        Backend backend = target.backend();
         Device other = target.isCuda() ? Device.CPU : Device.cuda(0);
         assumeTrue(Backends.unavailableReason(other.kind()).isEmpty(), "no second device kind on this machine");
         for (Method op : ops()) {
             Case c = CASES.get(op.getName());
-            for (int[] slot : slotsOf(c, target.device())) {
+            for (Slot slot : slotsOf(c, target.device())) {
                 assertRefused(backend, op, c, slot, t -> t.to(other), IllegalArgumentException.class, "on " + other);
             }
         }
@@ -341,7 +330,7 @@ class BackendArgumentCheckTest {
         assertTrue(e.getMessage().contains("-1"), e.getMessage());
     }
 
-    private static List<int[]> slotsOf(Case c, Device device) {
+    private static List<Slot> slotsOf(Case c, Device device) {
         try (TensorScope _ = TensorScope.open()) {
             return tensorSlots(c.args().apply(device));
         }
