@@ -4,6 +4,7 @@ import io.tessera.engine.DType;
 import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.Module;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,20 +43,72 @@ public abstract class CausalLm extends Module {
      */
     public final Tensor forward(Tensor ids, DecoderCache cache) {
         long past = cache == null ? 0 : cache.length();
-        checkIds(ids, past);
-        if (cache != null && cache.batch() != ids.dim(0)) {
-            throw new IllegalArgumentException("ids have batch " + ids.dim(0) + " but the cache was made for batch " + cache.batch());
+        Tensor hidden = embed(ids, past);
+        if (cache != null && (cache.layers() != config.layers() || cache.batch() != ids.dim(0))) {
+            throw new IllegalArgumentException("ids of batch " + ids.dim(0) + " need a cache of " + config.layers()
+                    + " layers and that batch, got " + cache.layers() + " layers for batch " + cache.batch());
         }
+        return head(blocks(0, config.layers(), hidden, past, cache));
+    }
+
+    /**
+     * The hidden states [batch, t, hidden] entering block 0 for token ids [batch, t] at positions past .. past + t - 1
+     * (ids on another device are moved to the model's).
+     */
+    public final Tensor embed(Tensor ids, long past) {
+        checkIds(ids, past);
         Device device = device();
-        return logits(ids.device().equals(device) ? ids : ids.to(device), past, cache);
+        return embedding(ids.device().equals(device) ? ids : ids.to(device), past);
+    }
+
+    /**
+     * Runs blocks {@code from} .. {@code to - 1} on hidden states [batch, t, hidden] at positions past .. past + t - 1:
+     * the part of the model one peer serves. With a cache, it holds exactly those blocks' layers (see
+     * {@link #newCache(long, long, int, int)}) and the new keys and values are appended.
+     */
+    public final Tensor blocks(int from, int to, Tensor hidden, long past, DecoderCache cache) {
+        if (from < 0 || to > config.layers() || from > to) {
+            throw new IllegalArgumentException("blocks " + from + ":" + to + " outside the model's " + config.layers() + " layers");
+        }
+        checkHidden(hidden);
+        if (past + hidden.dim(1) > config.maxPositions()) {
+            throw new IllegalArgumentException(past + " + " + hidden.dim(1) + " positions exceed max_position_embeddings "
+                    + config.maxPositions());
+        }
+        if (cache != null) {
+            if (cache.layers() != to - from || cache.batch() != hidden.dim(0) || cache.length() != past) {
+                throw new IllegalArgumentException("the cache holds " + cache.layers() + " layers, batch " + cache.batch() + ", "
+                        + cache.length() + " positions; blocks " + from + ":" + to + " got batch " + hidden.dim(0)
+                        + " at position " + past);
+            }
+        }
+        Tensor x = hidden;
+        for (int i = from; i < to; i++) {
+            x = block(i, x, past, cache == null ? null : cache.layer(i - from));
+        }
+        return x;
+    }
+
+    /** Next-token logits [batch, t, vocab] from the hidden states leaving the last block. */
+    public final Tensor head(Tensor hidden) {
+        checkHidden(hidden);
+        return outputHead(hidden);
     }
 
     /** An empty cache for {@code batch} sequences of up to {@code capacity} positions. */
     public final DecoderCache newCache(long batch, long capacity) {
+        return newCache(batch, capacity, 0, config.layers());
+    }
+
+    /** An empty cache of blocks {@code from} .. {@code to - 1} only, for {@link #blocks}. */
+    public final DecoderCache newCache(long batch, long capacity, int from, int to) {
         if (capacity > config.maxPositions()) {
             throw new IllegalArgumentException("cache capacity " + capacity + " exceeds max_position_embeddings " + config.maxPositions());
         }
-        return new DecoderCache(device(), config.layers(), batch, config.kvHeads(), capacity, config.headDim());
+        if (from < 0 || to > config.layers() || from > to) {
+            throw new IllegalArgumentException("blocks " + from + ":" + to + " outside the model's " + config.layers() + " layers");
+        }
+        return new DecoderCache(device(), to - from, batch, config.kvHeads(), capacity, config.headDim());
     }
 
     /** Keeps {@code file} open until this model closes, because some of its parameters are views of it. */
@@ -70,7 +123,21 @@ public abstract class CausalLm extends Module {
         mappedFiles.clear();
     }
 
-    abstract Tensor logits(Tensor ids, long past, DecoderCache cache);
+    /** Token (and, for learned positions, position) embeddings of checked ids on the model's device. */
+    abstract Tensor embedding(Tensor ids, long past);
+
+    /** Block {@code index} on hidden states at positions past ..; {@code cache} is its layer's cache or null. */
+    abstract Tensor block(int index, Tensor x, long past, KvCache cache);
+
+    /** Final norm and LM head. */
+    abstract Tensor outputHead(Tensor hidden);
+
+    private void checkHidden(Tensor hidden) {
+        long d = config.hiddenSize();
+        if (hidden.rank() != 3 || hidden.dim(2) != d || !hidden.device().equals(device())) {
+            throw new IllegalArgumentException("hidden states must be [batch, t, " + d + "] on " + device() + ", got " + hidden.describe());
+        }
+    }
 
     private void checkIds(Tensor ids, long past) {
         if (ids.rank() != 2 || (ids.dtype() != DType.I64 && ids.dtype() != DType.I32)) {

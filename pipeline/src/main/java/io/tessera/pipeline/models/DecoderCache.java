@@ -3,7 +3,7 @@ package io.tessera.pipeline.models;
 import io.tessera.engine.Device;
 import io.tessera.engine.nn.KvCache;
 
-/** One {@link KvCache} per layer of a {@link CausalLm}, all at the same length. */
+/** One {@link KvCache} per block of a {@link CausalLm} (or of a span of its blocks), all at the same length. */
 public final class DecoderCache implements AutoCloseable {
     private final KvCache[] layers;
     private final long batch;
@@ -32,6 +32,11 @@ public final class DecoderCache implements AutoCloseable {
 
     public long capacity() {
         return layers.length == 0 ? 0 : layers[0].capacity();
+    }
+
+    /** The number of blocks whose keys and values this cache holds. */
+    public int layers() {
+        return layers.length;
     }
 
     public long batch() {

@@ -2,6 +2,7 @@ package io.tessera.pipeline.models;
 
 import io.tessera.engine.Tensor;
 import io.tessera.engine.nn.Embedding;
+import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.LayerNorm;
 import io.tessera.engine.nn.TransformerBlock;
 
@@ -31,11 +32,17 @@ final class Gpt2Model extends CausalLm {
     }
 
     @Override
-    Tensor logits(Tensor ids, long past, DecoderCache cache) {
-        Tensor x = wte.forward(ids).add(wpe.forward(positions(ids.device(), past, ids.dim(1))));
-        for (int i = 0; i < blocks.length; i++) {
-            x = blocks[i].forward(x, cache == null ? null : cache.layer(i));
-        }
-        return lnF.forward(x).linear(wte.weight(), false);
+    Tensor embedding(Tensor ids, long past) {
+        return wte.forward(ids).add(wpe.forward(positions(ids.device(), past, ids.dim(1))));
+    }
+
+    @Override
+    Tensor block(int index, Tensor x, long past, KvCache cache) {
+        return blocks[index].forward(x, cache);
+    }
+
+    @Override
+    Tensor outputHead(Tensor hidden) {
+        return lnF.forward(hidden).linear(wte.weight(), false);
     }
 }

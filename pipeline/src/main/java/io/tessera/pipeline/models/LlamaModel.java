@@ -2,6 +2,7 @@ package io.tessera.pipeline.models;
 
 import io.tessera.engine.Tensor;
 import io.tessera.engine.nn.Embedding;
+import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.RmsNorm;
@@ -32,12 +33,18 @@ final class LlamaModel extends CausalLm {
     }
 
     @Override
-    Tensor logits(Tensor ids, long past, DecoderCache cache) {
-        Tensor x = embed.forward(ids);
-        for (int i = 0; i < layers.length; i++) {
-            x = layers[i].forward(x, past, cache == null ? null : cache.layer(i));
-        }
-        Tensor h = norm.forward(x);
+    Tensor embedding(Tensor ids, long past) {
+        return embed.forward(ids);
+    }
+
+    @Override
+    Tensor block(int index, Tensor x, long past, KvCache cache) {
+        return layers[index].forward(x, past, cache);
+    }
+
+    @Override
+    Tensor outputHead(Tensor hidden) {
+        Tensor h = norm.forward(hidden);
         return config().tieWordEmbeddings() ? h.linear(embed.weight(), false) : child("lm_head", Layer.class).forward(h);
     }
 

@@ -50,6 +50,39 @@ class CachedForwardTest {
         }
     }
 
+    /** A peer's view: blocks split into spans, each with its own span cache, give the whole model's logits. */
+    @Test
+    void spansOfBlocksWithTheirOwnCachesComposeToTheWholeModel() {
+        for (ModelConfig config : CONFIGS) {
+            try (CausalLm model = CausalLm.create(config, 5);
+                 DecoderCache first = model.newCache(1, 6, 0, 1);
+                 DecoderCache second = model.newCache(1, 6, 1, 2);
+                 TensorScope scope = TensorScope.open();
+                 GradMode off = GradMode.noGrad()) {
+                Tensor all = Tensor.of(new long[] {3, 7, 1, 0, 39, 12}, 1, 6);
+                float[] full = model.forward(all, null).toFloatArray();
+                Tensor[] steps = new Tensor[2];
+                for (int s = 0; s < 2; s++) {
+                    long past = s * 4L;
+                    Tensor ids = all.slice(1, past, s == 0 ? 4 : 6);
+                    Tensor h = model.blocks(0, 1, model.embed(ids, past), past, first);
+                    steps[s] = model.head(model.blocks(1, 2, h, past, second));
+                }
+                float[] spans = Tensor.cat(1, steps).toFloatArray();
+                for (int i = 0; i < full.length; i++) {
+                    assertEquals(full[i], spans[i], 1e-5, config.modelType() + " logit " + i);
+                }
+                Tensor h = model.embed(all.slice(1, 0, 1), 6);
+                var e = assertThrows(IllegalArgumentException.class, () -> model.blocks(0, 1, h, 5, first));
+                assertTrue(e.getMessage().contains("6 positions"), e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> model.blocks(1, 3, h, 6, null));
+                assertTrue(e.getMessage().contains("blocks 1:3 outside the model's 2 layers"), e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> model.head(Tensor.zeros(1, 1, 15)));
+                assertTrue(e.getMessage().contains("hidden states must be [batch, t, 16]"), e.getMessage());
+            }
+        }
+    }
+
     /** The same models on the CUDA backend (the emulated driver in CI) compute what the CPU does, cache included. */
     @Test
     void runOnTheCudaBackendAsOnTheCpu() {
