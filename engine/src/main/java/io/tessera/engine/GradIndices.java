@@ -20,23 +20,9 @@ public final class GradIndices {
 
     /** indices must be I32/I64, 1-D, contiguous, on the leaf's device, sorted, unique and within its elements. */
     static void check(Tensor leaf, Tensor indices) {
-        String what = "restrictGrad(" + indices.describe() + ") on " + leaf.describe();
-        if ((indices.dtype() != DType.I32 && indices.dtype() != DType.I64) || indices.rank() != 1) {
-            throw new IllegalArgumentException(what + ": indices must be a 1-D int32 or int64 tensor");
-        }
-        if (!indices.isContiguous() || !indices.device().equals(leaf.device())) {
-            throw new IllegalArgumentException(what + ": indices must be contiguous and on " + leaf.device());
-        }
-        long[] list = indices.toLongArray();
-        long previous = -1;
-        for (int j = 0; j < list.length; j++) {
-            if (list[j] <= previous || list[j] >= leaf.numel()) {
-                throw new IllegalArgumentException(what + ": index " + j + " is " + list[j] + (list[j] >= leaf.numel()
-                        ? ", outside the tensor's " + leaf.numel() + " elements" : ", not above the one before it (" + previous
-                        + "): indices must be sorted and unique"));
-            }
-            previous = list[j];
-        }
+        ArgumentChecks checks = new ArgumentChecks("restrictGrad of " + leaf.describe(), leaf.device());
+        checks.tensor("indices", indices);
+        checks.rank("indices", indices, 1).indices("indices", indices, leaf.numel(), true);
     }
 
     /**
