@@ -11,6 +11,9 @@
 struct uint3 {
     unsigned x, y, z;
 };
+struct __attribute__((aligned(16))) float4 {
+    float x, y, z, w;
+};
 
 // Selects the host spelling of dynamic shared memory in kernels/cuda/dynamic_shared.cuh.
 #define TS_CUDA_EMU 1

@@ -162,7 +162,7 @@ class CudaEmulatorWarpTest {
             long x = s.upload(new float[48]);
             CudaDriver.check(s.launch("ts_test_shfl_down_f32", 1, 48, x, 1, WARP, x), "cuLaunchKernel");
             assertEquals(CUDA_ERROR_LAUNCH_FAILED, CudaDriver.cuCtxSynchronize());
-            String report = EmulatorSession.lastLaunchFailure();
+            String report = CudaEmulatorHooks.lastLaunchFailure();
             assertTrue(report.startsWith("kernel ts_test_shfl_down_f32: __shfl_down_sync(0xffffffff) at ")
                     && report.contains("the mask names lane 16, which block (0,0,0) of 48 threads does not have"), report);
         }
@@ -174,7 +174,7 @@ class CudaEmulatorWarpTest {
             CudaDriver.check(s.launch(kernel, 2, block, y), "cuLaunchKernel");
             assertEquals(CUDA_ERROR_LAUNCH_FAILED, CudaDriver.cuCtxSynchronize(), "the launch fails instead of hanging");
             assertEquals(CUDA_ERROR_LAUNCH_FAILED, CudaDriver.cuCtxSynchronize(), "sticky, as a hung kernel's timeout is");
-            String report = EmulatorSession.lastLaunchFailure();
+            String report = CudaEmulatorHooks.lastLaunchFailure();
             assertTrue(report.startsWith("kernel " + kernel + ": ") && report.contains("planted_divergence.cu:")
                     && report.contains("TESSERA_CUDA_EMU_SEED="), report);
             for (String part : reported) {

@@ -7,11 +7,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -36,17 +33,6 @@ final class EmulatorSession implements AutoCloseable {
             MemorySegment name = arena.allocate(256);
             CudaDriver.check(CudaDriver.cuDeviceGetName(name, (int) name.byteSize(), 0), "cuDeviceGetName");
             assumeTrue(name.getString(0).contains("emulated"), "-Dtessera.cuda.driver is a real driver: " + name.getString(0));
-        }
-    }
-
-    /** The emulator's report of the last failed launch (its tsEmuLastLaunchFailure hook). */
-    static String lastLaunchFailure() {
-        MemorySegment hook = CudaDriver.LIBRARY.lookup().find("tsEmuLastLaunchFailure").orElseThrow();
-        MethodHandle call = Linker.nativeLinker().downcallHandle(hook, FunctionDescriptor.of(ADDRESS));
-        try {
-            return ((MemorySegment) call.invokeExact()).reinterpret(Long.MAX_VALUE).getString(0);
-        } catch (Throwable t) {
-            throw new AssertionError(t);
         }
     }
 
