@@ -18,6 +18,7 @@ import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -188,10 +189,15 @@ class CudaEmulatorTest {
         }
     }
 
-    /** A grid-stride partial pass (fewer blocks than the data needs, so threads loop) and one final block. */
+    /**
+     * A grid-stride partial pass (fewer blocks than the data needs, so threads loop) and one final block, each
+     * through the block reduction of kernels/cuda/block_reduce.cuh (warp shuffles, then the warps' results in
+     * shared memory) at every power-of-two block size: below a warp, one warp, and up to 32 warps.
+     */
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 7, 1023, 100_003})
-    void twoPassSumMatchesAFloat64Reference(int n) {
+    @CsvSource({"0, 256", "1, 256", "7, 256", "1023, 256", "100003, 256", "1023, 1", "1023, 2", "1023, 16", "1023, 32",
+        "100003, 1024"})
+    void twoPassSumMatchesAFloat64Reference(int n, int block) {
         float[] x = randomFloats(new Random(n + 1), n);
         double expected = 0;
         double magnitude = 0;
@@ -199,13 +205,13 @@ class CudaEmulatorTest {
             expected += v;
             magnitude += Math.abs(v);
         }
-        int blocks = Math.max(1, Math.min(64, (n + BLOCK - 1) / BLOCK));
+        int blocks = Math.max(1, Math.min(64, (n + block - 1) / block));
         try (EmulatorSession s = new EmulatorSession()) {
             long dx = s.upload(x);
             long partials = s.alloc(8L * blocks);
             long out = s.alloc(8);
-            CudaDriver.check(s.launch("ts_sum_f32_partial", blocks, BLOCK, (long) n, dx, partials), "cuLaunchKernel");
-            CudaDriver.check(s.launch("ts_sum_f64_final", 1, BLOCK, (long) blocks, partials, out), "cuLaunchKernel");
+            CudaDriver.check(s.launch("ts_sum_f32_partial", blocks, block, (long) n, dx, partials), "cuLaunchKernel");
+            CudaDriver.check(s.launch("ts_sum_f64_final", 1, block, (long) blocks, partials, out), "cuLaunchKernel");
             MemorySegment result = s.arena.allocate(JAVA_DOUBLE);
             CudaDriver.check(CudaDriver.cuMemcpyDtoH_v2(result, out, 8), "cuMemcpyDtoH_v2");
             assertEquals(expected, result.get(JAVA_DOUBLE, 0), 1e-12 * magnitude);
