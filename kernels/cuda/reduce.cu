@@ -55,3 +55,32 @@ extern "C" __global__ void ts_reduce_final_f32(int op, int64_t outputs, int64_t 
         if (threadIdx.x == 0) ts_reduce_store(op, acc, y, o);
     }
 }
+
+// For outputs adjacent in x (the outer view's innermost stride 1, as in a sum over dim 0), lanes run over
+// outputs instead: lane j of warp g folds, in order, the reduced elements g, g + warps, ... of output
+// o0 + j, so a warp loads 32 neighbouring floats where a block per output would have each lane read its
+// own sector; the warps' partials are then merged in warp order through shared memory.
+extern "C" __global__ void ts_reduce_adjacent_f32(int op, ts_strided outer, ts_strided red, const float *x, void *y) {
+    __shared__ ts_racc partial[TS_MAX_BLOCK];
+    const unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+    for (int64_t o0 = (int64_t)blockIdx.x * 32; o0 < outer.numel; o0 += (int64_t)gridDim.x * 32) {
+        const int64_t o = o0 + lane;
+        ts_racc acc = ts_racc_init(op);
+        if (o < outer.numel) {
+            int64_t base;
+            ts_strided_offsets(outer, o, 1, &base);
+            for (int64_t r = warp; r < red.numel; r += warps) {
+                int64_t off;
+                ts_strided_offsets(red, r, 1, &off);
+                ts_racc_add(op, &acc, x[base + off], r);
+            }
+        }
+        partial[threadIdx.x] = acc;
+        __syncthreads();
+        if (warp == 0 && o < outer.numel) {
+            for (unsigned w = 1; w < warps; w++) acc = ts_racc_merge(op, acc, partial[w * 32 + lane]);
+            ts_reduce_store(op, acc, y, o);
+        }
+        __syncthreads();
+    }
+}

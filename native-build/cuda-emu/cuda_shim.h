@@ -4,8 +4,15 @@
 #ifndef TESSERA_CUDA_SHIM_H
 #define TESSERA_CUDA_SHIM_H
 
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
 struct uint3 {
     unsigned x, y, z;
+};
+struct __attribute__((aligned(16))) float4 {
+    float x, y, z, w;
 };
 
 // Selects the host spelling of dynamic shared memory in kernels/cuda/dynamic_shared.cuh.
@@ -17,7 +24,28 @@ extern const uint3 *current_thread_idx;
 extern uint3 block_idx, block_dim, grid_dim;
 // The launch's sharedMemBytes, ending at a guard page.
 extern unsigned char *dynamic_shared;
-void sync_threads();
+
+// Where a barrier or warp primitive is in the kernel's source, for the emulator's divergence reports.
+#define TS_EMU_STR2(x) #x
+#define TS_EMU_STR(x) TS_EMU_STR2(x)
+#define TS_EMU_SITE __FILE__ ":" TS_EMU_STR(__LINE__)
+
+void sync_threads(const char *site);
+
+// The warp-level primitives: each lane of the mask posts its value and waits until every lane of the
+// mask has reached the same primitive; then all get their results at once, as a warp does in lockstep.
+enum class WarpOp : int { SHFL, SHFL_DOWN, SHFL_XOR, BALLOT, ALL, ANY };
+uint64_t warp_exchange(WarpOp op, const char *site, unsigned mask, uint64_t value, int arg, int width);
+
+template <typename T>
+inline T shuffle(WarpOp op, const char *site, unsigned mask, T value, int arg, int width = 32) {
+    static_assert(std::is_arithmetic_v<T> && sizeof(T) <= 8, "__shfl_*_sync takes a 32- or 64-bit number");
+    uint64_t bits = 0;
+    std::memcpy(&bits, &value, sizeof value);
+    bits = warp_exchange(op, site, mask, bits, arg, width);
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
 }  // namespace ts_emu
 
 // Read-only views, as in CUDA.
@@ -25,6 +53,7 @@ void sync_threads();
 #define blockIdx (static_cast<const uint3 &>(ts_emu::block_idx))
 #define blockDim (static_cast<const uint3 &>(ts_emu::block_dim))
 #define gridDim (static_cast<const uint3 &>(ts_emu::grid_dim))
+#define warpSize 32
 
 #define __global__
 #define __device__
@@ -32,9 +61,19 @@ void sync_threads();
 // share it and the next block reuses it. (`extern __shared__` is therefore a compile error here: kernels
 // use TS_DYNAMIC_SHARED from dynamic_shared.cuh.)
 #define __shared__ static
-#define __syncthreads() ts_emu::sync_threads()
+#define __syncthreads() ts_emu::sync_threads(TS_EMU_SITE)
 
-// Fibers switch only at __syncthreads, so a plain read-modify-write is already atomic.
+#define __shfl_sync(...) ts_emu::shuffle(ts_emu::WarpOp::SHFL, TS_EMU_SITE, __VA_ARGS__)
+#define __shfl_down_sync(...) ts_emu::shuffle(ts_emu::WarpOp::SHFL_DOWN, TS_EMU_SITE, __VA_ARGS__)
+#define __shfl_xor_sync(...) ts_emu::shuffle(ts_emu::WarpOp::SHFL_XOR, TS_EMU_SITE, __VA_ARGS__)
+#define __ballot_sync(mask, predicate) \
+    static_cast<unsigned>(ts_emu::warp_exchange(ts_emu::WarpOp::BALLOT, TS_EMU_SITE, mask, (predicate) != 0, 0, 32))
+#define __all_sync(mask, predicate) \
+    static_cast<int>(ts_emu::warp_exchange(ts_emu::WarpOp::ALL, TS_EMU_SITE, mask, (predicate) != 0, 0, 32))
+#define __any_sync(mask, predicate) \
+    static_cast<int>(ts_emu::warp_exchange(ts_emu::WarpOp::ANY, TS_EMU_SITE, mask, (predicate) != 0, 0, 32))
+
+// Fibers switch only at barriers and warp primitives, so a plain read-modify-write is already atomic.
 inline unsigned long long atomicAdd(unsigned long long *address, unsigned long long value) {
     const unsigned long long old = *address;
     *address = old + value;

@@ -135,6 +135,8 @@ bool mem_valid(const Context *ctx, uint64_t p, size_t bytes);
 std::string mem_check_canaries();
 // Where an address lies relative to the allocations, for fault messages.
 std::string mem_describe(uint64_t address);
+// Whether p lies inside a live allocation of any context (for the access recorder).
+bool mem_is_device(uint64_t p);
 // Frees every allocation of ctx.
 void mem_release_all(Context *ctx);
 extern const size_t mem_total;
@@ -156,9 +158,45 @@ struct Launch {
     uint3 grid, block;
     unsigned shared_bytes;  // dynamic shared memory, at most MAX_DYNAMIC_SHARED
     std::function<void()> call;  // the kernel with its arguments (Kernel::bind)
+    bool record;                 // its global accesses go to the access recorder
 };
 // Runs every block, each block's threads as fibers; called in the launch's child process.
 void run_grid(const Launch &launch);
+// Ends the launch's child process with a launch failure described by the message (a kernel's misuse of
+// barriers or warp primitives that a GPU would hang on or silently get wrong).
+[[noreturn]] void fail_in_grid(const char *format, ...) __attribute__((format(printf, 1, 2)));
+// ---- the access recorder (recorder.cpp) ----
+struct AccessStats {
+    struct Side {
+        uint64_t requests = 0, coalesced = 0, sectors = 0, ideal_sectors = 0, bytes = 0;
+    };
+    uint64_t launches = 0;
+    Side loads, stores;
+    uint64_t dropped = 0;
+    AccessStats &operator+=(const AccessStats &o) {
+        launches += o.launches;
+        for (auto [mine, theirs] : {std::pair{&loads, &o.loads}, std::pair{&stores, &o.stores}}) {
+            mine->requests += theirs->requests;
+            mine->coalesced += theirs->coalesced;
+            mine->sectors += theirs->sectors;
+            mine->ideal_sectors += theirs->ideal_sectors;
+            mine->bytes += theirs->bytes;
+        }
+        dropped += o.dropped;
+        return *this;
+    }
+};
+// Whether a launch made now is recorded (tsEmuRecordAccesses, or TESSERA_CUDA_EMU_RECORD for all).
+bool record_requested();
+// Before the launch's child starts: recording on (or off) for it (off if the buffer cannot be mapped).
+void record_start(bool on);
+// In the child, after each block: the block's accesses grouped into warp requests.
+void record_block_done();
+// After the child ended normally: the launch's totals added to the kernel's.
+void record_finish(const char *kernel);
+
+// The seed of the blocks' order (fibers.cpp): TESSERA_CUDA_EMU_SEED, or drawn once and printed.
+uint64_t block_order_seed();
 // Gets fiber stacks and dynamic shared memory ready for run_grid; called before the child starts, so
 // the child allocates nothing. False if memory ran out.
 bool prepare_grid(const Launch &launch);

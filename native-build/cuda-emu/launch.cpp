@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdarg>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -25,12 +26,14 @@ namespace ts_emu {
 namespace {
 
 constexpr int FAULT_EXIT = 71;
+constexpr int KERNEL_ERROR_EXIT = 72;  // fail_in_grid's, with the message in kernel_error
 constexpr size_t CHILD_STACK_BYTES = 256 * 1024;
 
 // Written by the child, read by the parent after the child has exited.
 const Launch *job;
 volatile int fault_signal;
 volatile uint64_t fault_address;
+char kernel_error[512];
 
 alignas(16) char alt_stack[64 * 1024];  // the fault handler's stack: the fault may be a full fiber stack
 char *child_stack;
@@ -62,13 +65,27 @@ int child_main(void *) {
     return 0;
 }
 
+char last_failure[768];  // tsEmuLastLaunchFailure's
+
 Result fail(Context *ctx, Result error, const Launch &launch, const char *what) {
-    std::fprintf(stderr, "tessera cuda-emu: kernel %s: %s\n", launch.kernel->name, what);
+    std::snprintf(last_failure, sizeof last_failure, "kernel %s: %s (grid %ux%ux%u, block %ux%ux%u, TESSERA_CUDA_EMU_SEED=%" PRIu64 ")",
+                  launch.kernel->name, what, launch.grid.x, launch.grid.y, launch.grid.z, launch.block.x, launch.block.y,
+                  launch.block.z, block_order_seed());
+    std::fprintf(stderr, "tessera cuda-emu: %s\n", last_failure);
     make_sticky(ctx, error);
     return error;
 }
 
 }  // namespace
+
+void fail_in_grid(const char *format, ...) {
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(kernel_error, sizeof kernel_error, format, args);
+    va_end(args);
+    syscall(SYS_exit_group, KERNEL_ERROR_EXIT);
+    __builtin_unreachable();
+}
 
 Result launch(Context *ctx, const Launch &launch) {
     if (child_stack == nullptr) {
@@ -77,6 +94,8 @@ Result launch(Context *ctx, const Launch &launch) {
         child_stack = static_cast<char *>(stack);
     }
     if (!prepare_grid(launch)) return OUT_OF_MEMORY;
+    block_order_seed();  // read (and, if drawn, printed) here: the child must not allocate
+    record_start(launch.record);
     job = &launch;
     fault_signal = 0;
     // No signal may reach the child before it has replaced the inherited (HotSpot's) handlers.
@@ -100,7 +119,10 @@ Result launch(Context *ctx, const Launch &launch) {
     char text[256];
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         const std::string overrun = mem_check_canaries();
-        if (overrun.empty()) return SUCCESS;
+        if (overrun.empty()) {
+            record_finish(launch.kernel->name);
+            return SUCCESS;
+        }
         std::snprintf(text, sizeof text, "%s (past its end)", overrun.c_str());
         return fail(ctx, ILLEGAL_ADDRESS, launch, text);
     }
@@ -112,8 +134,16 @@ Result launch(Context *ctx, const Launch &launch) {
         std::snprintf(text, sizeof text, "SIG%s at 0x%" PRIx64 ", %s", sigabbrev_np(fault_signal), fault_address, where.c_str());
         return fail(ctx, memory ? ILLEGAL_ADDRESS : LAUNCH_FAILED, launch, text);
     }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == KERNEL_ERROR_EXIT) return fail(ctx, LAUNCH_FAILED, launch, kernel_error);
     std::snprintf(text, sizeof text, "the launch's child process ended with status 0x%x", status);
     return fail(ctx, LAUNCH_FAILED, launch, text);
 }
 
 }  // namespace ts_emu
+
+// Emulator-only: the message of the last failed launch (empty if none failed), so tests can check what the
+// emulator reported, which a driver's error code alone does not say.
+EMU_API const char *tsEmuLastLaunchFailure() {
+    std::lock_guard lock(ts_emu::api_mutex);
+    return ts_emu::last_failure;
+}

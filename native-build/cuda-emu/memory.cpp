@@ -81,6 +81,11 @@ bool mem_valid(const Context *ctx, uint64_t p, size_t bytes) {
            bytes <= it->second.bytes - (p - it->first);
 }
 
+bool mem_is_device(uint64_t p) {
+    auto it = at_or_below(p);
+    return it != live.end() && p - it->first < it->second.bytes;
+}
+
 std::string mem_check_canaries() {
     for (const auto &[start, a] : live) {
         const unsigned char *slack = reinterpret_cast<const unsigned char *>(start) + a.bytes;

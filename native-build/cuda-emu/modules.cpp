@@ -79,7 +79,7 @@ EMU_API int cuLaunchKernel(const void *function, unsigned grid_x, unsigned grid_
                           static_cast<uint64_t>(block_x) * block_y * block_z <= 1024;
     if (!grid_ok || !block_ok || shared_bytes > MAX_DYNAMIC_SHARED) return INVALID_VALUE;
     if (params == nullptr && kernel->arity > 0) return INVALID_VALUE;
-    const Launch job{kernel, {grid_x, grid_y, grid_z}, {block_x, block_y, block_z}, shared_bytes, kernel->bind(params)};
+    const Launch job{kernel, {grid_x, grid_y, grid_z}, {block_x, block_y, block_z}, shared_bytes, kernel->bind(params), record_requested()};
     if (!prepare_grid(job)) return OUT_OF_MEMORY;  // resources are claimed at the launch, as on a GPU
     enqueue(ctx, s, [ctx, job] { return launch(ctx, job); });
     return SUCCESS;

@@ -297,16 +297,44 @@ class BackendConformanceTest {
             if (op == Ops.Reduce.ARGMAX && dims.length != 1) {
                 return; // argmax takes one dim
             }
-            Ref expected = switch (op) {
-                case SUM -> permuted.reduce(dims, false, 0, Double::sum);
-                case SUMSQ -> permuted.map(v -> v * v).reduce(dims, false, 0, Double::sum);
-                case MAX -> permuted.reduce(dims, false, Double.NEGATIVE_INFINITY, Math::max);
-                case MIN -> permuted.reduce(dims, false, Double.POSITIVE_INFINITY, Math::min);
-                case ARGMAX -> permuted.argmaxRef(dims[0]);
-            };
-            Tensor y = t.empty(op == Ops.Reduce.ARGMAX ? DType.I64 : DType.F32, expected.shape());
-            t.backend().reduce(op, view, dims, y);
-            assertValues(op + Arrays.toString(dims), expected, y, op == Ops.Reduce.ARGMAX ? EXACT : ACCUMULATED);
+            assertReduces(t, op, permuted, view, dims);
+        });
+    }
+
+    /** x (on the device as view) reduced over dims by op, against the float64 reference. */
+    private static void assertReduces(ConformanceTargets t, Ops.Reduce op, Ref x, Tensor view, int[] dims) {
+        Ref expected = switch (op) {
+            case SUM -> x.reduce(dims, false, 0, Double::sum);
+            case SUMSQ -> x.map(v -> v * v).reduce(dims, false, 0, Double::sum);
+            case MAX -> x.reduce(dims, false, Double.NEGATIVE_INFINITY, Math::max);
+            case MIN -> x.reduce(dims, false, Double.POSITIVE_INFINITY, Math::min);
+            case ARGMAX -> x.argmaxRef(dims[0]);
+        };
+        Tensor y = t.empty(op == Ops.Reduce.ARGMAX ? DType.I64 : DType.F32, expected.shape());
+        t.backend().reduce(op, view, dims, y);
+        assertValues(op + Arrays.toString(dims) + " of " + view.describe(), expected, y, op == Ops.Reduce.ARGMAX ? EXACT : ACCUMULATED);
+    }
+
+    /**
+     * At least a warp's worth of outputs that sit next to each other in x while the reduced elements are apart (the CUDA
+     * backend's lanes then run over outputs): over leading dims, 40 outputs (a partial second warp), and 66 in two
+     * outer dims.
+     */
+    @ParameterizedTest
+    @MethodSource("targets")
+    @Covers("reduce")
+    void reduceOverLeadingDimsWithManyAdjacentOutputs(ConformanceTargets t) {
+        t.run(() -> {
+            long[][] shapes = {{9, 40}, {4, 6, 10}, {3, 5, 33}, {2, 7, 66}};
+            int[][] dimSets = {{0}, {1}, {0, 1}, {1}};
+            for (int c = 0; c < shapes.length; c++) {
+                Ref x = Ref.random(new SplittableRandom(c), -1, 1, shapes[c]).map(v -> Math.rint(v * 8) / 8); // ties for argmax
+                for (Ops.Reduce op : Ops.Reduce.values()) {
+                    if (op != Ops.Reduce.ARGMAX || dimSets[c].length == 1) {
+                        assertReduces(t, op, x, t.on(x), dimSets[c]);
+                    }
+                }
+            }
         });
     }
 

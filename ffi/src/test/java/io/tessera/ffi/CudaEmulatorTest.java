@@ -12,15 +12,13 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -39,20 +37,12 @@ class CudaEmulatorTest {
 
     @BeforeAll
     static void emulatedDriver() {
-        String path = System.getProperty("tessera.cuda.driver");
-        assumeTrue(path != null && Files.isRegularFile(Path.of(path)),
-                "the emulated CUDA driver is not built (native-build/ needs g++): -Dtessera.cuda.driver=" + path);
-        try (Arena arena = Arena.ofConfined()) {
-            CudaDriver.check(CudaDriver.cuInit(0), "cuInit");
-            MemorySegment name = arena.allocate(256);
-            CudaDriver.check(CudaDriver.cuDeviceGetName(name, (int) name.byteSize(), 0), "cuDeviceGetName");
-            assumeTrue(name.getString(0).contains("emulated"), "-Dtessera.cuda.driver is a real driver: " + name.getString(0));
-        }
+        EmulatorSession.assumeEmulatedDriver();
     }
 
     @Test
     void describesAnSm80LikeDevice() {
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             MemorySegment value = s.arena.allocate(JAVA_INT);
             CudaDriver.check(CudaDriver.cuDeviceGetCount(value), "cuDeviceGetCount");
             assertEquals(configuredDevices(), value.get(JAVA_INT, 0));
@@ -83,7 +73,7 @@ class CudaEmulatorTest {
 
     @Test
     void copiesRoundTripAndRejectsRangesOutsideAnAllocation() {
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             byte[] data = new byte[1000];
             new Random(1).nextBytes(data);
             long buffer = s.alloc(data.length);
@@ -124,10 +114,10 @@ class CudaEmulatorTest {
     @Test
     void anotherDevicesContextRefusesThisDevicesMemoryAndFunctions() {
         assumeTrue(configuredDevices() >= 2, "needs TESSERA_CUDA_EMU_DEVICES=2 (set by this module's surefire configuration)");
-        try (Session zero = new Session(0)) {
+        try (EmulatorSession zero = new EmulatorSession(0)) {
             long onZero = zero.upload(new float[] {1, 2, 3});
             MemorySegment axpy = zero.function("ts_axpy_f32");
-            try (Session one = new Session(1)) { // now current
+            try (EmulatorSession one = new EmulatorSession(1)) { // now current
                 MemorySegment free = one.arena.allocate(JAVA_LONG);
                 MemorySegment total = one.arena.allocate(JAVA_LONG);
                 CudaDriver.check(CudaDriver.cuMemGetInfo_v2(free, total), "cuMemGetInfo_v2");
@@ -157,14 +147,14 @@ class CudaEmulatorTest {
     @Test
     void queuedWorkRunsAndFailsOnlyInItsOwnContext() {
         assumeTrue(configuredDevices() >= 2, "needs TESSERA_CUDA_EMU_DEVICES=2 (set by this module's surefire configuration)");
-        try (Session zero = new Session(0)) {
+        try (EmulatorSession zero = new EmulatorSession(0)) {
             MemorySegment stream = zero.stream(); // NON_BLOCKING: not ordered with the faulting launch below
             MemorySegment written = zero.event();
             long x = zero.upload(new float[] {0f});
             CudaDriver.check(CudaDriver.cuMemsetD32Async(x, Float.floatToRawIntBits(2f), 1, stream), "cuMemsetD32Async");
             CudaDriver.check(CudaDriver.cuEventRecord(written, stream), "cuEventRecord");
             CudaDriver.check(zero.launch("ts_axpy_f32", 1, 32, 1L, 1f, x, 0L), "cuLaunchKernel"); // a null pointer, queued
-            try (Session one = new Session(1)) { // now current
+            try (EmulatorSession one = new EmulatorSession(1)) { // now current
                 CudaDriver.check(CudaDriver.cuCtxSynchronize(), "cuCtxSynchronize (cuda:1 has no work and no fault)");
                 assertEquals(CUDA_ERROR_INVALID_HANDLE, CudaDriver.cuStreamSynchronize(stream), "cuda:0's stream");
                 assertEquals(CUDA_ERROR_INVALID_HANDLE, CudaDriver.cuEventSynchronize(written), "cuda:0's event");
@@ -187,7 +177,7 @@ class CudaEmulatorTest {
         float a = 1.75f;
         float[] x = randomFloats(random, n);
         float[] y = randomFloats(random, n);
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             long dx = s.upload(x);
             long dy = s.upload(y);
             CudaDriver.check(s.launch("ts_axpy_f32", Math.max(1, (n + BLOCK - 1) / BLOCK), BLOCK, (long) n, a, dx, dy), "cuLaunchKernel");
@@ -199,10 +189,15 @@ class CudaEmulatorTest {
         }
     }
 
-    /** A grid-stride partial pass (fewer blocks than the data needs, so threads loop) and one final block. */
+    /**
+     * A grid-stride partial pass (fewer blocks than the data needs, so threads loop) and one final block, each
+     * through the block reduction of kernels/cuda/block_reduce.cuh (warp shuffles, then the warps' results in
+     * shared memory) at every power-of-two block size: below a warp, one warp, and up to 32 warps.
+     */
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 7, 1023, 100_003})
-    void twoPassSumMatchesAFloat64Reference(int n) {
+    @CsvSource({"0, 256", "1, 256", "7, 256", "1023, 256", "100003, 256", "1023, 1", "1023, 2", "1023, 16", "1023, 32",
+        "100003, 1024"})
+    void twoPassSumMatchesAFloat64Reference(int n, int block) {
         float[] x = randomFloats(new Random(n + 1), n);
         double expected = 0;
         double magnitude = 0;
@@ -210,13 +205,13 @@ class CudaEmulatorTest {
             expected += v;
             magnitude += Math.abs(v);
         }
-        int blocks = Math.max(1, Math.min(64, (n + BLOCK - 1) / BLOCK));
-        try (Session s = new Session()) {
+        int blocks = Math.max(1, Math.min(64, (n + block - 1) / block));
+        try (EmulatorSession s = new EmulatorSession()) {
             long dx = s.upload(x);
             long partials = s.alloc(8L * blocks);
             long out = s.alloc(8);
-            CudaDriver.check(s.launch("ts_sum_f32_partial", blocks, BLOCK, (long) n, dx, partials), "cuLaunchKernel");
-            CudaDriver.check(s.launch("ts_sum_f64_final", 1, BLOCK, (long) blocks, partials, out), "cuLaunchKernel");
+            CudaDriver.check(s.launch("ts_sum_f32_partial", blocks, block, (long) n, dx, partials), "cuLaunchKernel");
+            CudaDriver.check(s.launch("ts_sum_f64_final", 1, block, (long) blocks, partials, out), "cuLaunchKernel");
             MemorySegment result = s.arena.allocate(JAVA_DOUBLE);
             CudaDriver.check(CudaDriver.cuMemcpyDtoH_v2(result, out, 8), "cuMemcpyDtoH_v2");
             assertEquals(expected, result.get(JAVA_DOUBLE, 0), 1e-12 * magnitude);
@@ -229,7 +224,7 @@ class CudaEmulatorTest {
         int n = 3;
         int k = 7;
         Random random = new Random(3);
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             MemorySegment handle = s.cublas();
             MemorySegment alpha = s.arena.allocateFrom(JAVA_FLOAT, 1.5f);
             MemorySegment beta = s.arena.allocateFrom(JAVA_FLOAT, -0.5f);
@@ -284,7 +279,7 @@ class CudaEmulatorTest {
 
     @Test
     void eventsAreReachedWhenTheirStreamHasRunThatFar() {
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             MemorySegment start = s.event();
             MemorySegment end = s.event();
             MemorySegment ms = s.arena.allocate(JAVA_FLOAT);
@@ -313,7 +308,7 @@ class CudaEmulatorTest {
     @ValueSource(booleans = {true, false})
     void aStreamSeesAnotherStreamsWritesOnlyAfterWaitingForItsEvent(boolean wait) {
         int n = 64;
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             MemorySegment a = s.stream();
             MemorySegment b = s.stream();
             MemorySegment written = s.event();
@@ -340,7 +335,7 @@ class CudaEmulatorTest {
     @ParameterizedTest
     @ValueSource(ints = {0, CudaDriver.CU_STREAM_NON_BLOCKING})
     void onlyBlockingStreamsAreOrderedWithTheDefaultStream(int flags) {
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             MemorySegment stream = s.stream(flags);
             long x = s.upload(new float[] {0f});
             CudaDriver.check(CudaDriver.cuMemsetD32Async(x, Float.floatToRawIntBits(2f), 1, MemorySegment.NULL), "cuMemsetD32Async");
@@ -353,7 +348,7 @@ class CudaEmulatorTest {
     /** Page-locked host memory is read and written when the copy runs, pageable memory at the call. */
     @Test
     void asynchronousCopiesUsePageLockedMemoryWhenTheyRun() {
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             MemorySegment stream = s.stream();
             long x = s.upload(new float[] {0f});
             MemorySegment out = s.arena.allocate(ADDRESS);
@@ -380,7 +375,7 @@ class CudaEmulatorTest {
 
     @Test
     void anUnknownKernelIsNotFound() {
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             MemorySegment function = s.arena.allocate(ADDRESS);
             assertEquals(CUDA_ERROR_NOT_FOUND,
                     CudaDriver.cuModuleGetFunction(function, s.module, s.arena.allocateFrom("ts_no_such_kernel")));
@@ -396,7 +391,7 @@ class CudaEmulatorTest {
     @ParameterizedTest
     @ValueSource(ints = {1024, 7})
     void aWritePastTheEndIsAnIllegalAddress(int n) {
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             long x = s.upload(new float[n]);
             long y = s.upload(new float[n]);
             CudaDriver.check(s.launch("ts_axpy_f32", 1, BLOCK, (long) n, 1f, x, y), "cuLaunchKernel"); // a correct kernel first
@@ -410,7 +405,7 @@ class CudaEmulatorTest {
             assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuCtxSynchronize(), "sticky");
             assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuMemAlloc_v2(s.arena.allocate(JAVA_LONG), 4), "sticky");
         }
-        try (Session s = new Session()) { // the last release destroyed the broken context; a new one works
+        try (EmulatorSession s = new EmulatorSession()) { // the last release destroyed the broken context; a new one works
             long y = s.upload(new float[] {1f});
             CudaDriver.check(s.launch("ts_axpy_f32", 1, 32, 1L, 1f, y, y), "cuLaunchKernel");
             assertArrayEquals(new float[] {2f}, s.downloadFloats(y, 1));
@@ -426,7 +421,7 @@ class CudaEmulatorTest {
         int block = 96;
         int blocks = 3;
         float[] x = randomFloats(new Random(5), block * blocks);
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             long dx = s.upload(x);
             long dy = s.upload(new float[x.length]);
             CudaDriver.check(s.launchShared("ts_test_reverse_block_f32", blocks, block, 4 * block, dx, dy), "cuLaunchKernel");
@@ -443,7 +438,7 @@ class CudaEmulatorTest {
     /** Any fault in a kernel, here a null pointer, ends the launch, not the JVM. */
     @Test
     void aNullPointerInAKernelIsAnIllegalAddress() {
-        try (Session s = new Session()) {
+        try (EmulatorSession s = new EmulatorSession()) {
             long x = s.upload(new float[4]);
             CudaDriver.check(s.launch("ts_axpy_f32", 1, 32, 4L, 1f, x, 0L), "cuLaunchKernel");
             assertEquals(CUDA_ERROR_ILLEGAL_ADDRESS, CudaDriver.cuCtxSynchronize());
@@ -471,124 +466,5 @@ class CudaEmulatorTest {
             values[i] = (float) random.nextGaussian();
         }
         return values;
-    }
-
-    /**
-     * A device's primary context, current on this thread, with the kernels' module; released (and device
-     * memory with it) on close.
-     */
-    private static final class Session implements AutoCloseable {
-        final Arena arena = Arena.ofConfined();
-        final MemorySegment module;
-        private final int device;
-        private final MemorySegment context;
-        private MemorySegment cublas;
-
-        Session() {
-            this(0);
-        }
-
-        Session(int device) {
-            this.device = device;
-            CudaDriver.check(CudaDriver.cuInit(0), "cuInit");
-            MemorySegment ctx = arena.allocate(ADDRESS);
-            CudaDriver.check(CudaDriver.cuDevicePrimaryCtxRetain(ctx, device), "cuDevicePrimaryCtxRetain");
-            context = ctx.get(ADDRESS, 0);
-            makeCurrent();
-            MemorySegment out = arena.allocate(ADDRESS);
-            // the emulator runs host builds of the same sources, so any image will do
-            CudaDriver.check(CudaDriver.cuModuleLoadData(out, arena.allocateFrom("emulated")), "cuModuleLoadData");
-            module = out.get(ADDRESS, 0);
-        }
-
-        void makeCurrent() {
-            CudaDriver.check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
-        }
-
-        MemorySegment function(String kernel) {
-            MemorySegment function = arena.allocate(ADDRESS);
-            CudaDriver.check(CudaDriver.cuModuleGetFunction(function, module, arena.allocateFrom(kernel)), "cuModuleGetFunction");
-            return function.get(ADDRESS, 0);
-        }
-
-        long alloc(long bytes) {
-            MemorySegment dptr = arena.allocate(JAVA_LONG);
-            CudaDriver.check(CudaDriver.cuMemAlloc_v2(dptr, bytes), "cuMemAlloc_v2");
-            return dptr.get(JAVA_LONG, 0);
-        }
-
-        /** A device copy of values; at least one element, as cuMemAlloc refuses zero bytes. */
-        long upload(float[] values) {
-            long device = alloc(4L * Math.max(1, values.length));
-            if (values.length > 0) {
-                CudaDriver.check(CudaDriver.cuMemcpyHtoD_v2(device, arena.allocateFrom(JAVA_FLOAT, values), 4L * values.length),
-                        "cuMemcpyHtoD_v2");
-            }
-            return device;
-        }
-
-        float[] downloadFloats(long device, int count) {
-            if (count == 0) {
-                return new float[0];
-            }
-            MemorySegment host = arena.allocate(JAVA_FLOAT, count);
-            CudaDriver.check(CudaDriver.cuMemcpyDtoH_v2(host, device, 4L * count), "cuMemcpyDtoH_v2");
-            return host.toArray(JAVA_FLOAT);
-        }
-
-        /** A NON_BLOCKING stream, destroyed with the context. */
-        MemorySegment stream() {
-            return stream(CudaDriver.CU_STREAM_NON_BLOCKING);
-        }
-
-        MemorySegment stream(int flags) {
-            MemorySegment out = arena.allocate(ADDRESS);
-            CudaDriver.check(CudaDriver.cuStreamCreate(out, flags), "cuStreamCreate");
-            return out.get(ADDRESS, 0);
-        }
-
-        MemorySegment event() {
-            MemorySegment out = arena.allocate(ADDRESS);
-            CudaDriver.check(CudaDriver.cuEventCreate(out, 0), "cuEventCreate");
-            return out.get(ADDRESS, 0);
-        }
-
-        MemorySegment cublas() {
-            Cblas.LIBRARY.lookup(); // the emulated cuBLAS forwards to the OpenBLAS Java loaded
-            MemorySegment out = arena.allocate(ADDRESS);
-            Cublas.check(Cublas.cublasCreate_v2(out), "cublasCreate_v2");
-            cublas = out.get(ADDRESS, 0);
-            return cublas;
-        }
-
-        /** cuLaunchKernel on a 1-D grid; each argument is a Long (int64_t or a device pointer) or a Float. */
-        int launch(String kernel, int grid, int block, Object... args) {
-            return launchShared(kernel, grid, block, 0, args);
-        }
-
-        /** As {@link #launch} with sharedBytes of dynamic shared memory per block. */
-        int launchShared(String kernel, int grid, int block, int sharedBytes, Object... args) {
-            MemorySegment function = function(kernel);
-            MemorySegment params = arena.allocate(ADDRESS, args.length);
-            for (int i = 0; i < args.length; i++) {
-                MemorySegment value = switch (args[i]) {
-                    case Long l -> arena.allocateFrom(JAVA_LONG, l);
-                    case Float f -> arena.allocateFrom(JAVA_FLOAT, f);
-                    default -> throw new IllegalArgumentException("argument " + args[i]);
-                };
-                params.setAtIndex(ADDRESS, i, value);
-            }
-            return CudaDriver.cuLaunchKernel(function, grid, 1, 1, block, 1, 1, sharedBytes, MemorySegment.NULL, params,
-                    MemorySegment.NULL);
-        }
-
-        @Override
-        public void close() {
-            if (cublas != null) {
-                Cublas.cublasDestroy_v2(cublas); // may report the context's sticky error; the release below still runs
-            }
-            CudaDriver.check(CudaDriver.cuDevicePrimaryCtxRelease_v2(device), "cuDevicePrimaryCtxRelease_v2");
-            arena.close();
-        }
     }
 }

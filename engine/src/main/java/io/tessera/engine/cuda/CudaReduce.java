@@ -5,7 +5,8 @@ import io.tessera.engine.ReduceSplit;
 import io.tessera.engine.Tensor;
 
 /**
- * Reductions over any set of dims (kernels/cuda/reduce.cu): one block per output when there are enough
+ * Reductions over any set of dims (kernels/cuda/reduce.cu). When neighbouring outputs read neighbouring elements
+ * (a sum over dim 0), a block's lanes run over 32 outputs. Otherwise one block per output when there are enough
  * outputs to fill the device; otherwise each output's reduced elements are split over several blocks,
  * whose float64 partials a second kernel merges in a fixed order, so results never depend on scheduling.
  */
@@ -15,7 +16,19 @@ final class CudaReduce {
     private static final long ELEMENTS_PER_THREAD = 16;
     private static final long MAX_SPLITS = 1024;
 
+    private static final int WARP = 32;
+
     private CudaReduce() {}
+
+    /**
+     * Whether neighbouring outputs read neighbouring elements (the outer view's innermost stride is 1) while the
+     * reduced ones are apart: then ts_reduce_adjacent_f32's lanes run over outputs, so a warp's loads coalesce.
+     */
+    private static boolean outputsAdjacent(ReduceSplit split) {
+        long[] outer = split.outerStrides();
+        long[] reduced = split.reducedStrides();
+        return outer.length > 0 && outer[outer.length - 1] == 1 && reduced.length > 0 && reduced[reduced.length - 1] != 1;
+    }
 
     static void reduce(CudaBackend backend, CudaContext context, Ops.Reduce op, Tensor x, int[] dims, Tensor y) {
         String name = "reduce " + op;
@@ -28,6 +41,13 @@ final class CudaReduce {
         }
         long reducedCount = x.numel() / outputs;
         LaunchGeometry geometry = context.geometry();
+        if (outputsAdjacent(split) && outputs >= WARP) {
+            context.launch("ts_reduce_adjacent_f32").i32(op.code)
+                    .struct(StridedArgs.BYTES, s -> StridedArgs.write(s, split.outerShape(), split.outerStrides()))
+                    .struct(StridedArgs.BYTES, s -> StridedArgs.write(s, split.reducedShape(), split.reducedStrides()))
+                    .ptr(in).ptr(out).run((int) Math.min((outputs + WARP - 1) / WARP, geometry.maxBlocks()), geometry.rowThreads());
+            return;
+        }
         int threads = geometry.threadsForRow(reducedCount);
         long splits = outputs >= geometry.maxBlocks() ? 1
                 : Math.clamp(reducedCount / (threads * ELEMENTS_PER_THREAD), 1, Math.min(MAX_SPLITS, geometry.maxBlocks() / outputs + 1));

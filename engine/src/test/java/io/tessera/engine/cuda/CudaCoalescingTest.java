@@ -1,0 +1,136 @@
+package io.tessera.engine.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.tessera.engine.Backends;
+import io.tessera.engine.DType;
+import io.tessera.engine.Device;
+import io.tessera.engine.Ops;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.ffi.Cblas;
+import io.tessera.ffi.CudaEmulatorHooks;
+import io.tessera.ffi.CudaEmulatorHooks.AccessStats;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The memory-bound kernels keep at least 90% of each warp's global loads coalesced (no more 32-byte sectors
+ * than their bytes need), as the emulated driver's access recorder models a GPU's memory traffic, with the
+ * launch geometry the backend derives from the device. The report in docs/cuda-coalescing.md comes from this
+ * test run with TESSERA_CUDA_EMU_RECORD=1.
+ */
+class CudaCoalescingTest {
+    private static final double TARGET = 0.9;
+    private static final long N = 1 << 16;
+    private static final long ROWS = 64;
+    private static final long COLS = 1024;
+    private static CudaBackend backend;
+
+    @BeforeAll
+    static void emulatedCuda() {
+        Backends.unavailableReason(Device.Kind.CUDA).ifPresent(reason -> assumeTrue(false, "CUDA backend unavailable: " + reason));
+        assumeTrue(CudaEmulatorHooks.present(), "the access recorder needs the emulated driver");
+        Cblas.LIBRARY.lookup(); // the emulated cuBLAS forwards to the OpenBLAS this JVM loaded
+        backend = CudaBackendProvider.get(0);
+    }
+
+    @AfterEach
+    void stopRecording() {
+        CudaEmulatorHooks.recordAccesses(false);
+    }
+
+    /** A memory-bound op, what it is run on, and the kernel it launches. */
+    record Case(String kernel, String what, Consumer<CudaBackend> op) {
+        @Override
+        public String toString() {
+            return kernel + " (" + what + ")";
+        }
+    }
+
+    private static Tensor random(long... shape) {
+        return Tensor.randn(Device.cuda(0), 1, 0, shape);
+    }
+
+    private static Tensor zeros(long... shape) {
+        return Tensor.zeros(Device.cuda(0), shape);
+    }
+
+    private static Tensor empty(DType dtype, long... shape) {
+        return Tensor.empty(Device.cuda(0), dtype, shape);
+    }
+
+    /** Every entry in: a lane outside the mask loads nothing, so only a full mask shows the loads' shape. */
+    private static Tensor fullMask() {
+        return Tensor.full(Device.cuda(0), 1, DType.U8, N);
+    }
+
+    static Stream<Case> memoryBoundOps() {
+        String n = "[" + N + "]";
+        String matrix = "[" + ROWS + ", " + COLS + "]";
+        return Stream.of(
+                new Case("ts_unary_f32", "exp " + n, b -> b.unary(Ops.Unary.EXP, 0, random(N), empty(DType.F32, N))),
+                new Case("ts_binary_f32", "add " + n, b -> b.binary(Ops.Binary.ADD, random(N), random(N), empty(DType.F32, N))),
+                new Case("ts_binary_f32", "mul " + matrix + " by a broadcast row", b -> b.binary(Ops.Binary.MUL, random(ROWS, COLS),
+                        random(1, COLS).expand(ROWS, COLS), empty(DType.F32, ROWS, COLS))),
+                new Case("ts_compare_f32", "lt " + n, b -> b.compare(Ops.Compare.LT, random(N), random(N), empty(DType.BOOL, N))),
+                new Case("ts_where_f32", "where " + n, b -> b.where(random(N).gt(random(N)), random(N), random(N), empty(DType.F32, N))),
+                new Case("ts_adamw_f32", n, b -> b.adamw(random(N), random(N), zeros(N), zeros(N), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f,
+                        0.1f, 0.001f)),
+                new Case("ts_sgd_f32", "momentum " + n, b -> b.sgd(random(N), random(N), zeros(N), 1e-2f, 0.9f, 0f, 0f, false, false)),
+                new Case("ts_adamw_masked_f32", "full mask " + n, b -> b.adamwMasked(fullMask(), random(N), random(N), zeros(N),
+                        zeros(N), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.1f, 0.001f)),
+                new Case("ts_sgd_masked_f32", "full mask " + n, b -> b.sgdMasked(fullMask(), random(N), random(N), zeros(N), 1e-2f,
+                        0.9f, 0f, 0f, false, false)),
+                new Case("ts_quantize_blockwise_q8", n + ", blocks of 64", b -> b.quantizeBlockwise(random(N), 64, empty(DType.I8, N),
+                        empty(DType.F32, N / 64))),
+                new Case("ts_dequantize_blockwise_q8", n + ", blocks of 64", b -> b.dequantizeBlockwise(random(N).to(DType.I8),
+                        random(N / 64), 64, empty(DType.F32, N))),
+                new Case("ts_quantize_rows_q8", matrix, b -> b.quantizeRows(random(ROWS, COLS), null, empty(DType.I8, ROWS, COLS),
+                        empty(DType.F32, ROWS))),
+                new Case("ts_q8_outlier_columns", matrix, b -> b.outlierColumns(random(ROWS, COLS), 2f, empty(DType.U8, COLS))),
+                new Case("ts_reduce_f32", "sum " + matrix + " over dim 1", b -> b.reduce(Ops.Reduce.SUM, random(ROWS, COLS),
+                        new int[] {1}, empty(DType.F32, ROWS))),
+                new Case("ts_reduce_adjacent_f32", "sum " + matrix + " over dim 0", b -> b.reduce(Ops.Reduce.SUM, random(ROWS, COLS),
+                        new int[] {0}, empty(DType.F32, COLS))));
+    }
+
+    /** The rows of the report, printed after the tests (docs/cuda-coalescing.md keeps a copy). */
+    private static final List<String> REPORT = new ArrayList<>();
+
+    @AfterAll
+    static void printReport() {
+        if (!REPORT.isEmpty()) {
+            System.out.println("| kernel (run on) | loads coalesced | stores coalesced | bytes requested | bytes moved |");
+            System.out.println("|---|---|---|---|---|");
+            REPORT.forEach(System.out::println);
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("memoryBoundOps")
+    void loadsAreCoalesced(Case c) {
+        try (TensorScope scope = TensorScope.open()) {
+            CudaEmulatorHooks.recordAccesses(true);
+            c.op().accept(backend);
+            backend.synchronize();
+            AccessStats stats = CudaEmulatorHooks.accessStats(c.kernel())
+                    .orElseThrow(() -> new AssertionError(c.kernel() + " did not run"));
+            String report = c.kernel() + ": " + stats;
+            REPORT.add(String.format("| %s | %.1f%% | %.1f%% | %d | %d |", c, 100 * stats.loads().coalescedShare(),
+                    100 * stats.stores().coalescedShare(), stats.loads().bytesRequested() + stats.stores().bytesRequested(),
+                    stats.bytesMoved()));
+            assertTrue(stats.loads().requests() > 0, report);
+            assertTrue(stats.loads().coalescedShare() >= TARGET, report);
+            assertTrue(stats.dropped() == 0, report);
+        }
+    }
+}
