@@ -87,7 +87,7 @@ final class FishExperiment implements Callable<Integer> {
     double[] densities;
 
     @Option(names = "--rates", split = ",", description = "Learning rates each arm chooses from on validation (default: ${DEFAULT-VALUE}).",
-            defaultValue = "1e-4,3e-4,1e-3,3e-3,1e-2,3e-2,1e-1")
+            defaultValue = "1e-4,3e-4,1e-3,3e-3,1e-2,3e-2,1e-1,3e-1,1")
     double[] rates;
 
     @Spec
@@ -335,6 +335,12 @@ final class FishExperiment implements Callable<Integer> {
                     100 * Report.mean(magnitude.newClasses), overRandom,
                     seeds > 1 && overRandom > noise ? "clearly above" : seeds > 1 ? "not clearly above" : "a single seed, no spread",
                     noise, 100 * Report.mean(fish.oldClasses), 100 * Report.mean(full.oldClasses)));
+        }
+        double top = java.util.Arrays.stream(rates).max().orElseThrow();
+        List<String> atTop = outcomes.entrySet().stream().filter(e -> e.getValue().rate == top && rates.length > 1)
+                .map(e -> e.getKey().label()).toList();
+        if (!atTop.isEmpty()) {
+            lines.add("The largest rate of the grid was chosen for " + String.join(", ", atTop) + ": a larger one might do better.");
         }
         return String.join(" ", lines);
     }

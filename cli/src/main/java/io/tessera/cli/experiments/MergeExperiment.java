@@ -92,7 +92,7 @@ final class MergeExperiment implements Callable<Integer> {
 
     @Option(names = "--rates", split = ",", description = "Fine-tuning learning rates chosen from on validation "
             + "(default: ${DEFAULT-VALUE}).",
-            defaultValue = "1e-4,3e-4,1e-3,3e-3,1e-2,3e-2,1e-1")
+            defaultValue = "1e-4,3e-4,1e-3,3e-3,1e-2,3e-2,1e-1,3e-1,1")
     double[] rates;
 
     @Spec

@@ -95,6 +95,6 @@ final class Report {
     }
 
     static String rate(double lr) {
-        return String.format(Locale.ROOT, "%.0e", lr).replace("e-0", "e-");
+        return String.format(Locale.ROOT, "%.0e", lr).replace("e-0", "e-").replace("e+00", "").replace("e+0", "e");
     }
 }
