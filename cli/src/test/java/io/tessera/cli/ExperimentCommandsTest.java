@@ -52,8 +52,8 @@ class ExperimentCommandsTest {
 
         Map<String, List<String>> rows = table(md, "| arm |");
         assertEquals(1 + 1 + 2 * 3, rows.size(), rows.keySet().toString());
-        double pretrained = mean(rows.get("pretrained model (no fine-tuning)").get(4));
-        double full = mean(rows.get("full fine-tuning 100%").get(4));
+        double pretrained = mean(rows.get("pretrained model (no fine-tuning)").get(5));
+        double full = mean(rows.get("full fine-tuning 100%").get(5));
         assertTrue(full > pretrained + 20, "fine-tuning on classes 5-9 teaches them: " + full + " vs " + pretrained);
         assertEquals(String.format("%,d", MLP_PARAMETERS), rows.get("full fine-tuning 100%").get(2));
         for (String arm : List.of("FISH mask", "random mask", "largest-magnitude mask")) {
@@ -62,8 +62,8 @@ class ExperimentCommandsTest {
                 assertNotNull(row, arm + " " + density + " in " + rows.keySet());
                 assertEquals(String.format("%,d", (long) Math.floor(density * MLP_PARAMETERS)), row.get(2),
                         arm + " trains exactly the fraction");
-                assertTrue(List.of("3e-3", "3e-2").contains(row.get(3)), "a rate from the grid: " + row);
-                assertTrue(row.get(4).matches("\\d+\\.\\d\\d ± \\d+\\.\\d\\d"), "mean ± std over 2 seeds: " + row);
+                assertTrue(List.of("3e-3", "3e-2").contains(row.get(4)), "a rate from the grid: " + row);
+                assertTrue(row.get(5).matches("\\d+\\.\\d\\d ± \\d+\\.\\d\\d"), "mean ± std over 2 seeds: " + row);
             }
         }
         assertTrue(md.contains("## What this shows"), md);

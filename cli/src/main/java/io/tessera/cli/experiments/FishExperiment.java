@@ -34,6 +34,9 @@ import picocli.CommandLine.Spec;
         description = {"FISH mask vs random and largest-magnitude masks vs full fine-tuning: pretrain on Fashion-MNIST classes 0-4,",
             "fine-tune on 5-9; writes fish.md (table) and fish.png (plot) into --out-dir."})
 final class FishExperiment implements Callable<Integer> {
+    /** The output layer's weight and bias, 256 x 10 + 10. */
+    private static final long HEAD_PARAMETERS = MlpBench.SIZES[1] * MlpBench.SIZES[2] + MlpBench.SIZES[2];
+
     @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
     boolean help;
 
@@ -107,10 +110,13 @@ final class FishExperiment implements Callable<Integer> {
         final double[] newClasses;
         final double[] oldClasses;
         long trained;
+        /** Per seed, the share of the trained entries in the output layer (2.weight, 2.bias). */
+        final double[] inHead;
 
         Outcome(int rates, int seeds) {
             validation = new double[rates];
             newClasses = new double[seeds];
+            inHead = new double[seeds];
             oldClasses = new double[seeds];
         }
     }
@@ -147,6 +153,8 @@ final class FishExperiment implements Callable<Integer> {
                     Outcome o = outcomes.get(config);
                     SparseMask mask = masks.get(config);
                     o.trained = mask == null ? parameters : mask.count();
+                    o.inHead[s] = mask == null ? (double) HEAD_PARAMETERS / parameters : (double) mask.tensors().entrySet().stream()
+                            .filter(e -> e.getKey().startsWith("2.")).mapToLong(e -> e.getValue().count()).sum() / mask.count();
                     String label = String.format(Locale.ROOT, "seed %d %s", seed, config.label());
                     if (s == 0) {
                         chooseRate(base, mask, label, o, tuneSet, validationSet, testNew, testOld);
@@ -286,12 +294,13 @@ final class FishExperiment implements Callable<Integer> {
                 String.join(", ", java.util.Arrays.stream(rates).mapToObj(Report::rate).toList()), validationCount, seeds, minutes));
         md.append(command).append('\n');
         List<List<String>> rows = new ArrayList<>();
-        rows.add(List.of("pretrained model (no fine-tuning)", "-", "0", "-", Report.percent(pretrained[0]), Report.percent(pretrained[1])));
+        rows.add(List.of("pretrained model (no fine-tuning)", "-", "0", "-", "-", Report.percent(pretrained[0]),
+                Report.percent(pretrained[1])));
         outcomes.forEach((c, o) -> rows.add(List.of(c.arm().label, c.arm() == Arm.FULL ? "100%" : percent(c.density()),
-                String.format(Locale.ROOT, "%,d", o.trained), Report.rate(o.rate), Report.percent(o.newClasses),
+                String.format(Locale.ROOT, "%,d", o.trained), Report.percent(o.inHead), Report.rate(o.rate), Report.percent(o.newClasses),
                 Report.percent(o.oldClasses))));
-        md.append(Report.table(List.of("arm", "density", "parameters trained", "learning rate", "test accuracy 5-9 (%)",
-                "test accuracy 0-4 (%)"), rows));
+        md.append(Report.table(List.of("arm", "density", "parameters trained", "of them in the output layer (%)", "learning rate",
+                "test accuracy 5-9 (%)", "test accuracy 0-4 (%)"), rows));
         md.append("\n## What this shows\n\n").append(findings(outcomes)).append("\n\n## Learning-rate choice (validation accuracy "
                 + "on classes 5-9, %, seed 1)\n\n");
         List<String> header = new ArrayList<>(List.of("arm"));
