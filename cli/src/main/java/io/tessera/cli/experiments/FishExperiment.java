@@ -70,11 +70,11 @@ final class FishExperiment implements Callable<Integer> {
             defaultValue = "30000")
     int pretrainExamples;
 
-    @Option(names = "--epochs", description = "Epochs of fine-tuning on classes 5-9 (default: ${DEFAULT-VALUE}).", defaultValue = "2")
+    @Option(names = "--epochs", description = "Epochs of fine-tuning on classes 5-9 (default: ${DEFAULT-VALUE}).", defaultValue = "4")
     int epochs;
 
     @Option(names = "--examples", description = "Training examples of classes 5-9 to fine-tune on (default: ${DEFAULT-VALUE}).",
-            defaultValue = "5000")
+            defaultValue = "8000")
     int examples;
 
     @Option(names = "--validation", description = "Examples held out of the training file to choose rates on (default: ${DEFAULT-VALUE}).",

@@ -380,17 +380,23 @@ final class MergeExperiment implements Callable<Integer> {
     private String findings() {
         List<String> lines = new ArrayList<>();
         results.forEach((style, rows) -> {
-            double fisher = 100 * Report.mean(rows.get("Fisher").accuracies()[2]);
-            double average = 100 * Report.mean(rows.get("average").accuracies()[2]);
+            double[] fisherRuns = rows.get("Fisher").accuracies()[2];
+            double[] averageRuns = rows.get("average").accuracies()[2];
+            double fisher = 100 * Report.mean(fisherRuns);
+            double average = 100 * Report.mean(averageRuns);
+            double noise = 200 * Math.max(Report.std(fisherRuns), Report.std(averageRuns));
             double joint = 100 * Report.mean(rows.get("one model on A+B").accuracies()[2]);
             Map.Entry<String, Row> best = rows.entrySet().stream().skip(3)
                     .max((x, y) -> Double.compare(Report.mean(x.getValue().accuracies()[2]), Report.mean(y.getValue().accuracies()[2])))
                     .orElseThrow();
             double bestOverall = 100 * Report.mean(best.getValue().accuracies()[2]);
             lines.add(String.format(Locale.ROOT, "With %s contributions, Fisher merging reaches %.2f%% overall and averaging %.2f%%: "
-                            + "Fisher merging is %s (%+.2f points). The best merge is %s at %.2f%%, %.2f points %s the model "
+                            + "Fisher merging is %s (%+.2f points; %s). The best merge is %s at %.2f%%, %.2f points %s the model "
                             + "trained on all five classes (%.2f%%).", title(style), fisher, average,
-                    fisher >= average ? "at least as good as averaging" : "worse than averaging", fisher - average, best.getKey(),
+                    fisher >= average ? "at least as good as averaging" : "worse than averaging", fisher - average,
+                    seeds == 1 ? "one seed, no spread" : Math.abs(fisher - average) > noise ? "more than twice the larger standard "
+                            + "deviation over seeds" : String.format(Locale.ROOT, "within twice the larger standard deviation over seeds, "
+                            + "%.2f points, so not a clear difference", noise), best.getKey(),
                     bestOverall, Math.abs(joint - bestOverall), bestOverall <= joint ? "below" : "above", joint));
         });
         return String.join(" ", lines);

@@ -40,7 +40,8 @@ final class Plots {
                 .title(newClasses ? "Fine-tuned on classes 5-9: accuracy on 5-9" : "Forgetting: accuracy on classes 0-4")
                 .xAxisTitle("parameters trained (% of all, log scale)").yAxisTitle("test accuracy (%)").build();
         chart.getStyler().setXAxisLogarithmic(true);
-        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideSE);
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
         chart.getStyler().setErrorBarsColorSeriesColor(true);
         Map<String, List<FishPoint>> byArm = new LinkedHashMap<>();
         points.forEach(p -> byArm.computeIfAbsent(p.arm(), a -> new java.util.ArrayList<>()).add(p));

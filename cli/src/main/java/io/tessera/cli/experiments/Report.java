@@ -52,7 +52,8 @@ final class Report {
     }
 
     private static String join(double[] values) {
-        return java.util.Arrays.stream(values).mapToObj(v -> String.format(Locale.ROOT, "%s", v)).collect(Collectors.joining(","));
+        return java.util.Arrays.stream(values).mapToObj(v -> java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString())
+                .collect(Collectors.joining(","));
     }
 
     private static String join(long[] values) {
