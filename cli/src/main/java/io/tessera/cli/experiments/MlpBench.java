@@ -71,7 +71,7 @@ final class MlpBench {
         return tuned;
     }
 
-    static Mlp copy(Mlp model) {
+    private static Mlp copy(Mlp model) {
         Mlp out = new Mlp(0, SIZES);
         out.loadStateDict(model.stateDict(), true);
         return out;
@@ -89,8 +89,6 @@ final class MlpBench {
     /** Progress of one training run: steps done of the total. */
     @FunctionalInterface
     interface Progress {
-        Progress NONE = (done, total) -> {};
-
         void advance(long done, long total);
     }
 
