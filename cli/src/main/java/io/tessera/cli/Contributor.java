@@ -13,18 +13,7 @@ record Contributor(String name, String description, Set<Integer> classes) {
 
     /** The first {@code limit} examples of {@code data} whose label is one of this contributor's classes. */
     FashionMnist.Split task(FashionMnist.Split data, int limit) {
-        int pixels = data.rows() * data.cols();
-        byte[] images = new byte[limit * pixels];
-        byte[] labels = new byte[limit];
-        int n = 0;
-        for (int i = 0; i < data.count() && n < limit; i++) {
-            if (classes.contains(data.label(i))) {
-                System.arraycopy(data.pixels(), i * pixels, images, n * pixels, pixels);
-                labels[n++] = (byte) data.label(i);
-            }
-        }
-        return new FashionMnist.Split(n, data.rows(), data.cols(), java.util.Arrays.copyOf(images, n * pixels),
-                java.util.Arrays.copyOf(labels, n));
+        return data.withLabels(classes, limit);
     }
 
     /**

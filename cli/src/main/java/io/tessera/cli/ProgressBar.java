@@ -9,7 +9,7 @@ import picocli.CommandLine.Model.CommandSpec;
  * text. Redraws at most every 100 ms so a fast loop is not slowed by printing. It goes to stderr, and only
  * when that is a terminal: a pipe or a log file gets no carriage returns, and stdout stays for results.
  */
-final class ProgressBar {
+public final class ProgressBar {
     private static final int WIDTH = 30;
 
     private final PrintWriter out; // null: not a terminal, draw nothing
@@ -19,7 +19,7 @@ final class ProgressBar {
     private long lastDraw;
 
     /** A bar on the command's stderr if the process has a terminal (since JDK 22 System.console() exists even without one). */
-    static ProgressBar onStderr(CommandSpec spec, String label, long total) {
+    public static ProgressBar onStderr(CommandSpec spec, String label, long total) {
         Console console = System.console();
         return new ProgressBar(console != null && console.isTerminal() ? spec.commandLine().getErr() : null, label, total);
     }
@@ -30,7 +30,7 @@ final class ProgressBar {
         this.total = Math.max(total, 1);
     }
 
-    void update(long done, String status) {
+    public void update(long done, String status) {
         long now = System.nanoTime();
         if (out == null || done < total && now - lastDraw < 100_000_000L) {
             return;

@@ -5,8 +5,10 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * Fashion-MNIST (Zalando): 28x28 grayscale images of clothing in 10 classes, 60,000 for training and
@@ -57,6 +59,36 @@ public final class FashionMnist {
 
         public int label(int i) {
             return labels[Objects.checkIndex(i, count)];
+        }
+
+        /** Examples {@code from} (inclusive) to {@code to} (exclusive), copied. */
+        public Split range(int from, int to) {
+            Objects.checkFromToIndex(from, to, count);
+            int size = rows * cols;
+            return new Split(to - from, rows, cols, Arrays.copyOfRange(pixels, from * size, to * size),
+                    Arrays.copyOfRange(labels, from, to));
+        }
+
+        /** The first {@code limit} examples (in order) whose label is one of {@code classes}, copied. */
+        public Split withLabels(Set<Integer> classes, int limit) {
+            if (limit < 0) {
+                throw new IllegalArgumentException("limit must be >= 0, got " + limit);
+            }
+            int size = rows * cols;
+            int[] chosen = new int[Math.min(limit, count)];
+            int n = 0;
+            for (int i = 0; i < count && n < chosen.length; i++) {
+                if (classes.contains(label(i))) {
+                    chosen[n++] = i;
+                }
+            }
+            byte[] outPixels = new byte[n * size];
+            byte[] outLabels = new byte[n];
+            for (int j = 0; j < n; j++) {
+                System.arraycopy(pixels, chosen[j] * size, outPixels, j * size, size);
+                outLabels[j] = labels[chosen[j]];
+            }
+            return new Split(n, rows, cols, outPixels, outLabels);
         }
     }
 

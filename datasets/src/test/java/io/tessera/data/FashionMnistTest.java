@@ -263,6 +263,41 @@ class FashionMnistTest {
         assertTrue(allocated < 64L << 20, "allocated " + allocated + " bytes");
     }
 
+    // ---- subsets ----
+
+    /** Example i of a 2x3 split: all six pixels equal i, label i % 4. */
+    private static FashionMnist.Split numbered(int count) {
+        byte[] pixels = new byte[count * 6];
+        byte[] labels = new byte[count];
+        for (int i = 0; i < count; i++) {
+            Arrays.fill(pixels, i * 6, i * 6 + 6, (byte) i);
+            labels[i] = (byte) (i % 4);
+        }
+        return new FashionMnist.Split(count, 2, 3, pixels, labels);
+    }
+
+    @Test
+    void rangeAndWithLabelsCopyTheChosenExamplesInOrder() {
+        FashionMnist.Split all = numbered(10);
+        FashionMnist.Split middle = all.range(3, 7);
+        assertEquals(4, middle.count());
+        for (int j = 0; j < 4; j++) {
+            assertEquals((3 + j) % 4, middle.label(j));
+            assertEquals(3 + j, middle.pixels()[j * 6 + 5]);
+        }
+        // labels 1 or 3 are examples 1, 3, 5, 7, 9; a limit of 3 keeps the first three
+        FashionMnist.Split odd = all.withLabels(java.util.Set.of(1, 3), 3);
+        assertEquals(3, odd.count());
+        assertArrayEquals(new byte[] {1, 3, 1}, odd.labels());
+        for (int j = 0; j < 3; j++) {
+            assertEquals(2 * j + 1, odd.pixels()[j * 6]);
+        }
+        assertEquals(5, all.withLabels(java.util.Set.of(1, 3), Integer.MAX_VALUE).count());
+        assertEquals(0, all.withLabels(java.util.Set.of(7), 5).count());
+        assertThrows(IndexOutOfBoundsException.class, () -> all.range(4, 11));
+        assertThrows(IllegalArgumentException.class, () -> all.withLabels(java.util.Set.of(1), -1));
+    }
+
     // ---- the real data set ----
 
     @Test

@@ -1,0 +1,131 @@
+package io.tessera.cli.experiments;
+
+import io.tessera.data.FashionMnist;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.nn.Mlp;
+import io.tessera.engine.optim.AdamW;
+import io.tessera.engine.optim.Optimizer;
+import io.tessera.sparse.MaskedAdamW;
+import io.tessera.sparse.SparseMask;
+import io.tessera.train.ClassifierTraining;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.stream.IntStream;
+
+/**
+ * What both experiments do to the Fashion-MNIST MLP (784-256-10): split the data, pretrain on some
+ * classes, fine-tune all or a masked subset of the parameters with AdamW, and measure accuracy with the
+ * prediction restricted to a set of labels.
+ */
+final class MlpBench {
+    static final long[] SIZES = {784, 256, 10};
+    static final Set<Integer> PRETRAIN_CLASSES = Set.of(0, 1, 2, 3, 4);
+    static final Set<Integer> NEW_CLASSES = Set.of(5, 6, 7, 8, 9);
+    private static final int BATCH = 64;
+
+    private MlpBench() {}
+
+    /**
+     * Training examples, validation examples (the last {@code validation} of Fashion-MNIST's training file,
+     * never trained on) and the test set.
+     */
+    record Splits(FashionMnist.Split train, FashionMnist.Split validation, FashionMnist.Split test) {
+        static Splits load(Path dir, int validation) {
+            FashionMnist.Split all = FashionMnist.train(dir);
+            if (validation < 1 || validation >= all.count()) {
+                throw new IllegalArgumentException("the validation split must hold 1.." + (all.count() - 1) + " of the "
+                        + all.count() + " training examples, got " + validation);
+            }
+            int cut = all.count() - validation;
+            return new Splits(all.range(0, cut), all.range(cut, all.count()), FashionMnist.test(dir));
+        }
+    }
+
+    /** A new MLP (initialised from {@code seed}) trained with AdamW (rate 1e-3) on {@code data}. */
+    static Mlp pretrain(FashionMnist.Split data, int epochs, long seed, Progress progress) {
+        Mlp model = new Mlp(seed, SIZES);
+        try (AdamW optimizer = new AdamW(model.parameters(), 1e-3)) {
+            train(model, optimizer, data, epochs, seed, progress);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+        return model;
+    }
+
+    /**
+     * A copy of {@code base} fine-tuned on {@code data} with AdamW at rate {@code lr}: every parameter if
+     * {@code mask} is null, else only the masked entries (compact gradients).
+     */
+    static Mlp finetune(Mlp base, SparseMask mask, double lr, FashionMnist.Split data, int epochs, long seed, Progress progress) {
+        Mlp tuned = copy(base);
+        try (Optimizer optimizer = mask == null ? new AdamW(tuned.parameters(), lr)
+                : new MaskedAdamW(tuned.namedParameters(), mask, lr).compactGradients()) {
+            train(tuned, optimizer, data, epochs, seed, progress);
+        } catch (RuntimeException e) {
+            tuned.close();
+            throw e;
+        }
+        return tuned;
+    }
+
+    private static Mlp copy(Mlp model) {
+        Mlp out = new Mlp(0, SIZES);
+        out.loadStateDict(model.stateDict(), true);
+        return out;
+    }
+
+    private static void train(Mlp model, Optimizer optimizer, FashionMnist.Split data, int epochs, long seed, Progress progress) {
+        int steps = (data.count() + BATCH - 1) / BATCH;
+        for (int epoch = 1; epoch <= epochs; epoch++) {
+            int done = (epoch - 1) * steps;
+            ClassifierTraining.trainEpoch(model::forward, optimizer, data, BATCH, seed, epoch,
+                    (e, step, n, loss) -> progress.advance(done + step, epochs * steps));
+        }
+    }
+
+    /** Progress of one training run: steps done of the total. */
+    @FunctionalInterface
+    interface Progress {
+        void advance(long done, long total);
+    }
+
+    /** The fraction of {@code data} whose label is the arg-max of the logits over {@code labels} only. */
+    static double accuracy(Mlp model, FashionMnist.Split data, Set<Integer> labels) {
+        if (data.count() == 0) {
+            throw new IllegalArgumentException("accuracy over no examples");
+        }
+        int[] allowed = labels.stream().mapToInt(Integer::intValue).sorted().toArray();
+        int[] order = IntStream.range(0, data.count()).toArray();
+        long correct = 0;
+        try (GradMode off = GradMode.noGrad()) {
+            for (int from = 0; from < data.count(); from += 1000) {
+                int to = Math.min(from + 1000, data.count());
+                try (TensorScope scope = TensorScope.open()) {
+                    Tensor[] batch = ClassifierTraining.batch(data, order, from, to);
+                    Tensor logits = model.forward(batch[0]);
+                    int classes = (int) logits.dim(1);
+                    float[] values = logits.contiguous().toFloatArray();
+                    for (int i = 0; i < to - from; i++) {
+                        int best = allowed[0];
+                        for (int c : allowed) {
+                            best = values[i * classes + c] > values[i * classes + best] ? c : best;
+                        }
+                        correct += best == data.label(from + i) ? 1 : 0;
+                    }
+                }
+            }
+        }
+        return (double) correct / data.count();
+    }
+
+    static int[] labels(FashionMnist.Split data) {
+        return IntStream.range(0, data.count()).map(data::label).toArray();
+    }
+
+    static Tensor images(FashionMnist.Split data) {
+        return Tensor.of(data.normalizedPixels(0, data.count()), data.count(), (long) data.rows() * data.cols());
+    }
+}
