@@ -16,6 +16,15 @@ public final class Quantization {
      * {@link QuantizedLinear} and frees the float layer. Returns the dotted paths it quantized.
      */
     public static List<String> quantize(Module model, QuantizationConfig config) {
+        return quantize(model, config, (path, linear) -> QuantizedLinear.of(linear, config.outlierThreshold()));
+    }
+
+    /**
+     * {@link #quantize(Module, QuantizationConfig)} with each int8 layer made by {@code quantizer} from the layer's
+     * path and float layer, e.g. from a checkpoint's tensor rather than the layer's own weight, so that a model
+     * loads tensor by tensor straight into int8.
+     */
+    public static List<String> quantize(Module model, QuantizationConfig config, BiFunction<String, Linear, QuantizedLinear> quantizer) {
         List<String> linears = paths(model, Linear.class);
         TreeSet<String> unknown = new TreeSet<>(config.keepFloat());
         linears.forEach(unknown::remove);
@@ -23,8 +32,7 @@ public final class Quantization {
             throw new IllegalArgumentException("keepFloat names no Linear layer of " + model.getClass().getSimpleName() + ": "
                     + unknown + " (its Linear layers: " + linears + ")");
         }
-        return replaceLinears(model, (path, linear) -> config.keepFloat().contains(path) ? null
-                : QuantizedLinear.of(linear, config.outlierThreshold()));
+        return replaceLinears(model, (path, linear) -> config.keepFloat().contains(path) ? null : quantizer.apply(path, linear));
     }
 
     /**

@@ -42,18 +42,32 @@ public final class QuantizedLinear extends Module implements Layer {
      * which a column runs in float32; {@code Float.POSITIVE_INFINITY} turns the decomposition off.
      */
     public static QuantizedLinear of(Linear linear, float outlierThreshold) {
+        return of(linear.weight(), linear.inputMajor(), linear.bias(), outlierThreshold);
+    }
+
+    /**
+     * Quantizes a float weight (F32, BF16 or F16; [out, in], or [in, out] when {@code inputMajor}, GPT-2's Conv1D) and
+     * an optional bias [out]: at most one F32 copy of the weight exists at a time, so a checkpoint can be quantized
+     * tensor by tensor as it is read.
+     */
+    public static QuantizedLinear of(Tensor weight, boolean inputMajor, Tensor bias, float outlierThreshold) {
         checkThreshold(outlierThreshold);
-        checkInFeatures(linear.inFeatures());
-        long out = linear.outFeatures();
-        long in = linear.inFeatures();
+        if (weight.rank() != 2 || !weight.dtype().isFloatingPoint()) {
+            throw new IllegalArgumentException("int8 Linear: the weight must be a float matrix, got " + weight.describe());
+        }
+        long out = weight.dim(inputMajor ? 1 : 0);
+        long in = weight.dim(inputMajor ? 0 : 1);
+        checkInFeatures(in);
+        if (bias != null && (bias.rank() != 1 || bias.dim(0) != out || !bias.dtype().isFloatingPoint())) {
+            throw new IllegalArgumentException("int8 Linear: the bias must be a float vector [" + out + "], got " + bias.describe());
+        }
         try (TensorScope scope = TensorScope.open()) {
-            Tensor w = (linear.inputMajor() ? linear.weight().t() : linear.weight()).detach().to(DType.F32);
+            Tensor w = (inputMajor ? weight.t() : weight).detach().to(DType.F32);
             Tensor codes = TensorScope.outside(() -> Tensor.empty(w.device(), DType.I8, out, in));
             Tensor scales = TensorScope.outside(() -> Tensor.empty(w.device(), DType.F32, out));
             w.backend().quantizeRows(w, null, codes, scales);
-            Tensor bias = linear.bias() == null ? null
-                    : TensorScope.outside(() -> linear.bias().detach().to(DType.F32));
-            return Module.on(w.device(), () -> new QuantizedLinear(codes, scales, bias, outlierThreshold));
+            Tensor b = bias == null ? null : TensorScope.outside(() -> bias.detach().to(DType.F32));
+            return Module.on(w.device(), () -> new QuantizedLinear(codes, scales, b, outlierThreshold));
         }
     }
 

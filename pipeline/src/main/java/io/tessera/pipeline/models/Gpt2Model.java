@@ -32,13 +32,14 @@ final class Gpt2Model extends CausalLm {
     }
 
     @Override
-    Tensor embedding(Tensor ids, long past) {
-        return wte.forward(ids).add(wpe.forward(positions(ids.device(), past, ids.dim(1))));
+    Tensor embedding(Tensor ids, Positions positions) {
+        Tensor p = positions.padded() ? positions.ids() : positions(ids.device(), positions.past, positions.t);
+        return wte.forward(ids).add(wpe.forward(p));
     }
 
     @Override
-    Tensor block(int index, Tensor x, long past, KvCache cache) {
-        return blocks[index].forward(x, cache);
+    Tensor block(int index, Tensor x, Positions positions, KvCache cache) {
+        return blocks[index].forward(x, cache, positions.keyBias(4));
     }
 
     @Override

@@ -33,13 +33,13 @@ final class LlamaModel extends CausalLm {
     }
 
     @Override
-    Tensor embedding(Tensor ids, long past) {
+    Tensor embedding(Tensor ids, Positions positions) {
         return embed.forward(ids);
     }
 
     @Override
-    Tensor block(int index, Tensor x, long past, KvCache cache) {
-        return layers[index].forward(x, past, cache);
+    Tensor block(int index, Tensor x, Positions positions, KvCache cache) {
+        return layers[index].forward(x, positions, cache);
     }
 
     @Override
