@@ -68,9 +68,12 @@ final class QuantizeCommand implements Callable<Integer> {
     }
 
     @Option(names = "--keep-float", split = ",", paramLabel = "NAMES", description = "Layers to keep in float, by path (e.g. 2"
-            + " for the head of an MLP 784-256-10, lm_head or h.0.mlp.c_fc for a transformer). Embeddings and tied heads stay"
-            + " in float.")
+            + " for the head of an MLP 784-256-10, lm_head or h.0.mlp.c_fc for a transformer).")
     List<String> keepFloat = List.of();
+
+    @Option(names = "--embeddings", description = "Quantize embedding tables too (and a LM head tied to one), except those"
+            + " named by --keep-float; by default they stay in float.")
+    boolean embeddings;
 
     @Option(names = "--data", paramLabel = "DIR", description = "Fashion-MNIST directory: report the test accuracy of the float and"
             + " the int8 MLP (MLPs only; e.g. /usr/share/datasets/fashion-mnist).")
@@ -87,7 +90,7 @@ final class QuantizeCommand implements Callable<Integer> {
         if (testImages < 1) {
             throw new IllegalArgumentException("--test-images must be >= 1, got " + testImages);
         }
-        QuantizationConfig config = new QuantizationConfig(threshold, Set.copyOf(keepFloat));
+        QuantizationConfig config = new QuantizationConfig(threshold, Set.copyOf(keepFloat), embeddings);
         Path hfDirectory = hfDirectory();
         if (hfDirectory == null) {
             quantizeMlp(config);

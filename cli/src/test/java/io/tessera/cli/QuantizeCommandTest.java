@@ -53,17 +53,21 @@ class QuantizeCommandTest {
     }
 
     @Test
-    void keptLayersStayFloatAndTheModelFileInsideADirectoryWorksToo() throws IOException {
+    void keptLayersStayFloatEmbeddingsOnRequestAndTheModelFileInsideADirectoryWorksToo() throws IOException {
         Path model = copy("gpt2-tiny");
         Path out = dir.resolve("q");
         ok("quantize", "--model", model.resolve("model.safetensors").toString(), "-o", out.toString(), "--keep-float",
-                "h.1.mlp.c_proj,h.0.attn.c_attn", "--threshold", "inf");
+                "h.1.mlp.c_proj,h.0.attn.c_attn,wpe", "--threshold", "inf", "--embeddings");
         try (SafetensorsFile f = Safetensors.read(out.resolve("model.safetensors"))) {
+            assertEquals(DType.I8, f.tensor("transformer.wte.weight").dtype());
+            assertEquals(DType.F32, f.tensor("transformer.wpe.weight").dtype());
             assertEquals(DType.F32, f.tensor("transformer.h.1.mlp.c_proj.weight").dtype());
             assertEquals(DType.F32, f.tensor("transformer.h.0.attn.c_attn.weight").dtype());
             assertEquals(DType.I8, f.tensor("transformer.h.0.attn.c_proj.weight").dtype());
             assertTrue(f.metadata().get("tessera.int8.layers").contains("h.0.attn.c_proj=inf"), f.metadata().toString());
         }
+        assertEquals(4, ok("generate", "--model", out.toString(), "--prompt-ids", "1,2", "--max-new-tokens", "4").out().strip()
+                .split(" ").length);
     }
 
     @Test

@@ -1,8 +1,11 @@
 package io.tessera.pipeline;
 
+import io.tessera.engine.Tensor;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.Embedding;
+import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -61,7 +64,7 @@ public final class QuantizedCheckpoint {
      */
     public static void load(SafetensorsFile file, Module skeleton) {
         Path name = file.path();
-        prepare(skeleton, layers(file), name);
+        prepare(skeleton, parseLayers(file.metadata().get(LAYERS), name), name);
         try {
             skeleton.loadStateDict(file.tensors(), true);
         } catch (IllegalArgumentException e) {
@@ -75,18 +78,30 @@ public final class QuantizedCheckpoint {
     }
 
     /**
-     * Replaces the Linear layers of {@code skeleton} named in {@code thresholds} by empty int8 layers of the same
-     * shape, to be filled from a quantized checkpoint ({@code source} names it in messages).
+     * Replaces the Linear and Embedding layers of {@code skeleton} named in {@code thresholds} by empty int8 layers of
+     * the same shape, to be filled from a quantized checkpoint ({@code source} names it in messages).
      */
     public static void prepare(Module skeleton, Map<String, Float> thresholds, Path source) {
         TreeSet<String> missing = new TreeSet<>(thresholds.keySet());
-        missing.removeAll(Quantization.replaceLinears(skeleton, (path, linear) -> !thresholds.containsKey(path) ? null
-                : Module.on(linear.weight().device(), () -> QuantizedLinear.empty(linear.inFeatures(), linear.outFeatures(),
-                        linear.bias() != null, thresholds.get(path)))));
+        missing.removeAll(Quantization.replace(skeleton, (path, layer) -> !thresholds.containsKey(path) ? null : empty(layer,
+                thresholds.get(path))));
         if (!missing.isEmpty()) {
-            throw new IllegalArgumentException(source + ": metadata " + LAYERS + " names layers that are not Linear layers of "
-                    + skeleton.getClass().getSimpleName() + ": " + missing);
+            throw new IllegalArgumentException(source + ": metadata " + LAYERS + " names layers that are not Linear or Embedding"
+                    + " layers of " + skeleton.getClass().getSimpleName() + ": " + missing);
         }
+    }
+
+    /** An empty int8 layer in the shape of {@code layer} (an Embedding [vocab, dim] as out = vocab, in = dim), or null. */
+    private static QuantizedLinear empty(Module layer, float threshold) {
+        if (layer instanceof Linear linear) {
+            return Module.on(linear.weight().device(), () -> QuantizedLinear.empty(linear.inFeatures(), linear.outFeatures(),
+                    linear.bias() != null, threshold));
+        }
+        if (layer instanceof Embedding embedding) {
+            Tensor w = embedding.weight();
+            return Module.on(w.device(), () -> QuantizedLinear.empty(w.dim(1), w.dim(0), false, threshold));
+        }
+        return null;
     }
 
     private static Map<String, Float> parseLayers(String value, Path name) {

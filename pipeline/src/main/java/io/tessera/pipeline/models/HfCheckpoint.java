@@ -84,7 +84,7 @@ public final class HfCheckpoint {
             QuantizedCheckpoint.prepare(model, stored, dir);
             Map<String, Tensor> state = collect(model, opened, weightMap);
             if (int8 != null && stored.isEmpty()) {
-                Quantization.quantize(model, int8, (path, linear) -> quantized(dir, config, path, linear, state, int8));
+                Quantization.quantize(model, int8, (path, layer) -> quantized(dir, config, path, layer, state, int8));
             }
             if (copy) {
                 model.loadStateDict(state, true);
@@ -100,12 +100,12 @@ public final class HfCheckpoint {
         }
     }
 
-    /** The int8 layer in place of {@code linear}, from its tensors in {@code state} (which gives them up). */
-    private static QuantizedLinear quantized(Path dir, ModelConfig config, String path, Linear linear, Map<String, Tensor> state,
+    /** The int8 layer in place of {@code layer} (a Linear or Embedding), from its tensors in {@code state}, which gives them up. */
+    private static QuantizedLinear quantized(Path dir, ModelConfig config, String path, Module layer, Map<String, Tensor> state,
             QuantizationConfig int8) {
         try {
-            return QuantizedLinear.of(state.remove(path + ".weight"), linear.inputMajor(), state.remove(path + ".bias"),
-                    int8.outlierThreshold());
+            return QuantizedLinear.of(state.remove(path + ".weight"), layer instanceof Linear linear && linear.inputMajor(),
+                    state.remove(path + ".bias"), int8.outlierThreshold());
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(dir + ": " + HfNames.hf(config, path + ".weight") + ": " + e.getMessage(), e);
         }

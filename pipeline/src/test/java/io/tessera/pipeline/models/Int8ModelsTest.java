@@ -13,6 +13,7 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.Embedding;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
 import io.tessera.pipeline.Quantization;
@@ -34,9 +35,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  * int8 transformers against their float models. What is measured, over every position of a 24-token sequence: the
  * relative error of the logits, ||int8 - float|| / ||float - mean(float)|| (Frobenius, the float logits centred so
  * that a constant offset, which changes no probability, is not counted as signal), and the share of positions whose
- * argmax (the greedy choice given the same prefix) agrees. Measured on the fixtures: relative error 1.3-2.2%, argmax
- * agreeing at 22-24 of 24 positions; on the random configs 1.5-1.8% and 22-24 of 24 (random tiny models have nearly
- * flat logits, so near-ties flip). Asserted: below 4% and at least 20 of 24.
+ * argmax (the greedy choice given the same prefix) agrees. Measured on the fixtures: relative error 1.3-2.2% with float
+ * embeddings, 1.5-2.4% with int8 embeddings (and tied heads), argmax agreeing at 22-24 of 24 positions; the same ranges
+ * on the random configs (random tiny models have nearly flat logits, so near-ties flip). Asserted: below 4% and at
+ * least 20 of 24.
  */
 class Int8ModelsTest {
     static final double MAX_RELATIVE_ERROR = 0.04;
@@ -55,22 +57,50 @@ class Int8ModelsTest {
     @ValueSource(strings = {"gpt2-tiny", "llama-tiny", "qwen2-tiny-bf16"})
     void quantizedAtLoadTheFixturesStayCloseToTheirFloatModels(String name) throws IOException {
         Path fixture = ReferenceLogitsTest.fixture(name);
-        try (CausalLm float32 = HfCheckpoint.load(fixture);
-             CausalLm int8 = HfCheckpoint.load(fixture, QuantizationConfig.defaults());
-             CausalLm inMemory = HfCheckpoint.load(fixture, true);
-             TensorScope scope = TensorScope.open();
-             GradMode off = GradMode.noGrad()) {
-            List<String> quantized = Quantization.quantize(inMemory, QuantizationConfig.defaults());
-            assertEquals(quantized, int8Paths(int8), name);
-            // every projection: 4 (GPT-2) or 7 (LLaMA) per block, plus LLaMA's untied head
-            int perBlock = float32.config().isGpt2() ? 4 : 7;
-            boolean untiedHead = !float32.config().tieWordEmbeddings();
-            assertEquals(perBlock * float32.config().layers() + (untiedHead ? 1 : 0), quantized.size(), name + ": " + quantized);
-            Tensor ids = Tensor.of(IDS, 1, IDS.length);
-            float[] streamed = int8.forward(ids, null).toFloatArray();
-            // loading tensor by tensor into int8 gives the model that quantizing the loaded float model gives
-            assertArrayEquals(inMemory.forward(ids, null).toFloatArray(), streamed, name);
-            assertClose(float32.forward(ids, null).toFloatArray(), streamed, (int) float32.config().vocabSize(), name);
+        for (QuantizationConfig config : new QuantizationConfig[] {QuantizationConfig.defaults(), QuantizationConfig.defaults()
+                .withEmbeddings()}) {
+            String what = name + (config.embeddings() ? " with int8 embeddings" : "");
+            try (CausalLm float32 = HfCheckpoint.load(fixture);
+                 CausalLm int8 = HfCheckpoint.load(fixture, config);
+                 CausalLm inMemory = HfCheckpoint.load(fixture, true);
+                 TensorScope scope = TensorScope.open();
+                 GradMode off = GradMode.noGrad()) {
+                List<String> quantized = Quantization.quantize(inMemory, config);
+                assertEquals(quantized, int8Paths(int8), what);
+                // every projection: 4 (GPT-2) or 7 (LLaMA) per block, LLaMA's untied head, and the embeddings if asked
+                ModelConfig shape = float32.config();
+                int expected = (shape.isGpt2() ? 4 : 7) * shape.layers() + (shape.tieWordEmbeddings() ? 0 : 1)
+                        + (config.embeddings() ? (shape.isGpt2() ? 2 : 1) : 0);
+                assertEquals(expected, quantized.size(), what + ": " + quantized);
+                Tensor ids = Tensor.of(IDS, 1, IDS.length);
+                float[] streamed = int8.forward(ids, null).toFloatArray();
+                // loading tensor by tensor into int8 gives the model that quantizing the loaded float model gives
+                assertArrayEquals(inMemory.forward(ids, null).toFloatArray(), streamed, what);
+                assertClose(float32.forward(ids, null).toFloatArray(), streamed, (int) shape.vocabSize(), what);
+            }
+        }
+    }
+
+    @Test
+    void anInt8EmbeddingLooksUpDequantizedRowsAndScoresAsItsTiedHead() {
+        try (Embedding table = new Embedding(7, 5, 1.0, 3); TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad();
+             QuantizedLinear int8 = QuantizedLinear.of(table.weight(), false, null, Float.POSITIVE_INFINITY)) {
+            float[] w = table.weight().toFloatArray();
+            float[] rows = int8.lookup(Tensor.of(new long[] {6, 0, 6}, 1, 3)).toFloatArray();
+            for (int r = 0; r < 3; r++) {
+                int id = r == 1 ? 0 : 6;
+                double absmax = 0;
+                for (int c = 0; c < 5; c++) {
+                    absmax = Math.max(absmax, Math.abs(w[id * 5 + c]));
+                }
+                for (int c = 0; c < 5; c++) {
+                    // absmax int8 codes: each value within half a step (absmax / 127 / 2) of the float
+                    assertEquals(w[id * 5 + c], rows[r * 5 + c], absmax / 254 * 1.001, "row " + r + " col " + c);
+                }
+            }
+            var e = assertThrows(IllegalArgumentException.class, () -> int8.lookup(Tensor.of(new long[] {7}, 1, 1)));
+            assertTrue(e.getMessage().contains("id 7 outside [0, 7)"), e.getMessage());
+            assertArrayEquals(new long[] {2, 7}, int8.attend(Tensor.zeros(2, 5)).shape());
         }
     }
 
@@ -79,14 +109,17 @@ class Int8ModelsTest {
         ModelConfig qwen2 = new ModelConfig("qwen2", 100, 64, 128, 3, 4, 2, 16, 64, 1e-6, 10000, null, true, true, 0);
         for (ModelConfig config : new ModelConfig[] {ModelConfig.gpt2(100, 64, 3, 4, 64), ModelConfig.llama(100, 64, 160, 3, 8, 2, 64),
             qwen2}) {
-            try (CausalLm float32 = CausalLm.create(config, 3);
-                 CausalLm int8 = CausalLm.create(config, 3);
-                 TensorScope scope = TensorScope.open();
-                 GradMode off = GradMode.noGrad()) {
-                Quantization.quantize(int8, QuantizationConfig.defaults());
-                Tensor ids = Tensor.of(IDS, 1, IDS.length);
-                assertClose(float32.forward(ids, null).toFloatArray(), int8.forward(ids, null).toFloatArray(),
-                        (int) config.vocabSize(), config.modelType());
+            for (QuantizationConfig int8Config : new QuantizationConfig[] {QuantizationConfig.defaults(), QuantizationConfig.defaults()
+                    .withEmbeddings()}) {
+                try (CausalLm float32 = CausalLm.create(config, 3);
+                     CausalLm int8 = CausalLm.create(config, 3);
+                     TensorScope scope = TensorScope.open();
+                     GradMode off = GradMode.noGrad()) {
+                    Quantization.quantize(int8, int8Config);
+                    Tensor ids = Tensor.of(IDS, 1, IDS.length);
+                    assertClose(float32.forward(ids, null).toFloatArray(), int8.forward(ids, null).toFloatArray(),
+                            (int) config.vocabSize(), config.modelType() + (int8Config.embeddings() ? " with int8 embeddings" : ""));
+                }
             }
         }
     }
@@ -95,7 +128,7 @@ class Int8ModelsTest {
     void anInt8DirectoryLoadsBackAsTheSameModelAndKeepsTheOtherFiles() throws IOException {
         Path fixture = ReferenceLogitsTest.fixture("llama-tiny");
         Path out = dir.resolve("llama-int8");
-        QuantizationConfig config = QuantizationConfig.defaults().keeping("layers.1.mlp.down_proj");
+        QuantizationConfig config = QuantizationConfig.defaults().withEmbeddings().keeping("layers.1.mlp.down_proj");
         try (CausalLm int8 = HfCheckpoint.load(fixture, config); TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
             assertInstanceOf(Linear.class, child(int8, "layers.1.mlp.down_proj"));
             HfCheckpointWriter.saveQuantized(int8, fixture, out);
@@ -104,6 +137,7 @@ class Int8ModelsTest {
                 assertEquals("pt", file.metadata().get("format"));
                 assertEquals(DType.I8, file.tensor("model.layers.0.self_attn.q_proj.weight").dtype());
                 assertEquals(DType.F32, file.tensor("lm_head.weight_scale").dtype());
+                assertEquals(DType.I8, file.tensor("model.embed_tokens.weight").dtype());
                 assertEquals(DType.F32, file.tensor("model.layers.1.mlp.down_proj.weight").dtype());
             }
             Tensor ids = Tensor.of(IDS, 1, IDS.length);
