@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import io.tessera.engine.DType;
+import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.InputFiles;
@@ -103,8 +104,14 @@ public final class HfCheckpoint {
     /** The int8 layer in place of {@code layer} (a Linear or Embedding), from its tensors in {@code state}, which gives them up. */
     private static QuantizedLinear quantized(Path dir, ModelConfig config, String path, Module layer, Map<String, Tensor> state,
             QuantizationConfig int8) {
+        // The skeleton's F32 weight of this layer was allocated but never touched, so it is not resident. Freed into the
+        // host block cache, it would be handed to the next conversion of its size, which would touch it, and in the end
+        // every layer's weight would sit resident in the cache: free it and return the cache to the system first.
+        boolean inputMajor = layer instanceof Linear linear && linear.inputMajor();
+        layer.close();
+        HostStorage.emptyCache();
         try {
-            return QuantizedLinear.of(state.remove(path + ".weight"), layer instanceof Linear linear && linear.inputMajor(),
+            return QuantizedLinear.of(state.remove(path + ".weight"), inputMajor,
                     state.remove(path + ".bias"), int8.outlierThreshold());
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(dir + ": " + HfNames.hf(config, path + ".weight") + ": " + e.getMessage(), e);

@@ -25,6 +25,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -121,6 +122,35 @@ class Int8ModelsTest {
                             (int) config.vocabSize(), config.modelType() + (int8Config.embeddings() ? " with int8 embeddings" : ""));
                 }
             }
+        }
+    }
+
+    /**
+     * Quantizing at load keeps no float copy of the quantized weights: beyond the int8 model only the conversion of the
+     * last weight (at most one F32 tensor) stays allocated, in the host block cache. (The skeleton's never-touched F32
+     * weights once went into that cache and were reused, and so made resident, by the conversions: every layer's.)
+     */
+    @Test
+    void quantizingABf16CheckpointAtLoadKeepsAtMostOneF32Weight() throws IOException {
+        ModelConfig config = ModelConfig.llama(1000, 512, 1024, 2, 8, 2, 64);
+        Path f32 = dir.resolve("f32");
+        Path bf16 = dir.resolve("bf16");
+        try (CausalLm model = CausalLm.create(config, 1)) {
+            HfCheckpointWriter.save(model, f32, 1);
+        }
+        Files.createDirectories(bf16);
+        Files.copy(f32.resolve("config.json"), bf16.resolve("config.json"));
+        try (SafetensorsFile file = Safetensors.read(f32.resolve("model.safetensors")); TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> converted = new LinkedHashMap<>();
+            file.tensors().forEach((name, t) -> converted.put(name, t.to(DType.BF16)));
+            Safetensors.write(bf16.resolve("model.safetensors"), converted, Map.of("format", "pt"));
+        }
+        HostStorage.emptyCache();
+        try (CausalLm int8 = HfCheckpoint.load(bf16, QuantizationConfig.defaults())) {
+            long largestWeight = 1024L * 512 * Float.BYTES; // gate_proj / up_proj / down_proj
+            long state = int8.stateDict().values().stream().mapToLong(t -> t.numel() * t.dtype().byteSize()).sum();
+            assertTrue(HostStorage.cachedBytes() <= largestWeight, "cached after load: " + HostStorage.cachedBytes());
+            assertTrue(HostStorage.liveBytes() <= state + 64 * 1024, "allocated " + HostStorage.liveBytes() + ", state " + state);
         }
     }
 
