@@ -87,13 +87,16 @@ public final class Generator {
             for (int step = 0; step < maxNewTokens && !all(stopped); step++) {
                 int length = longest + step;
                 int from = cached && step > 0 ? length - 1 : 0;
+                // only the slots whose logits are used come to the host: every slot of the prompt when kept, else the last
+                int copied = step == 0 && keepLogits ? from : length - 1;
                 float[] logits;
                 try (TensorScope scope = TensorScope.open()) {
                     long[] input = new long[batch * (length - from)];
                     for (int b = 0; b < batch; b++) {
                         System.arraycopy(slots[b], from, input, b * (length - from), length - from);
                     }
-                    logits = model.forward(Tensor.of(input, batch, length - from), pads, cache).to(Device.CPU).toFloatArray();
+                    Tensor all = model.forward(Tensor.of(input, batch, length - from), pads, cache);
+                    logits = all.slice(1, copied - from, length - from).contiguous().to(Device.CPU).toFloatArray();
                 }
                 for (int b = 0; b < batch; b++) {
                     if (stopped[b]) {
@@ -101,7 +104,7 @@ public final class Generator {
                     }
                     int firstNew = step == 0 && keepLogits ? (int) pads[b] : length - 1;
                     for (int slot = firstNew; slot < length; slot++) {
-                        int row = b * (length - from) + slot - from;
+                        int row = b * (length - copied) + slot - copied;
                         rows[b][slot - (int) pads[b]] = Arrays.copyOfRange(logits, row * vocab, (row + 1) * vocab);
                     }
                     int last = length - 1 - (int) pads[b];
