@@ -69,6 +69,50 @@ def best_median_tiny(fn, calls=200_000, rounds=ROUNDS, inner=5):
     return min(statistics.median(loop() for _ in range(inner)) for _ in range(rounds))
 
 
+def gpt2_block(torch, d, heads):
+    """GPT-2's pre-norm block as plain nn.Modules (eager, preallocated KV cache written in place) and how it attends."""
+    F = torch.nn.functional
+    nn = torch.nn
+    hd = d // heads
+    sdpa = getattr(F, "scaled_dot_product_attention", None)
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1 = nn.LayerNorm(d)
+            self.c_attn = nn.Linear(d, 3 * d)
+            self.c_proj = nn.Linear(d, d)
+            self.ln_2 = nn.LayerNorm(d)
+            self.c_fc = nn.Linear(d, 4 * d)
+            self.mlp_proj = nn.Linear(4 * d, d)
+
+        def forward(self, x, cache=None, past=0):
+            B, T, _ = x.shape
+            q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
+            q = q.view(B, T, heads, hd).transpose(1, 2)
+            k = k.view(B, T, heads, hd).transpose(1, 2)
+            v = v.view(B, T, heads, hd).transpose(1, 2)
+            if cache is not None:
+                keys, values = cache
+                keys[:, :, past:past + T] = k
+                values[:, :, past:past + T] = v
+                k = keys[:, :, :past + T]
+                v = values[:, :, :past + T]
+            if sdpa is not None:
+                y = sdpa(q, k, v, is_causal=(T > 1 and past == 0))
+            else:
+                att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+                if T > 1:
+                    mask = torch.ones(T, past + T, dtype=torch.bool).triu(past + 1)
+                    att = att.masked_fill(mask, float("-inf"))
+                y = att.softmax(dim=-1) @ v
+            y = y.transpose(1, 2).reshape(B, T, d)
+            x = x + self.c_proj(y)
+            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+    return Block, ("F.scaled_dot_product_attention" if sdpa else "manual softmax(q k^T / sqrt(d)) v")
+
+
 class Peer:
     def __init__(self, torch, np, have):
         self.torch = torch
@@ -169,45 +213,10 @@ class Peer:
     # ---- decoder: GPT-2-small-sized blocks (12 x d=768, 12 heads, MLP 4d) + final LayerNorm, f32, batch 1
     def decoder(self):
         torch = self.torch
-        F = torch.nn.functional
         nn = torch.nn
         d, heads, layers, ctx = 768, 12, 12, 128
         hd = d // heads
-        sdpa = getattr(F, "scaled_dot_product_attention", None)
-
-        class Block(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.ln_1 = nn.LayerNorm(d)
-                self.c_attn = nn.Linear(d, 3 * d)
-                self.c_proj = nn.Linear(d, d)
-                self.ln_2 = nn.LayerNorm(d)
-                self.c_fc = nn.Linear(d, 4 * d)
-                self.mlp_proj = nn.Linear(4 * d, d)
-
-            def forward(self, x, cache=None, past=0):
-                B, T, _ = x.shape
-                q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
-                q = q.view(B, T, heads, hd).transpose(1, 2)
-                k = k.view(B, T, heads, hd).transpose(1, 2)
-                v = v.view(B, T, heads, hd).transpose(1, 2)
-                if cache is not None:
-                    keys, values = cache
-                    keys[:, :, past:past + T] = k
-                    values[:, :, past:past + T] = v
-                    k = keys[:, :, :past + T]
-                    v = values[:, :, :past + T]
-                if sdpa is not None:
-                    y = sdpa(q, k, v, is_causal=(T > 1 and past == 0))
-                else:
-                    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
-                    if T > 1:
-                        mask = torch.ones(T, past + T, dtype=torch.bool).triu(past + 1)
-                        att = att.masked_fill(mask, float("-inf"))
-                    y = att.softmax(dim=-1) @ v
-                y = y.transpose(1, 2).reshape(B, T, d)
-                x = x + self.c_proj(y)
-                return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+        Block, attention = gpt2_block(torch, d, heads)
 
         torch.manual_seed(0)
         blocks = nn.ModuleList([Block() for _ in range(layers)]).eval()
@@ -215,7 +224,6 @@ class Peer:
         caches = [(torch.zeros(1, heads, ctx + 1, hd), torch.zeros(1, heads, ctx + 1, hd)) for _ in range(layers)]
         prompt = torch.randn(1, ctx, d)
         token = torch.randn(1, 1, d)
-        attention = "F.scaled_dot_product_attention" if sdpa else "manual softmax(q k^T / sqrt(d)) v"
 
         def run(x, cached, past):
             for i, blk in enumerate(blocks):
@@ -236,6 +244,54 @@ class Peer:
                         lambda: run(token, True, ctx))
             self.record("forward_128_int8", f"quantize_dynamic(qint8, onednn) Linears, {attention}, inference_mode",
                         lambda: run(prompt, False, 0))
+
+    # ---- a whole GPT-2-small-shape model (vocab 50257, tied head), decode 1 token at context 128, batch 1
+    def model_decode(self):
+        torch = self.torch
+        nn = torch.nn
+        vocab, d, heads, layers, ctx = 50257, 768, 12, 12, 128
+        Block, attention = gpt2_block(torch, d, heads)
+
+        class Gpt2(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.wte = nn.Embedding(vocab, d)
+                self.wpe = nn.Embedding(1024, d)
+                self.h = nn.ModuleList([Block() for _ in range(layers)])
+                self.ln_f = nn.LayerNorm(d)
+                self.lm_head = nn.Linear(d, vocab, bias=False)
+                self.lm_head.weight = self.wte.weight  # tied, as GPT2LMHeadModel
+
+            def forward(self, ids, caches, past):
+                x = self.wte(ids) + self.wpe(torch.arange(past, past + ids.shape[1]))
+                for blk, cache in zip(self.h, caches):
+                    x = blk(x, cache, past)
+                return self.lm_head(self.ln_f(x))
+
+        torch.manual_seed(0)
+        float_model = Gpt2().eval()
+        prompt = torch.randint(0, vocab, (1, ctx))
+        token = torch.tensor([[42]])
+        torch.backends.quantized.engine = "onednn"
+        variants = [("model_decode", float_model, "f32"),
+                    ("model_decode_int8", torch.ao.quantization.quantize_dynamic(
+                        float_model, {nn.Linear}, dtype=torch.qint8), "quantize_dynamic(qint8, onednn) Linears, tied head included"),
+                    ("model_decode_int8_blocks", self._int8_blocks(float_model), "quantize_dynamic(qint8, onednn) block Linears, f32 head")]
+        for key, model, how in variants:
+            caches = [(torch.zeros(1, heads, ctx + 1, d // heads), torch.zeros(1, heads, ctx + 1, d // heads)) for _ in range(layers)]
+            with torch.inference_mode():
+                model(prompt, caches, 0)
+                self.record(key, f"eager nn.Modules, {how}, preallocated KV cache, {attention}, inference_mode",
+                            lambda: model(token, caches, ctx))
+
+    def _int8_blocks(self, model):
+        """A copy of model whose blocks' Linears are dynamic int8 and whose (tied) head stays f32."""
+        import copy
+        torch = self.torch
+        quantized = copy.deepcopy(model)
+        quantized.h = torch.ao.quantization.quantize_dynamic(quantized.h, {torch.nn.Linear}, dtype=torch.qint8)
+        quantized.lm_head.weight = quantized.wte.weight
+        return quantized
 
     # ---- sparse/ masked AdamW at 0.5% of 100M (only when the Tessera side has MaskedAdamWBenchmark)
     def masked_adamw(self):
@@ -429,7 +485,7 @@ def main():
     peer = Peer(torch, np, have)
     groups = [("call_overhead", None), ("bandwidth", None), ("adamw", None), ("matmul", None), ("linear", None),
               ("int8_linear", None),
-              ("decoder", None), ("masked_adamw", "MaskedAdamWBenchmark"),
+              ("decoder", None), ("model_decode", "ModelDecodeBenchmark"), ("masked_adamw", "MaskedAdamWBenchmark"),
               ("masked_backward", "MaskedBackwardBenchmark"), ("fisher", "FisherBenchmark"),
               ("quantize", "QuantizeBenchmark")]
     only = set(filter(None, args.only.split(",")))

@@ -38,6 +38,14 @@ DECODE_FLOPS = PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * (CONTEXT + 1) * D
 DECODE_BYTES = STACK_PARAMS * F32 + LAYERS * 2 * (CONTEXT + 1) * D * F32  # weights + K and V read once
 FWD_FLOPS = CONTEXT * PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * CONTEXT * CONTEXT * D  # full (unmasked) scores
 FWD_BYTES = STACK_PARAMS * F32
+# a whole GPT-2-small-shape model decoding one token: the blocks as above, one wpe row, the tied head reads all of wte
+VOCAB = 50257
+PROJ_WEIGHTS = LAYERS * 12 * D * D  # the projections' weights, int8 codes when quantized (scales are per row)
+PROJ_SCALES = LAYERS * 9 * D  # one F32 scale per output channel: c_attn 3d, c_proj d, c_fc 4d, mlp c_proj d
+MODEL_DECODE_FLOPS = DECODE_FLOPS + 2 * VOCAB * D
+MODEL_DECODE_BYTES = DECODE_BYTES + (VOCAB + 1) * D * F32
+MODEL_DECODE_BYTES_INT8 = MODEL_DECODE_BYTES - PROJ_WEIGHTS * 3 + PROJ_SCALES * F32
+MODEL_DECODE_BYTES_INT8_ALL = MODEL_DECODE_BYTES_INT8 - VOCAB * D * 3 + VOCAB * F32
 # diagonal Fisher of an MLP: forward, backward to every layer output (no input gradient of layer 1), and the
 # per-example squares (G^2)^T (X^2): 2 * batch * (2 * sum(in*out) + sum over layers >= 2 of in*out)
 MLP = [(784, 1024), (1024, 1024), (1024, 10)]
@@ -137,6 +145,16 @@ ROWS = [
     row("decoder", "parallel forward, int8 projections (LLM.int8)", "128 tokens",
         ("DecoderBenchmark", "forward128", {"weights": "int8"}), ["forward_128_int8"], "tok/s", flops=FWD_FLOPS,
         per_op=CONTEXT, issue=7),  # int8 multiply-adds counted against the f32 FLOP ceiling: a loose bound
+    # whole models: bound by streaming the weights once per token (and the KV cache), at this run's copy bandwidth
+    row("decoder", "decode 1 token, whole GPT-2-small-shape model (124M, tied head)", "context 128",
+        ("ModelDecodeBenchmark", "decodeStep", {"weights": "f32"}), ["model_decode"], "tok/s", bytes_=MODEL_DECODE_BYTES,
+        flops=MODEL_DECODE_FLOPS, issue=14),
+    row("decoder", "decode 1 token, whole model, int8 projections, f32 head", "context 128",
+        ("ModelDecodeBenchmark", "decodeStep", {"weights": "int8"}), ["model_decode_int8_blocks"], "tok/s",
+        bytes_=MODEL_DECODE_BYTES_INT8, issue=14),
+    row("decoder", "decode 1 token, whole model, int8 projections, embeddings and head", "context 128",
+        ("ModelDecodeBenchmark", "decodeStep", {"weights": "int8-all"}), ["model_decode_int8"], "tok/s",
+        bytes_=MODEL_DECODE_BYTES_INT8_ALL, issue=14),
 ]
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 LOWER_IS_BETTER = {"ns/call", "ms"}

@@ -7,6 +7,7 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
+import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.Generator;
 import io.tessera.pipeline.models.HfCheckpoint;
@@ -19,15 +20,18 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine.TypeConversionException;
 
 /** Generates tokens after a prompt with a Hugging Face model directory. */
 @Command(name = "generate", description = {"Generate tokens after a prompt with the model in a Hugging Face directory"
@@ -42,11 +46,24 @@ final class GenerateCommand implements Callable<Integer> {
 
     static final class Prompt {
         @Option(names = "--prompt", paramLabel = "TEXT", description = "Text, encoded with DIR/tokenizer.json (its BOS added"
-                + " as Hugging Face's tokenizer does).")
-        String text;
+                + " as Hugging Face's tokenizer does). Repeat for several prompts, decoded as one batch.")
+        List<String> texts;
 
-        @Option(names = "--prompt-ids", split = ",", paramLabel = "IDS", description = "Token ids, e.g. 1,2,3 (no BOS prepended).")
-        long[] ids;
+        @Option(names = "--prompt-ids", paramLabel = "IDS", converter = IdsConverter.class, description = "Token ids, e.g. 1,2,3"
+                + " (no BOS prepended). Repeat for several prompts, decoded as one batch.")
+        List<long[]> ids;
+    }
+
+    /** One prompt's comma-separated token ids. */
+    static final class IdsConverter implements ITypeConverter<long[]> {
+        @Override
+        public long[] convert(String value) {
+            try {
+                return Arrays.stream(value.split(",", -1)).mapToLong(id -> Long.parseLong(id.strip())).toArray();
+            } catch (NumberFormatException e) {
+                throw new TypeConversionException("'" + value + "' is not a comma-separated list of token ids");
+            }
+        }
     }
 
     @Option(names = "--max-new-tokens", required = true, paramLabel = "N", description = "At most this many new tokens.")
@@ -72,7 +89,11 @@ final class GenerateCommand implements Callable<Integer> {
             + " as one F32 safetensors tensor 'logits' [positions, vocab].")
     Path logitsOut;
 
-    @Option(names = "--json", description = "Print the result as JSON.")
+    @Option(names = "--int8", description = "Quantize every projection to int8 (LLM.int8, outlier threshold 6) as the model"
+            + " loads; a directory written by `tessera quantize` is int8 already.")
+    boolean int8;
+
+    @Option(names = "--json", description = "Print the result as JSON (for several prompts, an array of results in their order).")
     boolean json;
 
     @Spec
@@ -87,31 +108,42 @@ final class GenerateCommand implements Callable<Integer> {
         if (maxNewTokens < 0) {
             throw new ParameterException(spec.commandLine(), "--max-new-tokens must be >= 0, got " + maxNewTokens);
         }
+        int prompts = prompt.ids != null ? prompt.ids.size() : prompt.texts.size();
+        if (logitsOut != null && prompts > 1) {
+            throw new ParameterException(spec.commandLine(), "--logits-out takes a single prompt, got " + prompts);
+        }
         if (logitsOut != null) {
             AtomicFiles.requireWritable(logitsOut);
         }
-        Sampler sampler;
+        Sampler[] samplers = new Sampler[prompts];
         try {
-            sampler = sampling ? new Sampler(orDefault(temperature, 1.0), orDefault(topK, 0), orDefault(topP, 1.0), orDefault(seed, 0L))
-                    : Sampler.greedy();
+            for (int i = 0; i < prompts; i++) {
+                // one sampler per prompt, all seeded alike: each prompt draws what it would draw alone
+                samplers[i] = sampling ? new Sampler(orDefault(temperature, 1.0), orDefault(topK, 0), orDefault(topP, 1.0),
+                        orDefault(seed, 0L)) : Sampler.greedy();
+            }
         } catch (IllegalArgumentException e) {
             throw new ParameterException(spec.commandLine(), e.getMessage());
         }
         Path tokenizerFile = model.resolve("tokenizer.json");
         Tokenizer tokenizer = Files.isRegularFile(tokenizerFile) ? TokenizerJson.load(tokenizerFile) : null;
-        long[] promptIds = prompt.ids != null ? prompt.ids : encode(tokenizer, prompt.text);
+        long[][] promptIds = new long[prompts][];
+        for (int i = 0; i < prompts; i++) {
+            promptIds[i] = prompt.ids != null ? prompt.ids.get(i) : encode(tokenizer, prompt.texts.get(i));
+        }
         long[] eosIds = HfConfig.eosTokenIds(model.resolve("config.json"));
-        try (CausalLm lm = HfCheckpoint.load(model); TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
-            Generator.Generation generation = Generator.generate(lm, promptIds, maxNewTokens, sampler, eosIds, false);
+        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model);
+             TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
+            List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false);
             if (logitsOut != null) {
-                long[] all = new long[promptIds.length + generation.ids().length];
-                System.arraycopy(promptIds, 0, all, 0, promptIds.length);
-                System.arraycopy(generation.ids(), 0, all, promptIds.length, generation.ids().length);
+                long[] ids = generations.get(0).ids();
+                long[] all = new long[promptIds[0].length + ids.length];
+                System.arraycopy(promptIds[0], 0, all, 0, promptIds[0].length);
+                System.arraycopy(ids, 0, all, promptIds[0].length, ids.length);
                 Tensor logits = lm.forward(Tensor.of(all, 1, all.length), null).reshape(all.length, lm.config().vocabSize());
                 Safetensors.write(logitsOut, Map.of("logits", logits.to(Device.CPU)));
             }
-            print(generation.ids(), tokenizer == null ? null : tokenizer.decode(Arrays.stream(generation.ids()).mapToInt(i -> (int) i)
-                    .toArray()));
+            print(generations, tokenizer);
         }
         return 0;
     }
@@ -123,27 +155,43 @@ final class GenerateCommand implements Callable<Integer> {
         return Arrays.stream(tokenizer.encode(text, true)).asLongStream().toArray();
     }
 
-    private void print(long[] ids, String text) throws IOException {
+    /** One prompt's result as before: the ids on one line and the text on the next; several, one after the other. */
+    private void print(List<Generator.Generation> generations, Tokenizer tokenizer) throws IOException {
         PrintWriter out = spec.commandLine().getOut();
         if (json) {
             try (JsonGenerator g = Json.MAPPER.createGenerator(out).useDefaultPrettyPrinter()) {
                 g.configure(JsonGenerator.Feature.AUTO_CLOSE_TARGET, false);
-                g.writeStartObject();
-                g.writeFieldName("ids");
-                g.writeArray(ids, 0, ids.length);
-                if (text != null) {
-                    g.writeStringField("text", text);
+                if (generations.size() > 1) {
+                    g.writeStartArray();
                 }
-                g.writeEndObject();
+                for (Generator.Generation generation : generations) {
+                    long[] ids = generation.ids();
+                    g.writeStartObject();
+                    g.writeFieldName("ids");
+                    g.writeArray(ids, 0, ids.length);
+                    if (tokenizer != null) {
+                        g.writeStringField("text", decode(tokenizer, ids));
+                    }
+                    g.writeEndObject();
+                }
+                if (generations.size() > 1) {
+                    g.writeEndArray();
+                }
             }
             out.println();
         } else {
-            out.println(Arrays.stream(ids).mapToObj(Long::toString).collect(Collectors.joining(" ")));
-            if (text != null) {
-                out.println(text);
+            for (Generator.Generation generation : generations) {
+                out.println(Arrays.stream(generation.ids()).mapToObj(Long::toString).collect(Collectors.joining(" ")));
+                if (tokenizer != null) {
+                    out.println(decode(tokenizer, generation.ids()));
+                }
             }
         }
         out.flush();
+    }
+
+    private static String decode(Tokenizer tokenizer, long[] ids) {
+        return tokenizer.decode(Arrays.stream(ids).mapToInt(i -> (int) i).toArray());
     }
 
     private static <T> T orDefault(T value, T fallback) {

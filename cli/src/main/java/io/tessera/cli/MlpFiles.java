@@ -29,6 +29,17 @@ final class MlpFiles {
         Safetensors.write(file, weights, metadata);
     }
 
+    /** Writes an MLP whose layers {@link io.tessera.pipeline.Quantization} converted, with its layer sizes (atomically). */
+    static void saveQuantized(Path file, Mlp model, long[] sizes, Map<String, String> extra) throws IOException {
+        QuantizedCheckpoint.save(file, model, withSizes(extra, sizes));
+    }
+
+    private static Map<String, String> withSizes(Map<String, String> extra, long[] sizes) {
+        Map<String, String> metadata = new java.util.LinkedHashMap<>(extra);
+        metadata.put(ARCHITECTURE, "mlp " + Arrays.toString(sizes));
+        return metadata;
+    }
+
     /**
      * Writes an MLP whose layers {@link io.tessera.pipeline.Quantization} converted, with its layer sizes, and
      * returns the test accuracy of the written file loaded back. The file appears only once that evaluation
@@ -36,10 +47,8 @@ final class MlpFiles {
      */
     static double saveQuantizedAndTest(Path file, Mlp model, long[] sizes, Map<String, String> extra, FashionMnist.Split test)
             throws IOException {
-        Map<String, String> metadata = new java.util.LinkedHashMap<>(extra);
-        metadata.put(ARCHITECTURE, "mlp " + Arrays.toString(sizes));
         double[] accuracy = new double[1]; // set by the check, which runs on the written temporary file
-        QuantizedCheckpoint.save(file, model, metadata, written -> {
+        QuantizedCheckpoint.save(file, model, withSizes(extra, sizes), written -> {
             try (Mlp reloaded = load(written)) {
                 accuracy[0] = ClassifierTraining.accuracy(reloaded::forward, test, 1000);
             }

@@ -114,4 +114,26 @@ class GenerateCommandTest {
         CliRunner.fails(2, List.of("top-p"), "generate", "--model", dirArg, "--prompt-ids", "1", "--max-new-tokens", "2", "--top-p", "2");
         CliRunner.fails(2, List.of("--max-new-tokens"), "generate", "--model", dirArg, "--prompt-ids", "1");
     }
+
+    @Test
+    void severalPromptsAreOneBatchGivingWhatEachGivesAlone() throws IOException {
+        String m = copy("llama-tiny").toString();
+        String[] prompts = {"5,17,42,3,88,11", "7", "60,29,1"};
+        StringBuilder alone = new StringBuilder();
+        for (String p : prompts) {
+            alone.append(CliRunner.ok("generate", "--model", m, "--prompt-ids", p, "--max-new-tokens", "5").out());
+        }
+        String batched = CliRunner.ok("generate", "--model", m, "--prompt-ids", prompts[0], "--prompt-ids", prompts[1],
+                "--prompt-ids", prompts[2], "--max-new-tokens", "5").out();
+        assertEquals(alone.toString(), batched);
+        String json = CliRunner.ok("generate", "--model", m, "--prompt-ids", prompts[0], "--prompt-ids", prompts[1],
+                "--max-new-tokens", "5", "--json").out();
+        assertEquals(2, Json.MAPPER.readTree(json).size(), json);
+        assertEquals(alone.toString().lines().toList().get(1), Json.MAPPER.readTree(json).get(1).get("ids").toString()
+                .replaceAll("[\\[\\]]", "").replace(",", " "), json);
+        CliRunner.fails(2, List.of("--logits-out takes a single prompt, got 2"), "generate", "--model", m, "--prompt-ids", "1",
+                "--prompt-ids", "2", "--max-new-tokens", "1", "--logits-out", dir.resolve("l.safetensors").toString());
+        CliRunner.fails(2, List.of("'1,x' is not a comma-separated list of token ids"), "generate", "--model", m,
+                "--prompt-ids", "1,x", "--max-new-tokens", "1");
+    }
 }

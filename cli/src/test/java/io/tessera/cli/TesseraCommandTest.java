@@ -93,7 +93,8 @@ class TesseraCommandTest {
             }
         }
         String int8 = dir.resolve("m-int8.safetensors").toString();
-        Run quantize = run("quantize", "--model", model, "--out", int8, "--test-images", "500");
+        Run quantize = run("quantize", "--model", model, "--out", int8, "--test-images", "500", "--data",
+                FashionMnist.DEFAULT_DIR.toString());
         assertEquals(0, quantize.exitCode(), quantize.err());
         assertTrue(quantize.out().contains("quantized layers [0, 2] to int8") && quantize.out().contains("int8 "), quantize.out());
         try (var loaded = MlpFiles.load(java.nio.file.Path.of(int8))) {
@@ -127,7 +128,8 @@ class TesseraCommandTest {
         Path missing = dir.resolve("missing.safetensors");
         Path folder = Files.createDirectory(dir.resolve("folder"));
         assertFails("no such file: " + missing, "quantize", "--model", missing.toString(), "--out", dir.resolve("q").toString());
-        assertFails(folder + " is a directory, not a file", "quantize", "--model", folder.toString(), "--out", dir.resolve("q").toString());
+        assertFails("no such file: " + folder.resolve("config.json"), "quantize", "--model", folder.toString(), "--out",
+                dir.resolve("q").toString());
         assertFails("no such file: " + missing, "fisher", "--model", missing.toString(), "--out", dir.resolve("f").toString());
         assertFails("no such file: " + dir.resolve("m.yaml"), "merge", dir.resolve("m.yaml").toString());
         assertFails(folder + " is a directory, not a file", "merge", folder.toString());

@@ -1,5 +1,6 @@
 package io.tessera.pipeline;
 
+import io.tessera.engine.nn.Embedding;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
 import java.util.ArrayList;
@@ -12,29 +13,45 @@ public final class Quantization {
     private Quantization() {}
 
     /**
-     * Replaces every {@link Linear} of {@code model}, except those {@code config} keeps in float, by a
-     * {@link QuantizedLinear} and frees the float layer. Returns the dotted paths it quantized.
+     * Replaces every {@link Linear} of {@code model} (and every {@link Embedding} if {@code config} says so), except
+     * those {@code config} keeps in float, by a {@link QuantizedLinear} and frees the float layer. Returns the dotted
+     * paths it quantized.
      */
     public static List<String> quantize(Module model, QuantizationConfig config) {
-        List<String> linears = paths(model, Linear.class);
-        TreeSet<String> unknown = new TreeSet<>(config.keepFloat());
-        linears.forEach(unknown::remove);
-        if (!unknown.isEmpty()) {
-            throw new IllegalArgumentException("keepFloat names no Linear layer of " + model.getClass().getSimpleName() + ": "
-                    + unknown + " (its Linear layers: " + linears + ")");
-        }
-        return replaceLinears(model, (path, linear) -> config.keepFloat().contains(path) ? null
-                : QuantizedLinear.of(linear, config.outlierThreshold()));
+        return quantize(model, config, (path, layer) -> layer instanceof Linear linear
+                ? QuantizedLinear.of(linear, config.outlierThreshold())
+                : QuantizedLinear.of(((Embedding) layer).weight(), false, null, config.outlierThreshold()));
     }
 
     /**
-     * Puts {@code make}'s int8 layer in place of each {@link Linear} for which it returns one (null keeps the
-     * layer) and frees the float layer; returns the dotted paths replaced.
+     * {@link #quantize(Module, QuantizationConfig)} with each int8 layer made by {@code quantizer} from the layer's
+     * path and float layer (a {@link Linear}, or an {@link Embedding} read as [vocab, dim] = [out, in]), e.g. from a
+     * checkpoint's tensor rather than the layer's own weight, so that a model loads tensor by tensor straight into int8.
      */
-    static List<String> replaceLinears(Module model, BiFunction<String, Linear, QuantizedLinear> make) {
+    public static List<String> quantize(Module model, QuantizationConfig config, BiFunction<String, Module, QuantizedLinear> quantizer) {
+        List<String> candidates = paths(model, config.embeddings());
+        TreeSet<String> unknown = new TreeSet<>(config.keepFloat());
+        candidates.forEach(unknown::remove);
+        if (!unknown.isEmpty()) {
+            throw new IllegalArgumentException("keepFloat names no " + (config.embeddings() ? "Linear or Embedding" : "Linear")
+                    + " layer of " + model.getClass().getSimpleName() + ": " + unknown + " (its layers: " + candidates + ")");
+        }
+        return replace(model, (path, layer) -> quantizable(layer, config.embeddings()) && !config.keepFloat().contains(path)
+                ? quantizer.apply(path, layer) : null);
+    }
+
+    private static boolean quantizable(Module layer, boolean embeddings) {
+        return layer instanceof Linear || embeddings && layer instanceof Embedding;
+    }
+
+    /**
+     * Puts {@code make}'s int8 layer in place of each module for which it returns one (null keeps the module and
+     * walks into it) and frees the float module; returns the dotted paths replaced.
+     */
+    static List<String> replace(Module model, BiFunction<String, Module, QuantizedLinear> make) {
         List<String> replaced = new ArrayList<>();
         model.transform((path, child) -> {
-            QuantizedLinear replacement = child instanceof Linear linear ? make.apply(path, linear) : null;
+            QuantizedLinear replacement = make.apply(path, child);
             if (replacement == null) {
                 return child;
             }
@@ -45,11 +62,11 @@ public final class Quantization {
         return replaced;
     }
 
-    /** The dotted paths of every module of the given kind, depth first. */
-    static List<String> paths(Module model, Class<? extends Module> kind) {
+    /** The dotted paths of every Linear (and Embedding, with {@code embeddings}) layer, depth first. */
+    private static List<String> paths(Module model, boolean embeddings) {
         List<String> found = new ArrayList<>();
         model.transform((path, child) -> {
-            if (kind.isInstance(child)) {
+            if (quantizable(child, embeddings)) {
                 found.add(path);
             }
             return child;

@@ -1,8 +1,11 @@
 package io.tessera.pipeline;
 
+import io.tessera.engine.Tensor;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.Embedding;
+import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -33,6 +36,11 @@ public final class QuantizedCheckpoint {
      * back and evaluate it) before it replaces {@code file}: a failing check leaves no new file behind.
      */
     public static void save(Path file, Module model, Map<String, String> extra, AtomicFiles.Check check) throws IOException {
+        Safetensors.write(file, model.stateDict(), metadata(model, extra), check);
+    }
+
+    /** {@code extra} and the {@value #LAYERS} entry that lists {@code model}'s int8 layers: a quantized checkpoint's metadata. */
+    public static Map<String, String> metadata(Module model, Map<String, String> extra) {
         List<String> layers = new ArrayList<>();
         model.transform((path, child) -> {
             if (child instanceof QuantizedLinear q) {
@@ -42,7 +50,7 @@ public final class QuantizedCheckpoint {
         });
         Map<String, String> metadata = new LinkedHashMap<>(extra);
         metadata.put(LAYERS, String.join(",", layers));
-        Safetensors.write(file, model.stateDict(), metadata, check);
+        return metadata;
     }
 
     /** Whether {@code file}'s metadata marks it as a quantized checkpoint. */
@@ -56,20 +64,44 @@ public final class QuantizedCheckpoint {
      */
     public static void load(SafetensorsFile file, Module skeleton) {
         Path name = file.path();
-        Map<String, Float> thresholds = parseLayers(file.metadata().get(LAYERS), name);
-        TreeSet<String> missing = new TreeSet<>(thresholds.keySet());
-        missing.removeAll(Quantization.replaceLinears(skeleton, (path, linear) -> !thresholds.containsKey(path) ? null
-                : Module.on(linear.weight().device(), () -> QuantizedLinear.empty(linear.inFeatures(), linear.outFeatures(),
-                        linear.bias() != null, thresholds.get(path)))));
-        if (!missing.isEmpty()) {
-            throw new IllegalArgumentException(name + ": metadata " + LAYERS + " names layers that are not Linear layers of "
-                    + skeleton.getClass().getSimpleName() + ": " + missing);
-        }
+        prepare(skeleton, parseLayers(file.metadata().get(LAYERS), name), name);
         try {
             skeleton.loadStateDict(file.tensors(), true);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(name + ": " + e.getMessage(), e);
         }
+    }
+
+    /** The int8 layers {@code file}'s metadata lists, with their outlier thresholds (empty for a float checkpoint). */
+    public static Map<String, Float> layers(SafetensorsFile file) {
+        return isQuantized(file) ? parseLayers(file.metadata().get(LAYERS), file.path()) : Map.of();
+    }
+
+    /**
+     * Replaces the Linear and Embedding layers of {@code skeleton} named in {@code thresholds} by empty int8 layers of
+     * the same shape, to be filled from a quantized checkpoint ({@code source} names it in messages).
+     */
+    public static void prepare(Module skeleton, Map<String, Float> thresholds, Path source) {
+        TreeSet<String> missing = new TreeSet<>(thresholds.keySet());
+        missing.removeAll(Quantization.replace(skeleton, (path, layer) -> !thresholds.containsKey(path) ? null : empty(layer,
+                thresholds.get(path))));
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException(source + ": metadata " + LAYERS + " names layers that are not Linear or Embedding"
+                    + " layers of " + skeleton.getClass().getSimpleName() + ": " + missing);
+        }
+    }
+
+    /** An empty int8 layer in the shape of {@code layer} (an Embedding [vocab, dim] as out = vocab, in = dim), or null. */
+    private static QuantizedLinear empty(Module layer, float threshold) {
+        if (layer instanceof Linear linear) {
+            return Module.on(linear.weight().device(), () -> QuantizedLinear.empty(linear.inFeatures(), linear.outFeatures(),
+                    linear.bias() != null, threshold));
+        }
+        if (layer instanceof Embedding embedding) {
+            Tensor w = embedding.weight();
+            return Module.on(w.device(), () -> QuantizedLinear.empty(w.dim(1), w.dim(0), false, threshold));
+        }
+        return null;
     }
 
     private static Map<String, Float> parseLayers(String value, Path name) {

@@ -4,6 +4,7 @@ import io.tessera.engine.Backend;
 import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
+import io.tessera.engine.nn.EmbeddingTable;
 import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
@@ -20,8 +21,12 @@ import java.util.Arrays;
  * <p>State-dict names (so a quantized checkpoint is plain safetensors): {@code weight} I8 [out, in] (torch.nn.Linear's
  * layout, whatever the source layer's), {@code weight_scale} F32 [out] with weight ~= weight[o, i] * weight_scale[o],
  * and {@code bias} F32 [out] when the layer has one.
+ *
+ * <p>It also serves as an int8 token embedding table [vocab = out, dim = in] ({@link EmbeddingTable}): its per-output
+ * channel scales are per-row scales of the table, so one set of codes gives both the lookup (rows dequantized) and a
+ * tied LM head (the int8 product).
  */
-public final class QuantizedLinear extends Module implements Layer {
+public final class QuantizedLinear extends Module implements Layer, EmbeddingTable {
     /** int32 dot products of int8 codes cannot overflow up to this many input features (255 * 127 * k < 2^31). */
     public static final long MAX_IN_FEATURES = 65_536;
 
@@ -42,18 +47,32 @@ public final class QuantizedLinear extends Module implements Layer {
      * which a column runs in float32; {@code Float.POSITIVE_INFINITY} turns the decomposition off.
      */
     public static QuantizedLinear of(Linear linear, float outlierThreshold) {
+        return of(linear.weight(), linear.inputMajor(), linear.bias(), outlierThreshold);
+    }
+
+    /**
+     * Quantizes a float weight (F32, BF16 or F16; [out, in], or [in, out] when {@code inputMajor}, GPT-2's Conv1D) and
+     * an optional bias [out]: at most one F32 copy of the weight exists at a time, so a checkpoint can be quantized
+     * tensor by tensor as it is read.
+     */
+    public static QuantizedLinear of(Tensor weight, boolean inputMajor, Tensor bias, float outlierThreshold) {
         checkThreshold(outlierThreshold);
-        checkInFeatures(linear.inFeatures());
-        long out = linear.outFeatures();
-        long in = linear.inFeatures();
+        if (weight.rank() != 2 || !weight.dtype().isFloatingPoint()) {
+            throw new IllegalArgumentException("int8 Linear: the weight must be a float matrix, got " + weight.describe());
+        }
+        long out = weight.dim(inputMajor ? 1 : 0);
+        long in = weight.dim(inputMajor ? 0 : 1);
+        checkInFeatures(in);
+        if (bias != null && (bias.rank() != 1 || bias.dim(0) != out || !bias.dtype().isFloatingPoint())) {
+            throw new IllegalArgumentException("int8 Linear: the bias must be a float vector [" + out + "], got " + bias.describe());
+        }
         try (TensorScope scope = TensorScope.open()) {
-            Tensor w = (linear.inputMajor() ? linear.weight().t() : linear.weight()).detach().to(DType.F32);
+            Tensor w = (inputMajor ? weight.t() : weight).detach().to(DType.F32);
             Tensor codes = TensorScope.outside(() -> Tensor.empty(w.device(), DType.I8, out, in));
             Tensor scales = TensorScope.outside(() -> Tensor.empty(w.device(), DType.F32, out));
             w.backend().quantizeRows(w, null, codes, scales);
-            Tensor bias = linear.bias() == null ? null
-                    : TensorScope.outside(() -> linear.bias().detach().to(DType.F32));
-            return Module.on(w.device(), () -> new QuantizedLinear(codes, scales, bias, outlierThreshold));
+            Tensor b = bias == null ? null : TensorScope.outside(() -> bias.detach().to(DType.F32));
+            return Module.on(w.device(), () -> new QuantizedLinear(codes, scales, b, outlierThreshold));
         }
     }
 
@@ -113,6 +132,37 @@ public final class QuantizedLinear extends Module implements Layer {
             }
         }
         return result;
+    }
+
+    /** The embedding lookup: rows of the dequantized weight for ids [...] (I32 or I64, in [0, out)) -> [..., in] F32. */
+    @Override
+    public Tensor lookup(Tensor ids) {
+        if (ids.dtype() != DType.I64 && ids.dtype() != DType.I32) {
+            throw new IllegalArgumentException("int8 embedding: ids must be I32 or I64, got " + ids.describe());
+        }
+        long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
+        shape[ids.rank()] = inFeatures();
+        long[] index = ids.toLongArray();
+        if (index.length == 0) {
+            return Tensor.zeros(weight.device(), shape);
+        }
+        Tensor[] rows = new Tensor[index.length];
+        try (TensorScope scope = TensorScope.open()) {
+            for (int i = 0; i < index.length; i++) {
+                long id = index[i];
+                if (id < 0 || id >= outFeatures()) {
+                    throw new IllegalArgumentException("int8 embedding: id " + id + " outside [0, " + outFeatures() + ")");
+                }
+                rows[i] = weight.slice(0, id, id + 1).to(DType.F32).mul(scale.slice(0, id, id + 1).unsqueeze(1));
+            }
+            return scope.keep(Tensor.cat(0, rows).reshape(shape));
+        }
+    }
+
+    /** The tied-head product: {@link #forward}. */
+    @Override
+    public Tensor attend(Tensor hidden) {
+        return forward(hidden);
     }
 
     private static Tensor flaggedColumns(Tensor flags, long count) {

@@ -31,6 +31,14 @@ public final class CausalSelfAttention extends Module {
 
     /** x [batch, t, dim] -> [batch, t, dim]; cache may be null (training, or a full forward). */
     public Tensor forward(Tensor x, KvCache cache) {
+        return forward(x, cache, null);
+    }
+
+    /**
+     * {@link #forward(Tensor, KvCache)} with {@code keyBias} (null for none) added to the attention scores before the
+     * causal mask: e.g. [batch, 1, 1, keys] with a large negative value at padding keys, for left-padded batches.
+     */
+    public Tensor forward(Tensor x, KvCache cache, Tensor keyBias) {
         long batch = x.dim(0);
         long t = x.dim(1);
         long hd = headDim();
@@ -45,7 +53,8 @@ public final class CausalSelfAttention extends Module {
             k = kv[0];
             v = kv[1];
         }
-        Tensor scores = q.matmul(k.transpose(-1, -2)).mul(1.0 / Math.sqrt(hd)).causalMask(past, Double.NEGATIVE_INFINITY);
+        Tensor scores = q.matmul(k.transpose(-1, -2)).mul(1.0 / Math.sqrt(hd));
+        scores = (keyBias == null ? scores : scores.add(keyBias)).causalMask(past, Double.NEGATIVE_INFINITY);
         Tensor attended = scores.softmax(-1).matmul(v);
         return child("c_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, dim));
     }

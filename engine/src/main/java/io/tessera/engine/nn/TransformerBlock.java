@@ -30,7 +30,12 @@ public final class TransformerBlock extends Module {
     }
 
     public Tensor forward(Tensor x, KvCache cache) {
-        Tensor h = x.add(attn.forward(ln1.forward(x), cache));
+        return forward(x, cache, null);
+    }
+
+    /** A forward whose attention adds {@code keyBias} to its scores ({@link CausalSelfAttention#forward(Tensor, KvCache, Tensor)}). */
+    public Tensor forward(Tensor x, KvCache cache, Tensor keyBias) {
+        Tensor h = x.add(attn.forward(ln1.forward(x), cache, keyBias));
         return h.add(mlp.forward(ln2.forward(h)));
     }
 

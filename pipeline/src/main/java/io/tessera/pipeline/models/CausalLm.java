@@ -42,13 +42,23 @@ public abstract class CausalLm extends Module {
      * Ids on another device than the model's are moved to it; the logits are on the model's device.
      */
     public final Tensor forward(Tensor ids, DecoderCache cache) {
+        return forward(ids, null, cache);
+    }
+
+    /**
+     * {@link #forward(Tensor, DecoderCache)} for sequences of different lengths batched with left padding: the first
+     * {@code leftPad[b]} slots of row b (in the cache and in the ids of the step that fills them; their ids may be any
+     * valid id) are padding, masked out of attention, and row b's positions start after them. A row's logits are those
+     * of its sequence alone, up to rounding; the logits of padding slots mean nothing. {@code leftPad} null: none.
+     */
+    public final Tensor forward(Tensor ids, long[] leftPad, DecoderCache cache) {
         long past = cache == null ? 0 : cache.length();
-        Tensor hidden = embed(ids, past);
+        Tensor hidden = embed(ids, past, leftPad);
         if (cache != null && (cache.layers() != config.layers() || cache.batch() != ids.dim(0))) {
             throw new IllegalArgumentException("ids of batch " + ids.dim(0) + " need a cache of " + config.layers()
                     + " layers and that batch, got " + cache.layers() + " layers for batch " + cache.batch());
         }
-        return head(blocks(0, config.layers(), hidden, past, cache));
+        return head(blocks(0, config.layers(), hidden, past, leftPad, cache));
     }
 
     /**
@@ -56,9 +66,14 @@ public abstract class CausalLm extends Module {
      * (ids on another device are moved to the model's).
      */
     public final Tensor embed(Tensor ids, long past) {
+        return embed(ids, past, null);
+    }
+
+    /** {@link #embed(Tensor, long)} with left padding, as {@link #forward(Tensor, long[], DecoderCache)}. */
+    public final Tensor embed(Tensor ids, long past, long[] leftPad) {
         checkIds(ids, past);
         Device device = device();
-        return embedding(ids.device().equals(device) ? ids : ids.to(device), past);
+        return embedding(ids.device().equals(device) ? ids : ids.to(device), positions(past, ids.dim(0), ids.dim(1), leftPad));
     }
 
     /**
@@ -67,6 +82,11 @@ public abstract class CausalLm extends Module {
      * {@link #newCache(long, long, int, int)}) and the new keys and values are appended.
      */
     public final Tensor blocks(int from, int to, Tensor hidden, long past, DecoderCache cache) {
+        return blocks(from, to, hidden, past, null, cache);
+    }
+
+    /** {@link #blocks(int, int, Tensor, long, DecoderCache)} with left padding, as {@link #forward(Tensor, long[], DecoderCache)}. */
+    public final Tensor blocks(int from, int to, Tensor hidden, long past, long[] leftPad, DecoderCache cache) {
         if (from < 0 || to > config.layers() || from > to) {
             throw new IllegalArgumentException("blocks " + from + ":" + to + " outside the model's " + config.layers() + " layers");
         }
@@ -82,9 +102,10 @@ public abstract class CausalLm extends Module {
                         + " at position " + past);
             }
         }
+        Positions positions = positions(past, hidden.dim(0), hidden.dim(1), leftPad);
         Tensor x = hidden;
         for (int i = from; i < to; i++) {
-            x = block(i, x, past, cache == null ? null : cache.layer(i - from));
+            x = block(i, x, positions, cache == null ? null : cache.layer(i - from));
         }
         return x;
     }
@@ -124,10 +145,10 @@ public abstract class CausalLm extends Module {
     }
 
     /** Token (and, for learned positions, position) embeddings of checked ids on the model's device. */
-    abstract Tensor embedding(Tensor ids, long past);
+    abstract Tensor embedding(Tensor ids, Positions positions);
 
-    /** Block {@code index} on hidden states at positions past ..; {@code cache} is its layer's cache or null. */
-    abstract Tensor block(int index, Tensor x, long past, KvCache cache);
+    /** Block {@code index} on hidden states at {@code positions}; {@code cache} is its layer's cache or null. */
+    abstract Tensor block(int index, Tensor x, Positions positions, KvCache cache);
 
     /** Final norm and LM head. */
     abstract Tensor outputHead(Tensor hidden);
@@ -152,6 +173,22 @@ public abstract class CausalLm extends Module {
                 throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
             }
         }
+    }
+
+    /** Checks left padding for {@code batch} rows filling slots up to past + t (each row keeps a token); all zeros is none. */
+    private Positions positions(long past, long batch, long t, long[] leftPad) {
+        if (leftPad != null && leftPad.length != batch) {
+            throw new IllegalArgumentException("left padding for " + leftPad.length + " rows given to a batch of " + batch);
+        }
+        boolean padded = false;
+        for (int b = 0; leftPad != null && b < leftPad.length; b++) {
+            if (leftPad[b] < 0 || leftPad[b] >= past + t) {
+                throw new IllegalArgumentException("row " + b + ": left padding " + leftPad[b] + " must be in [0, " + (past + t)
+                        + "), leaving the row a token");
+            }
+            padded |= leftPad[b] > 0;
+        }
+        return new Positions(past, t, padded ? leftPad.clone() : null, device());
     }
 
     /** Positions past .. past + t - 1 as I64 [t] on {@code device}. */

@@ -34,6 +34,13 @@ public final class DecoderCache implements AutoCloseable {
         return layers.length == 0 ? 0 : layers[0].capacity();
     }
 
+    /** Forgets the positions from {@code newLength} on in every layer, e.g. to rewind a speculative or benchmark step. */
+    public void truncate(long newLength) {
+        for (KvCache layer : layers) {
+            layer.truncate(newLength);
+        }
+    }
+
     /** The number of blocks whose keys and values this cache holds. */
     public int layers() {
         return layers.length;

@@ -4,9 +4,11 @@ import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
-/** Decoding of one sequence: greedy, or drawn by a {@link Sampler}, stopping at an end-of-sequence id. */
+/** Decoding of one sequence or a batch of them: greedy, or drawn by a {@link Sampler}, stopping at an end-of-sequence id. */
 public final class Generator {
     private Generator() {}
 
@@ -36,40 +38,101 @@ public final class Generator {
         return generate(model, prompt, maxNewTokens, true, sampler, eosIds, keepLogits);
     }
 
+    /**
+     * Generates after several prompts at once (batched decode), each up to {@code maxNewTokens} tokens drawn by its own
+     * sampler and stopping after any of {@code eosIds}: one forward per step for the whole batch, with one
+     * [batch, ...] KV cache. The prompts are left-padded to the longest (so every row appends at the same slot and the
+     * cache keeps one length; padding is masked out and each row's positions start at its first token), and each
+     * generation is the one its prompt gives alone, up to float rounding. A row that stopped keeps its slot until the
+     * others stop.
+     */
+    public static List<Generation> generate(CausalLm model, long[][] prompts, int maxNewTokens, Sampler[] samplers, long[] eosIds,
+            boolean keepLogits) {
+        return generate(model, prompts, maxNewTokens, true, samplers, eosIds, keepLogits);
+    }
+
     private static Generation generate(CausalLm model, long[] prompt, int maxNewTokens, boolean cached, Sampler sampler,
             long[] eosIds, boolean keepLogits) {
-        if (prompt.length == 0 || maxNewTokens < 0) {
-            throw new IllegalArgumentException("need a non-empty prompt and newTokens >= 0, got " + prompt.length + " and " + maxNewTokens);
+        return generate(model, new long[][] {prompt}, maxNewTokens, cached, new Sampler[] {sampler}, eosIds, keepLogits).get(0);
+    }
+
+    private static List<Generation> generate(CausalLm model, long[][] prompts, int maxNewTokens, boolean cached, Sampler[] samplers,
+            long[] eosIds, boolean keepLogits) {
+        int batch = prompts.length;
+        if (batch == 0 || samplers.length != batch) {
+            throw new IllegalArgumentException("need one sampler per prompt and at least one prompt, got " + samplers.length
+                    + " samplers for " + batch + " prompts");
         }
-        long[] sequence = Arrays.copyOf(prompt, prompt.length + maxNewTokens);
-        float[][] rows = new float[maxNewTokens == 0 ? 0 : prompt.length + maxNewTokens - 1][];
+        int longest = 0;
+        for (long[] prompt : prompts) {
+            if (prompt.length == 0 || maxNewTokens < 0) {
+                throw new IllegalArgumentException("need non-empty prompts and newTokens >= 0, got a prompt of " + prompt.length
+                        + " tokens and " + maxNewTokens);
+            }
+            longest = Math.max(longest, prompt.length);
+        }
+        long[] pads = new long[batch];
+        long[][] slots = new long[batch][longest + maxNewTokens]; // padding slots hold id 0
+        float[][][] rows = new float[batch][][];
+        for (int b = 0; b < batch; b++) {
+            pads[b] = longest - prompts[b].length;
+            System.arraycopy(prompts[b], 0, slots[b], (int) pads[b], prompts[b].length);
+            rows[b] = new float[maxNewTokens == 0 ? 0 : prompts[b].length + maxNewTokens - 1][];
+        }
         int vocab = (int) model.config().vocabSize();
-        int step = 0;
+        int[] made = new int[batch];
+        boolean[] stopped = new boolean[batch];
         try (GradMode off = GradMode.noGrad();
-             DecoderCache cache = cached ? model.newCache(1, prompt.length + maxNewTokens) : null) {
-            boolean stopped = false;
-            for (; step < maxNewTokens && !stopped; step++) {
-                int length = prompt.length + step;
+             DecoderCache cache = cached ? model.newCache(batch, longest + maxNewTokens) : null) {
+            for (int step = 0; step < maxNewTokens && !all(stopped); step++) {
+                int length = longest + step;
                 int from = cached && step > 0 ? length - 1 : 0;
+                // only the slots whose logits are used come to the host: every slot of the prompt when kept, else the last
+                int copied = step == 0 && keepLogits ? from : length - 1;
                 float[] logits;
                 try (TensorScope scope = TensorScope.open()) {
-                    Tensor input = Tensor.of(Arrays.copyOfRange(sequence, from, length), 1, length - from);
-                    logits = model.forward(input, cache).to(Device.CPU).toFloatArray();
+                    long[] input = new long[batch * (length - from)];
+                    for (int b = 0; b < batch; b++) {
+                        System.arraycopy(slots[b], from, input, b * (length - from), length - from);
+                    }
+                    Tensor all = model.forward(Tensor.of(input, batch, length - from), pads, cache);
+                    logits = all.slice(1, copied - from, length - from).contiguous().to(Device.CPU).toFloatArray();
                 }
-                int firstNew = step == 0 && keepLogits ? 0 : length - 1;
-                for (int p = firstNew; p < length; p++) {
-                    int row = p - from;
-                    rows[p] = Arrays.copyOfRange(logits, row * vocab, (row + 1) * vocab);
-                }
-                sequence[length] = sampler.next(rows[length - 1]);
-                stopped = contains(eosIds, sequence[length]);
-                if (!keepLogits) {
-                    rows[length - 1] = null;
+                for (int b = 0; b < batch; b++) {
+                    if (stopped[b]) {
+                        continue;
+                    }
+                    int firstNew = step == 0 && keepLogits ? (int) pads[b] : length - 1;
+                    for (int slot = firstNew; slot < length; slot++) {
+                        int row = b * (length - copied) + slot - copied;
+                        rows[b][slot - (int) pads[b]] = Arrays.copyOfRange(logits, row * vocab, (row + 1) * vocab);
+                    }
+                    int last = length - 1 - (int) pads[b];
+                    slots[b][length] = samplers[b].next(rows[b][last]);
+                    made[b]++;
+                    stopped[b] = contains(eosIds, slots[b][length]);
+                    if (!keepLogits) {
+                        rows[b][last] = null;
+                    }
                 }
             }
         }
-        int decided = step == 0 || !keepLogits ? 0 : prompt.length + step - 1;
-        return new Generation(Arrays.copyOfRange(sequence, prompt.length, prompt.length + step), Arrays.copyOf(rows, decided));
+        List<Generation> generations = new ArrayList<>();
+        for (int b = 0; b < batch; b++) {
+            int start = longest; // a row's new tokens sit right after the longest prompt's slots, whatever its padding
+            int decided = made[b] == 0 || !keepLogits ? 0 : prompts[b].length + made[b] - 1;
+            generations.add(new Generation(Arrays.copyOfRange(slots[b], start, start + made[b]), Arrays.copyOf(rows[b], decided)));
+        }
+        return generations;
+    }
+
+    private static boolean all(boolean[] flags) {
+        for (boolean flag : flags) {
+            if (!flag) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static boolean contains(long[] ids, long id) {

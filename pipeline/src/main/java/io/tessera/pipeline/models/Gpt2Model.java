@@ -2,6 +2,7 @@ package io.tessera.pipeline.models;
 
 import io.tessera.engine.Tensor;
 import io.tessera.engine.nn.Embedding;
+import io.tessera.engine.nn.EmbeddingTable;
 import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.LayerNorm;
 import io.tessera.engine.nn.TransformerBlock;
@@ -11,8 +12,6 @@ import io.tessera.engine.nn.TransformerBlock;
  * blocks {@code h.N} (Conv1D projections, tanh GELU), {@code ln_f}, and the head tied to {@code wte}.
  */
 final class Gpt2Model extends CausalLm {
-    private final Embedding wte;
-    private final Embedding wpe;
     private final TransformerBlock[] blocks;
     private final LayerNorm lnF;
 
@@ -22,8 +21,8 @@ final class Gpt2Model extends CausalLm {
             throw new IllegalArgumentException("GPT-2 with an untied LM head is not supported");
         }
         long d = config.hiddenSize();
-        wte = child("wte", new Embedding(config.vocabSize(), d, 0.02, seed));
-        wpe = child("wpe", new Embedding(config.maxPositions(), d, 0.01, seed + 1));
+        child("wte", new Embedding(config.vocabSize(), d, 0.02, seed));
+        child("wpe", new Embedding(config.maxPositions(), d, 0.01, seed + 1));
         blocks = new TransformerBlock[config.layers()];
         for (int i = 0; i < blocks.length; i++) {
             blocks[i] = child("h." + i, new TransformerBlock(d, config.heads(), config.normEps(), seed + 10L * (i + 1)));
@@ -32,17 +31,18 @@ final class Gpt2Model extends CausalLm {
     }
 
     @Override
-    Tensor embedding(Tensor ids, long past) {
-        return wte.forward(ids).add(wpe.forward(positions(ids.device(), past, ids.dim(1))));
+    Tensor embedding(Tensor ids, Positions positions) {
+        Tensor p = positions.padded() ? positions.ids() : positions(ids.device(), positions.past, positions.t);
+        return child("wte", EmbeddingTable.class).lookup(ids).add(child("wpe", EmbeddingTable.class).lookup(p));
     }
 
     @Override
-    Tensor block(int index, Tensor x, long past, KvCache cache) {
-        return blocks[index].forward(x, cache);
+    Tensor block(int index, Tensor x, Positions positions, KvCache cache) {
+        return blocks[index].forward(x, cache, positions.keyBias(4));
     }
 
     @Override
     Tensor outputHead(Tensor hidden) {
-        return lnF.forward(hidden).linear(wte.weight(), false);
+        return child("wte", EmbeddingTable.class).attend(lnF.forward(hidden));
     }
 }

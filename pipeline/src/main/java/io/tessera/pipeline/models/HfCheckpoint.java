@@ -3,12 +3,19 @@ package io.tessera.pipeline.models;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.tessera.engine.DType;
+import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
+import io.tessera.pipeline.QuantizationConfig;
+import io.tessera.pipeline.QuantizedCheckpoint;
+import io.tessera.pipeline.QuantizedLinear;
+import io.tessera.pipeline.Quantization;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -38,7 +45,7 @@ public final class HfCheckpoint {
 
     /** {@link #load(Path, boolean) load(dir, false)}: F32 weights stay in the mapped files. */
     public static CausalLm load(Path dir) throws IOException {
-        return load(dir, false);
+        return load(dir, false, null);
     }
 
     /**
@@ -46,20 +53,40 @@ public final class HfCheckpoint {
      * wrong shard) is reported in one IllegalArgumentException naming each tensor and its file. With
      * {@code copy}, every parameter is an ordinary writable tensor (to train in place) and the files are closed;
      * without, F32 parameters are read-only views of the files, which stay mapped until the model is closed
-     * (gradients flow to them; in-place updates are refused).
+     * (gradients flow to them; in-place updates are refused). A checkpoint written by
+     * {@link HfCheckpointWriter#saveQuantized} loads with its int8 layers.
      */
     public static CausalLm load(Path dir, boolean copy) throws IOException {
+        return load(dir, copy, null);
+    }
+
+    /**
+     * The model in {@code dir} with its projections quantized to int8 as {@code int8} says, tensor by tensor as they
+     * are read: beyond the int8 model, at most one F32 copy of a weight exists at a time (BF16 and F16 weights are
+     * converted one by one); the float layers kept are loaded as by {@link #load(Path)}. An int8 checkpoint loads as
+     * it is.
+     */
+    public static CausalLm load(Path dir, QuantizationConfig int8) throws IOException {
+        return load(dir, false, int8);
+    }
+
+    private static CausalLm load(Path dir, boolean copy, QuantizationConfig int8) throws IOException {
         ModelConfig config = HfConfig.read(dir.resolve("config.json"));
         Map<String, String> weightMap = weightMap(dir);
         List<String> files = weightMap == null ? List.of(SINGLE) : List.copyOf(new LinkedHashSet<>(weightMap.values()));
-        // every parameter is adopted or overwritten below (collect reports any missing), so none is initialised
+        // every parameter is adopted, overwritten or quantized below (collect reports any missing), so none is initialised
         CausalLm model = Module.uninitialised(() -> CausalLm.create(config, 0));
         List<SafetensorsFile> opened = new ArrayList<>();
         try {
             for (String file : files) {
                 opened.add(readUnscoped(dir.resolve(file)));
             }
+            Map<String, Float> stored = storedInt8Layers(opened);
+            QuantizedCheckpoint.prepare(model, stored, dir);
             Map<String, Tensor> state = collect(model, opened, weightMap);
+            if (int8 != null && stored.isEmpty()) {
+                Quantization.quantize(model, int8, (path, layer) -> quantized(dir, config, path, layer, state, int8));
+            }
             if (copy) {
                 model.loadStateDict(state, true);
             } else {
@@ -74,6 +101,37 @@ public final class HfCheckpoint {
         }
     }
 
+    /** The int8 layer in place of {@code layer} (a Linear or Embedding), from its tensors in {@code state}, which gives them up. */
+    private static QuantizedLinear quantized(Path dir, ModelConfig config, String path, Module layer, Map<String, Tensor> state,
+            QuantizationConfig int8) {
+        // The skeleton's F32 weight of this layer was allocated but never touched, so it is not resident. Freed into the
+        // host block cache, it would be handed to the next conversion of its size, which would touch it, and in the end
+        // every layer's weight would sit resident in the cache: free it and return the cache to the system first.
+        boolean inputMajor = layer instanceof Linear linear && linear.inputMajor();
+        layer.close();
+        HostStorage.emptyCache();
+        try {
+            return QuantizedLinear.of(state.remove(path + ".weight"), inputMajor,
+                    state.remove(path + ".bias"), int8.outlierThreshold());
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(dir + ": " + HfNames.hf(config, path + ".weight") + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The int8 layers the files' metadata list (every file that lists them must list the same), or none. */
+    private static Map<String, Float> storedInt8Layers(List<SafetensorsFile> files) {
+        Map<String, Float> layers = Map.of();
+        for (SafetensorsFile file : files) {
+            Map<String, Float> listed = QuantizedCheckpoint.layers(file);
+            if (!listed.isEmpty() && !layers.isEmpty() && !listed.equals(layers)) {
+                throw new IllegalArgumentException(file.path() + ": metadata " + QuantizedCheckpoint.LAYERS
+                        + " differs from the other shards'");
+            }
+            layers = listed.isEmpty() ? layers : listed;
+        }
+        return layers;
+    }
+
     /**
      * Makes the tensors of {@code state} whose dtype is the parameters' the model's parameters (views of the files,
      * no copy) and converts the others into the parameters; the files with adopted tensors move from {@code opened}
@@ -82,10 +140,11 @@ public final class HfCheckpoint {
     private static void adoptViews(CausalLm model, Map<String, Tensor> state, List<SafetensorsFile> opened) {
         Map<String, Tensor> views = new LinkedHashMap<>();
         Map<String, Tensor> converted = new LinkedHashMap<>();
-        Map<String, Tensor> own = model.stateDict();
+        Map<String, Tensor> parameters = model.namedParameters();
         Set<Tensor> adopted = Collections.newSetFromMap(new IdentityHashMap<>());
         state.forEach((name, t) -> {
-            if (t.dtype() == own.get(name).dtype()) {
+            Tensor own = parameters.get(name);
+            if (own != null && t.dtype() == own.dtype()) {
                 // a view that does not own the mapping: closing one parameter (e.g. a Linear swapped out by
                 // quantization) must not unmap the file the others still read; the model unmaps it when it closes
                 views.put(name, t.detach());
@@ -118,6 +177,11 @@ public final class HfCheckpoint {
         } catch (UncheckedIOException e) {
             throw e.getCause();
         }
+    }
+
+    /** Float tensors load into float parameters (converted), int8 codes only into int8 buffers. */
+    private static boolean loadable(DType stored, DType target) {
+        return target.isFloatingPoint() ? stored.isFloatingPoint() : stored == target;
     }
 
     /** The index's weight_map (checkpoint name to shard file), or null for a single-file checkpoint. */
@@ -172,7 +236,7 @@ public final class HfCheckpoint {
                     problems.add(name + " in " + path + " duplicates the tensor already read from " + origin.get(local));
                 } else if (target == null) {
                     problems.add("unexpected tensor " + name + " in " + path);
-                } else if (!Arrays.equals(target.shape(), tensor.shape()) || !tensor.dtype().isFloatingPoint()) {
+                } else if (!Arrays.equals(target.shape(), tensor.shape()) || !loadable(tensor.dtype(), target.dtype())) {
                     problems.add(name + " in " + path + " is " + tensor.describe() + ", expected " + target.describe());
                 } else {
                     state.put(local, tensor);

@@ -5,10 +5,15 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
+import io.tessera.pipeline.QuantizedCheckpoint;
 import java.io.IOException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -54,6 +59,72 @@ public final class HfCheckpointWriter {
         weightMap.forEach(map::put);
         byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(index);
         AtomicFiles.writeStream(dir.resolve(HfCheckpoint.INDEX), out -> out.write(bytes));
+    }
+
+    /**
+     * Writes {@code model} (with int8 layers, e.g. from {@link HfCheckpoint#load(Path, io.tessera.pipeline.QuantizationConfig)})
+     * as a directory that {@link HfCheckpoint#load(Path)} reads back: every file of {@code source} that is not a weight
+     * file ({@code config.json}, the tokenizer's files), and one {@code model.safetensors} with the state under Hugging
+     * Face's names, {@code format: pt} and the int8 layer list ({@link QuantizedCheckpoint#LAYERS}). Hugging Face cannot
+     * read int8 codes with their scales: the directory is for Tessera. It is built beside {@code out} and renamed into
+     * place once complete, replacing a directory {@code out}; on failure nothing new is left behind.
+     */
+    public static void saveQuantized(CausalLm model, Path source, Path out) throws IOException {
+        Path target = out.toAbsolutePath().normalize();
+        Path parent = target.getParent();
+        if (parent == null || !Files.isDirectory(parent)) {
+            throw new IOException("cannot write " + out + ": the directory " + parent + " does not exist");
+        }
+        if (Files.exists(target) && !Files.isDirectory(target)) {
+            throw new IOException("cannot write " + out + ": it is a file, not a directory");
+        }
+        Path temp = Files.createTempDirectory(parent, "." + target.getFileName() + ".");
+        try {
+            try (DirectoryStream<Path> files = Files.newDirectoryStream(source)) {
+                for (Path file : files) {
+                    String name = file.getFileName().toString();
+                    if (Files.isRegularFile(file) && !name.endsWith(".safetensors") && !name.equals(HfCheckpoint.INDEX)) {
+                        Files.copy(file, temp.resolve(name));
+                    }
+                }
+            }
+            Map<String, Tensor> named = new LinkedHashMap<>();
+            model.stateDict().forEach((name, t) -> named.put(HfNames.hf(model.config(), name), t));
+            Safetensors.write(temp.resolve(HfCheckpoint.SINGLE), named, QuantizedCheckpoint.metadata(model, Map.of("format", "pt")));
+            replaceDirectory(temp, target);
+        } catch (IOException | RuntimeException | Error e) {
+            deleteTree(temp);
+            throw e;
+        }
+    }
+
+    /** Renames the complete directory {@code built} to {@code target}; an existing {@code target} is deleted after. */
+    private static void replaceDirectory(Path built, Path target) throws IOException {
+        Files.setPosixFilePermissions(built, PosixFilePermissions.fromString("rwxr-xr-x"));
+        if (!Files.exists(target)) {
+            Files.move(built, target, StandardCopyOption.ATOMIC_MOVE);
+            return;
+        }
+        Path old = built.resolveSibling(built.getFileName() + ".old");
+        Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
+        try {
+            Files.move(built, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            Files.move(old, target, StandardCopyOption.ATOMIC_MOVE);
+            throw e;
+        }
+        deleteTree(old);
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) {
+            return;
+        }
+        try (var walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
     }
 
     /** The parameters under Hugging Face's names, in {@code shards} consecutive groups of about equal bytes. */

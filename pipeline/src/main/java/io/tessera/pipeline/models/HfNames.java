@@ -34,6 +34,6 @@ final class HfNames {
         if (config.isGpt2()) {
             return "transformer." + local;
         }
-        return local.equals(LM_HEAD) ? local : "model." + local;
+        return local.startsWith("lm_head.") ? local : "model." + local; // lm_head.weight, or an int8 head's weight_scale
     }
 }

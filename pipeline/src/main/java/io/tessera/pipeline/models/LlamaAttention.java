@@ -31,15 +31,16 @@ final class LlamaAttention extends Module {
         child("o_proj", Linear.of(heads * headDim, d, false, seed + 3));
     }
 
-    /** x [batch, t, hidden] at positions past .. past + t - 1 -> [batch, t, hidden]. */
-    Tensor forward(Tensor x, long past, KvCache cache) {
+    /** x [batch, t, hidden] at {@code positions} -> [batch, t, hidden]. */
+    Tensor forward(Tensor x, Positions positions, KvCache cache) {
         long batch = x.dim(0);
         long t = x.dim(1);
+        long past = positions.past;
         if (slidingWindow > 0 && past + t > slidingWindow) {
             throw new UnsupportedOperationException("sliding-window attention beyond " + slidingWindow + " positions is not implemented");
         }
-        Tensor q = rope.apply(project("q_proj", x, heads), past);
-        Tensor k = rope.apply(project("k_proj", x, kvHeads), past);
+        Tensor q = rope.apply(project("q_proj", x, heads), positions);
+        Tensor k = rope.apply(project("k_proj", x, kvHeads), positions);
         Tensor v = project("v_proj", x, kvHeads);
         if (cache != null) {
             Tensor[] kv = cache.append(k, v);
@@ -49,8 +50,9 @@ final class LlamaAttention extends Module {
         int group = heads / kvHeads;
         // [batch, kvHeads, group, t, hd] against [batch, kvHeads, 1, T, hd]: the group broadcasts, no copy of k or v
         Tensor grouped = q.reshape(batch, kvHeads, group, t, headDim);
-        Tensor scores = grouped.matmul(k.unsqueeze(2).transpose(-1, -2)).mul(1.0 / Math.sqrt(headDim))
-                .causalMask(past, Double.NEGATIVE_INFINITY);
+        Tensor scores = grouped.matmul(k.unsqueeze(2).transpose(-1, -2)).mul(1.0 / Math.sqrt(headDim));
+        Tensor keyBias = positions.keyBias(scores.rank());
+        scores = (keyBias == null ? scores : scores.add(keyBias)).causalMask(past, Double.NEGATIVE_INFINITY);
         Tensor attended = scores.softmax(-1).matmul(v.unsqueeze(2)).reshape(batch, heads, t, headDim);
         return child("o_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, heads * headDim));
     }

@@ -19,8 +19,8 @@ final class LlamaBlock extends Module {
         mlp = child("mlp", new SwiGlu(config.hiddenSize(), config.intermediateSize(), seed + 5));
     }
 
-    Tensor forward(Tensor x, long past, KvCache cache) {
-        Tensor h = x.add(attention.forward(inputNorm.forward(x), past, cache));
+    Tensor forward(Tensor x, Positions positions, KvCache cache) {
+        Tensor h = x.add(attention.forward(inputNorm.forward(x), positions, cache));
         return h.add(mlp.forward(postAttentionNorm.forward(h)));
     }
 }

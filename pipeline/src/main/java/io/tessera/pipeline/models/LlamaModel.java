@@ -2,6 +2,7 @@ package io.tessera.pipeline.models;
 
 import io.tessera.engine.Tensor;
 import io.tessera.engine.nn.Embedding;
+import io.tessera.engine.nn.EmbeddingTable;
 import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Linear;
@@ -13,14 +14,13 @@ import io.tessera.engine.nn.RmsNorm;
  */
 final class LlamaModel extends CausalLm {
     private final Rope rope;
-    private final Embedding embed;
     private final LlamaBlock[] layers;
     private final RmsNorm norm;
 
     LlamaModel(ModelConfig config, long seed) {
         super(config);
         long d = config.hiddenSize();
-        embed = child("embed_tokens", new Embedding(config.vocabSize(), d, 0.02, seed));
+        Embedding embed = child("embed_tokens", new Embedding(config.vocabSize(), d, 0.02, seed));
         rope = new Rope(config, embed.weight().device());
         layers = new LlamaBlock[config.layers()];
         for (int i = 0; i < layers.length; i++) {
@@ -33,19 +33,20 @@ final class LlamaModel extends CausalLm {
     }
 
     @Override
-    Tensor embedding(Tensor ids, long past) {
-        return embed.forward(ids);
+    Tensor embedding(Tensor ids, Positions positions) {
+        return child("embed_tokens", EmbeddingTable.class).lookup(ids);
     }
 
     @Override
-    Tensor block(int index, Tensor x, long past, KvCache cache) {
-        return layers[index].forward(x, past, cache);
+    Tensor block(int index, Tensor x, Positions positions, KvCache cache) {
+        return layers[index].forward(x, positions, cache);
     }
 
     @Override
     Tensor outputHead(Tensor hidden) {
         Tensor h = norm.forward(hidden);
-        return config().tieWordEmbeddings() ? h.linear(embed.weight(), false) : child("lm_head", Layer.class).forward(h);
+        return config().tieWordEmbeddings() ? child("embed_tokens", EmbeddingTable.class).attend(h)
+                : child("lm_head", Layer.class).forward(h);
     }
 
     @Override

@@ -75,12 +75,14 @@ final class Rope implements AutoCloseable {
         return freq;
     }
 
-    /** x [batch, heads, t, headDim] rotated for positions past .. past + t - 1. */
-    Tensor apply(Tensor x, long past) {
-        long t = x.dim(2);
+    /** x [batch, heads, t, headDim] rotated for its positions (per row [batch, 1, t, headDim] tables when padded). */
+    Tensor apply(Tensor x, Positions positions) {
         long half = headDim / 2;
         Tensor rotated = Tensor.cat(-1, x.slice(-1, half, headDim).neg(), x.slice(-1, 0, half));
-        return x.mul(cos.slice(0, past, past + t)).add(rotated.mul(sin.slice(0, past, past + t)));
+        long past = positions.past;
+        Tensor c = positions.padded() ? Tensor.embedding(cos, positions.ids()).unsqueeze(1) : cos.slice(0, past, past + positions.t);
+        Tensor s = positions.padded() ? Tensor.embedding(sin, positions.ids()).unsqueeze(1) : sin.slice(0, past, past + positions.t);
+        return x.mul(c).add(rotated.mul(s));
     }
 
     @Override

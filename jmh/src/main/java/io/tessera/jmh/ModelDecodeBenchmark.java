@@ -1,0 +1,96 @@
+package io.tessera.jmh;
+
+import io.tessera.engine.Backend;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.nn.Module;
+import io.tessera.pipeline.Quantization;
+import io.tessera.pipeline.QuantizationConfig;
+import io.tessera.pipeline.models.CausalLm;
+import io.tessera.pipeline.models.DecoderCache;
+import io.tessera.pipeline.models.ModelConfig;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Decoding with a whole GPT-2-small-shape model ({@link CausalLm}: vocab 50257, 12 layers, d = 768, 12 heads, 1024
+ * positions; embeddings, final norm and the LM head tied to {@code wte} included; random weights from the seed,
+ * 124M parameters), batch 1: {@link #decodeStep} feeds one token at context 128 through a {@link DecoderCache} and
+ * computes its logits (tokens/s = 1000 / ms per op). Bound by reading every weight once per token.
+ * {@code weights}: {@code f32}; {@code int8}, every projection quantized as {@code tessera generate --int8} does
+ * (embeddings and the tied head stay f32); {@code int8-all}, the embedding tables and so the tied head too
+ * ({@link QuantizationConfig#withEmbeddings}).
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
+public class ModelDecodeBenchmark {
+    static final ModelConfig GPT2_SMALL = ModelConfig.gpt2(50257, 768, 12, 12, 1024);
+    static final int CONTEXT = 128;
+
+    @Param({"f32", "int8", "int8-all"})
+    public String weights;
+
+    @Param({"cpu"})
+    public String device;
+
+    private Backend backend;
+    private CausalLm model;
+    private DecoderCache cache;
+    private Tensor token;
+
+    @Setup
+    public void build() {
+        backend = BenchDevice.backend(device);
+        model = Module.on(backend.device(), () -> CausalLm.create(GPT2_SMALL, 5));
+        switch (weights) {
+            case "f32" -> { }
+            case "int8" -> Quantization.quantize(model, QuantizationConfig.defaults());
+            case "int8-all" -> Quantization.quantize(model, QuantizationConfig.defaults().withEmbeddings());
+            default -> throw new IllegalArgumentException("weights must be f32, int8 or int8-all, got " + weights);
+        }
+        cache = model.newCache(1, CONTEXT + 1);
+        long[] prompt = new long[CONTEXT];
+        for (int i = 0; i < CONTEXT; i++) {
+            prompt[i] = (i * 7919L) % GPT2_SMALL.vocabSize();
+        }
+        token = Tensor.of(new long[] {42}, 1, 1);
+        try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
+            model.forward(Tensor.of(prompt, 1, CONTEXT), cache); // fills the cache with CONTEXT positions
+        }
+    }
+
+    @TearDown
+    public void free() {
+        cache.close();
+        model.close();
+        token.close();
+    }
+
+    /** One token at position CONTEXT: every block over the cached positions, then the [1, 1, 50257] logits. */
+    @Benchmark
+    public long decodeStep() {
+        long n;
+        try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
+            n = model.forward(token, cache).numel();
+            backend.synchronize();
+        }
+        cache.truncate(CONTEXT);
+        return n;
+    }
+}
