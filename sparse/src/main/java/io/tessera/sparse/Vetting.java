@@ -83,7 +83,18 @@ public final class Vetting {
         List<VetReport.Check> checks = new ArrayList<>();
         checks.add(integrity(flags));
         List<VetReport.TensorChange> scored = changes;
-        if (applies && finite) {
+        boolean assess = applies && finite; // evidence needs deltas to this base, and finite ones
+        VetContext.Classifier classifier = assess ? context.classifier() : null;
+        Map<String, int[]> predictedBefore = classifier == null ? null : classifier.predict(base);
+        Map<String, int[]> predictedAfter = null;
+        if (applies) {
+            try (TensorScope _ = TensorScope.open()) {
+                Map<String, Tensor> patched = patch.apply(base);
+                after = evaluate == null ? Double.NaN : evaluate.applyAsDouble(patched);
+                predictedAfter = classifier == null ? null : classifier.predict(patched);
+            }
+        }
+        if (assess) {
             Evidence.Delta delta = Evidence.Delta.of(patchFile.toString(), patch, base);
             List<Evidence.Delta> accepted = deltas(context.accepted(), base, actual);
             scored = Evidence.withZScores(changes, accepted, policy.minHistory());
@@ -93,14 +104,6 @@ public final class Vetting {
             checks.add(Evidence.fisherFootprint(delta, context.rootFisher(), policy));
             checks.add(Evidence.predictedLoss(delta, context.rootGradient(), context.rootFisher(), policy));
             checks.add(Evidence.int8Survival(base, delta, policy));
-            VetContext.Classifier classifier = context.classifier();
-            Map<String, int[]> predictedBefore = classifier == null ? null : classifier.predict(base);
-            Map<String, int[]> predictedAfter = null;
-            try (TensorScope _ = TensorScope.open()) {
-                Map<String, Tensor> patched = patch.apply(base);
-                after = evaluate == null ? Double.NaN : evaluate.applyAsDouble(patched);
-                predictedAfter = classifier == null ? null : classifier.predict(patched);
-            }
             if (classifier == null) {
                 checks.add(Evidence.skipped("per-class accuracy", "no held-out data (give --data)"));
                 checks.add(Evidence.skipped("trigger probes", "no held-out data (give --data)"));
