@@ -51,7 +51,9 @@ import java.util.Map;
  * [out, in] of the model, the f32 tensor {@code <name>} [in, in]: X^T X summed over that layer's inputs, the
  * names a Fisher file uses too; regmean merges those weights by RegMean with {@code alpha} and averages
  * the rest ({@link Merge#regMean}). A model given as a patch is the base with the patch applied; every
- * patch must record the base's digest. Relative paths are resolved against the config file's folder.
+ * patch must record the base's digest; for fisher, a patch without a {@code fisher} file is weighed by the
+ * Fisher it carries ({@code tessera diff --fisher}: the contributor's, at the patched entries, 0 elsewhere, so
+ * the floor decides there). Relative paths are resolved against the config file's folder.
  * A {@code search} block chooses the models' weights (fisher, average, task_arithmetic, dare) instead of
  * taking them from the entries: each candidate (a grid of {@code grid + 1} points for two models, or
  * {@code samples} seeded Dirichlet draws) is merged and scored by the caller's evaluation on held-out data,
@@ -193,7 +195,7 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
                     continue;
                 }
                 String given = path != null ? path : m.patch();
-                if (method == Method.FISHER && m.fisher() == null) {
+                if (method == Method.FISHER && m.fisher() == null && m.patch() == null) { // a patch may carry its own
                     problems.add("models[" + i + "] (" + given + ") has no 'fisher', which method fisher needs");
                 }
                 if (method == Method.REGMEAN && m.gram() == null) {
