@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tessera.data.FashionMnist;
+import io.tessera.engine.DType;
 import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -164,6 +165,30 @@ class VetCommandTest {
             assertEquals("SKIPPED", verdicts.get(item), item);
         }
         assertEquals("PASS", verdicts.get("int8 survival"));
+        // a root Fisher from elsewhere (here: 1 on the first layer, 0 on the second) gives the footprint on its own
+        try (TensorScope scope = TensorScope.open(); SafetensorsFile base = Safetensors.read(dir.resolve("base.safetensors"))) {
+            Map<String, Tensor> fisher = new LinkedHashMap<>();
+            base.tensors().forEach((n, t) -> fisher.put(n, Tensor.full(n.startsWith("0.") ? 1 : 0, DType.F32, t.shape())));
+            Safetensors.write(dir.resolve("root-fisher.safetensors"), fisher, Map.of());
+        }
+        JsonNode footprint = Json.MAPPER.readTree(ok("vet", path("base.safetensors"), path("clean.patch"), "--root-fisher",
+                path("root-fisher.safetensors"), "--json").out()).get("checks").get(4);
+        assertEquals("Fisher footprint", footprint.get("item").asText());
+        try (SafetensorsFile base = Safetensors.read(dir.resolve("base.safetensors"));
+             SafetensorsFile clean = Safetensors.read(dir.resolve("clean.safetensors"))) {
+            double second = 0;
+            double all = 0;
+            for (String n : base.tensors().keySet()) {
+                float[] b = base.tensor(n).toFloatArray();
+                float[] c = clean.tensor(n).toFloatArray();
+                for (int i = 0; i < b.length; i++) {
+                    double d = (double) c[i] - b[i];
+                    all += d * d;
+                    second += n.startsWith("0.") ? 0 : d * d;
+                }
+            }
+            assertEquals(second / all, footprint.get("value").asDouble(), 1e-9, "the second layer's share of the squared change");
+        }
         String text = ok("vet", path("base.safetensors"), path("clean.patch")).out();
         assertTrue(text.contains("SKIPPED  trigger probes") && text.contains("overall: "), text);
     }
