@@ -2,10 +2,12 @@ package io.tessera.cli;
 
 import io.tessera.data.FashionMnist;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.fisher.CoefficientSearch;
 import io.tessera.fisher.MergeConfig;
 import io.tessera.fisher.MergeRunner;
+import io.tessera.sparse.Patch;
 import io.tessera.train.ClassifierTraining;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -15,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.function.ToDoubleFunction;
+import java.util.stream.IntStream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -39,7 +42,8 @@ final class MergeCommand implements Callable<Integer> {
     @Option(names = "--method", paramLabel = "M", description = "fisher, average, task-arithmetic, ties, dare or regmean.")
     String method;
 
-    @Option(names = "--models", split = ",", paramLabel = "A", description = "The models to merge (safetensors).")
+    @Option(names = "--models", split = ",", paramLabel = "A", description = "The models to merge (safetensors), or patches of"
+            + " --base; for fisher, a patch without --fishers is weighed by the Fisher it carries (tessera diff --fisher).")
     List<Path> models;
 
     @Option(names = "--fishers", split = ",", paramLabel = "F", description = "One Fisher diagonal per model (fisher).")
@@ -99,7 +103,7 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     /** The flags as a config, checked as the same YAML would be; what the flags alone get wrong is a usage error. */
-    private MergeConfig fromFlags() {
+    private MergeConfig fromFlags() throws IOException {
         if (method == null || models == null || out == null) {
             throw usage("give a merge config, or --method, --models and -o");
         }
@@ -113,20 +117,31 @@ final class MergeCommand implements Callable<Integer> {
         if (fishers != null && fishers.size() != models.size()) {
             throw usage("--fishers has " + fishers.size() + " files for " + models.size() + " models");
         }
-        if ((fishers != null) != name.equals("fisher")) {
-            throw usage(name.equals("fisher") ? "--method fisher needs --fishers" : "--fishers is for --method fisher only");
+        if (fishers != null && !name.equals("fisher")) {
+            throw usage("--fishers is for --method fisher only");
+        }
+        boolean[] patches = new boolean[models.size()];
+        boolean readable = true; // else the merge names the file that is not
+        for (int i = 0; i < patches.length; i++) {
+            readable &= InputFiles.problem(models.get(i)) == null;
+            patches[i] = readable && Patch.isPatchFile(models.get(i));
+        }
+        boolean anyPatch = IntStream.range(0, patches.length).anyMatch(i -> patches[i]);
+        if (readable && fishers == null && name.equals("fisher") && !IntStream.range(0, patches.length).allMatch(i -> patches[i])) {
+            throw usage("--method fisher needs --fishers (only patches made with 'tessera diff --fisher' carry their own)");
         }
         boolean fromBase = name.equals("task_arithmetic") || name.equals("ties") || name.equals("dare");
         if (density != null && !name.equals("ties") && !name.equals("dare")) {
             throw usage("--density is for ties and dare only");
         }
-        if (fromBase != (base != null)) {
-            throw usage(fromBase ? "--method " + method + " needs --base" : "--base is for task-arithmetic, ties and dare only");
+        if ((fromBase || anyPatch) != (base != null)) {
+            throw usage(base == null ? (anyPatch ? "patches in --models need --base" : "--method " + method + " needs --base")
+                    : "--base is for task-arithmetic, ties, dare and patches only");
         }
         if (dtype != null && !List.of("f32", "bf16", "f16").contains(dtype)) {
             throw usage("--dtype must be f32, bf16 or f16, got '" + dtype + "'");
         }
-        return MergeConfig.of(name, base, models, fishers, weights, density, seed, dtype, out);
+        return MergeConfig.of(name, base, models, patches, fishers, weights, density, seed, dtype, out);
     }
 
     private ParameterException usage(String message) {

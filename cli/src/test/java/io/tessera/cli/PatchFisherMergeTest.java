@@ -109,6 +109,10 @@ class PatchFisherMergeTest {
                 out: from-patches.safetensors
                 """);
         ok("merge", path("patches.yaml"));
+        ok("merge", "--method", "fisher", "--base", path("base.safetensors"), "--models", path("a.patch") + "," + path("b.patch.zst"),
+                "--weights", "0.4,0.6", "-o", path("from-patch-flags.safetensors"));
+        assertEquals(-1, Files.mismatch(dir.resolve("from-patches.safetensors"), dir.resolve("from-patch-flags.safetensors")),
+                "flags and YAML over patches");
         ok("merge", "--method", "fisher", "--models", path("a.safetensors") + "," + path("b.safetensors"), "--fishers",
                 path("fa-dense.safetensors") + "," + path("fb-dense.safetensors"), "--weights", "0.4,0.6", "-o",
                 path("from-models.safetensors"));
@@ -146,6 +150,10 @@ class PatchFisherMergeTest {
                 + "out: m.safetensors\n");
         List<String> before = listing(dir);
         fails(1, List.of("tessera merge: merge: ", "plain.patch carries no Fisher"), "merge", path("m.yaml"));
+        fails(2, List.of("tessera merge: patches in --models need --base"), "merge", "--method", "average", "--models",
+                path("plain.patch"), "-o", path("x.safetensors"));
+        fails(2, List.of("tessera merge: --method fisher needs --fishers"), "merge", "--method", "fisher", "--base",
+                path("base.safetensors"), "--models", path("plain.patch") + "," + path("a.safetensors"), "-o", path("x.safetensors"));
         fails(1, List.of("tessera diff: ", "negative.safetensors", "the Fisher value -1.0"), "diff", path("base.safetensors"),
                 path("a.safetensors"), "--fisher", path("negative.safetensors"), "-o", path("x.patch"));
         fails(1, List.of("tessera diff: ", "short.safetensors", "'layer.bias'"), "diff", path("base.safetensors"),

@@ -122,15 +122,18 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
 
     /**
      * A config from the command line's flags ({@code tessera merge --method ...}), checked exactly as the same
-     * YAML would be: {@code method} in the YAML's spelling, {@code weights} null for 1 each, {@code fishers} null
-     * or one per model, {@code density} for ties, or for dare the kept fraction; null for defaults.
+     * YAML would be: {@code method} in the YAML's spelling, {@code models} files or patches of the base
+     * ({@code patches} says which), {@code weights} null for 1 each, {@code fishers} null or one per model,
+     * {@code density} for ties, or for dare the kept fraction; null for defaults.
      */
-    public static MergeConfig of(String method, Path base, List<Path> models, List<Path> fishers, double[] weights, Double density,
-                                 Long seed, String dtype, Path out) {
+    public static MergeConfig of(String method, Path base, List<Path> models, boolean[] patches, List<Path> fishers,
+                                 double[] weights, Double density, Long seed, String dtype, Path out) {
         List<DocumentModel> entries = new ArrayList<>();
         for (int i = 0; i < models.size(); i++) {
-            entries.add(new DocumentModel(models.get(i).toString(), null, null, weights == null ? null : weights[i],
-                    fishers == null ? null : fishers.get(i).toString(), null, null));
+            String file = models.get(i).toString();
+            entries.add(new DocumentModel(patches[i] ? null : file, null, patches[i] ? file : null,
+                    weights == null ? null : weights[i], fishers == null || fishers.get(i) == null ? null : fishers.get(i).toString(),
+                    null, null));
         }
         DocumentParameters parameters = new DocumentParameters(null, null, density, null, null, null, seed, null, null, null, null);
         Document doc = new Document(method, null, base == null ? null : base.toString(), null, entries, parameters,

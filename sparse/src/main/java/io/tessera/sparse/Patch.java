@@ -97,6 +97,14 @@ public final class Patch {
     }
 
     /** Writes the patch atomically, optionally zstd-compressed (see {@link PatchFile}), without base values. */
+    /**
+     * Whether {@code file} holds a patch rather than a model (a compressed file, or one whose metadata says so),
+     * without validating it: {@link #load} does that.
+     */
+    public static boolean isPatchFile(Path file) throws IOException {
+        return PatchFile.isPatch(file);
+    }
+
     public void save(Path file, Compression compression) throws IOException {
         PatchFile.write(file, this, compression, false);
     }

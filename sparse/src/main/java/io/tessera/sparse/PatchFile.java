@@ -143,6 +143,16 @@ final class PatchFile {
         }
     }
 
+    /** A zstd stream (models are never compressed) or safetensors whose metadata says kind 'patch'. */
+    static boolean isPatch(Path file) throws IOException {
+        if (startsWithZstdMagic(file)) {
+            return true;
+        }
+        try (SafetensorsFile f = Safetensors.read(file)) {
+            return KIND.equals(f.metadata().get(FileMetadata.KIND));
+        }
+    }
+
     private static boolean startsWithZstdMagic(Path file) throws IOException {
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
             ByteBuffer head = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
