@@ -192,6 +192,10 @@ class MergeFlagsTest {
                 + "  - {model: b.safetensors, parameters: {weight: 2}}\n", "ties weighs models equally here"},
             {"merge_method: linear\nmodels: [{model: a.safetensors}]\nparameters: {normalize: false}\n",
                 "'parameters.normalize: false' is not what method linear does here"},
+            {"merge_method: dare_linear\nbase_model: base.safetensors\nmodels: [{model: a.safetensors}]\nparameters: {rescale: false}\n",
+                "'parameters.rescale: false' is not what method dare_linear does here"},
+            {"merge_method: task_arithmetic\nbase_model: base.safetensors\nmodels: [{model: a.safetensors}]\nparameters: {lambda: 0.5}\n",
+                "'parameters.lambda' scales ties only here"},
             {"merge_method: linear\nmodels: [{model: a.safetensors}]\n", "'out' is missing (or give -o)"}};
         for (String[] c : configs) {
             write("k.yaml", c[0]);

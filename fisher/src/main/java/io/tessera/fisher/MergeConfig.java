@@ -65,10 +65,12 @@ import java.util.Map;
  * {@code merge_method} (linear = average, task_arithmetic, ties, dare_linear = dare; fisher and regmean
  * are tessera's own; any other mergekit method is refused by name), {@code base_model}, {@code models[].model}
  * with {@code parameters: {weight, density}} per model, top-level {@code parameters} (also {@code weight},
- * {@code density}, mergekit's {@code normalize} where it agrees with tessera's method, and {@code int8_mask},
- * a mergekit memory option without effect here) and {@code dtype}. Per-model densities must agree (one
- * density per merge here); for dare, density is the kept fraction, {@code drop = 1 - density}; ties weighs
- * models equally (mergekit's default, normalized). The output comes from {@code out} or the command line.
+ * {@code density}, mergekit's {@code normalize} and {@code rescale} where they agree with tessera's method, and
+ * {@code int8_mask}, a mergekit memory option without effect here) and {@code dtype}. Per-model densities must
+ * agree (one density per merge here); for dare, density is the kept fraction, {@code drop = 1 - density}; ties
+ * weighs models equally (mergekit's default, normalized). Two differences remain: where a TIES task-vector sum
+ * is exactly 0 mergekit elects the positive sign, tessera the negative; and DARE's drops come from tessera's
+ * own seeded generator. The output comes from {@code out} or the command line.
  */
 public record MergeConfig(Method method, Path base, List<ModelEntry> models, Parameters parameters, Path out, DType dtype,
                           Search search) {
@@ -83,7 +85,8 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
 
     /** mergekit's methods without a tessera counterpart: refused by name rather than as unknown. */
     private static final List<String> MERGEKIT_ONLY = List.of("dare_ties", "slerp", "nuslerp", "multislerp", "breadcrumbs",
-            "breadcrumbs_ties", "della", "della_linear", "model_stock", "passthrough", "sce", "karcher", "arcee_fusion", "nearswap");
+            "breadcrumbs_ties", "della", "della_linear", "model_stock", "passthrough", "sce", "karcher", "arcee_fusion", "nearswap",
+            "lrp");
 
     /** One model: a safetensors file ({@code path}) or a patch of the base ({@code patch}), the other null. */
     public record ModelEntry(Path path, Path patch, double weight, Path fisher, Path gram) {}
@@ -118,7 +121,7 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
     private record DocumentParameters(@JsonProperty("fisher_floor") Double fisherFloor,
                                       @JsonProperty("normalize_fisher") Boolean normalizeFisher, Double density, String scope,
                                       Double lambda, Double drop, Long seed, Double alpha, Double weight, Boolean normalize,
-                                      @JsonProperty("int8_mask") Boolean int8Mask) {}
+                                      Boolean rescale, @JsonProperty("int8_mask") Boolean int8Mask) {}
 
     /**
      * A config from the command line's flags ({@code tessera merge --method ...}), checked exactly as the same
@@ -135,7 +138,7 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
                     weights == null ? null : weights[i], fishers == null || fishers.get(i) == null ? null : fishers.get(i).toString(),
                     null, null));
         }
-        DocumentParameters parameters = new DocumentParameters(null, null, density, null, null, null, seed, null, null, null, null);
+        DocumentParameters parameters = new DocumentParameters(null, null, density, null, null, null, seed, null, null, null, null, null);
         Document doc = new Document(method, null, base == null ? null : base.toString(), null, entries, parameters,
                 out == null ? null : out.toString(), dtype, null);
         return check(doc, Path.of("").toAbsolutePath(), "the merge flags", null);
@@ -175,7 +178,7 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
         String baseName = either(doc.base(), "base", doc.baseModel(), "base_model", problems);
         Method method = method(methodName, problems);
         DocumentParameters p = doc.parameters() == null
-                ? new DocumentParameters(null, null, null, null, null, null, null, null, null, null, null) : doc.parameters();
+                ? new DocumentParameters(null, null, null, null, null, null, null, null, null, null, null, null) : doc.parameters();
         boolean needsBase = method == Method.TASK_ARITHMETIC || method == Method.TIES || method == Method.DARE;
         if (needsBase && baseName == null) {
             problems.add("method " + methodName + " needs 'base' (or 'base_model')");
@@ -300,6 +303,12 @@ public record MergeConfig(Method method, Path base, List<ModelEntry> models, Par
             if (p.normalize() != normalized) {
                 problems.add("'parameters.normalize: " + p.normalize() + "' is not what method " + name + " does here");
             }
+        }
+        if (p.rescale() != null && p.rescale() != (method == Method.DARE)) {
+            problems.add("'parameters.rescale: " + p.rescale() + "' is not what method " + name + " does here");
+        }
+        if (p.lambda() != null && method != Method.TIES) {
+            problems.add("'parameters.lambda' scales ties only here; method " + name + " takes per-model weights");
         }
         if (method == Method.TIES && models.stream().mapToDouble(ModelEntry::weight).distinct().count() > 1) {
             problems.add("ties weighs models equally here; per-model weights " + models.stream().map(ModelEntry::weight).toList()
