@@ -1,5 +1,6 @@
 package io.tessera.cli;
 
+import io.tessera.engine.NonFinite;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.InputFiles;
@@ -21,7 +22,9 @@ import picocli.CommandLine.Spec;
 /** The sparse patch from a base model to a fine-tuned one. */
 @Command(name = "diff", description = {"Write the patch that turns BASE into TUNED: every entry whose bits differ (only inside"
         + " --mask, if given), with the values it replaces, so that 'tessera revert' needs no base.",
-    "With --zstd the patch is compressed and its name ends in " + PatchFiles.ZSTD_SUFFIX + " (appended if missing)."})
+    "With --zstd the patch is compressed and its name ends in " + PatchFiles.ZSTD_SUFFIX + " (appended if missing).",
+    "With --fisher the patch carries the contributor's Fisher diagonal at its entries, so that 'tessera merge --method"
+        + " fisher' can weigh it without their data."})
 final class DiffCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "BASE", description = "The base model (safetensors).")
@@ -32,6 +35,10 @@ final class DiffCommand implements Callable<Integer> {
 
     @Option(names = "--mask", paramLabel = "MASK", description = "Keep only changes inside this mask (tessera mask).")
     Path mask;
+
+    @Option(names = "--fisher", paramLabel = "F", description = "The Fisher diagonal of TUNED on the contributor's data"
+            + " (tessera fisher), stored at the patched entries.")
+    Path fisher;
 
     @Option(names = "--zstd", description = "Compress the patch (zstd).")
     boolean zstd;
@@ -54,11 +61,11 @@ final class DiffCommand implements Callable<Integer> {
         }
         Path target = zstd && !named ? out.resolveSibling(out.getFileName() + PatchFiles.ZSTD_SUFFIX) : out;
         AtomicFiles.requireWritable(target);
-        for (Path input : new Path[] {base, tuned}) {
-            InputFiles.requireFile(input); // both checked before either is read
+        for (Path input : fisher == null ? new Path[] {base, tuned} : new Path[] {base, tuned, fisher}) {
+            InputFiles.requireFile(input); // all checked before any is read
         }
         try (TensorScope scope = TensorScope.open(); SafetensorsFile b = Safetensors.read(base);
-             SafetensorsFile t = Safetensors.read(tuned)) {
+             SafetensorsFile t = Safetensors.read(tuned); SafetensorsFile f = fisher == null ? null : Safetensors.read(fisher)) {
             SparseMask selected = mask == null ? null : SparseMask.load(mask);
             Patch patch;
             try {
@@ -68,6 +75,14 @@ final class DiffCommand implements Callable<Integer> {
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(tuned + " against " + base + (mask == null ? "" : " within " + mask) + ": "
                         + e.getMessage(), e);
+            }
+            if (f != null) {
+                NonFinite.requireNone("Fisher " + fisher, f.tensors());
+                try {
+                    patch = patch.withFisher(f.tensors());
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException(fisher + ": " + e.getMessage(), e);
+                }
             }
             patch.save(target, zstd ? Compression.ZSTD : Compression.NONE, true);
             PatchFiles.report(spec.commandLine().getOut(), json, "diff of " + tuned + " against " + base, target, patch);

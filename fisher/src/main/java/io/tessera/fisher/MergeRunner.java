@@ -85,6 +85,7 @@ public final class MergeRunner {
                     }
                 }
                 requireFinite(config, base, models, fishers, grams);
+                carriedFishers(config, patches, base, fishers); // after the check: a patch's Fisher was checked when loaded
                 Function<double[], Merge.PerTensor> plan = w -> switch (config.method()) {
                     case FISHER -> Merge.fisherWeightedPerTensor(models, fishers, w, p.fisherFloor(), p.normalizeFisher());
                     case AVERAGE -> Merge.averagePerTensor(models, w);
@@ -131,6 +132,26 @@ public final class MergeRunner {
         } finally {
             for (SafetensorsFile file : open) {
                 file.close();
+            }
+        }
+    }
+
+    /**
+     * For a Fisher merge, inserts at each patch entry without a Fisher file the dense Fisher its patch carries,
+     * in model order. @throws IllegalArgumentException naming a patch that carries none
+     */
+    private static void carriedFishers(MergeConfig config, Patch[] patches, Map<String, Tensor> base,
+                                       List<Map<String, Tensor>> fishers) {
+        if (config.method() != MergeConfig.Method.FISHER) {
+            return;
+        }
+        for (int i = 0; i < patches.length; i++) {
+            if (config.models().get(i).fisher() == null) {
+                if (!patches[i].hasFisher()) {
+                    throw new IllegalArgumentException("merge: " + config.models().get(i).patch() + " carries no Fisher (make it"
+                            + " with tessera diff --fisher) and models[" + i + "] gives no 'fisher' file");
+                }
+                fishers.add(i, patches[i].denseFisher(base));
             }
         }
     }

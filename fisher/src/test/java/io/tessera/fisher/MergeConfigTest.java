@@ -185,7 +185,8 @@ class MergeConfigTest {
         Files.writeString(dir.resolve("nobase.yaml"),
                 "method: average\nmodels: [{patch: a.patch}, {path: b.safetensors, patch: a.patch}]\nout: x\n");
         String m = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("nobase.yaml"))).getMessage();
-        assertTrue(m.contains("models given as patches need 'base'") && m.contains("models[1] needs one of 'path' and 'patch'"), m);
+        assertTrue(m.contains("models given as patches need 'base'")
+                && m.contains("models[1] needs one of 'path' (or 'model') and 'patch'"), m);
     }
 
     @Test
@@ -230,8 +231,8 @@ class MergeConfigTest {
                 """);
         var e = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("bad.yaml")));
         String m = e.getMessage();
-        assertTrue(m.contains("3 problem(s)") && m.contains("needs 'base'") && m.contains("models[0] needs one of 'path' and 'patch'")
-                && m.contains("'out' is missing"), m);
+        assertTrue(m.contains("3 problem(s)") && m.contains("needs 'base'")
+                && m.contains("models[0] needs one of 'path' (or 'model') and 'patch'") && m.contains("'out' is missing"), m);
         Files.writeString(dir.resolve("typo.yaml"), "method: average\nmodles: []\nout: x\n");
         var typo = assertThrows(IllegalArgumentException.class, () -> MergeConfig.load(dir.resolve("typo.yaml")));
         assertTrue(typo.getMessage().contains("unknown key 'modles'"), typo.getMessage());

@@ -97,6 +97,14 @@ public final class Patch {
     }
 
     /** Writes the patch atomically, optionally zstd-compressed (see {@link PatchFile}), without base values. */
+    /**
+     * Whether {@code file} holds a patch rather than a model (a compressed file, or one whose metadata says so),
+     * without validating it: {@link #load} does that.
+     */
+    public static boolean isPatchFile(Path file) throws IOException {
+        return PatchFile.isPatch(file);
+    }
+
     public void save(Path file, Compression compression) throws IOException {
         PatchFile.write(file, this, compression, false);
     }
@@ -182,6 +190,61 @@ public final class Patch {
             out.put(name, t.withBaseValues(values));
         });
         return new Patch(baseDigest, description, out);
+    }
+
+    /** Every tensor carries the contributor's Fisher at its entries ({@link #withFisher}). */
+    public boolean hasFisher() {
+        return !tensors.isEmpty() && tensors.values().stream().allMatch(TensorPatch::hasFisher);
+    }
+
+    /**
+     * This patch carrying {@code fisher}'s values at its entries: the statistics a Fisher merge weighs this
+     * contribution by, published without the data they came from. {@code fisher} holds a finite, non-negative
+     * floating tensor of each patched tensor's shape. @throws IllegalArgumentException naming a missing,
+     * misshapen or non-finite tensor
+     */
+    public Patch withFisher(Map<String, Tensor> fisher) {
+        Map<String, TensorPatch> out = new LinkedHashMap<>();
+        tensors.forEach((name, t) -> {
+            Tensor f = fisher.get(name);
+            if (f == null || !f.dtype().isFloatingPoint() || !Arrays.equals(f.shape(), t.shape())) {
+                throw new IllegalArgumentException("the Fisher needs a floating tensor '" + name + "' of shape "
+                        + Arrays.toString(t.shape()) + ", got " + (f == null ? "none" : f.describe()));
+            }
+            MemorySegment source = HostTensors.bytes(f, "Fisher tensor '" + name + "'");
+            float[] values = new float[t.count()];
+            for (int j = 0; j < values.length; j++) {
+                values[j] = (float) Elements.get(source, f.dtype(), t.index(j));
+            }
+            try {
+                out.put(name, t.withFisher(values));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("Fisher tensor '" + name + "': " + e.getMessage(), e);
+            }
+        });
+        return new Patch(baseDigest, description, out);
+    }
+
+    /**
+     * The contributor's Fisher as a dense F32 diagonal over every tensor of {@code base}: the carried values at
+     * the patched entries, 0 elsewhere (where the contribution equals the base, so its weight there only matters
+     * through the merge's floor). Allocated in the caller's scope. @throws IllegalStateException without Fisher
+     */
+    public Map<String, Tensor> denseFisher(Map<String, Tensor> base) {
+        if (!hasFisher()) {
+            throw new IllegalStateException("patch '" + description + "' carries no Fisher (tessera diff --fisher)");
+        }
+        checkBase(base);
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        base.forEach((name, b) -> {
+            float[] dense = new float[Math.toIntExact(b.numel())];
+            TensorPatch t = tensors.get(name);
+            for (int j = 0; t != null && j < t.count(); j++) {
+                dense[(int) t.index(j)] = t.fisher(j);
+            }
+            out.put(name, Tensor.of(dense, b.shape()));
+        });
+        return out;
     }
 
     /**

@@ -31,7 +31,8 @@ import java.util.stream.Stream;
  * The patch file format (DESIGN.md "Formats"): a safetensors file holding, per touched tensor,
  * {@code <name>.indices} (int32 or int64) and {@code <name>.values} (the new values, in the base dtype),
  * optionally {@code <name>.base_values} (the values they replace, so that the patch can be reverted without
- * the base model; written on request, as they double the values' size), and a {@code __metadata__} of
+ * the base model; written on request, as they double the values' size), {@code <name>.fisher} (F32, the
+ * contributor's Fisher diagonal at the patched entries, when the patch carries it), and a {@code __metadata__} of
  * <ul>
  *   <li>{@code kind = "patch"}, {@code format_version = "1"};
  *   <li>{@code base_sha256}: the {@link ModelDigest} of the base model; {@code description}: free text;
@@ -62,6 +63,7 @@ final class PatchFile {
     private static final String INDICES = ".indices";
     private static final String VALUES = ".values";
     private static final String BASE_VALUES = ".base_values";
+    private static final String FISHER = ".fisher";
 
     private PatchFile() {}
 
@@ -111,6 +113,9 @@ final class PatchFile {
                 if (withBaseValues) {
                     tensors.put(e.getKey() + BASE_VALUES, Tensor.ofBytes(t.rawBaseValues(), t.dtype(), t.count()));
                 }
+                if (t.hasFisher()) {
+                    tensors.put(e.getKey() + FISHER, Tensor.of(t.rawFisher(), t.count()));
+                }
             }
             Map<String, String> metadata = FileMetadata.create(KIND, VERSION, described,
                     Map.of(BASE_SHA256, patch.baseDigest(), DESCRIPTION, patch.description()));
@@ -135,6 +140,16 @@ final class PatchFile {
             }
         } finally {
             Files.deleteIfExists(raw);
+        }
+    }
+
+    /** A zstd stream (models are never compressed) or safetensors whose metadata says kind 'patch'. */
+    static boolean isPatch(Path file) throws IOException {
+        if (startsWithZstdMagic(file)) {
+            return true;
+        }
+        try (SafetensorsFile f = Safetensors.read(file)) {
+            return KIND.equals(f.metadata().get(FileMetadata.KIND));
         }
     }
 
@@ -182,11 +197,12 @@ final class PatchFile {
             }
             String description = FileMetadata.require(metadata, DESCRIPTION, source);
             for (String fileName : f.tensors().keySet()) {
-                String suffix = Stream.of(INDICES, VALUES, BASE_VALUES).filter(fileName::endsWith).findFirst().orElse(null);
+                String suffix = Stream.of(INDICES, VALUES, BASE_VALUES, FISHER).filter(fileName::endsWith).findFirst().orElse(null);
                 String name = suffix == null ? null : fileName.substring(0, fileName.length() - suffix.length());
                 if (name == null || !described.containsKey(name)) {
                     throw new SparseFormatException(source + ": unexpected tensor '" + fileName + "' (a patch file holds"
-                            + " <name>.indices, <name>.values and optionally <name>.base_values for each tensor described in"
+                            + " <name>.indices, <name>.values and optionally <name>.base_values and <name>.fisher for each tensor"
+                            + " described in"
                             + " metadata '" + FileMetadata.TENSORS + "')");
                 }
             }
@@ -229,6 +245,17 @@ final class PatchFile {
                     + " not " + baseData.describe());
         }
         byte[] baseValues = baseData == null ? null : HostTensors.bytes(baseData, where).toArray(ValueLayout.JAVA_BYTE);
-        return new TensorPatch(dtype, shape, indices, values, baseValues);
+        Tensor fisherData = f.tensors().get(name + FISHER);
+        if (fisherData != null && (fisherData.dtype() != DType.F32 || fisherData.rank() != 1 || fisherData.numel() != indices.length)) {
+            throw new SparseFormatException(where + ": Fisher values must be F32[" + indices.length + "] (one per index), not "
+                    + fisherData.describe());
+        }
+        float[] fisher = fisherData == null ? null : HostTensors.bytes(fisherData, where).toArray(ValueLayout.JAVA_FLOAT_UNALIGNED
+                .withOrder(ByteOrder.LITTLE_ENDIAN));
+        try {
+            return new TensorPatch(dtype, shape, indices, values, baseValues, fisher);
+        } catch (IllegalArgumentException e) {
+            throw new SparseFormatException(where + ": " + e.getMessage(), e);
+        }
     }
 }
