@@ -17,8 +17,8 @@ import picocli.CommandLine.ScopeType;
 @Command(name = "tessera", mixinStandardHelpOptions = true, versionProvider = TesseraCommand.Version.class,
         description = "Build ML models like open-source software: sparse patches, Fisher merging, pipelined int8 inference.",
         subcommands = {DoctorCommand.class, InspectCommand.class, TrainCommand.class, FisherCommand.class, MaskCommand.class,
-                DiffCommand.class, ApplyCommand.class, RevertCommand.class, MergeCommand.class, QuantizeCommand.class,
-                DemoCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
+                FinetuneCommand.class, DiffCommand.class, ApplyCommand.class, RevertCommand.class, MergeCommand.class,
+                QuantizeCommand.class, DemoCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
 public final class TesseraCommand {
 
     @Option(names = "--verbose", scope = ScopeType.INHERIT, description = "On failure, print the stack trace too.")
@@ -35,6 +35,7 @@ public final class TesseraCommand {
     /** The command tree with Tessera's error handling; tests run it in-process. */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new TesseraCommand());
+        cli.setCaseInsensitiveEnumValuesAllowed(true); // --labels empirical as well as EMPIRICAL
         for (CommandLine sub : cli.getSubcommands().values()) {
             // every subcommand answers --help and --version (the help subcommand has its own --help)
             if (!sub.getCommandSpec().optionsMap().containsKey("--help")) {

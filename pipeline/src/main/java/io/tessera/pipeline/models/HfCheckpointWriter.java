@@ -3,11 +3,14 @@ package io.tessera.pipeline.models;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
+import io.tessera.engine.io.SafetensorsFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -54,6 +57,54 @@ public final class HfCheckpointWriter {
         weightMap.forEach(map::put);
         byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(index);
         AtomicFiles.writeStream(dir.resolve(HfCheckpoint.INDEX), out -> out.write(bytes));
+    }
+
+    /**
+     * Writes {@code model}, loaded from {@code source}, as a copy of that directory: the same files, tensor names, order,
+     * dtypes and metadata, each tensor that is a parameter of the model holding the parameter's value in the file's dtype,
+     * every other file and tensor (tokenizer, ignored buffers) copied as it is. The copy is built beside {@code target}
+     * and renamed into place, so {@code target} (which must not exist) appears whole or not at all.
+     */
+    public static void saveLike(CausalLm model, Path source, Path target) throws IOException {
+        if (Files.exists(target)) {
+            throw new IllegalArgumentException(target + " already exists; choose a new directory for the model");
+        }
+        Path parent = target.toAbsolutePath().getParent();
+        Path staging = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
+        try {
+            Map<String, Tensor> own = model.stateDict();
+            try (var files = Files.list(source)) {
+                for (Path file : files.filter(Files::isRegularFile).toList()) {
+                    Path copy = staging.resolve(file.getFileName());
+                    if (file.getFileName().toString().endsWith(".safetensors")) {
+                        rewrite(file, copy, own);
+                    } else {
+                        Files.copy(file, copy);
+                    }
+                }
+            }
+            Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            if (Files.exists(staging)) {
+                try (var left = Files.list(staging)) {
+                    for (Path f : left.toList()) {
+                        Files.delete(f);
+                    }
+                }
+                Files.delete(staging);
+            }
+        }
+    }
+
+    private static void rewrite(Path file, Path copy, Map<String, Tensor> own) throws IOException {
+        try (TensorScope scope = TensorScope.open(); SafetensorsFile stored = Safetensors.read(file)) {
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            stored.tensors().forEach((name, t) -> {
+                Tensor p = own.get(HfNames.local(name));
+                tensors.put(name, p == null || HfNames.ignored(name) ? t : p.detach().to(t.dtype()));
+            });
+            Safetensors.write(copy, tensors, stored.metadata());
+        }
     }
 
     /** The parameters under Hugging Face's names, in {@code shards} consecutive groups of about equal bytes. */
