@@ -63,11 +63,11 @@ public final class DiagonalFisher {
                 long to = Math.min(n, from + batchSize);
                 try (TensorScope scope = TensorScope.open()) {
                     Tensor batch = inputs.slice(0, from, to).contiguous(); // the tensor the model sees, as the tap knows it
-                    ExampleGradients tap = new ExampleGradients(batch);
+                    ExampleGradients tap = new ExampleGradients(batch, names);
                     lossOf(forward.apply(batch), targets.slice(0, from, to), mode, rng).backward(tap);
                     checkEveryUseTaken(model);
                     try (GradMode off = GradMode.noGrad()) {
-                        tap.sumSquares(names, acc::add);
+                        tap.sumSquares(acc::add);
                     }
                 }
             }

@@ -31,6 +31,7 @@ final class ExampleGradients implements GradientTap {
 
     private final Tensor data;
     private final long batch;
+    private final Map<Tensor, String> names;
     private final Map<Tensor, Boolean> dependsOnData = new IdentityHashMap<>();
     private final List<Use> uses = new ArrayList<>();
 
@@ -41,10 +42,14 @@ final class ExampleGradients implements GradientTap {
         }
     }
 
-    /** A tap for the backward pass of a loss computed from {@code data}, the batch's input [batch, ...]. */
-    ExampleGradients(Tensor data) {
+    /**
+     * A tap for the backward pass of a loss computed from {@code data}, the batch's input [batch, ...], for the
+     * parameters {@code names} names.
+     */
+    ExampleGradients(Tensor data, Map<Tensor, String> names) {
         this.data = data;
         this.batch = data.dim(0);
+        this.names = names;
     }
 
     @Override
@@ -53,7 +58,9 @@ final class ExampleGradients implements GradientTap {
             return false;
         }
         if (output.rank() == 0 || output.dim(0) != batch) {
-            throw new IllegalArgumentException("per-example gradients: a parameter is used by " + node.op() + ", whose output "
+            String used = leaves(node.inputs().get(input)).stream().map(names::get).filter(n -> n != null).findFirst()
+                    .orElse("a parameter");
+            throw new IllegalArgumentException("per-example gradients: " + used + " is used by " + node.op() + ", whose output "
                     + output.describe() + " does not hold the batch's " + batch + " examples along dim 0");
         }
         uses.add(new Use(node, input, gradient.to(gradient.dtype())));
@@ -76,10 +83,10 @@ final class ExampleGradients implements GradientTap {
     }
 
     /**
-     * Hands each parameter of {@code names} that the taken uses reach, with the sum over the batch of its squared
+     * Hands each named parameter that the taken uses reach, with the sum over the batch of its squared
      * per-example gradients.
      */
-    void sumSquares(Map<Tensor, String> names, BiConsumer<String, Tensor> sink) {
+    void sumSquares(BiConsumer<String, Tensor> sink) {
         Map<Tensor, List<Use>> byParameter = new LinkedHashMap<>();
         for (Use use : uses) {
             for (Tensor leaf : leaves(use.in())) {
