@@ -119,24 +119,29 @@ final class FisherCommand implements Callable<Integer> {
         if (data == null) {
             throw new ParameterException(spec.commandLine(), "--data is required for a causal LM (a text or token-id file)");
         }
-        if (gramsFile != null) {
-            throw new ParameterException(spec.commandLine(), "--grams is for MLPs only");
-        }
         try (CausalLm model = HfCheckpoint.load(modelFile)) {
             long vocab = model.config().vocabSize();
             TokenSequences sequences = TokenSequences.of(TokenSequences.read(data, modelFile), seqLen, examples, vocab, data.toString());
             long start = System.nanoTime();
             Map<String, Tensor> fisher = CausalLmTraining.fisher(model, sequences, labels, seed, 8);
+            Map<String, Tensor> grams = gramsFile == null ? Map.of() : CausalLmTraining.grams(model, sequences, 8);
             try {
                 double seconds = (System.nanoTime() - start) / 1e9;
                 NonFinite.requireNone("the Fisher of model " + modelFile, fisher);
+                NonFinite.requireNone("the input Gram matrices of model " + modelFile, grams);
                 Safetensors.write(outFile, fisher, Map.of("kind", "diagonal fisher", "labels", labels.name(), "examples",
                         String.valueOf(sequences.count()), "sequence length", String.valueOf(seqLen), "model",
                         modelFile.getFileName().toString()));
                 out.printf("Fisher over %,d sequences of %d tokens (%s labels) in %.2f s -> %s%n", sequences.count(), seqLen, labels,
                         seconds, outFile);
+                if (gramsFile != null) {
+                    Safetensors.write(gramsFile, grams, Map.of("kind", "input gram", "examples", String.valueOf(sequences.count()),
+                            "model", modelFile.getFileName().toString()));
+                    out.printf("Input Gram matrices of %d Linear weights -> %s%n", grams.size(), gramsFile);
+                }
             } finally {
                 fisher.values().forEach(Tensor::close);
+                grams.values().forEach(Tensor::close);
             }
         }
         return 0;

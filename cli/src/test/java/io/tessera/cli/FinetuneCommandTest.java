@@ -110,8 +110,13 @@ class FinetuneCommandTest {
         Files.delete(text);
         assertEquals(before, CliRunner.listing(dir), "nothing written by failed runs");
 
+        Path grams = dir.resolve("grams.safetensors");
         CliRunner.ok("fisher", "--model", m, "--data", good.toString(), "--seq-len", "8", "--examples", "6", "--labels", "sampled",
-                "-o", fisher.toString());
+                "--grams", grams.toString(), "-o", fisher.toString());
+        try (SafetensorsFile g = Safetensors.read(grams)) {
+            assertEquals(32 * 32, g.tensor("model.layers.0.self_attn.q_proj.weight").numel(), "RegMean Grams of the LLaMA projections");
+            assertEquals(64 * 64, g.tensor("model.layers.1.mlp.down_proj.weight").numel());
+        }
         Path mask = dir.resolve("mask.safetensors");
         CliRunner.ok("mask", "--fisher", fisher.toString(), "--keep", "0.01", "-o", mask.toString());
         Path gptMask = dir.resolve("gpt-mask.safetensors");

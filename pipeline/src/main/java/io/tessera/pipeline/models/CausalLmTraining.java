@@ -5,6 +5,7 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.fisher.DiagonalFisher;
+import io.tessera.fisher.Grams;
 import io.tessera.sparse.MaskedAdamW;
 import io.tessera.sparse.SparseMask;
 import io.tessera.sparse.TensorMask;
@@ -14,8 +15,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * The seed's chain on a causal LM: the diagonal Fisher of its next-token loss over token sequences, and masked
- * fine-tuning with compact gradients. Fisher diagonals and masks are named as in the model's Hugging Face files
+ * The seed's chain on a causal LM: the diagonal Fisher of its next-token loss over token sequences, RegMean's Gram
+ * matrices, and masked fine-tuning with compact gradients. Fisher diagonals and masks are named as in the model's Hugging Face files
  * ({@code transformer.h.0.attn.c_attn.weight}, {@code model.layers.0.self_attn.q_proj.weight}), so that masks made
  * from them apply to those files' tensors (diff, apply, revert); masks with the models' own names are read too.
  */
@@ -53,8 +54,25 @@ public final class CausalLmTraining {
             local = DiagonalFisher.of(model, ids -> model.forward(ids, null), onModelDevice(model, data.inputs(all)),
                     onModelDevice(model, data.targets(all)), labels, seed, batch);
         }
+        return hfNames(model, local);
+    }
+
+    /**
+     * The input Gram matrices of the model's Linear weights [out, in] over every token of the sequences (what RegMean
+     * merges with; GPT-2's Conv1D weights get none), under Hugging Face names.
+     */
+    public static Map<String, Tensor> grams(CausalLm model, TokenSequences data, int batch) {
+        Map<String, Tensor> local;
+        try (TensorScope scope = TensorScope.open()) {
+            local = Grams.of(model, ids -> model.forward(ids, null), onModelDevice(model, data.inputs(TokenSequences.range(0,
+                    data.count()))), batch);
+        }
+        return hfNames(model, local);
+    }
+
+    private static Map<String, Tensor> hfNames(CausalLm model, Map<String, Tensor> local) {
         Map<String, Tensor> named = new LinkedHashMap<>();
-        local.forEach((name, f) -> named.put(HfNames.hf(model.config(), name), f));
+        local.forEach((name, t) -> named.put(HfNames.hf(model.config(), name), t));
         return named;
     }
 
