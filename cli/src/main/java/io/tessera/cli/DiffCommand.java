@@ -2,9 +2,6 @@ package io.tessera.cli;
 
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.AtomicFiles;
-import io.tessera.engine.io.InputFiles;
-import io.tessera.engine.io.Safetensors;
-import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.sparse.Compression;
 import io.tessera.sparse.Patch;
 import io.tessera.sparse.SparseMask;
@@ -24,7 +21,7 @@ import picocli.CommandLine.Spec;
     "With --zstd the patch is compressed and its name ends in " + PatchFiles.ZSTD_SUFFIX + " (appended if missing)."})
 final class DiffCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "BASE", description = "The base model (safetensors).")
+    @Parameters(index = "0", paramLabel = "BASE", description = "The base model (safetensors, or a Hugging Face directory).")
     Path base;
 
     @Parameters(index = "1", paramLabel = "TUNED", description = "The fine-tuned model: same tensor names, dtypes and shapes.")
@@ -55,10 +52,9 @@ final class DiffCommand implements Callable<Integer> {
         Path target = zstd && !named ? out.resolveSibling(out.getFileName() + PatchFiles.ZSTD_SUFFIX) : out;
         AtomicFiles.requireWritable(target);
         for (Path input : new Path[] {base, tuned}) {
-            InputFiles.requireFile(input); // both checked before either is read
+            Checkpoint.requireReadable(input); // both checked before either is read
         }
-        try (TensorScope scope = TensorScope.open(); SafetensorsFile b = Safetensors.read(base);
-             SafetensorsFile t = Safetensors.read(tuned)) {
+        try (TensorScope scope = TensorScope.open(); Checkpoint b = Checkpoint.read(base); Checkpoint t = Checkpoint.read(tuned)) {
             SparseMask selected = mask == null ? null : SparseMask.load(mask);
             Patch patch;
             try {

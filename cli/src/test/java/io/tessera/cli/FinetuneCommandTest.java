@@ -73,6 +73,42 @@ class FinetuneCommandTest {
         assertTrue(Arrays.equals(Files.readAllBytes(base), Files.readAllBytes(reverted)), "revert gives the base back bit for bit");
     }
 
+    /** The patch commands on Hugging Face directories, here a sharded LLaMA: diff, apply and revert bit for bit per file. */
+    @Test
+    void patchCommandsTakeModelDirectories() throws IOException {
+        Path model = copy("llama-tiny");
+        Path data = ids(300, 96);
+        Path fisher = dir.resolve("fisher.safetensors");
+        CliRunner.ok("fisher", "--model", model.toString(), "--data", data.toString(), "--seq-len", "8", "-o", fisher.toString());
+        Path mask = dir.resolve("mask.safetensors");
+        CliRunner.ok("mask", "--fisher", fisher.toString(), "--keep", "0.02", "-o", mask.toString());
+        Path tuned = dir.resolve("tuned");
+        CliRunner.ok("finetune", "--model", model.toString(), "--mask", mask.toString(), "--data", data.toString(), "--steps", "3",
+                "--lr", "1e-2", "--seq-len", "8", "-o", tuned.toString());
+        Path patch = dir.resolve("patch.safetensors");
+        CliRunner.ok("diff", model.toString(), tuned.toString(), "--mask", mask.toString(), "-o", patch.toString());
+        Path applied = dir.resolve("applied");
+        CliRunner.ok("apply", model.toString(), patch.toString(), "-o", applied.toString());
+        assertSameFiles(tuned, applied);
+        Path reverted = dir.resolve("reverted");
+        CliRunner.ok("revert", applied.toString(), patch.toString(), "-o", reverted.toString());
+        assertSameFiles(model, reverted);
+        List<String> before = CliRunner.listing(dir);
+        Path gpt = copy("gpt2-tiny");
+        CliRunner.fails(1, List.of("does not apply to"), "apply", gpt.toString(), patch.toString(), "-o", dir.resolve("x").toString());
+        CliRunner.fails(1, List.of("already exists"), "apply", model.toString(), patch.toString(), "-o", applied.toString());
+        Files.walk(gpt).sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        assertEquals(before, CliRunner.listing(dir), "nothing written by failed runs");
+    }
+
+    private static void assertSameFiles(Path expected, Path actual) throws IOException {
+        List<String> names = CliRunner.listing(expected);
+        assertEquals(names, CliRunner.listing(actual));
+        for (String name : names) {
+            assertTrue(Arrays.equals(Files.readAllBytes(expected.resolve(name)), Files.readAllBytes(actual.resolve(name))), name);
+        }
+    }
+
     private static void assertSameLayout(Path expected, Path actual) throws IOException {
         try (SafetensorsFile a = Safetensors.read(expected); SafetensorsFile b = Safetensors.read(actual)) {
             assertEquals(List.copyOf(a.tensors().keySet()), List.copyOf(b.tensors().keySet()));

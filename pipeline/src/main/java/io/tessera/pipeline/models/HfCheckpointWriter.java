@@ -12,10 +12,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.BiFunction;
 
 /** Writes a {@link CausalLm} as a Hugging Face model directory that {@link HfCheckpoint#load} (and Hugging Face) reads. */
 public final class HfCheckpointWriter {
@@ -60,24 +62,34 @@ public final class HfCheckpointWriter {
     }
 
     /**
-     * Writes {@code model}, loaded from {@code source}, as a copy of that directory: the same files, tensor names, order,
-     * dtypes and metadata, each tensor that is a parameter of the model holding the parameter's value in the file's dtype,
-     * every other file and tensor (tokenizer, ignored buffers) copied as it is. The copy is built beside {@code target}
-     * and renamed into place, so {@code target} (which must not exist) appears whole or not at all.
+     * Writes {@code model}, loaded from {@code source}, as a copy of that directory ({@link #copyWith}): each tensor that
+     * is a parameter of the model holds the parameter's value in the file's dtype; ignored buffers stay as they are.
      */
     public static void saveLike(CausalLm model, Path source, Path target) throws IOException {
+        Map<String, Tensor> own = model.stateDict();
+        copyWith(source, target, (name, stored) -> {
+            Tensor p = own.get(HfNames.local(name));
+            return p == null || HfNames.ignored(name) ? stored : p.detach().to(stored.dtype());
+        });
+    }
+
+    /**
+     * Copies the model directory {@code source} to {@code target} (which must not exist) with the same files, tensor
+     * names, order, dtypes and metadata, each tensor of each safetensors file replaced by {@code values(name, stored)}
+     * (same dtype and shape), every other file copied as it is. The copy is built beside {@code target} and renamed
+     * into place, so {@code target} appears whole or not at all.
+     */
+    public static void copyWith(Path source, Path target, BiFunction<String, Tensor, Tensor> values) throws IOException {
         if (Files.exists(target)) {
             throw new IllegalArgumentException(target + " already exists; choose a new directory for the model");
         }
-        Path parent = target.toAbsolutePath().getParent();
-        Path staging = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp");
+        Path staging = Files.createTempDirectory(target.toAbsolutePath().getParent(), "." + target.getFileName() + ".tmp");
         try {
-            Map<String, Tensor> own = model.stateDict();
             try (var files = Files.list(source)) {
-                for (Path file : files.filter(Files::isRegularFile).toList()) {
+                for (Path file : files.filter(Files::isRegularFile).sorted().toList()) {
                     Path copy = staging.resolve(file.getFileName());
                     if (file.getFileName().toString().endsWith(".safetensors")) {
-                        rewrite(file, copy, own);
+                        rewrite(file, copy, values);
                     } else {
                         Files.copy(file, copy);
                     }
@@ -96,12 +108,15 @@ public final class HfCheckpointWriter {
         }
     }
 
-    private static void rewrite(Path file, Path copy, Map<String, Tensor> own) throws IOException {
+    private static void rewrite(Path file, Path copy, BiFunction<String, Tensor, Tensor> values) throws IOException {
         try (TensorScope scope = TensorScope.open(); SafetensorsFile stored = Safetensors.read(file)) {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             stored.tensors().forEach((name, t) -> {
-                Tensor p = own.get(HfNames.local(name));
-                tensors.put(name, p == null || HfNames.ignored(name) ? t : p.detach().to(t.dtype()));
+                Tensor value = values.apply(name, t);
+                if (value.dtype() != t.dtype() || !Arrays.equals(value.shape(), t.shape())) {
+                    throw new IllegalArgumentException(file + ": " + name + " is " + t.describe() + ", cannot write " + value.describe());
+                }
+                tensors.put(name, value);
             });
             Safetensors.write(copy, tensors, stored.metadata());
         }
