@@ -2,6 +2,7 @@ package io.tessera.fisher;
 
 import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradientTap;
 import io.tessera.engine.autograd.Node;
 import java.util.ArrayList;
@@ -107,16 +108,18 @@ final class ExampleGradients implements GradientTap {
             return linearInputMajor(only) ? x.mul(x).t().matmul(g.mul(g)) : g.mul(g).t().matmul(x.mul(x));
         }
         long chunk = Math.max(1, Math.min(batch, CHUNK_FLOATS / Math.max(1, p.numel())));
-        Tensor total = null;
+        Tensor total = Tensor.zeros(p.device(), p.shape());
         for (long from = 0; from < batch; from += chunk) {
-            long to = Math.min(batch, from + chunk);
-            Tensor perExample = null;
-            for (Use use : pUses) {
-                Tensor part = perExample(use, p, from, to);
-                perExample = perExample == null ? part : perExample.add(part);
+            // a chunk's per-example gradients are freed before the next chunk's are formed
+            try (TensorScope scope = TensorScope.open()) {
+                long to = Math.min(batch, from + chunk);
+                Tensor perExample = null;
+                for (Use use : pUses) {
+                    Tensor part = perExample(use, p, from, to);
+                    perExample = perExample == null ? part : perExample.add(part);
+                }
+                InPlace.copy(total.add(perExample.sumSquares(false, 0)), total);
             }
-            Tensor squares = perExample.sumSquares(false, 0);
-            total = total == null ? squares : total.add(squares);
         }
         return total;
     }
@@ -136,11 +139,13 @@ final class ExampleGradients implements GradientTap {
         }
         Tensor out = Tensor.zeros(p.device(), withCount(count, p.shape()));
         for (long i = from; i < to; i++) {
-            Tensor masked = Tensor.zeros(use.gradient().device(), use.gradient().shape());
-            InPlace.copy(use.gradient().slice(0, i, i + 1), masked.slice(0, i, i + 1));
-            Tensor grad = replay(use.node(), use.input(), masked, p);
-            if (grad != null) {
-                InPlace.copy(grad.reshape(withCount(1, p.shape())), out.slice(0, i - from, i - from + 1));
+            try (TensorScope scope = TensorScope.open()) {
+                Tensor masked = Tensor.zeros(use.gradient().device(), use.gradient().shape());
+                InPlace.copy(use.gradient().slice(0, i, i + 1), masked.slice(0, i, i + 1));
+                Tensor grad = replay(use.node(), use.input(), masked, p);
+                if (grad != null) {
+                    InPlace.copy(grad.reshape(withCount(1, p.shape())), out.slice(0, i - from, i - from + 1));
+                }
             }
         }
         return out;
