@@ -2,9 +2,6 @@ package io.tessera.cli;
 
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
-import io.tessera.engine.io.AtomicFiles;
-import io.tessera.engine.io.Safetensors;
-import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.sparse.Patch;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -21,7 +18,8 @@ import picocli.CommandLine.Spec;
         + " was made from: another base fails and writes nothing."})
 final class ApplyCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "BASE", description = "The base model the patch was made from (safetensors).")
+    @Parameters(index = "0", paramLabel = "BASE", description = "The base model the patch was made from (safetensors, or a Hugging Face"
+            + " directory: OUT is then a copy of it).")
     Path base;
 
     @Parameters(index = "1", paramLabel = "PATCH", description = "The patch (tessera diff).")
@@ -38,16 +36,16 @@ final class ApplyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        AtomicFiles.requireWritable(out);
+        Checkpoint.requireWritable(base, out);
         Patch p = PatchFiles.load(patch);
-        try (TensorScope scope = TensorScope.open(); SafetensorsFile b = Safetensors.read(base)) {
+        try (TensorScope scope = TensorScope.open(); Checkpoint b = Checkpoint.read(base)) {
             Map<String, Tensor> patched;
             try {
                 patched = p.apply(b.tensors());
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(patch + " does not apply to " + base + ": " + e.getMessage(), e);
             }
-            Safetensors.write(out, patched, b.metadata());
+            b.writeLike(out, patched);
         }
         PatchFiles.report(spec.commandLine().getOut(), json, "applied " + patch + " to " + base, out, p);
         return 0;

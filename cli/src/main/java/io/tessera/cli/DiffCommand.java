@@ -27,7 +27,7 @@ import picocli.CommandLine.Spec;
         + " fisher' can weigh it without their data."})
 final class DiffCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "BASE", description = "The base model (safetensors).")
+    @Parameters(index = "0", paramLabel = "BASE", description = "The base model (safetensors, or a Hugging Face directory).")
     Path base;
 
     @Parameters(index = "1", paramLabel = "TUNED", description = "The fine-tuned model: same tensor names, dtypes and shapes.")
@@ -61,11 +61,14 @@ final class DiffCommand implements Callable<Integer> {
         }
         Path target = zstd && !named ? out.resolveSibling(out.getFileName() + PatchFiles.ZSTD_SUFFIX) : out;
         AtomicFiles.requireWritable(target);
-        for (Path input : fisher == null ? new Path[] {base, tuned} : new Path[] {base, tuned, fisher}) {
-            InputFiles.requireFile(input); // all checked before any is read
+        for (Path input : new Path[] {base, tuned}) {
+            Checkpoint.requireReadable(input); // all checked before any is read
         }
-        try (TensorScope scope = TensorScope.open(); SafetensorsFile b = Safetensors.read(base);
-             SafetensorsFile t = Safetensors.read(tuned); SafetensorsFile f = fisher == null ? null : Safetensors.read(fisher)) {
+        if (fisher != null) {
+            InputFiles.requireFile(fisher);
+        }
+        try (TensorScope scope = TensorScope.open(); Checkpoint b = Checkpoint.read(base); Checkpoint t = Checkpoint.read(tuned);
+             SafetensorsFile f = fisher == null ? null : Safetensors.read(fisher)) {
             SparseMask selected = mask == null ? null : SparseMask.load(mask);
             Patch patch;
             try {

@@ -2,9 +2,6 @@ package io.tessera.cli;
 
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
-import io.tessera.engine.io.AtomicFiles;
-import io.tessera.engine.io.Safetensors;
-import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.sparse.ModelDigest;
 import io.tessera.sparse.Patch;
 import java.io.IOException;
@@ -22,7 +19,8 @@ import picocli.CommandLine.Spec;
         + " Fails, writing nothing, unless PATCHED holds the patch and the result is exactly the patch's base."})
 final class RevertCommand implements Callable<Integer> {
 
-    @Parameters(index = "0", paramLabel = "PATCHED", description = "The patched model (tessera apply).")
+    @Parameters(index = "0", paramLabel = "PATCHED", description = "The patched model (tessera apply): safetensors, or a Hugging Face"
+            + " directory (BASE is then a copy of it).")
     Path patched;
 
     @Parameters(index = "1", paramLabel = "PATCH", description = "The patch (tessera diff).")
@@ -39,13 +37,13 @@ final class RevertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        AtomicFiles.requireWritable(out);
+        Checkpoint.requireWritable(patched, out);
         Patch p = PatchFiles.load(patch);
         if (!p.hasBaseValues()) {
             throw new IllegalArgumentException(patch + " does not carry the values it replaces (it was saved without them),"
                     + " so it cannot revert a model; 'tessera diff' writes patches that can");
         }
-        try (TensorScope scope = TensorScope.open(); SafetensorsFile model = Safetensors.read(patched)) {
+        try (TensorScope scope = TensorScope.open(); Checkpoint model = Checkpoint.read(patched)) {
             Map<String, Tensor> reverted;
             try {
                 reverted = p.revert(model.tensors());
@@ -57,7 +55,7 @@ final class RevertCommand implements Callable<Integer> {
                 throw new IllegalArgumentException(patch + " does not revert " + patched + ": the result's digest is " + digest
                         + ", not the patch's base " + p.baseDigest() + " (the model differs from the base outside the patch)");
             }
-            Safetensors.write(out, reverted, model.metadata());
+            model.writeLike(out, reverted);
         }
         PatchFiles.report(spec.commandLine().getOut(), json, "reverted " + patch + " from " + patched, out, p);
         return 0;

@@ -18,8 +18,8 @@ import picocli.CommandLine.ScopeType;
 @Command(name = "tessera", mixinStandardHelpOptions = true, versionProvider = TesseraCommand.Version.class,
         description = "Build ML models like open-source software: sparse patches, Fisher merging, pipelined int8 inference.",
         subcommands = {DoctorCommand.class, InspectCommand.class, TrainCommand.class, FisherCommand.class, MaskCommand.class,
-                DiffCommand.class, ApplyCommand.class, RevertCommand.class, MergeCommand.class, QuantizeCommand.class,
-                DemoCommand.class, GenerateCommand.class, VetCommand.class, ExperimentCommand.class,
+                FinetuneCommand.class, DiffCommand.class, ApplyCommand.class, RevertCommand.class, MergeCommand.class,
+                QuantizeCommand.class, DemoCommand.class, GenerateCommand.class, VetCommand.class, ExperimentCommand.class,
                 CommandLine.HelpCommand.class})
 public final class TesseraCommand {
 
@@ -37,6 +37,7 @@ public final class TesseraCommand {
     /** The command tree with Tessera's error handling; tests run it in-process. */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new TesseraCommand());
+        cli.setCaseInsensitiveEnumValuesAllowed(true); // --labels empirical as well as EMPIRICAL
         for (CommandLine sub : cli.getSubcommands().values()) {
             // every subcommand answers --help and --version (the help subcommand has its own --help)
             if (!sub.getCommandSpec().optionsMap().containsKey("--help")) {

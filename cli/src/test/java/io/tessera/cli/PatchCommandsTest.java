@@ -223,9 +223,10 @@ class PatchCommandsTest {
         fails(1, List.of("tessera apply: no such file: " + path("missing")), "apply", path("base.safetensors"), path("missing"),
                 "-o", out);
         fails(1, List.of("tessera apply: no such file: " + path("missing")), "apply", path("missing"), path("p.patch"), "-o", out);
-        fails(1, List.of("tessera revert: " + path("folder") + " is a directory, not a file"), "revert", path("folder"),
-                path("p.patch"), "-o", out);
-        fails(1, List.of("tessera diff: " + path("folder") + " is a directory, not a file"), "diff", path("base.safetensors"),
+        // a directory is read as a Hugging Face model directory
+        fails(1, List.of("tessera revert: " + path("folder") + " holds no .safetensors file"), "revert", path("folder"),
+                path("p.patch"), "-o", path("out"));
+        fails(1, List.of("tessera diff: " + path("folder") + " holds no .safetensors file"), "diff", path("base.safetensors"),
                 path("folder"), "-o", path("q.patch"));
         fails(1, List.of("tessera diff: no such file: " + path("missing")), "diff", path("missing"), path("tuned.safetensors"),
                 "-o", path("q.patch"));

@@ -1,6 +1,7 @@
 package io.tessera.engine;
 
 import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.autograd.GradientTap;
 import io.tessera.engine.autograd.Node;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -35,18 +36,18 @@ final class Backprop {
         return buffer;
     }
 
-    static void run(Tensor root, Tensor seed) {
+    static void run(Tensor root, Tensor seed, GradientTap tap) {
         Set<Tensor> outer = UNOWNED.get();
         UNOWNED.set(Collections.newSetFromMap(new IdentityHashMap<>()));
         try {
-            propagate(root, seed);
+            propagate(root, seed, tap);
         } finally {
             UNOWNED.get().forEach(Tensor::close);
             UNOWNED.set(outer);
         }
     }
 
-    private static void propagate(Tensor root, Tensor seed) {
+    private static void propagate(Tensor root, Tensor seed, GradientTap tap) {
         if (!root.requiresGrad()) {
             throw new IllegalStateException("backward(): " + root.describe() + " does not require grad (nothing it was"
                     + " computed from requires grad, or it was computed under GradMode.noGrad())");
@@ -74,7 +75,7 @@ final class Backprop {
                 List<Tensor> inputs = node.inputs();
                 boolean[] needed = new boolean[inputs.size()];
                 for (int j = 0; j < needed.length; j++) {
-                    needed[j] = inputs.get(j) != null && inputs.get(j).requiresGrad();
+                    needed[j] = inputs.get(j) != null && inputs.get(j).requiresGrad() && (tap == null || !tap.take(t, node, j, g));
                 }
                 Tensor[] inputGrads = node.backward().apply(g, needed);
                 for (int j = 0; j < needed.length; j++) {

@@ -1,6 +1,7 @@
 package io.tessera.engine;
 
 import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.autograd.GradientTap;
 import io.tessera.engine.autograd.Node;
 import java.util.Arrays;
 
@@ -471,7 +472,7 @@ final class Functions {
         try (GradMode off = GradMode.noGrad()) {
             y = matmul(x, product);
         }
-        return record(y, "linear", (g, needed) -> new Tensor[] {
+        return record(y, inputMajor ? GradientTap.LINEAR_INPUT_MAJOR : GradientTap.LINEAR, (g, needed) -> new Tensor[] {
                 needed[0] ? g.matmul(product.t()) : null,
                 needed[1] ? linearWeightGradient(x, g, w, inputMajor) : null}, x, w);
     }
@@ -623,8 +624,8 @@ final class Functions {
             Tensor gw = Backprop.gradientBuffer(weight.device(), weight.shape());
             weight.backend().fill(gw, 0);
             weight.backend().embeddingBackward(g.contiguous(), idx, gw);
-            return new Tensor[] {gw};
-        }, table);
+            return new Tensor[] {gw, null};
+        }, table, idx); // the indices are on the tape (never differentiated) so a tap can trace what depends on them
     }
 
     static Tensor causalMask(Tensor x, long past, double value) {

@@ -1,6 +1,7 @@
 package io.tessera.engine;
 
 import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.autograd.GradientTap;
 import io.tessera.engine.autograd.Node;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -378,17 +379,22 @@ public final class Tensor implements AutoCloseable {
 
     /** Backpropagates from this scalar (seed 1) into every leaf that requires grad. */
     public void backward() {
+        backward((GradientTap) null);
+    }
+
+    /** {@link #backward()} with a tap that may take over the gradients of ops' inputs (null: none). */
+    public void backward(GradientTap tap) {
         if (numel != 1) {
             throw new IllegalStateException("backward() without a gradient needs a one-element tensor, not " + describe());
         }
         try (Tensor seed = Tensor.full(device(), 1, DType.F32, shape)) {
-            Backprop.run(this, seed);
+            Backprop.run(this, seed, tap);
         }
     }
 
     /** Backpropagates {@code gradient} (this tensor's shape) into every leaf that requires grad. */
     public void backward(Tensor gradient) {
-        Backprop.run(this, gradient);
+        Backprop.run(this, gradient, null);
     }
 
     // ---- data access ---------------------------------------------------------------------------

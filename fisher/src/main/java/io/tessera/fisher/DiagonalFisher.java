@@ -1,28 +1,29 @@
 package io.tessera.fisher;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
-import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.engine.nn.Module;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.Function;
 
 /**
- * The diagonal of the Fisher information of a classifier: the mean over examples of the squared
- * per-example gradient of log p(y | x), never the square of a batch-mean gradient. Labels are the true
- * ones (empirical Fisher, as the FISH-mask paper uses) or drawn from the model's own predictive
- * distribution (the Fisher-merging paper's choice).
+ * The diagonal of the Fisher information of a model of any architecture: the mean over examples of the squared
+ * per-example gradient of the example's loss, never the square of a batch-mean gradient. An example is a row of
+ * the inputs with its targets: a class (a classifier) or one target per position (a causal LM: the next tokens),
+ * and its loss is the mean cross entropy over its positions. Targets are the true ones (empirical Fisher, as the
+ * FISH-mask paper uses) or drawn from the model's own predictive distribution at each position (the
+ * Fisher-merging paper's choice), seeded.
  *
- * <p>For an MLP the per-example squares of every Linear layer come from one GEMM per batch:
- * sum_i (g_i x_i^T)∘(g_i x_i^T) = (G∘G)^T (X∘X), with G the output gradients and X the inputs of the
- * layer, so a batch costs about one extra backward pass. {@link #perExample} is the general fallback
- * (one backward per example) for any model, and the reference the fast path is tested against.
+ * <p>{@link #of} runs one batched forward and backward pass per batch and splits the gradients by example around
+ * each op that uses a parameter ({@link ExampleGradients}); {@link #perExample} (one backward pass per example)
+ * is the reference it is tested against.
  */
 public final class DiagonalFisher {
     private DiagonalFisher() {}
@@ -39,52 +40,53 @@ public final class DiagonalFisher {
      * {@code labels}; result names and shapes are the model's (stateDict) names.
      */
     public static Map<String, Tensor> ofMlp(Mlp model, Tensor inputs, int[] labels, Labels mode, long seed, int batchSize) {
-        checkData(inputs, labels, batchSize);
-        List<Linear> layers = model.layers();
+        return of(model, model::forward, inputs, Tensor.of(labels, labels.length), mode, seed, batchSize);
+    }
+
+    /**
+     * Fisher of every parameter of {@code model} over the examples of {@code inputs} [n, ...], whose
+     * {@code forward} maps a batch [b, ...] to logits [b, ..., classes] without mixing examples; {@code targets}
+     * (I32 or I64) are [n] (a class per example) or [n, ...] (one per position of the logits). Batches of
+     * {@code batchSize} examples.
+     */
+    public static Map<String, Tensor> of(Module model, Function<Tensor, Tensor> forward, Tensor inputs, Tensor targets,
+                                         Labels mode, long seed, int batchSize) {
+        checkData(inputs, targets, batchSize);
+        Map<Tensor, String> names = new IdentityHashMap<>();
+        model.namedParameters().forEach((name, p) -> names.put(p, name));
         SplittableRandom rng = new SplittableRandom(seed);
-        int n = labels.length;
+        long n = inputs.dim(0);
         Accumulator acc = new Accumulator(model);
         try {
-            accumulateMlp(layers, inputs, labels, mode, rng, batchSize, acc);
+            model.zeroGrad();
+            for (long from = 0; from < n; from += batchSize) {
+                long to = Math.min(n, from + batchSize);
+                try (TensorScope scope = TensorScope.open()) {
+                    Tensor batch = inputs.slice(0, from, to).contiguous(); // the tensor the model sees, as the tap knows it
+                    ExampleGradients tap = new ExampleGradients(batch, names);
+                    lossOf(forward.apply(batch), targets.slice(0, from, to), mode, rng).backward(tap);
+                    checkEveryUseTaken(model);
+                    try (GradMode off = GradMode.noGrad()) {
+                        tap.sumSquares(acc::add);
+                    }
+                }
+            }
         } catch (RuntimeException e) {
             acc.close();
+            model.zeroGrad();
             throw e;
         }
         return acc.mean(n);
     }
 
-    private static void accumulateMlp(List<Linear> layers, Tensor inputs, int[] labels, Labels mode,
-                                      SplittableRandom rng, int batchSize, Accumulator acc) {
-        int n = labels.length;
-        for (int from = 0; from < n; from += batchSize) {
-            int to = Math.min(n, from + batchSize);
-            try (TensorScope scope = TensorScope.open()) {
-                Tensor[] layerInputs = new Tensor[layers.size()];
-                Tensor[] layerOutputs = new Tensor[layers.size()];
-                Tensor h = inputs.slice(0, from, to);
-                for (int l = 0; l < layers.size(); l++) {
-                    layerInputs[l] = h;
-                    // weights cut from the tape: backward then computes only the output gradients it needs,
-                    // not weight gradients (the GEMM below replaces them) nor the input gradient of layer 0
-                    Linear layer = layers.get(l);
-                    Tensor z = h.matmul(layer.weight().detach().t()).add(layer.bias().detach());
-                    layerOutputs[l] = l == 0 ? z.detach().requiresGrad(true) : z.retainGrad();
-                    h = l + 1 < layers.size() ? layerOutputs[l].relu() : layerOutputs[l];
-                }
-                // the summed loss: its gradient at each layer output is every example's own gradient
-                h.crossEntropy(batchLabels(h, labels, from, to, mode, rng)).mul(to - from).backward();
-                try (GradMode off = GradMode.noGrad()) {
-                    for (int l = 0; l < layers.size(); l++) {
-                        Tensor g = layerOutputs[l].grad();
-                        Tensor x = layerInputs[l];
-                        String prefix = 2 * l + ".";
-                        acc.add(prefix + "weight", g.mul(g).t().matmul(x.mul(x)));
-                        acc.add(prefix + "bias", g.sumSquares(false, 0));
-                        layerOutputs[l].zeroGrad();
-                    }
-                }
+    /** A parameter that still got a (batch-summed) gradient was reached by a use the tap could not split by example. */
+    private static void checkEveryUseTaken(Module model) {
+        model.namedParameters().forEach((name, p) -> {
+            if (p.grad() != null) {
+                throw new IllegalArgumentException("Fisher: the gradient of " + name + " cannot be split by example (the"
+                        + " forward uses it in an op whose output does not depend on the batch's input)");
             }
-        }
+        });
     }
 
     /**
@@ -93,14 +95,19 @@ public final class DiagonalFisher {
      */
     public static Map<String, Tensor> perExample(Module model, Function<Tensor, Tensor> forward, Tensor inputs, int[] labels,
                                                  Labels mode, long seed) {
-        checkData(inputs, labels, 1);
+        return perExample(model, forward, inputs, Tensor.of(labels, labels.length), mode, seed);
+    }
+
+    /** {@link #of} by one backward pass per example: the reference for any model, slow. */
+    public static Map<String, Tensor> perExample(Module model, Function<Tensor, Tensor> forward, Tensor inputs, Tensor targets,
+                                                 Labels mode, long seed) {
+        checkData(inputs, targets, 1);
         Accumulator acc = new Accumulator(model);
         SplittableRandom rng = new SplittableRandom(seed);
         try {
-            for (int i = 0; i < labels.length; i++) {
+            for (long i = 0; i < inputs.dim(0); i++) {
                 try (TensorScope scope = TensorScope.open()) {
-                    Tensor logits = forward.apply(inputs.slice(0, i, i + 1));
-                    logits.crossEntropy(batchLabels(logits, labels, i, i + 1, mode, rng)).backward();
+                    lossOf(forward.apply(inputs.slice(0, i, i + 1)), targets.slice(0, i, i + 1), mode, rng).backward();
                     try (GradMode off = GradMode.noGrad()) {
                         model.namedParameters().forEach((name, p) -> acc.addSquared(name, p.grad()));
                     }
@@ -112,42 +119,59 @@ public final class DiagonalFisher {
             model.zeroGrad();
             throw e;
         }
-        return acc.mean(labels.length);
+        return acc.mean(inputs.dim(0));
     }
 
-    private static void checkData(Tensor inputs, int[] labels, int batchSize) {
-        if (inputs.rank() < 2 || inputs.dim(0) != labels.length) {
+    /** The sum over the batch's examples of each one's mean cross entropy over its positions. */
+    private static Tensor lossOf(Tensor logits, Tensor targets, Labels mode, SplittableRandom rng) {
+        long classes = logits.dim(-1);
+        long rows = logits.numel() / classes;
+        if (targets.numel() != rows || targets.dim(0) != logits.dim(0)) {
+            throw new IllegalArgumentException("Fisher: targets " + targets.describe() + " do not match the logits "
+                    + logits.describe() + " (one target per example and position)");
+        }
+        Tensor flat = logits.reshape(rows, classes);
+        return flat.crossEntropy(labels(flat, targets, mode, rng)).mul(logits.dim(0));
+    }
+
+    private static void checkData(Tensor inputs, Tensor targets, int batchSize) {
+        if (inputs.rank() < 2 || targets.rank() < 1 || inputs.dim(0) != targets.dim(0)) {
             throw new IllegalArgumentException("Fisher: inputs " + inputs.describe() + " must be [n, ...] with n = "
-                    + labels.length + " labels");
+                    + (targets.rank() < 1 ? "?" : targets.dim(0)) + " as the targets " + targets.describe());
+        }
+        if (targets.dtype() != DType.I32 && targets.dtype() != DType.I64) {
+            throw new IllegalArgumentException("Fisher: targets must be I32 or I64 class ids, got " + targets.describe());
         }
         if (batchSize < 1) {
             throw new IllegalArgumentException("Fisher: batch size must be positive, got " + batchSize);
         }
-        if (labels.length == 0) {
+        if (inputs.dim(0) == 0) {
             throw new IllegalArgumentException("Fisher: no examples");
         }
     }
 
-    /** True labels, or labels drawn from softmax(logits) row by row. */
-    private static Tensor batchLabels(Tensor logits, int[] labels, int from, int to, Labels mode, SplittableRandom rng) {
-        int[] chosen = java.util.Arrays.copyOfRange(labels, from, to);
-        if (mode == Labels.SAMPLED) {
-            long classes = logits.dim(-1);
-            float[] p;
-            try (GradMode off = GradMode.noGrad()) {
-                p = logits.softmax(-1).toFloatArray();
-            }
-            for (int i = 0; i < chosen.length; i++) {
-                double u = rng.nextDouble();
-                int c = 0;
-                double cumulative = p[(int) (i * classes)];
-                while (cumulative <= u && c < classes - 1) {
-                    cumulative += p[(int) (i * classes + ++c)];
-                }
-                chosen[i] = c;
-            }
+    /** The true targets [rows], or targets drawn from softmax(logits) row by row. */
+    private static Tensor labels(Tensor logits, Tensor targets, Labels mode, SplittableRandom rng) {
+        if (mode == Labels.EMPIRICAL) {
+            return targets.reshape(targets.numel()).to(logits.device());
         }
-        return Tensor.of(chosen, chosen.length);
+        long classes = logits.dim(-1);
+        int rows = (int) logits.dim(0);
+        float[] p;
+        try (GradMode off = GradMode.noGrad()) {
+            p = logits.softmax(-1).toFloatArray();
+        }
+        int[] chosen = new int[rows];
+        for (int i = 0; i < rows; i++) {
+            double u = rng.nextDouble();
+            int c = 0;
+            double cumulative = p[(int) (i * classes)];
+            while (cumulative <= u && c < classes - 1) {
+                cumulative += p[(int) (i * classes + ++c)];
+            }
+            chosen[i] = c;
+        }
+        return Tensor.of(chosen, rows).to(logits.device());
     }
 
     /** Per-parameter float32 sums with Kahan compensation, outside any scope until {@link #mean}. */

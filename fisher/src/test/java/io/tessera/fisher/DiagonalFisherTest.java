@@ -173,7 +173,7 @@ class DiagonalFisherTest {
         try (Mlp model = new Mlp(1, IN, HIDDEN, CLASSES); TensorScope scope = TensorScope.open()) {
             var e = assertThrows(IllegalArgumentException.class,
                     () -> DiagonalFisher.ofMlp(model, Tensor.zeros(3, IN), LABELS, DiagonalFisher.Labels.EMPIRICAL, 0, 2));
-            assertTrue(e.getMessage().contains("with n = 7 labels"), e.getMessage());
+            assertTrue(e.getMessage().contains("with n = 7 as the targets"), e.getMessage());
             assertThrows(IllegalArgumentException.class,
                     () -> DiagonalFisher.ofMlp(model, Tensor.zeros(N, IN), LABELS, DiagonalFisher.Labels.EMPIRICAL, 0, 0));
             assertThrows(IllegalArgumentException.class, () -> DiagonalFisher.ofMlp(model, Tensor.zeros(N, IN),

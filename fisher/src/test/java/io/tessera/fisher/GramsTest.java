@@ -53,6 +53,38 @@ class GramsTest {
     }
 
     /**
+     * A sequence model: the Linear's Gram sums h_t h_t^T over every token of every example; the token embedding, also
+     * used as the tied head, and the position embedding get none.
+     */
+    @Test
+    void sequenceModelGramsSumOverEveryToken() {
+        long[] ids = {0, 5, 2, 3, 3, 1, 4, 0, 2};
+        try (SequenceFisherTest.TinyLm model = new SequenceFisherTest.TinyLm(4); TensorScope scope = TensorScope.open()) {
+            Map<String, Tensor> grams = Grams.of(model, model::forward, Tensor.of(ids, 3, 3), 2);
+            try {
+                assertEquals(List.of("out.weight"), List.copyOf(grams.keySet()));
+                float[] e = model.stateDict().get("tok.weight").toFloatArray();
+                float[] p = model.stateDict().get("pos.weight").toFloatArray();
+                int dim = (int) model.stateDict().get("pos.weight").dim(1);
+                float[] got = grams.get("out.weight").toFloatArray();
+                for (int r = 0; r < dim; r++) {
+                    for (int c = 0; c < dim; c++) {
+                        double expected = 0;
+                        for (int i = 0; i < ids.length; i++) {
+                            int t = i % 3;
+                            int x = (int) ids[i];
+                            expected += ((double) e[x * dim + r] + p[t * dim + r]) * ((double) e[x * dim + c] + p[t * dim + c]);
+                        }
+                        assertEquals(expected, got[r * dim + c], 1e-5 * (1 + Math.abs(expected)), "[" + r + ", " + c + "]");
+                    }
+                }
+            } finally {
+                grams.values().forEach(Tensor::close);
+            }
+        }
+    }
+
+    /**
      * Per layer l, the sum over examples of h h^T, where h is the layer's input: x for the first layer,
      * relu(W h + b) of the layer before for the others; in float64 from the model's weights.
      */

@@ -3,8 +3,10 @@ package io.tessera.pipeline.models;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
+import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.pipeline.QuantizedCheckpoint;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
@@ -13,11 +15,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.function.BiFunction;
 
 /** Writes a {@link CausalLm} as a Hugging Face model directory that {@link HfCheckpoint#load} (and Hugging Face) reads. */
 public final class HfCheckpointWriter {
@@ -66,31 +70,97 @@ public final class HfCheckpointWriter {
      * as a directory that {@link HfCheckpoint#load(Path)} reads back: every file of {@code source} that is not a weight
      * file ({@code config.json}, the tokenizer's files), and one {@code model.safetensors} with the state under Hugging
      * Face's names, {@code format: pt} and the int8 layer list ({@link QuantizedCheckpoint#LAYERS}). Hugging Face cannot
-     * read int8 codes with their scales: the directory is for Tessera. It is built beside {@code out} and renamed into
-     * place once complete, replacing a directory {@code out}; on failure nothing new is left behind.
+     * read int8 codes with their scales: the directory is for Tessera. It replaces a directory {@code out} once complete
+     * ({@link #buildDirectory}).
      */
     public static void saveQuantized(CausalLm model, Path source, Path out) throws IOException {
-        Path target = out.toAbsolutePath().normalize();
-        Path parent = target.getParent();
-        if (parent == null || !Files.isDirectory(parent)) {
-            throw new IOException("cannot write " + out + ": the directory " + parent + " does not exist");
-        }
-        if (Files.exists(target) && !Files.isDirectory(target)) {
+        if (Files.exists(out) && !Files.isDirectory(out)) {
             throw new IOException("cannot write " + out + ": it is a file, not a directory");
         }
-        Path temp = Files.createTempDirectory(parent, "." + target.getFileName() + ".");
-        try {
+        buildDirectory(out, staging -> {
             try (DirectoryStream<Path> files = Files.newDirectoryStream(source)) {
                 for (Path file : files) {
                     String name = file.getFileName().toString();
                     if (Files.isRegularFile(file) && !name.endsWith(".safetensors") && !name.equals(HfCheckpoint.INDEX)) {
-                        Files.copy(file, temp.resolve(name));
+                        Files.copy(file, staging.resolve(name));
                     }
                 }
             }
             Map<String, Tensor> named = new LinkedHashMap<>();
             model.stateDict().forEach((name, t) -> named.put(HfNames.hf(model.config(), name), t));
-            Safetensors.write(temp.resolve(HfCheckpoint.SINGLE), named, QuantizedCheckpoint.metadata(model, Map.of("format", "pt")));
+            Safetensors.write(staging.resolve(HfCheckpoint.SINGLE), named,
+                    QuantizedCheckpoint.metadata(model, Map.of("format", "pt")));
+        });
+    }
+
+    /**
+     * Writes {@code model}, loaded from {@code source}, as a copy of that directory ({@link #copyWith}): each tensor that
+     * is a parameter of the model holds the parameter's value in the file's dtype; ignored buffers stay as they are.
+     */
+    public static void saveLike(CausalLm model, Path source, Path target) throws IOException {
+        Map<String, Tensor> own = model.stateDict();
+        copyWith(source, target, (name, stored) -> {
+            Tensor p = own.get(HfNames.local(name));
+            return p == null || HfNames.ignored(name) ? stored : p.detach().to(stored.dtype());
+        });
+    }
+
+    /**
+     * Copies the model directory {@code source} to {@code target} (which must not exist) with the same files, tensor
+     * names, order, dtypes and metadata, each tensor of each safetensors file replaced by {@code values(name, stored)}
+     * (same dtype and shape), every other file copied as it is; {@code target} appears whole or not at all.
+     */
+    public static void copyWith(Path source, Path target, BiFunction<String, Tensor, Tensor> values) throws IOException {
+        if (Files.exists(target)) {
+            throw new IllegalArgumentException(target + " already exists; choose a new directory for the model");
+        }
+        buildDirectory(target, staging -> {
+            try (var files = Files.list(source)) {
+                for (Path file : files.filter(Files::isRegularFile).sorted().toList()) {
+                    Path copy = staging.resolve(file.getFileName());
+                    if (file.getFileName().toString().endsWith(".safetensors")) {
+                        rewrite(file, copy, values);
+                    } else {
+                        Files.copy(file, copy);
+                    }
+                }
+            }
+        });
+    }
+
+    private static void rewrite(Path file, Path copy, BiFunction<String, Tensor, Tensor> values) throws IOException {
+        try (TensorScope scope = TensorScope.open(); SafetensorsFile stored = Safetensors.read(file)) {
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            stored.tensors().forEach((name, t) -> {
+                Tensor value = values.apply(name, t);
+                if (value.dtype() != t.dtype() || !Arrays.equals(value.shape(), t.shape())) {
+                    throw new IllegalArgumentException(file + ": " + name + " is " + t.describe() + ", cannot write " + value.describe());
+                }
+                tensors.put(name, value);
+            });
+            Safetensors.write(copy, tensors, stored.metadata());
+        }
+    }
+
+    /** Fills a directory. */
+    @FunctionalInterface
+    private interface DirectoryFiller {
+        void fill(Path staging) throws IOException;
+    }
+
+    /**
+     * Builds a directory beside {@code out} with {@code filler} and renames it to {@code out} once complete, replacing a
+     * directory {@code out}; on failure nothing new is left behind.
+     */
+    private static void buildDirectory(Path out, DirectoryFiller filler) throws IOException {
+        Path target = out.toAbsolutePath().normalize();
+        Path parent = target.getParent();
+        if (parent == null || !Files.isDirectory(parent)) {
+            throw new IOException("cannot write " + out + ": the directory " + parent + " does not exist");
+        }
+        Path temp = Files.createTempDirectory(parent, "." + target.getFileName() + ".");
+        try {
+            filler.fill(temp);
             replaceDirectory(temp, target);
         } catch (IOException | RuntimeException | Error e) {
             deleteTree(temp);
