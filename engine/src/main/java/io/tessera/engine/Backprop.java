@@ -94,14 +94,20 @@ final class Backprop {
         }
     }
 
-    /** Stored gradients outlive any TensorScope of the step that computed them, like the parameters. */
+    /**
+     * Stored gradients outlive any TensorScope of the step that computed them, like the parameters; the
+     * gradient of a tensor that a scope owns (a retained intermediate, a leaf made in the scope) is freed
+     * with it by that scope.
+     */
     private static void accumulateLeaf(Tensor leaf, Tensor gradient) {
         Tensor g = GradIndices.toKept(leaf, gradient); // the root itself may be a restricted leaf
         Tensor existing = leaf.grad();
-        if (existing == null && g.dtype() == leaf.dtype() && UNOWNED.get().remove(g)) {
-            leaf.setGrad(g); // an op's own buffer for this input, already outside any scope
-        } else if (existing == null) {
-            leaf.setGrad(TensorScope.outside(() -> g.to(leaf.dtype())));
+        if (existing == null) {
+            boolean own = g.dtype() == leaf.dtype() && UNOWNED.get().remove(g); // an op's buffer, outside any scope
+            leaf.setGrad(own ? g : TensorScope.outside(() -> g.to(leaf.dtype())));
+            if (leaf.storage().scoped()) {
+                TensorScope.adoptWith(leaf.storage(), leaf.grad().storage());
+            }
         } else {
             existing.backend().binary(Ops.Binary.ADD, existing, g.to(DType.F32), existing);
         }

@@ -14,6 +14,7 @@ public final class DeviceStorage implements Storage {
     private final long byteSize;
     private final Runnable release;
     private final AtomicBoolean closed = new AtomicBoolean();
+    private boolean scoped;
 
     private DeviceStorage(Device device, long address, long byteSize, Runnable release) {
         this.device = device;
@@ -31,7 +32,7 @@ public final class DeviceStorage implements Storage {
             throw new IllegalArgumentException("device storage on " + device + ": host memory is a HostStorage");
         }
         DeviceStorage storage = new DeviceStorage(device, address, byteSize, release);
-        TensorScope.adopt(storage);
+        storage.scoped = TensorScope.adopt(storage);
         return storage;
     }
 
@@ -51,6 +52,11 @@ public final class DeviceStorage implements Storage {
     @Override
     public long byteSize() {
         return byteSize;
+    }
+
+    @Override
+    public boolean scoped() {
+        return scoped;
     }
 
     @Override

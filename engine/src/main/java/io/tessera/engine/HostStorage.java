@@ -17,6 +17,7 @@ public final class HostStorage implements Storage {
 
     private final Arena arena;
     private final MemorySegment segment;
+    private boolean scoped;
 
     private HostStorage(Arena arena, MemorySegment segment) {
         this.arena = arena;
@@ -42,7 +43,7 @@ public final class HostStorage implements Storage {
             LIVE_BYTES.addAndGet(-bytes);
         });
         HostStorage storage = new HostStorage(arena, segment);
-        TensorScope.adopt(storage);
+        storage.scoped = TensorScope.adopt(storage);
         return storage;
     }
 
@@ -52,7 +53,7 @@ public final class HostStorage implements Storage {
      */
     public static HostStorage wrap(MemorySegment segment, Arena owner) {
         HostStorage storage = new HostStorage(owner, segment);
-        TensorScope.adopt(storage);
+        storage.scoped = TensorScope.adopt(storage);
         return storage;
     }
 
@@ -87,6 +88,11 @@ public final class HostStorage implements Storage {
     @Override
     public long byteSize() {
         return segment.byteSize();
+    }
+
+    @Override
+    public boolean scoped() {
+        return scoped;
     }
 
     @Override

@@ -13,6 +13,9 @@ public sealed interface Storage extends AutoCloseable permits HostStorage, Devic
 
     boolean isClosed();
 
+    /** Whether a {@link TensorScope} owns this storage (it was allocated inside one). */
+    boolean scoped();
+
     /** Frees the memory (or releases the mapping); idempotent. */
     @Override
     void close();

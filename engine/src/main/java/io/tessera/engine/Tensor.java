@@ -793,10 +793,13 @@ public final class Tensor implements AutoCloseable {
 
     /**
      * Closes this tensor; using it afterwards throws IllegalStateException. The owner of the storage also
-     * frees it, so every view of it becomes unusable too; closing a view frees nothing. Idempotent.
+     * frees it, so every view of it becomes unusable too; closing a view frees nothing of its storage. The
+     * gradient it holds is closed with it (a scope's intermediate that retained its gradient leaves nothing behind).
+     * Idempotent.
      */
     @Override
     public void close() {
+        zeroGrad();
         closed = true;
         if (ownsStorage()) {
             storage.close();

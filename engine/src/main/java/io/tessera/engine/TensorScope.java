@@ -52,10 +52,27 @@ public final class TensorScope implements AutoCloseable {
         }
     }
 
-    static void adopt(Storage storage) {
+    /** Registers a new storage with the current scope, if any; returns whether there was one. */
+    static boolean adopt(Storage storage) {
         TensorScope scope = CURRENT.get();
         if (scope != null) {
             scope.owned.add(storage);
+        }
+        return scope != null;
+    }
+
+    /**
+     * Registers {@code dependent} (e.g. the gradient of a tensor) with the scope of this thread that owns
+     * {@code anchor}, so that both are freed together; nothing if no open scope of this thread owns it.
+     */
+    static void adoptWith(Storage anchor, Storage dependent) {
+        for (TensorScope scope = CURRENT.get(); scope != null; scope = scope.parent) {
+            for (int i = scope.owned.size() - 1; i >= 0; i--) { // the anchor is usually recent
+                if (scope.owned.get(i) == anchor) {
+                    scope.owned.add(dependent);
+                    return;
+                }
+            }
         }
     }
 

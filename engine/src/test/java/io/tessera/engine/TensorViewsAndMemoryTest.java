@@ -230,6 +230,20 @@ class TensorViewsAndMemoryTest {
         }
     }
 
+    /** Closing a tensor frees the gradient it holds: a scope's leaves and retained intermediates leave nothing. */
+    @Test
+    void closingATensorFreesItsGradient() {
+        long before = HostStorage.liveBytes();
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor x = Tensor.randn(1, 0, 17, 5).requiresGrad(true);
+            Tensor h = x.mul(2.0).retainGrad();
+            h.mul(h).sum().backward();
+            assertEquals(17 * 5, h.grad().numel());
+            assertEquals(17 * 5, x.grad().numel());
+        }
+        assertEquals(before, HostStorage.liveBytes(), "the gradients of the scope's tensors are freed with them");
+    }
+
     @Test
     void castsPassGradientsThroughLikePyTorch() {
         try (TensorScope scope = TensorScope.open()) {
