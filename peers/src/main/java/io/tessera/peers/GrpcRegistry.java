@@ -14,7 +14,7 @@ import java.util.function.Supplier;
 
 /** A {@link Registry} reached over gRPC: the embedded {@link RegistryServer}. */
 public final class GrpcRegistry implements Registry {
-    private static final long CALL_DEADLINE_MILLIS = 2_000;
+    private static final long CALL_DEADLINE_MILLIS = 10_000;
 
     private final String address;
     private final ManagedChannel channel;

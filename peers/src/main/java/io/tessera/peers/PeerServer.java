@@ -130,7 +130,7 @@ public final class PeerServer implements AutoCloseable {
                 .start();
         String host = config.advertisedHost != null ? config.advertisedHost : config.host;
         this.info = new PeerInfo(UUID.randomUUID().toString(), host + ":" + server.getPort(), from, to, throughput, config.modelName);
-        this.timers = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon().name("peer-timers").factory());
+        this.timers = Executors.newScheduledThreadPool(2, Thread.ofPlatform().daemon().name("peer-timers").factory());
         long sweep = Math.max(50, Math.min(1000, config.idleTimeout.toMillis() / 4));
         timers.scheduleWithFixedDelay(this::closeIdle, sweep, sweep, TimeUnit.MILLISECONDS);
         if (config.registry != null) {

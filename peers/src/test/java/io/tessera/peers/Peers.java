@@ -48,7 +48,7 @@ final class Peers {
                     CausalLm model = HfCheckpoint.load(dir);
                     models.add(model);
                     servers.add(PeerServer.start(model, spans[i][0], spans[i][1],
-                            config.token(token).registry(client, "", Duration.ofMillis(200))));
+                            config.token(token).registry(client, "", Duration.ofSeconds(1))));
                 }
                 await(() -> registry.servers().size() == spans.length, Duration.ofSeconds(5), "servers announced");
             } catch (IOException | RuntimeException e) {
