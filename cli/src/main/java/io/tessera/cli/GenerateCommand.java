@@ -7,6 +7,11 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
+import io.tessera.peers.GrpcRegistry;
+import io.tessera.peers.PeerClient;
+import io.tessera.peers.Registry;
+import io.tessera.peers.TokenAuth;
+import io.tessera.peers.wire.Encoding;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.Generator;
 import io.tessera.pipeline.models.HfCheckpoint;
@@ -32,7 +37,8 @@ import picocli.CommandLine.Spec;
 /** Generates tokens after a prompt with a Hugging Face model directory. */
 @Command(name = "generate", description = {"Generate tokens after a prompt with the model in a Hugging Face directory"
         + " (config.json, model.safetensors or its sharded index, optionally tokenizer.json).",
-        "Greedy unless a sampling option is given; stops after an eos_token_id of config.json (included in the output)."})
+        "Greedy unless a sampling option is given; stops after an eos_token_id of config.json (included in the output).",
+        "With --registry, the blocks run on the servers it lists (tessera serve), only the embedding and head here."})
 final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The Hugging Face model directory.")
     Path model;
@@ -75,6 +81,17 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the result as JSON.")
     boolean json;
 
+    @Option(names = "--registry", paramLabel = "ADDR", description = "Run the blocks on the servers (tessera serve) this registry"
+            + " lists, host:port; only the embedding and head run here.")
+    String registry;
+
+    @Option(names = "--token-file", paramLabel = "F", description = "With --registry: the file holding the servers' shared token.")
+    Path tokenFile;
+
+    @Option(names = "--activations", paramLabel = "ENC", defaultValue = "int8", description = "With --registry: how hidden states"
+            + " travel between peers, int8 (blockwise 8-bit, the default) or f32 (exactly the local result).")
+    String activations;
+
     @Spec
     CommandSpec spec;
 
@@ -88,7 +105,13 @@ final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--max-new-tokens must be >= 0, got " + maxNewTokens);
         }
         if (logitsOut != null) {
+            if (registry != null) {
+                throw new ParameterException(spec.commandLine(), "--logits-out cannot be combined with --registry");
+            }
             AtomicFiles.requireWritable(logitsOut);
+        }
+        if (!activations.equals("int8") && !activations.equals("f32")) {
+            throw new ParameterException(spec.commandLine(), "--activations must be int8 or f32, got '" + activations + "'");
         }
         Sampler sampler;
         try {
@@ -101,6 +124,16 @@ final class GenerateCommand implements Callable<Integer> {
         Tokenizer tokenizer = Files.isRegularFile(tokenizerFile) ? TokenizerJson.load(tokenizerFile) : null;
         long[] promptIds = prompt.ids != null ? prompt.ids : encode(tokenizer, prompt.text);
         long[] eosIds = HfConfig.eosTokenIds(model.resolve("config.json"));
+        if (registry != null) {
+            String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
+            try (CausalLm lm = HfCheckpoint.load(model); Registry servers = new GrpcRegistry(registry, token);
+                 PeerClient client = new PeerClient(servers, lm, new PeerClient.Config().token(token)
+                         .encoding(activations.equals("f32") ? Encoding.F32 : Encoding.BLOCKWISE_INT8))) {
+                long[] ids = client.generate(promptIds, maxNewTokens, sampler, eosIds, null, null).ids();
+                print(ids, decode(tokenizer, ids));
+            }
+            return 0;
+        }
         try (CausalLm lm = HfCheckpoint.load(model); TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
             Generator.Generation generation = Generator.generate(lm, promptIds, maxNewTokens, sampler, eosIds, false);
             if (logitsOut != null) {
@@ -110,10 +143,13 @@ final class GenerateCommand implements Callable<Integer> {
                 Tensor logits = lm.forward(Tensor.of(all, 1, all.length), null).reshape(all.length, lm.config().vocabSize());
                 Safetensors.write(logitsOut, Map.of("logits", logits.to(Device.CPU)));
             }
-            print(generation.ids(), tokenizer == null ? null : tokenizer.decode(Arrays.stream(generation.ids()).mapToInt(i -> (int) i)
-                    .toArray()));
+            print(generation.ids(), decode(tokenizer, generation.ids()));
         }
         return 0;
+    }
+
+    private static String decode(Tokenizer tokenizer, long[] ids) {
+        return tokenizer == null ? null : tokenizer.decode(Arrays.stream(ids).mapToInt(i -> (int) i).toArray());
     }
 
     private long[] encode(Tokenizer tokenizer, String text) {

@@ -18,7 +18,8 @@ import picocli.CommandLine.ScopeType;
         description = "Build ML models like open-source software: sparse patches, Fisher merging, pipelined int8 inference.",
         subcommands = {DoctorCommand.class, InspectCommand.class, TrainCommand.class, FisherCommand.class, MaskCommand.class,
                 DiffCommand.class, ApplyCommand.class, RevertCommand.class, MergeCommand.class, QuantizeCommand.class,
-                DemoCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class})
+                DemoCommand.class, GenerateCommand.class, ServeCommand.class, RegistryCommand.class,
+                CommandLine.HelpCommand.class})
 public final class TesseraCommand {
 
     @Option(names = "--verbose", scope = ScopeType.INHERIT, description = "On failure, print the stack trace too.")

@@ -23,7 +23,9 @@ import io.tessera.pipeline.models.Sampler;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
 import java.util.function.Function;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -46,9 +48,8 @@ class PeerSecurityTest {
     static void start() throws Exception {
         Path dir = Peers.writeModel(Peers.GPT2, 7, tmp.resolve("model"));
         local = HfCheckpoint.load(dir);
-        // the middle server takes small messages only, a small cache budget and a short idle timeout
-        PeerServer.Config strict = new PeerServer.Config().maxMessageBytes(16 << 10).idleTimeout(Duration.ofMillis(600))
-                .maxCacheBytes(60_000);
+        // the middle server takes small messages only and has a small cache budget
+        PeerServer.Config strict = new PeerServer.Config().maxMessageBytes(16 << 10).maxCacheBytes(60_000);
         cluster = new Peers.Cluster(dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, TOKEN, new PeerServer.Config(), strict);
     }
 
@@ -100,11 +101,14 @@ class PeerSecurityTest {
             });
             assertArrayEquals(expected, generation.ids());
         }
-        List<Status.Code> codes = statuses.stream().map(Status::getCode).toList();
-        assertEquals(List.of(Status.Code.UNAUTHENTICATED, Status.Code.UNAUTHENTICATED, Status.Code.FAILED_PRECONDITION,
+        List<Status.Code> codes = new ArrayList<>(statuses.stream().map(Status::getCode).toList());
+        // the oversized message: the server ends the stream with RESOURCE_EXHAUSTED, but its transport may reset the
+        // stream (CANCELLED) before the client reads that status
+        assertTrue(Set.of(Status.Code.RESOURCE_EXHAUSTED, Status.Code.CANCELLED).contains(codes.set(8, null)), statuses.toString());
+        assertEquals(Arrays.asList(Status.Code.UNAUTHENTICATED, Status.Code.UNAUTHENTICATED, Status.Code.FAILED_PRECONDITION,
                 Status.Code.INVALID_ARGUMENT, Status.Code.INVALID_ARGUMENT, Status.Code.INVALID_ARGUMENT, Status.Code.INVALID_ARGUMENT,
-                Status.Code.INVALID_ARGUMENT, Status.Code.RESOURCE_EXHAUSTED, Status.Code.RESOURCE_EXHAUSTED,
-                Status.Code.INVALID_ARGUMENT, Status.Code.OK), codes, statuses.toString());
+                Status.Code.INVALID_ARGUMENT, null, Status.Code.RESOURCE_EXHAUSTED, Status.Code.INVALID_ARGUMENT, Status.Code.OK), codes,
+                statuses.toString());
         for (PeerServer server : cluster.servers) {
             Peers.await(() -> server.liveSessions() == 0 && server.cacheBytes() == 0, Duration.ofSeconds(5), "release on " + server.info());
         }
@@ -142,8 +146,7 @@ class PeerSecurityTest {
                 }
             }
             case 8 -> { // 25 kB: over the 16 kB message limit; the transport may reset the stream before the status arrives
-                Status status = refusal(s -> s.send(step(0, hidden(200, HIDDEN))));
-                yield status.getCode() == Status.Code.CANCELLED ? Status.RESOURCE_EXHAUSTED : status;
+                yield refusal(s -> s.send(step(0, hidden(200, HIDDEN))));
             }
             case 9 -> { // a second cache of 49 kB beyond the server's 60 kB budget
                 try (RawSession first = new RawSession(port(1), TOKEN); RawSession second = new RawSession(port(1), TOKEN)) {
@@ -162,23 +165,27 @@ class PeerSecurityTest {
 
     @Test
     void idleSessionsAndVanishedClientsAreReleased() throws Exception {
-        PeerServer strict = cluster.servers.get(1);
-        try (RawSession idle = new RawSession(port(1), TOKEN)) {
-            idle.send(open(1, 2, 16));
-            assertInstanceOf(ServerMessage.class, idle.next());
-            assertTrue(strict.cacheBytes() > 0);
-            long start = System.nanoTime();
-            assertEquals(Status.Code.DEADLINE_EXCEEDED, idle.status().getCode());
-            assertTrue(System.nanoTime() - start < Duration.ofSeconds(3).toNanos());
+        try (Peers.Cluster impatient = new Peers.Cluster(tmp.resolve("model"), new int[][] {{0, 3}}, TOKEN,
+                new PeerServer.Config().idleTimeout(Duration.ofMillis(600)))) {
+            PeerServer server = impatient.servers.getFirst();
+            try (RawSession idle = new RawSession(server.port(), TOKEN)) {
+                idle.send(open(1, 2, 16));
+                assertInstanceOf(ServerMessage.class, idle.next());
+                assertTrue(server.cacheBytes() > 0);
+                long start = System.nanoTime();
+                assertEquals(Status.Code.DEADLINE_EXCEEDED, idle.status().getCode());
+                assertTrue(System.nanoTime() - start < Duration.ofSeconds(3).toNanos());
+            }
+            Peers.await(() -> server.liveSessions() == 0 && server.cacheBytes() == 0, Duration.ofSeconds(5), "idle session released");
         }
-        Peers.await(() -> strict.liveSessions() == 0 && strict.cacheBytes() == 0, Duration.ofSeconds(5), "idle session released");
-        RawSession vanishing = new RawSession(port(0), TOKEN);
+        PeerServer server = cluster.servers.getFirst();
+        RawSession vanishing = new RawSession(server.port(), TOKEN);
         vanishing.send(open(0, 1, 16));
         assertInstanceOf(ServerMessage.class, vanishing.next());
-        assertEquals(1, cluster.servers.get(0).liveSessions());
+        assertEquals(1, server.liveSessions());
         vanishing.vanish();
-        Peers.await(() -> cluster.servers.get(0).liveSessions() == 0 && cluster.servers.get(0).cacheBytes() == 0,
-                Duration.ofSeconds(5), "a vanished client's session released");
+        Peers.await(() -> server.liveSessions() == 0 && server.cacheBytes() == 0, Duration.ofSeconds(5),
+                "a vanished client's session released");
     }
 
     @Test
