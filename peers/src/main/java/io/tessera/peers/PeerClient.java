@@ -20,6 +20,7 @@ import io.tessera.sparse.Patch;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -176,7 +177,10 @@ public final class PeerClient implements AutoCloseable {
             this.capacity = capacity;
             this.patchFile = patchFile;
             try {
-                for (ChainPlanner.Hop planned : ChainPlanner.plan(candidates(), local.config().layers(), this::cost)) {
+                List<PeerInfo> servers = candidates();
+                Map<String, Double> costs = new HashMap<>();
+                servers.forEach(s -> costs.put(s.id(), cost(s))); // one probe per server, however long its span
+                for (ChainPlanner.Hop planned : ChainPlanner.plan(servers, local.config().layers(), s -> costs.get(s.id()))) {
                     hops.add(new Hop(planned.from(), planned.to(), open(planned.server(), planned.from(), planned.to())));
                 }
             } catch (RuntimeException e) {
