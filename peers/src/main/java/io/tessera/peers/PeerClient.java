@@ -44,6 +44,7 @@ public final class PeerClient implements AutoCloseable {
         HopSession.Timing timing = new HopSession.Timing(Duration.ofMillis(200), Duration.ofSeconds(1), Duration.ofSeconds(60));
         long prefillChunkBytes = 1 << 20;
         int maxMessageBytes = 64 << 20;
+        int flowControlWindow = 1 << 20;
         int maxFailovers = 8;
         String modelName = "";
 
@@ -61,6 +62,18 @@ public final class PeerClient implements AutoCloseable {
         /** Ping period, silence after which a peer counts as stalled, and the deadline of one step. */
         public Config timing(Duration pingInterval, Duration stallTimeout, Duration stepDeadline) {
             this.timing = new HopSession.Timing(pingInterval, stallTimeout, stepDeadline);
+            return this;
+        }
+
+        /** The largest prefill message: a longer prompt goes in chunks of at most this many bytes (default 1 MiB). */
+        public Config prefillChunkBytes(long bytes) {
+            this.prefillChunkBytes = bytes;
+            return this;
+        }
+
+        /** The HTTP/2 flow-control window per stream: about bandwidth x round trip (default 1 MiB). */
+        public Config flowControlWindow(int bytes) {
+            this.flowControlWindow = bytes;
             return this;
         }
 
@@ -142,12 +155,8 @@ public final class PeerClient implements AutoCloseable {
             if (listener != null) {
                 listener.beforeStep(step, chain.servers());
             }
-            float[] logits = null;
-            while (past < length) {
-                int end = (int) Math.min(length, past + chunk);
-                logits = chain.forward(model, Arrays.copyOfRange(sequence, past, end), past);
-                past = end;
-            }
+            float[] logits = chain.forward(model, sequence, past, length, chunk);
+            past = length;
             float[] last = Arrays.copyOfRange(logits, logits.length - vocab, logits.length);
             rows.add(last);
             sequence[length] = sampler.next(last);
@@ -193,18 +202,28 @@ public final class PeerClient implements AutoCloseable {
             return hops.stream().map(h -> h.session.server()).toList();
         }
 
-        /** Logits [t * vocab] of {@code ids} at positions past .. through the embedding, every hop, and the head. */
-        float[] forward(CausalLm model, long[] ids, long past) {
-            WireTensor wire;
-            try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-                wire = WireTensors.encode(model.embed(Tensor.of(ids, 1, ids.length), past), config.encoding);
+        /**
+         * The logits [t * vocab] of the last chunk of positions past .. length - 1 of {@code sequence}, sent through every
+         * hop in chunks of at most {@code chunk} positions; a hop gets all chunks at once, so it computes one while
+         * the next is in transit.
+         */
+        float[] forward(CausalLm model, long[] sequence, int past, int length, long chunk) {
+            List<Long> pasts = new ArrayList<>();
+            List<WireTensor> wires = new ArrayList<>();
+            for (int p = past; p < length; p += (int) chunk) {
+                int end = (int) Math.min(length, p + chunk);
+                try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
+                    Tensor hidden = model.embed(Tensor.of(Arrays.copyOfRange(sequence, p, end), 1, end - p), p);
+                    wires.add(WireTensors.encode(hidden, config.encoding));
+                }
+                pasts.add((long) p);
             }
             for (Hop hop : hops) {
-                bytes += WireTensors.payloadBytes(wire);
-                wire = hop.forward(past, wire);
+                bytes += wires.stream().mapToLong(WireTensors::payloadBytes).sum();
+                wires = hop.forward(pasts, wires);
             }
             try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-                Tensor hidden = WireTensors.decode(wire, model.config().hiddenSize());
+                Tensor hidden = WireTensors.decode(wires.getLast(), model.config().hiddenSize());
                 Device device = model.device();
                 return model.head(device.equals(Device.CPU) ? hidden : hidden.to(device)).to(Device.CPU).toFloatArray();
             }
@@ -253,18 +272,23 @@ public final class PeerClient implements AutoCloseable {
                 this.session = session;
             }
 
-            WireTensor forward(long past, WireTensor input) {
-                Step step = Step.newBuilder().setId(history.size()).setPast(past).setHidden(input).build();
-                history.add(step);
+            /** The outputs of chunks at positions {@code pasts}, after their inputs joined the history. */
+            List<WireTensor> forward(List<Long> pasts, List<WireTensor> inputs) {
+                List<Step> steps = new ArrayList<>();
+                for (int i = 0; i < inputs.size(); i++) {
+                    steps.add(Step.newBuilder().setId(history.size()).setPast(pasts.get(i)).setHidden(inputs.get(i)).build());
+                    history.add(steps.getLast());
+                }
                 try {
-                    return session.run(List.of(step)).getFirst();
+                    return session.run(steps);
                 } catch (PeerException e) {
-                    return failover(e);
+                    List<WireTensor> replayed = failover(e);
+                    return replayed.subList(replayed.size() - steps.size(), replayed.size());
                 }
             }
 
-            /** Replays the history on another server of this span; the last result is the current step's. */
-            private WireTensor failover(PeerException failure) {
+            /** Replays the history on another server of this span; returns the results of every step of it. */
+            private List<WireTensor> failover(PeerException failure) {
                 long detected = System.nanoTime();
                 PeerException last = failure;
                 PeerInfo failed = session.server();
@@ -279,7 +303,7 @@ public final class PeerClient implements AutoCloseable {
                     HopSession fresh = null;
                     try {
                         fresh = open(replacement, from, to);
-                        WireTensor out = fresh.run(history).getLast();
+                        List<WireTensor> out = fresh.run(history);
                         session = fresh;
                         failovers.add(new Failover(from, to, firstFailed, replacement.address(), last.getMessage(), detected,
                                 history.size(), System.nanoTime() - detected));
@@ -312,7 +336,8 @@ public final class PeerClient implements AutoCloseable {
 
     private ManagedChannel channel(String address) {
         return channels.computeIfAbsent(address, a -> NettyChannelBuilder.forTarget(a).usePlaintext()
-                .maxInboundMessageSize(config.maxMessageBytes).intercept(TokenAuth.client(config.token)).build());
+                .maxInboundMessageSize(config.maxMessageBytes).flowControlWindow(config.flowControlWindow)
+                .intercept(TokenAuth.client(config.token)).build());
     }
 
     @Override

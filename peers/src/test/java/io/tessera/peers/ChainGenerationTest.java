@@ -42,6 +42,15 @@ class ChainGenerationTest {
             try (PeerClient client = new PeerClient(registry, local, new PeerClient.Config().token("secret"))) {
                 int8 = client.generate(PROMPT, NEW_TOKENS);
             }
+            PeerClient.Generation chunked;
+            long chunkBytes = 3 * config.hiddenSize() * Float.BYTES;
+            try (PeerClient client = new PeerClient(registry, local, new PeerClient.Config().token("secret").encoding(Encoding.F32)
+                    .prefillChunkBytes(chunkBytes))) {
+                chunked = client.generate(PROMPT, NEW_TOKENS);
+            }
+            // the prompt in chunks of 3 positions: the keys and values come from other matrix shapes than local prefill's
+            assertArrayEquals(expected.ids(), chunked.ids(), "prefill in chunks");
+            assertTrue(maxError(expected.logits(), chunked.logits(), NEW_TOKENS) < 1e-4);
             assertArrayEquals(expected.ids(), f32.ids(), "f32 activations: the ids of local generation");
             // the rows that decided each new token: positions prompt - 1 .. prompt + new - 2 of local generation
             double f32Error = maxError(expected.logits(), f32.logits(), f32.logits().length);
