@@ -2,7 +2,6 @@ package io.tessera.peers;
 
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.tessera.peers.wire.Announcement;
 import io.tessera.peers.wire.ListRequest;
 import io.tessera.peers.wire.RegistryGrpc;
@@ -22,8 +21,13 @@ public final class GrpcRegistry implements Registry {
 
     /** The registry at {@code address} (host:port), called with {@code token} unless null. */
     public GrpcRegistry(String address, String token) {
+        this(address, token, null);
+    }
+
+    /** As {@link #GrpcRegistry(String, String)}, over mutual TLS unless {@code tls} is null. */
+    public GrpcRegistry(String address, String token, PeerTls tls) {
         this.address = address;
-        this.channel = NettyChannelBuilder.forTarget(address).usePlaintext().intercept(TokenAuth.client(token)).build();
+        this.channel = PeerTls.channel(address, tls).intercept(TokenAuth.client(token)).build();
         this.stub = RegistryGrpc.newBlockingStub(channel);
     }
 

@@ -3,7 +3,6 @@ package io.tessera.peers;
 import com.google.protobuf.ByteString;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -46,10 +45,17 @@ public final class PeerClient implements AutoCloseable {
         int maxMessageBytes = 64 << 20;
         int flowControlWindow = 1 << 20;
         int maxFailovers = 8;
+        PeerTls tls;
         String modelName = "";
 
         public Config token(String token) {
             this.token = token;
+            return this;
+        }
+
+        /** Mutual TLS to every server (null: plain text). */
+        public Config tls(PeerTls tls) {
+            this.tls = tls;
             return this;
         }
 
@@ -335,7 +341,7 @@ public final class PeerClient implements AutoCloseable {
     }
 
     private ManagedChannel channel(String address) {
-        return channels.computeIfAbsent(address, a -> NettyChannelBuilder.forTarget(a).usePlaintext()
+        return channels.computeIfAbsent(address, a -> PeerTls.channel(a, config.tls)
                 .maxInboundMessageSize(config.maxMessageBytes).flowControlWindow(config.flowControlWindow)
                 .intercept(TokenAuth.client(config.token)).build());
     }

@@ -46,6 +46,7 @@ public final class PeerServer implements AutoCloseable {
         int maxMessageBytes = 64 << 20;
         int flowControlWindow = 1 << 20;
         Registry registry;
+        PeerTls tls;
         Duration heartbeat = Duration.ofSeconds(1);
         String modelName = "";
 
@@ -90,6 +91,12 @@ public final class PeerServer implements AutoCloseable {
             return this;
         }
 
+        /** Mutual TLS: only clients with a certificate of the trusted CA get through (null: plain text). */
+        public Config tls(PeerTls tls) {
+            this.tls = tls;
+            return this;
+        }
+
         /** Announce to {@code registry} as {@code modelName} every {@code heartbeat} (entries live three heartbeats). */
         public Config registry(Registry registry, String modelName, Duration heartbeat) {
             this.registry = registry;
@@ -121,13 +128,15 @@ public final class PeerServer implements AutoCloseable {
         this.config = config;
         this.patches = new SessionPatches(model);
         double throughput = measureThroughput();
-        this.server = NettyServerBuilder.forAddress(new InetSocketAddress(config.host, config.port))
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(config.host, config.port))
                 .addService(ServerInterceptors.intercept(new Service(), TokenAuth.server(config.token)))
                 .maxInboundMessageSize(config.maxMessageBytes)
                 .flowControlWindow(config.flowControlWindow)
-                .permitKeepAliveTime(1, TimeUnit.SECONDS)
-                .build()
-                .start();
+                .permitKeepAliveTime(1, TimeUnit.SECONDS);
+        if (config.tls != null) {
+            config.tls.secure(builder);
+        }
+        this.server = builder.build().start();
         String host = config.advertisedHost != null ? config.advertisedHost : config.host;
         this.info = new PeerInfo(UUID.randomUUID().toString(), host + ":" + server.getPort(), from, to, throughput, config.modelName);
         this.timers = Executors.newScheduledThreadPool(2, Thread.ofPlatform().daemon().name("peer-timers").factory());

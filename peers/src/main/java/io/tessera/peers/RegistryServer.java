@@ -30,17 +30,24 @@ public final class RegistryServer implements AutoCloseable {
     private final LongSupplier nanoClock;
     private final Server server;
 
-    private RegistryServer(String host, int port, String token, LongSupplier nanoClock) throws IOException {
+    private RegistryServer(String host, int port, String token, PeerTls tls, LongSupplier nanoClock) throws IOException {
         this.nanoClock = nanoClock;
-        this.server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
-                .addService(ServerInterceptors.intercept(new Service(), TokenAuth.server(token)))
-                .build()
-                .start();
+        NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(host, port))
+                .addService(ServerInterceptors.intercept(new Service(), TokenAuth.server(token)));
+        if (tls != null) {
+            tls.secure(builder);
+        }
+        this.server = builder.build().start();
     }
 
     /** A registry listening on {@code host:port} (port 0: any free port), refusing calls without {@code token} unless null. */
     public static RegistryServer start(String host, int port, String token) throws IOException {
-        return new RegistryServer(host, port, token, System::nanoTime);
+        return start(host, port, token, null);
+    }
+
+    /** As {@link #start(String, int, String)}, over mutual TLS unless {@code tls} is null. */
+    public static RegistryServer start(String host, int port, String token, PeerTls tls) throws IOException {
+        return new RegistryServer(host, port, token, tls, System::nanoTime);
     }
 
     public int port() {

@@ -2,7 +2,6 @@ package io.tessera.peers;
 
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
-import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import io.tessera.peers.wire.ClientMessage;
 import io.tessera.peers.wire.PeerGrpc;
@@ -18,8 +17,11 @@ final class RawSession implements AutoCloseable {
     private final BlockingQueue<Object> replies = new LinkedBlockingQueue<>();
 
     RawSession(int port, String token) {
-        channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().maxInboundMessageSize(256 << 20)
-                .intercept(TokenAuth.client(token)).build();
+        this(port, token, null);
+    }
+
+    RawSession(int port, String token, PeerTls tls) {
+        channel = PeerTls.channel("127.0.0.1:" + port, tls).maxInboundMessageSize(256 << 20).intercept(TokenAuth.client(token)).build();
         requests = PeerGrpc.newStub(channel).session(new StreamObserver<>() {
             @Override
             public void onNext(ServerMessage message) {
