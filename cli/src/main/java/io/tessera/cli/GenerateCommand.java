@@ -9,6 +9,7 @@ import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.peers.GrpcRegistry;
 import io.tessera.peers.PeerClient;
+import io.tessera.peers.PeerTls;
 import io.tessera.peers.Registry;
 import io.tessera.peers.TokenAuth;
 import io.tessera.peers.wire.Encoding;
@@ -29,6 +30,7 @@ import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -92,6 +94,9 @@ final class GenerateCommand implements Callable<Integer> {
             + " travel between peers, int8 (blockwise 8-bit, the default) or f32 (exactly the local result).")
     String activations;
 
+    @Mixin
+    TlsOptions tlsOptions = new TlsOptions();
+
     @Spec
     CommandSpec spec;
 
@@ -126,8 +131,9 @@ final class GenerateCommand implements Callable<Integer> {
         long[] eosIds = HfConfig.eosTokenIds(model.resolve("config.json"));
         if (registry != null) {
             String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
-            try (CausalLm lm = HfCheckpoint.load(model); Registry servers = new GrpcRegistry(registry, token);
-                 PeerClient client = new PeerClient(servers, lm, new PeerClient.Config().token(token)
+            PeerTls tls = tlsOptions.tls();
+            try (CausalLm lm = HfCheckpoint.load(model); Registry servers = new GrpcRegistry(registry, token, tls);
+                 PeerClient client = new PeerClient(servers, lm, new PeerClient.Config().token(token).tls(tls)
                          .encoding(activations.equals("f32") ? Encoding.F32 : Encoding.BLOCKWISE_INT8))) {
                 long[] ids = client.generate(promptIds, maxNewTokens, sampler, eosIds, null, null).ids();
                 print(ids, decode(tokenizer, ids));

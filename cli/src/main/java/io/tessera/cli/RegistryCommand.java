@@ -7,6 +7,7 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -25,13 +26,16 @@ final class RegistryCommand implements Callable<Integer> {
     @Option(names = "--token-file", paramLabel = "F", description = "A file holding the shared token: calls without it are refused.")
     Path tokenFile;
 
+    @Mixin
+    TlsOptions tlsOptions = new TlsOptions();
+
     @Spec
     CommandSpec spec;
 
     @Override
     public Integer call() throws IOException {
         String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
-        try (RegistryServer registry = RegistryServer.start(host, port, token)) {
+        try (RegistryServer registry = RegistryServer.start(host, port, token, tlsOptions.tls())) {
             PrintWriter out = spec.commandLine().getOut();
             out.println("registry listening on " + host + ":" + registry.port());
             out.flush();

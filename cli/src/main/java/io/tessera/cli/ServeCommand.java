@@ -2,6 +2,7 @@ package io.tessera.cli;
 
 import io.tessera.peers.GrpcRegistry;
 import io.tessera.peers.PeerServer;
+import io.tessera.peers.PeerTls;
 import io.tessera.peers.Registry;
 import io.tessera.peers.TokenAuth;
 import io.tessera.pipeline.models.CausalLm;
@@ -14,6 +15,7 @@ import java.util.concurrent.Callable;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -52,6 +54,9 @@ final class ServeCommand implements Callable<Integer> {
             + " sessions beyond it are refused (default ${DEFAULT-VALUE}).")
     long maxCacheMb;
 
+    @Mixin
+    TlsOptions tlsOptions = new TlsOptions();
+
     @Spec
     CommandSpec spec;
 
@@ -67,9 +72,10 @@ final class ServeCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--host 0.0.0.0 needs --advertise HOST: the address clients reach");
         }
         String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
+        PeerTls tls = tlsOptions.tls();
         try (CausalLm lm = HfCheckpoint.load(model);
-             Registry announced = registry == null ? null : new GrpcRegistry(registry, token)) {
-            PeerServer.Config config = new PeerServer.Config().listen(host, port).advertise(advertise).token(token)
+             Registry announced = registry == null ? null : new GrpcRegistry(registry, token, tls)) {
+            PeerServer.Config config = new PeerServer.Config().listen(host, port).advertise(advertise).token(token).tls(tls)
                     .maxCacheBytes(maxCacheMb << 20);
             if (announced != null) {
                 config.registry(announced, "", Duration.ofSeconds(1));

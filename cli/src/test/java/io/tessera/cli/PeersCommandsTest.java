@@ -105,5 +105,7 @@ class PeersCommandsTest {
                 "--prompt-ids", "1", "--max-new-tokens", "1", "--registry", "127.0.0.1:1", "--logits-out", dir.resolve("l").toString());
         CliRunner.fails(2, List.of("--activations must be int8 or f32"), "generate", "--model", dir.toString(), "--prompt-ids", "1",
                 "--max-new-tokens", "1", "--registry", "127.0.0.1:1", "--activations", "fp8");
+        CliRunner.fails(2, List.of("mutual TLS needs all of --tls-cert, --tls-key and --tls-ca"), "registry", "--port", "0",
+                "--tls-cert", dir.resolve("cert.pem").toString());
     }
 }
