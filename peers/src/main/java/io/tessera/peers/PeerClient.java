@@ -36,11 +36,15 @@ import java.util.concurrent.TimeUnit;
  * output are exactly those the failed server would have produced.
  */
 public final class PeerClient implements AutoCloseable {
+    /** Pings every 200 ms, stalled after 1 s of silence, a step's deadline 60 s. */
+    static final HopSession.Timing DEFAULT_TIMING = new HopSession.Timing(Duration.ofMillis(200), Duration.ofSeconds(1),
+            Duration.ofSeconds(60));
+
     /** Settings of a client; the defaults detect a frozen peer within about 1.2 s. */
     public static final class Config {
         String token;
         Encoding encoding = Encoding.BLOCKWISE_INT8;
-        HopSession.Timing timing = new HopSession.Timing(Duration.ofMillis(200), Duration.ofSeconds(1), Duration.ofSeconds(60));
+        HopSession.Timing timing = DEFAULT_TIMING;
         long prefillChunkBytes = 1 << 20;
         int maxMessageBytes = 64 << 20;
         int flowControlWindow = 1 << 20;
@@ -243,7 +247,7 @@ public final class PeerClient implements AutoCloseable {
         private double cost(PeerInfo server) {
             long start = System.nanoTime();
             try {
-                PeerGrpc.newBlockingStub(channel(server.address())).withDeadlineAfter(1, TimeUnit.SECONDS)
+                PeerGrpc.newBlockingStub(channelTo(server.address())).withDeadlineAfter(1, TimeUnit.SECONDS)
                         .probe(Ping.getDefaultInstance());
             } catch (StatusRuntimeException e) {
                 return Double.MAX_VALUE / 1e6; // unreachable now: any other chain first
@@ -257,7 +261,7 @@ public final class PeerClient implements AutoCloseable {
             if (patchFile != null) {
                 open.setPatch(ByteString.copyFrom(patchFile));
             }
-            return HopSession.open(server, PeerGrpc.newStub(channel(server.address())), open.build(), config.timing);
+            return HopSession.open(server, PeerGrpc.newStub(channelTo(server.address())), open.build(), config.timing);
         }
 
         @Override
@@ -340,7 +344,8 @@ public final class PeerClient implements AutoCloseable {
         }
     }
 
-    private ManagedChannel channel(String address) {
+    /** The channel to {@code address}, shared by every session there. */
+    ManagedChannel channelTo(String address) {
         return channels.computeIfAbsent(address, a -> PeerTls.channel(a, config.tls)
                 .maxInboundMessageSize(config.maxMessageBytes).flowControlWindow(config.flowControlWindow)
                 .intercept(TokenAuth.client(config.token)).build());
