@@ -36,15 +36,15 @@ class ChainGenerationTest {
             Generator.Generation expected = Generator.generate(local, PROMPT, NEW_TOKENS, true);
             PeerClient.Generation f32;
             PeerClient.Generation int8;
-            try (PeerClient client = new PeerClient(registry, local, new PeerClient.Config().token("secret").encoding(Encoding.F32))) {
+            try (PeerClient client = new PeerClient(registry, local, Peers.patientClient().token("secret").encoding(Encoding.F32))) {
                 f32 = client.generate(PROMPT, NEW_TOKENS);
             }
-            try (PeerClient client = new PeerClient(registry, local, new PeerClient.Config().token("secret"))) {
+            try (PeerClient client = new PeerClient(registry, local, Peers.patientClient().token("secret"))) {
                 int8 = client.generate(PROMPT, NEW_TOKENS);
             }
             PeerClient.Generation chunked;
             long chunkBytes = 3 * config.hiddenSize() * Float.BYTES;
-            try (PeerClient client = new PeerClient(registry, local, new PeerClient.Config().token("secret").encoding(Encoding.F32)
+            try (PeerClient client = new PeerClient(registry, local, Peers.patientClient().token("secret").encoding(Encoding.F32)
                     .prefillChunkBytes(chunkBytes))) {
                 chunked = client.generate(PROMPT, NEW_TOKENS);
             }

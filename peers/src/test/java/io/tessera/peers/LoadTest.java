@@ -33,8 +33,8 @@ class LoadTest {
         try (CausalLm local = HfCheckpoint.load(dir);
              Peers.Cluster cluster = new Peers.Cluster(dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, null);
              Registry registry = cluster.newRegistryClient();
-             PeerClient f32 = new PeerClient(registry, local, new PeerClient.Config().encoding(Encoding.F32));
-             PeerClient int8 = new PeerClient(registry, local, new PeerClient.Config())) {
+             PeerClient f32 = new PeerClient(registry, local, Peers.patientClient().encoding(Encoding.F32));
+             PeerClient int8 = new PeerClient(registry, local, Peers.patientClient())) {
             long[][] prompts = new long[SESSIONS][];
             long[][] expected = new long[SESSIONS][];
             for (int i = 0; i < SESSIONS; i++) {

@@ -76,7 +76,7 @@ class NetworkBenchmarkTest {
                     PeerInfo info = server.info();
                     listed.add(new PeerInfo(info.id(), "127.0.0.1:" + proxy.port(), info.from(), info.to(), info.throughput(), ""));
                 }
-                try (PeerClient client = new PeerClient(new FixedRegistry(listed), local, new PeerClient.Config()
+                try (PeerClient client = new PeerClient(new FixedRegistry(listed), local, Peers.patientClient()
                         .flowControlWindow((int) Math.max(1 << 20, net.bitsPerSecond() / 8 * net.rttMillis() / 1e3 * 2)))) {
                     remoteDecodeSeconds(client, 128); // warm-up of the connections and the servers' decode path
                     double[] decode = {remoteDecodeSeconds(client, 128), remoteDecodeSeconds(client, 2048)};

@@ -91,7 +91,7 @@ class PeerSecurityTest {
         long[] expected = Generator.generate(local, prompt, 12, true).ids();
         List<Status> statuses = new ArrayList<>();
         try (Registry registry = cluster.newRegistryClient();
-             PeerClient client = new PeerClient(registry, local, new PeerClient.Config().token(TOKEN).encoding(Encoding.F32))) {
+             PeerClient client = new PeerClient(registry, local, Peers.patientClient().token(TOKEN).encoding(Encoding.F32))) {
             PeerClient.Generation generation = client.generate(prompt, 12, Sampler.greedy(), new long[0], null, (step, chain) -> {
                 try {
                     statuses.add(refusalAt(step));

@@ -51,7 +51,7 @@ class PeerTlsTest {
             Peers.await(() -> registry.servers().size() == 2, Duration.ofSeconds(10), "servers announced over TLS");
 
             try (Registry listed = new GrpcRegistry(address, null, trusted);
-                 PeerClient client = new PeerClient(listed, local, new PeerClient.Config().tls(trusted).encoding(Encoding.F32))) {
+                 PeerClient client = new PeerClient(listed, local, Peers.patientClient().tls(trusted).encoding(Encoding.F32))) {
                 assertArrayEquals(Generator.generate(local, prompt, 6, true).ids(), client.generate(prompt, 6).ids());
             }
             // an unregistered server (another CA's certificate) cannot announce, a plain-text one neither
@@ -69,7 +69,7 @@ class PeerTlsTest {
             }
             // a server with a wrong certificate is refused by the client
             try (Registry listed = new GrpcRegistry(address, null, trusted);
-                 PeerClient client = new PeerClient(listed, local, new PeerClient.Config().tls(rogue))) {
+                 PeerClient client = new PeerClient(listed, local, Peers.patientClient().tls(rogue))) {
                 PeerException refused = assertThrows(PeerException.class, () -> client.generate(prompt, 2));
                 assertTrue(refused.getMessage().contains("UNAVAILABLE"), refused.getMessage());
             }

@@ -72,6 +72,14 @@ final class Peers {
         }
     }
 
+    /**
+     * A client that suspects a stall only after 10 s of silence: with one server per span a false suspicion (a peer
+     * starved of CPU on a loaded machine) would fail the generation; the fault tests keep the 1 s default.
+     */
+    static PeerClient.Config patientClient() {
+        return new PeerClient.Config().timing(Duration.ofMillis(200), Duration.ofSeconds(10), Duration.ofSeconds(60));
+    }
+
     /** Waits until {@code condition} holds. @throws AssertionError naming {@code what} after {@code timeout} */
     static void await(BooleanSupplier condition, Duration timeout, String what) {
         long deadline = System.nanoTime() + timeout.toNanos();

@@ -38,7 +38,7 @@ class SessionPatchTest {
         try (CausalLm local = HfCheckpoint.load(dir);
              Peers.Cluster cluster = new Peers.Cluster(dir, new int[][] {{0, 2}, {2, 3}}, null);
              Registry registry = cluster.newRegistryClient();
-             PeerClient client = new PeerClient(registry, local, new PeerClient.Config().encoding(Encoding.F32))) {
+             PeerClient client = new PeerClient(registry, local, Peers.patientClient().encoding(Encoding.F32))) {
             Map<String, Tensor> base = local.stateDict();
             Patch patch = Patch.diff(base, perturbed(base), "test patch");
             Path file = tmp.resolve("session.patch");
