@@ -98,7 +98,7 @@ public final class PeerClient implements AutoCloseable {
     public record Failover(int from, int to, String failed, String replacement, String reason, long detectedAtNanos,
             int replayedSteps, long recoveryNanos) {}
 
-    /** The new ids; {@code logits[i]} is the row that decided {@code ids[i]}; wire bytes per generated token and hop. */
+    /** The new ids; {@code logits[i]} is the row that decided {@code ids[i]}; activation bytes sent to a hop per new token. */
     public record Generation(long[] ids, float[][] logits, double bytesPerTokenPerHop) {}
 
     /** Called before each decoding step with the servers in use (tests inject faults here). */
