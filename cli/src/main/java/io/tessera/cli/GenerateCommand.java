@@ -7,6 +7,12 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
+import io.tessera.peers.GrpcRegistry;
+import io.tessera.peers.PeerClient;
+import io.tessera.peers.PeerTls;
+import io.tessera.peers.Registry;
+import io.tessera.peers.TokenAuth;
+import io.tessera.peers.wire.Encoding;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.Generator;
@@ -27,6 +33,7 @@ import java.util.stream.Collectors;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -36,7 +43,8 @@ import picocli.CommandLine.TypeConversionException;
 /** Generates tokens after a prompt with a Hugging Face model directory. */
 @Command(name = "generate", description = {"Generate tokens after a prompt with the model in a Hugging Face directory"
         + " (config.json, model.safetensors or its sharded index, optionally tokenizer.json).",
-        "Greedy unless a sampling option is given; stops after an eos_token_id of config.json (included in the output)."})
+        "Greedy unless a sampling option is given; stops after an eos_token_id of config.json (included in the output).",
+        "With --registry, the blocks run on the servers it lists (tessera serve), only the embedding and head here."})
 final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The Hugging Face model directory.")
     Path model;
@@ -96,6 +104,20 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the result as JSON (for several prompts, an array of results in their order).")
     boolean json;
 
+    @Option(names = "--registry", paramLabel = "ADDR", description = "Run the blocks on the servers (tessera serve) this registry"
+            + " lists, host:port; only the embedding and head run here.")
+    String registry;
+
+    @Option(names = "--token-file", paramLabel = "F", description = "With --registry: the file holding the servers' shared token.")
+    Path tokenFile;
+
+    @Option(names = "--activations", paramLabel = "ENC", defaultValue = "int8", description = "With --registry: how hidden states"
+            + " travel between peers, int8 (blockwise 8-bit, the default) or f32 (exactly the local result).")
+    String activations;
+
+    @Mixin
+    TlsOptions tlsOptions = new TlsOptions();
+
     @Spec
     CommandSpec spec;
 
@@ -113,7 +135,17 @@ final class GenerateCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--logits-out takes a single prompt, got " + prompts);
         }
         if (logitsOut != null) {
+            if (registry != null) {
+                throw new ParameterException(spec.commandLine(), "--logits-out cannot be combined with --registry");
+            }
             AtomicFiles.requireWritable(logitsOut);
+        }
+        if (!activations.equals("int8") && !activations.equals("f32")) {
+            throw new ParameterException(spec.commandLine(), "--activations must be int8 or f32, got '" + activations + "'");
+        }
+        if (registry != null && (prompts > 1 || int8)) {
+            throw new ParameterException(spec.commandLine(), "--registry decodes a single prompt with the servers' weights"
+                    + " (no --int8, one --prompt or --prompt-ids)");
         }
         Sampler[] samplers = new Sampler[prompts];
         try {
@@ -132,6 +164,17 @@ final class GenerateCommand implements Callable<Integer> {
             promptIds[i] = prompt.ids != null ? prompt.ids.get(i) : encode(tokenizer, prompt.texts.get(i));
         }
         long[] eosIds = HfConfig.eosTokenIds(model.resolve("config.json"));
+        if (registry != null) {
+            String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
+            PeerTls tls = tlsOptions.tls();
+            try (CausalLm lm = HfCheckpoint.load(model); Registry servers = new GrpcRegistry(registry, token, tls);
+                 PeerClient client = new PeerClient(servers, lm, new PeerClient.Config().token(token).tls(tls)
+                         .encoding(activations.equals("f32") ? Encoding.F32 : Encoding.BLOCKWISE_INT8))) {
+                long[] ids = client.generate(promptIds[0], maxNewTokens, samplers[0], eosIds, null, null).ids();
+                print(List.of(new Generator.Generation(ids, new float[0][])), tokenizer);
+            }
+            return 0;
+        }
         try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model);
              TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
             List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false);
