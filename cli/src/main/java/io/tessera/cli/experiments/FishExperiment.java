@@ -19,6 +19,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -37,8 +38,8 @@ final class FishExperiment implements Callable<Integer> {
     /** The output layer's weight and bias, 256 x 10 + 10. */
     private static final long HEAD_PARAMETERS = MlpBench.SIZES[1] * MlpBench.SIZES[2] + MlpBench.SIZES[2];
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
-    boolean help;
+    @Mixin
+    PretrainOptions pretrain = new PretrainOptions();
 
     /** The ways of fine-tuning compared. */
     enum Arm {
@@ -51,24 +52,12 @@ final class FishExperiment implements Callable<Integer> {
         }
     }
 
-    @Option(names = "--data", description = "Directory of the Fashion-MNIST IDX files (default: ${DEFAULT-VALUE}).",
-            defaultValue = "/usr/share/datasets/fashion-mnist")
-    Path data;
-
     @Option(names = "--out-dir", description = "Where fish.md and fish.png go (default: ${DEFAULT-VALUE}).", defaultValue = "docs/results")
     Path outDir;
 
     @Option(names = "--seeds", description = "Seeds 1..N, each a pretrained model and fine-tuning runs (default: ${DEFAULT-VALUE}).",
             defaultValue = "3")
     int seeds;
-
-    @Option(names = "--pretrain-epochs", description = "Epochs of pretraining on classes 0-4 (default: ${DEFAULT-VALUE}).",
-            defaultValue = "2")
-    int pretrainEpochs;
-
-    @Option(names = "--pretrain-examples", description = "At most this many training examples of classes 0-4 (default: ${DEFAULT-VALUE}).",
-            defaultValue = "30000")
-    int pretrainExamples;
 
     @Option(names = "--epochs", description = "Epochs of fine-tuning on classes 5-9 (default: ${DEFAULT-VALUE}).", defaultValue = "4")
     int epochs;
@@ -127,14 +116,14 @@ final class FishExperiment implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         String command = Report.command(spec);
         long start = System.nanoTime();
-        MlpBench.Splits splits = MlpBench.Splits.load(data, validation);
-        FashionMnist.Split pretrainSet = splits.train().withLabels(MlpBench.PRETRAIN_CLASSES, pretrainExamples);
+        MlpBench.Splits splits = MlpBench.Splits.load(pretrain.data, validation);
+        FashionMnist.Split pretrainSet = splits.train().withLabels(MlpBench.PRETRAIN_CLASSES, pretrain.pretrainExamples);
         FashionMnist.Split tuneSet = splits.train().withLabels(MlpBench.NEW_CLASSES, examples);
         FashionMnist.Split validationSet = splits.validation().withLabels(MlpBench.NEW_CLASSES, Integer.MAX_VALUE);
         FashionMnist.Split testNew = splits.test().withLabels(MlpBench.NEW_CLASSES, Integer.MAX_VALUE);
         FashionMnist.Split testOld = splits.test().withLabels(MlpBench.PRETRAIN_CLASSES, Integer.MAX_VALUE);
         if (tuneSet.count() == 0 || validationSet.count() == 0 || pretrainSet.count() == 0) {
-            throw new IllegalArgumentException("the splits of " + data + " hold no examples of some classes (pretraining "
+            throw new IllegalArgumentException("the splits of " + pretrain.data + " hold no examples of some classes (pretraining "
                     + pretrainSet.count() + ", fine-tuning " + tuneSet.count() + ", validation " + validationSet.count() + ")");
         }
         List<Config> configs = configs();
@@ -144,7 +133,7 @@ final class FishExperiment implements Callable<Integer> {
         long parameters = 0;
         for (int s = 0; s < seeds; s++) {
             long seed = s + 1;
-            try (Mlp base = MlpBench.pretrain(pretrainSet, pretrainEpochs, seed, progress("seed " + seed + " pretraining"))) {
+            try (Mlp base = MlpBench.pretrain(pretrainSet, pretrain.pretrainEpochs, seed, progress("seed " + seed + " pretraining"))) {
                 parameters = base.parameterCount();
                 pretrained[0][s] = MlpBench.accuracy(base, testNew, allClasses());
                 pretrained[1][s] = MlpBench.accuracy(base, testOld, allClasses());
@@ -180,7 +169,8 @@ final class FishExperiment implements Callable<Integer> {
     }
 
     private void checkOptions() {
-        if (seeds < 1 || pretrainEpochs < 1 || epochs < 1 || examples < 1 || pretrainExamples < 1 || fisherExamples < 1) {
+        if (seeds < 1 || pretrain.pretrainEpochs < 1 || epochs < 1 || examples < 1 || pretrain.pretrainExamples < 1
+                || fisherExamples < 1) {
             throw new ParameterException(spec.commandLine(), "--seeds, --pretrain-epochs, --epochs, --examples, --pretrain-examples "
                     + "and --fisher-examples must be >= 1");
         }
@@ -290,7 +280,7 @@ final class FishExperiment implements Callable<Integer> {
                 standard deviation of test accuracy (argmax over all 10 classes) on classes 5-9 and on 0-4 (forgetting). \
                 Run time: %s minutes.
 
-                """, parameters, pretrainEpochs, tuneCount, epochs, Math.min(fisherExamples, tuneCount),
+                """, parameters, pretrain.pretrainEpochs, tuneCount, epochs, Math.min(fisherExamples, tuneCount),
                 String.join(", ", java.util.Arrays.stream(rates).mapToObj(Report::rate).toList()), validationCount, seeds, minutes));
         md.append(command).append('\n');
         List<List<String>> rows = new ArrayList<>();

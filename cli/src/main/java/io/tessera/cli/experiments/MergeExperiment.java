@@ -25,6 +25,7 @@ import java.util.concurrent.Callable;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -48,12 +49,8 @@ final class MergeExperiment implements Callable<Integer> {
     private static final double DARE_DROP = 0.9; // the DARE paper's usual drop rate
     private static final double[] SCALES = {0.25, 0.5, 0.75, 1, 1.25, 1.5};
 
-    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
-    boolean help;
-
-    @Option(names = "--data", description = "Directory of the Fashion-MNIST IDX files (default: ${DEFAULT-VALUE}).",
-            defaultValue = "/usr/share/datasets/fashion-mnist")
-    Path data;
+    @Mixin
+    PretrainOptions pretrain = new PretrainOptions();
 
     @Option(names = "--out-dir", description = "Where merge.md and merge.png go (default: ${DEFAULT-VALUE}).",
             defaultValue = "docs/results")
@@ -62,14 +59,6 @@ final class MergeExperiment implements Callable<Integer> {
     @Option(names = "--seeds", description = "Seeds 1..N, each a pretrained model, contributions and merges (default: ${DEFAULT-VALUE}).",
             defaultValue = "3")
     int seeds;
-
-    @Option(names = "--pretrain-epochs", description = "Epochs of pretraining on classes 0-4 (default: ${DEFAULT-VALUE}).",
-            defaultValue = "2")
-    int pretrainEpochs;
-
-    @Option(names = "--pretrain-examples", description = "At most this many training examples of classes 0-4 (default: ${DEFAULT-VALUE}).",
-            defaultValue = "30000")
-    int pretrainExamples;
 
     @Option(names = "--epochs", description = "Epochs of each fine-tuning (default: ${DEFAULT-VALUE}).", defaultValue = "2")
     int epochs;
@@ -123,21 +112,21 @@ final class MergeExperiment implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         String command = Report.command(spec);
         long start = System.nanoTime();
-        MlpBench.Splits splits = MlpBench.Splits.load(data, validation);
-        FashionMnist.Split pretrainSet = splits.train().withLabels(MlpBench.PRETRAIN_CLASSES, pretrainExamples);
+        MlpBench.Splits splits = MlpBench.Splits.load(pretrain.data, validation);
+        FashionMnist.Split pretrainSet = splits.train().withLabels(MlpBench.PRETRAIN_CLASSES, pretrain.pretrainExamples);
         FashionMnist.Split tuneSet = splits.train().withLabels(MlpBench.NEW_CLASSES, examples);
         Task a = task("A", TASK_A, tuneSet, splits);
         Task b = task("B", TASK_B, tuneSet, splits);
         Task all = task("A+B", MlpBench.NEW_CLASSES, tuneSet, splits);
         for (Task t : List.of(a, b, all)) {
             if (t.train().count() == 0 || t.validation().count() == 0 || pretrainSet.count() == 0) {
-                throw new IllegalArgumentException("the splits of " + data + " hold no examples of task " + t.name() + " (training "
-                        + t.train().count() + ", validation " + t.validation().count() + ") or of classes 0-4");
+                throw new IllegalArgumentException("the splits of " + pretrain.data + " hold no examples of task " + t.name()
+                        + " (training " + t.train().count() + ", validation " + t.validation().count() + ") or of classes 0-4");
             }
         }
         for (int s = 0; s < seeds; s++) {
             long seed = s + 1;
-            try (Mlp base = MlpBench.pretrain(pretrainSet, pretrainEpochs, seed, progress("seed " + seed + " pretraining"))) {
+            try (Mlp base = MlpBench.pretrain(pretrainSet, pretrain.pretrainEpochs, seed, progress("seed " + seed + " pretraining"))) {
                 for (Style style : Style.values()) {
                     runStyle(base, style, seed, s, a, b, all);
                     int column = s;
@@ -158,7 +147,8 @@ final class MergeExperiment implements Callable<Integer> {
     }
 
     private void checkOptions() {
-        if (seeds < 1 || pretrainEpochs < 1 || epochs < 1 || examples < 1 || pretrainExamples < 1 || fisherExamples < 1 || validation < 1) {
+        if (seeds < 1 || pretrain.pretrainEpochs < 1 || epochs < 1 || examples < 1 || pretrain.pretrainExamples < 1
+                || fisherExamples < 1 || validation < 1) {
             throw new ParameterException(spec.commandLine(), "--seeds, --pretrain-epochs, --epochs, --examples, --pretrain-examples, "
                     + "--fisher-examples and --validation must be >= 1");
         }
@@ -349,7 +339,7 @@ final class MergeExperiment implements Callable<Integer> {
                 (empirical Fisher of the pretrained model over their own examples). %d seed(s) (each its own pretrained model \
                 and contributions), mean ± sample standard deviation; run time %s minutes.
 
-                """, pretrainEpochs, a.train().count(), examples, b.train().count(), all.train().count(), epochs,
+                """, pretrain.pretrainEpochs, a.train().count(), examples, b.train().count(), all.train().count(), epochs,
                 String.join(", ", Arrays.stream(rates).mapToObj(Report::rate).toList()), all.validation().count(),
                 Arrays.stream(SCALES).mapToObj(v -> String.format(Locale.ROOT, "%.2f", v)).collect(Collectors.joining(", ")),
                 Math.min(fisherExamples, a.train().count()), Math.min(fisherExamples, a.train().count()),
