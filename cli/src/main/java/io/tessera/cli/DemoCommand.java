@@ -34,7 +34,8 @@ import picocli.CommandLine.Spec;
 /**
  * The end-to-end job of DESIGN.md, as far as it is built: a base model, each contributor's Fisher and FISH
  * mask, sparse fine-tuning into a patch file, vetting, a Fisher-weighted merge of the contributions, and the
- * merged model in int8. Every stage writes files a user can inspect into the work directory. (Peers: not built yet.)
+ * merged model in int8, then a decoder served by three peers. Every stage writes files a user can inspect into the
+ * work directory.
  */
 @Command(name = "demo", description = "Run the end-to-end demo (the stages built so far).")
 final class DemoCommand implements Callable<Integer> {
@@ -84,7 +85,13 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         quantizeMerged(out, test);
-        out.println("== not built yet: serving the int8 model by 3 local peers (DESIGN.md, pipeline/)");
+        out.flush();
+        try {
+            PeersDemo.run(out, workDir);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while the peers started", e);
+        }
         out.flush();
         return 0;
     }
