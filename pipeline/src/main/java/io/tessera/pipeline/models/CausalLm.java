@@ -54,10 +54,6 @@ public abstract class CausalLm extends Module {
     public final Tensor forward(Tensor ids, long[] leftPad, DecoderCache cache) {
         long past = cache == null ? 0 : cache.length();
         Tensor hidden = embed(ids, past, leftPad);
-        if (cache != null && (cache.layers() != config.layers() || cache.batch() != ids.dim(0))) {
-            throw new IllegalArgumentException("ids of batch " + ids.dim(0) + " need a cache of " + config.layers()
-                    + " layers and that batch, got " + cache.layers() + " layers for batch " + cache.batch());
-        }
         return head(blocks(0, config.layers(), hidden, past, leftPad, cache));
     }
 
@@ -87,14 +83,9 @@ public abstract class CausalLm extends Module {
 
     /** {@link #blocks(int, int, Tensor, long, DecoderCache)} with left padding, as {@link #forward(Tensor, long[], DecoderCache)}. */
     public final Tensor blocks(int from, int to, Tensor hidden, long past, long[] leftPad, DecoderCache cache) {
-        if (from < 0 || to > config.layers() || from > to) {
-            throw new IllegalArgumentException("blocks " + from + ":" + to + " outside the model's " + config.layers() + " layers");
-        }
+        checkSpan(from, to);
         checkHidden(hidden);
-        if (past + hidden.dim(1) > config.maxPositions()) {
-            throw new IllegalArgumentException(past + " + " + hidden.dim(1) + " positions exceed max_position_embeddings "
-                    + config.maxPositions());
-        }
+        checkContext(past, hidden.dim(1));
         if (cache != null) {
             if (cache.layers() != to - from || cache.batch() != hidden.dim(0) || cache.length() != past) {
                 throw new IllegalArgumentException("the cache holds " + cache.layers() + " layers, batch " + cache.batch() + ", "
@@ -126,9 +117,7 @@ public abstract class CausalLm extends Module {
         if (capacity > config.maxPositions()) {
             throw new IllegalArgumentException("cache capacity " + capacity + " exceeds max_position_embeddings " + config.maxPositions());
         }
-        if (from < 0 || to > config.layers() || from > to) {
-            throw new IllegalArgumentException("blocks " + from + ":" + to + " outside the model's " + config.layers() + " layers");
-        }
+        checkSpan(from, to);
         return new DecoderCache(device(), to - from, batch, config.kvHeads(), capacity, config.headDim());
     }
 
@@ -153,6 +142,19 @@ public abstract class CausalLm extends Module {
     /** Final norm and LM head. */
     abstract Tensor outputHead(Tensor hidden);
 
+    private void checkSpan(int from, int to) {
+        if (from < 0 || to > config.layers() || from > to) {
+            throw new IllegalArgumentException("blocks " + from + ":" + to + " outside the model's " + config.layers() + " layers");
+        }
+    }
+
+    /** Positions past .. past + t - 1 must fit the model's context. */
+    private void checkContext(long past, long t) {
+        if (past + t > config.maxPositions()) {
+            throw new IllegalArgumentException(past + " + " + t + " positions exceed max_position_embeddings " + config.maxPositions());
+        }
+    }
+
     private void checkHidden(Tensor hidden) {
         long d = config.hiddenSize();
         if (hidden.rank() != 3 || hidden.dim(2) != d || !hidden.device().equals(device())) {
@@ -164,10 +166,7 @@ public abstract class CausalLm extends Module {
         if (ids.rank() != 2 || (ids.dtype() != DType.I64 && ids.dtype() != DType.I32)) {
             throw new IllegalArgumentException("token ids must be I32 or I64 [batch, t], got " + ids.describe());
         }
-        if (past + ids.dim(1) > config.maxPositions()) {
-            throw new IllegalArgumentException(past + " + " + ids.dim(1) + " positions exceed max_position_embeddings "
-                    + config.maxPositions());
-        }
+        checkContext(past, ids.dim(1));
         for (long id : ids.toLongArray()) {
             if (id < 0 || id >= config.vocabSize()) {
                 throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
