@@ -86,12 +86,7 @@ final class DemoCommand implements Callable<Integer> {
         }
         quantizeMerged(out, test);
         out.flush();
-        try {
-            PeersDemo.run(out, workDir);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while the peers started", e);
-        }
+        PeersDemo.run(out, workDir);
         out.flush();
         return 0;
     }

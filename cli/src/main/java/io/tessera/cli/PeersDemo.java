@@ -1,10 +1,7 @@
 package io.tessera.cli;
 
-import io.tessera.peers.GrpcRegistry;
+import io.tessera.peers.LocalCluster;
 import io.tessera.peers.PeerClient;
-import io.tessera.peers.PeerServer;
-import io.tessera.peers.Registry;
-import io.tessera.peers.RegistryServer;
 import io.tessera.peers.wire.Encoding;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.Generator;
@@ -15,10 +12,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.security.SecureRandom;
-import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Base64;
-import java.util.List;
 
 /**
  * The demo's last stage: a GPT-2-shape decoder (random weights; no pretrained ones can be downloaded here) served as
@@ -32,7 +26,7 @@ final class PeersDemo {
 
     private PeersDemo() {}
 
-    static void run(PrintWriter out, Path workDir) throws IOException, InterruptedException {
+    static void run(PrintWriter out, Path workDir) throws IOException {
         out.printf("== stage 7: a GPT-2-shape model (%d blocks, d %d, vocab %,d, random weights) served by %d peers on loopback%n",
                 CONFIG.layers(), CONFIG.hiddenSize(), CONFIG.vocabSize(), SPANS.length);
         Path dir = workDir.resolve("gpt2-peers");
@@ -42,34 +36,13 @@ final class PeersDemo {
         byte[] secret = new byte[24];
         new SecureRandom().nextBytes(secret);
         String token = Base64.getEncoder().encodeToString(secret);
-        try (CausalLm local = HfCheckpoint.load(dir); RegistryServer registry = RegistryServer.start("127.0.0.1", 0, token)) {
-            serveAndGenerate(out, dir, local, registry, token);
-        }
-    }
-
-    private static void serveAndGenerate(PrintWriter out, Path dir, CausalLm local, RegistryServer registry, String token)
-            throws IOException, InterruptedException {
-        List<AutoCloseable> open = new ArrayList<>(); // closed before the registry, so that the servers withdraw from it
-        try {
-            String address = "127.0.0.1:" + registry.port();
-            for (int[] span : SPANS) {
-                CausalLm served = HfCheckpoint.load(dir);
-                open.add(served);
-                Registry announcer = new GrpcRegistry(address, token);
-                open.add(announcer);
-                open.add(PeerServer.start(served, span[0], span[1],
-                        new PeerServer.Config().token(token).registry(announcer, "", Duration.ofSeconds(1))));
-            }
-            long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-            while (registry.servers().size() < SPANS.length && System.nanoTime() < deadline) {
-                Thread.sleep(20);
-            }
+        try (CausalLm local = HfCheckpoint.load(dir); LocalCluster cluster = LocalCluster.start(dir, SPANS, token)) {
             long start = System.nanoTime();
             long[] expected = Generator.generate(local, PROMPT, NEW_TOKENS, true).ids();
             out.printf("   local, one process: %d greedy tokens in %.2f s%n", NEW_TOKENS, (System.nanoTime() - start) / 1e9);
             for (Encoding encoding : new Encoding[] {Encoding.F32, Encoding.BLOCKWISE_INT8}) {
-                try (Registry finder = new GrpcRegistry(address, token);
-                     PeerClient client = new PeerClient(finder, local, new PeerClient.Config().token(token).encoding(encoding))) {
+                try (PeerClient client = new PeerClient(cluster.newRegistryClient(), local,
+                        new PeerClient.Config().token(token).encoding(encoding))) {
                     start = System.nanoTime();
                     PeerClient.Generation g = client.generate(PROMPT, NEW_TOKENS);
                     int same = 0;
@@ -80,14 +53,6 @@ final class PeersDemo {
                             + "(the first difference ends the count), %.0f bytes per token per hop%n",
                             encoding == Encoding.F32 ? "f32" : "8-bit", NEW_TOKENS, (System.nanoTime() - start) / 1e9, same,
                             NEW_TOKENS, g.bytesPerTokenPerHop());
-                }
-            }
-        } finally {
-            for (int i = open.size() - 1; i >= 0; i--) {
-                try {
-                    open.get(i).close();
-                } catch (Exception e) {
-                    out.println("   closing a peer: " + e.getMessage());
                 }
             }
         }

@@ -31,8 +31,8 @@ class ChainGenerationTest {
     void chainOfThreeServersGivesTheLocalIdsAndReleasesEverything(String name, ModelConfig config, @TempDir Path tmp) throws Exception {
         Path dir = Peers.writeModel(config, 11, tmp.resolve(name));
         try (CausalLm local = HfCheckpoint.load(dir);
-             Peers.Cluster cluster = new Peers.Cluster(dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, "secret");
-             Registry registry = new GrpcRegistry(cluster.registryAddress, "secret")) {
+             LocalCluster cluster = LocalCluster.start(dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, "secret");
+             Registry registry = new GrpcRegistry(cluster.registryAddress(), "secret")) {
             Generator.Generation expected = Generator.generate(local, PROMPT, NEW_TOKENS, true);
             PeerClient.Generation f32;
             PeerClient.Generation int8;
@@ -70,7 +70,7 @@ class ChainGenerationTest {
             assertEquals((PROMPT.length + NEW_TOKENS - 1) * h * 4.0 / NEW_TOKENS, f32.bytesPerTokenPerHop(), 1e-9);
             assertEquals((int8Bytes(PROMPT.length * h) + (NEW_TOKENS - 1) * int8Bytes(h)) / (double) NEW_TOKENS,
                     int8.bytesPerTokenPerHop(), 1e-9);
-            for (PeerServer server : cluster.servers) {
+            for (PeerServer server : cluster.servers()) {
                 Peers.await(() -> server.liveSessions() == 0 && server.cacheBytes() == 0, Duration.ofSeconds(5),
                         "sessions released on " + server.info());
             }

@@ -31,7 +31,7 @@ class LoadTest {
         long seconds = Long.getLong("tessera.peers.loadSeconds", 3);
         Path dir = Peers.writeModel(Peers.GPT2, 4, tmp.resolve("model"));
         try (CausalLm local = HfCheckpoint.load(dir);
-             Peers.Cluster cluster = new Peers.Cluster(dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, null);
+             LocalCluster cluster = LocalCluster.start(dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, null);
              Registry registry = cluster.newRegistryClient();
              PeerClient f32 = new PeerClient(registry, local, Peers.patientClient().encoding(Encoding.F32));
              PeerClient int8 = new PeerClient(registry, local, Peers.patientClient())) {
@@ -43,7 +43,7 @@ class LoadTest {
                 expected[i] = i % 2 == 0 ? Generator.generate(local, prompts[i], NEW_TOKENS, true).ids()
                         : int8.generate(prompts[i], NEW_TOKENS).ids();
             }
-            for (PeerServer server : cluster.servers) {
+            for (PeerServer server : cluster.servers()) {
                 Peers.await(() -> server.liveSessions() == 0, Duration.ofSeconds(5), "warm-up sessions released");
             }
             long baseline = HostStorage.liveBytes();
@@ -68,7 +68,7 @@ class LoadTest {
             }
             pool.shutdown();
             System.out.printf("load: %d sessions, %d generations of %d tokens in %d s, no errors%n", SESSIONS, total, NEW_TOKENS, seconds);
-            for (PeerServer server : cluster.servers) {
+            for (PeerServer server : cluster.servers()) {
                 Peers.await(() -> server.liveSessions() == 0 && server.cacheBytes() == 0, Duration.ofSeconds(5), "released");
             }
             Peers.await(() -> HostStorage.liveBytes() == baseline, Duration.ofSeconds(5), "host memory back to " + baseline

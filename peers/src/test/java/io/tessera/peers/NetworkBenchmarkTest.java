@@ -61,7 +61,7 @@ class NetworkBenchmarkTest {
         List<Network> networks = List.of(new Network("1 Gbit/s, 2 ms RTT", 1e9, 2), new Network("100 Mbit/s, 2 ms RTT", 1e8, 2),
                 new Network("100 Mbit/s, 100 ms RTT", 1e8, 100));
         List<String> rows = new ArrayList<>();
-        try (CausalLm local = HfCheckpoint.load(dir); Peers.Cluster cluster = new Peers.Cluster(dir, SPANS, null)) {
+        try (CausalLm local = HfCheckpoint.load(dir); LocalCluster cluster = LocalCluster.start(dir, SPANS, null)) {
             decodeStepSeconds(local, 128); // warm-up: the JIT compiles the decode path first
             double[] localDecode = {decodeStepSeconds(local, 128), decodeStepSeconds(local, 2048)};
             double[] localForward = {forwardSeconds(local, 1), forwardSeconds(local, 64)};
@@ -70,7 +70,7 @@ class NetworkBenchmarkTest {
             for (Network net : networks) {
                 List<DelayingProxy> proxies = new ArrayList<>();
                 List<PeerInfo> listed = new ArrayList<>();
-                for (PeerServer server : cluster.servers) {
+                for (PeerServer server : cluster.servers()) {
                     DelayingProxy proxy = new DelayingProxy(server.port(), net.bitsPerSecond(), net.rttMillis());
                     proxies.add(proxy);
                     PeerInfo info = server.info();

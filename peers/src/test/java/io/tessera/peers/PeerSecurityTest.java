@@ -42,7 +42,7 @@ class PeerSecurityTest {
     @TempDir
     static Path tmp;
     private static CausalLm local;
-    private static Peers.Cluster cluster;
+    private static LocalCluster cluster;
 
     @BeforeAll
     static void start() throws Exception {
@@ -50,7 +50,7 @@ class PeerSecurityTest {
         local = HfCheckpoint.load(dir);
         // the middle server takes small messages only and has a small cache budget
         PeerServer.Config strict = new PeerServer.Config().maxMessageBytes(16 << 10).maxCacheBytes(60_000);
-        cluster = new Peers.Cluster(dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, TOKEN, new PeerServer.Config(), strict);
+        cluster = LocalCluster.start(dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, TOKEN, new PeerServer.Config(), strict);
     }
 
     @AfterAll
@@ -60,7 +60,7 @@ class PeerSecurityTest {
     }
 
     private static int port(int server) {
-        return cluster.servers.get(server).port();
+        return cluster.servers().get(server).port();
     }
 
     private static ClientMessage open(int from, int to, long capacity) {
@@ -109,7 +109,7 @@ class PeerSecurityTest {
                 Status.Code.INVALID_ARGUMENT, Status.Code.INVALID_ARGUMENT, Status.Code.INVALID_ARGUMENT, Status.Code.INVALID_ARGUMENT,
                 Status.Code.INVALID_ARGUMENT, null, Status.Code.RESOURCE_EXHAUSTED, Status.Code.INVALID_ARGUMENT, Status.Code.OK), codes,
                 statuses.toString());
-        for (PeerServer server : cluster.servers) {
+        for (PeerServer server : cluster.servers()) {
             Peers.await(() -> server.liveSessions() == 0 && server.cacheBytes() == 0, Duration.ofSeconds(5), "release on " + server.info());
         }
     }
@@ -165,9 +165,9 @@ class PeerSecurityTest {
 
     @Test
     void idleSessionsAndVanishedClientsAreReleased() throws Exception {
-        try (Peers.Cluster impatient = new Peers.Cluster(tmp.resolve("model"), new int[][] {{0, 3}}, TOKEN,
+        try (LocalCluster impatient = LocalCluster.start(tmp.resolve("model"), new int[][] {{0, 3}}, TOKEN,
                 new PeerServer.Config().idleTimeout(Duration.ofMillis(600)))) {
-            PeerServer server = impatient.servers.getFirst();
+            PeerServer server = impatient.servers().getFirst();
             try (RawSession idle = new RawSession(server.port(), TOKEN)) {
                 idle.send(open(1, 2, 16));
                 assertInstanceOf(ServerMessage.class, idle.next());
@@ -178,7 +178,7 @@ class PeerSecurityTest {
             }
             Peers.await(() -> server.liveSessions() == 0 && server.cacheBytes() == 0, Duration.ofSeconds(5), "idle session released");
         }
-        PeerServer server = cluster.servers.getFirst();
+        PeerServer server = cluster.servers().getFirst();
         RawSession vanishing = new RawSession(server.port(), TOKEN);
         vanishing.send(open(0, 1, 16));
         assertInstanceOf(ServerMessage.class, vanishing.next());
@@ -191,13 +191,13 @@ class PeerSecurityTest {
     @Test
     void theRegistryRefusesServersWithoutTheToken() {
         PeerInfo intruder = new PeerInfo("intruder", "127.0.0.1:1", 0, 3, 1e9, "");
-        try (Registry unauthenticated = new GrpcRegistry(cluster.registryAddress, null);
-             Registry wrong = new GrpcRegistry(cluster.registryAddress, "not-the-token")) {
+        try (Registry unauthenticated = new GrpcRegistry(cluster.registryAddress(), null);
+             Registry wrong = new GrpcRegistry(cluster.registryAddress(), "not-the-token")) {
             PeerException refused = assertThrows(PeerException.class, () -> unauthenticated.announce(intruder, Duration.ofSeconds(5)));
             assertTrue(refused.getMessage().contains("UNAUTHENTICATED"), refused.getMessage());
             assertThrows(PeerException.class, () -> wrong.announce(intruder, Duration.ofSeconds(5)));
             assertThrows(PeerException.class, unauthenticated::servers);
         }
-        assertTrue(cluster.registry.servers().stream().noneMatch(s -> s.id().equals("intruder")));
+        assertTrue(cluster.registry().servers().stream().noneMatch(s -> s.id().equals("intruder")));
     }
 }

@@ -36,7 +36,7 @@ class SessionPatchTest {
     void patchedAndUnpatchedSessionsGetThePatchedAndUnpatchedModels(@TempDir Path tmp) throws Exception {
         Path dir = Peers.writeModel(Peers.LLAMA_GQA, 3, tmp.resolve("model"));
         try (CausalLm local = HfCheckpoint.load(dir);
-             Peers.Cluster cluster = new Peers.Cluster(dir, new int[][] {{0, 2}, {2, 3}}, null);
+             LocalCluster cluster = LocalCluster.start(dir, new int[][] {{0, 2}, {2, 3}}, null);
              Registry registry = cluster.newRegistryClient();
              PeerClient client = new PeerClient(registry, local, Peers.patientClient().encoding(Encoding.F32))) {
             Map<String, Tensor> base = local.stateDict();
@@ -51,7 +51,7 @@ class SessionPatchTest {
                 patchedIds = Generator.generate(patchedLocal, PROMPT, NEW_TOKENS, true).ids();
             }
             assertFalse(Arrays.equals(unpatchedIds, patchedIds), "the patch must change the output for this test to mean anything");
-            String[] digests = cluster.servers.stream().map(s -> ModelDigest.of(s.model().stateDict())).toArray(String[]::new);
+            String[] digests = cluster.servers().stream().map(s -> ModelDigest.of(s.model().stateDict())).toArray(String[]::new);
 
             CompletableFuture<long[]> withPatch = CompletableFuture.supplyAsync(() -> client.generate(PROMPT, NEW_TOKENS,
                     Sampler.greedy(), new long[0], patchFile, null).ids());
@@ -60,7 +60,7 @@ class SessionPatchTest {
             assertArrayEquals(unpatchedIds, without.get());
 
             assertArrayEquals(unpatchedIds, client.generate(PROMPT, NEW_TOKENS).ids(), "the shared weights are untouched");
-            assertArrayEquals(digests, cluster.servers.stream().map(s -> ModelDigest.of(s.model().stateDict())).toArray(String[]::new));
+            assertArrayEquals(digests, cluster.servers().stream().map(s -> ModelDigest.of(s.model().stateDict())).toArray(String[]::new));
 
             // a patch of another model is refused with a status, the server keeps its cache budget
             try (CausalLm other = CausalLm.create(Peers.LLAMA_GQA, 99)) {
@@ -68,13 +68,13 @@ class SessionPatchTest {
                 Patch foreign = Patch.diff(otherBase, perturbed(otherBase), "foreign");
                 Path foreignFile = tmp.resolve("foreign.patch");
                 foreign.save(foreignFile, Compression.NONE);
-                try (RawSession session = new RawSession(cluster.servers.get(0).port(), null)) {
+                try (RawSession session = new RawSession(cluster.servers().get(0).port(), null)) {
                     Status status = session.send(ClientMessage.newBuilder().setOpen(Open.newBuilder().setFrom(0).setTo(2).setBatch(1)
                             .setCapacity(32).setPatch(ByteString.copyFrom(Files.readAllBytes(foreignFile)))).build()).status();
                     assertEquals(Status.Code.INVALID_ARGUMENT, status.getCode());
                 }
             }
-            for (PeerServer server : cluster.servers) {
+            for (PeerServer server : cluster.servers()) {
                 Peers.await(() -> server.liveSessions() == 0 && server.cacheBytes() == 0, Duration.ofSeconds(5), "released");
             }
         }
