@@ -21,9 +21,6 @@ import java.util.function.LongSupplier;
 
 /** The embedded registry ({@code tessera registry}): an in-memory table of servers behind a gRPC service. */
 public final class RegistryServer implements AutoCloseable {
-    /** The longest entry lifetime a server may ask for, so a dead server never lingers for long. */
-    static final long MAX_TTL_MILLIS = 60_000;
-
     private record Entry(PeerInfo server, long expiresAtNanos) {}
 
     private final Map<String, Entry> entries = new ConcurrentHashMap<>();
@@ -82,9 +79,9 @@ public final class RegistryServer implements AutoCloseable {
                 return;
             }
             long ttl = request.getTtlMillis();
-            if (ttl < 1 || ttl > MAX_TTL_MILLIS) {
-                response.onError(Status.INVALID_ARGUMENT.withDescription("ttl_millis must be in [1, " + MAX_TTL_MILLIS + "], got "
-                        + ttl).asRuntimeException());
+            String badTtl = Registry.checkTtl(ttl);
+            if (badTtl != null) {
+                response.onError(Status.INVALID_ARGUMENT.withDescription(badTtl).asRuntimeException());
                 return;
             }
             entries.put(info.id(), new Entry(info, nanoClock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(ttl)));

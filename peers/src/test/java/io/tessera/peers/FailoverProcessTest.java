@@ -10,10 +10,7 @@ import io.tessera.pipeline.models.Generator;
 import io.tessera.pipeline.models.HfCheckpoint;
 import io.tessera.pipeline.models.ModelConfig;
 import io.tessera.pipeline.models.Sampler;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -78,22 +75,11 @@ class FailoverProcessTest {
     }
 
     private static Process launch(int[] span) throws IOException {
-        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
-                "--enable-native-access=ALL-UNNAMED"));
-        System.getProperties().stringPropertyNames().stream().filter(k -> k.startsWith("tessera."))
-                .forEach(k -> command.add("-D" + k + "=" + System.getProperty(k)));
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), PeerServerMain.class.getName(), dir.toString(),
-                Integer.toString(span[0]), Integer.toString(span[1]), "127.0.0.1:" + registry.port()));
-        return new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        return PeerServerMain.launch(dir, span[0], span[1], "127.0.0.1:" + registry.port());
     }
 
     private static void register(Process process, int[] span) throws IOException {
-        BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-        String line = out.readLine();
-        if (line == null || !line.startsWith("READY ")) {
-            throw new IllegalStateException("a server process did not start: " + line);
-        }
-        int port = Integer.parseInt(line.substring("READY ".length()));
+        int port = PeerServerMain.awaitReady(process);
         processes.put(port, new ServerProcess(process, span[0], span[1], port));
     }
 
