@@ -7,7 +7,6 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.Safetensors;
-import io.tessera.peers.GrpcRegistry;
 import io.tessera.peers.PeerClient;
 import io.tessera.peers.PeerTls;
 import io.tessera.peers.Registry;
@@ -105,7 +104,7 @@ final class GenerateCommand implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--registry", paramLabel = "ADDR", description = "Run the blocks on the servers (tessera serve) this registry"
-            + " lists, host:port; only the embedding and head run here.")
+            + " lists: host:port of a `tessera registry`, or etcd://host:port[,host:port...]; only the embedding and head run here.")
     String registry;
 
     @Option(names = "--token-file", paramLabel = "F", description = "With --registry: the file holding the servers' shared token.")
@@ -167,7 +166,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (registry != null) {
             String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
             PeerTls tls = tlsOptions.tls();
-            try (CausalLm lm = HfCheckpoint.load(model); Registry servers = new GrpcRegistry(registry, token, tls);
+            try (CausalLm lm = HfCheckpoint.load(model); Registry servers = Registry.connect(registry, token, tls);
                  PeerClient client = new PeerClient(servers, lm, new PeerClient.Config().token(token).tls(tls)
                          .encoding(activations.equals("f32") ? Encoding.F32 : Encoding.BLOCKWISE_INT8))) {
                 long[] ids = client.generate(promptIds[0], maxNewTokens, samplers[0], eosIds, null, null).ids();

@@ -1,6 +1,5 @@
 package io.tessera.cli;
 
-import io.tessera.peers.GrpcRegistry;
 import io.tessera.peers.PeerServer;
 import io.tessera.peers.PeerTls;
 import io.tessera.peers.Registry;
@@ -33,11 +32,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--blocks", required = true, paramLabel = "A:B", description = "The blocks to serve: A to B-1 (0-based).")
     String blocks;
 
-    @Option(names = "--registry", paramLabel = "ADDR", description = "host:port of the registry to announce to.")
+    @Option(names = "--registry", paramLabel = "ADDR", description = "The registry to announce to: host:port of a `tessera"
+            + " registry`, or etcd://host:port[,host:port...] of etcd.")
     String registry;
 
     @Option(names = "--token-file", paramLabel = "F", description = "A file holding the shared token: calls without it are"
-            + " refused, and the registry is called with it.")
+            + " refused, and a `tessera registry` is called with it (etcd is not: guard it with its own TLS and users).")
     Path tokenFile;
 
     @Option(names = "--host", paramLabel = "H", defaultValue = "127.0.0.1", description = "The address to listen on"
@@ -74,7 +74,7 @@ final class ServeCommand implements Callable<Integer> {
         String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
         PeerTls tls = tlsOptions.tls();
         try (CausalLm lm = HfCheckpoint.load(model);
-             Registry announced = registry == null ? null : new GrpcRegistry(registry, token, tls)) {
+             Registry announced = registry == null ? null : Registry.connect(registry, token, tls)) {
             PeerServer.Config config = new PeerServer.Config().listen(host, port).advertise(advertise).token(token).tls(tls)
                     .maxCacheBytes(maxCacheMb << 20);
             if (announced != null) {

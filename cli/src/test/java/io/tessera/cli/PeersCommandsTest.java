@@ -3,7 +3,7 @@ package io.tessera.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tessera.peers.GrpcRegistry;
+import io.tessera.peers.LocalEtcd;
 import io.tessera.peers.Registry;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -18,9 +18,14 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 
-/** tessera registry, two tessera serve and tessera generate --registry, in-process, on the tiny GPT-2 fixture. */
+/**
+ * A registry (tessera registry, or etcd), two tessera serve and tessera generate --registry, in-process, on the tiny
+ * GPT-2 fixture.
+ */
 class PeersCommandsTest {
     private static final Path FIXTURE = Path.of("../pipeline/src/test/resources/models/gpt2-tiny");
 
@@ -59,8 +64,9 @@ class PeersCommandsTest {
         }
     }
 
-    @Test
-    void generateThroughARegistryAndTwoServersGivesTheLocalIds() throws Exception {
+    @ParameterizedTest(name = "{0} registry")
+    @ValueSource(strings = {"tessera", "etcd"})
+    void generateThroughARegistryAndTwoServersGivesTheLocalIds(String kind) throws Exception {
         Path model = Files.createDirectories(dir.resolve("gpt2-tiny"));
         try (Stream<Path> files = Files.list(FIXTURE)) {
             for (Path f : files.toList()) {
@@ -69,17 +75,23 @@ class PeersCommandsTest {
         }
         Path token = Files.writeString(dir.resolve("token"), "a-shared-token\n");
         List<Background> running = new ArrayList<>();
+        LocalEtcd etcd = kind.equals("etcd") ? LocalEtcd.start() : null;
         try {
-            Background registry = Background.start("registry", "--port", "0", "--token-file", token.toString());
-            running.add(registry);
-            String address = "127.0.0.1:" + registry.await(Pattern.compile("registry listening on 127\\.0\\.0\\.1:(\\d+)")).group(1);
+            String address;
+            if (etcd != null) {
+                address = etcd.address();
+            } else {
+                Background registry = Background.start("registry", "--port", "0", "--token-file", token.toString());
+                running.add(registry);
+                address = "127.0.0.1:" + registry.await(Pattern.compile("registry listening on 127\\.0\\.0\\.1:(\\d+)")).group(1);
+            }
             for (String blocks : new String[] {"0:1", "1:2"}) {
                 Background server = Background.start("serve", "--model", model.toString(), "--blocks", blocks, "--registry", address,
                         "--token-file", token.toString());
                 running.add(server);
                 server.await(Pattern.compile("serving blocks " + blocks));
             }
-            try (Registry listed = new GrpcRegistry(address, "a-shared-token")) {
+            try (Registry listed = Registry.connect(address, "a-shared-token", null)) {
                 for (int i = 0; i < 200 && listed.servers().size() < 2; i++) {
                     Thread.sleep(50);
                 }
@@ -94,6 +106,9 @@ class PeersCommandsTest {
         } finally {
             for (Background b : running.reversed()) { // servers first: they withdraw from the registry as they stop
                 assertEquals(0, b.stop(), b.out().toString());
+            }
+            if (etcd != null) {
+                etcd.close();
             }
         }
     }

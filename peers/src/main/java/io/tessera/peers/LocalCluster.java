@@ -11,22 +11,23 @@ import java.util.List;
 
 /**
  * A registry and one server per span on loopback, in this process, each server with its own (memory-mapped) copy of
- * the model directory: the demo's peers and the tests' fixture. Closing stops the servers before the registry, so
- * that they withdraw from it.
+ * the model directory: the demo's peers and the tests' fixture. The registry is an embedded one started here, or one
+ * running elsewhere (etcd). Closing stops the servers before the registry, so that they withdraw from it.
  */
 public final class LocalCluster implements AutoCloseable {
     private static final Duration ANNOUNCED_WITHIN = Duration.ofSeconds(5);
 
-    private final RegistryServer registry;
+    /** The embedded registry this cluster started, or null for one running elsewhere. */
+    private final RegistryServer embedded;
     private final String registryAddress;
     private final String token;
     private final List<PeerServer> servers = new ArrayList<>();
     private final List<CausalLm> models = new ArrayList<>();
     private final List<Registry> clients = new ArrayList<>();
 
-    private LocalCluster(RegistryServer registry, String token) {
-        this.registry = registry;
-        this.registryAddress = "127.0.0.1:" + registry.port();
+    private LocalCluster(RegistryServer embedded, String registryAddress, String token) {
+        this.embedded = embedded;
+        this.registryAddress = registryAddress;
         this.token = token;
     }
 
@@ -35,7 +36,18 @@ public final class LocalCluster implements AutoCloseable {
      * given, configures server i), and waits until all are announced.
      */
     public static LocalCluster start(Path dir, int[][] spans, String token, PeerServer.Config... configs) throws IOException {
-        LocalCluster cluster = new LocalCluster(RegistryServer.start("127.0.0.1", 0, token), token);
+        RegistryServer embedded = RegistryServer.start("127.0.0.1", 0, token);
+        return start(new LocalCluster(embedded, "127.0.0.1:" + embedded.port(), token), dir, spans, configs);
+    }
+
+    /** As {@link #start(Path, int[][], String, PeerServer.Config...)}, announcing to the registry at {@code registryAddress}. */
+    public static LocalCluster start(String registryAddress, Path dir, int[][] spans, String token, PeerServer.Config... configs)
+            throws IOException {
+        return start(new LocalCluster(null, registryAddress, token), dir, spans, configs);
+    }
+
+    private static LocalCluster start(LocalCluster cluster, Path dir, int[][] spans, PeerServer.Config... configs) throws IOException {
+        String token = cluster.token;
         try {
             for (int i = 0; i < spans.length; i++) {
                 PeerServer.Config config = configs.length > i ? configs[i] : new PeerServer.Config();
@@ -54,6 +66,7 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     private void awaitAnnounced(int count) throws IOException {
+        Registry registry = newRegistryClient();
         long deadline = System.nanoTime() + ANNOUNCED_WITHIN.toNanos();
         while (registry.servers().size() < count) {
             if (System.nanoTime() > deadline) {
@@ -69,11 +82,7 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
-    public RegistryServer registry() {
-        return registry;
-    }
-
-    /** host:port of the registry. */
+    /** The registry's address, as {@link Registry#connect} takes it. */
     public String registryAddress() {
         return registryAddress;
     }
@@ -85,7 +94,7 @@ public final class LocalCluster implements AutoCloseable {
 
     /** A client of the registry with the cluster's token, closed with the cluster. */
     public Registry newRegistryClient() {
-        Registry client = new GrpcRegistry(registryAddress, token);
+        Registry client = Registry.connect(registryAddress, token, null);
         clients.add(client);
         return client;
     }
@@ -95,6 +104,8 @@ public final class LocalCluster implements AutoCloseable {
         servers.forEach(PeerServer::close);
         models.forEach(CausalLm::close);
         clients.forEach(Registry::close);
-        registry.close();
+        if (embedded != null) {
+            embedded.close();
+        }
     }
 }

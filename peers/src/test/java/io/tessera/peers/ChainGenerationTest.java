@@ -17,22 +17,28 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** Greedy generation through three servers on loopback against local single-process generation. */
+/**
+ * Greedy generation through three servers on loopback against local single-process generation, for GPT-2 and for
+ * LLaMA with grouped-query attention, the servers found through either registry.
+ */
 class ChainGenerationTest {
     private static final long[] PROMPT = {3, 14, 15, 9, 26, 5, 35};
     private static final int NEW_TOKENS = 24;
 
     static Stream<Arguments> models() {
-        return Stream.of(Arguments.of("gpt2", Peers.GPT2), Arguments.of("llama-gqa", Peers.LLAMA_GQA));
+        return TestRegistry.kinds().flatMap(kind -> Stream.of(Arguments.of("gpt2", Peers.GPT2, kind),
+                Arguments.of("llama-gqa", Peers.LLAMA_GQA, kind)));
     }
 
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0}, {2} registry")
     @MethodSource("models")
-    void chainOfThreeServersGivesTheLocalIdsAndReleasesEverything(String name, ModelConfig config, @TempDir Path tmp) throws Exception {
+    void chainOfThreeServersGivesTheLocalIdsAndReleasesEverything(String name, ModelConfig config, String kind, @TempDir Path tmp)
+            throws Exception {
         Path dir = Peers.writeModel(config, 11, tmp.resolve(name));
         try (CausalLm local = HfCheckpoint.load(dir);
-             LocalCluster cluster = LocalCluster.start(dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, "secret");
-             Registry registry = new GrpcRegistry(cluster.registryAddress(), "secret")) {
+             TestRegistry running = TestRegistry.start(kind, "secret");
+             LocalCluster cluster = LocalCluster.start(running.address(), dir, new int[][] {{0, 1}, {1, 2}, {2, 3}}, "secret");
+             Registry registry = cluster.newRegistryClient()) {
             Generator.Generation expected = Generator.generate(local, PROMPT, NEW_TOKENS, true);
             PeerClient.Generation f32;
             PeerClient.Generation int8;

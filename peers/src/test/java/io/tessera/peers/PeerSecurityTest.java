@@ -198,6 +198,6 @@ class PeerSecurityTest {
             assertThrows(PeerException.class, () -> wrong.announce(intruder, Duration.ofSeconds(5)));
             assertThrows(PeerException.class, unauthenticated::servers);
         }
-        assertTrue(cluster.registry().servers().stream().noneMatch(s -> s.id().equals("intruder")));
+        assertTrue(cluster.newRegistryClient().servers().stream().noneMatch(s -> s.id().equals("intruder")));
     }
 }

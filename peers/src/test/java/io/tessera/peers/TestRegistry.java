@@ -29,7 +29,7 @@ final class TestRegistry implements AutoCloseable {
                 yield new TestRegistry("127.0.0.1:" + server.port(), server);
             }
             case ETCD -> {
-                EtcdProcess etcd = EtcdProcess.start();
+                LocalEtcd etcd = LocalEtcd.start();
                 yield new TestRegistry(etcd.address(), etcd);
             }
             default -> throw new IllegalArgumentException("no registry kind '" + kind + "'");

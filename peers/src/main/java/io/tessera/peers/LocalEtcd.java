@@ -11,9 +11,9 @@ import java.util.stream.Stream;
 
 /**
  * A single-member etcd (Debian's etcd-server, installed by scripts/install-deps) on free loopback ports with its data
- * in a temporary directory; closing kills it and deletes the directory.
+ * in a temporary directory, for tests and demos; closing kills it and deletes the directory.
  */
-final class EtcdProcess implements AutoCloseable {
+public final class LocalEtcd implements AutoCloseable {
     private static final Duration READY_WITHIN = Duration.ofSeconds(20);
     private static final int ATTEMPTS = 3;
 
@@ -21,14 +21,14 @@ final class EtcdProcess implements AutoCloseable {
     private final Path dir;
     private final int clientPort;
 
-    private EtcdProcess(Process process, Path dir, int clientPort) {
+    private LocalEtcd(Process process, Path dir, int clientPort) {
         this.process = process;
         this.dir = dir;
         this.clientPort = clientPort;
     }
 
     /** Starts etcd and waits until it serves clients; a port taken in between (the free ports race) is retried. */
-    static EtcdProcess start() throws IOException {
+    public static LocalEtcd start() throws IOException {
         Path binary = Stream.of("/usr/bin/etcd", "/usr/local/bin/etcd").map(Path::of).filter(Files::isExecutable).findFirst()
                 .orElseThrow(() -> new IOException("etcd is not installed: the etcd registry tests need Debian's etcd-server"
                         + " (scripts/install-deps installs it)"));
@@ -42,7 +42,7 @@ final class EtcdProcess implements AutoCloseable {
                     "--listen-peer-urls", "http://127.0.0.1:" + peerPort, "--initial-advertise-peer-urls", "http://127.0.0.1:" + peerPort,
                     "--initial-cluster", "test=http://127.0.0.1:" + peerPort, "--log-outputs", "stderr")
                     .redirectErrorStream(true).redirectOutput(dir.resolve("etcd.log").toFile()).start();
-            EtcdProcess etcd = new EtcdProcess(process, dir, clientPort);
+            LocalEtcd etcd = new LocalEtcd(process, dir, clientPort);
             try {
                 etcd.awaitReady();
                 return etcd;
@@ -55,7 +55,7 @@ final class EtcdProcess implements AutoCloseable {
     }
 
     /** The address that {@link Registry#connect} takes. */
-    String address() {
+    public String address() {
         return Registry.ETCD_SCHEME + "127.0.0.1:" + clientPort;
     }
 
