@@ -4,6 +4,7 @@ import io.tessera.peers.PeerServer;
 import io.tessera.peers.PeerTls;
 import io.tessera.peers.Registry;
 import io.tessera.peers.TokenAuth;
+import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.HfCheckpoint;
 import java.io.IOException;
@@ -54,6 +55,10 @@ final class ServeCommand implements Callable<Integer> {
             + " sessions beyond it are refused (default ${DEFAULT-VALUE}).")
     long maxCacheMb;
 
+    @Option(names = "--int8", description = "Load the span with int8 projections (LLM.int8, outlier threshold 6); a session's"
+            + " patch then runs in float on the entries it touches, for that session only.")
+    boolean int8;
+
     @Mixin
     TlsOptions tlsOptions = new TlsOptions();
 
@@ -73,10 +78,13 @@ final class ServeCommand implements Callable<Integer> {
         }
         String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
         PeerTls tls = tlsOptions.tls();
-        try (CausalLm lm = HfCheckpoint.load(model);
+        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model);
              Registry announced = registry == null ? null : Registry.connect(registry, token, tls)) {
             PeerServer.Config config = new PeerServer.Config().listen(host, port).advertise(advertise).token(token).tls(tls)
                     .maxCacheBytes(maxCacheMb << 20);
+            if (int8) {
+                config.quantizedFrom(model);
+            }
             if (announced != null) {
                 config.registry(announced, "", Duration.ofSeconds(1));
             }

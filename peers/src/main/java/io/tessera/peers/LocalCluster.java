@@ -1,5 +1,6 @@
 package io.tessera.peers;
 
+import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.HfCheckpoint;
 import java.io.IOException;
@@ -33,7 +34,8 @@ public final class LocalCluster implements AutoCloseable {
 
     /**
      * Starts the registry and a server for each span {from, to} of the model in {@code dir} ({@code configs[i]}, if
-     * given, configures server i), and waits until all are announced.
+     * given, configures server i; with {@link PeerServer.Config#quantizedFrom} it loads the model with int8
+     * projections), and waits until all are announced.
      */
     public static LocalCluster start(Path dir, int[][] spans, String token, PeerServer.Config... configs) throws IOException {
         RegistryServer embedded = RegistryServer.start("127.0.0.1", 0, token);
@@ -52,7 +54,9 @@ public final class LocalCluster implements AutoCloseable {
             for (int i = 0; i < spans.length; i++) {
                 PeerServer.Config config = configs.length > i ? configs[i] : new PeerServer.Config();
                 Registry announcer = cluster.newRegistryClient();
-                CausalLm model = HfCheckpoint.load(dir);
+                // a server configured as quantized from the directory serves its span in int8
+                CausalLm model = config.floatCheckpoint != null ? HfCheckpoint.load(dir, QuantizationConfig.defaults())
+                        : HfCheckpoint.load(dir);
                 cluster.models.add(model);
                 cluster.servers.add(PeerServer.start(model, spans[i][0], spans[i][1],
                         config.token(token).registry(announcer, "", Duration.ofSeconds(1))));

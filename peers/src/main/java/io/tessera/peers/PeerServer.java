@@ -17,6 +17,7 @@ import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.DecoderCache;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.UUID;
@@ -49,6 +50,7 @@ public final class PeerServer implements AutoCloseable {
         PeerTls tls;
         Duration heartbeat = Duration.ofSeconds(1);
         String modelName = "";
+        Path floatCheckpoint;
 
         /** The address to listen on (0.0.0.0 for every interface) and the port (0: any free one). */
         public Config listen(String host, int port) {
@@ -97,6 +99,15 @@ public final class PeerServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The model's int8 layers were quantized from the float checkpoint in {@code dir}: per-session patches name that
+         * float model (its digest is read from there at the first patch); without this, an int8 span takes no patches.
+         */
+        public Config quantizedFrom(Path dir) {
+            this.floatCheckpoint = dir;
+            return this;
+        }
+
         /** Announce to {@code registry} as {@code modelName} every {@code heartbeat} (entries live three heartbeats). */
         public Config registry(Registry registry, String modelName, Duration heartbeat) {
             this.registry = registry;
@@ -126,7 +137,7 @@ public final class PeerServer implements AutoCloseable {
         this.from = from;
         this.to = to;
         this.config = config;
-        this.patches = new SessionPatches(model);
+        this.patches = new SessionPatches(model, config.floatCheckpoint);
         double throughput = measureThroughput();
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(config.host, config.port))
                 .addService(ServerInterceptors.intercept(new Service(), TokenAuth.server(config.token)))

@@ -18,6 +18,7 @@ import io.tessera.peers.wire.StepResult;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.DecoderCache;
 import io.tessera.pipeline.models.ModelConfig;
+import java.io.UncheckedIOException;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
@@ -174,6 +175,9 @@ final class ServerSession implements StreamObserver<ClientMessage> {
             cache = model.newCache(batch, open.getCapacity(), from, to);
         } catch (IllegalArgumentException e) {
             end(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
+            return;
+        } catch (UncheckedIOException e) {
+            end(Status.INTERNAL.withDescription(e.getMessage()));
             return;
         }
         send(ServerMessage.newBuilder().setOpened(Opened.newBuilder().setSession(id).setFrom(from).setTo(to).setEncoding(encoding)

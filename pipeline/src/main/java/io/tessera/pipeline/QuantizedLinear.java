@@ -2,6 +2,7 @@ package io.tessera.pipeline;
 
 import io.tessera.engine.Backend;
 import io.tessera.engine.DType;
+import io.tessera.engine.InPlace;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.nn.EmbeddingTable;
@@ -9,6 +10,8 @@ import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
 import java.util.Arrays;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * An int8 drop-in for {@link Linear} (inference only), after LLM.int8(): the weight is stored as
@@ -34,12 +37,22 @@ public final class QuantizedLinear extends Module implements Layer, EmbeddingTab
     private final Tensor scale;
     private final Tensor bias;
     private final float outlierThreshold;
+    /** Entries kept in float ({@link #withFloatEntries}): their input columns (I64 [c]), or null for none. */
+    private final Tensor floatColumns;
+    /** Their weight minus its dequantized code, [c, out] (zero where an entry of the column is not kept in float). */
+    private final Tensor floatDelta;
 
     private QuantizedLinear(Tensor weight, Tensor scale, Tensor bias, float outlierThreshold) {
+        this(weight, scale, bias, outlierThreshold, null, null);
+    }
+
+    private QuantizedLinear(Tensor weight, Tensor scale, Tensor bias, float outlierThreshold, Tensor floatColumns, Tensor floatDelta) {
         this.weight = buffer("weight", weight);
         this.scale = buffer("weight_scale", scale);
         this.bias = bias == null ? null : buffer("bias", bias);
         this.outlierThreshold = outlierThreshold;
+        this.floatColumns = floatColumns;
+        this.floatDelta = floatDelta;
     }
 
     /**
@@ -96,6 +109,69 @@ public final class QuantizedLinear extends Module implements Layer, EmbeddingTab
         }
     }
 
+    /**
+     * This layer with the weights at ({@code out[j]}, {@code in[j]}) ([out, in], any order; the last of duplicates
+     * wins) set to {@code values[j]} in float32, e.g. a session's sparse patch: the codes, scales and bias are
+     * shared with this layer (views; closing the new layer frees only its own tensors), the product still runs in
+     * int8, and the differences between those entries and their dequantized codes are added in float, as x's touched
+     * input columns times the differences.
+     */
+    public QuantizedLinear withFloatEntries(long[] out, long[] in, float[] values) {
+        if (out.length != in.length || out.length != values.length) {
+            throw new IllegalArgumentException("int8 Linear: float entries need as many rows, columns and values, got "
+                    + out.length + ", " + in.length + ", " + values.length);
+        }
+        if (floatColumns != null) {
+            throw new IllegalArgumentException("int8 Linear: this layer has float entries already; patch the layer it was made from");
+        }
+        long outs = outFeatures();
+        long ins = inFeatures();
+        Map<Long, Integer> columnIndex = new TreeMap<>();
+        for (int j = 0; j < out.length; j++) {
+            if (out[j] < 0 || out[j] >= outs || in[j] < 0 || in[j] >= ins) {
+                throw new IllegalArgumentException("int8 Linear(" + ins + " -> " + outs + "): float entry (" + out[j] + ", " + in[j]
+                        + ") is outside [" + outs + ", " + ins + "]");
+            }
+            columnIndex.put(in[j], 0);
+        }
+        long[] columns = columnIndex.keySet().stream().mapToLong(Long::longValue).toArray();
+        for (int k = 0; k < columns.length; k++) {
+            columnIndex.put(columns[k], k);
+        }
+        byte[] codes = weight.toByteArray();
+        float[] scales = scale.toFloatArray();
+        float[] delta = new float[Math.toIntExact(columns.length * outs)];
+        for (int j = 0; j < out.length; j++) {
+            int o = Math.toIntExact(out[j]);
+            float dequantized = codes[Math.toIntExact(o * ins + in[j])] * scales[o];
+            delta[Math.toIntExact(columnIndex.get(in[j]) * outs + o)] = values[j] - dequantized;
+        }
+        return TensorScope.outside(() -> {
+            Tensor columnTensor = columns.length == 0 ? null : onDevice(Tensor.of(columns, columns.length));
+            Tensor deltaTensor = columns.length == 0 ? null : onDevice(Tensor.of(delta, columns.length, outs));
+            return Module.on(weight.device(), () -> new QuantizedLinear(weight.detach(), scale.detach(),
+                    bias == null ? null : bias.detach(), outlierThreshold, columnTensor, deltaTensor));
+        });
+    }
+
+    private Tensor onDevice(Tensor onHost) {
+        if (onHost.device().equals(weight.device())) {
+            return onHost;
+        }
+        try (onHost) {
+            return onHost.to(weight.device());
+        }
+    }
+
+    @Override
+    public void close() {
+        super.close();
+        if (floatColumns != null) {
+            floatColumns.close();
+            floatDelta.close();
+        }
+    }
+
     /** x [..., in] F32 -> [..., out] F32. */
     @Override
     public Tensor forward(Tensor x) {
@@ -129,6 +205,11 @@ public final class QuantizedLinear extends Module implements Layer, EmbeddingTab
             backend.matmulQ8(codes, scales, weight, scale, bias, y);
             if (outliers > 0) {
                 backend.matmulQ8Outliers(flat, flaggedColumns(flags, outliers), weight, scale, y);
+            }
+            if (floatColumns != null && rows > 0) {
+                // x's touched columns [c, rows] (a row gather of x transposed), times the differences [c, out]
+                Tensor touched = Tensor.embedding(flat.t().contiguous(), floatColumns);
+                InPlace.copy(y.add(touched.t().matmul(floatDelta)), y);
             }
         }
         return result;

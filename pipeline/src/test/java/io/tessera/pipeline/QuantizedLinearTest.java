@@ -13,7 +13,9 @@ import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.Linear;
 import io.tessera.ffi.TesseraCpu;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
@@ -158,6 +160,66 @@ class QuantizedLinearTest {
                         assertArrayEquals(first, y, "tier " + tier + " differs from the first tier");
                     }
                 }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "m = {0}, k = {1}, n = {2}, {3} float entries")
+    @CsvSource({"1, 1, 1, 1", "3, 67, 5, 7", "2, 130, 16, 0", "5, 31, 17, 40", "0, 5, 3, 2", "7, 13, 11, 143"})
+    void floatEntriesAddTheirDifferenceFromTheirCodesInFloatAndShareTheCodes(int m, int k, int n, int entries) {
+        SplittableRandom rng = new SplittableRandom(97L * m + 13L * k + n + entries);
+        float[][] x = random(rng, m, k, 1.0);
+        for (float[] row : x) {
+            for (int c = 0; c < k; c += 7) {
+                row[c] *= 9; // outlier columns too
+            }
+        }
+        long[] rows = new long[entries];
+        long[] cols = new long[entries];
+        float[] values = new float[entries];
+        Map<Long, Float> last = new HashMap<>(); // duplicates (likely in 11 x 13 with 143 entries): the last wins
+        for (int j = 0; j < entries; j++) {
+            rows[j] = rng.nextInt(n);
+            cols[j] = rng.nextInt(k);
+            values[j] = (float) (rng.nextDouble() * 4 - 2);
+            last.put(rows[j] * k + cols[j], values[j]);
+        }
+        try (Linear linear = Linear.of(k, n, true, 8)) {
+            float[] wFlat = linear.weight().toFloatArray();
+            float[][] w = new float[n][];
+            int[][] codes = new int[n][k];
+            float[] scales = new float[n];
+            for (int o = 0; o < n; o++) {
+                w[o] = java.util.Arrays.copyOfRange(wFlat, o * k, (o + 1) * k);
+                scales[o] = rowCodes(w[o], null, codes[o]);
+            }
+            double[][] expected = reference(x, w, linear.bias().toFloatArray(), 6);
+            double[][] unpatched = reference(x, w, linear.bias().toFloatArray(), 6);
+            last.forEach((at, v) -> {
+                int o = (int) (at / k);
+                int c = (int) (at % k);
+                for (int i = 0; i < m; i++) {
+                    expected[i][o] += (double) x[i][c] * (v - (double) ((float) codes[o][c] * scales[o]));
+                }
+            });
+            try (QuantizedLinear layer = QuantizedLinear.of(linear, 6)) {
+                try (QuantizedLinear patched = layer.withFloatEntries(rows, cols, values)) {
+                    float[] y = forwardOnTier(TesseraCpu.ts_isa_active(), patched, x, k);
+                    for (int i = 0; i < m; i++) {
+                        for (int o = 0; o < n; o++) {
+                            assertEquals(expected[i][o], y[i * n + o], 1e-5 * (Math.abs(expected[i][o]) + 1), "y[" + i + "][" + o + "]");
+                        }
+                    }
+                }
+                // the shared codes are untouched, and still usable after the patched layer closed
+                float[] y = forwardOnTier(TesseraCpu.ts_isa_active(), layer, x, k);
+                for (int i = 0; i < m; i++) {
+                    for (int o = 0; o < n; o++) {
+                        assertEquals(unpatched[i][o], y[i * n + o], 2e-6 * (Math.abs(unpatched[i][o]) + 1));
+                    }
+                }
+                assertThrows(IllegalArgumentException.class, () -> layer.withFloatEntries(new long[] {n}, new long[] {0}, new float[1]));
+                assertThrows(IllegalArgumentException.class, () -> layer.withFloatEntries(new long[] {0}, new long[0], new float[1]));
             }
         }
     }
