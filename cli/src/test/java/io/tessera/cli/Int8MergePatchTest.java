@@ -389,6 +389,8 @@ class Int8MergePatchTest {
                 "-o", path("out.safetensors"));
         fails(1, List.of("does not apply to " + good, "digest"), "apply", good.toString(), path("float.patch"),
                 "-o", path("out.safetensors"));
+        fails(1, List.of("patches cannot be merged over the base " + good, "int8"), "merge", "--method", "task-arithmetic",
+                "--base", good.toString(), "--models", path("float.patch") + "," + other, "-o", path("out.safetensors"));
         assertEquals(files, listing(dir));
     }
 

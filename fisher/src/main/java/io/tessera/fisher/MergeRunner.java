@@ -71,12 +71,17 @@ public final class MergeRunner {
         if (!unreadable.isEmpty()) {
             throw new IllegalArgumentException("merge: " + String.join("; ", unreadable));
         }
-        Patch[] patches = loadPatches(config);
         // the files are opened before the scope, so they stay mapped until the finally block, not the scope, closes them
         List<SafetensorsFile> open = new ArrayList<>();
         List<StoredModel> stored = new ArrayList<>(); // the base (if any) and the model files, in that order
         try {
             Map<String, Tensor> base = config.base() == null ? null : read(config.base(), open, reader, stored);
+            boolean anyPatch = config.models().stream().anyMatch(e -> e.patch() != null);
+            if (anyPatch && !stored.get(0).form().isEmpty()) {
+                throw new IllegalArgumentException("merge: patches cannot be merged over the base " + config.base() + ", stored as "
+                        + stored.get(0).form() + "; apply each first (tessera apply) and merge the patched models");
+            }
+            Patch[] patches = loadPatches(config);
             List<Map<String, Tensor>> models = new ArrayList<>();
             List<Map<String, Tensor>> fishers = new ArrayList<>();
             List<Map<String, Tensor>> grams = new ArrayList<>();
@@ -164,17 +169,13 @@ public final class MergeRunner {
     /**
      * The stored model whose form the result takes: the base's (or the first model's) when every model file and the base
      * share one form other than plain and no dtype is asked for, else null (plain).
-     * @throws IllegalArgumentException for inputs in two different non-plain forms, or patches over a non-plain base
+     * @throws IllegalArgumentException for inputs in two different non-plain forms
      */
     private static StoredModel outputForm(MergeConfig config, List<StoredModel> stored) {
         List<String> forms = stored.stream().map(StoredModel::form).filter(f -> !f.isEmpty()).distinct().toList();
         if (forms.size() > 1) {
             throw new IllegalArgumentException("merge: the inputs are stored in different forms (" + String.join("; ", forms)
                     + "); store them alike, or convert them to float first");
-        }
-        if (config.base() != null && !stored.get(0).form().isEmpty() && config.models().stream().anyMatch(e -> e.patch() != null)) {
-            throw new IllegalArgumentException("merge: patches cannot be merged over the base " + config.base() + ", stored as "
-                    + forms.get(0) + "; apply each first (tessera apply) and merge the patched models");
         }
         boolean shared = !forms.isEmpty() && config.dtype() == null && stored.stream().noneMatch(m -> m.form().isEmpty());
         return shared ? stored.get(0) : null;
