@@ -1,11 +1,9 @@
 package io.tessera.cli;
 
-import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.sparse.Patch;
 import java.io.IOException;
 import java.nio.file.Path;
-import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -15,7 +13,9 @@ import picocli.CommandLine.Spec;
 
 /** A base model with a patch written in. */
 @Command(name = "apply", description = {"Write BASE with PATCH applied (plain or .zst). A patch applies only to the model it"
-        + " was made from: another base fails and writes nothing."})
+        + " was made from: another base fails and writes nothing.",
+    "An int8 BASE (tessera quantize) is patched in float and written as int8: rows the patch leaves alone keep their codes and"
+        + " scales; a patched row keeps its scale unless a new value needs a larger one."})
 final class ApplyCommand implements Callable<Integer> {
 
     @Parameters(index = "0", paramLabel = "BASE", description = "The base model the patch was made from (safetensors, or a Hugging Face"
@@ -39,13 +39,12 @@ final class ApplyCommand implements Callable<Integer> {
         Checkpoint.requireWritable(base, out);
         Patch p = PatchFiles.load(patch);
         try (TensorScope scope = TensorScope.open(); Checkpoint b = Checkpoint.read(base)) {
-            Map<String, Tensor> patched;
             try {
-                patched = p.apply(b.tensors());
+                p.checkBase(b.tensors());
             } catch (IllegalArgumentException e) {
                 throw new IllegalArgumentException(patch + " does not apply to " + base + ": " + e.getMessage(), e);
             }
-            b.writeLike(out, patched);
+            b.writeLike(out, p.tensors().keySet(), name -> p.writtenInto(name, b.tensors().get(name), false), written -> {});
         }
         PatchFiles.report(spec.commandLine().getOut(), json, "applied " + patch + " to " + base, out, p);
         return 0;

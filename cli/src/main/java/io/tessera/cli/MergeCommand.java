@@ -7,6 +7,7 @@ import io.tessera.engine.nn.Mlp;
 import io.tessera.fisher.CoefficientSearch;
 import io.tessera.fisher.MergeConfig;
 import io.tessera.fisher.MergeRunner;
+import io.tessera.pipeline.Int8StoredModel;
 import io.tessera.sparse.Patch;
 import io.tessera.train.ClassifierTraining;
 import java.io.IOException;
@@ -29,7 +30,9 @@ import picocli.CommandLine.Spec;
 @Command(name = "merge", description = {"Merge models as described by a YAML config (tessera's keys or mergekit's, see"
         + " io.tessera.fisher.MergeConfig), or by flags: --method M --models A,B[,...] [--fishers FA,FB] [--base BASE]"
         + " [--weights 0.5,0.5] [--density D] [--seed S] [--dtype f32|bf16|f16] -o OUT.",
-    "Flags and the equivalent YAML give the same file, bit for bit."})
+    "Flags and the equivalent YAML give the same file, bit for bit.",
+    "int8 models (tessera quantize) are decoded to float one tensor at a time; when every model and the base are int8 alike"
+        + " and no --dtype is given, the result is int8 too (each row quantized afresh), else float."})
 final class MergeCommand implements Callable<Integer> {
 
     /** The flags' method names, as the YAML spells them. */
@@ -84,7 +87,8 @@ final class MergeCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         MergeConfig parsed = config != null ? fromFile() : fromFlags();
         long start = System.nanoTime();
-        CoefficientSearch.Table table = MergeRunner.run(parsed, parsed.search() == null ? null : accuracy(parsed));
+        CoefficientSearch.Table table = MergeRunner.run(parsed, parsed.search() == null ? null : accuracy(parsed),
+                Int8StoredModel.READER);
         if (table != null) {
             stdout.printf("Test accuracy of each candidate's merge (%,d Fashion-MNIST test images), best first:%n%s", evalExamples,
                     table.format());

@@ -18,8 +18,9 @@ import java.util.function.Function;
  * per-example gradient of the example's loss, never the square of a batch-mean gradient. An example is a row of
  * the inputs with its targets: a class (a classifier) or one target per position (a causal LM: the next tokens),
  * and its loss is the mean cross entropy over its positions. Targets are the true ones (empirical Fisher, as the
- * FISH-mask paper uses) or drawn from the model's own predictive distribution at each position (the
- * Fisher-merging paper's choice), seeded.
+ * FISH-mask paper uses), drawn from the model's own predictive distribution at each position (seeded), or, for
+ * one prediction per example, the exact expectation over that distribution (the Fisher-merging paper's choice):
+ * F = mean_i sum_c p(c | x_i) (d log p(c | x_i))^2.
  *
  * <p>{@link #of} runs one batched forward and backward pass per batch and splits the gradients by example around
  * each op that uses a parameter ({@link ExampleGradients}); {@link #perExample} (one backward pass per example)
@@ -32,7 +33,13 @@ public final class DiagonalFisher {
         /** The data set's labels. */
         EMPIRICAL,
         /** Labels sampled from the model's softmax, seeded. */
-        SAMPLED
+        SAMPLED,
+        /**
+         * Every label, weighed by the model's probability of it (the targets' values are not used): one backward pass
+         * per class of sum_i sqrt(p_ic) (-log p_ic), p held constant, whose squared per-example gradients are
+         * p_ic (d log p_ic)^2. For models with one prediction per example (logits [b, classes]).
+         */
+        EXACT
     }
 
     /**
@@ -63,11 +70,22 @@ public final class DiagonalFisher {
                 long to = Math.min(n, from + batchSize);
                 try (TensorScope scope = TensorScope.open()) {
                     Tensor batch = inputs.slice(0, from, to).contiguous(); // the tensor the model sees, as the tap knows it
-                    ExampleGradients tap = new ExampleGradients(batch, names);
-                    lossOf(forward.apply(batch), targets.slice(0, from, to), mode, rng).backward(tap);
-                    checkEveryUseTaken(model);
-                    try (GradMode off = GradMode.noGrad()) {
-                        tap.sumSquares(acc::add);
+                    Tensor batchTargets = targets.slice(0, from, to);
+                    float[][] p = new float[1][];
+                    long classes = 1;
+                    for (int c = 0; c < classes; c++) { // one pass, or one per class for EXACT
+                        try (TensorScope pass = TensorScope.open()) {
+                            ExampleGradients tap = new ExampleGradients(batch, names);
+                            Tensor logits = forward.apply(batch);
+                            classes = mode == Labels.EXACT ? logits.dim(-1) : 1;
+                            Tensor loss = mode == Labels.EXACT ? exactLoss(logits, batchTargets, c, p)
+                                    : lossOf(logits, batchTargets, mode, rng);
+                            loss.backward(tap);
+                            checkEveryUseTaken(model);
+                            try (GradMode off = GradMode.noGrad()) {
+                                tap.sumSquares(acc::add);
+                            }
+                        }
                     }
                 }
             }
@@ -106,12 +124,19 @@ public final class DiagonalFisher {
         SplittableRandom rng = new SplittableRandom(seed);
         try {
             for (long i = 0; i < inputs.dim(0); i++) {
-                try (TensorScope scope = TensorScope.open()) {
-                    lossOf(forward.apply(inputs.slice(0, i, i + 1)), targets.slice(0, i, i + 1), mode, rng).backward();
-                    try (GradMode off = GradMode.noGrad()) {
-                        model.namedParameters().forEach((name, p) -> acc.addSquared(name, p.grad()));
+                float[][] p = new float[1][];
+                long classes = 1;
+                for (int c = 0; c < classes; c++) { // one pass, or one per class for EXACT
+                    try (TensorScope scope = TensorScope.open()) {
+                        Tensor logits = forward.apply(inputs.slice(0, i, i + 1));
+                        classes = mode == Labels.EXACT ? logits.dim(-1) : 1;
+                        Tensor example = targets.slice(0, i, i + 1);
+                        (mode == Labels.EXACT ? exactLoss(logits, example, c, p) : lossOf(logits, example, mode, rng)).backward();
+                        try (GradMode off = GradMode.noGrad()) {
+                            model.namedParameters().forEach((name, param) -> acc.addSquared(name, param.grad()));
+                        }
+                        model.zeroGrad();
                     }
-                    model.zeroGrad();
                 }
             }
         } catch (RuntimeException e) {
@@ -132,6 +157,29 @@ public final class DiagonalFisher {
         }
         Tensor flat = logits.reshape(rows, classes);
         return flat.crossEntropy(labels(flat, targets, mode, rng)).mul(logits.dim(0));
+    }
+
+    /**
+     * Class {@code c}'s term of the exact Fisher's loss: sum_i sqrt(p_ic) (-log p_ic), with p the batch's predictive
+     * distribution, computed once (at class 0) into {@code p[0]} and held constant.
+     */
+    private static Tensor exactLoss(Tensor logits, Tensor targets, int c, float[][] p) {
+        if (logits.rank() != 2 || targets.numel() != logits.dim(0)) {
+            throw new IllegalArgumentException("Fisher: exact labels need one prediction per example (logits [b, classes] for"
+                    + " targets [b]), got logits " + logits.describe() + " for targets " + targets.describe());
+        }
+        int rows = (int) logits.dim(0);
+        int classes = (int) logits.dim(1);
+        if (c == 0) {
+            try (GradMode off = GradMode.noGrad()) {
+                p[0] = logits.softmax(-1).toFloatArray();
+            }
+        }
+        float[] weights = new float[rows * classes];
+        for (int i = 0; i < rows; i++) {
+            weights[i * classes + c] = (float) Math.sqrt(p[0][i * classes + c]);
+        }
+        return logits.logSoftmax(-1).mul(Tensor.of(weights, rows, classes).to(logits.device())).sum().neg();
     }
 
     private static void checkData(Tensor inputs, Tensor targets, int batchSize) {

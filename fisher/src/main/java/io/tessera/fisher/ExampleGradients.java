@@ -107,6 +107,10 @@ final class ExampleGradients implements GradientTap {
             // one row per example: sum_i (g_i x_i^T)∘(g_i x_i^T) = (G∘G)^T (X∘X), no per-example matrix formed
             return linearInputMajor(only) ? x.mul(x).t().matmul(g.mul(g)) : g.mul(g).t().matmul(x.mul(x));
         }
+        if (only != null && isRowBias(only, p) && only.gradient().numel() == batch * p.numel()) {
+            // one row per example: example i's gradient is row i of g, so no per-example copy is formed
+            return only.gradient().reshape(batch, -1).sumSquares(false, 0).reshape(p.shape());
+        }
         long chunk = Math.max(1, Math.min(batch, CHUNK_FLOATS / Math.max(1, p.numel())));
         Tensor total = Tensor.zeros(p.device(), p.shape());
         for (long from = 0; from < batch; from += chunk) {
@@ -134,7 +138,7 @@ final class ExampleGradients implements GradientTap {
             Tensor rowsOfG = g.reshape(count, -1, g.dim(-1));
             return linearInputMajor(use) ? rowsOfX.transpose(1, 2).matmul(rowsOfG) : rowsOfG.transpose(1, 2).matmul(rowsOfX);
         }
-        if (use.node().op().equals("add") && use.in() == p && isTrailingShape(p.shape(), use.gradient().shape())) {
+        if (isRowBias(use, p)) {
             return g.reshape(count, -1, p.numel()).sum(1).reshape(withCount(count, p.shape()));
         }
         Tensor out = Tensor.zeros(p.device(), withCount(count, p.shape()));
@@ -202,6 +206,11 @@ final class ExampleGradients implements GradientTap {
     private static boolean isLinearWeight(Use use, Tensor p) {
         String op = use.node().op();
         return use.input() == 1 && use.in() == p && (op.equals(LINEAR) || op.equals(LINEAR_INPUT_MAJOR));
+    }
+
+    /** A bias added to every row: {@code p} broadcast over the leading dims of the sum. */
+    private static boolean isRowBias(Use use, Tensor p) {
+        return use.node().op().equals("add") && use.in() == p && isTrailingShape(p.shape(), use.gradient().shape());
     }
 
     private static boolean linearInputMajor(Use use) {

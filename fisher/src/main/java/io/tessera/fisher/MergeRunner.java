@@ -8,6 +8,7 @@ import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.io.StoredModel;
 import io.tessera.sparse.ModelDigest;
 import io.tessera.sparse.Patch;
 import java.io.IOException;
@@ -20,6 +21,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import java.util.function.ToDoubleFunction;
 
 /**
@@ -30,6 +32,11 @@ import java.util.function.ToDoubleFunction;
  * atomically: it appears only if every tensor merged), so only one merged tensor is in memory at a time.
  * (TIES with {@code scope: model} first counts what each model keeps over the whole model, which holds one
  * model's task-vector magnitudes at a time; a coefficient search keeps each candidate it scores in memory.)
+ *
+ * <p>Models and the base are read through a {@link StoredModel.Reader}: a stored form other than plain (int8 codes
+ * with scales) is decoded to float one tensor at a time, and when every model and the base share one such form and no
+ * output dtype is asked for, the result is written back in it (each row quantized afresh); inputs in mixed forms give
+ * a float result.
  */
 public final class MergeRunner {
     private MergeRunner() {}
@@ -39,11 +46,18 @@ public final class MergeRunner {
         run(config, null);
     }
 
+    /** {@link #run(MergeConfig, ToDoubleFunction, StoredModel.Reader)} reading every model plainly. */
+    public static CoefficientSearch.Table run(MergeConfig config, ToDoubleFunction<Map<String, Tensor>> evaluation) throws IOException {
+        return run(config, evaluation, StoredModel.PLAIN);
+    }
+
     /**
      * Runs a config; with a {@code search} block, merges with every candidate weight vector, scores each
-     * with {@code evaluation} (higher is better), writes the best, and returns the table (else null).
+     * with {@code evaluation} (higher is better), writes the best, and returns the table (else null). Models and the
+     * base are read through {@code reader}.
      */
-    public static CoefficientSearch.Table run(MergeConfig config, ToDoubleFunction<Map<String, Tensor>> evaluation) throws IOException {
+    public static CoefficientSearch.Table run(MergeConfig config, ToDoubleFunction<Map<String, Tensor>> evaluation,
+                                              StoredModel.Reader reader) throws IOException {
         if (config.search() != null && evaluation == null) {
             throw new IllegalArgumentException("merge: the config has a 'search' block, which needs an evaluation on held-out data");
         }
@@ -57,18 +71,24 @@ public final class MergeRunner {
         if (!unreadable.isEmpty()) {
             throw new IllegalArgumentException("merge: " + String.join("; ", unreadable));
         }
-        Patch[] patches = loadPatches(config);
         // the files are opened before the scope, so they stay mapped until the finally block, not the scope, closes them
         List<SafetensorsFile> open = new ArrayList<>();
+        List<StoredModel> stored = new ArrayList<>(); // the base (if any) and the model files, in that order
         try {
-            Map<String, Tensor> base = config.base() == null ? null : read(config.base(), open);
+            Map<String, Tensor> base = config.base() == null ? null : read(config.base(), open, reader, stored);
+            boolean anyPatch = config.models().stream().anyMatch(e -> e.patch() != null);
+            if (anyPatch && !stored.get(0).form().isEmpty()) {
+                throw new IllegalArgumentException("merge: patches cannot be merged over the base " + config.base() + ", stored as "
+                        + stored.get(0).form() + "; apply each first (tessera apply) and merge the patched models");
+            }
+            Patch[] patches = loadPatches(config);
             List<Map<String, Tensor>> models = new ArrayList<>();
             List<Map<String, Tensor>> fishers = new ArrayList<>();
             List<Map<String, Tensor>> grams = new ArrayList<>();
             double[] weights = new double[config.models().size()];
             for (int i = 0; i < weights.length; i++) {
                 MergeConfig.ModelEntry entry = config.models().get(i);
-                models.add(entry.path() == null ? null : read(entry.path(), open)); // patches are applied in the scope below
+                models.add(entry.path() == null ? null : read(entry.path(), open, reader, stored)); // patches: in the scope below
                 if (entry.fisher() != null) {
                     fishers.add(read(entry.fisher(), open));
                 }
@@ -78,6 +98,7 @@ public final class MergeRunner {
                 weights[i] = entry.weight();
             }
             MergeConfig.Parameters p = config.parameters();
+            StoredModel form = outputForm(config, stored);
             try (TensorScope scope = TensorScope.open()) {
                 for (int i = 0; i < patches.length; i++) {
                     if (patches[i] != null) {
@@ -114,26 +135,50 @@ public final class MergeRunner {
                     metadata.put("merge_weights", Arrays.toString(chosen));
                 }
                 // one merged tensor in memory at a time: results larger than RAM stream to the file
-                List<Map<String, Tensor>> stored = new ArrayList<>(models); // whose dtypes the output keeps by default
+                List<Map<String, Tensor>> dtypeSources = new ArrayList<>(models); // whose dtypes the output keeps by default
                 if (base != null) {
-                    stored.add(base);
+                    dtypeSources.add(base);
                 }
                 Map<String, Safetensors.Pending> pending = new LinkedHashMap<>();
-                reference.forEach((name, t) -> {
-                    DType dtype = config.dtype() != null ? config.dtype() : commonDtype(stored, name);
-                    pending.put(name, new Safetensors.Pending(dtype, t.shape(), () -> {
-                        Tensor value = merged.merge(name);
-                        return value.dtype() == dtype ? value : value.to(dtype);
-                    }));
-                });
+                for (String name : reference.keySet()) {
+                    DType dtype = config.dtype() != null ? config.dtype() : commonDtype(dtypeSources, name);
+                    Supplier<Tensor> value = () -> merged.merge(name);
+                    if (form != null) {
+                        pending.putAll(form.store(name, dtype, value, StoredModel.Rows.FRESH));
+                    } else {
+                        pending.put(name, new Safetensors.Pending(dtype, reference.get(name).shape(), () -> {
+                            Tensor t = value.get();
+                            return t.dtype() == dtype ? t : t.to(dtype);
+                        }));
+                    }
+                }
+                if (form != null) {
+                    metadata.putAll(form.formMetadata());
+                }
                 Safetensors.writeStreaming(config.out(), pending, metadata);
                 return table;
             }
         } finally {
+            stored.forEach(StoredModel::close);
             for (SafetensorsFile file : open) {
                 file.close();
             }
         }
+    }
+
+    /**
+     * The stored model whose form the result takes: the base's (or the first model's) when every model file and the base
+     * share one form other than plain and no dtype is asked for, else null (plain).
+     * @throws IllegalArgumentException for inputs in two different non-plain forms
+     */
+    private static StoredModel outputForm(MergeConfig config, List<StoredModel> stored) {
+        List<String> forms = stored.stream().map(StoredModel::form).filter(f -> !f.isEmpty()).distinct().toList();
+        if (forms.size() > 1) {
+            throw new IllegalArgumentException("merge: the inputs are stored in different forms (" + String.join("; ", forms)
+                    + "); store them alike, or convert them to float first");
+        }
+        boolean shared = !forms.isEmpty() && config.dtype() == null && stored.stream().noneMatch(m -> m.form().isEmpty());
+        return shared ? stored.get(0) : null;
     }
 
     /**
@@ -209,5 +254,15 @@ public final class MergeRunner {
         SafetensorsFile file = Safetensors.read(path);
         open.add(file);
         return file.tensors();
+    }
+
+    /** {@code path} read through {@code reader} as float tensors; the stored model is added to {@code stored}. */
+    private static Map<String, Tensor> read(Path path, List<SafetensorsFile> open, StoredModel.Reader reader, List<StoredModel> stored)
+            throws IOException {
+        SafetensorsFile file = Safetensors.read(path);
+        open.add(file);
+        StoredModel model = reader.open(file);
+        stored.add(model);
+        return model.tensors();
     }
 }

@@ -40,6 +40,14 @@ class DiagonalFisherTest {
      * float64 backpropagation written out by hand.
      */
     private static Map<String, double[]> reference(Mlp model, float[] x, int[] labels) {
+        return reference(model, x, labels, false);
+    }
+
+    /**
+     * With {@code exact}, the squares are summed over every class y weighed by the model's probability p(y | x)
+     * (the labels are not used): the exact Fisher.
+     */
+    private static Map<String, double[]> reference(Mlp model, float[] x, int[] labels, boolean exact) {
         float[] w1 = model.stateDict().get("0.weight").toFloatArray();
         float[] b1 = model.stateDict().get("0.bias").toFloatArray();
         float[] w2 = model.stateDict().get("2.weight").toFloatArray();
@@ -71,25 +79,28 @@ class DiagonalFisherTest {
             for (int c = 0; c < CLASSES; c++) {
                 sum += Math.exp(z2[c] - max);
             }
-            double[] g2 = new double[CLASSES];
-            for (int c = 0; c < CLASSES; c++) {
-                g2[c] = Math.exp(z2[c] - max) / sum - (c == labels[n] ? 1 : 0);
-                fb2[c] += g2[c] * g2[c] / labels.length;
-                for (int j = 0; j < HIDDEN; j++) {
-                    double g = g2[c] * h[j];
-                    fw2[c * HIDDEN + j] += g * g / labels.length;
-                }
-            }
-            for (int j = 0; j < HIDDEN; j++) {
-                double g1 = 0;
+            for (int y = 0; y < CLASSES; y++) {
+                double weight = exact ? Math.exp(z2[y] - max) / sum : y == labels[n] ? 1 : 0;
+                double[] g2 = new double[CLASSES];
                 for (int c = 0; c < CLASSES; c++) {
-                    g1 += g2[c] * w2[c * HIDDEN + j];
+                    g2[c] = Math.exp(z2[c] - max) / sum - (c == y ? 1 : 0);
+                    fb2[c] += weight * g2[c] * g2[c] / labels.length;
+                    for (int j = 0; j < HIDDEN; j++) {
+                        double g = g2[c] * h[j];
+                        fw2[c * HIDDEN + j] += weight * g * g / labels.length;
+                    }
                 }
-                g1 = z1[j] > 0 ? g1 : 0;
-                fb1[j] += g1 * g1 / labels.length;
-                for (int i = 0; i < IN; i++) {
-                    double g = g1 * x[n * IN + i];
-                    fw1[j * IN + i] += g * g / labels.length;
+                for (int j = 0; j < HIDDEN; j++) {
+                    double g1 = 0;
+                    for (int c = 0; c < CLASSES; c++) {
+                        g1 += g2[c] * w2[c * HIDDEN + j];
+                    }
+                    g1 = z1[j] > 0 ? g1 : 0;
+                    fb1[j] += weight * g1 * g1 / labels.length;
+                    for (int i = 0; i < IN; i++) {
+                        double g = g1 * x[n * IN + i];
+                        fw1[j * IN + i] += weight * g * g / labels.length;
+                    }
                 }
             }
         }
@@ -121,6 +132,26 @@ class DiagonalFisherTest {
             }
             Map<String, Tensor> slow = DiagonalFisher.perExample(model, model::forward, inputs, LABELS, DiagonalFisher.Labels.EMPIRICAL, 0);
             expected.forEach((name, values) -> assertClose(values, slow.get(name), "per-example " + name));
+            closeAll(slow);
+        }
+    }
+
+    /** The exact Fisher (every class weighed by its probability) on both paths against the float64 reference. */
+    @Test
+    void exactLabelsMatchFloat64Reference() {
+        float[] x = randomInputs();
+        try (Mlp model = new Mlp(11, IN, HIDDEN, CLASSES); TensorScope scope = TensorScope.open()) {
+            Tensor inputs = Tensor.of(x, N, IN);
+            Map<String, double[]> expected = reference(model, x, LABELS, true);
+            Map<String, double[]> empirical = reference(model, x, LABELS, false);
+            assertTrue(Math.abs(expected.get("2.bias")[0] - empirical.get("2.bias")[0]) > 1e-3, "exact and empirical should differ");
+            for (int batch : new int[] {1, 2, N}) {
+                Map<String, Tensor> fisher = DiagonalFisher.ofMlp(model, inputs, LABELS, DiagonalFisher.Labels.EXACT, 0, batch);
+                expected.forEach((name, values) -> assertClose(values, fisher.get(name), "exact, batch " + batch + " " + name));
+                closeAll(fisher);
+            }
+            Map<String, Tensor> slow = DiagonalFisher.perExample(model, model::forward, inputs, LABELS, DiagonalFisher.Labels.EXACT, 0);
+            expected.forEach((name, values) -> assertClose(values, slow.get(name), "exact, per-example " + name));
             closeAll(slow);
         }
     }

@@ -175,6 +175,29 @@ public final class Patch {
         write(model, true);
     }
 
+    /**
+     * A copy of tensor {@code name} of a model with this patch's values written in (or, with {@code baseValues}, the
+     * values it replaced), for writing a patched or reverted model one tensor at a time after {@link #checkBase} or
+     * {@link #checkRevertible}. Allocated in the current scope. @throws IllegalArgumentException if the patch does not
+     * touch {@code name} or {@code tensor} has another dtype or shape
+     */
+    public Tensor writtenInto(String name, Tensor tensor, boolean baseValues) {
+        TensorPatch t = tensors.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("patch '" + description + "' does not touch tensor '" + name + "'");
+        }
+        if (tensor.dtype() != t.dtype() || !Arrays.equals(tensor.shape(), t.shape())) {
+            throw new IllegalArgumentException("patch '" + description + "': tensor '" + name + "' is " + t.dtype()
+                    + Arrays.toString(t.shape()) + " in the patch but " + tensor.describe() + " in the model");
+        }
+        if (baseValues && !t.hasBaseValues()) {
+            throw new IllegalStateException("patch '" + description + "' does not carry base values for tensor '" + name + "'");
+        }
+        Map<String, Tensor> one = copy(Map.of(name, tensor));
+        writeTensor(name, t, one.get(name), baseValues);
+        return one.get(name);
+    }
+
     /** This patch, carrying the values {@code base} holds at its entries (so it can be reverted). */
     public Patch withBaseValues(Map<String, Tensor> base) {
         checkBase(base);
@@ -265,7 +288,11 @@ public final class Patch {
         return problems;
     }
 
-    private void checkBase(Map<String, Tensor> model) {
+    /**
+     * Checks that {@code model} is this patch's base: its digest, and the names, dtypes and shapes the patch touches.
+     * @throws IllegalArgumentException naming what differs
+     */
+    public void checkBase(Map<String, Tensor> model) {
         String actual = ModelDigest.of(model);
         if (!actual.equals(baseDigest)) {
             throw new IllegalArgumentException("patch '" + description + "' was made for the base model with digest "
@@ -274,8 +301,11 @@ public final class Patch {
         SparseMask.throwIfAny(incompatibilities(model), "patch '" + description + "' does not fit the model");
     }
 
-    /** Revert needs the base values and a model that holds exactly this patch's values at its entries. */
-    private void checkRevertible(Map<String, Tensor> model) {
+    /**
+     * Revert needs the base values and a model that holds exactly this patch's values at its entries.
+     * @throws IllegalArgumentException naming the tensors that differ @throws IllegalStateException without base values
+     */
+    public void checkRevertible(Map<String, Tensor> model) {
         if (!hasBaseValues()) {
             throw new IllegalStateException("patch '" + description + "' does not carry base values; get them with"
                     + " withBaseValues(base) before reverting");
@@ -305,14 +335,16 @@ public final class Patch {
     }
 
     private void write(Map<String, Tensor> model, boolean baseValues) {
-        tensors.forEach((name, t) -> {
-            MemorySegment target = HostTensors.writableBytes(model.get(name), "tensor '" + name + "'");
-            MemorySegment source = MemorySegment.ofArray(baseValues ? t.rawBaseValues() : t.rawValues());
-            int size = t.dtype().byteSize();
-            for (int j = 0; j < t.count(); j++) {
-                MemorySegment.copy(source, (long) j * size, target, t.index(j) * size, size);
-            }
-        });
+        tensors.forEach((name, t) -> writeTensor(name, t, model.get(name), baseValues));
+    }
+
+    private static void writeTensor(String name, TensorPatch t, Tensor into, boolean baseValues) {
+        MemorySegment target = HostTensors.writableBytes(into, "tensor '" + name + "'");
+        MemorySegment source = MemorySegment.ofArray(baseValues ? t.rawBaseValues() : t.rawValues());
+        int size = t.dtype().byteSize();
+        for (int j = 0; j < t.count(); j++) {
+            MemorySegment.copy(source, (long) j * size, target, t.index(j) * size, size);
+        }
     }
 
     /** New tensors with the same bytes as {@code model}'s (in the current scope, if any). */

@@ -185,8 +185,10 @@ final class MergeExperiment implements Callable<Integer> {
             List<Map<String, Tensor>> grams = new ArrayList<>();
             try {
                 for (Mlp model : List.of(modelA, modelB)) {
-                    Tensor images = MlpBench.images(first((model == modelA ? a : b).train()));
-                    fishers.add(ExactFisher.ofMlp(model, images, 256));
+                    FashionMnist.Split examples = first((model == modelA ? a : b).train());
+                    Tensor images = MlpBench.images(examples);
+                    // the exact Fisher, as the Fisher-merging paper: the labels are not used
+                    fishers.add(DiagonalFisher.ofMlp(model, images, MlpBench.labels(examples), DiagonalFisher.Labels.EXACT, seed, 256));
                     grams.add(Grams.ofMlp(model, images, 256));
                 }
                 mergeAll(rows, theta0, models, fishers, grams, seed, s, a, b, all);

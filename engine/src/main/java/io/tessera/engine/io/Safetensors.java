@@ -168,6 +168,12 @@ public final class Safetensors {
         writeEntries(file, tensors, metadata, true, written -> {});
     }
 
+    /** {@link #writeStreaming(Path, Map, Map)}, with {@code check} run on the written temporary file before it replaces {@code file}. */
+    public static void writeStreaming(Path file, Map<String, Pending> tensors, Map<String, String> metadata, AtomicFiles.Check check)
+            throws IOException {
+        writeEntries(file, tensors, metadata, true, check);
+    }
+
     private static void writeEntries(Path file, Map<String, Pending> tensors, Map<String, String> metadata, boolean scoped,
                                      AtomicFiles.Check check) throws IOException {
         Objects.requireNonNull(file, "file");

@@ -111,6 +111,12 @@ public final class HfCheckpointWriter {
      * (same dtype and shape), every other file copied as it is; {@code target} appears whole or not at all.
      */
     public static void copyWith(Path source, Path target, BiFunction<String, Tensor, Tensor> values) throws IOException {
+        copyWith(source, target, values, written -> {});
+    }
+
+    /** {@link #copyWith(Path, Path, BiFunction)}, with {@code check} run on the written copy before it appears as {@code target}. */
+    public static void copyWith(Path source, Path target, BiFunction<String, Tensor, Tensor> values, AtomicFiles.Check check)
+            throws IOException {
         if (Files.exists(target)) {
             throw new IllegalArgumentException(target + " already exists; choose a new directory for the model");
         }
@@ -125,6 +131,7 @@ public final class HfCheckpointWriter {
                     }
                 }
             }
+            check.verify(staging);
         });
     }
 
