@@ -63,8 +63,14 @@ public final class DiagonalFisher {
                 long to = Math.min(n, from + batchSize);
                 try (TensorScope scope = TensorScope.open()) {
                     Tensor batch = inputs.slice(0, from, to).contiguous(); // the tensor the model sees, as the tap knows it
+                    if (batch.dtype().isFloatingPoint()) {
+                        // every op on the input then records a node, so the tap follows the data through ops that use no
+                        // parameter before any that does (e.g. a vision transformer cutting its images into patches)
+                        batch.requiresGrad(true);
+                    }
                     ExampleGradients tap = new ExampleGradients(batch, names);
                     lossOf(forward.apply(batch), targets.slice(0, from, to), mode, rng).backward(tap);
+                    batch.zeroGrad();
                     checkEveryUseTaken(model);
                     try (GradMode off = GradMode.noGrad()) {
                         tap.sumSquares(acc::add);
