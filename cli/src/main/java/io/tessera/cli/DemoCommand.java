@@ -245,14 +245,15 @@ final class DemoCommand implements Callable<Integer> {
                     Tensor.of(HeldOutClassifier.labelsOf(fisherData), fisherData.count()), DiagonalFisher.Labels.EMPIRICAL, 0,
                     FISHER_BATCH);
         }
-        SparseMask mask = FishMask.of(fisher, maskFraction, Set.of());
-        mask.save(workDir.resolve(who.name() + ".mask.safetensors"));
-        out.printf("   stage 2: Fisher over %,d of their images (per-example gradients, one batched backward pass per %d) and FISH"
-                        + " mask in %.1f s: %,d of %,d parameters (%.2f%%) in %d of %d tensors, most in %s%n", fisherData.count(),
-                FISHER_BATCH, seconds(start), mask.count(), base.parameterCount(), 100.0 * mask.count() / base.parameterCount(),
-                mask.tensors().size(), base.namedParameters().size(), busiest(mask));
         VisionTransformer tuned = new VisionTransformer(base.config(), 0);
         try {
+            SparseMask mask = FishMask.of(fisher, maskFraction, Set.of());
+            mask.save(workDir.resolve(who.name() + ".mask.safetensors"));
+            out.printf("   stage 2: Fisher over %,d of their images (per-example gradients, one batched backward pass per %d) and"
+                            + " FISH mask in %.1f s: %,d of %,d parameters (%.2f%%) in %d of %d tensors, most in %s%n",
+                    fisherData.count(), FISHER_BATCH, seconds(start), mask.count(), base.parameterCount(),
+                    100.0 * mask.count() / base.parameterCount(), mask.tensors().values().stream().filter(t -> t.count() > 0).count(),
+                    base.namedParameters().size(), busiest(mask));
             tuned.loadStateDict(base.stateDict(), true);
             long tuneStart = System.nanoTime();
             try (MaskedAdamW optimizer = new MaskedAdamW(tuned.namedParameters(), mask, FINETUNE_LR)) {
@@ -260,7 +261,7 @@ final class DemoCommand implements Callable<Integer> {
                 for (int epoch = 1; epoch <= finetuneEpochs; epoch++) {
                     ClassifierTraining.trainEpoch(tuned::forward, optimizer, taskTrain, 64, 2, epoch, (e, s, n, l) -> {});
                 }
-                out.printf("   stage 3: sparse fine-tuning (MaskedAdamW, lr %g, only the %,d masked entries move; compact"
+                out.printf("   stage 3: sparse fine-tuning (MaskedAdamW, lr %s, only the %,d masked entries move; compact"
                                 + " gradients) on %,d images (theirs, plus as many general ones replayed), %d epoch(s) in %.1f s%n",
                         FINETUNE_LR, mask.count(), taskTrain.count(), finetuneEpochs, seconds(tuneStart));
             }
