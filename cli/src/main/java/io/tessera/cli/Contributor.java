@@ -35,12 +35,4 @@ record Contributor(String name, String description, Set<Integer> classes) {
         }
         return new FashionMnist.Split(n, data.rows(), data.cols(), images, labels);
     }
-
-    int[] labels(FashionMnist.Split task) {
-        int[] out = new int[task.count()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = task.label(i);
-        }
-        return out;
-    }
 }

@@ -1,13 +1,11 @@
 package io.tessera.cli;
 
 import io.tessera.data.FashionMnist;
-import io.tessera.engine.NonFinite;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.pipeline.QuantizedCheckpoint;
-import io.tessera.train.ClassifierTraining;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -42,18 +40,11 @@ final class MlpFiles {
 
     /**
      * Writes an MLP whose layers {@link io.tessera.pipeline.Quantization} converted, with its layer sizes, and
-     * returns the test accuracy of the written file loaded back. The file appears only once that evaluation
-     * has succeeded: a failure leaves neither it nor a temporary file.
+     * returns the test accuracy of the written file loaded back ({@link ClassifierFiles#saveQuantizedAndTest}).
      */
     static double saveQuantizedAndTest(Path file, Mlp model, long[] sizes, Map<String, String> extra, FashionMnist.Split test)
             throws IOException {
-        double[] accuracy = new double[1]; // set by the check, which runs on the written temporary file
-        QuantizedCheckpoint.save(file, model, withSizes(extra, sizes), written -> {
-            try (Mlp reloaded = load(written)) {
-                accuracy[0] = ClassifierTraining.accuracy(reloaded::forward, test, 1000);
-            }
-        });
-        return accuracy[0];
+        return ClassifierFiles.saveQuantizedAndTest(file, model, withSizes(extra, sizes), weights -> new Mlp(0, sizes(weights)), test);
     }
 
     /**
@@ -61,29 +52,7 @@ final class MlpFiles {
      * refused if a tensor holds NaN or infinite values.
      */
     static Mlp load(Path file) throws IOException {
-        try (SafetensorsFile weights = Safetensors.read(file)) {
-            NonFinite.requireNone("model " + file, weights.tensors());
-            Mlp model = new Mlp(0, sizes(weights));
-            try {
-                if (QuantizedCheckpoint.isQuantized(weights)) {
-                    QuantizedCheckpoint.load(weights, model); // its messages name the file
-                } else {
-                    loadFloat(weights, model);
-                }
-            } catch (RuntimeException e) {
-                model.close();
-                throw e;
-            }
-            return model;
-        }
-    }
-
-    private static void loadFloat(SafetensorsFile weights, Mlp model) {
-        try {
-            model.loadStateDict(weights.tensors(), true);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(weights.path() + ": " + e.getMessage(), e);
-        }
+        return ClassifierFiles.load(file, weights -> new Mlp(0, sizes(weights)));
     }
 
     /** The layer sizes recorded in {@code file}'s metadata. */

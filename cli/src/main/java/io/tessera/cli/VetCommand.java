@@ -1,11 +1,9 @@
 package io.tessera.cli;
 
 import io.tessera.data.FashionMnist;
-import io.tessera.data.TriggerStamps;
 import io.tessera.engine.NonFinite;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
-import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
@@ -92,15 +90,16 @@ final class VetCommand implements Callable<Integer> {
             if (data != null) {
                 long[] sizes = MlpFiles.sizes(base);
                 FashionMnist.Split root = FashionMnist.train(data, rootExamples);
-                try (Mlp mlp = mlp(sizes, model.tensors())) {
-                    gradient = meanGradient(mlp, root);
+                try (Mlp mlp = HeldOutClassifier.loaded(() -> new Mlp(0, sizes), model.tensors())) {
+                    gradient = HeldOutClassifier.meanGradient(mlp, mlp, root);
                     if (fisher == null) {
-                        computedFisher = DiagonalFisher.ofMlp(mlp, MlpFiles.images(root), labels(root), DiagonalFisher.Labels.EMPIRICAL,
-                                0, 256);
+                        computedFisher = DiagonalFisher.ofMlp(mlp, MlpFiles.images(root), HeldOutClassifier.labelsOf(root),
+                                DiagonalFisher.Labels.EMPIRICAL, 0, 256);
                         fisher = computedFisher;
                     }
                 }
-                classifier = new MlpClassifier(sizes, FashionMnist.test(data, examples));
+                classifier = new HeldOutClassifier<>(() -> new Mlp(0, sizes), (int) sizes[sizes.length - 1],
+                        FashionMnist.test(data, examples));
             }
             VetReport report;
             try {
@@ -129,67 +128,6 @@ final class VetCommand implements Callable<Integer> {
             file.tensors().forEach((name, t) -> copies.put(name, t.to(io.tessera.engine.DType.F32).contiguous()));
         }
         return copies;
-    }
-
-    private static Mlp mlp(long[] sizes, Map<String, Tensor> weights) {
-        Mlp mlp = new Mlp(0, sizes);
-        try {
-            mlp.loadStateDict(weights, true);
-        } catch (RuntimeException e) {
-            mlp.close();
-            throw e;
-        }
-        return mlp;
-    }
-
-    /** The gradient of the mean cross-entropy over {@code root} at the model's weights, copied out of the model. */
-    private static Map<String, Tensor> meanGradient(Mlp mlp, FashionMnist.Split root) {
-        mlp.forward(MlpFiles.images(root)).crossEntropy(Tensor.of(labels(root), root.count())).backward();
-        Map<String, Tensor> out = new LinkedHashMap<>();
-        mlp.namedParameters().forEach((name, p) -> out.put(name, Tensor.of(p.grad().toFloatArray(), p.shape())));
-        mlp.zeroGrad();
-        return out;
-    }
-
-    private static int[] labels(FashionMnist.Split split) {
-        int[] out = new int[split.count()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = split.label(i);
-        }
-        return out;
-    }
-
-    /** The MLP's predictions on the held-out images, clean and stamped with each trigger pattern. */
-    private record MlpClassifier(long[] sizes, FashionMnist.Split heldOut) implements VetContext.Classifier {
-        @Override
-        public int[] labels() {
-            return VetCommand.labels(heldOut);
-        }
-
-        @Override
-        public int classes() {
-            return (int) sizes[sizes.length - 1];
-        }
-
-        @Override
-        public Map<String, int[]> predict(Map<String, Tensor> weights) {
-            Map<String, FashionMnist.Split> inputs = new LinkedHashMap<>();
-            inputs.put(CLEAN, heldOut);
-            inputs.putAll(TriggerStamps.stampAll(heldOut));
-            Map<String, int[]> out = new LinkedHashMap<>();
-            try (Mlp mlp = mlp(sizes, weights); GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-                inputs.forEach((name, split) -> out.put(name, toInts(mlp.forward(MlpFiles.images(split)).argmax(-1, false).toLongArray())));
-            }
-            return out;
-        }
-
-        private static int[] toInts(long[] values) {
-            int[] out = new int[values.length];
-            for (int i = 0; i < out.length; i++) {
-                out[i] = (int) values[i];
-            }
-            return out;
-        }
     }
 
     private static Map<String, Object> toJson(VetReport r) {

@@ -70,6 +70,11 @@ public final class DiagonalFisher {
                 long to = Math.min(n, from + batchSize);
                 try (TensorScope scope = TensorScope.open()) {
                     Tensor batch = inputs.slice(0, from, to).contiguous(); // the tensor the model sees, as the tap knows it
+                    if (batch.dtype().isFloatingPoint()) {
+                        // every op on the input then records a node, so the tap follows the data through ops that use no
+                        // parameter before any that does (e.g. a vision transformer cutting its images into patches)
+                        batch.requiresGrad(true);
+                    }
                     Tensor batchTargets = targets.slice(0, from, to);
                     float[][] p = new float[1][];
                     long classes = 1;
@@ -81,6 +86,7 @@ public final class DiagonalFisher {
                             Tensor loss = mode == Labels.EXACT ? exactLoss(logits, batchTargets, c, p)
                                     : lossOf(logits, batchTargets, mode, rng);
                             loss.backward(tap);
+                            batch.zeroGrad();
                             checkEveryUseTaken(model);
                             try (GradMode off = GradMode.noGrad()) {
                                 tap.sumSquares(acc::add);

@@ -5,18 +5,30 @@ import io.tessera.engine.Tensor;
 /**
  * Multi-head causal self-attention in GPT-2's layout: {@code c_attn} (Conv1D, d -> 3d, q|k|v) and
  * {@code c_proj} (Conv1D, d -> d). With a {@link KvCache}, earlier positions' keys and values are reused
- * and only the new positions are computed.
+ * and only the new positions are computed. Built {@linkplain #bidirectional bidirectional}, no causal mask is
+ * applied: every position attends to every other (an encoder's attention, e.g. a vision transformer's).
  */
 public final class CausalSelfAttention extends Module {
     private final long dim;
     private final long heads;
+    private final boolean causal;
 
     public CausalSelfAttention(long dim, long heads, long seed) {
+        this(dim, heads, true, seed);
+    }
+
+    /** The same attention without the causal mask, for encoders; it takes no {@link KvCache}. */
+    public static CausalSelfAttention bidirectional(long dim, long heads, long seed) {
+        return new CausalSelfAttention(dim, heads, false, seed);
+    }
+
+    private CausalSelfAttention(long dim, long heads, boolean causal, long seed) {
         if (dim % heads != 0) {
             throw new IllegalArgumentException("model dim " + dim + " is not divisible by " + heads + " heads");
         }
         this.dim = dim;
         this.heads = heads;
+        this.causal = causal;
         child("c_attn", Linear.conv1d(dim, 3 * dim, seed));
         child("c_proj", Linear.conv1d(dim, dim, seed + 1));
     }
@@ -29,6 +41,11 @@ public final class CausalSelfAttention extends Module {
         return heads;
     }
 
+    /** Whether each position attends only to itself and earlier ones. */
+    public boolean causal() {
+        return causal;
+    }
+
     /** x [batch, t, dim] -> [batch, t, dim]; cache may be null (training, or a full forward). */
     public Tensor forward(Tensor x, KvCache cache) {
         return forward(x, cache, null);
@@ -39,6 +56,9 @@ public final class CausalSelfAttention extends Module {
      * causal mask: e.g. [batch, 1, 1, keys] with a large negative value at padding keys, for left-padded batches.
      */
     public Tensor forward(Tensor x, KvCache cache, Tensor keyBias) {
+        if (cache != null && !causal) {
+            throw new IllegalArgumentException("a bidirectional attention takes no KV cache (later positions change earlier ones)");
+        }
         long batch = x.dim(0);
         long t = x.dim(1);
         long hd = headDim();
@@ -54,7 +74,10 @@ public final class CausalSelfAttention extends Module {
             v = kv[1];
         }
         Tensor scores = q.matmul(k.transpose(-1, -2)).mul(1.0 / Math.sqrt(hd));
-        scores = (keyBias == null ? scores : scores.add(keyBias)).causalMask(past, Double.NEGATIVE_INFINITY);
+        scores = keyBias == null ? scores : scores.add(keyBias);
+        if (causal) {
+            scores = scores.causalMask(past, Double.NEGATIVE_INFINITY);
+        }
         Tensor attended = scores.softmax(-1).matmul(v);
         return child("c_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, dim));
     }

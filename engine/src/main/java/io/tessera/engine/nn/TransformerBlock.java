@@ -19,8 +19,17 @@ public final class TransformerBlock extends Module {
 
     /** A block whose layer norms use {@code eps} (GPT-2's {@code layer_norm_epsilon}). */
     public TransformerBlock(long dim, long heads, double eps, long seed) {
+        this(dim, heads, eps, true, seed);
+    }
+
+    /** An encoder block: the same layout with {@linkplain CausalSelfAttention#bidirectional bidirectional} attention. */
+    public static TransformerBlock bidirectional(long dim, long heads, double eps, long seed) {
+        return new TransformerBlock(dim, heads, eps, false, seed);
+    }
+
+    private TransformerBlock(long dim, long heads, double eps, boolean causal, long seed) {
         ln1 = child("ln_1", new LayerNorm(dim, eps));
-        attn = child("attn", new CausalSelfAttention(dim, heads, seed));
+        attn = child("attn", causal ? new CausalSelfAttention(dim, heads, seed) : CausalSelfAttention.bidirectional(dim, heads, seed));
         ln2 = child("ln_2", new LayerNorm(dim, eps));
         mlp = child("mlp", new FeedForward(dim, 4 * dim, seed + 2));
     }
