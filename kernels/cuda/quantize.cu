@@ -64,6 +64,15 @@ extern "C" __global__ void ts_gemm_q8_f32(int64_t m, int64_t n, int64_t k, const
     }
 }
 
+// y[i, j] = the int8 GEMM's epilogue applied to int32 dot products acc [m, n] that cuBLASLt computed: the same
+// per-row and per-channel scaling (and bias) as ts_gemm_q8_f32, so both paths give bit-identical outputs.
+extern "C" __global__ void ts_q8_epilogue_f32(int64_t m, int64_t n, const int32_t *acc, const float *xs, const float *ws, const float *bias, float *y) {
+    TS_GRID_STRIDE(e, m * n) {
+        const int64_t i = e / n, j = e % n;
+        y[e] = ts_q8_epilogue(acc[e], xs[i], ws[j], bias ? bias[j] : 0.0f);
+    }
+}
+
 // y[i, j] += sum over the listed columns c of x[i, c] * dequantize(wq[j, c], ws[j]), fused multiply-adds
 // in column order as the CPU kernel does.
 extern "C" __global__ void ts_gemm_q8_outliers_f32(int64_t m, int64_t n, int64_t k, const float *x, const int64_t *cols, int64_t ncols, const int8_t *wq, const float *ws, float *y) {

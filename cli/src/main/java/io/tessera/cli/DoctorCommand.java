@@ -5,6 +5,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import io.tessera.ffi.CStrings;
 import io.tessera.ffi.Cblas;
 import io.tessera.ffi.Cublas;
+import io.tessera.ffi.CublasLt;
 import io.tessera.ffi.CudaDriver;
 import io.tessera.ffi.NativeLibrary;
 import io.tessera.ffi.TesseraCpu;
@@ -96,6 +97,10 @@ final class DoctorCommand implements Callable<Integer> {
         NativeLibrary cublas = Cublas.LIBRARY;
         out.printf("cuBLAS         %s%n", cublas.isAvailable() ? cublas.origin().orElseThrow()
                 : "not found. " + cublas.unavailableReason().orElseThrow());
+        NativeLibrary cublasLt = CublasLt.LIBRARY;
+        out.printf("cuBLASLt       %s%n", cublasLt.isAvailable() ? cublasLt.origin().orElseThrow()
+                : "not found: int8 GEMM falls back to Tessera's kernel, BF16 / F16 matmul to F32 cuBLAS. "
+                        + cublasLt.unavailableReason().orElseThrow());
         out.printf("CUDA kernels   %s%n", fatbinStatus());
     }
 

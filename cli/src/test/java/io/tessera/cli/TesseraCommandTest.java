@@ -12,6 +12,7 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.ffi.CublasLt;
 import io.tessera.ffi.CudaDriver;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -29,11 +30,14 @@ class TesseraCommandTest {
         Run r = run("doctor");
         assertEquals(0, r.exitCode(), r.err());
         for (String line : new String[] {"JDK            25", "CPU kernels", "ISA tier", "OpenMP", "OpenBLAS", "OpenBLAS 0.3.31",
-                "CUDA driver", "cuBLAS", "CUDA kernels"}) {
+                "CUDA driver", "cuBLAS", "cuBLASLt", "CUDA kernels"}) {
             assertTrue(r.out().contains(line), "doctor output lacks '" + line + "':\n" + r.out());
         }
         if (!CudaDriver.LIBRARY.isAvailable()) {
             assertTrue(r.out().contains("CUDA driver    not found, so the CUDA backend is off. libcuda.so.1 is not available"), r.out());
+        }
+        if (!CublasLt.LIBRARY.isAvailable()) {
+            assertTrue(r.out().contains("cuBLASLt       not found: int8 GEMM falls back to Tessera's kernel"), r.out());
         }
         assertFalse(r.out().contains("Exception") || r.err().contains("\tat "), "no stack trace:\n" + r.out() + r.err());
     }

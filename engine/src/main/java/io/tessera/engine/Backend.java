@@ -2,6 +2,7 @@ package io.tessera.engine;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.Set;
 
 /**
  * The op set every device implements; everything else (broadcasting, autograd, nn layers) is built on these
@@ -147,15 +148,18 @@ public abstract class Backend {
 
     /**
      * y[b] = a[b] @ b[b] for every batch index; a is [..., m, k], b is [..., k, n], y is [..., m, n] and
-     * contiguous, all F32 of one rank >= 2; the batch dims of a and b are broadcast (possibly stride 0) to
-     * y's. The last two dims of a and b must each be row-major or column-major (a transpose costs no copy).
+     * contiguous, all of one rank >= 2 and one dtype: F32, or BF16 / F16 (summed in F32, rounded once to the
+     * dtype); the batch dims of a and b are broadcast (possibly stride 0) to y's. The last two dims of a and b
+     * must each be row-major or column-major (a transpose costs no copy).
      */
     public final void matmul(Tensor a, Tensor b, Tensor y) {
         ArgumentChecks c = checks("matmul");
         c.tensor("a", a);
         c.tensor("b", b);
         c.tensor("y", y);
-        c.dtype("a", a, DType.F32).dtype("b", b, DType.F32).dtype("y", y, DType.F32).contiguous("y", y);
+        c.dtypeIn("a", a, Set.of(DType.F32, DType.BF16, DType.F16));
+        DType type = a.dtype();
+        c.dtype("b", b, type).dtype("y", y, type).contiguous("y", y);
         int rank = y.rank();
         c.require(rank >= 2 && a.rank() == rank && b.rank() == rank, "needs a, b and y of one rank >= 2, got " + a.describe() + ", "
                 + b.describe() + " and " + y.describe());
@@ -166,7 +170,27 @@ public abstract class Backend {
         c.shape("a", a, aShape).shape("b", b, bShape);
         c.require(Math.max(a.dim(rank - 1), Math.max(y.dim(rank - 2), y.dim(rank - 1))) <= Integer.MAX_VALUE,
                 "dims above 2^31-1 are not supported (" + a.describe() + " @ " + b.describe() + ")");
-        matmulImpl(a, b, y);
+        if (type == DType.F32) {
+            matmulImpl(a, b, y);
+        } else {
+            matmulHalfImpl(a, b, y);
+        }
+    }
+
+    /**
+     * {@link #matmul} of BF16 / F16 operands: widened to F32, multiplied by {@link #matmulImpl}, the product rounded
+     * once to y's dtype. A backend with a half-precision GEMM that accumulates in F32 overrides it.
+     */
+    protected void matmulHalfImpl(Tensor a, Tensor b, Tensor y) {
+        try (TensorScope _ = TensorScope.open()) {
+            Tensor wideA = Tensor.empty(device(), DType.F32, a.shape());
+            Tensor wideB = Tensor.empty(device(), DType.F32, b.shape());
+            Tensor wideY = Tensor.empty(device(), DType.F32, y.shape());
+            copyImpl(a, wideA);
+            copyImpl(b, wideB);
+            matmulImpl(wideA, wideB, wideY);
+            copyImpl(wideY, y);
+        }
     }
 
     /**

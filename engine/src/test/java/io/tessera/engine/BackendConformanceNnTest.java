@@ -510,6 +510,62 @@ class BackendConformanceNnTest {
     }
 
     /**
+     * The int8 GEMM on random codes at shapes whose n and k are multiples of 4 (on CUDA: cuBLASLt's int32 GEMM, then the
+     * scaling kernel) and shapes that are not, and from a row slice whose codes start off a 16-byte boundary (on CUDA:
+     * the one-kernel fallback), with and without bias, against exact int sums scaled in float64.
+     */
+    @ParameterizedTest
+    @MethodSource("targets")
+    @Covers("matmulQ8")
+    void int8GemmAtShapesForCublasLtAndForItsFallback(ConformanceTargets t) {
+        t.run(() -> {
+            int[][] mnk = {{1, 4, 4}, {3, 8, 36}, {13, 12, 64}, {5, 7, 37}, {2, 4, 6}, {0, 4, 8}, {7, 1, 1}, {4, 16, 36}};
+            int seed = 0;
+            for (int[] s : mnk) {
+                int m = s[0];
+                int n = s[1];
+                int k = s[2];
+                SplittableRandom rng = new SplittableRandom(++seed);
+                byte[] x = codes(rng, (m + 1) * k);
+                byte[] w = codes(rng, n * k);
+                Ref xs = Ref.random(rng, 0.001, 0.01, m).rounded();
+                Ref ws = Ref.random(rng, 0.001, 0.01, n).rounded();
+                Ref bias = Ref.random(rng, -1, 1, n).rounded();
+                Tensor all = t.on(Tensor.ofBytes(x, DType.I8, m + 1, k));
+                Tensor wq = t.on(Tensor.ofBytes(w, DType.I8, n, k));
+                // rows 0..m-1 from the start of the buffer, and rows 1..m, k bytes in
+                for (int first : new int[] {0, 1}) {
+                    for (boolean withBias : new boolean[] {true, false}) {
+                        Tensor y = t.empty(DType.F32, m, n);
+                        t.backend().matmulQ8(all.slice(0, first, first + m), t.on(xs), wq, t.on(ws), withBias ? t.on(bias) : null, y);
+                        double[] expected = new double[m * n];
+                        for (int i = 0; i < m; i++) {
+                            for (int j = 0; j < n; j++) {
+                                long dot = 0;
+                                for (int c = 0; c < k; c++) {
+                                    dot += (long) x[(first + i) * k + c] * w[j * k + c];
+                                }
+                                expected[i * n + j] = dot * xs.data()[i] * ws.data()[j] + (withBias ? bias.data()[j] : 0);
+                            }
+                        }
+                        assertValues("matmulQ8 " + Arrays.toString(s) + " from row " + first + (withBias ? " with bias" : ""),
+                                new Ref(new long[] {m, n}, expected), y, ACCUMULATED);
+                    }
+                }
+            }
+        });
+    }
+
+    /** Random int8 codes in [-127, 127] (the quantizers never make -128). */
+    private static byte[] codes(SplittableRandom rng, int count) {
+        byte[] codes = new byte[count];
+        for (int i = 0; i < count; i++) {
+            codes[i] = (byte) rng.nextInt(-127, 128);
+        }
+        return codes;
+    }
+
+    /**
      * Scores with ties (multiples of 1/8), and in some runs invalid ones (NaN, infinities, negatives; -0 is
      * a valid 0), against a plain loop; thresholds that occur, quotas of 0, 3 and unlimited, room for all
      * hits or half of them, written into views with an offset (as TopK passes). 20011 elements span many

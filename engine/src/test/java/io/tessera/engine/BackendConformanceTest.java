@@ -8,6 +8,7 @@ import static io.tessera.engine.ConformanceTargets.GEMM;
 import static io.tessera.engine.ConformanceTargets.TRANSCENDENTAL;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.reflect.Method;
@@ -384,6 +385,37 @@ class BackendConformanceTest {
                 t.backend().matmul(db.transpose(1, 2), t.on(a).transpose(1, 2), yt); // both transposed
                 assertValues("matmul^T " + Arrays.toString(s), Ref.matmul(a, bt).permuteRef(0, 2, 1), yt, GEMM);
             }
+        });
+    }
+
+    /**
+     * BF16 and F16 operands, summed in F32 and rounded once to the dtype (on CUDA: cuBLASLt with CUBLAS_COMPUTE_32F), as
+     * row- and column-major views with a broadcast batch, against float64 sums of the rounded inputs.
+     */
+    @ParameterizedTest
+    @MethodSource("targets")
+    @Covers("matmul")
+    void matmulOfHalfPrecisionOperands(ConformanceTargets t) {
+        t.run(() -> {
+            int[][] mkn = {{1, 1, 1}, {5, 7, 3}, {4, 0, 3}, {0, 3, 2}, {17, 33, 9}, {2, 37, 5}, {16, 16, 4}};
+            for (DType type : new DType[] {DType.BF16, DType.F16}) {
+                for (int[] s : mkn) {
+                    Tensor a = t.on(Ref.random(new SplittableRandom(s[0]), -1, 1, 2, s[0], s[1])).to(type);
+                    Tensor b = t.on(Ref.random(new SplittableRandom(s[2]), -1, 1, s[2], s[1])).to(type); // used transposed
+                    Ref expected = Ref.matmul(Ref.of(a), Ref.of(b).transposeRef());
+                    Tensor db = b.t().unsqueeze(0).expand(2, s[1], s[2]); // column-major, batch stride 0
+                    Tensor y = t.empty(type, 2, s[0], s[2]);
+                    t.backend().matmul(a, db, y);
+                    assertValues(type + " matmul " + Arrays.toString(s), expected, y, tolerance(type));
+                    Tensor yt = t.empty(type, 2, s[2], s[0]);
+                    t.backend().matmul(db.transpose(1, 2), a.transpose(1, 2), yt); // both transposed
+                    assertValues(type + " matmul^T " + Arrays.toString(s), expected.permuteRef(0, 2, 1), yt, tolerance(type));
+                }
+            }
+            Tensor mixed = t.empty(DType.BF16, 2, 2);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> t.backend().matmul(t.empty(DType.F32, 2, 2), mixed, mixed));
+            assertTrue(e.getMessage().contains("must be f32"), e.getMessage());
         });
     }
 

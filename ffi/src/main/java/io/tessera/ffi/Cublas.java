@@ -29,10 +29,13 @@ public final class Cublas {
     // cudaDataType (library_types.h)
     public static final int CUDA_R_32F = 0;
     public static final int CUDA_R_16F = 2;
+    public static final int CUDA_R_8I = 3;
+    public static final int CUDA_R_32I = 10;
     public static final int CUDA_R_16BF = 14;
 
     // cublasComputeType_t
     public static final int CUBLAS_COMPUTE_32F = 68;
+    public static final int CUBLAS_COMPUTE_32I = 72;
     public static final int CUBLAS_COMPUTE_32F_FAST_TF32 = 77;
 
     // cublasGemmAlgo_t
@@ -50,53 +53,20 @@ public final class Cublas {
             new NativeLibrary.Location.SystemFile(Path.of("/usr/local/cuda/lib64/libcublas.so.13")),
             new NativeLibrary.Location.SystemFile(Path.of("/usr/local/cuda/lib64/libcublas.so.12"))));
 
+    private static final CublasStatus STATUS = new CublasStatus(LIBRARY, CudaException.Library.CUBLAS, "cublasGetStatusName",
+            Cublas::cublasGetStatusName, Cublas::cublasGetStatusString);
+
     /**
      * Throws a {@link CudaException} unless {@code status} is {@link #CUBLAS_STATUS_SUCCESS}. Its message names
      * the call, cuBLAS's name for the status and its description (cublasGetStatusName, cublasGetStatusString).
      */
     public static void check(int status, String call) {
-        if (status == CUBLAS_STATUS_SUCCESS) {
-            return;
-        }
-        String name = statusName(status);
-        if (name == null) {
-            throw CudaException.unnamed(CudaException.Library.CUBLAS, status, call, whyUnnamed());
-        }
-        throw CudaException.named(CudaException.Library.CUBLAS, status, call, name, statusString(status));
+        STATUS.check(status, call);
     }
 
     /** cuBLAS's name for a status (e.g. "CUBLAS_STATUS_INVALID_VALUE"), or "cublasStatus n" if it cannot say. */
     public static String errorName(int status) {
-        String name = statusName(status);
-        return name == null ? CudaException.Library.CUBLAS.fallbackName(status) : name;
-    }
-
-    /** cublasGetStatusName, or null if cuBLAS or the symbol is missing or the code is unknown to it. */
-    private static String statusName(int status) {
-        try {
-            return CStrings.read(cublasGetStatusName(status));
-        } catch (NativeLibraryUnavailableException e) {
-            return null; // whyUnnamed() says which part is missing
-        }
-    }
-
-    /** cublasGetStatusString, or null if cuBLAS or the symbol is missing. */
-    private static String statusString(int status) {
-        try {
-            return CStrings.read(cublasGetStatusString(status));
-        } catch (NativeLibraryUnavailableException e) {
-            return null;
-        }
-    }
-
-    private static String whyUnnamed() {
-        if (!LIBRARY.isAvailable()) {
-            return LIBRARY.name() + " is not loaded";
-        }
-        if (LIBRARY.find("cublasGetStatusName").isEmpty()) {
-            return LIBRARY.origin().orElseThrow() + " does not export cublasGetStatusName";
-        }
-        return "cublasGetStatusName does not know this code";
+        return STATUS.errorName(status);
     }
 
     private static final class cublasCreate_v2 {

@@ -1,9 +1,9 @@
 package io.tessera.ffi;
 
 /**
- * A CUDA driver or cuBLAS call returned a status other than success. Carries the library, the raw
+ * A CUDA driver, cuBLAS or cuBLASLt call returned a status other than success. Carries the library, the raw
  * status, the library's own name for it ({@code cuGetErrorName} / {@code cublasGetStatusName}) and the
- * call that failed. Thrown by {@link CudaDriver#check} and {@link Cublas#check}.
+ * call that failed. Thrown by {@link CudaDriver#check}, {@link Cublas#check} and {@link CublasLt#check}.
  */
 public final class CudaException extends RuntimeException {
     private static final long serialVersionUID = 1L;
@@ -11,7 +11,8 @@ public final class CudaException extends RuntimeException {
     /** Which library returned the status; each numbers its statuses separately. */
     public enum Library {
         DRIVER("CUresult"),
-        CUBLAS("cublasStatus");
+        CUBLAS("cublasStatus"),
+        CUBLASLT("cublasStatus");
 
         private final String statusType;
 

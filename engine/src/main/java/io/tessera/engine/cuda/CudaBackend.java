@@ -12,9 +12,9 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The {@link Backend} of one CUDA device: kernels from kernels/cuda/ (the same per-element math as the
- * CPU kernels, from kernels/include/tessera/), GEMM through cuBLAS. Work is queued on the calling
- * thread's current stream (the default stream, or one selected with {@link #use}); reads to host memory
- * wait for it.
+ * CPU kernels, from kernels/include/tessera/), GEMM through cuBLAS, and through cuBLASLt where it is there
+ * (int8, BF16 / F16). Work is queued on the calling thread's current stream (the default stream, or one
+ * selected with {@link #use}); reads to host memory wait for it.
  */
 public final class CudaBackend extends Backend {
     private final CudaContext context;
@@ -160,6 +160,16 @@ public final class CudaBackend extends Backend {
     @Override
     protected void matmulImpl(Tensor a, Tensor b, Tensor y) {
         CudaGemm.matmul(this, context, a, b, y);
+    }
+
+    /** Through cuBLASLt where it is there; otherwise widened to F32 for cuBLAS (Backend's composite). */
+    @Override
+    protected void matmulHalfImpl(Tensor a, Tensor b, Tensor y) {
+        if (CudaLt.available()) {
+            CudaGemm.matmul(this, context, a, b, y);
+        } else {
+            super.matmulHalfImpl(a, b, y);
+        }
     }
 
     @Override

@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
 /**
  * One device's primary context (retained for the life of the JVM) and what hangs off it: properties,
  * launch geometry, the kernels' module, the caching allocator, the pinned staging buffer, the cuBLAS
- * handles, and the stream work goes to (the default stream unless a thread selected another with
+ * handles, the cuBLASLt handle, and the stream work goes to (the default stream unless a thread selected another with
  * {@link CudaBackend#use(CudaStream)}). The context is made current on each calling thread before it
  * calls into the driver.
  */
@@ -28,6 +28,7 @@ final class CudaContext {
     private final CachingAllocator allocator;
     private final PinnedStaging staging;
     private final CublasHandles cublas;
+    private final CudaLt lt;
 
     private CudaContext(int ordinal, MemorySegment context) {
         this.ordinal = ordinal;
@@ -40,6 +41,7 @@ final class CudaContext {
         this.allocator = new CachingAllocator(this);
         this.staging = new PinnedStaging(this);
         this.cublas = new CublasHandles(this);
+        this.lt = new CudaLt(this);
     }
 
     static CudaContext open(int ordinal) {
@@ -112,6 +114,10 @@ final class CudaContext {
 
     CublasHandles cublas() {
         return cublas;
+    }
+
+    CudaLt lt() {
+        return lt;
     }
 
     KernelLaunch launch(String kernel) {

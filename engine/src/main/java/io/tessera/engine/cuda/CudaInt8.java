@@ -4,10 +4,14 @@ import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import io.tessera.engine.Tensor;
+import io.tessera.ffi.Cublas;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
-/** The int8 kernels of kernels/cuda/quantize.cu: blockwise and per-row quantization, outlier columns, int8 GEMM. */
+/**
+ * The int8 kernels of kernels/cuda/quantize.cu: blockwise and per-row quantization, outlier columns, int8 GEMM (through
+ * cuBLASLt where it is there).
+ */
 final class CudaInt8 {
     private final CudaBackend backend;
     private final CudaContext context;
@@ -71,14 +75,38 @@ final class CudaInt8 {
         }
     }
 
+    /**
+     * Through cuBLASLt's int8 GEMM (int32 results in a scratch buffer) and then {@code ts_q8_epilogue_f32} for the
+     * scales and bias, where cuBLASLt is there and the shapes and addresses meet IMMA's conditions; otherwise
+     * {@code ts_gemm_q8_f32}, which does both in one kernel. The two give identical outputs (exact int32 sums).
+     */
     void matmulQ8(Tensor xCodes, Tensor xScales, Tensor wCodes, Tensor wScales, Tensor bias, Tensor y) {
         String op = "matmulQ8";
         long m = xCodes.dim(0);
         long n = wCodes.dim(0);
         long k = wCodes.dim(1);
-        context.launch("ts_gemm_q8_f32").i64(m).i64(n).i64(k).ptr(backend.address(op, xCodes)).ptr(backend.address(op, xScales))
-                .ptr(backend.address(op, wCodes)).ptr(backend.address(op, wScales)).ptr(backend.address(op, bias))
-                .ptr(backend.address(op, y)).overItems(m * n);
+        long x = backend.address(op, xCodes);
+        long w = backend.address(op, wCodes);
+        long xs = backend.address(op, xScales);
+        long ws = backend.address(op, wScales);
+        long b = backend.address(op, bias);
+        long out = backend.address(op, y);
+        if (!fitsLt(m, n, k, x, w)) {
+            context.launch("ts_gemm_q8_f32").i64(m).i64(n).i64(k).ptr(x).ptr(xs).ptr(w).ptr(ws).ptr(b).ptr(out).overItems(m * n);
+            return;
+        }
+        try (Scratch acc = new Scratch(backend, m * n * Integer.BYTES)) {
+            // row-major y [m, n] = x [m, k] . w [n, k]^T is column-major y^T [n, m] = (w^T)^T x^T, with w^T and x^T the
+            // column-major [k, n] and [k, m] matrices the row-major codes already are: the TN form IMMA needs
+            context.lt().int8(new CudaLt.Operand(w, Cublas.CUDA_R_8I, k, n, k), new CudaLt.Operand(x, Cublas.CUDA_R_8I, k, m, k),
+                    new CudaLt.Operand(acc.address(), Cublas.CUDA_R_32I, n, m, n));
+            context.launch("ts_q8_epilogue_f32").i64(m).i64(n).ptr(acc.address()).ptr(xs).ptr(ws).ptr(b).ptr(out).overItems(m * n);
+        }
+    }
+
+    private static boolean fitsLt(long m, long n, long k, long x, long w) {
+        return CudaLt.available() && m > 0 && n > 0 && k > 0 && n % CudaLt.INT8_MULTIPLE == 0 && k % CudaLt.INT8_MULTIPLE == 0
+                && x % CudaLt.INT8_ALIGNMENT == 0 && w % CudaLt.INT8_ALIGNMENT == 0;
     }
 
     void matmulQ8Outliers(Tensor x, Tensor columns, Tensor wCodes, Tensor wScales, Tensor y) {
