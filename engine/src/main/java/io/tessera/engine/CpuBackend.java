@@ -9,6 +9,7 @@ import io.tessera.ffi.Lapacke;
 import io.tessera.ffi.TesseraCpu;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /** The CPU backend: Tessera's C kernels (libtessera_cpu) and OpenBLAS, through FFM. */
 public final class CpuBackend extends Backend {
@@ -257,6 +258,20 @@ public final class CpuBackend extends Backend {
     protected void embeddingBackwardImpl(Tensor gout, Tensor idx, Tensor gweight) {
         check(TesseraCpu.ts_embedding_backward_f32(idx.numel(), gweight.shape()[1], address(gout), address(idx),
                 idx.dtype().byteSize(), output(gweight)), "ts_embedding_backward_f32");
+    }
+
+    @Override
+    protected void causalAttentionImpl(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
+        try (Arena arena = Arena.ofConfined()) {
+            check(TesseraCpu.ts_causal_attention_f32(q.dim(0), q.dim(1), q.dim(2), k.dim(2), q.dim(3), scale, address(q),
+                    longs(arena, leading(q)), address(k), longs(arena, leading(k)), address(v), longs(arena, leading(v)), output(y)),
+                    "ts_causal_attention_f32");
+        }
+    }
+
+    /** Element strides of dims 0-2 (batch, head, position) of an attention operand. */
+    private static long[] leading(Tensor t) {
+        return Arrays.copyOf(t.strides(), 3);
     }
 
     @Override
