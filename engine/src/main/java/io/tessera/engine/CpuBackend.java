@@ -122,10 +122,15 @@ public final class CpuBackend extends Backend {
     }
 
     /**
-     * Up to this many rows, x W^T runs in kernels/cpu/gemm_small.c rather than OpenBLAS (measured on a
-     * 4096 x 4096 weight: 4.8 vs 9.2 ms at 16 rows, 7.8 vs 12.7 at 32, 13.7 vs 17.8 at 64).
+     * Up to this many rows, x W^T runs in kernels/cpu/gemm_small.c rather than OpenBLAS: it streams W once where
+     * OpenBLAS packs it first, but re-reads the rows of x for every four rows of W, which costs more as m grows and
+     * costs most with 8-float vectors. Measured on a 4096 x 4096 weight, one thread, thread CPU time (2026-12-02, a
+     * loaded machine): AVX-512 tier 25.5 vs OpenBLAS 31.3 ms at 64 rows and ahead at every m below; AVX2 tier
+     * 38.0 vs 30.4 at 64, 27.2 vs 24.0 at 48, 20.0 vs 20.1 at 32, ahead below.
      */
-    static final long SMALL_M = 64;
+    static long smallRows() {
+        return TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512 ? 64 : 32;
+    }
 
     @Override
     protected void matmulImpl(Tensor a, Tensor b, Tensor y) {
@@ -157,7 +162,7 @@ public final class CpuBackend extends Backend {
                 gemv(right, (int) k, (int) n, bAt, aAt, (int) aStep, yAt, true);
             } else if (n == 1 && bStep > 0 && bStep <= Integer.MAX_VALUE) {
                 gemv(left, (int) m, (int) k, aAt, bAt, (int) bStep, yAt, false);
-            } else if (m <= SMALL_M && !left.transposed() && right.transposed()) {
+            } else if (m <= smallRows() && !left.transposed() && right.transposed()) {
                 // a few rows times a transposed weight (x W^T): W streamed once, not packed first as OpenBLAS does
                 check(TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, aAt, left.leadingDimension(), bAt,
                         right.leadingDimension(), yAt, n), "ts_gemm_small_m_nt_f32");

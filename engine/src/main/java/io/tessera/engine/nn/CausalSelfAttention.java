@@ -59,7 +59,8 @@ public final class CausalSelfAttention extends Module {
         if (keyBias == null && t > 1) {
             return child("c_proj", Layer.class).forward(Tensor.causalAttention(q, k, v, scale).reshape(batch, t, dim));
         }
-        Tensor scores = q.matmul(k.transpose(-1, -2)).mul(scale).add(keyBias).causalMask(past, Double.NEGATIVE_INFINITY);
+        Tensor scores = q.matmul(k.transpose(-1, -2)).mul(scale);
+        scores = (keyBias == null ? scores : scores.add(keyBias)).causalMask(past, Double.NEGATIVE_INFINITY);
         Tensor attended = scores.softmax(-1).matmul(v);
         return child("c_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, dim));
     }
