@@ -311,6 +311,35 @@ public abstract class Backend {
         causalMaskImpl(x, past, value);
     }
 
+    /**
+     * Causal self-attention: y = softmax(scale q k^T) v with key j hidden from query i when j > i + tk - tq, for F32
+     * q [b, h, tq, d] and k, v [b, h, tk, d] (tk >= tq: the keys of tk - tq earlier positions come first), each with
+     * non-negative strides and unit stride in d; y is contiguous F32 [b, tq, h, d] (the heads already side by side).
+     */
+    public final void causalAttention(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
+        ArgumentChecks c = checks("causalAttention");
+        c.tensor("q", q);
+        c.tensor("k", k);
+        c.tensor("v", v);
+        c.tensor("y", y);
+        c.rank("q", q, 4).rank("k", k, 4).rank("v", v, 4).dtype("q", q, DType.F32).dtype("k", k, DType.F32).dtype("v", v, DType.F32);
+        long batch = q.dim(0);
+        long heads = q.dim(1);
+        long tq = q.dim(2);
+        long d = q.dim(3);
+        long tk = k.dim(2);
+        c.shape("k", k, new long[] {batch, heads, tk, d}).shape("v", v, new long[] {batch, heads, tk, d});
+        c.require(tk >= tq, "needs at least as many keys as queries, got q " + q.describe() + " and k " + k.describe());
+        for (Tensor t : new Tensor[] {q, k, v}) {
+            c.require(Arrays.stream(t.strides()).allMatch(s -> s >= 0) && (d <= 1 || t.strides()[3] == 1),
+                    "needs non-negative strides and unit stride in the head dim, got " + t.describe());
+        }
+        c.shape("y", y, new long[] {batch, tq, heads, d}).dtype("y", y, DType.F32).contiguous("y", y);
+        if (y.numel() > 0) {
+            causalAttentionImpl(q, k, v, scale, y);
+        }
+    }
+
     /** Philox4x32-10 draws into a contiguous F32 y: element i depends only on (seed, offset, i). */
     public final void random(Tensor y, long seed, long offset, boolean normal) {
         ArgumentChecks c = checks("random");
@@ -754,6 +783,26 @@ public abstract class Backend {
                 binary(Ops.Binary.MUL, d[m], flat(thetas[m]), d[m]);
                 binary(Ops.Binary.ADD, o, d[m], o);
             }
+        }
+    }
+
+    /** {@link #causalAttention} as matmul, scale, causal mask, softmax, matmul and a copy into y's layout. */
+    protected void causalAttentionImpl(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
+        long batch = q.dim(0);
+        long heads = q.dim(1);
+        long tq = q.dim(2);
+        long tk = k.dim(2);
+        try (TensorScope _ = TensorScope.open()) {
+            Tensor scores = Tensor.empty(device(), DType.F32, batch, heads, tq, tk);
+            matmul(q, k.transpose(-1, -2), scores);
+            unary(Ops.Unary.MUL_SCALAR, scale, scores, scores);
+            causalMask(scores.view(new long[] {batch * heads, tq, tk}, Shapes.contiguousStrides(new long[] {batch * heads, tq, tk}), 0),
+                    tk - tq, Float.NEGATIVE_INFINITY);
+            Tensor probabilities = Tensor.empty(device(), DType.F32, batch, heads, tq, tk);
+            softmax(scores, probabilities, false);
+            Tensor attended = Tensor.empty(device(), DType.F32, batch, heads, tq, q.dim(3));
+            matmul(probabilities, v, attended);
+            copy(attended, y.transpose(1, 2));
         }
     }
 

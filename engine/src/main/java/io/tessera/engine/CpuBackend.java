@@ -9,6 +9,7 @@ import io.tessera.ffi.Lapacke;
 import io.tessera.ffi.TesseraCpu;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 
 /** The CPU backend: Tessera's C kernels (libtessera_cpu) and OpenBLAS, through FFM. */
 public final class CpuBackend extends Backend {
@@ -121,10 +122,15 @@ public final class CpuBackend extends Backend {
     }
 
     /**
-     * Up to this many rows, x W^T runs in kernels/cpu/gemm_small.c rather than OpenBLAS (measured on a
-     * 4096 x 4096 weight: 4.8 vs 9.2 ms at 16 rows, 7.8 vs 12.7 at 32, 13.7 vs 17.8 at 64).
+     * Up to this many rows, x W^T runs in kernels/cpu/gemm_small.c rather than OpenBLAS: it streams W once where
+     * OpenBLAS packs it first, but re-reads the rows of x for every four rows of W, which costs more as m grows and
+     * costs most with 8-float vectors. Measured on a 4096 x 4096 weight, one thread, thread CPU time (2026-12-02, a
+     * loaded machine): AVX-512 tier 25.5 vs OpenBLAS 31.3 ms at 64 rows and ahead at every m below; AVX2 tier
+     * 38.0 vs 30.4 at 64, 27.2 vs 24.0 at 48, 20.0 vs 20.1 at 32, ahead below.
      */
-    static final long SMALL_M = 64;
+    static long smallRows() {
+        return TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512 ? 64 : 32;
+    }
 
     @Override
     protected void matmulImpl(Tensor a, Tensor b, Tensor y) {
@@ -156,7 +162,7 @@ public final class CpuBackend extends Backend {
                 gemv(right, (int) k, (int) n, bAt, aAt, (int) aStep, yAt, true);
             } else if (n == 1 && bStep > 0 && bStep <= Integer.MAX_VALUE) {
                 gemv(left, (int) m, (int) k, aAt, bAt, (int) bStep, yAt, false);
-            } else if (m <= SMALL_M && !left.transposed() && right.transposed()) {
+            } else if (m <= smallRows() && !left.transposed() && right.transposed()) {
                 // a few rows times a transposed weight (x W^T): W streamed once, not packed first as OpenBLAS does
                 check(TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, aAt, left.leadingDimension(), bAt,
                         right.leadingDimension(), yAt, n), "ts_gemm_small_m_nt_f32");
@@ -257,6 +263,20 @@ public final class CpuBackend extends Backend {
     protected void embeddingBackwardImpl(Tensor gout, Tensor idx, Tensor gweight) {
         check(TesseraCpu.ts_embedding_backward_f32(idx.numel(), gweight.shape()[1], address(gout), address(idx),
                 idx.dtype().byteSize(), output(gweight)), "ts_embedding_backward_f32");
+    }
+
+    @Override
+    protected void causalAttentionImpl(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
+        try (Arena arena = Arena.ofConfined()) {
+            check(TesseraCpu.ts_causal_attention_f32(q.dim(0), q.dim(1), q.dim(2), k.dim(2), q.dim(3), scale, address(q),
+                    longs(arena, leading(q)), address(k), longs(arena, leading(k)), address(v), longs(arena, leading(v)), output(y)),
+                    "ts_causal_attention_f32");
+        }
+    }
+
+    /** Element strides of dims 0-2 (batch, head, position) of an attention operand. */
+    private static long[] leading(Tensor t) {
+        return Arrays.copyOf(t.strides(), 3);
     }
 
     @Override

@@ -628,6 +628,37 @@ final class Functions {
         }, table, idx); // the indices are on the tape (never differentiated) so a tap can trace what depends on them
     }
 
+    /**
+     * Causal self-attention of q [b, h, tq, d] over k, v [b, h, tk, d] (tk >= tq, the first tk - tq keys are earlier
+     * positions), as [b, tq, h, d]. One fused kernel when nothing needs a gradient; otherwise the differentiable ops.
+     */
+    static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale) {
+        requireF32("causalAttention", q, k, v);
+        if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4) {
+            throw new IllegalArgumentException("causalAttention needs q, k, v of rank 4 [batch, heads, positions, headDim], got "
+                    + q.describe() + ", " + k.describe() + ", " + v.describe());
+        }
+        long past = k.dim(2) - q.dim(2);
+        boolean differentiable = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
+        if (differentiable || past < 0) {
+            Tensor scores = q.matmul(k.transpose(-1, -2)).mul(scale).causalMask(past, Double.NEGATIVE_INFINITY);
+            return scores.softmax(-1).matmul(v).transpose(1, 2).contiguous();
+        }
+        Tensor y = Tensor.empty(q.device(), DType.F32, q.dim(0), q.dim(2), q.dim(1), q.dim(3));
+        q.backend().causalAttention(unitStrideRows(q), unitStrideRows(k), unitStrideRows(v), (float) scale, y);
+        return y;
+    }
+
+    /** The operand itself when its last dim has unit stride (as the attention kernel reads it), else a contiguous copy. */
+    private static Tensor unitStrideRows(Tensor t) {
+        if (t.dim(-1) <= 1 || t.strides()[t.rank() - 1] == 1 && Arrays.stream(t.strides()).allMatch(s -> s >= 0)) {
+            return t;
+        }
+        try (GradMode off = GradMode.noGrad()) {
+            return contiguousCopy(t);
+        }
+    }
+
     static Tensor causalMask(Tensor x, long past, double value) {
         requireF32("causalMask", x);
         if (x.rank() < 2) {

@@ -779,6 +779,15 @@ public final class Tensor implements AutoCloseable {
         return Functions.embedding(weight, indices);
     }
 
+    /**
+     * Causal self-attention: softmax(scale q k^T) v for q [b, h, tq, d] and k, v [b, h, tk, d], key j hidden from query
+     * i when j > i + tk - tq (a KV cache's earlier positions come first), returned as [b, tq, h, d] so that a reshape to
+     * [b, tq, h d] merges the heads without a copy.
+     */
+    public static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale) {
+        return Functions.causalAttention(q, k, v, scale);
+    }
+
     /** Entries above the causal diagonal (j > i + past in the last two dims) set to {@code value}. */
     public Tensor causalMask(long past, double value) {
         return Functions.causalMask(this, past, value);

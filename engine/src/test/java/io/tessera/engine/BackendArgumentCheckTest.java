@@ -85,6 +85,8 @@ class BackendArgumentCheckTest {
                 Map.of(1, INDEX));
         add("embedding", d -> new Object[] {f32(d, 5, 4), i64(d, 4, 0, 4), f32(d, 3, 4)}, Map.of(1, INDEX), 0);
         add("embeddingBackward", d -> new Object[] {f32(d, 3, 4), i64(d, 4, 0, 4), f32(d, 5, 4)}, Map.of(1, INDEX), 2);
+        add("causalAttention", d -> new Object[] {f32(d, 1, 2, 3, 4), f32(d, 1, 2, 5, 4), f32(d, 1, 2, 5, 4), 0.5f, f32(d, 1, 3, 2, 4)},
+                Map.of());
         add("causalMask", d -> new Object[] {f32(d, 2, 3, 3), 0L, Float.NEGATIVE_INFINITY}, Map.of(), 0);
         add("random", d -> new Object[] {f32(d, 3, 4), 7L, 0L, true}, Map.of(), 0);
         add("adamw", d -> new Object[] {f32(d, 7), f32(d, 7), f32(d, 7), f32(d, 7), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.1f, 0.001f},

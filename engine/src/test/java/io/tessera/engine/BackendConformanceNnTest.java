@@ -230,6 +230,66 @@ class BackendConformanceNnTest {
 
     @ParameterizedTest
     @MethodSource("targets")
+    @Covers("causalAttention")
+    void causalAttentionMatchesSoftmaxOfScaledScoresOverVisibleKeys(ConformanceTargets t) {
+        // batch, heads, queries, earlier keys, head dim: none, one, primes, a head dim of a real model
+        long[][] cases = {{1, 1, 1, 0, 1}, {2, 3, 5, 0, 13}, {1, 2, 7, 4, 4}, {1, 2, 0, 3, 5}, {2, 1, 3, 2, 1}, {1, 2, 37, 11, 64}};
+        t.run(() -> {
+            for (long[] c : cases) {
+                long batch = c[0];
+                long heads = c[1];
+                long tq = c[2];
+                long tk = tq + c[3];
+                long d = c[4];
+                SplittableRandom rng = new SplittableRandom(tk * 31 + d);
+                // q from a [batch, tq, 3, heads, d] block and k, v from a [batch, tk, 2, heads, d] one, as the layer slices them
+                Ref qkv = Ref.random(rng, -2, 2, batch, tq, 3, heads, d).rounded();
+                Ref kv = Ref.random(rng, -2, 2, batch, tk, 2, heads, d).rounded();
+                Tensor qkvOn = t.on(qkv);
+                Tensor kvOn = t.on(kv);
+                Tensor q = qkvOn.slice(2, 1, 2).squeeze(2).transpose(1, 2);
+                Tensor k = kvOn.slice(2, 0, 1).squeeze(2).transpose(1, 2);
+                Tensor v = kvOn.slice(2, 1, 2).squeeze(2).transpose(1, 2);
+                float scale = (float) (1 / Math.sqrt(d));
+                Tensor y = t.empty(DType.F32, batch, tq, heads, d);
+                t.backend().causalAttention(q, k, v, scale, y);
+                double[] expected = new double[(int) (batch * tq * heads * d)];
+                for (int b = 0; b < batch; b++) {
+                    for (int h = 0; h < heads; h++) {
+                        for (int i = 0; i < tq; i++) {
+                            int visible = (int) (i + tk - tq + 1);
+                            double[] p = new double[visible];
+                            double max = Double.NEGATIVE_INFINITY;
+                            for (int j = 0; j < visible; j++) {
+                                for (int e = 0; e < d; e++) {
+                                    p[j] += qkv.data()[(int) ((((b * tq + i) * 3 + 1) * heads + h) * d + e)]
+                                            * kv.data()[(int) ((((b * tk + j) * 2) * heads + h) * d + e)];
+                                }
+                                p[j] *= scale;
+                                max = Math.max(max, p[j]);
+                            }
+                            double sum = 0;
+                            for (int j = 0; j < visible; j++) {
+                                p[j] = Math.exp(p[j] - max);
+                                sum += p[j];
+                            }
+                            for (int j = 0; j < visible; j++) {
+                                for (int e = 0; e < d; e++) {
+                                    expected[(int) (((b * tq + i) * heads + h) * d + e)] +=
+                                            p[j] / sum * kv.data()[(int) ((((b * tk + j) * 2 + 1) * heads + h) * d + e)];
+                                }
+                            }
+                        }
+                    }
+                }
+                assertValues("causalAttention " + Arrays.toString(c), new Ref(new long[] {batch, tq, heads, d}, expected), y,
+                        TRANSCENDENTAL);
+            }
+        });
+    }
+
+    @ParameterizedTest
+    @MethodSource("targets")
     @Covers({"adamw", "sgd"})
     void adamwAndSgdStepsFollowPyTorchsFormulas(ConformanceTargets t) {
         t.run(() -> {

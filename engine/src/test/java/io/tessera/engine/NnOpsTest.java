@@ -209,4 +209,55 @@ class NnOpsTest {
         OpCheck.forward("causalMask", new Ref[] {Ref.random(rng, -1, 1, 2, 3, 6)}, t -> t[0].causalMask(past, -7), reference, 0);
         OpCheck.gradient("causalMask", new Ref[] {Ref.random(rng, -1, 1, 2, 3, 6)}, t -> t[0].causalMask(past, -7), reference, 1e-4, rng);
     }
+
+    /** softmax(scale q k^T) v over keys j <= i + tk - tq, float64, for q [b, h, tq, d], k and v [b, h, tk, d]; out [b, tq, h, d]. */
+    static Ref attentionReference(Ref q, Ref k, Ref v, double scale) {
+        int batch = (int) q.shape()[0];
+        int heads = (int) q.shape()[1];
+        int tq = (int) q.shape()[2];
+        int d = (int) q.shape()[3];
+        int tk = (int) k.shape()[2];
+        double[] out = new double[batch * tq * heads * d];
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int i = 0; i < tq; i++) {
+                    int visible = i + tk - tq + 1;
+                    double[] p = new double[visible];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j < visible; j++) {
+                        for (int c = 0; c < d; c++) {
+                            p[j] += q.data()[((b * heads + h) * tq + i) * d + c] * k.data()[((b * heads + h) * tk + j) * d + c];
+                        }
+                        p[j] *= scale;
+                        max = Math.max(max, p[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < visible; j++) {
+                        p[j] = Math.exp(p[j] - max);
+                        sum += p[j];
+                    }
+                    for (int j = 0; j < visible; j++) {
+                        for (int c = 0; c < d; c++) {
+                            out[((b * tq + i) * heads + h) * d + c] += p[j] / sum * v.data()[((b * heads + h) * tk + j) * d + c];
+                        }
+                    }
+                }
+            }
+        }
+        return new Ref(new long[] {batch, tq, heads, d}, out);
+    }
+
+    @Test
+    void causalAttentionFusedAndDifferentiableAgreeWithTheReference() {
+        SplittableRandom rng = new SplittableRandom(16);
+        double scale = 0.37;
+        for (long[] s : new long[][] {{1, 1, 1, 1, 1}, {2, 3, 5, 5, 7}, {1, 2, 3, 8, 4}}) { // batch, heads, tq, tk, d
+            Ref[] inputs = {Ref.random(rng, -2, 2, s[0], s[1], s[2], s[4]), Ref.random(rng, -2, 2, s[0], s[1], s[3], s[4]),
+                Ref.random(rng, -2, 2, s[0], s[1], s[3], s[4])};
+            java.util.function.Function<Ref[], Ref> reference = r -> attentionReference(r[0], r[1], r[2], scale);
+            // no gradient needed: the fused kernel; inputs that need one: the differentiable ops, checked by finite differences
+            OpCheck.forward("causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale), reference, 1e-5);
+            OpCheck.gradient("causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale), reference, 2e-3, rng);
+        }
+    }
 }

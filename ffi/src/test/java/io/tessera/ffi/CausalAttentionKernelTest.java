@@ -1,0 +1,101 @@
+package io.tessera.ffi;
+
+import static io.tessera.ffi.KernelTestSupport.assertAllClose;
+import static io.tessera.ffi.KernelTestSupport.get;
+import static io.tessera.ffi.KernelTestSupport.put;
+import static io.tessera.ffi.KernelTestSupport.putLongs;
+import static io.tessera.ffi.KernelTestSupport.select;
+import static io.tessera.ffi.KernelTestSupport.uniform;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * ts_causal_attention_f32 on every ISA tier against a float64 softmax(scale q k^T) v over the keys each query
+ * sees (j <= i + tk - tq): q, k and v stored as [batch, position, heads, padded d] (strides as a slice of a wider
+ * projection gives them), y [batch, tq, heads, d]; empty, single, prime sizes, a cache longer than the block,
+ * and one large enough for the OpenMP path. The element after y must stay untouched.
+ */
+class CausalAttentionKernelTest {
+    /** batch, heads, tq, tk, d */
+    private static final long[][] SHAPES = {
+        {1, 1, 0, 3, 5}, {1, 1, 1, 1, 1}, {2, 3, 7, 7, 13}, {1, 2, 1, 17, 8}, {3, 2, 5, 11, 3}, {1, 5, 67, 67, 64},
+    };
+
+    static Stream<Arguments> cases() {
+        List<Object[]> cases = new ArrayList<>();
+        for (long[] s : SHAPES) {
+            cases.add(new Object[] {s[0], s[1], s[2], s[3], s[4]});
+        }
+        return KernelTestSupport.withTiers(cases);
+    }
+
+    @AfterAll
+    static void restoreBestTier() {
+        KernelTestSupport.restoreBestTier();
+    }
+
+    @ParameterizedTest(name = "tier {0}, batch {1}, heads {2}, tq {3}, tk {4}, d {5}")
+    @MethodSource("cases")
+    void attendsToTheVisibleKeys(int tier, long batch, long heads, long tq, long tk, long d) {
+        select(tier);
+        long pad = d + 2; // row of one head inside a wider row
+        SplittableRandom rng = new SplittableRandom(tq * 131 + tk * 7 + d);
+        float[] q = uniform(rng, batch * tq * heads * pad, -2, 2);
+        float[] k = uniform(rng, batch * tk * heads * pad, -2, 2);
+        float[] v = uniform(rng, batch * tk * heads * pad, -2, 2);
+        long[] qs = {tq * heads * pad, pad, heads * pad};
+        long[] ks = {tk * heads * pad, pad, heads * pad};
+        float scale = (float) (1 / Math.sqrt(d));
+        double[] expected = new double[(int) (batch * tq * heads * d + 1)];
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int i = 0; i < tq; i++) {
+                    int visible = (int) (i + tk - tq + 1);
+                    double[] p = new double[visible];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j < visible; j++) {
+                        for (int c = 0; c < d; c++) {
+                            double qc = q[(int) (b * qs[0] + h * qs[1] + i * qs[2] + c)];
+                            p[j] += qc * k[(int) (b * ks[0] + h * ks[1] + j * ks[2] + c)];
+                        }
+                        p[j] *= scale;
+                        max = Math.max(max, p[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < visible; j++) {
+                        p[j] = Math.exp(p[j] - max);
+                        sum += p[j];
+                    }
+                    for (int j = 0; j < visible; j++) {
+                        for (int c = 0; c < d; c++) {
+                            expected[(int) (((b * tq + i) * heads + h) * d + c)] +=
+                                    p[j] / sum * v[(int) (b * ks[0] + h * ks[1] + j * ks[2] + c)];
+                        }
+                    }
+                }
+            }
+        }
+        int n = expected.length - 1;
+        expected[n] = 42; // the guard after y
+        float[] actual;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ys = put(arena, new float[n + 1]);
+            ys.setAtIndex(JAVA_FLOAT, n, 42f);
+            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_causal_attention_f32(batch, heads, tq, tk, d, scale, put(arena, q),
+                    putLongs(arena, qs), put(arena, k), putLongs(arena, ks), put(arena, v), putLongs(arena, ks), ys));
+            actual = get(ys, n + 1);
+        }
+        assertAllClose(expected, actual, 1e-5, 1e-5, "causal attention");
+    }
+}
