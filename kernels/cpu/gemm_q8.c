@@ -10,7 +10,8 @@
  *    sums stay below 2 * 127 * 127 and never saturate.
  *  - base: plain int32 loops.
  * Tiles of MR rows x NR output channels keep their MR * NR accumulators in registers and read each weight
- * row once per tile; OpenMP splits the output channels. */
+ * row once per tile; OpenMP splits the output channels, or at up to 8 rows (decoding) the persistent pool of
+ * ts_pool.h, whose idle workers poll instead of sleeping between the many small products of a decoding step. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
