@@ -46,6 +46,19 @@ MODEL_DECODE_FLOPS = DECODE_FLOPS + 2 * VOCAB * D
 MODEL_DECODE_BYTES = DECODE_BYTES + (VOCAB + 1) * D * F32
 MODEL_DECODE_BYTES_INT8 = MODEL_DECODE_BYTES - PROJ_WEIGHTS * 3 + PROJ_SCALES * F32
 MODEL_DECODE_BYTES_INT8_ALL = MODEL_DECODE_BYTES_INT8 - VOCAB * D * 3 + VOCAB * F32
+BF16 = 2
+# BF16 weights: every weight matrix (projections and the tied head) at 2 bytes; biases, norms and the KV cache stay F32
+MODEL_DECODE_BYTES_BF16 = MODEL_DECODE_BYTES - (PROJ_WEIGHTS + (VOCAB + 1) * D) * (F32 - BF16)
+# TinyLlama-1.1B's shape: 22 layers, d 2048, FFN 5632, 32 heads of 64, 4 KV heads, vocab 32000, untied head, no biases
+TL_D, TL_FFN, TL_LAYERS, TL_KV, TL_VOCAB = 2048, 5632, 22, 4 * 64, 32000
+TL_LAYER_WEIGHTS = 2 * TL_D * TL_D + 2 * TL_D * TL_KV + 3 * TL_D * TL_FFN  # q, o; k, v; gate, up, down
+TL_MATRICES = TL_LAYERS * TL_LAYER_WEIGHTS + TL_VOCAB * TL_D  # read per token: the blocks and the head (one embedding row)
+TL_CHANNELS = TL_LAYERS * (2 * TL_D + 2 * TL_KV + 2 * TL_FFN + TL_D) + TL_VOCAB  # int8 scales, one per output channel
+TL_OTHER = (TL_LAYERS * 2 * TL_D + TL_D + TL_D) * F32 + TL_LAYERS * 2 * (CONTEXT + 1) * TL_KV * F32  # norms, a row, KV
+TL_DECODE_BYTES = TL_MATRICES * F32 + TL_OTHER
+TL_DECODE_BYTES_BF16 = TL_MATRICES * BF16 + TL_OTHER
+TL_DECODE_BYTES_INT8 = TL_MATRICES + TL_CHANNELS * F32 + TL_OTHER
+TL_DECODE_FLOPS = 2 * TL_MATRICES + TL_LAYERS * 2 * 2 * (CONTEXT + 1) * TL_D
 # diagonal Fisher of an MLP: forward, backward to every layer output (no input gradient of layer 1), and the
 # per-example squares (G^2)^T (X^2): 2 * batch * (2 * sum(in*out) + sum over layers >= 2 of in*out)
 MLP = [(784, 1024), (1024, 1024), (1024, 10)]
@@ -147,14 +160,26 @@ ROWS = [
         per_op=CONTEXT, issue=7),  # int8 multiply-adds counted against the f32 FLOP ceiling: a loose bound
     # whole models: bound by streaming the weights once per token (and the KV cache), at this run's copy bandwidth
     row("decoder", "decode 1 token, whole GPT-2-small-shape model (124M, tied head)", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"weights": "f32"}), ["model_decode"], "tok/s", bytes_=MODEL_DECODE_BYTES,
-        flops=MODEL_DECODE_FLOPS, issue=14),
+        ("ModelDecodeBenchmark", "decodeStep", {"model": "gpt2-small", "weights": "f32"}), ["model_decode"], "tok/s",
+        bytes_=MODEL_DECODE_BYTES, flops=MODEL_DECODE_FLOPS, issue=14),
+    row("decoder", "decode 1 token, whole model, BF16 weights (head too)", "context 128",
+        ("ModelDecodeBenchmark", "decodeStep", {"model": "gpt2-small", "weights": "bf16"}), "n/a: no PyTorch peer for this row yet", "tok/s",
+        bytes_=MODEL_DECODE_BYTES_BF16, issue=14),
     row("decoder", "decode 1 token, whole model, int8 projections, f32 head", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"weights": "int8"}), ["model_decode_int8_blocks"], "tok/s",
+        ("ModelDecodeBenchmark", "decodeStep", {"model": "gpt2-small", "weights": "int8"}), ["model_decode_int8_blocks"], "tok/s",
         bytes_=MODEL_DECODE_BYTES_INT8, issue=14),
     row("decoder", "decode 1 token, whole model, int8 projections, embeddings and head", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"weights": "int8-all"}), ["model_decode_int8"], "tok/s",
+        ("ModelDecodeBenchmark", "decodeStep", {"model": "gpt2-small", "weights": "int8-all"}), ["model_decode_int8"], "tok/s",
         bytes_=MODEL_DECODE_BYTES_INT8_ALL, issue=14),
+    row("decoder", "decode 1 token, TinyLlama-1.1B-shape model (untied head)", "context 128",
+        ("ModelDecodeBenchmark", "decodeStep", {"model": "tinyllama", "weights": "f32"}), "n/a: no PyTorch peer for this row yet", "tok/s",
+        bytes_=TL_DECODE_BYTES, flops=TL_DECODE_FLOPS, issue=14),
+    row("decoder", "decode 1 token, TinyLlama shape, BF16 weights", "context 128",
+        ("ModelDecodeBenchmark", "decodeStep", {"model": "tinyllama", "weights": "bf16"}), "n/a: no PyTorch peer for this row yet", "tok/s",
+        bytes_=TL_DECODE_BYTES_BF16, issue=14),
+    row("decoder", "decode 1 token, TinyLlama shape, int8 projections and head", "context 128",
+        ("ModelDecodeBenchmark", "decodeStep", {"model": "tinyllama", "weights": "int8"}), "n/a: no PyTorch peer for this row yet", "tok/s",
+        bytes_=TL_DECODE_BYTES_INT8, issue=14),
 ]
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 LOWER_IS_BETTER = {"ns/call", "ms"}

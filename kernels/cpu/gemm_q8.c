@@ -10,7 +10,8 @@
  *    sums stay below 2 * 127 * 127 and never saturate.
  *  - base: plain int32 loops.
  * Tiles of MR rows x NR output channels keep their MR * NR accumulators in registers and read each weight
- * row once per tile; OpenMP splits the output channels. */
+ * row once per tile; OpenMP splits the output channels, or at up to 8 rows (decoding) the persistent pool of
+ * ts_pool.h, whose idle workers poll instead of sleeping between the many small products of a decoding step. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #endif
 
 #include "ts_cpu.h"
+#include "ts_pool.h"
 
 /* 4 x 4 keeps the VNNI tile's 16 accumulators, 4 weight vectors and the masked K tail in registers; wider
  * tiles (4 x 5, 4 x 6) made gcc spill and ran slower here. */
@@ -34,6 +36,10 @@
  * on the 48 single-row products of a GPT-2-sized step (85 MB of int8 weights, not cache-resident): 3.7-3.9 ms
  * with this threshold against 4.8-5.5 ms with 2^20. */
 #define Q8_PARALLEL_MIN_MACS (1 << 22)
+/* Up to this many rows (decoding), the channels are split over the persistent pool (ts_pool.h) instead,
+ * whose idle workers poll for a while before they sleep, from this much work up. */
+#define Q8_POOL_MAX_ROWS 8
+#define Q8_POOL_MIN_MACS (1 << 16)
 
 int TS_FN(ts_q8_outlier_columns)(int64_t rows, int64_t cols, const float *restrict x, int64_t ldx, float threshold,
                                   uint8_t *restrict flags) {
@@ -200,40 +206,72 @@ static q8_tiles q8_choose_tiles(void) {
 #endif
 }
 
+typedef struct {
+    q8_tiles tiles;
+    int64_t m, n, k;
+    const int8_t *xq;
+    const float *xs;
+    const int8_t *wq;
+    const float *ws;
+    const float *bias;
+    float *y;
+    int64_t ldy;
+} q8_job;
+
+/* Output channels [ct * NR, ct * NR + NR) for every row. */
+static void q8_column_tile(const q8_job *job, int64_t ct) {
+    const int64_t m = job->m, n = job->n, k = job->k;
+    const int64_t n0 = ct * NR;
+    const int full_cols = n - n0 >= NR;
+    const int nr = full_cols ? NR : (int)(n - n0);
+    int32_t acc[MR][NR];
+    int32_t shift[NR];
+    for (int j = 0; j < nr; j++) shift[j] = job->tiles.shift ? job->tiles.shift(k, job->wq + (n0 + j) * k) : 0;
+    for (int64_t m0 = 0; m0 < m;) {
+        const int full_rows = m - m0 >= MR;
+        const int mr = full_rows ? MR : 1;
+        if (full_cols) {
+            job->tiles.tile[full_rows][1](k, job->xq + m0 * k, job->wq + n0 * k, acc);
+        } else {
+            for (int j = 0; j < nr; j++) {
+                int32_t one[MR][NR];
+                job->tiles.tile[full_rows][0](k, job->xq + m0 * k, job->wq + (n0 + j) * k, one);
+                for (int i = 0; i < mr; i++) acc[i][j] = one[i][0];
+            }
+        }
+        for (int i = 0; i < mr; i++) {
+            float *out = job->y + (m0 + i) * job->ldy + n0;
+            for (int j = 0; j < nr; j++) {
+                const int32_t dot = acc[i][j] - shift[j];
+                out[j] = ts_q8_epilogue(dot, job->xs[m0 + i], job->ws[n0 + j], job->bias ? job->bias[n0 + j] : 0.0f);
+            }
+        }
+        m0 += mr;
+    }
+}
+
+/* Column tiles per pool chunk: about Q8_POOL_CHUNK_BYTES of weight codes. */
+#define Q8_POOL_CHUNK_BYTES (32 << 10)
+
+static void q8_pool_chunk(void *ctx, int64_t chunk) {
+    const q8_job *job = ctx;
+    const int64_t col_tiles = (job->n + NR - 1) / NR;
+    const int64_t per_chunk = (Q8_POOL_CHUNK_BYTES / (NR * job->k)) + 1;
+    const int64_t end = (chunk + 1) * per_chunk < col_tiles ? (chunk + 1) * per_chunk : col_tiles;
+    for (int64_t ct = chunk * per_chunk; ct < end; ct++) q8_column_tile(job, ct);
+}
+
 int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq,
                           const float *ws, const float *bias, float *y, int64_t ldy) {
-    const q8_tiles tiles = q8_choose_tiles();
+    const q8_job job = {q8_choose_tiles(), m, n, k, xq, xs, wq, ws, bias, y, ldy};
     const int64_t col_tiles = (n + NR - 1) / NR;
-#pragma omp parallel for schedule(static) if (m * n * k >= Q8_PARALLEL_MIN_MACS)
-    for (int64_t ct = 0; ct < col_tiles; ct++) {
-        const int64_t n0 = ct * NR;
-        const int full_cols = n - n0 >= NR;
-        const int nr = full_cols ? NR : (int)(n - n0);
-        int32_t acc[MR][NR];
-        int32_t shift[NR];
-        for (int j = 0; j < nr; j++) shift[j] = tiles.shift ? tiles.shift(k, wq + (n0 + j) * k) : 0;
-        for (int64_t m0 = 0; m0 < m;) {
-            const int full_rows = m - m0 >= MR;
-            const int mr = full_rows ? MR : 1;
-            if (full_cols) {
-                tiles.tile[full_rows][1](k, xq + m0 * k, wq + n0 * k, acc);
-            } else {
-                for (int j = 0; j < nr; j++) {
-                    int32_t one[MR][NR];
-                    tiles.tile[full_rows][0](k, xq + m0 * k, wq + (n0 + j) * k, one);
-                    for (int i = 0; i < mr; i++) acc[i][j] = one[i][0];
-                }
-            }
-            for (int i = 0; i < mr; i++) {
-                float *out = y + (m0 + i) * ldy + n0;
-                for (int j = 0; j < nr; j++) {
-                    const int32_t dot = acc[i][j] - shift[j];
-                    out[j] = ts_q8_epilogue(dot, xs[m0 + i], ws[n0 + j], bias ? bias[n0 + j] : 0.0f);
-                }
-            }
-            m0 += mr;
-        }
+    if (m <= Q8_POOL_MAX_ROWS && m * n * k >= Q8_POOL_MIN_MACS) {
+        const int64_t per_chunk = (Q8_POOL_CHUNK_BYTES / (NR * k)) + 1;
+        ts_pool_for((col_tiles + per_chunk - 1) / per_chunk, q8_pool_chunk, (void *)&job);
+        return TS_OK;
     }
+#pragma omp parallel for schedule(static) if (m * n * k >= Q8_PARALLEL_MIN_MACS)
+    for (int64_t ct = 0; ct < col_tiles; ct++) q8_column_tile(&job, ct);
     return TS_OK;
 }
 

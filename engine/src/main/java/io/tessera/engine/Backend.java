@@ -619,6 +619,28 @@ public abstract class Backend {
         quantizeRowsImpl(x, exclude, codes, scales);
     }
 
+    /**
+     * y [m, n] = x [m, k] W with W's BF16 values used as they are stored (no F32 copy of the weight kept): W is [n, k]
+     * (output-major, torch.nn.Linear) or, with {@code inputMajor}, [k, n] (GPT-2's Conv1D). x, W and y contiguous; x and
+     * y F32. A BF16 weight read at half the bytes of F32: decoding is bound by reading the weights.
+     */
+    public final void matmulBf16(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+        ArgumentChecks c = checks("matmulBf16");
+        c.tensor("x", x);
+        c.tensor("w", w);
+        c.tensor("y", y);
+        c.rank("x", x, 2).f32("x", x, x.numel());
+        c.rank("w", w, 2).dtype("w", w, DType.BF16).contiguous("w", w);
+        long k = x.dim(1);
+        long n = w.dim(inputMajor ? 1 : 0);
+        c.require(w.dim(inputMajor ? 0 : 1) == k, "w " + w.describe() + " must be " + (inputMajor ? "[" + k + ", n]" : "[n, " + k + "]")
+                + " for x " + x.describe());
+        c.require(Math.max(k, Math.max(n, x.dim(0))) <= Integer.MAX_VALUE, "dims above 2^31-1 are not supported (" + x.describe()
+                + " @ " + w.describe() + ")");
+        c.f32("y", y, x.dim(0) * n);
+        matmulBf16Impl(x, w, inputMajor, y);
+    }
+
     /** The most columns {@link #matmulQ8} takes: int32 sums of k products of 127 * 127 must not overflow. */
     public static final long MAX_Q8_COLUMNS = 65536;
 
@@ -689,6 +711,15 @@ public abstract class Backend {
     private void axpy(float a, Tensor x, Tensor y, Tensor scratch) {
         unary(Ops.Unary.MUL_SCALAR, a, x, scratch);
         binary(Ops.Binary.ADD, y, scratch, y);
+    }
+
+    /** {@link #matmulBf16} as an F32 copy of the weight and a matmul; a backend overrides it to read BF16 in place. */
+    protected void matmulBf16Impl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+        try (TensorScope _ = TensorScope.open()) {
+            Tensor wf = Tensor.empty(device(), DType.F32, w.shape());
+            copy(w, wf);
+            matmul(x, inputMajor ? wf : wf.t(), y.reshape(x.dim(0), w.dim(inputMajor ? 1 : 0)));
+        }
     }
 
     protected void adamwImpl(Tensor p, Tensor g, Tensor m, Tensor v, float lr, float beta1, float beta2, float eps,

@@ -132,6 +132,12 @@ public final class CpuBackend extends Backend {
         return TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512 ? 64 : 32;
     }
 
+    /**
+     * Up to this many rows (decoding, batch 1-8), x W runs in kernels/cpu/gemv.c: W streamed once in its stored
+     * layout on the kernels' persistent thread pool (the C side's TS_GEMV_MAX_ROWS).
+     */
+    static final long GEMV_MAX_ROWS = 8;
+
     @Override
     protected void matmulImpl(Tensor a, Tensor b, Tensor y) {
         int rank = y.rank();
@@ -157,7 +163,11 @@ public final class CpuBackend extends Backend {
             MemorySegment yAt = yBase.asSlice(batch * m * n * Float.BYTES);
             long aStep = a.strides()[rank - 1];
             long bStep = b.strides()[rank - 2];
-            if (m == 1 && aStep > 0 && aStep <= Integer.MAX_VALUE) {
+            if (m <= GEMV_MAX_ROWS && !left.transposed()) {
+                // a few rows times a weight, whichever way it is stored
+                check(TesseraCpu.ts_gemv_f32(m, n, k, aAt, left.leadingDimension(), bAt, right.leadingDimension(),
+                        right.transposed() ? 0 : 1, yAt, n), "ts_gemv_f32");
+            } else if (m == 1 && aStep > 0 && aStep <= Integer.MAX_VALUE) {
                 // a row times a matrix: GEMV streams the weights once; OpenBLAS's GEMM would pack them first
                 gemv(right, (int) k, (int) n, bAt, aAt, (int) aStep, yAt, true);
             } else if (n == 1 && bStep > 0 && bStep <= Integer.MAX_VALUE) {
@@ -171,6 +181,19 @@ public final class CpuBackend extends Backend {
                         aAt, left.leadingDimension(), bAt, right.leadingDimension(), 0f, yAt, (int) n);
             }
         }
+    }
+
+    @Override
+    protected void matmulBf16Impl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+        long m = x.dim(0);
+        if (m > GEMV_MAX_ROWS) {
+            super.matmulBf16Impl(x, w, inputMajor, y); // prefill: an F32 copy of the weight and OpenBLAS
+            return;
+        }
+        long k = x.dim(1);
+        long n = w.dim(inputMajor ? 1 : 0);
+        check(TesseraCpu.ts_gemv_bf16(m, n, k, address(x), k, address(w), inputMajor ? n : k, inputMajor ? 1 : 0, output(y), n),
+                "ts_gemv_bf16");
     }
 
     private static int cblasTranspose(MatrixLayout layout) {

@@ -3,6 +3,7 @@ package io.tessera.engine;
 import static io.tessera.engine.BackendConformanceTest.assertValues;
 import static io.tessera.engine.ConformanceTargets.ACCUMULATED;
 import static io.tessera.engine.ConformanceTargets.EXACT;
+import static io.tessera.engine.ConformanceTargets.GEMM;
 import static io.tessera.engine.ConformanceTargets.SOLVE;
 import static io.tessera.engine.ConformanceTargets.TRANSCENDENTAL;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -495,78 +496,109 @@ class BackendConformanceNnTest {
         });
     }
 
+    /** m, k, n: empty, one, odd sizes, and up to 8 rows big enough for the CPU's thread pool (beyond, the F32 fallback). */
+    @ParameterizedTest
+    @MethodSource("targets")
+    @Covers("matmulBf16")
+    void bf16WeightsAreUsedAsStored(ConformanceTargets t) {
+        int[][] shapes = {{0, 3, 5}, {1, 1, 1}, {2, 7, 0}, {3, 13, 11}, {1, 263, 1031}, {8, 131, 257}, {11, 17, 9}};
+        t.run(() -> {
+            for (int[] s : shapes) {
+                for (boolean inputMajor : new boolean[] {false, true}) {
+                    Ref x = Ref.random(new SplittableRandom(s[0] + s[1]), -1, 1, s[0], s[1]).rounded();
+                    Ref w = Ref.random(new SplittableRandom(s[2]), -1, 1, s[2], s[1]).map(v -> bf16((float) v)); // [n, k]
+                    Ref stored = inputMajor ? w.transposeRef() : w;
+                    Tensor y = t.empty(DType.F32, s[0], s[2]);
+                    t.backend().matmulBf16(t.on(x), t.on(stored).to(DType.BF16), inputMajor, y);
+                    assertValues("matmulBf16 " + Arrays.toString(s) + (inputMajor ? " input-major" : ""), Ref.matmul(x, w.transposeRef()),
+                            y, GEMM);
+                }
+            }
+        });
+    }
+
+    /** v rounded to a bfloat16 value (exact in F32 and BF16 alike). */
+    private static double bf16(float v) {
+        return Float.intBitsToFloat(Float.floatToRawIntBits(v) & 0xffff0000);
+    }
+
     @ParameterizedTest
     @MethodSource("targets")
     @Covers({"outlierColumns", "quantizeRows", "matmulQ8", "matmulQ8Outliers"})
     void int8LinearKernels(ConformanceTargets t) {
+        // m, k, n: a small case, then decoding-sized ones (one to eight rows) large enough for the CPU's thread pool
+        int[][] shapes = {{5, 37, 7}, {1, 131, 1031}, {3, 257, 263}, {8, 61, 2053}};
         t.run(() -> {
-            int m = 5;
-            int k = 37;
-            int n = 7;
-            Ref x = Ref.random(new SplittableRandom(1), -1, 1, m, k).rounded();
-            double[] xd = x.data().clone();
-            xd[2] = 9; // an outlier in column 2
-            xd[k + 11] = -8; // and in column 11
-            Ref xo = new Ref(x.shape(), xd);
-            Tensor flags = t.empty(DType.U8, k);
-            assertEquals(2, t.backend().outlierColumns(t.on(xo), 6f, flags));
-            double[] flagRef = new double[k];
-            flagRef[2] = 1;
-            flagRef[11] = 1;
-            assertValues("outlierColumns", new Ref(new long[] {k}, flagRef), flags, EXACT);
-
-            Tensor xq = t.empty(DType.I8, m, k);
-            Tensor xs = t.empty(DType.F32, m);
-            t.backend().quantizeRows(t.on(xo), flags, xq, xs);
-            double[] codes = new double[m * k];
-            double[] scales = new double[m];
-            for (int r = 0; r < m; r++) {
-                float absmax = 0;
-                for (int c = 0; c < k; c++) {
-                    absmax = flagRef[c] != 0 ? absmax : Math.max(absmax, Math.abs((float) xd[r * k + c]));
-                }
-                float scale = absmax / 127f;
-                scales[r] = scale;
-                for (int c = 0; c < k; c++) {
-                    codes[r * k + c] = flagRef[c] != 0 ? 0 : Math.clamp(Math.rint((float) xd[r * k + c] / scale), -127, 127);
-                }
+            for (int[] shape : shapes) {
+                int8LinearKernels(t, shape[0], shape[1], shape[2]);
             }
-            assertValues("quantizeRows scales", new Ref(new long[] {m}, scales), xs, EXACT);
-            assertValues("quantizeRows codes", new Ref(new long[] {m, k}, codes), xq, EXACT);
-
-            byte[] wCodes = new byte[n * k];
-            new SplittableRandom(3).nextBytes(wCodes);
-            for (int i = 0; i < wCodes.length; i++) {
-                wCodes[i] = (byte) Math.max(-127, wCodes[i]);
-            }
-            Ref ws = Ref.random(new SplittableRandom(4), 0.001, 0.01, n).rounded();
-            Ref bias = Ref.random(new SplittableRandom(5), -1, 1, n).rounded();
-            Tensor wq = t.on(Tensor.ofBytes(wCodes, DType.I8, n, k));
-            Tensor y = t.empty(DType.F32, m, n);
-            t.backend().matmulQ8(xq, xs, wq, t.on(ws), t.on(bias), y);
-            double[] expected = new double[m * n];
-            for (int i = 0; i < m; i++) {
-                for (int j = 0; j < n; j++) {
-                    long dot = 0;
-                    for (int c = 0; c < k; c++) {
-                        dot += (long) codes[i * k + c] * wCodes[j * k + c];
-                    }
-                    expected[i * n + j] = dot * scales[i] * ws.data()[j] + bias.data()[j];
-                }
-            }
-            assertValues("matmulQ8", new Ref(new long[] {m, n}, expected), y, ACCUMULATED);
-
-            Tensor columns = t.on(Tensor.of(new long[] {2, 11}, 2));
-            t.backend().matmulQ8Outliers(t.on(xo), columns, wq, t.on(ws), y);
-            for (int i = 0; i < m; i++) {
-                for (int j = 0; j < n; j++) {
-                    for (int c : new int[] {2, 11}) {
-                        expected[i * n + j] += xd[i * k + c] * wCodes[j * k + c] * ws.data()[j];
-                    }
-                }
-            }
-            assertValues("matmulQ8Outliers", new Ref(new long[] {m, n}, expected), y, ACCUMULATED);
         });
+    }
+
+    private static void int8LinearKernels(ConformanceTargets t, int m, int k, int n) {
+        Ref x = Ref.random(new SplittableRandom(1), -1, 1, m, k).rounded();
+        double[] xd = x.data().clone();
+        xd[2] = 9; // an outlier in column 2
+        xd[(m - 1) * k + 11] = -8; // and in column 11 (of the last row)
+        Ref xo = new Ref(x.shape(), xd);
+        Tensor flags = t.empty(DType.U8, k);
+        assertEquals(2, t.backend().outlierColumns(t.on(xo), 6f, flags));
+        double[] flagRef = new double[k];
+        flagRef[2] = 1;
+        flagRef[11] = 1;
+        assertValues("outlierColumns", new Ref(new long[] {k}, flagRef), flags, EXACT);
+
+        Tensor xq = t.empty(DType.I8, m, k);
+        Tensor xs = t.empty(DType.F32, m);
+        t.backend().quantizeRows(t.on(xo), flags, xq, xs);
+        double[] codes = new double[m * k];
+        double[] scales = new double[m];
+        for (int r = 0; r < m; r++) {
+            float absmax = 0;
+            for (int c = 0; c < k; c++) {
+                absmax = flagRef[c] != 0 ? absmax : Math.max(absmax, Math.abs((float) xd[r * k + c]));
+            }
+            float scale = absmax / 127f;
+            scales[r] = scale;
+            for (int c = 0; c < k; c++) {
+                codes[r * k + c] = flagRef[c] != 0 ? 0 : Math.clamp(Math.rint((float) xd[r * k + c] / scale), -127, 127);
+            }
+        }
+        assertValues("quantizeRows scales", new Ref(new long[] {m}, scales), xs, EXACT);
+        assertValues("quantizeRows codes", new Ref(new long[] {m, k}, codes), xq, EXACT);
+
+        byte[] wCodes = new byte[n * k];
+        new SplittableRandom(3).nextBytes(wCodes);
+        for (int i = 0; i < wCodes.length; i++) {
+            wCodes[i] = (byte) Math.max(-127, wCodes[i]);
+        }
+        Ref ws = Ref.random(new SplittableRandom(4), 0.001, 0.01, n).rounded();
+        Ref bias = Ref.random(new SplittableRandom(5), -1, 1, n).rounded();
+        Tensor wq = t.on(Tensor.ofBytes(wCodes, DType.I8, n, k));
+        Tensor y = t.empty(DType.F32, m, n);
+        t.backend().matmulQ8(xq, xs, wq, t.on(ws), t.on(bias), y);
+        double[] expected = new double[m * n];
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                long dot = 0;
+                for (int c = 0; c < k; c++) {
+                    dot += (long) codes[i * k + c] * wCodes[j * k + c];
+                }
+                expected[i * n + j] = dot * scales[i] * ws.data()[j] + bias.data()[j];
+            }
+        }
+        assertValues("matmulQ8", new Ref(new long[] {m, n}, expected), y, ACCUMULATED);
+
+        Tensor columns = t.on(Tensor.of(new long[] {2, 11}, 2));
+        t.backend().matmulQ8Outliers(t.on(xo), columns, wq, t.on(ws), y);
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                for (int c : new int[] {2, 11}) {
+                    expected[i * n + j] += xd[i * k + c] * wCodes[j * k + c] * ws.data()[j];
+                }
+            }
+        }
+        assertValues("matmulQ8Outliers", new Ref(new long[] {m, n}, expected), y, ACCUMULATED);
     }
 
     /**

@@ -369,9 +369,10 @@ class BackendConformanceTest {
     @Covers("matmul")
     void matmulOfRowAndColumnMajorViewsWithBatchBroadcast(ConformanceTargets t) {
         t.run(() -> {
-            // includes a few rows times a transposed weight with k and n off the kernels' tile sizes (gemm_small.c)
+            // includes a few rows times a weight with k and n off the kernels' tile sizes (gemm_small.c, gemv.c), and
+            // up to 8 rows times weights big enough for the CPU's thread pool
             int[][] mkn = {{1, 1, 1}, {5, 7, 3}, {1, 13, 11}, {13, 11, 1}, {4, 0, 3}, {0, 3, 2}, {17, 33, 9}, {2, 37, 5},
-                    {8, 1031, 13}, {16, 16, 4}, {3, 5, 7}, {64, 33, 9}, {65, 7, 5}};
+                    {8, 1031, 13}, {16, 16, 4}, {3, 5, 7}, {64, 33, 9}, {65, 7, 5}, {1, 263, 1031}, {8, 131, 257}, {3, 61, 4099}};
             for (int[] s : mkn) {
                 Ref a = Ref.random(new SplittableRandom(s[0]), -1, 1, 2, s[0], s[1]).rounded();
                 Ref b = Ref.random(new SplittableRandom(s[2]), -1, 1, s[2], s[1]).rounded(); // used transposed
@@ -381,6 +382,9 @@ class BackendConformanceTest {
                 Tensor db = t.on(b).t().unsqueeze(0).expand(2, s[1], s[2]); // column-major, batch stride 0
                 t.backend().matmul(t.on(a), db, y);
                 assertValues("matmul " + Arrays.toString(s), Ref.matmul(a, bt), y, GEMM);
+                Tensor yr = t.empty(DType.F32, yShape);
+                t.backend().matmul(t.on(a), t.on(bt).unsqueeze(0).expand(2, s[1], s[2]), yr); // row-major weight
+                assertValues("matmul, row-major right " + Arrays.toString(s), Ref.matmul(a, bt), yr, GEMM);
                 Tensor yt = t.empty(DType.F32, 2, s[2], s[0]);
                 t.backend().matmul(db.transpose(1, 2), t.on(a).transpose(1, 2), yt); // both transposed
                 assertValues("matmul^T " + Arrays.toString(s), Ref.matmul(a, bt).permuteRef(0, 2, 1), yt, GEMM);

@@ -5,6 +5,7 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.Module;
+import io.tessera.pipeline.Bf16Weights;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
@@ -25,13 +26,15 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Decoding with a whole GPT-2-small-shape model ({@link CausalLm}: vocab 50257, 12 layers, d = 768, 12 heads, 1024
- * positions; embeddings, final norm and the LM head tied to {@code wte} included; random weights from the seed,
- * 124M parameters), batch 1: {@link #decodeStep} feeds one token at context 128 through a {@link DecoderCache} and
- * computes its logits (tokens/s = 1000 / ms per op). Bound by reading every weight once per token.
- * {@code weights}: {@code f32}; {@code int8}, every projection quantized as {@code tessera generate --int8} does
- * (embeddings and the tied head stay f32); {@code int8-all}, the embedding tables and so the tied head too
- * ({@link QuantizationConfig#withEmbeddings}).
+ * Decoding with a whole model, batch 1: {@link #decodeStep} feeds one token at context 128 through a
+ * {@link DecoderCache} and computes its logits (tokens/s = 1000 / ms per op). Bound by reading every weight once per
+ * token. {@code model}: {@code gpt2-small} ({@link CausalLm}: vocab 50257, 12 layers, d = 768, 12 heads, 1024
+ * positions; embeddings, final norm and the LM head tied to {@code wte} included; 124M parameters) or
+ * {@code tinyllama} (TinyLlama-1.1B's shape: vocab 32000, 22 layers, d = 2048, FFN 5632, 32 heads, 4 KV heads,
+ * untied head; 1.1B parameters); random weights from the seed.
+ * {@code weights}: {@code f32}; {@code bf16}, every Linear and embedding kept in BF16 ({@link Bf16Weights});
+ * {@code int8}, every projection quantized as {@code tessera generate --int8} does (embeddings and a tied head stay
+ * f32); {@code int8-all}, the embedding tables and so a tied head too ({@link QuantizationConfig#withEmbeddings}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -41,53 +44,63 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
 public class ModelDecodeBenchmark {
     static final ModelConfig GPT2_SMALL = ModelConfig.gpt2(50257, 768, 12, 12, 1024);
+    static final ModelConfig TINYLLAMA = ModelConfig.llama(32000, 2048, 5632, 22, 32, 4, 2048);
     static final int CONTEXT = 128;
 
-    @Param({"f32", "int8", "int8-all"})
+    @Param({"gpt2-small", "tinyllama"})
+    public String model;
+
+    @Param({"f32", "bf16", "int8", "int8-all"})
     public String weights;
 
     @Param({"cpu"})
     public String device;
 
     private Backend backend;
-    private CausalLm model;
+    private CausalLm lm;
     private DecoderCache cache;
     private Tensor token;
 
     @Setup
     public void build() {
         backend = BenchDevice.backend(device);
-        model = Module.on(backend.device(), () -> CausalLm.create(GPT2_SMALL, 5));
+        ModelConfig config = switch (model) {
+            case "gpt2-small" -> GPT2_SMALL;
+            case "tinyllama" -> TINYLLAMA;
+            default -> throw new IllegalArgumentException("model must be gpt2-small or tinyllama, got " + model);
+        };
+        lm = Module.on(backend.device(), () -> CausalLm.create(config, 5));
         switch (weights) {
             case "f32" -> { }
-            case "int8" -> Quantization.quantize(model, QuantizationConfig.defaults());
-            case "int8-all" -> Quantization.quantize(model, QuantizationConfig.defaults().withEmbeddings());
-            default -> throw new IllegalArgumentException("weights must be f32, int8 or int8-all, got " + weights);
+            case "bf16" -> Bf16Weights.convert(lm, true);
+            case "int8" -> Quantization.quantize(lm, QuantizationConfig.defaults());
+            case "int8-all" -> Quantization.quantize(lm, QuantizationConfig.defaults().withEmbeddings());
+            default -> throw new IllegalArgumentException("weights must be f32, bf16, int8 or int8-all, got " + weights);
         }
-        cache = model.newCache(1, CONTEXT + 1);
+        cache = lm.newCache(1, CONTEXT + 1);
         long[] prompt = new long[CONTEXT];
         for (int i = 0; i < CONTEXT; i++) {
-            prompt[i] = (i * 7919L) % GPT2_SMALL.vocabSize();
+            prompt[i] = (i * 7919L) % config.vocabSize();
         }
         token = Tensor.of(new long[] {42}, 1, 1);
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-            model.forward(Tensor.of(prompt, 1, CONTEXT), cache); // fills the cache with CONTEXT positions
+            lm.forward(Tensor.of(prompt, 1, CONTEXT), cache); // fills the cache with CONTEXT positions
         }
     }
 
     @TearDown
     public void free() {
         cache.close();
-        model.close();
+        lm.close();
         token.close();
     }
 
-    /** One token at position CONTEXT: every block over the cached positions, then the [1, 1, 50257] logits. */
+    /** One token at position CONTEXT: every block over the cached positions, then the [1, 1, vocab] logits. */
     @Benchmark
     public long decodeStep() {
         long n;
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-            n = model.forward(token, cache).numel();
+            n = lm.forward(token, cache).numel();
             backend.synchronize();
         }
         cache.truncate(CONTEXT);

@@ -45,13 +45,13 @@ public final class Quantization {
     }
 
     /**
-     * Puts {@code make}'s int8 layer in place of each module for which it returns one (null keeps the module and
+     * Puts {@code make}'s layer (int8, BF16) in place of each module for which it returns one (null keeps the module and
      * walks into it) and frees the float module; returns the dotted paths replaced.
      */
-    static List<String> replace(Module model, BiFunction<String, Module, QuantizedLinear> make) {
+    static List<String> replace(Module model, BiFunction<String, Module, ? extends Module> make) {
         List<String> replaced = new ArrayList<>();
         model.transform((path, child) -> {
-            QuantizedLinear replacement = make.apply(path, child);
+            Module replacement = make.apply(path, child);
             if (replacement == null) {
                 return child;
             }

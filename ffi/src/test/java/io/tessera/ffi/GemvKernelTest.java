@@ -1,0 +1,103 @@
+package io.tessera.ffi;
+
+import static io.tessera.ffi.KernelTestSupport.assertAllClose;
+import static io.tessera.ffi.KernelTestSupport.get;
+import static io.tessera.ffi.KernelTestSupport.put;
+import static io.tessera.ffi.KernelTestSupport.select;
+import static io.tessera.ffi.KernelTestSupport.uniform;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * ts_gemv_f32 and ts_gemv_bf16 (x W for up to 8 rows of x, W output-major [n, k] or input-major [k, n], f32 or
+ * bfloat16 bits) on every ISA tier against
+ * float64 sums written from the definition: row strides wider than the rows, sizes off the 4-row tiles, the
+ * vector width and the 256-column blocks, empty products, and products large enough to run on the thread pool
+ * (from 2^16 multiply-adds), with a guard element after y that must stay untouched.
+ */
+class GemvKernelTest {
+    /** m, n, k. */
+    private static final long[][] SHAPES = {
+        {1, 1, 1}, {0, 3, 5}, {2, 0, 5}, {3, 5, 0}, {1, 7, 3}, {2, 13, 17}, {5, 31, 33}, {8, 9, 4}, {1, 1031, 263},
+        {3, 4099, 61}, {8, 257, 131}, {7, 523, 521}, {1, 5, 13_001},
+    };
+
+    static Stream<Arguments> cases() {
+        List<Object[]> cases = new ArrayList<>();
+        for (long[] s : SHAPES) {
+            for (boolean inputMajor : new boolean[] {false, true}) {
+                for (boolean bf16 : new boolean[] {false, true}) {
+                    cases.add(new Object[] {s[0], s[1], s[2], inputMajor, bf16});
+                }
+            }
+        }
+        return KernelTestSupport.withTiers(cases);
+    }
+
+    @AfterAll
+    static void restoreBestTier() {
+        KernelTestSupport.restoreBestTier();
+    }
+
+    @ParameterizedTest(name = "tier {0}, m {1}, n {2}, k {3}, input-major {4}, bf16 {5}")
+    @MethodSource("cases")
+    void rowsTimesWeightMatchTheDefinition(int tier, long m, long n, long k, boolean inputMajor, boolean bf16) {
+        select(tier);
+        long ldx = k + 3;
+        long ldw = (inputMajor ? n : k) + 5;
+        long ldy = n + 2;
+        SplittableRandom rng = new SplittableRandom(m * 31 + n * 7 + k + (inputMajor ? 1 : 0));
+        float[] x = uniform(rng, m * ldx, -1, 1);
+        float[] w = uniform(rng, (inputMajor ? k : n) * ldw, -1, 1);
+        short[] wBits = new short[w.length];
+        if (bf16) {
+            for (int i = 0; i < w.length; i++) { // truncated to bfloat16: the reference sees the values the kernel reads
+                wBits[i] = (short) (Float.floatToRawIntBits(w[i]) >>> 16);
+                w[i] = Float.intBitsToFloat(wBits[i] << 16);
+            }
+        }
+        float[] initial = uniform(rng, m * ldy + 1, -1, 1); // gaps between rows and one element past y keep these
+        double[] expected = new double[initial.length];
+        double[] magnitude = new double[initial.length]; // sum of |products|: what float32 rounding scales with
+        for (int i = 0; i < expected.length; i++) {
+            expected[i] = initial[i];
+        }
+        for (int r = 0; r < m; r++) {
+            for (int o = 0; o < n; o++) {
+                double sum = 0;
+                double abs = 0;
+                for (int i = 0; i < k; i++) {
+                    double weight = w[(int) (inputMajor ? i * ldw + o : o * ldw + i)];
+                    double product = x[(int) (r * ldx + i)] * weight;
+                    sum += product;
+                    abs += Math.abs(product);
+                }
+                expected[(int) (r * ldy + o)] = sum;
+                magnitude[(int) (r * ldy + o)] = abs;
+            }
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment y = put(arena, initial);
+            MemorySegment xs = put(arena, x);
+            if (bf16) {
+                MemorySegment ws = arena.allocate(JAVA_SHORT, Math.max(wBits.length, 1));
+                MemorySegment.copy(wBits, 0, ws, JAVA_SHORT, 0, wBits.length);
+                assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_gemv_bf16(m, n, k, xs, ldx, ws, ldw, inputMajor ? 1 : 0, y, ldy));
+            } else {
+                assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_gemv_f32(m, n, k, xs, ldx, put(arena, w), ldw, inputMajor ? 1 : 0, y, ldy));
+            }
+            assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W");
+        }
+    }
+}

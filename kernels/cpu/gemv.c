@@ -1,0 +1,210 @@
+/* y = x W for a few rows of x (m <= TS_GEMV_MAX_ROWS: decoding, batch 1-8), where streaming W once is the
+ * whole cost, so the only aims are to read W at memory speed on every core and to start fast: chunks of
+ * output columns go to the persistent pool (ts_pool.h), not to an OpenMP region or OpenBLAS's threads.
+ * Two weight layouts, both used as stored:
+ *  - output-major W [n, k] (torch.nn.Linear, tied LM heads): each output is a dot product of a W row with
+ *    x; four W rows at a time against up to two x rows, eight vector accumulators;
+ *  - input-major W [k, n] (GPT-2's Conv1D): y[c] += x[i] W[i, c] over the rows i of W, four at a time,
+ *    for a block of columns whose partial sums stay in L1; W rows are read in contiguous runs and the
+ *    runs a few rows ahead are prefetched, as each run lies in another page when n is large.
+ * W is f32, or bf16 widened on the fly (its 16 bits are the high half of an f32), so a bf16 weight is
+ * read at half the bytes with no f32 copy anywhere; sums are f32 either way. */
+#include "ts_cpu.h"
+#include "ts_pool.h"
+
+#include <string.h>
+
+#if defined(__AVX512F__)
+#define TS_LANES 16
+#elif defined(__AVX2__)
+#define TS_LANES 8
+#else
+#define TS_LANES 4
+#endif
+
+typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
+
+/* Below this many multiply-adds the caller's thread alone is faster than handing out chunks. */
+#define GEMV_PARALLEL_MIN (1 << 16)
+#define TS_GEMV_MAX_ROWS 8 /* the largest m; Java checks it (CpuBackend.GEMV_MAX_ROWS) */
+/* About this many bytes of an output-major W per chunk: long enough to stream, small enough to balance. */
+#define GEMV_CHUNK_BYTES (64 << 10)
+#define GEMV_COLUMN_BLOCK 256 /* columns of an input-major block (partial sums: 8 rows x 1 KiB) */
+#define GEMV_PREFETCH_ROWS 8  /* rows of W ahead that the input-major kernel prefetches */
+
+static inline ts_vec load(const float *p) {
+    ts_vec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store(float *p, ts_vec v) { memcpy(p, &v, sizeof v); }
+
+typedef uint16_t ts_vec_u16 __attribute__((vector_size(TS_LANES * sizeof(uint16_t))));
+typedef uint32_t ts_vec_u32 __attribute__((vector_size(TS_LANES * sizeof(uint32_t))));
+
+/* TS_LANES weights from element i of w (f32, or bf16 when bf16 != 0) as f32. */
+static inline ts_vec load_w(const void *w, int64_t i, int bf16) {
+    if (!bf16) return load((const float *)w + i);
+    ts_vec_u16 h;
+    memcpy(&h, (const uint16_t *)w + i, sizeof h);
+    const ts_vec_u32 wide = __builtin_convertvector(h, ts_vec_u32) << 16;
+    ts_vec v;
+    memcpy(&v, &wide, sizeof v);
+    return v;
+}
+
+static inline float scalar_w(const void *w, int64_t i, int bf16) {
+    if (!bf16) return ((const float *)w)[i];
+    const uint32_t wide = (uint32_t)((const uint16_t *)w)[i] << 16;
+    float f;
+    memcpy(&f, &wide, sizeof f);
+    return f;
+}
+
+static inline float lane_sum(ts_vec v) {
+    float s = 0.0f;
+    for (int l = 0; l < TS_LANES; l++) s += v[l];
+    return s;
+}
+
+typedef struct {
+    int64_t m, n, k;
+    const float *x;
+    int64_t ldx;
+    const void *w; /* f32 or bf16 */
+    int64_t ldw;
+    float *y;
+    int64_t ldy;
+    int64_t per_chunk; /* output columns per chunk */
+} gemv_job;
+
+/* Output-major: rows o0 .. o0 + 3 of W (a row past n repeats the last; its sums are not stored) with rows
+ * r0 and r0 + 1 of x (r0 + 1 == m repeats r0). */
+static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, int64_t r0, int64_t o0, int bf16) {
+    const int64_t k = job->k;
+    const float *xr[2];
+    int64_t wr[4]; /* element offsets of the W rows */
+    for (int u = 0; u < 2; u++) xr[u] = job->x + (r0 + u < job->m ? r0 + u : r0) * job->ldx;
+    for (int t = 0; t < 4; t++) wr[t] = (o0 + t < job->n ? o0 + t : job->n - 1) * job->ldw;
+    ts_vec acc[2][4] = {{{0}}};
+    const int64_t kv = k / TS_LANES * TS_LANES;
+    for (int64_t i = 0; i < kv; i += TS_LANES) {
+        const ts_vec x0 = load(xr[0] + i);
+        const ts_vec x1 = load(xr[1] + i);
+        for (int t = 0; t < 4; t++) {
+            const ts_vec wv = load_w(job->w, wr[t] + i, bf16);
+            acc[0][t] += x0 * wv;
+            acc[1][t] += x1 * wv;
+        }
+    }
+    for (int u = 0; u < 2 && r0 + u < job->m; u++) {
+        for (int t = 0; t < 4 && o0 + t < job->n; t++) {
+            float s = lane_sum(acc[u][t]);
+            for (int64_t i = kv; i < k; i++) s += xr[u][i] * scalar_w(job->w, wr[t] + i, bf16);
+            job->y[(r0 + u) * job->ldy + o0 + t] = s;
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, int bf16) {
+    const int64_t o1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
+    for (int64_t o0 = chunk * job->per_chunk; o0 < o1; o0 += 4) {
+        for (int64_t r0 = 0; r0 < job->m; r0 += 2) dot_tile(job, r0, o0, bf16);
+    }
+}
+
+/* Input-major: columns [c0, c0 + width) of y for every row of x, width <= GEMV_COLUMN_BLOCK. */
+static inline __attribute__((always_inline)) void axpy_block(const gemv_job *job, int64_t c0, int64_t width, int bf16) {
+    float sums[TS_GEMV_MAX_ROWS][GEMV_COLUMN_BLOCK];
+    const int64_t m = job->m;
+    const int64_t k = job->k;
+    const int64_t ldw = job->ldw;
+    const int64_t wv = width / TS_LANES * TS_LANES;
+    for (int64_t r = 0; r < m; r++) memset(sums[r], 0, (size_t)width * sizeof(float));
+    int64_t i = 0;
+    for (; i + 4 <= k; i += 4) {
+        const int64_t w0 = i * ldw + c0;
+        if (i + GEMV_PREFETCH_ROWS + 4 <= k) {
+            const int64_t bytes = bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float);
+            for (int t = 0; t < 4; t++) {
+                const char *ahead = (const char *)job->w + (w0 + (GEMV_PREFETCH_ROWS + t) * ldw) * bytes;
+                for (int64_t b = 0; b < width * bytes; b += 64) __builtin_prefetch(ahead + b);
+            }
+        }
+        for (int64_t c = 0; c < wv; c += TS_LANES) {
+            const ts_vec a = load_w(job->w, w0 + c, bf16);
+            const ts_vec b = load_w(job->w, w0 + ldw + c, bf16);
+            const ts_vec d = load_w(job->w, w0 + 2 * ldw + c, bf16);
+            const ts_vec e = load_w(job->w, w0 + 3 * ldw + c, bf16);
+            for (int64_t r = 0; r < m; r++) {
+                const float *xr = job->x + r * job->ldx + i;
+                store(sums[r] + c, load(sums[r] + c) + xr[0] * a + xr[1] * b + xr[2] * d + xr[3] * e);
+            }
+        }
+        for (int64_t c = wv; c < width; c++) {
+            for (int64_t r = 0; r < m; r++) {
+                const float *xr = job->x + r * job->ldx + i;
+                sums[r][c] += xr[0] * scalar_w(job->w, w0 + c, bf16) + xr[1] * scalar_w(job->w, w0 + ldw + c, bf16)
+                              + xr[2] * scalar_w(job->w, w0 + 2 * ldw + c, bf16) + xr[3] * scalar_w(job->w, w0 + 3 * ldw + c, bf16);
+            }
+        }
+    }
+    for (; i < k; i++) {
+        for (int64_t r = 0; r < m; r++) {
+            const float a = job->x[r * job->ldx + i];
+            for (int64_t c = 0; c < width; c++) sums[r][c] += a * scalar_w(job->w, i * ldw + c0 + c, bf16);
+        }
+    }
+    for (int64_t r = 0; r < m; r++) memcpy(job->y + r * job->ldy + c0, sums[r], (size_t)width * sizeof(float));
+}
+
+static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job, int64_t chunk, int bf16) {
+    const int64_t c1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
+    for (int64_t c0 = chunk * job->per_chunk; c0 < c1; c0 += GEMV_COLUMN_BLOCK) {
+        axpy_block(job, c0, c1 - c0 < GEMV_COLUMN_BLOCK ? c1 - c0 : GEMV_COLUMN_BLOCK, bf16);
+    }
+}
+
+/* The four pool functions: each layout with each weight type, the type a constant so the loads specialise. */
+static void dot_chunk_f32(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, 0); }
+static void dot_chunk_bf16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, 1); }
+static void axpy_chunk_f32(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, 0); }
+static void axpy_chunk_bf16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, 1); }
+
+static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *w, int64_t ldw, int input_major,
+                int bf16, float *y, int64_t ldy) {
+    if (m == 0 || n == 0) return TS_OK;
+    if (k == 0) {
+        for (int64_t r = 0; r < m; r++) memset(y + r * ldy, 0, (size_t)n * sizeof(float));
+        return TS_OK;
+    }
+    gemv_job job = {m, n, k, x, ldx, w, ldw, y, ldy, 0};
+    if (input_major) {
+        /* runs of W rows as long as possible while n still splits into about 8 chunks */
+        const int64_t per_chunk = (n / 8 + 15) / 16 * 16;
+        job.per_chunk = per_chunk < 64 ? 64 : per_chunk > GEMV_COLUMN_BLOCK ? GEMV_COLUMN_BLOCK : per_chunk;
+    } else {
+        /* whole tiles of 4 rows of W, about GEMV_CHUNK_BYTES each */
+        const int64_t rows = (GEMV_CHUNK_BYTES / (k * (int64_t)sizeof(float)) + 3) / 4 * 4;
+        job.per_chunk = rows < 4 ? 4 : rows;
+    }
+    const int64_t chunks = (n + job.per_chunk - 1) / job.per_chunk;
+    const ts_pool_fn fn = input_major ? (bf16 ? axpy_chunk_bf16 : axpy_chunk_f32) : (bf16 ? dot_chunk_bf16 : dot_chunk_f32);
+    if (m * n * k < GEMV_PARALLEL_MIN) {
+        for (int64_t c = 0; c < chunks; c++) fn(&job, c);
+    } else {
+        ts_pool_for(chunks, fn, &job);
+    }
+    return TS_OK;
+}
+
+int TS_FN(ts_gemv_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
+                       int input_major, float *y, int64_t ldy) {
+    return gemv(m, n, k, x, ldx, w, ldw, input_major, 0, y, ldy);
+}
+
+int TS_FN(ts_gemv_bf16)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
+                        int input_major, float *y, int64_t ldy) {
+    return gemv(m, n, k, x, ldx, w, ldw, input_major, 1, y, ldy);
+}

@@ -1,0 +1,125 @@
+package io.tessera.pipeline;
+
+import io.tessera.engine.DType;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.nn.Embedding;
+import io.tessera.engine.nn.EmbeddingTable;
+import io.tessera.engine.nn.Layer;
+import io.tessera.engine.nn.Linear;
+import io.tessera.engine.nn.Module;
+import java.util.Arrays;
+
+/**
+ * A {@link Linear} (inference only) whose weight stays in BF16, in its stored layout ([out, in], or [in, out] for
+ * GPT-2's Conv1D), and is read as BF16 by every product ({@link io.tessera.engine.Backend#matmulBf16}): decoding reads
+ * half the bytes of F32 and no F32 copy of the weight exists. Activations, sums and the bias are F32.
+ *
+ * <p>It also serves as a BF16 token embedding table [vocab, dim] (rows widened to F32 on lookup) and its tied LM head.
+ * State-dict names are the float layer's: {@code weight} (BF16) and {@code bias} (F32), as a BF16 checkpoint stores them.
+ */
+public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
+    private final Tensor weight;
+    private final Tensor bias;
+    private final boolean inputMajor;
+
+    private Bf16Linear(Tensor weight, Tensor bias, boolean inputMajor) {
+        this.weight = buffer("weight", weight);
+        this.bias = bias == null ? null : buffer("bias", bias);
+        this.inputMajor = inputMajor;
+    }
+
+    /** The layer with {@code linear}'s weight rounded to BF16 (as {@code tensor.to(torch.bfloat16)}) and its bias. */
+    public static Bf16Linear of(Linear linear) {
+        return of(linear.weight(), linear.inputMajor(), linear.bias());
+    }
+
+    /** A BF16 embedding table (and tied head) from {@code embedding}'s [vocab, dim] weight. */
+    public static Bf16Linear of(Embedding embedding) {
+        return of(embedding.weight(), false, null);
+    }
+
+    /**
+     * A layer of weight [out, in] (or [in, out] when {@code inputMajor}), kept as it is when it is BF16 already (a view
+     * of a checkpoint, say), else rounded to BF16; the optional bias [out] becomes F32.
+     */
+    public static Bf16Linear of(Tensor weight, boolean inputMajor, Tensor bias) {
+        if (weight.rank() != 2 || !weight.dtype().isFloatingPoint()) {
+            throw new IllegalArgumentException("BF16 Linear: the weight must be a float matrix, got " + weight.describe());
+        }
+        long out = weight.dim(inputMajor ? 1 : 0);
+        if (bias != null && (bias.rank() != 1 || bias.dim(0) != out || !bias.dtype().isFloatingPoint())) {
+            throw new IllegalArgumentException("BF16 Linear: the bias must be a float vector [" + out + "], got " + bias.describe());
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor w = TensorScope.outside(() -> weight.detach().to(DType.BF16).contiguous());
+            Tensor b = bias == null ? null : TensorScope.outside(() -> bias.detach().to(DType.F32));
+            return Module.on(w.device(), () -> new Bf16Linear(w, b, inputMajor));
+        }
+    }
+
+    /** x [..., in] F32 -> [..., out] F32. */
+    @Override
+    public Tensor forward(Tensor x) {
+        long in = inFeatures();
+        long out = outFeatures();
+        if (x.dtype() != DType.F32 || x.rank() == 0 || x.dim(-1) != in) {
+            throw new IllegalArgumentException("BF16 Linear(" + in + " -> " + out + "): input must be F32 [..., " + in + "], got "
+                    + x.describe());
+        }
+        if (x.requiresGrad()) {
+            throw new IllegalArgumentException("BF16 Linear is inference-only; input " + x.describe()
+                    + " requires grad (run it under GradMode.noGrad() or detach it)");
+        }
+        long rows = x.numel() / Math.max(in, 1);
+        long[] outShape = Arrays.copyOf(x.shape(), x.rank());
+        outShape[x.rank() - 1] = out;
+        Tensor result = Tensor.empty(x.device(), DType.F32, outShape);
+        try (TensorScope scope = TensorScope.open()) {
+            result.backend().matmulBf16(x.contiguous().reshape(rows, in), weight, inputMajor, result.reshape(rows, out));
+        }
+        return bias == null ? result : result.add(bias);
+    }
+
+    /** Rows of the table for ids [...] (I32 or I64, in [0, vocab)) -> [..., dim] F32. */
+    @Override
+    public Tensor lookup(Tensor ids) {
+        if (inputMajor) {
+            throw new IllegalStateException("a BF16 Linear stored [in, out] is not an embedding table");
+        }
+        if (ids.dtype() != DType.I64 && ids.dtype() != DType.I32) {
+            throw new IllegalArgumentException("BF16 embedding: ids must be I32 or I64, got " + ids.describe());
+        }
+        long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
+        shape[ids.rank()] = inFeatures();
+        long[] index = ids.toLongArray();
+        if (index.length == 0) {
+            return Tensor.zeros(weight.device(), shape);
+        }
+        Tensor[] rows = new Tensor[index.length];
+        try (TensorScope scope = TensorScope.open()) {
+            for (int i = 0; i < index.length; i++) {
+                long id = index[i];
+                if (id < 0 || id >= outFeatures()) {
+                    throw new IllegalArgumentException("BF16 embedding: id " + id + " outside [0, " + outFeatures() + ")");
+                }
+                rows[i] = weight.slice(0, id, id + 1).to(DType.F32);
+            }
+            return scope.keep(Tensor.cat(0, rows).reshape(shape));
+        }
+    }
+
+    /** The tied-head product: {@link #forward}. */
+    @Override
+    public Tensor attend(Tensor hidden) {
+        return forward(hidden);
+    }
+
+    public long inFeatures() {
+        return weight.dim(inputMajor ? 0 : 1);
+    }
+
+    public long outFeatures() {
+        return weight.dim(inputMajor ? 1 : 0);
+    }
+}

@@ -1,0 +1,100 @@
+package io.tessera.pipeline.models;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tessera.engine.DType;
+import io.tessera.engine.Device;
+import io.tessera.engine.HostStorage;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.nn.EmbeddingTable;
+
+import io.tessera.pipeline.Bf16Linear;
+import io.tessera.pipeline.Bf16Weights;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Models whose weights are kept in BF16 ({@link Bf16Weights}) against the same float model with every weight matrix
+ * rounded to BF16 and stored as F32: the same values, so the logits may differ only by F32 summation order. Both a
+ * prompt (more than 8 rows: the F32 fallback) and cached decoding steps (one row: the BF16 GEMV) are compared.
+ */
+class Bf16ModelsTest {
+    private static final long[] IDS = {5, 17, 42, 3, 88, 11, 60, 29, 1, 2, 70, 33};
+    private static final int PROMPT = 9;
+
+    @AfterAll
+    static void noLeaks() {
+        assertEquals(0, HostStorage.liveBytes(), "native bytes still allocated");
+    }
+
+    @Test
+    void bf16ModelsGiveTheLogitsOfTheirRoundedFloatModels() {
+        for (ModelConfig config : new ModelConfig[] {ModelConfig.gpt2(100, 64, 3, 4, 64), ModelConfig.llama(100, 64, 160, 3, 8, 2, 64)}) {
+            try (CausalLm rounded = CausalLm.create(config, 3);
+                 CausalLm bf16 = CausalLm.create(config, 3);
+                 GradMode off = GradMode.noGrad();
+                 TensorScope scope = TensorScope.open()) {
+                Map<String, Tensor> state = new LinkedHashMap<>();
+                rounded.stateDict().forEach((name, t) -> state.put(name, t.rank() == 2 ? t.to(DType.BF16).to(DType.F32) : t));
+                rounded.loadStateDict(state, true);
+                List<String> converted = Bf16Weights.convert(bf16, true);
+                assertTrue(converted.size() >= 3 * 4, config.modelType() + ": converted " + converted);
+                bf16.transform((path, layer) -> {
+                    if (converted.contains(path)) {
+                        assertInstanceOf(Bf16Linear.class, layer, path);
+                        assertEquals(DType.BF16, layer.stateDict().get("weight").dtype(), path);
+                    }
+                    return layer;
+                });
+                float[] expected = logits(rounded);
+                float[] actual = logits(bf16);
+                double scale = 0;
+                for (float v : expected) {
+                    scale = Math.max(scale, Math.abs(v));
+                }
+                for (int i = 0; i < expected.length; i++) {
+                    assertEquals(expected[i], actual[i], 1e-5 * scale + 1e-6, config.modelType() + " logit " + i);
+                }
+            }
+        }
+    }
+
+    /** The prompt's logits, then one cached step per remaining id. */
+    private static float[] logits(CausalLm model) {
+        try (DecoderCache cache = model.newCache(1, IDS.length)) {
+            Tensor ids = Tensor.of(IDS, 1, IDS.length);
+            Tensor[] parts = new Tensor[1 + IDS.length - PROMPT];
+            parts[0] = model.forward(ids.slice(1, 0, PROMPT), cache);
+            for (int t = PROMPT; t < IDS.length; t++) {
+                parts[1 + t - PROMPT] = model.forward(ids.slice(1, t, t + 1), cache);
+            }
+            return Tensor.cat(1, parts).toFloatArray();
+        }
+    }
+
+    @Test
+    void anEmbeddingTableInBf16LooksUpRowsAndRefusesBadIds() {
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor table = Tensor.randn(Device.CPU, 4, 0, 7, 5);
+            try (Bf16Linear bf16 = Bf16Linear.of(table, false, null)) {
+                EmbeddingTable lookup = bf16;
+                float[] rows = lookup.lookup(Tensor.of(new long[] {6, 0}, 2)).toFloatArray();
+                float[] expected = table.to(DType.BF16).to(DType.F32).toFloatArray();
+                for (int c = 0; c < 5; c++) {
+                    assertEquals(expected[6 * 5 + c], rows[c], 0.0);
+                    assertEquals(expected[c], rows[5 + c], 0.0);
+                }
+                assertThrows(IllegalArgumentException.class, () -> lookup.lookup(Tensor.of(new long[] {7}, 1)));
+                assertThrows(IllegalArgumentException.class, () -> bf16.forward(Tensor.zeros(Device.CPU, 2, 4)));
+            }
+        }
+    }
+}
