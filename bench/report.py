@@ -180,6 +180,9 @@ ROWS = [
     row("decoder", "decode 1 token, TinyLlama shape, int8 projections and head", "context 128",
         ("ModelDecodeBenchmark", "decodeStep", {"model": "tinyllama", "weights": "int8"}), "n/a: no PyTorch peer for this row yet", "tok/s",
         bytes_=TL_DECODE_BYTES_INT8, issue=14),
+    row("decoder", "decode 1 token, TinyLlama shape, int8 projections, head and embeddings", "context 128",
+        ("ModelDecodeBenchmark", "decodeStep", {"model": "tinyllama", "weights": "int8-all"}), "n/a: no PyTorch peer for this row yet", "tok/s",
+        bytes_=TL_DECODE_BYTES_INT8, issue=14),  # one embedding row more or less: the same bytes as int8
 ]
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 LOWER_IS_BETTER = {"ns/call", "ms"}

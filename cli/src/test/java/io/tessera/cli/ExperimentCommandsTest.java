@@ -70,6 +70,33 @@ class ExperimentCommandsTest {
     }
 
     @Test
+    void fishRunsOnTheVisionTransformerIntoItsOwnFiles() throws IOException {
+        Files.writeString(dir.resolve("fish.md"), "the MLP's results");
+        CliRunner.ok(args("fish", dir, "--model", "ViT", "--seeds", "1", "--densities", "0.005", "--rates", "1e-3,1e-2"));
+        assertEquals(List.of("fish-vit.md", "fish-vit.png", "fish.md"), CliRunner.listing(dir), "its own files beside the MLP's");
+        assertEquals("the MLP's results", Files.readString(dir.resolve("fish.md")));
+        checkPng(dir.resolve("fish-vit.png"));
+        String md = Files.readString(dir.resolve("fish-vit.md"));
+        assertTrue(md.contains("A ViT (28x28 images as 16 patches of 7x7"), md);
+        // counted here from the architecture: patch embedding, positions, 2 pre-norm blocks (2 LayerNorms, fused qkv,
+        // attention output, a 4x MLP), the final LayerNorm and the head
+        long d = 64;
+        long block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * 4 * d + 4 * d) + (4 * d * d + d);
+        long parameters = (49 * d + d) + 16 * d + 2 * block + 2 * d + (d * 10 + 10);
+        Map<String, List<String>> rows = table(md, "| arm |");
+        List<String> full = rows.get("full fine-tuning 100%");
+        assertEquals(String.format("%,d", parameters), full.get(2));
+        assertEquals(100.0 * (d * 10 + 10) / parameters, Double.parseDouble(full.get(3)), 0.01, "the head's share of all parameters");
+        assertTrue(mean(full.get(5)) > mean(rows.get("pretrained model (no fine-tuning)").get(5)) + 20, "fine-tuning teaches 5-9: " + full);
+        for (String arm : List.of("FISH mask", "random mask", "largest-magnitude mask")) {
+            List<String> row = rows.get(arm + " 0.5%");
+            assertEquals(String.format("%,d", (long) Math.floor(0.005 * parameters)), row.get(2), arm + " trains exactly the fraction");
+            double inHead = Double.parseDouble(row.get(3));
+            assertTrue(inHead >= 0 && inHead <= 100, row.toString());
+        }
+    }
+
+    @Test
     void mergeWritesItsTableAndPlotForBothKindsOfContribution() throws IOException {
         CliRunner.ok(args("merge", dir, "--seeds", "1", "--rates", "3e-3"));
         assertEquals(List.of("merge.md", "merge.png"), CliRunner.listing(dir));
@@ -114,6 +141,8 @@ class ExperimentCommandsTest {
                 "--seeds", "0");
         CliRunner.fails(2, List.of("--densities", "1.5"), "experiment", "fish", "--out-dir", out.toString(), "--densities", "0.01,1.5");
         CliRunner.fails(2, List.of("--rates"), "experiment", "fish", "--out-dir", out.toString(), "--rates", "-1");
+        CliRunner.fails(2, List.of("--model must be mlp or vit, got 'resnet'"), "experiment", "fish", "--out-dir", out.toString(),
+                "--model", "resnet");
         CliRunner.fails(2, List.of("--fish-density"), "experiment", "merge", "--out-dir", out.toString(), "--fish-density", "0");
         CliRunner.fails(2, List.of("Unknown option: '--bogus'"), "experiment", "merge", "--bogus");
         CliRunner.fails(2, List.of("tessera experiment"), "experiment");

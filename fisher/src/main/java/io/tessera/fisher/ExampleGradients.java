@@ -101,7 +101,7 @@ final class ExampleGradients implements GradientTap {
 
     private Tensor sumSquares(Tensor p, List<Use> pUses) {
         Use only = pUses.size() == 1 ? pUses.get(0) : null;
-        if (only != null && isLinearWeight(only, p) && only.in().numel() / only.in().dim(-1) == batch) {
+        if (only != null && isLinearWeight(only, p) && oneRowPerExample(only.node().inputs().get(0))) {
             Tensor x = only.node().inputs().get(0).reshape(batch, -1);
             Tensor g = only.gradient().reshape(batch, -1);
             // one row per example: sum_i (g_i x_i^T)∘(g_i x_i^T) = (G∘G)^T (X∘X), no per-example matrix formed
@@ -201,6 +201,11 @@ final class ExampleGradients implements GradientTap {
             return;
         }
         t.gradFn().inputs().forEach(in -> collectLeaves(in, out, seen));
+    }
+
+    /** The Linear's input x holds exactly one row per example ([batch, in]), not several ([batch, tokens, in]). */
+    private boolean oneRowPerExample(Tensor x) {
+        return x.numel() / x.dim(-1) == batch;
     }
 
     private static boolean isLinearWeight(Use use, Tensor p) {

@@ -10,7 +10,8 @@ import io.tessera.engine.nn.VisionTransformer;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The batched per-example Fisher of a vision transformer, whose forward reshapes its input into patches before any
@@ -23,20 +24,25 @@ class VisionTransformerFisherTest {
         assertEquals(0, HostStorage.liveBytes(), "native bytes still allocated");
     }
 
-    @Test
-    void batchedMatchesOneBackwardPassPerExample() {
+    /**
+     * Batches of 3 (3, 3, 3), and of 8 (8, 1): 8 is also the row count of the [8, 24] attention weight and the [8, 25]
+     * patch embedding, which once sent them down the one-row-per-example path with 4 patches per example.
+     */
+    @ParameterizedTest
+    @ValueSource(ints = {3, 8})
+    void batchedMatchesOneBackwardPassPerExample(int batchSize) {
         VisionTransformer.Config config = new VisionTransformer.Config(10, 5, 8, 2, 2, 3);
-        int examples = 7;
+        int examples = 9;
         SplittableRandom rng = new SplittableRandom(4);
         float[] pixels = new float[(int) (examples * config.pixels())];
         for (int i = 0; i < pixels.length; i++) {
             pixels[i] = (float) rng.nextDouble();
         }
-        int[] labels = {2, 0, 1, 1, 2, 0, 2};
+        int[] labels = {2, 0, 1, 1, 2, 0, 2, 1, 0};
         try (VisionTransformer vit = new VisionTransformer(config, 3); TensorScope scope = TensorScope.open()) {
             Tensor inputs = Tensor.of(pixels, examples, config.pixels());
             Map<String, Tensor> fast = DiagonalFisher.of(vit, vit::forward, inputs, Tensor.of(labels, examples),
-                    DiagonalFisher.Labels.EMPIRICAL, 0, 3); // batches of 3, 3 and 1
+                    DiagonalFisher.Labels.EMPIRICAL, 0, batchSize);
             Map<String, Tensor> slow = DiagonalFisher.perExample(vit, vit::forward, inputs, labels, DiagonalFisher.Labels.EMPIRICAL, 0);
             try {
                 assertEquals(vit.namedParameters().keySet(), fast.keySet());

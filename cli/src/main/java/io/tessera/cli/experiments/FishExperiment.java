@@ -4,7 +4,7 @@ import io.tessera.cli.ProgressBar;
 import io.tessera.data.FashionMnist;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
-import io.tessera.engine.nn.Mlp;
+import io.tessera.engine.nn.Module;
 import io.tessera.fisher.DiagonalFisher;
 import io.tessera.fisher.FishMask;
 import io.tessera.sparse.SparseMask;
@@ -26,18 +26,16 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * Is a FISH mask close to full fine-tuning and clearly above a random mask? Pretrains the MLP on classes
- * 0-4 and fine-tunes it on classes 5-9: all parameters, or only those of a FISH, random or largest-magnitude
- * mask of each density, each arm at the learning rate that scores best on a validation split (chosen with
- * the first seed), over several seeds (each its own pretrained model, shuffling and random mask).
+ * Is a FISH mask close to full fine-tuning and clearly above a random mask? Pretrains a model (the MLP, or with
+ * {@code --model vit} a small vision transformer) on classes 0-4 and fine-tunes it on classes 5-9: all parameters,
+ * or only those of a FISH, random or largest-magnitude mask of each density, each arm at the learning rate that
+ * scores best on a validation split (chosen with the first seed), over several seeds (each its own pretrained
+ * model, shuffling and random mask).
  */
 @Command(name = "fish",
         description = {"FISH mask vs random and largest-magnitude masks vs full fine-tuning: pretrain on Fashion-MNIST classes 0-4,",
-            "fine-tune on 5-9; writes fish.md (table) and fish.png (plot) into --out-dir."})
+            "fine-tune on 5-9; writes fish.md and fish.png (fish-vit.md and fish-vit.png with --model vit) into --out-dir."})
 final class FishExperiment implements Callable<Integer> {
-    /** The output layer's weight and bias, 256 x 10 + 10. */
-    private static final long HEAD_PARAMETERS = MlpBench.SIZES[1] * MlpBench.SIZES[2] + MlpBench.SIZES[2];
-
     @Mixin
     PretrainOptions pretrain = new PretrainOptions();
 
@@ -51,6 +49,10 @@ final class FishExperiment implements Callable<Integer> {
             this.label = label;
         }
     }
+
+    @Option(names = "--model", description = "The model: mlp (784-256-10) or vit (a small vision transformer, the demo's); "
+            + "default: ${DEFAULT-VALUE}.", defaultValue = "mlp", converter = ModelConverter.class)
+    ClassifierBench.Architecture model;
 
     @Option(names = "--out-dir", description = "Where fish.md and fish.png go (default: ${DEFAULT-VALUE}).", defaultValue = "docs/results")
     Path outDir;
@@ -99,7 +101,7 @@ final class FishExperiment implements Callable<Integer> {
         final double[] newClasses;
         final double[] oldClasses;
         long trained;
-        /** Per seed, the share of the trained entries in the output layer (2.weight, 2.bias). */
+        /** Per seed, the share of the trained entries in the output layer. */
         final double[] inHead;
 
         Outcome(int rates, int seeds) {
@@ -116,12 +118,12 @@ final class FishExperiment implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         String command = Report.command(spec);
         long start = System.nanoTime();
-        MlpBench.Splits splits = MlpBench.Splits.load(pretrain.data, validation);
-        FashionMnist.Split pretrainSet = splits.train().withLabels(MlpBench.PRETRAIN_CLASSES, pretrain.pretrainExamples);
-        FashionMnist.Split tuneSet = splits.train().withLabels(MlpBench.NEW_CLASSES, examples);
-        FashionMnist.Split validationSet = splits.validation().withLabels(MlpBench.NEW_CLASSES, Integer.MAX_VALUE);
-        FashionMnist.Split testNew = splits.test().withLabels(MlpBench.NEW_CLASSES, Integer.MAX_VALUE);
-        FashionMnist.Split testOld = splits.test().withLabels(MlpBench.PRETRAIN_CLASSES, Integer.MAX_VALUE);
+        ClassifierBench.Splits splits = ClassifierBench.Splits.load(pretrain.data, validation);
+        FashionMnist.Split pretrainSet = splits.train().withLabels(ClassifierBench.PRETRAIN_CLASSES, pretrain.pretrainExamples);
+        FashionMnist.Split tuneSet = splits.train().withLabels(ClassifierBench.NEW_CLASSES, examples);
+        FashionMnist.Split validationSet = splits.validation().withLabels(ClassifierBench.NEW_CLASSES, Integer.MAX_VALUE);
+        FashionMnist.Split testNew = splits.test().withLabels(ClassifierBench.NEW_CLASSES, Integer.MAX_VALUE);
+        FashionMnist.Split testOld = splits.test().withLabels(ClassifierBench.PRETRAIN_CLASSES, Integer.MAX_VALUE);
         if (tuneSet.count() == 0 || validationSet.count() == 0 || pretrainSet.count() == 0) {
             throw new IllegalArgumentException("the splits of " + pretrain.data + " hold no examples of some classes (pretraining "
                     + pretrainSet.count() + ", fine-tuning " + tuneSet.count() + ", validation " + validationSet.count() + ")");
@@ -133,24 +135,28 @@ final class FishExperiment implements Callable<Integer> {
         long parameters = 0;
         for (int s = 0; s < seeds; s++) {
             long seed = s + 1;
-            try (Mlp base = MlpBench.pretrain(pretrainSet, pretrain.pretrainEpochs, seed, progress("seed " + seed + " pretraining"))) {
+            try (Module base = ClassifierBench.pretrain(model, pretrainSet, pretrain.pretrainEpochs, seed,
+                    progress("seed " + seed + " pretraining"))) {
                 parameters = base.parameterCount();
-                pretrained[0][s] = MlpBench.accuracy(base, testNew, allClasses());
-                pretrained[1][s] = MlpBench.accuracy(base, testOld, allClasses());
+                long headParameters = base.namedParameters().entrySet().stream().filter(e -> e.getKey().startsWith(model.headPrefix))
+                        .mapToLong(e -> e.getValue().numel()).sum();
+                pretrained[0][s] = ClassifierBench.accuracy(base, testNew, allClasses());
+                pretrained[1][s] = ClassifierBench.accuracy(base, testOld, allClasses());
                 Map<Config, SparseMask> masks = masks(base, tuneSet, configs, seed);
                 for (Config config : configs) {
                     Outcome o = outcomes.get(config);
                     SparseMask mask = masks.get(config);
                     o.trained = mask == null ? parameters : mask.count();
-                    o.inHead[s] = mask == null ? (double) HEAD_PARAMETERS / parameters : (double) mask.tensors().entrySet().stream()
-                            .filter(e -> e.getKey().startsWith("2.")).mapToLong(e -> e.getValue().count()).sum() / mask.count();
+                    o.inHead[s] = mask == null ? (double) headParameters / parameters : (double) mask.tensors().entrySet().stream()
+                            .filter(e -> e.getKey().startsWith(model.headPrefix)).mapToLong(e -> e.getValue().count()).sum()
+                            / mask.count();
                     String label = String.format(Locale.ROOT, "seed %d %s", seed, config.label());
                     if (s == 0) {
                         chooseRate(base, mask, label, o, tuneSet, validationSet, testNew, testOld);
                     } else {
-                        try (Mlp tuned = MlpBench.finetune(base, mask, o.rate, tuneSet, epochs, seed, progress(label))) {
-                            o.newClasses[s] = MlpBench.accuracy(tuned, testNew, allClasses());
-                            o.oldClasses[s] = MlpBench.accuracy(tuned, testOld, allClasses());
+                        try (Module tuned = ClassifierBench.finetune(model, base, mask, o.rate, tuneSet, epochs, seed, progress(label))) {
+                            o.newClasses[s] = ClassifierBench.accuracy(tuned, testNew, allClasses());
+                            o.oldClasses[s] = ClassifierBench.accuracy(tuned, testOld, allClasses());
                         }
                     }
                     label += " lr " + Report.rate(o.rate);
@@ -162,9 +168,10 @@ final class FishExperiment implements Callable<Integer> {
         }
         String minutes = String.format(Locale.ROOT, "%.1f", (System.nanoTime() - start) / 6e10);
         String markdown = markdown(command, outcomes, pretrained, parameters, tuneSet.count(), validationSet.count(), minutes);
-        Report.write(outDir, "fish", markdown, Plots.fish(outcomes.entrySet().stream().map(e -> new Plots.FishPoint(
+        String name = model == ClassifierBench.Architecture.MLP ? "fish" : "fish-" + model.name().toLowerCase(Locale.ROOT);
+        Report.write(outDir, name, markdown, Plots.fish(outcomes.entrySet().stream().map(e -> new Plots.FishPoint(
                 e.getKey().arm().label, 100 * e.getKey().density(), e.getValue().newClasses, e.getValue().oldClasses)).toList()));
-        out.printf("wrote %s and %s%n", outDir.resolve("fish.md"), outDir.resolve("fish.png"));
+        out.printf("wrote %s and %s%n", outDir.resolve(name + ".md"), outDir.resolve(name + ".png"));
         return 0;
     }
 
@@ -204,12 +211,12 @@ final class FishExperiment implements Callable<Integer> {
      * Each config's mask for this seed's pretrained model (none for full fine-tuning): FISH from the empirical
      * Fisher over the first fine-tuning examples, random from the seed, magnitude from |theta|.
      */
-    private Map<Config, SparseMask> masks(Mlp base, FashionMnist.Split tuneSet, List<Config> configs, long seed) {
+    private Map<Config, SparseMask> masks(Module base, FashionMnist.Split tuneSet, List<Config> configs, long seed) {
         FashionMnist.Split fisherSet = tuneSet.range(0, Math.min(fisherExamples, tuneSet.count()));
         Map<Config, SparseMask> masks = new LinkedHashMap<>();
         try (TensorScope scope = TensorScope.open()) {
-            Map<String, Tensor> fisher = DiagonalFisher.ofMlp(base, MlpBench.images(fisherSet), MlpBench.labels(fisherSet),
-                    DiagonalFisher.Labels.EMPIRICAL, seed, 256);
+            Map<String, Tensor> fisher = DiagonalFisher.of(base, x -> ClassifierBench.logits(base, x), ClassifierBench.images(fisherSet),
+                    Tensor.of(ClassifierBench.labels(fisherSet), fisherSet.count()), DiagonalFisher.Labels.EMPIRICAL, seed, 256);
             Map<String, Tensor> magnitude = new LinkedHashMap<>();
             Map<String, long[]> shapes = new LinkedHashMap<>();
             base.stateDict().forEach((name, t) -> {
@@ -233,24 +240,24 @@ final class FishExperiment implements Callable<Integer> {
      * Fine-tunes with every rate (seed 1) and keeps the one with the best validation accuracy on classes 5-9
      * (ties: the first rate), with its test accuracies as seed 1's.
      */
-    private void chooseRate(Mlp base, SparseMask mask, String label, Outcome o, FashionMnist.Split tuneSet,
+    private void chooseRate(Module base, SparseMask mask, String label, Outcome o, FashionMnist.Split tuneSet,
                             FashionMnist.Split validationSet, FashionMnist.Split testNew, FashionMnist.Split testOld) {
         double best = -1;
         for (int r = 0; r < rates.length; r++) {
-            MlpBench.Progress progress = progress(label + " lr " + Report.rate(rates[r]));
-            try (Mlp tuned = MlpBench.finetune(base, mask, rates[r], tuneSet, epochs, 1, progress)) {
-                o.validation[r] = MlpBench.accuracy(tuned, validationSet, allClasses());
+            ClassifierBench.Progress progress = progress(label + " lr " + Report.rate(rates[r]));
+            try (Module tuned = ClassifierBench.finetune(model, base, mask, rates[r], tuneSet, epochs, 1, progress)) {
+                o.validation[r] = ClassifierBench.accuracy(tuned, validationSet, allClasses());
                 if (o.validation[r] > best) {
                     best = o.validation[r];
                     o.rate = rates[r];
-                    o.newClasses[0] = MlpBench.accuracy(tuned, testNew, allClasses());
-                    o.oldClasses[0] = MlpBench.accuracy(tuned, testOld, allClasses());
+                    o.newClasses[0] = ClassifierBench.accuracy(tuned, testNew, allClasses());
+                    o.oldClasses[0] = ClassifierBench.accuracy(tuned, testOld, allClasses());
                 }
             }
         }
     }
 
-    private MlpBench.Progress progress(String label) {
+    private ClassifierBench.Progress progress(String label) {
         ProgressBar[] bar = new ProgressBar[1];
         return (done, total) -> {
             bar[0] = bar[0] != null ? bar[0] : ProgressBar.onStderr(spec, label, total);
@@ -262,6 +269,23 @@ final class FishExperiment implements Callable<Integer> {
         return Set.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
     }
 
+    private static String capitalized(String text) {
+        return Character.toUpperCase(text.charAt(0)) + text.substring(1);
+    }
+
+    /** {@code mlp} / {@code vit}, case-insensitive, naming the choices when it is neither. */
+    static final class ModelConverter implements picocli.CommandLine.ITypeConverter<ClassifierBench.Architecture> {
+        @Override
+        public ClassifierBench.Architecture convert(String value) {
+            for (ClassifierBench.Architecture a : ClassifierBench.Architecture.values()) {
+                if (a.name().equalsIgnoreCase(value)) {
+                    return a;
+                }
+            }
+            throw new picocli.CommandLine.TypeConversionException("--model must be mlp or vit, got '" + value + "'");
+        }
+    }
+
     static String percent(double fraction) {
         return new java.math.BigDecimal(100 * fraction).round(new java.math.MathContext(3)).stripTrailingZeros().toPlainString() + "%";
     }
@@ -270,7 +294,7 @@ final class FishExperiment implements Callable<Integer> {
                             int validationCount, String minutes) {
         StringBuilder md = new StringBuilder("# FISH masks vs random and magnitude masks vs full fine-tuning\n\n");
         md.append(String.format(Locale.ROOT, """
-                An MLP 784-256-10 (%,d parameters) is pretrained with AdamW on Fashion-MNIST classes 0-4 (%d epochs), then \
+                %s (%,d parameters) is pretrained with AdamW on Fashion-MNIST classes 0-4 (%d epochs), then \
                 fine-tuned on %,d training examples of classes 5-9 (%d epochs, AdamW, batch 64): every parameter, or only those \
                 of a mask keeping a fraction of all parameters. The FISH mask keeps the largest entries of the empirical \
                 diagonal Fisher of the pretrained model over %,d fine-tuning examples; the random mask is uniform (seeded); \
@@ -280,7 +304,8 @@ final class FishExperiment implements Callable<Integer> {
                 standard deviation of test accuracy (argmax over all 10 classes) on classes 5-9 and on 0-4 (forgetting). \
                 Run time: %s minutes.
 
-                """, parameters, pretrain.pretrainEpochs, tuneCount, epochs, Math.min(fisherExamples, tuneCount),
+                """, capitalized(model.description), parameters, pretrain.pretrainEpochs, tuneCount, epochs,
+                Math.min(fisherExamples, tuneCount),
                 String.join(", ", java.util.Arrays.stream(rates).mapToObj(Report::rate).toList()), validationCount, seeds, minutes));
         md.append(command).append('\n');
         List<List<String>> rows = new ArrayList<>();

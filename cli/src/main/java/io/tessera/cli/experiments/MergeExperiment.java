@@ -4,7 +4,7 @@ import io.tessera.cli.ProgressBar;
 import io.tessera.data.FashionMnist;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
-import io.tessera.engine.nn.Mlp;
+import io.tessera.engine.nn.Module;
 import io.tessera.fisher.CoefficientSearch;
 import io.tessera.fisher.DiagonalFisher;
 import io.tessera.fisher.FishMask;
@@ -42,6 +42,8 @@ import picocli.CommandLine.Spec;
         description = {"Merging methods compared: A fine-tuned on classes 5-7 and B on 8-9 from one model pretrained on 0-4,",
             "merged six ways (fully fine-tuned, then as FISH patches); writes merge.md (table) and merge.png into --out-dir."})
 final class MergeExperiment implements Callable<Integer> {
+    /** The model merged: the MLP (the ViT's merges are in the demo). */
+    private static final ClassifierBench.Architecture MODEL = ClassifierBench.Architecture.MLP;
     private static final Set<Integer> TASK_A = Set.of(5, 6, 7);
     private static final Set<Integer> TASK_B = Set.of(8, 9);
     private static final List<String> METRICS = List.of("task A (5, 6, 7)", "task B (8, 9)", "overall (5-9)");
@@ -112,12 +114,12 @@ final class MergeExperiment implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         String command = Report.command(spec);
         long start = System.nanoTime();
-        MlpBench.Splits splits = MlpBench.Splits.load(pretrain.data, validation);
-        FashionMnist.Split pretrainSet = splits.train().withLabels(MlpBench.PRETRAIN_CLASSES, pretrain.pretrainExamples);
-        FashionMnist.Split tuneSet = splits.train().withLabels(MlpBench.NEW_CLASSES, examples);
+        ClassifierBench.Splits splits = ClassifierBench.Splits.load(pretrain.data, validation);
+        FashionMnist.Split pretrainSet = splits.train().withLabels(ClassifierBench.PRETRAIN_CLASSES, pretrain.pretrainExamples);
+        FashionMnist.Split tuneSet = splits.train().withLabels(ClassifierBench.NEW_CLASSES, examples);
         Task a = task("A", TASK_A, tuneSet, splits);
         Task b = task("B", TASK_B, tuneSet, splits);
-        Task all = task("A+B", MlpBench.NEW_CLASSES, tuneSet, splits);
+        Task all = task("A+B", ClassifierBench.NEW_CLASSES, tuneSet, splits);
         for (Task t : List.of(a, b, all)) {
             if (t.train().count() == 0 || t.validation().count() == 0 || pretrainSet.count() == 0) {
                 throw new IllegalArgumentException("the splits of " + pretrain.data + " hold no examples of task " + t.name()
@@ -126,7 +128,8 @@ final class MergeExperiment implements Callable<Integer> {
         }
         for (int s = 0; s < seeds; s++) {
             long seed = s + 1;
-            try (Mlp base = MlpBench.pretrain(pretrainSet, pretrain.pretrainEpochs, seed, progress("seed " + seed + " pretraining"))) {
+            try (Module base = ClassifierBench.pretrain(MODEL, pretrainSet, pretrain.pretrainEpochs, seed,
+                    progress("seed " + seed + " pretraining"))) {
                 for (Style style : Style.values()) {
                     runStyle(base, style, seed, s, a, b, all);
                     int column = s;
@@ -162,20 +165,20 @@ final class MergeExperiment implements Callable<Integer> {
         }
     }
 
-    private static Task task(String name, Set<Integer> labels, FashionMnist.Split tuneSet, MlpBench.Splits splits) {
+    private static Task task(String name, Set<Integer> labels, FashionMnist.Split tuneSet, ClassifierBench.Splits splits) {
         return new Task(name, labels, tuneSet.withLabels(labels, Integer.MAX_VALUE), splits.validation().withLabels(labels,
                 Integer.MAX_VALUE), splits.test().withLabels(labels, Integer.MAX_VALUE));
     }
 
     /** Trains A, B and the joint model in one style from {@code base}, merges A and B every way, and records the test accuracies. */
-    private void runStyle(Mlp base, Style style, long seed, int s, Task a, Task b, Task all) {
+    private void runStyle(Module base, Style style, long seed, int s, Task a, Task b, Task all) {
         Map<String, Row> rows = results.computeIfAbsent(style, k -> new LinkedHashMap<>());
         Map<String, Double> rates = chosenRates.computeIfAbsent(style, k -> new LinkedHashMap<>());
-        try (Mlp modelA = contribute(base, style, seed, a, rates); Mlp modelB = contribute(base, style, seed, b, rates);
+        try (Module modelA = contribute(base, style, seed, a, rates); Module modelB = contribute(base, style, seed, b, rates);
              TensorScope scope = TensorScope.open()) {
             record(rows, "A alone", "-", s, modelA.stateDict(), a, b, all);
             record(rows, "B alone", "-", s, modelB.stateDict(), a, b, all);
-            try (Mlp joint = contribute(base, style, seed, all, rates)) {
+            try (Module joint = contribute(base, style, seed, all, rates)) {
                 record(rows, "one model on A+B", "-", s, joint.stateDict(), a, b, all);
             }
             Map<String, Tensor> theta0 = base.stateDict();
@@ -184,12 +187,13 @@ final class MergeExperiment implements Callable<Integer> {
             List<Map<String, Tensor>> fishers = new ArrayList<>();
             List<Map<String, Tensor>> grams = new ArrayList<>();
             try {
-                for (Mlp model : List.of(modelA, modelB)) {
+                for (Module model : List.of(modelA, modelB)) {
                     FashionMnist.Split examples = first((model == modelA ? a : b).train());
-                    Tensor images = MlpBench.images(examples);
+                    Tensor images = ClassifierBench.images(examples);
                     // the exact Fisher, as the Fisher-merging paper: the labels are not used
-                    fishers.add(DiagonalFisher.ofMlp(model, images, MlpBench.labels(examples), DiagonalFisher.Labels.EXACT, seed, 256));
-                    grams.add(Grams.ofMlp(model, images, 256));
+                    fishers.add(DiagonalFisher.of(model, x -> ClassifierBench.logits(model, x), images,
+                            Tensor.of(ClassifierBench.labels(examples), examples.count()), DiagonalFisher.Labels.EXACT, seed, 256));
+                    grams.add(Grams.of(model, x -> ClassifierBench.logits(model, x), images, 256));
                 }
                 mergeAll(rows, theta0, models, fishers, grams, seed, s, a, b, all);
             } finally {
@@ -234,14 +238,14 @@ final class MergeExperiment implements Callable<Integer> {
      * Fisher of the base over the task's examples), at the rate chosen for it on the first seed: the one
      * whose model scores best on the task's validation examples.
      */
-    private Mlp contribute(Mlp base, Style style, long seed, Task task, Map<String, Double> rates) {
+    private Module contribute(Module base, Style style, long seed, Task task, Map<String, Double> rates) {
         SparseMask mask = null;
         if (style == Style.FISH) {
             FashionMnist.Split examples = first(task.train());
             Map<String, Tensor> fisher;
             try (TensorScope scope = TensorScope.open()) {
-                fisher = DiagonalFisher.ofMlp(base, MlpBench.images(examples), MlpBench.labels(examples), DiagonalFisher.Labels.EMPIRICAL,
-                        seed, 256);
+                fisher = DiagonalFisher.of(base, x -> ClassifierBench.logits(base, x), ClassifierBench.images(examples),
+                        Tensor.of(ClassifierBench.labels(examples), examples.count()), DiagonalFisher.Labels.EMPIRICAL, seed, 256);
             }
             try {
                 mask = FishMask.of(fisher, fishDensity, Set.of());
@@ -252,13 +256,15 @@ final class MergeExperiment implements Callable<Integer> {
         String label = "seed " + seed + " " + title(style) + " " + task.name();
         Double rate = rates.get(task.name());
         if (rate != null) {
-            return MlpBench.finetune(base, mask, rate, task.train(), epochs, seed, progress(label + " lr " + Report.rate(rate)));
+            return ClassifierBench.finetune(MODEL, base, mask, rate, task.train(), epochs, seed,
+                    progress(label + " lr " + Report.rate(rate)));
         }
-        Mlp best = null;
+        Module best = null;
         double bestScore = -1;
         for (double r : this.rates) {
-            Mlp tuned = MlpBench.finetune(base, mask, r, task.train(), epochs, seed, progress(label + " lr " + Report.rate(r)));
-            double score = MlpBench.accuracy(tuned, task.validation(), task.labels());
+            Module tuned = ClassifierBench.finetune(MODEL, base, mask, r, task.train(), epochs, seed,
+                    progress(label + " lr " + Report.rate(r)));
+            double score = ClassifierBench.accuracy(tuned, task.validation(), task.labels());
             if (score > bestScore) {
                 if (best != null) {
                     best.close();
@@ -296,9 +302,9 @@ final class MergeExperiment implements Callable<Integer> {
     }
 
     private static double accuracy(Map<String, Tensor> weights, FashionMnist.Split data, Set<Integer> labels) {
-        try (Mlp model = new Mlp(0, MlpBench.SIZES)) {
+        try (Module model = MODEL.create(0)) {
             model.loadStateDict(weights, true);
-            return MlpBench.accuracy(model, data, labels);
+            return ClassifierBench.accuracy(model, data, labels);
         }
     }
 
@@ -314,7 +320,7 @@ final class MergeExperiment implements Callable<Integer> {
         return style == Style.FULL ? "fully fine-tuned" : FishExperiment.percent(fishDensity) + " FISH-mask";
     }
 
-    private MlpBench.Progress progress(String label) {
+    private ClassifierBench.Progress progress(String label) {
         ProgressBar[] bar = new ProgressBar[1];
         return (done, total) -> {
             bar[0] = bar[0] != null ? bar[0] : ProgressBar.onStderr(spec, label, total);

@@ -4,7 +4,10 @@ import io.tessera.data.FashionMnist;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Mlp;
+import io.tessera.engine.nn.Module;
+import io.tessera.engine.nn.VisionTransformer;
 import io.tessera.engine.optim.AdamW;
 import io.tessera.engine.optim.Optimizer;
 import io.tessera.sparse.MaskedAdamW;
@@ -15,17 +18,46 @@ import java.util.Set;
 import java.util.stream.IntStream;
 
 /**
- * What both experiments do to the Fashion-MNIST MLP (784-256-10): split the data, pretrain on some
- * classes, fine-tune all or a masked subset of the parameters with AdamW, and measure accuracy with the
+ * What the experiments do to a Fashion-MNIST classifier (an {@link Architecture}): split the data, pretrain on
+ * some classes, fine-tune all or a masked subset of the parameters with AdamW, and measure accuracy with the
  * prediction restricted to a set of labels.
  */
-final class MlpBench {
-    static final long[] SIZES = {784, 256, 10};
+final class ClassifierBench {
+    /** The models the experiments run on, each the same shape every time, initialised from a seed. */
+    enum Architecture {
+        /** The MLP 784-256-10; its output layer is {@code 2.}. */
+        MLP("an MLP 784-256-10", "2.") {
+            @Override
+            Module create(long seed) {
+                return new Mlp(seed, 784, 256, 10);
+            }
+        },
+        /** The demo's vision transformer; its output layer is {@code head.}. */
+        VIT("a ViT (28x28 images as 16 patches of 7x7, width 64, 4 heads, 2 pre-norm blocks, mean pooling)", "head.") {
+            @Override
+            Module create(long seed) {
+                return new VisionTransformer(new VisionTransformer.Config(28, 7, 64, 4, 2, 10), seed);
+            }
+        };
+
+        final String description;
+        /** The name prefix of the output layer's parameters. */
+        final String headPrefix;
+
+        Architecture(String description, String headPrefix) {
+            this.description = description;
+            this.headPrefix = headPrefix;
+        }
+
+        /** A new model (a {@link Layer} from flat images [b, 784] to logits [b, 10]) initialised from {@code seed}. */
+        abstract Module create(long seed);
+    }
+
     static final Set<Integer> PRETRAIN_CLASSES = Set.of(0, 1, 2, 3, 4);
     static final Set<Integer> NEW_CLASSES = Set.of(5, 6, 7, 8, 9);
     private static final int BATCH = 64;
 
-    private MlpBench() {}
+    private ClassifierBench() {}
 
     /**
      * Training examples, validation examples (the last {@code validation} of Fashion-MNIST's training file,
@@ -43,9 +75,9 @@ final class MlpBench {
         }
     }
 
-    /** A new MLP (initialised from {@code seed}) trained with AdamW (rate 1e-3) on {@code data}. */
-    static Mlp pretrain(FashionMnist.Split data, int epochs, long seed, Progress progress) {
-        Mlp model = new Mlp(seed, SIZES);
+    /** A new model (initialised from {@code seed}) trained with AdamW (rate 1e-3) on {@code data}. */
+    static Module pretrain(Architecture architecture, FashionMnist.Split data, int epochs, long seed, Progress progress) {
+        Module model = architecture.create(seed);
         try (AdamW optimizer = new AdamW(model.parameters(), 1e-3)) {
             train(model, optimizer, data, epochs, seed, progress);
         } catch (RuntimeException e) {
@@ -59,8 +91,10 @@ final class MlpBench {
      * A copy of {@code base} fine-tuned on {@code data} with AdamW at rate {@code lr}: every parameter if
      * {@code mask} is null, else only the masked entries (compact gradients).
      */
-    static Mlp finetune(Mlp base, SparseMask mask, double lr, FashionMnist.Split data, int epochs, long seed, Progress progress) {
-        Mlp tuned = copy(base);
+    static Module finetune(Architecture architecture, Module base, SparseMask mask, double lr, FashionMnist.Split data, int epochs,
+                           long seed, Progress progress) {
+        Module tuned = architecture.create(0);
+        tuned.loadStateDict(base.stateDict(), true);
         try (Optimizer optimizer = mask == null ? new AdamW(tuned.parameters(), lr)
                 : new MaskedAdamW(tuned.namedParameters(), mask, lr).compactGradients()) {
             train(tuned, optimizer, data, epochs, seed, progress);
@@ -71,17 +105,16 @@ final class MlpBench {
         return tuned;
     }
 
-    private static Mlp copy(Mlp model) {
-        Mlp out = new Mlp(0, SIZES);
-        out.loadStateDict(model.stateDict(), true);
-        return out;
+    /** The logits of {@code model} (a {@link Layer}) for {@code images}. */
+    static Tensor logits(Module model, Tensor images) {
+        return ((Layer) model).forward(images);
     }
 
-    private static void train(Mlp model, Optimizer optimizer, FashionMnist.Split data, int epochs, long seed, Progress progress) {
+    private static void train(Module model, Optimizer optimizer, FashionMnist.Split data, int epochs, long seed, Progress progress) {
         int steps = (data.count() + BATCH - 1) / BATCH;
         for (int epoch = 1; epoch <= epochs; epoch++) {
             int done = (epoch - 1) * steps;
-            ClassifierTraining.trainEpoch(model::forward, optimizer, data, BATCH, seed, epoch,
+            ClassifierTraining.trainEpoch(x -> logits(model, x), optimizer, data, BATCH, seed, epoch,
                     (e, step, n, loss) -> progress.advance(done + step, epochs * steps));
         }
     }
@@ -93,7 +126,7 @@ final class MlpBench {
     }
 
     /** The fraction of {@code data} whose label is the arg-max of the logits over {@code labels} only. */
-    static double accuracy(Mlp model, FashionMnist.Split data, Set<Integer> labels) {
+    static double accuracy(Module model, FashionMnist.Split data, Set<Integer> labels) {
         if (data.count() == 0) {
             throw new IllegalArgumentException("accuracy over no examples");
         }
@@ -105,7 +138,7 @@ final class MlpBench {
                 int to = Math.min(from + 1000, data.count());
                 try (TensorScope scope = TensorScope.open()) {
                     Tensor[] batch = ClassifierTraining.batch(data, order, from, to);
-                    Tensor logits = model.forward(batch[0]);
+                    Tensor logits = logits(model, batch[0]);
                     int classes = (int) logits.dim(1);
                     float[] values = logits.contiguous().toFloatArray();
                     for (int i = 0; i < to - from; i++) {
