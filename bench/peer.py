@@ -13,6 +13,7 @@ Keys are the ones bench/report.py joins on. Standard library + torch + numpy onl
 """
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -276,17 +277,115 @@ class Peer:
         variants = [("model_decode", float_model, "f32"),
                     ("model_decode_int8", torch.ao.quantization.quantize_dynamic(
                         float_model, {nn.Linear}, dtype=torch.qint8), "quantize_dynamic(qint8, onednn) Linears, tied head included"),
-                    ("model_decode_int8_blocks", self._int8_blocks(float_model), "quantize_dynamic(qint8, onednn) block Linears, f32 head")]
+                    ("model_decode_int8_blocks", self._int8_blocks(float_model), "quantize_dynamic(qint8, onednn) block Linears, f32 head"),
+                    ("model_decode_bf16", copy.deepcopy(float_model).to(torch.bfloat16), "bfloat16 weights and activations")]
         for key, model, how in variants:
-            caches = [(torch.zeros(1, heads, ctx + 1, d // heads), torch.zeros(1, heads, ctx + 1, d // heads)) for _ in range(layers)]
+            dtype = next(model.parameters()).dtype if key == "model_decode_bf16" else torch.float32
+            caches = [(torch.zeros(1, heads, ctx + 1, d // heads, dtype=dtype), torch.zeros(1, heads, ctx + 1, d // heads, dtype=dtype))
+                      for _ in range(layers)]
             with torch.inference_mode():
                 model(prompt, caches, 0)
                 self.record(key, f"eager nn.Modules, {how}, preallocated KV cache, {attention}, inference_mode",
                             lambda: model(token, caches, ctx))
 
+    # ---- a whole TinyLlama-1.1B-shape model (LLaMA: RMSNorm, rotate-half RoPE, 4 KV heads of 32, SwiGLU, untied
+    # head), decode 1 token at context 128, batch 1; random weights, as HF's LlamaForCausalLM computes in eager mode
+    def model_decode_tinyllama(self):
+        torch = self.torch
+        nn = torch.nn
+        F = torch.nn.functional
+        vocab, d, ffn, layers, heads, kv_heads, ctx = 32000, 2048, 5632, 22, 32, 4, 128
+        hd = d // heads
+        inv_freq = 1.0 / (10000.0 ** (torch.arange(0, hd, 2).float() / hd))
+        angles = torch.outer(torch.arange(ctx + 1).float(), inv_freq)
+        cos, sin = torch.cat([angles, angles], -1).cos(), torch.cat([angles, angles], -1).sin()
+
+        def linear(i, o):  # skip the default init of 1.1B weights (minutes); normal(0, 0.02) as HF initialises
+            layer = torch.nn.utils.skip_init(nn.Linear, i, o, bias=False)
+            with torch.no_grad():
+                layer.weight.normal_(0, 0.02)
+            return layer
+
+        def rotate_half(x):
+            return torch.cat([-x[..., hd // 2:], x[..., :hd // 2]], -1)
+
+        class RmsNorm(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.weight = nn.Parameter(torch.ones(d))
+
+            def forward(self, x):
+                x32 = x.float()
+                return (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + 1e-5)).to(x.dtype) * self.weight
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.input_layernorm, self.post_attention_layernorm = RmsNorm(), RmsNorm()
+                self.q_proj, self.k_proj, self.v_proj = linear(d, d), linear(d, kv_heads * hd), linear(d, kv_heads * hd)
+                self.o_proj = linear(d, d)
+                self.gate_proj, self.up_proj, self.down_proj = linear(d, ffn), linear(d, ffn), linear(ffn, d)
+
+            def forward(self, x, cache, past):
+                B, T, _ = x.shape
+                h = self.input_layernorm(x)
+                q = self.q_proj(h).view(B, T, heads, hd).transpose(1, 2)
+                k = self.k_proj(h).view(B, T, kv_heads, hd).transpose(1, 2)
+                v = self.v_proj(h).view(B, T, kv_heads, hd).transpose(1, 2)
+                c, s = cos[past:past + T].to(x.dtype), sin[past:past + T].to(x.dtype)
+                q, k = q * c + rotate_half(q) * s, k * c + rotate_half(k) * s
+                keys, values = cache
+                keys[:, :, past:past + T] = k
+                values[:, :, past:past + T] = v
+                k = keys[:, :, :past + T].repeat_interleave(heads // kv_heads, dim=1)  # HF's repeat_kv
+                v = values[:, :, :past + T].repeat_interleave(heads // kv_heads, dim=1)
+                att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+                if T > 1:
+                    att = att.masked_fill(torch.ones(T, past + T, dtype=torch.bool).triu(past + 1), float("-inf"))
+                y = (att.float().softmax(-1).to(x.dtype) @ v).transpose(1, 2).reshape(B, T, d)
+                x = x + self.o_proj(y)
+                h = self.post_attention_layernorm(x)
+                return x + self.down_proj(F.silu(self.gate_proj(h)) * self.up_proj(h))
+
+        class Llama(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed_tokens = torch.nn.utils.skip_init(nn.Embedding, vocab, d)
+                with torch.no_grad():
+                    self.embed_tokens.weight.normal_(0, 0.02)
+                self.layers = nn.ModuleList([Block() for _ in range(layers)])
+                self.norm = RmsNorm()
+                self.lm_head = linear(d, vocab)
+
+            def forward(self, ids, caches, past):
+                x = self.embed_tokens(ids)
+                for blk, cache in zip(self.layers, caches):
+                    x = blk(x, cache, past)
+                return self.lm_head(self.norm(x))
+
+        torch.manual_seed(0)
+        prompt = torch.randint(0, vocab, (1, ctx))
+        token = torch.tensor([[42]])
+        torch.backends.quantized.engine = "onednn"
+        how = "eager nn.Modules as HF's LlamaForCausalLM (repeat_kv, rotate-half RoPE), preallocated KV cache, inference_mode"
+        for key, dtype in [("model_decode_tinyllama", torch.float32), ("model_decode_tinyllama_bf16", torch.bfloat16),
+                           ("model_decode_tinyllama_int8", None)]:
+            model = Llama().eval()  # one variant in memory at a time: 4.4 GB in f32
+            if dtype is None:
+                model = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+                shown = "quantize_dynamic(qint8, onednn) Linears and head, " + how
+            else:
+                model = model.to(dtype)
+                shown = f"{str(dtype).replace('torch.', '')}, " + how
+            caches = [(torch.zeros(1, kv_heads, ctx + 1, hd, dtype=dtype or torch.float32),
+                       torch.zeros(1, kv_heads, ctx + 1, hd, dtype=dtype or torch.float32)) for _ in range(layers)]
+            with torch.inference_mode():
+                model(prompt, caches, 0)
+                self.record(key, shown, lambda: model(token, caches, ctx))
+            del model, caches
+
     def _int8_blocks(self, model):
         """A copy of model whose blocks' Linears are dynamic int8 and whose (tied) head stays f32."""
-        import copy
         torch = self.torch
         quantized = copy.deepcopy(model)
         quantized.h = torch.ao.quantization.quantize_dynamic(quantized.h, {torch.nn.Linear}, dtype=torch.qint8)
@@ -485,7 +584,8 @@ def main():
     peer = Peer(torch, np, have)
     groups = [("call_overhead", None), ("bandwidth", None), ("adamw", None), ("matmul", None), ("linear", None),
               ("int8_linear", None),
-              ("decoder", None), ("model_decode", "ModelDecodeBenchmark"), ("masked_adamw", "MaskedAdamWBenchmark"),
+              ("decoder", None), ("model_decode", "ModelDecodeBenchmark"),
+              ("model_decode_tinyllama", "ModelDecodeBenchmark"), ("masked_adamw", "MaskedAdamWBenchmark"),
               ("masked_backward", "MaskedBackwardBenchmark"), ("fisher", "FisherBenchmark"),
               ("quantize", "QuantizeBenchmark")]
     only = set(filter(None, args.only.split(",")))
