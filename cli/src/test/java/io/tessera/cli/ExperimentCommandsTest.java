@@ -67,6 +67,19 @@ class ExperimentCommandsTest {
             }
         }
         assertTrue(md.contains("## What this shows"), md);
+        Map<String, List<String>> parts = placement(md);
+        assertEquals(6, parts.size(), "a row per masked arm: " + parts.keySet());
+        parts.values().forEach(row -> assertEquals("0.0", row.get(3), "an MLP has no position embeddings: " + row));
+    }
+
+    /** The "where the masks lie" table: per masked arm, the shares of its entries per part, which add up to 100%. */
+    private static Map<String, List<String>> placement(String md) {
+        String section = md.substring(md.indexOf("## Where the masks lie"));
+        Map<String, List<String>> rows = table(section, "| arm |");
+        for (List<String> row : rows.values()) {
+            assertEquals(100, row.subList(1, row.size()).stream().mapToDouble(Double::parseDouble).sum(), 0.3, row.toString());
+        }
+        return rows;
     }
 
     @Test
@@ -93,6 +106,8 @@ class ExperimentCommandsTest {
             assertEquals(String.format("%,d", (long) Math.floor(0.005 * parameters)), row.get(2), arm + " trains exactly the fraction");
             double inHead = Double.parseDouble(row.get(3));
             assertTrue(inHead >= 0 && inHead <= 100, row.toString());
+            assertEquals(inHead, Double.parseDouble(placement(md).get(arm + " 0.5%").get(1)), 0.06,
+                    "the output layer's share agrees (to the shown digits)");
         }
     }
 
@@ -157,7 +172,7 @@ class ExperimentCommandsTest {
         assertTrue(image.getWidth() >= 640 && image.getHeight() >= 400, image.getWidth() + "x" + image.getHeight());
     }
 
-    /** The rows of the first markdown table whose header starts with {@code header}, keyed by "first cell" (+ " " + second for fish). */
+    /** The rows of the first markdown table whose header starts with {@code header}, keyed by the first cell (and the density). */
     private static Map<String, List<String>> table(String md, String header) {
         Map<String, List<String>> rows = new LinkedHashMap<>();
         List<String> lines = md.lines().toList();
@@ -168,7 +183,8 @@ class ExperimentCommandsTest {
         for (int i = start + 2; i < lines.size() && lines.get(i).startsWith("|"); i++) {
             String line = lines.get(i);
             List<String> cells = Arrays.stream(line.substring(1, line.length() - 1).split("\\|")).map(String::strip).toList();
-            String key = header.equals("| arm |") && !cells.get(1).equals("-") ? cells.get(0) + " " + cells.get(1) : cells.get(0);
+            boolean byDensity = lines.get(start).startsWith("| arm | density |");
+            String key = byDensity && !cells.get(1).equals("-") ? cells.get(0) + " " + cells.get(1) : cells.get(0);
             rows.put(key, cells);
         }
         return rows;

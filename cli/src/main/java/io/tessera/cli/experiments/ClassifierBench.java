@@ -14,6 +14,7 @@ import io.tessera.sparse.MaskedAdamW;
 import io.tessera.sparse.SparseMask;
 import io.tessera.train.ClassifierTraining;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 import java.util.stream.IntStream;
 
@@ -51,7 +52,21 @@ final class ClassifierBench {
 
         /** A new model (a {@link Layer} from flat images [b, 784] to logits [b, 10]) initialised from {@code seed}. */
         abstract Module create(long seed);
+
+        /** Which of {@link #PARTS} the parameter {@code name} of rank {@code rank} belongs to. */
+        String part(String name, int rank) {
+            if (name.startsWith(headPrefix)) {
+                return PARTS.get(0);
+            }
+            if (name.contains("pos_embed")) {
+                return PARTS.get(2);
+            }
+            return rank >= 2 ? PARTS.get(1) : name.endsWith("bias") ? PARTS.get(3) : PARTS.get(4);
+        }
     }
+
+    /** The parts of a model that a mask's entries are counted in (the rank-1 weights are the norms' gains). */
+    static final List<String> PARTS = List.of("output layer", "other weight matrices", "position embeddings", "biases", "norm gains");
 
     static final Set<Integer> PRETRAIN_CLASSES = Set.of(0, 1, 2, 3, 4);
     static final Set<Integer> NEW_CLASSES = Set.of(5, 6, 7, 8, 9);

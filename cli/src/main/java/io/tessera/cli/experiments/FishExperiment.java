@@ -103,6 +103,8 @@ final class FishExperiment implements Callable<Integer> {
         long trained;
         /** Per seed, the share of the trained entries in the output layer. */
         final double[] inHead;
+        /** Seed 1's mask entries per part of the model ({@link ClassifierBench#PARTS}; empty for full fine-tuning). */
+        final Map<String, Long> placement = new LinkedHashMap<>();
 
         Outcome(int rates, int seeds) {
             validation = new double[rates];
@@ -151,6 +153,11 @@ final class FishExperiment implements Callable<Integer> {
                             .filter(e -> e.getKey().startsWith(model.headPrefix)).mapToLong(e -> e.getValue().count()).sum()
                             / mask.count();
                     String label = String.format(Locale.ROOT, "seed %d %s", seed, config.label());
+                    if (s == 0 && mask != null) {
+                        ClassifierBench.PARTS.forEach(part -> o.placement.put(part, 0L));
+                        mask.tensors().forEach((name, m) -> o.placement.merge(
+                                model.part(name, base.namedParameters().get(name).rank()), m.count(), Long::sum));
+                    }
                     if (s == 0) {
                         chooseRate(base, mask, label, o, tuneSet, validationSet, testNew, testOld);
                     } else {
@@ -316,6 +323,18 @@ final class FishExperiment implements Callable<Integer> {
                 Report.percent(o.oldClasses))));
         md.append(Report.table(List.of("arm", "density", "parameters trained", "of them in the output layer (%)", "learning rate",
                 "test accuracy 5-9 (%)", "test accuracy 0-4 (%)"), rows));
+        md.append("\n## Where the masks lie (seed 1; share of each mask's entries, %)\n\n");
+        List<String> partsHeader = new ArrayList<>(List.of("arm"));
+        partsHeader.addAll(ClassifierBench.PARTS);
+        List<List<String>> partRows = new ArrayList<>();
+        outcomes.forEach((c, o) -> {
+            if (!o.placement.isEmpty()) {
+                List<String> row = new ArrayList<>(List.of(c.label()));
+                o.placement.values().forEach(n -> row.add(String.format(Locale.ROOT, "%.1f", 100.0 * n / o.trained)));
+                partRows.add(row);
+            }
+        });
+        md.append(Report.table(partsHeader, partRows));
         md.append("\n## What this shows\n\n").append(findings(outcomes)).append("\n\n## Learning-rate choice (validation accuracy "
                 + "on classes 5-9, %, seed 1)\n\n");
         List<String> header = new ArrayList<>(List.of("arm"));
