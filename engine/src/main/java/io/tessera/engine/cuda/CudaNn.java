@@ -10,6 +10,8 @@ final class CudaNn {
     private static final int WARP = 32;
     /** Entries per row of a or b above which transposing both first moves fewer bytes (see sampledMatmul). */
     private static final long TRANSPOSE_ENTRIES_PER_ROW = 7;
+    /** The most queries per block of ts_causal_attention_f32 (TS_ATTENTION_TILE in attention.cu). */
+    private static final long ATTENTION_TILE = 8;
 
     private final CudaBackend backend;
     private final CudaContext context;
@@ -154,10 +156,10 @@ final class CudaNn {
     }
 
     /**
-     * Causal attention in one pass (ts_causal_attention_f32): a block per (batch, head, tile of queries), a warp per
-     * query and share of its keys. Decode (tq = 1) puts every warp of the block on the one query, each on every
-     * splits-th key. Returns false when even one warp's shared memory (the query and its output row) does not fit
-     * the device, for the caller to take the composite path.
+     * Causal attention in one pass (ts_causal_attention_f32): a block per (batch, head, tile of up to ATTENTION_TILE
+     * queries), its warps splitting the keys, so each K and V row is read once per tile. Returns false when even one
+     * warp and one query (the query and its output row in shared memory) do not fit the device, for the caller to take
+     * the composite path.
      */
     boolean causalAttention(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
         String op = "causalAttention";
@@ -167,18 +169,16 @@ final class CudaNn {
         long tk = k.dim(2);
         long d = q.dim(3);
         LaunchGeometry geometry = context.geometry();
-        long maxWarps = geometry.rowThreads() / WARP;
-        for (long tile = Math.min(tq, maxWarps); tile >= 1; tile--) {
-            for (long splits = Math.clamp(maxWarps / tile, 1, tk); splits >= 1; splits /= 2) {
-                long warps = tile * splits;
-                long shared = (tile * d + warps * (d + 2)) * Float.BYTES; // the tile's queries; per warp acc, max and sum
+        for (long tile = Math.min(tq, ATTENTION_TILE); tile >= 1; tile--) {
+            for (long warps = Math.min(geometry.rowThreads() / WARP, tk); warps >= 1; warps /= 2) {
+                long shared = (tile * d + warps * tile * (d + 2)) * Float.BYTES; // the queries; per warp acc, max and sum
                 if (shared <= geometry.sharedBytes()) {
                     long blocks = batch * heads * ((tq + tile - 1) / tile);
                     context.launch("ts_causal_attention_f32").i64(batch).i64(heads).i64(tq).i64(tk).i64(d).f32(scale)
                             .ptr(address(op, q)).i64(q.strides()[0]).i64(q.strides()[1]).i64(q.strides()[2])
                             .ptr(address(op, k)).i64(k.strides()[0]).i64(k.strides()[1]).i64(k.strides()[2])
                             .ptr(address(op, v)).i64(v.strides()[0]).i64(v.strides()[1]).i64(v.strides()[2])
-                            .i64(tile).i64(splits).ptr(address(op, y))
+                            .i64(tile).ptr(address(op, y))
                             .run((int) Math.min(blocks, geometry.maxBlocks()), (int) (warps * WARP), (int) shared);
                     return true;
                 }

@@ -106,6 +106,11 @@ class CudaCoalescingTest {
                         new int[] {1}, empty(DType.F32, ROWS))),
                 new Case("ts_reduce_adjacent_f32", "sum " + matrix + " over dim 0", b -> b.reduce(Ops.Reduce.SUM, random(ROWS, COLS),
                         new int[] {0}, empty(DType.F32, COLS))),
+                new Case("ts_causal_attention_f32", "decode: q [2, 8, 1, 64], k and v 512 positions of [2, 8, 1024, 64] caches",
+                        b -> b.causalAttention(random(2, 8, 1, 64), random(2, 8, 1024, 64).slice(2, 0, 512),
+                                random(2, 8, 1024, 64).slice(2, 0, 512), 0.125f, empty(DType.F32, 2, 1, 8, 64))),
+                new Case("ts_causal_attention_f32", "prefill: q, k and v [1, 4, 128, 64]", b -> b.causalAttention(random(1, 4, 128, 64),
+                        random(1, 4, 128, 64), random(1, 4, 128, 64), 0.125f, empty(DType.F32, 1, 128, 4, 64))),
                 new Case("ts_transpose_f32", "a and b into [1024, 64] for " + SDDMM, CudaCoalescingTest::sampledMatmul),
                 new Case("ts_sampled_matmul_f32", SDDMM + ", after the transposes", CudaCoalescingTest::sampledMatmul));
     }
