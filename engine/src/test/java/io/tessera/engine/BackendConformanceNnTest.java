@@ -235,10 +235,11 @@ class BackendConformanceNnTest {
     void causalAttentionMatchesSoftmaxOfScaledScoresOverVisibleKeys(ConformanceTargets t) {
         // batch, heads, queries, earlier keys, head dim: none, one, primes, decode over 1, 2 and 129 keys, 7 queries
         // over 7 keys, head dims of real models (64, 80), and one too wide for a CUDA block's shared memory (6200,
-        // where CUDA takes Backend's composite)
+        // where CUDA takes Backend's composite), and more (batch, head) pairs than the CUDA grid has blocks (3550), so
+        // blocks take a second one
         long[][] cases = {{1, 1, 1, 0, 1}, {2, 3, 5, 0, 13}, {1, 2, 7, 4, 4}, {1, 2, 0, 3, 5}, {2, 1, 3, 2, 1}, {1, 2, 37, 11, 64},
             {3, 2, 1, 0, 64}, {2, 3, 1, 1, 3}, {1, 3, 1, 128, 80}, {3, 2, 1, 128, 1}, {3, 1, 7, 0, 3}, {2, 3, 7, 0, 80},
-            {1, 1, 1, 1, 6200}};
+            {1, 1, 1, 1, 6200}, {50, 71, 1, 1, 3}};
         t.run(() -> {
             for (long[] c : cases) {
                 long batch = c[0];
