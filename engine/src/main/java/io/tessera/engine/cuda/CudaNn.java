@@ -4,7 +4,8 @@ import io.tessera.engine.Tensor;
 
 /**
  * The nn primitives and optimizer steps: softmax.cu, norm.cu, loss.cu, embedding.cu, attention.cu,
- * sampled_matmul.cu, optim.cu and random.cu. "Rows" kernels take contiguous row-major data over the last dim, one block per row.
+ * sampled_matmul.cu (with copy.cu's ts_transpose_f32), optim.cu and random.cu. "Rows" kernels take contiguous row-major
+ * data over the last dim, one block per row.
  */
 final class CudaNn {
     private static final int WARP = 32;
