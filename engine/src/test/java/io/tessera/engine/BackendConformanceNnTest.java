@@ -233,8 +233,13 @@ class BackendConformanceNnTest {
     @MethodSource("targets")
     @Covers("causalAttention")
     void causalAttentionMatchesSoftmaxOfScaledScoresOverVisibleKeys(ConformanceTargets t) {
-        // batch, heads, queries, earlier keys, head dim: none, one, primes, a head dim of a real model
-        long[][] cases = {{1, 1, 1, 0, 1}, {2, 3, 5, 0, 13}, {1, 2, 7, 4, 4}, {1, 2, 0, 3, 5}, {2, 1, 3, 2, 1}, {1, 2, 37, 11, 64}};
+        // batch, heads, queries, earlier keys, head dim: none, one, primes, decode over 1, 2 and 129 keys, 7 queries
+        // over 7 keys, head dims of real models (64, 80), and one too wide for a CUDA block's shared memory (6200,
+        // where CUDA takes Backend's composite), and more (batch, head) pairs than the CUDA grid has blocks (3550), so
+        // blocks take a second one
+        long[][] cases = {{1, 1, 1, 0, 1}, {2, 3, 5, 0, 13}, {1, 2, 7, 4, 4}, {1, 2, 0, 3, 5}, {2, 1, 3, 2, 1}, {1, 2, 37, 11, 64},
+            {3, 2, 1, 0, 64}, {2, 3, 1, 1, 3}, {1, 3, 1, 128, 80}, {3, 2, 1, 128, 1}, {3, 1, 7, 0, 3}, {2, 3, 7, 0, 80},
+            {1, 1, 1, 1, 6200}, {50, 71, 1, 1, 3}};
         t.run(() -> {
             for (long[] c : cases) {
                 long batch = c[0];
@@ -243,50 +248,77 @@ class BackendConformanceNnTest {
                 long tk = tq + c[3];
                 long d = c[4];
                 SplittableRandom rng = new SplittableRandom(tk * 31 + d);
+                float scale = (float) (1 / Math.sqrt(d));
+                long[] yShape = {batch, tq, heads, d};
+
                 // q from a [batch, tq, 3, heads, d] block and k, v from a [batch, tk, 2, heads, d] one, as the layer slices them
                 Ref qkv = Ref.random(rng, -2, 2, batch, tq, 3, heads, d).rounded();
                 Ref kv = Ref.random(rng, -2, 2, batch, tk, 2, heads, d).rounded();
                 Tensor qkvOn = t.on(qkv);
                 Tensor kvOn = t.on(kv);
-                Tensor q = qkvOn.slice(2, 1, 2).squeeze(2).transpose(1, 2);
-                Tensor k = kvOn.slice(2, 0, 1).squeeze(2).transpose(1, 2);
-                Tensor v = kvOn.slice(2, 1, 2).squeeze(2).transpose(1, 2);
-                float scale = (float) (1 / Math.sqrt(d));
                 Tensor y = t.empty(DType.F32, batch, tq, heads, d);
-                t.backend().causalAttention(q, k, v, scale, y);
-                double[] expected = new double[(int) (batch * tq * heads * d)];
-                for (int b = 0; b < batch; b++) {
-                    for (int h = 0; h < heads; h++) {
-                        for (int i = 0; i < tq; i++) {
-                            int visible = (int) (i + tk - tq + 1);
-                            double[] p = new double[visible];
-                            double max = Double.NEGATIVE_INFINITY;
-                            for (int j = 0; j < visible; j++) {
-                                for (int e = 0; e < d; e++) {
-                                    p[j] += qkv.data()[(int) ((((b * tq + i) * 3 + 1) * heads + h) * d + e)]
-                                            * kv.data()[(int) ((((b * tk + j) * 2) * heads + h) * d + e)];
-                                }
-                                p[j] *= scale;
-                                max = Math.max(max, p[j]);
-                            }
-                            double sum = 0;
-                            for (int j = 0; j < visible; j++) {
-                                p[j] = Math.exp(p[j] - max);
-                                sum += p[j];
-                            }
-                            for (int j = 0; j < visible; j++) {
-                                for (int e = 0; e < d; e++) {
-                                    expected[(int) (((b * tq + i) * heads + h) * d + e)] +=
-                                            p[j] / sum * kv.data()[(int) ((((b * tk + j) * 2 + 1) * heads + h) * d + e)];
-                                }
-                            }
+                t.backend().causalAttention(qkvOn.slice(2, 1, 2).squeeze(2).transpose(1, 2), kvOn.slice(2, 0, 1).squeeze(2).transpose(1, 2),
+                        kvOn.slice(2, 1, 2).squeeze(2).transpose(1, 2), scale, y);
+                assertValues("causalAttention " + Arrays.toString(c), new Ref(yShape, attention(c, scale,
+                        (b, h, i, e) -> qkv.data()[(int) ((((b * tq + i) * 3 + 1) * heads + h) * d + e)],
+                        (b, h, j, e) -> kv.data()[(int) ((((b * tk + j) * 2) * heads + h) * d + e)],
+                        (b, h, j, e) -> kv.data()[(int) ((((b * tk + j) * 2 + 1) * heads + h) * d + e)])), y, TRANSCENDENTAL);
+
+                // contiguous q; k and v positions 2 .. 2 + tk of [batch, heads, tk + 5, d] caches
+                long capacity = tk + 5;
+                Ref q = Ref.random(rng, -2, 2, batch, heads, tq, d).rounded();
+                Ref kCache = Ref.random(rng, -2, 2, batch, heads, capacity, d).rounded();
+                Ref vCache = Ref.random(rng, -2, 2, batch, heads, capacity, d).rounded();
+                Tensor yCache = t.empty(DType.F32, batch, tq, heads, d);
+                t.backend().causalAttention(t.on(q), t.on(kCache).slice(2, 2, 2 + tk), t.on(vCache).slice(2, 2, 2 + tk), scale, yCache);
+                assertValues("causalAttention over a cache slice " + Arrays.toString(c), new Ref(yShape, attention(c, scale,
+                        (b, h, i, e) -> q.data()[(int) (((b * heads + h) * tq + i) * d + e)],
+                        (b, h, j, e) -> kCache.data()[(int) (((b * heads + h) * capacity + 2 + j) * d + e)],
+                        (b, h, j, e) -> vCache.data()[(int) (((b * heads + h) * capacity + 2 + j) * d + e)])), yCache, TRANSCENDENTAL);
+            }
+        });
+    }
+
+    /** Element (batch, head, position, e) of an attention operand in the reference's view. */
+    private interface AttentionOperand {
+        double at(long b, long h, long t, long e);
+    }
+
+    /** softmax(scale q k^T over keys j <= i + tk - tq) v in float64, laid out [batch, tq, heads, d]; c as in the cases. */
+    private static double[] attention(long[] c, float scale, AttentionOperand q, AttentionOperand k, AttentionOperand v) {
+        long batch = c[0];
+        long heads = c[1];
+        long tq = c[2];
+        long tk = tq + c[3];
+        long d = c[4];
+        double[] expected = new double[(int) (batch * tq * heads * d)];
+        for (int b = 0; b < batch; b++) {
+            for (int h = 0; h < heads; h++) {
+                for (int i = 0; i < tq; i++) {
+                    int visible = (int) (i + tk - tq + 1);
+                    double[] p = new double[visible];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j < visible; j++) {
+                        for (int e = 0; e < d; e++) {
+                            p[j] += q.at(b, h, i, e) * k.at(b, h, j, e);
+                        }
+                        p[j] *= scale;
+                        max = Math.max(max, p[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j < visible; j++) {
+                        p[j] = Math.exp(p[j] - max);
+                        sum += p[j];
+                    }
+                    for (int j = 0; j < visible; j++) {
+                        for (int e = 0; e < d; e++) {
+                            expected[(int) (((b * tq + i) * heads + h) * d + e)] += p[j] / sum * v.at(b, h, j, e);
                         }
                     }
                 }
-                assertValues("causalAttention " + Arrays.toString(c), new Ref(new long[] {batch, tq, heads, d}, expected), y,
-                        TRANSCENDENTAL);
             }
-        });
+        }
+        return expected;
     }
 
     @ParameterizedTest

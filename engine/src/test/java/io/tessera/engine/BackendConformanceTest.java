@@ -21,6 +21,7 @@ import java.util.TreeSet;
 import java.util.function.DoubleBinaryOperator;
 import java.util.function.DoubleUnaryOperator;
 import java.util.stream.Collectors;
+import java.util.stream.LongStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -428,34 +429,51 @@ class BackendConformanceTest {
     @Covers("sampledMatmul")
     void sampledMatmulGivesTheListedEntriesOfATransposedTimesB(ConformanceTargets t) {
         t.run(() -> {
-            int[][] rmn = {{0, 3, 4}, {1, 1, 1}, {5, 7, 3}, {13, 11, 17}, {3, 2, 1031}, {129, 5, 6}};
+            // r, m, n: by density (none, 0.3, all), where CUDA mostly transposes a and b first; the last shape has more
+            // entries than the CUDA grid has warps, so warps take several in turn
+            int[][] rmn = {{0, 3, 4}, {1, 1, 1}, {5, 7, 3}, {13, 11, 17}, {3, 2, 1031}, {129, 5, 6}, {7, 1000, 1000}};
             int seed = 0;
             for (int[] s : rmn) {
-                int r = s[0];
-                int m = s[1];
-                int n = s[2];
                 for (double density : new double[] {0, 0.3, 1}) {
                     SplittableRandom rng = new SplittableRandom(++seed);
-                    Ref a = Ref.random(rng, -1, 1, r, m).rounded();
-                    Ref b = Ref.random(rng, -1, 1, r, n).rounded();
-                    long[] entries = java.util.stream.LongStream.range(0, (long) m * n).filter(i -> rng.nextDouble() < density).toArray();
-                    double[] expected = new double[entries.length];
-                    for (int j = 0; j < entries.length; j++) {
-                        int row = (int) (entries[j] / n);
-                        int col = (int) (entries[j] % n);
-                        for (int u = 0; u < r; u++) {
-                            expected[j] += a.data()[u * m + row] * b.data()[u * n + col];
-                        }
-                    }
-                    for (DType indexType : new DType[] {DType.I32, DType.I64}) {
-                        Tensor y = t.empty(DType.F32, entries.length);
-                        t.backend().sampledMatmul(t.on(a), t.on(b), t.on(Tensor.of(entries, entries.length).to(indexType)), y);
-                        assertValues("sampledMatmul " + Arrays.toString(s) + " density " + density + " " + indexType,
-                                new Ref(new long[] {entries.length}, expected), y, GEMM);
-                    }
+                    long[] entries = LongStream.range(0, (long) s[1] * s[2]).filter(i -> rng.nextDouble() < density).toArray();
+                    checkSampledMatmul(t, s, entries, rng, "density " + density);
+                }
+            }
+            // by count (1, 13, 1009), sorted random entries of larger shapes and of a single row or column: CUDA reads a and
+            // b in place while 7 k <= m + n, transposed beyond
+            int[][] sparse = {{7, 1000, 1000}, {1, 600, 700}, {7, 61, 1}, {64, 1, 300}};
+            for (int[] s : sparse) {
+                for (int count : new int[] {1, 13, 1009}) {
+                    SplittableRandom rng = new SplittableRandom(++seed);
+                    long[] entries = rng.longs(0, (long) s[1] * s[2]).distinct().limit(Math.min(count, s[1] * s[2])).sorted().toArray();
+                    checkSampledMatmul(t, s, entries, rng, entries.length + " entries");
                 }
             }
         });
+    }
+
+    /** sampledMatmul of random a [r, m] and b [r, n] (rmn) at the entries, against float64 loops, with I32 and I64 indices. */
+    private static void checkSampledMatmul(ConformanceTargets t, int[] rmn, long[] entries, SplittableRandom rng, String what) {
+        int r = rmn[0];
+        int m = rmn[1];
+        int n = rmn[2];
+        Ref a = Ref.random(rng, -1, 1, r, m).rounded();
+        Ref b = Ref.random(rng, -1, 1, r, n).rounded();
+        double[] expected = new double[entries.length];
+        for (int j = 0; j < entries.length; j++) {
+            int row = (int) (entries[j] / n);
+            int col = (int) (entries[j] % n);
+            for (int u = 0; u < r; u++) {
+                expected[j] += a.data()[u * m + row] * b.data()[u * n + col];
+            }
+        }
+        for (DType indexType : new DType[] {DType.I32, DType.I64}) {
+            Tensor y = t.empty(DType.F32, entries.length);
+            t.backend().sampledMatmul(t.on(a), t.on(b), t.on(Tensor.of(entries, entries.length).to(indexType)), y);
+            assertValues("sampledMatmul " + Arrays.toString(rmn) + " " + what + " " + indexType,
+                    new Ref(new long[] {entries.length}, expected), y, GEMM);
+        }
     }
 
     // ---- helpers --------------------------------------------------------------------------------

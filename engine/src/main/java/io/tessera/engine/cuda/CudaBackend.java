@@ -27,7 +27,7 @@ public final class CudaBackend extends Backend {
     CudaBackend(CudaContext context) {
         this.context = context;
         this.elementwise = new CudaElementwise(context);
-        this.nn = new CudaNn(context);
+        this.nn = new CudaNn(this, context);
         this.masked = new CudaMaskedOptim(context);
         this.int8 = new CudaInt8(this, context);
         this.fisher = new CudaFisher(this, context);
@@ -232,6 +232,14 @@ public final class CudaBackend extends Backend {
     @Override
     protected void causalMaskImpl(Tensor x, long past, float value) {
         nn.causalMask(x, past, value);
+    }
+
+    /** One fused kernel; Backend's composite only for a head dim too wide for one warp's shared memory. */
+    @Override
+    protected void causalAttentionImpl(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
+        if (!nn.causalAttention(q, k, v, scale, y)) {
+            super.causalAttentionImpl(q, k, v, scale, y);
+        }
     }
 
     @Override

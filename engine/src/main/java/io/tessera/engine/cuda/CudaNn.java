@@ -4,12 +4,21 @@ import io.tessera.engine.Tensor;
 
 /**
  * The nn primitives and optimizer steps: softmax.cu, norm.cu, loss.cu, embedding.cu, attention.cu,
- * sampled_matmul.cu, optim.cu and random.cu. "Rows" kernels take contiguous row-major data over the last dim, one block per row.
+ * sampled_matmul.cu (with copy.cu's ts_transpose_f32), optim.cu and random.cu. "Rows" kernels take contiguous row-major
+ * data over the last dim, one block per row.
  */
 final class CudaNn {
+    private static final int WARP = 32;
+    /** Entries per row of a or b above which transposing both first moves fewer bytes (see sampledMatmul). */
+    private static final long TRANSPOSE_ENTRIES_PER_ROW = 7;
+    /** The most queries per block of ts_causal_attention_f32 (TS_ATTENTION_TILE in attention.cu). */
+    private static final long ATTENTION_TILE = 8;
+
+    private final CudaBackend backend;
     private final CudaContext context;
 
-    CudaNn(CudaContext context) {
+    CudaNn(CudaBackend backend, CudaContext context) {
+        this.backend = backend;
         this.context = context;
     }
 
@@ -96,13 +105,87 @@ final class CudaNn {
                 .overRows(rows, cols);
     }
 
+    /**
+     * SDDMM: one group of lanes per listed entry, its lanes striding over the r rows of a and b (ts_sampled_matmul_f32).
+     * In a and b's own [r, m] / [r, n] layout those reads are m and n apart, one 32-byte sector per lane, 8 times
+     * the bytes used; so unless the entries are very few, both are first transposed into [m, r] / [n, r] scratch
+     * (ts_transpose_f32, coalesced both ways), where each entry's dot product reads two contiguous rows. Bytes
+     * moved: about 64 k r in place, against 8 r (m + n) for the transposes plus 8 k r after them, so transposing
+     * pays once 7 k > m + n.
+     */
     void sampledMatmul(Tensor a, Tensor b, Tensor indices, Tensor y) {
         String op = "sampledMatmul";
         long k = indices.numel();
-        context.launch("ts_sampled_matmul_f32").i64(a.dim(0)).i64(a.dim(1)).i64(b.dim(1)).ptr(address(op, a))
-                .ptr(address(op, b)).i64(k).ptr(address(op, indices)).i32(indices.dtype().byteSize())
-                .ptr(address(op, y))
-                .overItems(k);
+        long r = a.dim(0);
+        long m = a.dim(1);
+        long n = b.dim(1);
+        if (k == 0) {
+            return;
+        }
+        if (r == 0 || TRANSPOSE_ENTRIES_PER_ROW * k <= m + n) {
+            sampledMatmul(r, address(op, a), 1, m, address(op, b), 1, n, n, indices, y);
+            return;
+        }
+        try (Scratch transposed = new Scratch(backend, (m + n) * r * Float.BYTES)) {
+            long at = transposed.address();
+            long bt = at + m * r * Float.BYTES;
+            transpose(r, m, address(op, a), at);
+            transpose(r, n, address(op, b), bt);
+            sampledMatmul(r, at, r, 1, bt, r, 1, n, indices, y);
+        }
+    }
+
+    /** The SDDMM kernel over a and b at element strides (per row or column of a^T b, per t). */
+    private void sampledMatmul(long r, long a, long aRow, long aT, long b, long bCol, long bT, long n, Tensor indices, Tensor y) {
+        String op = "sampledMatmul";
+        long k = indices.numel();
+        LaunchGeometry geometry = context.geometry();
+        int group = (int) Math.min(WARP, r <= 1 ? 1 : Long.highestOneBit(r - 1) << 1); // lanes per entry: r up to a power of two
+        long warps = (k * group + WARP - 1) / WARP;
+        int threads = geometry.rowThreads();
+        context.launch("ts_sampled_matmul_f32").i32(group).i64(r).ptr(a).i64(aRow).i64(aT).ptr(b).i64(bCol).i64(bT).i64(n).i64(k)
+                .ptr(address(op, indices)).i32(indices.dtype().byteSize()).ptr(address(op, y))
+                .run((int) Math.clamp((warps * WARP + threads - 1) / threads, 1, geometry.maxBlocks()), threads);
+    }
+
+    /** y [cols, rows] = x [rows, cols]^T, both contiguous F32 at device addresses, by 32 x 32 tiles. */
+    private void transpose(long rows, long cols, long x, long y) {
+        LaunchGeometry geometry = context.geometry();
+        long tiles = ((rows + WARP - 1) / WARP) * ((cols + WARP - 1) / WARP);
+        context.launch("ts_transpose_f32").i64(rows).i64(cols).ptr(x).ptr(y)
+                .run((int) Math.clamp(tiles, 1, geometry.maxBlocks()), geometry.rowThreads());
+    }
+
+    /**
+     * Causal attention in one pass (ts_causal_attention_f32): a block per (batch, head, tile of up to ATTENTION_TILE
+     * queries), its warps splitting the keys, so each K and V row is read once per tile. Returns false when even one
+     * warp and one query (the query and its output row in shared memory) do not fit the device, for the caller to take
+     * the composite path.
+     */
+    boolean causalAttention(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
+        String op = "causalAttention";
+        long batch = q.dim(0);
+        long heads = q.dim(1);
+        long tq = q.dim(2);
+        long tk = k.dim(2);
+        long d = q.dim(3);
+        LaunchGeometry geometry = context.geometry();
+        for (long tile = Math.min(tq, ATTENTION_TILE); tile >= 1; tile--) {
+            for (long warps = Math.min(geometry.rowThreads() / WARP, tk); warps >= 1; warps /= 2) {
+                long shared = (tile * d + warps * tile * (d + 2)) * Float.BYTES; // the queries; per warp acc, max and sum
+                if (shared <= geometry.sharedBytes()) {
+                    long blocks = batch * heads * ((tq + tile - 1) / tile);
+                    context.launch("ts_causal_attention_f32").i64(batch).i64(heads).i64(tq).i64(tk).i64(d).f32(scale)
+                            .ptr(address(op, q)).i64(q.strides()[0]).i64(q.strides()[1]).i64(q.strides()[2])
+                            .ptr(address(op, k)).i64(k.strides()[0]).i64(k.strides()[1]).i64(k.strides()[2])
+                            .ptr(address(op, v)).i64(v.strides()[0]).i64(v.strides()[1]).i64(v.strides()[2])
+                            .i64(tile).ptr(address(op, y))
+                            .run((int) Math.min(blocks, geometry.maxBlocks()), (int) (warps * WARP), (int) shared);
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     void embedding(Tensor weight, Tensor idx, Tensor out) {

@@ -7,7 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /** What launch geometry and messages need to know about a device (cuDeviceGetAttribute and friends). */
-record DeviceProperties(String name, int maxThreadsPerBlock, int multiprocessors) {
+record DeviceProperties(String name, int maxThreadsPerBlock, int multiprocessors, int maxSharedMemoryPerBlock) {
 
     static DeviceProperties query(int device) {
         try (Arena arena = Arena.ofConfined()) {
@@ -16,7 +16,8 @@ record DeviceProperties(String name, int maxThreadsPerBlock, int multiprocessors
             MemorySegment value = arena.allocate(JAVA_INT);
             return new DeviceProperties(name.getString(0),
                     attribute(value, CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, device),
-                    attribute(value, CudaDriver.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device));
+                    attribute(value, CudaDriver.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+                    attribute(value, CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK, device));
         }
     }
 

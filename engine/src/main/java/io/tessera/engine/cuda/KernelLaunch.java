@@ -83,13 +83,18 @@ final class KernelLaunch {
     }
 
     void run(int blocks, int threads) {
+        run(blocks, threads, 0);
+    }
+
+    /** Launches on the current stream with sharedBytes of dynamic shared memory per block. */
+    void run(int blocks, int threads, int sharedBytes) {
         try (arena) {
             MemorySegment params = arena.allocate(ADDRESS, Math.max(1, values.size()));
             for (int i = 0; i < values.size(); i++) {
                 params.setAtIndex(ADDRESS, i, values.get(i));
             }
             context.makeCurrent();
-            CudaDriver.check(CudaDriver.cuLaunchKernel(context.module().function(kernel), blocks, 1, 1, threads, 1, 1, 0,
+            CudaDriver.check(CudaDriver.cuLaunchKernel(context.module().function(kernel), blocks, 1, 1, threads, 1, 1, sharedBytes,
                     context.stream(), params, MemorySegment.NULL), "cuLaunchKernel(" + kernel + ")");
         }
     }

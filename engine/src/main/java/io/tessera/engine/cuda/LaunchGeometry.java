@@ -3,8 +3,9 @@ package io.tessera.engine.cuda;
 /**
  * Grid and block sizes from the device's properties. Every kernel strides over its work (kernels/cuda/
  * grid.cuh), so grids are capped at a few waves of blocks per multiprocessor rather than sized to the data.
+ * sharedBytes is the most dynamic shared memory a launch may ask for (without opting in to more).
  */
-record LaunchGeometry(int threads, int rowThreads, long maxBlocks) {
+record LaunchGeometry(int threads, int rowThreads, long maxBlocks, int sharedBytes) {
     /** Threads per block of the elementwise kernels. */
     private static final int ELEMENTWISE_THREADS = 256;
     /** Most threads per block of the one-block-per-row kernels (a power of two: their block reductions need it). */
@@ -14,7 +15,8 @@ record LaunchGeometry(int threads, int rowThreads, long maxBlocks) {
     static LaunchGeometry of(DeviceProperties device) {
         int threads = Math.min(ELEMENTWISE_THREADS, device.maxThreadsPerBlock());
         int rowThreads = Integer.highestOneBit(Math.min(ROW_THREADS, device.maxThreadsPerBlock()));
-        return new LaunchGeometry(threads, rowThreads, (long) device.multiprocessors() * BLOCKS_PER_MULTIPROCESSOR);
+        return new LaunchGeometry(threads, rowThreads, (long) device.multiprocessors() * BLOCKS_PER_MULTIPROCESSOR,
+                device.maxSharedMemoryPerBlock());
     }
 
     /** Blocks for n independent items, one per thread. */

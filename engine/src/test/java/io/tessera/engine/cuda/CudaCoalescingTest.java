@@ -14,7 +14,9 @@ import io.tessera.ffi.CudaEmulatorHooks;
 import io.tessera.ffi.CudaEmulatorHooks.AccessStats;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.function.Consumer;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -103,7 +105,24 @@ class CudaCoalescingTest {
                 new Case("ts_reduce_f32", "sum " + matrix + " over dim 1", b -> b.reduce(Ops.Reduce.SUM, random(ROWS, COLS),
                         new int[] {1}, empty(DType.F32, ROWS))),
                 new Case("ts_reduce_adjacent_f32", "sum " + matrix + " over dim 0", b -> b.reduce(Ops.Reduce.SUM, random(ROWS, COLS),
-                        new int[] {0}, empty(DType.F32, COLS))));
+                        new int[] {0}, empty(DType.F32, COLS))),
+                new Case("ts_causal_attention_f32", "decode: q [2, 8, 1, 64], k and v 512 positions of [2, 8, 1024, 64] caches",
+                        b -> b.causalAttention(random(2, 8, 1, 64), random(2, 8, 1024, 64).slice(2, 0, 512),
+                                random(2, 8, 1024, 64).slice(2, 0, 512), 0.125f, empty(DType.F32, 2, 1, 8, 64))),
+                new Case("ts_causal_attention_f32", "prefill: q, k and v [1, 4, 128, 64]", b -> b.causalAttention(random(1, 4, 128, 64),
+                        random(1, 4, 128, 64), random(1, 4, 128, 64), 0.125f, empty(DType.F32, 1, 128, 4, 64))),
+                new Case("ts_transpose_f32", "a and b into [1024, 64] for " + SDDMM, CudaCoalescingTest::sampledMatmul),
+                new Case("ts_sampled_matmul_f32", SDDMM + ", after the transposes", CudaCoalescingTest::sampledMatmul));
+    }
+
+    private static final String SDDMM = "a [64, 1024], b [64, 1024], 0.5% of the entries of a^T b";
+
+    /** A Linear's weight gradient at a 0.5% FISH mask: r = 64 examples, a 1024 x 1024 weight, sorted random entries. */
+    private static void sampledMatmul(CudaBackend b) {
+        SplittableRandom rng = new SplittableRandom(16);
+        int[] entries = IntStream.range(0, 1024 * 1024).filter(i -> rng.nextDouble() < 0.005).toArray();
+        Tensor indices = Tensor.of(entries, entries.length).to(Device.cuda(0));
+        b.sampledMatmul(random(64, 1024), random(64, 1024), indices, empty(DType.F32, entries.length));
     }
 
     /** The rows of the report, printed after the tests (docs/cuda-coalescing.md keeps a copy). */
