@@ -370,13 +370,14 @@ final class FishExperiment implements Callable<Integer> {
             double overRandom = 100 * (Report.mean(fish.newClasses) - Report.mean(random.newClasses));
             double noise = 200 * Math.max(Report.std(fish.newClasses), Report.std(random.newClasses));
             lines.add(String.format(Locale.ROOT, "At %s of the parameters the FISH mask reaches %.2f%% (%.2f points %s full "
-                            + "fine-tuning: %s), the random mask %.2f%% and the magnitude mask %.2f%%; FISH is %.2f points above "
+                            + "fine-tuning: %s), the random mask %.2f%% and the magnitude mask %.2f%%; FISH is %.2f points %s "
                             + "random, which is %s (twice the larger standard deviation is %.2f points). On classes 0-4 FISH keeps "
                             + "%.2f%% where full fine-tuning keeps %.2f%%.",
                     percent(d), 100 * Report.mean(fish.newClasses), Math.abs(gap), gap >= 0 ? "below" : "above",
                     gap <= 2 ? "close, within 2 points" : "not close, more than 2 points", 100 * Report.mean(random.newClasses),
-                    100 * Report.mean(magnitude.newClasses), overRandom,
-                    seeds > 1 && overRandom > noise ? "clearly above" : seeds > 1 ? "not clearly above" : "a single seed, no spread",
+                    100 * Report.mean(magnitude.newClasses), Math.abs(overRandom), overRandom >= 0 ? "above" : "below",
+                    seeds < 2 ? "a single seed, no spread" : overRandom > noise ? "clearly above" : overRandom < -noise ? "clearly below"
+                            : "within the noise",
                     noise, 100 * Report.mean(fish.oldClasses), 100 * Report.mean(full.oldClasses)));
         }
         double top = java.util.Arrays.stream(rates).max().orElseThrow();
