@@ -284,41 +284,27 @@ class BackendConformanceNnTest {
         double at(long b, long h, long t, long e);
     }
 
-    /** softmax(scale q k^T over keys j <= i + tk - tq) v in float64, laid out [batch, tq, heads, d]; c as in the cases. */
+    /** {@link NnOpsTest#attentionReference} on operands read through their views, laid out [batch, tq, heads, d]. */
     private static double[] attention(long[] c, float scale, AttentionOperand q, AttentionOperand k, AttentionOperand v) {
-        long batch = c[0];
-        long heads = c[1];
-        long tq = c[2];
-        long tk = tq + c[3];
-        long d = c[4];
-        double[] expected = new double[(int) (batch * tq * heads * d)];
-        for (int b = 0; b < batch; b++) {
-            for (int h = 0; h < heads; h++) {
-                for (int i = 0; i < tq; i++) {
-                    int visible = (int) (i + tk - tq + 1);
-                    double[] p = new double[visible];
-                    double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j < visible; j++) {
-                        for (int e = 0; e < d; e++) {
-                            p[j] += q.at(b, h, i, e) * k.at(b, h, j, e);
-                        }
-                        p[j] *= scale;
-                        max = Math.max(max, p[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < visible; j++) {
-                        p[j] = Math.exp(p[j] - max);
-                        sum += p[j];
-                    }
-                    for (int j = 0; j < visible; j++) {
-                        for (int e = 0; e < d; e++) {
-                            expected[(int) (((b * tq + i) * heads + h) * d + e)] += p[j] / sum * v.at(b, h, j, e);
-                        }
+        long tk = c[2] + c[3];
+        return NnOpsTest.attentionReference(gathered(q, c[0], c[1], c[2], c[4]), gathered(k, c[0], c[1], tk, c[4]),
+                gathered(v, c[0], c[1], tk, c[4]), scale).data();
+    }
+
+    /** The operand as a contiguous [batch, heads, t, d] float64 array. */
+    private static Ref gathered(AttentionOperand x, long batch, long heads, long t, long d) {
+        double[] out = new double[(int) (batch * heads * t * d)];
+        int next = 0;
+        for (long b = 0; b < batch; b++) {
+            for (long h = 0; h < heads; h++) {
+                for (long i = 0; i < t; i++) {
+                    for (long e = 0; e < d; e++) {
+                        out[next++] = x.at(b, h, i, e);
                     }
                 }
             }
         }
-        return expected;
+        return new Ref(new long[] {batch, heads, t, d}, out);
     }
 
     @ParameterizedTest
