@@ -70,6 +70,15 @@ def best_median_tiny(fn, calls=200_000, rounds=ROUNDS, inner=5):
     return min(statistics.median(loop() for _ in range(inner)) for _ in range(rounds))
 
 
+# whole-model decode: the new token attends to this many positions (ModelDecodeBenchmark's context param)
+DECODE_CONTEXTS = (128, 1024)
+
+
+def context_suffix(ctx):
+    """The result key's suffix for a decode context: none at 128 (the keys older runs used), else _ctx<N>."""
+    return "" if ctx == 128 else f"_ctx{ctx}"
+
+
 def gpt2_block(torch, d, heads):
     """GPT-2's pre-norm block as plain nn.Modules (eager, preallocated KV cache written in place) and how it attends."""
     F = torch.nn.functional
@@ -250,7 +259,7 @@ class Peer:
     def model_decode(self):
         torch = self.torch
         nn = torch.nn
-        vocab, d, heads, layers, ctx = 50257, 768, 12, 12, 128
+        vocab, d, heads, layers = 50257, 768, 12, 12
         Block, attention = gpt2_block(torch, d, heads)
 
         class Gpt2(nn.Module):
@@ -271,7 +280,6 @@ class Peer:
 
         torch.manual_seed(0)
         float_model = Gpt2().eval()
-        prompt = torch.randint(0, vocab, (1, ctx))
         token = torch.tensor([[42]])
         torch.backends.quantized.engine = "onednn"
         variants = [("model_decode", float_model, "f32"),
@@ -281,12 +289,13 @@ class Peer:
                     ("model_decode_bf16", copy.deepcopy(float_model).to(torch.bfloat16), "bfloat16 weights and activations")]
         for key, model, how in variants:
             dtype = next(model.parameters()).dtype if key == "model_decode_bf16" else torch.float32
-            caches = [(torch.zeros(1, heads, ctx + 1, d // heads, dtype=dtype), torch.zeros(1, heads, ctx + 1, d // heads, dtype=dtype))
-                      for _ in range(layers)]
-            with torch.inference_mode():
-                model(prompt, caches, 0)
-                self.record(key, f"eager nn.Modules, {how}, preallocated KV cache, {attention}, inference_mode",
-                            lambda: model(token, caches, ctx))
+            for ctx in DECODE_CONTEXTS:  # the token attends to ctx positions, ctx - 1 of them cached
+                caches = [(torch.zeros(1, heads, ctx, d // heads, dtype=dtype), torch.zeros(1, heads, ctx, d // heads, dtype=dtype))
+                          for _ in range(layers)]
+                with torch.inference_mode():
+                    model(torch.randint(0, vocab, (1, ctx - 1)), caches, 0)
+                    self.record(key + context_suffix(ctx), f"eager nn.Modules, {how}, preallocated KV cache, {attention}, "
+                                "inference_mode", lambda: model(token, caches, ctx - 1))
 
     # ---- a whole TinyLlama-1.1B-shape model (LLaMA: RMSNorm, rotate-half RoPE, 4 KV heads of 32, SwiGLU, untied
     # head), decode 1 token at context 128, batch 1; random weights, as HF's LlamaForCausalLM computes in eager mode
@@ -294,10 +303,10 @@ class Peer:
         torch = self.torch
         nn = torch.nn
         F = torch.nn.functional
-        vocab, d, ffn, layers, heads, kv_heads, ctx = 32000, 2048, 5632, 22, 32, 4, 128
+        vocab, d, ffn, layers, heads, kv_heads = 32000, 2048, 5632, 22, 32, 4
         hd = d // heads
         inv_freq = 1.0 / (10000.0 ** (torch.arange(0, hd, 2).float() / hd))
-        angles = torch.outer(torch.arange(ctx + 1).float(), inv_freq)
+        angles = torch.outer(torch.arange(max(DECODE_CONTEXTS)).float(), inv_freq)
         cos, sin = torch.cat([angles, angles], -1).cos(), torch.cat([angles, angles], -1).sin()
 
         def linear(i, o):  # skip the default init of 1.1B weights (minutes); normal(0, 0.02) as HF initialises
@@ -364,7 +373,6 @@ class Peer:
                 return self.lm_head(self.norm(x))
 
         torch.manual_seed(0)
-        prompt = torch.randint(0, vocab, (1, ctx))
         token = torch.tensor([[42]])
         torch.backends.quantized.engine = "onednn"
         how = "eager nn.Modules as HF's LlamaForCausalLM (repeat_kv, rotate-half RoPE), preallocated KV cache, inference_mode"
@@ -377,12 +385,14 @@ class Peer:
             else:
                 model = model.to(dtype)
                 shown = f"{str(dtype).replace('torch.', '')}, " + how
-            caches = [(torch.zeros(1, kv_heads, ctx + 1, hd, dtype=dtype or torch.float32),
-                       torch.zeros(1, kv_heads, ctx + 1, hd, dtype=dtype or torch.float32)) for _ in range(layers)]
-            with torch.inference_mode():
-                model(prompt, caches, 0)
-                self.record(key, shown, lambda: model(token, caches, ctx))
-            del model, caches
+            for ctx in DECODE_CONTEXTS:
+                caches = [(torch.zeros(1, kv_heads, ctx, hd, dtype=dtype or torch.float32),
+                           torch.zeros(1, kv_heads, ctx, hd, dtype=dtype or torch.float32)) for _ in range(layers)]
+                with torch.inference_mode():
+                    model(torch.randint(0, vocab, (1, ctx - 1)), caches, 0)
+                    self.record(key + context_suffix(ctx), shown, lambda: model(token, caches, ctx - 1))
+                del caches
+            del model
 
     def _int8_blocks(self, model):
         """A copy of model whose blocks' Linears are dynamic int8 and whose (tied) head stays f32."""

@@ -38,27 +38,37 @@ DECODE_FLOPS = PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * (CONTEXT + 1) * D
 DECODE_BYTES = STACK_PARAMS * F32 + LAYERS * 2 * (CONTEXT + 1) * D * F32  # weights + K and V read once
 FWD_FLOPS = CONTEXT * PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * CONTEXT * CONTEXT * D  # full (unmasked) scores
 FWD_BYTES = STACK_PARAMS * F32
-# a whole GPT-2-small-shape model decoding one token: the blocks as above, one wpe row, the tied head reads all of wte
+# whole models decoding one token that attends to ctx positions (ctx - 1 cached): GPT-2-small shape (the blocks as
+# above, one wpe row, the tied head reads all of wte) and TinyLlama-1.1B's shape (22 layers, d 2048, FFN 5632, 32 heads
+# of 64, 4 KV heads, vocab 32000, untied head, no biases). Weights read once per token, plus the KV cache.
 VOCAB = 50257
 PROJ_WEIGHTS = LAYERS * 12 * D * D  # the projections' weights, int8 codes when quantized (scales are per row)
 PROJ_SCALES = LAYERS * 9 * D  # one F32 scale per output channel: c_attn 3d, c_proj d, c_fc 4d, mlp c_proj d
-MODEL_DECODE_FLOPS = DECODE_FLOPS + 2 * VOCAB * D
-MODEL_DECODE_BYTES = DECODE_BYTES + (VOCAB + 1) * D * F32
-MODEL_DECODE_BYTES_INT8 = MODEL_DECODE_BYTES - PROJ_WEIGHTS * 3 + PROJ_SCALES * F32
-MODEL_DECODE_BYTES_INT8_ALL = MODEL_DECODE_BYTES_INT8 - VOCAB * D * 3 + VOCAB * F32
 BF16 = 2
-# BF16 weights: every weight matrix (projections and the tied head) at 2 bytes; biases, norms and the KV cache stay F32
-MODEL_DECODE_BYTES_BF16 = MODEL_DECODE_BYTES - (PROJ_WEIGHTS + (VOCAB + 1) * D) * (F32 - BF16)
-# TinyLlama-1.1B's shape: 22 layers, d 2048, FFN 5632, 32 heads of 64, 4 KV heads, vocab 32000, untied head, no biases
 TL_D, TL_FFN, TL_LAYERS, TL_KV, TL_VOCAB = 2048, 5632, 22, 4 * 64, 32000
 TL_LAYER_WEIGHTS = 2 * TL_D * TL_D + 2 * TL_D * TL_KV + 3 * TL_D * TL_FFN  # q, o; k, v; gate, up, down
 TL_MATRICES = TL_LAYERS * TL_LAYER_WEIGHTS + TL_VOCAB * TL_D  # read per token: the blocks and the head (one embedding row)
 TL_CHANNELS = TL_LAYERS * (2 * TL_D + 2 * TL_KV + 2 * TL_FFN + TL_D) + TL_VOCAB  # int8 scales, one per output channel
-TL_OTHER = (TL_LAYERS * 2 * TL_D + TL_D + TL_D) * F32 + TL_LAYERS * 2 * (CONTEXT + 1) * TL_KV * F32  # norms, a row, KV
-TL_DECODE_BYTES = TL_MATRICES * F32 + TL_OTHER
-TL_DECODE_BYTES_BF16 = TL_MATRICES * BF16 + TL_OTHER
-TL_DECODE_BYTES_INT8 = TL_MATRICES + TL_CHANNELS * F32 + TL_OTHER
-TL_DECODE_FLOPS = 2 * TL_MATRICES + TL_LAYERS * 2 * 2 * (CONTEXT + 1) * TL_D
+DECODE_CONTEXTS = (128, 1024)
+
+
+def model_decode_work(model, weights, ctx):
+    """(bytes, FLOPs) of one decode step; FLOPs only for f32, where the f32 GEMM rate is the ceiling that applies."""
+    if model == "gpt2-small":
+        f32 = STACK_PARAMS * F32 + LAYERS * 2 * ctx * D * F32 + (VOCAB + 1) * D * F32
+        flops = PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * ctx * D + 2 * VOCAB * D
+        int8 = f32 - PROJ_WEIGHTS * 3 + PROJ_SCALES * F32
+        bytes_ = {"f32": f32, "bf16": f32 - (PROJ_WEIGHTS + (VOCAB + 1) * D) * (F32 - BF16), "int8": int8,
+                  "int8-all": int8 - VOCAB * D * 3 + VOCAB * F32}[weights]
+    else:
+        other = (TL_LAYERS * 2 * TL_D + 2 * TL_D) * F32 + TL_LAYERS * 2 * ctx * TL_KV * F32  # norms, a row, the KV cache
+        flops = 2 * TL_MATRICES + TL_LAYERS * 2 * 2 * ctx * TL_D
+        # int8-all: one embedding row more or less, the same bytes as int8
+        bytes_ = {"f32": TL_MATRICES * F32, "bf16": TL_MATRICES * BF16, "int8": TL_MATRICES + TL_CHANNELS * F32,
+                  "int8-all": TL_MATRICES + TL_CHANNELS * F32}[weights] + other
+    return bytes_, flops if weights == "f32" else 0
+
+
 # diagonal Fisher of an MLP: forward, backward to every layer output (no input gradient of layer 1), and the
 # per-example squares (G^2)^T (X^2): 2 * batch * (2 * sum(in*out) + sum over layers >= 2 of in*out)
 MLP = [(784, 1024), (1024, 1024), (1024, 10)]
@@ -158,32 +168,25 @@ ROWS = [
     row("decoder", "parallel forward, int8 projections (LLM.int8)", "128 tokens",
         ("DecoderBenchmark", "forward128", {"weights": "int8"}), ["forward_128_int8"], "tok/s", flops=FWD_FLOPS,
         per_op=CONTEXT, issue=7),  # int8 multiply-adds counted against the f32 FLOP ceiling: a loose bound
-    # whole models: bound by streaming the weights once per token (and the KV cache), at this run's copy bandwidth
-    row("decoder", "decode 1 token, whole GPT-2-small-shape model (124M, tied head)", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"model": "gpt2-small", "weights": "f32"}), ["model_decode"], "tok/s",
-        bytes_=MODEL_DECODE_BYTES, flops=MODEL_DECODE_FLOPS, issue=14),
-    row("decoder", "decode 1 token, whole model, BF16 weights (head too)", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"model": "gpt2-small", "weights": "bf16"}), ["model_decode_bf16"], "tok/s",
-        bytes_=MODEL_DECODE_BYTES_BF16, issue=14),
-    row("decoder", "decode 1 token, whole model, int8 projections, f32 head", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"model": "gpt2-small", "weights": "int8"}), ["model_decode_int8_blocks"], "tok/s",
-        bytes_=MODEL_DECODE_BYTES_INT8, issue=14),
-    row("decoder", "decode 1 token, whole model, int8 projections, embeddings and head", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"model": "gpt2-small", "weights": "int8-all"}), ["model_decode_int8"], "tok/s",
-        bytes_=MODEL_DECODE_BYTES_INT8_ALL, issue=14),
-    row("decoder", "decode 1 token, TinyLlama-1.1B-shape model (untied head)", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"model": "tinyllama", "weights": "f32"}), ["model_decode_tinyllama"], "tok/s",
-        bytes_=TL_DECODE_BYTES, flops=TL_DECODE_FLOPS, issue=14),
-    row("decoder", "decode 1 token, TinyLlama shape, BF16 weights", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"model": "tinyllama", "weights": "bf16"}), ["model_decode_tinyllama_bf16"], "tok/s",
-        bytes_=TL_DECODE_BYTES_BF16, issue=14),
-    row("decoder", "decode 1 token, TinyLlama shape, int8 projections and head", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"model": "tinyllama", "weights": "int8"}), ["model_decode_tinyllama_int8"], "tok/s",
-        bytes_=TL_DECODE_BYTES_INT8, issue=14),
-    row("decoder", "decode 1 token, TinyLlama shape, int8 projections, head and embeddings", "context 128",
-        ("ModelDecodeBenchmark", "decodeStep", {"model": "tinyllama", "weights": "int8-all"}), "n/a: no PyTorch peer for this row yet", "tok/s",
-        bytes_=TL_DECODE_BYTES_INT8, issue=14),  # one embedding row more or less: the same bytes as int8
+    # whole models: rows added below, one per model, weights and context
 ]
+MODEL_DECODE_ROWS = [  # (model, weights, what the row says, the peer's key at context 128, or why there is none)
+    ("gpt2-small", "f32", "whole GPT-2-small-shape model (124M, tied head)", "model_decode"),
+    ("gpt2-small", "bf16", "whole model, BF16 weights (head too)", "model_decode_bf16"),
+    ("gpt2-small", "int8", "whole model, int8 projections, f32 head", "model_decode_int8_blocks"),
+    ("gpt2-small", "int8-all", "whole model, int8 projections, embeddings and head", "model_decode_int8"),
+    ("tinyllama", "f32", "TinyLlama-1.1B-shape model (untied head)", "model_decode_tinyllama"),
+    ("tinyllama", "bf16", "TinyLlama shape, BF16 weights", "model_decode_tinyllama_bf16"),
+    ("tinyllama", "int8", "TinyLlama shape, int8 projections and head", "model_decode_tinyllama_int8"),
+    ("tinyllama", "int8-all", "TinyLlama shape, int8 projections, head and embeddings", None),
+]
+for _ctx in DECODE_CONTEXTS:
+    for _model, _weights, _what, _peer in MODEL_DECODE_ROWS:
+        _bytes, _flops = model_decode_work(_model, _weights, _ctx)
+        ROWS.append(row("decoder", "decode 1 token, " + _what, f"context {_ctx}",
+                        ("ModelDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "context": str(_ctx)}),
+                        [_peer + ("" if _ctx == 128 else f"_ctx{_ctx}")] if _peer else "n/a: PyTorch has no int8 embedding",
+                        "tok/s", bytes_=_bytes, flops=_flops, issue=14))
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 LOWER_IS_BETTER = {"ns/call", "ms"}
 

@@ -26,9 +26,9 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Decoding with a whole model, batch 1: {@link #decodeStep} feeds one token at context 128 through a
- * {@link DecoderCache} and computes its logits (tokens/s = 1000 / ms per op). Bound by reading every weight once per
- * token. {@code model}: {@code gpt2-small} ({@link CausalLm}: vocab 50257, 12 layers, d = 768, 12 heads, 1024
+ * Decoding with a whole model, batch 1: {@link #decodeStep} feeds one token that attends to {@code context}
+ * positions (itself and {@code context - 1} cached ones) through a {@link DecoderCache} and computes its logits
+ * (tokens/s = 1000 / ms per op). Bound by reading every weight once per token, and the KV cache. {@code model}: {@code gpt2-small} ({@link CausalLm}: vocab 50257, 12 layers, d = 768, 12 heads, 1024
  * positions; embeddings, final norm and the LM head tied to {@code wte} included; 124M parameters) or
  * {@code tinyllama} (TinyLlama-1.1B's shape: vocab 32000, 22 layers, d = 2048, FFN 5632, 32 heads, 4 KV heads,
  * untied head; 1.1B parameters); random weights from the seed.
@@ -45,13 +45,14 @@ import org.openjdk.jmh.annotations.Warmup;
 public class ModelDecodeBenchmark {
     static final ModelConfig GPT2_SMALL = ModelConfig.gpt2(50257, 768, 12, 12, 1024);
     static final ModelConfig TINYLLAMA = ModelConfig.llama(32000, 2048, 5632, 22, 32, 4, 2048);
-    static final int CONTEXT = 128;
-
     @Param({"gpt2-small", "tinyllama"})
     public String model;
 
     @Param({"f32", "bf16", "int8", "int8-all"})
     public String weights;
+
+    @Param({"128", "1024"})
+    public int context;
 
     @Param({"cpu"})
     public String device;
@@ -77,14 +78,17 @@ public class ModelDecodeBenchmark {
             case "int8-all" -> Quantization.quantize(lm, QuantizationConfig.defaults().withEmbeddings());
             default -> throw new IllegalArgumentException("weights must be f32, bf16, int8 or int8-all, got " + weights);
         }
-        cache = lm.newCache(1, CONTEXT + 1);
-        long[] prompt = new long[CONTEXT];
-        for (int i = 0; i < CONTEXT; i++) {
+        if (context < 2 || context > config.maxPositions()) {
+            throw new IllegalArgumentException("context must be in [2, " + config.maxPositions() + "], got " + context);
+        }
+        cache = lm.newCache(1, context);
+        long[] prompt = new long[context - 1];
+        for (int i = 0; i < prompt.length; i++) {
             prompt[i] = (i * 7919L) % config.vocabSize();
         }
         token = Tensor.of(new long[] {42}, 1, 1);
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-            lm.forward(Tensor.of(prompt, 1, CONTEXT), cache); // fills the cache with CONTEXT positions
+            lm.forward(Tensor.of(prompt, 1, prompt.length), cache); // fills the cache with context - 1 positions
         }
     }
 
@@ -95,7 +99,7 @@ public class ModelDecodeBenchmark {
         token.close();
     }
 
-    /** One token at position CONTEXT: every block over the cached positions, then the [1, 1, vocab] logits. */
+    /** One token at position context - 1: every block over the cached positions, then the [1, 1, vocab] logits. */
     @Benchmark
     public long decodeStep() {
         long n;
@@ -103,7 +107,7 @@ public class ModelDecodeBenchmark {
             n = lm.forward(token, cache).numel();
             backend.synchronize();
         }
-        cache.truncate(CONTEXT);
+        cache.truncate(context - 1);
         return n;
     }
 }
