@@ -29,12 +29,13 @@ import org.openjdk.jmh.annotations.Warmup;
  * Decoding with a whole model, batch 1: {@link #decodeStep} feeds one token that attends to {@code context}
  * positions (itself and {@code context - 1} cached ones) through a {@link DecoderCache} and computes its logits
  * (tokens/s = 1000 / ms per op). Bound by reading every weight once per token, and the KV cache. {@code model}:
- * {@code gpt2-small} ({@link CausalLm}: vocab 50257, 12 layers, d = 768, 12 heads, 1024 positions; embeddings, final norm and the LM head tied to {@code wte} included; 124M parameters) or
- * {@code tinyllama} (TinyLlama-1.1B's shape: vocab 32000, 22 layers, d = 2048, FFN 5632, 32 heads, 4 KV heads,
- * untied head; 1.1B parameters); random weights from the seed.
- * {@code weights}: {@code f32}; {@code bf16}, every Linear and embedding kept in BF16 ({@link Bf16Weights});
- * {@code int8}, every projection quantized as {@code tessera generate --int8} does (embeddings and a tied head stay
- * f32); {@code int8-all}, the embedding tables and so a tied head too ({@link QuantizationConfig#withEmbeddings}).
+ * {@code gpt2-small} ({@link CausalLm}: vocab 50257, 12 layers, d = 768, 12 heads, 1024 positions; embeddings,
+ * final norm and the LM head tied to {@code wte} included; 124M parameters) or {@code tinyllama} (TinyLlama-1.1B's
+ * shape: vocab 32000, 22 layers, d = 2048, FFN 5632, 32 heads, 4 KV heads, untied head; 1.1B parameters); random
+ * weights from the seed. {@code weights}: {@code f32}; {@code bf16}, every Linear and embedding kept in BF16
+ * ({@link Bf16Weights}); {@code int8}, every projection quantized as {@code tessera generate --int8} does
+ * (embeddings and a tied head stay f32); {@code int8-all}, the embedding tables and so a tied head too ({@link
+ * QuantizationConfig#withEmbeddings}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
