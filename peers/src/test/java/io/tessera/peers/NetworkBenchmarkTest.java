@@ -33,7 +33,11 @@ class NetworkBenchmarkTest {
     private static final int[][] SPANS = {{0, 2}, {2, 4}, {4, 6}};
     private static final int DECODE_STEPS = 16;
 
+    /** An emulated link in front of every server, or none ({@link #DIRECT}: the servers' own loopback sockets). */
     private record Network(String name, double bitsPerSecond, double rttMillis) {}
+
+    /** No proxy: what the chain costs beyond compute with no network in the way (gRPC, the hops' hand-offs). */
+    private static final Network DIRECT = new Network("loopback, no proxy", Double.POSITIVE_INFINITY, 0);
 
     /** A registry that lists fixed servers (the proxies in front of them). */
     private record FixedRegistry(List<PeerInfo> servers) implements Registry {
@@ -58,7 +62,7 @@ class NetworkBenchmarkTest {
     void petalsTable() throws Exception {
         assumeTrue(Boolean.getBoolean("tessera.peers.bench"), "the network benchmark runs with -Dtessera.peers.bench=true");
         Path dir = Peers.writeModel(CONFIG, 1, tmp.resolve("model"));
-        List<Network> networks = List.of(new Network("1 Gbit/s, 2 ms RTT", 1e9, 2), new Network("100 Mbit/s, 2 ms RTT", 1e8, 2),
+        List<Network> networks = List.of(DIRECT, new Network("1 Gbit/s, 2 ms RTT", 1e9, 2), new Network("100 Mbit/s, 2 ms RTT", 1e8, 2),
                 new Network("100 Mbit/s, 100 ms RTT", 1e8, 100));
         List<String> rows = new ArrayList<>();
         try (CausalLm local = HfCheckpoint.load(dir); LocalCluster cluster = LocalCluster.start(dir, SPANS, null)) {
@@ -71,13 +75,18 @@ class NetworkBenchmarkTest {
                 List<DelayingProxy> proxies = new ArrayList<>();
                 List<PeerInfo> listed = new ArrayList<>();
                 for (PeerServer server : cluster.servers()) {
+                    PeerInfo info = server.info();
+                    if (net == DIRECT) {
+                        listed.add(info);
+                        continue;
+                    }
                     DelayingProxy proxy = new DelayingProxy(server.port(), net.bitsPerSecond(), net.rttMillis());
                     proxies.add(proxy);
-                    PeerInfo info = server.info();
                     listed.add(new PeerInfo(info.id(), "127.0.0.1:" + proxy.port(), info.from(), info.to(), info.throughput(), ""));
                 }
                 try (PeerClient client = new PeerClient(new FixedRegistry(listed), local, Peers.patientClient()
-                        .flowControlWindow((int) Math.max(1 << 20, net.bitsPerSecond() / 8 * net.rttMillis() / 1e3 * 2)))) {
+                        .flowControlWindow(net == DIRECT ? 1 << 20
+                                : (int) Math.max(1 << 20, net.bitsPerSecond() / 8 * net.rttMillis() / 1e3 * 2)))) {
                     remoteDecodeSeconds(client, 128); // warm-up of the connections and the servers' decode path
                     double[] decode = {remoteDecodeSeconds(client, 128), remoteDecodeSeconds(client, 2048)};
                     double[] forward = {remoteForwardSeconds(client, listed, local, 1), remoteForwardSeconds(client, listed, local, 64)};
