@@ -97,6 +97,7 @@ class ExperimentCommandsTest {
         long block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * 4 * d + 4 * d) + (4 * d * d + d);
         long parameters = (49 * d + d) + 16 * d + 2 * block + 2 * d + (d * 10 + 10);
         Map<String, List<String>> rows = table(md, "| arm |");
+        Map<String, List<String>> parts = placement(md);
         List<String> full = rows.get("full fine-tuning 100%");
         assertEquals(String.format("%,d", parameters), full.get(2));
         assertEquals(100.0 * (d * 10 + 10) / parameters, Double.parseDouble(full.get(3)), 0.01, "the head's share of all parameters");
@@ -106,7 +107,7 @@ class ExperimentCommandsTest {
             assertEquals(String.format("%,d", (long) Math.floor(0.005 * parameters)), row.get(2), arm + " trains exactly the fraction");
             double inHead = Double.parseDouble(row.get(3));
             assertTrue(inHead >= 0 && inHead <= 100, row.toString());
-            assertEquals(inHead, Double.parseDouble(placement(md).get(arm + " 0.5%").get(1)), 0.06,
+            assertEquals(inHead, Double.parseDouble(parts.get(arm + " 0.5%").get(1)), 0.06,
                     "the output layer's share agrees (to the shown digits)");
         }
     }
@@ -180,10 +181,10 @@ class ExperimentCommandsTest {
         while (!lines.get(start).startsWith(header)) {
             start++;
         }
+        boolean byDensity = lines.get(start).startsWith("| arm | density |");
         for (int i = start + 2; i < lines.size() && lines.get(i).startsWith("|"); i++) {
             String line = lines.get(i);
             List<String> cells = Arrays.stream(line.substring(1, line.length() - 1).split("\\|")).map(String::strip).toList();
-            boolean byDensity = lines.get(start).startsWith("| arm | density |");
             String key = byDensity && !cells.get(1).equals("-") ? cells.get(0) + " " + cells.get(1) : cells.get(0);
             rows.put(key, cells);
         }

@@ -10,11 +10,13 @@ import io.tessera.engine.nn.Module;
 import io.tessera.engine.nn.VisionTransformer;
 import io.tessera.engine.optim.AdamW;
 import io.tessera.engine.optim.Optimizer;
+import io.tessera.fisher.DiagonalFisher;
 import io.tessera.sparse.MaskedAdamW;
 import io.tessera.sparse.SparseMask;
 import io.tessera.train.ClassifierTraining;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.stream.IntStream;
 
@@ -27,20 +29,21 @@ final class ClassifierBench {
     /** The models the experiments run on, each the same shape every time, initialised from a seed. */
     enum Architecture {
         /** The MLP 784-256-10; its output layer is {@code 2.}. */
-        MLP("an MLP 784-256-10", "2.") {
+        MLP("An MLP 784-256-10", "2.") {
             @Override
             Module create(long seed) {
                 return new Mlp(seed, 784, 256, 10);
             }
         },
         /** The demo's vision transformer; its output layer is {@code head.}. */
-        VIT("a ViT (28x28 images as 16 patches of 7x7, width 64, 4 heads, 2 pre-norm blocks, mean pooling)", "head.") {
+        VIT("A ViT (28x28 images as 16 patches of 7x7, width 64, 4 heads, 2 pre-norm blocks, mean pooling)", "head.") {
             @Override
             Module create(long seed) {
                 return new VisionTransformer(new VisionTransformer.Config(28, 7, 64, 4, 2, 10), seed);
             }
         };
 
+        /** The model as the report's first sentence names it. */
         final String description;
         /** The name prefix of the output layer's parameters. */
         final String headPrefix;
@@ -118,6 +121,11 @@ final class ClassifierBench {
             throw e;
         }
         return tuned;
+    }
+
+    /** The diagonal Fisher of {@code model} over {@code data}'s images and labels, in batches of 256. */
+    static Map<String, Tensor> fisher(Module model, FashionMnist.Split data, DiagonalFisher.Labels mode, long seed) {
+        return DiagonalFisher.of(model, x -> logits(model, x), images(data), Tensor.of(labels(data), data.count()), mode, seed, 256);
     }
 
     /** The logits of {@code model} (a {@link Layer}) for {@code images}. */

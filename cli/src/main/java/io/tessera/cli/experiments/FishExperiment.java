@@ -140,7 +140,8 @@ final class FishExperiment implements Callable<Integer> {
             try (Module base = ClassifierBench.pretrain(model, pretrainSet, pretrain.pretrainEpochs, seed,
                     progress("seed " + seed + " pretraining"))) {
                 parameters = base.parameterCount();
-                long headParameters = base.namedParameters().entrySet().stream().filter(e -> e.getKey().startsWith(model.headPrefix))
+                Map<String, Tensor> named = base.namedParameters();
+                long headParameters = named.entrySet().stream().filter(e -> e.getKey().startsWith(model.headPrefix))
                         .mapToLong(e -> e.getValue().numel()).sum();
                 pretrained[0][s] = ClassifierBench.accuracy(base, testNew, allClasses());
                 pretrained[1][s] = ClassifierBench.accuracy(base, testOld, allClasses());
@@ -156,7 +157,7 @@ final class FishExperiment implements Callable<Integer> {
                     if (s == 0 && mask != null) {
                         ClassifierBench.PARTS.forEach(part -> o.placement.put(part, 0L));
                         mask.tensors().forEach((name, m) -> o.placement.merge(
-                                model.part(name, base.namedParameters().get(name).rank()), m.count(), Long::sum));
+                                model.part(name, named.get(name).rank()), m.count(), Long::sum));
                     }
                     if (s == 0) {
                         chooseRate(base, mask, label, o, tuneSet, validationSet, testNew, testOld);
@@ -222,8 +223,7 @@ final class FishExperiment implements Callable<Integer> {
         FashionMnist.Split fisherSet = tuneSet.range(0, Math.min(fisherExamples, tuneSet.count()));
         Map<Config, SparseMask> masks = new LinkedHashMap<>();
         try (TensorScope scope = TensorScope.open()) {
-            Map<String, Tensor> fisher = DiagonalFisher.of(base, x -> ClassifierBench.logits(base, x), ClassifierBench.images(fisherSet),
-                    Tensor.of(ClassifierBench.labels(fisherSet), fisherSet.count()), DiagonalFisher.Labels.EMPIRICAL, seed, 256);
+            Map<String, Tensor> fisher = ClassifierBench.fisher(base, fisherSet, DiagonalFisher.Labels.EMPIRICAL, seed);
             Map<String, Tensor> magnitude = new LinkedHashMap<>();
             Map<String, long[]> shapes = new LinkedHashMap<>();
             base.stateDict().forEach((name, t) -> {
@@ -276,10 +276,6 @@ final class FishExperiment implements Callable<Integer> {
         return Set.of(0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
     }
 
-    private static String capitalized(String text) {
-        return Character.toUpperCase(text.charAt(0)) + text.substring(1);
-    }
-
     /** {@code mlp} / {@code vit}, case-insensitive, naming the choices when it is neither. */
     static final class ModelConverter implements picocli.CommandLine.ITypeConverter<ClassifierBench.Architecture> {
         @Override
@@ -311,7 +307,7 @@ final class FishExperiment implements Callable<Integer> {
                 standard deviation of test accuracy (argmax over all 10 classes) on classes 5-9 and on 0-4 (forgetting). \
                 Run time: %s minutes.
 
-                """, capitalized(model.description), parameters, pretrain.pretrainEpochs, tuneCount, epochs,
+                """, model.description, parameters, pretrain.pretrainEpochs, tuneCount, epochs,
                 Math.min(fisherExamples, tuneCount),
                 String.join(", ", java.util.Arrays.stream(rates).mapToObj(Report::rate).toList()), validationCount, seeds, minutes));
         md.append(command).append('\n');

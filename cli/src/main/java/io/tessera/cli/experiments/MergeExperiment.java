@@ -189,11 +189,9 @@ final class MergeExperiment implements Callable<Integer> {
             try {
                 for (Module model : List.of(modelA, modelB)) {
                     FashionMnist.Split examples = first((model == modelA ? a : b).train());
-                    Tensor images = ClassifierBench.images(examples);
                     // the exact Fisher, as the Fisher-merging paper: the labels are not used
-                    fishers.add(DiagonalFisher.of(model, x -> ClassifierBench.logits(model, x), images,
-                            Tensor.of(ClassifierBench.labels(examples), examples.count()), DiagonalFisher.Labels.EXACT, seed, 256));
-                    grams.add(Grams.of(model, x -> ClassifierBench.logits(model, x), images, 256));
+                    fishers.add(ClassifierBench.fisher(model, examples, DiagonalFisher.Labels.EXACT, seed));
+                    grams.add(Grams.of(model, x -> ClassifierBench.logits(model, x), ClassifierBench.images(examples), 256));
                 }
                 mergeAll(rows, theta0, models, fishers, grams, seed, s, a, b, all);
             } finally {
@@ -244,8 +242,7 @@ final class MergeExperiment implements Callable<Integer> {
             FashionMnist.Split examples = first(task.train());
             Map<String, Tensor> fisher;
             try (TensorScope scope = TensorScope.open()) {
-                fisher = DiagonalFisher.of(base, x -> ClassifierBench.logits(base, x), ClassifierBench.images(examples),
-                        Tensor.of(ClassifierBench.labels(examples), examples.count()), DiagonalFisher.Labels.EMPIRICAL, seed, 256);
+                fisher = ClassifierBench.fisher(base, examples, DiagonalFisher.Labels.EMPIRICAL, seed);
             }
             try {
                 mask = FishMask.of(fisher, fishDensity, Set.of());
