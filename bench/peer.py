@@ -23,6 +23,8 @@ import sys
 import time
 import traceback
 
+from decode_keys import DECODE_CONTEXTS, context_suffix
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")  # as Tessera sets it: OpenBLAS workers stop spinning after ~0.3 ms
 with open("/proc/cpuinfo") as cpuinfo:  # AVX-512 kernels only where the CPU has them (elsewhere: SIGILL)
@@ -68,15 +70,6 @@ def best_median_tiny(fn, calls=200_000, rounds=ROUNDS, inner=5):
 
     loop()
     return min(statistics.median(loop() for _ in range(inner)) for _ in range(rounds))
-
-
-# whole-model decode: the new token attends to this many positions (ModelDecodeBenchmark's context param)
-DECODE_CONTEXTS = (128, 1024)
-
-
-def context_suffix(ctx):
-    """The result key's suffix for a decode context: none at 128 (the keys older runs used), else _ctx<N>."""
-    return "" if ctx == 128 else f"_ctx{ctx}"
 
 
 def gpt2_block(torch, d, heads):

@@ -25,6 +25,8 @@ import os
 import re
 import sys
 
+from decode_keys import DECODE_CONTEXTS, context_suffix
+
 MB = 1 << 20
 F32 = 4
 
@@ -49,7 +51,6 @@ TL_D, TL_FFN, TL_LAYERS, TL_KV, TL_VOCAB = 2048, 5632, 22, 4 * 64, 32000
 TL_LAYER_WEIGHTS = 2 * TL_D * TL_D + 2 * TL_D * TL_KV + 3 * TL_D * TL_FFN  # q, o; k, v; gate, up, down
 TL_MATRICES = TL_LAYERS * TL_LAYER_WEIGHTS + TL_VOCAB * TL_D  # read per token: the blocks and the head (one embedding row)
 TL_CHANNELS = TL_LAYERS * (2 * TL_D + 2 * TL_KV + 2 * TL_FFN + TL_D) + TL_VOCAB  # int8 scales, one per output channel
-DECODE_CONTEXTS = (128, 1024)
 
 
 def model_decode_work(model, weights, ctx):
@@ -185,7 +186,7 @@ for _ctx in DECODE_CONTEXTS:
         _bytes, _flops = model_decode_work(_model, _weights, _ctx)
         ROWS.append(row("decoder", "decode 1 token, " + _what, f"context {_ctx}",
                         ("ModelDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "context": str(_ctx)}),
-                        [_peer + ("" if _ctx == 128 else f"_ctx{_ctx}")] if _peer else "n/a: PyTorch has no int8 embedding",
+                        [_peer + context_suffix(_ctx)] if _peer else "n/a: PyTorch has no int8 embedding",
                         "tok/s", bytes_=_bytes, flops=_flops, issue=14))
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 LOWER_IS_BETTER = {"ns/call", "ms"}

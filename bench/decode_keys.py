@@ -1,0 +1,9 @@
+"""The whole-model decode contexts both sides measure, and the peer result key of each (shared by peer.py and report.py)."""
+
+# the new token attends to this many positions (ModelDecodeBenchmark's context param)
+DECODE_CONTEXTS = (128, 1024)
+
+
+def context_suffix(ctx):
+    """The peer result key's suffix for a decode context: none at 128 (the keys older runs used), else _ctx<N>."""
+    return "" if ctx == 128 else f"_ctx{ctx}"
