@@ -160,6 +160,9 @@ class Peer:
             self.record("axpy_16M", "y.add_(x, alpha=1e-7)", lambda: y.add_(x, alpha=1e-7))
             self.record("sum_16M", "x.sum()", lambda: x.sum())
             del x, y
+            big = torch.rand(1 << 28)  # 1 GiB: beyond the last-level cache, the decode rows' read ceiling
+            self.record("sum_1G", "x.sum() over 1 GiB", lambda: big.sum())
+            del big
 
     def adamw(self):
         torch = self.torch

@@ -6,7 +6,9 @@
 Columns: operation, size, Tessera figure, PyTorch figure, speed ratio (Tessera / PyTorch: above 1 means
 Tessera is faster), what bounds the row, and the fraction of that bound Tessera reaches. The bound of a row
 is its roofline time, max(bytes / B, FLOPs / P), where B is the best STREAM copy bandwidth measured in this
-run (Tessera's or PyTorch's) and P the best OpenBLAS sgemm rate measured in this run (MatmulBenchmark.cblas);
+run (Tessera's or PyTorch's) or, for rows that read far more than they write out of more memory than the caches
+hold (decoding: every weight once), the best read bandwidth R (a sum over 1 GiB), and P the best OpenBLAS sgemm
+rate measured in this run (MatmulBenchmark.cblas);
 "of bound" = roofline time / measured time. Bytes count what the operation must read and write at least
 once (no write-allocate traffic, no caches), FLOPs count multiply and add separately.
 
@@ -85,9 +87,12 @@ def linear_work(batch, n=4096):
 # ---- the rows -------------------------------------------------------------------------------------------------
 # tessera: (JMH class, method, params) ; peer: candidate keys in peer.json (the fastest is shown) or a
 # "n/a: reason" string ; unit: how the figure is shown ; per_op: units per op for ops/s-style units.
-def row(group, op, size, tessera, peer, unit, bytes_=0, flops=0, metric="time", per_op=1, issue=None, note=None):
+# ceiling: "copy" (B) or "read" (R) bandwidth for the bytes term.
+def row(group, op, size, tessera, peer, unit, bytes_=0, flops=0, metric="time", per_op=1, issue=None, note=None,
+        ceiling="copy"):
     return {"group": group, "op": op, "size": size, "tessera": tessera, "peer": peer, "unit": unit,
-            "bytes": bytes_, "flops": flops, "metric": metric, "per_op": per_op, "issue": issue, "note": note}
+            "bytes": bytes_, "flops": flops, "metric": metric, "per_op": per_op, "issue": issue, "note": note,
+            "ceiling": ceiling}
 
 
 N64 = 64 << 20
@@ -106,6 +111,8 @@ ROWS = [
     row("memory", "axpy y += a*x", "16M f32", ("Blas1Benchmark", "axpy", {}), ["axpy_16M"], "GB/s",
         bytes_=3 * N16 * F32, metric="bytes"),
     row("memory", "sum", "16M f32", ("Blas1Benchmark", "sum", {}), ["sum_16M"], "GB/s", bytes_=N16 * F32, metric="bytes"),
+    row("memory", "read bandwidth: sum beyond the caches (R)", "1 GiB", ("ReadBandwidthBenchmark", "sum", {}), ["sum_1G"],
+        "GB/s", bytes_=1 << 30, metric="bytes", ceiling="read"),
     row("memory", "add a + b (allocates result)", "64M f32", ("EngineBenchmark", "add", {}), ["add_64M"], "GB/s",
         bytes_=3 * N64 * F32, metric="bytes"),
     row("memory", "AdamW step (fused)", "64M f32", ("EngineBenchmark", "adamw", {}), ["adamw_64M"], "GB/s",
@@ -160,12 +167,12 @@ ROWS = [
         ["dequantize_16M"], "GB/s", bytes_=N16 * (F32 + 1) + (N16 // 4096) * F32, metric="bytes", issue=7),
     row("decoder", "decode 1 token, 12 x d768 blocks, KV cache", "context 128",
         ("DecoderBenchmark", "decodeStep", {"weights": "f32"}), ["decode_step"], "steps/s", bytes_=DECODE_BYTES,
-        flops=DECODE_FLOPS),
+        flops=DECODE_FLOPS, ceiling="read"),
     row("decoder", "parallel forward, 12 x d768 blocks", "128 tokens", ("DecoderBenchmark", "forward128", {"weights": "f32"}),
         ["forward_128"], "tok/s", bytes_=FWD_BYTES, flops=FWD_FLOPS, per_op=CONTEXT),
     row("decoder", "decode 1 token, int8 projections (LLM.int8)", "context 128",
         ("DecoderBenchmark", "decodeStep", {"weights": "int8"}), ["decode_step_int8"], "steps/s",
-        bytes_=DECODE_BYTES - LAYERS * 12 * D * D * 3, issue=7),
+        bytes_=DECODE_BYTES - LAYERS * 12 * D * D * 3, issue=7, ceiling="read"),
     row("decoder", "parallel forward, int8 projections (LLM.int8)", "128 tokens",
         ("DecoderBenchmark", "forward128", {"weights": "int8"}), ["forward_128_int8"], "tok/s", flops=FWD_FLOPS,
         per_op=CONTEXT, issue=7),  # int8 multiply-adds counted against the f32 FLOP ceiling: a loose bound
@@ -187,8 +194,9 @@ for _ctx in DECODE_CONTEXTS:
         ROWS.append(row("decoder", "decode 1 token, " + _what, f"context {_ctx}",
                         ("ModelDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "context": str(_ctx)}),
                         [_peer + context_suffix(_ctx)] if _peer else "n/a: PyTorch has no int8 embedding",
-                        "tok/s", bytes_=_bytes, flops=_flops, issue=14))
+                        "tok/s", bytes_=_bytes, flops=_flops, issue=14, ceiling="read"))
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
+READ_ROWS = [("ReadBandwidthBenchmark", "sum", "sum_1G")]
 LOWER_IS_BETTER = {"ns/call", "ms"}
 
 
@@ -336,16 +344,22 @@ def main():
         found = [(peer["results"][k]["seconds"], k) for k in keys if k in peer["results"]]
         return min(found) if found else (None, None)
 
+    def best_bandwidth(rows, what):
+        """(bytes/s, where from): the best of Tessera's and PyTorch's figures of these (JMH class, method, peer key)."""
+        found = []
+        for cls, method, pkey in rows:
+            spec = next(r for r in ROWS if r["tessera"][:2] == (cls, method))
+            e = jmh.get((cls, method, frozenset()))
+            if e:
+                found.append((spec["bytes"] / jmh_seconds(e, spec)[0], f"Tessera {cls}.{method}"))
+            if pkey in peer["results"]:
+                found.append((spec["bytes"] / peer["results"][pkey]["seconds"], f"PyTorch {peer['results'][pkey]['how']}"))
+        return max(found) if found else (None, f"no {what} measured")
+
     # ceilings measured in this run
-    copies = []
-    for cls, method, pkey in COPY_ROWS:
-        spec = next(r for r in ROWS if r["tessera"][:2] == (cls, method))
-        e = jmh.get((cls, method, frozenset()))
-        if e:
-            copies.append((spec["bytes"] / jmh_seconds(e, spec)[0], f"Tessera {cls}.{method}"))
-        if pkey in peer["results"]:
-            copies.append((spec["bytes"] / peer["results"][pkey]["seconds"], f"PyTorch {peer['results'][pkey]['how']}"))
-    bw, bw_from = max(copies) if copies else (None, "no copy measured")
+    bw, bw_from = best_bandwidth(COPY_ROWS, "copy")
+    rd, rd_from = best_bandwidth(READ_ROWS, "read")
+    ceilings = {"copy": bw, "read": rd}
     sgemms = []
     for n in ("1024", "2048"):
         e = jmh.get(("MatmulBenchmark", "cblas", frozenset({("n", n)})))
@@ -393,14 +407,16 @@ def main():
                 if how not in notes:
                     notes.append(how)
                 cells += [figure(spec, pt) + f" ({notes.index(how) + 3})", f"{pt / t:.2f}x"]
-        bound, tr = roofline(spec, bw, fl)
+        mem = ceilings[spec["ceiling"]]
+        bound, tr = roofline(spec, mem, fl)
         cells += [bound, f"{tr / t * 100:.0f}%" if tr else "—"]
         lines.append("| " + " | ".join(cells) + " |")
         if tr:
             pt = None if peer_down or isinstance(spec["peer"], str) else peer_best(spec["peer"])[0]
             blines.append("| " + " | ".join([
                 spec["op"], spec["size"], fmt_bytes(spec["bytes"]), fmt_flops(spec["flops"]),
-                fmt_time(spec["bytes"] / bw) if bw else "?", fmt_time(spec["flops"] / fl) if fl and spec["flops"] else "—",
+                (fmt_time(spec["bytes"] / mem) + (" (R)" if spec["ceiling"] == "read" else "")) if mem else "?",
+                fmt_time(spec["flops"] / fl) if fl and spec["flops"] else "—",
                 fmt_time(t), f"{tr / t * 100:.0f}%", f"{tr / pt * 100:.0f}%" if pt else "—"]) + " |")
 
     extras = [e for k, e in jmh.items()
@@ -414,10 +430,13 @@ def main():
 
     out = ["## Results", "", *lines, "", "Ceilings measured in this run:", ""]
     out.append(f"- memory bandwidth B = {fmt_num(bw / 1e9)} GB/s (best copy: {bw_from})" if bw else f"- memory bandwidth: {bw_from}")
+    out.append(f"- read bandwidth R = {fmt_num(rd / 1e9)} GB/s (best sum over 1 GiB: {rd_from}); the ceiling of the decode rows, "
+               "marked (R)" if rd else f"- read bandwidth: {rd_from}")
     out.append(f"- FLOP rate P = {fmt_num(fl / 1e9)} GFLOP/s (best {fl_from}, OpenBLAS through FFM)" if fl else f"- FLOP rate: {fl_from}")
-    out += ["", "What bounds each row: its roofline time max(bytes / B, FLOPs / P); \"of bound\" = that time / measured "
-            "time. Bytes are what the operation must read and write at least once; memory-bound kernels that read more "
-            "than they write can pass 100%, because B is a copy, whose writes cost more than reads.", "",
+    out += ["", "What bounds each row: its roofline time max(bytes / B, FLOPs / P), with R in place of B for the rows "
+            "marked (R); \"of bound\" = that time / measured time. Bytes are what the operation must read and write at "
+            "least once; memory-bound kernels that read more than they write can pass 100% of B, because B is a copy, "
+            "whose writes cost more than reads, and cache-resident ones can too.", "",
             *blines, "", "Notes:", ""]
     if peer_down:
         out.append(f"1. PyTorch side unavailable: {peer_down}")

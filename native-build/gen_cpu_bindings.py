@@ -13,7 +13,7 @@ BEGIN = "    // ---- generated from kernels/cpu/kernels.def by native-build/gen_
 END = "    // ---- end of generated bindings ----\n"
 # functions of runtime/*.c, bound by hand above the generated part
 RUNTIME = ["ts_abi_version", "ts_noop", "ts_isa_supported", "ts_isa_select", "ts_isa_active",
-           "ts_omp_max_threads", "ts_omp_set_threads"]
+           "ts_omp_max_threads", "ts_omp_set_threads", "ts_pool_cover"]
 
 TYPES = {  # C type -> (layout, Java type)
     "int": ("JAVA_INT", "int"), "int64_t": ("JAVA_LONG", "long"), "uint64_t": ("JAVA_LONG", "long"),

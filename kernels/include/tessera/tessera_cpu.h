@@ -16,6 +16,9 @@ int ts_isa_select(int tier);
 int ts_isa_active(void);
 int ts_omp_max_threads(void);
 void ts_omp_set_threads(int n);
+/* Runs the persistent thread pool (ts_pool.h) over `chunks` chunks, each adding 1 to counts[chunk]: lets the
+ * tests check that every chunk runs exactly once, whatever the split. */
+void ts_pool_cover(int64_t chunks, int32_t *counts);
 
 #define TS_KERNEL(name, params, args) int name params;
 #include "../../cpu/kernels.def"

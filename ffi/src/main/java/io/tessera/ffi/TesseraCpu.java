@@ -142,6 +142,19 @@ public final class TesseraCpu {
             throw Downcalls.rethrow(t);
         }
     }
+
+    private static final class ts_pool_cover {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_pool_cover", FunctionDescriptor.ofVoid(JAVA_LONG, ADDRESS));
+    }
+
+    /** void ts_pool_cover(int64_t chunks, int32_t *counts): the pool adds 1 to counts[c] for every chunk c. */
+    public static void ts_pool_cover(long chunks, MemorySegment counts) {
+        try {
+            ts_pool_cover.HANDLE.invokeExact(chunks, counts);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
     // ---- generated from kernels/cpu/kernels.def by native-build/gen_cpu_bindings.py: do not edit ----
 
     private static final class ts_axpy_f32 {
@@ -417,25 +430,6 @@ public final class TesseraCpu {
         }
     }
 
-    private static final class ts_causal_attention_f32 {
-        static final MethodHandle HANDLE = LIBRARY.downcall("ts_causal_attention_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG,
-                JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
-    }
-
-    /**
-     * int ts_causal_attention_f32(int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d, float scale, const float *q,
-     * const int64_t *qs, const float *k, const int64_t *ks, const float *v, const int64_t *vs, float *y)
-     */
-    public static int ts_causal_attention_f32(long batch, long heads, long tq, long tk, long d, float scale, MemorySegment q,
-                                              MemorySegment qs, MemorySegment k, MemorySegment ks, MemorySegment v,
-                                              MemorySegment vs, MemorySegment y) {
-        try {
-            return (int) ts_causal_attention_f32.HANDLE.invokeExact(batch, heads, tq, tk, d, scale, q, qs, k, ks, v, vs, y);
-        } catch (Throwable t) {
-            throw Downcalls.rethrow(t);
-        }
-    }
-
     private static final class ts_causal_mask_f32 {
         static final MethodHandle HANDLE = LIBRARY.downcall("ts_causal_mask_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS));
     }
@@ -444,6 +438,19 @@ public final class TesseraCpu {
     public static int ts_causal_mask_f32(long batch, long tq, long tk, long past, float value, MemorySegment x) {
         try {
             return (int) ts_causal_mask_f32.HANDLE.invokeExact(batch, tq, tk, past, value, x);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_causal_attention_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_causal_attention_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_causal_attention_f32(int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d, float scale, const float *q, const int64_t *qs, const float *k, const int64_t *ks, const float *v, const int64_t *vs, float *y) */
+    public static int ts_causal_attention_f32(long batch, long heads, long tq, long tk, long d, float scale, MemorySegment q, MemorySegment qs, MemorySegment k, MemorySegment ks, MemorySegment v, MemorySegment vs, MemorySegment y) {
+        try {
+            return (int) ts_causal_attention_f32.HANDLE.invokeExact(batch, heads, tq, tk, d, scale, q, qs, k, ks, v, vs, y);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }
