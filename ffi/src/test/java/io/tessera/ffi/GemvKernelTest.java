@@ -21,10 +21,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * ts_gemv_f32 and ts_gemv_bf16 (x W for up to 8 rows of x, W output-major [n, k] or input-major [k, n], f32 or
- * bfloat16 bits) on every ISA tier against
- * float64 sums written from the definition: row strides wider than the rows, sizes off the 4-row tiles, the
- * vector width and the 256-column blocks, empty products, and products large enough to run on the thread pool
- * (from 2^16 multiply-adds), with a guard element after y that must stay untouched.
+ * bfloat16 bits) on every ISA tier against float64 sums written from the definition: row strides wider than the rows,
+ * sizes off the 4-row tiles, the vector width and the input-major row chunks (k / 8 rows, in 4-row groups), empty
+ * products, and products large enough to run on the thread pool (from 2^16 multiply-adds), with a guard element after
+ * y that must stay untouched.
  */
 class GemvKernelTest {
     /** m, n, k. */
