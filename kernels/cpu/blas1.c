@@ -14,12 +14,20 @@ int TS_FN(ts_axpy_f32)(int64_t n, float a, const float *restrict x, float *restr
 /* Accumulates in double: for n up to ~10^9 the rounding error stays far below one float ulp of
  * the result, so the float32 inputs are summed as exactly as a float64 reference would. One vector
  * accumulator would make the loop wait on the add latency (~12 GB/s per core); TS_SUM_LANES independent
- * lanes (several vector registers on every tier) keep it at the read bandwidth. */
+ * lanes (8 vector registers) and a prefetch TS_SUM_PREFETCH floats ahead keep more of memory's reads in
+ * flight: 1 GiB from memory went from 20 to 24 GB/s on 2 cores, against 27 for a float32 sum (the widening
+ * costs the rest). */
+#if defined(__AVX512F__)
+#define TS_SUM_LANES 64
+#else
 #define TS_SUM_LANES 32
+#endif
+#define TS_SUM_PREFETCH 256
 static double sum_chunk(int64_t n, const float *restrict x) {
     double lanes[TS_SUM_LANES] = {0};
     int64_t i = 0;
     for (; i + TS_SUM_LANES <= n; i += TS_SUM_LANES) {
+        __builtin_prefetch(x + i + TS_SUM_PREFETCH); /* never faults past the end */
 #pragma omp simd
         for (int l = 0; l < TS_SUM_LANES; l++) {
             lanes[l] += (double)x[i + l];

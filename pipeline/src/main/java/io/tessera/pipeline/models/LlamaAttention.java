@@ -48,12 +48,15 @@ final class LlamaAttention extends Module {
             v = kv[1];
         }
         int group = heads / kvHeads;
-        // [batch, kvHeads, group, t, hd] against [batch, kvHeads, 1, T, hd]: the group broadcasts, no copy of k or v
-        Tensor grouped = q.reshape(batch, kvHeads, group, t, headDim);
-        Tensor scores = grouped.matmul(k.unsqueeze(2).transpose(-1, -2)).mul(1.0 / Math.sqrt(headDim));
+        long keys = k.dim(2);
+        // the group's query heads as rows of one product per KV head: [batch, kvHeads, group * t, hd] against k
+        // [batch, kvHeads, T, hd], so k and v are read in place (a broadcast over the group copied them group times)
+        Tensor grouped = q.reshape(batch, kvHeads, group * t, headDim);
+        Tensor scores = grouped.matmul(k.transpose(-1, -2)).mul(1.0 / Math.sqrt(headDim)).reshape(batch, kvHeads, group, t, keys);
         Tensor keyBias = positions.keyBias(scores.rank());
         scores = (keyBias == null ? scores : scores.add(keyBias)).causalMask(past, Double.NEGATIVE_INFINITY);
-        Tensor attended = scores.softmax(-1).matmul(v.unsqueeze(2)).reshape(batch, heads, t, headDim);
+        Tensor probabilities = scores.softmax(-1).reshape(batch, kvHeads, group * t, keys);
+        Tensor attended = probabilities.matmul(v).reshape(batch, heads, t, headDim);
         return child("o_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, heads * headDim));
     }
 
