@@ -20,7 +20,7 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Memory-bound kernels at 64 MiB per vector, in GB/s, next to a plain copy of the same size measured in
  * the same run (the machine's practical bandwidth ceiling). The "bytes" secondary metric is bytes moved
- * per second: divide by 1e9 for GB/s.
+ * per second: divide by 1e9 for GB/s. {@link #sumBeyondCaches} measures the read bandwidth from memory.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -79,5 +79,39 @@ public class Blas1Benchmark {
     public int sum(Traffic traffic) {
         traffic.bytes += BYTES;
         return TesseraCpu.ts_sum_f32(FLOATS, x, out);
+    }
+
+    /**
+     * 1 GiB, more than the last-level cache of any machine this runs on (the 64 MiB vectors above can sit in a
+     * large L3); allocated only for {@link #sumBeyondCaches}.
+     */
+    @State(Scope.Benchmark)
+    public static class BeyondCaches {
+        static final long BIG_BYTES = 1L << 30;
+        private final Arena arena = Arena.ofShared();
+        MemorySegment big;
+
+        @Setup
+        public void allocate() {
+            big = arena.allocate(BIG_BYTES, 64);
+            for (long i = 0; i < BIG_BYTES / Float.BYTES; i++) {
+                big.setAtIndex(ValueLayout.JAVA_FLOAT, i, (i % 97) * 0.01f);
+            }
+        }
+
+        @TearDown
+        public void free() {
+            arena.close();
+        }
+    }
+
+    /**
+     * The read bandwidth from memory: a decoding step reads every weight once and writes almost nothing, so this,
+     * not a copy, is the ceiling of the decode rows.
+     */
+    @Benchmark
+    public int sumBeyondCaches(BeyondCaches memory, Traffic traffic) {
+        traffic.bytes += BeyondCaches.BIG_BYTES;
+        return TesseraCpu.ts_sum_f32(BeyondCaches.BIG_BYTES / Float.BYTES, memory.big, out);
     }
 }
