@@ -252,7 +252,9 @@ def best(metric, higher):
 
 def rel_error(metric):
     err, score = metric.get("scoreError"), metric.get("score")
-    if err is None or score in (None, 0) or (isinstance(err, float) and math.isnan(err)):
+    if isinstance(err, str):  # JMH writes "NaN" when there were too few iterations for an interval
+        err = float(err)
+    if err is None or score in (None, 0) or math.isnan(err):
         return None
     return abs(err / score)
 
