@@ -87,8 +87,9 @@ int TS_FN(ts_quantize_rows_q8)(int64_t rows, int64_t cols, const float *restrict
     return bad ? TS_ERR_NONFINITE : TS_OK;
 }
 
-/* Exact int32 dot products of `mr` activation rows with `nr` weight rows, all of length k. A tier whose dot
- * products need a per-weight-row correction writes it to shift[0..nr) when asked (shift != NULL). */
+/* Exact int32 dot products of `mr` activation rows with `nr` weight rows, all of length k. Where the dot products
+ * need a per-weight-row correction (VNNI), the tiles in q8_tiles.first also write it to shift[0..nr); every other
+ * tile leaves shift alone. */
 typedef void (*q8_tile_fn)(int64_t k, const int8_t *x, const int8_t *w, int32_t acc[MR][NR], int32_t *shift);
 
 #if defined(__AVX512BW__)
