@@ -11,7 +11,8 @@
  *  - base: plain int32 loops.
  * Tiles of MR rows x NR output channels keep their MR * NR accumulators in registers and read each weight
  * row once per tile; OpenMP splits the output channels, or at up to 8 rows (decoding) the persistent pool of
- * ts_pool.h, whose idle workers poll instead of sleeping between the many small products of a decoding step. */
+ * ts_pool.h, whose idle workers poll instead of sleeping between the many small products of a decoding step.
+ * Above 8 rows (prefill, batches), CPUs with AMX run gemm_q8_amx.c's tiles instead, also exact. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include <immintrin.h>
 #endif
 
+#include "gemm_q8_amx.h"
 #include "ts_cpu.h"
 #include "ts_pool.h"
 
@@ -284,8 +286,26 @@ int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, con
         ts_pool_for((col_tiles + job.tiles_per_chunk - 1) / job.tiles_per_chunk, q8_pool_chunk, (void *)&job);
         return TS_OK;
     }
-#pragma omp parallel for schedule(static) if (m * n * k >= Q8_PARALLEL_MIN_MACS)
-    for (int64_t ct = 0; ct < col_tiles; ct++) q8_column_tile(&job, ct);
+    int64_t first_tile = 0;
+#if defined(TS_Q8_AMX)
+    if (m > Q8_POOL_MAX_ROWS && k % TS_Q8_AMX_K == 0 && n >= TS_Q8_AMX_CHANNELS && TS_FN(q8_amx_ready)()) {
+        const int64_t blocks = n / TS_Q8_AMX_CHANNELS;
+        const int status = TS_FN(q8_amx_gemm)(m, blocks, k, xq, xs, wq, ws, bias, y, ldy);
+        if (status != TS_OK) return status;
+        first_tile = blocks * TS_Q8_AMX_CHANNELS / NR; /* the last n % 16 channels: the VNNI tiles below */
+    }
+#endif
+#pragma omp parallel for schedule(static) if ((n - first_tile * NR) * m * k >= Q8_PARALLEL_MIN_MACS)
+    for (int64_t ct = first_tile; ct < col_tiles; ct++) q8_column_tile(&job, ct);
+    return TS_OK;
+}
+
+int TS_FN(ts_q8_amx_enabled)(int *enabled) {
+#if defined(TS_Q8_AMX)
+    *enabled = TS_FN(q8_amx_ready)();
+#else
+    *enabled = 0;
+#endif
     return TS_OK;
 }
 

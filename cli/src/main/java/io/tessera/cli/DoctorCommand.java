@@ -7,6 +7,7 @@ import io.tessera.ffi.Cblas;
 import io.tessera.ffi.Cublas;
 import io.tessera.ffi.CublasLt;
 import io.tessera.ffi.CudaDriver;
+import io.tessera.ffi.Lapacke;
 import io.tessera.ffi.NativeLibrary;
 import io.tessera.ffi.TesseraCpu;
 import java.io.IOException;
@@ -48,9 +49,19 @@ final class DoctorCommand implements Callable<Integer> {
         }
         out.printf("CPU kernels    %s%n", library.origin().orElseThrow());
         out.printf("  ISA tier     %s (chosen at load from CPUID)%n", isaName(TesseraCpu.ts_isa_active()));
+        out.printf("  AMX int8     %s%n", amxEnabled() ? "on: int8 products of more than 8 rows run on AMX tiles"
+                : "off (no AMX-INT8, not granted by Linux, or TESSERA_NO_AMX set): AVX-512 VNNI / AVX2 tiles");
         out.printf("  OpenMP       %d threads, wait policy %s%n", TesseraCpu.ts_omp_max_threads(),
                 "passive unless OMP_WAIT_POLICY was set");
         out.printf("  OpenBLAS     workers spin 2^20 cycles after a GEMM unless OPENBLAS_THREAD_TIMEOUT was set%n");
+    }
+
+    private static boolean amxEnabled() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment enabled = arena.allocate(JAVA_INT);
+            TesseraCpu.ts_q8_amx_enabled(enabled);
+            return enabled.get(JAVA_INT, 0) != 0;
+        }
     }
 
     private static String isaName(int tier) {
@@ -70,6 +81,9 @@ final class DoctorCommand implements Callable<Integer> {
         out.printf("OpenBLAS       %s%n", library.origin().orElseThrow());
         out.printf("  build        %s%n", CStrings.read(Cblas.openblas_get_config()).trim());
         out.printf("  core         %s, %d threads%n", CStrings.read(Cblas.openblas_get_corename()), Cblas.openblas_get_num_threads());
+        NativeLibrary lapacke = Lapacke.LIBRARY;
+        String found = lapacke.isAvailable() ? lapacke.origin().orElseThrow() : "NOT FOUND: " + lapacke.unavailableReason().orElseThrow();
+        out.printf("LAPACKE        %s%n", found);
     }
 
     private static void reportCuda(PrintWriter out) {

@@ -629,7 +629,9 @@ class BackendConformanceNnTest {
     @Covers("matmulQ8")
     void int8GemmAtShapesForCublasLtAndForItsFallback(ConformanceTargets t) {
         t.run(() -> {
-            int[][] mnk = {{1, 4, 4}, {3, 8, 36}, {13, 12, 64}, {5, 7, 37}, {2, 4, 6}, {0, 4, 8}, {7, 1, 1}, {4, 16, 36}};
+            // the last three: more than 8 rows and k % 64 == 0, which CPUs with AMX run on AMX tiles (n % 16 channels left)
+            int[][] mnk = {{1, 4, 4}, {3, 8, 36}, {13, 12, 64}, {5, 7, 37}, {2, 4, 6}, {0, 4, 8}, {7, 1, 1}, {4, 16, 36},
+                {9, 16, 64}, {17, 37, 128}, {70, 48, 192}};
             int seed = 0;
             for (int[] s : mnk) {
                 int m = s[0];

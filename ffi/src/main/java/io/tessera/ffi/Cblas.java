@@ -14,9 +14,13 @@ import java.util.List;
 import java.util.Properties;
 
 /**
- * Bindings to OpenBLAS (CBLAS interface, 32-bit {@code blasint}). The library comes from the
- * org.bytedeco:openblas jar (OpenBLAS 0.3.31 with its Fortran runtime), extracted and loaded through FFM
- * without JavaCPP; a system libopenblas is the fallback. Symbols are listed in ffi/jextract/cblas.args.
+ * Bindings to OpenBLAS (CBLAS interface, 32-bit {@code blasint}). The library is the one named by
+ * {@code -Dtessera.openblas=PATH} if set, else the system's {@code libopenblas.so.0} (Debian's
+ * {@code libopenblas0-pthread}), else the copy in the org.bytedeco:openblas jar (OpenBLAS 0.3.31 with its
+ * Fortran runtime), extracted and loaded through FFM without JavaCPP. The system library comes first because
+ * the jar's build packs [k, n] weights (GPT-2's Conv1D, x W) slower: 64 x 4096 x 4096 runs at 101 GFLOP/s
+ * against 200 for Debian's 0.3.21 on 2 threads, and a 12-block GPT-2 prefill takes 230 ms against 157
+ * (docs/PERFORMANCE.md). Symbols are listed in ffi/jextract/cblas.args.
  */
 public final class Cblas {
     private Cblas() {}
@@ -30,11 +34,15 @@ public final class Cblas {
     private static final String BYTEDECO_DIR = "org/bytedeco/openblas/linux-x86_64";
     private static final String BYTEDECO_POM = "META-INF/maven/org.bytedeco/openblas/pom.properties";
 
+    /** The OpenBLAS (with LAPACKE) of the org.bytedeco:openblas jar, with the Fortran runtime it needs. */
+    static final NativeLibrary.Location BUNDLED = new NativeLibrary.Location.Bundled(BYTEDECO_DIR, "libopenblas.so.0",
+            List.of("libgfortran.so.5", "libquadmath.so.0", "libgcc_s.so.1"), bytedecoVersion());
+
     public static final NativeLibrary LIBRARY = NativeLibrary.of("OpenBLAS", List.of(
-            new NativeLibrary.Location.Bundled(BYTEDECO_DIR, "libopenblas.so.0",
-                    List.of("libgfortran.so.5", "libquadmath.so.0", "libgcc_s.so.1"), bytedecoVersion()),
+            new NativeLibrary.Location.Configured("tessera.openblas"),
             new NativeLibrary.Location.SystemName("libopenblas.so.0"),
-            new NativeLibrary.Location.SystemName("libopenblas.so")));
+            new NativeLibrary.Location.SystemName("libopenblas.so"),
+            BUNDLED));
 
     private static String bytedecoVersion() {
         try (InputStream in = Cblas.class.getClassLoader().getResourceAsStream(BYTEDECO_POM)) {

@@ -7,10 +7,14 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandle;
+import java.util.List;
 
 /**
- * The LAPACKE (C interface to LAPACK) functions Tessera binds, from the same OpenBLAS library as
- * {@link Cblas} (OpenBLAS ships LAPACK). Symbols are listed in ffi/jextract/lapacke.args.
+ * The LAPACKE (C interface to LAPACK) functions Tessera binds: from {@code -Dtessera.lapacke=PATH} if set,
+ * else the system's {@code liblapacke.so.3} (whose LAPACK is Debian's OpenBLAS when
+ * {@code libopenblas0-pthread} is installed, the same library {@link Cblas} loads), else the jar's OpenBLAS,
+ * which ships LAPACKE itself (Debian's {@code libopenblas.so.0} does not). Symbols are listed in
+ * ffi/jextract/lapacke.args.
  */
 public final class Lapacke {
     private Lapacke() {}
@@ -18,7 +22,10 @@ public final class Lapacke {
     public static final int LAPACK_ROW_MAJOR = 101;
     public static final byte UPPER = 'U';
 
-    public static final NativeLibrary LIBRARY = Cblas.LIBRARY;
+    public static final NativeLibrary LIBRARY = NativeLibrary.of("LAPACKE", List.of(
+            new NativeLibrary.Location.Configured("tessera.lapacke"),
+            new NativeLibrary.Location.SystemName("liblapacke.so.3"),
+            Cblas.BUNDLED));
 
     private static final class LAPACKE_sposv {
         static final MethodHandle HANDLE = LIBRARY.downcall("LAPACKE_sposv", FunctionDescriptor.of(JAVA_INT,

@@ -729,6 +729,19 @@ public final class TesseraCpu {
         }
     }
 
+    private static final class ts_q8_amx_enabled {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_q8_amx_enabled", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    }
+
+    /** int ts_q8_amx_enabled(int *enabled) */
+    public static int ts_q8_amx_enabled(MemorySegment enabled) {
+        try {
+            return (int) ts_q8_amx_enabled.HANDLE.invokeExact(enabled);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
     private static final class ts_struct_layout {
         static final MethodHandle HANDLE = LIBRARY.downcall("ts_struct_layout", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
     }

@@ -1,0 +1,151 @@
+/* The int8 product of ts_gemm_q8_f32 on Intel AMX (Sapphire Rapids and later), for prefill-sized inputs (more rows
+ * than a decoding step): one TDPBSSD multiplies a 16 x 64 tile of signed bytes by a 64 x 16 one into 16 x 16 int32
+ * sums, 16x the multiply-adds of an AVX-512 VNNI instruction. The sums are the exact int32 dot products every other
+ * path computes, and the same epilogue scales them, so the results are bit-identical to the VNNI tiles'.
+ *
+ * Layout: the weight is used as stored ([out, in] int8 rows): a tile of 16 output channels x 64 inputs loads
+ * straight from it, as the left operand, so the weight is never packed. The activation codes (small: rows x k bytes)
+ * are packed once per call into the right operand's layout, 4 consecutive inputs of one row per 32-bit word:
+ * packed[k / 4][rows][4]. Each 16-channel block runs all its row groups while its weight rows (16 x k bytes) stay
+ * in L2, so the weight is read from memory once.
+ *
+ * Linux hands out AMX state only to processes that ask (arch_prctl ARCH_REQ_XCOMP_PERM); q8_amx_ready() asks once. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm_q8_amx.h"
+
+#if defined(TS_Q8_AMX)
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define AMX_TARGET __attribute__((target("amx-tile,amx-int8")))
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+#define TILE_ROWS 16
+#define TILE_BYTES 64 /* per tile row: 64 int8 inputs of the left operand, 16 words of the right one */
+#define ROW_GROUP (4 * TILE_ROWS) /* activation rows per pass: four 16 x 16 accumulator tiles */
+
+/* The palette-1 tile configuration the hardware loads from memory (Intel SDM, LDTILECFG). */
+typedef struct {
+    uint8_t palette;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+static int amx_cpu(void) {
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    return (d >> 24 & 1) && (d >> 25 & 1); /* AMX-TILE, AMX-INT8 */
+}
+
+int TS_FN(q8_amx_ready)(void) {
+    static int state; /* 0 unknown, 1 ready, -1 unavailable */
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (s == 0) {
+        const char *off = getenv("TESSERA_NO_AMX");
+        s = (!off || !*off || !strcmp(off, "0")) && amx_cpu() && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 ? 1 : -1;
+        __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    }
+    return s == 1;
+}
+
+/* Tiles 0-3: int32 sums for 16 channels x 16 rows each; 4: the weight tile; 5, 6: activation tiles, alternating. */
+AMX_TARGET static void amx_configure(void) {
+    amx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 7; t++) {
+        cfg.rows[t] = TILE_ROWS;
+        cfg.colsb[t] = TILE_BYTES;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+#define AMX_STEP(C, B, J)                                                                                               \
+    if (groups > J) {                                                                                                   \
+        _tile_loadd(B, xr + J * TILE_ROWS * 4, ldp);                                                                    \
+        _tile_dpbssd(C, 4, B);                                                                                          \
+    }
+
+#define AMX_STORE(C, J)                                                                                                 \
+    if (groups > J) _tile_stored(C, sums[J], TILE_ROWS * 4);
+
+/* Output channels [n0, n0 + 16) for rows [r0, r0 + rows): sums[j][channel][row] for each 16-row group j. */
+AMX_TARGET static void amx_block(int64_t k, const int8_t *w, const int8_t *packed, int64_t ldp, int64_t r0, int groups,
+                                 int32_t sums[4][TILE_ROWS][TILE_ROWS]) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t k0 = 0; k0 < k; k0 += TILE_BYTES) {
+        _tile_loadd(4, w + k0, k);
+        const int8_t *xr = packed + (k0 / 4) * ldp + r0 * 4;
+        AMX_STEP(0, 5, 0)
+        AMX_STEP(1, 6, 1)
+        AMX_STEP(2, 5, 2)
+        AMX_STEP(3, 6, 3)
+    }
+    AMX_STORE(0, 0)
+    AMX_STORE(1, 1)
+    AMX_STORE(2, 2)
+    AMX_STORE(3, 3)
+}
+
+typedef struct {
+    int64_t m, n_blocks, k, ldp;
+    const int8_t *packed;
+    const float *xs;
+    const int8_t *wq;
+    const float *ws;
+    const float *bias;
+    float *y;
+    int64_t ldy;
+} amx_job;
+
+/* One thread's share of the 16-channel blocks, between configuring its tiles and releasing them. */
+AMX_TARGET static void amx_worker(const amx_job *job) {
+    amx_configure();
+    int32_t sums[4][TILE_ROWS][TILE_ROWS];
+    const int64_t m = job->m;
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < job->n_blocks; b++) {
+        const int64_t n0 = b * TILE_ROWS;
+        for (int64_t r0 = 0; r0 < m; r0 += ROW_GROUP) {
+            const int64_t left = m - r0 < ROW_GROUP ? m - r0 : ROW_GROUP;
+            amx_block(job->k, job->wq + n0 * job->k, job->packed, job->ldp, r0, (int)((left + TILE_ROWS - 1) / TILE_ROWS), sums);
+            for (int64_t i = 0; i < left; i++) {
+                float *out = job->y + (r0 + i) * job->ldy + n0;
+                const int32_t(*g)[TILE_ROWS] = sums[i / TILE_ROWS];
+                const float xs = job->xs[r0 + i];
+                for (int j = 0; j < TILE_ROWS; j++)
+                    out[j] = ts_q8_epilogue(g[j][i % TILE_ROWS], xs, job->ws[n0 + j], job->bias ? job->bias[n0 + j] : 0.0f);
+            }
+        }
+    }
+    _tile_release();
+}
+
+int TS_FN(q8_amx_gemm)(int64_t m, int64_t n_blocks, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq,
+                       const float *ws, const float *bias, float *y, int64_t ldy) {
+    const int64_t rows = (m + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
+    const int64_t ldp = rows * 4;
+    int8_t *packed = aligned_alloc(64, (size_t)((k / 4) * ldp));
+    if (!packed) return TS_ERR_NOMEM;
+    for (int64_t q = 0; q < k / 4; q++) {
+        int32_t *out = (int32_t *)(packed + q * ldp);
+        for (int64_t i = 0; i < m; i++) memcpy(out + i, xq + i * k + 4 * q, 4);
+        for (int64_t i = m; i < rows; i++) out[i] = 0;
+    }
+    const amx_job job = {m, n_blocks, k, ldp, packed, xs, wq, ws, bias, y, ldy};
+#pragma omp parallel if (n_blocks > 1 && m * k * TILE_ROWS * n_blocks >= (1 << 22))
+    amx_worker(&job);
+    free(packed);
+    return TS_OK;
+}
+
+#endif
