@@ -34,6 +34,7 @@ final class ExampleGradients implements GradientTap {
     private final long batch;
     private final Map<Tensor, String> names;
     private final Map<Tensor, Boolean> dependsOnData = new IdentityHashMap<>();
+    private final Map<Tensor, Boolean> reachesParameter = new IdentityHashMap<>();
     private final List<Use> uses = new ArrayList<>();
 
     /** One use of parameter-side input {@code input} of {@code node}, whose output gradient was {@code gradient}. */
@@ -55,6 +56,9 @@ final class ExampleGradients implements GradientTap {
 
     @Override
     public boolean take(Tensor output, Node node, int input, Tensor gradient) {
+        if (!reachesParameter(node.inputs().get(input))) {
+            return true; // only the data lies behind this input (it requires grad to be followed): no gradient needed
+        }
         if (dependsOnData(node.inputs().get(input)) || !dependsOnData(output)) {
             return false;
         }
@@ -66,6 +70,21 @@ final class ExampleGradients implements GradientTap {
         }
         uses.add(new Use(node, input, gradient.to(gradient.dtype())));
         return true;
+    }
+
+    private boolean reachesParameter(Tensor t) {
+        if (t == null || !t.requiresGrad()) {
+            return false;
+        }
+        if (t.gradFn() == null) {
+            return names.containsKey(t);
+        }
+        Boolean known = reachesParameter.get(t);
+        if (known == null) {
+            known = t.gradFn().inputs().stream().anyMatch(this::reachesParameter);
+            reachesParameter.put(t, known);
+        }
+        return known;
     }
 
     private boolean dependsOnData(Tensor t) {
