@@ -141,6 +141,9 @@ public final class PeerServer implements AutoCloseable {
         double throughput = measureThroughput();
         NettyServerBuilder builder = NettyServerBuilder.forAddress(new InetSocketAddress(config.host, config.port))
                 .addService(ServerInterceptors.intercept(new Service(), TokenAuth.server(config.token)))
+                // calls run on the transport's threads: ServerSession only hands steps to its own thread, never blocks,
+                // and a pool thread between the two would add a hand-off to every step of every hop
+                .directExecutor()
                 .maxInboundMessageSize(config.maxMessageBytes)
                 .flowControlWindow(config.flowControlWindow)
                 .permitKeepAliveTime(1, TimeUnit.SECONDS);
