@@ -8,6 +8,7 @@ import static io.tessera.ffi.KernelTestSupport.select;
 import static io.tessera.ffi.KernelTestSupport.uniform;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -30,6 +31,8 @@ class CausalAttentionKernelTest {
     /** batch, heads, tq, tk, d */
     private static final long[][] SHAPES = {
         {1, 1, 0, 3, 5}, {1, 1, 1, 1, 1}, {2, 3, 7, 7, 13}, {1, 2, 1, 17, 8}, {3, 2, 5, 11, 3}, {1, 5, 67, 67, 64},
+        // whole tiles of 4 queries x 16 keys / dims, and partial ones after a cache: d 16, 80 (a partial tile), 64
+        {2, 2, 8, 8, 16}, {1, 1, 19, 19, 80}, {1, 2, 33, 40, 64},
     };
 
     static Stream<Arguments> cases() {
@@ -97,5 +100,31 @@ class CausalAttentionKernelTest {
             actual = get(ys, n + 1);
         }
         assertAllClose(expected, actual, 1e-5, 1e-5, "causal attention");
+    }
+
+    /** A NaN or infinity in a later position's key or value reaches no earlier query (masked keys are left out, not weighted 0). */
+    @ParameterizedTest(name = "tier {0}")
+    @MethodSource("io.tessera.ffi.KernelTestSupport#tierArguments")
+    void aLaterPositionsNonFiniteValuesStayOutOfEarlierQueries(int tier) {
+        select(tier);
+        long tq = 11;
+        long d = 20;
+        SplittableRandom rng = new SplittableRandom(5);
+        float[] q = uniform(rng, tq * d, -2, 2);
+        float[] k = uniform(rng, tq * d, -2, 2);
+        float[] v = uniform(rng, tq * d, -2, 2);
+        k[(int) ((tq - 1) * d)] = Float.POSITIVE_INFINITY;
+        v[(int) ((tq - 1) * d + 3)] = Float.NaN;
+        long[] strides = {tq * d, d, d};
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ys = put(arena, new float[(int) (tq * d)]);
+            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_causal_attention_f32(1, 1, tq, tq, d, 0.3f, put(arena, q),
+                    putLongs(arena, strides), put(arena, k), putLongs(arena, strides), put(arena, v), putLongs(arena, strides), ys));
+            float[] y = get(ys, tq * d);
+            for (int i = 0; i < (tq - 1) * d; i++) {
+                assertTrue(Float.isFinite(y[i]), "y[" + i / d + "][" + i % d + "] = " + y[i]);
+            }
+            assertTrue(Float.isNaN(y[(int) ((tq - 1) * d + 3)]), "the last query sees the NaN value"); // as in PyTorch
+        }
     }
 }
