@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.DoubleSupplier;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,13 +32,15 @@ import org.junit.jupiter.api.io.TempDir;
 class NetworkBenchmarkTest {
     private static final ModelConfig CONFIG = ModelConfig.gpt2(1024, 256, 6, 4, 2100);
     private static final int[][] SPANS = {{0, 2}, {2, 4}, {4, 6}};
-    private static final int DECODE_STEPS = 16;
+    private static final int DECODE_STEPS = 32;
 
     /** An emulated link in front of every server, or none ({@link #DIRECT}: the servers' own loopback sockets). */
     private record Network(String name, double bitsPerSecond, double rttMillis) {}
 
     /** No proxy: what the chain costs beyond compute with no network in the way (gRPC, the hops' hand-offs). */
     private static final Network DIRECT = new Network("loopback, no proxy", Double.POSITIVE_INFINITY, 0);
+    /** The proxy with no delay and no bandwidth limit: what the emulation itself costs (its threads and extra sockets). */
+    private static final Network PROXY_ONLY = new Network("loopback through the proxy, no delay", Double.POSITIVE_INFINITY, 0);
 
     /** A registry that lists fixed servers (the proxies in front of them). */
     private record FixedRegistry(List<PeerInfo> servers) implements Registry {
@@ -62,13 +65,13 @@ class NetworkBenchmarkTest {
     void petalsTable() throws Exception {
         assumeTrue(Boolean.getBoolean("tessera.peers.bench"), "the network benchmark runs with -Dtessera.peers.bench=true");
         Path dir = Peers.writeModel(CONFIG, 1, tmp.resolve("model"));
-        List<Network> networks = List.of(DIRECT, new Network("1 Gbit/s, 2 ms RTT", 1e9, 2), new Network("100 Mbit/s, 2 ms RTT", 1e8, 2),
-                new Network("100 Mbit/s, 100 ms RTT", 1e8, 100));
+        List<Network> networks = List.of(DIRECT, PROXY_ONLY, new Network("1 Gbit/s, 2 ms RTT", 1e9, 2),
+                new Network("100 Mbit/s, 2 ms RTT", 1e8, 2), new Network("100 Mbit/s, 100 ms RTT", 1e8, 100));
         List<String> rows = new ArrayList<>();
         try (CausalLm local = HfCheckpoint.load(dir); LocalCluster cluster = LocalCluster.start(dir, SPANS, null)) {
             decodeStepSeconds(local, 128); // warm-up: the JIT compiles the decode path first
-            double[] localDecode = {decodeStepSeconds(local, 128), decodeStepSeconds(local, 2048)};
-            double[] localForward = {forwardSeconds(local, 1), forwardSeconds(local, 64)};
+            double[] localDecode = {best(3, () -> decodeStepSeconds(local, 128)), best(3, () -> decodeStepSeconds(local, 2048))};
+            double[] localForward = {best(3, () -> forwardSeconds(local, 1)), best(3, () -> forwardSeconds(local, 64))};
             rows.add(String.format("| local, one process | %.1f | %.1f | %.0f | %.0f | | |", 1 / localDecode[0], 1 / localDecode[1],
                     128 / localForward[0], 64 * 128 / localForward[1]));
             for (Network net : networks) {
@@ -85,10 +88,12 @@ class NetworkBenchmarkTest {
                     listed.add(new PeerInfo(info.id(), "127.0.0.1:" + proxy.port(), info.from(), info.to(), info.throughput(), ""));
                 }
                 try (PeerClient client = new PeerClient(new FixedRegistry(listed), local, Peers.patientClient()
-                        .flowControlWindow(net == DIRECT ? 1 << 20
+                        .flowControlWindow(Double.isInfinite(net.bitsPerSecond()) ? 1 << 20
                                 : (int) Math.max(1 << 20, net.bitsPerSecond() / 8 * net.rttMillis() / 1e3 * 2)))) {
                     remoteDecodeSeconds(client, 128); // warm-up of the connections and the servers' decode path
-                    double[] decode = {remoteDecodeSeconds(client, 128), remoteDecodeSeconds(client, 2048)};
+                    int runs = net.rttMillis() < 10 ? 3 : 1; // a step at 100 ms RTT is all round trips: one run is steady
+                    double[] decode = {best(runs, () -> remoteDecodeSeconds(client, 128)),
+                        best(runs, () -> remoteDecodeSeconds(client, 2048))};
                     double[] forward = {remoteForwardSeconds(client, listed, local, 1), remoteForwardSeconds(client, listed, local, 64)};
                     double[] decodeFloor = {floor(localDecode[0], net, 1), floor(localDecode[1], net, 1)};
                     double[] forwardFloor = {floor(localForward[0], net, 128), floor(localForward[1], net, 64 * 128)};
@@ -109,6 +114,15 @@ class NetworkBenchmarkTest {
         rows.forEach(System.out::println);
         System.out.printf("8-bit activations: %d bytes per position per hop and direction (hidden %d)%n",
                 CONFIG.hiddenSize() + CONFIG.hiddenSize() / WireTensors.BLOCK * 4, CONFIG.hiddenSize());
+    }
+
+    /** The shortest of {@code runs} measurements: a neighbour's burst on this shared machine costs a run, not the figure. */
+    private static double best(int runs, DoubleSupplier seconds) {
+        double best = Double.MAX_VALUE;
+        for (int run = 0; run < runs; run++) {
+            best = Math.min(best, seconds.getAsDouble());
+        }
+        return best;
     }
 
     /** {@code units} per second in {@code seconds}, its floor's rate, and the measured time over the floor. */
