@@ -7,3 +7,13 @@ DECODE_CONTEXTS = (128, 1024)
 def context_suffix(ctx):
     """The peer result key's suffix for a decode context: none at 128 (the keys older runs used), else _ctx<N>."""
     return "" if ctx == 128 else f"_ctx{ctx}"
+
+
+# batched decoding (BatchedDecodeBenchmark): this many prompts at once, each attending to BATCHED_CONTEXT positions
+DECODE_BATCH = 8
+BATCHED_CONTEXT = 128
+
+
+def batch_suffix(batch):
+    """The peer result key's suffix for a batched decode row."""
+    return f"_b{batch}"

@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 
-from decode_keys import DECODE_CONTEXTS, context_suffix
+from decode_keys import BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, batch_suffix, context_suffix
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")  # as Tessera sets it: OpenBLAS workers stop spinning after ~0.3 ms
@@ -292,6 +292,11 @@ class Peer:
                     model(torch.randint(0, vocab, (1, ctx - 1)), caches, 0)
                     self.record(key + context_suffix(ctx), f"eager nn.Modules, {how}, preallocated KV cache, {attention}, "
                                 "inference_mode", lambda: model(token, caches, ctx - 1))
+            if key in ("model_decode", "model_decode_int8_blocks"):
+                self._decode_batched(key, f"eager nn.Modules, {how}, preallocated KV cache, {attention}, inference_mode", model,
+                                     lambda b, ctx: [(torch.zeros(b, heads, ctx, d // heads, dtype=dtype),
+                                                      torch.zeros(b, heads, ctx, d // heads, dtype=dtype)) for _ in range(layers)],
+                                     vocab)
 
     # ---- a whole TinyLlama-1.1B-shape model (LLaMA: RMSNorm, rotate-half RoPE, 4 KV heads of 32, SwiGLU, untied
     # head), decode 1 token at context 128, batch 1; random weights, as HF's LlamaForCausalLM computes in eager mode
@@ -388,7 +393,25 @@ class Peer:
                     model(torch.randint(0, vocab, (1, ctx - 1)), caches, 0)
                     self.record(key + context_suffix(ctx), shown, lambda: model(token, caches, ctx - 1))
                 del caches
+            if dtype != torch.bfloat16:
+                self._decode_batched(key, shown, model, lambda b, ctx: [
+                    (torch.zeros(b, kv_heads, ctx, hd), torch.zeros(b, kv_heads, ctx, hd)) for _ in range(layers)], vocab)
             del model
+
+    def _decode_batched(self, key, shown, model, caches_for, vocab):
+        """DECODE_BATCH prompts at once: one token each, each attending to its own BATCHED_CONTEXT positions."""
+        torch = self.torch
+        batch, ctx = DECODE_BATCH, BATCHED_CONTEXT
+        caches = caches_for(batch, ctx)
+        tokens = torch.full((batch, 1), 42)
+        with torch.inference_mode():
+            try:
+                model(torch.randint(0, vocab, (batch, ctx - 1)), caches, 0)
+            except Exception as e:  # as record() does: the other rows still run
+                self.errors[key + batch_suffix(batch)] = f"prefill: {type(e).__name__}: {e}"
+                return
+            self.record(key + batch_suffix(batch), f"{shown}, {batch} prompts at once",
+                        lambda: model(tokens, caches, ctx - 1))
 
     def _int8_blocks(self, model):
         """A copy of model whose blocks' Linears are dynamic int8 and whose (tied) head stays f32."""

@@ -27,7 +27,7 @@ import os
 import re
 import sys
 
-from decode_keys import DECODE_CONTEXTS, context_suffix
+from decode_keys import BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, batch_suffix, context_suffix
 
 MB = 1 << 20
 F32 = 4
@@ -55,17 +55,19 @@ TL_MATRICES = TL_LAYERS * TL_LAYER_WEIGHTS + TL_VOCAB * TL_D  # read per token: 
 TL_CHANNELS = TL_LAYERS * (2 * TL_D + 2 * TL_KV + 2 * TL_FFN + TL_D) + TL_VOCAB  # int8 scales, one per output channel
 
 
-def model_decode_work(model, weights, ctx):
-    """(bytes, FLOPs) of one decode step; FLOPs only for f32, where the f32 GEMM rate is the ceiling that applies."""
+def model_decode_work(model, weights, ctx, batch=1):
+    """(bytes, FLOPs) of one decode step of batch prompts (weights read once, a KV cache per prompt); FLOPs only for
+    f32, where the f32 GEMM rate is the ceiling that applies."""
     if model == "gpt2-small":
-        f32 = STACK_PARAMS * F32 + LAYERS * 2 * ctx * D * F32 + (VOCAB + 1) * D * F32
-        flops = PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * ctx * D + 2 * VOCAB * D
+        f32 = STACK_PARAMS * F32 + batch * LAYERS * 2 * ctx * D * F32 + (VOCAB + batch) * D * F32
+        flops = batch * (PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * ctx * D + 2 * VOCAB * D)
         int8 = f32 - PROJ_WEIGHTS * 3 + PROJ_SCALES * F32
-        bytes_ = {"f32": f32, "bf16": f32 - (PROJ_WEIGHTS + (VOCAB + 1) * D) * (F32 - BF16), "int8": int8,
+        bytes_ = {"f32": f32, "bf16": f32 - (PROJ_WEIGHTS + (VOCAB + batch) * D) * (F32 - BF16), "int8": int8,
                   "int8-all": int8 - VOCAB * D * 3 + VOCAB * F32}[weights]
     else:
-        other = (TL_LAYERS * 2 * TL_D + 2 * TL_D) * F32 + TL_LAYERS * 2 * ctx * TL_KV * F32  # norms, a row, the KV cache
-        flops = 2 * TL_MATRICES + TL_LAYERS * 2 * 2 * ctx * TL_D
+        # norms, a row per prompt, the KV caches
+        other = (TL_LAYERS * 2 * TL_D + (1 + batch) * TL_D) * F32 + batch * TL_LAYERS * 2 * ctx * TL_KV * F32
+        flops = batch * (2 * TL_MATRICES + TL_LAYERS * 2 * 2 * ctx * TL_D)
         # int8-all: one embedding row more or less, the same bytes as int8
         bytes_ = {"f32": TL_MATRICES * F32, "bf16": TL_MATRICES * BF16, "int8": TL_MATRICES + TL_CHANNELS * F32,
                   "int8-all": TL_MATRICES + TL_CHANNELS * F32}[weights] + other
@@ -195,6 +197,13 @@ for _ctx in DECODE_CONTEXTS:
                         ("ModelDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "context": str(_ctx)}),
                         [_peer + context_suffix(_ctx)] if _peer else "n/a: PyTorch has no int8 embedding",
                         "tok/s", bytes_=_bytes, flops=_flops, issue=14, ceiling="read"))
+BATCHED_DECODE_ROWS = [r for r in MODEL_DECODE_ROWS if r[1] in ("f32", "int8")]
+for _model, _weights, _what, _peer in BATCHED_DECODE_ROWS:
+    _bytes, _flops = model_decode_work(_model, _weights, BATCHED_CONTEXT, DECODE_BATCH)
+    ROWS.append(row("decoder", f"decode {DECODE_BATCH} prompts at once, " + _what, f"context {BATCHED_CONTEXT}",
+                    ("BatchedDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "batch": str(DECODE_BATCH)}),
+                    [_peer + batch_suffix(DECODE_BATCH)], "tok/s", bytes_=_bytes, flops=_flops, per_op=DECODE_BATCH, issue=14,
+                    ceiling="read"))
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 READ_ROWS = [("Blas1Benchmark", "sumBeyondCaches", "sum_1G")]
 LOWER_IS_BETTER = {"ns/call", "ms"}
@@ -478,7 +487,7 @@ def machine_block(meta, peer):
     except OSError:
         pass
     flags = set(cpu.get("flags", "").split())
-    isa = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16") if f in flags) or "?"
+    isa = ", ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16") if f in flags) or "?"
     mem = "?"
     try:
         with open("/proc/meminfo") as f:

@@ -21,7 +21,7 @@
 #include <immintrin.h>
 #endif
 
-#include "gemm_q8_amx.h"
+#include "gemm_q8.h"
 #include "ts_cpu.h"
 #include "ts_pool.h"
 
@@ -221,21 +221,15 @@ static q8_tiles q8_choose_tiles(void) {
 }
 
 typedef struct {
+    q8_operands op;
     q8_tiles tiles;
-    int64_t m, n, k;
-    const int8_t *xq;
-    const float *xs;
-    const int8_t *wq;
-    const float *ws;
-    const float *bias;
-    float *y;
-    int64_t ldy;
     int64_t tiles_per_chunk; /* pool path */
 } q8_job;
 
 /* Output channels [ct * NR, ct * NR + NR) for every row. */
 static void q8_column_tile(const q8_job *job, int64_t ct) {
-    const int64_t m = job->m, n = job->n, k = job->k;
+    const q8_operands *op = &job->op;
+    const int64_t m = op->m, n = op->n, k = op->k;
     const int64_t n0 = ct * NR;
     /* One activation row (decoding): one weight row at a time, so that each thread streams one run of memory;
      * four rows read side by side left the prefetchers behind (27 against 30 GB/s on 2 cores). */
@@ -248,19 +242,19 @@ static void q8_column_tile(const q8_job *job, int64_t ct) {
         const int mr = full_rows ? MR : 1;
         const q8_tile_fn (*tiles)[2] = m0 == 0 ? job->tiles.first : job->tiles.tile;
         if (full_cols) {
-            tiles[full_rows][1](k, job->xq + m0 * k, job->wq + n0 * k, acc, shift);
+            tiles[full_rows][1](k, op->xq + m0 * k, op->wq + n0 * k, acc, shift);
         } else {
             for (int j = 0; j < nr; j++) {
                 int32_t one[MR][NR];
-                tiles[full_rows][0](k, job->xq + m0 * k, job->wq + (n0 + j) * k, one, shift + j);
+                tiles[full_rows][0](k, op->xq + m0 * k, op->wq + (n0 + j) * k, one, shift + j);
                 for (int i = 0; i < mr; i++) acc[i][j] = one[i][0];
             }
         }
         for (int i = 0; i < mr; i++) {
-            float *out = job->y + (m0 + i) * job->ldy + n0;
+            float *out = op->y + (m0 + i) * op->ldy + n0;
             for (int j = 0; j < nr; j++) {
                 const int32_t dot = acc[i][j] - shift[j];
-                out[j] = ts_q8_epilogue(dot, job->xs[m0 + i], job->ws[n0 + j], job->bias ? job->bias[n0 + j] : 0.0f);
+                out[j] = ts_q8_epilogue(dot, op->xs[m0 + i], op->ws[n0 + j], op->bias ? op->bias[n0 + j] : 0.0f);
             }
         }
         m0 += mr;
@@ -273,7 +267,7 @@ static void q8_column_tile(const q8_job *job, int64_t ct) {
 
 static void q8_pool_chunk(void *ctx, int64_t chunk) {
     const q8_job *job = ctx;
-    const int64_t col_tiles = (job->n + NR - 1) / NR;
+    const int64_t col_tiles = (job->op.n + NR - 1) / NR;
     const int64_t end = (chunk + 1) * job->tiles_per_chunk < col_tiles ? (chunk + 1) * job->tiles_per_chunk : col_tiles;
     for (int64_t ct = chunk * job->tiles_per_chunk; ct < end; ct++) q8_column_tile(job, ct);
 }
@@ -281,7 +275,7 @@ static void q8_pool_chunk(void *ctx, int64_t chunk) {
 int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq,
                           const float *ws, const float *bias, float *y, int64_t ldy) {
     const int64_t col_tiles = (n + NR - 1) / NR;
-    const q8_job job = {q8_choose_tiles(), m, n, k, xq, xs, wq, ws, bias, y, ldy, Q8_POOL_CHUNK_BYTES / (NR * k) + 1};
+    const q8_job job = {{m, n, k, xq, xs, wq, ws, bias, y, ldy}, q8_choose_tiles(), Q8_POOL_CHUNK_BYTES / (NR * k) + 1};
     if (m <= Q8_POOL_MAX_ROWS && m * n * k >= Q8_POOL_MIN_MACS) {
         ts_pool_for((col_tiles + job.tiles_per_chunk - 1) / job.tiles_per_chunk, q8_pool_chunk, (void *)&job);
         return TS_OK;
@@ -289,10 +283,9 @@ int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, con
     int64_t first_tile = 0;
 #if defined(TS_Q8_AMX)
     if (m > Q8_POOL_MAX_ROWS && k % TS_Q8_AMX_K == 0 && n >= TS_Q8_AMX_CHANNELS && TS_FN(q8_amx_ready)()) {
-        const int64_t blocks = n / TS_Q8_AMX_CHANNELS;
-        const int status = TS_FN(q8_amx_gemm)(m, blocks, k, xq, xs, wq, ws, bias, y, ldy);
+        const int status = TS_FN(q8_amx_gemm)(&job.op);
         if (status != TS_OK) return status;
-        first_tile = blocks * TS_Q8_AMX_CHANNELS / NR; /* the last n % 16 channels: the VNNI tiles below */
+        first_tile = n / TS_Q8_AMX_CHANNELS * TS_Q8_AMX_CHANNELS / NR; /* the last n % 16 channels: the tiles below */
     }
 #endif
 #pragma omp parallel for schedule(static) if ((n - first_tile * NR) * m * k >= Q8_PARALLEL_MIN_MACS)

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gemm_q8_amx.h"
+#include "gemm_q8.h"
 
 #if defined(TS_Q8_AMX)
 #include <immintrin.h>
@@ -96,54 +96,42 @@ AMX_TARGET static void amx_block(int64_t k, const int8_t *w, const int8_t *packe
     AMX_STORE(3, 3)
 }
 
-typedef struct {
-    int64_t m, n_blocks, k, ldp;
-    const int8_t *packed;
-    const float *xs;
-    const int8_t *wq;
-    const float *ws;
-    const float *bias;
-    float *y;
-    int64_t ldy;
-} amx_job;
-
 /* One thread's share of the 16-channel blocks, between configuring its tiles and releasing them. */
-AMX_TARGET static void amx_worker(const amx_job *job) {
+AMX_TARGET static void amx_worker(const q8_operands *op, const int8_t *packed, int64_t ldp) {
     amx_configure();
     int32_t sums[4][TILE_ROWS][TILE_ROWS];
-    const int64_t m = job->m;
+    const int64_t m = op->m, k = op->k;
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < job->n_blocks; b++) {
+    for (int64_t b = 0; b < op->n / TILE_ROWS; b++) {
         const int64_t n0 = b * TILE_ROWS;
         for (int64_t r0 = 0; r0 < m; r0 += ROW_GROUP) {
             const int64_t left = m - r0 < ROW_GROUP ? m - r0 : ROW_GROUP;
-            amx_block(job->k, job->wq + n0 * job->k, job->packed, job->ldp, r0, (int)((left + TILE_ROWS - 1) / TILE_ROWS), sums);
+            amx_block(k, op->wq + n0 * k, packed, ldp, r0, (int)((left + TILE_ROWS - 1) / TILE_ROWS), sums);
             for (int64_t i = 0; i < left; i++) {
-                float *out = job->y + (r0 + i) * job->ldy + n0;
+                float *out = op->y + (r0 + i) * op->ldy + n0;
                 const int32_t(*g)[TILE_ROWS] = sums[i / TILE_ROWS];
-                const float xs = job->xs[r0 + i];
+                const float xs = op->xs[r0 + i];
                 for (int j = 0; j < TILE_ROWS; j++)
-                    out[j] = ts_q8_epilogue(g[j][i % TILE_ROWS], xs, job->ws[n0 + j], job->bias ? job->bias[n0 + j] : 0.0f);
+                    out[j] = ts_q8_epilogue(g[j][i % TILE_ROWS], xs, op->ws[n0 + j], op->bias ? op->bias[n0 + j] : 0.0f);
             }
         }
     }
     _tile_release();
 }
 
-int TS_FN(q8_amx_gemm)(int64_t m, int64_t n_blocks, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq,
-                       const float *ws, const float *bias, float *y, int64_t ldy) {
+int TS_FN(q8_amx_gemm)(const q8_operands *op) {
+    const int64_t m = op->m, k = op->k, blocks = op->n / TILE_ROWS;
     const int64_t rows = (m + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
     const int64_t ldp = rows * 4;
     int8_t *packed = aligned_alloc(64, (size_t)((k / 4) * ldp));
     if (!packed) return TS_ERR_NOMEM;
     for (int64_t q = 0; q < k / 4; q++) {
         int32_t *out = (int32_t *)(packed + q * ldp);
-        for (int64_t i = 0; i < m; i++) memcpy(out + i, xq + i * k + 4 * q, 4);
+        for (int64_t i = 0; i < m; i++) memcpy(out + i, op->xq + i * k + 4 * q, 4);
         for (int64_t i = m; i < rows; i++) out[i] = 0;
     }
-    const amx_job job = {m, n_blocks, k, ldp, packed, xs, wq, ws, bias, y, ldy};
-#pragma omp parallel if (n_blocks > 1 && m * k * TILE_ROWS * n_blocks >= (1 << 22))
-    amx_worker(&job);
+#pragma omp parallel if (blocks > 1 && m * k * TILE_ROWS * blocks >= (1 << 22))
+    amx_worker(op, packed, ldp);
     free(packed);
     return TS_OK;
 }

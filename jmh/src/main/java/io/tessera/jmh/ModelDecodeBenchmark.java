@@ -1,29 +1,16 @@
 package io.tessera.jmh;
 
 import io.tessera.engine.Backend;
-import io.tessera.engine.Tensor;
-import io.tessera.engine.TensorScope;
-import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.Module;
 import io.tessera.pipeline.Bf16Weights;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
-import io.tessera.pipeline.models.DecoderCache;
 import io.tessera.pipeline.models.ModelConfig;
-import java.util.concurrent.TimeUnit;
-import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Fork;
-import org.openjdk.jmh.annotations.Measurement;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
-import org.openjdk.jmh.annotations.TearDown;
-import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Decoding with a whole model, batch 1: {@link #decodeStep} feeds one token that attends to {@code context}
@@ -38,12 +25,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * QuantizationConfig#withEmbeddings}).
  */
 @State(Scope.Benchmark)
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 3, time = 1)
-@Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
-public class ModelDecodeBenchmark {
+public class ModelDecodeBenchmark extends DecodeBenchmark {
     static final ModelConfig GPT2_SMALL = ModelConfig.gpt2(50257, 768, 12, 12, 1024);
     static final ModelConfig TINYLLAMA = ModelConfig.llama(32000, 2048, 5632, 22, 32, 4, 2048);
     @Param({"gpt2-small", "tinyllama"})
@@ -58,20 +40,27 @@ public class ModelDecodeBenchmark {
     @Param({"cpu"})
     public String device;
 
-    private Backend backend;
-    private CausalLm lm;
-    private DecoderCache cache;
-    private Tensor token;
-
     @Setup
     public void build() {
-        backend = BenchDevice.backend(device);
-        ModelConfig config = switch (model) {
+        Backend backend = BenchDevice.backend(device);
+        ModelConfig config = config(model);
+        if (context < 2 || context > config.maxPositions()) {
+            throw new IllegalArgumentException("context must be in [2, " + config.maxPositions() + "], got " + context);
+        }
+        session = new DecodeSession(backend, build(backend, model, weights), 1, context, config.vocabSize());
+    }
+
+    static ModelConfig config(String model) {
+        return switch (model) {
             case "gpt2-small" -> GPT2_SMALL;
             case "tinyllama" -> TINYLLAMA;
             default -> throw new IllegalArgumentException("model must be gpt2-small or tinyllama, got " + model);
         };
-        lm = Module.on(backend.device(), () -> CausalLm.create(config, 5));
+    }
+
+    /** {@code model} with random weights from seed 5, its weights as {@code weights} says, on {@code backend}'s device. */
+    static CausalLm build(Backend backend, String model, String weights) {
+        CausalLm lm = Module.on(backend.device(), () -> CausalLm.create(config(model), 5));
         switch (weights) {
             case "f32" -> { }
             case "bf16" -> Bf16Weights.convert(lm, true);
@@ -79,36 +68,6 @@ public class ModelDecodeBenchmark {
             case "int8-all" -> Quantization.quantize(lm, QuantizationConfig.defaults().withEmbeddings());
             default -> throw new IllegalArgumentException("weights must be f32, bf16, int8 or int8-all, got " + weights);
         }
-        if (context < 2 || context > config.maxPositions()) {
-            throw new IllegalArgumentException("context must be in [2, " + config.maxPositions() + "], got " + context);
-        }
-        cache = lm.newCache(1, context);
-        long[] prompt = new long[context - 1];
-        for (int i = 0; i < prompt.length; i++) {
-            prompt[i] = (i * 7919L) % config.vocabSize();
-        }
-        token = Tensor.of(new long[] {42}, 1, 1);
-        try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-            lm.forward(Tensor.of(prompt, 1, prompt.length), cache); // fills the cache with context - 1 positions
-        }
-    }
-
-    @TearDown
-    public void free() {
-        cache.close();
-        lm.close();
-        token.close();
-    }
-
-    /** One token at position context - 1: every block over the cached positions, then the [1, 1, vocab] logits. */
-    @Benchmark
-    public long decodeStep() {
-        long n;
-        try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-            n = lm.forward(token, cache).numel();
-            backend.synchronize();
-        }
-        cache.truncate(context - 1);
-        return n;
+        return lm;
     }
 }

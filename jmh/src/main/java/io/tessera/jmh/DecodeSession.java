@@ -1,0 +1,59 @@
+package io.tessera.jmh;
+
+import io.tessera.engine.Backend;
+import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.autograd.GradMode;
+import io.tessera.pipeline.models.CausalLm;
+import io.tessera.pipeline.models.DecoderCache;
+
+/**
+ * A model with {@code batch} prompts of {@code context - 1} positions in its cache and one next token per prompt: what the
+ * decode benchmarks time is {@link #step}, one token per prompt through the whole model, after which the cache is cut
+ * back to the prompts.
+ */
+final class DecodeSession implements AutoCloseable {
+    private final Backend backend;
+    private final CausalLm lm;
+    private final DecoderCache cache;
+    private final Tensor tokens;
+    private final int context;
+
+    /** {@code lm} (owned from here on) with {@code batch} prompts of {@code context - 1} ids of {@code vocab} prefilled. */
+    DecodeSession(Backend backend, CausalLm lm, int batch, int context, long vocab) {
+        this.backend = backend;
+        this.lm = lm;
+        this.context = context;
+        this.cache = lm.newCache(batch, context);
+        long[] prompts = new long[batch * (context - 1)];
+        for (int i = 0; i < prompts.length; i++) {
+            prompts[i] = (i * 7919L) % vocab; // a different prompt per row
+        }
+        long[] next = new long[batch];
+        for (int b = 0; b < batch; b++) {
+            next[b] = 42 + b;
+        }
+        this.tokens = Tensor.of(next, batch, 1);
+        try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
+            lm.forward(Tensor.of(prompts, batch, context - 1), cache);
+        }
+    }
+
+    /** One token per prompt at position context - 1: every block over the cached positions, then the logits. */
+    long step() {
+        long n;
+        try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
+            n = lm.forward(tokens, cache).numel();
+            backend.synchronize();
+        }
+        cache.truncate(context - 1);
+        return n;
+    }
+
+    @Override
+    public void close() {
+        cache.close();
+        lm.close();
+        tokens.close();
+    }
+}
