@@ -33,6 +33,7 @@ final class HopSession implements AutoCloseable {
     private final ClientCallStreamObserver<ClientMessage> requests;
     private volatile long lastHeard = System.nanoTime();
     private long nonce;
+    private Open pendingOpen; // sent, its answer not read yet
 
     private HopSession(PeerInfo server, PeerGrpc.PeerStub stub, Timing timing) {
         this.server = server;
@@ -66,25 +67,39 @@ final class HopSession implements AutoCloseable {
         this.requests = (ClientCallStreamObserver<ClientMessage>) stub.session(responses);
     }
 
-    /** Opens a session on {@code server}'s stream. @throws PeerException if it refuses or does not answer */
-    static HopSession open(PeerInfo server, PeerGrpc.PeerStub stub, Open open, Timing timing) {
+    /**
+     * Sends the Open of a session on {@code server}'s stream without waiting for its answer: steps may follow at once
+     * (the server handles a stream's messages in order), and the first {@link #run} checks the answer before the
+     * results, so opening costs no round trip of its own. A refusal surfaces there, as a {@link PeerException}.
+     */
+    static HopSession start(PeerInfo server, PeerGrpc.PeerStub stub, Open open, Timing timing) {
         HopSession session = new HopSession(server, stub, timing);
+        session.pendingOpen = open;
         try {
             session.send(ClientMessage.newBuilder().setOpen(open).build());
-            ServerMessage reply = session.await();
-            if (!reply.hasOpened()) {
-                throw new PeerException(server.address() + ": expected Opened, got " + reply.getKindCase());
-            }
-            Opened opened = reply.getOpened();
-            if (opened.getFrom() != open.getFrom() || opened.getTo() != open.getTo() || opened.getEncoding() != open.getEncoding()) {
-                throw new PeerException(server.address() + ": opened blocks " + opened.getFrom() + ":" + opened.getTo() + " "
-                        + opened.getEncoding() + ", asked for " + open.getFrom() + ":" + open.getTo() + " " + open.getEncoding());
-            }
             return session;
         } catch (RuntimeException e) {
             session.close();
             throw e;
         }
+    }
+
+    /** Waits for the answer to the Open if it has not come yet. @throws PeerException if the server refused it */
+    private void awaitOpened() {
+        Open open = pendingOpen;
+        if (open == null) {
+            return;
+        }
+        ServerMessage reply = await();
+        if (!reply.hasOpened()) {
+            throw new PeerException(server.address() + ": expected Opened, got " + reply.getKindCase());
+        }
+        Opened opened = reply.getOpened();
+        if (opened.getFrom() != open.getFrom() || opened.getTo() != open.getTo() || opened.getEncoding() != open.getEncoding()) {
+            throw new PeerException(server.address() + ": opened blocks " + opened.getFrom() + ":" + opened.getTo() + " "
+                    + opened.getEncoding() + ", asked for " + open.getFrom() + ":" + open.getTo() + " " + open.getEncoding());
+        }
+        pendingOpen = null;
     }
 
     PeerInfo server() {
@@ -96,6 +111,7 @@ final class HopSession implements AutoCloseable {
         for (Step step : steps) {
             send(ClientMessage.newBuilder().setStep(step).build());
         }
+        awaitOpened();
         List<WireTensor> out = new ArrayList<>(steps.size());
         for (Step step : steps) {
             ServerMessage reply = await();

@@ -261,7 +261,8 @@ public final class PeerClient implements AutoCloseable {
             if (patchFile != null) {
                 open.setPatch(ByteString.copyFrom(patchFile));
             }
-            return HopSession.open(server, PeerGrpc.newStub(channelTo(server.address())), open.build(), config.timing);
+            // pipelined: the first steps follow the Open at once, and a refusal fails them (then failover, as for any failure)
+            return HopSession.start(server, PeerGrpc.newStub(channelTo(server.address())), open.build(), config.timing);
         }
 
         @Override

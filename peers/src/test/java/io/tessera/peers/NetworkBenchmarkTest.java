@@ -183,7 +183,7 @@ class NetworkBenchmarkTest {
                     wire = WireTensors.encode(local.embed(Tensor.of(new long[batch * 128], batch, 128), 0), Encoding.BLOCKWISE_INT8);
                 }
                 for (PeerInfo server : servers) {
-                    HopSession session = HopSession.open(server, PeerGrpc.newStub(client.channelTo(server.address())),
+                    HopSession session = HopSession.start(server, PeerGrpc.newStub(client.channelTo(server.address())),
                             Open.newBuilder().setFrom(server.from()).setTo(server.to()).setBatch(batch).setCapacity(128)
                                     .setEncoding(Encoding.BLOCKWISE_INT8).build(), PeerClient.DEFAULT_TIMING);
                     sessions.add(session);
