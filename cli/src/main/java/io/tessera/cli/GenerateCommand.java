@@ -100,6 +100,10 @@ final class GenerateCommand implements Callable<Integer> {
             + " loads; a directory written by `tessera quantize` is int8 already.")
     boolean int8;
 
+    @Option(names = "--timings", description = "Print to stderr how long loading and generating took and the process's peak"
+            + " resident memory (VmHWM): with --max-new-tokens 1, load + generate is the time to the first token.")
+    boolean timings;
+
     @Option(names = "--json", description = "Print the result as JSON (for several prompts, an array of results in their order).")
     boolean json;
 
@@ -174,9 +178,18 @@ final class GenerateCommand implements Callable<Integer> {
             }
             return 0;
         }
+        long start = System.nanoTime();
         try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model);
              TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
+            long loaded = System.nanoTime();
             List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false);
+            if (timings) {
+                long done = System.nanoTime();
+                int tokens = generations.stream().mapToInt(g -> g.ids().length).sum();
+                spec.commandLine().getErr().printf("load %.2f s, generate %.2f s (%d tokens of %d prompts), peak resident %s%n",
+                        (loaded - start) / 1e9, (done - loaded) / 1e9, tokens, prompts, peakResident());
+                spec.commandLine().getErr().flush();
+            }
             if (logitsOut != null) {
                 long[] ids = generations.get(0).ids();
                 long[] all = new long[promptIds[0].length + ids.length];
@@ -230,6 +243,16 @@ final class GenerateCommand implements Callable<Integer> {
             }
         }
         out.flush();
+    }
+
+    /** The process's peak resident set (VmHWM of /proc/self/status), or why it is not known. */
+    private static String peakResident() {
+        try {
+            return Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith("VmHWM:"))
+                    .map(l -> l.substring(6).trim()).findFirst().orElse("unknown (no VmHWM)");
+        } catch (IOException e) {
+            return "unknown (" + e.getMessage() + ")";
+        }
     }
 
     private static String decode(Tokenizer tokenizer, long[] ids) {

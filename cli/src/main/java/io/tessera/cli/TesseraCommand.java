@@ -20,7 +20,7 @@ import picocli.CommandLine.ScopeType;
         subcommands = {DoctorCommand.class, InspectCommand.class, TrainCommand.class, FisherCommand.class, MaskCommand.class,
                 FinetuneCommand.class, DiffCommand.class, ApplyCommand.class, RevertCommand.class, MergeCommand.class,
                 QuantizeCommand.class, DemoCommand.class, GenerateCommand.class, VetCommand.class, ExperimentCommand.class,
-                ServeCommand.class, RegistryCommand.class,
+                ServeCommand.class, RegistryCommand.class, CreateModelCommand.class,
                 CommandLine.HelpCommand.class})
 public final class TesseraCommand {
 

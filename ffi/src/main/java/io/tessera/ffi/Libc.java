@@ -47,6 +47,8 @@ public final class Libc {
 
     /** madvise advice: back the range with transparent huge pages where the kernel allows it. */
     public static final int MADV_HUGEPAGE = 14;
+    /** madvise advice: drop the range's pages from this process (a file mapping's are read from the file again). */
+    public static final int MADV_DONTNEED = 4;
 
     private static final class madvise {
         static final MethodHandle HANDLE = LIBRARY.downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));

@@ -26,8 +26,6 @@ import org.openjdk.jmh.annotations.State;
  */
 @State(Scope.Benchmark)
 public class ModelDecodeBenchmark extends DecodeBenchmark {
-    static final ModelConfig GPT2_SMALL = ModelConfig.gpt2(50257, 768, 12, 12, 1024);
-    static final ModelConfig TINYLLAMA = ModelConfig.llama(32000, 2048, 5632, 22, 32, 4, 2048);
     @Param({"gpt2-small", "tinyllama"})
     public String model;
 
@@ -51,11 +49,7 @@ public class ModelDecodeBenchmark extends DecodeBenchmark {
     }
 
     static ModelConfig config(String model) {
-        return switch (model) {
-            case "gpt2-small" -> GPT2_SMALL;
-            case "tinyllama" -> TINYLLAMA;
-            default -> throw new IllegalArgumentException("model must be gpt2-small or tinyllama, got " + model);
-        };
+        return ModelConfig.preset(model);
     }
 
     /** {@code model} with random weights from seed 5, its weights as {@code weights} says, on {@code backend}'s device. */

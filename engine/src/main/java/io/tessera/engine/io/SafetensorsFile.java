@@ -1,6 +1,8 @@
 package io.tessera.engine.io;
 
+import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
+import io.tessera.ffi.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -62,6 +64,32 @@ public final class SafetensorsFile implements AutoCloseable {
         }
         return t;
     }
+
+    /**
+     * Drops from this process the resident pages of the file that hold only {@code t}'s bytes (madvise
+     * {@code MADV_DONTNEED} on the whole pages inside them), for a caller that has read {@code t} once and kept a
+     * converted copy, e.g. a weight quantized while loading: the mapped file then does not stay resident beside the
+     * result. {@code t} stays valid (reading it again reads the file). Nothing happens if {@code t} is not a zero-copy
+     * view of this file.
+     */
+    public void evict(Tensor t) {
+        if (mapped == null || !(t.storage() instanceof HostStorage host)) {
+            return;
+        }
+        long start = host.segment().address() + t.offset() * t.dtype().byteSize();
+        long end = start + t.numel() * t.dtype().byteSize();
+        if (start < mapped.address() || end > mapped.address() + mapped.byteSize()) {
+            return;
+        }
+        long first = (start + PAGE - 1) / PAGE * PAGE;
+        long last = end / PAGE * PAGE;
+        if (last > first) {
+            Libc.madvise(MemorySegment.ofAddress(first).reinterpret(last - first), last - first, Libc.MADV_DONTNEED);
+        }
+    }
+
+    /** The page size madvise works in (x86-64 Linux). */
+    private static final long PAGE = 4096;
 
     /** The whole-file mapping that zero-copy tensors view, or null when every tensor was copied. */
     MemorySegment mapping() {

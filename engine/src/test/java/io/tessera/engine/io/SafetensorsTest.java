@@ -190,6 +190,32 @@ class SafetensorsTest {
         assertEquals(metadata, SafetensorsHeader.read(p).metadata());
     }
 
+    /**
+     * Evicting a mapped tensor's pages (a weight read once while loading) leaves it and its neighbours readable, with
+     * the file's values; a copied tensor and a tensor of another file are left alone.
+     */
+    @Test
+    void evictedTensorsReadTheFileAgain() throws IOException {
+        Path p = dir.resolve("evict.safetensors");
+        float[] big = new float[3 * 4096 + 7]; // spans whole pages and partial ones at both ends
+        for (int i = 0; i < big.length; i++) {
+            big[i] = (float) Math.sin(i);
+        }
+        try (Tensor a = Tensor.of(new float[] {1, 2, 3}, 3); Tensor b = Tensor.of(big, big.length)) {
+            Safetensors.write(p, Map.of("a", a, "big", b));
+        }
+        try (SafetensorsFile mapped = Safetensors.read(p); SafetensorsFile copied = Safetensors.read(p, true)) {
+            assertTrue(((HostStorage) mapped.tensor("big").storage()).segment().isReadOnly(), "a zero-copy view of the mapping");
+            mapped.evict(mapped.tensor("big"));
+            mapped.evict(copied.tensor("big")); // not a view of this mapping: ignored
+            copied.evict(copied.tensor("a"));
+            assertArrayEquals(big, mapped.tensor("big").toFloatArray());
+            assertArrayEquals(new float[] {1, 2, 3}, mapped.tensor("a").toFloatArray());
+            assertArrayEquals(big, copied.tensor("big").toFloatArray());
+            assertArrayEquals(new float[] {1, 2, 3}, copied.tensor("a").toFloatArray());
+        }
+    }
+
     // ---- compatibility with the reference implementation ---------------------------------------
 
     /** The byte-exact outputs from the reference implementation's own tests (safetensors/src/tensor.rs). */

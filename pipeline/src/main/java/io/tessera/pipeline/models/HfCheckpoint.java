@@ -85,7 +85,7 @@ public final class HfCheckpoint {
             QuantizedCheckpoint.prepare(model, stored, dir);
             Map<String, Tensor> state = collect(model, opened, weightMap);
             if (int8 != null && stored.isEmpty()) {
-                Quantization.quantize(model, int8, (path, layer) -> quantized(dir, config, path, layer, state, int8));
+                Quantization.quantize(model, int8, (path, layer) -> quantized(dir, config, path, layer, state, int8, opened));
             }
             if (copy) {
                 model.loadStateDict(state, true);
@@ -103,7 +103,7 @@ public final class HfCheckpoint {
 
     /** The int8 layer in place of {@code layer} (a Linear or Embedding), from its tensors in {@code state}, which gives them up. */
     private static QuantizedLinear quantized(Path dir, ModelConfig config, String path, Module layer, Map<String, Tensor> state,
-            QuantizationConfig int8) {
+            QuantizationConfig int8, List<SafetensorsFile> files) {
         // The skeleton's F32 weight of this layer was allocated but never touched, so it is not resident. Freed into the
         // host block cache, it would be handed to the next conversion of its size, which would touch it, and in the end
         // every layer's weight would sit resident in the cache: free it and return the cache to the system first.
@@ -111,8 +111,11 @@ public final class HfCheckpoint {
         layer.close();
         HostStorage.emptyCache();
         try {
-            return QuantizedLinear.of(state.remove(path + ".weight"), inputMajor,
-                    state.remove(path + ".bias"), int8.outlierThreshold());
+            Tensor weight = state.remove(path + ".weight");
+            QuantizedLinear quantized = QuantizedLinear.of(weight, inputMajor, state.remove(path + ".bias"), int8.outlierThreshold());
+            // read once: its pages of the mapped file need not stay resident beside the int8 codes
+            files.forEach(file -> file.evict(weight));
+            return quantized;
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(dir + ": " + HfNames.hf(config, path + ".weight") + ": " + e.getMessage(), e);
         }

@@ -105,6 +105,14 @@ public final class HfCheckpointWriter {
         });
     }
 
+    /** {@link #save} into a new directory {@code dir} (which must not exist) that appears whole or not at all. */
+    public static void saveNew(CausalLm model, Path dir, int shards) throws IOException {
+        if (Files.exists(dir)) {
+            throw new IllegalArgumentException(dir + " already exists; choose a new directory for the model");
+        }
+        buildDirectory(dir, staging -> save(model, staging, shards));
+    }
+
     /**
      * Copies the model directory {@code source} to {@code target} (which must not exist) with the same files, tensor
      * names, order, dtypes and metadata, each tensor of each safetensors file replaced by {@code values(name, stored)}

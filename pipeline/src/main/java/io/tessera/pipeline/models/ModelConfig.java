@@ -35,6 +35,15 @@ public record ModelConfig(String modelType, long vocabSize, long hiddenSize, lon
                 null, false, false, 0);
     }
 
+    /** The shapes benchmarks and {@code tessera create-model} name: GPT-2 small (124M) and TinyLlama-1.1B. */
+    public static ModelConfig preset(String name) {
+        return switch (name) {
+            case "gpt2-small" -> gpt2(50257, 768, 12, 12, 1024);
+            case "tinyllama" -> llama(32000, 2048, 5632, 22, 32, 4, 2048);
+            default -> throw new IllegalArgumentException("unknown model shape '" + name + "': gpt2-small or tinyllama");
+        };
+    }
+
     public ModelConfig withRopeScaling(Llama3Scaling scaling) {
         return new ModelConfig(modelType, vocabSize, hiddenSize, intermediateSize, layers, heads, kvHeads, headDim, maxPositions,
                 normEps, ropeTheta, scaling, tieWordEmbeddings, qkvBias, slidingWindow);

@@ -1,0 +1,83 @@
+package io.tessera.cli;
+
+import io.tessera.engine.io.InputFiles;
+import io.tessera.pipeline.Bf16Weights;
+import io.tessera.pipeline.models.CausalLm;
+import io.tessera.pipeline.models.HfCheckpointWriter;
+import io.tessera.pipeline.models.HfConfig;
+import io.tessera.pipeline.models.ModelConfig;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * Writes a model of any supported config with seeded random weights, in the layout Hugging Face writes: what tests,
+ * benchmarks and demos run on here, where no pretrained weights can be downloaded.
+ */
+@Command(name = "create-model", description = {"Write a Hugging Face model directory with seeded random weights.",
+    "The shape comes from a config.json (GPT-2, LLaMA, Mistral, Qwen2) or a named preset; the same seed gives the same bytes."})
+final class CreateModelCommand implements Callable<Integer> {
+
+    @ArgGroup(multiplicity = "1")
+    Shape shape;
+
+    static final class Shape {
+        @Option(names = "--config", paramLabel = "FILE", description = "A Hugging Face config.json.")
+        Path config;
+
+        @Option(names = "--preset", paramLabel = "NAME", description = "gpt2-small (124M) or tinyllama (TinyLlama-1.1B's shape).")
+        String preset;
+    }
+
+    @Option(names = {"-o", "--out"}, required = true, paramLabel = "DIR", description = "The new model directory (must not"
+            + " exist; written whole or not at all).")
+    Path out;
+
+    @Option(names = "--dtype", defaultValue = "f32", paramLabel = "T", description = "f32 or bf16: the dtype of the weight matrices"
+            + " and embeddings (norms stay f32); default ${DEFAULT-VALUE}.")
+    String dtype;
+
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Seed of the weights (default ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--shards", defaultValue = "1", paramLabel = "N", description = "Number of safetensors files (more than one:"
+            + " with model.safetensors.index.json); default ${DEFAULT-VALUE}.")
+    int shards;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!dtype.equals("f32") && !dtype.equals("bf16")) {
+            throw new ParameterException(spec.commandLine(), "--dtype must be f32 or bf16, got '" + dtype + "'");
+        }
+        if (shape.config != null) {
+            InputFiles.requireFile(shape.config);
+        }
+        ModelConfig config;
+        try {
+            config = shape.config != null ? HfConfig.read(shape.config) : ModelConfig.preset(shape.preset);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), e.getMessage());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        long start = System.nanoTime();
+        try (CausalLm model = CausalLm.create(config, seed)) {
+            if (dtype.equals("bf16")) {
+                Bf16Weights.convert(model, true);
+            }
+            HfCheckpointWriter.saveNew(model, this.out, shards);
+        }
+        out.printf("wrote %s: %s, %d layers, hidden %d, vocab %d, %s weights, seed %d, in %.1f s%n", this.out, config.modelType(),
+                config.layers(), config.hiddenSize(), config.vocabSize(), dtype, seed, (System.nanoTime() - start) / 1e9);
+        out.flush();
+        return 0;
+    }
+}
