@@ -1,6 +1,6 @@
 /* The int8 product of ts_gemm_q8_f32 on Intel AMX (Sapphire Rapids and later), for prefill-sized inputs (more rows
  * than a decoding step): one TDPBSSD multiplies a 16 x 64 tile of signed bytes by a 64 x 16 one into 16 x 16 int32
- * sums, 16x the multiply-adds of an AVX-512 VNNI instruction. The sums are the exact int32 dot products every other
+ * sums, 16,384 multiply-adds (an AVX-512 VNNI instruction does 64). The sums are the exact int32 dot products every other
  * path computes, and the same epilogue scales them, so the results are bit-identical to the VNNI tiles'.
  *
  * Layout: the weight is used as stored ([out, in] int8 rows): a tile of 16 output channels x 64 inputs loads
