@@ -293,11 +293,12 @@ int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, con
     return TS_OK;
 }
 
-int TS_FN(ts_q8_amx_enabled)(int *enabled) {
-#if defined(TS_Q8_AMX)
-    *enabled = TS_FN(q8_amx_ready)();
+int TS_FN(ts_amx_enabled)(int *int8, int *bf16) {
+#if defined(TS_AMX)
+    *int8 = amx_ready(AMX_INT8_BIT);
+    *bf16 = amx_ready(AMX_BF16_BIT);
 #else
-    *enabled = 0;
+    *int8 = *bf16 = 0;
 #endif
     return TS_OK;
 }

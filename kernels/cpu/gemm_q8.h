@@ -19,7 +19,9 @@ typedef struct {
     int64_t ldy;
 } q8_operands;
 
-#if defined(__AVX512BW__) && defined(__linux__)
+#include "amx.h"
+
+#if defined(TS_AMX)
 #define TS_Q8_AMX 1
 /* The k of a product the AMX path takes must be a multiple of this (one tile row of int8 inputs). */
 #define TS_Q8_AMX_K 64

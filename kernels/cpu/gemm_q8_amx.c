@@ -9,61 +9,21 @@
  * packed[k / 4][rows][4]. Each 16-channel block runs all its row groups while its weight rows (16 x k bytes) stay
  * in L2, so the weight is read from memory once.
  *
- * Linux hands out AMX state only to processes that ask (arch_prctl ARCH_REQ_XCOMP_PERM); q8_amx_ready() asks once. */
+ * Linux hands out AMX state only to processes that ask (amx.h). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "amx.h"
 #include "gemm_q8.h"
 
 #if defined(TS_Q8_AMX)
-#include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#define AMX_TARGET __attribute__((target("amx-tile,amx-int8")))
-#define ARCH_REQ_XCOMP_PERM 0x1023
-#define XFEATURE_XTILEDATA 18
-#define TILE_ROWS 16
-#define TILE_BYTES 64 /* per tile row: 64 int8 inputs of the left operand, 16 words of the right one */
+#define TILE_ROWS AMX_TILE_ROWS
+#define TILE_BYTES AMX_TILE_BYTES /* per tile row: 64 int8 inputs of the left operand, 16 words of the right one */
 #define ROW_GROUP (4 * TILE_ROWS) /* activation rows per pass: four 16 x 16 accumulator tiles */
 
-/* The palette-1 tile configuration the hardware loads from memory (Intel SDM, LDTILECFG). */
-typedef struct {
-    uint8_t palette;
-    uint8_t start_row;
-    uint8_t reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} amx_config;
-
-static int amx_cpu(void) {
-    unsigned a, b, c, d;
-    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-    return (d >> 24 & 1) && (d >> 25 & 1); /* AMX-TILE, AMX-INT8 */
-}
-
 int TS_FN(q8_amx_ready)(void) {
-    static int state; /* 0 unknown, 1 ready, -1 unavailable */
-    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
-    if (s == 0) {
-        const char *off = getenv("TESSERA_NO_AMX");
-        s = (!off || !*off || !strcmp(off, "0")) && amx_cpu() && syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 ? 1 : -1;
-        __atomic_store_n(&state, s, __ATOMIC_RELEASE);
-    }
-    return s == 1;
-}
-
-/* Tiles 0-3: int32 sums for 16 channels x 16 rows each; 4: the weight tile; 5, 6: activation tiles, alternating. */
-AMX_TARGET static void amx_configure(void) {
-    amx_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.palette = 1;
-    for (int t = 0; t < 7; t++) {
-        cfg.rows[t] = TILE_ROWS;
-        cfg.colsb[t] = TILE_BYTES;
-    }
-    _tile_loadconfig(&cfg);
+    return amx_ready(AMX_INT8_BIT);
 }
 
 #define AMX_STEP(C, B, J)                                                                                               \

@@ -9,6 +9,7 @@ import io.tessera.ffi.Lapacke;
 import io.tessera.ffi.TesseraCpu;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /** The CPU backend: Tessera's C kernels (libtessera_cpu) and OpenBLAS, through FFM. */
@@ -183,15 +184,36 @@ public final class CpuBackend extends Backend {
         }
     }
 
+    /** Which products of more than 8 rows run on AMX tiles here (the CPU has the extension and Linux granted it). */
+    public record Amx(boolean int8, boolean bf16) {}
+
+    /** What this machine's AMX runs (ts_amx_enabled), asked once. */
+    public static final Amx AMX = amx();
+
+    private static Amx amx() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment flags = arena.allocate(ValueLayout.JAVA_INT, 2);
+            check(TesseraCpu.ts_amx_enabled(flags, flags.asSlice(ValueLayout.JAVA_INT.byteSize())), "ts_amx_enabled");
+            return new Amx(flags.getAtIndex(ValueLayout.JAVA_INT, 0) != 0, flags.getAtIndex(ValueLayout.JAVA_INT, 1) != 0);
+        }
+    }
+
+    /** The k the AMX-BF16 product takes must be a multiple of this (a tile row of BF16 inputs). */
+    private static final long AMX_BF16_K = 32;
+
     @Override
     protected void matmulBf16Impl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
         long m = x.dim(0);
-        if (m > GEMV_MAX_ROWS) {
-            super.matmulBf16Impl(x, w, inputMajor, y); // prefill: an F32 copy of the weight and OpenBLAS
-            return;
-        }
         long k = x.dim(1);
         long n = w.dim(inputMajor ? 1 : 0);
+        if (m > GEMV_MAX_ROWS) {
+            if (AMX.bf16() && !inputMajor && k % AMX_BF16_K == 0) {
+                check(TesseraCpu.ts_gemm_bf16_f32(m, n, k, address(x), address(w), output(y)), "ts_gemm_bf16_f32");
+            } else {
+                super.matmulBf16Impl(x, w, inputMajor, y); // an F32 copy of the weight and OpenBLAS
+            }
+            return;
+        }
         check(TesseraCpu.ts_gemv_bf16(m, n, k, address(x), k, address(w), inputMajor ? n : k, inputMajor ? 1 : 0, output(y), n),
                 "ts_gemv_bf16");
     }

@@ -514,12 +514,16 @@ class BackendConformanceNnTest {
         });
     }
 
-    /** m, k, n: empty, one, odd sizes, and up to 8 rows big enough for the CPU's thread pool (beyond, the F32 fallback). */
+    /**
+     * m, k, n: empty, one, odd sizes, up to 8 rows big enough for the CPU's thread pool, and beyond 8 rows: the F32
+     * fallback, or on CPUs with AMX-BF16 (k a multiple of 32, output-major) its tiles, x split into three BF16 pieces.
+     */
     @ParameterizedTest
     @MethodSource("targets")
     @Covers("matmulBf16")
     void bf16WeightsAreUsedAsStored(ConformanceTargets t) {
-        int[][] shapes = {{0, 3, 5}, {1, 1, 1}, {2, 7, 0}, {3, 13, 11}, {1, 263, 1031}, {8, 131, 257}, {11, 17, 9}};
+        int[][] shapes = {{0, 3, 5}, {1, 1, 1}, {2, 7, 0}, {3, 13, 11}, {1, 263, 1031}, {8, 131, 257}, {11, 17, 9},
+            {9, 64, 16}, {12, 32, 37}, {70, 96, 21}, {17, 128, 64}};
         t.run(() -> {
             for (int[] s : shapes) {
                 for (boolean inputMajor : new boolean[] {false, true}) {

@@ -1,11 +1,7 @@
 package io.tessera.engine;
 
-import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.tessera.ffi.TesseraCpu;
-import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -22,7 +18,7 @@ class Int8ProductPathsTest {
     @ParameterizedTest(name = "m={0} n={1} k={2}")
     @CsvSource({"9, 16, 64", "64, 67, 256", "130, 48, 768", "40, 2304, 768", "24, 5, 128", "17, 33, 100"})
     void manyRowsEqualEightRowSlicesBitForBit(int m, int n, int k) {
-        System.out.printf("int8 products of more than 8 rows on AMX tiles: %s%n", amxEnabled());
+        System.out.printf("int8 products of more than 8 rows on AMX tiles: %s%n", CpuBackend.AMX.int8());
         SplittableRandom rng = new SplittableRandom(m * 31L + n * 7L + k);
         try (TensorScope scope = TensorScope.open()) {
             Tensor x = Tensor.ofBytes(codes(rng, m * k), DType.I8, m, k);
@@ -45,14 +41,6 @@ class Int8ProductPathsTest {
                                     + rows[i] + " from 8 rows");
                 }
             }
-        }
-    }
-
-    private static boolean amxEnabled() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment enabled = arena.allocate(JAVA_INT);
-            TesseraCpu.ts_q8_amx_enabled(enabled);
-            return enabled.get(JAVA_INT, 0) != 0;
         }
     }
 

@@ -729,14 +729,27 @@ public final class TesseraCpu {
         }
     }
 
-    private static final class ts_q8_amx_enabled {
-        static final MethodHandle HANDLE = LIBRARY.downcall("ts_q8_amx_enabled", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final class ts_amx_enabled {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_amx_enabled", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
     }
 
-    /** int ts_q8_amx_enabled(int *enabled) */
-    public static int ts_q8_amx_enabled(MemorySegment enabled) {
+    /** int ts_amx_enabled(int *int8, int *bf16) */
+    public static int ts_amx_enabled(MemorySegment int8, MemorySegment bf16) {
         try {
-            return (int) ts_q8_amx_enabled.HANDLE.invokeExact(enabled);
+            return (int) ts_amx_enabled.HANDLE.invokeExact(int8, bf16);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_gemm_bf16_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_gemm_bf16_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_gemm_bf16_f32(int64_t m, int64_t n, int64_t k, const float *x, const uint16_t *w, float *y) */
+    public static int ts_gemm_bf16_f32(long m, long n, long k, MemorySegment x, MemorySegment w, MemorySegment y) {
+        try {
+            return (int) ts_gemm_bf16_f32.HANDLE.invokeExact(m, n, k, x, w, y);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }

@@ -1,0 +1,55 @@
+package io.tessera.engine;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CPU's product with a BF16 weight runs different code by row count: up to 8 rows ts_gemv_bf16, beyond that (on
+ * CPUs with AMX-BF16, output-major, k a multiple of 32) AMX tiles with x split into three BF16 pieces. x stays exact
+ * either way, so the two differ only by F32 summation order; an infinity or NaN in x reaches the same outputs.
+ * (BackendConformanceNnTest checks both against float64 sums.)
+ */
+class Bf16ProductPathsTest {
+    private static final CpuBackend CPU = CpuBackend.INSTANCE;
+
+    @Test
+    void manyRowsAgreeWithEightRowSlicesAndKeepNonFiniteInputs() {
+        System.out.printf("BF16-weight products of more than 8 rows on AMX tiles: %s%n", CpuBackend.AMX.bf16());
+        int m = 40;
+        int k = 256;
+        int n = 53;
+        SplittableRandom rng = new SplittableRandom(9);
+        float[] xs = new float[m * k];
+        for (int i = 0; i < xs.length; i++) {
+            xs[i] = (float) (rng.nextDouble(-3, 3) * Math.pow(10, rng.nextInt(-4, 5))); // magnitudes 1e-4 .. 1e4
+        }
+        xs[5 * k + 17] = Float.POSITIVE_INFINITY;
+        xs[30 * k + 3] = Float.NaN;
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor x = Tensor.of(xs, m, k);
+            Tensor w = Tensor.randn(Device.CPU, 4, 0, n, k).to(DType.BF16);
+            Tensor whole = Tensor.empty(DType.F32, m, n);
+            CPU.matmulBf16(x, w, false, whole);
+            float[] all = whole.toFloatArray();
+            for (int r0 = 0; r0 < m; r0 += 8) {
+                Tensor part = Tensor.empty(DType.F32, 8, n);
+                CPU.matmulBf16(x.slice(0, r0, r0 + 8), w, false, part);
+                float[] rows = part.toFloatArray();
+                for (int i = 0; i < rows.length; i++) {
+                    float a = all[r0 * n + i];
+                    float b = rows[i];
+                    String at = "y[" + (r0 + i / n) + "][" + i % n + "]: " + a + " in one product, " + b + " from 8 rows";
+                    if (Float.isFinite(b)) {
+                        assertEquals(b, a, 2e-5 * Math.max(1, Math.abs(b)) * k, at);
+                    } else {
+                        assertEquals(Float.isNaN(b), Float.isNaN(a), at);
+                        assertTrue(Float.isNaN(b) || a == b, at);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,66 @@
+/* What the AMX kernels (gemm_q8_amx.c, gemm_bf16_amx.c) share: the CPU check, Linux's permission for the tile
+ * state, and one tile configuration. The AVX-512 tier on Linux only (TS_AMX). */
+#ifndef TESSERA_AMX_H
+#define TESSERA_AMX_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ts_cpu.h"
+
+#if defined(__AVX512BW__) && defined(__linux__)
+#define TS_AMX 1
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define AMX_TARGET __attribute__((target("amx-tile,amx-int8,amx-bf16")))
+#define AMX_TILE_ROWS 16
+#define AMX_TILE_BYTES 64
+
+/* CPUID.(7, 0):EDX bits of the AMX extensions. */
+#define AMX_BF16_BIT 22
+#define AMX_INT8_BIT 25
+
+/* Whether the CPU has AMX-TILE and the extension of CPUID.(7, 0):EDX bit `bit`, and Linux granted this process the
+ * tile state (arch_prctl ARCH_REQ_XCOMP_PERM, asked once); TESSERA_NO_AMX=1 turns AMX off, to compare with the
+ * AVX-512 paths. */
+static inline int amx_ready(int bit) {
+    static int granted; /* 0 unknown, 1 granted, -1 not */
+    unsigned a, b, c, d;
+    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
+    if (!(d >> 24 & 1) || !(d >> bit & 1)) return 0;
+    int g = __atomic_load_n(&granted, __ATOMIC_ACQUIRE);
+    if (g == 0) {
+        const char *off = getenv("TESSERA_NO_AMX");
+        g = (!off || !*off || !strcmp(off, "0")) && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */,
+                                                             18 /* XFEATURE_XTILEDATA */) == 0 ? 1 : -1;
+        __atomic_store_n(&granted, g, __ATOMIC_RELEASE);
+    }
+    return g == 1;
+}
+
+/* The palette-1 tile configuration the hardware loads from memory (Intel SDM, LDTILECFG). */
+typedef struct {
+    uint8_t palette;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_config;
+
+/* Tiles 0-6 all 16 rows of 64 bytes: 0-3 accumulators, 4 the weight tile, 5 and 6 activation tiles (alternating). */
+AMX_TARGET static inline void amx_configure(void) {
+    amx_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 7; t++) {
+        cfg.rows[t] = AMX_TILE_ROWS;
+        cfg.colsb[t] = AMX_TILE_BYTES;
+    }
+    _tile_loadconfig(&cfg);
+}
+#endif
+
+#endif

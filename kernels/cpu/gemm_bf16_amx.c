@@ -1,0 +1,146 @@
+/* x [m, k] (F32) times a BF16 weight W [n, k] (torch.nn.Linear's layout, used as stored) on AMX-BF16 tiles, for
+ * prefill-sized inputs (more rows than a decoding step, which ts_gemv_bf16 streams): y [m, n] = x W^T.
+ *
+ * TDPBF16PS multiplies pairs of BF16 values and sums them in F32; a BF16 x BF16 product is exact in F32. To keep
+ * x exact too, each x is split into three BF16 pieces, hi = bf16(x), mid = bf16(x - hi), lo = x - hi - mid (each
+ * difference exact in F32, and lo fits BF16's 8 bits), and the weight tile is multiplied by all three: the sum of
+ * the pieces is x (barring pieces below F32's normal range, which the tiles read as 0). So y differs from an F32
+ * GEMM of the same values only by F32 summation order, as any two GEMMs do; an infinite x keeps its hi piece alone.
+ *
+ * The weight tile (16 output channels x 32 inputs) loads straight from W; the pieces of x are packed once per call,
+ * 2 consecutive inputs of one row per 32-bit word: packed[piece][k / 2][rows][2]. The last n % 16 channels are
+ * plain F32 loops. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amx.h"
+
+#if defined(TS_AMX)
+#define TILE_ROWS AMX_TILE_ROWS
+#define TILE_PAIRS (AMX_TILE_BYTES / 4) /* BF16 pairs per tile row */
+#define TILE_K (2 * TILE_PAIRS) /* inputs per weight tile row */
+#define ROW_GROUP (4 * TILE_ROWS)
+#define PIECES 3
+
+static inline uint16_t bf16_bits(float f) { /* round to nearest even; f finite */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fff + (u >> 16 & 1)) >> 16);
+}
+
+static inline float bf16_value(uint16_t b) {
+    const uint32_t u = (uint32_t)b << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* The three pieces of x; a non-finite x is its own hi piece (its bits truncated keep an infinity, and a NaN stays
+ * a NaN), with mid = lo = 0. */
+static inline void split(float x, uint16_t piece[PIECES]) {
+    if (!isfinite(x)) {
+        uint32_t u;
+        memcpy(&u, &x, 4);
+        piece[0] = (uint16_t)(u >> 16 | (isnan(x) ? 0x40 : 0));
+        piece[1] = piece[2] = 0;
+        return;
+    }
+    piece[0] = bf16_bits(x);
+    const float r1 = x - bf16_value(piece[0]);
+    piece[1] = bf16_bits(r1);
+    piece[2] = bf16_bits(r1 - bf16_value(piece[1]));
+}
+
+#define BF16_STEP(C, B, J)                                                                                              \
+    if (groups > J) {                                                                                                   \
+        _tile_loadd(B, xr + J * TILE_ROWS * 4, ldp);                                                                    \
+        _tile_dpbf16ps(C, 4, B);                                                                                        \
+    }
+
+#define BF16_STORE(C, J)                                                                                                \
+    if (groups > J) _tile_stored(C, sums[J], TILE_ROWS * 4);
+
+/* Channels [n0, n0 + 16) of rows [r0, r0 + 16 * groups): sums[j][channel][row]. */
+AMX_TARGET static void bf16_block(int64_t k, const uint16_t *w, const uint16_t *packed, int64_t ldp, int64_t piece_bytes,
+                                  int64_t r0, int groups, float sums[4][TILE_ROWS][TILE_ROWS]) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t k0 = 0; k0 < k; k0 += TILE_K) {
+        _tile_loadd(4, w + k0, k * 2);
+        for (int p = 0; p < PIECES; p++) {
+            const char *xr = (const char *)packed + p * piece_bytes + (k0 / 2) * ldp + r0 * 4;
+            BF16_STEP(0, 5, 0)
+            BF16_STEP(1, 6, 1)
+            BF16_STEP(2, 5, 2)
+            BF16_STEP(3, 6, 3)
+        }
+    }
+    BF16_STORE(0, 0)
+    BF16_STORE(1, 1)
+    BF16_STORE(2, 2)
+    BF16_STORE(3, 3)
+}
+
+AMX_TARGET static void bf16_worker(int64_t m, int64_t n, int64_t k, const uint16_t *w, const uint16_t *packed, int64_t ldp,
+                                   int64_t piece_bytes, float *y) {
+    amx_configure();
+    float sums[4][TILE_ROWS][TILE_ROWS];
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < n / TILE_ROWS; b++) {
+        const int64_t n0 = b * TILE_ROWS;
+        for (int64_t r0 = 0; r0 < m; r0 += ROW_GROUP) {
+            const int64_t left = m - r0 < ROW_GROUP ? m - r0 : ROW_GROUP;
+            bf16_block(k, w + n0 * k, packed, ldp, piece_bytes, r0, (int)((left + TILE_ROWS - 1) / TILE_ROWS), sums);
+            for (int64_t i = 0; i < left; i++)
+                for (int j = 0; j < TILE_ROWS; j++) y[(r0 + i) * n + n0 + j] = sums[i / TILE_ROWS][j][i % TILE_ROWS];
+        }
+    }
+    _tile_release();
+}
+
+int TS_FN(ts_gemm_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, const uint16_t *w, float *y) {
+    if (!amx_ready(AMX_BF16_BIT) || k % TILE_K != 0) return TS_ERR_UNKNOWN;
+    const int64_t rows = (m + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
+    const int64_t ldp = rows * 4; /* bytes per packed row of 2 inputs */
+    const int64_t piece_bytes = (k / 2) * ldp;
+    uint16_t *packed = aligned_alloc(64, (size_t)(PIECES * piece_bytes));
+    if (!packed) return TS_ERR_NOMEM;
+    for (int64_t q = 0; q < k / 2; q++) {
+        for (int64_t i = 0; i < rows; i++) {
+            uint16_t a[PIECES] = {0}, b[PIECES] = {0};
+            if (i < m) {
+                split(x[i * k + 2 * q], a);
+                split(x[i * k + 2 * q + 1], b);
+            }
+            for (int p = 0; p < PIECES; p++) {
+                uint16_t *pair = (uint16_t *)((char *)packed + p * piece_bytes + q * ldp + i * 4);
+                pair[0] = a[p];
+                pair[1] = b[p];
+            }
+        }
+    }
+#pragma omp parallel if (n >= 2 * TILE_ROWS && m * n * k >= (1 << 22))
+    bf16_worker(m, n, k, w, packed, ldp, piece_bytes, y);
+    free(packed);
+    for (int64_t j = n / TILE_ROWS * TILE_ROWS; j < n; j++) { /* the last n % 16 channels */
+        for (int64_t i = 0; i < m; i++) {
+            float s = 0.0f;
+            for (int64_t c = 0; c < k; c++) s += x[i * k + c] * bf16_value(w[j * k + c]);
+            y[i * n + j] = s;
+        }
+    }
+    return TS_OK;
+}
+
+#else
+
+int TS_FN(ts_gemm_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, const uint16_t *w, float *y) {
+    (void)m, (void)n, (void)k, (void)x, (void)w, (void)y;
+    return TS_ERR_UNKNOWN; /* no AMX on this tier: the caller takes its other path */
+}
+
+#endif
