@@ -61,6 +61,44 @@ AMX_TARGET static inline void amx_configure(void) {
     }
     _tile_loadconfig(&cfg);
 }
+
+/* The accumulator tiles 0-3 of a block: zeroed, then fed by AMX_ROW_GROUPS, then stored to sums[j] (16 rows of 64
+ * bytes: [channel][row]) for the first `groups` of them. */
+#define AMX_ZERO_SUMS()                                                                                                 \
+    do {                                                                                                                \
+        _tile_zero(0);                                                                                                  \
+        _tile_zero(1);                                                                                                  \
+        _tile_zero(2);                                                                                                  \
+        _tile_zero(3);                                                                                                  \
+    } while (0)
+
+/* One weight tile (in tile 4) times the packed activations of up to 4 groups of 16 rows starting at xr (row stride
+ * ldp bytes), with dp the tile instruction (_tile_dpbssd, _tile_dpbf16ps); tiles 5 and 6 alternate. */
+#define AMX_ROW_GROUPS(dp, xr, ldp, groups)                                                                             \
+    do {                                                                                                                \
+        _tile_loadd(5, (xr), (ldp));                                                                                    \
+        dp(0, 4, 5);                                                                                                    \
+        if ((groups) > 1) {                                                                                             \
+            _tile_loadd(6, (const char *)(xr) + 1 * AMX_TILE_ROWS * 4, (ldp));                                          \
+            dp(1, 4, 6);                                                                                                \
+        }                                                                                                               \
+        if ((groups) > 2) {                                                                                             \
+            _tile_loadd(5, (const char *)(xr) + 2 * AMX_TILE_ROWS * 4, (ldp));                                          \
+            dp(2, 4, 5);                                                                                                \
+        }                                                                                                               \
+        if ((groups) > 3) {                                                                                             \
+            _tile_loadd(6, (const char *)(xr) + 3 * AMX_TILE_ROWS * 4, (ldp));                                          \
+            dp(3, 4, 6);                                                                                                \
+        }                                                                                                               \
+    } while (0)
+
+#define AMX_STORE_SUMS(sums, groups)                                                                                    \
+    do {                                                                                                                \
+        _tile_stored(0, (sums)[0], AMX_TILE_BYTES);                                                                     \
+        if ((groups) > 1) _tile_stored(1, (sums)[1], AMX_TILE_BYTES);                                                   \
+        if ((groups) > 2) _tile_stored(2, (sums)[2], AMX_TILE_BYTES);                                                   \
+        if ((groups) > 3) _tile_stored(3, (sums)[3], AMX_TILE_BYTES);                                                   \
+    } while (0)
 #endif
 
 #endif

@@ -53,36 +53,17 @@ static inline void split(float x, uint16_t piece[PIECES]) {
     piece[2] = bf16_bits(r1 - bf16_value(piece[1]));
 }
 
-#define BF16_STEP(C, B, J)                                                                                              \
-    if (groups > J) {                                                                                                   \
-        _tile_loadd(B, xr + J * TILE_ROWS * 4, ldp);                                                                    \
-        _tile_dpbf16ps(C, 4, B);                                                                                        \
-    }
-
-#define BF16_STORE(C, J)                                                                                                \
-    if (groups > J) _tile_stored(C, sums[J], TILE_ROWS * 4);
-
-/* Channels [n0, n0 + 16) of rows [r0, r0 + 16 * groups): sums[j][channel][row]. */
+/* Channels [n0, n0 + 16) of rows [r0, r0 + 16 * groups): sums[j][channel][row], the three pieces of x summed. */
 AMX_TARGET static void bf16_block(int64_t k, const uint16_t *w, const uint16_t *packed, int64_t ldp, int64_t piece_bytes,
                                   int64_t r0, int groups, float sums[4][TILE_ROWS][TILE_ROWS]) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    AMX_ZERO_SUMS();
     for (int64_t k0 = 0; k0 < k; k0 += TILE_K) {
         _tile_loadd(4, w + k0, k * 2);
         for (int p = 0; p < PIECES; p++) {
-            const char *xr = (const char *)packed + p * piece_bytes + (k0 / 2) * ldp + r0 * 4;
-            BF16_STEP(0, 5, 0)
-            BF16_STEP(1, 6, 1)
-            BF16_STEP(2, 5, 2)
-            BF16_STEP(3, 6, 3)
+            AMX_ROW_GROUPS(_tile_dpbf16ps, (const char *)packed + p * piece_bytes + (k0 / 2) * ldp + r0 * 4, ldp, groups);
         }
     }
-    BF16_STORE(0, 0)
-    BF16_STORE(1, 1)
-    BF16_STORE(2, 2)
-    BF16_STORE(3, 3)
+    AMX_STORE_SUMS(sums, groups);
 }
 
 AMX_TARGET static void bf16_worker(int64_t m, int64_t n, int64_t k, const uint16_t *w, const uint16_t *packed, int64_t ldp,

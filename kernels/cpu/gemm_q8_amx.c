@@ -26,34 +26,15 @@ int TS_FN(q8_amx_ready)(void) {
     return amx_ready(AMX_INT8_BIT);
 }
 
-#define AMX_STEP(C, B, J)                                                                                               \
-    if (groups > J) {                                                                                                   \
-        _tile_loadd(B, xr + J * TILE_ROWS * 4, ldp);                                                                    \
-        _tile_dpbssd(C, 4, B);                                                                                          \
-    }
-
-#define AMX_STORE(C, J)                                                                                                 \
-    if (groups > J) _tile_stored(C, sums[J], TILE_ROWS * 4);
-
-/* Output channels [n0, n0 + 16) for rows [r0, r0 + rows): sums[j][channel][row] for each 16-row group j. */
+/* Output channels [n0, n0 + 16) for rows [r0, r0 + 16 * groups): sums[j][channel][row] for each 16-row group j. */
 AMX_TARGET static void amx_block(int64_t k, const int8_t *w, const int8_t *packed, int64_t ldp, int64_t r0, int groups,
                                  int32_t sums[4][TILE_ROWS][TILE_ROWS]) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    AMX_ZERO_SUMS();
     for (int64_t k0 = 0; k0 < k; k0 += TILE_BYTES) {
         _tile_loadd(4, w + k0, k);
-        const int8_t *xr = packed + (k0 / 4) * ldp + r0 * 4;
-        AMX_STEP(0, 5, 0)
-        AMX_STEP(1, 6, 1)
-        AMX_STEP(2, 5, 2)
-        AMX_STEP(3, 6, 3)
+        AMX_ROW_GROUPS(_tile_dpbssd, packed + (k0 / 4) * ldp + r0 * 4, ldp, groups);
     }
-    AMX_STORE(0, 0)
-    AMX_STORE(1, 1)
-    AMX_STORE(2, 2)
-    AMX_STORE(3, 3)
+    AMX_STORE_SUMS(sums, groups);
 }
 
 /* One thread's share of the 16-channel blocks, between configuring its tiles and releasing them. */
