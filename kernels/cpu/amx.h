@@ -12,8 +12,6 @@
 #if defined(__AVX512BW__) && defined(__linux__)
 #define TS_AMX 1
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #define AMX_TARGET __attribute__((target("amx-tile,amx-int8,amx-bf16")))
 #define AMX_TILE_ROWS 16
@@ -24,22 +22,9 @@
 #define AMX_INT8_BIT 25
 
 /* Whether the CPU has AMX-TILE and the extension of CPUID.(7, 0):EDX bit `bit`, and Linux granted this process the
- * tile state (arch_prctl ARCH_REQ_XCOMP_PERM, asked once); TESSERA_NO_AMX=1 turns AMX off, to compare with the
- * AVX-512 paths. */
-static inline int amx_ready(int bit) {
-    static int granted; /* 0 unknown, 1 granted, -1 not */
-    unsigned a, b, c, d;
-    __asm__("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(7), "c"(0));
-    if (!(d >> 24 & 1) || !(d >> bit & 1)) return 0;
-    int g = __atomic_load_n(&granted, __ATOMIC_ACQUIRE);
-    if (g == 0) {
-        const char *off = getenv("TESSERA_NO_AMX");
-        g = (!off || !*off || !strcmp(off, "0")) && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */,
-                                                             18 /* XFEATURE_XTILEDATA */) == 0 ? 1 : -1;
-        __atomic_store_n(&granted, g, __ATOMIC_RELEASE);
-    }
-    return g == 1;
-}
+ * tile state (arch_prctl ARCH_REQ_XCOMP_PERM); both asked once (amx.c). TESSERA_NO_AMX=1 turns AMX off, to compare
+ * with the AVX-512 paths. */
+int TS_FN(amx_ready)(int bit);
 
 /* The palette-1 tile configuration the hardware loads from memory (Intel SDM, LDTILECFG). */
 typedef struct {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "amx.h"
+#include "tessera/ts_convert.h"
 
 #if defined(TS_AMX)
 #define TILE_ROWS AMX_TILE_ROWS
@@ -24,33 +25,17 @@
 #define ROW_GROUP (4 * TILE_ROWS)
 #define PIECES 3
 
-static inline uint16_t bf16_bits(float f) { /* round to nearest even; f finite */
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)((u + 0x7fff + (u >> 16 & 1)) >> 16);
-}
-
-static inline float bf16_value(uint16_t b) {
-    const uint32_t u = (uint32_t)b << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-/* The three pieces of x; a non-finite x is its own hi piece (its bits truncated keep an infinity, and a NaN stays
- * a NaN), with mid = lo = 0. */
+/* The three pieces of x; a non-finite x is its own hi piece (ts_f32_to_bf16 keeps an infinity, and a NaN stays a
+ * NaN), with mid = lo = 0. */
 static inline void split(float x, uint16_t piece[PIECES]) {
+    piece[0] = ts_f32_to_bf16(x);
     if (!isfinite(x)) {
-        uint32_t u;
-        memcpy(&u, &x, 4);
-        piece[0] = (uint16_t)(u >> 16 | (isnan(x) ? 0x40 : 0));
         piece[1] = piece[2] = 0;
         return;
     }
-    piece[0] = bf16_bits(x);
-    const float r1 = x - bf16_value(piece[0]);
-    piece[1] = bf16_bits(r1);
-    piece[2] = bf16_bits(r1 - bf16_value(piece[1]));
+    const float r1 = x - ts_bf16_to_f32(piece[0]);
+    piece[1] = ts_f32_to_bf16(r1);
+    piece[2] = ts_f32_to_bf16(r1 - ts_bf16_to_f32(piece[1]));
 }
 
 /* Channels [n0, n0 + 16) of rows [r0, r0 + 16 * groups): sums[j][channel][row], the three pieces of x summed. */
@@ -84,7 +69,7 @@ AMX_TARGET static void bf16_worker(int64_t m, int64_t n, int64_t k, const uint16
 }
 
 int TS_FN(ts_gemm_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, const uint16_t *w, float *y) {
-    if (!amx_ready(AMX_BF16_BIT) || k % TILE_K != 0) return TS_ERR_UNKNOWN;
+    if (!TS_FN(amx_ready)(AMX_BF16_BIT) || k % TILE_K != 0) return TS_ERR_UNKNOWN;
     const int64_t rows = (m + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
     const int64_t ldp = rows * 4; /* bytes per packed row of 2 inputs */
     const int64_t piece_bytes = (k / 2) * ldp;
@@ -110,7 +95,7 @@ int TS_FN(ts_gemm_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, con
     for (int64_t j = n / TILE_ROWS * TILE_ROWS; j < n; j++) { /* the last n % 16 channels */
         for (int64_t i = 0; i < m; i++) {
             float s = 0.0f;
-            for (int64_t c = 0; c < k; c++) s += x[i * k + c] * bf16_value(w[j * k + c]);
+            for (int64_t c = 0; c < k; c++) s += x[i * k + c] * ts_bf16_to_f32(w[j * k + c]);
             y[i * n + j] = s;
         }
     }

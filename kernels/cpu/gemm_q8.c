@@ -281,8 +281,8 @@ int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, con
         return TS_OK;
     }
     int64_t first_tile = 0;
-#if defined(TS_Q8_AMX)
-    if (m > Q8_POOL_MAX_ROWS && k % TS_Q8_AMX_K == 0 && n >= TS_Q8_AMX_CHANNELS && TS_FN(q8_amx_ready)()) {
+#if defined(TS_AMX)
+    if (m > Q8_POOL_MAX_ROWS && k % TS_Q8_AMX_K == 0 && n >= TS_Q8_AMX_CHANNELS && TS_FN(amx_ready)(AMX_INT8_BIT)) {
         const int status = TS_FN(q8_amx_gemm)(&job.op);
         if (status != TS_OK) return status;
         first_tile = n / TS_Q8_AMX_CHANNELS * TS_Q8_AMX_CHANNELS / NR; /* the last n % 16 channels: the tiles below */
@@ -290,16 +290,6 @@ int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, con
 #endif
 #pragma omp parallel for schedule(static) if ((n - first_tile * NR) * m * k >= Q8_PARALLEL_MIN_MACS)
     for (int64_t ct = first_tile; ct < col_tiles; ct++) q8_column_tile(&job, ct);
-    return TS_OK;
-}
-
-int TS_FN(ts_amx_enabled)(int *int8, int *bf16) {
-#if defined(TS_AMX)
-    *int8 = amx_ready(AMX_INT8_BIT);
-    *bf16 = amx_ready(AMX_BF16_BIT);
-#else
-    *int8 = *bf16 = 0;
-#endif
     return TS_OK;
 }
 

@@ -22,15 +22,10 @@ typedef struct {
 #include "amx.h"
 
 #if defined(TS_AMX)
-#define TS_Q8_AMX 1
 /* The k of a product the AMX path takes must be a multiple of this (one tile row of int8 inputs). */
 #define TS_Q8_AMX_K 64
 /* Output channels per block: the AMX path computes the first n / 16 * 16 channels; the caller runs the rest. */
 #define TS_Q8_AMX_CHANNELS 16
-
-/* Whether this CPU has AMX-INT8 and Linux granted this process its tile state (asked once); TESSERA_NO_AMX=1
- * turns the path off, to compare it with the AVX-512 VNNI tiles. */
-int TS_FN(q8_amx_ready)(void);
 
 /* The first n / 16 * 16 output channels of the product, every row; k % 64 == 0. */
 int TS_FN(q8_amx_gemm)(const q8_operands *op);

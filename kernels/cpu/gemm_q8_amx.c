@@ -14,17 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amx.h"
 #include "gemm_q8.h"
 
-#if defined(TS_Q8_AMX)
+#if defined(TS_AMX)
 #define TILE_ROWS AMX_TILE_ROWS
 #define TILE_BYTES AMX_TILE_BYTES /* per tile row: 64 int8 inputs of the left operand, 16 words of the right one */
 #define ROW_GROUP (4 * TILE_ROWS) /* activation rows per pass: four 16 x 16 accumulator tiles */
-
-int TS_FN(q8_amx_ready)(void) {
-    return amx_ready(AMX_INT8_BIT);
-}
 
 /* Output channels [n0, n0 + 16) for rows [r0, r0 + 16 * groups): sums[j][channel][row] for each 16-row group j. */
 AMX_TARGET static void amx_block(int64_t k, const int8_t *w, const int8_t *packed, int64_t ldp, int64_t r0, int groups,

@@ -50,9 +50,9 @@ final class DoctorCommand implements Callable<Integer> {
         }
         out.printf("CPU kernels    %s%n", library.origin().orElseThrow());
         out.printf("  ISA tier     %s (chosen at load from CPUID)%n", isaName(TesseraCpu.ts_isa_active()));
-        out.printf("  AMX int8     %s%n", CpuBackend.AMX.int8() ? "on: int8 products of more than 8 rows run on AMX tiles"
+        out.printf("  AMX int8     %s%n", CpuBackend.amx().int8() ? "on: int8 products of more than 8 rows run on AMX tiles"
                 : "off (no AMX-INT8, not granted by Linux, or TESSERA_NO_AMX set): AVX-512 VNNI / AVX2 tiles");
-        out.printf("  AMX bf16     %s%n", CpuBackend.AMX.bf16() ? "on: BF16-weight products of more than 8 rows run on AMX tiles"
+        out.printf("  AMX bf16     %s%n", CpuBackend.amx().bf16() ? "on: BF16-weight products of more than 8 rows run on AMX tiles"
                 : "off (no AMX-BF16, not granted by Linux, or TESSERA_NO_AMX set): an F32 copy of the weight and OpenBLAS");
         out.printf("  OpenMP       %d threads, wait policy %s%n", TesseraCpu.ts_omp_max_threads(),
                 "passive unless OMP_WAIT_POLICY was set");

@@ -187,14 +187,20 @@ public final class CpuBackend extends Backend {
     /** Which products of more than 8 rows run on AMX tiles here (the CPU has the extension and Linux granted it). */
     public record Amx(boolean int8, boolean bf16) {}
 
-    /** What this machine's AMX runs (ts_amx_enabled), asked once. */
-    public static final Amx AMX = amx();
+    /** What this machine's AMX runs (ts_amx_enabled): asked the first time a product or a caller needs it, not at start-up. */
+    public static Amx amx() {
+        return AmxHolder.AMX;
+    }
 
-    private static Amx amx() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment flags = arena.allocate(ValueLayout.JAVA_INT, 2);
-            check(TesseraCpu.ts_amx_enabled(flags, flags.asSlice(ValueLayout.JAVA_INT.byteSize())), "ts_amx_enabled");
-            return new Amx(flags.getAtIndex(ValueLayout.JAVA_INT, 0) != 0, flags.getAtIndex(ValueLayout.JAVA_INT, 1) != 0);
+    private static final class AmxHolder {
+        static final Amx AMX = ask();
+
+        private static Amx ask() {
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment flags = arena.allocate(ValueLayout.JAVA_INT, 2);
+                check(TesseraCpu.ts_amx_enabled(flags, flags.asSlice(ValueLayout.JAVA_INT.byteSize())), "ts_amx_enabled");
+                return new Amx(flags.getAtIndex(ValueLayout.JAVA_INT, 0) != 0, flags.getAtIndex(ValueLayout.JAVA_INT, 1) != 0);
+            }
         }
     }
 
@@ -207,7 +213,7 @@ public final class CpuBackend extends Backend {
         long k = x.dim(1);
         long n = w.dim(inputMajor ? 1 : 0);
         if (m > GEMV_MAX_ROWS) {
-            if (AMX.bf16() && !inputMajor && k % AMX_BF16_K == 0) {
+            if (!inputMajor && k % AMX_BF16_K == 0 && amx().bf16()) {
                 check(TesseraCpu.ts_gemm_bf16_f32(m, n, k, address(x), address(w), output(y)), "ts_gemm_bf16_f32");
             } else {
                 super.matmulBf16Impl(x, w, inputMajor, y); // an F32 copy of the weight and OpenBLAS

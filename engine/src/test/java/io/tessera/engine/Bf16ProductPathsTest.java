@@ -17,7 +17,7 @@ class Bf16ProductPathsTest {
 
     @Test
     void manyRowsAgreeWithEightRowSlicesAndKeepNonFiniteInputs() {
-        System.out.printf("BF16-weight products of more than 8 rows on AMX tiles: %s%n", CpuBackend.AMX.bf16());
+        System.out.printf("BF16-weight products of more than 8 rows on AMX tiles: %s%n", CpuBackend.amx().bf16());
         int m = 40;
         int k = 256;
         int n = 53;

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.BiConsumer;
+import java.util.function.Predicate;
 
 /**
  * The squared per-example gradients of a batch's summed loss, from one batched backward pass, for any model
@@ -72,34 +73,32 @@ final class ExampleGradients implements GradientTap {
         return true;
     }
 
+    /** Whether a parameter this tap reports lies behind {@code t}. */
     private boolean reachesParameter(Tensor t) {
-        if (t == null || !t.requiresGrad()) {
-            return false;
-        }
-        if (t.gradFn() == null) {
-            return names.containsKey(t);
-        }
-        Boolean known = reachesParameter.get(t);
-        if (known == null) {
-            known = t.gradFn().inputs().stream().anyMatch(this::reachesParameter);
-            reachesParameter.put(t, known);
-        }
-        return known;
+        return reaches(t, x -> x.requiresGrad() && names.containsKey(x), reachesParameter);
     }
 
     private boolean dependsOnData(Tensor t) {
-        if (t == data) {
-            return true;
-        }
-        if (t == null || t.gradFn() == null) {
+        return reaches(t, x -> x == data, dependsOnData);
+    }
+
+    /** Whether {@code t} is, or was computed from, a tensor {@code target} accepts; remembered per tensor in {@code known}. */
+    private static boolean reaches(Tensor t, Predicate<Tensor> target, Map<Tensor, Boolean> known) {
+        if (t == null) {
             return false;
         }
-        Boolean known = dependsOnData.get(t);
-        if (known == null) {
-            known = t.gradFn().inputs().stream().anyMatch(this::dependsOnData);
-            dependsOnData.put(t, known);
+        if (target.test(t)) {
+            return true;
         }
-        return known;
+        if (t.gradFn() == null) {
+            return false;
+        }
+        Boolean result = known.get(t);
+        if (result == null) {
+            result = t.gradFn().inputs().stream().anyMatch(in -> reaches(in, target, known));
+            known.put(t, result);
+        }
+        return result;
     }
 
     /**

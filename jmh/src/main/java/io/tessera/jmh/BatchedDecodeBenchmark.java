@@ -30,7 +30,6 @@ public class BatchedDecodeBenchmark extends DecodeBenchmark {
     @Setup
     public void build() {
         Backend backend = BenchDevice.backend(device);
-        session = new DecodeSession(backend, ModelDecodeBenchmark.build(backend, model, weights), batch, CONTEXT,
-                ModelDecodeBenchmark.config(model).vocabSize());
+        session = new DecodeSession(backend, ModelDecodeBenchmark.build(backend, model, weights), batch, CONTEXT);
     }
 }

@@ -19,12 +19,13 @@ final class DecodeSession implements AutoCloseable {
     private final Tensor tokens;
     private final int context;
 
-    /** {@code lm} (owned from here on) with {@code batch} prompts of {@code context - 1} ids of {@code vocab} prefilled. */
-    DecodeSession(Backend backend, CausalLm lm, int batch, int context, long vocab) {
+    /** {@code lm} (owned from here on) with {@code batch} prompts of {@code context - 1} ids prefilled. */
+    DecodeSession(Backend backend, CausalLm lm, int batch, int context) {
         this.backend = backend;
         this.lm = lm;
         this.context = context;
         this.cache = lm.newCache(batch, context);
+        long vocab = lm.config().vocabSize();
         long[] prompts = new long[batch * (context - 1)];
         for (int i = 0; i < prompts.length; i++) {
             prompts[i] = (i * 7919L) % vocab; // a different prompt per row

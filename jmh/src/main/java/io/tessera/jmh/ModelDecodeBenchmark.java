@@ -41,20 +41,16 @@ public class ModelDecodeBenchmark extends DecodeBenchmark {
     @Setup
     public void build() {
         Backend backend = BenchDevice.backend(device);
-        ModelConfig config = config(model);
+        ModelConfig config = ModelConfig.preset(model);
         if (context < 2 || context > config.maxPositions()) {
             throw new IllegalArgumentException("context must be in [2, " + config.maxPositions() + "], got " + context);
         }
-        session = new DecodeSession(backend, build(backend, model, weights), 1, context, config.vocabSize());
-    }
-
-    static ModelConfig config(String model) {
-        return ModelConfig.preset(model);
+        session = new DecodeSession(backend, build(backend, model, weights), 1, context);
     }
 
     /** {@code model} with random weights from seed 5, its weights as {@code weights} says, on {@code backend}'s device. */
     static CausalLm build(Backend backend, String model, String weights) {
-        CausalLm lm = Module.on(backend.device(), () -> CausalLm.create(config(model), 5));
+        CausalLm lm = Module.on(backend.device(), () -> CausalLm.create(ModelConfig.preset(model), 5));
         switch (weights) {
             case "f32" -> { }
             case "bf16" -> Bf16Weights.convert(lm, true);

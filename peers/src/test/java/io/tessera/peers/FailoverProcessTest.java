@@ -33,7 +33,7 @@ import org.junit.jupiter.api.io.TempDir;
 class FailoverProcessTest {
     /** -Dtessera.peers.gpt2small=true: GPT-2-small's shape (124M random weights, 12 blocks) instead of the tiny model. */
     private static final boolean SMALL = Boolean.getBoolean("tessera.peers.gpt2small");
-    private static final ModelConfig CONFIG = SMALL ? ModelConfig.gpt2(50257, 768, 12, 12, 1024) : Peers.GPT2;
+    private static final ModelConfig CONFIG = SMALL ? ModelConfig.preset("gpt2-small") : Peers.GPT2;
     private static final int[][] SPANS = SMALL ? new int[][] {{0, 4}, {4, 8}, {8, 12}} : new int[][] {{0, 1}, {1, 2}, {2, 3}};
     private static final long[] PROMPT = {2, 7, 1, 8, 28, 18, 28, 4};
     private static final int NEW_TOKENS = 128;

@@ -107,9 +107,7 @@ public final class HfCheckpointWriter {
 
     /** {@link #save} into a new directory {@code dir} (which must not exist) that appears whole or not at all. */
     public static void saveNew(CausalLm model, Path dir, int shards) throws IOException {
-        if (Files.exists(dir)) {
-            throw new IllegalArgumentException(dir + " already exists; choose a new directory for the model");
-        }
+        requireNew(dir);
         buildDirectory(dir, staging -> save(model, staging, shards));
     }
 
@@ -125,9 +123,7 @@ public final class HfCheckpointWriter {
     /** {@link #copyWith(Path, Path, BiFunction)}, with {@code check} run on the written copy before it appears as {@code target}. */
     public static void copyWith(Path source, Path target, BiFunction<String, Tensor, Tensor> values, AtomicFiles.Check check)
             throws IOException {
-        if (Files.exists(target)) {
-            throw new IllegalArgumentException(target + " already exists; choose a new directory for the model");
-        }
+        requireNew(target);
         buildDirectory(target, staging -> {
             try (var files = Files.list(source)) {
                 for (Path file : files.filter(Files::isRegularFile).sorted().toList()) {
@@ -154,6 +150,12 @@ public final class HfCheckpointWriter {
                 tensors.put(name, value);
             });
             Safetensors.write(copy, tensors, stored.metadata());
+        }
+    }
+
+    private static void requireNew(Path dir) {
+        if (Files.exists(dir)) {
+            throw new IllegalArgumentException(dir + " already exists; choose a new directory for the model");
         }
     }
 
