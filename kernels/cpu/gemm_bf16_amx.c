@@ -2,10 +2,11 @@
  * prefill-sized inputs (more rows than a decoding step, which ts_gemv_bf16 streams): y [m, n] = x W^T.
  *
  * TDPBF16PS multiplies pairs of BF16 values and sums them in F32; a BF16 x BF16 product is exact in F32. To keep
- * x exact too, each x is split into three BF16 pieces, hi = bf16(x), mid = bf16(x - hi), lo = x - hi - mid (each
- * difference exact in F32, and lo fits BF16's 8 bits), and the weight tile is multiplied by all three: the sum of
- * the pieces is x (barring pieces below F32's normal range, which the tiles read as 0). So y differs from an F32
- * GEMM of the same values only by F32 summation order, as any two GEMMs do; an infinite x keeps its hi piece alone.
+ * x exact too, each x is split into three BF16 pieces, hi = x truncated to BF16, mid = (x - hi) truncated, lo =
+ * x - hi - mid (each difference exact in F32, and lo fits BF16's 8 bits), and the weight tile is multiplied by all
+ * three: the sum of the pieces is x (barring pieces below F32's normal range, which the tiles read as 0). So y
+ * differs from an F32 GEMM of the same values only by F32 summation order, as any two GEMMs do; an infinite x keeps
+ * its hi piece alone.
  *
  * The weight tile (16 output channels x 32 inputs) loads straight from W; the pieces of x are packed once per call,
  * 2 consecutive inputs of one row per 32-bit word: packed[piece][k / 2][rows][2]. The last n % 16 channels are
@@ -25,16 +26,24 @@
 #define ROW_GROUP (4 * TILE_ROWS)
 #define PIECES 3
 
-/* The three pieces of x; a non-finite x is its own hi piece (ts_f32_to_bf16 keeps an infinity, and a NaN stays a
- * NaN), with mid = lo = 0. */
+/* x's top 16 bits: the BF16 value nearest x toward zero, which never overflows (rounding x to nearest can, above
+ * 3.3961e38), and whose difference from x is exact in F32 and has at most 16 significant bits. */
+static inline uint16_t truncated(float x) {
+    ts_f32_bits b = {.f = x};
+    return (uint16_t)(b.u >> 16);
+}
+
+/* The three pieces of x: hi and mid truncated, lo the rest (at most 8 significant bits, so exact in BF16); a
+ * non-finite x is its own hi piece (ts_f32_to_bf16 keeps an infinity, and a NaN stays a NaN), with mid = lo = 0. */
 static inline void split(float x, uint16_t piece[PIECES]) {
-    piece[0] = ts_f32_to_bf16(x);
     if (!isfinite(x)) {
+        piece[0] = ts_f32_to_bf16(x);
         piece[1] = piece[2] = 0;
         return;
     }
+    piece[0] = truncated(x);
     const float r1 = x - ts_bf16_to_f32(piece[0]);
-    piece[1] = ts_f32_to_bf16(r1);
+    piece[1] = truncated(r1);
     piece[2] = ts_f32_to_bf16(r1 - ts_bf16_to_f32(piece[1]));
 }
 

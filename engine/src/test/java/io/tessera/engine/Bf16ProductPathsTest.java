@@ -3,6 +3,7 @@ package io.tessera.engine;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -48,6 +49,35 @@ class Bf16ProductPathsTest {
                         assertEquals(Float.isNaN(b), Float.isNaN(a), at);
                         assertTrue(Float.isNaN(b) || a == b, at);
                     }
+                }
+            }
+        }
+    }
+
+    /** An x whose BF16 rounding would overflow (above 3.3961e38) is still split exactly: the product stays finite. */
+    @Test
+    void inputsNearTheLargestFloatStayFinite() {
+        int m = 9;
+        int k = 32;
+        int n = 16;
+        float[] xs = new float[m * k];
+        Arrays.fill(xs, 1e-3f);
+        xs[0] = Float.MAX_VALUE;
+        xs[4 * k + 7] = -3.4e38f;
+        float[] ws = new float[n * k];
+        Arrays.fill(ws, 0.25f);
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor w = Tensor.of(ws, n, k).to(DType.BF16);
+            Tensor whole = Tensor.empty(DType.F32, m, n);
+            CPU.matmulBf16(Tensor.of(xs, m, k), w, false, whole);
+            float[] all = whole.toFloatArray();
+            for (int i = 0; i < m; i++) {
+                double expected = 0;
+                for (int c = 0; c < k; c++) {
+                    expected += (double) xs[i * k + c] * 0.25;
+                }
+                for (int j = 0; j < n; j++) {
+                    assertEquals(expected, all[i * n + j], 1e-6 * Math.abs(expected), "y[" + i + "][" + j + "]");
                 }
             }
         }
