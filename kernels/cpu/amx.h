@@ -4,7 +4,6 @@
 #define TESSERA_AMX_H
 
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ts_cpu.h"

@@ -21,7 +21,7 @@
 #define KL 16 /* keys, or head dims, per tile: a vector of floats on AVX-512 */
 #define QR_UNROLL _Pragma("GCC unroll 4")
 
-/* Scratch floats per thread: K transposed [d][tkp], QR rows of scores [QR][tkp], QR scaled queries [QR][d]. */
+/* tk rounded up to whole tiles of KL keys: the row length tkp of K transposed (zero-padded) and of the scores. */
 static int64_t padded_keys(int64_t tk) {
     return (tk + KL - 1) / KL * KL;
 }
@@ -117,7 +117,8 @@ int TS_FN(ts_causal_attention_f32)(int64_t batch, int64_t heads, int64_t tq, int
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (tasks > 1 && tasks * tq * tk * d >= TS_PARALLEL_MIN)
     {
-        float *kT = malloc((size_t)((d + QR) * padded_keys(tk) + QR * d) * sizeof(float)); /* see attend_head */
+        /* per thread: K transposed [d][tkp], QR rows of scores [QR][tkp], QR scaled queries [QR][d] */
+        float *kT = malloc((size_t)((d + QR) * padded_keys(tk) + QR * d) * sizeof(float));
         if (!kT) failed = 1;
 #pragma omp for schedule(static)
         for (int64_t task = 0; task < tasks; task++) {
