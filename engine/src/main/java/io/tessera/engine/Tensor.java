@@ -552,6 +552,14 @@ public final class Tensor implements AutoCloseable {
         return isContiguous() ? this : Functions.contiguousCopy(this);
     }
 
+    /**
+     * A copy of this matrix stored the other way round: the same [a, b] values, as a view of a new [b, a]-contiguous
+     * storage that the view owns (closing it frees the copy). For a product whose fast path reads the transposed layout.
+     */
+    public Tensor transposedCopy() {
+        return Functions.contiguousCopy(t()).t().takeOwnership();
+    }
+
     // ---- elementwise ---------------------------------------------------------------------------
 
     public Tensor add(Tensor other) {

@@ -149,6 +149,7 @@ class TensorOwnershipTest {
             results.put("max keeping dims", x.max(true, 2));
             results.put("argmax keeping dims", x.argmax(1, true));
             results.put("reshape that copies", x.transpose(0, 2).reshape(24));
+            results.put("transposed copy", matrix.transposedCopy());
             for (var result : results.entrySet()) {
                 Tensor r = result.getValue();
                 Storage storage = r.storage();
@@ -156,5 +157,22 @@ class TensorOwnershipTest {
                 assertTrue(storage.isClosed(), "closing the result of " + result.getKey() + " frees its storage");
             }
         });
+    }
+
+    /** The same values in the other layout, in storage of its own: the source may close first. */
+    @ParameterizedTest
+    @MethodSource("targets")
+    void aTransposedCopyHasTheValuesInTheOtherLayoutAndOutlivesItsSource(ConformanceTargets t) {
+        long before = live(t);
+        Tensor x = owner(t);
+        Tensor matrix = x.reshape(6, 4);
+        Tensor copy = matrix.transposedCopy();
+        assertArrayEquals(new long[] {6, 4}, copy.shape());
+        assertArrayEquals(new long[] {1, 6}, copy.strides());
+        assertTrue(copy.t().isContiguous(), "its transpose is contiguous");
+        x.close();
+        assertArrayEquals(VALUES, copy.toFloatArray(), "the copy after its source closed");
+        copy.close();
+        assertEquals(before, live(t), "closing the copy frees it");
     }
 }

@@ -11,20 +11,26 @@ import io.tessera.engine.nn.Module;
 import java.util.Arrays;
 
 /**
- * A {@link Linear} (inference only) whose weight stays in BF16, in its stored layout ([out, in], or [in, out] for
- * GPT-2's Conv1D), and is read as BF16 by every product ({@link io.tessera.engine.Backend#matmulBf16}): decoding reads
- * half the bytes of F32 and no F32 copy of the weight exists. Activations, sums and the bias are F32.
+ * A {@link Linear} (inference only) whose weight stays in BF16 and is read as BF16 by every product ({@link
+ * io.tessera.engine.Backend#matmulBf16}): decoding reads half the bytes of F32 and no F32 copy of the weight exists.
+ * Activations, sums and the bias are F32. The weight is stored [out, in] whatever its source layout: a GPT-2 Conv1D
+ * weight [in, out] is copied transposed once, because the products' fast paths (a dot product per output channel for
+ * decoding, AMX-BF16 tiles for prefill) read each channel's inputs contiguously; its state-dict entry is still the
+ * [in, out] matrix (a view of that storage), so it reads and saves as the checkpoint has it.
  *
  * <p>It also serves as a BF16 token embedding table [vocab, dim] (rows widened to F32 on lookup) and its tied LM head.
  * State-dict names are the float layer's: {@code weight} (BF16) and {@code bias} (F32), as a BF16 checkpoint stores them.
  */
 public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
     private final Tensor weight;
+    /** The weight as [out, in], contiguous: {@code weight} itself, or its transpose when that is [in, out]. */
+    private final Tensor outputMajor;
     private final Tensor bias;
     private final boolean inputMajor;
 
     private Bf16Linear(Tensor weight, Tensor bias, boolean inputMajor) {
         this.weight = buffer("weight", weight);
+        this.outputMajor = inputMajor ? weight.t() : weight;
         this.bias = bias == null ? null : buffer("bias", bias);
         this.inputMajor = inputMajor;
     }
@@ -40,8 +46,9 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
     }
 
     /**
-     * A layer of weight [out, in] (or [in, out] when {@code inputMajor}), kept as it is when it is BF16 already (a view
-     * of a checkpoint, say), else rounded to BF16; the optional bias [out] becomes F32.
+     * A layer of weight [out, in] (or [in, out] when {@code inputMajor}), kept as it is when it is BF16 [out, in]
+     * already (a view of a checkpoint, say), else rounded to BF16 (and stored transposed when [in, out]); the optional
+     * bias [out] becomes F32.
      */
     public static Bf16Linear of(Tensor weight, boolean inputMajor, Tensor bias) {
         if (weight.rank() != 2 || !weight.dtype().isFloatingPoint()) {
@@ -52,7 +59,13 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
             throw new IllegalArgumentException("BF16 Linear: the bias must be a float vector [" + out + "], got " + bias.describe());
         }
         try (TensorScope scope = TensorScope.open()) {
-            Tensor w = TensorScope.outside(() -> weight.detach().to(DType.BF16).contiguous());
+            Tensor w;
+            if (inputMajor) {
+                Tensor rounded = weight.detach().to(DType.BF16); // freed with the scope when it is a copy
+                w = TensorScope.outside(rounded::transposedCopy);
+            } else {
+                w = TensorScope.outside(() -> weight.detach().to(DType.BF16).contiguous());
+            }
             Tensor b = bias == null ? null : TensorScope.outside(() -> bias.detach().to(DType.F32));
             return Module.on(w.device(), () -> new Bf16Linear(w, b, inputMajor));
         }
@@ -76,7 +89,7 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
         outShape[x.rank() - 1] = out;
         Tensor result = Tensor.empty(x.device(), DType.F32, outShape);
         try (TensorScope scope = TensorScope.open()) {
-            result.backend().matmulBf16(x.contiguous().reshape(rows, in), weight, inputMajor, result.reshape(rows, out));
+            result.backend().matmulBf16(x.contiguous().reshape(rows, in), outputMajor, false, result.reshape(rows, out));
         }
         return bias == null ? result : result.add(bias);
     }

@@ -1,5 +1,6 @@
 package io.tessera.pipeline.models;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -24,7 +25,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Models whose weights are kept in BF16 ({@link Bf16Weights}) against the same float model with every weight matrix
  * rounded to BF16 and stored as F32: the same values, so the logits may differ only by F32 summation order. Both a
- * prompt (more than 8 rows: the F32 fallback) and cached decoding steps (one row: the BF16 GEMV) are compared.
+ * prompt (more than 8 rows: AMX-BF16 tiles where the CPU has them, else an F32 copy) and cached decoding steps (one
+ * row: the BF16 GEMV) are compared, for output-major weights and GPT-2's [in, out] ones.
  */
 class Bf16ModelsTest {
     private static final long[] IDS = {5, 17, 42, 3, 88, 11, 60, 29, 1, 2, 70, 33};
@@ -50,7 +52,12 @@ class Bf16ModelsTest {
                 bf16.transform((path, layer) -> {
                     if (converted.contains(path)) {
                         assertInstanceOf(Bf16Linear.class, layer, path);
-                        assertEquals(DType.BF16, layer.stateDict().get("weight").dtype(), path);
+                        // the checkpoint's layout and values, whatever layout the products read
+                        Tensor weight = layer.stateDict().get("weight");
+                        Tensor expected = state.get(path + ".weight");
+                        assertEquals(DType.BF16, weight.dtype(), path);
+                        assertArrayEquals(expected.shape(), weight.shape(), path);
+                        assertArrayEquals(expected.toFloatArray(), weight.to(DType.F32).toFloatArray(), path);
                     }
                     return layer;
                 });
