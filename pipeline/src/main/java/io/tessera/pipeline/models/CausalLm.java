@@ -52,9 +52,22 @@ public abstract class CausalLm extends Module {
      * of its sequence alone, up to rounding; the logits of padding slots mean nothing. {@code leftPad} null: none.
      */
     public final Tensor forward(Tensor ids, long[] leftPad, DecoderCache cache) {
+        return forward(ids, leftPad, cache, 0);
+    }
+
+    /**
+     * {@link #forward(Tensor, long[], DecoderCache)} with the logits of slots {@code firstLogit} .. t - 1 only
+     * ([batch, t - firstLogit, vocab]): every slot still runs through the blocks (and fills the cache), but the head,
+     * vocab x hidden multiply-adds per slot (a third of GPT-2's FLOPs), runs only where its logits are wanted, e.g.
+     * the last slot of a prompt.
+     */
+    public final Tensor forward(Tensor ids, long[] leftPad, DecoderCache cache, long firstLogit) {
+        if (firstLogit != 0 && (firstLogit < 0 || ids.rank() != 2 || firstLogit >= ids.dim(1))) { // before the cache grows
+            throw new IllegalArgumentException("firstLogit must be in [0, t) for ids " + ids.describe() + ", got " + firstLogit);
+        }
         long past = cache == null ? 0 : cache.length();
-        Tensor hidden = embed(ids, past, leftPad);
-        return head(blocks(0, config.layers(), hidden, past, leftPad, cache));
+        Tensor hidden = blocks(0, config.layers(), embed(ids, past, leftPad), past, leftPad, cache);
+        return head(firstLogit == 0 ? hidden : hidden.slice(1, firstLogit, hidden.dim(1)));
     }
 
     /**

@@ -95,8 +95,8 @@ public final class Generator {
                     for (int b = 0; b < batch; b++) {
                         System.arraycopy(slots[b], from, input, b * (length - from), length - from);
                     }
-                    Tensor all = model.forward(Tensor.of(input, batch, length - from), pads, cache);
-                    logits = all.slice(1, copied - from, length - from).contiguous().to(Device.CPU).toFloatArray();
+                    logits = model.forward(Tensor.of(input, batch, length - from), pads, cache, copied - from)
+                            .to(Device.CPU).toFloatArray();
                 }
                 for (int b = 0; b < batch; b++) {
                     if (stopped[b]) {

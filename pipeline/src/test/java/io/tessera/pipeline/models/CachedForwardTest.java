@@ -50,6 +50,31 @@ class CachedForwardTest {
         }
     }
 
+    /** Logits from a later slot on are the tail of the full logits (bit for bit: the same rows through the same head). */
+    @Test
+    void logitsFromALaterSlotAreTheTailOfTheFullLogitsAndABadSlotLeavesTheCacheAlone() {
+        for (ModelConfig config : CONFIGS) {
+            try (CausalLm model = CausalLm.create(config, 5);
+                 DecoderCache cache = model.newCache(2, 9);
+                 TensorScope scope = TensorScope.open();
+                 GradMode off = GradMode.noGrad()) {
+                Tensor all = Tensor.of(new long[] {3, 7, 1, 0, 39, 12, 5, 8, 2, 9, 9, 30, 31, 4, 6, 11, 20, 21}, 2, 9);
+                Tensor full = model.forward(all, null);
+                for (long first : new long[] {1, 6, 8}) {
+                    Tensor tail = model.forward(all, null, null, first);
+                    assertArrayEquals(new long[] {2, 9 - first, config.vocabSize()}, tail.shape());
+                    assertArrayEquals(full.slice(1, first, 9).contiguous().toFloatArray(), tail.toFloatArray(),
+                            config.modelType() + " from slot " + first);
+                }
+                for (long bad : new long[] {-1, 9}) {
+                    var e = assertThrows(IllegalArgumentException.class, () -> model.forward(all, null, cache, bad));
+                    assertTrue(e.getMessage().contains("firstLogit must be in [0, t)"), e.getMessage());
+                    assertEquals(0, cache.length(), "a refused call must not fill the cache");
+                }
+            }
+        }
+    }
+
     /** A peer's view: blocks split into spans, each with its own span cache, give the whole model's logits. */
     @Test
     void spansOfBlocksWithTheirOwnCachesComposeToTheWholeModel() {
