@@ -157,7 +157,6 @@ public final class PeerClient implements AutoCloseable {
             StepListener listener) {
         long[] sequence = Arrays.copyOf(prompt, prompt.length + maxNewTokens);
         List<float[]> rows = new ArrayList<>();
-        int vocab = (int) model.config().vocabSize();
         long chunk = Math.max(1, config.prefillChunkBytes / (model.config().hiddenSize() * Float.BYTES));
         int length = prompt.length;
         int past = 0;
@@ -167,9 +166,8 @@ public final class PeerClient implements AutoCloseable {
             }
             float[] logits = chain.forward(model, sequence, past, length, chunk);
             past = length;
-            float[] last = Arrays.copyOfRange(logits, logits.length - vocab, logits.length);
-            rows.add(last);
-            sequence[length] = sampler.next(last);
+            rows.add(logits);
+            sequence[length] = sampler.next(logits);
             length++;
             if (contains(eosIds, sequence[length - 1])) {
                 break;
@@ -213,7 +211,7 @@ public final class PeerClient implements AutoCloseable {
         }
 
         /**
-         * The logits [t * vocab] of the last chunk of positions past .. length - 1 of {@code sequence}, sent through every
+         * The logits [vocab] of the last of positions past .. length - 1 of {@code sequence}, sent through every
          * hop in chunks of at most {@code chunk} positions; a hop gets all chunks at once, so it computes one while
          * the next is in transit.
          */
@@ -234,8 +232,9 @@ public final class PeerClient implements AutoCloseable {
             }
             try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
                 Tensor hidden = WireTensors.decode(wires.getLast(), model.config().hiddenSize());
+                Tensor last = hidden.slice(1, hidden.dim(1) - 1, hidden.dim(1)); // the head only where the logits are used
                 Device device = model.device();
-                return model.head(device.equals(Device.CPU) ? hidden : hidden.to(device)).to(Device.CPU).toFloatArray();
+                return model.head(device.equals(Device.CPU) ? last : last.to(device)).to(Device.CPU).toFloatArray();
             }
         }
 
