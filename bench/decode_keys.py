@@ -1,4 +1,5 @@
-"""The whole-model decode contexts both sides measure, and the peer result key of each (shared by peer.py and report.py)."""
+"""The whole-model decode contexts and prompt lengths both sides measure, and the peer result key of each (shared by peer.py
+and report.py)."""
 
 # the new token attends to this many positions (ModelDecodeBenchmark's context param)
 DECODE_CONTEXTS = (128, 1024)
@@ -17,3 +18,12 @@ BATCHED_CONTEXT = 128
 def batch_suffix(batch):
     """The peer result key's suffix for a batched decode row."""
     return f"_b{batch}"
+
+
+# prompt processing (ModelPrefillBenchmark's tokens param): a prompt of this many ids into an empty cache
+PREFILL_TOKENS = (128, 1024)
+
+
+def prefill_key(decode_key, tokens):
+    """The peer result key of a prefill row, from the decode row's key of the same model and weights."""
+    return decode_key.replace("model_decode", "model_prefill") + f"_t{tokens}"

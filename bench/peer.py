@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 
-from decode_keys import BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, batch_suffix, context_suffix
+from decode_keys import BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, PREFILL_TOKENS, batch_suffix, context_suffix, prefill_key
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")  # as Tessera sets it: OpenBLAS workers stop spinning after ~0.3 ms
@@ -268,11 +268,11 @@ class Peer:
                 self.lm_head = nn.Linear(d, vocab, bias=False)
                 self.lm_head.weight = self.wte.weight  # tied, as GPT2LMHeadModel
 
-            def forward(self, ids, caches, past):
+            def forward(self, ids, caches, past, last=False):
                 x = self.wte(ids) + self.wpe(torch.arange(past, past + ids.shape[1]))
                 for blk, cache in zip(self.h, caches):
                     x = blk(x, cache, past)
-                return self.lm_head(self.ln_f(x))
+                return self.lm_head(self.ln_f(x[:, -1:] if last else x))
 
         torch.manual_seed(0)
         float_model = Gpt2().eval()
@@ -285,18 +285,21 @@ class Peer:
                     ("model_decode_bf16", copy.deepcopy(float_model).to(torch.bfloat16), "bfloat16 weights and activations")]
         for key, model, how in variants:
             dtype = next(model.parameters()).dtype if key == "model_decode_bf16" else torch.float32
-            for ctx in DECODE_CONTEXTS:  # the token attends to ctx positions, ctx - 1 of them cached
-                caches = [(torch.zeros(1, heads, ctx, d // heads, dtype=dtype), torch.zeros(1, heads, ctx, d // heads, dtype=dtype))
-                          for _ in range(layers)]
+            shown = f"eager nn.Modules, {how}, preallocated KV cache, {attention}, inference_mode"
+
+            def caches_for(b, ctx):
+                return [(torch.zeros(b, heads, ctx, d // heads, dtype=dtype), torch.zeros(b, heads, ctx, d // heads, dtype=dtype))
+                        for _ in range(layers)]
+
+            for ctx in DECODE_CONTEXTS if self._wants("ModelDecodeBenchmark") else ():
+                caches = caches_for(1, ctx)  # the token attends to ctx positions, ctx - 1 of them cached
                 with torch.inference_mode():
                     model(torch.randint(0, vocab, (1, ctx - 1)), caches, 0)
-                    self.record(key + context_suffix(ctx), f"eager nn.Modules, {how}, preallocated KV cache, {attention}, "
-                                "inference_mode", lambda: model(token, caches, ctx - 1))
-            if key in ("model_decode", "model_decode_int8_blocks"):
-                self._decode_batched(key, f"eager nn.Modules, {how}, preallocated KV cache, {attention}, inference_mode", model,
-                                     lambda b, ctx: [(torch.zeros(b, heads, ctx, d // heads, dtype=dtype),
-                                                      torch.zeros(b, heads, ctx, d // heads, dtype=dtype)) for _ in range(layers)],
-                                     vocab)
+                    self.record(key + context_suffix(ctx), shown, lambda: model(token, caches, ctx - 1))
+            if key in ("model_decode", "model_decode_int8_blocks") and self._wants("ModelDecodeBenchmark"):
+                self._decode_batched(key, shown, model, caches_for, vocab)
+            if key != "model_decode_int8":  # Tessera's int8 prefill keeps the tied head f32, as _int8_blocks does
+                self._prefill(key, shown, model, caches_for, vocab)
 
     # ---- a whole TinyLlama-1.1B-shape model (LLaMA: RMSNorm, rotate-half RoPE, 4 KV heads of 32, SwiGLU, untied
     # head), decode 1 token at context 128, batch 1; random weights, as HF's LlamaForCausalLM computes in eager mode
@@ -367,11 +370,11 @@ class Peer:
                 self.norm = RmsNorm()
                 self.lm_head = linear(d, vocab)
 
-            def forward(self, ids, caches, past):
+            def forward(self, ids, caches, past, last=False):
                 x = self.embed_tokens(ids)
                 for blk, cache in zip(self.layers, caches):
                     x = blk(x, cache, past)
-                return self.lm_head(self.norm(x))
+                return self.lm_head(self.norm(x[:, -1:] if last else x))
 
         torch.manual_seed(0)
         token = torch.tensor([[42]])
@@ -386,17 +389,39 @@ class Peer:
             else:
                 model = model.to(dtype)
                 shown = f"{str(dtype).replace('torch.', '')}, " + how
-            for ctx in DECODE_CONTEXTS:
-                caches = [(torch.zeros(1, kv_heads, ctx, hd, dtype=dtype or torch.float32),
-                           torch.zeros(1, kv_heads, ctx, hd, dtype=dtype or torch.float32)) for _ in range(layers)]
+
+            def caches_for(b, ctx):
+                return [(torch.zeros(b, kv_heads, ctx, hd, dtype=dtype or torch.float32),
+                         torch.zeros(b, kv_heads, ctx, hd, dtype=dtype or torch.float32)) for _ in range(layers)]
+
+            for ctx in DECODE_CONTEXTS if self._wants("ModelDecodeBenchmark") else ():
+                caches = caches_for(1, ctx)
                 with torch.inference_mode():
                     model(torch.randint(0, vocab, (1, ctx - 1)), caches, 0)
                     self.record(key + context_suffix(ctx), shown, lambda: model(token, caches, ctx - 1))
                 del caches
-            if dtype != torch.bfloat16:
-                self._decode_batched(key, shown, model, lambda b, ctx: [
-                    (torch.zeros(b, kv_heads, ctx, hd), torch.zeros(b, kv_heads, ctx, hd)) for _ in range(layers)], vocab)
+            if dtype != torch.bfloat16 and self._wants("ModelDecodeBenchmark"):
+                self._decode_batched(key, shown, model, caches_for, vocab)
+            self._prefill(key, shown, model, caches_for, vocab)
             del model
+
+    def _wants(self, benchmark):
+        """Whether the Tessera side runs this JMH class (all of them when the caller did not say)."""
+        return not self.have or benchmark in self.have
+
+    def _prefill(self, key, shown, model, caches_for, vocab):
+        """A prompt of n ids through the whole model into an empty cache, the logits of its last position (as
+        ModelPrefillBenchmark and generation do). Few repetitions: the 1024-token TinyLlama rows take seconds per call."""
+        if not self._wants("ModelPrefillBenchmark"):
+            return
+        torch = self.torch
+        for n in PREFILL_TOKENS:
+            caches = caches_for(1, n)
+            ids = torch.randint(0, vocab, (1, n))
+            with torch.inference_mode():
+                self.record(prefill_key(key, n), f"{shown}, {n}-token prompt, logits of its last position",
+                            lambda: model(ids, caches, 0, last=True), rounds=2, round_seconds=0, min_reps=1)
+            del caches
 
     def _decode_batched(self, key, shown, model, caches_for, vocab):
         """DECODE_BATCH prompts at once: one token each, each attending to its own BATCHED_CONTEXT positions."""
@@ -613,16 +638,18 @@ def main():
     peer = Peer(torch, np, have)
     groups = [("call_overhead", None), ("bandwidth", None), ("adamw", None), ("matmul", None), ("linear", None),
               ("int8_linear", None),
-              ("decoder", None), ("model_decode", "ModelDecodeBenchmark"),
-              ("model_decode_tinyllama", "ModelDecodeBenchmark"), ("masked_adamw", "MaskedAdamWBenchmark"),
+              ("decoder", None), ("model_decode", ("ModelDecodeBenchmark", "ModelPrefillBenchmark")),
+              ("model_decode_tinyllama", ("ModelDecodeBenchmark", "ModelPrefillBenchmark")),
+              ("masked_adamw", "MaskedAdamWBenchmark"),
               ("masked_backward", "MaskedBackwardBenchmark"), ("fisher", "FisherBenchmark"),
               ("quantize", "QuantizeBenchmark")]
     only = set(filter(None, args.only.split(",")))
     for name, needs in groups:
         if only and name not in only:
             continue
-        if needs and have and needs not in have:
-            print(f"  ({name}: skipped, Tessera has no {needs})", flush=True)
+        needs = (needs,) if isinstance(needs, str) else needs or ()
+        if needs and have and not have.intersection(needs):
+            print(f"  ({name}: skipped, Tessera has no {' or '.join(needs)})", flush=True)
             continue
         getattr(peer, name)()
         doc["results"], doc["errors"] = peer.results, peer.errors

@@ -27,7 +27,7 @@ import os
 import re
 import sys
 
-from decode_keys import BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, batch_suffix, context_suffix
+from decode_keys import BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, PREFILL_TOKENS, batch_suffix, context_suffix, prefill_key
 
 MB = 1 << 20
 F32 = 4
@@ -72,6 +72,19 @@ def model_decode_work(model, weights, ctx, batch=1):
         bytes_ = {"f32": TL_MATRICES * F32, "bf16": TL_MATRICES * BF16, "int8": TL_MATRICES + TL_CHANNELS * F32,
                   "int8-all": TL_MATRICES + TL_CHANNELS * F32}[weights] + other
     return bytes_, flops if weights == "f32" else 0
+
+
+def model_prefill_work(model, weights, tokens):
+    """(bytes, FLOPs) of a prompt of tokens ids into an empty cache, the head over the last position only: the
+    projections per token, causal attention (query i attends to i + 1 keys) and one head product. Int8 and BF16
+    multiply-adds are counted against the f32 GEMM rate too: a loose bound for them."""
+    attended = tokens * (tokens + 1) // 2
+    bytes_, _ = model_decode_work(model, weights, tokens)
+    if model == "gpt2-small":
+        flops = tokens * PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * attended * D + 2 * VOCAB * D
+    else:
+        flops = tokens * 2 * TL_LAYERS * TL_LAYER_WEIGHTS + TL_LAYERS * 2 * 2 * attended * TL_D + 2 * TL_VOCAB * TL_D
+    return bytes_, flops
 
 
 # diagonal Fisher of an MLP: forward, backward to every layer output (no input gradient of layer 1), and the
@@ -204,6 +217,12 @@ for _model, _weights, _what, _peer in BATCHED_DECODE_ROWS:
                     ("BatchedDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "batch": str(DECODE_BATCH)}),
                     [_peer + batch_suffix(DECODE_BATCH)], "tok/s", bytes_=_bytes, flops=_flops, per_op=DECODE_BATCH, issue=14,
                     ceiling="read"))
+for _tokens in PREFILL_TOKENS:
+    for _model, _weights, _what, _peer in (r for r in MODEL_DECODE_ROWS if r[1] != "int8-all"):
+        _bytes, _flops = model_prefill_work(_model, _weights, _tokens)
+        ROWS.append(row("decoder", "prefill (prompt to first logits), " + _what, f"{_tokens} tokens",
+                        ("ModelPrefillBenchmark", "prefill", {"model": _model, "weights": _weights, "tokens": str(_tokens)}),
+                        [prefill_key(_peer, _tokens)], "tok/s", bytes_=_bytes, flops=_flops, per_op=_tokens, issue=14))
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 READ_ROWS = [("Blas1Benchmark", "sumBeyondCaches", "sum_1G")]
 LOWER_IS_BETTER = {"ns/call", "ms"}
