@@ -353,6 +353,7 @@ def main():
     ap.add_argument("--jmh", required=True)
     ap.add_argument("--peer", required=True)
     ap.add_argument("--meta", help="run.json written by scripts/bench (command, start, load average)")
+    ap.add_argument("--ttft", help="the time-to-first-token runs' log written by scripts/bench")
     ap.add_argument("--out", help="also write the markdown here")
     ap.add_argument("--doc", help="replace the bench block of this markdown file")
     args = ap.parse_args()
@@ -458,7 +459,7 @@ def main():
         lines.append(f"| {name} | {params or '—'} | {fmt_num(pm['score'])} {pm['scoreUnit']} | "
                      "no peer wired in bench/report.py yet | — | — | — |")
 
-    out = ["## Results", "", *lines, "", "Ceilings measured in this run:", ""]
+    out = ["## Results", "", *lines, "", *loading_lines(args.ttft), "Ceilings measured in this run:", ""]
     out.append(f"- memory bandwidth B = {fmt_num(bw / 1e9)} GB/s (best copy: {bw_from})" if bw else f"- memory bandwidth: {bw_from}")
     out.append(f"- read bandwidth R = {fmt_num(rd / 1e9)} GB/s (best sum over 1 GiB: {rd_from}); the ceiling of the decode rows, "
                "marked (R)" if rd else f"- read bandwidth: {rd_from}")
@@ -491,6 +492,36 @@ def main():
     if args.doc:
         replace_block(args.doc, text)
     return 0
+
+
+TTFT_LINE = re.compile(r"wall (\d+) ms; load ([0-9.]+) s, generate ([0-9.]+) s .*peak resident (\d+) kB \((\d+) kB before "
+                       r"loading; the model holds (\d+) kB, its largest tensor as F32 is (\d+) kB\)")
+
+
+def loading_lines(path):
+    """The time-to-first-token table from scripts/bench's log (one line per run), or nothing without one."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        runs = [line.strip() for line in f if line.strip()]
+    if not runs:
+        return []
+    mb = lambda kb: f"{int(kb) / 1024:.0f} MB"
+    out = ["Time to first token, TinyLlama-shape BF16 checkpoint (2.2 GB, warm page cache) quantized to int8 as it is read "
+           "(`tessera generate --int8 --timings --max-new-tokens 1`, a fresh JVM per run). The memory bound (issue 14): "
+           "peak resident at most the JVM before loading + the int8 model + one tensor as F32.", "",
+           "| run | JVM start to first token | loading | generating | peak resident | before loading | int8 model "
+           "| largest tensor as F32 | peak over the bound |", "|---|---|---|---|---|---|---|---|---|"]
+    for i, line in enumerate(runs, start=1):
+        m = TTFT_LINE.search(line)
+        if not m:
+            out.append(f"| {i} | {line[:120]} | — | — | — | — | — | — | — |")
+            continue
+        wall, load, gen, peak, before, model, largest = m.groups()
+        over = int(peak) - int(before) - int(model) - int(largest)
+        out.append(f"| {i} | {int(wall) / 1000:.2f} s | {load} s | {gen} s | {mb(peak)} | {mb(before)} | {mb(model)} | "
+                   f"{mb(largest)} | {'none: ' + mb(-over) + ' under' if over <= 0 else mb(over)} |")
+    return out + [""]
 
 
 def machine_block(meta, peer):

@@ -101,7 +101,8 @@ final class GenerateCommand implements Callable<Integer> {
     boolean int8;
 
     @Option(names = "--timings", description = "Print to stderr how long loading and generating took and the process's peak"
-            + " resident memory (VmHWM): with --max-new-tokens 1, load + generate is the time to the first token.")
+            + " resident memory (VmHWM), beside its parts (before loading, the model, its largest tensor as F32): with"
+            + " --max-new-tokens 1, load + generate is the time to the first token.")
     boolean timings;
 
     @Option(names = "--json", description = "Print the result as JSON (for several prompts, an array of results in their order).")
@@ -178,6 +179,7 @@ final class GenerateCommand implements Callable<Integer> {
             }
             return 0;
         }
+        String residentAtStart = peakResident();
         long start = System.nanoTime();
         try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model);
              TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
@@ -186,8 +188,14 @@ final class GenerateCommand implements Callable<Integer> {
             if (timings) {
                 long done = System.nanoTime();
                 int tokens = generations.stream().mapToInt(g -> g.ids().length).sum();
-                spec.commandLine().getErr().printf("load %.2f s, generate %.2f s (%d tokens of %d prompts), peak resident %s%n",
-                        (loaded - start) / 1e9, (done - loaded) / 1e9, tokens, prompts, peakResident());
+                // what the peak is made of: the JVM before loading, the model as loaded, and the transient F32 copy of
+                // one tensor that converting or quantizing a BF16 / F16 weight makes (at most the largest)
+                long modelBytes = lm.stateDict().values().stream().mapToLong(t -> t.numel() * t.dtype().byteSize()).sum();
+                long largestF32 = lm.stateDict().values().stream().mapToLong(Tensor::numel).max().orElse(0) * Float.BYTES;
+                spec.commandLine().getErr().printf("load %.2f s, generate %.2f s (%d tokens of %d prompts), peak resident %s"
+                        + " (%s before loading; the model holds %d kB, its largest tensor as F32 is %d kB)%n",
+                        (loaded - start) / 1e9, (done - loaded) / 1e9, tokens, prompts, peakResident(), residentAtStart,
+                        modelBytes >> 10, largestF32 >> 10);
                 spec.commandLine().getErr().flush();
             }
             if (logitsOut != null) {

@@ -17,6 +17,8 @@ import io.tessera.pipeline.models.ModelConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -46,8 +48,17 @@ class CreateModelCommandTest {
         CliRunner.Run generated = run("generate", "--model", dir.resolve("bf16").toString(), "--int8", "--prompt-ids", "1,2,3",
                 "--max-new-tokens", "1", "--timings");
         assertEquals(0, generated.exitCode(), generated.err());
-        assertTrue(generated.err().matches("load [0-9.]+ s, generate [0-9.]+ s \\(1 tokens of 1 prompts\\), peak resident \\d+ kB\\R"),
-                generated.err());
+        Matcher timings = Pattern.compile("load [0-9.]+ s, generate [0-9.]+ s \\(1 tokens of 1 prompts\\), peak resident \\d+ kB"
+                + " \\(\\d+ kB before loading; the model holds (\\d+) kB, its largest tensor as F32 is (\\d+) kB\\)\\R")
+                .matcher(generated.err());
+        assertTrue(timings.matches(), generated.err());
+        try (CausalLm f32 = CausalLm.create(SMALL, 3)) {
+            long floatBytes = f32.stateDict().values().stream().mapToLong(t -> t.numel() * 4).sum();
+            long largest = f32.stateDict().values().stream().mapToLong(Tensor::numel).max().orElseThrow() * 4;
+            long held = Long.parseLong(timings.group(1)) << 10;
+            assertTrue(held < floatBytes && held > floatBytes / 4, "int8 projections: " + held + " of " + floatBytes + " bytes");
+            assertEquals(largest >> 10, Long.parseLong(timings.group(2)));
+        }
     }
 
     @Test

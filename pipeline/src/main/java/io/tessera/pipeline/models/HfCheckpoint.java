@@ -104,12 +104,8 @@ public final class HfCheckpoint {
     /** The int8 layer in place of {@code layer} (a Linear or Embedding), from its tensors in {@code state}, which gives them up. */
     private static QuantizedLinear quantized(Path dir, ModelConfig config, String path, Module layer, Map<String, Tensor> state,
             QuantizationConfig int8, List<SafetensorsFile> files) {
-        // The skeleton's F32 weight of this layer was allocated but never touched, so it is not resident. Freed into the
-        // host block cache, it would be handed to the next conversion of its size, which would touch it, and in the end
-        // every layer's weight would sit resident in the cache: free it and return the cache to the system first.
         boolean inputMajor = layer instanceof Linear linear && linear.inputMajor();
         layer.close();
-        HostStorage.emptyCache();
         try {
             Tensor weight = state.remove(path + ".weight");
             QuantizedLinear quantized = QuantizedLinear.of(weight, inputMajor, state.remove(path + ".bias"), int8.outlierThreshold());
@@ -118,6 +114,11 @@ public final class HfCheckpoint {
             return quantized;
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(dir + ": " + HfNames.hf(config, path + ".weight") + ": " + e.getMessage(), e);
+        } finally {
+            // The host block cache now holds the conversion's F32 copy (resident) and the skeleton's F32 weight closed
+            // above: kept there, each would be resident beside the int8 model (the last layer's copy until the end, or
+            // every skeleton weight once a later conversion of its size touched it). Return them to the system.
+            HostStorage.emptyCache();
         }
     }
 
@@ -157,6 +158,8 @@ public final class HfCheckpoint {
             }
         });
         model.loadStateDict(converted, false);
+        // read once into their converted copies: their pages need not stay resident while the file stays mapped for the views
+        converted.values().forEach(t -> opened.forEach(file -> file.evict(t)));
         model.adoptParameters(views);
         for (var it = opened.iterator(); it.hasNext();) {
             SafetensorsFile file = it.next();
