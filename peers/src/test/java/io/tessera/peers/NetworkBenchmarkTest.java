@@ -30,8 +30,16 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code -Dtessera.peers.bench=true} (a few minutes).
  */
 class NetworkBenchmarkTest {
-    private static final ModelConfig CONFIG = ModelConfig.gpt2(1024, 256, 6, 4, 2100);
-    private static final int[][] SPANS = {{0, 2}, {2, 4}, {4, 6}};
+    /**
+     * A GPT-2 of hidden size 256 and 6 blocks, or with {@code -Dtessera.peers.bench.model=gpt2-small} GPT-2-small's
+     * shape (12 x d768, vocab 50257), where compute outweighs the hops' fixed costs more as in PETALS' setting; 2100
+     * positions either way, for the decode after 2048.
+     */
+    private static final ModelConfig CONFIG = "gpt2-small".equals(System.getProperty("tessera.peers.bench.model"))
+            ? ModelConfig.gpt2(50257, 768, 12, 12, 2100) : ModelConfig.gpt2(1024, 256, 6, 4, 2100);
+    /** Three servers, a third of the blocks each. */
+    private static final int[][] SPANS = {{0, CONFIG.layers() / 3}, {CONFIG.layers() / 3, 2 * CONFIG.layers() / 3},
+        {2 * CONFIG.layers() / 3, CONFIG.layers()}};
     private static final int DECODE_STEPS = 32;
 
     /** An emulated link in front of every server, or none ({@link #DIRECT}: the servers' own loopback sockets). */
@@ -108,6 +116,8 @@ class NetworkBenchmarkTest {
                 }
             }
         }
+        System.out.printf("GPT-2 of %d blocks, hidden size %d, vocab %d; servers hold blocks %s%n", CONFIG.layers(), CONFIG.hiddenSize(),
+                CONFIG.vocabSize(), java.util.Arrays.deepToString(SPANS));
         System.out.println("| network | decode steps/s, 128 | decode steps/s, 2048 | forward tokens/s, batch 1 | forward tokens/s, batch 64"
                 + " | decode kept (128) | forward kept (batch 1) |");
         System.out.println("|---|---|---|---|---|---|---|");
