@@ -18,6 +18,7 @@ import io.tessera.pipeline.models.Sampler;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.DoubleSupplier;
 import org.junit.jupiter.api.Test;
@@ -117,7 +118,7 @@ class NetworkBenchmarkTest {
             }
         }
         System.out.printf("GPT-2 of %d blocks, hidden size %d, vocab %d; servers hold blocks %s%n", CONFIG.layers(), CONFIG.hiddenSize(),
-                CONFIG.vocabSize(), java.util.Arrays.deepToString(SPANS));
+                CONFIG.vocabSize(), Arrays.deepToString(SPANS));
         System.out.println("| network | decode steps/s, 128 | decode steps/s, 2048 | forward tokens/s, batch 1 | forward tokens/s, batch 64"
                 + " | decode kept (128) | forward kept (batch 1) |");
         System.out.println("|---|---|---|---|---|---|---|");
