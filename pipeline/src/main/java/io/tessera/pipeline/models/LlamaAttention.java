@@ -1,6 +1,7 @@
 package io.tessera.pipeline.models;
 
 import io.tessera.engine.Tensor;
+import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Linear;
@@ -49,11 +50,25 @@ final class LlamaAttention extends Module {
         }
         int group = heads / kvHeads;
         long keys = k.dim(2);
+        double scale = 1.0 / Math.sqrt(headDim);
+        Tensor keyBias = positions.keyBias(5);
+        if (t > 1 && keyBias == null && !GradMode.isEnabled()) {
+            // a prompt, for inference: the fused kernel per KV head, its query heads against that head's keys and values
+            // broadcast (stride 0), with no [t, keys] score tensor; one query (decoding) keeps the products below, which
+            // read K in place where the kernel would transpose it first
+            Tensor[] attended = new Tensor[kvHeads];
+            for (int g = 0; g < kvHeads; g++) {
+                attended[g] = Tensor.causalAttention(q.slice(1, (long) g * group, (long) (g + 1) * group),
+                        k.slice(1, g, g + 1).expand(batch, group, keys, headDim),
+                        v.slice(1, g, g + 1).expand(batch, group, keys, headDim), scale); // [batch, t, group, hd]
+            }
+            Tensor joined = kvHeads == 1 ? attended[0] : Tensor.cat(2, attended); // [batch, t, heads, hd]
+            return child("o_proj", Layer.class).forward(joined.reshape(batch, t, heads * headDim));
+        }
         // the group's query heads as rows of one product per KV head: [batch, kvHeads, group * t, hd] against k
         // [batch, kvHeads, T, hd], so k and v are read in place (a broadcast over the group copied them group times)
         Tensor grouped = q.reshape(batch, kvHeads, group * t, headDim);
-        Tensor scores = grouped.matmul(k.transpose(-1, -2)).mul(1.0 / Math.sqrt(headDim)).reshape(batch, kvHeads, group, t, keys);
-        Tensor keyBias = positions.keyBias(scores.rank());
+        Tensor scores = grouped.matmul(k.transpose(-1, -2)).mul(scale).reshape(batch, kvHeads, group, t, keys);
         scores = (keyBias == null ? scores : scores.add(keyBias)).causalMask(past, Double.NEGATIVE_INFINITY);
         Tensor probabilities = scores.softmax(-1).reshape(batch, kvHeads, group * t, keys);
         Tensor attended = probabilities.matmul(v).reshape(batch, heads, t, headDim);

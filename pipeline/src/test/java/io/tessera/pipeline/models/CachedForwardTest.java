@@ -50,6 +50,35 @@ class CachedForwardTest {
         }
     }
 
+    /**
+     * Inference on a prompt (grad off, more than one position) runs LLaMA's attention through the fused kernel, one call
+     * per KV head; with grad on, the same model takes the products path. Both give the same logits, for grouped-query,
+     * multi-query and plain multi-head attention, from an empty cache and from a filled one.
+     */
+    @Test
+    void llamaPromptAttentionThroughTheFusedKernelMatchesTheProductsPath() {
+        for (int kvHeads : new int[] {1, 2, 4}) {
+            ModelConfig config = ModelConfig.llama(40, 32, 48, 2, 4, kvHeads, 64);
+            try (CausalLm model = CausalLm.create(config, 7);
+                 DecoderCache fused = model.newCache(2, 11);
+                 DecoderCache products = model.newCache(2, 11);
+                 TensorScope scope = TensorScope.open()) {
+                Tensor ids = Tensor.of(new long[] {3, 7, 1, 0, 39, 12, 5, 8, 2, 9, 9, 30, 31, 4, 6, 11, 20, 21, 22, 1, 2, 3}, 2, 11);
+                for (long[] piece : new long[][] {{0, 6}, {6, 11}}) {
+                    Tensor part = ids.slice(1, piece[0], piece[1]);
+                    float[] expected = model.forward(part, products).toFloatArray(); // grad on: the products
+                    float[] actual;
+                    try (GradMode off = GradMode.noGrad()) {
+                        actual = model.forward(part, fused).toFloatArray();
+                    }
+                    for (int i = 0; i < expected.length; i++) {
+                        assertEquals(expected[i], actual[i], 2e-5, kvHeads + " KV heads, positions " + piece[0] + ".., logit " + i);
+                    }
+                }
+            }
+        }
+    }
+
     /** Logits from a later slot on are the tail of the full logits (bit for bit: the same rows through the same head). */
     @Test
     void logitsFromALaterSlotAreTheTailOfTheFullLogitsAndABadSlotLeavesTheCacheAlone() {
