@@ -259,6 +259,29 @@ public abstract class Backend {
         rmsNormBackwardImpl(x, w, rstd, gy, gx, gw);
     }
 
+    /**
+     * Rotary position embedding, rotate-half convention: y = x cos[pos] + rotate_half(x) sin[pos] for contiguous F32 x
+     * and y [rows, heads, d] (d even), tables cos and sin [positions, d] and I64 pos [rows] in [0, positions); with
+     * {@code inverse}, y = x cos - rotate_half(x) sin (the backward rotation, and the forward one's gradient).
+     */
+    public final void rope(Tensor x, Tensor cos, Tensor sin, Tensor pos, boolean inverse, Tensor y) {
+        ArgumentChecks c = checks("rope");
+        c.tensor("x", x);
+        c.tensor("cos", cos);
+        c.tensor("sin", sin);
+        c.tensor("pos", pos);
+        c.tensor("y", y);
+        c.rank("x", x, 3).dtype("x", x, DType.F32).contiguous("x", x);
+        long d = x.dim(2);
+        c.require(d % 2 == 0, "needs an even head dim, got x " + x.describe());
+        c.rank("cos", cos, 2).f32("cos", cos, cos.dim(0) * d).shape("sin", sin, cos.shape()).f32("sin", sin, cos.numel());
+        c.dtype("pos", pos, DType.I64).shape("pos", pos, new long[] {x.dim(0)}).indices("pos", pos, cos.dim(0), false);
+        c.shape("y", y, x.shape()).f32("y", y, x.numel());
+        if (x.numel() > 0) {
+            ropeImpl(x, cos, sin, pos, inverse, y);
+        }
+    }
+
     /** Per-row loss and log-sum-exp of logits [rows, classes] with I32 or I64 labels [rows] in [0, classes). */
     public final void crossEntropy(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
         ArgumentChecks c = checks("crossEntropy");
@@ -875,6 +898,8 @@ public abstract class Backend {
     protected abstract void rmsNormImpl(Tensor x, Tensor w, float eps, Tensor y, Tensor rstd);
 
     protected abstract void rmsNormBackwardImpl(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw);
+
+    protected abstract void ropeImpl(Tensor x, Tensor cos, Tensor sin, Tensor pos, boolean inverse, Tensor y);
 
     protected abstract void crossEntropyImpl(Tensor logits, Tensor labels, Tensor loss, Tensor lse);
 

@@ -284,6 +284,12 @@ public final class CpuBackend extends Backend {
     }
 
     @Override
+    protected void ropeImpl(Tensor x, Tensor cos, Tensor sin, Tensor pos, boolean inverse, Tensor y) {
+        check(TesseraCpu.ts_rope_f32(x.dim(0), x.dim(1), x.dim(2), address(x), address(cos), address(sin), address(pos),
+                inverse ? 1 : 0, output(y)), "ts_rope_f32");
+    }
+
+    @Override
     protected void rmsNormBackwardImpl(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
         long cols = lastDim(x);
         check(TesseraCpu.ts_rmsnorm_backward_f32(rows(x, cols), cols, address(x), address(w), address(rstd), address(gy),

@@ -581,6 +581,24 @@ final class Functions {
         }, input, w);
     }
 
+    static Tensor rope(Tensor x, Tensor cos, Tensor sin, Tensor positions) {
+        requireF32("rope", x, cos, sin);
+        if (x.rank() != 4 || positions.rank() != 2 || positions.dim(0) != x.dim(0) || positions.dim(1) != x.dim(1)) {
+            throw new IllegalArgumentException("rope needs x [batch, t, heads, headDim] and positions [batch, t], got "
+                    + x.describe() + " and " + positions.describe());
+        }
+        long rows = x.dim(0) * x.dim(1);
+        Tensor input = x.contiguous();
+        Tensor pos = positions.contiguous().reshape(rows);
+        Tensor y = Tensor.empty(x.device(), DType.F32, x.shape());
+        x.backend().rope(input.reshape(rows, x.dim(2), x.dim(3)), cos, sin, pos, false, y.reshape(rows, x.dim(2), x.dim(3)));
+        return record(y, "rope", (g, needed) -> {
+            Tensor gx = Tensor.empty(x.device(), DType.F32, x.shape());
+            x.backend().rope(g.contiguous().reshape(rows, x.dim(2), x.dim(3)), cos, sin, pos, true, gx.reshape(rows, x.dim(2), x.dim(3)));
+            return new Tensor[] {gx};
+        }, input);
+    }
+
     static Tensor crossEntropy(Tensor logits, Tensor labels) {
         requireF32("crossEntropy", logits);
         if (logits.rank() < 1) {

@@ -788,6 +788,16 @@ public final class Tensor implements AutoCloseable {
     }
 
     /**
+     * Rotary position embedding in the rotate-half convention (Hugging Face's LLaMA), differentiable in x: x [batch,
+     * t, heads, headDim] at positions [batch, t] (I64, rows of the tables) -> x cos[p] + rotate_half(x) sin[p], with
+     * rotate_half(x) = [-x2, x1] over each head's halves, for tables cos and sin [positions, headDim] F32 whose halves
+     * are equal. One fused kernel.
+     */
+    public static Tensor rope(Tensor x, Tensor cos, Tensor sin, Tensor positions) {
+        return Functions.rope(x, cos, sin, positions);
+    }
+
+    /**
      * Causal self-attention: softmax(scale q k^T) v for q [b, h, tq, d] and k, v [b, h, tk, d], key j hidden from query
      * i when j > i + tk - tq (a KV cache's earlier positions come first), returned as [b, tq, h, d] so that a reshape to
      * [b, tq, h d] merges the heads without a copy.

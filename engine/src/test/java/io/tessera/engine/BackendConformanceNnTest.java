@@ -57,6 +57,101 @@ class BackendConformanceNnTest {
         }));
     }
 
+    /**
+     * RoPE against the rotate-half formula in float64, forward and inverse, for rows none, one and a prime, 1 and 3
+     * heads, head dims 2, 6 and 64, positions anywhere in the tables (random tables: the kernel reads both halves);
+     * the inverse undoes the forward when the tables' halves are equal (cos^2 + sin^2 = 1), as RoPE's are; positions
+     * outside the tables and odd head dims are refused.
+     */
+    @ParameterizedTest
+    @MethodSource("targets")
+    @Covers({"rope"})
+    void ropeForwardAndInverse(ConformanceTargets t) {
+        t.run(() -> {
+            long positions = 17;
+            for (long rows : new long[] {0, 1, 7}) {
+                for (long heads : new long[] {1, 3}) {
+                    for (long d : new long[] {2, 6, 64}) {
+                        SplittableRandom rng = new SplittableRandom(rows * 100 + heads * 10 + d);
+                        Ref x = Ref.random(rng, -2, 2, rows, heads, d).rounded();
+                        Ref cos = Ref.random(rng, -1, 1, positions, d).rounded();
+                        Ref sin = Ref.random(rng, -1, 1, positions, d).rounded();
+                        long[] pos = rng.longs(rows, 0, positions).toArray();
+                        Tensor p = t.on(Tensor.of(pos, rows));
+                        for (boolean inverse : new boolean[] {false, true}) {
+                            double sign = inverse ? -1 : 1;
+                            double[] y = new double[x.size()];
+                            long half = d / 2;
+                            for (int r = 0; r < rows; r++) {
+                                for (int h = 0; h < heads; h++) {
+                                    for (int i = 0; i < half; i++) {
+                                        int at = (int) ((r * heads + h) * d);
+                                        int row = (int) (pos[r] * d);
+                                        double x1 = x.data()[at + i];
+                                        double x2 = x.data()[(int) (at + i + half)];
+                                        y[at + i] = x1 * cos.data()[row + i] - sign * x2 * sin.data()[row + i];
+                                        y[(int) (at + i + half)] = x2 * cos.data()[(int) (row + i + half)]
+                                                + sign * x1 * sin.data()[(int) (row + i + half)];
+                                    }
+                                }
+                            }
+                            Tensor out = t.empty(DType.F32, rows, heads, d);
+                            t.backend().rope(t.on(x), t.on(cos), t.on(sin), p, inverse, out);
+                            assertValues("rope inverse=" + inverse + " " + rows + "x" + heads + "x" + d, new Ref(x.shape(), y), out,
+                                    TRANSCENDENTAL);
+                        }
+                    }
+                }
+            }
+            // equal halves, as RoPE's tables: the inverse undoes the forward
+            long d = 8;
+            double[] c = new double[(int) (positions * d)];
+            double[] sn = new double[c.length];
+            for (int q = 0; q < positions; q++) {
+                for (int i = 0; i < d / 2; i++) {
+                    double angle = q * Math.pow(10000, -2.0 * i / d);
+                    c[(int) (q * d + i)] = c[(int) (q * d + i + d / 2)] = Math.cos(angle);
+                    sn[(int) (q * d + i)] = sn[(int) (q * d + i + d / 2)] = Math.sin(angle);
+                }
+            }
+            Ref x = Ref.random(new SplittableRandom(3), -2, 2, 5, 2, d).rounded();
+            Tensor cosT = t.on(new Ref(new long[] {positions, d}, c).rounded());
+            Tensor sinT = t.on(new Ref(new long[] {positions, d}, sn).rounded());
+            Tensor p = t.on(Tensor.of(new long[] {0, 16, 3, 3, 9}, 5));
+            Tensor there = t.empty(DType.F32, 5, 2, d);
+            Tensor back = t.empty(DType.F32, 5, 2, d);
+            t.backend().rope(t.on(x), cosT, sinT, p, false, there);
+            t.backend().rope(there, cosT, sinT, p, true, back);
+            assertValues("rope then its inverse", x, back, TRANSCENDENTAL);
+            // and the inverse of gy is the forward rotation's vector-Jacobian product (its gradient)
+            Ref gy = Ref.random(new SplittableRandom(4), -1, 1, 5, 2, d).rounded();
+            long[] at = {0, 16, 3, 3, 9};
+            double[] expected = vectorJacobianByFiniteDifferences(x.data().clone(), gy.data(), v -> {
+                double[] y = new double[v.length];
+                for (int r = 0; r < 5; r++) {
+                    for (int h = 0; h < 2; h++) {
+                        for (int i = 0; i < d / 2; i++) {
+                            int o = (int) ((r * 2 + h) * d);
+                            int row = (int) (at[r] * d);
+                            y[o + i] = v[o + i] * c[row + i] - v[(int) (o + i + d / 2)] * sn[row + i];
+                            y[(int) (o + i + d / 2)] = v[(int) (o + i + d / 2)] * c[row + i] + v[o + i] * sn[row + i];
+                        }
+                    }
+                }
+                return y;
+            });
+            Tensor gx = t.empty(DType.F32, 5, 2, d);
+            t.backend().rope(t.on(gy), cosT, sinT, p, true, gx);
+            assertValues("rope's gradient", new Ref(x.shape(), expected), gx, 1e-4);
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> t.backend().rope(t.on(x), cosT, sinT, t.on(Tensor.of(new long[] {0, 1, 17, 2, 3}, 5)), false, there));
+            assertTrue(e.getMessage().contains("pos[2] = 17 is outside [0, 17)"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> t.backend().rope(t.empty(DType.F32, 5, 2, 7),
+                    t.empty(DType.F32, 17, 7), t.empty(DType.F32, 17, 7), p, false, t.empty(DType.F32, 5, 2, 7)));
+            assertTrue(e.getMessage().contains("even head dim"), e.getMessage());
+        });
+    }
+
     @ParameterizedTest
     @MethodSource("targets")
     @Covers({"layerNorm", "layerNormBackward", "rmsNorm", "rmsNormBackward"})

@@ -110,6 +110,11 @@ class CompositeDefaultsTest {
         }
 
         @Override
+        protected void ropeImpl(Tensor x, Tensor cos, Tensor sin, Tensor pos, boolean inverse, Tensor y) {
+            CPU.ropeImpl(x, cos, sin, pos, inverse, y);
+        }
+
+        @Override
         protected void rmsNormBackwardImpl(Tensor x, Tensor w, Tensor rstd, Tensor gy, Tensor gx, Tensor gw) {
             CPU.rmsNormBackwardImpl(x, w, rstd, gy, gx, gw);
         }

@@ -365,6 +365,19 @@ public final class TesseraCpu {
         }
     }
 
+    private static final class ts_rope_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_rope_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, ADDRESS));
+    }
+
+    /** int ts_rope_f32(int64_t rows, int64_t heads, int64_t d, const float *x, const float *cos_table, const float *sin_table, const int64_t *pos, int inverse, float *y) */
+    public static int ts_rope_f32(long rows, long heads, long d, MemorySegment x, MemorySegment cos_table, MemorySegment sin_table, MemorySegment pos, int inverse, MemorySegment y) {
+        try {
+            return (int) ts_rope_f32.HANDLE.invokeExact(rows, heads, d, x, cos_table, sin_table, pos, inverse, y);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
     private static final class ts_cross_entropy_f32 {
         static final MethodHandle HANDLE = LIBRARY.downcall("ts_cross_entropy_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
     }

@@ -210,6 +210,11 @@ public final class CudaBackend extends Backend {
     }
 
     @Override
+    protected void ropeImpl(Tensor x, Tensor cos, Tensor sin, Tensor pos, boolean inverse, Tensor y) {
+        nn.rope(x, cos, sin, pos, inverse, y);
+    }
+
+    @Override
     protected void crossEntropyImpl(Tensor logits, Tensor labels, Tensor loss, Tensor lse) {
         nn.crossEntropy(logits, labels, loss, lse);
     }

@@ -3,7 +3,7 @@ package io.tessera.engine.cuda;
 import io.tessera.engine.Tensor;
 
 /**
- * The nn primitives and optimizer steps: softmax.cu, norm.cu, loss.cu, embedding.cu, attention.cu,
+ * The nn primitives and optimizer steps: softmax.cu, norm.cu, rope.cu, loss.cu, embedding.cu, attention.cu,
  * sampled_matmul.cu (with copy.cu's ts_transpose_f32), optim.cu and random.cu. "Rows" kernels take contiguous row-major
  * data over the last dim, one block per row.
  */
@@ -75,6 +75,13 @@ final class CudaNn {
                 .ptr(address(op, rstd)).ptr(address(op, gy)).ptr(address(op, gx))
                 .overRows(rows, cols);
         paramGrads(op, rows, cols, x, null, rstd, gy, gw, null);
+    }
+
+    void rope(Tensor x, Tensor cos, Tensor sin, Tensor pos, boolean inverse, Tensor y) {
+        String op = "rope";
+        long pairs = x.numel() / 2;
+        context.launch("ts_rope_f32").i64(x.dim(0)).i64(x.dim(1)).i64(x.dim(2)).ptr(address(op, x)).ptr(address(op, cos))
+                .ptr(address(op, sin)).ptr(address(op, pos)).i32(inverse ? 1 : 0).ptr(address(op, y)).overItems(pairs);
     }
 
     /** gw (and gb) of a norm, one thread per column summing the rows in order; mean is null for RMS norm. */

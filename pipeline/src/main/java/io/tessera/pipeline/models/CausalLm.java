@@ -200,7 +200,7 @@ public abstract class CausalLm extends Module {
             }
             padded |= leftPad[b] > 0;
         }
-        return new Positions(past, t, padded ? leftPad.clone() : null, device());
+        return new Positions(past, batch, t, padded ? leftPad.clone() : null, device());
     }
 
     /** Positions past .. past + t - 1 as I64 [t] on {@code device}. */

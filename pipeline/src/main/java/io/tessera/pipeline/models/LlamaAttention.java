@@ -40,9 +40,9 @@ final class LlamaAttention extends Module {
         if (slidingWindow > 0 && past + t > slidingWindow) {
             throw new UnsupportedOperationException("sliding-window attention beyond " + slidingWindow + " positions is not implemented");
         }
-        Tensor q = rope.apply(project("q_proj", x, heads), positions);
-        Tensor k = rope.apply(project("k_proj", x, kvHeads), positions);
-        Tensor v = project("v_proj", x, kvHeads);
+        Tensor q = rope.apply(project("q_proj", x, heads), positions).transpose(1, 2);
+        Tensor k = rope.apply(project("k_proj", x, kvHeads), positions).transpose(1, 2);
+        Tensor v = project("v_proj", x, kvHeads).transpose(1, 2);
         if (cache != null) {
             Tensor[] kv = cache.append(k, v);
             k = kv[0];
@@ -75,8 +75,8 @@ final class LlamaAttention extends Module {
         return child("o_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, heads * headDim));
     }
 
-    /** x [batch, t, hidden] through {@code name} as [batch, n, t, headDim]. */
+    /** x [batch, t, hidden] through {@code name} as [batch, t, n, headDim]. */
     private Tensor project(String name, Tensor x, int n) {
-        return child(name, Layer.class).forward(x).reshape(x.dim(0), x.dim(1), n, headDim).transpose(1, 2);
+        return child(name, Layer.class).forward(x).reshape(x.dim(0), x.dim(1), n, headDim);
     }
 }

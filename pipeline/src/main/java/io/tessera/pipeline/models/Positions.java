@@ -18,14 +18,16 @@ final class Positions {
     private static final double PADDING_KEY = -1e30;
 
     final long past;
+    final long batch;
     final long t;
     private final long[] pads;
     private final Device device;
     private Tensor ids;
     private Tensor keyBias;
 
-    Positions(long past, long t, long[] pads, Device device) {
+    Positions(long past, long batch, long t, long[] pads, Device device) {
         this.past = past;
+        this.batch = batch;
         this.t = t;
         this.pads = pads;
         this.device = device;
@@ -39,13 +41,14 @@ final class Positions {
     /** Per-row positions I64 [batch, t]; padding slots get position 0. */
     Tensor ids() {
         if (ids == null) {
-            long[] p = new long[Math.toIntExact(pads.length * t)];
-            for (int b = 0; b < pads.length; b++) {
+            long[] p = new long[Math.toIntExact(batch * t)];
+            for (int b = 0; b < batch; b++) {
+                long pad = pads == null ? 0 : pads[b];
                 for (int j = 0; j < t; j++) {
-                    p[(int) (b * t + j)] = Math.max(0, past + j - pads[b]);
+                    p[(int) (b * t + j)] = Math.max(0, past + j - pad);
                 }
             }
-            ids = onDevice(Tensor.of(p, pads.length, t));
+            ids = onDevice(Tensor.of(p, batch, t));
         }
         return ids;
     }

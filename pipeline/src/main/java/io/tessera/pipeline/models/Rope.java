@@ -75,14 +75,9 @@ final class Rope implements AutoCloseable {
         return freq;
     }
 
-    /** x [batch, heads, t, headDim] rotated for its positions (per row [batch, 1, t, headDim] tables when padded). */
+    /** x [batch, t, heads, headDim] rotated for its positions (one fused kernel, differentiable). */
     Tensor apply(Tensor x, Positions positions) {
-        long half = headDim / 2;
-        Tensor rotated = Tensor.cat(-1, x.slice(-1, half, headDim).neg(), x.slice(-1, 0, half));
-        long past = positions.past;
-        Tensor c = positions.padded() ? Tensor.embedding(cos, positions.ids()).unsqueeze(1) : cos.slice(0, past, past + positions.t);
-        Tensor s = positions.padded() ? Tensor.embedding(sin, positions.ids()).unsqueeze(1) : sin.slice(0, past, past + positions.t);
-        return x.mul(c).add(rotated.mul(s));
+        return Tensor.rope(x, cos, sin, positions.ids());
     }
 
     @Override
