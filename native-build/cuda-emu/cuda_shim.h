@@ -11,8 +11,18 @@
 struct uint3 {
     unsigned x, y, z;
 };
+// The vector types the kernels load and store in one access, with CUDA's sizes and alignments.
 struct __attribute__((aligned(16))) float4 {
     float x, y, z, w;
+};
+struct __attribute__((aligned(16))) int4 {
+    int x, y, z, w;
+};
+struct __attribute__((aligned(4))) char4 {
+    signed char x, y, z, w;
+};
+struct __attribute__((aligned(4))) uchar4 {
+    unsigned char x, y, z, w;
 };
 
 // Selects the host spelling of dynamic shared memory in kernels/cuda/dynamic_shared.cuh.
