@@ -1,5 +1,6 @@
 package io.tessera.engine.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -12,6 +13,7 @@ import io.tessera.engine.TensorScope;
 import io.tessera.ffi.Cblas;
 import io.tessera.ffi.CudaEmulatorHooks;
 import io.tessera.ffi.CudaEmulatorHooks.AccessStats;
+import io.tessera.ffi.CudaEmulatorHooks.Side;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -23,6 +25,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The memory-bound kernels keep at least 90% of each warp's global loads coalesced (no more 32-byte sectors
@@ -124,6 +127,45 @@ class CudaCoalescingTest {
         int[] entries = IntStream.range(0, 1024 * 1024).filter(i -> rng.nextDouble() < 0.005).toArray();
         Tensor indices = Tensor.of(entries, entries.length).to(Device.cuda(0));
         b.sampledMatmul(random(64, 1024), random(64, 1024), indices, empty(DType.F32, entries.length));
+    }
+
+    /** An op on N elements whose operands start {@code offset} elements into their buffers. */
+    private static Consumer<CudaBackend> atOffset(String kernel, long offset) {
+        return switch (kernel) {
+            case "ts_unary_f32" -> b -> b.unary(Ops.Unary.EXP, 0, view(random(N + offset), offset), empty(DType.F32, N));
+            case "ts_adamw_f32" -> b -> b.adamw(view(random(N + offset), offset), random(N), zeros(N), zeros(N), 1e-3f, 0.9f, 0.999f,
+                    1e-8f, 0.01f, 0.1f, 0.001f);
+            case "ts_sgd_masked_f32" -> b -> b.sgdMasked(fullMask(), view(random(N + offset), offset), random(N), zeros(N), 1e-2f, 0.9f,
+                    0f, 0f, false, false);
+            case "ts_dequantize_blockwise_q8" -> b -> b.dequantizeBlockwise(view(random(N + offset).to(DType.I8), offset), random(N / 64),
+                    64, empty(DType.F32, N));
+            default -> throw new IllegalArgumentException(kernel);
+        };
+    }
+
+    private static Tensor view(Tensor t, long offset) {
+        return t.slice(0, offset, offset + N);
+    }
+
+    /**
+     * Aligned operands take the vector path: one element off the 16-byte boundary, the same kernel (then element by
+     * element) issues four times the load requests for the same bytes.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"ts_unary_f32", "ts_adamw_f32", "ts_sgd_masked_f32", "ts_dequantize_blockwise_q8"})
+    void alignedOperandsAreLoadedFourElementsALane(String kernel) {
+        Side[] loads = new Side[2];
+        for (int offset = 0; offset < 2; offset++) {
+            try (TensorScope scope = TensorScope.open()) {
+                CudaEmulatorHooks.recordAccesses(true);
+                atOffset(kernel, offset).accept(backend);
+                backend.synchronize();
+                loads[offset] = CudaEmulatorHooks.accessStats(kernel).orElseThrow(() -> new AssertionError(kernel + " did not run"))
+                        .loads();
+            }
+        }
+        assertTrue(loads[0].requests() > 0, kernel + ": " + loads[0]);
+        assertEquals(4 * loads[0].requests(), loads[1].requests(), kernel + ": aligned " + loads[0] + ", at offset 1 " + loads[1]);
     }
 
     /** The rows of the report, printed after the tests (docs/cuda-coalescing.md keeps a copy). */
