@@ -418,25 +418,31 @@ class BackendConformanceNnTest {
     @MethodSource("targets")
     @Covers("radixHistogram")
     void radixHistogramCountsKeysUnderAPrefix(ConformanceTargets t) {
+        // random scores, and with a run of equal ones (whole warps in one bin: CUDA adds those once per warp)
         t.run(() -> {
-            Ref x = Ref.random(new SplittableRandom(1), 0, 4, 1031).rounded();
-            x.data()[7] = Double.NaN; // invalid scores are counted, not binned
-            x.data()[500] = -1.5;
-            x.data()[1030] = Double.POSITIVE_INFINITY;
-            int prefixBits = 2;
-            long prefix = 1; // keys 0x40000000..0x7fffffff: values from 2 up
-            long[] expected = new long[1 << 8];
-            long[] got = new long[1 << 8];
-            got[3] = 5; // the op adds to what is there
-            expected[3] = 5;
-            for (double v : x.data()) {
-                int key = Float.floatToRawIntBits((float) v);
-                if (v >= 0 && v < Double.POSITIVE_INFINITY && key >>> (32 - prefixBits) == prefix) {
-                    expected[(key >>> 22) & 0xff]++;
+            for (boolean run : new boolean[] {false, true}) {
+                Ref x = Ref.random(new SplittableRandom(1), 0, 4, 1031).rounded();
+                if (run) {
+                    Arrays.fill(x.data(), 70, 450, 2.5);
                 }
+                x.data()[7] = Double.NaN; // invalid scores are counted, not binned
+                x.data()[500] = -1.5;
+                x.data()[1030] = Double.POSITIVE_INFINITY;
+                int prefixBits = 2;
+                long prefix = 1; // keys 0x40000000..0x7fffffff: values from 2 up
+                long[] expected = new long[1 << 8];
+                long[] got = new long[1 << 8];
+                got[3] = 5; // the op adds to what is there
+                expected[3] = 5;
+                for (double v : x.data()) {
+                    int key = Float.floatToRawIntBits((float) v);
+                    if (v >= 0 && v < Double.POSITIVE_INFINITY && key >>> (32 - prefixBits) == prefix) {
+                        expected[(key >>> 22) & 0xff]++;
+                    }
+                }
+                assertEquals(3, t.backend().radixHistogram(t.on(x), prefix, prefixBits, 22, 8, got));
+                assertArrayEquals(expected, got, run ? "with a run of 2.5" : "random");
             }
-            assertEquals(3, t.backend().radixHistogram(t.on(x), prefix, prefixBits, 22, 8, got));
-            assertArrayEquals(expected, got);
         });
     }
 
