@@ -7,9 +7,21 @@
 #include "block_scan.cuh"
 #include "grid.cuh"
 #include "tessera/ts_math.h"
+#include "vec4.cuh"
 
+// Four elements a lane where x, sum and comp are aligned (vec4.cuh).
 extern "C" __global__ void ts_kahan_accumulate_f32(int64_t n, const float *x, int square, float *sum, float *comp) {
-    TS_GRID_STRIDE(i, n) ts_kahan_add(&sum[i], &comp[i], square ? x[i] * x[i] : x[i]);
+    const auto term = [=](float v) { return square ? v * v : v; };
+    ts_grid_stride4(
+        ts_vec4_aligned(x) && ts_vec4_aligned(sum) && ts_vec4_aligned(comp), n,
+        [&](int64_t i4) {
+            const ts_quad<float> xq = ts_load4(x, i4);
+            ts_quad<float> sq = ts_load4(sum, i4), cq = ts_load4(comp, i4);
+            for (int k = 0; k < 4; k++) ts_kahan_add(&sq.v[k], &cq.v[k], term(xq.v[k]));
+            ts_store4(sum, i4, sq);
+            ts_store4(comp, i4, cq);
+        },
+        [&](int64_t i) { ts_kahan_add(&sum[i], &comp[i], term(x[i])); });
 }
 
 // hist[digit] += count of valid elements whose key's top prefix_bits equal prefix; digit is the digit_bits-wide

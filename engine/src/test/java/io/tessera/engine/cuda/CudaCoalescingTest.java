@@ -96,6 +96,7 @@ class CudaCoalescingTest {
                         zeros(N), 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 0.1f, 0.001f)),
                 new Case("ts_sgd_masked_f32", "full mask " + n, b -> b.sgdMasked(fullMask(), random(N), random(N), zeros(N), 1e-2f,
                         0.9f, 0f, 0f, false, false)),
+                new Case("ts_kahan_accumulate_f32", "squares into " + n, b -> b.kahanAccumulate(random(N), true, zeros(N), zeros(N))),
                 new Case("ts_quantize_blockwise_q8", n + ", blocks of 64", b -> b.quantizeBlockwise(random(N), 64, empty(DType.I8, N),
                         empty(DType.F32, N / 64))),
                 new Case("ts_dequantize_blockwise_q8", n + ", blocks of 64", b -> b.dequantizeBlockwise(random(N).to(DType.I8),
@@ -137,6 +138,7 @@ class CudaCoalescingTest {
                     1e-8f, 0.01f, 0.1f, 0.001f);
             case "ts_sgd_masked_f32" -> b -> b.sgdMasked(fullMask(), view(random(N + offset), offset), random(N), zeros(N), 1e-2f, 0.9f,
                     0f, 0f, false, false);
+            case "ts_kahan_accumulate_f32" -> b -> b.kahanAccumulate(view(random(N + offset), offset), true, zeros(N), zeros(N));
             case "ts_dequantize_blockwise_q8" -> b -> b.dequantizeBlockwise(view(random(N + offset).to(DType.I8), offset), random(N / 64),
                     64, empty(DType.F32, N));
             default -> throw new IllegalArgumentException(kernel);
@@ -152,7 +154,7 @@ class CudaCoalescingTest {
      * element) issues four times the load requests for the same bytes.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"ts_unary_f32", "ts_adamw_f32", "ts_sgd_masked_f32", "ts_dequantize_blockwise_q8"})
+    @ValueSource(strings = {"ts_unary_f32", "ts_adamw_f32", "ts_sgd_masked_f32", "ts_kahan_accumulate_f32", "ts_dequantize_blockwise_q8"})
     void alignedOperandsAreLoadedFourElementsALane(String kernel) {
         Side[] loads = new Side[2];
         for (int offset = 0; offset < 2; offset++) {
