@@ -32,3 +32,12 @@ tessera_find_jdk || exit 1
 export PATH="$JAVA_HOME/bin:$PATH"
 # Maven in batch mode with quiet transfer logs; the wrapper pins Maven 3.9.x independent of the machine's.
 TESSERA_MVN=("$TESSERA_ROOT/mvnw" -B -ntp)
+
+# The CUDA kernels' cost model on the emulated driver next to the CPU's measured time (jmh's EmulatorCostModel; a
+# model, not a measurement). Needs jmh/target/benchmarks.jar and the emulated driver built. Argument: elements per op.
+tessera_emu_cost() {
+  local emu="$TESSERA_ROOT/kernels/target/cuda-emu/libtessera_cuda_emu.so"
+  [ -f "$emu" ] || { echo "tessera: $emu is missing (native-build/ builds it when g++ exists)" >&2; return 1; }
+  "$JAVA_HOME/bin/java" --enable-native-access=ALL-UNNAMED -Dtessera.cuda.driver="$emu" -Dtessera.cublas="$emu" \
+    -Dtessera.cublaslt="$emu" -cp "$TESSERA_ROOT/jmh/target/benchmarks.jar" io.tessera.jmh.EmulatorCostModel "$@"
+}

@@ -3,6 +3,8 @@
 // plain reference of the CUDA programming guide's rules.
 #include <stdint.h>
 
+#include "block_scan.cuh"
+
 #define TS_TEST_FULL_MASK 0xffffffffu
 
 __device__ static inline int64_t ts_test_index() { return (int64_t)blockIdx.x * blockDim.x + threadIdx.x; }
@@ -10,6 +12,11 @@ __device__ static inline int64_t ts_test_index() { return (int64_t)blockIdx.x * 
 extern "C" __global__ void ts_test_shfl_f32(const float *x, int src_lane, int width, float *y) {
     const int64_t i = ts_test_index();
     y[i] = __shfl_sync(TS_TEST_FULL_MASK, x[i], src_lane, width);
+}
+
+extern "C" __global__ void ts_test_shfl_up_f32(const float *x, int delta, int width, float *y) {
+    const int64_t i = ts_test_index();
+    y[i] = __shfl_up_sync(TS_TEST_FULL_MASK, x[i], (unsigned)delta, width);
 }
 
 extern "C" __global__ void ts_test_shfl_down_f32(const float *x, int delta, int width, float *y) {
@@ -45,4 +52,12 @@ extern "C" __global__ void ts_test_warp_sum_f64(const double *x, double *y) {
 // order[b] = the position at which block b ran (counter counts blocks).
 extern "C" __global__ void ts_test_block_order(unsigned long long *counter, unsigned long long *order) {
     if (threadIdx.x == 0) order[blockIdx.x] = atomicAdd(counter, 1ull);
+}
+
+// y[i] = the exclusive prefix sum of x over block b's threads (ts_block_exclusive_scan), totals[b] the block's sum.
+extern "C" __global__ void ts_test_block_scan_i32(const int *x, int *y, int *totals) {
+    const int64_t i = ts_test_index();
+    int total;
+    y[i] = ts_block_exclusive_scan(x[i], &total);
+    if (threadIdx.x == 0) totals[blockIdx.x] = total;
 }

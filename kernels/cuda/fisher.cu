@@ -7,24 +7,53 @@
 #include "block_scan.cuh"
 #include "grid.cuh"
 #include "tessera/ts_math.h"
+#include "vec4.cuh"
 
+// Four elements a lane where x, sum and comp are aligned (vec4.cuh).
 extern "C" __global__ void ts_kahan_accumulate_f32(int64_t n, const float *x, int square, float *sum, float *comp) {
-    TS_GRID_STRIDE(i, n) ts_kahan_add(&sum[i], &comp[i], square ? x[i] * x[i] : x[i]);
+    const auto term = [=](float v) { return square ? v * v : v; };
+    ts_grid_stride4(
+        ts_vec4_aligned(x) && ts_vec4_aligned(sum) && ts_vec4_aligned(comp), n,
+        [&](int64_t i4) {
+            const ts_quad<float> xq = ts_load4(x, i4);
+            ts_quad<float> sq = ts_load4(sum, i4), cq = ts_load4(comp, i4);
+            for (int k = 0; k < 4; k++) ts_kahan_add(&sq.v[k], &cq.v[k], term(xq.v[k]));
+            ts_store4(sum, i4, sq);
+            ts_store4(comp, i4, cq);
+        },
+        [&](int64_t i) { ts_kahan_add(&sum[i], &comp[i], term(x[i])); });
 }
 
 // hist[digit] += count of valid elements whose key's top prefix_bits equal prefix; digit is the digit_bits-wide
 // field of the key at bit digit_shift; *invalid += count of invalid elements (left out), as the C kernel.
-// Counts are integers, so the atomic adds give the same result in any order.
+// Counts are integers, so the atomic adds give the same result in any order. Up to 2^24 bins do not fit
+// shared memory, so the bins stay global; but the lanes of a warp that count the bin of its lowest counting
+// lane add once, through that lane (a run of equal scores, such as Fisher's zeros, is one add per warp, not
+// 32 on one address), and *invalid gets one add per block. blockDim.x: a power of two and a whole number of
+// warps (ts_block_reduce and the full-warp votes).
 extern "C" __global__ void ts_radix_histogram_f32(int64_t n, const float *x, int64_t prefix, int prefix_bits, int digit_shift, int digit_bits, unsigned long long *hist, unsigned long long *invalid) {
-    const unsigned mask = (1u << digit_bits) - 1u;
-    TS_GRID_STRIDE(i, n) {
-        if (!ts_valid_score(x[i])) {
-            atomicAdd(invalid, 1ull);
-            continue;
-        }
-        const unsigned key = ts_nonneg_key(x[i]);
-        if (prefix_bits == 0 || (int64_t)(key >> (32 - prefix_bits)) == prefix) atomicAdd(&hist[(key >> digit_shift) & mask], 1ull);
+    const unsigned mask = (1u << digit_bits) - 1u, all_lanes = 0xffffffffu;
+    const unsigned lane = threadIdx.x % TS_WARP;
+    unsigned long long invalid_here = 0;
+    // every thread of a block steps the same number of times (lanes past n count nothing), so the votes see every lane
+    for (int64_t start = (int64_t)blockIdx.x * blockDim.x; start < n; start += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t i = start + threadIdx.x;
+        const float v = i < n ? x[i] : 0.0f;
+        const int ok = i < n && ts_valid_score(v);
+        invalid_here += i < n && !ok;
+        const unsigned key = ts_nonneg_key(v);
+        const int counted = ok && (prefix_bits == 0 || (int64_t)(key >> (32 - prefix_bits)) == prefix);
+        const unsigned bin = (key >> digit_shift) & mask;
+        const unsigned counting = __ballot_sync(all_lanes, counted);
+        if (counting == 0) continue;  // the same in every lane
+        const int leader = __ffs((int)counting) - 1;
+        const unsigned leader_bin = __shfl_sync(all_lanes, bin, leader);
+        const unsigned with_leader = __ballot_sync(all_lanes, counted && bin == leader_bin);
+        if ((int)lane == leader) atomicAdd(&hist[leader_bin], (unsigned long long)__popc(with_leader));
+        else if (counted && bin != leader_bin) atomicAdd(&hist[bin], 1ull);
     }
+    invalid_here = ts_block_reduce(invalid_here, [](unsigned long long a, unsigned long long b) { return a + b; });
+    if (threadIdx.x == 0 && invalid_here != 0) atomicAdd(invalid, invalid_here);
 }
 
 // ts_select_above_f32 splits x into one contiguous chunk per block, the same in both of its kernels, so

@@ -11,8 +11,18 @@
 struct uint3 {
     unsigned x, y, z;
 };
+// The vector types the kernels load and store in one access, with CUDA's sizes and alignments.
 struct __attribute__((aligned(16))) float4 {
     float x, y, z, w;
+};
+struct __attribute__((aligned(16))) int4 {
+    int x, y, z, w;
+};
+struct __attribute__((aligned(4))) char4 {
+    signed char x, y, z, w;
+};
+struct __attribute__((aligned(4))) uchar4 {
+    unsigned char x, y, z, w;
 };
 
 // Selects the host spelling of dynamic shared memory in kernels/cuda/dynamic_shared.cuh.
@@ -34,7 +44,7 @@ void sync_threads(const char *site);
 
 // The warp-level primitives: each lane of the mask posts its value and waits until every lane of the
 // mask has reached the same primitive; then all get their results at once, as a warp does in lockstep.
-enum class WarpOp : int { SHFL, SHFL_DOWN, SHFL_XOR, BALLOT, ALL, ANY };
+enum class WarpOp : int { SHFL, SHFL_UP, SHFL_DOWN, SHFL_XOR, BALLOT, ALL, ANY };
 uint64_t warp_exchange(WarpOp op, const char *site, unsigned mask, uint64_t value, int arg, int width);
 
 template <typename T>
@@ -64,6 +74,7 @@ inline T shuffle(WarpOp op, const char *site, unsigned mask, T value, int arg, i
 #define __syncthreads() ts_emu::sync_threads(TS_EMU_SITE)
 
 #define __shfl_sync(...) ts_emu::shuffle(ts_emu::WarpOp::SHFL, TS_EMU_SITE, __VA_ARGS__)
+#define __shfl_up_sync(...) ts_emu::shuffle(ts_emu::WarpOp::SHFL_UP, TS_EMU_SITE, __VA_ARGS__)
 #define __shfl_down_sync(...) ts_emu::shuffle(ts_emu::WarpOp::SHFL_DOWN, TS_EMU_SITE, __VA_ARGS__)
 #define __shfl_xor_sync(...) ts_emu::shuffle(ts_emu::WarpOp::SHFL_XOR, TS_EMU_SITE, __VA_ARGS__)
 #define __ballot_sync(mask, predicate) \
@@ -72,6 +83,10 @@ inline T shuffle(WarpOp op, const char *site, unsigned mask, T value, int arg, i
     static_cast<int>(ts_emu::warp_exchange(ts_emu::WarpOp::ALL, TS_EMU_SITE, mask, (predicate) != 0, 0, 32))
 #define __any_sync(mask, predicate) \
     static_cast<int>(ts_emu::warp_exchange(ts_emu::WarpOp::ANY, TS_EMU_SITE, mask, (predicate) != 0, 0, 32))
+
+// The bit intrinsics: the lowest set bit (1-based, 0 for none) and the number of set bits.
+inline int __ffs(int x) { return __builtin_ffs(x); }
+inline int __popc(unsigned x) { return __builtin_popcount(x); }
 
 // Fibers switch only at barriers and warp primitives, so a plain read-modify-write is already atomic.
 inline unsigned long long atomicAdd(unsigned long long *address, unsigned long long value) {

@@ -97,6 +97,7 @@ void *initial_sp(char *top) {
 const char *op_name(WarpOp op) {
     switch (op) {
         case WarpOp::SHFL: return "__shfl_sync";
+        case WarpOp::SHFL_UP: return "__shfl_up_sync";
         case WarpOp::SHFL_DOWN: return "__shfl_down_sync";
         case WarpOp::SHFL_XOR: return "__shfl_xor_sync";
         case WarpOp::BALLOT: return "__ballot_sync";
@@ -128,12 +129,13 @@ void describe(const Fiber &f, char *text, size_t size) {
 }
 
 // The lane whose value lane `lane` gets from a shuffle, as the CUDA programming guide defines them: within
-// the lane's segment of `width` lanes; a shift past the segment's end returns the lane's own value.
+// the lane's segment of `width` lanes; a shift past the segment's start or end returns the lane's own value.
 unsigned source_lane(const Fiber &f, unsigned lane) {
     const unsigned segment = lane & ~static_cast<unsigned>(f.width - 1);
     const unsigned shift = static_cast<unsigned>(f.arg);
     switch (f.op) {
         case WarpOp::SHFL: return segment + (shift & static_cast<unsigned>(f.width - 1));
+        case WarpOp::SHFL_UP: return lane - segment >= shift ? lane - shift : lane;
         case WarpOp::SHFL_DOWN: return lane - segment + shift < static_cast<unsigned>(f.width) ? lane + shift : lane;
         case WarpOp::SHFL_XOR: {
             const unsigned source = lane ^ (shift & (WARP - 1));

@@ -16,7 +16,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@link ConformanceTargets}: updated entries against float64 re-implementations of torch.optim's AdamW and
  * SGD rules, every other entry of p and of the state bit for bit as it was. Sizes 0, 1 and primes (one
  * above the CPU index form's parallel threshold), masks empty, partial and full, int32 and int64 lists,
- * full-size and compact gradients.
+ * full-size and compact gradients; for the u8 mask also p one element into its buffer (off the 16-byte boundary
+ * of the CUDA kernel's vector accesses).
  */
 class BackendConformanceMaskedOptimTest {
     private static final int[] SIZES = {0, 1, 7, 1031, 10007};
@@ -68,8 +69,11 @@ class BackendConformanceMaskedOptimTest {
         }
     }
 
-    /** One step's inputs: which entries it updates, p and g (n long) and a state of the form's length. */
-    private record Case(String name, Form form, int n, long[] entries, Ref p, Ref g, Ref[] state) {
+    /**
+     * One step's inputs: which entries it updates, p and g (n long) and a state of the form's length; p starts
+     * {@code offset} elements into its device buffer.
+     */
+    private record Case(String name, Form form, int n, long[] entries, Ref p, Ref g, Ref[] state, int offset) {
         static void forEach(int stateBuffers, CaseBody body) {
             int seed = 0;
             for (int n : SIZES) {
@@ -84,7 +88,10 @@ class BackendConformanceMaskedOptimTest {
                         for (int b = 0; b < stateBuffers; b++) {
                             state[b] = Ref.random(rng, b == 1 ? 0 : -0.1, 0.1, length).rounded(); // AdamW's v >= 0
                         }
-                        body.run(new Case(form + " n=" + n + " density=" + density, form, n, entries, p, g, state));
+                        for (int offset = 0; offset <= (form == Form.MASKED ? 1 : 0); offset++) {
+                            body.run(new Case(form + " n=" + n + " density=" + density + " offset=" + offset, form, n, entries, p, g,
+                                    state, offset));
+                        }
                     }
                 }
             }
@@ -118,7 +125,7 @@ class BackendConformanceMaskedOptimTest {
                 pe[i] = decayed - LR / (double) bc1 * me[s] / (Math.sqrt(ve[s]) / Math.sqrt(bc2) + eps);
             }
             Tensor selection = t.on(c.form.selection(c.entries, c.n));
-            Tensor p = t.on(c.p);
+            Tensor p = t.on(c.p, c.offset);
             Tensor m = t.on(c.state[0]);
             Tensor v = t.on(c.state[1]);
             if (c.form.indexed()) {
@@ -155,7 +162,7 @@ class BackendConformanceMaskedOptimTest {
                     pe[i] -= LR * d;
                 }
                 Tensor selection = t.on(c.form.selection(c.entries, c.n));
-                Tensor p = t.on(c.p);
+                Tensor p = t.on(c.p, c.offset);
                 Tensor buf = hasBuffer ? t.on(c.state[0]) : null;
                 if (c.form.indexed()) {
                     t.backend().sgdIndexed(selection, p, t.on(c.form.gradient(c.g, c.entries)), buf, LR, s.momentum, s.dampening, WD,

@@ -407,52 +407,61 @@ class BackendConformanceNnTest {
     @Covers({"adamw", "sgd"})
     void adamwAndSgdStepsFollowPyTorchsFormulas(ConformanceTargets t) {
         t.run(() -> {
-            int n = 1031;
-            Ref p = Ref.random(new SplittableRandom(1), -1, 1, n).rounded();
-            Ref g = Ref.random(new SplittableRandom(2), -1, 1, n).rounded();
-            Ref m = Ref.random(new SplittableRandom(3), -0.1, 0.1, n).rounded();
-            Ref v = Ref.random(new SplittableRandom(4), 0, 0.1, n).rounded();
-            float lr = 1e-2f;
-            float b1 = 0.9f;
-            float b2 = 0.999f;
-            float eps = 1e-8f;
-            float wd = 0.01f;
-            float bc1 = 1 - (float) Math.pow(b1, 3);
-            float bc2 = 1 - (float) Math.pow(b2, 3);
-            double[] pe = new double[n];
-            double[] me = new double[n];
-            for (int i = 0; i < n; i++) {
-                double pi = p.data()[i] * (1 - (double) lr * wd);
-                me[i] = b1 * m.data()[i] + (1 - (double) b1) * g.data()[i];
-                double vi = b2 * v.data()[i] + (1 - (double) b2) * g.data()[i] * g.data()[i];
-                pe[i] = pi - lr / (double) bc1 * me[i] / (Math.sqrt(vi) / Math.sqrt(bc2) + eps);
-            }
-            Tensor dp = t.on(p);
-            Tensor dm = t.on(m);
-            t.backend().adamw(dp, t.on(g), dm, t.on(v), lr, b1, b2, eps, wd, bc1, bc2);
-            assertValues("adamw p", new Ref(p.shape(), pe), dp, ACCUMULATED);
-            assertValues("adamw m", new Ref(p.shape(), me), dm, ACCUMULATED);
-
-            float momentum = 0.9f;
-            float dampening = 0.1f;
-            for (boolean nesterov : new boolean[] {false, true}) {
-                double[] se = new double[n];
-                double[] be = new double[n];
-                for (int i = 0; i < n; i++) {
-                    double d = g.data()[i] + wd * p.data()[i];
-                    be[i] = momentum * m.data()[i] + (1 - dampening) * d;
-                    se[i] = p.data()[i] - lr * (nesterov ? d + momentum * be[i] : be[i]);
+            // sizes around the CUDA kernels' four elements a lane, and p off the 16-byte boundary their vector accesses need
+            for (int n : new int[] {0, 1, 7, 1031}) {
+                for (int offset : new int[] {0, 1}) {
+                    adamwAndSgdSteps(t, n, offset);
                 }
-                Tensor sp = t.on(p);
-                Tensor buf = t.on(m);
-                t.backend().sgd(sp, t.on(g), buf, lr, momentum, dampening, wd, nesterov, false);
-                assertValues("sgd nesterov=" + nesterov, new Ref(p.shape(), se), sp, ACCUMULATED);
-                assertValues("sgd buffer nesterov=" + nesterov, new Ref(p.shape(), be), buf, ACCUMULATED);
             }
-            Tensor plain = t.on(p);
-            t.backend().sgd(plain, t.on(g), null, lr, 0, 0, 0, false, true);
-            assertValues("sgd plain", Ref.zip(p, g, (pi, gi) -> pi - lr * gi), plain, ACCUMULATED);
         });
+    }
+
+    private static void adamwAndSgdSteps(ConformanceTargets t, int n, int offset) {
+        String what = "[" + n + "] at offset " + offset + ": ";
+        Ref p = Ref.random(new SplittableRandom(1), -1, 1, n).rounded();
+        Ref g = Ref.random(new SplittableRandom(2), -1, 1, n).rounded();
+        Ref m = Ref.random(new SplittableRandom(3), -0.1, 0.1, n).rounded();
+        Ref v = Ref.random(new SplittableRandom(4), 0, 0.1, n).rounded();
+        float lr = 1e-2f;
+        float b1 = 0.9f;
+        float b2 = 0.999f;
+        float eps = 1e-8f;
+        float wd = 0.01f;
+        float bc1 = 1 - (float) Math.pow(b1, 3);
+        float bc2 = 1 - (float) Math.pow(b2, 3);
+        double[] pe = new double[n];
+        double[] me = new double[n];
+        for (int i = 0; i < n; i++) {
+            double pi = p.data()[i] * (1 - (double) lr * wd);
+            me[i] = b1 * m.data()[i] + (1 - (double) b1) * g.data()[i];
+            double vi = b2 * v.data()[i] + (1 - (double) b2) * g.data()[i] * g.data()[i];
+            pe[i] = pi - lr / (double) bc1 * me[i] / (Math.sqrt(vi) / Math.sqrt(bc2) + eps);
+        }
+        Tensor dp = t.on(p, offset);
+        Tensor dm = t.on(m);
+        t.backend().adamw(dp, t.on(g), dm, t.on(v), lr, b1, b2, eps, wd, bc1, bc2);
+        assertValues(what + "adamw p", new Ref(p.shape(), pe), dp, ACCUMULATED);
+        assertValues(what + "adamw m", new Ref(p.shape(), me), dm, ACCUMULATED);
+
+        float momentum = 0.9f;
+        float dampening = 0.1f;
+        for (boolean nesterov : new boolean[] {false, true}) {
+            double[] se = new double[n];
+            double[] be = new double[n];
+            for (int i = 0; i < n; i++) {
+                double d = g.data()[i] + wd * p.data()[i];
+                be[i] = momentum * m.data()[i] + (1 - dampening) * d;
+                se[i] = p.data()[i] - lr * (nesterov ? d + momentum * be[i] : be[i]);
+            }
+            Tensor sp = t.on(p, offset);
+            Tensor buf = t.on(m);
+            t.backend().sgd(sp, t.on(g), buf, lr, momentum, dampening, wd, nesterov, false);
+            assertValues(what + "sgd nesterov=" + nesterov, new Ref(p.shape(), se), sp, ACCUMULATED);
+            assertValues(what + "sgd buffer nesterov=" + nesterov, new Ref(p.shape(), be), buf, ACCUMULATED);
+        }
+        Tensor plain = t.on(p, offset);
+        t.backend().sgd(plain, t.on(g), null, lr, 0, 0, 0, false, true);
+        assertValues(what + "sgd plain", Ref.zip(p, g, (pi, gi) -> pi - lr * gi), plain, ACCUMULATED);
     }
 
     /** Philox draws: the CPU backend's numbers, bit for bit, for odd sizes and offsets. */
@@ -477,25 +486,29 @@ class BackendConformanceNnTest {
     @MethodSource("targets")
     @Covers("kahanAccumulate")
     void kahanAccumulationKeepsTheLowBits(ConformanceTargets t) {
+        // 131 = 4 * 32 + 3: CUDA's vector body and its tail; x one element into its buffer: the element-by-element path
         t.run(() -> {
-            int n = 131;
-            Ref x = Ref.random(new SplittableRandom(1), 1e-4, 2e-4, n).rounded();
-            Tensor sum = t.empty(DType.F32, n);
-            Tensor comp = t.empty(DType.F32, n);
-            t.backend().fill(sum, 1000);
-            t.backend().fill(comp, 0);
-            Tensor dx = t.on(x);
-            int steps = 50;
-            for (int s = 0; s < steps; s++) {
-                t.backend().kahanAccumulate(dx, s % 2 == 1, sum, comp);
-            }
-            // the compensated total sum - comp keeps the increments that float sums of ~1000 would round away
-            float[] sums = sum.toFloatArray();
-            float[] comps = comp.toFloatArray();
-            for (int i = 0; i < n; i++) {
-                double v = x.data()[i];
-                double expected = 1000 + steps / 2.0 * (v + (double) (float) (v * v));
-                assertEquals(expected, (double) sums[i] - comps[i], 1e-9 * expected, "kahan on " + t + "[" + i + "]");
+            for (int offset : new int[] {0, 1}) {
+                int n = 131;
+                Ref x = Ref.random(new SplittableRandom(1), 1e-4, 2e-4, n).rounded();
+                Tensor sum = t.empty(DType.F32, n);
+                Tensor comp = t.empty(DType.F32, n);
+                t.backend().fill(sum, 1000);
+                t.backend().fill(comp, 0);
+                Tensor dx = t.on(x, offset);
+                int steps = 50;
+                for (int s = 0; s < steps; s++) {
+                    t.backend().kahanAccumulate(dx, s % 2 == 1, sum, comp);
+                }
+                // the compensated total sum - comp keeps the increments that float sums of ~1000 would round away
+                float[] sums = sum.toFloatArray();
+                float[] comps = comp.toFloatArray();
+                for (int i = 0; i < n; i++) {
+                    double v = x.data()[i];
+                    double expected = 1000 + steps / 2.0 * (v + (double) (float) (v * v));
+                    assertEquals(expected, (double) sums[i] - comps[i], 1e-9 * expected,
+                            "kahan on " + t + "[" + i + "] at offset " + offset);
+                }
             }
         });
     }
@@ -504,25 +517,31 @@ class BackendConformanceNnTest {
     @MethodSource("targets")
     @Covers("radixHistogram")
     void radixHistogramCountsKeysUnderAPrefix(ConformanceTargets t) {
+        // random scores, and with a run of equal ones (whole warps in one bin: CUDA adds those once per warp)
         t.run(() -> {
-            Ref x = Ref.random(new SplittableRandom(1), 0, 4, 1031).rounded();
-            x.data()[7] = Double.NaN; // invalid scores are counted, not binned
-            x.data()[500] = -1.5;
-            x.data()[1030] = Double.POSITIVE_INFINITY;
-            int prefixBits = 2;
-            long prefix = 1; // keys 0x40000000..0x7fffffff: values from 2 up
-            long[] expected = new long[1 << 8];
-            long[] got = new long[1 << 8];
-            got[3] = 5; // the op adds to what is there
-            expected[3] = 5;
-            for (double v : x.data()) {
-                int key = Float.floatToRawIntBits((float) v);
-                if (v >= 0 && v < Double.POSITIVE_INFINITY && key >>> (32 - prefixBits) == prefix) {
-                    expected[(key >>> 22) & 0xff]++;
+            for (boolean run : new boolean[] {false, true}) {
+                Ref x = Ref.random(new SplittableRandom(1), 0, 4, 1031).rounded();
+                if (run) {
+                    Arrays.fill(x.data(), 70, 450, 2.5);
                 }
+                x.data()[7] = Double.NaN; // invalid scores are counted, not binned
+                x.data()[500] = -1.5;
+                x.data()[1030] = Double.POSITIVE_INFINITY;
+                int prefixBits = 2;
+                long prefix = 1; // keys 0x40000000..0x7fffffff: values from 2 up
+                long[] expected = new long[1 << 8];
+                long[] got = new long[1 << 8];
+                got[3] = 5; // the op adds to what is there
+                expected[3] = 5;
+                for (double v : x.data()) {
+                    int key = Float.floatToRawIntBits((float) v);
+                    if (v >= 0 && v < Double.POSITIVE_INFINITY && key >>> (32 - prefixBits) == prefix) {
+                        expected[(key >>> 22) & 0xff]++;
+                    }
+                }
+                assertEquals(3, t.backend().radixHistogram(t.on(x), prefix, prefixBits, 22, 8, got));
+                assertArrayEquals(expected, got, run ? "with a run of 2.5" : "random");
             }
-            assertEquals(3, t.backend().radixHistogram(t.on(x), prefix, prefixBits, 22, 8, got));
-            assertArrayEquals(expected, got);
         });
     }
 
@@ -572,8 +591,10 @@ class BackendConformanceNnTest {
     @Covers({"quantizeBlockwise", "dequantizeBlockwise"})
     void blockwiseQuantizationRoundTripsWithinHalfAStep(ConformanceTargets t) {
         t.run(() -> {
-            for (int n : new int[] {0, 1, 100, 1031}) {
-                int block = 64;
+            // blocks CUDA reads four values a thread at a time (64) and one at a time (6), x aligned and not
+            for (int[] c : new int[][] {{0, 64, 0}, {1, 64, 0}, {100, 64, 0}, {1031, 64, 0}, {1031, 64, 1}, {100, 6, 0}, {7, 6, 2}}) {
+                int n = c[0];
+                int block = c[1];
                 Ref x = Ref.random(new SplittableRandom(n), -3, 3, n).rounded();
                 int blocks = (n + block - 1) / block;
                 double[] scales = new double[blocks];
@@ -591,16 +612,17 @@ class BackendConformanceNnTest {
                 }
                 Tensor q = t.empty(DType.I8, n);
                 Tensor s = t.empty(DType.F32, blocks);
-                t.backend().quantizeBlockwise(t.on(x), block, q, s);
-                assertValues("quantizeBlockwise scales", new Ref(new long[] {blocks}, scales), s, EXACT);
-                assertValues("quantizeBlockwise codes", new Ref(new long[] {n}, codes), q, EXACT);
+                t.backend().quantizeBlockwise(t.on(x, c[2]), block, q, s);
+                String what = Arrays.toString(c) + " (n, block, offset): ";
+                assertValues(what + "quantizeBlockwise scales", new Ref(new long[] {blocks}, scales), s, EXACT);
+                assertValues(what + "quantizeBlockwise codes", new Ref(new long[] {n}, codes), q, EXACT);
                 Tensor y = t.empty(DType.F32, n);
                 t.backend().dequantizeBlockwise(q, s, block, y);
                 double[] back = new double[n];
                 for (int i = 0; i < n; i++) {
                     back[i] = (float) codes[i] * (float) scales[i / block];
                 }
-                assertValues("dequantizeBlockwise", new Ref(new long[] {n}, back), y, EXACT);
+                assertValues(what + "dequantizeBlockwise", new Ref(new long[] {n}, back), y, EXACT);
             }
             Tensor bad = t.on(Tensor.of(new float[] {1, Float.NaN, 2}, 3));
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
@@ -644,7 +666,8 @@ class BackendConformanceNnTest {
     @Covers({"outlierColumns", "quantizeRows", "matmulQ8", "matmulQ8Outliers"})
     void int8LinearKernels(ConformanceTargets t) {
         // m, k, n: a small case, then decoding-sized ones (one to eight rows) large enough for the CPU's thread pool
-        int[][] shapes = {{5, 37, 7}, {1, 131, 1031}, {3, 257, 263}, {8, 61, 2053}};
+        // and k a multiple of 4: CUDA quantizes those rows four values a thread at a time
+        int[][] shapes = {{5, 37, 7}, {1, 131, 1031}, {3, 257, 263}, {8, 61, 2053}, {4, 64, 9}, {3, 132, 5}};
         t.run(() -> {
             for (int[] shape : shapes) {
                 int8LinearKernels(t, shape[0], shape[1], shape[2]);

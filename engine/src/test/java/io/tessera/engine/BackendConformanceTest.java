@@ -197,11 +197,18 @@ class BackendConformanceTest {
     @Covers("unary")
     void unaryMatchesFloat64OnContiguousAndStridedViews(ConformanceTargets t, Unary c) {
         t.run(() -> {
-            for (long[] shape : new long[][] {{}, {0}, {1}, {131}, {5, 7}}) {
+            for (long[] shape : new long[][] {{}, {0}, {1}, {4}, {131}, {5, 7}, {1031}}) {
                 Ref x = Ref.random(new SplittableRandom(shape.length), c.lo(), c.hi(), shape).rounded();
                 Tensor y = t.empty(DType.F32, shape);
                 t.backend().unary(c.op(), c.alpha(), t.on(x), y);
                 assertValues(c + Arrays.toString(shape), x.map(c.ref()), y, c.tolerance());
+            }
+            // contiguous views off the 16-byte boundary (input, output, or both the same way)
+            for (int[] offsets : new int[][] {{1, 0}, {0, 3}, {2, 2}}) {
+                Ref x = Ref.random(new SplittableRandom(offsets[0]), c.lo(), c.hi(), 131).rounded();
+                Tensor y = t.on(new Ref(new long[] {131}, new double[131]), offsets[1]);
+                t.backend().unary(c.op(), c.alpha(), t.on(x, offsets[0]), y);
+                assertValues(c + " at offsets " + Arrays.toString(offsets), x.map(c.ref()), y, c.tolerance());
             }
             // a transposed input and a strided output
             Ref x = Ref.random(new SplittableRandom(9), c.lo(), c.hi(), 5, 7).rounded();
@@ -243,7 +250,7 @@ class BackendConformanceTest {
     @Covers("binary")
     void binaryBroadcastsThroughStrideZero(ConformanceTargets t, Binary c) {
         t.run(() -> {
-            long[][][] pairs = {{{}, {}}, {{0}, {1}}, {{13}, {13}}, {{4, 1}, {1, 7}}, {{2, 3, 5}, {5}}};
+            long[][][] pairs = {{{}, {}}, {{0}, {1}}, {{4}, {4}}, {{13}, {13}}, {{1031}, {1031}}, {{4, 1}, {1, 7}}, {{2, 3, 5}, {5}}};
             for (long[][] pair : pairs) {
                 Ref a = Ref.random(new SplittableRandom(3), 0.5, 2, pair[0]).rounded();
                 Ref b = Ref.random(new SplittableRandom(4), -2, 2, pair[1]).rounded();
@@ -252,6 +259,12 @@ class BackendConformanceTest {
                 t.backend().binary(c.op(), t.on(a).expand(shape), t.on(b).expand(shape), y);
                 assertValues(c + Arrays.toString(shape), Ref.zip(a, b, c.ref()), y, c.tolerance());
             }
+            // one input off the 16-byte boundary
+            Ref a = Ref.random(new SplittableRandom(3), 0.5, 2, 131).rounded();
+            Ref b = Ref.random(new SplittableRandom(4), -2, 2, 131).rounded();
+            Tensor y = t.empty(DType.F32, 131);
+            t.backend().binary(c.op(), t.on(a, 1), t.on(b), y);
+            assertValues(c + " at offset 1", Ref.zip(a, b, c.ref()), y, c.tolerance());
         });
     }
 
@@ -277,6 +290,21 @@ class BackendConformanceTest {
             Tensor y = t.empty(DType.F32, shape);
             t.backend().where(cond, da, db, y);
             assertValues("where", Ref.zip(a, b, Math::max), y, EXACT);
+            // contiguous: four elements a lane on CUDA, then the tail; and an input off the 16-byte boundary
+            for (int n : new int[] {4, 1031}) {
+                for (int offset : new int[] {0, 1}) {
+                    Ref p = Ref.random(new SplittableRandom(n), -2, 2, n).map(Math::rint);
+                    Ref q = Ref.random(new SplittableRandom(n + 1), -2, 2, n).map(Math::rint);
+                    Tensor dp = t.on(p, offset);
+                    Tensor dq = t.on(q);
+                    Tensor c = t.empty(DType.BOOL, n);
+                    t.backend().compare(Ops.Compare.LT, dp, dq, c);
+                    assertValues("lt [" + n + "] at offset " + offset, Ref.zip(p, q, (u, v) -> u < v ? 1 : 0), c, EXACT);
+                    Tensor z = t.empty(DType.F32, n);
+                    t.backend().where(c, dp, dq, z);
+                    assertValues("where [" + n + "] at offset " + offset, Ref.zip(p, q, Math::min), z, EXACT);
+                }
+            }
         });
     }
 

@@ -75,6 +75,16 @@ record ConformanceTargets(String name, Device device) {
         return values.tensor().to(device);
     }
 
+    /**
+     * The reference's values (1-d) as a view {@code offset} elements into a device buffer: with an offset that is not
+     * a multiple of 4, off the 16-byte boundary that the CUDA kernels' vector accesses need.
+     */
+    Tensor on(Ref values, int offset) {
+        double[] padded = new double[offset + values.size()];
+        System.arraycopy(values.data(), 0, padded, offset, values.size());
+        return on(new Ref(new long[] {padded.length}, padded)).slice(0, offset, padded.length);
+    }
+
     Tensor on(Tensor hostTensor) {
         return hostTensor.to(device);
     }

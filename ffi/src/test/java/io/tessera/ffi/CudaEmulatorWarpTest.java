@@ -32,10 +32,10 @@ class CudaEmulatorWarpTest {
         EmulatorSession.assumeEmulatedDriver();
     }
 
-    /** Shuffles within segments of `width` lanes; a shift past the segment's end keeps the lane's own value. */
+    /** Shuffles within segments of `width` lanes; a shift past the segment's start or end keeps the lane's own value. */
     @ParameterizedTest
-    @CsvSource({"shfl, 5, 32", "shfl, 37, 8", "shfl, 3, 1", "shfl_down, 1, 32", "shfl_down, 3, 8", "shfl_down, 0, 32",
-        "shfl_xor, 1, 32", "shfl_xor, 20, 16", "shfl_xor, 4, 4"})
+    @CsvSource({"shfl, 5, 32", "shfl, 37, 8", "shfl, 3, 1", "shfl_up, 1, 32", "shfl_up, 3, 8", "shfl_up, 0, 32", "shfl_down, 1, 32",
+        "shfl_down, 3, 8", "shfl_down, 0, 32", "shfl_xor, 1, 32", "shfl_xor, 20, 16", "shfl_xor, 4, 4"})
     void shufflesFollowTheProgrammingGuide(String op, int arg, int width) {
         int block = 64;
         int blocks = 3;
@@ -53,6 +53,7 @@ class CudaEmulatorWarpTest {
                 int segment = lane / width * width;
                 int source = switch (op) {
                     case "shfl" -> segment + Math.floorMod(arg, width);
+                    case "shfl_up" -> lane - segment >= arg ? lane - arg : lane;
                     case "shfl_down" -> lane - segment + arg < width ? lane + arg : lane;
                     default -> (lane ^ arg) < segment + width ? lane ^ arg : lane;
                 };
@@ -92,6 +93,30 @@ class CudaEmulatorWarpTest {
                     expected = new int[] {ballot, ballot == mask ? 1 : 0, ballot != 0 ? 1 : 0};
                 }
                 assertArrayEquals(expected, Arrays.copyOfRange(got, 3 * i, 3 * i + 3), "thread " + i);
+            }
+        }
+    }
+
+    /** The block scan (kernels/cuda/block_scan.cuh) at block sizes of whole warps and not, against a running sum. */
+    @ParameterizedTest
+    @ValueSource(ints = {1, 32, 48, 256, 1000, 1024})
+    void blockScanGivesEachThreadTheSumBelowIt(int block) {
+        int blocks = 3;
+        int[] x = new Random(block).ints(block * blocks, -1000, 1000).toArray();
+        try (EmulatorSession s = new EmulatorSession()) {
+            long dx = s.upload(MemorySegment.ofArray(x));
+            long dy = s.alloc(4L * x.length);
+            long totals = s.alloc(4L * blocks);
+            CudaDriver.check(s.launch("ts_test_block_scan_i32", blocks, block, dx, dy, totals), "cuLaunchKernel");
+            int[] y = s.download(dy, JAVA_INT, x.length).toArray(JAVA_INT);
+            int[] sums = s.download(totals, JAVA_INT, blocks).toArray(JAVA_INT);
+            for (int b = 0; b < blocks; b++) {
+                int below = 0;
+                for (int t = 0; t < block; t++) {
+                    assertEquals(below, y[b * block + t], "block " + b + ", thread " + t);
+                    below += x[b * block + t];
+                }
+                assertEquals(below, sums[b], "block " + b + "'s total");
             }
         }
     }

@@ -11,7 +11,22 @@ import io.tessera.engine.Device;
  * GPU runs asynchronously is measured (a no-op on the CPU).
  */
 final class BenchDevice {
+    /** The exit status of {@link #main} when the device cannot run here. */
+    private static final int UNAVAILABLE = 3;
+
     private BenchDevice() {}
+
+    /**
+     * For scripts/bench: exits 0 if the device named by the argument can run here, else prints why and exits 3 (so a
+     * machine without a CUDA driver gets the emulated driver's cost model instead of CUDA timings).
+     */
+    public static void main(String[] args) {
+        Device device = Backends.parse(args[0]);
+        Backends.unavailableReason(device.kind()).ifPresent(reason -> {
+            System.out.println(reason);
+            System.exit(UNAVAILABLE);
+        });
+    }
 
     static Backend backend(String name) {
         Device device = Backends.parse(name);

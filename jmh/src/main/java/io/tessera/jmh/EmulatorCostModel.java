@@ -18,7 +18,9 @@ import java.util.function.BiFunction;
  * would move (whole 32-byte sectors); with the op's FLOPs, the modelled time is
  * max(bytes / 3.35 TB/s, FLOPs / 67 TFLOP/s), an H100 SXM's HBM3 bandwidth and FP32 (non-tensor) peak as
  * NVIDIA's datasheet states them. It is a model, not a measurement: no GPU runs. The CPU time is measured
- * here, the best of several runs. Run by scripts/emu-cost; the argument is the elements per op.
+ * here, the best of several runs; the emulated CUDA runs are not timed (an emulator's time says nothing about a GPU's).
+ * Run by scripts/emu-cost, and by scripts/bench when its JMH arguments ask for device=cuda and there is no CUDA driver;
+ * the argument is the elements per op.
  */
 public final class EmulatorCostModel {
     private static final double H100_BYTES_PER_SECOND = 3.35e12;
@@ -97,9 +99,10 @@ public final class EmulatorCostModel {
         }
         Backend cpu = Backends.of(Device.CPU);
         Backend cuda = BenchDevice.backend("cuda");
-        System.out.printf("%d elements an op. H100 column: a MODEL (bytes moved as the emulator's access recorder counts them,%n"
-                + "3.35 TB/s, 67 FP32 TFLOP/s), not a measurement. CPU column: measured on this machine, best of %d.%n%n", n, CPU_RUNS);
-        System.out.printf("%-46s %12s %14s %14s %14s%n", "op", "CPU ms", "GPU bytes", "FLOPs", "H100 model us");
+        System.out.printf("CUDA cost model on the emulated driver, %d elements an op.%n"
+                + "H100 column: a model, not a measurement (bytes moved as the emulator's access recorder counts them, at 3.35 TB/s;%n"
+                + "FLOPs at 67 FP32 TFLOP/s; no GPU ran). CPU column: measured on this machine, best of %d.%n%n", n, CPU_RUNS);
+        System.out.printf("%-46s %12s %14s %14s %20s%n", "op", "CPU ms", "GPU bytes", "FLOPs", "H100 us (a model)");
         for (Op op : ops(n)) {
             double cpuSeconds;
             try (TensorScope scope = TensorScope.open()) {
@@ -124,7 +127,7 @@ public final class EmulatorCostModel {
                 bytes = stats.bytesMoved();
             }
             double modelSeconds = Math.max(bytes / H100_BYTES_PER_SECOND, op.flops() / H100_FP32_FLOPS_PER_SECOND);
-            System.out.printf("%-46s %12.3f %14d %14.0f %14.2f%n", op.what(), cpuSeconds * 1e3, bytes, op.flops(), modelSeconds * 1e6);
+            System.out.printf("%-46s %12.3f %14d %14.0f %20.2f%n", op.what(), cpuSeconds * 1e3, bytes, op.flops(), modelSeconds * 1e6);
         }
     }
 }

@@ -13,6 +13,9 @@ import java.lang.foreign.MemorySegment;
  * cuBLASLt where it is there).
  */
 final class CudaInt8 {
+    /** Columns a thread of the quantize kernels takes at once (kernels/cuda/vec4.cuh), so rows get a quarter as many threads. */
+    private static final int VECTOR = 4;
+
     private final CudaBackend backend;
     private final CudaContext context;
 
@@ -30,7 +33,7 @@ final class CudaInt8 {
         try (Scratch bad = new Scratch(backend, Integer.BYTES)) {
             CudaBackend.zero(context, bad.address(), Integer.BYTES);
             context.launch("ts_quantize_blockwise_q8").i64(n).i64(block).ptr(in).ptr(q).ptr(s).ptr(bad.address())
-                    .overRows(Math.ceilDiv(n, block), Math.min(block, n));
+                    .overRows(Math.ceilDiv(n, block), Math.ceilDiv(Math.min(block, n), VECTOR));
             rejectNonFinite(bad, x);
         }
     }
@@ -70,7 +73,7 @@ final class CudaInt8 {
         try (Scratch bad = new Scratch(backend, Integer.BYTES)) {
             CudaBackend.zero(context, bad.address(), Integer.BYTES);
             context.launch("ts_quantize_rows_q8").i64(rows).i64(cols).ptr(in).ptr(skip).ptr(q).ptr(s).ptr(bad.address())
-                    .overRows(rows, cols);
+                    .overRows(rows, Math.ceilDiv(cols, VECTOR));
             rejectNonFinite(bad, x);
         }
     }
