@@ -17,3 +17,13 @@ BATCHED_CONTEXT = 128
 def batch_suffix(batch):
     """The peer result key's suffix for a batched decode row."""
     return f"_b{batch}"
+
+
+# Jlama's weights beside Tessera's: the same F32 and BF16 directories, and its own 4-bit format (it has no int8 weights)
+JLAMA_WEIGHTS = ("f32", "bf16")
+JLAMA_Q4 = "q4"
+
+
+def jlama_key(model, weights, ctx):
+    """The result key of bench/jlama-peer (JlamaPeer.key spells it the same) for a ModelDecodeBenchmark model and context."""
+    return f"{model}/{weights}/ctx{ctx}"

@@ -159,8 +159,7 @@ public final class JlamaPeer {
         for (int i = 0; i < prompt.length; i++) {
             prompt[i] = (int) ((i * 7919L) % vocab); // DecodeSession's prompt
         }
-        String how = "Jlama " + meta.get("jlama") + " " + meta.get("kernels") + ", " + describe(model, weights)
-                + ", forward(token, pos, KvBuffer) + sample (final norm, head, argmax)";
+        String how = describe(model, weights) + ", forward(token, pos, KvBuffer) + sample (final norm, head, argmax)";
         try (KvBufferCache caches = new KvBufferCache(model);
              KvBufferCache.KvBuffer kv = caches.getKvBuffer(UUID.randomUUID());
              AbstractTensor logits = model.makeDenseTensor(vocab)) {
