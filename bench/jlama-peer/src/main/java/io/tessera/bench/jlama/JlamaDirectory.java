@@ -12,9 +12,11 @@ import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
@@ -24,10 +26,12 @@ import java.util.stream.Stream;
  * prefix, {@code n_ctx}); its LLaMA config needs an {@code eos_token_id}. So the peer loads a view of the directory, next
  * to it: the same safetensors files (linked, not copied), the config with those keys added, a synthetic tokenizer, and
  * a {@link #weights} loader that finds a legacy name under its prefixed one. Nothing in the original directory changes.
+ * Jlama's 4-bit weights come from {@link #quantized}, as its {@code quantize} command makes its published Q4 models.
  */
 final class JlamaDirectory {
     /** The prefix save_pretrained gives GPT-2's weights; OpenAI's checkpoint, which Jlama reads, has none. */
     static final String GPT2_PREFIX = "transformer.";
+    static final String README = "README.md";
 
     private JlamaDirectory() {
     }
@@ -62,7 +66,31 @@ final class JlamaDirectory {
         }
         json.writeValue(view.resolve("config.json").toFile(), config);
         json.writeValue(view.resolve("tokenizer.json").toFile(), Map.of("model", tokenizer(vocab)));
+        // Jlama's quantizer copies the model card into what it writes
+        Files.writeString(view.resolve(README), "A view of " + source.toAbsolutePath() + " for Jlama (bench/jlama-peer).\n");
         return view;
+    }
+
+    /**
+     * {@code view} quantized to {@code type} by Jlama's quantizer (every matrix, embeddings and head included) into
+     * {@code target}, unless an earlier run wrote it: the F32 weights behind a view are the seeded ones of every run.
+     */
+    static Path quantized(Path view, Path target, DType type) throws IOException {
+        if (Files.isRegularFile(target.resolve("model.safetensors"))) {
+            return target;
+        }
+        Path partial = target.resolveSibling(target.getFileName() + ".partial"); // a killed run leaves no half-written model
+        if (Files.exists(partial)) {
+            try (Stream<Path> old = Files.list(partial)) {
+                for (Path p : old.toList()) {
+                    Files.delete(p);
+                }
+            }
+            Files.delete(partial);
+        }
+        SafeTensorSupport.quantizeModel(view, type, null, null, Optional.of(partial));
+        Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
+        return target;
     }
 
     /** A byte-pair tokenizer of {@code vocab} distinct placeholder tokens and no merges: enough to load, never used. */

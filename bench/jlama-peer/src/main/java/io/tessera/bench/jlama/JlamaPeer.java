@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.github.tjake.jlama.model.AbstractModel;
 import com.github.tjake.jlama.model.ModelSupport;
 import com.github.tjake.jlama.safetensors.DType;
-import com.github.tjake.jlama.safetensors.SafeTensorSupport;
 import com.github.tjake.jlama.tensor.AbstractTensor;
 import com.github.tjake.jlama.tensor.KvBufferCache;
 import com.github.tjake.jlama.tensor.operations.TensorOperationsProvider;
@@ -35,7 +34,8 @@ import jdk.incubator.vector.FloatVector;
  * </pre>
  *
  * <p>{@code DIR/<preset>-f32} and {@code DIR/<preset>-bf16} hold each model in F32 and in BF16. Weights: {@code f32} and
- * {@code bf16} as stored, {@code q4} the F32 directory quantized by Jlama when it loads it (its own 4-bit format). Each
+ * {@code bf16} as stored, {@code q4} the F32 directory quantized by Jlama's quantizer (its own 4-bit format), written
+ * once into {@code DIR/jlama}. Each
  * variant is prefilled once with {@code max(contexts) - 1} tokens; a step feeds one token at position {@code context - 1}
  * (so it attends to {@code context} positions; the entry it writes is rewritten by the next step, the context stays
  * fixed) and computes the logits and the greedy next token, as Jlama's own generation loop does per token. A figure is
@@ -45,7 +45,11 @@ import jdk.incubator.vector.FloatVector;
  * {key: "one line"}}} with keys {@code <preset>/<weights>/ctx<context>} (bench/decode_keys.py's jlama_key).
  */
 public final class JlamaPeer {
-    /** A weight format of the table's Jlama column: the directory it loads and what Jlama quantizes it to on load. */
+    /**
+     * A weight format of the table's Jlama column: the directory it comes from and what Jlama's quantizer makes of it
+     * (its load-time quantization is no substitute in 0.8.4: it skips GPT-2, and LLaMA's row-sharded q, k, v, gate and
+     * up projections, whose F32 weights its I8 activations then cannot multiply).
+     */
     enum Weights {
         F32("f32", "f32", Optional.empty()),
         BF16("bf16", "bf16", Optional.empty()),
@@ -62,12 +66,8 @@ public final class JlamaPeer {
         }
     }
 
-    /** A variant Jlama cannot run, with the one-line reason the table shows. */
-    static final class NotApplicable extends RuntimeException {
-        NotApplicable(String reason) {
-            super(reason);
-        }
-    }
+    /** How many frames of a failure's root cause its one-line reason names: enough to tell which step of Jlama refused. */
+    private static final int WHERE_FRAMES = 3;
 
     /** The token every step feeds, as DecodeSession's. */
     private static final int NEXT_TOKEN = 42;
@@ -125,23 +125,21 @@ public final class JlamaPeer {
             if (!Files.isRegularFile(config)) {
                 throw new IllegalStateException("no model directory " + dir);
             }
-            if (weights.quantizeTo.isPresent() && SafeTensorSupport.detectModel(config.toFile()) == ModelSupport.ModelType.GPT2) {
-                // 0.8.4's GPT-2 loader ignores the model quantization: it would time F32 weights under a Q4 label
-                throw new NotApplicable("n/a: Jlama 0.8.4 quantizes LLaMA-family models on load, not GPT-2");
+            Path views = options.models.resolve("jlama");
+            Path view = JlamaDirectory.view(dir, views.resolve(dir.getFileName()));
+            if (weights.quantizeTo.isPresent()) {
+                view = JlamaDirectory.quantized(view, views.resolve(preset + "-" + weights.key), weights.quantizeTo.get());
             }
-            Path view = JlamaDirectory.view(dir, options.models.resolve("jlama").resolve(dir.getFileName()));
             model = ModelSupport.loadModel(AbstractModel.InferenceType.FULL_GENERATION, view.toFile(), null, DType.F32, DType.I8,
-                    weights.quantizeTo, Optional.empty(), Optional.empty(), JlamaDirectory::weights);
+                    Optional.empty(), Optional.empty(), Optional.empty(), JlamaDirectory::weights);
             time(preset, weights, model);
         } catch (Throwable e) { // one variant failing (unsupported, out of memory) must not lose the others
-            String why = e instanceof NotApplicable ? e.getMessage() : oneLine(e);
+            String why = oneLine(e);
             for (int context : options.contexts) {
                 errors.put(key(preset, weights.key, context), why);
             }
             System.out.printf("  %-28s %s%n", preset + "/" + weights.key, why);
-            if (!(e instanceof NotApplicable)) {
-                e.printStackTrace();
-            }
+            e.printStackTrace();
         } finally {
             if (model != null) {
                 model.close();
@@ -206,17 +204,27 @@ public final class JlamaPeer {
             case F32 -> "F32 weights";
             case BF16 -> model.getModelType() == ModelSupport.ModelType.GPT2 ? "BF16 weights"
                     : "BF16 blocks, embedding and head converted to F32 on load";
-            case Q4 -> "Q4 blocks (quantized on load), F32 embedding and head";
+            case Q4 -> "Q4 weights (Jlama's quantize: blocks, embedding and head)";
         };
     }
 
-    private static String oneLine(Throwable e) {
+    /** The root cause in one line, with where it was thrown (Jlama's UnsupportedOperationExceptions carry no message). */
+    static String oneLine(Throwable e) {
         Throwable root = e;
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();
         }
-        String message = root.getClass().getSimpleName() + (root.getMessage() == null ? "" : ": " + root.getMessage());
-        return message.replaceAll("\\s+", " ");
+        StringBuilder line = new StringBuilder(root.getClass().getSimpleName());
+        if (root.getMessage() != null) {
+            line.append(": ").append(root.getMessage().replaceAll("\\s+", " "));
+        }
+        StackTraceElement[] frames = root.getStackTrace();
+        for (int i = 0; i < Math.min(WHERE_FRAMES, frames.length); i++) {
+            String cls = frames[i].getClassName();
+            line.append(i == 0 ? " in " : " from ").append(cls.substring(cls.lastIndexOf('.') + 1)).append('.')
+                    .append(frames[i].getMethodName());
+        }
+        return line.toString();
     }
 
     private static String jlamaVersion() {

@@ -57,6 +57,13 @@ class JlamaDirectoryTest {
         assertThrows(IllegalArgumentException.class, () -> JlamaPeer.Options.parse(unknown));
     }
 
+    @Test
+    void aFailureIsOneLineSayingWhere() {
+        String line = JlamaPeer.oneLine(new RuntimeException(new UnsupportedOperationException()));
+        assertTrue(line.startsWith("UnsupportedOperationException in JlamaDirectoryTest.aFailureIsOneLineSayingWhere"), line);
+        assertTrue(!line.contains("\n"), line);
+    }
+
     /** A one-tensor safetensors file: F32 values as a square matrix. */
     private static void writeSafetensors(Path file, String name, float[] values) throws IOException {
         int side = (int) Math.sqrt(values.length);
