@@ -496,8 +496,8 @@ def main():
         m = jlama["meta"]
         out.append(f"{JLAMA_NOTE}. Jlama {m.get('jlama')} (bench/jlama-peer) on {m.get('java')}, {m.get('kernels')} "
                    f"({m.get('vector_bits')}-bit vectors), {m.get('threads')} threads; {m.get('working')}; loads the same "
-                   "Hugging Face directories (scripts/tessera create-model, seed 5) as written, F32 and BF16, and quantizes "
-                   "the F32 one to its Q4 on load; each figure is the best of the iterations' mean step time, as JMH's.")
+                   "Hugging Face directories (scripts/tessera create-model, seed 5) as written, F32 and BF16, and the F32 one "
+                   "through its quantizer to its Q4; each figure is the best of the iterations' mean step time, as JMH's.")
     for i, n in enumerate(notes, start=FIRST_HOW_NOTE):
         out.append(f"{i}. {n}")
     out += ["", machine_block(meta, peer)]
