@@ -220,6 +220,7 @@ READ_ROWS = [("Blas1Benchmark", "sumBeyondCaches", "sum_1G")]
 LOWER_IS_BETTER = {"ns/call", "ms"}
 # the notes under the table: how each side ran, then one per way a peer measured a row
 PYTORCH_NOTE, TESSERA_NOTE, JLAMA_NOTE, FIRST_HOW_NOTE = 1, 2, 3, 4
+PYTORCH_REASON_CHARS = 60  # a Python exception's message can be long; Jlama's reasons are one bounded line
 
 
 # ---- reading the inputs ---------------------------------------------------------------------------------------
@@ -372,8 +373,9 @@ def main():
         found = [(doc["results"][k]["seconds"], k) for k in keys if k in doc["results"]]
         return min(found) if found else (None, None)
 
-    def peer_cells(doc, engine, note, spec, keys, t):
-        """A peer's figure for a row (with the note of how it was measured) and the ratio of its time to Tessera's t."""
+    def peer_cells(doc, engine, note, spec, keys, t, reason_chars=None):
+        """A peer's figure for a row (with the note of how it was measured) and the ratio of its time to Tessera's t;
+        where it failed, its reason, cut to reason_chars."""
         if keys is None:
             return ["—", "—"]
         if isinstance(keys, str):
@@ -384,7 +386,7 @@ def main():
         if pt is None:
             reasons = [doc["errors"][k] for k in keys if k in doc["errors"]]
             if reasons:  # a reason the peer gives for not running a row is shown whole, a failure shortened
-                return [reasons[0] if reasons[0].startswith("n/a") else f"failed: {reasons[0][:60]}", "—"]
+                return [reasons[0] if reasons[0].startswith("n/a") else f"failed: {reasons[0][:reason_chars]}", "—"]
             return [f"not measured ({doc['failed']})" if doc.get("failed") else "not measured", "—"]
         how = f"{engine}: {doc['results'][key]['how']}"
         if how not in notes:
@@ -424,7 +426,7 @@ def main():
     for spec in ROWS:
         cells = [spec["op"], spec["size"]]
         if isinstance(spec["tessera"], str):  # a row only the peers have
-            cells += [spec["tessera"], *peer_cells(peer, "PyTorch", PYTORCH_NOTE, spec, spec["peer"], None),
+            cells += [spec["tessera"], *peer_cells(peer, "PyTorch", PYTORCH_NOTE, spec, spec["peer"], None, PYTORCH_REASON_CHARS),
                       *peer_cells(jlama, "Jlama", JLAMA_NOTE, spec, spec["jlama"], None), "—", "—"]
             lines.append("| " + " | ".join(cells) + " |")
             continue
@@ -445,7 +447,7 @@ def main():
         claimed.add(e["benchmark"] + str(sorted((e.get("params") or {}).items())))
         t, err = jmh_seconds(e, spec)
         cells.append(figure(spec, t) + (f" ±{err * 100:.0f}%" if err is not None else ""))
-        cells += peer_cells(peer, "PyTorch", PYTORCH_NOTE, spec, spec["peer"], t)
+        cells += peer_cells(peer, "PyTorch", PYTORCH_NOTE, spec, spec["peer"], t, PYTORCH_REASON_CHARS)
         cells += peer_cells(jlama, "Jlama", JLAMA_NOTE, spec, spec["jlama"], t)
         mem = ceilings[spec["ceiling"]]
         bound, tr = roofline(spec, mem, fl)
