@@ -35,9 +35,8 @@ import jdk.incubator.vector.FloatVector;
  *
  * <p>{@code DIR/<preset>-f32} and {@code DIR/<preset>-bf16} hold each model in F32 and in BF16. Weights: {@code f32} and
  * {@code bf16} as stored, {@code q4} the F32 directory quantized by Jlama's quantizer (its own 4-bit format), written
- * once into {@code DIR/jlama}. Each
- * variant is prefilled once with {@code max(contexts) - 1} tokens; a step feeds one token at position {@code context - 1}
- * (so it attends to {@code context} positions; the entry it writes is rewritten by the next step, the context stays
+ * once into {@code DIR/jlama}. Each variant is prefilled once with {@code max(contexts) - 1} tokens; a step feeds one
+ * token at position {@code context - 1} (so it attends to {@code context} positions; the entry it writes is rewritten by the next step, the context stays
  * fixed) and computes the logits and the greedy next token, as Jlama's own generation loop does per token. A figure is
  * the best of the measurement iterations' mean step time, as scripts/bench reads JMH's.
  *
@@ -106,15 +105,15 @@ public final class JlamaPeer {
         meta.put("threads", PhysicalCoreExecutor.instance.get().getCoreCount());
         meta.put("kernels", TensorOperationsProvider.get().name());
         meta.put("vector_bits", FloatVector.SPECIES_PREFERRED.vectorBitSize());
-        meta.put("working", "F32 activations and KV cache, I8-quantized activations where the weights are Q4 (Jlama's defaults)");
+        meta.put("working", "working memory (activations, KV cache) F32, quantized working type I8 as Jlama's CLI defaults "
+                + "(Jlama multiplies F32 weights in F32, BF16 weights with BF16 activations, Q4 weights with I8 activations)");
         System.out.printf("jlama-peer: Jlama %s, %s, %d threads%n", meta.get("jlama"), meta.get("kernels"), meta.get("threads"));
         for (String preset : options.presets) {
             for (Weights weights : Weights.values()) {
                 measure(preset, weights);
-                write();
+                write(); // after every variant, so that a crash later keeps what was measured
             }
         }
-        write();
     }
 
     private void measure(String preset, Weights weights) {
