@@ -36,9 +36,10 @@ import jdk.incubator.vector.FloatVector;
  * <p>{@code DIR/<preset>-f32} and {@code DIR/<preset>-bf16} hold each model in F32 and in BF16. Weights: {@code f32} and
  * {@code bf16} as stored, {@code q4} the F32 directory quantized by Jlama's quantizer (its own 4-bit format), written
  * once into {@code DIR/jlama}. Each variant is prefilled once with {@code max(contexts) - 1} tokens; a step feeds one
- * token at position {@code context - 1} (so it attends to {@code context} positions; the entry it writes is rewritten by the next step, the context stays
- * fixed) and computes the logits and the greedy next token, as Jlama's own generation loop does per token. A figure is
- * the best of the measurement iterations' mean step time, as scripts/bench reads JMH's.
+ * token at position {@code context - 1} (so it attends to {@code context} positions; the entry it writes is rewritten
+ * by the next step, the context stays fixed) and computes the logits and the greedy next token, as Jlama's own
+ * generation loop does per token. A figure is the best of the measurement iterations' mean step time, as scripts/bench
+ * reads JMH's.
  *
  * <p>Writes peer.py's JSON shape: {@code {"meta": {...}, "results": {key: {"seconds": s, "how": "..."}}, "errors":
  * {key: "one line"}}} with keys {@code <preset>/<weights>/ctx<context>} (bench/decode_keys.py's jlama_key).
