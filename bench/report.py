@@ -205,7 +205,8 @@ for _ctx in DECODE_CONTEXTS:
                         "tok/s", bytes_=_bytes, flops=_flops, issue=14, ceiling="read",
                         jlama=[jlama_key(_model, _weights, _ctx)] if _weights in JLAMA_WEIGHTS else "n/a: Jlama has no int8 weights"))
         if _weights == "int8-all":  # after a model's rows: Jlama's own 4-bit weights, which neither other side has
-            ROWS.append(row("decoder", f"decode 1 token, {MODEL_SHAPES[_model]}, Jlama's Q4 weights (head and embeddings too)", f"context {_ctx}",
+            ROWS.append(row("decoder", f"decode 1 token, {MODEL_SHAPES[_model]}, Jlama's Q4 weights (head and embeddings too)",
+                            f"context {_ctx}",
                             "n/a: Tessera has no 4-bit weights", "n/a: no 4-bit weights in bench/peer.py", "tok/s",
                             jlama=[jlama_key(_model, JLAMA_Q4, _ctx)]))
 BATCHED_DECODE_ROWS = [r for r in MODEL_DECODE_ROWS if r[1] in ("f32", "int8")]
