@@ -1,9 +1,7 @@
 #!/usr/bin/python3
 """Joins the JMH results and the PyTorch peer results of one scripts/bench run into one table.
 
-    bench/report.py --jmh jmh.json --peer peer.json [--meta run.json] [--out table.md] [--doc docs/PERFORMANCE.md]
-
-    bench/report.py ... [--jlama jlama.json]
+    bench/report.py --jmh jmh.json --peer peer.json [--jlama jlama.json] [--meta run.json] [--out table.md] [--doc FILE]
 
 Columns: operation, size, Tessera figure, PyTorch figure, speed ratio (Tessera / PyTorch: above 1 means
 Tessera is faster), Jlama figure and Tessera / Jlama (whole-model decode rows only; bench/jlama-peer writes them),
