@@ -27,3 +27,13 @@ PREFILL_TOKENS = (128, 1024)
 def prefill_key(decode_key, tokens):
     """The peer result key of a prefill row, from the decode row's key of the same model and weights."""
     return decode_key.replace("model_decode", "model_prefill") + f"_t{tokens}"
+
+
+# Jlama's weights beside Tessera's: the same F32 and BF16 directories, and its own 4-bit format (it has no int8 weights)
+JLAMA_WEIGHTS = ("f32", "bf16")
+JLAMA_Q4 = "q4"
+
+
+def jlama_key(model, weights, ctx):
+    """The result key of bench/jlama-peer (JlamaPeer.key spells it the same) for a ModelDecodeBenchmark model and context."""
+    return f"{model}/{weights}/ctx{ctx}"

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Joins the JMH results and the PyTorch peer results of one scripts/bench run into one table.
 
-    bench/report.py --jmh jmh.json --peer peer.json [--meta run.json] [--out table.md] [--doc docs/PERFORMANCE.md]
+    bench/report.py --jmh jmh.json --peer peer.json [--jlama jlama.json] [--meta run.json] [--out table.md] [--doc FILE]
 
 Columns: operation, size, Tessera figure, PyTorch figure, speed ratio (Tessera / PyTorch: above 1 means
-Tessera is faster), what bounds the row, and the fraction of that bound Tessera reaches. The bound of a row
+Tessera is faster), Jlama figure and Tessera / Jlama (whole-model decode rows only; bench/jlama-peer writes them),
+what bounds the row, and the fraction of that bound Tessera reaches. The bound of a row
 is its roofline time, max(bytes / B, FLOPs / P), where B is the best STREAM copy bandwidth measured in this
 run (Tessera's or PyTorch's) or, for rows that read far more than they write out of more memory than the caches
 hold (decoding: every weight once), the best read bandwidth R (a sum over 1 GiB), and P the best OpenBLAS sgemm
@@ -27,7 +28,8 @@ import os
 import re
 import sys
 
-from decode_keys import BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, PREFILL_TOKENS, batch_suffix, context_suffix, prefill_key
+from decode_keys import (BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, JLAMA_Q4, JLAMA_WEIGHTS, PREFILL_TOKENS, batch_suffix,
+                         context_suffix, jlama_key, prefill_key)
 
 MB = 1 << 20
 F32 = 4
@@ -100,14 +102,15 @@ def linear_work(batch, n=4096):
 
 
 # ---- the rows -------------------------------------------------------------------------------------------------
-# tessera: (JMH class, method, params) ; peer: candidate keys in peer.json (the fastest is shown) or a
-# "n/a: reason" string ; unit: how the figure is shown ; per_op: units per op for ops/s-style units.
+# tessera: (JMH class, method, params), or a "n/a: reason" string for a row only a peer has ; peer: candidate keys in
+# peer.json (the fastest is shown) or a "n/a: reason" string ; jlama: the same for jlama.json, None where Jlama has no
+# counterpart ; unit: how the figure is shown ; per_op: units per op for ops/s-style units.
 # ceiling: "copy" (B) or "read" (R) bandwidth for the bytes term.
 def row(group, op, size, tessera, peer, unit, bytes_=0, flops=0, metric="time", per_op=1, issue=None, note=None,
-        ceiling="copy"):
+        ceiling="copy", jlama=None):
     return {"group": group, "op": op, "size": size, "tessera": tessera, "peer": peer, "unit": unit,
             "bytes": bytes_, "flops": flops, "metric": metric, "per_op": per_op, "issue": issue, "note": note,
-            "ceiling": ceiling}
+            "ceiling": ceiling, "jlama": jlama}
 
 
 N64 = 64 << 20
@@ -203,13 +206,20 @@ MODEL_DECODE_ROWS = [  # (model, weights, what the row says, the peer's key at c
     ("tinyllama", "int8", "TinyLlama shape, int8 projections and head", "model_decode_tinyllama_int8"),
     ("tinyllama", "int8-all", "TinyLlama shape, int8 projections, head and embeddings", None),
 ]
+MODEL_SHAPES = {"gpt2-small": "GPT-2-small shape", "tinyllama": "TinyLlama shape"}
 for _ctx in DECODE_CONTEXTS:
     for _model, _weights, _what, _peer in MODEL_DECODE_ROWS:
         _bytes, _flops = model_decode_work(_model, _weights, _ctx)
         ROWS.append(row("decoder", "decode 1 token, " + _what, f"context {_ctx}",
                         ("ModelDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "context": str(_ctx)}),
                         [_peer + context_suffix(_ctx)] if _peer else "n/a: PyTorch has no int8 embedding",
-                        "tok/s", bytes_=_bytes, flops=_flops, issue=14, ceiling="read"))
+                        "tok/s", bytes_=_bytes, flops=_flops, issue=14, ceiling="read",
+                        jlama=[jlama_key(_model, _weights, _ctx)] if _weights in JLAMA_WEIGHTS else "n/a: Jlama has no int8 weights"))
+        if _weights == "int8-all":  # after a model's rows: Jlama's own 4-bit weights, which neither other side has
+            ROWS.append(row("decoder", f"decode 1 token, {MODEL_SHAPES[_model]}, Jlama's Q4 weights (head and embeddings too)",
+                            f"context {_ctx}",
+                            "n/a: Tessera has no 4-bit weights", "n/a: no 4-bit weights in bench/peer.py", "tok/s",
+                            jlama=[jlama_key(_model, JLAMA_Q4, _ctx)]))
 BATCHED_DECODE_ROWS = [r for r in MODEL_DECODE_ROWS if r[1] in ("f32", "int8")]
 for _model, _weights, _what, _peer in BATCHED_DECODE_ROWS:
     _bytes, _flops = model_decode_work(_model, _weights, BATCHED_CONTEXT, DECODE_BATCH)
@@ -226,6 +236,9 @@ for _tokens in PREFILL_TOKENS:
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 READ_ROWS = [("Blas1Benchmark", "sumBeyondCaches", "sum_1G")]
 LOWER_IS_BETTER = {"ns/call", "ms"}
+# the notes under the table: how each side ran, then one per way a peer measured a row
+PYTORCH_NOTE, TESSERA_NOTE, JLAMA_NOTE, FIRST_HOW_NOTE = 1, 2, 3, 4
+PYTORCH_REASON_CHARS = 60  # a Python exception's message can be long; Jlama's reasons are one bounded line
 
 
 # ---- reading the inputs ---------------------------------------------------------------------------------------
@@ -352,6 +365,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jmh", required=True)
     ap.add_argument("--peer", required=True)
+    ap.add_argument("--jlama", help="jlama.json written by bench/jlama-peer (the Jlama column)")
     ap.add_argument("--meta", help="run.json written by scripts/bench (command, start, load average)")
     ap.add_argument("--ttft", help="the time-to-first-token runs' log written by scripts/bench")
     ap.add_argument("--out", help="also write the markdown here")
@@ -360,20 +374,43 @@ def main():
 
     jmh = load_jmh(args.jmh)
     peer = load_peer(args.peer)
+    jlama = load_peer(args.jlama)
     meta = {}
     if args.meta and os.path.exists(args.meta):
         with open(args.meta) as f:
             meta = json.load(f)
     classes = {k[0] for k in jmh}
-    peer_down = peer.get("error")
 
     def tessera_entry(spec):
         cls, method, params = spec["tessera"]
         return jmh.get((cls, method, frozenset(params.items())))
 
-    def peer_best(keys):
-        found = [(peer["results"][k]["seconds"], k) for k in keys if k in peer["results"]]
+    def peer_best(keys, doc=peer):
+        """(seconds, key) of the fastest of keys a peer measured, or (None, None); keys may be an "n/a" string or None."""
+        if doc.get("error") or not isinstance(keys, list):
+            return None, None
+        found = [(doc["results"][k]["seconds"], k) for k in keys if k in doc["results"]]
         return min(found) if found else (None, None)
+
+    def peer_cells(doc, engine, note, spec, keys, t, reason_chars=None):
+        """A peer's figure for a row (with the note of how it was measured) and the ratio of its time to Tessera's t;
+        where it failed, its reason, cut to reason_chars."""
+        if keys is None:
+            return ["—", "—"]
+        if isinstance(keys, str):
+            return [keys, "—"]
+        if doc.get("error"):
+            return [f"unavailable ({note})", "—"]
+        pt, key = peer_best(keys, doc)
+        if pt is None:
+            reasons = [doc["errors"][k] for k in keys if k in doc["errors"]]
+            if reasons:  # a reason the peer gives for not running a row is shown whole, a failure shortened
+                return [reasons[0] if reasons[0].startswith("n/a") else f"failed: {reasons[0][:reason_chars]}", "—"]
+            return [f"not measured ({doc['failed']})" if doc.get("failed") else "not measured", "—"]
+        how = f"{engine}: {doc['results'][key]['how']}"
+        if how not in notes:
+            notes.append(how)
+        return [figure(spec, pt) + f" ({notes.index(how) + FIRST_HOW_NOTE})", f"{pt / t:.2f}x" if t else "—"]
 
     def best_bandwidth(rows, what):
         """(bytes/s, where from): the best of Tessera's and PyTorch's figures of these (JMH class, method, peer key)."""
@@ -398,57 +435,51 @@ def main():
             sgemms.append((2 * int(n) ** 3 / jmh_seconds(e, {"metric": "time"})[0], f"cblas_sgemm {n}^3"))
     fl, fl_from = max(sgemms) if sgemms else (None, "no cblas_sgemm measured")
 
-    header = ["operation", "size", "Tessera", "PyTorch", "Tessera / PyTorch", "bound", "of bound"]
+    header = ["operation", "size", "Tessera", "PyTorch", "Tessera / PyTorch", "Jlama", "Tessera / Jlama", "bound", "of bound"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    bheader = ["operation", "size", "bytes", "FLOPs", "bytes / B", "FLOPs / P", "Tessera time", "of bound", "PyTorch of bound"]
+    bheader = ["operation", "size", "bytes", "FLOPs", "bytes / B", "FLOPs / P", "Tessera time", "of bound", "PyTorch of bound",
+               "Jlama of bound"]
     blines = ["| " + " | ".join(bheader) + " |", "|" + "---|" * len(bheader)]
     notes = []
     claimed = set()
     for spec in ROWS:
-        cls = spec["tessera"][0]
         cells = [spec["op"], spec["size"]]
+        if isinstance(spec["tessera"], str):  # a row only the peers have
+            cells += [spec["tessera"], *peer_cells(peer, "PyTorch", PYTORCH_NOTE, spec, spec["peer"], None, PYTORCH_REASON_CHARS),
+                      *peer_cells(jlama, "Jlama", JLAMA_NOTE, spec, spec["jlama"], None), "—", "—"]
+            lines.append("| " + " | ".join(cells) + " |")
+            continue
+        cls = spec["tessera"][0]
         if cls not in classes:
             issue = spec["issue"]
             why = f"issue {issue}" if isinstance(issue, int) else f"{issue} issue" if issue else "no benchmark"
-            cells += [f"not built yet ({why})", "—", "—", "—", "—"]
+            cells += [f"not built yet ({why})"] + ["—"] * (len(header) - 3)
             lines.append("| " + " | ".join(cells) + " |")
             continue
         if spec["tessera"][1] is None:  # a class that landed before its row was declared: printed with the extras
             continue
         e = tessera_entry(spec)
         if e is None:
-            cells += ["missing from the JMH results", "—", "—", "—", "—"]
+            cells += ["missing from the JMH results"] + ["—"] * (len(header) - 3)
             lines.append("| " + " | ".join(cells) + " |")
             continue
         claimed.add(e["benchmark"] + str(sorted((e.get("params") or {}).items())))
         t, err = jmh_seconds(e, spec)
         cells.append(figure(spec, t) + (f" ±{err * 100:.0f}%" if err is not None else ""))
-        if isinstance(spec["peer"], str):
-            cells += [spec["peer"], "—"]
-        elif peer_down:
-            cells += ["unavailable (1)", "—"]
-        else:
-            pt, pkey = peer_best(spec["peer"])
-            if pt is None:
-                reasons = [peer["errors"][k] for k in spec["peer"] if k in peer["errors"]]
-                cells += [f"failed: {reasons[0][:60]}" if reasons else
-                          f"not measured ({peer['failed']})" if peer.get("failed") else "not measured", "—"]
-            else:
-                how = peer["results"][pkey]["how"]
-                if how not in notes:
-                    notes.append(how)
-                cells += [figure(spec, pt) + f" ({notes.index(how) + 3})", f"{pt / t:.2f}x"]
+        cells += peer_cells(peer, "PyTorch", PYTORCH_NOTE, spec, spec["peer"], t, PYTORCH_REASON_CHARS)
+        cells += peer_cells(jlama, "Jlama", JLAMA_NOTE, spec, spec["jlama"], t)
         mem = ceilings[spec["ceiling"]]
         bound, tr = roofline(spec, mem, fl)
         cells += [bound, f"{tr / t * 100:.0f}%" if tr else "—"]
         lines.append("| " + " | ".join(cells) + " |")
         if tr:
-            pt = None if peer_down or isinstance(spec["peer"], str) else peer_best(spec["peer"])[0]
+            pt, jt = peer_best(spec["peer"])[0], peer_best(spec["jlama"], jlama)[0]
             blines.append("| " + " | ".join([
                 spec["op"], spec["size"], fmt_bytes(spec["bytes"]), fmt_flops(spec["flops"]),
                 (fmt_time(spec["bytes"] / mem) + (" (R)" if spec["ceiling"] == "read" else "")) if mem else "?",
                 fmt_time(spec["flops"] / fl) if fl and spec["flops"] else "—",
-                fmt_time(t), f"{tr / t * 100:.0f}%", f"{tr / pt * 100:.0f}%" if pt else "—"]) + " |")
+                fmt_time(t), f"{tr / t * 100:.0f}%", f"{tr / pt * 100:.0f}%" if pt else "—",
+                f"{tr / jt * 100:.0f}%" if jt else "—"]) + " |")
 
     extras = [e for k, e in jmh.items()
               if e["benchmark"] + str(sorted((e.get("params") or {}).items())) not in claimed]
@@ -457,7 +488,7 @@ def main():
         params = ", ".join(f"{k}={v}" for k, v in (e.get("params") or {}).items())
         name = e["benchmark"].split(".", 3)[-1].replace("io.tessera.jmh.", "")
         lines.append(f"| {name} | {params or '—'} | {fmt_num(pm['score'])} {pm['scoreUnit']} | "
-                     "no peer wired in bench/report.py yet | — | — | — |")
+                     "no peer wired in bench/report.py yet" + " | —" * (len(header) - 4) + " |")
 
     out = ["## Results", "", *lines, "", *loading_lines(args.ttft), "Ceilings measured in this run:", ""]
     out.append(f"- memory bandwidth B = {fmt_num(bw / 1e9)} GB/s (best copy: {bw_from})" if bw else f"- memory bandwidth: {bw_from}")
@@ -469,19 +500,27 @@ def main():
             "least once; memory-bound kernels that read more than they write can pass 100% of B, because B is a copy, "
             "whose writes cost more than reads, and cache-resident ones can too.", "",
             *blines, "", "Notes:", ""]
-    if peer_down:
-        out.append(f"1. PyTorch side unavailable: {peer_down}")
+    if peer.get("error"):
+        out.append(f"{PYTORCH_NOTE}. PyTorch side unavailable: {peer['error']}")
     else:
         m = peer["meta"]
-        out.append(f"1. PyTorch {m.get('torch')} / numpy {m.get('numpy')} under {m.get('executable')}, "
+        out.append(f"{PYTORCH_NOTE}. PyTorch {m.get('torch')} / numpy {m.get('numpy')} under {m.get('executable')}, "
                    f"{m.get('torch_threads')} threads, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}, "
                    f"OPENBLAS_THREAD_TIMEOUT={m.get('OPENBLAS_THREAD_TIMEOUT')}, "
                    f"ATEN_CPU_CAPABILITY={m.get('ATEN_CPU_CAPABILITY')}; each figure is the best of 3-4 rounds' "
                    "median call time; where PyTorch has several ways, the fastest is shown.")
-    out.append("2. Tessera: the best of the 5 one-second JMH measurement iterations; ±: JMH's 99.9% interval of "
-               "the mean of those iterations, relative (how noisy the row was). Ratio = PyTorch time / Tessera time.")
-    for i, n in enumerate(notes, start=3):
-        out.append(f"{i}. PyTorch: {n}")
+    out.append(f"{TESSERA_NOTE}. Tessera: the best of the 5 one-second JMH measurement iterations; ±: JMH's 99.9% interval of "
+               "the mean of those iterations, relative (how noisy the row was). Ratio = peer time / Tessera time.")
+    if jlama.get("error"):
+        out.append(f"{JLAMA_NOTE}. Jlama side unavailable: {jlama['error']}")
+    else:
+        m = jlama["meta"]
+        out.append(f"{JLAMA_NOTE}. Jlama {m.get('jlama')} (bench/jlama-peer) on {m.get('java')}, {m.get('kernels')} "
+                   f"({m.get('vector_bits')}-bit vectors), {m.get('threads')} threads; {m.get('working')}; loads the same "
+                   "Hugging Face directories (scripts/tessera create-model, seed 5) as written, F32 and BF16, and the F32 one "
+                   "through its quantizer to its Q4; each figure is the best of the iterations' mean step time, as JMH's.")
+    for i, n in enumerate(notes, start=FIRST_HOW_NOTE):
+        out.append(f"{i}. {n}")
     out += ["", machine_block(meta, peer)]
     text = "\n".join(out) + "\n"
 
