@@ -25,6 +25,7 @@
 #define TILE_K (2 * TILE_PAIRS) /* inputs per weight tile row */
 #define ROW_GROUP (4 * TILE_ROWS)
 #define PIECES 3
+#define ROW_BLOCK 128 /* rows packed and multiplied at a time (see ts_gemm_bf16_f32) */
 
 /* x's top 16 bits: the BF16 value nearest x toward zero, which never overflows (rounding x to nearest can, above
  * 3.3961e38), and whose difference from x is exact in F32 and has at most 16 significant bits. */
@@ -77,8 +78,8 @@ AMX_TARGET static void bf16_worker(int64_t m, int64_t n, int64_t k, const uint16
     _tile_release();
 }
 
-int TS_FN(ts_gemm_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, const uint16_t *w, float *y) {
-    if (!TS_FN(amx_ready)(AMX_BF16_BIT) || k % TILE_K != 0) return TS_ERR_UNKNOWN;
+/* Rows [0, m) of one block (at most ROW_BLOCK): x's pieces packed, then every channel against them. */
+static int gemm_row_block(int64_t m, int64_t n, int64_t k, const float *x, const uint16_t *w, float *y) {
     const int64_t rows = (m + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS;
     const int64_t ldp = rows * 4; /* bytes per packed row of 2 inputs */
     const int64_t piece_bytes = (k / 2) * ldp;
@@ -107,6 +108,18 @@ int TS_FN(ts_gemm_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, con
             for (int64_t c = 0; c < k; c++) s += x[i * k + c] * ts_bf16_to_f32(w[j * k + c]);
             y[i * n + j] = s;
         }
+    }
+    return TS_OK;
+}
+
+int TS_FN(ts_gemm_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, const uint16_t *w, float *y) {
+    if (!TS_FN(amx_ready)(AMX_BF16_BIT) || k % TILE_K != 0) return TS_ERR_UNKNOWN;
+    /* A block of rows at a time, so that its packed pieces stay in the core's L2 while every channel tile passes
+     * over them (all 1024 rows of a prompt packed at once, 4.7 MB at k = 768, were re-read from L3 per channel
+     * tile: BF16 prefill of 1024 tokens ran at half the speed of 128); the weight is read once per block. */
+    for (int64_t r0 = 0; r0 < m; r0 += ROW_BLOCK) {
+        const int status = gemm_row_block(m - r0 < ROW_BLOCK ? m - r0 : ROW_BLOCK, n, k, x + r0 * k, w, y + r0 * n);
+        if (status != TS_OK) return status;
     }
     return TS_OK;
 }

@@ -19,7 +19,7 @@ class Bf16ProductPathsTest {
     @Test
     void manyRowsAgreeWithEightRowSlicesAndKeepNonFiniteInputs() {
         System.out.printf("BF16-weight products of more than 8 rows on AMX tiles: %s%n", CpuBackend.amx().bf16());
-        int m = 40;
+        int m = 280; // beyond two of the AMX path's 128-row blocks
         int k = 256;
         int n = 53;
         SplittableRandom rng = new SplittableRandom(9);
@@ -29,6 +29,7 @@ class Bf16ProductPathsTest {
         }
         xs[5 * k + 17] = Float.POSITIVE_INFINITY;
         xs[30 * k + 3] = Float.NaN;
+        xs[200 * k + 9] = Float.NEGATIVE_INFINITY; // in the second block
         try (TensorScope scope = TensorScope.open()) {
             Tensor x = Tensor.of(xs, m, k);
             Tensor w = Tensor.randn(Device.CPU, 4, 0, n, k).to(DType.BF16);
