@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import java.util.stream.IntStream;
+import java.util.stream.LongStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -111,6 +112,10 @@ class CudaCoalescingTest {
                         new int[] {1}, empty(DType.F32, ROWS))),
                 new Case("ts_reduce_adjacent_f32", "sum " + matrix + " over dim 0", b -> b.reduce(Ops.Reduce.SUM, random(ROWS, COLS),
                         new int[] {0}, empty(DType.F32, COLS))),
+                new Case("ts_rope_f32", "x [" + ROWS + ", 16 heads, 64] at positions 0.." + (ROWS - 1) + " of [" + ROWS + ", 64] tables",
+                        b -> b.rope(random(ROWS, 16, 64), random(ROWS, 64), random(ROWS, 64),
+                                Tensor.of(LongStream.range(0, ROWS).toArray(), ROWS).to(Device.cuda(0)), false,
+                                empty(DType.F32, ROWS, 16, 64))),
                 new Case("ts_causal_attention_f32", "decode: q [2, 8, 1, 64], k and v 512 positions of [2, 8, 1024, 64] caches",
                         b -> b.causalAttention(random(2, 8, 1, 64), random(2, 8, 1024, 64).slice(2, 0, 512),
                                 random(2, 8, 1024, 64).slice(2, 0, 512), 0.125f, empty(DType.F32, 2, 1, 8, 64))),
