@@ -25,15 +25,6 @@
 namespace ts_emu {
 namespace {
 
-// TESSERA_CUDA_EMU_RECORD=1 records every launch and prints the report when the process exits.
-void print_report();
-const bool record_all = [] {
-    const char *text = std::getenv("TESSERA_CUDA_EMU_RECORD");
-    if (text == nullptr || *text == '\0') return false;
-    std::atexit(print_report);
-    return true;
-}();
-
 constexpr unsigned SECTOR = 32;
 constexpr size_t CAPACITY = size_t{1} << 22;  // accesses of one block; more are dropped and the stats marked
 
@@ -53,6 +44,17 @@ bool recording;      // while a recorded launch runs
 AccessStats totals;  // of the running launch
 std::map<std::string, AccessStats> by_kernel;
 bool switched_on;  // by tsEmuRecordAccesses
+
+// TESSERA_CUDA_EMU_RECORD=1 records every launch and prints the report when the process exits. Registered after
+// by_kernel is constructed, so that the handler runs before by_kernel is destroyed (registered first, it read a
+// destroyed map at exit and the JVM died of SIGSEGV).
+void print_report();
+const bool record_all = [] {
+    const char *text = std::getenv("TESSERA_CUDA_EMU_RECORD");
+    if (text == nullptr || *text == '\0') return false;
+    std::atexit(print_report);
+    return true;
+}();
 
 double percent(uint64_t part, uint64_t whole) { return whole == 0 ? 100.0 : 100.0 * part / whole; }
 
