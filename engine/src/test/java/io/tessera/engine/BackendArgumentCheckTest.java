@@ -83,6 +83,8 @@ class BackendArgumentCheckTest {
         add("crossEntropy", d -> new Object[] {f32(d, 3, 4), i64(d, 0, 3, 1), f32(d, 3), f32(d, 3)}, Map.of(1, INDEX));
         add("crossEntropyBackward", d -> new Object[] {f32(d, 3, 4), i64(d, 0, 3, 1), f32(d, 3), f32(d, 3), f32(d, 3, 4)},
                 Map.of(1, INDEX));
+        add("rope", d -> new Object[] {f32(d, 3, 2, 4), f32(d, 5, 4), f32(d, 5, 4), i64(d, 0, 4, 2), false, f32(d, 3, 2, 4)},
+                Map.of(3, EnumSet.of(DType.I64)));
         add("embedding", d -> new Object[] {f32(d, 5, 4), i64(d, 4, 0, 4), f32(d, 3, 4)}, Map.of(1, INDEX), 0);
         add("embeddingBackward", d -> new Object[] {f32(d, 3, 4), i64(d, 4, 0, 4), f32(d, 5, 4)}, Map.of(1, INDEX), 2);
         add("causalAttention", d -> new Object[] {f32(d, 1, 2, 3, 4), f32(d, 1, 2, 5, 4), f32(d, 1, 2, 5, 4), 0.5f, f32(d, 1, 3, 2, 4)},
