@@ -237,7 +237,9 @@ public final class PeerServer implements AutoCloseable {
         try {
             config.registry.announce(info, config.heartbeat.multipliedBy(3));
         } catch (RuntimeException e) {
-            LOG.log(System.Logger.Level.WARNING, "announcing to the registry failed (retried next heartbeat): " + e.getMessage());
+            if (!timers.isShutdown()) { // closing interrupts a heartbeat in flight: expected, not worth a warning
+                LOG.log(System.Logger.Level.WARNING, "announcing to the registry failed (retried next heartbeat): " + e.getMessage());
+            }
         }
     }
 
