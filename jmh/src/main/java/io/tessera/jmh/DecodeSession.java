@@ -26,10 +26,7 @@ final class DecodeSession implements AutoCloseable {
         this.context = context;
         this.cache = lm.newCache(batch, context);
         long vocab = lm.config().vocabSize();
-        long[] prompts = new long[batch * (context - 1)];
-        for (int i = 0; i < prompts.length; i++) {
-            prompts[i] = (i * 7919L) % vocab; // a different prompt per row
-        }
+        long[] prompts = promptIds(batch * (context - 1), vocab); // a different prompt per row
         long[] next = new long[batch];
         for (int b = 0; b < batch; b++) {
             next[b] = 42 + b;
@@ -38,6 +35,15 @@ final class DecodeSession implements AutoCloseable {
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
             lm.forward(Tensor.of(prompts, batch, context - 1), cache);
         }
+    }
+
+    /** {@code n} benchmark token ids spread over the vocabulary (the prompts the decode and prefill benchmarks feed). */
+    static long[] promptIds(int n, long vocab) {
+        long[] ids = new long[n];
+        for (int i = 0; i < n; i++) {
+            ids[i] = (i * 7919L) % vocab;
+        }
+        return ids;
     }
 
     /** One token per prompt at position context - 1: every block over the cached positions, then the logits. */

@@ -61,11 +61,7 @@ public class ModelPrefillBenchmark {
         }
         lm = ModelDecodeBenchmark.build(backend, model, weights);
         cache = lm.newCache(1, tokens);
-        long[] ids = new long[tokens];
-        for (int i = 0; i < tokens; i++) {
-            ids[i] = (i * 7919L) % config.vocabSize();
-        }
-        prompt = Tensor.of(ids, 1, tokens);
+        prompt = Tensor.of(DecodeSession.promptIds(tokens, config.vocabSize()), 1, tokens);
     }
 
     @TearDown
