@@ -25,6 +25,7 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -190,8 +191,9 @@ final class GenerateCommand implements Callable<Integer> {
                 int tokens = generations.stream().mapToInt(g -> g.ids().length).sum();
                 // what the peak is made of: the JVM before loading, the model as loaded, and the transient F32 copy of
                 // one tensor that converting or quantizing a BF16 / F16 weight makes (at most the largest)
-                long modelBytes = lm.stateDict().values().stream().mapToLong(t -> t.numel() * t.dtype().byteSize()).sum();
-                long largestF32 = lm.stateDict().values().stream().mapToLong(Tensor::numel).max().orElse(0) * Float.BYTES;
+                Collection<Tensor> held = lm.stateDict().values();
+                long modelBytes = held.stream().mapToLong(t -> t.numel() * t.dtype().byteSize()).sum();
+                long largestF32 = held.stream().mapToLong(Tensor::numel).max().orElse(0) * Float.BYTES;
                 spec.commandLine().getErr().printf("load %.2f s, generate %.2f s (%d tokens of %d prompts), peak resident %s"
                         + " (%s before loading; the model holds %d kB, its largest tensor as F32 is %d kB)%n",
                         (loaded - start) / 1e9, (done - loaded) / 1e9, tokens, prompts, peakResident(), residentAtStart,

@@ -129,10 +129,10 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
     }
 
     public long inFeatures() {
-        return weight.dim(inputMajor ? 0 : 1);
+        return outputMajor.dim(1);
     }
 
     public long outFeatures() {
-        return weight.dim(inputMajor ? 1 : 0);
+        return outputMajor.dim(0);
     }
 }

@@ -51,8 +51,7 @@ final class LlamaAttention extends Module {
         int group = heads / kvHeads;
         long keys = k.dim(2);
         double scale = 1.0 / Math.sqrt(headDim);
-        Tensor keyBias = positions.keyBias(5);
-        if (t > 1 && keyBias == null && !GradMode.isEnabled()) {
+        if (t > 1 && !positions.padded() && !GradMode.isEnabled()) {
             // a prompt, for inference: the fused kernel per KV head, its query heads against that head's keys and values
             // broadcast (stride 0), with no [t, keys] score tensor; one query (decoding) keeps the products below, which
             // read K in place where the kernel would transpose it first
@@ -69,6 +68,7 @@ final class LlamaAttention extends Module {
         // [batch, kvHeads, T, hd], so k and v are read in place (a broadcast over the group copied them group times)
         Tensor grouped = q.reshape(batch, kvHeads, group * t, headDim);
         Tensor scores = grouped.matmul(k.transpose(-1, -2)).mul(scale).reshape(batch, kvHeads, group, t, keys);
+        Tensor keyBias = positions.keyBias(scores.rank());
         scores = (keyBias == null ? scores : scores.add(keyBias)).causalMask(past, Double.NEGATIVE_INFINITY);
         Tensor probabilities = scores.softmax(-1).reshape(batch, kvHeads, group * t, keys);
         Tensor attended = probabilities.matmul(v).reshape(batch, heads, t, headDim);
