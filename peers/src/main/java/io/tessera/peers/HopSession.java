@@ -3,11 +3,13 @@ package io.tessera.peers;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.StreamObserver;
 import io.tessera.peers.wire.ClientMessage;
 import io.tessera.peers.wire.Open;
 import io.tessera.peers.wire.Opened;
 import io.tessera.peers.wire.PeerGrpc;
 import io.tessera.peers.wire.Ping;
+import io.tessera.peers.wire.Pong;
 import io.tessera.peers.wire.ServerMessage;
 import io.tessera.peers.wire.Step;
 import io.tessera.peers.wire.WireTensor;
@@ -20,8 +22,10 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The client's end of one session stream. While it waits for results it pings the server every
- * {@code pingInterval}; a server that says nothing for {@code stallTimeout} (frozen, or its link is) is reported as
- * stalled long before the step's deadline.
+ * {@code pingInterval}, on the session stream and by a unary probe; a server that says nothing for {@code stallTimeout}
+ * (frozen, or its link is) is reported as stalled long before the step's deadline. The probe is its own HTTP/2 stream,
+ * so its answer is not queued behind a large step or result on the session stream: those take bytes / bandwidth to
+ * cross, and a long prompt's chunks sent at once on a slow link would otherwise read as a silent server.
  */
 final class HopSession implements AutoCloseable {
     /** Timing of the liveness checks and the deadline of a step. */
@@ -31,6 +35,21 @@ final class HopSession implements AutoCloseable {
     private final Timing timing;
     private final BlockingQueue<Object> inbox = new LinkedBlockingQueue<>();
     private final ClientCallStreamObserver<ClientMessage> requests;
+    private final PeerGrpc.PeerStub stub;
+    private final StreamObserver<Pong> probeAnswers = new StreamObserver<>() {
+        @Override
+        public void onNext(Pong pong) {
+            lastHeard = System.nanoTime();
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            // no answer within its deadline: the stall check sees the silence
+        }
+
+        @Override
+        public void onCompleted() {}
+    };
     private volatile long lastHeard = System.nanoTime();
     private long nonce;
     private Open pendingOpen; // sent, its answer not read yet
@@ -38,6 +57,7 @@ final class HopSession implements AutoCloseable {
     private HopSession(PeerInfo server, PeerGrpc.PeerStub stub, Timing timing) {
         this.server = server;
         this.timing = timing;
+        this.stub = stub;
         ClientResponseObserver<ClientMessage, ServerMessage> responses = new ClientResponseObserver<>() {
             private ClientCallStreamObserver<ClientMessage> call;
 
@@ -149,7 +169,9 @@ final class HopSession implements AutoCloseable {
             if (now > deadline) {
                 throw new PeerException(server.address() + ": no result within the step deadline " + timing.stepDeadline());
             }
-            send(ClientMessage.newBuilder().setPing(Ping.newBuilder().setNonce(++nonce)).build());
+            Ping ping = Ping.newBuilder().setNonce(++nonce).build();
+            send(ClientMessage.newBuilder().setPing(ping).build());
+            stub.withDeadlineAfter(timing.stallTimeout().toNanos(), TimeUnit.NANOSECONDS).probe(ping, probeAnswers);
         }
     }
 

@@ -27,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The layout of the PETALS table under emulated networks ({@link DelayingProxy}): decode steps/s at batch 1 after 128
  * and 2048 positions, parallel-forward tokens/s over 128 positions at batch 1 and 64, next to the local figures and
- * each row's floor (compute + round trips + bytes / bandwidth, measured in the same run). Only when asked:
+ * each row's floor (compute + round trips + bytes / bandwidth, measured in the same run), with 8-bit and with f32
+ * activations on the emulated links. Only when asked:
  * {@code -Dtessera.peers.bench=true} (a few minutes).
  */
 class NetworkBenchmarkTest {
@@ -43,20 +44,21 @@ class NetworkBenchmarkTest {
         {2 * CONFIG.layers() / 3, CONFIG.layers()}};
     private static final int DECODE_STEPS = 32;
     /**
-     * The forward rows' liveness timing: GPT-2-small's blocks at batch 64 x 128 positions compute for seconds per hop
-     * on the two cores the client, the servers and the proxies share, and the default 1 s of silence (meant for decoding
-     * steps) then fired without a fault; the decode rows keep the default.
+     * An emulated link in front of every server, or none ({@link #DIRECT}: the servers' own loopback sockets), and how
+     * hidden states cross it.
      */
-    private static final HopSession.Timing FORWARD_TIMING = new HopSession.Timing(Duration.ofMillis(200), Duration.ofSeconds(10),
-            Duration.ofSeconds(120));
-
-    /** An emulated link in front of every server, or none ({@link #DIRECT}: the servers' own loopback sockets). */
-    private record Network(String name, double bitsPerSecond, double rttMillis) {}
+    private record Network(String name, double bitsPerSecond, double rttMillis, Encoding encoding) {
+        Network in(Encoding other) {
+            return new Network(name, bitsPerSecond, rttMillis, other);
+        }
+    }
 
     /** No proxy: what the chain costs beyond compute with no network in the way (gRPC, the hops' hand-offs). */
-    private static final Network DIRECT = new Network("loopback, no proxy", Double.POSITIVE_INFINITY, 0);
+    private static final Network DIRECT = new Network("loopback, no proxy", Double.POSITIVE_INFINITY, 0,
+            Encoding.BLOCKWISE_INT8);
     /** The proxy with no delay and no bandwidth limit: what the emulation itself costs (its threads and extra sockets). */
-    private static final Network PROXY_ONLY = new Network("loopback through the proxy, no delay", Double.POSITIVE_INFINITY, 0);
+    private static final Network PROXY_ONLY = new Network("loopback through the proxy, no delay", Double.POSITIVE_INFINITY,
+            0, Encoding.BLOCKWISE_INT8);
 
     /** A registry that lists fixed servers (the proxies in front of them). */
     private record FixedRegistry(List<PeerInfo> servers) implements Registry {
@@ -81,14 +83,19 @@ class NetworkBenchmarkTest {
     void petalsTable() throws Exception {
         assumeTrue(Boolean.getBoolean("tessera.peers.bench"), "the network benchmark runs with -Dtessera.peers.bench=true");
         Path dir = Peers.writeModel(CONFIG, 1, tmp.resolve("model"));
-        List<Network> networks = List.of(DIRECT, PROXY_ONLY, new Network("1 Gbit/s, 2 ms RTT", 1e9, 2),
-                new Network("100 Mbit/s, 2 ms RTT", 1e8, 2), new Network("100 Mbit/s, 100 ms RTT", 1e8, 100));
+        List<Network> networks = new ArrayList<>(List.of(DIRECT, PROXY_ONLY));
+        for (Network emulated : List.of(new Network("1 Gbit/s, 2 ms RTT", 1e9, 2, Encoding.BLOCKWISE_INT8),
+                new Network("100 Mbit/s, 2 ms RTT", 1e8, 2, Encoding.BLOCKWISE_INT8),
+                new Network("100 Mbit/s, 100 ms RTT", 1e8, 100, Encoding.BLOCKWISE_INT8))) {
+            networks.add(emulated);
+            networks.add(emulated.in(Encoding.F32));
+        }
         List<String> rows = new ArrayList<>();
         try (CausalLm local = HfCheckpoint.load(dir); LocalCluster cluster = LocalCluster.start(dir, SPANS, null)) {
             decodeStepSeconds(local, 128); // warm-up: the JIT compiles the decode path first
             double[] localDecode = {best(3, () -> decodeStepSeconds(local, 128)), best(3, () -> decodeStepSeconds(local, 2048))};
             double[] localForward = {best(3, () -> forwardSeconds(local, 1)), best(3, () -> forwardSeconds(local, 64))};
-            rows.add(String.format("| local, one process | %.1f | %.1f | %.0f | %.0f | | |", 1 / localDecode[0], 1 / localDecode[1],
+            rows.add(String.format("| local, one process | | %.1f | %.1f | %.0f | %.0f | | |", 1 / localDecode[0], 1 / localDecode[1],
                     128 / localForward[0], 64 * 128 / localForward[1]));
             for (Network net : networks) {
                 List<DelayingProxy> proxies = new ArrayList<>();
@@ -103,17 +110,20 @@ class NetworkBenchmarkTest {
                     proxies.add(proxy);
                     listed.add(new PeerInfo(info.id(), "127.0.0.1:" + proxy.port(), info.from(), info.to(), info.throughput(), ""));
                 }
-                try (PeerClient client = new PeerClient(new FixedRegistry(listed), local, Peers.patientClient()
+                // the default liveness timing (1 s of silence is a stall) throughout: a false stall fails the benchmark
+                try (PeerClient client = new PeerClient(new FixedRegistry(listed), local, new PeerClient.Config().encoding(net.encoding())
                         .flowControlWindow(Double.isInfinite(net.bitsPerSecond()) ? 1 << 20
                                 : (int) Math.max(1 << 20, net.bitsPerSecond() / 8 * net.rttMillis() / 1e3 * 2)))) {
                     remoteDecodeSeconds(client, 128); // warm-up of the connections and the servers' decode path
                     int runs = net.rttMillis() < 10 ? 3 : 1; // a step at 100 ms RTT is all round trips: one run is steady
                     double[] decode = {best(runs, () -> remoteDecodeSeconds(client, 128)),
                         best(runs, () -> remoteDecodeSeconds(client, 2048))};
-                    double[] forward = {remoteForwardSeconds(client, listed, local, 1), remoteForwardSeconds(client, listed, local, 64)};
+                    double[] forward = {remoteForwardSeconds(client, listed, local, 1, net.encoding()),
+                        remoteForwardSeconds(client, listed, local, 64, net.encoding())};
                     double[] decodeFloor = {floor(localDecode[0], net, 1), floor(localDecode[1], net, 1)};
                     double[] forwardFloor = {floor(localForward[0], net, 128), floor(localForward[1], net, 64 * 128)};
-                    rows.add(String.format("| %s | %s | %s | %s | %s | %.0f%% | %.0f%% |", net.name(),
+                    rows.add(String.format("| %s | %s | %s | %s | %s | %s | %.0f%% | %.0f%% |", net.name(),
+                            net.encoding() == Encoding.F32 ? "f32" : "8-bit",
                             rate(1, decode[0], decodeFloor[0]), rate(1, decode[1], decodeFloor[1]),
                             rate(128, forward[0], forwardFloor[0]), rate(64 * 128, forward[1], forwardFloor[1]),
                             100 * localDecode[0] / decode[0], 100 * localForward[0] / forward[0]));
@@ -126,12 +136,12 @@ class NetworkBenchmarkTest {
         }
         System.out.printf("GPT-2 of %d blocks, hidden size %d, vocab %d; servers hold blocks %s%n", CONFIG.layers(), CONFIG.hiddenSize(),
                 CONFIG.vocabSize(), Arrays.deepToString(SPANS));
-        System.out.println("| network | decode steps/s, 128 | decode steps/s, 2048 | forward tokens/s, batch 1 | forward tokens/s, batch 64"
-                + " | decode kept (128) | forward kept (batch 1) |");
-        System.out.println("|---|---|---|---|---|---|---|");
+        System.out.println("| network | activations | decode steps/s, 128 | decode steps/s, 2048 | forward tokens/s, batch 1"
+                + " | forward tokens/s, batch 64 | decode kept (128) | forward kept (batch 1) |");
+        System.out.println("|---|---|---|---|---|---|---|---|");
         rows.forEach(System.out::println);
-        System.out.printf("8-bit activations: %d bytes per position per hop and direction (hidden %d)%n",
-                CONFIG.hiddenSize() + CONFIG.hiddenSize() / WireTensors.BLOCK * 4, CONFIG.hiddenSize());
+        System.out.printf("Activation bytes per position per hop and direction (hidden %d): 8-bit %d, f32 %d%n", CONFIG.hiddenSize(),
+                wireBytesPerPosition(Encoding.BLOCKWISE_INT8), wireBytesPerPosition(Encoding.F32));
     }
 
     /** The shortest of {@code runs} measurements: a neighbour's burst on this shared machine costs a run, not the figure. */
@@ -148,9 +158,14 @@ class NetworkBenchmarkTest {
         return String.format("%.1f (floor %.1f, %.2fx)", units / seconds, units / floorSeconds, seconds / floorSeconds);
     }
 
-    /** Compute + a round trip per hop + each hop's bytes (8-bit, both directions) over the bandwidth, for {@code positions}. */
+    /** A hidden state's bytes on the wire: 8-bit codes plus a float scale per block, or 4 bytes a unit. */
+    private static long wireBytesPerPosition(Encoding encoding) {
+        return encoding == Encoding.F32 ? 4 * CONFIG.hiddenSize() : CONFIG.hiddenSize() + CONFIG.hiddenSize() / WireTensors.BLOCK * 4;
+    }
+
+    /** Compute + a round trip per hop + each hop's bytes (both directions) over the bandwidth, for {@code positions}. */
     private static double floor(double computeSeconds, Network net, long positions) {
-        double bytesPerHop = 2.0 * positions * (CONFIG.hiddenSize() + CONFIG.hiddenSize() / WireTensors.BLOCK * 4);
+        double bytesPerHop = 2.0 * positions * wireBytesPerPosition(net.encoding());
         return computeSeconds + SPANS.length * (net.rttMillis() / 1e3 + bytesPerHop * 8 / net.bitsPerSecond());
     }
 
@@ -190,7 +205,8 @@ class NetworkBenchmarkTest {
     }
 
     /** Seconds of one forward over {@code batch} x 128 positions through sessions of that batch on every hop. */
-    private static double remoteForwardSeconds(PeerClient client, List<PeerInfo> servers, CausalLm local, int batch) {
+    private static double remoteForwardSeconds(PeerClient client, List<PeerInfo> servers, CausalLm local, int batch,
+            Encoding encoding) {
         double best = Double.MAX_VALUE;
         for (int run = 0; run < 2; run++) {
             List<HopSession> sessions = new ArrayList<>();
@@ -198,12 +214,12 @@ class NetworkBenchmarkTest {
                 long start = System.nanoTime();
                 WireTensor wire;
                 try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
-                    wire = WireTensors.encode(local.embed(Tensor.of(new long[batch * 128], batch, 128), 0), Encoding.BLOCKWISE_INT8);
+                    wire = WireTensors.encode(local.embed(Tensor.of(new long[batch * 128], batch, 128), 0), encoding);
                 }
                 for (PeerInfo server : servers) {
                     HopSession session = HopSession.start(server, PeerGrpc.newStub(client.channelTo(server.address())),
                             Open.newBuilder().setFrom(server.from()).setTo(server.to()).setBatch(batch).setCapacity(128)
-                                    .setEncoding(Encoding.BLOCKWISE_INT8).build(), FORWARD_TIMING);
+                                    .setEncoding(encoding).build(), PeerClient.DEFAULT_TIMING);
                     sessions.add(session);
                     wire = session.run(List.of(Step.newBuilder().setPast(0).setHidden(wire).build())).getFirst();
                 }
