@@ -331,10 +331,10 @@ class BackendConformanceNnTest {
         // batch, heads, queries, earlier keys, head dim: none, one, primes, decode over 1, 2 and 129 keys, 7 queries
         // over 7 keys, head dims of real models (64, 80), and one too wide for a CUDA block's shared memory (6200,
         // where CUDA takes Backend's composite), and more (batch, head) pairs than the CUDA grid has blocks (3550), so
-        // blocks take a second one
+        // blocks take a second one; 67 queries over 137 keys of head dim 128 for the CPU's full and partial tiles
         long[][] cases = {{1, 1, 1, 0, 1}, {2, 3, 5, 0, 13}, {1, 2, 7, 4, 4}, {1, 2, 0, 3, 5}, {2, 1, 3, 2, 1}, {1, 2, 37, 11, 64},
             {3, 2, 1, 0, 64}, {2, 3, 1, 1, 3}, {1, 3, 1, 128, 80}, {3, 2, 1, 128, 1}, {3, 1, 7, 0, 3}, {2, 3, 7, 0, 80},
-            {1, 1, 1, 1, 6200}, {50, 71, 1, 1, 3}};
+            {1, 1, 1, 1, 6200}, {50, 71, 1, 1, 3}, {2, 3, 67, 70, 128}};
         t.run(() -> {
             for (long[] c : cases) {
                 long batch = c[0];
@@ -370,6 +370,15 @@ class BackendConformanceNnTest {
                         (b, h, i, e) -> q.data()[(int) (((b * heads + h) * tq + i) * d + e)],
                         (b, h, j, e) -> kCache.data()[(int) (((b * heads + h) * capacity + 2 + j) * d + e)],
                         (b, h, j, e) -> vCache.data()[(int) (((b * heads + h) * capacity + 2 + j) * d + e)])), yCache, TRANSCENDENTAL);
+
+                // every head against the keys and values of head 0, broadcast at stride 0 (grouped-query attention)
+                Tensor yShared = t.empty(DType.F32, batch, tq, heads, d);
+                t.backend().causalAttention(t.on(q), t.on(kCache).slice(1, 0, 1).slice(2, 2, 2 + tk).expand(batch, heads, tk, d),
+                        t.on(vCache).slice(1, 0, 1).slice(2, 2, 2 + tk).expand(batch, heads, tk, d), scale, yShared);
+                assertValues("causalAttention over keys shared by every head " + Arrays.toString(c), new Ref(yShape, attention(c, scale,
+                        (b, h, i, e) -> q.data()[(int) (((b * heads + h) * tq + i) * d + e)],
+                        (b, h, j, e) -> kCache.data()[(int) ((b * heads * capacity + 2 + j) * d + e)],
+                        (b, h, j, e) -> vCache.data()[(int) ((b * heads * capacity + 2 + j) * d + e)])), yShared, TRANSCENDENTAL);
             }
         });
     }
