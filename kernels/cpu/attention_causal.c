@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "ts_cpu.h"
+#include "ts_pool.h"
 #include "ts_vexp.h"
 
 /* Tiles sized so their sums fill the vector registers without spilling: 16 accumulators on AVX-512 (32
@@ -133,10 +134,49 @@ static void attend_head(int64_t tq, int64_t tk, int64_t d, float scale, const fl
     }
 }
 
+/* One query per (batch, head), a decoding step: K's rows are read in place (a transposed copy would double the
+ * traffic of a single pass), and the (batch, head) tasks go to the persistent pool (ts_pool.h), not to an OpenMP
+ * region, whose passive wake-up cost tens of microseconds on each of a step's dozens of calls. */
+typedef struct {
+    int64_t heads, tk, d;
+    float scale;
+    const float *q, *k, *v;
+    const int64_t *qs, *ks, *vs;
+    float *y, *scratch; /* per task: tk scores and d scaled query values */
+} decode_job;
+
+static void decode_task(void *ctx, int64_t task) {
+    const decode_job *job = ctx;
+    const int64_t b = task / job->heads, h = task % job->heads, tk = job->tk, d = job->d;
+    const float *q = job->q + b * job->qs[0] + h * job->qs[1];
+    const float *k = job->k + b * job->ks[0] + h * job->ks[1];
+    float *s = job->scratch + task * (tk + d), *qs = s + tk;
+    for (int64_t c = 0; c < d; c++) qs[c] = q[c] * job->scale;
+    for (int64_t j = 0; j < tk; j++) {
+        const float *restrict kj = k + j * job->ks[2];
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t c = 0; c < d; c++) sum += qs[c] * kj[c];
+        s[j] = sum;
+    }
+    softmax_row(tk, s);
+    for (int64_t c0 = 0; c0 < d; c0 += OC)
+        tile_outputs(1, tk - 1, c0, d - c0 < OC ? (int)(d - c0) : OC, tk, s, job->v + b * job->vs[0] + h * job->vs[1],
+                     job->vs[2], job->y + (b * job->heads + h) * d, 0);
+}
+
 int TS_FN(ts_causal_attention_f32)(int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d, float scale,
                                    const float *q, const int64_t *qs, const float *k, const int64_t *ks, const float *v,
                                    const int64_t *vs, float *y) {
     const int64_t tasks = batch * heads, tkp = padded_keys(tk);
+    if (tq == 1 && tk > 0) {
+        float *scratch = malloc((size_t)(tasks * (tk + d)) * sizeof(float));
+        if (!scratch) return TS_ERR_NOMEM;
+        decode_job job = {heads, tk, d, scale, q, k, v, qs, ks, vs, y, scratch};
+        ts_pool_for(tasks, decode_task, &job);
+        free(scratch);
+        return TS_OK;
+    }
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (tasks > 1 && tasks * tq * tk * d >= TS_PARALLEL_MIN)
     {

@@ -13,6 +13,13 @@ import io.tessera.pipeline.models.DecoderCache;
  * back to the prompts.
  */
 final class DecodeSession implements AutoCloseable {
+    /**
+     * Steps run before JMH's own warm-up: a step of a 1.1B model takes 40-150 ms, so in JMH's 3 x 1 s the JIT had seen
+     * too few calls, and a TinyLlama int8 step still fell from 64 to 43 ms over the next 10 s of steps while C2 compiled.
+     * scripts/bench gives the Jlama peer's JVM the same extra warm-up.
+     */
+    static final long WARM_UP_NANOS = 10_000_000_000L;
+
     private final Backend backend;
     private final CausalLm lm;
     private final DecoderCache cache;
@@ -34,6 +41,9 @@ final class DecodeSession implements AutoCloseable {
         this.tokens = Tensor.of(next, batch, 1);
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
             lm.forward(Tensor.of(prompts, batch, context - 1), cache);
+        }
+        for (long start = System.nanoTime(); System.nanoTime() - start < WARM_UP_NANOS; ) {
+            step();
         }
     }
 

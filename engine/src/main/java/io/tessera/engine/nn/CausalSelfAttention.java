@@ -74,9 +74,7 @@ public final class CausalSelfAttention extends Module {
             v = kv[1];
         }
         double scale = 1.0 / Math.sqrt(hd);
-        // one query (a decoding step) keeps the op path, whose GEMVs read K in place: the fused kernel transposes K
-        // first, which pays when many queries share it (a prompt)
-        if (causal && keyBias == null && t > 1) {
+        if (causal && keyBias == null) {
             return child("c_proj", Layer.class).forward(Tensor.causalAttention(q, k, v, scale).reshape(batch, t, dim));
         }
         Tensor scores = q.matmul(k.transpose(-1, -2)).mul(scale);

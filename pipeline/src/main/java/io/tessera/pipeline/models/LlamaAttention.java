@@ -51,10 +51,9 @@ final class LlamaAttention extends Module {
         int group = heads / kvHeads;
         long keys = k.dim(2);
         double scale = 1.0 / Math.sqrt(headDim);
-        if (t > 1 && !positions.padded() && !GradMode.isEnabled()) {
-            // a prompt, for inference: the fused kernel per KV head, its query heads against that head's keys and values
-            // broadcast (stride 0), with no [t, keys] score tensor; one query (decoding) keeps the products below, which
-            // read K in place where the kernel would transpose it first
+        if (!positions.padded() && !GradMode.isEnabled()) {
+            // inference: the fused kernel per KV head, its query heads against that head's keys and values broadcast
+            // (stride 0), with no [t, keys] score tensor
             Tensor[] attended = new Tensor[kvHeads];
             for (int g = 0; g < kvHeads; g++) {
                 attended[g] = Tensor.causalAttention(q.slice(1, (long) g * group, (long) (g + 1) * group),
