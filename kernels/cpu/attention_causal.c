@@ -2,7 +2,8 @@
  * the query's absolute position left out) v, written straight into the [batch, tq, heads, d] layout the
  * output projection reads. The op-by-op path made two small GEMM calls per head (each waking the BLAS
  * threads), three elementwise passes over the [tq, tk] scores and a copy to merge the heads; here one
- * OpenMP region covers every head and the scores live in a small per-thread buffer.
+ * OpenMP region covers every head and the scores live in a small per-thread buffer (one query per head, a
+ * decoding step, goes to the persistent pool instead: decode_task below).
  *
  * Query i (0-based) sees keys 0 .. i + past, past = tk - tq (the keys of earlier positions in a cache).
  * Per head, K is first transposed into [d, tk] scratch so that scores are sums of scaled key rows over
@@ -10,7 +11,8 @@
  * passes them at stride 0) transpose them once per thread. Queries go QR at a time, so that each key and
  * value row is read once for QR queries: QR x SK tiles of scores, then OR x OC tiles of outputs, whose sums
  * stay in registers (one row at a time, the loop was bound by loading and storing its scores). Each output
- * element sums its terms in key order, as one row at a time would. Sums of the exponentials are float64, as in ts_softmax_f32.
+ * element sums its terms in key order, as one row at a time would. Sums of the exponentials are float64, as
+ * in ts_softmax_f32.
  * Masked keys are left out of every sum, not multiplied by 0: a NaN or infinity in a later position's value
  * never reaches an earlier query, and a NaN score still poisons its own row as it would through softmax. */
 #include <stdlib.h>
