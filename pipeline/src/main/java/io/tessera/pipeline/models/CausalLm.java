@@ -3,6 +3,8 @@ package io.tessera.pipeline.models;
 import io.tessera.engine.DType;
 import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.Module;
@@ -107,9 +109,22 @@ public abstract class CausalLm extends Module {
             }
         }
         Positions positions = positions(past, hidden.dim(0), hidden.dim(1), leftPad);
+        if (GradMode.isEnabled()) { // the tape needs every block's intermediates until backward
+            Tensor x = hidden;
+            for (int i = from; i < to; i++) {
+                x = block(i, x, positions, cache == null ? null : cache.layer(i - from));
+            }
+            return x;
+        }
+        // inference: a block's intermediates are freed when it ends, only its output stays. Kept to the caller's scope,
+        // a 1024-token TinyLlama prompt held 2.2 GB of them, more than the host block cache recycles, and a quarter of
+        // its prefill went to the kernel zeroing fresh pages
+        positions.build();
         Tensor x = hidden;
         for (int i = from; i < to; i++) {
-            x = block(i, x, positions, cache == null ? null : cache.layer(i - from));
+            try (TensorScope scope = TensorScope.open()) {
+                x = scope.keep(block(i, x, positions, cache == null ? null : cache.layer(i - from)));
+            }
         }
         return x;
     }

@@ -33,6 +33,12 @@ final class Positions {
         this.device = device;
     }
 
+    /** Builds the position and mask tensors now, in the caller's scope: blocks that run in scopes of their own share them. */
+    void build() {
+        ids();
+        keyBias(2);
+    }
+
     /** Whether some row has padding (otherwise every row's positions are past .. past + t - 1). */
     boolean padded() {
         return pads != null;

@@ -51,6 +51,28 @@ class CachedForwardTest {
     }
 
     /**
+     * Inference frees each block's intermediates when the block ends: the blocks leave in the caller's scope one
+     * output per block and the position ids, for both architectures (they left every block's projections, attention
+     * and MLP activations too).
+     */
+    @Test
+    void inferenceKeepsOnlyEachBlocksOutput() {
+        for (ModelConfig config : CONFIGS) {
+            try (CausalLm model = CausalLm.create(config, 5); TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
+                long t = 24;
+                Tensor embedded = model.embed(Tensor.of(new long[(int) t], 1, t), 0);
+                long before = HostStorage.liveBytes();
+                Tensor hidden = model.blocks(0, config.layers(), embedded, 0, null);
+                long held = HostStorage.liveBytes() - before;
+                long output = t * config.hiddenSize() * Float.BYTES;
+                assertEquals(1, hidden.dim(0));
+                assertTrue(held <= config.layers() * output + t * Long.BYTES, config.modelType() + ": " + held
+                        + " bytes held after the blocks, " + output + " per block output");
+            }
+        }
+    }
+
+    /**
      * Inference on a prompt (grad off, more than one position) runs LLaMA's attention through the fused kernel, one call
      * per KV head; with grad on, the same model takes the products path. Both give the same logits, for grouped-query,
      * multi-query and plain multi-head attention, from an empty cache and from a filled one.
