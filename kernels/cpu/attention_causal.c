@@ -80,10 +80,10 @@ static void softmax_row(int64_t n, float *restrict s) {
 }
 
 /* y[r][c0 + l] = sum over row r's visible keys j of s[r][j] v[j][c0 + l], for l < cl and r < rows: row r sees
- * keys 0 .. last0 + r. A full tile takes the keys all its rows see in the register-blocked loop, then the
- * diagonal's few in the general one. */
-static void tile_outputs(int rows, int64_t last0, int64_t c0, int cl, int64_t tkp, const float *s, const float *v,
-                         int64_t vt, float *y, int64_t yt) {
+ * keys 0 .. last0 + r when causal (successive queries), else 0 .. last0 (heads of one query). A full tile takes
+ * the keys all its rows see in the register-blocked loop, then the diagonal's few in the general one. */
+static void tile_outputs(int rows, int64_t last0, int causal, int64_t c0, int cl, int64_t tkp, const float *s,
+                         const float *v, int64_t vt, float *y, int64_t yt) {
     float acc[OR][OC] = {{0}};
     int64_t j = 0;
     if (rows == OR && cl == OC) {
@@ -97,7 +97,7 @@ static void tile_outputs(int rows, int64_t last0, int64_t c0, int cl, int64_t tk
             }
         }
     }
-    for (; j < last0 + rows; j++) {
+    for (; j < last0 + (causal ? rows : 1); j++) {
         const float *restrict vj = v + j * vt + c0;
         for (int r = j <= last0 ? 0 : (int)(j - last0); r < rows; r++) {
             const float p = s[r * tkp + j];
@@ -131,40 +131,48 @@ static void attend_head(int64_t tq, int64_t tk, int64_t d, float scale, const fl
         for (int r = 0; r < rows; r++) softmax_row(last0 + r + 1, s + r * tkp);
         for (int r0 = 0; r0 < rows; r0 += OR)
             for (int64_t c0 = 0; c0 < d; c0 += OC)
-                tile_outputs(rows - r0 < OR ? rows - r0 : OR, last0 + r0, c0, d - c0 < OC ? (int)(d - c0) : OC, tkp,
+                tile_outputs(rows - r0 < OR ? rows - r0 : OR, last0 + r0, 1, c0, d - c0 < OC ? (int)(d - c0) : OC, tkp,
                              s + r0 * tkp, v, vt, y + (i0 + r0) * yt, yt);
     }
 }
 
 /* One query per (batch, head), a decoding step: K's rows are read in place (a transposed copy would double the
- * traffic of a single pass), and the (batch, head) tasks go to the persistent pool (ts_pool.h), not to an OpenMP
- * region, whose passive wake-up cost tens of microseconds on each of a step's dozens of calls. */
+ * traffic of a single pass), and the tasks go to the persistent pool (ts_pool.h), not to an OpenMP region, whose
+ * passive wake-up cost tens of microseconds on each of a step's dozens of calls. Heads that share their keys and
+ * values (grouped-query attention passes them at stride 0) go DECODE_HEADS to a task, which reads each key and
+ * value row once for all of them; one head per task read them once per head. */
+#define DECODE_HEADS OR
+
 typedef struct {
-    int64_t heads, tk, d;
+    int64_t heads, per_task, tk, d; /* per_task: heads per task */
     float scale;
     const float *q, *k, *v;
     const int64_t *qs, *ks, *vs;
-    float *y, *scratch; /* per task: tk scores and d scaled query values */
+    float *y, *scratch; /* per task: per_task rows of tk scores and of d scaled query values */
 } decode_job;
 
 static void decode_task(void *ctx, int64_t task) {
     const decode_job *job = ctx;
-    const int64_t b = task / job->heads, h = task % job->heads, tk = job->tk, d = job->d;
-    const float *q = job->q + b * job->qs[0] + h * job->qs[1];
-    const float *k = job->k + b * job->ks[0] + h * job->ks[1];
-    float *s = job->scratch + task * (tk + d), *qs = s + tk;
-    for (int64_t c = 0; c < d; c++) qs[c] = q[c] * job->scale;
+    const int64_t tasks_per_row = (job->heads + job->per_task - 1) / job->per_task;
+    const int64_t b = task / tasks_per_row, h0 = task % tasks_per_row * job->per_task, tk = job->tk, d = job->d;
+    const int nh = (int)(job->heads - h0 < job->per_task ? job->heads - h0 : job->per_task);
+    const float *k = job->k + b * job->ks[0] + h0 * job->ks[1];
+    float *s = job->scratch + task * job->per_task * (tk + d), *qs = s + job->per_task * tk;
+    for (int r = 0; r < nh; r++)
+        for (int64_t c = 0; c < d; c++) qs[r * d + c] = job->q[b * job->qs[0] + (h0 + r) * job->qs[1] + c] * job->scale;
     for (int64_t j = 0; j < tk; j++) {
         const float *restrict kj = k + j * job->ks[2];
-        float sum = 0.0f;
+        for (int r = 0; r < nh; r++) {
+            float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
-        for (int64_t c = 0; c < d; c++) sum += qs[c] * kj[c];
-        s[j] = sum;
+            for (int64_t c = 0; c < d; c++) sum += qs[r * d + c] * kj[c];
+            s[r * tk + j] = sum;
+        }
     }
-    softmax_row(tk, s);
+    for (int r = 0; r < nh; r++) softmax_row(tk, s + r * tk);
     for (int64_t c0 = 0; c0 < d; c0 += OC)
-        tile_outputs(1, tk - 1, c0, d - c0 < OC ? (int)(d - c0) : OC, tk, s, job->v + b * job->vs[0] + h * job->vs[1],
-                     job->vs[2], job->y + (b * job->heads + h) * d, 0);
+        tile_outputs(nh, tk - 1, 0, c0, d - c0 < OC ? (int)(d - c0) : OC, tk, s, job->v + b * job->vs[0] + h0 * job->vs[1],
+                     job->vs[2], job->y + (b * job->heads + h0) * d, d);
 }
 
 int TS_FN(ts_causal_attention_f32)(int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d, float scale,
@@ -172,10 +180,12 @@ int TS_FN(ts_causal_attention_f32)(int64_t batch, int64_t heads, int64_t tq, int
                                    const int64_t *vs, float *y) {
     const int64_t tasks = batch * heads, tkp = padded_keys(tk);
     if (tq == 1 && tk > 0) {
-        float *scratch = malloc((size_t)(tasks * (tk + d)) * sizeof(float));
+        const int64_t per_task = ks[1] == 0 && vs[1] == 0 ? DECODE_HEADS : 1;
+        const int64_t decode_tasks = batch * ((heads + per_task - 1) / per_task);
+        float *scratch = malloc((size_t)(decode_tasks * per_task * (tk + d)) * sizeof(float));
         if (!scratch) return TS_ERR_NOMEM;
-        decode_job job = {heads, tk, d, scale, q, k, v, qs, ks, vs, y, scratch};
-        ts_pool_for(tasks, decode_task, &job);
+        decode_job job = {heads, per_task, tk, d, scale, q, k, v, qs, ks, vs, y, scratch};
+        ts_pool_for(decode_tasks, decode_task, &job);
         free(scratch);
         return TS_OK;
     }
