@@ -36,7 +36,7 @@ final class Positions {
     /** Builds the position and mask tensors now, in the caller's scope: blocks that run in scopes of their own share them. */
     void build() {
         ids();
-        keyBias(2);
+        keyBiasTable();
     }
 
     /** Whether some row has padding (otherwise every row's positions are past .. past + t - 1). */
@@ -64,10 +64,20 @@ final class Positions {
      * broadcast against attention scores of rank {@code scoreRank} ([batch, 1, .., 1, past + t]).
      */
     Tensor keyBias(int scoreRank) {
-        if (pads == null) {
+        Tensor table = keyBiasTable();
+        if (table == null) {
             return null;
         }
-        if (keyBias == null) {
+        long[] shape = new long[scoreRank];
+        Arrays.fill(shape, 1);
+        shape[0] = pads.length;
+        shape[scoreRank - 1] = past + t;
+        return table.reshape(shape);
+    }
+
+    /** The key bias [batch, past + t], built on first use; null without padding. */
+    private Tensor keyBiasTable() {
+        if (pads != null && keyBias == null) {
             long keys = past + t;
             float[] bias = new float[Math.toIntExact(pads.length * keys)];
             for (int b = 0; b < pads.length; b++) {
@@ -77,11 +87,7 @@ final class Positions {
             }
             keyBias = onDevice(Tensor.of(bias, pads.length, keys));
         }
-        long[] shape = new long[scoreRank];
-        Arrays.fill(shape, 1);
-        shape[0] = pads.length;
-        shape[scoreRank - 1] = past + t;
-        return keyBias.reshape(shape);
+        return keyBias;
     }
 
     private Tensor onDevice(Tensor host) {
