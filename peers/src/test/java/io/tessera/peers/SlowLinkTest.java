@@ -44,7 +44,8 @@ class SlowLinkTest {
              LocalCluster cluster = LocalCluster.start(dir, new int[][] {{0, CONFIG.layers()}}, null,
                      new PeerServer.Config().flowControlWindow(WINDOW));
              DelayingProxy link = new DelayingProxy(cluster.servers().getFirst().port(), 8e6, 2);
-             PeerClient client = new PeerClient(cluster.newRegistryClient(), local, new PeerClient.Config().flowControlWindow(WINDOW));
+             Registry registry = cluster.newRegistryClient();
+             PeerClient client = new PeerClient(registry, local, new PeerClient.Config().flowControlWindow(WINDOW));
              GradMode off = GradMode.noGrad();
              TensorScope scope = TensorScope.open()) {
             Tensor hidden = local.embed(Tensor.of(ids, batch, positions), 0);
