@@ -50,6 +50,19 @@ def layer_norm(x, w, b, eps):
     return (x - mean) / torch.sqrt(var + eps) * w + b
 
 
+def gelu_tanh(u):
+    return 0.5 * u * (1 + torch.tanh(math.sqrt(2 / math.pi) * (u + 0.044715 * u ** 3)))
+
+
+# transformers' ACT2FN entries GPT-2 configs use, written out from their definitions
+GPT2_ACTIVATIONS = {
+    "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh, "gelu_fast": gelu_tanh,
+    "gelu": lambda u: 0.5 * u * (1 + torch.erf(u / math.sqrt(2))),
+    "relu": lambda u: u.clamp(min=0),
+    "silu": lambda u: u / (1 + torch.exp(-u)), "swish": lambda u: u / (1 + torch.exp(-u)),
+}
+
+
 def gpt2(cfg, w, ids):
     t = len(ids)
     heads, d = cfg["n_head"], cfg["n_embd"]
@@ -64,7 +77,7 @@ def gpt2(cfg, w, ids):
         x = x + a @ w[p + "attn.c_proj.weight"] + w[p + "attn.c_proj.bias"]
         h = layer_norm(x, w[p + "ln_2.weight"], w[p + "ln_2.bias"], eps)
         u = h @ w[p + "mlp.c_fc.weight"] + w[p + "mlp.c_fc.bias"]
-        u = 0.5 * u * (1 + torch.tanh(math.sqrt(2 / math.pi) * (u + 0.044715 * u ** 3)))  # gelu_new
+        u = GPT2_ACTIVATIONS[cfg.get("activation_function", "gelu_new")](u)
         x = x + u @ w[p + "mlp.c_proj.weight"] + w[p + "mlp.c_proj.bias"]
     x = layer_norm(x, w["ln_f.weight"], w["ln_f.bias"], eps)
     return x @ w["wte.weight"].T

@@ -20,10 +20,13 @@ VOCAB, D, LAYERS, HEADS, POSITIONS = 96, 32, 2, 4, 64
 
 
 # the configs' norm eps (1e-2) is far from the defaults (1e-5, 1e-6), so a model that ignores it fails the reference test
-def gpt2_config():
-    return {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": VOCAB, "n_embd": D, "n_layer": LAYERS,
-            "n_head": HEADS, "n_positions": POSITIONS, "layer_norm_epsilon": 1e-2, "activation_function": "gelu_new",
-            "tie_word_embeddings": True}
+def gpt2_config(activation, inner):
+    cfg = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": VOCAB, "n_embd": D, "n_layer": LAYERS,
+           "n_head": HEADS, "n_positions": POSITIONS, "layer_norm_epsilon": 1e-2, "activation_function": activation,
+           "tie_word_embeddings": True}
+    if inner is not None:
+        cfg["n_inner"] = inner
+    return cfg
 
 
 def llama_config(kind):
@@ -37,18 +40,19 @@ def llama_config(kind):
     return cfg
 
 
-def gpt2_weights(g, buffers):
+def gpt2_weights(g, cfg, buffers):
     def n(*shape, std):
         return torch.randn(*shape, generator=g) * std
 
+    inner = cfg.get("n_inner") or 4 * D
     w = {"wte.weight": n(VOCAB, D, std=0.5), "wpe.weight": n(POSITIONS, D, std=0.3)}
     for i in range(LAYERS):
         p = f"h.{i}."
         for ln in ("ln_1", "ln_2"):
             w[p + ln + ".weight"] = 1 + n(D, std=0.1)
             w[p + ln + ".bias"] = n(D, std=0.05)
-        for name, (fan_in, fan_out) in {"attn.c_attn": (D, 3 * D), "attn.c_proj": (D, D), "mlp.c_fc": (D, 4 * D),
-                                         "mlp.c_proj": (4 * D, D)}.items():
+        for name, (fan_in, fan_out) in {"attn.c_attn": (D, 3 * D), "attn.c_proj": (D, D), "mlp.c_fc": (D, inner),
+                                         "mlp.c_proj": (inner, D)}.items():
             w[p + name + ".weight"] = n(fan_in, fan_out, std=fan_in ** -0.5)  # Conv1D: [in, out]
             w[p + name + ".bias"] = n(fan_out, std=0.05)
         if buffers:
@@ -94,10 +98,12 @@ def main():
     parser.add_argument("--buffers", action="store_true")
     parser.add_argument("--no-prefix", action="store_true")
     parser.add_argument("--dtype", choices=["F32", "BF16"], default="F32")
+    parser.add_argument("--activation", default="gelu_new", help="GPT-2's activation_function")
+    parser.add_argument("--n-inner", type=int, help="GPT-2's n_inner (absent from the config when not given: 4 * n_embd)")
     args = parser.parse_args()
     g = torch.Generator().manual_seed(args.seed)
-    cfg = gpt2_config() if args.kind == "gpt2" else llama_config(args.kind)
-    w = gpt2_weights(g, args.buffers) if args.kind == "gpt2" else llama_weights(g, cfg, args.buffers)
+    cfg = gpt2_config(args.activation, args.n_inner) if args.kind == "gpt2" else llama_config(args.kind)
+    w = gpt2_weights(g, cfg, args.buffers) if args.kind == "gpt2" else llama_weights(g, cfg, args.buffers)
     prefix = "" if args.no_prefix else ("transformer." if args.kind == "gpt2" else "model.")
     dtype = torch.bfloat16 if args.dtype == "BF16" else torch.float32
     w = {(k if k == "lm_head.weight" else prefix + k): v.to(dtype) for k, v in w.items()}

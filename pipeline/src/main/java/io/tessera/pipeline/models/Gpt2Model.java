@@ -25,7 +25,8 @@ final class Gpt2Model extends CausalLm {
         child("wpe", new Embedding(config.maxPositions(), d, 0.01, seed + 1));
         blocks = new TransformerBlock[config.layers()];
         for (int i = 0; i < blocks.length; i++) {
-            blocks[i] = child("h." + i, new TransformerBlock(d, config.heads(), config.normEps(), seed + 10L * (i + 1)));
+            blocks[i] = child("h." + i, new TransformerBlock(d, config.heads(), config.intermediateSize(), config.activation(),
+                    config.normEps(), seed + 10L * (i + 1)));
         }
         lnF = child("ln_f", new LayerNorm(d, config.normEps()));
     }

@@ -6,10 +6,12 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.InputFiles;
+import io.tessera.engine.nn.Activation;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -20,6 +22,10 @@ import java.util.Set;
 public final class HfConfig {
     private static final JsonMapper JSON = JsonMapper.builder().build();
     private static final Set<String> LLAMA_FAMILY = Set.of("llama", "mistral", "qwen2");
+    /** GPT-2's {@code activation_function} values, as transformers' ACT2FN defines them (gelu_fast is the tanh form too). */
+    private static final Map<String, Activation> GPT2_ACTIVATIONS = Map.of("gelu_new", Activation.GELU_TANH, "gelu_pytorch_tanh",
+            Activation.GELU_TANH, "gelu_fast", Activation.GELU_TANH, "gelu", Activation.GELU, "relu", Activation.RELU, "silu",
+            Activation.SILU, "swish", Activation.SILU);
 
     private HfConfig() {}
 
@@ -48,11 +54,8 @@ public final class HfConfig {
     private static ModelConfig gpt2(Keys keys) {
         long hidden = keys.positive("n_embd");
         int heads = (int) keys.positive("n_head");
-        keys.expect("activation_function", "gelu_new");
+        Activation activation = keys.choice("activation_function", GPT2_ACTIVATIONS, "gelu_new");
         long inner = keys.optionalLong("n_inner", 4 * hidden);
-        if (inner != 4 * hidden) {
-            keys.problems.add("n_inner: unsupported value " + inner + " (only 4 * n_embd)");
-        }
         if (keys.bool("scale_attn_by_inverse_layer_idx", false) || keys.bool("reorder_and_upcast_attn", false)) {
             keys.problems.add("scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn: unsupported value true");
         }
@@ -60,7 +63,7 @@ public final class HfConfig {
         if (!keys.bool("tie_word_embeddings", true)) {
             keys.problems.add("tie_word_embeddings: unsupported value false (GPT-2's head is its token embedding)");
         }
-        return new ModelConfig("gpt2", keys.positive("vocab_size"), hidden, 4 * hidden, (int) keys.positive("n_layer"), heads, heads,
+        return new ModelConfig("gpt2", keys.positive("vocab_size"), hidden, inner, activation, (int) keys.positive("n_layer"), heads, heads,
                 heads > 0 ? hidden / heads : 0, keys.positive("n_positions"), keys.number("layer_norm_epsilon", 1e-5), 0, null,
                 true, false, 0);
     }
@@ -83,7 +86,7 @@ public final class HfConfig {
         divisible(keys, "num_attention_heads", heads, "num_key_value_heads", kvHeads);
         boolean windowed = !type.equals("qwen2") || keys.bool("use_sliding_window", false);
         long window = windowed ? keys.optionalLong("sliding_window", 0) : 0;
-        return new ModelConfig(type, keys.positive("vocab_size"), hidden, keys.positive("intermediate_size"),
+        return new ModelConfig(type, keys.positive("vocab_size"), hidden, keys.positive("intermediate_size"), Activation.SILU,
                 (int) keys.positive("num_hidden_layers"), heads, kvHeads, headDim, keys.positive("max_position_embeddings"),
                 keys.number("rms_norm_eps", 1e-6), keys.number("rope_theta", 10000), ropeScaling(keys),
                 keys.bool("tie_word_embeddings", false), type.equals("qwen2"), window);
@@ -130,7 +133,13 @@ public final class HfConfig {
             root.put("n_head", config.heads());
             root.put("n_positions", config.maxPositions());
             root.put("layer_norm_epsilon", config.normEps());
-            root.put("activation_function", "gelu_new");
+            root.put("n_inner", config.intermediateSize());
+            root.put("activation_function", switch (config.activation()) {
+                case GELU_TANH -> "gelu_new";
+                case GELU -> "gelu";
+                case RELU -> "relu";
+                case SILU -> "silu";
+            });
         } else {
             String arch = switch (config.modelType()) {
                 case "mistral" -> "MistralForCausalLM";
@@ -231,6 +240,18 @@ public final class HfConfig {
             if (v != null && !v.isNull() && !only.equals(v.asText())) {
                 problems.add(prefix + key + ": unsupported value " + v + " (only \"" + only + "\")");
             }
+        }
+
+        /** The value of {@code key} (by default {@code fallback}) looked up in {@code choices}. */
+        <T> T choice(String key, Map<String, T> choices, String fallback) {
+            JsonNode v = root.get(key);
+            String name = v == null || v.isNull() ? fallback : v.asText();
+            T chosen = choices.get(name);
+            if (chosen == null) {
+                problems.add(prefix + key + ": unsupported value " + v + " (supported: " + String.join(", ", choices.keySet().stream()
+                        .sorted().toList()) + ")");
+            }
+            return chosen;
         }
 
         long positive(String key) {

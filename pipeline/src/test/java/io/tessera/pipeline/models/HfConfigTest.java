@@ -7,9 +7,11 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tessera.engine.nn.Activation;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,7 +38,23 @@ class HfConfigTest {
         ModelConfig c = HfConfig.read(write("""
                 {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 1024, "vocab_size": 50257,
                  "n_inner": null, "activation_function": "gelu_new", "layer_norm_epsilon": 1e-05}"""));
-        assertEquals(new ModelConfig("gpt2", 50257, 768, 3072, 12, 12, 12, 64, 1024, 1e-5, 0, null, true, false, 0), c);
+        assertEquals(new ModelConfig("gpt2", 50257, 768, 3072, Activation.GELU_TANH, 12, 12, 12, 64, 1024, 1e-5, 0, null, true, false,
+                0), c);
+    }
+
+    @Test
+    void readsGpt2sMlpWidthAndActivation() throws IOException {
+        String shape = "\"model_type\": \"gpt2\", \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, \"n_positions\": 64, "
+                + "\"vocab_size\": 96, \"n_inner\": 40";
+        for (Map.Entry<String, Activation> named : Map.of("gelu", Activation.GELU, "gelu_pytorch_tanh", Activation.GELU_TANH, "gelu_fast",
+                Activation.GELU_TANH, "relu", Activation.RELU, "swish", Activation.SILU).entrySet()) {
+            ModelConfig c = HfConfig.read(write("{" + shape + ", \"activation_function\": \"" + named.getKey() + "\"}"));
+            assertEquals(40, c.intermediateSize());
+            assertEquals(named.getValue(), c.activation(), named.getKey());
+            Path written = dir.resolve("written-" + named.getKey() + ".json");
+            HfConfig.write(c, written);
+            assertEquals(c, HfConfig.read(written), "written and read back: " + named.getKey());
+        }
     }
 
     @Test
@@ -47,7 +65,7 @@ class HfConfigTest {
                  "max_position_embeddings": 131072, "vocab_size": 128256, "tie_word_embeddings": true, "hidden_act": "silu",
                  "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
                                   "original_max_position_embeddings": 8192, "rope_type": "llama3"}}"""));
-        assertEquals(new ModelConfig("llama", 128256, 2048, 8192, 16, 32, 8, 64, 131072, 1e-5, 500000,
+        assertEquals(new ModelConfig("llama", 128256, 2048, 8192, Activation.SILU, 16, 32, 8, 64, 131072, 1e-5, 500000,
                 new ModelConfig.Llama3Scaling(32, 1, 4, 8192), true, false, 0), c);
     }
 
@@ -93,7 +111,7 @@ class HfConfigTest {
     void anUntiedGpt2IsRejected() throws IOException {
         Path file = write("""
                 {"model_type": "gpt2", "n_embd": 8, "n_layer": 1, "n_head": 2, "n_positions": 16, "vocab_size": 10,
-                 "tie_word_embeddings": false, "activation_function": "relu"}""");
+                 "tie_word_embeddings": false, "activation_function": "quick_gelu"}""");
         String m = assertThrows(IllegalArgumentException.class, () -> HfConfig.read(file)).getMessage();
         assertTrue(m.contains("tie_word_embeddings: unsupported value false") && m.contains("activation_function: unsupported"), m);
     }

@@ -13,6 +13,7 @@ import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.nn.Activation;
 import io.tessera.engine.nn.Embedding;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
@@ -55,7 +56,7 @@ class Int8ModelsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2-tiny", "llama-tiny", "qwen2-tiny-bf16"})
+    @ValueSource(strings = {"gpt2-tiny", "gpt2-tiny-gelu", "llama-tiny", "qwen2-tiny-bf16"})
     void quantizedAtLoadTheFixturesStayCloseToTheirFloatModels(String name) throws IOException {
         Path fixture = ReferenceLogitsTest.fixture(name);
         for (QuantizationConfig config : new QuantizationConfig[] {QuantizationConfig.defaults(), QuantizationConfig.defaults()
@@ -107,7 +108,7 @@ class Int8ModelsTest {
 
     @Test
     void randomModelsOfEachFamilyStayCloseToTheirFloatModels() {
-        ModelConfig qwen2 = new ModelConfig("qwen2", 100, 64, 128, 3, 4, 2, 16, 64, 1e-6, 10000, null, true, true, 0);
+        ModelConfig qwen2 = new ModelConfig("qwen2", 100, 64, 128, Activation.SILU, 3, 4, 2, 16, 64, 1e-6, 10000, null, true, true, 0);
         for (ModelConfig config : new ModelConfig[] {ModelConfig.gpt2(100, 64, 3, 4, 64), ModelConfig.llama(100, 64, 160, 3, 8, 2, 64),
             qwen2}) {
             for (QuantizationConfig int8Config : new QuantizationConfig[] {QuantizationConfig.defaults(), QuantizationConfig.defaults()

@@ -19,7 +19,7 @@ class ModelGradientsTest {
 
     @Test
     void everyParameterGetsAGradient() throws IOException {
-        for (String fixture : new String[] {"gpt2-tiny", "llama-tiny", "qwen2-tiny-bf16"}) {
+        for (String fixture : new String[] {"gpt2-tiny", "gpt2-tiny-gelu", "llama-tiny", "qwen2-tiny-bf16"}) {
             try (CausalLm model = HfCheckpoint.load(ReferenceLogitsTest.fixture(fixture)); TensorScope scope = TensorScope.open()) {
                 Tensor ids = Tensor.of(new long[] {5, 17, 42, 3, 88, 11, 60, 29, 1, 2, 3, 4}, 2, 6);
                 Tensor logits = model.forward(ids.slice(1, 0, 5), null);
