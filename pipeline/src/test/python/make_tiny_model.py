@@ -29,12 +29,12 @@ def gpt2_config(activation, inner):
     return cfg
 
 
-def llama_config(kind):
+def llama_config(kind, rope_scaling=True):
     cfg = {"model_type": kind, "architectures": ["LlamaForCausalLM" if kind == "llama" else "Qwen2ForCausalLM"],
            "vocab_size": VOCAB, "hidden_size": D, "intermediate_size": 64, "num_hidden_layers": LAYERS,
            "num_attention_heads": HEADS, "num_key_value_heads": 2, "max_position_embeddings": POSITIONS, "rms_norm_eps": 1e-2,
            "rope_theta": 10000.0, "hidden_act": "silu", "tie_word_embeddings": kind == "qwen2"}
-    if kind == "llama":
+    if kind == "llama" and rope_scaling:
         cfg["rope_scaling"] = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                                "original_max_position_embeddings": 16}
     return cfg
@@ -99,10 +99,11 @@ def main():
     parser.add_argument("--no-prefix", action="store_true")
     parser.add_argument("--dtype", choices=["F32", "BF16"], default="F32")
     parser.add_argument("--activation", default="gelu_new", help="GPT-2's activation_function")
+    parser.add_argument("--no-rope-scaling", action="store_true", help="LLaMA without its llama3 rope_scaling")
     parser.add_argument("--n-inner", type=int, help="GPT-2's n_inner (absent from the config when not given: 4 * n_embd)")
     args = parser.parse_args()
     g = torch.Generator().manual_seed(args.seed)
-    cfg = gpt2_config(args.activation, args.n_inner) if args.kind == "gpt2" else llama_config(args.kind)
+    cfg = gpt2_config(args.activation, args.n_inner) if args.kind == "gpt2" else llama_config(args.kind, not args.no_rope_scaling)
     w = gpt2_weights(g, cfg, args.buffers) if args.kind == "gpt2" else llama_weights(g, cfg, args.buffers)
     prefix = "" if args.no_prefix else ("transformer." if args.kind == "gpt2" else "model.")
     dtype = torch.bfloat16 if args.dtype == "BF16" else torch.float32

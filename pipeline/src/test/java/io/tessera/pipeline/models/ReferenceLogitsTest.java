@@ -40,7 +40,7 @@ class ReferenceLogitsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2-tiny", "gpt2-tiny-gelu", "llama-tiny", "qwen2-tiny-bf16"})
+    @ValueSource(strings = {"gpt2-tiny", "gpt2-tiny-gelu", "llama-tiny", "llama-tiny-plain", "qwen2-tiny-bf16"})
     void matchesTheFloat64Reference(String name) throws Exception {
         try (CausalLm model = HfCheckpoint.load(fixture(name));
              SafetensorsFile reference = Safetensors.read(fixture(name + ".reference.safetensors"));
