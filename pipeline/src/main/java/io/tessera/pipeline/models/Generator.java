@@ -71,6 +71,11 @@ public final class Generator {
             }
             longest = Math.max(longest, prompt.length);
         }
+        if ((long) longest + maxNewTokens > model.config().maxPositions()) {
+            throw new IllegalArgumentException("a prompt of " + longest + " tokens and " + maxNewTokens + " new tokens need "
+                    + ((long) longest + maxNewTokens) + " positions, more than the model's max_position_embeddings "
+                    + model.config().maxPositions());
+        }
         long[] pads = new long[batch];
         long[][] slots = new long[batch][longest + maxNewTokens]; // padding slots hold id 0
         float[][][] rows = new float[batch][][];

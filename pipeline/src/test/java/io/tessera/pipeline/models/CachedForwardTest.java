@@ -188,8 +188,12 @@ class CachedForwardTest {
             Generator.Generation none = Generator.generate(model, new long[] {1, 2}, 0, true);
             assertEquals(0, none.ids().length);
             assertEquals(0, none.logits().length);
-            var e = assertThrows(IllegalArgumentException.class, () -> Generator.generate(model, new long[30], 3, true));
-            assertTrue(e.getMessage().contains("exceeds max_position_embeddings 32"), e.getMessage());
+            for (boolean cached : new boolean[] {true, false}) {
+                var e = assertThrows(IllegalArgumentException.class, () -> Generator.generate(model, new long[30], 3, cached));
+                assertTrue(e.getMessage().contains("a prompt of 30 tokens and 3 new tokens need 33 positions, more than the model's "
+                        + "max_position_embeddings 32"), e.getMessage());
+            }
+            assertEquals(2, Generator.generate(model, new long[30], 2, true).ids().length);
         }
     }
 
