@@ -667,6 +667,32 @@ final class Functions {
         return y;
     }
 
+    static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale, long[] firstKeys) {
+        if (firstKeys == null) {
+            return causalAttention(q, k, v, scale);
+        }
+        requireF32("causalAttention", q, k, v);
+        if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4 || firstKeys.length != q.dim(0)) {
+            throw new IllegalArgumentException("causalAttention needs q, k, v of rank 4 [batch, heads, positions, headDim] and one first "
+                    + "key per row, got " + q.describe() + ", " + k.describe() + ", " + v.describe() + " and " + firstKeys.length);
+        }
+        long tq = q.dim(2);
+        long tk = k.dim(2);
+        Tensor[] rows = new Tensor[firstKeys.length];
+        for (int b = 0; b < rows.length; b++) {
+            long first = firstKeys[b];
+            if (first < 0 || first > tk) {
+                throw new IllegalArgumentException("causalAttention: first key " + first + " of row " + b + " outside [0, " + tk + "]");
+            }
+            // query i is slot tk - tq + i; the slots before `first` are padding, so are the queries there
+            long blind = Math.clamp(first - (tk - tq), 0, tq);
+            Tensor row = causalAttention(q.slice(0, b, b + 1).slice(2, blind, tq), k.slice(0, b, b + 1).slice(2, first, tk),
+                    v.slice(0, b, b + 1).slice(2, first, tk), scale);
+            rows[b] = blind == 0 ? row : Tensor.cat(1, Tensor.zeros(q.device(), 1, blind, q.dim(1), q.dim(3)), row);
+        }
+        return rows.length == 1 ? rows[0] : Tensor.cat(0, rows);
+    }
+
     /** The operand itself when its last dim has unit stride (as the attention kernel reads it), else a contiguous copy. */
     private static Tensor unitStrideRows(Tensor t) {
         if (t.dim(-1) <= 1 || t.strides()[t.rank() - 1] == 1 && Arrays.stream(t.strides()).allMatch(s -> s >= 0)) {

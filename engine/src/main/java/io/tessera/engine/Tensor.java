@@ -806,6 +806,15 @@ public final class Tensor implements AutoCloseable {
         return Functions.causalAttention(q, k, v, scale);
     }
 
+    /**
+     * {@link #causalAttention(Tensor, Tensor, Tensor, double)} for a left-padded batch (null {@code firstKeys}: none):
+     * the keys before {@code firstKeys[b]} of row b (its padding) are hidden from all its queries, and a query that sees no key (one of the
+     * padding) gives zeros. Row by row through the fused kernel on the row's unpadded keys, so no [tq, tk] scores exist.
+     */
+    public static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale, long[] firstKeys) {
+        return Functions.causalAttention(q, k, v, scale, firstKeys);
+    }
+
     /** Entries above the causal diagonal (j > i + past in the last two dims) set to {@code value}. */
     public Tensor causalMask(long past, double value) {
         return Functions.causalMask(this, past, value);

@@ -212,6 +212,11 @@ class NnOpsTest {
 
     /** softmax(scale q k^T) v over keys j <= i + tk - tq, float64, for q [b, h, tq, d], k and v [b, h, tk, d]; out [b, tq, h, d]. */
     static Ref attentionReference(Ref q, Ref k, Ref v, double scale) {
+        return attentionReference(q, k, v, scale, new long[(int) q.shape()[0]]);
+    }
+
+    /** Row b's keys before firstKeys[b] hidden; a query that sees no key gives zeros. */
+    static Ref attentionReference(Ref q, Ref k, Ref v, double scale, long[] firstKeys) {
         int batch = (int) q.shape()[0];
         int heads = (int) q.shape()[1];
         int tq = (int) q.shape()[2];
@@ -222,9 +227,10 @@ class NnOpsTest {
             for (int h = 0; h < heads; h++) {
                 for (int i = 0; i < tq; i++) {
                     int visible = i + tk - tq + 1;
+                    int first = (int) firstKeys[b];
                     double[] p = new double[visible];
                     double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j < visible; j++) {
+                    for (int j = first; j < visible; j++) {
                         for (int c = 0; c < d; c++) {
                             p[j] += q.data()[((b * heads + h) * tq + i) * d + c] * k.data()[((b * heads + h) * tk + j) * d + c];
                         }
@@ -232,11 +238,11 @@ class NnOpsTest {
                         max = Math.max(max, p[j]);
                     }
                     double sum = 0;
-                    for (int j = 0; j < visible; j++) {
+                    for (int j = first; j < visible; j++) {
                         p[j] = Math.exp(p[j] - max);
                         sum += p[j];
                     }
-                    for (int j = 0; j < visible; j++) {
+                    for (int j = first; j < visible; j++) {
                         for (int c = 0; c < d; c++) {
                             out[((b * tq + i) * heads + h) * d + c] += p[j] / sum * v.data()[((b * heads + h) * tk + j) * d + c];
                         }
@@ -258,6 +264,35 @@ class NnOpsTest {
             // no gradient needed: the fused kernel; inputs that need one: the differentiable ops, checked by finite differences
             OpCheck.forward("causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale), reference, 1e-5);
             OpCheck.gradient("causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale), reference, 2e-3, rng);
+        }
+    }
+
+    @Test
+    void leftPaddedAttentionHidesEachRowsPaddingKeys() {
+        SplittableRandom rng = new SplittableRandom(17);
+        double scale = 0.41;
+        // batch, heads, tq, tk, d; first keys: none padded, all padded, some rows padded past the first queries
+        long[][] shapes = {{1, 1, 1, 1, 1}, {3, 2, 5, 5, 7}, {3, 3, 1, 9, 4}, {2, 2, 3, 8, 5}};
+        long[][] firstKeys = {{1}, {0, 2, 5}, {0, 4, 9}, {6, 3}};
+        for (int c = 0; c < shapes.length; c++) {
+            long[] s = shapes[c];
+            long[] first = firstKeys[c];
+            Ref[] inputs = {Ref.random(rng, -2, 2, s[0], s[1], s[2], s[4]), Ref.random(rng, -2, 2, s[0], s[1], s[3], s[4]),
+                Ref.random(rng, -2, 2, s[0], s[1], s[3], s[4])};
+            java.util.function.Function<Ref[], Ref> reference = r -> attentionReference(r[0], r[1], r[2], scale, first);
+            OpCheck.forward("padded causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale, first), reference,
+                    1e-5);
+            OpCheck.gradient("padded causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale, first), reference,
+                    2e-3, rng);
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor q = Tensor.zeros(2, 1, 2, 3);
+            Tensor kv = Tensor.zeros(2, 1, 4, 3);
+            String m = assertThrows(IllegalArgumentException.class, () -> Tensor.causalAttention(q, kv, kv, 1, new long[] {0, 5}))
+                    .getMessage();
+            assertTrue(m.contains("first key 5 of row 1 outside [0, 4]"), m);
+            m = assertThrows(IllegalArgumentException.class, () -> Tensor.causalAttention(q, kv, kv, 1, new long[] {0})).getMessage();
+            assertTrue(m.contains("one first key per row"), m);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.tessera.engine.nn;
 
 import io.tessera.engine.Tensor;
+import io.tessera.engine.autograd.GradMode;
 
 /**
  * Multi-head causal self-attention in GPT-2's layout: {@code c_attn} (Conv1D, d -> 3d, q|k|v) and
@@ -52,10 +53,10 @@ public final class CausalSelfAttention extends Module {
     }
 
     /**
-     * {@link #forward(Tensor, KvCache)} with {@code keyBias} (null for none) added to the attention scores before the
-     * causal mask: e.g. [batch, 1, 1, keys] with a large negative value at padding keys, for left-padded batches.
+     * {@link #forward(Tensor, KvCache)} for a left-padded batch (null for none): row b's keys before {@code firstKeys[b]}
+     * (cache slots of padding) are hidden from its queries. Without grad, no [t, keys] scores are built.
      */
-    public Tensor forward(Tensor x, KvCache cache, Tensor keyBias) {
+    public Tensor forward(Tensor x, KvCache cache, long[] firstKeys) {
         if (cache != null && !causal) {
             throw new IllegalArgumentException("a bidirectional attention takes no KV cache (later positions change earlier ones)");
         }
@@ -74,11 +75,11 @@ public final class CausalSelfAttention extends Module {
             v = kv[1];
         }
         double scale = 1.0 / Math.sqrt(hd);
-        if (causal && keyBias == null) {
-            return child("c_proj", Layer.class).forward(Tensor.causalAttention(q, k, v, scale).reshape(batch, t, dim));
+        if (causal && (firstKeys == null || !GradMode.isEnabled())) {
+            return child("c_proj", Layer.class).forward(Tensor.causalAttention(q, k, v, scale, firstKeys).reshape(batch, t, dim));
         }
         Tensor scores = q.matmul(k.transpose(-1, -2)).mul(scale);
-        scores = keyBias == null ? scores : scores.add(keyBias);
+        scores = firstKeys == null ? scores : scores.add(LeftPadding.keyBias(firstKeys, k.dim(2), 4, x.device()));
         if (causal) {
             scores = scores.causalMask(past, Double.NEGATIVE_INFINITY);
         }

@@ -48,9 +48,9 @@ public final class TransformerBlock extends Module {
         return forward(x, cache, null);
     }
 
-    /** A forward whose attention adds {@code keyBias} to its scores ({@link CausalSelfAttention#forward(Tensor, KvCache, Tensor)}). */
-    public Tensor forward(Tensor x, KvCache cache, Tensor keyBias) {
-        Tensor h = x.add(attn.forward(ln1.forward(x), cache, keyBias));
+    /** A forward of a left-padded batch ({@link CausalSelfAttention#forward(Tensor, KvCache, long[])}). */
+    public Tensor forward(Tensor x, KvCache cache, long[] firstKeys) {
+        Tensor h = x.add(attn.forward(ln1.forward(x), cache, firstKeys));
         return h.add(mlp.forward(ln2.forward(h)));
     }
 

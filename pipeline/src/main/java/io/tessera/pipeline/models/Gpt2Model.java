@@ -39,7 +39,7 @@ final class Gpt2Model extends CausalLm {
 
     @Override
     Tensor block(int index, Tensor x, Positions positions, KvCache cache) {
-        return blocks[index].forward(x, cache, positions.keyBias(4));
+        return blocks[index].forward(x, cache, positions.firstKeys());
     }
 
     @Override

@@ -51,14 +51,16 @@ final class LlamaAttention extends Module {
         int group = heads / kvHeads;
         long keys = k.dim(2);
         double scale = 1.0 / Math.sqrt(headDim);
-        if (!positions.padded() && !GradMode.isEnabled()) {
+        if (!GradMode.isEnabled()) {
             // inference: the fused kernel per KV head, its query heads against that head's keys and values broadcast
-            // (stride 0), with no [t, keys] score tensor
+            // (stride 0), with no [t, keys] score tensor; padded batches row by row on their rows' unpadded keys
+            long[] firstKeys = positions.firstKeys();
             Tensor[] attended = new Tensor[kvHeads];
             for (int g = 0; g < kvHeads; g++) {
-                attended[g] = Tensor.causalAttention(q.slice(1, (long) g * group, (long) (g + 1) * group),
-                        k.slice(1, g, g + 1).expand(batch, group, keys, headDim),
-                        v.slice(1, g, g + 1).expand(batch, group, keys, headDim), scale); // [batch, t, group, hd]
+                Tensor groupQ = q.slice(1, (long) g * group, (long) (g + 1) * group);
+                Tensor groupK = k.slice(1, g, g + 1).expand(batch, group, keys, headDim);
+                Tensor groupV = v.slice(1, g, g + 1).expand(batch, group, keys, headDim);
+                attended[g] = Tensor.causalAttention(groupQ, groupK, groupV, scale, firstKeys); // [batch, t, group, hd]
             }
             Tensor joined = kvHeads == 1 ? attended[0] : Tensor.cat(2, attended); // [batch, t, heads, hd]
             return child("o_proj", Layer.class).forward(joined.reshape(batch, t, heads * headDim));

@@ -2,6 +2,7 @@ package io.tessera.pipeline.models;
 
 import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.nn.LeftPadding;
 import java.util.Arrays;
 
 /**
@@ -11,12 +12,6 @@ import java.util.Arrays;
  * slots. The position and mask tensors are built once per step, on first use.
  */
 final class Positions {
-    /**
-     * Added to the attention scores of padding keys: finite, so that a padding query (which sees only padding keys)
-     * averages them instead of producing NaN, yet large enough that exp() of it is exactly 0 for every real query.
-     */
-    private static final double PADDING_KEY = -1e30;
-
     final long past;
     final long batch;
     final long t;
@@ -33,10 +28,12 @@ final class Positions {
         this.device = device;
     }
 
-    /** Builds the position and mask tensors now, in the caller's scope: blocks that run in scopes of their own share them. */
+    /**
+     * Builds the position ids now, in the caller's scope: blocks that run in scopes of their own (inference) share them.
+     * The key bias is not needed there: without grad, padded rows go through the fused attention ({@link #firstKeys}).
+     */
     void build() {
         ids();
-        keyBiasTable();
     }
 
     /** Whether some row has padding (otherwise every row's positions are past .. past + t - 1). */
@@ -59,35 +56,24 @@ final class Positions {
         return ids;
     }
 
-    /**
-     * Null without padding; else 0 for the keys of tokens and {@link #PADDING_KEY} for padding keys, F32 shaped to
-     * broadcast against attention scores of rank {@code scoreRank} ([batch, 1, .., 1, past + t]).
-     */
+    /** Row b's first key that is a token (its padding slots come before): the pads, or null without padding. */
+    long[] firstKeys() {
+        return pads;
+    }
+
+    /** Null without padding; else {@link LeftPadding#keyBias} for scores of rank {@code scoreRank}, built once. */
     Tensor keyBias(int scoreRank) {
-        Tensor table = keyBiasTable();
-        if (table == null) {
+        if (pads == null) {
             return null;
+        }
+        if (keyBias == null) {
+            keyBias = LeftPadding.keyBias(pads, past + t, 2, device);
         }
         long[] shape = new long[scoreRank];
         Arrays.fill(shape, 1);
         shape[0] = pads.length;
         shape[scoreRank - 1] = past + t;
-        return table.reshape(shape);
-    }
-
-    /** The key bias [batch, past + t], built on first use; null without padding. */
-    private Tensor keyBiasTable() {
-        if (pads != null && keyBias == null) {
-            long keys = past + t;
-            float[] bias = new float[Math.toIntExact(pads.length * keys)];
-            for (int b = 0; b < pads.length; b++) {
-                for (int k = 0; k < pads[b]; k++) {
-                    bias[(int) (b * keys + k)] = (float) PADDING_KEY;
-                }
-            }
-            keyBias = onDevice(Tensor.of(bias, pads.length, keys));
-        }
-        return keyBias;
+        return keyBias.reshape(shape);
     }
 
     private Tensor onDevice(Tensor host) {
