@@ -34,12 +34,13 @@ typedef struct {
     uint8_t rows[16];
 } amx_config;
 
-/* Tiles 0-6 all 16 rows of 64 bytes: 0-3 accumulators, 4 the weight tile, 5 and 6 activation tiles (alternating). */
+/* Tiles 0-7 all 16 rows of 64 bytes: 0-3 accumulators; then the int8 kernel's weight tile 4 and activation tiles 5 and 6
+ * (alternating), the BF16 kernel's weight tiles 4 and 5 and activation tiles 6 and 7. */
 AMX_TARGET static inline void amx_configure(void) {
     amx_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
-    for (int t = 0; t < 7; t++) {
+    for (int t = 0; t < 8; t++) {
         cfg.rows[t] = AMX_TILE_ROWS;
         cfg.colsb[t] = AMX_TILE_BYTES;
     }

@@ -23,7 +23,6 @@
 #define TILE_ROWS AMX_TILE_ROWS
 #define TILE_PAIRS (AMX_TILE_BYTES / 4) /* BF16 pairs per tile row */
 #define TILE_K (2 * TILE_PAIRS) /* inputs per weight tile row */
-#define ROW_GROUP (4 * TILE_ROWS)
 #define PIECES 3
 #define ROW_BLOCK 128 /* rows packed and multiplied at a time (see ts_gemm_bf16_f32) */
 
@@ -48,31 +47,50 @@ static inline void split(float x, uint16_t piece[PIECES]) {
     piece[2] = ts_f32_to_bf16(r1 - ts_bf16_to_f32(piece[1]));
 }
 
-/* Channels [n0, n0 + 16) of rows [r0, r0 + 16 * groups): sums[j][channel][row], the three pieces of x summed. */
+/* Channels [n0, n0 + 16 ca) of rows [r0, r0 + 16 rb), ca and rb 1 or 2: sums[a][b][channel][row], the three pieces of
+ * x summed. Two weight tiles (4, 5) times two tiles of x (6, 7) into four sums: 8 tile loads per 12 products where one
+ * weight tile against four of x took 13, 1.1x faster (C harness, TinyLlama's shapes, 128 and 1024 rows, weights not
+ * cached). Each sum adds the same products in the same order either way. */
 AMX_TARGET static void bf16_block(int64_t k, const uint16_t *w, const uint16_t *packed, int64_t ldp, int64_t piece_bytes,
-                                  int64_t r0, int groups, float sums[4][TILE_ROWS][TILE_ROWS]) {
+                                  int64_t r0, int ca, int rb, float sums[2][2][TILE_ROWS][TILE_ROWS]) {
     AMX_ZERO_SUMS();
     for (int64_t k0 = 0; k0 < k; k0 += TILE_K) {
         _tile_loadd(4, w + k0, k * 2);
+        if (ca > 1) _tile_loadd(5, w + TILE_ROWS * k + k0, k * 2);
         for (int p = 0; p < PIECES; p++) {
-            AMX_ROW_GROUPS(_tile_dpbf16ps, (const char *)packed + p * piece_bytes + (k0 / 2) * ldp + r0 * 4, ldp, groups);
+            const char *xr = (const char *)packed + p * piece_bytes + (k0 / 2) * ldp + r0 * 4;
+            _tile_loadd(6, xr, ldp);
+            _tile_dpbf16ps(0, 4, 6);
+            if (ca > 1) _tile_dpbf16ps(2, 5, 6);
+            if (rb > 1) {
+                _tile_loadd(7, xr + TILE_ROWS * 4, ldp);
+                _tile_dpbf16ps(1, 4, 7);
+                if (ca > 1) _tile_dpbf16ps(3, 5, 7);
+            }
         }
     }
-    AMX_STORE_SUMS(sums, groups);
+    _tile_stored(0, sums[0][0], AMX_TILE_BYTES);
+    if (rb > 1) _tile_stored(1, sums[0][1], AMX_TILE_BYTES);
+    if (ca > 1) _tile_stored(2, sums[1][0], AMX_TILE_BYTES);
+    if (ca > 1 && rb > 1) _tile_stored(3, sums[1][1], AMX_TILE_BYTES);
 }
 
 AMX_TARGET static void bf16_worker(int64_t m, int64_t n, int64_t k, const uint16_t *w, const uint16_t *packed, int64_t ldp,
                                    int64_t piece_bytes, float *y) {
     amx_configure();
-    float sums[4][TILE_ROWS][TILE_ROWS];
+    float sums[2][2][TILE_ROWS][TILE_ROWS];
+    const int64_t tiled = n / TILE_ROWS * TILE_ROWS; /* channels in whole tiles */
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < n / TILE_ROWS; b++) {
-        const int64_t n0 = b * TILE_ROWS;
-        for (int64_t r0 = 0; r0 < m; r0 += ROW_GROUP) {
-            const int64_t left = m - r0 < ROW_GROUP ? m - r0 : ROW_GROUP;
-            bf16_block(k, w + n0 * k, packed, ldp, piece_bytes, r0, (int)((left + TILE_ROWS - 1) / TILE_ROWS), sums);
-            for (int64_t i = 0; i < left; i++)
-                for (int j = 0; j < TILE_ROWS; j++) y[(r0 + i) * n + n0 + j] = sums[i / TILE_ROWS][j][i % TILE_ROWS];
+    for (int64_t b = 0; b < (tiled / TILE_ROWS + 1) / 2; b++) {
+        const int64_t n0 = b * 2 * TILE_ROWS;
+        const int ca = tiled - n0 >= 2 * TILE_ROWS ? 2 : 1;
+        for (int64_t r0 = 0; r0 < m; r0 += 2 * TILE_ROWS) {
+            const int64_t left = m - r0 < 2 * TILE_ROWS ? m - r0 : 2 * TILE_ROWS;
+            bf16_block(k, w + n0 * k, packed, ldp, piece_bytes, r0, ca, left > TILE_ROWS ? 2 : 1, sums);
+            for (int a = 0; a < ca; a++)
+                for (int64_t i = 0; i < left; i++)
+                    for (int j = 0; j < TILE_ROWS; j++)
+                        y[(r0 + i) * n + n0 + a * TILE_ROWS + j] = sums[a][i / TILE_ROWS][j][i % TILE_ROWS];
         }
     }
     _tile_release();

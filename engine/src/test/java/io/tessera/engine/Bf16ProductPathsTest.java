@@ -19,17 +19,23 @@ class Bf16ProductPathsTest {
     @Test
     void manyRowsAgreeWithEightRowSlicesAndKeepNonFiniteInputs() {
         System.out.printf("BF16-weight products of more than 8 rows on AMX tiles: %s%n", CpuBackend.amx().bf16());
-        int m = 280; // beyond two of the AMX path's 128-row blocks
+        // beyond two of the AMX path's 128-row blocks, ending in 24 rows (two activation tiles) or 9 (one); channels in
+        // 32-wide blocks, one 16-wide one and a few past the last tile, or in one 16-wide tile alone
+        for (int[] mn : new int[][] {{280, 53}, {265, 16}, {20, 40}}) {
+            productsOfManyRowsAgreeWithEightRowSlices(mn[0], mn[1]);
+        }
+    }
+
+    private static void productsOfManyRowsAgreeWithEightRowSlices(int m, int n) {
         int k = 256;
-        int n = 53;
         SplittableRandom rng = new SplittableRandom(9);
         float[] xs = new float[m * k];
         for (int i = 0; i < xs.length; i++) {
             xs[i] = (float) (rng.nextDouble(-3, 3) * Math.pow(10, rng.nextInt(-4, 5))); // magnitudes 1e-4 .. 1e4
         }
         xs[5 * k + 17] = Float.POSITIVE_INFINITY;
-        xs[30 * k + 3] = Float.NaN;
-        xs[200 * k + 9] = Float.NEGATIVE_INFINITY; // in the second block
+        xs[30 % m * k + 3] = Float.NaN;
+        xs[200 % m * k + 9] = Float.NEGATIVE_INFINITY; // in the second block, when there is one
         try (TensorScope scope = TensorScope.open()) {
             Tensor x = Tensor.of(xs, m, k);
             Tensor w = Tensor.randn(Device.CPU, 4, 0, n, k).to(DType.BF16);
@@ -37,8 +43,9 @@ class Bf16ProductPathsTest {
             CPU.matmulBf16(x, w, false, whole);
             float[] all = whole.toFloatArray();
             for (int r0 = 0; r0 < m; r0 += 8) {
-                Tensor part = Tensor.empty(DType.F32, 8, n);
-                CPU.matmulBf16(x.slice(0, r0, r0 + 8), w, false, part);
+                int rows8 = Math.min(8, m - r0);
+                Tensor part = Tensor.empty(DType.F32, rows8, n);
+                CPU.matmulBf16(x.slice(0, r0, r0 + rows8), w, false, part);
                 float[] rows = part.toFloatArray();
                 for (int i = 0; i < rows.length; i++) {
                     float a = all[r0 * n + i];
