@@ -16,7 +16,7 @@ class Int8ProductPathsTest {
     private static final CpuBackend CPU = CpuBackend.INSTANCE;
 
     @ParameterizedTest(name = "m={0} n={1} k={2}")
-    @CsvSource({"9, 16, 64", "64, 67, 256", "130, 48, 768", "40, 2304, 768", "24, 5, 128", "17, 33, 100"})
+    @CsvSource({"9, 16, 64", "64, 67, 256", "130, 48, 768", "40, 2304, 768", "24, 5, 128", "17, 33, 100", "530, 35, 192"})
     void manyRowsEqualEightRowSlicesBitForBit(int m, int n, int k) {
         System.out.printf("int8 products of more than 8 rows on AMX tiles: %s%n", CpuBackend.amx().int8());
         SplittableRandom rng = new SplittableRandom(m * 31L + n * 7L + k);
