@@ -15,7 +15,12 @@
  * in ts_softmax_f32.
  * Masked keys are left out of every sum, not multiplied by 0: a NaN or infinity in a later position's value
  * never reaches an earlier query, and a NaN score still poisons its own row as it would through softmax. */
+#include <math.h>
+#include <omp.h>
 #include <stdlib.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "ts_cpu.h"
 #include "ts_pool.h"
@@ -62,8 +67,8 @@ static void tile_scores(int64_t nmax, int64_t d, int64_t tkp, const float *kT, c
     }
 }
 
-/* Row r's probabilities over its n visible keys, in place (the masked entries are never read after this). */
-static void softmax_row(int64_t n, float *restrict s) {
+/* s[j] = exp(s[j] - max) over n scores, in place; returns their sum, and the maximum in *max. */
+static double exp_row(int64_t n, float *restrict s, float *max) {
     float m = -INFINITY;
 #pragma omp simd reduction(max : m)
     for (int64_t j = 0; j < n; j++) m = s[j] > m ? s[j] : m;
@@ -74,7 +79,14 @@ static void softmax_row(int64_t n, float *restrict s) {
         s[j] = e;
         sum += (double)e;
     }
-    const float inv = (float)(1.0 / sum);
+    *max = m;
+    return sum;
+}
+
+/* Row r's probabilities over its n visible keys, in place (the masked entries are never read after this). */
+static void softmax_row(int64_t n, float *restrict s) {
+    float max;
+    const float inv = (float)(1.0 / exp_row(n, s, &max));
 #pragma omp simd
     for (int64_t j = 0; j < n; j++) s[j] *= inv;
 }
@@ -139,29 +151,56 @@ static void attend_head(int64_t tq, int64_t tk, int64_t d, float scale, const fl
 /* One query per (batch, head), a decoding step: K's rows are read in place (a transposed copy would double the
  * traffic of a single pass), and the tasks go to the persistent pool (ts_pool.h), not to an OpenMP region, whose
  * passive wake-up cost tens of microseconds on each of a step's dozens of calls. Heads that share their keys and
- * values (grouped-query attention passes them at stride 0) go DECODE_HEADS to a task, which reads each key and
- * value row once for all of them; one head per task read them once per head. */
-#define DECODE_HEADS OR
+ * values (grouped-query attention passes them at stride 0) go up to DECODE_HEADS to a task, which reads each key and
+ * value row once for all of them. When that leaves fewer tasks than threads (one sequence and one key head, as each
+ * of a GQA model's calls per key head is), the keys are split as well: each task attends to one run of keys and
+ * leaves its unnormalised output, its maximum score and its sum of exponentials, and the runs are combined after
+ * (flash decoding's log-sum-exp merge). Splitting the heads instead made every thread read all the keys and values. */
+#define DECODE_HEADS 8
+#define DECODE_MIN_KEYS 64 /* keys per task at least when the keys are split */
 
-typedef struct {
-    int64_t heads, per_task, tk, d; /* per_task: heads per task */
-    float scale;
-    const float *q, *k, *v;
-    const int64_t *qs, *ks, *vs;
-    float *y, *scratch; /* per task: per_task rows of tk scores and of d scaled query values */
-} decode_job;
+#if defined(__AVX512F__)
+/* Lane i of the result: the sum of a[i]'s lanes. A tree of 15 adds over pairs of halves (three shuffles each) and
+ * one permutation, where one horizontal sum per vector took four dependent shuffle-adds each. */
+static inline __m512 sum_lanes16(const __m512 a[16]) {
+    __m512 halves[8], quarters[4], eighths[2];
+    for (int i = 0; i < 8; i++) /* 128-bit lanes 0-1: a[2i]'s halves added, 2-3: a[2i + 1]'s */
+        halves[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
+                                  _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+    for (int i = 0; i < 4; i++) /* 128-bit lane l: four partial sums of a[4i + l] */
+        quarters[i] = _mm512_add_ps(_mm512_shuffle_f32x4(halves[2 * i], halves[2 * i + 1], 0x88),
+                                    _mm512_shuffle_f32x4(halves[2 * i], halves[2 * i + 1], 0xDD));
+    for (int i = 0; i < 2; i++) /* lane l, elements 0-1: two of a[8i + l]'s, 2-3: two of a[8i + 4 + l]'s */
+        eighths[i] = _mm512_add_ps(_mm512_shuffle_ps(quarters[2 * i], quarters[2 * i + 1], 0x44),
+                                   _mm512_shuffle_ps(quarters[2 * i], quarters[2 * i + 1], 0xEE));
+    /* element 4l + e: the sum of a[l + 4e] */
+    const __m512 sums = _mm512_add_ps(_mm512_shuffle_ps(eighths[0], eighths[1], 0x88),
+                                      _mm512_shuffle_ps(eighths[0], eighths[1], 0xDD));
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), sums);
+}
+#endif
 
-static void decode_task(void *ctx, int64_t task) {
-    const decode_job *job = ctx;
-    const int64_t tasks_per_row = (job->heads + job->per_task - 1) / job->per_task;
-    const int64_t b = task / tasks_per_row, h0 = task % tasks_per_row * job->per_task, tk = job->tk, d = job->d;
-    const int nh = (int)(job->heads - h0 < job->per_task ? job->heads - h0 : job->per_task);
-    const float *k = job->k + b * job->ks[0] + h0 * job->ks[1];
-    float *s = job->scratch + task * job->per_task * (tk + d), *qs = s + job->per_task * tk;
-    for (int r = 0; r < nh; r++)
-        for (int64_t c = 0; c < d; c++) qs[r * d + c] = job->q[b * job->qs[0] + (h0 + r) * job->qs[1] + c] * job->scale;
-    for (int64_t j = 0; j < tk; j++) {
-        const float *restrict kj = k + j * job->ks[2];
+/* s[r][j] = sum_c qs[r][c] k[j][c] for the nh queries r against the tk key rows j (stride kt). With AVX-512 and d a
+ * multiple of 16, sixteen keys at a time: one vector of products per key summed over d, the sixteen reduced
+ * together (sum_lanes16). */
+static void decode_scores(int nh, int64_t tk, int64_t d, const float *qs, const float *k, int64_t kt, float *s) {
+    int64_t j = 0;
+#if defined(__AVX512F__)
+    if (d % 16 == 0)
+        for (; j + 16 <= tk; j += 16)
+            for (int r = 0; r < nh; r++) {
+                __m512 acc[16];
+                _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+                for (int64_t c = 0; c < d; c += 16) {
+                    const __m512 qc = _mm512_loadu_ps(qs + r * d + c);
+                    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++)
+                        acc[i] = _mm512_fmadd_ps(qc, _mm512_loadu_ps(k + (j + i) * kt + c), acc[i]);
+                }
+                _mm512_storeu_ps(s + r * tk + j, sum_lanes16(acc));
+            }
+#endif
+    for (; j < tk; j++) {
+        const float *restrict kj = k + j * kt;
         for (int r = 0; r < nh; r++) {
             float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
@@ -169,26 +208,93 @@ static void decode_task(void *ctx, int64_t task) {
             s[r * tk + j] = sum;
         }
     }
-    for (int r = 0; r < nh; r++) softmax_row(tk, s + r * tk);
-    for (int64_t c0 = 0; c0 < d; c0 += OC)
-        tile_outputs(nh, tk - 1, 0, c0, d - c0 < OC ? (int)(d - c0) : OC, tk, s, job->v + b * job->vs[0] + h0 * job->vs[1],
-                     job->vs[2], job->y + (b * job->heads + h0) * d, d);
+}
+
+typedef struct {
+    int64_t heads, per_task, splits, run, tk, d; /* per task: per_task heads against a run of keys (a multiple of 16) */
+    float scale;
+    const float *q, *k, *v;
+    const int64_t *qs, *ks, *vs;
+    float *out, *maxes, *scratch; /* per task and head: its output over its run [d], its maximum score, scratch */
+    double *sums;                 /* per task and head: the sum of its exponentials */
+} decode_job;
+
+static void decode_task(void *ctx, int64_t task) {
+    const decode_job *job = ctx;
+    const int64_t head_sets = (job->heads + job->per_task - 1) / job->per_task, set = task / job->splits;
+    const int64_t b = set / head_sets, h0 = set % head_sets * job->per_task, j0 = task % job->splits * job->run, d = job->d;
+    const int64_t n = job->tk - j0 < job->run ? job->tk - j0 : job->run; /* this task's keys */
+    const int nh = (int)(job->heads - h0 < job->per_task ? job->heads - h0 : job->per_task);
+    const float *k = job->k + b * job->ks[0] + h0 * job->ks[1] + j0 * job->ks[2];
+    const float *v = job->v + b * job->vs[0] + h0 * job->vs[1] + j0 * job->vs[2];
+    float *s = job->scratch + task * job->per_task * (job->run + d), *qs = s + job->per_task * job->run;
+    float *out = job->out + task * job->per_task * d;
+    for (int r = 0; r < nh; r++)
+        for (int64_t c = 0; c < d; c++) qs[r * d + c] = job->q[b * job->qs[0] + (h0 + r) * job->qs[1] + c] * job->scale;
+    decode_scores(nh, n, d, qs, k, job->ks[2], s);
+    for (int r = 0; r < nh; r++)
+        job->sums[task * job->per_task + r] = exp_row(n, s + r * n, job->maxes + task * job->per_task + r);
+    for (int r0 = 0; r0 < nh; r0 += OR)
+        for (int64_t c0 = 0; c0 < d; c0 += OC)
+            tile_outputs(nh - r0 < OR ? nh - r0 : OR, n - 1, 0, c0, d - c0 < OC ? (int)(d - c0) : OC, n, s + r0 * n, v,
+                         job->vs[2], out + r0 * d, d);
+}
+
+/* y[b][h] from the runs' outputs: each weighted by exp(its maximum - the largest), over the runs' weighted sums. */
+static void merge_runs(const decode_job *job, int64_t batch, float *y) {
+    const int64_t head_sets = (job->heads + job->per_task - 1) / job->per_task, d = job->d;
+    for (int64_t b = 0; b < batch; b++)
+        for (int64_t h = 0; h < job->heads; h++) {
+            const int64_t first = (b * head_sets + h / job->per_task) * job->splits * job->per_task + h % job->per_task;
+            float largest = -INFINITY;
+            for (int64_t c = 0; c < job->splits; c++) {
+                const float m = job->maxes[first + c * job->per_task];
+                largest = m > largest ? m : largest;
+            }
+            double total = 0.0, weight[job->splits];
+            for (int64_t c = 0; c < job->splits; c++) {
+                weight[c] = job->splits == 1 ? 1.0 : exp((double)job->maxes[first + c * job->per_task] - largest);
+                total += weight[c] * job->sums[first + c * job->per_task];
+            }
+            for (int64_t e = 0; e < d; e++) {
+                double sum = 0.0;
+                for (int64_t c = 0; c < job->splits; c++) sum += weight[c] * job->out[(first + c * job->per_task) * d + e];
+                y[(b * job->heads + h) * d + e] = (float)(sum / total);
+            }
+        }
+}
+
+/* One decoding step's attention (tq = 1, tk >= 1); see decode_task. */
+static int decode_step(int64_t batch, int64_t heads, int64_t tk, int64_t d, float scale, const float *q, const int64_t *qs,
+                       const float *k, const int64_t *ks, const float *v, const int64_t *vs, float *y) {
+    const int64_t per_task = ks[1] == 0 && vs[1] == 0 ? (heads < DECODE_HEADS ? heads : DECODE_HEADS) : 1;
+    const int64_t sets = batch * ((heads + per_task - 1) / per_task), threads = omp_get_max_threads();
+    int64_t splits = sets < threads ? (threads + sets - 1) / sets : 1;
+    if (splits > tk / DECODE_MIN_KEYS) splits = tk / DECODE_MIN_KEYS > 1 ? tk / DECODE_MIN_KEYS : 1;
+    const int64_t run = ((tk + splits - 1) / splits + 15) / 16 * 16; /* whole blocks of sum_lanes16's 16 keys */
+    splits = (tk + run - 1) / run;
+    const int64_t slots = sets * splits * per_task; /* (task, head) pairs */
+    float *buffer = malloc((size_t)(slots * (run + 2 * d + 1)) * sizeof(float));
+    double *sums = malloc((size_t)slots * sizeof(double));
+    if (!buffer || !sums) {
+        free(buffer);
+        free(sums);
+        return TS_ERR_NOMEM;
+    }
+    decode_job job = {heads, per_task, splits, run, tk, d, scale, q, k, v, qs, ks, vs,
+                      buffer, buffer + slots * d, buffer + slots * (d + 1), sums};
+    ts_pool_for(sets * splits, decode_task, &job);
+    merge_runs(&job, batch, y);
+    free(buffer);
+    free(sums);
+    return TS_OK;
 }
 
 int TS_FN(ts_causal_attention_f32)(int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d, float scale,
                                    const float *q, const int64_t *qs, const float *k, const int64_t *ks, const float *v,
                                    const int64_t *vs, float *y) {
     const int64_t tasks = batch * heads, tkp = padded_keys(tk);
-    if (tq == 1 && tk > 0) {
-        const int64_t per_task = ks[1] == 0 && vs[1] == 0 ? DECODE_HEADS : 1;
-        const int64_t decode_tasks = batch * ((heads + per_task - 1) / per_task);
-        float *scratch = malloc((size_t)(decode_tasks * per_task * (tk + d)) * sizeof(float));
-        if (!scratch) return TS_ERR_NOMEM;
-        decode_job job = {heads, per_task, tk, d, scale, q, k, v, qs, ks, vs, y, scratch};
-        ts_pool_for(decode_tasks, decode_task, &job);
-        free(scratch);
-        return TS_OK;
-    }
+    if (tq == 1 && tk > 0) return decode_step(batch, heads, tk, d, scale, q, qs, k, ks, v, vs, y);
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (tasks > 1 && tasks * tq * tk * d >= TS_PARALLEL_MIN)
     {

@@ -28,17 +28,21 @@ import org.junit.jupiter.params.provider.MethodSource;
  * and one large enough for the OpenMP path. The element after y must stay untouched.
  */
 class CausalAttentionKernelTest {
-    /** batch, heads, tq, tk, d */
+    /** batch, heads, tq, tk, d, whether the heads share one key and value head (stride 0, as grouped-query attention passes them) */
     private static final long[][] SHAPES = {
-        {1, 1, 0, 3, 5}, {1, 1, 1, 1, 1}, {2, 3, 7, 7, 13}, {1, 2, 1, 17, 8}, {3, 2, 5, 11, 3}, {1, 5, 67, 67, 64},
+        {1, 1, 0, 3, 5, 0}, {1, 1, 1, 1, 1, 0}, {2, 3, 7, 7, 13, 0}, {1, 2, 1, 17, 8, 0}, {3, 2, 5, 11, 3, 0}, {1, 5, 67, 67, 64, 0},
         // whole tiles of 4 queries x 16 keys / dims, and partial ones after a cache: d 16, 80 (a partial tile), 64
-        {2, 2, 8, 8, 16}, {1, 1, 19, 19, 80}, {1, 2, 33, 40, 64},
+        {2, 2, 8, 8, 16, 0}, {1, 1, 19, 19, 80, 0}, {1, 2, 33, 40, 64, 0}, {1, 4, 9, 20, 16, 1},
+        // decoding steps: blocks of 16 keys and a tail, d a multiple of 16 or not, heads sharing their keys or not
+        {1, 8, 1, 37, 64, 1}, {2, 3, 1, 48, 32, 0}, {1, 5, 1, 16, 16, 1}, {1, 6, 1, 1, 64, 1}, {2, 2, 1, 33, 20, 1},
+        // fewer (sequence, key head) pairs than threads: the keys split into runs (uneven, a partial block last)
+        {1, 8, 1, 300, 64, 1}, {1, 1, 1, 131, 16, 0}, {1, 3, 1, 1000, 24, 1},
     };
 
     static Stream<Arguments> cases() {
         List<Object[]> cases = new ArrayList<>();
         for (long[] s : SHAPES) {
-            cases.add(new Object[] {s[0], s[1], s[2], s[3], s[4]});
+            cases.add(new Object[] {s[0], s[1], s[2], s[3], s[4], s[5] == 1});
         }
         return KernelTestSupport.withTiers(cases);
     }
@@ -48,17 +52,18 @@ class CausalAttentionKernelTest {
         KernelTestSupport.restoreBestTier();
     }
 
-    @ParameterizedTest(name = "tier {0}, batch {1}, heads {2}, tq {3}, tk {4}, d {5}")
+    @ParameterizedTest(name = "tier {0}, batch {1}, heads {2}, tq {3}, tk {4}, d {5}, shared keys {6}")
     @MethodSource("cases")
-    void attendsToTheVisibleKeys(int tier, long batch, long heads, long tq, long tk, long d) {
+    void attendsToTheVisibleKeys(int tier, long batch, long heads, long tq, long tk, long d, boolean shared) {
         select(tier);
         long pad = d + 2; // row of one head inside a wider row
         SplittableRandom rng = new SplittableRandom(tq * 131 + tk * 7 + d);
+        long keyHeads = shared ? 1 : heads;
         float[] q = uniform(rng, batch * tq * heads * pad, -2, 2);
-        float[] k = uniform(rng, batch * tk * heads * pad, -2, 2);
-        float[] v = uniform(rng, batch * tk * heads * pad, -2, 2);
+        float[] k = uniform(rng, batch * tk * keyHeads * pad, -2, 2);
+        float[] v = uniform(rng, batch * tk * keyHeads * pad, -2, 2);
         long[] qs = {tq * heads * pad, pad, heads * pad};
-        long[] ks = {tk * heads * pad, pad, heads * pad};
+        long[] ks = {tk * keyHeads * pad, shared ? 0 : pad, keyHeads * pad};
         float scale = (float) (1 / Math.sqrt(d));
         double[] expected = new double[(int) (batch * tq * heads * d + 1)];
         for (int b = 0; b < batch; b++) {
