@@ -24,13 +24,15 @@ import org.junit.jupiter.params.provider.MethodSource;
  * bfloat16 bits) on every ISA tier against float64 sums written from the definition: row strides wider than the rows,
  * sizes off the 4-row tiles, the vector width and the input-major row chunks (k / 8 rows, in 4-row groups), empty
  * products, and products large enough to run on the thread pool (from 2^16 multiply-adds), with a guard element after
- * y that must stay untouched.
+ * y that must stay untouched. k a multiple of 32 takes AVX-512's bf16 path over x's even and odd elements.
  */
 class GemvKernelTest {
     /** m, n, k. */
     private static final long[][] SHAPES = {
         {1, 1, 1}, {0, 3, 5}, {2, 0, 5}, {3, 5, 0}, {1, 7, 3}, {2, 13, 17}, {5, 31, 33}, {8, 9, 4}, {1, 1031, 263},
         {3, 4099, 61}, {8, 257, 131}, {7, 523, 521}, {1, 5, 13_001},
+        // k a multiple of 32: bf16 output-major on AVX-512 splits x into even and odd elements (gemv.c)
+        {1, 7, 32}, {3, 1031, 96}, {8, 259, 2048},
     };
 
     static Stream<Arguments> cases() {
