@@ -52,9 +52,18 @@ final class LlamaAttention extends Module {
         long keys = k.dim(2);
         double scale = 1.0 / Math.sqrt(headDim);
         if (!GradMode.isEnabled()) {
-            Tensor attended = t == 1 ? decodeAttention(q, k, v, scale, positions.firstKeys())
-                    : groupedAttention(q, k, v, scale, positions.firstKeys());
-            return child("o_proj", Layer.class).forward(attended.reshape(batch, t, heads * headDim));
+            // inference: the fused kernel per KV head, its query heads against that head's keys and values broadcast
+            // (stride 0), with no [t, keys] score tensor; padded batches row by row on their rows' unpadded keys
+            long[] firstKeys = positions.firstKeys();
+            Tensor[] attended = new Tensor[kvHeads];
+            for (int g = 0; g < kvHeads; g++) {
+                Tensor groupQ = q.slice(1, (long) g * group, (long) (g + 1) * group);
+                Tensor groupK = k.slice(1, g, g + 1).expand(batch, group, keys, headDim);
+                Tensor groupV = v.slice(1, g, g + 1).expand(batch, group, keys, headDim);
+                attended[g] = Tensor.causalAttention(groupQ, groupK, groupV, scale, firstKeys); // [batch, t, group, hd]
+            }
+            Tensor joined = kvHeads == 1 ? attended[0] : Tensor.cat(2, attended); // [batch, t, heads, hd]
+            return child("o_proj", Layer.class).forward(joined.reshape(batch, t, heads * headDim));
         }
         // the group's query heads as rows of one product per KV head: [batch, kvHeads, group * t, hd] against k
         // [batch, kvHeads, T, hd], so k and v are read in place (a broadcast over the group copied them group times)
@@ -65,48 +74,6 @@ final class LlamaAttention extends Module {
         Tensor probabilities = scores.softmax(-1).reshape(batch, kvHeads, group * t, keys);
         Tensor attended = probabilities.matmul(v).reshape(batch, heads, t, headDim);
         return child("o_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, heads * headDim));
-    }
-
-    /**
-     * One query per sequence: each (sequence, KV head) pair is one fused call's "sequence", its group of query heads
-     * against its keys and values broadcast (stride 0), so the whole layer is one call, [batch * kvHeads, 1, group, hd]
-     * laid out as [batch, 1, heads, hd]. Per KV head, the calls were too small to keep the threads busy without
-     * splitting their keys, and each cost a dispatch.
-     */
-    private Tensor decodeAttention(Tensor q, Tensor k, Tensor v, double scale, long[] firstKeys) {
-        long batch = q.dim(0);
-        long pairs = batch * kvHeads;
-        int group = heads / kvHeads;
-        long keys = k.dim(2);
-        long[] pairFirstKeys = null;
-        if (firstKeys != null) {
-            pairFirstKeys = new long[Math.toIntExact(pairs)];
-            for (int i = 0; i < pairFirstKeys.length; i++) {
-                pairFirstKeys[i] = firstKeys[i / kvHeads];
-            }
-        }
-        return Tensor.causalAttention(q.reshape(pairs, group, 1, headDim),
-                k.reshape(pairs, 1, keys, headDim).expand(pairs, group, keys, headDim),
-                v.reshape(pairs, 1, keys, headDim).expand(pairs, group, keys, headDim), scale, pairFirstKeys);
-    }
-
-    /**
-     * Several queries per sequence: the fused kernel per KV head, its query heads against that head's keys and values
-     * broadcast (stride 0), with no [t, keys] score tensor; padded batches row by row on their rows' unpadded keys.
-     * Returns [batch, t, heads, hd].
-     */
-    private Tensor groupedAttention(Tensor q, Tensor k, Tensor v, double scale, long[] firstKeys) {
-        long batch = q.dim(0);
-        int group = heads / kvHeads;
-        long keys = k.dim(2);
-        Tensor[] attended = new Tensor[kvHeads];
-        for (int g = 0; g < kvHeads; g++) {
-            Tensor groupQ = q.slice(1, (long) g * group, (long) (g + 1) * group);
-            Tensor groupK = k.slice(1, g, g + 1).expand(batch, group, keys, headDim);
-            Tensor groupV = v.slice(1, g, g + 1).expand(batch, group, keys, headDim);
-            attended[g] = Tensor.causalAttention(groupQ, groupK, groupV, scale, firstKeys); // [batch, t, group, hd]
-        }
-        return kvHeads == 1 ? attended[0] : Tensor.cat(2, attended);
     }
 
     /** x [batch, t, hidden] through {@code name} as [batch, t, n, headDim]. */
