@@ -13,11 +13,9 @@
 
 #include <stdlib.h>
 #include <string.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 #if defined(__AVX512F__)
+#include <immintrin.h>
 #define TS_LANES 16
 #elif defined(__AVX2__)
 #define TS_LANES 8
@@ -83,6 +81,32 @@ typedef struct {
     float *xs;         /* bf16 output-major on AVX-512: x's rows split per 32 elements into 16 even, then 16 odd */
 } gemv_job;
 
+#if defined(__AVX512F__)
+/* dot_tile's sums for bf16 W and k a multiple of 32, against job->xs: one 64-byte load of a W row gives its 16 even
+ * weights as f32 (shifted up) and its 16 odd ones (masked), multiplied by x's even and odd elements. Widening 16 at
+ * a time took a shuffle per load and read at 38 GB/s where f32 W reached 46 (22 TinyLlama layers in a C harness, 2
+ * cores); this reads at 40-41. */
+static inline __attribute__((always_inline)) void split_sums(const gemv_job *job, int64_t r0, int rows, const int64_t wr[4],
+                                                             ts_vec acc[2][4]) {
+    const uint16_t *w = job->w;
+    const float *xs[2];
+    for (int u = 0; u < 2; u++) xs[u] = job->xs + (r0 + u < job->m ? r0 + u : r0) * job->k;
+    const __m512i high_halves = _mm512_set1_epi32((int)0xFFFF0000);
+    for (int64_t i = 0; i < job->k; i += 32) {
+        for (int t = 0; t < 4; t++) {
+            __builtin_prefetch(w + wr[t] + 4 * job->ldw + i);
+            const __m512i pairs = _mm512_loadu_si512(w + wr[t] + i);
+            const ts_vec even = (ts_vec)_mm512_castsi512_ps(_mm512_slli_epi32(pairs, 16));
+            const ts_vec odd = (ts_vec)_mm512_castsi512_ps(_mm512_and_si512(pairs, high_halves));
+            for (int u = 0; u < rows; u++) {
+                acc[u][t] += load(xs[u] + i) * even;
+                acc[u][t] += load(xs[u] + i + 16) * odd;
+            }
+        }
+    }
+}
+#endif
+
 /* Output-major: rows o0 .. o0 + 3 of W (a row past n repeats the last; its sums are not stored) with `rows`
  * (1 or 2, a constant) rows of x from r0 (r0 + 1 == m repeats r0). The next tile's rows are prefetched as
  * this one is read: the hardware prefetchers alone fall behind on four streams per core (27 against 30 GB/s
@@ -96,11 +120,17 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
     for (int t = 0; t < 4; t++) wr[t] = (o0 + t < job->n ? o0 + t : job->n - 1) * job->ldw;
     ts_vec acc[2][4] = {{{0}}};
     const int64_t kv = k / TS_LANES * TS_LANES;
-    for (int64_t i = 0; i < kv; i += TS_LANES) {
-        for (int t = 0; t < 4; t++) {
-            __builtin_prefetch((const char *)job->w + (wr[t] + 4 * job->ldw + i) * bytes);
-            const ts_vec wv = load_w(job->w, wr[t] + i, bf16);
-            for (int u = 0; u < rows; u++) acc[u][t] += load(xr[u] + i) * wv;
+    if (bf16 && job->xs) {
+#if defined(__AVX512F__)
+        split_sums(job, r0, rows, wr, acc);
+#endif
+    } else {
+        for (int64_t i = 0; i < kv; i += TS_LANES) {
+            for (int t = 0; t < 4; t++) {
+                __builtin_prefetch((const char *)job->w + (wr[t] + 4 * job->ldw + i) * bytes);
+                const ts_vec wv = load_w(job->w, wr[t] + i, bf16);
+                for (int u = 0; u < rows; u++) acc[u][t] += load(xr[u] + i) * wv;
+            }
         }
     }
     for (int u = 0; u < rows && r0 + u < job->m; u++) {
@@ -112,52 +142,9 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
     }
 }
 
-#if defined(__AVX512F__)
-/* dot_tile for bf16 W and k a multiple of 32, against job->xs: one 64-byte load of a W row gives its 16 even weights
- * as f32 (shifted up) and its 16 odd ones (masked), multiplied by x's even and odd elements. Widening 16 at a time
- * took a shuffle per load and read at 38 GB/s where f32 W reached 46 (22 TinyLlama layers in a C harness, 2 cores);
- * this reads at 40-41. */
-static inline __attribute__((always_inline)) void dot_tile_bf16_split(const gemv_job *job, int64_t r0, int64_t o0, int rows) {
-    const int64_t k = job->k;
-    const uint16_t *w = job->w;
-    const float *xs[2];
-    int64_t wr[4];
-    for (int u = 0; u < 2; u++) xs[u] = job->xs + (r0 + u < job->m ? r0 + u : r0) * k;
-    for (int t = 0; t < 4; t++) wr[t] = (o0 + t < job->n ? o0 + t : job->n - 1) * job->ldw;
-    const __m512i high_halves = _mm512_set1_epi32((int)0xFFFF0000);
-    __m512 acc[2][4];
-    for (int u = 0; u < 2; u++)
-        for (int t = 0; t < 4; t++) acc[u][t] = _mm512_setzero_ps();
-    for (int64_t i = 0; i < k; i += 32) {
-        for (int t = 0; t < 4; t++) {
-            __builtin_prefetch(w + wr[t] + 4 * job->ldw + i);
-            const __m512i pairs = _mm512_loadu_si512(w + wr[t] + i);
-            const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(pairs, 16));
-            const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(pairs, high_halves));
-            for (int u = 0; u < rows; u++) {
-                acc[u][t] = _mm512_fmadd_ps(_mm512_loadu_ps(xs[u] + i), even, acc[u][t]);
-                acc[u][t] = _mm512_fmadd_ps(_mm512_loadu_ps(xs[u] + i + 16), odd, acc[u][t]);
-            }
-        }
-    }
-    for (int u = 0; u < rows && r0 + u < job->m; u++)
-        for (int t = 0; t < 4 && o0 + t < job->n; t++) job->y[(r0 + u) * job->ldy + o0 + t] = _mm512_reduce_add_ps(acc[u][t]);
-}
-#endif
-
 static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, int bf16) {
     const int64_t o1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
     for (int64_t o0 = chunk * job->per_chunk; o0 < o1; o0 += 4) {
-#if defined(__AVX512F__)
-        if (bf16 && job->xs) {
-            if (job->m == 1) {
-                dot_tile_bf16_split(job, 0, o0, 1);
-            } else {
-                for (int64_t r0 = 0; r0 < job->m; r0 += 2) dot_tile_bf16_split(job, r0, o0, 2);
-            }
-            continue;
-        }
-#endif
         if (job->m == 1) {
             dot_tile(job, 0, o0, 1, bf16);
         } else {
