@@ -596,6 +596,8 @@ def machine_block(meta, peer):
     if meta.get("java"):
         lines.append(f"- Tessera: {meta['java']}; JMH {meta.get('jmh_options', '')}; "
                      f"OMP_NUM_THREADS={meta.get('omp_threads', '?')}, OPENBLAS_NUM_THREADS={meta.get('blas_threads', '?')}")
+    if meta.get("openblas"):
+        lines.append(f"- {meta['openblas']}")
     return "\n".join(lines)
 
 
