@@ -4,6 +4,7 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import io.tessera.ffi.CStrings;
 import io.tessera.ffi.Cblas;
 import io.tessera.ffi.Lapacke;
 import io.tessera.ffi.TesseraCpu;
@@ -11,6 +12,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
+import java.util.Locale;
 
 /** The CPU backend: Tessera's C kernels (libtessera_cpu) and OpenBLAS, through FFM. */
 public final class CpuBackend extends Backend {
@@ -125,12 +127,28 @@ public final class CpuBackend extends Backend {
     /**
      * Up to this many rows, x W^T runs in kernels/cpu/gemm_small.c rather than OpenBLAS: it streams W once where
      * OpenBLAS packs it first, but re-reads the rows of x for every four rows of W, which costs more as m grows and
-     * costs most with 8-float vectors. Measured on a 4096 x 4096 weight, one thread, thread CPU time (2026-12-02, a
-     * loaded machine): AVX-512 tier 25.5 vs OpenBLAS 31.3 ms at 64 rows and ahead at every m below; AVX2 tier
-     * 38.0 vs 30.4 at 64, 27.2 vs 24.0 at 48, 20.0 vs 20.1 at 32, ahead below.
+     * costs most with 8-float vectors. Where it stops paying depends on OpenBLAS's own kernels too: AVX-512 ones
+     * (SkylakeX, Cooperlake, SapphireRapids) multiply at twice the rate of the AVX2 ones a machine may force with
+     * OPENBLAS_CORETYPE. Measured on the Zen 5 EPYC, 2 threads, 4096 x 4096, 5632 x 2048 and 2304 x 768 weights
+     * (2026-12-04): against AVX-512 OpenBLAS ahead up to 40 rows, behind at 48 and 64 (8.6 vs 7.1 ms at 64 on
+     * 4096 x 4096); against Haswell OpenBLAS ahead at every m up to 64 (8.8 vs 11.7 ms). AVX2 tier (one thread,
+     * 2026-12-02): 38.0 vs 30.4 at 64, 27.2 vs 24.0 at 48, 20.0 vs 20.1 at 32, ahead below.
      */
     static long smallRows() {
-        return TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512 ? 64 : 32;
+        if (TesseraCpu.ts_isa_active() != TesseraCpu.ISA_AVX512) {
+            return 32;
+        }
+        return OpenBlasKernels.AVX512 ? 40 : 64;
+    }
+
+    private static final class OpenBlasKernels {
+        static final boolean AVX512 = avx512(CStrings.read(Cblas.openblas_get_corename()));
+
+        /** Whether OpenBLAS's kernel set (openblas_get_corename) is one of its AVX-512 ones. */
+        static boolean avx512(String core) {
+            String name = core.toLowerCase(Locale.ROOT);
+            return name.contains("skylakex") || name.contains("cooperlake") || name.contains("sapphirerapids");
+        }
     }
 
     /**
