@@ -234,12 +234,57 @@ public final class CpuBackend extends Backend {
             if (!inputMajor && k % AMX_BF16_K == 0 && amx().bf16()) {
                 check(TesseraCpu.ts_gemm_bf16_f32(m, n, k, address(x), address(w), output(y)), "ts_gemm_bf16_f32");
             } else {
-                super.matmulBf16Impl(x, w, inputMajor, y); // an F32 copy of the weight and OpenBLAS
+                bf16ProductInBlocks(x, w, inputMajor, y);
             }
             return;
         }
         check(TesseraCpu.ts_gemv_bf16(m, n, k, address(x), k, address(w), inputMajor ? n : k, inputMajor ? 1 : 0, output(y), n),
                 "ts_gemv_bf16");
+    }
+
+    /**
+     * F32 elements per block of the weight in {@link #bf16ProductInBlocks}: 4 MiB, which stays in L3 while the
+     * product reads it. Converting the whole weight first wrote twice its BF16 bytes to memory and read them back.
+     */
+    private static final long BF16_BLOCK_ELEMENTS = 1 << 20;
+
+    /**
+     * y = x W for a BF16 W off AMX: W converted to F32 a block of stored rows at a time into one reused buffer, each
+     * block multiplied while it is in cache. Output-major W [n, k]: a block is a range of outputs, written into its
+     * columns of y; input-major W [k, n]: a block is a range of k, its product added into y.
+     */
+    private void bf16ProductInBlocks(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+        long m = x.dim(0);
+        long k = x.dim(1);
+        long n = w.dim(inputMajor ? 1 : 0);
+        long rows = w.dim(0);
+        long cols = w.dim(1);
+        if (k == 0 || n == 0) {
+            fill(y, 0);
+            return;
+        }
+        long blockRows = Math.max(1, BF16_BLOCK_ELEMENTS / cols);
+        MemorySegment xs = address(x);
+        MemorySegment ys = output(y);
+        try (TensorScope _ = TensorScope.open()) {
+            Tensor buffer = Tensor.empty(device(), DType.F32, Math.min(blockRows, rows), cols);
+            for (long r0 = 0; r0 < rows; r0 += blockRows) {
+                long r = Math.min(blockRows, rows - r0);
+                Tensor block = buffer.slice(0, 0, r);
+                copy(w.slice(0, r0, r0 + r), block);
+                MemorySegment bs = address(block);
+                if (inputMajor) {
+                    Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, Cblas.CblasNoTrans, (int) m, (int) n, (int) r, 1f,
+                            xs.asSlice(r0 * Float.BYTES), (int) k, bs, (int) n, r0 == 0 ? 0f : 1f, ys, (int) n);
+                } else if (m <= smallRows()) {
+                    check(TesseraCpu.ts_gemm_small_m_nt_f32(m, r, k, xs, k, bs, k, ys.asSlice(r0 * Float.BYTES), n),
+                            "ts_gemm_small_m_nt_f32");
+                } else {
+                    Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, Cblas.CblasTrans, (int) m, (int) r, (int) k, 1f,
+                            xs, (int) k, bs, (int) k, 0f, ys.asSlice(r0 * Float.BYTES), (int) n);
+                }
+            }
+        }
     }
 
     private static int cblasTranspose(MatrixLayout layout) {

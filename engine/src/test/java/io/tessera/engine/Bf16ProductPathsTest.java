@@ -10,8 +10,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The CPU's product with a BF16 weight runs different code by row count: up to 8 rows ts_gemv_bf16, beyond that (on
  * CPUs with AMX-BF16, output-major, k a multiple of 32) AMX tiles with x split into three BF16 pieces. x stays exact
- * either way, so the two differ only by F32 summation order; an infinity or NaN in x reaches the same outputs.
- * (BackendConformanceNnTest checks both against float64 sums.)
+ * either way, so the two differ only by F32 summation order; an infinity or NaN in x reaches the same outputs. Without
+ * AMX the weight is converted to F32 in blocks of stored rows (a range of outputs, or for an input-major weight a
+ * range of k summed into y). (BackendConformanceNnTest checks every path against float64 sums on small shapes.)
  */
 class Bf16ProductPathsTest {
     private static final CpuBackend CPU = CpuBackend.INSTANCE;
@@ -56,6 +57,46 @@ class Bf16ProductPathsTest {
                     } else {
                         assertEquals(Float.isNaN(b), Float.isNaN(a), at);
                         assertTrue(Float.isNaN(b) || a == b, at);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Weights of more than one conversion block (1M elements): 600 stored rows of 2048 are a block of 512 rows and
+     * one of 88, as outputs (output-major) or as k (input-major); 20 rows go to gemm_small.c, 70 to OpenBLAS.
+     */
+    @Test
+    void weightsOfSeveralConversionBlocksMatchFloat64Sums() {
+        for (boolean inputMajor : new boolean[] {false, true}) {
+            for (int m : new int[] {20, 70}) {
+                int k = inputMajor ? 600 : 2048;
+                int n = inputMajor ? 2048 : 600;
+                SplittableRandom rng = new SplittableRandom(m + k);
+                float[] xs = new float[m * k];
+                for (int i = 0; i < xs.length; i++) {
+                    xs[i] = (float) rng.nextDouble(-1, 1);
+                }
+                try (TensorScope scope = TensorScope.open()) {
+                    Tensor w = Tensor.randn(Device.CPU, 6, 0, inputMajor ? k : n, inputMajor ? n : k).to(DType.BF16);
+                    float[] ws = w.to(DType.F32).toFloatArray();
+                    Tensor y = Tensor.empty(DType.F32, m, n);
+                    CPU.matmulBf16(Tensor.of(xs, m, k), w, inputMajor, y);
+                    float[] got = y.toFloatArray();
+                    for (int i = 0; i < m; i++) {
+                        for (int j = 0; j < n; j++) {
+                            double expected = 0;
+                            double magnitude = 0;
+                            for (int c = 0; c < k; c++) {
+                                double term = (double) xs[i * k + c] * ws[inputMajor ? c * n + j : j * k + c];
+                                expected += term;
+                                magnitude += Math.abs(term);
+                            }
+                            String at = "y[" + i + "][" + j + "] of [" + m + ", " + k + "] x " + (inputMajor ? "input" : "output")
+                                    + "-major W";
+                            assertEquals(expected, got[i * n + j], 1e-6 * magnitude + 1e-6, at);
+                        }
                     }
                 }
             }
