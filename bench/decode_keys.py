@@ -29,6 +29,15 @@ def prefill_key(decode_key, tokens):
     return decode_key.replace("model_decode", "model_prefill") + f"_t{tokens}"
 
 
+# prompts of unequal lengths left-padded into one batch (PaddedPrefillBenchmark's lengths param), GPT-2 small in F32
+PADDED_PREFILL_LENGTHS = (1000, 400)
+
+
+def padded_prefill_key(lengths):
+    """The peer result key of the padded-batch prefill row."""
+    return "model_padded_prefill_" + "_".join(map(str, lengths))
+
+
 # Jlama's weights beside Tessera's: the same F32 and BF16 directories, and its own 4-bit format (it has no int8 weights)
 JLAMA_WEIGHTS = ("f32", "bf16")
 JLAMA_Q4 = "q4"

@@ -23,7 +23,8 @@ import sys
 import time
 import traceback
 
-from decode_keys import BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, PREFILL_TOKENS, batch_suffix, context_suffix, prefill_key
+from decode_keys import (BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, PADDED_PREFILL_LENGTHS, PREFILL_TOKENS, batch_suffix,
+                         context_suffix, padded_prefill_key, prefill_key)
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")  # as Tessera sets it: OpenBLAS workers stop spinning after ~0.3 ms
@@ -89,7 +90,8 @@ def gpt2_block(torch, d, heads):
             self.c_fc = nn.Linear(d, 4 * d)
             self.mlp_proj = nn.Linear(4 * d, d)
 
-        def forward(self, x, cache=None, past=0):
+        def forward(self, x, cache=None, past=0, allowed=None):
+            """allowed: None for plain causal attention, else a [B, 1, T, past + T] bool mask of the keys each query sees."""
             B, T, _ = x.shape
             q, k, v = self.c_attn(self.ln_1(x)).split(d, dim=2)
             q = q.view(B, T, heads, hd).transpose(1, 2)
@@ -102,10 +104,12 @@ def gpt2_block(torch, d, heads):
                 k = keys[:, :, :past + T]
                 v = values[:, :, :past + T]
             if sdpa is not None:
-                y = sdpa(q, k, v, is_causal=(T > 1 and past == 0))
+                y = sdpa(q, k, v, is_causal=(T > 1 and past == 0)) if allowed is None else sdpa(q, k, v, attn_mask=allowed)
             else:
                 att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
-                if T > 1:
+                if allowed is not None:
+                    att = att.masked_fill(~allowed, float("-inf"))
+                elif T > 1:
                     mask = torch.ones(T, past + T, dtype=torch.bool).triu(past + 1)
                     att = att.masked_fill(mask, float("-inf"))
                 y = att.softmax(dim=-1) @ v
@@ -300,6 +304,8 @@ class Peer:
                 self._decode_batched(key, shown, model, caches_for, vocab)
             if key != "model_decode_int8":  # Tessera's int8 prefill keeps the tied head f32, as _int8_blocks does
                 self._prefill(key, shown, model, caches_for, vocab)
+            if key == "model_decode" and self._wants("PaddedPrefillBenchmark"):
+                self._padded_prefill(shown, model, caches_for, vocab)
 
     # ---- a whole TinyLlama-1.1B-shape model (LLaMA: RMSNorm, rotate-half RoPE, 4 KV heads of 32, SwiGLU, untied
     # head), decode 1 token at context 128, batch 1; random weights, as HF's LlamaForCausalLM computes in eager mode
@@ -422,6 +428,30 @@ class Peer:
                 self.record(prefill_key(key, n), f"{shown}, {n}-token prompt, logits of its last position",
                             lambda: model(ids, caches, 0, last=True), rounds=2, round_seconds=0, min_reps=1)
             del caches
+
+    def _padded_prefill(self, shown, model, caches_for, vocab):
+        """PaddedPrefillBenchmark: prompts of PADDED_PREFILL_LENGTHS left-padded into one batch, prefilled as Hugging Face
+        does (each row's positions start at its first token; its queries never see its padding), to each row's first
+        greedy token. Padding queries attend causally to the padding, so no softmax row is all -inf (NaN in the cache)."""
+        torch = self.torch
+        longest = max(PADDED_PREFILL_LENGTHS)
+        real = torch.tensor([[j >= longest - n for j in range(longest)] for n in PADDED_PREFILL_LENGTHS])  # [B, T]
+        positions = (real.long().cumsum(1) - 1).clamp(min=0)
+        causal = torch.ones(longest, longest, dtype=torch.bool).tril()
+        allowed = (causal & (real[:, None, :] | ~real[:, :, None]))[:, None]  # [B, 1, T, T]
+        ids = torch.randint(0, vocab, (len(PADDED_PREFILL_LENGTHS), longest))
+
+        def first_tokens():
+            caches = caches_for(len(PADDED_PREFILL_LENGTHS), longest)
+            x = model.wte(ids) + model.wpe(positions)
+            for blk, cache in zip(model.h, caches):
+                x = blk(x, cache, 0, allowed)
+            return model.lm_head(model.ln_f(x[:, -1:])).argmax(-1)
+
+        with torch.inference_mode():
+            self.record(padded_prefill_key(PADDED_PREFILL_LENGTHS), f"{shown}, prompts of "
+                        f"{' and '.join(map(str, PADDED_PREFILL_LENGTHS))} tokens left-padded, attention mask, first greedy tokens",
+                        first_tokens, rounds=2, round_seconds=0, min_reps=1)
 
     def _decode_batched(self, key, shown, model, caches_for, vocab):
         """DECODE_BATCH prompts at once: one token each, each attending to its own BATCHED_CONTEXT positions."""
@@ -638,7 +668,7 @@ def main():
     peer = Peer(torch, np, have)
     groups = [("call_overhead", None), ("bandwidth", None), ("adamw", None), ("matmul", None), ("linear", None),
               ("int8_linear", None),
-              ("decoder", None), ("model_decode", ("ModelDecodeBenchmark", "ModelPrefillBenchmark")),
+              ("decoder", None), ("model_decode", ("ModelDecodeBenchmark", "ModelPrefillBenchmark", "PaddedPrefillBenchmark")),
               ("model_decode_tinyllama", ("ModelDecodeBenchmark", "ModelPrefillBenchmark")),
               ("masked_adamw", "MaskedAdamWBenchmark"),
               ("masked_backward", "MaskedBackwardBenchmark"), ("fisher", "FisherBenchmark"),

@@ -28,8 +28,8 @@ import os
 import re
 import sys
 
-from decode_keys import (BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, JLAMA_Q4, JLAMA_WEIGHTS, PREFILL_TOKENS, batch_suffix,
-                         context_suffix, jlama_key, prefill_key)
+from decode_keys import (BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, JLAMA_Q4, JLAMA_WEIGHTS, PADDED_PREFILL_LENGTHS,
+                         PREFILL_TOKENS, batch_suffix, context_suffix, jlama_key, padded_prefill_key, prefill_key)
 
 MB = 1 << 20
 F32 = 4
@@ -233,6 +233,15 @@ for _tokens in PREFILL_TOKENS:
         ROWS.append(row("decoder", "prefill (prompt to first logits), " + _what, f"{_tokens} tokens",
                         ("ModelPrefillBenchmark", "prefill", {"model": _model, "weights": _weights, "tokens": str(_tokens)}),
                         [prefill_key(_peer, _tokens)], "tok/s", bytes_=_bytes, flops=_flops, per_op=_tokens, issue=14))
+_lengths = ",".join(map(str, PADDED_PREFILL_LENGTHS))
+# the work of each prompt alone, its padding left out (FLOPs summed; bytes: the weights once, the longest prompt's cache)
+_bytes = model_prefill_work("gpt2-small", "f32", max(PADDED_PREFILL_LENGTHS))[0]
+_flops = sum(model_prefill_work("gpt2-small", "f32", n)[1] for n in PADDED_PREFILL_LENGTHS)
+ROWS.append(row("decoder", "prefill of left-padded prompts to their first tokens, one batch, GPT-2-small shape",
+                " + ".join(map(str, PADDED_PREFILL_LENGTHS)) + " tokens",
+                ("PaddedPrefillBenchmark", "firstToken", {"model": "gpt2-small", "lengths": _lengths}),
+                [padded_prefill_key(PADDED_PREFILL_LENGTHS)], "tok/s", bytes_=_bytes, flops=_flops,
+                per_op=sum(PADDED_PREFILL_LENGTHS), issue=14))
 COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy", "copy_16M")]
 READ_ROWS = [("Blas1Benchmark", "sumBeyondCaches", "sum_1G")]
 LOWER_IS_BETTER = {"ns/call", "ms"}
