@@ -227,8 +227,9 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
         /* GEMV_K_SPLITS blocks of whole 4-row groups, whatever the thread count, so results do not depend on it */
         job.per_chunk = ((k + GEMV_K_SPLITS - 1) / GEMV_K_SPLITS + 3) / 4 * 4;
     } else {
-        /* whole tiles of 4 rows of W, about GEMV_CHUNK_BYTES each */
-        const int64_t rows = (GEMV_CHUNK_BYTES / (k * (int64_t)sizeof(float)) + 3) / 4 * 4;
+        /* whole tiles of 4 rows of W, about GEMV_CHUNK_BYTES of W each (twice the rows for bf16) */
+        const int64_t row_bytes = k * (int64_t)(bf16 ? sizeof(uint16_t) : sizeof(float));
+        const int64_t rows = (GEMV_CHUNK_BYTES / row_bytes + 3) / 4 * 4;
         job.per_chunk = rows < 4 ? 4 : rows;
     }
     const int64_t chunks = ((input_major ? k : n) + job.per_chunk - 1) / job.per_chunk;
