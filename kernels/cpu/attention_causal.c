@@ -7,9 +7,9 @@
  *
  * Query i (0-based) sees keys 0 .. i + past, past = tk - tq (the keys of earlier positions in a cache).
  * Per head, K is first transposed into [d, tk] scratch so that scores are sums of scaled key rows over
- * contiguous keys (vectorised, no horizontal sums); heads that share their keys (grouped-query attention
- * passes them at stride 0) transpose them once per thread. Queries go QR at a time, so that each key and
- * value row is read once for QR queries: QR x SK tiles of scores, then OR x OC tiles of outputs, whose sums
+ * contiguous keys (vectorised, no horizontal sums); heads that share their keys (a group of grouped-query attention,
+ * or heads passed at stride 0) transpose them once per thread. Queries go QR at a time, so that each key and value
+ * row is read once for QR queries: QR x SK tiles of scores, then OR x OC tiles of outputs, whose sums
  * stay in registers (one row at a time, the loop was bound by loading and storing its scores). Each output
  * element sums its terms in key order, as one row at a time would. Sums of the exponentials are float64, as
  * in ts_softmax_f32.
@@ -151,9 +151,9 @@ static void attend_head(int64_t tq, int64_t tk, int64_t d, float scale, const fl
 /* One query per (batch, head), a decoding step: K's rows are read in place (a transposed copy would double the
  * traffic of a single pass), and the tasks go to the persistent pool (ts_pool.h), not to an OpenMP region, whose
  * passive wake-up cost tens of microseconds on each of a step's dozens of calls. Heads that share their keys and
- * values (grouped-query attention passes them at stride 0) go up to DECODE_HEADS to a task, which reads each key and
- * value row once for all of them. When that leaves fewer tasks than threads (one sequence and one key head, as each
- * of a GQA model's calls per key head is), the keys are split as well: each task attends to one run of keys and
+ * values (a group of grouped-query attention, or heads passed at stride 0) go up to DECODE_HEADS to a task, which
+ * reads each key and value row once for all of them. When that leaves fewer tasks than threads (one sequence and one
+ * key head), the keys are split as well: each task attends to one run of keys and
  * leaves its unnormalised output, its maximum score and its sum of exponentials, and the runs are combined after
  * (flash decoding's log-sum-exp merge). Splitting the heads instead made every thread read all the keys and values. */
 #define DECODE_HEADS 8
@@ -211,7 +211,7 @@ static void decode_scores(int nh, int64_t tk, int64_t d, const float *qs, const 
 }
 
 typedef struct {
-    int64_t heads, per_task, splits, run, tk, d; /* per task: per_task heads against a run of keys (a multiple of 16) */
+    int64_t heads, group, per_task, splits, run, tk, d; /* per task: per_task heads against a run of keys (a multiple of 16) */
     float scale;
     const float *q, *k, *v;
     const int64_t *qs, *ks, *vs;
@@ -225,8 +225,8 @@ static void decode_task(void *ctx, int64_t task) {
     const int64_t b = set / head_sets, h0 = set % head_sets * job->per_task, j0 = task % job->splits * job->run, d = job->d;
     const int64_t n = job->tk - j0 < job->run ? job->tk - j0 : job->run; /* this task's keys */
     const int nh = (int)(job->heads - h0 < job->per_task ? job->heads - h0 : job->per_task);
-    const float *k = job->k + b * job->ks[0] + h0 * job->ks[1] + j0 * job->ks[2];
-    const float *v = job->v + b * job->vs[0] + h0 * job->vs[1] + j0 * job->vs[2];
+    const float *k = job->k + b * job->ks[0] + h0 / job->group * job->ks[1] + j0 * job->ks[2];
+    const float *v = job->v + b * job->vs[0] + h0 / job->group * job->vs[1] + j0 * job->vs[2];
     float *s = job->scratch + task * job->per_task * (job->run + d), *qs = s + job->per_task * job->run;
     float *out = job->out + task * job->per_task * d;
     for (int r = 0; r < nh; r++)
@@ -264,10 +264,13 @@ static void merge_runs(const decode_job *job, int64_t batch, float *y) {
         }
 }
 
-/* One decoding step's attention (tq = 1, tk >= 1); see decode_task. */
-static int decode_step(int64_t batch, int64_t heads, int64_t tk, int64_t d, float scale, const float *q, const int64_t *qs,
-                       const float *k, const int64_t *ks, const float *v, const int64_t *vs, float *y) {
-    const int64_t per_task = ks[1] == 0 && vs[1] == 0 ? (heads < DECODE_HEADS ? heads : DECODE_HEADS) : 1;
+/* One decoding step's attention (tq = 1, tk >= 1); see decode_task. A task's heads are a divisor of the heads that
+ * share keys, so no task spans two key heads. */
+static int decode_step(int64_t batch, int64_t heads, int64_t group, int64_t tk, int64_t d, float scale, const float *q,
+                       const int64_t *qs, const float *k, const int64_t *ks, const float *v, const int64_t *vs, float *y) {
+    const int64_t sharing = ks[1] == 0 && vs[1] == 0 ? heads : group;
+    int64_t per_task = sharing < DECODE_HEADS ? sharing : DECODE_HEADS;
+    while (sharing % per_task != 0) per_task--;
     const int64_t sets = batch * ((heads + per_task - 1) / per_task), threads = omp_get_max_threads();
     int64_t splits = sets < threads ? (threads + sets - 1) / sets : 1;
     if (splits > tk / DECODE_MIN_KEYS) splits = tk / DECODE_MIN_KEYS > 1 ? tk / DECODE_MIN_KEYS : 1;
@@ -281,7 +284,7 @@ static int decode_step(int64_t batch, int64_t heads, int64_t tk, int64_t d, floa
         free(sums);
         return TS_ERR_NOMEM;
     }
-    decode_job job = {heads, per_task, splits, run, tk, d, scale, q, k, v, qs, ks, vs,
+    decode_job job = {heads, group, per_task, splits, run, tk, d, scale, q, k, v, qs, ks, vs,
                       buffer, buffer + slots * d, buffer + slots * (d + 1), sums};
     ts_pool_for(sets * splits, decode_task, &job);
     merge_runs(&job, batch, y);
@@ -290,11 +293,11 @@ static int decode_step(int64_t batch, int64_t heads, int64_t tk, int64_t d, floa
     return TS_OK;
 }
 
-int TS_FN(ts_causal_attention_f32)(int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d, float scale,
-                                   const float *q, const int64_t *qs, const float *k, const int64_t *ks, const float *v,
-                                   const int64_t *vs, float *y) {
+int TS_FN(ts_causal_attention_f32)(int64_t batch, int64_t heads, int64_t group, int64_t tq, int64_t tk, int64_t d,
+                                   float scale, const float *q, const int64_t *qs, const float *k, const int64_t *ks,
+                                   const float *v, const int64_t *vs, float *y) {
     const int64_t tasks = batch * heads, tkp = padded_keys(tk);
-    if (tq == 1 && tk > 0) return decode_step(batch, heads, tk, d, scale, q, qs, k, ks, v, vs, y);
+    if (tq == 1 && tk > 0) return decode_step(batch, heads, group, tk, d, scale, q, qs, k, ks, v, vs, y);
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (tasks > 1 && tasks * tq * tk * d >= TS_PARALLEL_MIN)
     {
@@ -306,12 +309,12 @@ int TS_FN(ts_causal_attention_f32)(int64_t batch, int64_t heads, int64_t tq, int
         for (int64_t task = 0; task < tasks; task++) {
             if (!kT) continue;
             const int64_t b = task / heads, h = task % heads;
-            const float *keys = k + b * ks[0] + h * ks[1];
+            const float *keys = k + b * ks[0] + h / group * ks[1];
             if (keys != transposed) {
                 transpose_keys(tk, d, keys, ks[2], kT);
                 transposed = keys;
             }
-            attend_head(tq, tk, d, scale, q + b * qs[0] + h * qs[1], qs[2], kT, v + b * vs[0] + h * vs[1], vs[2],
+            attend_head(tq, tk, d, scale, q + b * qs[0] + h * qs[1], qs[2], kT, v + b * vs[0] + h / group * vs[1], vs[2],
                         y + (b * tq * heads + h) * d, heads * d, kT + d * tkp, kT + (d + QR) * tkp);
         }
         free(kT);

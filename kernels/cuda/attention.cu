@@ -27,7 +27,8 @@ __device__ static inline const float *ts_attention_row(const float *p, int64_t s
 #define TS_ATTENTION_TILE 8
 
 // Causal self-attention in one pass with an online softmax: y[b, i, h, :] = sum_j softmax_j(scale q_i . k_j) v_j
-// over the keys query i sees; y is contiguous [batch, tq, heads, d].
+// over the keys query i sees; y is contiguous [batch, tq, heads, d]. k and v have heads / group heads: query head h
+// reads key and value head h / group (grouped-query attention).
 //
 // A block takes one (batch, head) and a tile of up to TS_ATTENTION_TILE queries; its warps split the keys (warp w
 // takes keys w, w + warps, ...), so each K and V row is read once per tile (decode, tq = 1: once), each by one
@@ -39,7 +40,8 @@ __device__ static inline const float *ts_attention_row(const float *p, int64_t s
 //
 // Dynamic shared memory, floats: the tile's queries times scale [tile][d], each warp's acc [warps][tile][d], then m
 // and l [warps][tile] each.
-extern "C" __global__ void ts_causal_attention_f32(int64_t batch, int64_t heads, int64_t tq, int64_t tk, int64_t d, float scale,
+extern "C" __global__ void ts_causal_attention_f32(int64_t batch, int64_t heads, int64_t group, int64_t tq, int64_t tk, int64_t d,
+                                                   float scale,
                                                    const float *q, int64_t qb, int64_t qh, int64_t qt,
                                                    const float *k, int64_t kb, int64_t kh, int64_t kt,
                                                    const float *v, int64_t vb, int64_t vh, int64_t vt, int64_t tile, float *y) {
@@ -64,7 +66,7 @@ extern "C" __global__ void ts_causal_attention_f32(int64_t batch, int64_t heads,
         }
         __syncthreads();
         for (int64_t j = warp; j <= i0 + rows - 1 + past; j += warps) {  // up to the last key the tile's last query sees
-            const float *kj = ts_attention_row(k, kb, kh, kt, b, h, j);
+            const float *kj = ts_attention_row(k, kb, kh, kt, b, h / group, j);
             float s[TS_ATTENTION_TILE] = {};
             for (int64_t c = lane; c < d; c += TS_WARP) {
                 const float kc = kj[c];
@@ -83,7 +85,7 @@ extern "C" __global__ void ts_causal_attention_f32(int64_t batch, int64_t heads,
                 l[r] = fmaf(l[r], alpha[r], p[r]);
                 m[r] = mj;
             }
-            const float *vj = ts_attention_row(v, vb, vh, vt, b, h, j);
+            const float *vj = ts_attention_row(v, vb, vh, vt, b, h / group, j);
             for (int64_t c = lane; c < d; c += TS_WARP) {
                 const float vc = vj[c];
                 for (int r = 0; r < TS_ATTENTION_TILE; r++) {

@@ -336,8 +336,9 @@ public abstract class Backend {
 
     /**
      * Causal self-attention: y = softmax(scale q k^T) v with key j hidden from query i when j > i + tk - tq, for F32
-     * q [b, h, tq, d] and k, v [b, h, tk, d] (tk >= tq: the keys of tk - tq earlier positions come first), each with
-     * non-negative strides and unit stride in d; y is contiguous F32 [b, tq, h, d] (the heads already side by side).
+     * q [b, h, tq, d] and k, v [b, kvh, tk, d] (tk >= tq: the keys of tk - tq earlier positions come first; kvh divides
+     * h, and query head i reads key and value head i / (h / kvh): grouped-query attention), each with non-negative
+     * strides and unit stride in d; y is contiguous F32 [b, tq, h, d] (the heads already side by side).
      */
     public final void causalAttention(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
         ArgumentChecks c = checks("causalAttention");
@@ -351,7 +352,10 @@ public abstract class Backend {
         long tq = q.dim(2);
         long d = q.dim(3);
         long tk = k.dim(2);
-        c.shape("k", k, new long[] {batch, heads, tk, d}).shape("v", v, new long[] {batch, heads, tk, d});
+        long kvHeads = k.dim(1);
+        c.require(heads == 0 ? kvHeads == 0 : kvHeads > 0 && heads % kvHeads == 0,
+                "needs key and value heads that divide the query heads, got q " + q.describe() + " and k " + k.describe());
+        c.shape("k", k, new long[] {batch, kvHeads, tk, d}).shape("v", v, new long[] {batch, kvHeads, tk, d});
         c.require(tk >= tq, "needs at least as many keys as queries, got q " + q.describe() + " and k " + k.describe());
         for (Tensor t : new Tensor[] {q, k, v}) {
             c.require(Arrays.stream(t.strides()).allMatch(s -> s >= 0) && (d <= 1 || t.strides()[3] == 1),
@@ -840,24 +844,40 @@ public abstract class Backend {
         }
     }
 
-    /** {@link #causalAttention} as matmul, scale, causal mask, softmax, matmul and a copy into y's layout. */
+    /**
+     * {@link #causalAttention} as matmul, scale, causal mask, softmax, matmul and a copy into y's layout, all over
+     * [batch, kvHeads, group, ...]: q's heads split by key head, k and v repeated over each group at stride 0.
+     */
     protected void causalAttentionImpl(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
         long batch = q.dim(0);
         long heads = q.dim(1);
+        long kvHeads = k.dim(1);
+        long group = heads / kvHeads;
         long tq = q.dim(2);
         long tk = k.dim(2);
+        long d = q.dim(3);
+        long[] qs = q.strides();
+        Tensor groupedQ = q.view(new long[] {batch, kvHeads, group, tq, d}, new long[] {qs[0], qs[1] * group, qs[1], qs[2], qs[3]},
+                q.offset());
         try (TensorScope _ = TensorScope.open()) {
-            Tensor scores = Tensor.empty(device(), DType.F32, batch, heads, tq, tk);
-            matmul(q, k.transpose(-1, -2), scores);
+            Tensor scores = Tensor.empty(device(), DType.F32, batch, kvHeads, group, tq, tk);
+            matmul(groupedQ, repeatedOverGroup(k, group).transpose(-1, -2), scores);
             unary(Ops.Unary.MUL_SCALAR, scale, scores, scores);
             causalMask(scores.view(new long[] {batch * heads, tq, tk}, Shapes.contiguousStrides(new long[] {batch * heads, tq, tk}), 0),
                     tk - tq, Float.NEGATIVE_INFINITY);
-            Tensor probabilities = Tensor.empty(device(), DType.F32, batch, heads, tq, tk);
+            Tensor probabilities = Tensor.empty(device(), DType.F32, batch, kvHeads, group, tq, tk);
             softmax(scores, probabilities, false);
-            Tensor attended = Tensor.empty(device(), DType.F32, batch, heads, tq, q.dim(3));
-            matmul(probabilities, v, attended);
-            copy(attended, y.transpose(1, 2));
+            Tensor attended = Tensor.empty(device(), DType.F32, batch, kvHeads, group, tq, d);
+            matmul(probabilities, repeatedOverGroup(v, group), attended);
+            long[] perHead = {batch, heads, tq, d};
+            copy(attended.view(perHead, Shapes.contiguousStrides(perHead), attended.offset()).transpose(1, 2), y);
         }
+    }
+
+    /** t [batch, kvHeads, n, d] as [batch, kvHeads, group, n, d], each key head's rows repeated at stride 0. */
+    private static Tensor repeatedOverGroup(Tensor t, long group) {
+        long[] s = t.strides();
+        return t.view(new long[] {t.dim(0), t.dim(1), group, t.dim(2), t.dim(3)}, new long[] {s[0], s[1], 0, s[2], s[3]}, t.offset());
     }
 
     // ---- what each backend implements, called with checked arguments only ------------------------

@@ -388,7 +388,8 @@ public final class CpuBackend extends Backend {
     @Override
     protected void causalAttentionImpl(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
-            check(TesseraCpu.ts_causal_attention_f32(q.dim(0), q.dim(1), q.dim(2), k.dim(2), q.dim(3), scale, address(q),
+            long group = q.dim(1) / k.dim(1); // query heads per key and value head (Backend.causalAttention checked it)
+            check(TesseraCpu.ts_causal_attention_f32(q.dim(0), q.dim(1), group, q.dim(2), k.dim(2), q.dim(3), scale, address(q),
                     longs(arena, leading(q)), address(k), longs(arena, leading(k)), address(v), longs(arena, leading(v)), output(y)),
                     "ts_causal_attention_f32");
         }

@@ -647,8 +647,9 @@ final class Functions {
     }
 
     /**
-     * Causal self-attention of q [b, h, tq, d] over k, v [b, h, tk, d] (tk >= tq, the first tk - tq keys are earlier
-     * positions), as [b, tq, h, d]. One fused kernel when nothing needs a gradient; otherwise the differentiable ops.
+     * Causal self-attention of q [b, h, tq, d] over k, v [b, kvh, tk, d] (tk >= tq, the first tk - tq keys are earlier
+     * positions; kvh divides h, query head i reading key and value head i / (h / kvh)), as [b, tq, h, d]. One fused
+     * kernel when nothing needs a gradient; otherwise the differentiable ops, k and v repeated over each group.
      */
     static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale) {
         requireF32("causalAttention", q, k, v);
@@ -656,11 +657,18 @@ final class Functions {
             throw new IllegalArgumentException("causalAttention needs q, k, v of rank 4 [batch, heads, positions, headDim], got "
                     + q.describe() + ", " + k.describe() + ", " + v.describe());
         }
+        long heads = q.dim(1);
+        long kvHeads = k.dim(1);
+        if (heads == 0 ? kvHeads != 0 : kvHeads <= 0 || heads % kvHeads != 0 || v.dim(1) != kvHeads) {
+            throw new IllegalArgumentException("causalAttention needs k and v with one number of heads that divides q's, got "
+                    + q.describe() + ", " + k.describe() + ", " + v.describe());
+        }
         long past = k.dim(2) - q.dim(2);
         boolean differentiable = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
         if (differentiable || past < 0) {
-            Tensor scores = q.matmul(k.transpose(-1, -2)).mul(scale).causalMask(past, Double.NEGATIVE_INFINITY);
-            return scores.softmax(-1).matmul(v).transpose(1, 2).contiguous();
+            Tensor keys = repeatHeads(k, heads);
+            Tensor scores = q.matmul(keys.transpose(-1, -2)).mul(scale).causalMask(past, Double.NEGATIVE_INFINITY);
+            return scores.softmax(-1).matmul(repeatHeads(v, heads)).transpose(1, 2).contiguous();
         }
         Tensor y = Tensor.empty(q.device(), DType.F32, q.dim(0), q.dim(2), q.dim(1), q.dim(3));
         q.backend().causalAttention(unitStrideRows(q), unitStrideRows(k), unitStrideRows(v), (float) scale, y);
@@ -691,6 +699,15 @@ final class Functions {
             rows[b] = blind == 0 ? row : Tensor.cat(1, Tensor.zeros(q.device(), 1, blind, q.dim(1), q.dim(3)), row);
         }
         return rows.length == 1 ? rows[0] : Tensor.cat(0, rows);
+    }
+
+    /** t [b, kvh, n, d] with each head repeated heads / kvh times in a row ([b, heads, n, d]; t itself when kvh = heads). */
+    private static Tensor repeatHeads(Tensor t, long heads) {
+        long kvHeads = t.dim(1);
+        if (kvHeads == heads) {
+            return t;
+        }
+        return t.unsqueeze(2).expand(t.dim(0), kvHeads, heads / kvHeads, t.dim(2), t.dim(3)).reshape(t.dim(0), heads, t.dim(2), t.dim(3));
     }
 
     /** The operand itself when its last dim has unit stride (as the attention kernel reads it), else a contiguous copy. */

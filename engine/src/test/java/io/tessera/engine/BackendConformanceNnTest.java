@@ -331,10 +331,13 @@ class BackendConformanceNnTest {
         // batch, heads, queries, earlier keys, head dim: none, one, primes, decode over 1, 2 and 129 keys, 7 queries
         // over 7 keys, head dims of real models (64, 80), and one too wide for a CUDA block's shared memory (6200,
         // where CUDA takes Backend's composite), and more (batch, head) pairs than the CUDA grid has blocks (3550), so
-        // blocks take a second one; 67 queries over 137 keys of head dim 128 for the CPU's full and partial tiles
+        // blocks take a second one; 67 queries over 137 keys of head dim 128 for the CPU's full and partial tiles; 6 and
+        // 8 heads for groups of 3 and 4, 4 heads of 6200 for groups on CUDA's composite (each case also runs with k and v
+        // of fewer heads: grouped-query attention)
         long[][] cases = {{1, 1, 1, 0, 1}, {2, 3, 5, 0, 13}, {1, 2, 7, 4, 4}, {1, 2, 0, 3, 5}, {2, 1, 3, 2, 1}, {1, 2, 37, 11, 64},
             {3, 2, 1, 0, 64}, {2, 3, 1, 1, 3}, {1, 3, 1, 128, 80}, {3, 2, 1, 128, 1}, {3, 1, 7, 0, 3}, {2, 3, 7, 0, 80},
-            {1, 1, 1, 1, 6200}, {50, 71, 1, 1, 3}, {2, 3, 67, 70, 128}};
+            {1, 1, 1, 1, 6200}, {50, 71, 1, 1, 3}, {2, 3, 67, 70, 128}, {1, 6, 5, 3, 16}, {2, 8, 1, 40, 64},
+            {1, 4, 2, 1, 6200}};
         t.run(() -> {
             for (long[] c : cases) {
                 long batch = c[0];
@@ -379,6 +382,24 @@ class BackendConformanceNnTest {
                         (b, h, i, e) -> q.data()[(int) (((b * heads + h) * tq + i) * d + e)],
                         (b, h, j, e) -> kCache.data()[(int) ((b * heads * capacity + 2 + j) * d + e)],
                         (b, h, j, e) -> vCache.data()[(int) ((b * heads * capacity + 2 + j) * d + e)])), yShared, TRANSCENDENTAL);
+
+                // grouped-query attention: the first heads / group heads of the caches, query head h on head h / group
+                long group = heads;
+                for (long g = heads / 2; g >= 2; g--) {
+                    if (heads % g == 0) {
+                        group = g;
+                        break;
+                    }
+                }
+                long g = group;
+                Tensor yGrouped = t.empty(DType.F32, batch, tq, heads, d);
+                t.backend().causalAttention(t.on(q), t.on(kCache).slice(1, 0, heads / g).slice(2, 2, 2 + tk),
+                        t.on(vCache).slice(1, 0, heads / g).slice(2, 2, 2 + tk), scale, yGrouped);
+                assertValues("causalAttention, groups of " + g + " query heads " + Arrays.toString(c), new Ref(yShape, attention(c, scale,
+                        (b, h, i, e) -> q.data()[(int) (((b * heads + h) * tq + i) * d + e)],
+                        (b, h, j, e) -> kCache.data()[(int) (((b * heads + h / g) * capacity + 2 + j) * d + e)],
+                        (b, h, j, e) -> vCache.data()[(int) (((b * heads + h / g) * capacity + 2 + j) * d + e)])), yGrouped,
+                        TRANSCENDENTAL);
             }
         });
     }

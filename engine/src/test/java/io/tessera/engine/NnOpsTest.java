@@ -210,7 +210,10 @@ class NnOpsTest {
         OpCheck.gradient("causalMask", new Ref[] {Ref.random(rng, -1, 1, 2, 3, 6)}, t -> t[0].causalMask(past, -7), reference, 1e-4, rng);
     }
 
-    /** softmax(scale q k^T) v over keys j <= i + tk - tq, float64, for q [b, h, tq, d], k and v [b, h, tk, d]; out [b, tq, h, d]. */
+    /**
+     * softmax(scale q k^T) v over keys j <= i + tk - tq, float64, for q [b, h, tq, d], k and v [b, kvh, tk, d] (query
+     * head i on key head i / (h / kvh)); out [b, tq, h, d].
+     */
     static Ref attentionReference(Ref q, Ref k, Ref v, double scale) {
         return attentionReference(q, k, v, scale, new long[(int) q.shape()[0]]);
     }
@@ -222,6 +225,8 @@ class NnOpsTest {
         int tq = (int) q.shape()[2];
         int d = (int) q.shape()[3];
         int tk = (int) k.shape()[2];
+        int kvHeads = (int) k.shape()[1];
+        int group = heads / kvHeads;
         double[] out = new double[batch * tq * heads * d];
         for (int b = 0; b < batch; b++) {
             for (int h = 0; h < heads; h++) {
@@ -232,7 +237,7 @@ class NnOpsTest {
                     double max = Double.NEGATIVE_INFINITY;
                     for (int j = first; j < visible; j++) {
                         for (int c = 0; c < d; c++) {
-                            p[j] += q.data()[((b * heads + h) * tq + i) * d + c] * k.data()[((b * heads + h) * tk + j) * d + c];
+                            p[j] += q.data()[((b * heads + h) * tq + i) * d + c] * k.data()[((b * kvHeads + h / group) * tk + j) * d + c];
                         }
                         p[j] *= scale;
                         max = Math.max(max, p[j]);
@@ -244,7 +249,7 @@ class NnOpsTest {
                     }
                     for (int j = first; j < visible; j++) {
                         for (int c = 0; c < d; c++) {
-                            out[((b * tq + i) * heads + h) * d + c] += p[j] / sum * v.data()[((b * heads + h) * tk + j) * d + c];
+                            out[((b * tq + i) * heads + h) * d + c] += p[j] / sum * v.data()[((b * kvHeads + h / group) * tk + j) * d + c];
                         }
                     }
                 }
@@ -257,9 +262,10 @@ class NnOpsTest {
     void causalAttentionFusedAndDifferentiableAgreeWithTheReference() {
         SplittableRandom rng = new SplittableRandom(16);
         double scale = 0.37;
-        for (long[] s : new long[][] {{1, 1, 1, 1, 1}, {2, 3, 5, 5, 7}, {1, 2, 3, 8, 4}}) { // batch, heads, tq, tk, d
-            Ref[] inputs = {Ref.random(rng, -2, 2, s[0], s[1], s[2], s[4]), Ref.random(rng, -2, 2, s[0], s[1], s[3], s[4]),
-                Ref.random(rng, -2, 2, s[0], s[1], s[3], s[4])};
+        // batch, heads, tq, tk, d, key heads (fewer: grouped-query attention, each key head's gradient summed over its group)
+        for (long[] s : new long[][] {{1, 1, 1, 1, 1, 1}, {2, 3, 5, 5, 7, 3}, {1, 2, 3, 8, 4, 2}, {2, 4, 3, 6, 5, 2}, {1, 6, 1, 7, 4, 1}}) {
+            Ref[] inputs = {Ref.random(rng, -2, 2, s[0], s[1], s[2], s[4]), Ref.random(rng, -2, 2, s[0], s[5], s[3], s[4]),
+                Ref.random(rng, -2, 2, s[0], s[5], s[3], s[4])};
             java.util.function.Function<Ref[], Ref> reference = r -> attentionReference(r[0], r[1], r[2], scale);
             // no gradient needed: the fused kernel; inputs that need one: the differentiable ops, checked by finite differences
             OpCheck.forward("causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale), reference, 1e-5);
@@ -271,14 +277,14 @@ class NnOpsTest {
     void leftPaddedAttentionHidesEachRowsPaddingKeys() {
         SplittableRandom rng = new SplittableRandom(17);
         double scale = 0.41;
-        // batch, heads, tq, tk, d; first keys: none padded, all padded, some rows padded past the first queries
-        long[][] shapes = {{1, 1, 1, 1, 1}, {3, 2, 5, 5, 7}, {3, 3, 1, 9, 4}, {2, 2, 3, 8, 5}};
-        long[][] firstKeys = {{1}, {0, 2, 5}, {0, 4, 9}, {6, 3}};
+        // batch, heads, tq, tk, d, key heads; first keys: none padded, all padded, some rows padded past the first queries
+        long[][] shapes = {{1, 1, 1, 1, 1, 1}, {3, 2, 5, 5, 7, 2}, {3, 3, 1, 9, 4, 3}, {2, 2, 3, 8, 5, 2}, {2, 4, 3, 8, 5, 2}};
+        long[][] firstKeys = {{1}, {0, 2, 5}, {0, 4, 9}, {6, 3}, {6, 3}};
         for (int c = 0; c < shapes.length; c++) {
             long[] s = shapes[c];
             long[] first = firstKeys[c];
-            Ref[] inputs = {Ref.random(rng, -2, 2, s[0], s[1], s[2], s[4]), Ref.random(rng, -2, 2, s[0], s[1], s[3], s[4]),
-                Ref.random(rng, -2, 2, s[0], s[1], s[3], s[4])};
+            Ref[] inputs = {Ref.random(rng, -2, 2, s[0], s[1], s[2], s[4]), Ref.random(rng, -2, 2, s[0], s[5], s[3], s[4]),
+                Ref.random(rng, -2, 2, s[0], s[5], s[3], s[4])};
             java.util.function.Function<Ref[], Ref> reference = r -> attentionReference(r[0], r[1], r[2], scale, first);
             OpCheck.forward("padded causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale, first), reference,
                     1e-5);
@@ -293,6 +299,13 @@ class NnOpsTest {
             assertTrue(m.contains("first key 5 of row 1 outside [0, 4]"), m);
             m = assertThrows(IllegalArgumentException.class, () -> Tensor.causalAttention(q, kv, kv, 1, new long[] {0})).getMessage();
             assertTrue(m.contains("one first key per row"), m);
+            Tensor q3 = Tensor.zeros(2, 3, 2, 3);
+            Tensor kv2 = Tensor.zeros(2, 2, 4, 3);
+            m = assertThrows(IllegalArgumentException.class, () -> Tensor.causalAttention(q3, kv2, kv2, 1)).getMessage();
+            assertTrue(m.contains("one number of heads that divides q's"), m);
+            m = assertThrows(IllegalArgumentException.class, () -> q3.backend().causalAttention(q3, kv2, kv2, 1,
+                    Tensor.empty(DType.F32, 2, 2, 3, 3))).getMessage();
+            assertTrue(m.contains("key and value heads that divide the query heads"), m);
         }
     }
 }

@@ -25,24 +25,32 @@ import org.junit.jupiter.params.provider.MethodSource;
  * ts_causal_attention_f32 on every ISA tier against a float64 softmax(scale q k^T) v over the keys each query
  * sees (j <= i + tk - tq): q, k and v stored as [batch, position, heads, padded d] (strides as a slice of a wider
  * projection gives them), y [batch, tq, heads, d]; empty, single, prime sizes, a cache longer than the block,
- * and one large enough for the OpenMP path. The element after y must stay untouched.
+ * one large enough for the OpenMP path, and grouped-query attention (fewer key heads than query heads). The element
+ * after y must stay untouched.
  */
 class CausalAttentionKernelTest {
-    /** batch, heads, tq, tk, d, whether the heads share one key and value head (stride 0, as grouped-query attention passes them) */
+    /**
+     * batch, heads, tq, tk, d, and how the heads find their keys and values: 0 one key head each, -1 all one key head
+     * passed at stride 0, g > 1 grouped-query attention (heads / g key heads, query head h on key head h / g)
+     */
     private static final long[][] SHAPES = {
         {1, 1, 0, 3, 5, 0}, {1, 1, 1, 1, 1, 0}, {2, 3, 7, 7, 13, 0}, {1, 2, 1, 17, 8, 0}, {3, 2, 5, 11, 3, 0}, {1, 5, 67, 67, 64, 0},
         // whole tiles of 4 queries x 16 keys / dims, and partial ones after a cache: d 16, 80 (a partial tile), 64
-        {2, 2, 8, 8, 16, 0}, {1, 1, 19, 19, 80, 0}, {1, 2, 33, 40, 64, 0}, {1, 4, 9, 20, 16, 1},
+        {2, 2, 8, 8, 16, 0}, {1, 1, 19, 19, 80, 0}, {1, 2, 33, 40, 64, 0}, {1, 4, 9, 20, 16, -1},
         // decoding steps: blocks of 16 keys and a tail, d a multiple of 16 or not, heads sharing their keys or not
-        {1, 8, 1, 37, 64, 1}, {2, 3, 1, 48, 32, 0}, {1, 5, 1, 16, 16, 1}, {1, 6, 1, 1, 64, 1}, {2, 2, 1, 33, 20, 1},
+        {1, 8, 1, 37, 64, -1}, {2, 3, 1, 48, 32, 0}, {1, 5, 1, 16, 16, -1}, {1, 6, 1, 1, 64, -1}, {2, 2, 1, 33, 20, -1},
         // fewer (sequence, key head) pairs than threads: the keys split into runs (uneven, a partial block last)
-        {1, 8, 1, 300, 64, 1}, {1, 1, 1, 131, 16, 0}, {1, 3, 1, 1000, 24, 1},
+        {1, 8, 1, 300, 64, -1}, {1, 1, 1, 131, 16, 0}, {1, 3, 1, 1000, 24, -1},
+        // grouped-query attention: prefill blocks and a cache, decoding steps with groups of 2, 3, 8 and 12 (tasks of
+        // a divisor of the group: 6 of 12), split runs
+        {2, 8, 9, 20, 16, 4}, {1, 6, 33, 40, 64, 3}, {2, 8, 1, 37, 64, 2}, {1, 6, 1, 17, 8, 3}, {1, 32, 1, 300, 64, 8},
+        {1, 12, 1, 50, 16, 12},
     };
 
     static Stream<Arguments> cases() {
         List<Object[]> cases = new ArrayList<>();
         for (long[] s : SHAPES) {
-            cases.add(new Object[] {s[0], s[1], s[2], s[3], s[4], s[5] == 1});
+            cases.add(new Object[] {s[0], s[1], s[2], s[3], s[4], s[5]});
         }
         return KernelTestSupport.withTiers(cases);
     }
@@ -52,13 +60,15 @@ class CausalAttentionKernelTest {
         KernelTestSupport.restoreBestTier();
     }
 
-    @ParameterizedTest(name = "tier {0}, batch {1}, heads {2}, tq {3}, tk {4}, d {5}, shared keys {6}")
+    @ParameterizedTest(name = "tier {0}, batch {1}, heads {2}, tq {3}, tk {4}, d {5}, key heads {6}")
     @MethodSource("cases")
-    void attendsToTheVisibleKeys(int tier, long batch, long heads, long tq, long tk, long d, boolean shared) {
+    void attendsToTheVisibleKeys(int tier, long batch, long heads, long tq, long tk, long d, long keys) {
         select(tier);
         long pad = d + 2; // row of one head inside a wider row
         SplittableRandom rng = new SplittableRandom(tq * 131 + tk * 7 + d);
-        long keyHeads = shared ? 1 : heads;
+        boolean shared = keys == -1;
+        long group = keys > 1 ? keys : 1;
+        long keyHeads = shared ? 1 : heads / group;
         float[] q = uniform(rng, batch * tq * heads * pad, -2, 2);
         float[] k = uniform(rng, batch * tk * keyHeads * pad, -2, 2);
         float[] v = uniform(rng, batch * tk * keyHeads * pad, -2, 2);
@@ -75,7 +85,7 @@ class CausalAttentionKernelTest {
                     for (int j = 0; j < visible; j++) {
                         for (int c = 0; c < d; c++) {
                             double qc = q[(int) (b * qs[0] + h * qs[1] + i * qs[2] + c)];
-                            p[j] += qc * k[(int) (b * ks[0] + h * ks[1] + j * ks[2] + c)];
+                            p[j] += qc * k[(int) (b * ks[0] + h / group * ks[1] + j * ks[2] + c)];
                         }
                         p[j] *= scale;
                         max = Math.max(max, p[j]);
@@ -88,7 +98,7 @@ class CausalAttentionKernelTest {
                     for (int j = 0; j < visible; j++) {
                         for (int c = 0; c < d; c++) {
                             expected[(int) (((b * tq + i) * heads + h) * d + c)] +=
-                                    p[j] / sum * v[(int) (b * ks[0] + h * ks[1] + j * ks[2] + c)];
+                                    p[j] / sum * v[(int) (b * ks[0] + h / group * ks[1] + j * ks[2] + c)];
                         }
                     }
                 }
@@ -100,7 +110,7 @@ class CausalAttentionKernelTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ys = put(arena, new float[n + 1]);
             ys.setAtIndex(JAVA_FLOAT, n, 42f);
-            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_causal_attention_f32(batch, heads, tq, tk, d, scale, put(arena, q),
+            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_causal_attention_f32(batch, heads, group, tq, tk, d, scale, put(arena, q),
                     putLongs(arena, qs), put(arena, k), putLongs(arena, ks), put(arena, v), putLongs(arena, ks), ys));
             actual = get(ys, n + 1);
         }
@@ -123,7 +133,7 @@ class CausalAttentionKernelTest {
         long[] strides = {tq * d, d, d};
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ys = put(arena, new float[(int) (tq * d)]);
-            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_causal_attention_f32(1, 1, tq, tq, d, 0.3f, put(arena, q),
+            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_causal_attention_f32(1, 1, 1, tq, tq, d, 0.3f, put(arena, q),
                     putLongs(arena, strides), put(arena, k), putLongs(arena, strides), put(arena, v), putLongs(arena, strides), ys));
             float[] y = get(ys, tq * d);
             for (int i = 0; i < (tq - 1) * d; i++) {

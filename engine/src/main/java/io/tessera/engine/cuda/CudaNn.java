@@ -165,9 +165,9 @@ final class CudaNn {
 
     /**
      * Causal attention in one pass (ts_causal_attention_f32): a block per (batch, head, tile of up to ATTENTION_TILE
-     * queries), its warps splitting the keys, so each K and V row is read once per tile. Returns false when even one
-     * warp and one query (the query and its output row in shared memory) do not fit the device, for the caller to take
-     * the composite path.
+     * queries), its warps splitting the keys, so each K and V row is read once per tile (k and v may have fewer heads
+     * than q: grouped-query attention). Returns false when even one warp and one query (the query and its output row
+     * in shared memory) do not fit the device, for the caller to take the composite path.
      */
     boolean causalAttention(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
         String op = "causalAttention";
@@ -182,7 +182,8 @@ final class CudaNn {
                 long shared = (tile * d + warps * tile * (d + 2)) * Float.BYTES; // the queries; per warp acc, max and sum
                 if (shared <= geometry.sharedBytes()) {
                     long blocks = batch * heads * ((tq + tile - 1) / tile);
-                    context.launch("ts_causal_attention_f32").i64(batch).i64(heads).i64(tq).i64(tk).i64(d).f32(scale)
+                    context.launch("ts_causal_attention_f32").i64(batch).i64(heads).i64(heads / k.dim(1)).i64(tq).i64(tk).i64(d)
+                            .f32(scale)
                             .ptr(address(op, q)).i64(q.strides()[0]).i64(q.strides()[1]).i64(q.strides()[2])
                             .ptr(address(op, k)).i64(k.strides()[0]).i64(k.strides()[1]).i64(k.strides()[2])
                             .ptr(address(op, v)).i64(v.strides()[0]).i64(v.strides()[1]).i64(v.strides()[2])

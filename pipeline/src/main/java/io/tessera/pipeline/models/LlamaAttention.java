@@ -52,18 +52,10 @@ final class LlamaAttention extends Module {
         long keys = k.dim(2);
         double scale = 1.0 / Math.sqrt(headDim);
         if (!GradMode.isEnabled()) {
-            // inference: the fused kernel per KV head, its query heads against that head's keys and values broadcast
-            // (stride 0), with no [t, keys] score tensor; padded batches row by row on their rows' unpadded keys
-            long[] firstKeys = positions.firstKeys();
-            Tensor[] attended = new Tensor[kvHeads];
-            for (int g = 0; g < kvHeads; g++) {
-                Tensor groupQ = q.slice(1, (long) g * group, (long) (g + 1) * group);
-                Tensor groupK = k.slice(1, g, g + 1).expand(batch, group, keys, headDim);
-                Tensor groupV = v.slice(1, g, g + 1).expand(batch, group, keys, headDim);
-                attended[g] = Tensor.causalAttention(groupQ, groupK, groupV, scale, firstKeys); // [batch, t, group, hd]
-            }
-            Tensor joined = kvHeads == 1 ? attended[0] : Tensor.cat(2, attended); // [batch, t, heads, hd]
-            return child("o_proj", Layer.class).forward(joined.reshape(batch, t, heads * headDim));
+            // inference: the fused kernel, query head h on KV head h / group, with no [t, keys] score tensor; padded
+            // batches row by row on their rows' unpadded keys
+            Tensor attended = Tensor.causalAttention(q, k, v, scale, positions.firstKeys()); // [batch, t, heads, hd]
+            return child("o_proj", Layer.class).forward(attended.reshape(batch, t, heads * headDim));
         }
         // the group's query heads as rows of one product per KV head: [batch, kvHeads, group * t, hd] against k
         // [batch, kvHeads, T, hd], so k and v are read in place (a broadcast over the group copied them group times)
