@@ -76,6 +76,13 @@ final class DoctorCommand implements Callable<Integer> {
         out.printf("OpenBLAS       %s%n", library.origin().orElseThrow());
         out.printf("  build        %s%n", CStrings.read(Cblas.openblas_get_config()).trim());
         out.printf("  core         %s, %d threads%n", CStrings.read(Cblas.openblas_get_corename()), Cblas.openblas_get_num_threads());
+        String forced = System.getenv("OPENBLAS_CORETYPE");
+        if (forced != null && !forced.isBlank()) {
+            boolean narrower = TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512 && !CpuBackend.openBlasRunsAvx512();
+            out.printf("  forced       by OPENBLAS_CORETYPE=%s in the environment%s%n", forced, narrower
+                    ? ": AVX2 kernels on an AVX-512 CPU, about half its sgemm rate (scripts/bench checks the unforced ones and"
+                    + " drops the variable for its runs when they compute right)" : "");
+        }
         NativeLibrary lapacke = Lapacke.LIBRARY;
         String found = lapacke.isAvailable() ? lapacke.origin().orElseThrow() : "NOT FOUND: " + lapacke.unavailableReason().orElseThrow();
         out.printf("LAPACKE        %s%n", found);

@@ -33,6 +33,8 @@ class TesseraCommandTest {
                 "  build        OpenBLAS 0.3.", "LAPACKE", "CUDA driver", "cuBLAS", "cuBLASLt", "CUDA kernels"}) {
             assertTrue(r.out().contains(line), "doctor output lacks '" + line + "':\n" + r.out());
         }
+        String forced = System.getenv("OPENBLAS_CORETYPE");
+        assertEquals(forced != null && !forced.isBlank(), r.out().contains("  forced       by OPENBLAS_CORETYPE=" + forced), r.out());
         if (!CudaDriver.LIBRARY.isAvailable()) {
             assertTrue(r.out().contains("CUDA driver    not found, so the CUDA backend is off. libcuda.so.1 is not available"), r.out());
         }

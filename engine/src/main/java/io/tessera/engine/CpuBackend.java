@@ -141,6 +141,11 @@ public final class CpuBackend extends Backend {
         return OpenBlasKernels.AVX512 ? 40 : 64;
     }
 
+    /** Whether OpenBLAS runs one of its AVX-512 kernel sets here (SkylakeX, Cooperlake, SapphireRapids). */
+    public static boolean openBlasRunsAvx512() {
+        return OpenBlasKernels.AVX512;
+    }
+
     private static final class OpenBlasKernels {
         static final boolean AVX512 = avx512(CStrings.read(Cblas.openblas_get_corename()));
 
