@@ -147,7 +147,8 @@ public final class CpuBackend extends Backend {
     }
 
     private static final class OpenBlasKernels {
-        static final boolean AVX512 = avx512(CStrings.read(Cblas.openblas_get_corename()));
+        // without OpenBLAS (no library found) the products that need it fail with its own message; this must not
+        static final boolean AVX512 = Cblas.LIBRARY.isAvailable() && avx512(CStrings.read(Cblas.openblas_get_corename()));
 
         /** Whether OpenBLAS's kernel set (openblas_get_corename) is one of its AVX-512 ones. */
         static boolean avx512(String core) {
