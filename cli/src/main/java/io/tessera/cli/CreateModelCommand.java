@@ -73,6 +73,14 @@ final class CreateModelCommand implements Callable<Integer> {
             if (dtype.equals("bf16")) {
                 Bf16Weights.convert(model, true);
             }
+            // a 1.1B model takes tens of seconds to write: on a terminal, say what is being written before it starts
+            PrintWriter status = ProgressBar.terminalStderr(spec);
+            if (status != null) {
+                long bytes = model.stateDict().values().stream().mapToLong(t -> t.numel() * t.dtype().byteSize()).sum();
+                status.printf("writing %,d parameters (%s) to %s%n", model.parameterCount(),
+                        bytes >= 1e9 ? String.format("%.2f GB", bytes / 1e9) : String.format("%.1f MB", bytes / 1e6), this.out);
+                status.flush();
+            }
             HfCheckpointWriter.saveNew(model, this.out, shards);
         }
         out.printf("wrote %s: %s, %d layers, hidden %d, vocab %d, %s weights, seed %d, in %.1f s%n", this.out, config.modelType(),

@@ -20,8 +20,13 @@ public final class ProgressBar {
 
     /** A bar on the command's stderr if the process has a terminal (since JDK 22 System.console() exists even without one). */
     public static ProgressBar onStderr(CommandSpec spec, String label, long total) {
+        return new ProgressBar(terminalStderr(spec), label, total);
+    }
+
+    /** The command's stderr when the process has a terminal, else null: status for a person, never for a log or a test. */
+    public static PrintWriter terminalStderr(CommandSpec spec) {
         Console console = System.console();
-        return new ProgressBar(console != null && console.isTerminal() ? spec.commandLine().getErr() : null, label, total);
+        return console != null && console.isTerminal() ? spec.commandLine().getErr() : null;
     }
 
     ProgressBar(PrintWriter out, String label, long total) {
