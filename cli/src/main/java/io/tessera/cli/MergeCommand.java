@@ -87,8 +87,12 @@ final class MergeCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         MergeConfig parsed = config != null ? fromFile() : fromFlags();
         long start = System.nanoTime();
+        ProgressBar[] bar = new ProgressBar[1]; // made at the first report, which knows the tensor count
         CoefficientSearch.Table table = MergeRunner.run(parsed, parsed.search() == null ? null : accuracy(parsed),
-                Int8StoredModel.READER);
+                Int8StoredModel.READER, (done, total) -> {
+                    bar[0] = bar[0] != null ? bar[0] : ProgressBar.onStderr(spec, "merging", total);
+                    bar[0].update(done, "tensors");
+                });
         if (table != null) {
             stdout.printf("Test accuracy of each candidate's merge (%,d Fashion-MNIST test images), best first:%n%s", evalExamples,
                     table.format());

@@ -51,13 +51,27 @@ public final class MergeRunner {
         return run(config, evaluation, StoredModel.PLAIN);
     }
 
+    /** How far the write of the merged file is: called as each of its {@code total} stored tensors is produced. */
+    @FunctionalInterface
+    public interface Progress {
+        Progress NONE = (done, total) -> {};
+
+        void tensorMerged(long done, long total);
+    }
+
+    /** {@link #run(MergeConfig, ToDoubleFunction, StoredModel.Reader, Progress)} with no progress reports. */
+    public static CoefficientSearch.Table run(MergeConfig config, ToDoubleFunction<Map<String, Tensor>> evaluation,
+                                              StoredModel.Reader reader) throws IOException {
+        return run(config, evaluation, reader, Progress.NONE);
+    }
+
     /**
      * Runs a config; with a {@code search} block, merges with every candidate weight vector, scores each
      * with {@code evaluation} (higher is better), writes the best, and returns the table (else null). Models and the
-     * base are read through {@code reader}.
+     * base are read through {@code reader}; {@code progress} hears of each tensor of the file written.
      */
     public static CoefficientSearch.Table run(MergeConfig config, ToDoubleFunction<Map<String, Tensor>> evaluation,
-                                              StoredModel.Reader reader) throws IOException {
+                                              StoredModel.Reader reader, Progress progress) throws IOException {
         if (config.search() != null && evaluation == null) {
             throw new IllegalArgumentException("merge: the config has a 'search' block, which needs an evaluation on held-out data");
         }
@@ -155,7 +169,7 @@ public final class MergeRunner {
                 if (form != null) {
                     metadata.putAll(form.formMetadata());
                 }
-                Safetensors.writeStreaming(config.out(), pending, metadata);
+                Safetensors.writeStreaming(config.out(), reporting(pending, progress), metadata);
                 return table;
             }
         } finally {
@@ -202,6 +216,19 @@ public final class MergeRunner {
     }
 
     /** The dtype every input stores tensor {@code name} in, or f32 if they differ. */
+    /** The same pending tensors, each telling {@code progress} when its values have been produced. */
+    private static Map<String, Safetensors.Pending> reporting(Map<String, Safetensors.Pending> pending, Progress progress) {
+        long total = pending.size();
+        long[] done = {0};
+        Map<String, Safetensors.Pending> out = new LinkedHashMap<>();
+        pending.forEach((name, p) -> out.put(name, new Safetensors.Pending(p.dtype(), p.shape(), () -> {
+            Tensor t = p.values().get();
+            progress.tensorMerged(++done[0], total);
+            return t;
+        })));
+        return out;
+    }
+
     private static DType commonDtype(List<Map<String, Tensor>> inputs, String name) {
         List<DType> dtypes = inputs.stream().map(m -> m.get(name).dtype()).distinct().toList();
         return dtypes.size() == 1 ? dtypes.get(0) : DType.F32;

@@ -12,6 +12,7 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.engine.io.StoredModel;
 import io.tessera.engine.nn.Mlp;
 import io.tessera.sparse.Compression;
 import io.tessera.sparse.Patch;
@@ -91,8 +92,12 @@ class MergeConfigTest {
                     parameters: {alpha: 0.7}
                     out: merged.safetensors
                     """);
-            MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml")));
+            List<String> reports = new java.util.ArrayList<>();
+            MergeRunner.run(MergeConfig.load(dir.resolve("regmean.yaml")), null, StoredModel.PLAIN,
+                    (done, total) -> reports.add(done + "/" + total));
             Map<String, Tensor> expected = Merge.regMean(models, grams, 0.7);
+            assertEquals(java.util.stream.IntStream.rangeClosed(1, expected.size()).mapToObj(i -> i + "/" + expected.size()).toList(),
+                    reports, "one progress report per tensor written, in order");
             try (SafetensorsFile merged = Safetensors.read(dir.resolve("merged.safetensors"))) {
                 assertEquals(expected.keySet(), merged.tensors().keySet());
                 expected.forEach((name, t) -> assertArrayEquals(t.toFloatArray(), merged.tensor(name).toFloatArray(), name));
