@@ -197,10 +197,8 @@ public final class CpuBackend extends Backend {
                 gemv(right, (int) k, (int) n, bAt, aAt, (int) aStep, yAt, true);
             } else if (n == 1 && bStep > 0 && bStep <= Integer.MAX_VALUE) {
                 gemv(left, (int) m, (int) k, aAt, bAt, (int) bStep, yAt, false);
-            } else if (m <= smallRows() && !left.transposed() && right.transposed()) {
-                // a few rows times a transposed weight (x W^T): W streamed once, not packed first as OpenBLAS does
-                check(TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, aAt, left.leadingDimension(), bAt,
-                        right.leadingDimension(), yAt, n), "ts_gemm_small_m_nt_f32");
+            } else if (!left.transposed() && right.transposed()) {
+                timesTransposed(m, n, k, aAt, left.leadingDimension(), bAt, right.leadingDimension(), yAt, n);
             } else {
                 Cblas.cblas_sgemm(Cblas.CblasRowMajor, cblasTranspose(left), cblasTranspose(right), (int) m, (int) n, (int) k, 1f,
                         aAt, left.leadingDimension(), bAt, right.leadingDimension(), 0f, yAt, (int) n);
@@ -282,14 +280,24 @@ public final class CpuBackend extends Backend {
                 if (inputMajor) {
                     Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, Cblas.CblasNoTrans, (int) m, (int) n, (int) r, 1f,
                             xs.asSlice(r0 * Float.BYTES), (int) k, bs, (int) n, r0 == 0 ? 0f : 1f, ys, (int) n);
-                } else if (m <= smallRows()) {
-                    check(TesseraCpu.ts_gemm_small_m_nt_f32(m, r, k, xs, k, bs, k, ys.asSlice(r0 * Float.BYTES), n),
-                            "ts_gemm_small_m_nt_f32");
                 } else {
-                    Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, Cblas.CblasTrans, (int) m, (int) r, (int) k, 1f,
-                            xs, (int) k, bs, (int) k, 0f, ys.asSlice(r0 * Float.BYTES), (int) n);
+                    timesTransposed(m, r, k, xs, k, bs, k, ys.asSlice(r0 * Float.BYTES), n);
                 }
             }
+        }
+    }
+
+    /**
+     * y [m, n] (row stride ldy) = x [m, k] W^T for a row-major W [n, k]: up to {@link #smallRows()} rows in
+     * gemm_small.c, which streams W once instead of packing it first as OpenBLAS does; more rows in OpenBLAS.
+     */
+    private static void timesTransposed(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw,
+                                        MemorySegment y, long ldy) {
+        if (m <= smallRows()) {
+            check(TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, x, ldx, w, ldw, y, ldy), "ts_gemm_small_m_nt_f32");
+        } else {
+            Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, Cblas.CblasTrans, (int) m, (int) n, (int) k, 1f, x, (int) ldx,
+                    w, (int) ldw, 0f, y, (int) ldy);
         }
     }
 

@@ -215,7 +215,6 @@ public final class MergeRunner {
         }
     }
 
-    /** The dtype every input stores tensor {@code name} in, or f32 if they differ. */
     /** The same pending tensors, each telling {@code progress} when its values have been produced. */
     private static Map<String, Safetensors.Pending> reporting(Map<String, Safetensors.Pending> pending, Progress progress) {
         long total = pending.size();
@@ -229,6 +228,7 @@ public final class MergeRunner {
         return out;
     }
 
+    /** The dtype every input stores tensor {@code name} in, or f32 if they differ. */
     private static DType commonDtype(List<Map<String, Tensor>> inputs, String name) {
         List<DType> dtypes = inputs.stream().map(m -> m.get(name).dtype()).distinct().toList();
         return dtypes.size() == 1 ? dtypes.get(0) : DType.F32;
