@@ -648,10 +648,12 @@ final class Functions {
 
     /**
      * Causal self-attention of q [b, h, tq, d] over k, v [b, kvh, tk, d] (tk >= tq, the first tk - tq keys are earlier
-     * positions; kvh divides h, query head i reading key and value head i / (h / kvh)), as [b, tq, h, d]. One fused
-     * kernel when nothing needs a gradient; otherwise the differentiable ops, k and v repeated over each group.
+     * positions; kvh divides h, query head i reading key and value head i / (h / kvh)), as [b, tq, h, d]. With
+     * {@code firstKeys} (null: none), row b's keys before firstKeys[b] are left padding, hidden from every query, and a query
+     * that sees only padding gives zeros. One fused kernel when nothing needs a gradient (a padded batch row by row, on its
+     * rows' unpadded keys and queries); otherwise the differentiable ops of {@link #attentionByOps}.
      */
-    static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale) {
+    static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale, long[] firstKeys) {
         requireF32("causalAttention", q, k, v);
         if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4) {
             throw new IllegalArgumentException("causalAttention needs q, k, v of rank 4 [batch, heads, positions, headDim], got "
@@ -663,51 +665,69 @@ final class Functions {
             throw new IllegalArgumentException("causalAttention needs k and v with one number of heads that divides q's, got "
                     + q.describe() + ", " + k.describe() + ", " + v.describe());
         }
-        long past = k.dim(2) - q.dim(2);
-        boolean differentiable = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
-        if (differentiable || past < 0) {
-            Tensor keys = repeatHeads(k, heads);
-            Tensor scores = q.matmul(keys.transpose(-1, -2)).mul(scale).causalMask(past, Double.NEGATIVE_INFINITY);
-            return scores.softmax(-1).matmul(repeatHeads(v, heads)).transpose(1, 2).contiguous();
-        }
-        Tensor y = Tensor.empty(q.device(), DType.F32, q.dim(0), q.dim(2), q.dim(1), q.dim(3));
-        q.backend().causalAttention(unitStrideRows(q), unitStrideRows(k), unitStrideRows(v), (float) scale, y);
-        return y;
-    }
-
-    static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale, long[] firstKeys) {
-        if (firstKeys == null) {
-            return causalAttention(q, k, v, scale);
-        }
-        requireF32("causalAttention", q, k, v);
-        if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4 || firstKeys.length != q.dim(0)) {
-            throw new IllegalArgumentException("causalAttention needs q, k, v of rank 4 [batch, heads, positions, headDim] and one first "
-                    + "key per row, got " + q.describe() + ", " + k.describe() + ", " + v.describe() + " and " + firstKeys.length);
-        }
         long tq = q.dim(2);
         long tk = k.dim(2);
+        if (firstKeys != null) {
+            if (firstKeys.length != q.dim(0)) {
+                throw new IllegalArgumentException("causalAttention needs one first key per row of " + q.describe() + ", got "
+                        + firstKeys.length);
+            }
+            for (int b = 0; b < firstKeys.length; b++) {
+                if (firstKeys[b] < 0 || firstKeys[b] > tk) {
+                    throw new IllegalArgumentException(
+                            "causalAttention: first key " + firstKeys[b] + " of row " + b + " outside [0, " + tk + "]");
+                }
+            }
+        }
+        boolean differentiable = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
+        if (differentiable || tk < tq) {
+            return attentionByOps(q, k, v, scale, firstKeys);
+        }
+        if (firstKeys == null) {
+            return fusedAttention(q, k, v, scale);
+        }
         Tensor[] rows = new Tensor[firstKeys.length];
         for (int b = 0; b < rows.length; b++) {
             long first = firstKeys[b];
-            if (first < 0 || first > tk) {
-                throw new IllegalArgumentException("causalAttention: first key " + first + " of row " + b + " outside [0, " + tk + "]");
-            }
             // query i is slot tk - tq + i; the slots before `first` are padding, so are the queries there
             long blind = Math.clamp(first - (tk - tq), 0, tq);
-            Tensor row = causalAttention(q.slice(0, b, b + 1).slice(2, blind, tq), k.slice(0, b, b + 1).slice(2, first, tk),
+            Tensor row = fusedAttention(q.slice(0, b, b + 1).slice(2, blind, tq), k.slice(0, b, b + 1).slice(2, first, tk),
                     v.slice(0, b, b + 1).slice(2, first, tk), scale);
             rows[b] = blind == 0 ? row : Tensor.cat(1, Tensor.zeros(q.device(), 1, blind, q.dim(1), q.dim(3)), row);
         }
         return rows.length == 1 ? rows[0] : Tensor.cat(0, rows);
     }
 
-    /** t [b, kvh, n, d] with each head repeated heads / kvh times in a row ([b, heads, n, d]; t itself when kvh = heads). */
-    private static Tensor repeatHeads(Tensor t, long heads) {
-        long kvHeads = t.dim(1);
-        if (kvHeads == heads) {
-            return t;
+    private static Tensor fusedAttention(Tensor q, Tensor k, Tensor v, double scale) {
+        Tensor y = Tensor.empty(q.device(), DType.F32, q.dim(0), q.dim(2), q.dim(1), q.dim(3));
+        q.backend().causalAttention(unitStrideRows(q), unitStrideRows(k), unitStrideRows(v), (float) scale, y);
+        return y;
+    }
+
+    /**
+     * {@link #causalAttention} as differentiable ops: each group of query heads as the rows of one product with its key
+     * and value head, so k and v are read in place (repeating them over the group would copy them group times), padding
+     * keys hidden by {@link LeftPadding#keyBias} and padding queries zeroed by {@link LeftPadding#queryMask}.
+     */
+    private static Tensor attentionByOps(Tensor q, Tensor k, Tensor v, double scale, long[] firstKeys) {
+        long batch = q.dim(0);
+        long heads = q.dim(1);
+        long kvHeads = k.dim(1);
+        long group = heads == 0 ? 1 : heads / kvHeads;
+        long tq = q.dim(2);
+        long tk = k.dim(2);
+        long headDim = q.dim(3);
+        Tensor grouped = q.reshape(batch, kvHeads, group * tq, headDim);
+        Tensor scores = grouped.matmul(k.transpose(-1, -2)).mul(scale).reshape(batch, kvHeads, group, tq, tk);
+        if (firstKeys != null) {
+            scores = scores.add(LeftPadding.keyBias(firstKeys, tk, scores.rank(), q.device()));
         }
-        return t.unsqueeze(2).expand(t.dim(0), kvHeads, heads / kvHeads, t.dim(2), t.dim(3)).reshape(t.dim(0), heads, t.dim(2), t.dim(3));
+        Tensor probabilities = scores.causalMask(tk - tq, Double.NEGATIVE_INFINITY).softmax(-1).reshape(batch, kvHeads, group * tq, tk);
+        Tensor attended = probabilities.matmul(v).reshape(batch, heads, tq, headDim);
+        if (firstKeys != null) {
+            attended = attended.mul(LeftPadding.queryMask(firstKeys, tk, tq, q.device()));
+        }
+        return attended.transpose(1, 2).contiguous();
     }
 
     /** The operand itself when its last dim has unit stride (as the attention kernel reads it), else a contiguous copy. */

@@ -804,13 +804,14 @@ public final class Tensor implements AutoCloseable {
      * reads key and value head i / (h / kvh), as Hugging Face's repeat_kv, without repeating them in memory.
      */
     public static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale) {
-        return Functions.causalAttention(q, k, v, scale);
+        return Functions.causalAttention(q, k, v, scale, null);
     }
 
     /**
      * {@link #causalAttention(Tensor, Tensor, Tensor, double)} for a left-padded batch (null {@code firstKeys}: none):
-     * the keys before {@code firstKeys[b]} of row b (its padding) are hidden from all its queries, and a query that sees no key (one of the
-     * padding) gives zeros. Row by row through the fused kernel on the row's unpadded keys, so no [tq, tk] scores exist.
+     * the keys before {@code firstKeys[b]} of row b (its padding) are hidden from all its queries, and a query that sees no
+     * key (one of the padding) gives zeros. Without grad, row by row through the fused kernel on the row's unpadded keys, so
+     * no [tq, tk] scores exist.
      */
     public static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale, long[] firstKeys) {
         return Functions.causalAttention(q, k, v, scale, firstKeys);

@@ -1,7 +1,7 @@
 package io.tessera.engine.nn;
 
+import io.tessera.engine.LeftPadding;
 import io.tessera.engine.Tensor;
-import io.tessera.engine.autograd.GradMode;
 
 /**
  * Multi-head causal self-attention in GPT-2's layout: {@code c_attn} (Conv1D, d -> 3d, q|k|v) and
@@ -67,22 +67,17 @@ public final class CausalSelfAttention extends Module {
         Tensor q = qkv.slice(2, 0, 1).squeeze(2).transpose(1, 2);
         Tensor k = qkv.slice(2, 1, 2).squeeze(2).transpose(1, 2);
         Tensor v = qkv.slice(2, 2, 3).squeeze(2).transpose(1, 2);
-        long past = 0;
         if (cache != null) {
-            past = cache.length();
             Tensor[] kv = cache.append(k, v);
             k = kv[0];
             v = kv[1];
         }
         double scale = 1.0 / Math.sqrt(hd);
-        if (causal && (firstKeys == null || !GradMode.isEnabled())) {
+        if (causal) {
             return child("c_proj", Layer.class).forward(Tensor.causalAttention(q, k, v, scale, firstKeys).reshape(batch, t, dim));
         }
         Tensor scores = q.matmul(k.transpose(-1, -2)).mul(scale);
         scores = firstKeys == null ? scores : scores.add(LeftPadding.keyBias(firstKeys, k.dim(2), 4, x.device()));
-        if (causal) {
-            scores = scores.causalMask(past, Double.NEGATIVE_INFINITY);
-        }
         Tensor attended = scores.softmax(-1).matmul(v);
         return child("c_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, dim));
     }

@@ -1,7 +1,6 @@
 package io.tessera.pipeline.models;
 
 import io.tessera.engine.Tensor;
-import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.KvCache;
 import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Linear;
@@ -48,24 +47,10 @@ final class LlamaAttention extends Module {
             k = kv[0];
             v = kv[1];
         }
-        int group = heads / kvHeads;
-        long keys = k.dim(2);
-        double scale = 1.0 / Math.sqrt(headDim);
-        if (!GradMode.isEnabled()) {
-            // inference: the fused kernel, query head h on KV head h / group, with no [t, keys] score tensor; padded
-            // batches row by row on their rows' unpadded keys
-            Tensor attended = Tensor.causalAttention(q, k, v, scale, positions.firstKeys()); // [batch, t, heads, hd]
-            return child("o_proj", Layer.class).forward(attended.reshape(batch, t, heads * headDim));
-        }
-        // the group's query heads as rows of one product per KV head: [batch, kvHeads, group * t, hd] against k
-        // [batch, kvHeads, T, hd], so k and v are read in place (a broadcast over the group copied them group times)
-        Tensor grouped = q.reshape(batch, kvHeads, group * t, headDim);
-        Tensor scores = grouped.matmul(k.transpose(-1, -2)).mul(scale).reshape(batch, kvHeads, group, t, keys);
-        Tensor keyBias = positions.keyBias(scores.rank());
-        scores = (keyBias == null ? scores : scores.add(keyBias)).causalMask(past, Double.NEGATIVE_INFINITY);
-        Tensor probabilities = scores.softmax(-1).reshape(batch, kvHeads, group * t, keys);
-        Tensor attended = probabilities.matmul(v).reshape(batch, heads, t, headDim);
-        return child("o_proj", Layer.class).forward(attended.transpose(1, 2).reshape(batch, t, heads * headDim));
+        // the fused kernel without grad (query head h on KV head h / group, no [t, keys] score tensor; padded batches
+        // row by row on their rows' unpadded keys), else differentiable ops that read k and v in place
+        Tensor attended = Tensor.causalAttention(q, k, v, 1.0 / Math.sqrt(headDim), positions.firstKeys()); // [batch, t, heads, hd]
+        return child("o_proj", Layer.class).forward(attended.reshape(batch, t, heads * headDim));
     }
 
     /** x [batch, t, hidden] through {@code name} as [batch, t, n, headDim]. */

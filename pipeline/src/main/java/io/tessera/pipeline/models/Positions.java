@@ -2,8 +2,6 @@ package io.tessera.pipeline.models;
 
 import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
-import io.tessera.engine.nn.LeftPadding;
-import java.util.Arrays;
 
 /**
  * Where the t tokens of one forward step sit: cache slots past .. past + t - 1 of every row. With left padding, the
@@ -18,7 +16,6 @@ final class Positions {
     private final long[] pads;
     private final Device device;
     private Tensor ids;
-    private Tensor keyBias;
 
     Positions(long past, long batch, long t, long[] pads, Device device) {
         this.past = past;
@@ -28,10 +25,7 @@ final class Positions {
         this.device = device;
     }
 
-    /**
-     * Builds the position ids now, in the caller's scope: blocks that run in scopes of their own (inference) share them.
-     * The key bias is not needed there: without grad, padded rows go through the fused attention ({@link #firstKeys}).
-     */
+    /** Builds the position ids now, in the caller's scope: blocks that run in scopes of their own (inference) share them. */
     void build() {
         ids();
     }
@@ -59,21 +53,6 @@ final class Positions {
     /** Row b's first key that is a token (its padding slots come before): the pads, or null without padding. */
     long[] firstKeys() {
         return pads;
-    }
-
-    /** Null without padding; else {@link LeftPadding#keyBias} for scores of rank {@code scoreRank}, built once. */
-    Tensor keyBias(int scoreRank) {
-        if (pads == null) {
-            return null;
-        }
-        if (keyBias == null) {
-            keyBias = LeftPadding.keyBias(pads, past + t, 2, device);
-        }
-        long[] shape = new long[scoreRank];
-        Arrays.fill(shape, 1);
-        shape[0] = pads.length;
-        shape[scoreRank - 1] = past + t;
-        return keyBias.reshape(shape);
     }
 
     private Tensor onDevice(Tensor host) {

@@ -1,10 +1,11 @@
-package io.tessera.engine.nn;
+package io.tessera.engine;
 
-import io.tessera.engine.Device;
-import io.tessera.engine.Tensor;
 import java.util.Arrays;
 
-/** The attention-score bias that hides the padding keys of a left-padded batch (row b's keys before firstKeys[b]). */
+/**
+ * Attention over a left-padded batch (row b's keys before firstKeys[b] are padding): the score bias that hides the padding
+ * keys, and the mask that zeroes the queries that see none but padding keys.
+ */
 public final class LeftPadding {
     /**
      * Added to the scores of padding keys: finite, so that a padding query (which sees only padding keys) averages them
@@ -25,6 +26,20 @@ public final class LeftPadding {
         shape[0] = firstKeys.length;
         shape[rank - 1] = keys;
         Tensor host = Tensor.of(bias, shape);
+        return device.equals(Device.CPU) ? host : host.to(device);
+    }
+
+    /**
+     * 1 for the queries that see a token and 0 for those that see only padding (query i sits at slot keys - queries + i and
+     * sees the keys up to it), F32 [batch, 1, queries, 1].
+     */
+    static Tensor queryMask(long[] firstKeys, long keys, long queries, Device device) {
+        float[] mask = new float[Math.toIntExact(firstKeys.length * queries)];
+        for (int b = 0; b < firstKeys.length; b++) {
+            long blind = Math.clamp(firstKeys[b] - (keys - queries), 0, queries);
+            Arrays.fill(mask, (int) (b * queries + blind), (int) ((b + 1) * queries), 1f);
+        }
+        Tensor host = Tensor.of(mask, firstKeys.length, 1, queries, 1);
         return device.equals(Device.CPU) ? host : host.to(device);
     }
 }
