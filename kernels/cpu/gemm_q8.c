@@ -12,7 +12,8 @@
  * Tiles of MR rows x NR output channels keep their MR * NR accumulators in registers and read each weight
  * row once per tile; OpenMP splits the output channels, or at up to 8 rows (decoding) the persistent pool of
  * ts_pool.h, whose idle workers poll instead of sleeping between the many small products of a decoding step.
- * Above 8 rows (prefill, batches), CPUs with AMX run gemm_q8_amx.c's tiles instead, also exact. */
+ * Above 8 rows (prefill, batches), CPUs with AMX run gemm_q8_amx.c's tiles instead, and CPUs with VNNI but no AMX
+ * gemm_q8_vnni.c's packed panels (for k a multiple of 4), both also exact. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,10 @@ int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, con
         if (status != TS_OK) return status;
         first_tile = n / TS_Q8_AMX_CHANNELS * TS_Q8_AMX_CHANNELS / NR; /* the last n % 16 channels: the tiles below */
     }
+#endif
+#if defined(TS_Q8_VNNI)
+    if (first_tile == 0 && m > Q8_POOL_MAX_ROWS && k % 4 == 0 && __builtin_cpu_supports("avx512vnni"))
+        return TS_FN(q8_vnni_gemm)(&job.op);
 #endif
 #pragma omp parallel for schedule(static) if ((n - first_tile * NR) * m * k >= Q8_PARALLEL_MIN_MACS)
     for (int64_t ct = first_tile; ct < col_tiles; ct++) q8_column_tile(&job, ct);

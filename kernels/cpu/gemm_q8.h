@@ -1,5 +1,5 @@
 /* Internal interface of the int8 product ts_gemm_q8_f32: gemm_q8.c (the VNNI / AVX2 / base tiles and the entry
- * point) and gemm_q8_amx.c (its AMX path: the AVX-512 tier on Linux only). */
+ * point), gemm_q8_vnni.c (its VNNI path for many rows) and gemm_q8_amx.c (its AMX path: the AVX-512 tier on Linux only). */
 #ifndef TESSERA_GEMM_Q8_H
 #define TESSERA_GEMM_Q8_H
 
@@ -18,6 +18,13 @@ typedef struct {
     float *y;
     int64_t ldy;
 } q8_operands;
+
+#if defined(__AVX512BW__)
+/* gemm_q8_vnni.c: the AVX-512 tier's path for more than 8 rows where the CPU has VNNI and no AMX. */
+#define TS_Q8_VNNI 1
+/* Every channel of the product, every row; k % 4 == 0. */
+int TS_FN(q8_vnni_gemm)(const q8_operands *op);
+#endif
 
 #include "amx.h"
 
