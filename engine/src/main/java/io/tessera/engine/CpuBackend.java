@@ -289,12 +289,16 @@ public final class CpuBackend extends Backend {
 
     /**
      * y [m, n] (row stride ldy) = x [m, k] W^T for a row-major W [n, k]: up to {@link #smallRows()} rows in
-     * gemm_small.c, which streams W once instead of packing it first as OpenBLAS does; more rows in OpenBLAS.
+     * gemm_small.c, which streams W once instead of packing it first as OpenBLAS does; more rows, on the AVX-512 tier,
+     * in gemm_panels.c, which packs W but not x (C harness, 2 Zen 4 cores: 1.1-2.3x OpenBLAS's sgemm at 128 rows for
+     * GPT-2's and TinyLlama's layers, 0.95-1.07x at 512-1024); elsewhere in OpenBLAS (the AVX2 panels ran 0.8-1.1x it).
      */
     private static void timesTransposed(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw,
                                         MemorySegment y, long ldy) {
         if (m <= smallRows()) {
             check(TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, x, ldx, w, ldw, y, ldy), "ts_gemm_small_m_nt_f32");
+        } else if (TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512) {
+            check(TesseraCpu.ts_gemm_panels_nt_f32(m, n, k, x, ldx, w, ldw, y, ldy), "ts_gemm_panels_nt_f32");
         } else {
             Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, Cblas.CblasTrans, (int) m, (int) n, (int) k, 1f, x, (int) ldx,
                     w, (int) ldw, 0f, y, (int) ldy);

@@ -21,10 +21,11 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * The two product kernels written for Linear layers outside OpenBLAS, on every ISA tier against float64
- * sums written from their definitions: ts_gemm_small_m_nt_f32 (x W^T for a few rows; row strides wider
- * than the rows, sizes off its 4 x 4 tiles and vector width, and a guard element after y that must stay
- * untouched) and ts_sampled_matmul_f32 (entries of a^T b at listed places, int32 and int64 lists).
+ * The product kernels written for Linear layers outside OpenBLAS, on every ISA tier against float64 sums written from
+ * their definitions: ts_gemm_small_m_nt_f32 (x W^T for a few rows) and ts_gemm_panels_nt_f32 (x W^T for prefill-sized
+ * x), with row strides wider than the rows, sizes off their tiles, panels, k blocks and vector width, and a guard
+ * element after y that must stay untouched; and ts_sampled_matmul_f32 (entries of a^T b at listed places, int32 and
+ * int64 lists).
  */
 class GemmSmallKernelTest {
     /** m, n, k: one row, tile tails in m and n, k below, at and off the 4/8/16-float vector widths, a wide layer. */
@@ -32,6 +33,14 @@ class GemmSmallKernelTest {
         {1, 1, 1}, {2, 3, 5}, {4, 4, 16}, {5, 7, 17}, {7, 9, 33}, {16, 13, 64}, {3, 1031, 7}, {9, 37, 1031}, {8, 257, 4099},
         {33, 6, 19}, {64, 129, 257},
     };
+    /** Also: no rows, no k, every row-tile tail (8, 4, 2, 1) after full tiles, a partial last panel, k past 128. */
+    private static final long[][] PANEL_SHAPES = {{0, 5, 7}, {3, 5, 0}, {65, 97, 131}, {130, 47, 1}, {79, 49, 257}, {41, 96, 300}};
+
+    /** x W^T into y [m, n] with row strides ldx, ldw, ldy. */
+    @FunctionalInterface
+    interface TimesTransposed {
+        int run(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw, MemorySegment y, long ldy);
+    }
 
     static Stream<Arguments> cases() {
         List<Object[]> cases = new ArrayList<>();
@@ -41,14 +50,34 @@ class GemmSmallKernelTest {
         return KernelTestSupport.withTiers(cases);
     }
 
+    static Stream<Arguments> productCases() {
+        List<Object[]> cases = new ArrayList<>();
+        for (long[] s : SHAPES) {
+            cases.add(new Object[] {"small", s[0], s[1], s[2]});
+            cases.add(new Object[] {"panels", s[0], s[1], s[2]});
+        }
+        for (long[] s : PANEL_SHAPES) {
+            cases.add(new Object[] {"panels", s[0], s[1], s[2]});
+        }
+        return KernelTestSupport.withTiers(cases);
+    }
+
+    private static TimesTransposed kernel(String name) {
+        return switch (name) {
+            case "small" -> TesseraCpu::ts_gemm_small_m_nt_f32;
+            case "panels" -> TesseraCpu::ts_gemm_panels_nt_f32;
+            default -> throw new IllegalArgumentException(name);
+        };
+    }
+
     @AfterAll
     static void restoreBestTier() {
         KernelTestSupport.restoreBestTier();
     }
 
-    @ParameterizedTest(name = "tier {0}, m {1}, n {2}, k {3}")
-    @MethodSource("cases")
-    void smallMTimesTransposedWeightMatchesTheDefinition(int tier, long m, long n, long k) {
+    @ParameterizedTest(name = "tier {0}, {1}, m {2}, n {3}, k {4}")
+    @MethodSource("productCases")
+    void timesTransposedWeightMatchesTheDefinition(int tier, String kernel, long m, long n, long k) {
         select(tier);
         long ldx = k + 3;
         long ldw = k + 5;
@@ -77,7 +106,7 @@ class GemmSmallKernelTest {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment y = put(arena, initial);
-            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, put(arena, x), ldx, put(arena, w), ldw, y, ldy));
+            assertEquals(TesseraCpu.TS_OK, kernel(kernel).run(m, n, k, put(arena, x), ldx, put(arena, w), ldw, y, ldy));
             // a float32 sum of k products errs by a few ulps of the sum of their magnitudes; untouched elements not at all
             assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W^T");
         }
