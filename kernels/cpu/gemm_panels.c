@@ -1,8 +1,9 @@
-/* y = x W^T for prefill-sized x: x [m, k] (row stride ldx), W [n, k] (row stride ldw), y [m, n] (row stride ldy).
+/* y = x W for prefill-sized x: x [m, k] (row stride ldx), W [n, k] (output-major) or [k, n] (input-major), row stride
+ * ldw, y [m, n] (row stride ldy).
  * OpenBLAS packs both operands on every call, and a profile of TinyLlama's 128-token prefill put 13-23% of the time
  * in its packing of W; the activations need no packing at all when their elements are broadcast. Here each thread
- * takes NR output channels (a panel) at a time, KC inputs at a time, and transposes that block of W once into
- * packed[KC][NR] (in L1), which every row tile of x then walks: a row tile keeps MR x NR / lanes accumulators in
+ * takes NR output channels (a panel) at a time, KC inputs at a time, and packs that block of W once into
+ * packed[KC][NR] (in L1; an output-major W transposed), which every row tile of x then walks: a row tile keeps MR x NR / lanes accumulators in
  * registers, each step loads NR weights as NR / lanes vectors and broadcasts one element of each of MR rows of x.
  * The lanes are output channels, so nothing is reduced across lanes. MR is 8 with AVX-512's 32 registers (24
  * accumulators), 4 with AVX2's 16 (12). */
@@ -25,6 +26,7 @@
 #define VECS 3 /* weight vectors per step */
 #define NR (VECS * LANES) /* output channels per panel */
 #define KC 128 /* inputs per packed block: KC x NR floats stay in L1 */
+#define PACK_PREFETCH_ROWS 8 /* how far ahead an input-major W's rows are fetched while packing */
 
 typedef float vec __attribute__((vector_size(LANES * sizeof(float))));
 
@@ -74,9 +76,23 @@ static inline void transpose16(const __m512 rows[16], __m512 cols[16]) {
 }
 #endif
 
-/* Inputs [k0, k0 + kc) of channels [n0, n0 + count), count <= NR, as packed[kc][NR]; missing channels as 0. Whole
- * 16 x 16 blocks are transposed in registers (AVX-512), the rest element by element. */
-static void pack_block(const float *w, int64_t ldw, int64_t n0, int count, int64_t k0, int kc, float *packed) {
+/* Inputs [k0, k0 + kc) of channels [n0, n0 + count), count <= NR, as packed[kc][NR]; missing channels as 0. An
+ * output-major W [n, k] is transposed, whole 16 x 16 blocks in registers (AVX-512), the rest element by element; an
+ * input-major W [k, n] (GPT-2's Conv1D) already holds each input's channels side by side and is copied. */
+static void pack_block(const float *w, int64_t ldw, int input_major, int64_t n0, int count, int64_t k0, int kc,
+                       float *packed) {
+    if (input_major) {
+        /* Each input's channels are a run of their own row of W: the prefetchers do not follow such strides, and
+         * waiting for every row made packing 11% of a GPT-2 prefill against 59% in the tiles. */
+        for (int q = 0; q < kc; q++) {
+            const float *from = w + (k0 + q) * ldw + n0;
+            if (q + PACK_PREFETCH_ROWS < kc)
+                for (int c = 0; c < count; c += 16) __builtin_prefetch(from + PACK_PREFETCH_ROWS * ldw + c);
+            float *to = packed + q * NR;
+            for (int c = 0; c < NR; c++) to[c] = c < count ? from[c] : 0.0f;
+        }
+        return;
+    }
 #if LANES == 16
     const int full_groups = count / 16, kv = kc / 16 * 16;
     for (int g = 0; g < full_groups * 16; g += 16) {
@@ -153,11 +169,36 @@ PANEL_TILE(4, 4)
 PANEL_TILE(2, 2)
 PANEL_TILE(1, 1)
 
-/* Every row of x against one packed block. */
+/* Where a block of W lies: `runs` runs of `length` floats, `stride` apart (an input-major W: one run per input; an
+ * output-major one: one per channel). */
+typedef struct {
+    const float *start;
+    int64_t stride;
+    int runs, length;
+} w_block;
+
+static w_block block_of(const float *w, int64_t ldw, int input_major, int64_t n0, int count, int64_t k0, int kc) {
+    return input_major ? (w_block){w + k0 * ldw + n0, ldw, kc, count} : (w_block){w + n0 * ldw + k0, ldw, count, kc};
+}
+
+/* Runs [runs * part / parts, runs * (part + 1) / parts) of a block into the caches. */
+static void prefetch_part(const w_block *b, int64_t part, int64_t parts) {
+    for (int64_t r = b->runs * part / parts; r < b->runs * (part + 1) / parts; r++)
+        for (int c = 0; c < b->length; c += 16) __builtin_prefetch(b->start + r * b->stride + c, 0, 2);
+}
+
+/* Every row of x against one packed block; meanwhile, a share of the next block per row tile is fetched, so that
+ * packing it does not wait for memory (W is read from memory once per call, and its packing took 10% of a GPT-2
+ * prefill against 58% in the tiles when it waited). */
 static void block_rows(int64_t m, const float *x, int64_t ldx, const float *packed, int kc, float *y, int64_t ldy,
-                       int count, int first) {
+                       int count, int first, const w_block *next) {
+    const int64_t tiles = m / MR + (m % MR != 0);
     int64_t r0 = 0;
-    for (; r0 + MR <= m; r0 += MR) tile_full(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
+    for (int64_t t = 0; r0 + MR <= m; r0 += MR, t++) {
+        if (next) prefetch_part(next, t, tiles);
+        tile_full(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
+    }
+    if (next && r0 < m) prefetch_part(next, tiles - 1, tiles);
 #if MR == 8
     if (m - r0 >= 4) tile_4(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first), r0 += 4;
 #endif
@@ -165,8 +206,8 @@ static void block_rows(int64_t m, const float *x, int64_t ldx, const float *pack
     if (m - r0 >= 1) tile_1(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
 }
 
-int TS_FN(ts_gemm_panels_nt_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w,
-                                 int64_t ldw, float *y, int64_t ldy) {
+int TS_FN(ts_gemm_panels_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
+                              int input_major, float *y, int64_t ldy) {
     const int64_t panels = (n + NR - 1) / NR;
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (panels > 1 && m * n * k >= (1 << 22))
@@ -181,8 +222,18 @@ int TS_FN(ts_gemm_panels_nt_f32)(int64_t m, int64_t n, int64_t k, const float *x
                 for (int64_t i = 0; i < m; i++) memset(y + i * ldy + p * NR, 0, (size_t)count * sizeof(float));
             for (int64_t k0 = 0; k0 < k; k0 += KC) {
                 const int kc = k - k0 < KC ? (int)(k - k0) : KC;
-                pack_block(w, ldw, p * NR, count, k0, kc, packed);
-                block_rows(m, x + k0, ldx, packed, kc, y + p * NR, ldy, count, k0 == 0);
+                pack_block(w, ldw, input_major, p * NR, count, k0, kc, packed);
+                /* the next block of this panel, else the first of the next panel (this thread's next, under the
+                 * static schedule, unless this is its last) */
+                w_block next;
+                const int has_next = k0 + KC < k || p + 1 < panels;
+                if (k0 + KC < k) {
+                    next = block_of(w, ldw, input_major, p * NR, count, k0 + KC, k - k0 - KC < KC ? (int)(k - k0 - KC) : KC);
+                } else if (p + 1 < panels) {
+                    const int count_next = n - (p + 1) * NR < NR ? (int)(n - (p + 1) * NR) : NR;
+                    next = block_of(w, ldw, input_major, (p + 1) * NR, count_next, 0, k < KC ? (int)k : KC);
+                }
+                block_rows(m, x + k0, ldx, packed, kc, y + p * NR, ldy, count, k0 == 0, has_next ? &next : NULL);
             }
         }
         free(packed);

@@ -197,8 +197,8 @@ public final class CpuBackend extends Backend {
                 gemv(right, (int) k, (int) n, bAt, aAt, (int) aStep, yAt, true);
             } else if (n == 1 && bStep > 0 && bStep <= Integer.MAX_VALUE) {
                 gemv(left, (int) m, (int) k, aAt, bAt, (int) bStep, yAt, false);
-            } else if (!left.transposed() && right.transposed()) {
-                timesTransposed(m, n, k, aAt, left.leadingDimension(), bAt, right.leadingDimension(), yAt, n);
+            } else if (!left.transposed()) {
+                timesWeight(m, n, k, aAt, left.leadingDimension(), bAt, right.leadingDimension(), !right.transposed(), yAt, n);
             } else {
                 Cblas.cblas_sgemm(Cblas.CblasRowMajor, cblasTranspose(left), cblasTranspose(right), (int) m, (int) n, (int) k, 1f,
                         aAt, left.leadingDimension(), bAt, right.leadingDimension(), 0f, yAt, (int) n);
@@ -281,27 +281,28 @@ public final class CpuBackend extends Backend {
                     Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, Cblas.CblasNoTrans, (int) m, (int) n, (int) r, 1f,
                             xs.asSlice(r0 * Float.BYTES), (int) k, bs, (int) n, r0 == 0 ? 0f : 1f, ys, (int) n);
                 } else {
-                    timesTransposed(m, r, k, xs, k, bs, k, ys.asSlice(r0 * Float.BYTES), n);
+                    timesWeight(m, r, k, xs, k, bs, k, false, ys.asSlice(r0 * Float.BYTES), n);
                 }
             }
         }
     }
 
     /**
-     * y [m, n] (row stride ldy) = x [m, k] W^T for a row-major W [n, k]: up to {@link #smallRows()} rows in
-     * gemm_small.c, which streams W once instead of packing it first as OpenBLAS does; more rows, on the AVX-512 tier,
-     * in gemm_panels.c, which packs W but not x (C harness, 2 Zen 4 cores: 1.1-2.3x OpenBLAS's sgemm at 128 rows for
-     * GPT-2's and TinyLlama's layers, 0.95-1.07x at 512-1024); elsewhere in OpenBLAS (the AVX2 panels ran 0.8-1.1x it).
+     * y [m, n] (row stride ldy) = x [m, k] W for W stored [n, k] (output-major) or, when inputMajor, [k, n]: an
+     * output-major W up to {@link #smallRows()} rows in gemm_small.c, which streams W once instead of packing it first
+     * as OpenBLAS does; more rows (and an input-major W), on the AVX-512 tier, in gemm_panels.c, which packs W but not
+     * x (C harness, 2 Zen 4 cores: 1.1-2.2x OpenBLAS's sgemm at 128 rows for TinyLlama's layers, 0.96x at 1024);
+     * elsewhere in OpenBLAS (the AVX2 panels ran 0.8-1.1x it).
      */
-    private static void timesTransposed(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw,
-                                        MemorySegment y, long ldy) {
-        if (m <= smallRows()) {
+    private static void timesWeight(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw,
+                                    boolean inputMajor, MemorySegment y, long ldy) {
+        if (!inputMajor && m <= smallRows()) {
             check(TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, x, ldx, w, ldw, y, ldy), "ts_gemm_small_m_nt_f32");
         } else if (TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512) {
-            check(TesseraCpu.ts_gemm_panels_nt_f32(m, n, k, x, ldx, w, ldw, y, ldy), "ts_gemm_panels_nt_f32");
+            check(TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, inputMajor ? 1 : 0, y, ldy), "ts_gemm_panels_f32");
         } else {
-            Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, Cblas.CblasTrans, (int) m, (int) n, (int) k, 1f, x, (int) ldx,
-                    w, (int) ldw, 0f, y, (int) ldy);
+            Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, inputMajor ? Cblas.CblasNoTrans : Cblas.CblasTrans, (int) m,
+                    (int) n, (int) k, 1f, x, (int) ldx, w, (int) ldw, 0f, y, (int) ldy);
         }
     }
 

@@ -22,10 +22,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The product kernels written for Linear layers outside OpenBLAS, on every ISA tier against float64 sums written from
- * their definitions: ts_gemm_small_m_nt_f32 (x W^T for a few rows) and ts_gemm_panels_nt_f32 (x W^T for prefill-sized
- * x), with row strides wider than the rows, sizes off their tiles, panels, k blocks and vector width, and a guard
- * element after y that must stay untouched; and ts_sampled_matmul_f32 (entries of a^T b at listed places, int32 and
- * int64 lists).
+ * their definitions: ts_gemm_small_m_nt_f32 (x W^T for a few rows) and ts_gemm_panels_f32 (x W^T and, for an
+ * input-major W, x W, for prefill-sized x), with row strides wider than the rows, sizes off their tiles, panels, k
+ * blocks and vector width, and a guard element after y that must stay untouched; and ts_sampled_matmul_f32 (entries
+ * of a^T b at listed places, int32 and int64 lists).
  */
 class GemmSmallKernelTest {
     /** m, n, k: one row, tile tails in m and n, k below, at and off the 4/8/16-float vector widths, a wide layer. */
@@ -58,6 +58,7 @@ class GemmSmallKernelTest {
         }
         for (long[] s : PANEL_SHAPES) {
             cases.add(new Object[] {"panels", s[0], s[1], s[2]});
+            cases.add(new Object[] {"panels, input-major W", s[0], s[1], s[2]});
         }
         return KernelTestSupport.withTiers(cases);
     }
@@ -65,7 +66,9 @@ class GemmSmallKernelTest {
     private static TimesTransposed kernel(String name) {
         return switch (name) {
             case "small" -> TesseraCpu::ts_gemm_small_m_nt_f32;
-            case "panels" -> TesseraCpu::ts_gemm_panels_nt_f32;
+            case "panels" -> (m, n, k, x, ldx, w, ldw, y, ldy) -> TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, 0, y, ldy);
+            case "panels, input-major W" -> (m, n, k, x, ldx, w, ldw, y, ldy) ->
+                    TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, 1, y, ldy);
             default -> throw new IllegalArgumentException(name);
         };
     }
@@ -106,10 +109,23 @@ class GemmSmallKernelTest {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment y = put(arena, initial);
-            assertEquals(TesseraCpu.TS_OK, kernel(kernel).run(m, n, k, put(arena, x), ldx, put(arena, w), ldw, y, ldy));
+            MemorySegment weight = kernel.endsWith("input-major W") ? put(arena, inputMajor(w, n, k, ldw, n + 4)) : put(arena, w);
+            long weightStride = kernel.endsWith("input-major W") ? n + 4 : ldw;
+            assertEquals(TesseraCpu.TS_OK, kernel(kernel).run(m, n, k, put(arena, x), ldx, weight, weightStride, y, ldy));
             // a float32 sum of k products errs by a few ulps of the sum of their magnitudes; untouched elements not at all
             assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W^T");
         }
+    }
+
+    /** W [n, k] (row stride ldw) stored input-major, as [k, n] with row stride ld. */
+    private static float[] inputMajor(float[] w, long n, long k, long ldw, long ld) {
+        float[] stored = new float[(int) (k * ld)];
+        for (int o = 0; o < n; o++) {
+            for (int i = 0; i < k; i++) {
+                stored[(int) (i * ld + o)] = w[(int) (o * ldw + i)];
+            }
+        }
+        return stored;
     }
 
     @ParameterizedTest(name = "tier {0}, r {1}, m {2}, n {3}")
