@@ -435,10 +435,11 @@ class Peer:
         torch = self.torch
         shortest = None  # (tokens, seconds) of a first call
         for n in PREFILL_TOKENS:
+            row = prefill_key(key, n)
             if shortest and shortest[1] * n / shortest[0] > PREFILL_CALL_BUDGET:
-                self.errors[prefill_key(key, n)] = (f"n/a: not run ({shortest[0]} tokens took {shortest[1]:.0f} s a call, so {n} "
-                                                    f"would take over {shortest[1] * n / shortest[0]:.0f} s)")
-                print(f"  {prefill_key(key, n):<28} {self.errors[prefill_key(key, n)]}", flush=True)
+                self.errors[row] = (f"n/a: not run ({shortest[0]} tokens took {shortest[1]:.0f} s a call, so {n} "
+                                    f"would take over {shortest[1] * n / shortest[0]:.0f} s)")
+                print(f"  {row:<28} {self.errors[row]}", flush=True)
                 continue
             caches = caches_for(1, n)
             ids = torch.randint(0, vocab, (1, n))
@@ -449,9 +450,9 @@ class Peer:
                 shortest = shortest or (n, first)
                 how = f"{shown}, {n}-token prompt, logits of its last position"
                 if first > PREFILL_CALL_BUDGET:  # that call is the figure (its warm-up costs: ms against minutes)
-                    self.record(prefill_key(key, n), how + ", one call", lambda: first, raw=True)
+                    self.record(row, how + ", one call", lambda: first, raw=True)
                 else:
-                    self.record(prefill_key(key, n), how, lambda: model(ids, caches, 0, last=True), rounds=2, round_seconds=0,
+                    self.record(row, how, lambda: model(ids, caches, 0, last=True), rounds=2, round_seconds=0,
                                 min_reps=1)
             del caches
 

@@ -25,8 +25,7 @@ public final class LeftPadding {
         Arrays.fill(shape, 1);
         shape[0] = firstKeys.length;
         shape[rank - 1] = keys;
-        Tensor host = Tensor.of(bias, shape);
-        return device.equals(Device.CPU) ? host : host.to(device);
+        return Tensor.of(bias, shape).moveTo(device);
     }
 
     /**
@@ -39,7 +38,6 @@ public final class LeftPadding {
             long blind = Math.clamp(firstKeys[b] - (keys - queries), 0, queries);
             Arrays.fill(mask, (int) (b * queries + blind), (int) ((b + 1) * queries), 1f);
         }
-        Tensor host = Tensor.of(mask, firstKeys.length, 1, queries, 1);
-        return device.equals(Device.CPU) ? host : host.to(device);
+        return Tensor.of(mask, firstKeys.length, 1, queries, 1).moveTo(device);
     }
 }

@@ -465,6 +465,19 @@ public final class Tensor implements AutoCloseable {
         return Functions.toDevice(this, target);
     }
 
+    /**
+     * For a tensor made only to be sent to {@code target} (built in host memory, say): this tensor if it is already there,
+     * else a copy there, this one closed.
+     */
+    public Tensor moveTo(Device target) {
+        if (device().equals(target)) {
+            return this;
+        }
+        try (Tensor source = this) {
+            return source.to(target);
+        }
+    }
+
     @Override
     public String toString() {
         return TensorFormat.format(this);

@@ -147,20 +147,11 @@ public final class QuantizedLinear extends Module implements Layer, EmbeddingTab
             delta[Math.toIntExact(columnIndex.get(in[j]) * outs + o)] = values[j] - dequantized;
         }
         return TensorScope.outside(() -> {
-            Tensor columnTensor = columns.length == 0 ? null : onDevice(Tensor.of(columns, columns.length));
-            Tensor deltaTensor = columns.length == 0 ? null : onDevice(Tensor.of(delta, columns.length, outs));
+            Tensor columnTensor = columns.length == 0 ? null : Tensor.of(columns, columns.length).moveTo(weight.device());
+            Tensor deltaTensor = columns.length == 0 ? null : Tensor.of(delta, columns.length, outs).moveTo(weight.device());
             return Module.on(weight.device(), () -> new QuantizedLinear(weight.detach(), scale.detach(),
                     bias == null ? null : bias.detach(), outlierThreshold, columnTensor, deltaTensor));
         });
-    }
-
-    private Tensor onDevice(Tensor onHost) {
-        if (onHost.device().equals(weight.device())) {
-            return onHost;
-        }
-        try (onHost) {
-            return onHost.to(weight.device());
-        }
     }
 
     @Override

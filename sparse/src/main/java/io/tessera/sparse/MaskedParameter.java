@@ -33,20 +33,10 @@ final class MaskedParameter implements AutoCloseable {
         this.density = mask.density();
         long length = form == UpdateForm.INDEXED ? count : param.numel();
         Device device = param.device();
-        this.selection = TensorScope.outside(() -> onDevice(form == UpdateForm.INDEXED ? indexList(mask) : byteMask(mask), device));
+        this.selection = TensorScope.outside(() -> (form == UpdateForm.INDEXED ? indexList(mask) : byteMask(mask)).moveTo(device));
         this.state = new Tensor[stateBuffers];
         for (int b = 0; b < stateBuffers; b++) {
             state[b] = TensorScope.outside(() -> Tensor.zeros(device, length));
-        }
-    }
-
-    /** The selection is built in host memory; a parameter on another device gets a copy there. */
-    private static Tensor onDevice(Tensor host, Device device) {
-        if (host.device().equals(device)) {
-            return host;
-        }
-        try (host) {
-            return host.to(device);
         }
     }
 

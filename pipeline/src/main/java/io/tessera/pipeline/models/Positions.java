@@ -45,7 +45,7 @@ final class Positions {
                     p[(int) (b * t + j)] = Math.max(0, past + j - pad);
                 }
             }
-            ids = onDevice(Tensor.of(p, batch, t));
+            ids = Tensor.of(p, batch, t).moveTo(device);
         }
         return ids;
     }
@@ -53,9 +53,5 @@ final class Positions {
     /** Row b's first key that is a token (its padding slots come before): the pads, or null without padding. */
     long[] firstKeys() {
         return pads;
-    }
-
-    private Tensor onDevice(Tensor host) {
-        return device.equals(Device.CPU) ? host : host.to(device);
     }
 }
