@@ -1,5 +1,5 @@
-/* y = x W for prefill-sized x: x [m, k] (row stride ldx), W [n, k] (output-major) or [k, n] (input-major), row stride
- * ldw, y [m, n] (row stride ldy).
+/* y = x W for prefill-sized x: x [m, k] (row stride ldx), an F32 or BF16 W [n, k] (output-major) or [k, n]
+ * (input-major), row stride ldw, y [m, n] (row stride ldy).
  * OpenBLAS packs both operands on every call, and a profile of TinyLlama's 128-token prefill put 13-23% of the time
  * in its packing of W; the activations need no packing at all when their elements are broadcast. Here each thread
  * takes NR output channels (a panel) at a time, KC inputs at a time, and packs that block of W once into
@@ -8,6 +8,7 @@
  * rows of x. The lanes are output channels, so nothing is reduced across lanes. MR is 8 with AVX-512's 32 registers (24
  * accumulators), 4 with AVX2's 16 (12). */
 #include "ts_cpu.h"
+#include "tessera/ts_convert.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -51,7 +52,31 @@ static inline vec splat(float v) {
 #endif
 }
 
+/* The weight: F32, or BF16 widened to F32 (exactly) as it is packed, so a BF16 model multiplies its stored values by
+ * F32 activations as its F32 copy would, without one being made. */
+typedef struct {
+    const void *data;
+    int bf16;
+    int64_t ld; /* row stride, in elements */
+    int input_major;
+} weight;
+
+static inline float weight_at(const weight *w, int64_t i) {
+    return w->bf16 ? ts_bf16_to_f32(((const uint16_t *)w->data)[i]) : ((const float *)w->data)[i];
+}
+
+static inline const char *weight_address(const weight *w, int64_t i) {
+    return (const char *)w->data + i * (w->bf16 ? 2 : 4);
+}
+
 #if LANES == 16
+/* Elements [i, i + 16) of the weight as floats. */
+static inline __m512 weight_load16(const weight *w, int64_t i) {
+    if (!w->bf16) return _mm512_loadu_ps((const float *)w->data + i);
+    const __m256i halves = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w->data + i));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+}
+
 /* rows[i] (16 inputs of channel i) into cols[c] (input c of the 16 channels): 2 x 4 x 8 in-lane unpacks, then two
  * rounds of 128-bit lane shuffles, 64 instructions for 256 floats where scalar moves took a third of the product's
  * time at 128 rows (TinyLlama prefill profile). */
@@ -81,17 +106,16 @@ static inline void transpose16(const __m512 rows[16], __m512 cols[16]) {
 /* Inputs [k0, k0 + kc) of channels [n0, n0 + count), count <= NR, as packed[kc][NR]; missing channels as 0. An
  * output-major W [n, k] is transposed, whole 16 x 16 blocks in registers (AVX-512), the rest element by element; an
  * input-major W [k, n] (GPT-2's Conv1D) already holds each input's channels side by side and is copied. */
-static void pack_block(const float *w, int64_t ldw, int input_major, int64_t n0, int count, int64_t k0, int kc,
-                       float *packed) {
-    if (input_major) {
+static void pack_block(const weight *w, int64_t n0, int count, int64_t k0, int kc, float *packed) {
+    if (w->input_major) {
         /* Each input's channels are a run of their own row of W: the prefetchers do not follow such strides, and
          * waiting for every row made packing 11% of a GPT-2 prefill against 59% in the tiles. */
         for (int q = 0; q < kc; q++) {
-            const float *from = w + (k0 + q) * ldw + n0;
+            const int64_t from = (k0 + q) * w->ld + n0;
             if (q + PACK_PREFETCH_ROWS < kc)
-                for (int c = 0; c < count; c += 16) __builtin_prefetch(from + PACK_PREFETCH_ROWS * ldw + c);
+                for (int c = 0; c < count; c += 16) __builtin_prefetch(weight_address(w, from + PACK_PREFETCH_ROWS * w->ld + c));
             float *to = packed + q * NR;
-            for (int c = 0; c < NR; c++) to[c] = c < count ? from[c] : 0.0f;
+            for (int c = 0; c < NR; c++) to[c] = c < count ? weight_at(w, from + c) : 0.0f;
         }
         return;
     }
@@ -100,7 +124,7 @@ static void pack_block(const float *w, int64_t ldw, int input_major, int64_t n0,
     for (int g = 0; g < full_groups * 16; g += 16) {
         for (int q0 = 0; q0 < kv; q0 += 16) {
             __m512 rows[16], cols[16];
-            for (int i = 0; i < 16; i++) rows[i] = _mm512_loadu_ps(w + (n0 + g + i) * ldw + k0 + q0);
+            for (int i = 0; i < 16; i++) rows[i] = weight_load16(w, (n0 + g + i) * w->ld + k0 + q0);
             transpose16(rows, cols);
             for (int c = 0; c < 16; c++) _mm512_store_ps(packed + (q0 + c) * NR + g, cols[c]);
         }
@@ -110,12 +134,7 @@ static void pack_block(const float *w, int64_t ldw, int input_major, int64_t n0,
 #endif
     for (int c = 0; c < NR; c++) {
         const int from = c < full_groups * 16 ? kv : 0;
-        if (c < count) {
-            const float *row = w + (n0 + c) * ldw + k0;
-            for (int q = from; q < kc; q++) packed[q * NR + c] = row[q];
-        } else {
-            for (int q = from; q < kc; q++) packed[q * NR + c] = 0.0f;
-        }
+        for (int q = from; q < kc; q++) packed[q * NR + c] = c < count ? weight_at(w, (n0 + c) * w->ld + k0 + q) : 0.0f;
     }
 }
 
@@ -171,22 +190,24 @@ PANEL_TILE(4, 4)
 PANEL_TILE(2, 2)
 PANEL_TILE(1, 1)
 
-/* Where a block of W lies: `runs` runs of `length` floats, `stride` apart (an input-major W: one run per input; an
+/* Where a block of W lies: `runs` runs of `bytes` bytes, `stride` bytes apart (an input-major W: one run per input; an
  * output-major one: one per channel). */
 typedef struct {
-    const float *start;
+    const char *start;
     int64_t stride;
-    int runs, length;
+    int runs, bytes;
 } w_block;
 
-static w_block block_of(const float *w, int64_t ldw, int input_major, int64_t n0, int count, int64_t k0, int kc) {
-    return input_major ? (w_block){w + k0 * ldw + n0, ldw, kc, count} : (w_block){w + n0 * ldw + k0, ldw, count, kc};
+static w_block block_of(const weight *w, int64_t n0, int count, int64_t k0, int kc) {
+    const int size = w->bf16 ? 2 : 4;
+    return w->input_major ? (w_block){weight_address(w, k0 * w->ld + n0), w->ld * size, kc, count * size}
+                          : (w_block){weight_address(w, n0 * w->ld + k0), w->ld * size, count, kc * size};
 }
 
 /* Runs [runs * part / parts, runs * (part + 1) / parts) of a block into the caches. */
 static void prefetch_part(const w_block *b, int64_t part, int64_t parts) {
     for (int64_t r = b->runs * part / parts; r < b->runs * (part + 1) / parts; r++)
-        for (int c = 0; c < b->length; c += 16) __builtin_prefetch(b->start + r * b->stride + c, 0, 2);
+        for (int c = 0; c < b->bytes; c += 64) __builtin_prefetch(b->start + r * b->stride + c, 0, 2);
 }
 
 /* Every row of x against one packed block; meanwhile, a share of the next block per row tile is fetched, so that
@@ -208,8 +229,7 @@ static void block_rows(int64_t m, const float *x, int64_t ldx, const float *pack
     if (m - r0 >= 1) tile_1(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
 }
 
-int TS_FN(ts_gemm_panels_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
-                              int input_major, float *y, int64_t ldy) {
+static int panels(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const weight *w, float *y, int64_t ldy) {
     const int64_t panels = (n + NR - 1) / NR;
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (panels > 1 && m * n * k >= (1 << 22))
@@ -224,16 +244,16 @@ int TS_FN(ts_gemm_panels_f32)(int64_t m, int64_t n, int64_t k, const float *x, i
                 for (int64_t i = 0; i < m; i++) memset(y + i * ldy + p * NR, 0, (size_t)count * sizeof(float));
             for (int64_t k0 = 0; k0 < k; k0 += KC) {
                 const int kc = k - k0 < KC ? (int)(k - k0) : KC;
-                pack_block(w, ldw, input_major, p * NR, count, k0, kc, packed);
+                pack_block(w, p * NR, count, k0, kc, packed);
                 /* the next block of this panel, else the first of the next panel (this thread's next, under the
                  * static schedule, unless this is its last) */
                 w_block next;
                 const int has_next = k0 + KC < k || p + 1 < panels;
                 if (k0 + KC < k) {
-                    next = block_of(w, ldw, input_major, p * NR, count, k0 + KC, k - k0 - KC < KC ? (int)(k - k0 - KC) : KC);
+                    next = block_of(w, p * NR, count, k0 + KC, k - k0 - KC < KC ? (int)(k - k0 - KC) : KC);
                 } else if (p + 1 < panels) {
                     const int count_next = n - (p + 1) * NR < NR ? (int)(n - (p + 1) * NR) : NR;
-                    next = block_of(w, ldw, input_major, (p + 1) * NR, count_next, 0, k < KC ? (int)k : KC);
+                    next = block_of(w, (p + 1) * NR, count_next, 0, k < KC ? (int)k : KC);
                 }
                 block_rows(m, x + k0, ldx, packed, kc, y + p * NR, ldy, count, k0 == 0, has_next ? &next : NULL);
             }
@@ -241,4 +261,14 @@ int TS_FN(ts_gemm_panels_f32)(int64_t m, int64_t n, int64_t k, const float *x, i
         free(packed);
     }
     return failed ? TS_ERR_NOMEM : TS_OK;
+}
+
+int TS_FN(ts_gemm_panels_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
+                              int input_major, float *y, int64_t ldy) {
+    return panels(m, n, k, x, ldx, &(weight){w, 0, ldw, input_major}, y, ldy);
+}
+
+int TS_FN(ts_gemm_panels_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w,
+                                   int64_t ldw, int input_major, float *y, int64_t ldy) {
+    return panels(m, n, k, x, ldx, &(weight){w, 1, ldw, input_major}, y, ldy);
 }

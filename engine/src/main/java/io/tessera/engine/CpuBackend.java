@@ -237,6 +237,9 @@ public final class CpuBackend extends Backend {
         if (m > GEMV_MAX_ROWS) {
             if (!inputMajor && k % AMX_BF16_K == 0 && amx().bf16()) {
                 check(TesseraCpu.ts_gemm_bf16_f32(m, n, k, address(x), address(w), output(y)), "ts_gemm_bf16_f32");
+            } else if (panelsRun()) {
+                check(TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, address(x), k, address(w), inputMajor ? n : k, inputMajor ? 1 : 0,
+                        output(y), n), "ts_gemm_panels_bf16_f32");
             } else {
                 bf16ProductInBlocks(x, w, inputMajor, y);
             }
@@ -253,9 +256,9 @@ public final class CpuBackend extends Backend {
     private static final long BF16_BLOCK_ELEMENTS = 1 << 20;
 
     /**
-     * y = x W for a BF16 W off AMX: W converted to F32 a block of stored rows at a time into one reused buffer, each
-     * block multiplied while it is in cache. Output-major W [n, k]: a block is a range of outputs, written into its
-     * columns of y; input-major W [k, n]: a block is a range of k, its product added into y.
+     * y = x W for a BF16 W off AMX and off the AVX-512 tier: W converted to F32 a block of stored rows at a time into one
+     * reused buffer, each block multiplied while it is in cache. Output-major W [n, k]: a block is a range of outputs,
+     * written into its columns of y; input-major W [k, n]: a block is a range of k, its product added into y.
      */
     private void bf16ProductInBlocks(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
         long m = x.dim(0);
@@ -298,12 +301,21 @@ public final class CpuBackend extends Backend {
                                     boolean inputMajor, MemorySegment y, long ldy) {
         if (!inputMajor && m <= smallRows()) {
             check(TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, x, ldx, w, ldw, y, ldy), "ts_gemm_small_m_nt_f32");
-        } else if (TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512) {
+        } else if (panelsRun()) {
             check(TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, inputMajor ? 1 : 0, y, ldy), "ts_gemm_panels_f32");
         } else {
             Cblas.cblas_sgemm(Cblas.CblasRowMajor, Cblas.CblasNoTrans, inputMajor ? Cblas.CblasNoTrans : Cblas.CblasTrans, (int) m,
                     (int) n, (int) k, 1f, x, (int) ldx, w, (int) ldw, 0f, y, (int) ldy);
         }
+    }
+
+    /**
+     * Whether gemm_panels.c takes the products of more than a few rows here (F32 and, off AMX, BF16 weights): on the
+     * AVX-512 tier, where it beat OpenBLAS (see {@link #timesWeight}); BF16 weights are widened as they are packed, where
+     * elsewhere they are converted to F32 a block at a time first.
+     */
+    private static boolean panelsRun() {
+        return TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512;
     }
 
     private static int cblasTranspose(MatrixLayout layout) {

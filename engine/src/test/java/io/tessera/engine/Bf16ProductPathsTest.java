@@ -11,8 +11,9 @@ import org.junit.jupiter.api.Test;
  * The CPU's product with a BF16 weight runs different code by row count: up to 8 rows ts_gemv_bf16, beyond that (on
  * CPUs with AMX-BF16, output-major, k a multiple of 32) AMX tiles with x split into three BF16 pieces. x stays exact
  * either way, so the two differ only by F32 summation order; an infinity or NaN in x reaches the same outputs. Without
- * AMX the weight is converted to F32 in blocks of stored rows (a range of outputs, or for an input-major weight a
- * range of k summed into y). (BackendConformanceNnTest checks every path against float64 sums on small shapes.)
+ * AMX, on the AVX-512 tier, gemm_panels.c widens the weight to F32 as it packs it; on other tiers the weight is
+ * converted to F32 in blocks of stored rows (a range of outputs, or for an input-major weight a range of k summed into
+ * y). (BackendConformanceNnTest checks every path against float64 sums on small shapes.)
  */
 class Bf16ProductPathsTest {
     private static final CpuBackend CPU = CpuBackend.INSTANCE;

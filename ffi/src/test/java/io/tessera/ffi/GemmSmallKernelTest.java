@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -22,10 +23,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The product kernels written for Linear layers outside OpenBLAS, on every ISA tier against float64 sums written from
- * their definitions: ts_gemm_small_m_nt_f32 (x W^T for a few rows) and ts_gemm_panels_f32 (x W^T and, for an
- * input-major W, x W, for prefill-sized x), with row strides wider than the rows, sizes off their tiles, panels, k
- * blocks and vector width, and a guard element after y that must stay untouched; and ts_sampled_matmul_f32 (entries
- * of a^T b at listed places, int32 and int64 lists).
+ * their definitions: ts_gemm_small_m_nt_f32 (x W^T for a few rows) and ts_gemm_panels_f32 and ts_gemm_panels_bf16_f32
+ * (x W^T and, for an input-major W, x W, for prefill-sized x; F32 and BF16 W), with row strides wider than the rows,
+ * sizes off their tiles, panels, k blocks and vector width, and a guard element after y that must stay untouched; and
+ * ts_sampled_matmul_f32 (entries of a^T b at listed places, int32 and int64 lists).
  */
 class GemmSmallKernelTest {
     /** m, n, k: one row, tile tails in m and n, k below, at and off the 4/8/16-float vector widths, a wide layer. */
@@ -59,6 +60,8 @@ class GemmSmallKernelTest {
         for (long[] s : PANEL_SHAPES) {
             cases.add(new Object[] {"panels", s[0], s[1], s[2]});
             cases.add(new Object[] {"panels, input-major W", s[0], s[1], s[2]});
+            cases.add(new Object[] {"panels, BF16 W", s[0], s[1], s[2]});
+            cases.add(new Object[] {"panels, BF16 input-major W", s[0], s[1], s[2]});
         }
         return KernelTestSupport.withTiers(cases);
     }
@@ -69,6 +72,10 @@ class GemmSmallKernelTest {
             case "panels" -> (m, n, k, x, ldx, w, ldw, y, ldy) -> TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, 0, y, ldy);
             case "panels, input-major W" -> (m, n, k, x, ldx, w, ldw, y, ldy) ->
                     TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, 1, y, ldy);
+            case "panels, BF16 W" -> (m, n, k, x, ldx, w, ldw, y, ldy) ->
+                    TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, x, ldx, w, ldw, 0, y, ldy);
+            case "panels, BF16 input-major W" -> (m, n, k, x, ldx, w, ldw, y, ldy) ->
+                    TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, x, ldx, w, ldw, 1, y, ldy);
             default -> throw new IllegalArgumentException(name);
         };
     }
@@ -88,6 +95,11 @@ class GemmSmallKernelTest {
         SplittableRandom rng = new SplittableRandom(m * 31 + n * 7 + k);
         float[] x = uniform(rng, m * ldx, -1, 1);
         float[] w = uniform(rng, n * ldw, -1, 1);
+        if (kernel.contains("BF16")) {
+            for (int i = 0; i < w.length; i++) {
+                w[i] = Float.intBitsToFloat(Float.floatToRawIntBits(w[i]) & 0xffff0000); // a BF16 value: its top 16 bits
+            }
+        }
         double[] expected = new double[(int) (m * ldy + 1)];
         double[] magnitude = new double[expected.length]; // sum of |products|: what float32 rounding scales with
         float[] initial = uniform(rng, m * ldy + 1, -1, 1); // gaps between rows and one element past y keep these
@@ -109,12 +121,23 @@ class GemmSmallKernelTest {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment y = put(arena, initial);
-            MemorySegment weight = kernel.endsWith("input-major W") ? put(arena, inputMajor(w, n, k, ldw, n + 4)) : put(arena, w);
-            long weightStride = kernel.endsWith("input-major W") ? n + 4 : ldw;
+            boolean inputMajor = kernel.endsWith("input-major W");
+            float[] stored = inputMajor ? inputMajor(w, n, k, ldw, n + 4) : w;
+            MemorySegment weight = kernel.contains("BF16") ? putBf16(arena, stored) : put(arena, stored);
+            long weightStride = inputMajor ? n + 4 : ldw;
             assertEquals(TesseraCpu.TS_OK, kernel(kernel).run(m, n, k, put(arena, x), ldx, weight, weightStride, y, ldy));
             // a float32 sum of k products errs by a few ulps of the sum of their magnitudes; untouched elements not at all
             assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W^T");
         }
+    }
+
+    /** BF16-valued floats as BF16 (their top 16 bits). */
+    private static MemorySegment putBf16(Arena arena, float[] values) {
+        MemorySegment s = arena.allocate(ValueLayout.JAVA_SHORT, Math.max(values.length, 1));
+        for (int i = 0; i < values.length; i++) {
+            s.setAtIndex(ValueLayout.JAVA_SHORT, i, (short) (Float.floatToRawIntBits(values[i]) >>> 16));
+        }
+        return s;
     }
 
     /** W [n, k] (row stride ldw) stored input-major, as [k, n] with row stride ld. */
