@@ -30,6 +30,9 @@ typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 #define TS_GEMV_MAX_ROWS 8 /* the largest m; Java checks it (CpuBackend.GEMV_MAX_ROWS) */
 /* About this many bytes of an output-major W per chunk: long enough to stream, small enough to balance. */
 #define GEMV_CHUNK_BYTES (64 << 10)
+/* With one row of x, rows of W up to this many floats are read one at a time (dot_row, axpy_chunk), longer ones four at
+ * a time. */
+#define SHORT_ROW_FLOATS 1024
 #define GEMV_K_SPLITS 8 /* input-major: the rows of W in this many chunks, each summed into its own partial y */
 
 static inline ts_vec load(const float *p) {
@@ -142,8 +145,29 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
     }
 }
 
+/* Output-major, one row of x, short rows: W row `o` alone, four accumulators. Reading the chunk's rows one after
+ * another keeps one stream per thread; four rows of 3 KiB side by side are four short streams, which the prefetchers
+ * follow worse on some CPUs (Zen 4: 15-17 against 29-30 GB/s on one core in a C probe; ts_gemv_f32 on 2 cores, GPT-2's
+ * head and c_attn weights: 30-31 against 25-28 GB/s). At 2048 floats a row it was no better, so longer rows keep
+ * the four-row tiles (SHORT_ROW_FLOATS). */
+static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, int64_t o, int bf16) {
+    const int64_t k = job->k, w0 = o * job->ldw;
+    ts_vec acc[4] = {{0}};
+    int64_t i = 0;
+    for (; i + 4 * TS_LANES <= k; i += 4 * TS_LANES)
+        for (int t = 0; t < 4; t++) acc[t] += load(job->x + i + t * TS_LANES) * load_w(job->w, w0 + i + t * TS_LANES, bf16);
+    for (; i + TS_LANES <= k; i += TS_LANES) acc[0] += load(job->x + i) * load_w(job->w, w0 + i, bf16);
+    float s = lane_sum((acc[0] + acc[1]) + (acc[2] + acc[3]));
+    for (; i < k; i++) s += job->x[i] * scalar_w(job->w, w0 + i, bf16);
+    job->y[o] = s;
+}
+
 static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, int bf16) {
     const int64_t o1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
+    if (job->m == 1 && job->k <= SHORT_ROW_FLOATS && !(bf16 && job->xs)) {
+        for (int64_t o = chunk * job->per_chunk; o < o1; o++) dot_row(job, o, bf16);
+        return;
+    }
     for (int64_t o0 = chunk * job->per_chunk; o0 < o1; o0 += 4) {
         if (job->m == 1) {
             dot_tile(job, 0, o0, 1, bf16);
@@ -166,6 +190,18 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
     const int64_t nv = n / TS_LANES * TS_LANES;
     memset(partial, 0, (size_t)(m * n) * sizeof(float));
     int64_t i = i0;
+    if (m == 1 && n <= SHORT_ROW_FLOATS && !bf16) {
+        /* one short row of W at a time, one stream per thread (see dot_row): GPT-2's 768-wide Conv1D weights read at
+         * 30-33 against 24-27 GB/s on 2 Zen 4 cores; 2304- and 3072-wide rows were no faster; bf16 rows not measured */
+        for (; i < i1; i++) {
+            const float a = job->x[i];
+            const int64_t w0 = i * ldw;
+            int64_t c = 0;
+            for (; c < nv; c += TS_LANES) store(partial + c, load(partial + c) + a * load_w(job->w, w0 + c, bf16));
+            for (; c < n; c++) partial[c] += a * scalar_w(job->w, w0 + c, bf16);
+        }
+        return;
+    }
     for (; i + 4 <= i1; i += 4) {
         const int64_t w0 = i * ldw;
         for (int64_t c = 0; c < nv; c += TS_LANES) {
