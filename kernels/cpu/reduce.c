@@ -120,7 +120,16 @@ int TS_FN(ts_reduce_f32)(int op, int outer_ndim, const int64_t *outer_shape, con
         if (op == TS_RSUM || op == TS_RSUMSQ) {
             const int64_t inner = red.shape[red.ndim - 1], rows = red.numel / inner, s = TS_INNER_STRIDE(&red, 0);
             double total = 0.0;
-            if (rows == 1) { /* one long row: split it over the threads */
+            if (rows == 1 && s == 1) { /* one contiguous run: split it over the threads; with s a variable, the
+                                          * loop below reads 3.5x slower (9.7 against 34 GB/s, C probe, 2 threads) */
+                if (op == TS_RSUM) {
+#pragma omp parallel for simd schedule(static) reduction(+ : total) if (big)
+                    for (int64_t i = 0; i < inner; i++) total += x[i];
+                } else {
+#pragma omp parallel for simd schedule(static) reduction(+ : total) if (big)
+                    for (int64_t i = 0; i < inner; i++) total += (double)x[i] * x[i];
+                }
+            } else if (rows == 1) { /* one long strided row: split it over the threads */
                 if (op == TS_RSUM) {
 #pragma omp parallel for simd schedule(static) reduction(+ : total) if (big)
                     for (int64_t i = 0; i < inner; i++) total += x[i * s];
