@@ -148,12 +148,23 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
 /* Output-major, one row of x, short rows: W row `o` alone, four accumulators. Reading the chunk's rows one after
  * another keeps one stream per thread; four rows of 3 KiB side by side are four short streams, which the prefetchers
  * follow worse on some CPUs (Zen 4: 15-17 against 29-30 GB/s on one core in a C probe; ts_gemv_f32 on 2 cores, GPT-2's
- * head and c_attn weights: 30-31 against 25-28 GB/s). At 2048 floats a row it was no better, so longer rows keep
- * the four-row tiles (SHORT_ROW_FLOATS). */
+ * head and c_attn weights: 30-31 against 25-28 GB/s; bf16 through split_sums' halves: 28-32 against 21-22). At 2048
+ * floats a row it was no better, so longer rows keep the four-row tiles (SHORT_ROW_FLOATS). */
 static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, int64_t o, int bf16) {
     const int64_t k = job->k, w0 = o * job->ldw;
     ts_vec acc[4] = {{0}};
     int64_t i = 0;
+#if defined(__AVX512F__)
+    if (bf16 && job->xs) { /* split_sums' even / odd halves, k a multiple of 32 */
+        const uint16_t *w = (const uint16_t *)job->w + w0;
+        const __m512i high_halves = _mm512_set1_epi32((int)0xFFFF0000);
+        for (; i < k; i += 32) {
+            const __m512i pairs = _mm512_loadu_si512(w + i);
+            acc[i / 32 % 2 * 2] += load(job->xs + i) * (ts_vec)_mm512_castsi512_ps(_mm512_slli_epi32(pairs, 16));
+            acc[i / 32 % 2 * 2 + 1] += load(job->xs + i + 16) * (ts_vec)_mm512_castsi512_ps(_mm512_and_si512(pairs, high_halves));
+        }
+    }
+#endif
     for (; i + 4 * TS_LANES <= k; i += 4 * TS_LANES)
         for (int t = 0; t < 4; t++) acc[t] += load(job->x + i + t * TS_LANES) * load_w(job->w, w0 + i + t * TS_LANES, bf16);
     for (; i + TS_LANES <= k; i += TS_LANES) acc[0] += load(job->x + i) * load_w(job->w, w0 + i, bf16);
@@ -164,7 +175,7 @@ static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, i
 
 static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, int bf16) {
     const int64_t o1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
-    if (job->m == 1 && job->k <= SHORT_ROW_FLOATS && !(bf16 && job->xs)) {
+    if (job->m == 1 && job->k <= SHORT_ROW_FLOATS) {
         for (int64_t o = chunk * job->per_chunk; o < o1; o++) dot_row(job, o, bf16);
         return;
     }
@@ -190,9 +201,10 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
     const int64_t nv = n / TS_LANES * TS_LANES;
     memset(partial, 0, (size_t)(m * n) * sizeof(float));
     int64_t i = i0;
-    if (m == 1 && n <= SHORT_ROW_FLOATS && !bf16) {
+    if (m == 1 && n <= SHORT_ROW_FLOATS) {
         /* one short row of W at a time, one stream per thread (see dot_row): GPT-2's 768-wide Conv1D weights read at
-         * 30-33 against 24-27 GB/s on 2 Zen 4 cores; 2304- and 3072-wide rows were no faster; bf16 rows not measured */
+         * 30-33 against 24-27 GB/s on 2 Zen 4 cores (bf16: 25-31 against 19-20); 2304- and 3072-wide rows were no
+         * faster */
         for (; i < i1; i++) {
             const float a = job->x[i];
             const int64_t w0 = i * ldw;

@@ -31,8 +31,9 @@ class GemvKernelTest {
     private static final long[][] SHAPES = {
         {1, 1, 1}, {0, 3, 5}, {2, 0, 5}, {3, 5, 0}, {1, 7, 3}, {2, 13, 17}, {5, 31, 33}, {8, 9, 4}, {1, 1031, 263},
         {3, 4099, 61}, {8, 257, 131}, {7, 523, 521}, {1, 5, 13_001},
-        // k a multiple of 32: bf16 output-major on AVX-512 splits x into even and odd elements (gemv.c)
-        {1, 7, 32}, {3, 1031, 96}, {8, 259, 2048},
+        // k a multiple of 32: bf16 output-major on AVX-512 splits x into even and odd elements (gemv.c); one row of x
+        // reads rows of W up to 1024 long one at a time, longer ones in four-row tiles
+        {1, 7, 32}, {3, 1031, 96}, {8, 259, 2048}, {1, 13, 96}, {1, 9, 1024}, {1, 11, 1056},
     };
 
     static Stream<Arguments> cases() {
