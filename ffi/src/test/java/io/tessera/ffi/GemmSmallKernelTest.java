@@ -34,13 +34,31 @@ class GemmSmallKernelTest {
         {1, 1, 1}, {2, 3, 5}, {4, 4, 16}, {5, 7, 17}, {7, 9, 33}, {16, 13, 64}, {3, 1031, 7}, {9, 37, 1031}, {8, 257, 4099},
         {33, 6, 19}, {64, 129, 257},
     };
-    /** Also: no rows, no k, every row-tile tail (8, 4, 2, 1) after full tiles, a partial last panel, k past 128. */
+    /** Also: no rows, no k, every row-tile tail (8, 4, 2, 1) after full tiles, a partial last panel, k past the 256-input block. */
     private static final long[][] PANEL_SHAPES = {{0, 5, 7}, {3, 5, 0}, {65, 97, 131}, {130, 47, 1}, {79, 49, 257}, {41, 96, 300}};
 
-    /** x W^T into y [m, n] with row strides ldx, ldw, ldy. */
-    @FunctionalInterface
-    interface TimesTransposed {
-        int run(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw, MemorySegment y, long ldy);
+    /** A kernel and how its W is stored: F32 or BF16, output-major [n, k] or input-major [k, n]. */
+    enum Product {
+        SMALL(false, false), PANELS(false, false), PANELS_INPUT_MAJOR(false, true), PANELS_BF16(true, false),
+        PANELS_BF16_INPUT_MAJOR(true, true);
+
+        final boolean bf16;
+        final boolean inputMajor;
+
+        Product(boolean bf16, boolean inputMajor) {
+            this.bf16 = bf16;
+            this.inputMajor = inputMajor;
+        }
+
+        /** x W into y [m, n] with row strides ldx, ldw (W as stored), ldy. */
+        int run(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw, MemorySegment y, long ldy) {
+            if (this == SMALL) {
+                return TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, x, ldx, w, ldw, y, ldy);
+            }
+            int layout = inputMajor ? 1 : 0;
+            return bf16 ? TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, x, ldx, w, ldw, layout, y, ldy)
+                    : TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, layout, y, ldy);
+        }
     }
 
     static Stream<Arguments> cases() {
@@ -54,30 +72,17 @@ class GemmSmallKernelTest {
     static Stream<Arguments> productCases() {
         List<Object[]> cases = new ArrayList<>();
         for (long[] s : SHAPES) {
-            cases.add(new Object[] {"small", s[0], s[1], s[2]});
-            cases.add(new Object[] {"panels", s[0], s[1], s[2]});
+            cases.add(new Object[] {Product.SMALL, s[0], s[1], s[2]});
+            cases.add(new Object[] {Product.PANELS, s[0], s[1], s[2]});
         }
         for (long[] s : PANEL_SHAPES) {
-            cases.add(new Object[] {"panels", s[0], s[1], s[2]});
-            cases.add(new Object[] {"panels, input-major W", s[0], s[1], s[2]});
-            cases.add(new Object[] {"panels, BF16 W", s[0], s[1], s[2]});
-            cases.add(new Object[] {"panels, BF16 input-major W", s[0], s[1], s[2]});
+            for (Product product : Product.values()) {
+                if (product != Product.SMALL) {
+                    cases.add(new Object[] {product, s[0], s[1], s[2]});
+                }
+            }
         }
         return KernelTestSupport.withTiers(cases);
-    }
-
-    private static TimesTransposed kernel(String name) {
-        return switch (name) {
-            case "small" -> TesseraCpu::ts_gemm_small_m_nt_f32;
-            case "panels" -> (m, n, k, x, ldx, w, ldw, y, ldy) -> TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, 0, y, ldy);
-            case "panels, input-major W" -> (m, n, k, x, ldx, w, ldw, y, ldy) ->
-                    TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, 1, y, ldy);
-            case "panels, BF16 W" -> (m, n, k, x, ldx, w, ldw, y, ldy) ->
-                    TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, x, ldx, w, ldw, 0, y, ldy);
-            case "panels, BF16 input-major W" -> (m, n, k, x, ldx, w, ldw, y, ldy) ->
-                    TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, x, ldx, w, ldw, 1, y, ldy);
-            default -> throw new IllegalArgumentException(name);
-        };
     }
 
     @AfterAll
@@ -87,7 +92,7 @@ class GemmSmallKernelTest {
 
     @ParameterizedTest(name = "tier {0}, {1}, m {2}, n {3}, k {4}")
     @MethodSource("productCases")
-    void timesTransposedWeightMatchesTheDefinition(int tier, String kernel, long m, long n, long k) {
+    void timesWeightMatchesTheDefinition(int tier, Product product, long m, long n, long k) {
         select(tier);
         long ldx = k + 3;
         long ldw = k + 5;
@@ -95,7 +100,7 @@ class GemmSmallKernelTest {
         SplittableRandom rng = new SplittableRandom(m * 31 + n * 7 + k);
         float[] x = uniform(rng, m * ldx, -1, 1);
         float[] w = uniform(rng, n * ldw, -1, 1);
-        if (kernel.contains("BF16")) {
+        if (product.bf16) {
             for (int i = 0; i < w.length; i++) {
                 w[i] = Float.intBitsToFloat(Float.floatToRawIntBits(w[i]) & 0xffff0000); // a BF16 value: its top 16 bits
             }
@@ -111,9 +116,9 @@ class GemmSmallKernelTest {
                 double sum = 0;
                 double abs = 0;
                 for (int i = 0; i < k; i++) {
-                    double product = (double) x[(int) (r * ldx + i)] * w[(int) (o * ldw + i)];
-                    sum += product;
-                    abs += Math.abs(product);
+                    double term = (double) x[(int) (r * ldx + i)] * w[(int) (o * ldw + i)];
+                    sum += term;
+                    abs += Math.abs(term);
                 }
                 expected[(int) (r * ldy + o)] = sum;
                 magnitude[(int) (r * ldy + o)] = abs;
@@ -121,11 +126,10 @@ class GemmSmallKernelTest {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment y = put(arena, initial);
-            boolean inputMajor = kernel.endsWith("input-major W");
-            float[] stored = inputMajor ? inputMajor(w, n, k, ldw, n + 4) : w;
-            MemorySegment weight = kernel.contains("BF16") ? putBf16(arena, stored) : put(arena, stored);
-            long weightStride = inputMajor ? n + 4 : ldw;
-            assertEquals(TesseraCpu.TS_OK, kernel(kernel).run(m, n, k, put(arena, x), ldx, weight, weightStride, y, ldy));
+            float[] stored = product.inputMajor ? inputMajor(w, n, k, ldw, n + 4) : w;
+            MemorySegment weight = product.bf16 ? putBf16(arena, stored) : put(arena, stored);
+            long weightStride = product.inputMajor ? n + 4 : ldw;
+            assertEquals(TesseraCpu.TS_OK, product.run(m, n, k, put(arena, x), ldx, weight, weightStride, y, ldy));
             // a float32 sum of k products errs by a few ulps of the sum of their magnitudes; untouched elements not at all
             assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W^T");
         }
