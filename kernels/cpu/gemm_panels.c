@@ -229,6 +229,11 @@ static void block_rows(int64_t m, const float *x, int64_t ldx, const float *pack
     if (m - r0 >= 1) tile_1(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
 }
 
+/* How many of `total` elements a block of up to `size` starting at `start` holds. */
+static int block_length(int64_t total, int64_t start, int size) {
+    return total - start < size ? (int)(total - start) : size;
+}
+
 static int panels(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const weight *w, float *y, int64_t ldy) {
     const int64_t panels = (n + NR - 1) / NR;
     int failed = 0;
@@ -239,21 +244,20 @@ static int panels(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, 
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < panels; p++) {
             if (!packed) continue;
-            const int count = n - p * NR < NR ? (int)(n - p * NR) : NR;
+            const int count = block_length(n, p * NR, NR);
             if (k == 0)
                 for (int64_t i = 0; i < m; i++) memset(y + i * ldy + p * NR, 0, (size_t)count * sizeof(float));
             for (int64_t k0 = 0; k0 < k; k0 += KC) {
-                const int kc = k - k0 < KC ? (int)(k - k0) : KC;
+                const int kc = block_length(k, k0, KC);
                 pack_block(w, p * NR, count, k0, kc, packed);
                 /* the next block of this panel, else the first of the next panel (this thread's next, under the
                  * static schedule, unless this is its last) */
                 w_block next;
                 const int has_next = k0 + KC < k || p + 1 < panels;
                 if (k0 + KC < k) {
-                    next = block_of(w, p * NR, count, k0 + KC, k - k0 - KC < KC ? (int)(k - k0 - KC) : KC);
+                    next = block_of(w, p * NR, count, k0 + KC, block_length(k, k0 + KC, KC));
                 } else if (p + 1 < panels) {
-                    const int count_next = n - (p + 1) * NR < NR ? (int)(n - (p + 1) * NR) : NR;
-                    next = block_of(w, (p + 1) * NR, count_next, 0, k < KC ? (int)k : KC);
+                    next = block_of(w, (p + 1) * NR, block_length(n, (p + 1) * NR, NR), 0, block_length(k, 0, KC));
                 }
                 block_rows(m, x + k0, ldx, packed, kc, y + p * NR, ldy, count, k0 == 0, has_next ? &next : NULL);
             }
