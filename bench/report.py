@@ -51,6 +51,7 @@ VOCAB = 50257
 PROJ_WEIGHTS = LAYERS * 12 * D * D  # the projections' weights, int8 codes when quantized (scales are per row)
 PROJ_SCALES = LAYERS * 9 * D  # one F32 scale per output channel: c_attn 3d, c_proj d, c_fc 4d, mlp c_proj d
 BF16 = 2
+BF16_ROUNDED = "bf16-rounded"  # BF16 weights whose products round the activations to BF16 (Bf16Products.ROUNDED_INPUTS)
 TL_D, TL_FFN, TL_LAYERS, TL_KV, TL_VOCAB = 2048, 5632, 22, 4 * 64, 32000
 TL_LAYER_WEIGHTS = 2 * TL_D * TL_D + 2 * TL_D * TL_KV + 3 * TL_D * TL_FFN  # q, o; k, v; gate, up, down
 TL_MATRICES = TL_LAYERS * TL_LAYER_WEIGHTS + TL_VOCAB * TL_D  # read per token: the blocks and the head (one embedding row)
@@ -60,6 +61,7 @@ TL_CHANNELS = TL_LAYERS * (2 * TL_D + 2 * TL_KV + 2 * TL_FFN + TL_D) + TL_VOCAB 
 def model_decode_work(model, weights, ctx, batch=1):
     """(bytes, FLOPs) of one decode step of batch prompts (weights read once, a KV cache per prompt); FLOPs only for
     f32, where the f32 GEMM rate is the ceiling that applies."""
+    weights = "bf16" if weights == BF16_ROUNDED else weights  # the same weights; only the activations differ
     if model == "gpt2-small":
         f32 = STACK_PARAMS * F32 + batch * LAYERS * 2 * ctx * D * F32 + (VOCAB + batch) * D * F32
         flops = batch * (PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * ctx * D + 2 * VOCAB * D)
@@ -207,6 +209,20 @@ MODEL_DECODE_ROWS = [  # (model, weights, what the row says, the peer's key at c
     ("tinyllama", "int8-all", "TinyLlama shape, int8 projections, head and embeddings", None),
 ]
 MODEL_SHAPES = {"gpt2-small": "GPT-2-small shape", "tinyllama": "TinyLlama shape"}
+
+
+def model_prefill_rows():
+    """MODEL_DECODE_ROWS without int8-all (its embeddings change only the lookup), and after each BF16 row the same
+    weights with the activations rounded to BF16 at the products (opt-in: PyTorch's BF16 arithmetic, on vdpbf16ps),
+    against the same PyTorch BF16 figure."""
+    for model, weights, what, peer in MODEL_DECODE_ROWS:
+        if weights != "int8-all":
+            yield model, weights, what, peer
+        if weights == "bf16":
+            yield model, BF16_ROUNDED, what + ", activations rounded to BF16 (opt-in)", peer
+
+
+
 for _ctx in DECODE_CONTEXTS:
     for _model, _weights, _what, _peer in MODEL_DECODE_ROWS:
         _bytes, _flops = model_decode_work(_model, _weights, _ctx)
@@ -228,7 +244,7 @@ for _model, _weights, _what, _peer in BATCHED_DECODE_ROWS:
                     [_peer + batch_suffix(DECODE_BATCH)], "tok/s", bytes_=_bytes, flops=_flops, per_op=DECODE_BATCH, issue=14,
                     ceiling="read"))
 for _tokens in PREFILL_TOKENS:
-    for _model, _weights, _what, _peer in (r for r in MODEL_DECODE_ROWS if r[1] != "int8-all"):
+    for _model, _weights, _what, _peer in model_prefill_rows():
         _bytes, _flops = model_prefill_work(_model, _weights, _tokens)
         ROWS.append(row("decoder", "prefill (prompt to first logits), " + _what, f"{_tokens} tokens",
                         ("ModelPrefillBenchmark", "prefill", {"model": _model, "weights": _weights, "tokens": str(_tokens)}),

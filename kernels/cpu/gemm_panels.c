@@ -6,7 +6,14 @@
  * packed[KC][NR] (an output-major W transposed), which every row tile of x then walks: a row tile keeps MR x NR / lanes
  * accumulators in registers, each step loads NR weights as NR / lanes vectors and broadcasts one element of each of MR
  * rows of x. The lanes are output channels, so nothing is reduced across lanes. MR is 8 with AVX-512's 32 registers (24
- * accumulators), 4 with AVX2's 16 (12). */
+ * accumulators), 4 with AVX2's 16 (12).
+ *
+ * ts_gemm_panels_bf16_rounded_f32 is the same product with x rounded to BF16 first (to nearest even, as
+ * tensor.to(torch.bfloat16)), the arithmetic of PyTorch's BF16 models: W packs as pairs of consecutive inputs, one
+ * 32-bit word per channel (packed[KC / 2][NR]), and x's rounded pairs are broadcast, the operands of AVX-512 BF16's
+ * vdpbf16ps, which adds two exact products per lane per instruction (twice the multiply-adds of an F32 FMA). Where the
+ * CPU lacks it, the same pairs go through two F32 FMAs in vdpbf16ps's order (odd input first), so the sums are the
+ * same but for inputs below F32's normal range, which vdpbf16ps reads as 0. */
 #include "ts_cpu.h"
 #include "tessera/ts_convert.h"
 
@@ -29,9 +36,11 @@
 /* Inputs per packed block (48 KiB of floats): against 128, 5-8% faster on TinyLlama's layers at 128 rows (fewer passes
  * over y), the same at k = 768; 384 and 512 were no better (C harness, Zen 4). */
 #define KC 256
+#define KC_PAIRS 512 /* inputs per block of BF16 pairs: the same 48 KiB */
 #define PACK_PREFETCH_ROWS 8 /* how far ahead an input-major W's rows are fetched while packing */
 
 typedef float vec __attribute__((vector_size(LANES * sizeof(float))));
+typedef uint32_t uvec __attribute__((vector_size(LANES * sizeof(uint32_t))));
 
 static inline vec load(const float *p) {
     vec v;
@@ -52,11 +61,22 @@ static inline vec splat(float v) {
 #endif
 }
 
+static inline uvec splat_u32(uint32_t v) {
+#if LANES == 16
+    return (uvec)_mm512_set1_epi32((int)v);
+#elif LANES == 8
+    return (uvec)_mm256_set1_epi32((int)v);
+#else
+    return (uvec)_mm_set1_epi32((int)v);
+#endif
+}
+
 /* The weight: F32, or BF16 widened to F32 (exactly) as it is packed, so a BF16 model multiplies its stored values by
- * F32 activations as its F32 copy would, without one being made. */
+ * F32 activations as its F32 copy would, without one being made; or BF16 kept as pairs for the rounded product. */
 typedef struct {
     const void *data;
     int bf16;
+    int pairs;
     int64_t ld; /* row stride, in elements */
     int input_major;
 } weight;
@@ -138,37 +158,47 @@ static void pack_block(const weight *w, int64_t n0, int count, int64_t k0, int k
     }
 }
 
-/* y[0 .. R)[0 .. count) (+)= x[0 .. R)[0 .. kc) packed^T, added to y unless `first`. Each block's sums start from 0 and
- * are added to y at the end (k summed in blocks of KC is more accurate than one long chain: 9e-6 against 8e-5 at k =
- * 5632); a partial panel's pass through a buffer, to touch only its `count` channels. */
-#define PANEL_TILE(R, NAME)                                                                                         \
-    static void tile_##NAME(const float *x, int64_t ldx, const float *packed, int kc, float *y, int64_t ldy, int count,  \
-                            int first) {                                                                            \
-        const int full = count == NR;                                                                               \
-        vec acc[R][VECS];                                                                                           \
-        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                                       \
-            _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) {                                                \
-                acc[i][j] = (vec){0};                                                                               \
-            }                                                                                                       \
-        }                                                                                                           \
-        for (int q = 0; q < kc; q++) {                                                                              \
-            vec wv[VECS];                                                                                           \
-            _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) wv[j] = load(packed + q * NR + j * LANES);       \
-            _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                                   \
-                const vec xb = splat(x[i * ldx + q]);                                                               \
-                _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) acc[i][j] += xb * wv[j];                     \
-            }                                                                                                       \
-        }                                                                                                           \
-        float sums[R][NR];                                                                                          \
-        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                                       \
-            _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) {                                                \
-                float *out = y + i * ldy + j * LANES;                                                               \
-                if (full) store(out, first ? acc[i][j] : load(out) + acc[i][j]);                                    \
-                else store(sums[i] + j * LANES, acc[i][j]);                                                         \
-            }                                                                                                       \
-        }                                                                                                           \
-        if (!full) add_or_store(&sums[0][0], R, y, ldy, count, first);                                              \
+/* Inputs (i, i + 1) of channel c as one BF16 pair, the even input in the low half as vdpbf16ps reads it; input i + 1
+ * as 0 from `end` on (an odd k's last pair). */
+static inline uint32_t pair_at(const weight *w, int64_t c, int64_t i, int64_t end) {
+    const uint16_t *d = w->data;
+    const int64_t at = w->input_major ? i * w->ld + c : c * w->ld + i;
+    const uint32_t odd = i + 1 < end ? d[w->input_major ? at + w->ld : at + 1] : 0;
+    return d[at] | odd << 16;
+}
+
+/* pack_block for the rounded product: inputs [k0, k0 + kc) of channels [n0, n0 + count) as packed[(kc + 1) / 2][NR]
+ * pairs. An output-major W's pairs are 32-bit words of its rows, so whole 16 x 16 blocks of them go through the same
+ * register transpose as F32. */
+static void pack_pairs(const weight *w, int64_t n0, int count, int64_t k0, int kc, uint32_t *packed) {
+    const int pairs = (kc + 1) / 2;
+    int full_groups = 0, pv = 0;
+    if (w->input_major) {
+        for (int q = 0; q < pairs; q++) {
+            if (2 * q + PACK_PREFETCH_ROWS + 1 < kc)
+                for (int c = 0; c < count; c += 32)
+                    for (int r = 0; r < 2; r++) __builtin_prefetch(weight_address(w, (k0 + 2 * q + PACK_PREFETCH_ROWS + r) * w->ld + n0 + c));
+            for (int c = 0; c < NR; c++) packed[q * NR + c] = c < count ? pair_at(w, n0 + c, k0 + 2 * q, k0 + kc) : 0;
+        }
+        return;
     }
+#if LANES == 16
+    full_groups = count / 16;
+    pv = kc / 32 * 16;
+    for (int g = 0; g < full_groups * 16; g += 16) {
+        for (int p0 = 0; p0 < pv; p0 += 16) {
+            __m512 rows[16], cols[16];
+            for (int i = 0; i < 16; i++) rows[i] = _mm512_loadu_ps(weight_address(w, (n0 + g + i) * w->ld + k0 + 2 * p0));
+            transpose16(rows, cols);
+            for (int c = 0; c < 16; c++) _mm512_store_ps((float *)(packed + (p0 + c) * NR + g), cols[c]);
+        }
+    }
+#endif
+    for (int c = 0; c < NR; c++) {
+        const int from = c < full_groups * 16 ? pv : 0;
+        for (int q = from; q < pairs; q++) packed[q * NR + c] = c < count ? pair_at(w, n0 + c, k0 + 2 * q, k0 + kc) : 0;
+    }
+}
 
 /* A partial panel's sums into its `count` channels of y. */
 static void add_or_store(const float *sums, int rows, float *y, int64_t ldy, int count, int first) {
@@ -183,12 +213,129 @@ static void add_or_store(const float *sums, int rows, float *y, int64_t ldy, int
     }
 }
 
+/* A row tile's sums acc[R][VECS] into y, or added to it unless `first`; a partial panel's through a buffer, to touch
+ * only its `count` channels. */
+static inline __attribute__((always_inline)) void finish(int R, vec acc[][VECS], float *y, int64_t ldy, int count, int first) {
+    float sums[MR][NR];
+    for (int i = 0; i < R; i++) {
+        for (int j = 0; j < VECS; j++) {
+            float *out = y + i * ldy + j * LANES;
+            if (count == NR) store(out, first ? acc[i][j] : load(out) + acc[i][j]);
+            else store(sums[i] + j * LANES, acc[i][j]);
+        }
+    }
+    if (count != NR) add_or_store(&sums[0][0], R, y, ldy, count, first);
+}
+
+/* y[0 .. R)[0 .. count) (+)= x[0 .. R)[0 .. kc) packed^T, added to y unless `first`. Each block's sums start from 0 and
+ * are added to y at the end (k summed in blocks of KC is more accurate than one long chain: 9e-6 against 8e-5 at k =
+ * 5632). */
+#define PANEL_TILE(R, NAME)                                                                                         \
+    static void tile_##NAME(const void *xs, int64_t ldx, const void *packs, int kc, float *y, int64_t ldy, int count,   \
+                            int first) {                                                                            \
+        const float *x = xs, *packed = packs;                                                                       \
+        vec acc[R][VECS];                                                                                           \
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                                       \
+            _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) {                                                \
+                acc[i][j] = (vec){0};                                                                               \
+            }                                                                                                       \
+        }                                                                                                           \
+        for (int q = 0; q < kc; q++) {                                                                              \
+            vec wv[VECS];                                                                                           \
+            _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) wv[j] = load(packed + q * NR + j * LANES);       \
+            _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                                   \
+                const vec xb = splat(x[i * ldx + q]);                                                               \
+                _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) acc[i][j] += xb * wv[j];                     \
+            }                                                                                                       \
+        }                                                                                                           \
+        finish(R, acc, y, ldy, count, first);                                                                       \
+    }
+
+/* acc + the products of a pair of BF16 inputs, odd input first, each sum rounded once: vdpbf16ps's arithmetic on F32
+ * FMAs (a BF16 value widened is exact, and so is the product of two). */
+static inline vec dot_pairs_fma(vec acc, uvec w, uvec x) {
+    const uvec high = splat_u32(0xffff0000u);
+    acc += (vec)(w & high) * (vec)(x & high);
+    return acc + (vec)(w << 16) * (vec)(x << 16);
+}
+
+/* The same tile for the rounded product: x holds BF16 pairs (row stride ldx, in BF16 elements), packed holds W's
+ * pairs, kc counts inputs; `DOT` adds one pair per lane. */
+#define PAIR_TILE(R, NAME, TARGET, DOT)                                                                             \
+    TARGET static void pair_tile_##NAME(const void *xs, int64_t ldx, const void *packs, int kc, float *y, int64_t ldy,  \
+                                        int count, int first) {                                                     \
+        const uint16_t *x = xs;                                                                                     \
+        const uint32_t *packed = packs;                                                                             \
+        vec acc[R][VECS];                                                                                           \
+        _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                                       \
+            _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) {                                                \
+                acc[i][j] = (vec){0};                                                                               \
+            }                                                                                                       \
+        }                                                                                                           \
+        for (int q = 0; q < (kc + 1) / 2; q++) {                                                                    \
+            uvec wv[VECS];                                                                                          \
+            _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) memcpy(&wv[j], packed + q * NR + j * LANES, sizeof wv[j]); \
+            _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                                   \
+                uint32_t word;                                                                                      \
+                memcpy(&word, x + i * ldx + 2 * q, sizeof word);                                                    \
+                const uvec xb = splat_u32(word);                                                                    \
+                _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) acc[i][j] = DOT(acc[i][j], wv[j], xb);        \
+            }                                                                                                       \
+        }                                                                                                           \
+        finish(R, acc, y, ldy, count, first);                                                                       \
+    }
+
+/* A row tile of each height (MR, then 4 where MR is 8, 2 and 1) over one packed block. */
+typedef void (*tile_fn)(const void *x, int64_t ldx, const void *packed, int kc, float *y, int64_t ldy, int count, int first);
+typedef struct {
+    tile_fn full, four, two, one;
+    int x_size; /* bytes per element of x */
+} row_tiles;
+
+#define ROW_TILES(PREFIX, R4, X_SIZE) {PREFIX##full, R4, PREFIX##2, PREFIX##1, X_SIZE}
+
 PANEL_TILE(MR, full)
 #if MR == 8
 PANEL_TILE(4, 4)
 #endif
 PANEL_TILE(2, 2)
 PANEL_TILE(1, 1)
+
+#define NO_TARGET
+PAIR_TILE(MR, fma_full, NO_TARGET, dot_pairs_fma)
+#if MR == 8
+PAIR_TILE(4, fma_4, NO_TARGET, dot_pairs_fma)
+#endif
+PAIR_TILE(2, fma_2, NO_TARGET, dot_pairs_fma)
+PAIR_TILE(1, fma_1, NO_TARGET, dot_pairs_fma)
+
+#if MR == 8
+static const row_tiles f32_tiles = ROW_TILES(tile_, tile_4, sizeof(float));
+static const row_tiles pair_fma_tiles = ROW_TILES(pair_tile_fma_, pair_tile_fma_4, sizeof(uint16_t));
+#else
+static const row_tiles f32_tiles = ROW_TILES(tile_, NULL, sizeof(float));
+static const row_tiles pair_fma_tiles = ROW_TILES(pair_tile_fma_, NULL, sizeof(uint16_t));
+#endif
+
+#if LANES == 16
+#define BF16_TARGET __attribute__((target("avx512bf16")))
+BF16_TARGET static inline vec dot_pairs_bf16(vec acc, uvec w, uvec x) {
+    return (vec)_mm512_dpbf16_ps((__m512)acc, (__m512bh)w, (__m512bh)x);
+}
+PAIR_TILE(MR, bf16_full, BF16_TARGET, dot_pairs_bf16)
+PAIR_TILE(4, bf16_4, BF16_TARGET, dot_pairs_bf16)
+PAIR_TILE(2, bf16_2, BF16_TARGET, dot_pairs_bf16)
+PAIR_TILE(1, bf16_1, BF16_TARGET, dot_pairs_bf16)
+static const row_tiles pair_bf16_tiles = ROW_TILES(pair_tile_bf16_, pair_tile_bf16_4, sizeof(uint16_t));
+#endif
+
+/* The pair tiles for this CPU: vdpbf16ps where it has AVX-512 BF16. */
+static const row_tiles *pair_tiles(void) {
+#if LANES == 16
+    if (__builtin_cpu_supports("avx512bf16")) return &pair_bf16_tiles;
+#endif
+    return &pair_fma_tiles;
+}
 
 /* Where a block of W lies: `runs` runs of `bytes` bytes, `stride` bytes apart (an input-major W: one run per input; an
  * output-major one: one per channel). */
@@ -210,23 +357,25 @@ static void prefetch_part(const w_block *b, int64_t part, int64_t parts) {
         for (int c = 0; c < b->bytes; c += 64) __builtin_prefetch(b->start + r * b->stride + c, 0, 2);
 }
 
-/* Every row of x against one packed block; meanwhile, a share of the next block per row tile is fetched, so that
- * packing it does not wait for memory (W is read from memory once per call, and its packing took 10% of a GPT-2
- * prefill against 58% in the tiles when it waited). */
-static void block_rows(int64_t m, const float *x, int64_t ldx, const float *packed, int kc, float *y, int64_t ldy,
-                       int count, int first, const w_block *next) {
+/* Every row of x (elements of t->x_size bytes) against one packed block; meanwhile, a share of the next block per row
+ * tile is fetched, so that packing it does not wait for memory (W is read from memory once per call, and its packing
+ * took 10% of a GPT-2 prefill against 58% in the tiles when it waited). */
+static void block_rows(const row_tiles *t, int64_t m, const void *x, int64_t ldx, const void *packed, int kc, float *y,
+                       int64_t ldy, int count, int first, const w_block *next) {
     const int64_t tiles = m / MR + (m % MR != 0);
+    const char *rows = x;
+    const int64_t row_bytes = ldx * t->x_size;
     int64_t r0 = 0;
-    for (int64_t t = 0; r0 + MR <= m; r0 += MR, t++) {
-        if (next) prefetch_part(next, t, tiles);
-        tile_full(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
+    for (int64_t i = 0; r0 + MR <= m; r0 += MR, i++) {
+        if (next) prefetch_part(next, i, tiles);
+        t->full(rows + r0 * row_bytes, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
     }
     if (next && r0 < m) prefetch_part(next, tiles - 1, tiles);
 #if MR == 8
-    if (m - r0 >= 4) tile_4(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first), r0 += 4;
+    if (m - r0 >= 4) t->four(rows + r0 * row_bytes, ldx, packed, kc, y + r0 * ldy, ldy, count, first), r0 += 4;
 #endif
-    if (m - r0 >= 2) tile_2(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first), r0 += 2;
-    if (m - r0 >= 1) tile_1(x + r0 * ldx, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
+    if (m - r0 >= 2) t->two(rows + r0 * row_bytes, ldx, packed, kc, y + r0 * ldy, ldy, count, first), r0 += 2;
+    if (m - r0 >= 1) t->one(rows + r0 * row_bytes, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
 }
 
 /* How many of `total` elements a block of up to `size` starting at `start` holds. */
@@ -234,12 +383,16 @@ static int block_length(int64_t total, int64_t start, int size) {
     return total - start < size ? (int)(total - start) : size;
 }
 
-static int panels(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const weight *w, float *y, int64_t ldy) {
+/* y = x W with x's rows (t->x_size bytes per element) multiplied by `t`'s tiles against W packed by pack_block, or
+ * pack_pairs when w->pairs, KC (KC_PAIRS) inputs at a time. */
+static int panels(const row_tiles *t, int64_t m, int64_t n, int64_t k, const void *x, int64_t ldx, const weight *w, float *y,
+                  int64_t ldy) {
     const int64_t panels = (n + NR - 1) / NR;
+    const int block = w->pairs ? KC_PAIRS : KC;
     int failed = 0;
 #pragma omp parallel reduction(| : failed) if (panels > 1 && m * n * k >= (1 << 22))
     {
-        float *packed = aligned_alloc(64, KC * NR * sizeof(float));
+        void *packed = aligned_alloc(64, KC * NR * sizeof(float));
         if (!packed) failed = 1;
 #pragma omp for schedule(static)
         for (int64_t p = 0; p < panels; p++) {
@@ -247,19 +400,21 @@ static int panels(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, 
             const int count = block_length(n, p * NR, NR);
             if (k == 0)
                 for (int64_t i = 0; i < m; i++) memset(y + i * ldy + p * NR, 0, (size_t)count * sizeof(float));
-            for (int64_t k0 = 0; k0 < k; k0 += KC) {
-                const int kc = block_length(k, k0, KC);
-                pack_block(w, p * NR, count, k0, kc, packed);
+            for (int64_t k0 = 0; k0 < k; k0 += block) {
+                const int kc = block_length(k, k0, block);
+                if (w->pairs) pack_pairs(w, p * NR, count, k0, kc, packed);
+                else pack_block(w, p * NR, count, k0, kc, packed);
                 /* the next block of this panel, else the first of the next panel (this thread's next, under the
                  * static schedule, unless this is its last) */
                 w_block next;
-                const int has_next = k0 + KC < k || p + 1 < panels;
-                if (k0 + KC < k) {
-                    next = block_of(w, p * NR, count, k0 + KC, block_length(k, k0 + KC, KC));
+                const int has_next = k0 + block < k || p + 1 < panels;
+                if (k0 + block < k) {
+                    next = block_of(w, p * NR, count, k0 + block, block_length(k, k0 + block, block));
                 } else if (p + 1 < panels) {
-                    next = block_of(w, (p + 1) * NR, block_length(n, (p + 1) * NR, NR), 0, block_length(k, 0, KC));
+                    next = block_of(w, (p + 1) * NR, block_length(n, (p + 1) * NR, NR), 0, block_length(k, 0, block));
                 }
-                block_rows(m, x + k0, ldx, packed, kc, y + p * NR, ldy, count, k0 == 0, has_next ? &next : NULL);
+                block_rows(t, m, (const char *)x + k0 * t->x_size, ldx, packed, kc, y + p * NR, ldy, count, k0 == 0,
+                           has_next ? &next : NULL);
             }
         }
         free(packed);
@@ -267,12 +422,40 @@ static int panels(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, 
     return failed ? TS_ERR_NOMEM : TS_OK;
 }
 
+/* Rows of x [m, k] rounded to BF16 (to nearest even; NaN stays NaN) into xr [m, kp], kp = k rounded up to even, the odd
+ * k's last pair completed with 0: ts_f32_to_bf16 without branches, so that it vectorizes. */
+static void round_rows(int64_t m, int64_t k, const float *x, int64_t ldx, uint16_t *xr, int64_t kp) {
+    for (int64_t i = 0; i < m; i++) {
+        const float *from = x + i * ldx;
+        uint16_t *to = xr + i * kp;
+#pragma omp simd
+        for (int64_t j = 0; j < k; j++) {
+            uint32_t u;
+            memcpy(&u, from + j, sizeof u);
+            const uint32_t nearest = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet_nan = (u >> 16) | 0x40u;
+            to[j] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : nearest);
+        }
+        if (k < kp) to[k] = 0;
+    }
+}
+
 int TS_FN(ts_gemm_panels_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
                               int input_major, float *y, int64_t ldy) {
-    return panels(m, n, k, x, ldx, &(weight){w, 0, ldw, input_major}, y, ldy);
+    return panels(&f32_tiles, m, n, k, x, ldx, &(weight){w, 0, 0, ldw, input_major}, y, ldy);
 }
 
 int TS_FN(ts_gemm_panels_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w,
                                    int64_t ldw, int input_major, float *y, int64_t ldy) {
-    return panels(m, n, k, x, ldx, &(weight){w, 1, ldw, input_major}, y, ldy);
+    return panels(&f32_tiles, m, n, k, x, ldx, &(weight){w, 1, 0, ldw, input_major}, y, ldy);
+}
+
+int TS_FN(ts_gemm_panels_bf16_rounded_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w,
+                                           int64_t ldw, int input_major, float *y, int64_t ldy) {
+    const int64_t kp = k + (k & 1);
+    uint16_t *xr = malloc((size_t)(m * kp + 1) * sizeof(uint16_t));
+    if (!xr) return TS_ERR_NOMEM;
+    round_rows(m, k, x, ldx, xr, kp);
+    const int status = panels(pair_tiles(), m, n, k, xr, kp, &(weight){w, 1, 1, ldw, input_major}, y, ldy);
+    free(xr);
+    return status;
 }

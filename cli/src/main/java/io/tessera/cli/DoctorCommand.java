@@ -53,7 +53,8 @@ final class DoctorCommand implements Callable<Integer> {
         out.printf("  AMX int8     %s%n", CpuBackend.amx().int8() ? "on: int8 products of more than 8 rows run on AMX tiles"
                 : "off (no AMX-INT8, not granted by Linux, or TESSERA_NO_AMX set): AVX-512 VNNI / AVX2 tiles");
         out.printf("  AMX bf16     %s%n", CpuBackend.amx().bf16() ? "on: BF16-weight products of more than 8 rows run on AMX tiles"
-                : "off (no AMX-BF16, not granted by Linux, or TESSERA_NO_AMX set): the weight to F32 in cache-sized blocks, then OpenBLAS");
+                : "off (no AMX-BF16, not granted by Linux, or TESSERA_NO_AMX set): AVX-512 panels (the weight widened as it is packed),"
+                + " else the weight to F32 in cache-sized blocks, then OpenBLAS");
         out.printf("  OpenMP       %d threads, wait policy %s%n", TesseraCpu.ts_omp_max_threads(),
                 "passive unless OMP_WAIT_POLICY was set");
         out.printf("  OpenBLAS     workers spin 2^20 cycles after a GEMM unless OPENBLAS_THREAD_TIMEOUT was set%n");

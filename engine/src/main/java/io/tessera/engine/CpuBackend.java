@@ -249,6 +249,20 @@ public final class CpuBackend extends Backend {
                 "ts_gemv_bf16");
     }
 
+    /** More than 8 rows on the AVX-512 tier: gemm_panels.c's BF16 pairs, on vdpbf16ps where the CPU has it. */
+    @Override
+    protected void matmulBf16RoundedImpl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+        long m = x.dim(0);
+        long k = x.dim(1);
+        long n = w.dim(inputMajor ? 1 : 0);
+        if (m > GEMV_MAX_ROWS && panelsRun()) {
+            check(TesseraCpu.ts_gemm_panels_bf16_rounded_f32(m, n, k, address(x), k, address(w), inputMajor ? n : k, inputMajor ? 1 : 0,
+                    output(y), n), "ts_gemm_panels_bf16_rounded_f32");
+        } else {
+            super.matmulBf16RoundedImpl(x, w, inputMajor, y);
+        }
+    }
+
     /**
      * F32 elements per block of the weight in {@link #bf16ProductInBlocks}: 4 MiB, which stays in L3 while the
      * product reads it. Converting the whole weight first wrote twice its BF16 bytes to memory and read them back.

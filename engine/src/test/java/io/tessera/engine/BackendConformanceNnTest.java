@@ -669,21 +669,47 @@ class BackendConformanceNnTest {
     @MethodSource("targets")
     @Covers("matmulBf16")
     void bf16WeightsAreUsedAsStored(ConformanceTargets t) {
+        t.run(() -> bf16WeightProducts(t, false));
+    }
+
+    /**
+     * The same shapes (and one of an odd k past gemm_panels.c's 512-input block) with x not representable in BF16: the
+     * product is that of x rounded to BF16 (to nearest even), on vdpbf16ps beyond 8 rows on CPUs that have it.
+     */
+    @ParameterizedTest
+    @MethodSource("targets")
+    @Covers("matmulBf16Rounded")
+    void bf16RoundedProductsRoundTheActivations(ConformanceTargets t) {
+        t.run(() -> bf16WeightProducts(t, true));
+    }
+
+    private static void bf16WeightProducts(ConformanceTargets t, boolean rounded) {
         int[][] shapes = {{0, 3, 5}, {1, 1, 1}, {2, 7, 0}, {3, 13, 11}, {1, 263, 1031}, {8, 131, 257}, {11, 17, 9},
-            {9, 64, 16}, {12, 32, 37}, {70, 96, 21}, {17, 128, 64}};
-        t.run(() -> {
-            for (int[] s : shapes) {
-                for (boolean inputMajor : new boolean[] {false, true}) {
-                    Ref x = Ref.random(new SplittableRandom(s[0] + s[1]), -1, 1, s[0], s[1]).rounded();
-                    Ref w = Ref.random(new SplittableRandom(s[2]), -1, 1, s[2], s[1]).map(v -> bf16((float) v)); // [n, k]
-                    Ref stored = inputMajor ? w.transposeRef() : w;
-                    Tensor y = t.empty(DType.F32, s[0], s[2]);
-                    t.backend().matmulBf16(t.on(x), t.on(stored).to(DType.BF16), inputMajor, y);
-                    assertValues("matmulBf16 " + Arrays.toString(s) + (inputMajor ? " input-major" : ""), Ref.matmul(x, w.transposeRef()),
-                            y, GEMM);
+            {9, 64, 16}, {12, 32, 37}, {70, 96, 21}, {17, 128, 64}, {29, 1031, 101}};
+        for (int[] s : shapes) {
+            for (boolean inputMajor : new boolean[] {false, true}) {
+                Ref x = Ref.random(new SplittableRandom(s[0] + s[1]), -1, 1, s[0], s[1]);
+                x = rounded ? x : x.rounded();
+                Ref w = Ref.random(new SplittableRandom(s[2]), -1, 1, s[2], s[1]).map(v -> bf16((float) v)); // [n, k]
+                Ref stored = inputMajor ? w.transposeRef() : w;
+                Tensor y = t.empty(DType.F32, s[0], s[2]);
+                Tensor storedBf16 = t.on(stored).to(DType.BF16);
+                String what = (rounded ? "matmulBf16Rounded " : "matmulBf16 ") + Arrays.toString(s) + (inputMajor ? " input-major" : "");
+                if (rounded) {
+                    t.backend().matmulBf16Rounded(t.on(x), storedBf16, inputMajor, y);
+                    assertValues(what, Ref.matmul(x.map(v -> bf16Nearest((float) v)), w.transposeRef()), y, GEMM);
+                } else {
+                    t.backend().matmulBf16(t.on(x), storedBf16, inputMajor, y);
+                    assertValues(what, Ref.matmul(x, w.transposeRef()), y, GEMM);
                 }
             }
-        });
+        }
+    }
+
+    /** Finite v rounded to the nearest bfloat16 value, ties to even: torch.tensor(v).to(torch.bfloat16). */
+    private static double bf16Nearest(float v) {
+        int bits = Float.floatToRawIntBits(v);
+        return Float.intBitsToFloat((bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000);
     }
 
     /** v rounded to a bfloat16 value (exact in F32 and BF16 alike). */

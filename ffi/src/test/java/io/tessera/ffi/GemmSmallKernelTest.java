@@ -23,8 +23,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The product kernels written for Linear layers outside OpenBLAS, on every ISA tier against float64 sums written from
- * their definitions: ts_gemm_small_m_nt_f32 (x W^T for a few rows) and ts_gemm_panels_f32 and ts_gemm_panels_bf16_f32
- * (x W^T and, for an input-major W, x W, for prefill-sized x; F32 and BF16 W), with row strides wider than the rows,
+ * their definitions: ts_gemm_small_m_nt_f32 (x W^T for a few rows) and ts_gemm_panels_f32, ts_gemm_panels_bf16_f32 and
+ * ts_gemm_panels_bf16_rounded_f32 (x W^T and, for an input-major W, x W, for prefill-sized x; F32 and BF16 W, and x
+ * rounded to BF16 first), with row strides wider than the rows,
  * sizes off their tiles, panels, k blocks and vector width, and a guard element after y that must stay untouched; and
  * ts_sampled_matmul_f32 (entries of a^T b at listed places, int32 and int64 lists).
  */
@@ -34,20 +35,27 @@ class GemmSmallKernelTest {
         {1, 1, 1}, {2, 3, 5}, {4, 4, 16}, {5, 7, 17}, {7, 9, 33}, {16, 13, 64}, {3, 1031, 7}, {9, 37, 1031}, {8, 257, 4099},
         {33, 6, 19}, {64, 129, 257},
     };
-    /** Also: no rows, no k, every row-tile tail (8, 4, 2, 1) after full tiles, a partial last panel, k past the 256-input block. */
-    private static final long[][] PANEL_SHAPES = {{0, 5, 7}, {3, 5, 0}, {65, 97, 131}, {130, 47, 1}, {79, 49, 257}, {41, 96, 300}};
+    /**
+     * Also: no rows, no k, every row-tile tail (8, 4, 2, 1) after full tiles, a partial last panel, k past the 256-input
+     * block, an odd k past the 512-input block of BF16 pairs.
+     */
+    private static final long[][] PANEL_SHAPES = {{0, 5, 7}, {3, 5, 0}, {65, 97, 131}, {130, 47, 1}, {79, 49, 257}, {41, 96, 300},
+        {19, 50, 1031}};
 
-    /** A kernel and how its W is stored: F32 or BF16, output-major [n, k] or input-major [k, n]. */
+    /** A kernel, how its W is stored (F32 or BF16, output-major [n, k] or input-major [k, n]), whether it rounds x to BF16. */
     enum Product {
-        SMALL(false, false), PANELS(false, false), PANELS_INPUT_MAJOR(false, true), PANELS_BF16(true, false),
-        PANELS_BF16_INPUT_MAJOR(true, true);
+        SMALL(false, false, false), PANELS(false, false, false), PANELS_INPUT_MAJOR(false, true, false),
+        PANELS_BF16(true, false, false), PANELS_BF16_INPUT_MAJOR(true, true, false), PANELS_BF16_ROUNDED(true, false, true),
+        PANELS_BF16_ROUNDED_INPUT_MAJOR(true, true, true);
 
         final boolean bf16;
         final boolean inputMajor;
+        final boolean roundsX;
 
-        Product(boolean bf16, boolean inputMajor) {
+        Product(boolean bf16, boolean inputMajor, boolean roundsX) {
             this.bf16 = bf16;
             this.inputMajor = inputMajor;
+            this.roundsX = roundsX;
         }
 
         /** x W into y [m, n] with row strides ldx, ldw (W as stored), ldy. */
@@ -56,6 +64,9 @@ class GemmSmallKernelTest {
                 return TesseraCpu.ts_gemm_small_m_nt_f32(m, n, k, x, ldx, w, ldw, y, ldy);
             }
             int layout = inputMajor ? 1 : 0;
+            if (roundsX) {
+                return TesseraCpu.ts_gemm_panels_bf16_rounded_f32(m, n, k, x, ldx, w, ldw, layout, y, ldy);
+            }
             return bf16 ? TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, x, ldx, w, ldw, layout, y, ldy)
                     : TesseraCpu.ts_gemm_panels_f32(m, n, k, x, ldx, w, ldw, layout, y, ldy);
         }
@@ -116,7 +127,8 @@ class GemmSmallKernelTest {
                 double sum = 0;
                 double abs = 0;
                 for (int i = 0; i < k; i++) {
-                    double term = (double) x[(int) (r * ldx + i)] * w[(int) (o * ldw + i)];
+                    float xi = x[(int) (r * ldx + i)];
+                    double term = (product.roundsX ? bf16Nearest(xi) : xi) * (double) w[(int) (o * ldw + i)];
                     sum += term;
                     abs += Math.abs(term);
                 }
@@ -133,6 +145,12 @@ class GemmSmallKernelTest {
             // a float32 sum of k products errs by a few ulps of the sum of their magnitudes; untouched elements not at all
             assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W^T");
         }
+    }
+
+    /** Finite v rounded to the nearest bfloat16 value, ties to even (torch's tensor.to(torch.bfloat16)). */
+    private static float bf16Nearest(float v) {
+        int bits = Float.floatToRawIntBits(v);
+        return Float.intBitsToFloat((bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000);
     }
 
     /** BF16-valued floats as BF16 (their top 16 bits). */

@@ -26,7 +26,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * block into an empty {@link DecoderCache} and computes the logits of its last position, as generation does before
  * its first new token (tokens/s = tokens * 1000 / ms per op). Bound by FLOPs: 2 x the block parameters per token,
  * plus the causal attention and one head product. {@code model} and {@code weights} as in {@link
- * ModelDecodeBenchmark} ({@code int8-all} left out: its embeddings change only the lookup).
+ * ModelDecodeBenchmark} ({@code int8-all} left out: its embeddings change only the lookup), and {@code bf16-rounded}: BF16
+ * weights whose products round the activations to BF16 first, as PyTorch's BF16 models do ({@link
+ * io.tessera.pipeline.Bf16Products#ROUNDED_INPUTS}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -38,7 +40,7 @@ public class ModelPrefillBenchmark {
     @Param({"gpt2-small", "tinyllama"})
     public String model;
 
-    @Param({"f32", "bf16", "int8"})
+    @Param({"f32", "bf16", "bf16-rounded", "int8"})
     public String weights;
 
     @Param({"128", "1024"})

@@ -13,9 +13,10 @@ import java.util.Arrays;
 /**
  * A {@link Linear} (inference only) whose weight stays in BF16 and is read as BF16 by every product ({@link
  * io.tessera.engine.Backend#matmulBf16}): decoding reads half the bytes of F32 and no F32 copy of the weight exists.
- * Activations, sums and the bias are F32. The weight is stored [out, in] whatever its source layout: a GPT-2 Conv1D
- * weight [in, out] is copied transposed once, because the products' fast paths (a dot product per output channel for
- * decoding, AMX-BF16 tiles for prefill) read each channel's inputs contiguously; its state-dict entry is still the
+ * Activations, sums and the bias are F32 (the activations rounded to BF16 first with {@link
+ * Bf16Products#ROUNDED_INPUTS}). The weight is stored [out, in] whatever its source layout: a GPT-2 Conv1D weight [in,
+ * out] is copied transposed once, because the products' fast paths (a dot product per output channel for decoding,
+ * packed panels or AMX-BF16 tiles for prefill) read each channel's inputs contiguously; its state-dict entry is still the
  * [in, out] matrix (a view of that storage), so it reads and saves as the checkpoint has it.
  *
  * <p>It also serves as a BF16 token embedding table [vocab, dim] (rows widened to F32 on lookup) and its tied LM head.
@@ -27,30 +28,40 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
     private final Tensor outputMajor;
     private final Tensor bias;
     private final boolean inputMajor;
+    private final Bf16Products products;
 
-    private Bf16Linear(Tensor weight, Tensor bias, boolean inputMajor) {
+    private Bf16Linear(Tensor weight, Tensor bias, boolean inputMajor, Bf16Products products) {
         this.weight = buffer("weight", weight);
         this.outputMajor = inputMajor ? weight.t() : weight;
         this.bias = bias == null ? null : buffer("bias", bias);
         this.inputMajor = inputMajor;
+        this.products = products;
     }
 
-    /** The layer with {@code linear}'s weight rounded to BF16 (as {@code tensor.to(torch.bfloat16)}) and its bias. */
-    public static Bf16Linear of(Linear linear) {
-        return of(linear.weight(), linear.inputMajor(), linear.bias());
+    /**
+     * The layer with {@code linear}'s weight rounded to BF16 (as {@code tensor.to(torch.bfloat16)}) and its bias,
+     * multiplying as {@code products} says.
+     */
+    public static Bf16Linear of(Linear linear, Bf16Products products) {
+        return of(linear.weight(), linear.inputMajor(), linear.bias(), products);
     }
 
-    /** A BF16 embedding table (and tied head) from {@code embedding}'s [vocab, dim] weight. */
-    public static Bf16Linear of(Embedding embedding) {
-        return of(embedding.weight(), false, null);
+    /** A BF16 embedding table (and tied head, multiplying as {@code products} says) from {@code embedding}'s [vocab, dim] weight. */
+    public static Bf16Linear of(Embedding embedding, Bf16Products products) {
+        return of(embedding.weight(), false, null, products);
+    }
+
+    /** {@link #of(Tensor, boolean, Tensor, Bf16Products)} with exact products. */
+    public static Bf16Linear of(Tensor weight, boolean inputMajor, Tensor bias) {
+        return of(weight, inputMajor, bias, Bf16Products.EXACT);
     }
 
     /**
      * A layer of weight [out, in] (or [in, out] when {@code inputMajor}), kept as it is when it is BF16 [out, in]
      * already (a view of a checkpoint, say), else rounded to BF16 (and stored transposed when [in, out]); the optional
-     * bias [out] becomes F32.
+     * bias [out] becomes F32. Its products multiply as {@code products} says.
      */
-    public static Bf16Linear of(Tensor weight, boolean inputMajor, Tensor bias) {
+    public static Bf16Linear of(Tensor weight, boolean inputMajor, Tensor bias, Bf16Products products) {
         if (weight.rank() != 2 || !weight.dtype().isFloatingPoint()) {
             throw new IllegalArgumentException("BF16 Linear: the weight must be a float matrix, got " + weight.describe());
         }
@@ -67,7 +78,7 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
                 w = TensorScope.outside(() -> weight.detach().to(DType.BF16).contiguous());
             }
             Tensor b = bias == null ? null : TensorScope.outside(() -> bias.detach().to(DType.F32));
-            return Module.on(w.device(), () -> new Bf16Linear(w, b, inputMajor));
+            return Module.on(w.device(), () -> new Bf16Linear(w, b, inputMajor, products));
         }
     }
 
@@ -89,7 +100,12 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
         outShape[x.rank() - 1] = out;
         Tensor result = Tensor.empty(x.device(), DType.F32, outShape);
         try (TensorScope scope = TensorScope.open()) {
-            result.backend().matmulBf16(x.contiguous().reshape(rows, in), outputMajor, false, result.reshape(rows, out));
+            Tensor matrix = x.contiguous().reshape(rows, in);
+            if (products == Bf16Products.ROUNDED_INPUTS) {
+                result.backend().matmulBf16Rounded(matrix, outputMajor, false, result.reshape(rows, out));
+            } else {
+                result.backend().matmulBf16(matrix, outputMajor, false, result.reshape(rows, out));
+            }
         }
         return bias == null ? result : result.add(bias);
     }

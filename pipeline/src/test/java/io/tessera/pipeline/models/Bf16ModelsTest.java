@@ -13,9 +13,13 @@ import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.nn.EmbeddingTable;
-
+import io.tessera.engine.nn.Layer;
+import io.tessera.engine.nn.Linear;
+import io.tessera.engine.nn.Module;
 import io.tessera.pipeline.Bf16Linear;
+import io.tessera.pipeline.Bf16Products;
 import io.tessera.pipeline.Bf16Weights;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -71,6 +75,65 @@ class Bf16ModelsTest {
                     assertEquals(expected[i], actual[i], 1e-5 * scale + 1e-6, config.modelType() + " logit " + i);
                 }
             }
+        }
+    }
+
+    /**
+     * With {@link Bf16Products#ROUNDED_INPUTS}, a BF16 model gives the logits of its float model in which every Linear's
+     * weight is rounded to BF16 and every Linear first rounds its input to BF16 (PyTorch's BF16 arithmetic at the
+     * products), for the prompt (9 rows: vdpbf16ps where the CPU has it) and cached steps alike; and not those of exact
+     * products.
+     */
+    @Test
+    void roundedInputModelsRoundTheInputOfEveryProduct() {
+        for (ModelConfig config : new ModelConfig[] {ModelConfig.gpt2(100, 64, 3, 4, 64), ModelConfig.llama(100, 64, 160, 3, 8, 2, 64)}) {
+            try (CausalLm reference = CausalLm.create(config, 3);
+                 CausalLm exact = CausalLm.create(config, 3);
+                 CausalLm bf16 = CausalLm.create(config, 3);
+                 GradMode off = GradMode.noGrad();
+                 TensorScope scope = TensorScope.open()) {
+                List<String> linears = new ArrayList<>();
+                reference.transform((path, layer) -> {
+                    if (layer instanceof Linear) {
+                        linears.add(path + ".weight");
+                    }
+                    return layer;
+                });
+                Map<String, Tensor> state = new LinkedHashMap<>();
+                reference.stateDict().forEach((name, t) -> state.put(name, linears.contains(name) ? t.to(DType.BF16).to(DType.F32) : t));
+                reference.loadStateDict(state, true);
+                reference.transform((path, layer) -> layer instanceof Linear linear ? new RoundingInput(linear) : layer);
+                Bf16Weights.convert(exact, false);
+                Bf16Weights.convert(bf16, false, Bf16Products.ROUNDED_INPUTS);
+                float[] expected = logits(reference);
+                float[] actual = logits(bf16);
+                float[] unrounded = logits(exact);
+                double scale = 0;
+                double offByRounding = 0;
+                for (int i = 0; i < expected.length; i++) {
+                    scale = Math.max(scale, Math.abs(expected[i]));
+                    offByRounding = Math.max(offByRounding, Math.abs(expected[i] - unrounded[i]));
+                }
+                for (int i = 0; i < expected.length; i++) {
+                    assertEquals(expected[i], actual[i], 1e-5 * scale + 1e-6, config.modelType() + " logit " + i);
+                }
+                assertTrue(offByRounding > 1e-4 * scale, config.modelType() + ": rounding the inputs changed the logits by only "
+                        + offByRounding);
+            }
+        }
+    }
+
+    /** A Linear whose input is rounded to BF16 (to nearest even) before the product. */
+    private static final class RoundingInput extends Module implements Layer {
+        private final Linear linear;
+
+        RoundingInput(Linear linear) {
+            this.linear = child("linear", linear);
+        }
+
+        @Override
+        public Tensor forward(Tensor x) {
+            return linear.forward(x.to(DType.BF16).to(DType.F32));
         }
     }
 
