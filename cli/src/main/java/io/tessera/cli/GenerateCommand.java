@@ -12,6 +12,7 @@ import io.tessera.peers.PeerTls;
 import io.tessera.peers.Registry;
 import io.tessera.peers.TokenAuth;
 import io.tessera.peers.wire.Encoding;
+import io.tessera.pipeline.Bf16Products;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.Generator;
@@ -182,7 +183,8 @@ final class GenerateCommand implements Callable<Integer> {
         }
         String residentAtStart = peakResident();
         long start = System.nanoTime();
-        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model);
+        // BF16 weights read as stored: half the bytes of F32 per decoded token, the same logits up to summation order
+        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model, Bf16Products.EXACT);
              TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
             long loaded = System.nanoTime();
             List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false);

@@ -57,8 +57,9 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
     }
 
     /**
-     * A layer of weight [out, in] (or [in, out] when {@code inputMajor}), kept as it is when it is BF16 [out, in]
-     * already (a view of a checkpoint, say), else rounded to BF16 (and stored transposed when [in, out]); the optional
+     * A layer of weight [out, in] (or [in, out] when {@code inputMajor}), kept as it is when it is a contiguous BF16
+     * [out, in] already (a view of a checkpoint, say; the layer does not own it, so it must outlive the layer), else
+     * rounded to BF16 into a copy the layer owns (stored transposed when [in, out]); the optional
      * bias [out] becomes F32. Its products multiply as {@code products} says.
      */
     public static Bf16Linear of(Tensor weight, boolean inputMajor, Tensor bias, Bf16Products products) {
@@ -74,6 +75,8 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
             if (inputMajor) {
                 Tensor rounded = weight.detach().to(DType.BF16); // freed with the scope when it is a copy
                 w = TensorScope.outside(rounded::transposedCopy);
+            } else if (weight.dtype() == DType.BF16 && weight.isContiguous()) {
+                w = TensorScope.outside(weight::detach); // a view: the layer reads the caller's tensor, which must outlive it
             } else {
                 w = TensorScope.outside(() -> weight.detach().to(DType.BF16).contiguous());
             }

@@ -1,9 +1,13 @@
 package io.tessera.pipeline;
 
+import io.tessera.engine.DType;
+import io.tessera.engine.Tensor;
 import io.tessera.engine.nn.Embedding;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /** Converts a float model's weights to BF16 kept in memory as BF16 ({@link Bf16Linear}), for inference. */
 public final class Bf16Weights {
@@ -22,5 +26,27 @@ public final class Bf16Weights {
     public static List<String> convert(Module model, boolean embeddings, Bf16Products products) {
         return Quantization.replace(model, (path, layer) -> layer instanceof Linear linear ? Bf16Linear.of(linear, products)
                 : embeddings && layer instanceof Embedding embedding ? Bf16Linear.of(embedding, products) : null);
+    }
+
+    /**
+     * Replaces each {@link Linear} and {@link Embedding} of {@code model} whose weight in {@code state} (state-dict
+     * names) is BF16 by a {@link Bf16Linear} that reads that tensor as it is, with products as {@code products} says: a
+     * view of a mapped checkpoint stays one (an output-major weight is not copied; GPT-2's [in, out] one is copied
+     * transposed). The weights (and biases) used are removed from {@code state}; the weights are returned.
+     */
+    public static List<Tensor> adopt(Module model, Map<String, Tensor> state, Bf16Products products) {
+        List<Tensor> adopted = new ArrayList<>();
+        Quantization.replace(model, (path, layer) -> {
+            Tensor weight = state.get(path + ".weight");
+            if (!(layer instanceof Linear || layer instanceof Embedding) || weight == null || weight.dtype() != DType.BF16) {
+                return null;
+            }
+            state.remove(path + ".weight");
+            adopted.add(weight);
+            boolean inputMajor = layer instanceof Linear linear && linear.inputMajor();
+            // detached: the layer's weight is a view that does not own the file's mapping, which the model keeps
+            return Bf16Linear.of(weight.detach(), inputMajor, state.remove(path + ".bias"), products);
+        });
+        return adopted;
     }
 }

@@ -12,6 +12,9 @@ import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
+import io.tessera.pipeline.Bf16Linear;
+import io.tessera.pipeline.Bf16Products;
+import io.tessera.pipeline.Bf16Weights;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.QuantizedCheckpoint;
 import io.tessera.pipeline.QuantizedLinear;
@@ -34,7 +37,8 @@ import java.util.Set;
  * Loads Hugging Face model directories: {@code config.json} plus {@code model.safetensors}, or shards
  * listed by {@code model.safetensors.index.json}. Shards are memory-mapped; by default F32 tensors become the
  * model's parameters as zero-copy, read-only views of the mapping (no second copy in memory), while BF16 and F16
- * tensors are converted into F32 parameters (for now: compute is F32).
+ * tensors are converted into F32 parameters (to train, or to compute Fisher information); for inference, {@link
+ * #load(Path, Bf16Products)} keeps BF16 weights as they are stored.
  */
 public final class HfCheckpoint {
     static final String SINGLE = "model.safetensors";
@@ -45,7 +49,16 @@ public final class HfCheckpoint {
 
     /** {@link #load(Path, boolean) load(dir, false)}: F32 weights stay in the mapped files. */
     public static CausalLm load(Path dir) throws IOException {
-        return load(dir, false, null);
+        return load(dir, false, null, null);
+    }
+
+    /**
+     * The model in {@code dir} for inference: as {@link #load(Path)}, but every Linear and embedding whose weight is
+     * stored in BF16 becomes a {@link Bf16Linear} reading it in place from the mapped file (half the bytes of F32 per
+     * decoded token, no F32 copy), multiplying as {@code products} says; F16 weights are still converted to F32.
+     */
+    public static CausalLm load(Path dir, Bf16Products products) throws IOException {
+        return load(dir, false, null, products);
     }
 
     /**
@@ -57,7 +70,7 @@ public final class HfCheckpoint {
      * {@link HfCheckpointWriter#saveQuantized} loads with its int8 layers.
      */
     public static CausalLm load(Path dir, boolean copy) throws IOException {
-        return load(dir, copy, null);
+        return load(dir, copy, null, null);
     }
 
     /**
@@ -67,10 +80,10 @@ public final class HfCheckpoint {
      * it is.
      */
     public static CausalLm load(Path dir, QuantizationConfig int8) throws IOException {
-        return load(dir, false, int8);
+        return load(dir, false, int8, null);
     }
 
-    private static CausalLm load(Path dir, boolean copy, QuantizationConfig int8) throws IOException {
+    private static CausalLm load(Path dir, boolean copy, QuantizationConfig int8, Bf16Products bf16) throws IOException {
         ModelConfig config = HfConfig.read(dir.resolve("config.json"));
         Map<String, String> weightMap = weightMap(dir);
         List<String> files = weightMap == null ? List.of(SINGLE) : List.copyOf(new LinkedHashSet<>(weightMap.values()));
@@ -87,10 +100,11 @@ public final class HfCheckpoint {
             if (int8 != null && stored.isEmpty()) {
                 Quantization.quantize(model, int8, (path, layer) -> quantized(dir, config, path, layer, state, int8, opened));
             }
+            List<Tensor> inPlace = bf16 == null ? List.of() : Bf16Weights.adopt(model, state, bf16);
             if (copy) {
                 model.loadStateDict(state, true);
             } else {
-                adoptViews(model, state, opened);
+                adoptViews(model, state, opened, inPlace);
             }
             return model;
         } catch (IOException | RuntimeException e) {
@@ -138,14 +152,15 @@ public final class HfCheckpoint {
 
     /**
      * Makes the tensors of {@code state} whose dtype is the parameters' the model's parameters (views of the files,
-     * no copy) and converts the others into the parameters; the files with adopted tensors move from {@code opened}
-     * to the model, which closes them when it closes.
+     * no copy) and converts the others into the parameters; the files with adopted tensors (or tensors the model
+     * already reads in place: {@code inPlace}) move from {@code opened} to the model, which closes them when it closes.
      */
-    private static void adoptViews(CausalLm model, Map<String, Tensor> state, List<SafetensorsFile> opened) {
+    private static void adoptViews(CausalLm model, Map<String, Tensor> state, List<SafetensorsFile> opened, List<Tensor> inPlace) {
         Map<String, Tensor> views = new LinkedHashMap<>();
         Map<String, Tensor> converted = new LinkedHashMap<>();
         Map<String, Tensor> parameters = model.namedParameters();
         Set<Tensor> adopted = Collections.newSetFromMap(new IdentityHashMap<>());
+        adopted.addAll(inPlace);
         state.forEach((name, t) -> {
             Tensor own = parameters.get(name);
             if (own != null && t.dtype() == own.dtype()) {

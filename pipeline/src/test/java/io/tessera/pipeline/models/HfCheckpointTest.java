@@ -14,6 +14,8 @@ import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.io.SafetensorsFormatException;
+import io.tessera.pipeline.Bf16Products;
+import io.tessera.pipeline.Bf16Weights;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
 import java.io.IOException;
@@ -87,6 +89,44 @@ class HfCheckpointTest {
             Tensor w = bf16.stateDict().get("embed_tokens.weight");
             assertEquals(DType.F32, w.dtype(), "BF16 converted for F32 compute");
             assertTrue(!((HostStorage) w.storage()).segment().isReadOnly());
+        }
+    }
+
+    /**
+     * A BF16 checkpoint (single file and sharded) loaded for inference keeps every weight matrix and embedding in BF16,
+     * read in place: the same values as the F32 parameters {@link HfCheckpoint#load(Path)} converts them to, the same
+     * logits up to summation order; closing the model unmaps the files (no leak, checked after all tests).
+     */
+    @Test
+    void bf16CheckpointsLoadForInferenceWithTheirWeightsAsStored() throws IOException {
+        for (ModelConfig config : new ModelConfig[] {ModelConfig.gpt2(50, 16, 2, 2, 32), ModelConfig.llama(50, 16, 24, 2, 4, 1, 32)}) {
+            for (int shards : new int[] {1, 2}) {
+                Path out = dir.resolve("bf16-" + config.modelType() + shards);
+                try (CausalLm model = CausalLm.create(config, 7)) {
+                    Bf16Weights.convert(model, true);
+                    HfCheckpointWriter.save(model, out, shards);
+                }
+                try (CausalLm converted = HfCheckpoint.load(out);
+                     CausalLm inPlace = HfCheckpoint.load(out, Bf16Products.EXACT);
+                     TensorScope scope = TensorScope.open();
+                     GradMode off = GradMode.noGrad()) {
+                    Map<String, Tensor> kept = inPlace.stateDict();
+                    converted.stateDict().forEach((name, t) -> {
+                        assertEquals(t.rank() == 2 ? DType.BF16 : DType.F32, kept.get(name).dtype(), name);
+                        assertArrayEquals(t.toFloatArray(), kept.get(name).to(DType.F32).toFloatArray(), name);
+                    });
+                    Tensor ids = Tensor.of(new long[] {1, 2, 3, 49, 7, 8, 9, 10, 11, 12}, 1, 10);
+                    float[] expected = converted.forward(ids, null).toFloatArray();
+                    float[] actual = inPlace.forward(ids, null).toFloatArray();
+                    double scale = 0;
+                    for (float v : expected) {
+                        scale = Math.max(scale, Math.abs(v));
+                    }
+                    for (int i = 0; i < expected.length; i++) {
+                        assertEquals(expected[i], actual[i], 1e-5 * scale, config.modelType() + " " + shards + " shards, logit " + i);
+                    }
+                }
+            }
         }
     }
 

@@ -4,16 +4,19 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.pipeline.Bf16Products;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -42,8 +45,25 @@ class ReferenceLogitsTest {
     @ParameterizedTest
     @ValueSource(strings = {"gpt2-tiny", "gpt2-tiny-gelu", "llama-tiny", "llama-tiny-plain", "qwen2-tiny-bf16"})
     void matchesTheFloat64Reference(String name) throws Exception {
-        try (CausalLm model = HfCheckpoint.load(fixture(name));
-             SafetensorsFile reference = Safetensors.read(fixture(name + ".reference.safetensors"));
+        try (CausalLm model = HfCheckpoint.load(fixture(name))) {
+            matchesTheFloat64Reference(name, model);
+        }
+    }
+
+    /** The BF16 checkpoint loaded for inference: its weights read in place from the mapped file, not converted to F32. */
+    @Test
+    void bf16WeightsReadAsStoredMatchTheFloat64Reference() throws Exception {
+        String name = "qwen2-tiny-bf16";
+        try (CausalLm model = HfCheckpoint.load(fixture(name), Bf16Products.EXACT)) {
+            Tensor q = model.stateDict().get("layers.0.self_attn.q_proj.weight");
+            assertEquals(DType.BF16, q.dtype(), "kept in BF16");
+            assertTrue(((HostStorage) q.storage()).segment().isReadOnly(), "a view of the mapped file");
+            matchesTheFloat64Reference(name, model);
+        }
+    }
+
+    private static void matchesTheFloat64Reference(String name, CausalLm model) throws Exception {
+        try (SafetensorsFile reference = Safetensors.read(fixture(name + ".reference.safetensors"));
              TensorScope scope = TensorScope.open();
              GradMode off = GradMode.noGrad()) {
             long[] ids = reference.tensor("ids").toLongArray();
