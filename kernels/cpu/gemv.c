@@ -30,9 +30,9 @@ typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 #define TS_GEMV_MAX_ROWS 8 /* the largest m; Java checks it (CpuBackend.GEMV_MAX_ROWS) */
 /* About this many bytes of an output-major W per chunk: long enough to stream, small enough to balance. */
 #define GEMV_CHUNK_BYTES (64 << 10)
-/* With one row of x, rows of W up to this many floats are read one at a time (dot_row, axpy_chunk), longer ones four at
+/* With one row of x, rows of W up to this many bytes are read one at a time (dot_row, axpy_chunk), longer ones four at
  * a time. */
-#define SHORT_ROW_FLOATS 1024
+#define SHORT_ROW_BYTES 4096
 #define GEMV_K_SPLITS 8 /* input-major: the rows of W in this many chunks, each summed into its own partial y */
 
 static inline ts_vec load(const float *p) {
@@ -63,6 +63,11 @@ static inline float scalar_w(const void *w, int64_t i, int bf16) {
     float f;
     memcpy(&f, &wide, sizeof f);
     return f;
+}
+
+/* Whether rows of `elements` weights are short enough to read one at a time (SHORT_ROW_BYTES). */
+static inline int short_rows(int64_t elements, int bf16) {
+    return elements * (int64_t)(bf16 ? sizeof(uint16_t) : sizeof(float)) <= SHORT_ROW_BYTES;
 }
 
 static inline float lane_sum(ts_vec v) {
@@ -148,8 +153,9 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
 /* Output-major, one row of x, short rows: W row `o` alone, four accumulators. Reading the chunk's rows one after
  * another keeps one stream per thread; four rows of 3 KiB side by side are four short streams, which the prefetchers
  * follow worse on some CPUs (Zen 4: 15-17 against 29-30 GB/s on one core in a C probe; ts_gemv_f32 on 2 cores, GPT-2's
- * head and c_attn weights: 30-31 against 25-28 GB/s; bf16 through split_sums' halves: 28-32 against 21-22). At 2048
- * floats a row it was no better, so longer rows keep the four-row tiles (SHORT_ROW_FLOATS). */
+ * head and c_attn weights: 30-31 against 25-28 GB/s; bf16 through split_sums' halves: 28-32 against 21-22; TinyLlama's
+ * 2048-wide bf16 rows, 4 KiB: 35-37 against 27-32). At 8 KiB a row (2048 floats) it was no better, and at 11 KiB
+ * (5632 bf16) worse (28 against 34), so longer rows keep the four-row tiles (SHORT_ROW_BYTES). */
 static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, int64_t o, int bf16) {
     const int64_t k = job->k, w0 = o * job->ldw;
     ts_vec acc[4] = {{0}};
@@ -175,7 +181,7 @@ static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, i
 
 static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, int bf16) {
     const int64_t o1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
-    if (job->m == 1 && job->k <= SHORT_ROW_FLOATS) {
+    if (job->m == 1 && short_rows(job->k, bf16)) {
         for (int64_t o = chunk * job->per_chunk; o < o1; o++) dot_row(job, o, bf16);
         return;
     }
@@ -201,7 +207,7 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
     const int64_t nv = n / TS_LANES * TS_LANES;
     memset(partial, 0, (size_t)(m * n) * sizeof(float));
     int64_t i = i0;
-    if (m == 1 && n <= SHORT_ROW_FLOATS) {
+    if (m == 1 && short_rows(n, bf16)) {
         /* one short row of W at a time, one stream per thread (see dot_row): GPT-2's 768-wide Conv1D weights read at
          * 30-33 against 24-27 GB/s on 2 Zen 4 cores (bf16: 25-31 against 19-20); 2304- and 3072-wide rows were no
          * faster */
