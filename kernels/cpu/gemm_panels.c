@@ -37,6 +37,7 @@
  * over y), the same at k = 768; 384 and 512 were no better (C harness, Zen 4). */
 #define KC 256
 #define KC_PAIRS 512 /* inputs per block of BF16 pairs: the same 48 KiB */
+_Static_assert(KC_PAIRS / 2 == KC, "a block of BF16 pairs fills the packing buffer of an F32 block");
 #define PACK_PREFETCH_ROWS 8 /* how far ahead an input-major W's rows are fetched while packing */
 
 typedef float vec __attribute__((vector_size(LANES * sizeof(float))));
@@ -435,18 +436,13 @@ static int panels(const row_tiles *t, int64_t m, int64_t n, int64_t k, const voi
 }
 
 /* Rows of x [m, k] rounded to BF16 (to nearest even; NaN stays NaN) into xr [m, kp], kp = k rounded up to even, the odd
- * k's last pair completed with 0: ts_f32_to_bf16 without branches, so that it vectorizes. */
+ * k's last pair completed with 0. */
 static void round_rows(int64_t m, int64_t k, const float *x, int64_t ldx, uint16_t *xr, int64_t kp) {
     for (int64_t i = 0; i < m; i++) {
         const float *from = x + i * ldx;
         uint16_t *to = xr + i * kp;
 #pragma omp simd
-        for (int64_t j = 0; j < k; j++) {
-            uint32_t u;
-            memcpy(&u, from + j, sizeof u);
-            const uint32_t nearest = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16, quiet_nan = (u >> 16) | 0x40u;
-            to[j] = (uint16_t)((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : nearest);
-        }
+        for (int64_t j = 0; j < k; j++) to[j] = ts_f32_to_bf16(from[j]);
         if (k < kp) to[k] = 0;
     }
 }

@@ -19,11 +19,12 @@ typedef union {
     uint32_t u;
 } ts_f32_bits;
 
+/* Without branches, so that loops of it vectorize (copy.c, gemm_panels.c's rounded rows). */
 TS_HD uint16_t ts_f32_to_bf16(float f) {
     ts_f32_bits b = {.f = f};
-    if ((b.u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b.u >> 16) | 0x40u); /* quiet NaN */
-    b.u += 0x7fffu + ((b.u >> 16) & 1u);
-    return (uint16_t)(b.u >> 16);
+    const uint32_t nearest = (b.u + 0x7fffu + ((b.u >> 16) & 1u)) >> 16;
+    const uint32_t quiet_nan = (b.u >> 16) | 0x40u;
+    return (uint16_t)((b.u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : nearest);
 }
 
 TS_HD float ts_bf16_to_f32(uint16_t h) {
