@@ -9,6 +9,7 @@ import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * A {@link Linear} (inference only) whose weight stays in BF16 and is read as BF16 by every product ({@link
@@ -63,6 +64,7 @@ public final class Bf16Linear extends Module implements Layer, EmbeddingTable {
      * bias [out] becomes F32. Its products multiply as {@code products} says.
      */
     public static Bf16Linear of(Tensor weight, boolean inputMajor, Tensor bias, Bf16Products products) {
+        Objects.requireNonNull(products, "products");
         if (weight.rank() != 2 || !weight.dtype().isFloatingPoint()) {
             throw new IllegalArgumentException("BF16 Linear: the weight must be a float matrix, got " + weight.describe());
         }

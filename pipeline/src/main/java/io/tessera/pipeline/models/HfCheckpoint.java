@@ -31,6 +31,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 
 /**
@@ -58,7 +59,7 @@ public final class HfCheckpoint {
      * decoded token, no F32 copy), multiplying as {@code products} says; F16 weights are still converted to F32.
      */
     public static CausalLm load(Path dir, Bf16Products products) throws IOException {
-        return load(dir, false, null, products);
+        return load(dir, false, null, Objects.requireNonNull(products, "products"));
     }
 
     /**
