@@ -350,6 +350,11 @@ static const row_tiles *pair_tiles(void) {
     return &pair_fma_tiles;
 }
 
+int TS_FN(ts_bf16_dot_enabled)(int *on) {
+    *on = pair_tiles() != &pair_fma_tiles;
+    return TS_OK;
+}
+
 /* Where a block of W lies: `runs` runs of `bytes` bytes, `stride` bytes apart (an input-major W: one run per input; an
  * output-major one: one per channel). */
 typedef struct {

@@ -55,9 +55,22 @@ final class DoctorCommand implements Callable<Integer> {
         out.printf("  AMX bf16     %s%n", CpuBackend.amx().bf16() ? "on: BF16-weight products of more than 8 rows run on AMX tiles"
                 : "off (no AMX-BF16, not granted by Linux, or TESSERA_NO_AMX set): AVX-512 panels (the weight widened as it is packed),"
                 + " else the weight to F32 in cache-sized blocks, then OpenBLAS");
+        out.printf("  BF16 dot     %s%n", bf16Dot()
+                ? "on: BF16 products with rounded activations (Bf16Products.ROUNDED_INPUTS) of more than 8 rows run on vdpbf16ps"
+                : "off (no AVX-512 BF16 on this CPU or tier): rounded BF16 products run on F32 FMAs");
         out.printf("  OpenMP       %d threads, wait policy %s%n", TesseraCpu.ts_omp_max_threads(),
                 "passive unless OMP_WAIT_POLICY was set");
         out.printf("  OpenBLAS     workers spin 2^20 cycles after a GEMM unless OPENBLAS_THREAD_TIMEOUT was set%n");
+    }
+
+    private static boolean bf16Dot() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment on = arena.allocate(JAVA_INT);
+            if (TesseraCpu.ts_bf16_dot_enabled(on) != TesseraCpu.TS_OK) {
+                throw new IllegalStateException("ts_bf16_dot_enabled failed");
+            }
+            return on.get(JAVA_INT, 0) != 0;
+        }
     }
 
     private static String isaName(int tier) {

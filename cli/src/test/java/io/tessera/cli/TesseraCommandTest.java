@@ -29,7 +29,7 @@ class TesseraCommandTest {
     void doctorReportsEveryComponentAndExplainsAMissingDriver() {
         Run r = run("doctor");
         assertEquals(0, r.exitCode(), r.err());
-        for (String line : new String[] {"JDK            25", "CPU kernels", "ISA tier", "AMX int8", "OpenMP", "OpenBLAS",
+        for (String line : new String[] {"JDK            25", "CPU kernels", "ISA tier", "AMX int8", "BF16 dot", "OpenMP", "OpenBLAS",
                 "  build        OpenBLAS 0.3.", "LAPACKE", "CUDA driver", "cuBLAS", "cuBLASLt", "CUDA kernels"}) {
             assertTrue(r.out().contains(line), "doctor output lacks '" + line + "':\n" + r.out());
         }

@@ -794,6 +794,19 @@ public final class TesseraCpu {
         }
     }
 
+    private static final class ts_bf16_dot_enabled {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_bf16_dot_enabled", FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    }
+
+    /** int ts_bf16_dot_enabled(int *on) */
+    public static int ts_bf16_dot_enabled(MemorySegment on) {
+        try {
+            return (int) ts_bf16_dot_enabled.HANDLE.invokeExact(on);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
     private static final class ts_gemm_bf16_f32 {
         static final MethodHandle HANDLE = LIBRARY.downcall("ts_gemm_bf16_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
     }

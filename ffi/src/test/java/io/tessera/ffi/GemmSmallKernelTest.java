@@ -8,9 +8,12 @@ import static io.tessera.ffi.KernelTestSupport.select;
 import static io.tessera.ffi.KernelTestSupport.uniform;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -144,6 +147,20 @@ class GemmSmallKernelTest {
             assertEquals(TesseraCpu.TS_OK, product.run(m, n, k, put(arena, x), ldx, weight, weightStride, y, ldy));
             // a float32 sum of k products errs by a few ulps of the sum of their magnitudes; untouched elements not at all
             assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W^T");
+        }
+    }
+
+    /** vdpbf16ps is used on the AVX-512 tier exactly when the CPU has AVX-512 BF16 (the kernel's flag in /proc/cpuinfo). */
+    @ParameterizedTest(name = "tier {0}")
+    @MethodSource("io.tessera.ffi.KernelTestSupport#tierArguments")
+    void bf16DotIsUsedWhereTheCpuHasIt(int tier) throws IOException {
+        select(tier);
+        Path cpuinfo = Path.of("/proc/cpuinfo");
+        boolean cpuHasIt = Files.isReadable(cpuinfo) && Files.readString(cpuinfo).contains(" avx512_bf16");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment on = arena.allocate(ValueLayout.JAVA_INT);
+            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_bf16_dot_enabled(on));
+            assertEquals(tier == TesseraCpu.ISA_AVX512 && cpuHasIt, on.get(ValueLayout.JAVA_INT, 0) == 1, "tier " + tier);
         }
     }
 
