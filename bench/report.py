@@ -222,7 +222,6 @@ def model_prefill_rows():
             yield model, BF16_ROUNDED, what + ", activations rounded to BF16 (opt-in)", peer
 
 
-
 for _ctx in DECODE_CONTEXTS:
     for _model, _weights, _what, _peer in MODEL_DECODE_ROWS:
         _bytes, _flops = model_decode_work(_model, _weights, _ctx)

@@ -90,6 +90,14 @@ typedef struct {
 } gemv_job;
 
 #if defined(__AVX512F__)
+/* 32 bf16 weights from w (one 64-byte load) as f32: the 16 even ones (shifted up) and the 16 odd ones (masked), the
+ * order of job->xs's halves. */
+static inline __attribute__((always_inline)) void bf16_halves(const uint16_t *w, ts_vec *even, ts_vec *odd) {
+    const __m512i pairs = _mm512_loadu_si512(w);
+    *even = (ts_vec)_mm512_castsi512_ps(_mm512_slli_epi32(pairs, 16));
+    *odd = (ts_vec)_mm512_castsi512_ps(_mm512_and_si512(pairs, _mm512_set1_epi32((int)0xFFFF0000)));
+}
+
 /* dot_tile's sums for bf16 W and k a multiple of 32, against job->xs: one 64-byte load of a W row gives its 16 even
  * weights as f32 (shifted up) and its 16 odd ones (masked), multiplied by x's even and odd elements. Widening 16 at
  * a time took a shuffle per load and read at 38 GB/s where f32 W reached 46 (22 TinyLlama layers in a C harness, 2
@@ -99,13 +107,11 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
     const uint16_t *w = job->w;
     const float *xs[2];
     for (int u = 0; u < 2; u++) xs[u] = job->xs + (r0 + u < job->m ? r0 + u : r0) * job->k;
-    const __m512i high_halves = _mm512_set1_epi32((int)0xFFFF0000);
     for (int64_t i = 0; i < job->k; i += 32) {
         for (int t = 0; t < 4; t++) {
             __builtin_prefetch(w + wr[t] + 4 * job->ldw + i);
-            const __m512i pairs = _mm512_loadu_si512(w + wr[t] + i);
-            const ts_vec even = (ts_vec)_mm512_castsi512_ps(_mm512_slli_epi32(pairs, 16));
-            const ts_vec odd = (ts_vec)_mm512_castsi512_ps(_mm512_and_si512(pairs, high_halves));
+            ts_vec even, odd;
+            bf16_halves(w + wr[t] + i, &even, &odd);
             for (int u = 0; u < rows; u++) {
                 acc[u][t] += load(xs[u] + i) * even;
                 acc[u][t] += load(xs[u] + i + 16) * odd;
@@ -163,11 +169,11 @@ static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, i
 #if defined(__AVX512F__)
     if (bf16 && job->xs) { /* split_sums' even / odd halves, k a multiple of 32 */
         const uint16_t *w = (const uint16_t *)job->w + w0;
-        const __m512i high_halves = _mm512_set1_epi32((int)0xFFFF0000);
         for (; i < k; i += 32) {
-            const __m512i pairs = _mm512_loadu_si512(w + i);
-            acc[i / 32 % 2 * 2] += load(job->xs + i) * (ts_vec)_mm512_castsi512_ps(_mm512_slli_epi32(pairs, 16));
-            acc[i / 32 % 2 * 2 + 1] += load(job->xs + i + 16) * (ts_vec)_mm512_castsi512_ps(_mm512_and_si512(pairs, high_halves));
+            ts_vec even, odd;
+            bf16_halves(w + i, &even, &odd);
+            acc[i / 32 % 2 * 2] += load(job->xs + i) * even;
+            acc[i / 32 % 2 * 2 + 1] += load(job->xs + i + 16) * odd;
         }
     }
 #endif

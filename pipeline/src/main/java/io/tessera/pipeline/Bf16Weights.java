@@ -31,8 +31,9 @@ public final class Bf16Weights {
     /**
      * Replaces each {@link Linear} and {@link Embedding} of {@code model} whose weight in {@code state} (state-dict
      * names) is BF16 by a {@link Bf16Linear} that reads that tensor as it is, with products as {@code products} says: a
-     * view of a mapped checkpoint stays one (an output-major weight is not copied; GPT-2's [in, out] one is copied
-     * transposed). The weights (and biases) used are removed from {@code state}; the weights are returned.
+     * view of a mapped checkpoint stays one, which does not own the mapping (an output-major weight is not copied;
+     * GPT-2's [in, out] one is copied transposed). The weights (and biases) used are removed from {@code state}; the
+     * weights are returned, for the caller to keep their files open as long as the model.
      */
     public static List<Tensor> adopt(Module model, Map<String, Tensor> state, Bf16Products products) {
         List<Tensor> adopted = new ArrayList<>();
@@ -44,8 +45,7 @@ public final class Bf16Weights {
             state.remove(path + ".weight");
             adopted.add(weight);
             boolean inputMajor = layer instanceof Linear linear && linear.inputMajor();
-            // detached: the layer's weight is a view that does not own the file's mapping, which the model keeps
-            return Bf16Linear.of(weight.detach(), inputMajor, state.remove(path + ".bias"), products);
+            return Bf16Linear.of(weight, inputMajor, state.remove(path + ".bias"), products);
         });
         return adopted;
     }
