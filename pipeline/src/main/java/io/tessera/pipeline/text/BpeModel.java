@@ -11,8 +11,9 @@ import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A BPE vocabulary with ranked merges: splits a pre-tokenized word into characters and applies the lowest-ranked merge
- * until none applies, as GPT-2's {@code bpe()} and Hugging Face's {@code BPE} model do. Characters missing from the
- * vocabulary become their UTF-8 bytes' {@code <0xNN>} tokens ({@code byteFallback}) or the unknown token.
+ * until none applies, as GPT-2's {@code bpe()} and Hugging Face's {@code BPE} model do; with {@code ignore_merges}
+ * (LLaMA-3), a word that is itself a token is that token. Characters missing from the vocabulary become their UTF-8
+ * bytes' {@code <0xNN>} tokens ({@code byteFallback}) or the unknown token.
  */
 final class BpeModel {
     /** Words cached before the cache is cleared, so a long stream of distinct words cannot grow it without bound. */
@@ -27,16 +28,18 @@ final class BpeModel {
     private final int[] fallbackBytes;
     private final int unkId;
     private final boolean fuseUnk;
+    private final boolean ignoreMerges;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
     /**
      * @param merges   pairs in rank order; each pair and its concatenation must be in {@code vocab}
      * @param byteFallback map characters missing from the vocabulary to {@code <0x00>}..{@code <0xFF>}, which must exist
      * @param unkToken the token of other missing characters, or null to reject them
+     * @param ignoreMerges a word found in {@code vocab} is that one token, whatever the merges would make of it
      * @param source   the file the vocabulary came from, for messages
      */
     BpeModel(Map<String, Integer> vocab, List<String[]> merges, boolean byteFallback, String unkToken, boolean fuseUnk,
-            String source) {
+            boolean ignoreMerges, String source) {
         this.vocab = Map.copyOf(vocab);
         int size = 0;
         for (var e : vocab.entrySet()) {
@@ -65,13 +68,15 @@ final class BpeModel {
         }
         this.unkId = unkToken == null ? -1 : id(unkToken, source, -1);
         this.fuseUnk = fuseUnk;
+        this.ignoreMerges = ignoreMerges;
     }
 
     /** The token ids of one pre-tokenized word. */
     int[] tokenize(String word) {
         int[] ids = cache.get(word);
         if (ids == null) {
-            ids = merge(symbols(word));
+            Integer whole = ignoreMerges ? vocab.get(word) : null;
+            ids = whole != null ? new int[] {whole} : merge(symbols(word));
             if (cache.size() >= CACHE_LIMIT) {
                 cache.clear();
             }

@@ -3,7 +3,7 @@ package io.tessera.pipeline.text;
 import java.util.OptionalInt;
 
 /** What GPT-2's and LLaMA's tokenizers share: a {@link BpeModel}, added tokens, the post-processor's template. */
-public abstract sealed class BpeTokenizer implements Tokenizer permits Gpt2Tokenizer, SentencePieceBpeTokenizer {
+public abstract sealed class BpeTokenizer implements Tokenizer permits ByteLevelBpeTokenizer, SentencePieceBpeTokenizer {
     final BpeModel model;
     final AddedTokens added;
     private final Template template;

@@ -21,7 +21,7 @@ public final class Gpt2VocabFiles {
     private Gpt2VocabFiles() {
     }
 
-    public static Gpt2Tokenizer load(Path encoderJson, Path vocabBpe) {
+    public static ByteLevelBpeTokenizer load(Path encoderJson, Path vocabBpe) {
         Map<String, Integer> vocab;
         List<String> lines;
         try {
@@ -42,9 +42,9 @@ public final class Gpt2VocabFiles {
             }
             merges.add(pair);
         }
-        BpeModel model = new BpeModel(vocab, merges, false, null, false, encoderJson + " + " + vocabBpe);
+        BpeModel model = new BpeModel(vocab, merges, false, null, false, false, encoderJson + " + " + vocabBpe);
         Integer eot = vocab.get(END_OF_TEXT);
         AddedTokens added = eot == null ? AddedTokens.NONE : new AddedTokens(List.of(new AddedTokens.Token(END_OF_TEXT, eot, true)));
-        return new Gpt2Tokenizer(model, added, false, true, Template.NONE);
+        return new ByteLevelBpeTokenizer(model, added, null, List.of(), false, true, Template.NONE);
     }
 }

@@ -5,15 +5,20 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * Reads a Hugging Face {@code tokenizer.json} with a {@code BPE} model in one of the two shapes this package implements:
- * GPT-2's (ByteLevel pre-tokenizer and decoder) and LLaMA's (spaces to {@code ▁} by a Prepend + Replace normalizer or a
- * Metaspace pre-tokenizer, byte fallback, the matching decoder). Any other component is rejected by name, not ignored.
+ * byte-level (a ByteLevel pre-tokenizer, after Split regexes in a Sequence for Qwen2 and LLaMA-3, a Unicode normalization
+ * form or none, the ByteLevel decoder) and LLaMA's SentencePiece style (spaces to {@code ▁} by a Prepend + Replace
+ * normalizer or a Metaspace pre-tokenizer, byte fallback, the matching decoder). Any other component is rejected by name,
+ * not ignored.
  */
 public final class TokenizerJson {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -43,11 +48,12 @@ public final class TokenizerJson {
             AddedTokens added = addedTokens(root.path("added_tokens"));
             Template template = template(root.path("post_processor"));
             JsonNode pre = root.path("pre_tokenizer");
-            if ("ByteLevel".equals(type(pre))) {
-                expectNull(root, "normalizer");
+            if (endsWithByteLevel(pre)) {
                 expectType(root.path("decoder"), "decoder", "ByteLevel");
-                return new Gpt2Tokenizer(bpe, added, pre.path("add_prefix_space").asBoolean(false),
-                        pre.path("use_regex").asBoolean(true), template);
+                JsonNode steps = pre.path("pretokenizers");
+                JsonNode byteLevel = "Sequence".equals(type(pre)) ? steps.get(steps.size() - 1) : pre;
+                return new ByteLevelBpeTokenizer(bpe, added, normalization(root.path("normalizer")), splits(pre),
+                        byteLevel.path("add_prefix_space").asBoolean(false), byteLevel.path("use_regex").asBoolean(true), template);
             }
             SentencePieceBpeTokenizer.Prepend prepend = isNull(pre) ? prependNormalizer(root.path("normalizer")) : metaspace(pre);
             if (!isNull(pre)) {
@@ -62,9 +68,6 @@ public final class TokenizerJson {
         private BpeModel model(JsonNode model) {
             if (!model.path("type").asText("BPE").equals("BPE")) {
                 throw new IllegalArgumentException(source + ": model.type " + model.path("type").asText() + " is not supported (only BPE)");
-            }
-            if (model.path("ignore_merges").asBoolean(false)) {
-                throw new IllegalArgumentException(source + ": model.ignore_merges true (LLaMA-3 style) is not supported");
             }
             if (model.path("dropout").asDouble(0) != 0) {
                 throw new IllegalArgumentException(source + ": model.dropout " + model.path("dropout") + " is not supported");
@@ -86,7 +89,7 @@ public final class TokenizerJson {
             }
             JsonNode unk = model.path("unk_token");
             return new BpeModel(vocab, merges, model.path("byte_fallback").asBoolean(false), isNull(unk) ? null : unk.asText(),
-                    model.path("fuse_unk").asBoolean(false), source);
+                    model.path("fuse_unk").asBoolean(false), model.path("ignore_merges").asBoolean(false), source);
         }
 
         /** A merge as {@code "a b"} (tokenizers before 0.20) or {@code ["a", "b"]}. */
@@ -113,10 +116,28 @@ public final class TokenizerJson {
             return new AddedTokens(tokens);
         }
 
-        /** {@code TemplateProcessing}'s {@code single} template: special tokens before and after sequence A. */
+        /**
+         * {@code TemplateProcessing}'s {@code single} template: special tokens before and after sequence A. ByteLevel's
+         * post-processor only trims offsets, which this package does not report; LLaMA-3 puts it in a {@code Sequence}
+         * before its template.
+         */
         private Template template(JsonNode post) {
             if (isNull(post) || "ByteLevel".equals(type(post))) {
                 return Template.NONE;
+            }
+            if ("Sequence".equals(type(post))) {
+                JsonNode steps = post.path("processors");
+                List<JsonNode> templates = new ArrayList<>();
+                for (JsonNode step : steps) {
+                    if (!"ByteLevel".equals(type(step))) {
+                        templates.add(step);
+                    }
+                }
+                if (templates.size() > 1) {
+                    throw new IllegalArgumentException(source + ": post_processor Sequence with " + templates.size()
+                            + " processors other than ByteLevel is not supported");
+                }
+                return templates.isEmpty() ? Template.NONE : template(templates.get(0));
             }
             expectType(post, "post_processor", "TemplateProcessing");
             List<Integer> prefix = new ArrayList<>();
@@ -137,6 +158,60 @@ public final class TokenizerJson {
                 }
             }
             return new Template(prefix.stream().mapToInt(i -> i).toArray(), suffix.stream().mapToInt(i -> i).toArray());
+        }
+
+        /** A ByteLevel pre-tokenizer, alone or last in a {@code Sequence} (Qwen2's and LLaMA-3's: a Split regex first). */
+        private static boolean endsWithByteLevel(JsonNode pre) {
+            JsonNode steps = pre.path("pretokenizers");
+            return "ByteLevel".equals(type(pre))
+                    || "Sequence".equals(type(pre)) && !steps.isEmpty() && "ByteLevel".equals(type(steps.get(steps.size() - 1)));
+        }
+
+        /** The {@code Split} steps before ByteLevel in a {@code Sequence} pre-tokenizer, as patterns; only {@code Isolated}. */
+        private List<Pattern> splits(JsonNode pre) {
+            List<Pattern> patterns = new ArrayList<>();
+            JsonNode steps = pre.path("pretokenizers");
+            for (int i = 0; i < steps.size() - 1; i++) {
+                JsonNode step = steps.get(i);
+                String where = "pre_tokenizer.pretokenizers[" + i + "]";
+                if (!"Split".equals(type(step))) {
+                    throw new IllegalArgumentException(source + ": " + where + " " + step.path("type") + " is not supported before"
+                            + " ByteLevel (Split is)");
+                }
+                if (!step.path("behavior").asText().equals("Isolated") || step.path("invert").asBoolean(false)) {
+                    throw new IllegalArgumentException(source + ": " + where + ": Split with behavior " + step.path("behavior")
+                            + (step.path("invert").asBoolean(false) ? " inverted" : "") + " is not supported (Isolated is)");
+                }
+                JsonNode pattern = step.path("pattern");
+                if (pattern.path("String").isTextual()) {
+                    patterns.add(Pattern.compile(Pattern.quote(pattern.path("String").asText())));
+                } else if (pattern.path("Regex").isTextual()) {
+                    try {
+                        patterns.add(ByteLevelBpeTokenizer.splitPattern(pattern.path("Regex").asText()));
+                    } catch (PatternSyntaxException e) {
+                        throw new IllegalArgumentException(source + ": " + where + ".pattern.Regex does not compile: " + e.getMessage(), e);
+                    }
+                } else {
+                    throw new IllegalArgumentException(source + ": " + where + ".pattern " + pattern + " is neither a String nor a Regex");
+                }
+            }
+            return patterns;
+        }
+
+        /** A byte-level tokenizer's normalizer: none, or one Unicode normalization form (Qwen2's NFC). */
+        private Normalizer.Form normalization(JsonNode normalizer) {
+            if (isNull(normalizer)) {
+                return null;
+            }
+            String kind = type(normalizer);
+            return switch (kind == null ? "" : kind) {
+                case "NFC" -> Normalizer.Form.NFC;
+                case "NFD" -> Normalizer.Form.NFD;
+                case "NFKC" -> Normalizer.Form.NFKC;
+                case "NFKD" -> Normalizer.Form.NFKD;
+                default -> throw new IllegalArgumentException(source + ": normalizer " + normalizer.path("type")
+                        + " is not supported with a ByteLevel pre-tokenizer (none, NFC, NFD, NFKC and NFKD are)");
+            };
         }
 
         /** LLaMA's normalizer: {@code Sequence[Prepend("▁"), Replace(" ", "▁")]}. */

@@ -53,7 +53,7 @@ class Gpt2TokenizerTest {
 
     @Test
     void mergesByRank() {
-        Gpt2Tokenizer t = tokenizer(false);
+        ByteLevelBpeTokenizer t = tokenizer(false);
         assertArrayEquals(new int[] {'t', HE, G_THE, APOS_S}, t.encode("the the's"));
         assertArrayEquals(new int[] {'t', HE, END, G_THE}, t.encode("the<|endoftext|> the"));
         assertArrayEquals(new int[] {' ', 'c', 'a', 't'}, t.encode(" cat"));
@@ -70,7 +70,7 @@ class Gpt2TokenizerTest {
 
     @Test
     void decodesLosslessly() {
-        Gpt2Tokenizer t = tokenizer(false);
+        ByteLevelBpeTokenizer t = tokenizer(false);
         for (String s : List.of("the the's", "é👍🏽 日本\t\n ", "<|endoftext|>x", "")) {
             assertEquals(s, t.decode(t.encode(s)));
         }
@@ -106,15 +106,15 @@ class Gpt2TokenizerTest {
 
     private static List<String> split(String text) {
         List<String> pieces = new ArrayList<>();
-        Matcher m = Gpt2Tokenizer.PRE_TOKENIZER.matcher(text);
+        Matcher m = ByteLevelBpeTokenizer.PRE_TOKENIZER.matcher(text);
         while (m.find()) {
             pieces.add(m.group());
         }
         return pieces;
     }
 
-    private Gpt2Tokenizer tokenizer(boolean addPrefixSpace) {
-        return (Gpt2Tokenizer) TokenizerJson.load(JsonFiles.write(dir, tokenizerJson(addPrefixSpace)));
+    private ByteLevelBpeTokenizer tokenizer(boolean addPrefixSpace) {
+        return (ByteLevelBpeTokenizer) TokenizerJson.load(JsonFiles.write(dir, tokenizerJson(addPrefixSpace)));
     }
 
     private static Map<String, Object> tokenizerJson(boolean addPrefixSpace) {

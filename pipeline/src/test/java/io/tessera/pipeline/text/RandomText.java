@@ -1,5 +1,6 @@
 package io.tessera.pipeline.text;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
@@ -26,6 +27,27 @@ final class RandomText {
 
     RandomText(long seed) {
         this.random = new Random(seed);
+    }
+
+    /**
+     * The strings the tokenizers are checked on against their references: fixed cases (contractions, whitespace runs,
+     * scripts, emoji, combining marks, code), long single pieces (a CJK paragraph, a 300-space run), then {@code count}
+     * random strings from {@code seed}.
+     */
+    static List<String> referenceStrings(long seed, int count) {
+        List<String> strings = new ArrayList<>(List.of("", " ", "  ", "\n", " \n\n ", "\t\tx", "a  ", "I'm here, aren't you?",
+                "I'M HERE'S", "it's 3.14159 o'clock", "ÅÄÖ naïve café", "日本語のテキスト", "👨‍👩‍👧 family 👍🏽", "e\u0301\u0301",
+                "    def f(x):\n        return x  \n", "1,000,000 and 1000000", "!!!???...", "word\u00a0word\u3000end ",
+                "x\r\n\r\ny  \n z", "Ａｂｃ ﬁ ½ ①"));
+        // long words: a CJK paragraph is a single regex match, and whitespace runs are one piece
+        var cjk = new StringBuilder();
+        new Random(7).ints(1500, 0x4E00, 0x9FA6).forEach(cjk::appendCodePoint);
+        strings.addAll(List.of(cjk.toString(), "ab".repeat(700), " ".repeat(300) + "x", "\n".repeat(50)));
+        RandomText random = new RandomText(seed);
+        for (int i = 0; i < count; i++) {
+            strings.add(random.next());
+        }
+        return strings;
     }
 
     String next() {
