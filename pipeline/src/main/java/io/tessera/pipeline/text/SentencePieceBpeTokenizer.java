@@ -9,7 +9,8 @@ import java.util.stream.IntStream;
  * LLaMA's tokenizer as Hugging Face converts SentencePiece models: spaces become {@code ▁} (U+2581), a {@code ▁} is
  * prepended, the piece is one BPE word (or one per {@code ▁} with Metaspace's {@code split}), and characters missing
  * from the vocabulary fall back to {@code <0xNN>} byte tokens. Decoding turns {@code ▁} back into spaces, joins byte
- * tokens into UTF-8 (malformed bytes become U+FFFD) and drops the prepended space.
+ * tokens into UTF-8 (malformed bytes become U+FFFD; LLaMA's ByteFallback decoder) or keeps them as their text (a
+ * Metaspace decoder alone), and drops the prepended space.
  */
 public final class SentencePieceBpeTokenizer extends BpeTokenizer {
     static final String METASPACE = "\u2581";
@@ -27,11 +28,15 @@ public final class SentencePieceBpeTokenizer extends BpeTokenizer {
 
     private final Prepend prepend;
     private final boolean split;
+    private final boolean decodeBytes;
 
-    SentencePieceBpeTokenizer(BpeModel model, AddedTokens added, Prepend prepend, boolean split, Template template) {
+    /** @param decodeBytes the decoder has ByteFallback: {@code <0xNN>} tokens decode to their byte, else to their text */
+    SentencePieceBpeTokenizer(BpeModel model, AddedTokens added, Prepend prepend, boolean split, boolean decodeBytes,
+            Template template) {
         super(model, added, template);
         this.prepend = prepend;
         this.split = split;
+        this.decodeBytes = decodeBytes;
     }
 
     @Override
@@ -67,26 +72,35 @@ public final class SentencePieceBpeTokenizer extends BpeTokenizer {
         return ids.build().toArray();
     }
 
+    /**
+     * As Hugging Face's decoders do: LLaMA's sequence fuses the tokens (▁ as spaces, byte tokens as bytes) and strips one
+     * leading space; a Metaspace decoder drops every ▁ of the first token (unless nothing is prepended) and keeps byte
+     * tokens as their text.
+     */
     @Override
     public String decode(int[] ids, boolean skipSpecialTokens) {
         var bytes = new ByteArrayOutputStream();
+        boolean first = true;
         for (int id : ids) {
             AddedTokens.Token t = added.byId(id);
             if (t != null && skipSpecialTokens && t.special()) {
                 continue;
             }
-            int b = model.fallbackByte(id);
+            int b = decodeBytes ? model.fallbackByte(id) : -1;
             if (b >= 0) {
                 bytes.write(b);
-                continue;
+            } else {
+                String token = t != null ? t.content() : model.token(id);
+                if (token == null) {
+                    throw unknownId(id);
+                }
+                boolean dropSpaces = first && !decodeBytes && prepend != Prepend.NEVER;
+                String spaced = token.replace(METASPACE, dropSpaces ? "" : " ");
+                bytes.writeBytes(spaced.getBytes(StandardCharsets.UTF_8));
             }
-            String token = t != null ? t.content() : model.token(id);
-            if (token == null) {
-                throw unknownId(id);
-            }
-            bytes.writeBytes(token.replace(METASPACE, " ").getBytes(StandardCharsets.UTF_8));
+            first = false;
         }
         String text = bytes.toString(StandardCharsets.UTF_8);
-        return prepend != Prepend.NEVER && text.startsWith(" ") ? text.substring(1) : text;
+        return decodeBytes && text.startsWith(" ") ? text.substring(1) : text;
     }
 }

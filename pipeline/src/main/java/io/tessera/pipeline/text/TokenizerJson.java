@@ -59,10 +59,10 @@ public final class TokenizerJson {
             if (!isNull(pre)) {
                 expectNull(root, "normalizer");
             }
-            checkSentencePieceDecoder(root.path("decoder"));
+            boolean decodeBytes = sentencePieceDecoderHasByteFallback(root.path("decoder"));
             // Metaspace splits before every ▁ unless told not to; the normalizer form keeps the text one word
             boolean split = !isNull(pre) && pre.path("split").asBoolean(true);
-            return new SentencePieceBpeTokenizer(bpe, added, prepend, split, template);
+            return new SentencePieceBpeTokenizer(bpe, added, prepend, split, decodeBytes, template);
         }
 
         private BpeModel model(JsonNode model) {
@@ -242,10 +242,13 @@ public final class TokenizerJson {
             };
         }
 
-        /** LLaMA's decoder: {@code Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0)]} or {@code Metaspace}. */
-        private void checkSentencePieceDecoder(JsonNode decoder) {
+        /**
+         * LLaMA's decoder, {@code Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0)]} (true: byte tokens
+         * decode to bytes), or {@code Metaspace} (false: they stay {@code <0xNN>}).
+         */
+        private boolean sentencePieceDecoderHasByteFallback(JsonNode decoder) {
             if ("Metaspace".equals(type(decoder))) {
-                return;
+                return false;
             }
             JsonNode steps = decoder.path("decoders");
             boolean llama = "Sequence".equals(type(decoder)) && steps.size() == 4
@@ -257,6 +260,7 @@ public final class TokenizerJson {
                 throw new IllegalArgumentException(source + ": decoder " + decoder + " is not supported"
                         + " (LLaMA's Replace, ByteFallback, Fuse, Strip sequence or Metaspace are)");
             }
+            return true;
         }
 
         private static boolean isReplace(JsonNode step, String pattern, String content) {

@@ -19,7 +19,7 @@ class Gpt2ReferenceTest {
     @Test
     void idsMatchTheReferenceEncoderAndDecodeRoundTrips() throws Exception {
         List<String> strings = RandomText.referenceStrings(20261202L, RANDOM_STRINGS);
-        int[][] expected = NpmReference.GPT2.run("gpt2-reference-encode.js", List.of(), strings, dir);
+        int[][] expected = NpmReference.GPT2.run("gpt2-reference-encode.js", List.of(), strings, dir, int[][].class);
         ByteLevelBpeTokenizer fromVocabFiles = NpmReference.gpt2Tokenizer();
         BpeTokenizer fromTokenizerJson = TokenizerJson.load(JsonFiles.write(dir, JsonFiles.gpt2Vocabulary(NpmReference.GPT2.dir())));
         long tokens = 0;

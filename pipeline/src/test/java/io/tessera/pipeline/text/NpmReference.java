@@ -51,9 +51,10 @@ record NpmReference(String property, String name, List<String> files) {
 
     /**
      * Runs {@code script} (a resource next to this class) with this package's directory, {@code args} and a JSON file of
-     * {@code strings}, and reads the ids it prints as a JSON array of arrays.
+     * {@code strings}, and reads what it prints as JSON of type {@code result}.
      */
-    int[][] run(String script, List<String> args, List<String> strings, Path workDir) throws IOException, InterruptedException {
+    <T> T run(String script, List<String> args, List<String> strings, Path workDir, Class<T> result)
+            throws IOException, InterruptedException {
         String what = "the reference " + name + " (" + script + ")";
         var json = new ObjectMapper();
         Path input = workDir.resolve("strings.json");
@@ -82,7 +83,7 @@ record NpmReference(String property, String name, List<String> files) {
         if (node.exitValue() != 0) {
             fail(what + " failed: " + Files.readString(errors, StandardCharsets.UTF_8));
         }
-        return json.readValue(output.toFile(), int[][].class);
+        return json.readValue(output.toFile(), result);
     }
 
     private static String node() {
