@@ -102,6 +102,12 @@ final class GenerateCommand implements Callable<Integer> {
             + " loads; a directory written by `tessera quantize` is int8 already.")
     boolean int8;
 
+    @Option(names = "--bf16-products", paramLabel = "P", defaultValue = "exact", description = "How BF16 weights multiply:"
+            + " exact (the default: F32 activations times the stored weights, the F32 model's logits up to summation order) or"
+            + " rounded (activations rounded to BF16 at every product, as PyTorch's BF16 model computes; prefill on AVX-512"
+            + " BF16's vdpbf16ps where the CPU has it). Other weights are unaffected.")
+    String bf16Products;
+
     @Option(names = "--timings", description = "Print to stderr how long loading and generating took and the process's peak"
             + " resident memory (VmHWM), beside its parts (before loading, the model, its largest tensor as F32): with"
             + " --max-new-tokens 1, load + generate is the time to the first token.")
@@ -149,6 +155,16 @@ final class GenerateCommand implements Callable<Integer> {
         if (!activations.equals("int8") && !activations.equals("f32")) {
             throw new ParameterException(spec.commandLine(), "--activations must be int8 or f32, got '" + activations + "'");
         }
+        Bf16Products products = switch (bf16Products) {
+            case "exact" -> Bf16Products.EXACT;
+            case "rounded" -> Bf16Products.ROUNDED_INPUTS;
+            default -> throw new ParameterException(spec.commandLine(), "--bf16-products must be exact or rounded, got '"
+                    + bf16Products + "'");
+        };
+        if (products != Bf16Products.EXACT && (int8 || registry != null)) {
+            throw new ParameterException(spec.commandLine(), "--bf16-products rounded applies to BF16 weights read here (not with"
+                    + " --int8 or --registry)");
+        }
         if (registry != null && (prompts > 1 || int8)) {
             throw new ParameterException(spec.commandLine(), "--registry decodes a single prompt with the servers' weights"
                     + " (no --int8, one --prompt or --prompt-ids)");
@@ -183,8 +199,8 @@ final class GenerateCommand implements Callable<Integer> {
         }
         String residentAtStart = peakResident();
         long start = System.nanoTime();
-        // BF16 weights read as stored: half the bytes of F32 per decoded token, the same logits up to summation order
-        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model, Bf16Products.EXACT);
+        // BF16 weights read as stored: half the bytes of F32 per decoded token, the same logits up to summation order (exact)
+        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model, products);
              TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
             long loaded = System.nanoTime();
             List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false);

@@ -7,8 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
+import io.tessera.engine.autograd.GradMode;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
+import io.tessera.pipeline.Bf16Products;
+import io.tessera.pipeline.models.CausalLm;
+import io.tessera.pipeline.models.HfCheckpoint;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -77,6 +82,33 @@ class GenerateCommandTest {
         }
     }
 
+    /**
+     * --bf16-products rounded: the logits of the library's model with BF16 activations at the products (bit for bit),
+     * not the exact products' logits.
+     */
+    @Test
+    void roundedBf16ProductsAreTheLibrarysRoundedModel() throws IOException {
+        Path model = copy("qwen2-tiny-bf16");
+        long[] prompt = reference("qwen2-tiny-bf16").prompt();
+        Path logits = dir.resolve("rounded.safetensors");
+        CliRunner.ok("generate", "--model", model.toString(), "--prompt-ids", joined(prompt, ","), "--max-new-tokens", "0",
+                "--bf16-products", "rounded", "--logits-out", logits.toString());
+        float[] cli;
+        try (SafetensorsFile f = Safetensors.read(logits)) {
+            cli = f.tensor("logits").toFloatArray();
+        }
+        assertArrayEquals(logitsOf(model, prompt, Bf16Products.ROUNDED_INPUTS), cli);
+        float[] exact = logitsOf(model, prompt, Bf16Products.EXACT);
+        assertEquals(exact.length, cli.length);
+        assertTrue(!Arrays.equals(exact, cli), "rounding the activations changes the logits");
+    }
+
+    private static float[] logitsOf(Path model, long[] prompt, Bf16Products products) throws IOException {
+        try (CausalLm lm = HfCheckpoint.load(model, products); TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
+            return lm.forward(Tensor.of(prompt, 1, prompt.length), null).toFloatArray();
+        }
+    }
+
     @Test
     void jsonAndSeededSamplingRepeat() throws IOException {
         Path model = copy("gpt2-tiny");
@@ -114,6 +146,10 @@ class GenerateCommandTest {
                 "--max-new-tokens", "2");
         CliRunner.fails(2, List.of("top-p"), "generate", "--model", dirArg, "--prompt-ids", "1", "--max-new-tokens", "2", "--top-p", "2");
         CliRunner.fails(2, List.of("--max-new-tokens"), "generate", "--model", dirArg, "--prompt-ids", "1");
+        CliRunner.fails(2, List.of("--bf16-products", "'fast'"), "generate", "--model", dirArg, "--prompt-ids", "1",
+                "--max-new-tokens", "2", "--bf16-products", "fast");
+        CliRunner.fails(2, List.of("--bf16-products", "--int8"), "generate", "--model", dirArg, "--prompt-ids", "1",
+                "--max-new-tokens", "2", "--bf16-products", "rounded", "--int8");
     }
 
     @Test
