@@ -34,7 +34,7 @@ public abstract class Backend {
 
     /** Allocates uninitialised memory on this device, owned by the current {@link TensorScope} if any. */
     public final Storage allocate(long bytes) {
-        checks("allocate").require(bytes >= 0, "cannot allocate " + bytes + " bytes");
+        checks("allocate").require(bytes >= 0, () -> "cannot allocate " + bytes + " bytes");
         return allocateImpl(bytes);
     }
 
@@ -42,7 +42,7 @@ public abstract class Backend {
     public final void write(Tensor dst, MemorySegment src) {
         ArgumentChecks c = checks("write");
         c.tensor("dst", dst);
-        c.contiguous("dst", dst).require(src.byteSize() >= bytes(dst), "source of " + src.byteSize() + " bytes is smaller than "
+        c.contiguous("dst", dst).require(src.byteSize() >= bytes(dst), () -> "source of " + src.byteSize() + " bytes is smaller than "
                 + dst.describe() + " (" + bytes(dst) + " bytes)");
         writeImpl(dst, src);
     }
@@ -51,7 +51,7 @@ public abstract class Backend {
     public final void read(Tensor src, MemorySegment dst) {
         ArgumentChecks c = checks("read");
         c.tensor("src", src);
-        c.contiguous("src", src).require(dst.byteSize() >= bytes(src), "destination of " + dst.byteSize()
+        c.contiguous("src", src).require(dst.byteSize() >= bytes(src), () -> "destination of " + dst.byteSize()
                 + " bytes is smaller than " + src.describe() + " (" + bytes(src) + " bytes)").require(!dst.isReadOnly(),
                 "the destination memory is read-only");
         readImpl(src, dst);
@@ -135,7 +135,7 @@ public abstract class Backend {
         boolean[] reduced = new boolean[x.rank()];
         long kept = 1;
         for (int d : dims) {
-            c.require(d >= 0 && d < x.rank() && !reduced[d], "dims " + Arrays.toString(dims) + " must be distinct dims of "
+            c.require(d >= 0 && d < x.rank() && !reduced[d], () -> "dims " + Arrays.toString(dims) + " must be distinct dims of "
                     + x.describe());
             reduced[d] = true;
         }
@@ -161,7 +161,7 @@ public abstract class Backend {
         DType type = a.dtype();
         c.dtype("b", b, type).dtype("y", y, type).contiguous("y", y);
         int rank = y.rank();
-        c.require(rank >= 2 && a.rank() == rank && b.rank() == rank, "needs a, b and y of one rank >= 2, got " + a.describe() + ", "
+        c.require(rank >= 2 && a.rank() == rank && b.rank() == rank, () -> "needs a, b and y of one rank >= 2, got " + a.describe() + ", "
                 + b.describe() + " and " + y.describe());
         long[] aShape = y.shape();
         aShape[rank - 1] = a.dim(rank - 1);
@@ -169,7 +169,7 @@ public abstract class Backend {
         bShape[rank - 2] = a.dim(rank - 1);
         c.shape("a", a, aShape).shape("b", b, bShape);
         c.require(Math.max(a.dim(rank - 1), Math.max(y.dim(rank - 2), y.dim(rank - 1))) <= Integer.MAX_VALUE,
-                "dims above 2^31-1 are not supported (" + a.describe() + " @ " + b.describe() + ")");
+                () -> "dims above 2^31-1 are not supported (" + a.describe() + " @ " + b.describe() + ")");
         if (type == DType.F32) {
             matmulImpl(a, b, y);
         } else {
@@ -205,7 +205,7 @@ public abstract class Backend {
         c.tensor("indices", indices);
         c.tensor("y", y);
         c.rank("a", a, 2).rank("b", b, 2).rank("indices", indices, 1).f32("a", a, a.numel()).f32("b", b, b.numel());
-        c.require(a.dim(0) == b.dim(0), "a " + a.describe() + " and b " + b.describe() + " must have the same rows");
+        c.require(a.dim(0) == b.dim(0), () -> "a " + a.describe() + " and b " + b.describe() + " must have the same rows");
         c.f32("y", y, indices.numel()).indices("indices", indices, a.dim(1) * b.dim(1), true);
         sampledMatmulImpl(a, b, indices, y);
     }
@@ -273,7 +273,7 @@ public abstract class Backend {
         c.tensor("y", y);
         c.rank("x", x, 3).dtype("x", x, DType.F32).contiguous("x", x);
         long d = x.dim(2);
-        c.require(d % 2 == 0, "needs an even head dim, got x " + x.describe());
+        c.require(d % 2 == 0, () -> "needs an even head dim, got x " + x.describe());
         c.rank("cos", cos, 2).f32("cos", cos, cos.dim(0) * d).shape("sin", sin, cos.shape()).f32("sin", sin, cos.numel());
         c.dtype("pos", pos, DType.I64).shape("pos", pos, new long[] {x.dim(0)}).indices("pos", pos, cos.dim(0), false);
         c.shape("y", y, x.shape()).f32("y", y, x.numel());
@@ -354,12 +354,12 @@ public abstract class Backend {
         long tk = k.dim(2);
         long kvHeads = k.dim(1);
         c.require(heads == 0 ? kvHeads == 0 : kvHeads > 0 && heads % kvHeads == 0,
-                "needs key and value heads that divide the query heads, got q " + q.describe() + " and k " + k.describe());
+                () -> "needs key and value heads that divide the query heads, got q " + q.describe() + " and k " + k.describe());
         c.shape("k", k, new long[] {batch, kvHeads, tk, d}).shape("v", v, new long[] {batch, kvHeads, tk, d});
-        c.require(tk >= tq, "needs at least as many keys as queries, got q " + q.describe() + " and k " + k.describe());
+        c.require(tk >= tq, () -> "needs at least as many keys as queries, got q " + q.describe() + " and k " + k.describe());
         for (Tensor t : new Tensor[] {q, k, v}) {
             c.require(Arrays.stream(t.strides()).allMatch(s -> s >= 0) && (d <= 1 || t.strides()[3] == 1),
-                    "needs non-negative strides and unit stride in the head dim, got " + t.describe());
+                    () -> "needs non-negative strides and unit stride in the head dim, got " + t.describe());
         }
         c.shape("y", y, new long[] {batch, tq, heads, d}).dtype("y", y, DType.F32).contiguous("y", y);
         if (y.numel() > 0) {
@@ -435,7 +435,7 @@ public abstract class Backend {
     }
 
     private static void momentumBuffer(ArgumentChecks c, Tensor buf, float momentum, long numel) {
-        c.require(buf != null || momentum == 0, "a momentum of " + momentum + " needs a buffer");
+        c.require(buf != null || momentum == 0, () -> "a momentum of " + momentum + " needs a buffer");
         c.optional("buf", buf);
         c.f32("buf", buf, numel);
     }
@@ -489,7 +489,7 @@ public abstract class Backend {
         c.tensor("g", g);
         c.tensor("indices", indices);
         c.f32("p", p, p.numel()).rank("indices", indices, 1).dtype("g", g, DType.F32).contiguous("g", g);
-        c.require(g.numel() == p.numel() || GradIndices.isCompact(indices, g), "g " + g.describe() + " must have p's "
+        c.require(g.numel() == p.numel() || GradIndices.isCompact(indices, g), () -> "g " + g.describe() + " must have p's "
                 + p.numel() + " elements or one per index (" + indices.numel() + ")");
         for (int i = 0; i < compactState.length; i += 2) {
             String name = (String) compactState[i];
@@ -526,10 +526,10 @@ public abstract class Backend {
         ArgumentChecks c = checks("radixHistogram");
         c.tensor("x", x);
         c.f32("x", x, x.numel());
-        c.require(digitBits >= 0 && digitBits <= 24 && digitShift >= 0 && digitShift + digitBits <= 32, "digits of "
+        c.require(digitBits >= 0 && digitBits <= 24 && digitShift >= 0 && digitShift + digitBits <= 32, () -> "digits of "
                 + digitBits + " bits at bit " + digitShift + " do not fit a 32-bit key");
-        c.require(prefixBits >= 0 && prefixBits <= 32, "prefixBits must be in [0, 32], got " + prefixBits);
-        c.require(histogram.length == 1 << digitBits, "histogram has " + histogram.length + " bins, needs " + (1 << digitBits));
+        c.require(prefixBits >= 0 && prefixBits <= 32, () -> "prefixBits must be in [0, 32], got " + prefixBits);
+        c.require(histogram.length == 1 << digitBits, () -> "histogram has " + histogram.length + " bins, needs " + (1 << digitBits));
         return radixHistogramImpl(x, prefix, prefixBits, digitShift, digitBits, histogram);
     }
 
@@ -546,7 +546,7 @@ public abstract class Backend {
         c.tensor("keys", keys);
         c.f32("x", x, x.numel()).dtype("indices", indices, DType.I64).contiguous("indices", indices);
         c.dtype("keys", keys, DType.I32).contiguous("keys", keys).numel("keys", keys, indices.numel());
-        c.require(equalQuota >= 0, "equalQuota must be >= 0, got " + equalQuota);
+        c.require(equalQuota >= 0, () -> "equalQuota must be >= 0, got " + equalQuota);
         return selectAboveImpl(x, thresholdKey, equalQuota, indices, keys);
     }
 
@@ -562,7 +562,7 @@ public abstract class Backend {
         c.tensor("out", out);
         c.f32("out", out, out.numel());
         int models = thetas.length;
-        c.require(models > 0 && fishers.length == models && weights.length == models && scales.length == models, "needs as many"
+        c.require(models > 0 && fishers.length == models && weights.length == models && scales.length == models, () -> "needs as many"
                 + " thetas, Fishers, weights and scales (at least one), got " + models + ", " + fishers.length + ", "
                 + weights.length + ", " + scales.length);
         for (int m = 0; m < models; m++) {
@@ -582,7 +582,7 @@ public abstract class Backend {
         c.tensor("a", a);
         c.tensor("b", b);
         c.rank("a", a, 2).rank("b", b, 2).f32("a", a, a.numel()).f32("b", b, b.numel());
-        c.require(a.dim(0) == a.dim(1) && b.dim(0) == a.dim(0), "needs a [n, n] and b [n, k], got " + a.describe() + " and "
+        c.require(a.dim(0) == a.dim(1) && b.dim(0) == a.dim(0), () -> "needs a [n, n] and b [n, k], got " + a.describe() + " and "
                 + b.describe());
         solvePositiveDefiniteImpl(a, b);
     }
@@ -610,7 +610,7 @@ public abstract class Backend {
         c.tensor(valuesName, values);
         c.tensor("codes", codes);
         c.tensor("scales", scales);
-        c.require(block > 0, "block must be positive, got " + block);
+        c.require(block > 0, () -> "block must be positive, got " + block);
         c.f32(valuesName, values, values.numel()).dtype("codes", codes, DType.I8).contiguous("codes", codes)
                 .numel("codes", codes, values.numel()).f32("scales", scales, Math.ceilDiv(values.numel(), block));
     }
@@ -676,9 +676,9 @@ public abstract class Backend {
         c.rank("w", w, 2).dtype("w", w, DType.BF16).contiguous("w", w);
         long k = x.dim(1);
         long n = w.dim(inputMajor ? 1 : 0);
-        c.require(w.dim(inputMajor ? 0 : 1) == k, "w " + w.describe() + " must be " + (inputMajor ? "[" + k + ", n]" : "[n, " + k + "]")
-                + " for x " + x.describe());
-        c.require(Math.max(k, Math.max(n, x.dim(0))) <= Integer.MAX_VALUE, "dims above 2^31-1 are not supported (" + x.describe()
+        c.require(w.dim(inputMajor ? 0 : 1) == k, () -> "w " + w.describe() + " must be "
+                + (inputMajor ? "[" + k + ", n]" : "[n, " + k + "]") + " for x " + x.describe());
+        c.require(Math.max(k, Math.max(n, x.dim(0))) <= Integer.MAX_VALUE, () -> "dims above 2^31-1 are not supported (" + x.describe()
                 + " @ " + w.describe() + ")");
         c.f32("y", y, x.dim(0) * n);
     }
@@ -721,8 +721,8 @@ public abstract class Backend {
         c.tensor("wCodes", wCodes);
         c.tensor("wScales", wScales);
         c.rank("wCodes", wCodes, 2).dtype("wCodes", wCodes, DType.I8).contiguous("wCodes", wCodes);
-        c.require(wCodes.dim(1) == k, "wCodes " + wCodes.describe() + " must have " + k + " columns");
-        c.require(k <= MAX_Q8_COLUMNS, k + " columns exceed the int8 GEMM's limit of " + MAX_Q8_COLUMNS);
+        c.require(wCodes.dim(1) == k, () -> "wCodes " + wCodes.describe() + " must have " + k + " columns");
+        c.require(k <= MAX_Q8_COLUMNS, () -> k + " columns exceed the int8 GEMM's limit of " + MAX_Q8_COLUMNS);
         c.f32("wScales", wScales, wCodes.dim(0));
         return wCodes.dim(0);
     }

@@ -103,7 +103,7 @@ final class Functions {
     }
 
     static Tensor reshape(Tensor x, long[] requested) {
-        long[] shape = resolveShape(requested, x.numel(), x.describe());
+        long[] shape = resolveShape(requested, x);
         long[] strides = Shapes.viewStrides(x.shape(), x.strides(), shape);
         Tensor source = x;
         Tensor y;
@@ -117,7 +117,8 @@ final class Functions {
         return record(y, "reshape", (g, needed) -> new Tensor[] {g.reshape(original)}, source);
     }
 
-    private static long[] resolveShape(long[] requested, long numel, String what) {
+    private static long[] resolveShape(long[] requested, Tensor x) {
+        long numel = x.numel();
         long[] shape = requested.clone();
         int inferred = -1;
         long known = 1;
@@ -135,12 +136,13 @@ final class Functions {
         }
         if (inferred >= 0) {
             if (known == 0 || numel % known != 0) {
-                throw new IllegalArgumentException("cannot reshape " + what + " to " + Arrays.toString(requested));
+                throw new IllegalArgumentException("cannot reshape " + x.describe() + " to " + Arrays.toString(requested));
             }
             shape[inferred] = numel / known;
         }
         if (Shapes.numel(shape) != numel) {
-            throw new IllegalArgumentException("cannot reshape " + what + " (" + numel + " elements) to " + Arrays.toString(requested));
+            throw new IllegalArgumentException("cannot reshape " + x.describe() + " (" + numel + " elements) to "
+                    + Arrays.toString(requested));
         }
         return shape;
     }

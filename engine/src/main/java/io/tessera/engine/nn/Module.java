@@ -212,6 +212,33 @@ public abstract class Module implements AutoCloseable {
         return Collections.unmodifiableMap(out);
     }
 
+    /**
+     * The first tensor of {@link #namedParameters()}, found without building that map (whose names cost more than a
+     * decoding step's ops on a small model when it was built on every forward).
+     *
+     * @throws IllegalStateException if the module has no parameter
+     */
+    public final Tensor firstParameter() {
+        Tensor first = firstParameterOrNull();
+        if (first == null) {
+            throw new IllegalStateException(getClass().getSimpleName() + " has no parameter");
+        }
+        return first;
+    }
+
+    private Tensor firstParameterOrNull() {
+        if (!parameters.isEmpty()) {
+            return parameters.values().iterator().next();
+        }
+        for (Module child : children.values()) {
+            Tensor first = child.firstParameterOrNull();
+            if (first != null) {
+                return first;
+            }
+        }
+        return null;
+    }
+
     private void collect(String prefix, boolean withBuffers, Map<String, Tensor> out) {
         parameters.forEach((name, t) -> out.put(prefix + name, t));
         if (withBuffers) {

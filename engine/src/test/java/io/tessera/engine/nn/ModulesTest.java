@@ -39,6 +39,24 @@ class ModulesTest {
     }
 
     @Test
+    void firstParameterIsTheFirstNamedParameter() {
+        class Empty extends Module {
+        }
+        class Nested extends Module {
+            Nested() {
+                child("empty", new Empty());
+                child("block", new TransformerBlock(8, 2, 1));
+            }
+        }
+        try (Mlp mlp = new Mlp(1, 4, 3, 2); Nested nested = new Nested(); Empty empty = new Empty()) {
+            assertSame(mlp.namedParameters().values().iterator().next(), mlp.firstParameter());
+            assertSame(nested.namedParameters().get("block.ln_1.weight"), nested.firstParameter(), "past a child without any");
+            var e = assertThrows(IllegalStateException.class, empty::firstParameter);
+            assertTrue(e.getMessage().contains("Empty has no parameter"), e.getMessage());
+        }
+    }
+
+    @Test
     void linearComputesXWtPlusB() {
         try (Linear linear = Linear.of(3, 2, true, 5); TensorScope scope = TensorScope.open()) {
             float[] w = linear.weight().toFloatArray();

@@ -35,7 +35,7 @@ public abstract class CausalLm extends Module {
 
     /** The device of the parameters (the one the model was built on with {@code Module.on}). */
     public final Device device() {
-        return namedParameters().values().iterator().next().device();
+        return firstParameter().device();
     }
 
     /**
