@@ -48,10 +48,9 @@ public final class TokenizerJson {
             AddedTokens added = addedTokens(root.path("added_tokens"));
             Template template = template(root.path("post_processor"));
             JsonNode pre = root.path("pre_tokenizer");
-            if (endsWithByteLevel(pre)) {
+            JsonNode byteLevel = byteLevelStep(pre);
+            if (byteLevel != null) {
                 expectType(root.path("decoder"), "decoder", "ByteLevel");
-                JsonNode steps = pre.path("pretokenizers");
-                JsonNode byteLevel = "Sequence".equals(type(pre)) ? steps.get(steps.size() - 1) : pre;
                 return new ByteLevelBpeTokenizer(bpe, added, normalization(root.path("normalizer")), splits(pre),
                         byteLevel.path("add_prefix_space").asBoolean(false), byteLevel.path("use_regex").asBoolean(true), template);
             }
@@ -160,11 +159,14 @@ public final class TokenizerJson {
             return new Template(prefix.stream().mapToInt(i -> i).toArray(), suffix.stream().mapToInt(i -> i).toArray());
         }
 
-        /** A ByteLevel pre-tokenizer, alone or last in a {@code Sequence} (Qwen2's and LLaMA-3's: a Split regex first). */
-        private static boolean endsWithByteLevel(JsonNode pre) {
+        /**
+         * The ByteLevel pre-tokenizer, alone or last in a {@code Sequence} (Qwen2's and LLaMA-3's: a Split regex first), or
+         * null if there is none.
+         */
+        private static JsonNode byteLevelStep(JsonNode pre) {
             JsonNode steps = pre.path("pretokenizers");
-            return "ByteLevel".equals(type(pre))
-                    || "Sequence".equals(type(pre)) && !steps.isEmpty() && "ByteLevel".equals(type(steps.get(steps.size() - 1)));
+            JsonNode last = "Sequence".equals(type(pre)) && !steps.isEmpty() ? steps.get(steps.size() - 1) : pre;
+            return "ByteLevel".equals(type(last)) ? last : null;
         }
 
         /** The {@code Split} steps before ByteLevel in a {@code Sequence} pre-tokenizer, as patterns; only {@code Isolated}. */

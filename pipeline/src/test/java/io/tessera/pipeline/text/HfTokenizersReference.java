@@ -17,12 +17,11 @@ final class HfTokenizersReference {
     record Encoded(int[][] ids, String[] texts) {
     }
 
-    private HfTokenizersReference() {
+    /** The strings encoded without and with the post-processor's special tokens. */
+    record Encodings(Encoded plain, Encoded special) {
     }
 
-    static Encoded encode(Path tokenizerJson, List<String> strings, boolean addSpecialTokens, Path workDir) throws Exception {
-        return NpmReference.HF_TOKENIZERS.run("hf-tokenizers-encode.mjs", List.of(tokenizerJson.toString(),
-                String.valueOf(addSpecialTokens)), strings, workDir, Encoded.class);
+    private HfTokenizersReference() {
     }
 
     /**
@@ -31,8 +30,10 @@ final class HfTokenizersReference {
      */
     static int[][] assertSameAsReference(Path tokenizerJson, List<String> strings, Path workDir) throws Exception {
         BpeTokenizer tokenizer = TokenizerJson.load(tokenizerJson);
-        Encoded plain = encode(tokenizerJson, strings, false, workDir);
-        Encoded special = encode(tokenizerJson, strings, true, workDir);
+        Encodings reference = NpmReference.HF_TOKENIZERS.run("hf-tokenizers-encode.mjs", List.of(tokenizerJson.toString()), strings,
+                workDir, Encodings.class);
+        Encoded plain = reference.plain();
+        Encoded special = reference.special();
         for (int i = 0; i < strings.size(); i++) {
             String where = "string " + i + " " + BpeModel.quote(strings.get(i));
             assertArrayEquals(plain.ids()[i], tokenizer.encode(strings.get(i)), where);
