@@ -26,6 +26,7 @@ import json
 import math
 import os
 import re
+import statistics
 import sys
 
 from decode_keys import (BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, JLAMA_Q4, JLAMA_WEIGHTS, PADDED_PREFILL_LENGTHS,
@@ -308,6 +309,28 @@ def jmh_seconds(entry, spec):
     raise ValueError(f"unknown JMH unit {unit} in {entry['benchmark']}")
 
 
+def iteration_seconds(entry):
+    """Seconds per op of each measurement iteration, in order (time units only), or []."""
+    pm = entry["primaryMetric"]
+    scale = TIME_UNITS.get(pm["scoreUnit"])
+    return [x * scale for fork in pm.get("rawData") or [] for x in fork] if scale else []
+
+
+def read_rate_around(entry, spec):
+    """How the row read against the machine's read rate measured just before and after each of its iterations
+    (ReadBandwidthAround in jmh/): the median over iterations of (bytes / the higher of the two rates) / the iteration's
+    time, and the lowest and highest of those rates, in bytes/s; None where the benchmark did not measure them."""
+    secondary = entry.get("secondaryMetrics", {})
+    before, after = (secondary.get(f"readBytesPerSecond{w}") for w in ("Before", "After"))
+    times = iteration_seconds(entry)
+    if not before or not after or not times:
+        return None
+    rates = [max(b, a) for b, a in zip((x for f in before["rawData"] for x in f), (x for f in after["rawData"] for x in f))]
+    if len(rates) != len(times) or min(rates) <= 0:
+        return None
+    return statistics.median(spec["bytes"] / r / t for r, t in zip(rates, times)), min(rates), max(rates)
+
+
 def best(metric, higher):
     samples = [x for fork in metric.get("rawData") or [] for x in fork]
     if not samples:
@@ -372,6 +395,14 @@ def fmt_flops(f):
 
 def fmt_time(s):
     return f"{s * 1e3:.3g} ms" if s >= 1e-4 else f"{s * 1e6:.3g} us"
+
+
+def around_cell(entry, spec):
+    around = read_rate_around(entry, spec) if spec["ceiling"] == "read" else None
+    if around is None:
+        return "—"
+    share, low, high = around
+    return f"{share * 100:.0f}% (R {fmt_num(low / 1e9)}-{fmt_num(high / 1e9)} GB/s)"
 
 
 def roofline(spec, bw, fl):
@@ -461,8 +492,8 @@ def main():
 
     header = ["operation", "size", "Tessera", "PyTorch", "Tessera / PyTorch", "Jlama", "Tessera / Jlama", "bound", "of bound"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    bheader = ["operation", "size", "bytes", "FLOPs", "bytes / B", "FLOPs / P", "Tessera time", "of bound", "PyTorch of bound",
-               "Jlama of bound"]
+    bheader = ["operation", "size", "bytes", "FLOPs", "bytes / B", "FLOPs / P", "Tessera time", "of bound",
+               "of the read rate around it", "PyTorch of bound", "Jlama of bound"]
     blines = ["| " + " | ".join(bheader) + " |", "|" + "---|" * len(bheader)]
     notes = []
     claimed = set()
@@ -502,7 +533,7 @@ def main():
                 spec["op"], spec["size"], fmt_bytes(spec["bytes"]), fmt_flops(spec["flops"]),
                 (fmt_time(spec["bytes"] / mem) + (" (R)" if spec["ceiling"] == "read" else "")) if mem else "?",
                 fmt_time(spec["flops"] / fl) if fl and spec["flops"] else "—",
-                fmt_time(t), f"{tr / t * 100:.0f}%", f"{tr / pt * 100:.0f}%" if pt else "—",
+                fmt_time(t), f"{tr / t * 100:.0f}%", around_cell(e, spec), f"{tr / pt * 100:.0f}%" if pt else "—",
                 f"{tr / jt * 100:.0f}%" if jt else "—"]) + " |")
 
     extras = [e for k, e in jmh.items()
@@ -522,7 +553,11 @@ def main():
     out += ["", "What bounds each row: its roofline time max(bytes / B, FLOPs / P), with R in place of B for the rows "
             "marked (R); \"of bound\" = that time / measured time. Bytes are what the operation must read and write at "
             "least once; memory-bound kernels that read more than they write can pass 100% of B, because B is a copy, "
-            "whose writes cost more than reads, and cache-resident ones can too.", "",
+            "whose writes cost more than reads, and cache-resident ones can too. \"Of the read rate around it\" (decode "
+            "rows): this machine's read bandwidth moves between phases seconds apart, so the decode benchmarks also "
+            "measure it (the best of three 1 GiB sums) just before and just after each of their iterations; the cell is "
+            "the median over the iterations of (bytes / the higher of those two rates) / the iteration's time, with the "
+            "range of those rates.", "",
             *blines, "", "Notes:", ""]
     if peer.get("error"):
         out.append(f"{PYTORCH_NOTE}. PyTorch side unavailable: {peer['error']}")

@@ -31,8 +31,17 @@ typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 /* About this many bytes of an output-major W per chunk: long enough to stream, small enough to balance. */
 #define GEMV_CHUNK_BYTES (64 << 10)
 /* With one row of x, rows of W up to this many bytes are read one at a time (dot_row, axpy_chunk), longer ones four at
- * a time. */
-#define SHORT_ROW_BYTES 4096
+ * a time: GPT-2's 768 floats (3 KiB) one at a time, TinyLlama's 2048 bf16 (4 KiB) four at a time (43-44 against
+ * 42 GB/s one at a time, with the prefetches below). */
+#define SHORT_ROW_BYTES 3072
+/* Software prefetches of W go to L2 (prefetcht1), not L1: alternating with a 1 GiB sum in a C harness on 2 Zen 4 cores
+ * (the sum at 55-60 GB/s), a decoding step's matrices of TinyLlama's f32 weights read at 50-52 GB/s against 41-42 with
+ * prefetcht0, GPT-2's bf16 ones at 42-43 against 36. (When the machine's bandwidth is in its slow phase, ~35 GB/s,
+ * both read at it.) */
+#define PREFETCH_W(p) __builtin_prefetch((p), 0, 2)
+/* f32 rows read one at a time prefetch this far ahead (GPT-2's f32 weights: 43-44 against 41 GB/s without it); bf16
+ * rows do not (38-40 against 42-43 with it). */
+#define SHORT_ROW_PREFETCH_BYTES 1024
 #define GEMV_K_SPLITS 8 /* input-major: the rows of W in this many chunks, each summed into its own partial y */
 
 static inline ts_vec load(const float *p) {
@@ -109,7 +118,7 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
     for (int u = 0; u < 2; u++) xs[u] = job->xs + (r0 + u < job->m ? r0 + u : r0) * job->k;
     for (int64_t i = 0; i < job->k; i += 32) {
         for (int t = 0; t < 4; t++) {
-            __builtin_prefetch(w + wr[t] + 4 * job->ldw + i);
+            PREFETCH_W(w + wr[t] + 4 * job->ldw + i);
             ts_vec even, odd;
             bf16_halves(w + wr[t] + i, &even, &odd);
             for (int u = 0; u < rows; u++) {
@@ -141,7 +150,7 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
     } else {
         for (int64_t i = 0; i < kv; i += TS_LANES) {
             for (int t = 0; t < 4; t++) {
-                __builtin_prefetch((const char *)job->w + (wr[t] + 4 * job->ldw + i) * bytes);
+                PREFETCH_W((const char *)job->w + (wr[t] + 4 * job->ldw + i) * bytes);
                 const ts_vec wv = load_w(job->w, wr[t] + i, bf16);
                 for (int u = 0; u < rows; u++) acc[u][t] += load(xr[u] + i) * wv;
             }
@@ -159,9 +168,8 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
 /* Output-major, one row of x, short rows: W row `o` alone, four accumulators. Reading the chunk's rows one after
  * another keeps one stream per thread; four rows of 3 KiB side by side are four short streams, which the prefetchers
  * follow worse on some CPUs (Zen 4: 15-17 against 29-30 GB/s on one core in a C probe; ts_gemv_f32 on 2 cores, GPT-2's
- * head and c_attn weights: 30-31 against 25-28 GB/s; bf16 through split_sums' halves: 28-32 against 21-22; TinyLlama's
- * 2048-wide bf16 rows, 4 KiB: 35-37 against 27-32). At 8 KiB a row (2048 floats) it was no better, and at 11 KiB
- * (5632 bf16) worse (28 against 34), so longer rows keep the four-row tiles (SHORT_ROW_BYTES). */
+ * head and c_attn weights: 30-31 against 25-28 GB/s; bf16 through split_sums' halves: 28-32 against 21-22; all with
+ * prefetcht0 in the tiles). Longer rows keep the four-row tiles (SHORT_ROW_BYTES). */
 static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, int64_t o, int bf16) {
     const int64_t k = job->k, w0 = o * job->ldw;
     ts_vec acc[4] = {{0}};
@@ -177,8 +185,10 @@ static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, i
         }
     }
 #endif
-    for (; i + 4 * TS_LANES <= k; i += 4 * TS_LANES)
+    for (; i + 4 * TS_LANES <= k; i += 4 * TS_LANES) {
+        if (!bf16) PREFETCH_W((const char *)((const float *)job->w + w0 + i) + SHORT_ROW_PREFETCH_BYTES);
         for (int t = 0; t < 4; t++) acc[t] += load(job->x + i + t * TS_LANES) * load_w(job->w, w0 + i + t * TS_LANES, bf16);
+    }
     for (; i + TS_LANES <= k; i += TS_LANES) acc[0] += load(job->x + i) * load_w(job->w, w0 + i, bf16);
     float s = lane_sum((acc[0] + acc[1]) + (acc[2] + acc[3]));
     for (; i < k; i++) s += job->x[i] * scalar_w(job->w, w0 + i, bf16);
@@ -221,7 +231,10 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
             const float a = job->x[i];
             const int64_t w0 = i * ldw;
             int64_t c = 0;
-            for (; c < nv; c += TS_LANES) store(partial + c, load(partial + c) + a * load_w(job->w, w0 + c, bf16));
+            for (; c < nv; c += TS_LANES) {
+                if (!bf16) PREFETCH_W((const char *)((const float *)job->w + w0 + c) + SHORT_ROW_PREFETCH_BYTES);
+                store(partial + c, load(partial + c) + a * load_w(job->w, w0 + c, bf16));
+            }
             for (; c < n; c++) partial[c] += a * scalar_w(job->w, w0 + c, bf16);
         }
         return;
@@ -229,7 +242,7 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
     for (; i + 4 <= i1; i += 4) {
         const int64_t w0 = i * ldw;
         for (int64_t c = 0; c < nv; c += TS_LANES) {
-            for (int t = 0; t < 4; t++) __builtin_prefetch((const char *)job->w + (w0 + (4 + t) * ldw + c) * bytes);
+            for (int t = 0; t < 4; t++) PREFETCH_W((const char *)job->w + (w0 + (4 + t) * ldw + c) * bytes);
             const ts_vec a = load_w(job->w, w0 + c, bf16);
             const ts_vec b = load_w(job->w, w0 + ldw + c, bf16);
             const ts_vec d = load_w(job->w, w0 + 2 * ldw + c, bf16);

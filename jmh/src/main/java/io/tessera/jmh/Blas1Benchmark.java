@@ -81,37 +81,10 @@ public class Blas1Benchmark {
         return TesseraCpu.ts_sum_f32(FLOATS, x, out);
     }
 
-    /**
-     * 1 GiB, more than the last-level cache of any machine this runs on (the 64 MiB vectors above can sit in a
-     * large L3); allocated only for {@link #sumBeyondCaches}.
-     */
-    @State(Scope.Benchmark)
-    public static class BeyondCaches {
-        static final long BIG_BYTES = 1L << 30;
-        private final Arena arena = Arena.ofShared();
-        MemorySegment big;
-
-        @Setup
-        public void allocate() {
-            big = arena.allocate(BIG_BYTES, 64);
-            for (long i = 0; i < BIG_BYTES / Float.BYTES; i++) {
-                big.setAtIndex(ValueLayout.JAVA_FLOAT, i, (i % 97) * 0.01f);
-            }
-        }
-
-        @TearDown
-        public void free() {
-            arena.close();
-        }
-    }
-
-    /**
-     * The read bandwidth from memory: a decoding step reads every weight once and writes almost nothing, so this,
-     * not a copy, is the ceiling of the decode rows.
-     */
+    /** The read bandwidth from memory ({@link BeyondCaches}): the ceiling of the decode rows, not a copy. */
     @Benchmark
     public int sumBeyondCaches(BeyondCaches memory, Traffic traffic) {
-        traffic.bytes += BeyondCaches.BIG_BYTES;
-        return TesseraCpu.ts_sum_f32(BeyondCaches.BIG_BYTES / Float.BYTES, memory.big, out);
+        traffic.bytes += BeyondCaches.BYTES;
+        return memory.readAll();
     }
 }

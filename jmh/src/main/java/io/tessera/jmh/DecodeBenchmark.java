@@ -24,9 +24,12 @@ public abstract class DecodeBenchmark {
         session.close();
     }
 
-    /** One token per prompt through the whole model (ms per op: tokens/s = prompts * 1000 / ms). */
+    /**
+     * One token per prompt through the whole model (ms per op: tokens/s = prompts * 1000 / ms); {@code bandwidth}
+     * records the machine's read bandwidth around each iteration.
+     */
     @Benchmark
-    public long decodeStep() {
+    public long decodeStep(ReadBandwidthAround bandwidth) {
         return session.step();
     }
 }

@@ -112,9 +112,12 @@ public class DecoderBenchmark {
         return finalNorm.forward(h);
     }
 
-    /** One token at position CONTEXT, attending to the CONTEXT cached positions and itself. */
+    /**
+     * One token at position CONTEXT, attending to the CONTEXT cached positions and itself; {@code bandwidth} records
+     * the machine's read bandwidth around each iteration.
+     */
     @Benchmark
-    public long decodeStep() {
+    public long decodeStep(ReadBandwidthAround bandwidth) {
         long n;
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
             n = forward(token, true).numel();
