@@ -9,7 +9,9 @@ from tokenizers import Tokenizer
 
 here = Path(__file__).resolve().parent.parent / "resources/io/tessera/pipeline/text"
 base = json.loads((here / "sentencepiece-bpe-1200.json").read_text(encoding="utf-8"))
-FORMS = {"first": ("first", False), "always-split": ("always", True)}
+# name: (pre-tokenizer's prepend_scheme, split, decoder's prepend_scheme); the decoder reads its own scheme
+FORMS = {"first": ("first", False, "first"), "always-split": ("always", True, "always"),
+         "first-decoder-never": ("first", False, "never"), "never-decoder-always": ("never", False, "always")}
 rng = random.Random(20261205)
 RANGES = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x900, 0x97F), (0x2000, 0x206F), (0x3000, 0x30FF),
           (0x4E00, 0x4FFF), (0xFF00, 0xFFEF), (0x1F300, 0x1F64F), (0x300, 0x36F), (0x0, 0x20)]
@@ -22,12 +24,13 @@ for _ in range(300):
         s += chr(rng.randint(a, b)) if rng.random() < 0.6 else rng.choice(PIECES)
     strings.append(s)
 out = {"strings": strings, "forms": {}}
-for name, (scheme, split) in FORMS.items():
+for name, (scheme, split, decoder_scheme) in FORMS.items():
     root = json.loads(json.dumps(base))
     metaspace = {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": scheme, "split": split}
-    root.update(normalizer=None, pre_tokenizer=metaspace, decoder=metaspace)
+    root.update(normalizer=None, pre_tokenizer=metaspace, decoder=dict(metaspace, prepend_scheme=decoder_scheme))
     t = Tokenizer.from_str(json.dumps(root))
-    form = {"prepend_scheme": scheme, "split": split, "ids": [], "special_ids": [], "texts": []}
+    form = {"prepend_scheme": scheme, "split": split, "decoder_prepend_scheme": decoder_scheme, "ids": [], "special_ids": [],
+            "texts": []}
     for s in strings:
         ids = t.encode(s, add_special_tokens=False).ids
         form["ids"].append(ids)

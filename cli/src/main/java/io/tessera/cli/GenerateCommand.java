@@ -189,7 +189,8 @@ final class GenerateCommand implements Callable<Integer> {
         if (registry != null) {
             String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
             PeerTls tls = tlsOptions.tls();
-            try (CausalLm lm = HfCheckpoint.load(model); Registry servers = Registry.connect(registry, token, tls);
+            // the embeddings and head run here, BF16 ones as stored, as the servers hold their blocks
+            try (CausalLm lm = HfCheckpoint.load(model, Bf16Products.EXACT); Registry servers = Registry.connect(registry, token, tls);
                  PeerClient client = new PeerClient(servers, lm, new PeerClient.Config().token(token).tls(tls)
                          .encoding(activations.equals("f32") ? Encoding.F32 : Encoding.BLOCKWISE_INT8))) {
                 long[] ids = client.generate(promptIds[0], maxNewTokens, samplers[0], eosIds, null, null).ids();

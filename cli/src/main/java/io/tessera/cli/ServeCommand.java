@@ -4,6 +4,7 @@ import io.tessera.peers.PeerServer;
 import io.tessera.peers.PeerTls;
 import io.tessera.peers.Registry;
 import io.tessera.peers.TokenAuth;
+import io.tessera.pipeline.Bf16Products;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.HfCheckpoint;
@@ -78,7 +79,8 @@ final class ServeCommand implements Callable<Integer> {
         }
         String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
         PeerTls tls = tlsOptions.tls();
-        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model);
+        // BF16 weights served as stored (Bf16Linear), not converted to F32: half the memory and bytes per step
+        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model, Bf16Products.EXACT);
              Registry announced = registry == null ? null : Registry.connect(registry, token, tls)) {
             PeerServer.Config config = new PeerServer.Config().listen(host, port).advertise(advertise).token(token).tls(tls)
                     .maxCacheBytes(maxCacheMb << 20);

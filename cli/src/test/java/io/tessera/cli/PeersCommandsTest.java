@@ -19,15 +19,15 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import picocli.CommandLine;
 
 /**
  * A registry (tessera registry, or etcd), two tessera serve and tessera generate --registry, in-process, on the tiny
- * GPT-2 fixture.
+ * GPT-2 and BF16 Qwen2 fixtures.
  */
 class PeersCommandsTest {
-    private static final Path FIXTURE = Path.of("../pipeline/src/test/resources/models/gpt2-tiny");
+    private static final Path FIXTURES = Path.of("../pipeline/src/test/resources/models");
 
     @TempDir
     Path dir;
@@ -64,11 +64,12 @@ class PeersCommandsTest {
         }
     }
 
-    @ParameterizedTest(name = "{0} registry")
-    @ValueSource(strings = {"tessera", "etcd"})
-    void generateThroughARegistryAndTwoServersGivesTheLocalIds(String kind) throws Exception {
-        Path model = Files.createDirectories(dir.resolve("gpt2-tiny"));
-        try (Stream<Path> files = Files.list(FIXTURE)) {
+    /** qwen2-tiny-bf16: BF16 weights, which the servers and the client hold as stored, as local generate does. */
+    @ParameterizedTest(name = "{0} registry, {1}")
+    @CsvSource({"tessera, gpt2-tiny", "etcd, gpt2-tiny", "tessera, qwen2-tiny-bf16"})
+    void generateThroughARegistryAndTwoServersGivesTheLocalIds(String kind, String fixture) throws Exception {
+        Path model = Files.createDirectories(dir.resolve(fixture));
+        try (Stream<Path> files = Files.list(FIXTURES.resolve(fixture))) {
             for (Path f : files.toList()) {
                 Files.copy(f, model.resolve(f.getFileName()));
             }

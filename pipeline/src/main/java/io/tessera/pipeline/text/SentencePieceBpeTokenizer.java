@@ -26,17 +26,26 @@ public final class SentencePieceBpeTokenizer extends BpeTokenizer {
         NEVER
     }
 
+    /** The {@code decoder} of the file. */
+    enum Decoder {
+        /** LLaMA's {@code Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0)]}. */
+        BYTE_FALLBACK,
+        /** {@code Metaspace} with {@code prepend_scheme} {@code first} or {@code always}: the first token's ▁ are dropped. */
+        METASPACE,
+        /** {@code Metaspace} with {@code prepend_scheme} {@code never}: every ▁ is a space. */
+        METASPACE_NEVER_PREPENDED
+    }
+
     private final Prepend prepend;
     private final boolean split;
-    private final boolean decodeBytes;
+    private final Decoder decoder;
 
-    /** @param decodeBytes the decoder has ByteFallback: {@code <0xNN>} tokens decode to their byte, else to their text */
-    SentencePieceBpeTokenizer(BpeModel model, AddedTokens added, Prepend prepend, boolean split, boolean decodeBytes,
+    SentencePieceBpeTokenizer(BpeModel model, AddedTokens added, Prepend prepend, boolean split, Decoder decoder,
             Template template) {
         super(model, added, template);
         this.prepend = prepend;
         this.split = split;
-        this.decodeBytes = decodeBytes;
+        this.decoder = decoder;
     }
 
     @Override
@@ -74,11 +83,12 @@ public final class SentencePieceBpeTokenizer extends BpeTokenizer {
 
     /**
      * As Hugging Face's decoders do: LLaMA's sequence fuses the tokens (▁ as spaces, byte tokens as bytes) and strips one
-     * leading space; a Metaspace decoder drops every ▁ of the first token (unless nothing is prepended) and keeps byte
-     * tokens as their text.
+     * leading space; a Metaspace decoder drops every ▁ of the first token (unless its own {@code prepend_scheme}, which
+     * may differ from the pre-tokenizer's, is {@code never}) and keeps byte tokens as their text.
      */
     @Override
     public String decode(int[] ids, boolean skipSpecialTokens) {
+        boolean decodeBytes = decoder == Decoder.BYTE_FALLBACK;
         var bytes = new ByteArrayOutputStream();
         boolean first = true;
         for (int id : ids) {
@@ -94,7 +104,7 @@ public final class SentencePieceBpeTokenizer extends BpeTokenizer {
                 if (token == null) {
                     throw unknownId(id);
                 }
-                boolean dropSpaces = first && !decodeBytes && prepend != Prepend.NEVER;
+                boolean dropSpaces = first && decoder == Decoder.METASPACE;
                 String spaced = token.replace(METASPACE, dropSpaces ? "" : " ");
                 bytes.writeBytes(spaced.getBytes(StandardCharsets.UTF_8));
             }

@@ -58,10 +58,10 @@ public final class TokenizerJson {
             if (!isNull(pre)) {
                 expectNull(root, "normalizer");
             }
-            boolean decodeBytes = sentencePieceDecoderHasByteFallback(root.path("decoder"));
+            SentencePieceBpeTokenizer.Decoder decoder = sentencePieceDecoder(root.path("decoder"));
             // Metaspace splits before every ▁ unless told not to; the normalizer form keeps the text one word
             boolean split = !isNull(pre) && pre.path("split").asBoolean(true);
-            return new SentencePieceBpeTokenizer(bpe, added, prepend, split, decodeBytes, template);
+            return new SentencePieceBpeTokenizer(bpe, added, prepend, split, decoder, template);
         }
 
         private BpeModel model(JsonNode model) {
@@ -230,27 +230,32 @@ public final class TokenizerJson {
         }
 
         private SentencePieceBpeTokenizer.Prepend metaspace(JsonNode pre) {
-            expectType(pre, "pre_tokenizer", "Metaspace");
-            if (!pre.path("replacement").asText().equals(METASPACE)) {
-                throw new IllegalArgumentException(source + ": pre_tokenizer.replacement " + pre.path("replacement") + " is not supported");
-            }
-            String scheme = pre.has("prepend_scheme") ? pre.path("prepend_scheme").asText()
-                    : pre.path("add_prefix_space").asBoolean(true) ? "always" : "never";
-            return switch (scheme) {
+            return switch (metaspaceScheme(pre, "pre_tokenizer")) {
                 case "always" -> SentencePieceBpeTokenizer.Prepend.ALWAYS;
                 case "first" -> SentencePieceBpeTokenizer.Prepend.FIRST;
-                case "never" -> SentencePieceBpeTokenizer.Prepend.NEVER;
-                default -> throw new IllegalArgumentException(source + ": pre_tokenizer.prepend_scheme " + scheme + " is unknown");
+                default -> SentencePieceBpeTokenizer.Prepend.NEVER;
             };
         }
 
-        /**
-         * LLaMA's decoder, {@code Sequence[Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0)]} (true: byte tokens
-         * decode to bytes), or {@code Metaspace} (false: they stay {@code <0xNN>}).
-         */
-        private boolean sentencePieceDecoderHasByteFallback(JsonNode decoder) {
+        /** A Metaspace step's {@code prepend_scheme} ({@code add_prefix_space} in older files), checked; key names the step. */
+        private String metaspaceScheme(JsonNode step, String key) {
+            expectType(step, key, "Metaspace");
+            if (!step.path("replacement").asText().equals(METASPACE)) {
+                throw new IllegalArgumentException(source + ": " + key + ".replacement " + step.path("replacement") + " is not supported");
+            }
+            String scheme = step.has("prepend_scheme") ? step.path("prepend_scheme").asText()
+                    : step.path("add_prefix_space").asBoolean(true) ? "always" : "never";
+            if (!List.of("always", "first", "never").contains(scheme)) {
+                throw new IllegalArgumentException(source + ": " + key + ".prepend_scheme " + scheme + " is unknown");
+            }
+            return scheme;
+        }
+
+        /** LLaMA's decoder sequence, or {@code Metaspace} with its own prepend scheme. */
+        private SentencePieceBpeTokenizer.Decoder sentencePieceDecoder(JsonNode decoder) {
             if ("Metaspace".equals(type(decoder))) {
-                return false;
+                return metaspaceScheme(decoder, "decoder").equals("never") ? SentencePieceBpeTokenizer.Decoder.METASPACE_NEVER_PREPENDED
+                        : SentencePieceBpeTokenizer.Decoder.METASPACE;
             }
             JsonNode steps = decoder.path("decoders");
             boolean llama = "Sequence".equals(type(decoder)) && steps.size() == 4
@@ -262,7 +267,7 @@ public final class TokenizerJson {
                 throw new IllegalArgumentException(source + ": decoder " + decoder + " is not supported"
                         + " (LLaMA's Replace, ByteFallback, Fuse, Strip sequence or Metaspace are)");
             }
-            return true;
+            return SentencePieceBpeTokenizer.Decoder.BYTE_FALLBACK;
         }
 
         private static boolean isReplace(JsonNode step, String pattern, String content) {

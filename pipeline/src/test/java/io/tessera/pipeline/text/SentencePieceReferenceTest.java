@@ -51,11 +51,11 @@ class SentencePieceReferenceTest {
             golden = new ObjectMapper().readTree(in);
         }
         List<String> strings = new ObjectMapper().convertValue(golden.get("strings"), new TypeReference<List<String>>() { });
-        assertEquals(2, golden.get("forms").size());
+        assertEquals(4, golden.get("forms").size());
         for (var form : golden.get("forms").properties()) {
             JsonNode f = form.getValue();
             BpeTokenizer tokenizer = TokenizerJson.load(JsonFiles.write(dir, metaspace(f.get("prepend_scheme").asText(),
-                    f.get("split").asBoolean())));
+                    f.get("split").asBoolean(), f.get("decoder_prepend_scheme").asText())));
             for (int i = 0; i < strings.size(); i++) {
                 String where = form.getKey() + ", string " + i + " " + BpeModel.quote(strings.get(i));
                 int[] ids = ints(f.get("ids").get(i));
@@ -74,13 +74,12 @@ class SentencePieceReferenceTest {
         return values;
     }
 
-    private static Map<String, Object> metaspace(String prependScheme, boolean split) throws Exception {
+    /** Metaspace pre-tokenizer and decoder, each with its own prepend scheme (real files set them alike; HF reads each). */
+    private static Map<String, Object> metaspace(String prependScheme, boolean split, String decoderPrependScheme) throws Exception {
         Map<String, Object> root = trained();
-        Map<String, Object> metaspace = object("type", "Metaspace", "replacement", "\u2581", "prepend_scheme", prependScheme,
-                "split", split);
         root.put("normalizer", null);
-        root.put("pre_tokenizer", metaspace);
-        root.put("decoder", metaspace);
+        root.put("pre_tokenizer", object("type", "Metaspace", "replacement", "\u2581", "prepend_scheme", prependScheme, "split", split));
+        root.put("decoder", object("type", "Metaspace", "replacement", "\u2581", "prepend_scheme", decoderPrependScheme, "split", split));
         return root;
     }
 
