@@ -309,33 +309,40 @@ def jmh_seconds(entry, spec):
     raise ValueError(f"unknown JMH unit {unit} in {entry['benchmark']}")
 
 
+def samples(metric):
+    """A JMH metric's per-iteration values, every fork's in order."""
+    return [x for fork in (metric or {}).get("rawData") or [] for x in fork]
+
+
 def iteration_seconds(entry):
     """Seconds per op of each measurement iteration, in order (time units only), or []."""
     pm = entry["primaryMetric"]
     scale = TIME_UNITS.get(pm["scoreUnit"])
-    return [x * scale for fork in pm.get("rawData") or [] for x in fork] if scale else []
+    return [x * scale for x in samples(pm)] if scale else []
+
+
+def read_rates_around(entry):
+    """The machine's read rate around each measurement iteration, in bytes/s: the higher of the 1 GiB sums just before
+    and just after it (ReadBandwidthAround in jmh/); [] where the benchmark did not measure them."""
+    secondary = entry.get("secondaryMetrics", {})
+    before, after = (samples(secondary.get(f"readBytesPerSecond{w}")) for w in ("Before", "After"))
+    return [max(b, a) for b, a in zip(before, after)]
 
 
 def read_rate_around(entry, spec):
-    """How the row read against the machine's read rate measured just before and after each of its iterations
-    (ReadBandwidthAround in jmh/): the median over iterations of (bytes / the higher of the two rates) / the iteration's
-    time, and the lowest and highest of those rates, in bytes/s; None where the benchmark did not measure them."""
-    secondary = entry.get("secondaryMetrics", {})
-    before, after = (secondary.get(f"readBytesPerSecond{w}") for w in ("Before", "After"))
-    times = iteration_seconds(entry)
-    if not before or not after or not times:
-        return None
-    rates = [max(b, a) for b, a in zip((x for f in before["rawData"] for x in f), (x for f in after["rawData"] for x in f))]
-    if len(rates) != len(times) or min(rates) <= 0:
+    """How the row read against the read rate around each of its iterations: the median over iterations of (bytes /
+    that rate) / the iteration's time, and the lowest and highest of those rates; None where they were not measured."""
+    rates, times = read_rates_around(entry), iteration_seconds(entry)
+    if not rates or len(rates) != len(times) or min(rates) <= 0:
         return None
     return statistics.median(spec["bytes"] / r / t for r, t in zip(rates, times)), min(rates), max(rates)
 
 
 def best(metric, higher):
-    samples = [x for fork in metric.get("rawData") or [] for x in fork]
-    if not samples:
+    values = samples(metric)
+    if not values:
         return metric["score"]
-    return max(samples) if higher else min(samples)
+    return max(values) if higher else min(values)
 
 
 def rel_error(metric):
@@ -482,9 +489,7 @@ def main():
     # ceilings measured in this run
     bw, bw_from = best_bandwidth(COPY_ROWS, "copy")
     rd, rd_from = best_bandwidth(READ_ROWS, "read")
-    around = max((x for e in jmh.values() for w in ("Before", "After")
-                  for fork in e.get("secondaryMetrics", {}).get(f"readBytesPerSecond{w}", {}).get("rawData") or [] for x in fork),
-                 default=0)
+    around = max((r for e in jmh.values() for r in read_rates_around(e)), default=0)
     if around > (rd or 0):  # the same 1 GiB sum, run next to the decode benchmarks' iterations: R is the best of all of them
         rd, rd_from = around, "Tessera's 1 GiB sum measured around a decode benchmark's iterations (ReadBandwidthAround)"
     ceilings = {"copy": bw, "read": rd}

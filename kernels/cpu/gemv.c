@@ -44,6 +44,11 @@ typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 #define SHORT_ROW_PREFETCH_BYTES 1024
 #define GEMV_K_SPLITS 8 /* input-major: the rows of W in this many chunks, each summed into its own partial y */
 
+/* The prefetch of an f32 row read one at a time, at element i of W; nothing for bf16. */
+static inline void prefetch_short_row(const void *w, int64_t i, int bf16) {
+    if (!bf16) PREFETCH_W((const char *)((const float *)w + i) + SHORT_ROW_PREFETCH_BYTES);
+}
+
 static inline ts_vec load(const float *p) {
     ts_vec v;
     memcpy(&v, p, sizeof v);
@@ -186,7 +191,7 @@ static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, i
     }
 #endif
     for (; i + 4 * TS_LANES <= k; i += 4 * TS_LANES) {
-        if (!bf16) PREFETCH_W((const char *)((const float *)job->w + w0 + i) + SHORT_ROW_PREFETCH_BYTES);
+        prefetch_short_row(job->w, w0 + i, bf16);
         for (int t = 0; t < 4; t++) acc[t] += load(job->x + i + t * TS_LANES) * load_w(job->w, w0 + i + t * TS_LANES, bf16);
     }
     for (; i + TS_LANES <= k; i += TS_LANES) acc[0] += load(job->x + i) * load_w(job->w, w0 + i, bf16);
@@ -232,7 +237,7 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
             const int64_t w0 = i * ldw;
             int64_t c = 0;
             for (; c < nv; c += TS_LANES) {
-                if (!bf16) PREFETCH_W((const char *)((const float *)job->w + w0 + c) + SHORT_ROW_PREFETCH_BYTES);
+                prefetch_short_row(job->w, w0 + c, bf16);
                 store(partial + c, load(partial + c) + a * load_w(job->w, w0 + c, bf16));
             }
             for (; c < n; c++) partial[c] += a * scalar_w(job->w, w0 + c, bf16);

@@ -54,7 +54,8 @@ public final class TokenizerJson {
                 return new ByteLevelBpeTokenizer(bpe, added, normalization(root.path("normalizer")), splits(pre),
                         byteLevel.path("add_prefix_space").asBoolean(false), byteLevel.path("use_regex").asBoolean(true), template);
             }
-            SentencePieceBpeTokenizer.Prepend prepend = isNull(pre) ? prependNormalizer(root.path("normalizer")) : metaspace(pre);
+            SentencePieceBpeTokenizer.Prepend prepend = isNull(pre) ? prependNormalizer(root.path("normalizer"))
+                    : metaspace(pre, "pre_tokenizer");
             if (!isNull(pre)) {
                 expectNull(root, "normalizer");
             }
@@ -229,33 +230,27 @@ public final class TokenizerJson {
             return SentencePieceBpeTokenizer.Prepend.EVERY_PIECE;
         }
 
-        private SentencePieceBpeTokenizer.Prepend metaspace(JsonNode pre) {
-            return switch (metaspaceScheme(pre, "pre_tokenizer")) {
-                case "always" -> SentencePieceBpeTokenizer.Prepend.ALWAYS;
-                case "first" -> SentencePieceBpeTokenizer.Prepend.FIRST;
-                default -> SentencePieceBpeTokenizer.Prepend.NEVER;
-            };
-        }
-
         /** A Metaspace step's {@code prepend_scheme} ({@code add_prefix_space} in older files), checked; key names the step. */
-        private String metaspaceScheme(JsonNode step, String key) {
+        private SentencePieceBpeTokenizer.Prepend metaspace(JsonNode step, String key) {
             expectType(step, key, "Metaspace");
             if (!step.path("replacement").asText().equals(METASPACE)) {
                 throw new IllegalArgumentException(source + ": " + key + ".replacement " + step.path("replacement") + " is not supported");
             }
             String scheme = step.has("prepend_scheme") ? step.path("prepend_scheme").asText()
                     : step.path("add_prefix_space").asBoolean(true) ? "always" : "never";
-            if (!List.of("always", "first", "never").contains(scheme)) {
-                throw new IllegalArgumentException(source + ": " + key + ".prepend_scheme " + scheme + " is unknown");
-            }
-            return scheme;
+            return switch (scheme) {
+                case "always" -> SentencePieceBpeTokenizer.Prepend.ALWAYS;
+                case "first" -> SentencePieceBpeTokenizer.Prepend.FIRST;
+                case "never" -> SentencePieceBpeTokenizer.Prepend.NEVER;
+                default -> throw new IllegalArgumentException(source + ": " + key + ".prepend_scheme " + scheme + " is unknown");
+            };
         }
 
         /** LLaMA's decoder sequence, or {@code Metaspace} with its own prepend scheme. */
         private SentencePieceBpeTokenizer.Decoder sentencePieceDecoder(JsonNode decoder) {
             if ("Metaspace".equals(type(decoder))) {
-                return metaspaceScheme(decoder, "decoder").equals("never") ? SentencePieceBpeTokenizer.Decoder.METASPACE_NEVER_PREPENDED
-                        : SentencePieceBpeTokenizer.Decoder.METASPACE;
+                return metaspace(decoder, "decoder") == SentencePieceBpeTokenizer.Prepend.NEVER
+                        ? SentencePieceBpeTokenizer.Decoder.METASPACE_NEVER_PREPENDED : SentencePieceBpeTokenizer.Decoder.METASPACE;
             }
             JsonNode steps = decoder.path("decoders");
             boolean llama = "Sequence".equals(type(decoder)) && steps.size() == 4
