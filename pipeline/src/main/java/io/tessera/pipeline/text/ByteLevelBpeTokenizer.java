@@ -2,7 +2,6 @@ package io.tessera.pipeline.text;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.text.Normalizer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -10,11 +9,11 @@ import java.util.regex.Pattern;
 import java.util.stream.IntStream;
 
 /**
- * Byte-level BPE, GPT-2's and its descendants' (Qwen2's, LLaMA-3's): the text between added tokens is normalized
- * (Qwen2: NFC), split by each pre-tokenization pattern in turn (GPT-2's own, or a {@code Split} regex such as Qwen2's),
- * each piece's UTF-8 bytes are written as {@link ByteLevel} characters and merged by rank. Decoding maps the characters
- * back to bytes, so it is lossless for any text (the bytes of a Java string are always valid UTF-8, unpaired surrogates
- * aside).
+ * Byte-level BPE, GPT-2's and its descendants' (Qwen2's, LLaMA-3's): the text between added tokens, normalized by
+ * {@link AddedTokens} (Qwen2: NFC), is split by each pre-tokenization pattern in turn (GPT-2's own, or a {@code Split}
+ * regex such as Qwen2's), each piece's UTF-8 bytes are written as {@link ByteLevel} characters and merged by rank.
+ * Decoding maps the characters back to bytes, so it is lossless for any text (the bytes of a Java string are always
+ * valid UTF-8, unpaired surrogates aside).
  */
 public final class ByteLevelBpeTokenizer extends BpeTokenizer {
     /**
@@ -23,22 +22,19 @@ public final class ByteLevelBpeTokenizer extends BpeTokenizer {
      */
     static final Pattern PRE_TOKENIZER = splitPattern("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
 
-    private final Normalizer.Form normalization;
     private final List<Pattern> splits;
     private final boolean addPrefixSpace;
     private final boolean useRegex;
 
     /**
-     * @param normalization  the Unicode normalization of the text between added tokens, or null for none
      * @param splits         the patterns that cut the text into pieces before ByteLevel, in order; each match is a piece,
      *                       and so is the text between two matches (a {@code Split} with behaviour {@code Isolated})
      * @param addPrefixSpace ByteLevel's option: a space before every piece that does not start with one
      * @param useRegex       ByteLevel's option: then cut every piece by GPT-2's pattern
      */
-    ByteLevelBpeTokenizer(BpeModel model, AddedTokens added, Normalizer.Form normalization, List<Pattern> splits,
-            boolean addPrefixSpace, boolean useRegex, Template template) {
+    ByteLevelBpeTokenizer(BpeModel model, AddedTokens added, List<Pattern> splits, boolean addPrefixSpace, boolean useRegex,
+            Template template) {
         super(model, added, template);
-        this.normalization = normalization;
         this.splits = List.copyOf(splits);
         this.addPrefixSpace = addPrefixSpace;
         this.useRegex = useRegex;
@@ -57,8 +53,7 @@ public final class ByteLevelBpeTokenizer extends BpeTokenizer {
                 ids.add(piece.id());
                 continue;
             }
-            String s = normalization == null ? piece.text() : Normalizer.normalize(piece.text(), normalization);
-            for (String word : preTokenize(s)) {
+            for (String word : preTokenize(piece.text())) {
                 for (int id : model.tokenize(ByteLevel.encode(word.getBytes(StandardCharsets.UTF_8)))) {
                     ids.add(id);
                 }
@@ -105,6 +100,11 @@ public final class ByteLevelBpeTokenizer extends BpeTokenizer {
         }
     }
 
+    /**
+     * As Hugging Face's ByteLevel decoder: every token's characters are read as bytes, an added token's too when all its
+     * characters are {@link ByteLevel} ones ({@code Ångstr} gives the lone byte 0xC5 and so U+FFFD); an added token with
+     * any other character is written as its UTF-8.
+     */
     @Override
     public String decode(int[] ids, boolean skipSpecialTokens) {
         var bytes = new ByteArrayOutputStream();
@@ -112,7 +112,8 @@ public final class ByteLevelBpeTokenizer extends BpeTokenizer {
             AddedTokens.Token t = added.byId(id);
             if (t != null) {
                 if (!(skipSpecialTokens && t.special())) {
-                    bytes.writeBytes(t.content().getBytes(StandardCharsets.UTF_8));
+                    byte[] b = byteLevelBytes(t.content());
+                    bytes.writeBytes(b != null ? b : t.content().getBytes(StandardCharsets.UTF_8));
                 }
                 continue;
             }
@@ -120,14 +121,25 @@ public final class ByteLevelBpeTokenizer extends BpeTokenizer {
             if (token == null) {
                 throw unknownId(id);
             }
-            for (int i = 0; i < token.length(); i++) {
-                int b = ByteLevel.decode(token.charAt(i));
-                if (b < 0) {
-                    throw new IllegalArgumentException("token " + id + " " + BpeModel.quote(token) + " is not a byte-level token");
-                }
-                bytes.write(b);
+            byte[] b = byteLevelBytes(token);
+            if (b == null) {
+                throw new IllegalArgumentException("token " + id + " " + BpeModel.quote(token) + " is not a byte-level token");
             }
+            bytes.writeBytes(b);
         }
         return bytes.toString(StandardCharsets.UTF_8);
+    }
+
+    /** The bytes {@code token}'s characters stand for, or null if one of them is not a {@link ByteLevel} character. */
+    private static byte[] byteLevelBytes(String token) {
+        byte[] bytes = new byte[token.length()];
+        for (int i = 0; i < token.length(); i++) {
+            int b = ByteLevel.decode(token.charAt(i));
+            if (b < 0) {
+                return null;
+            }
+            bytes[i] = (byte) b;
+        }
+        return bytes;
     }
 }

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 
 /**
  * Reads GPT-2's original vocabulary files: {@code encoder.json} (token -> id) and {@code vocab.bpe} (merges by rank), the
@@ -44,7 +45,8 @@ public final class Gpt2VocabFiles {
         }
         BpeModel model = new BpeModel(vocab, merges, false, null, false, false, encoderJson + " + " + vocabBpe);
         Integer eot = vocab.get(END_OF_TEXT);
-        AddedTokens added = eot == null ? AddedTokens.NONE : new AddedTokens(List.of(new AddedTokens.Token(END_OF_TEXT, eot, true)));
-        return new ByteLevelBpeTokenizer(model, added, null, List.of(), false, true, Template.NONE);
+        AddedTokens added = eot == null ? AddedTokens.NONE
+                : new AddedTokens(List.of(new AddedTokens.Token(END_OF_TEXT, eot, true, false)), UnaryOperator.identity());
+        return new ByteLevelBpeTokenizer(model, added, List.of(), false, true, Template.NONE);
     }
 }

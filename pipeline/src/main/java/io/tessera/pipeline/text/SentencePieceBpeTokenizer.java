@@ -15,10 +15,11 @@ import java.util.stream.IntStream;
 public final class SentencePieceBpeTokenizer extends BpeTokenizer {
     static final String METASPACE = "\u2581";
 
-    /** When a {@code ▁} is prepended to a piece of text between added tokens. */
+    /**
+     * When the Metaspace pre-tokenizer prepends a {@code ▁} to a piece of text between added tokens ({@code NEVER} with
+     * LLaMA's {@code Prepend} normalizer, which {@link AddedTokens} has applied already).
+     */
     enum Prepend {
-        /** The {@code Prepend} normalizer: to every non-empty piece. */
-        EVERY_PIECE,
         /** Metaspace {@code always}: to every piece not already starting with {@code ▁}. */
         ALWAYS,
         /** Metaspace {@code first}: only to the piece at the start of the text. */
@@ -60,7 +61,6 @@ public final class SentencePieceBpeTokenizer extends BpeTokenizer {
             }
             String word = piece.text().replace(" ", METASPACE);
             boolean prepended = switch (prepend) {
-                case EVERY_PIECE -> true;
                 case ALWAYS -> !word.startsWith(METASPACE);
                 case FIRST -> p == 0 && !word.startsWith(METASPACE);
                 case NEVER -> false;

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.UnaryOperator;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
@@ -45,24 +46,25 @@ public final class TokenizerJson {
         BpeTokenizer read(JsonNode root) {
             JsonNode model = root.path("model");
             BpeModel bpe = model(model);
-            AddedTokens added = addedTokens(root.path("added_tokens"));
+            JsonNode addedTokens = root.path("added_tokens");
             Template template = template(root.path("post_processor"));
             JsonNode pre = root.path("pre_tokenizer");
             JsonNode byteLevel = byteLevelStep(pre);
             if (byteLevel != null) {
                 expectType(root.path("decoder"), "decoder", "ByteLevel");
-                return new ByteLevelBpeTokenizer(bpe, added, normalization(root.path("normalizer")), splits(pre),
-                        byteLevel.path("add_prefix_space").asBoolean(false), byteLevel.path("use_regex").asBoolean(true), template);
-            }
-            SentencePieceBpeTokenizer.Prepend prepend = isNull(pre) ? prependNormalizer(root.path("normalizer"))
-                    : metaspace(pre, "pre_tokenizer");
-            if (!isNull(pre)) {
-                expectNull(root, "normalizer");
+                AddedTokens added = addedTokens(addedTokens, normalization(root.path("normalizer")));
+                return new ByteLevelBpeTokenizer(bpe, added, splits(pre), byteLevel.path("add_prefix_space").asBoolean(false),
+                        byteLevel.path("use_regex").asBoolean(true), template);
             }
             SentencePieceBpeTokenizer.Decoder decoder = sentencePieceDecoder(root.path("decoder"));
-            // Metaspace splits before every ▁ unless told not to; the normalizer form keeps the text one word
-            boolean split = !isNull(pre) && pre.path("split").asBoolean(true);
-            return new SentencePieceBpeTokenizer(bpe, added, prepend, split, decoder, template);
+            if (isNull(pre)) {
+                AddedTokens added = addedTokens(addedTokens, prependNormalizer(root.path("normalizer")));
+                return new SentencePieceBpeTokenizer(bpe, added, SentencePieceBpeTokenizer.Prepend.NEVER, false, decoder, template);
+            }
+            expectNull(root, "normalizer");
+            // Metaspace splits before every ▁ unless told not to
+            return new SentencePieceBpeTokenizer(bpe, addedTokens(addedTokens, UnaryOperator.identity()), metaspace(pre, "pre_tokenizer"),
+                    pre.path("split").asBoolean(true), decoder, template);
         }
 
         private BpeModel model(JsonNode model) {
@@ -102,7 +104,8 @@ public final class TokenizerJson {
             return pair;
         }
 
-        private AddedTokens addedTokens(JsonNode list) {
+        /** The {@code added_tokens}; {@code normalizer} is the file's, which the {@code normalized} ones are matched after. */
+        private AddedTokens addedTokens(JsonNode list, UnaryOperator<String> normalizer) {
             List<AddedTokens.Token> tokens = new ArrayList<>();
             for (JsonNode t : list) {
                 for (String flag : List.of("single_word", "lstrip", "rstrip")) {
@@ -111,9 +114,10 @@ public final class TokenizerJson {
                                 + ", which is not supported");
                     }
                 }
-                tokens.add(new AddedTokens.Token(t.path("content").asText(), t.path("id").asInt(), t.path("special").asBoolean(false)));
+                tokens.add(new AddedTokens.Token(t.path("content").asText(), t.path("id").asInt(), t.path("special").asBoolean(false),
+                        t.path("normalized").asBoolean(!t.path("special").asBoolean(false))));
             }
-            return new AddedTokens(tokens);
+            return new AddedTokens(tokens, normalizer);
         }
 
         /**
@@ -202,12 +206,12 @@ public final class TokenizerJson {
         }
 
         /** A byte-level tokenizer's normalizer: none, or one Unicode normalization form (Qwen2's NFC). */
-        private Normalizer.Form normalization(JsonNode normalizer) {
+        private UnaryOperator<String> normalization(JsonNode normalizer) {
             if (isNull(normalizer)) {
-                return null;
+                return UnaryOperator.identity();
             }
             String kind = type(normalizer);
-            return switch (kind == null ? "" : kind) {
+            Normalizer.Form form = switch (kind == null ? "" : kind) {
                 case "NFC" -> Normalizer.Form.NFC;
                 case "NFD" -> Normalizer.Form.NFD;
                 case "NFKC" -> Normalizer.Form.NFKC;
@@ -215,10 +219,11 @@ public final class TokenizerJson {
                 default -> throw new IllegalArgumentException(source + ": normalizer " + normalizer.path("type")
                         + " is not supported with a ByteLevel pre-tokenizer (none, NFC, NFD, NFKC and NFKD are)");
             };
+            return s -> Normalizer.normalize(s, form);
         }
 
-        /** LLaMA's normalizer: {@code Sequence[Prepend("▁"), Replace(" ", "▁")]}. */
-        private SentencePieceBpeTokenizer.Prepend prependNormalizer(JsonNode normalizer) {
+        /** LLaMA's normalizer: {@code Sequence[Prepend("▁"), Replace(" ", "▁")]}; Prepend leaves empty text empty. */
+        private UnaryOperator<String> prependNormalizer(JsonNode normalizer) {
             JsonNode steps = normalizer.path("normalizers");
             boolean llama = "Sequence".equals(type(normalizer)) && steps.size() == 2
                     && "Prepend".equals(type(steps.get(0))) && steps.get(0).path("prepend").asText().equals(METASPACE)
@@ -227,7 +232,7 @@ public final class TokenizerJson {
                 throw new IllegalArgumentException(source + ": normalizer " + normalizer + " is not supported (GPT-2's ByteLevel or"
                         + " LLaMA's Prepend + Replace normalizer or Metaspace pre-tokenizer are)");
             }
-            return SentencePieceBpeTokenizer.Prepend.EVERY_PIECE;
+            return s -> s.isEmpty() ? s : METASPACE + s.replace(" ", METASPACE);
         }
 
         /** A Metaspace step's {@code prepend_scheme} ({@code add_prefix_space} in older files), checked; key names the step. */
