@@ -240,27 +240,30 @@ static inline __attribute__((always_inline)) void finish(int R, vec acc[][VECS],
     if (count != NR) add_or_store(&sums[0][0], R, y, ldy, count, first);
 }
 
+/* One input q of a row tile: acc[R][VECS] += x[0 .. R)[q] * packed[q][0 .. NR). */
+static inline __attribute__((always_inline)) void tile_step(int R, vec acc[][VECS], const float *x, int64_t ldx,
+                                                              const float *packed, int q) {
+    vec wv[VECS];
+    _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) wv[j] = load(packed + q * NR + j * LANES);
+    _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {
+        const vec xb = splat(x[i * ldx + q]);
+        _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) acc[i][j] += xb * wv[j];
+    }
+}
+
 /* y[0 .. R)[0 .. count) (+)= x[0 .. R)[0 .. kc) packed^T, added to y unless `first`. Each block's sums start from 0 and
  * are added to y at the end (k summed in blocks of KC is more accurate than one long chain: 9e-6 against 8e-5 at k =
  * 5632). */
 #define PANEL_TILE(R, NAME)                                                                                         \
     static void tile_##NAME(const void *xs, int64_t ldx, const void *packs, int kc, float *y, int64_t ldy, int count,   \
                             int first) {                                                                            \
-        const float *x = xs, *packed = packs;                                                                       \
         vec acc[R][VECS];                                                                                           \
         _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                                       \
             _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) {                                                \
                 acc[i][j] = (vec){0};                                                                               \
             }                                                                                                       \
         }                                                                                                           \
-        for (int q = 0; q < kc; q++) {                                                                              \
-            vec wv[VECS];                                                                                           \
-            _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) wv[j] = load(packed + q * NR + j * LANES);       \
-            _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {                                                   \
-                const vec xb = splat(x[i * ldx + q]);                                                               \
-                _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) acc[i][j] += xb * wv[j];                     \
-            }                                                                                                       \
-        }                                                                                                           \
+        for (int q = 0; q < kc; q++) tile_step(R, acc, xs, ldx, packs, q);                                          \
         finish(R, acc, y, ldy, count, first);                                                                       \
     }
 
@@ -355,6 +358,41 @@ int TS_FN(ts_bf16_dot_enabled)(int *on) {
     return TS_OK;
 }
 
+#if LANES == 16
+/* The first full row tile of a block of an input-major W, which packs the block as it goes: each step loads its NR
+ * weights from W itself and stores them to `packed` for the other tiles, so that its FMAs hide the copy (pack_block
+ * alone, before the tiles, was 5% of a GPT-2 prefill; this made GPT-2's four products at 128 rows 2-3% faster, C
+ * harness). Whole panels only (count NR). An output-major W stays with pack_block: its transposes, done 16 inputs
+ * ahead inside this tile, made TinyLlama's products 2% slower. */
+static void tile_packing(const float *x, int64_t ldx, const weight *w, int64_t n0, int64_t k0, int kc, float *packed,
+                         float *y, int64_t ldy, int first) {
+    vec acc[MR][VECS];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < VECS; j++) acc[i][j] = (vec){0};
+    for (int q = 0; q < kc; q++) {
+        const int64_t from = (k0 + q) * w->ld + n0;
+        for (int j = 0; j < VECS; j++) _mm512_store_ps(packed + q * NR + j * 16, weight_load16(w, from + j * 16));
+        tile_step(MR, acc, x, ldx, packed, q);
+    }
+    finish(MR, acc, y, ldy, NR, first);
+}
+#endif
+
+/* A block's W to be packed by the first row tile (tile_packing), where it can: F32 tiles, a whole panel, AVX-512. */
+typedef struct {
+    const weight *w;
+    int64_t n0, k0;
+} packing_job;
+
+static int can_pack_in_tile(const row_tiles *t, const weight *w, int64_t m, int count) {
+#if LANES == 16
+    return t == &f32_tiles && !w->pairs && w->input_major && m >= MR && count == NR;
+#else
+    (void)t, (void)w, (void)m, (void)count;
+    return 0;
+#endif
+}
+
 /* Where a block of W lies: `runs` runs of `bytes` bytes, `stride` bytes apart (an input-major W: one run per input; an
  * output-major one: one per channel). */
 typedef struct {
@@ -378,14 +416,22 @@ static void prefetch_part(const w_block *b, int64_t part, int64_t parts) {
 /* Every row of x (elements of t->x_size bytes) against one packed block; meanwhile, a share of the next block per row
  * tile is fetched, so that packing it does not wait for memory (W is read from memory once per call, and its packing
  * took 10% of a GPT-2 prefill against 58% in the tiles when it waited). */
-static void block_rows(const row_tiles *t, int64_t m, const void *x, int64_t ldx, const void *packed, int kc, float *y,
-                       int64_t ldy, int count, int first, const w_block *next) {
+static void block_rows(const row_tiles *t, int64_t m, const void *x, int64_t ldx, void *packed, int kc, float *y,
+                       int64_t ldy, int count, int first, const w_block *next, const packing_job *job) {
     const int64_t tiles = m / MR + (m % MR != 0);
     const char *rows = x;
     const int64_t row_bytes = ldx * t->x_size;
     int64_t r0 = 0;
     for (int64_t i = 0; r0 + MR <= m; r0 += MR, i++) {
         if (next) prefetch_part(next, i, tiles);
+#if LANES == 16
+        if (job && r0 == 0) {
+            tile_packing(x, ldx, job->w, job->n0, job->k0, kc, packed, y, ldy, first);
+            continue;
+        }
+#else
+        (void)job; /* can_pack_in_tile never gives one */
+#endif
         t->full(rows + r0 * row_bytes, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
     }
     if (next && r0 < m) prefetch_part(next, tiles - 1, tiles);
@@ -420,8 +466,10 @@ static int panels(const row_tiles *t, int64_t m, int64_t n, int64_t k, const voi
                 for (int64_t i = 0; i < m; i++) memset(y + i * ldy + p * NR, 0, (size_t)count * sizeof(float));
             for (int64_t k0 = 0; k0 < k; k0 += block) {
                 const int kc = block_length(k, k0, block);
+                const packing_job job = {w, p * NR, k0};
+                const int in_tile = can_pack_in_tile(t, w, m, count);
                 if (w->pairs) pack_pairs(w, p * NR, count, k0, kc, packed);
-                else pack_block(w, p * NR, count, k0, kc, packed);
+                else if (!in_tile) pack_block(w, p * NR, count, k0, kc, packed);
                 /* the next block of this panel, else the first of the next panel (this thread's next, under the
                  * static schedule, unless this is its last) */
                 w_block next;
@@ -432,7 +480,7 @@ static int panels(const row_tiles *t, int64_t m, int64_t n, int64_t k, const voi
                     next = block_of(w, (p + 1) * NR, block_length(n, (p + 1) * NR, NR), 0, block_length(k, 0, block));
                 }
                 block_rows(t, m, (const char *)x + k0 * t->x_size, ldx, packed, kc, y + p * NR, ldy, count, k0 == 0,
-                           has_next ? &next : NULL);
+                           has_next ? &next : NULL, in_tile ? &job : NULL);
             }
         }
         free(packed);
