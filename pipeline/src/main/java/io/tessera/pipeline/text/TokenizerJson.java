@@ -108,14 +108,10 @@ public final class TokenizerJson {
         private AddedTokens addedTokens(JsonNode list, UnaryOperator<String> normalizer) {
             List<AddedTokens.Token> tokens = new ArrayList<>();
             for (JsonNode t : list) {
-                for (String flag : List.of("single_word", "lstrip", "rstrip")) {
-                    if (t.path(flag).asBoolean(false)) {
-                        throw new IllegalArgumentException(source + ": added token " + t.path("content") + " sets " + flag
-                                + ", which is not supported");
-                    }
-                }
-                tokens.add(new AddedTokens.Token(t.path("content").asText(), t.path("id").asInt(), t.path("special").asBoolean(false),
-                        t.path("normalized").asBoolean(!t.path("special").asBoolean(false))));
+                boolean special = t.path("special").asBoolean(false);
+                tokens.add(new AddedTokens.Token(t.path("content").asText(), t.path("id").asInt(), special,
+                        t.path("normalized").asBoolean(!special), t.path("single_word").asBoolean(false), t.path("lstrip").asBoolean(false),
+                        t.path("rstrip").asBoolean(false)));
             }
             return new AddedTokens(tokens, normalizer);
         }

@@ -19,8 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Tokenizer forms where Hugging Face's JavaScript tokenizers (the reference of the other tests) differ from the Rust
  * original, against golden ids and texts from Rust's (made by src/test/python/make_tokenizer_golden.py, whose comment
- * lists the forms): Metaspace pre-tokenizers and decoders, and added tokens marked {@code normalized}, with LLaMA's
- * normalizer and with NFC.
+ * lists the forms): Metaspace pre-tokenizers and decoders, and added tokens marked {@code normalized} (with LLaMA's
+ * normalizer and with NFC) or with {@code single_word}, {@code lstrip} and {@code rstrip}.
  */
 class RustTokenizersGoldenTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -43,15 +43,20 @@ class RustTokenizersGoldenTest {
         assertFormsMatch("first", "always-split", "first-decoder-never", "never-decoder-always");
     }
 
+    /** Added tokens marked normalized, and with single_word, lstrip and rstrip, in both kinds of tokenizer. */
     @Test
-    void normalizedAddedTokensAreMatchedInTheNormalizedText() throws Exception {
-        assertFormsMatch("llama2-normalized-added-tokens", "first-normalized-added-tokens", "gpt2-nfc-normalized-added-tokens");
+    void addedTokensMatchAsInRust() throws Exception {
+        assertFormsMatch("llama2-added-tokens", "first-added-tokens", "gpt2-nfc-added-tokens");
         // a normalized token takes the ▁ LLaMA's normalizer put before it (decoding does not give the space back, as in
         // Hugging Face's); one glued to a word is not matched at all
-        BpeTokenizer llama = load(golden.get("forms").get("llama2-normalized-added-tokens"));
+        BpeTokenizer llama = load(golden.get("forms").get("llama2-added-tokens"));
         assertArrayEquals(new int[] {1200}, llama.encode("<pad>"));
         assertEquals(1200, llama.encode("a <pad>")[1]);
         assertNotEquals(1200, llama.encode("a<pad>")[1]);
+        // lstrip takes the spaces before [MASK], rstrip those after <|assistant|>; a single_word token inside a word is text
+        assertArrayEquals(llama.encode("x[MASK]<|assistant|>y"), llama.encode("x  [MASK]<|assistant|> \ty"));
+        assertEquals(1208, llama.encode("a Zqxj")[1]);
+        assertNotEquals(1208, llama.encode("aZqxj")[1]);
     }
 
     private void assertFormsMatch(String... names) throws Exception {
