@@ -240,15 +240,21 @@ static inline __attribute__((always_inline)) void finish(int R, vec acc[][VECS],
     if (count != NR) add_or_store(&sums[0][0], R, y, ldy, count, first);
 }
 
-/* One input q of a row tile: acc[R][VECS] += x[0 .. R)[q] * packed[q][0 .. NR). */
-static inline __attribute__((always_inline)) void tile_step(int R, vec acc[][VECS], const float *x, int64_t ldx,
-                                                              const float *packed, int q) {
-    vec wv[VECS];
-    _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) wv[j] = load(packed + q * NR + j * LANES);
+/* One input q of a row tile: acc[R][VECS] += x[0 .. R)[q] * wv, the NR weights of input q. */
+static inline __attribute__((always_inline)) void tile_fma(int R, vec acc[][VECS], const float *x, int64_t ldx, int q,
+                                                             const vec wv[VECS]) {
     _Pragma("GCC unroll 8") for (int i = 0; i < R; i++) {
         const vec xb = splat(x[i * ldx + q]);
         _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) acc[i][j] += xb * wv[j];
     }
+}
+
+/* tile_fma with input q's weights from packed[q][0 .. NR). */
+static inline __attribute__((always_inline)) void tile_step(int R, vec acc[][VECS], const float *x, int64_t ldx,
+                                                              const float *packed, int q) {
+    vec wv[VECS];
+    _Pragma("GCC unroll 3") for (int j = 0; j < VECS; j++) wv[j] = load(packed + q * NR + j * LANES);
+    tile_fma(R, acc, x, ldx, q, wv);
 }
 
 /* y[0 .. R)[0 .. count) (+)= x[0 .. R)[0 .. kc) packed^T, added to y unless `first`. Each block's sums start from 0 and
@@ -358,41 +364,6 @@ int TS_FN(ts_bf16_dot_enabled)(int *on) {
     return TS_OK;
 }
 
-#if LANES == 16
-/* The first full row tile of a block of an input-major W, which packs the block as it goes: each step loads its NR
- * weights from W itself and stores them to `packed` for the other tiles, so that its FMAs hide the copy (pack_block
- * alone, before the tiles, was 5% of a GPT-2 prefill; this made GPT-2's four products at 128 rows 2-3% faster, C
- * harness). Whole panels only (count NR). An output-major W stays with pack_block: its transposes, done 16 inputs
- * ahead inside this tile, made TinyLlama's products 2% slower. */
-static void tile_packing(const float *x, int64_t ldx, const weight *w, int64_t n0, int64_t k0, int kc, float *packed,
-                         float *y, int64_t ldy, int first) {
-    vec acc[MR][VECS];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < VECS; j++) acc[i][j] = (vec){0};
-    for (int q = 0; q < kc; q++) {
-        const int64_t from = (k0 + q) * w->ld + n0;
-        for (int j = 0; j < VECS; j++) _mm512_store_ps(packed + q * NR + j * 16, weight_load16(w, from + j * 16));
-        tile_step(MR, acc, x, ldx, packed, q);
-    }
-    finish(MR, acc, y, ldy, NR, first);
-}
-#endif
-
-/* A block's W to be packed by the first row tile (tile_packing), where it can: F32 tiles, a whole panel, AVX-512. */
-typedef struct {
-    const weight *w;
-    int64_t n0, k0;
-} packing_job;
-
-static int can_pack_in_tile(const row_tiles *t, const weight *w, int64_t m, int count) {
-#if LANES == 16
-    return t == &f32_tiles && !w->pairs && w->input_major && m >= MR && count == NR;
-#else
-    (void)t, (void)w, (void)m, (void)count;
-    return 0;
-#endif
-}
-
 /* Where a block of W lies: `runs` runs of `bytes` bytes, `stride` bytes apart (an input-major W: one run per input; an
  * output-major one: one per channel). */
 typedef struct {
@@ -413,6 +384,48 @@ static void prefetch_part(const w_block *b, int64_t part, int64_t parts) {
         for (int c = 0; c < b->bytes; c += 64) __builtin_prefetch(b->start + r * b->stride + c, 0, 2);
 }
 
+#if LANES == 16
+/* The first full row tile of a block of an input-major W, which packs the block as it goes: each step loads its NR
+ * weights from W itself and, when other tiles follow (`keep`), stores them to `packed` for them, so that its FMAs hide
+ * the copy (pack_block alone, before the tiles, was 5% of a GPT-2 prefill; this made GPT-2's four products at 128 rows
+ * 2-3% faster, C harness). Its share of the next block (`share` of `shares`) is fetched a run per step rather than all
+ * before it: with 8 rows, the only tile, fetching the whole next block up front left the core waiting on memory and
+ * then computing with it idle. Whole panels only (count NR). An output-major W stays with pack_block: its transposes,
+ * done 16 inputs ahead inside this tile, made TinyLlama's products 2% slower. */
+static void tile_packing(const float *x, int64_t ldx, const weight *w, int64_t n0, int64_t k0, int kc, float *packed,
+                         int keep, float *y, int64_t ldy, int first, const w_block *next, int64_t shares) {
+    vec acc[MR][VECS];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < VECS; j++) acc[i][j] = (vec){0};
+    for (int q = 0; q < kc; q++) {
+        if (next) prefetch_part(next, q, kc * shares);
+        const int64_t from = (k0 + q) * w->ld + n0;
+        vec wv[VECS];
+        for (int j = 0; j < VECS; j++) {
+            wv[j] = (vec)weight_load16(w, from + j * 16);
+            if (keep) _mm512_store_ps(packed + q * NR + j * 16, (__m512)wv[j]);
+        }
+        tile_fma(MR, acc, x, ldx, q, wv);
+    }
+    finish(MR, acc, y, ldy, NR, first);
+}
+#endif
+
+/* A block's W to be packed by the first row tile (tile_packing), where it can: F32 tiles, a whole panel, AVX-512. */
+typedef struct {
+    const weight *w;
+    int64_t n0, k0;
+} packing_job;
+
+static int can_pack_in_tile(const row_tiles *t, const weight *w, int64_t m, int count) {
+#if LANES == 16
+    return t == &f32_tiles && !w->pairs && w->input_major && m >= MR && count == NR;
+#else
+    (void)t, (void)w, (void)m, (void)count;
+    return 0;
+#endif
+}
+
 /* Every row of x (elements of t->x_size bytes) against one packed block; meanwhile, a share of the next block per row
  * tile is fetched, so that packing it does not wait for memory (W is read from memory once per call, and its packing
  * took 10% of a GPT-2 prefill against 58% in the tiles when it waited). */
@@ -423,15 +436,15 @@ static void block_rows(const row_tiles *t, int64_t m, const void *x, int64_t ldx
     const int64_t row_bytes = ldx * t->x_size;
     int64_t r0 = 0;
     for (int64_t i = 0; r0 + MR <= m; r0 += MR, i++) {
-        if (next) prefetch_part(next, i, tiles);
 #if LANES == 16
         if (job && r0 == 0) {
-            tile_packing(x, ldx, job->w, job->n0, job->k0, kc, packed, y, ldy, first);
+            tile_packing(x, ldx, job->w, job->n0, job->k0, kc, packed, m > MR, y, ldy, first, next, tiles);
             continue;
         }
 #else
         (void)job; /* can_pack_in_tile never gives one */
 #endif
+        if (next) prefetch_part(next, i, tiles);
         t->full(rows + r0 * row_bytes, ldx, packed, kc, y + r0 * ldy, ldy, count, first);
     }
     if (next && r0 < m) prefetch_part(next, tiles - 1, tiles);
