@@ -185,7 +185,7 @@ final class GenerateCommand implements Callable<Integer> {
         for (int i = 0; i < prompts; i++) {
             promptIds[i] = prompt.ids != null ? prompt.ids.get(i) : encode(tokenizer, prompt.texts.get(i));
         }
-        long[] eosIds = HfConfig.eosTokenIds(model.resolve("config.json"));
+        long[] eosIds = HfConfig.stopTokenIds(model);
         if (registry != null) {
             String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
             PeerTls tls = tlsOptions.tls();

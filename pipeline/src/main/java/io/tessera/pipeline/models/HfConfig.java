@@ -8,6 +8,7 @@ import io.tessera.engine.io.AtomicFiles;
 import io.tessera.engine.io.InputFiles;
 import io.tessera.engine.nn.Activation;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -59,6 +60,9 @@ public final class HfConfig {
         if (keys.bool("scale_attn_by_inverse_layer_idx", false) || keys.bool("reorder_and_upcast_attn", false)) {
             keys.problems.add("scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn: unsupported value true");
         }
+        if (!keys.bool("scale_attn_weights", true)) {
+            keys.problems.add("scale_attn_weights: unsupported value false (scores are always divided by sqrt(head width))");
+        }
         divisible(keys, "n_embd", hidden, "n_head", heads);
         if (!keys.bool("tie_word_embeddings", true)) {
             keys.problems.add("tie_word_embeddings: unsupported value false (GPT-2's head is its token embedding)");
@@ -84,34 +88,77 @@ public final class HfConfig {
             divisible(keys, "hidden_size", hidden, "num_attention_heads", heads);
         }
         divisible(keys, "num_attention_heads", heads, "num_key_value_heads", kvHeads);
-        boolean windowed = !type.equals("qwen2") || keys.bool("use_sliding_window", false);
-        long window = windowed ? keys.optionalLong("sliding_window", 0) : 0;
+        long layers = keys.positive("num_hidden_layers");
+        long maxPositions = keys.positive("max_position_embeddings");
+        Rope rope = rope(keys, maxPositions);
         return new ModelConfig(type, keys.positive("vocab_size"), hidden, keys.positive("intermediate_size"), Activation.SILU,
-                (int) keys.positive("num_hidden_layers"), heads, kvHeads, headDim, keys.positive("max_position_embeddings"),
-                keys.number("rms_norm_eps", 1e-6), keys.number("rope_theta", 10000), ropeScaling(keys),
-                keys.bool("tie_word_embeddings", false), type.equals("qwen2"), window);
+                (int) layers, heads, kvHeads, headDim, maxPositions, keys.number("rms_norm_eps", 1e-6), rope.theta(), rope.scaling(),
+                keys.bool("tie_word_embeddings", false), type.equals("qwen2"), slidingWindow(type, keys, layers));
     }
 
-    private static ModelConfig.Llama3Scaling ropeScaling(Keys keys) {
-        JsonNode node = keys.root.get("rope_scaling");
+    /**
+     * The attention window, as transformers applies it: Mistral's {@code sliding_window} on every layer; Qwen2's only
+     * with {@code use_sliding_window}, and then only on the layers {@code layer_types} marks {@code sliding_attention}
+     * (by default those from {@code max_window_layers} on), so a window that no layer has is none; LLaMA has none.
+     */
+    private static long slidingWindow(String type, Keys keys, long layers) {
+        if (type.equals("llama") || type.equals("qwen2") && !keys.bool("use_sliding_window", false)) {
+            return 0;
+        }
+        long window = keys.optionalLong("sliding_window", 0);
+        if (type.equals("qwen2") && window > 0) {
+            JsonNode layerTypes = keys.root.get("layer_types");
+            boolean anyWindowed = layerTypes != null && layerTypes.isArray()
+                    ? layerTypes.valueStream().anyMatch(kind -> kind.asText().equals("sliding_attention"))
+                    : keys.optionalCount("max_window_layers", 28) < layers;
+            return anyWindowed ? window : 0;
+        }
+        return window;
+    }
+
+    /** RoPE's base and its scaling (null for none). */
+    private record Rope(double theta, ModelConfig.Llama3Scaling scaling) {}
+
+    /**
+     * RoPE's parameters: transformers 5 writes them as one {@code rope_parameters} object (base included), earlier
+     * versions as {@code rope_theta} and {@code rope_scaling}. As in transformers, {@code rope_scaling} wins over
+     * {@code rope_parameters}, a base inside the object over the top-level {@code rope_theta}, a missing type is
+     * {@code default}, and a missing {@code original_max_position_embeddings} is {@code max_position_embeddings}.
+     */
+    private static Rope rope(Keys keys, long maxPositions) {
+        double topTheta = keys.number("rope_theta", 10000);
+        String key = keys.root.hasNonNull("rope_scaling") ? "rope_scaling" : "rope_parameters";
+        JsonNode node = keys.root.get(key);
         if (node == null || node.isNull()) {
-            return null;
+            return new Rope(topTheta, null);
         }
         if (!node.isObject()) {
-            keys.problems.add("rope_scaling: expected an object or null, found " + node);
-            return null;
+            keys.problems.add(key + ": expected an object or null, found " + node);
+            return new Rope(topTheta, null);
         }
-        Keys inner = new Keys(node, "rope_scaling.", keys.problems);
-        String kind = node.hasNonNull("rope_type") ? inner.text("rope_type") : inner.text("type");
+        if (node.valueStream().anyMatch(JsonNode::isObject)) {
+            keys.problems.add(key + ": RoPE parameters per layer type are not supported");
+            return new Rope(topTheta, null);
+        }
+        Keys inner = new Keys(node, key + ".", keys.problems);
+        double theta = inner.number("rope_theta", topTheta);
+        double partial = inner.number("partial_rotary_factor", 1);
+        if (partial != 1) {
+            keys.problems.add(key + ".partial_rotary_factor: unsupported value " + partial + " (only 1.0)");
+        }
+        String typeKey = node.hasNonNull("rope_type") ? "rope_type" : "type";
+        String kind = node.hasNonNull(typeKey) ? inner.text(typeKey) : "default";
         if (kind == null || kind.equals("default")) {
-            return null;
+            return new Rope(theta, null);
         }
         if (!kind.equals("llama3")) {
-            keys.problems.add("rope_scaling.rope_type: unsupported value \"" + kind + "\" (supported: llama3, default)");
-            return null;
+            keys.problems.add(key + "." + typeKey + ": unsupported value \"" + kind + "\" (supported: llama3, default)");
+            return new Rope(theta, null);
         }
-        return new ModelConfig.Llama3Scaling(inner.number("factor", Double.NaN), inner.number("low_freq_factor", Double.NaN),
-                inner.number("high_freq_factor", Double.NaN), inner.positive("original_max_position_embeddings"));
+        long originalMax = keys.root.hasNonNull("original_max_position_embeddings") ? keys.positive("original_max_position_embeddings")
+                : inner.optionalLong("original_max_position_embeddings", maxPositions);
+        return new Rope(theta, new ModelConfig.Llama3Scaling(inner.number("factor", Double.NaN),
+                inner.number("low_freq_factor", Double.NaN), inner.number("high_freq_factor", Double.NaN), originalMax));
     }
 
     private static void divisible(Keys keys, String aKey, long a, String bKey, long b) {
@@ -160,6 +207,7 @@ public final class HfConfig {
             if (config.slidingWindow() > 0) {
                 root.put("sliding_window", config.slidingWindow());
                 root.put("use_sliding_window", true);
+                root.put("max_window_layers", 0); // Qwen2's: windowed from the first layer on, as Mistral's
             }
             ModelConfig.Llama3Scaling s = config.ropeScaling();
             if (s != null) {
@@ -176,8 +224,18 @@ public final class HfConfig {
     }
 
     /**
-     * The {@code eos_token_id} of {@code file} (a config.json): one id, a list of ids, or none when the key is
-     * missing or null.
+     * The ids generation stops at for the model directory {@code dir}, where transformers' {@code generate()} finds them:
+     * the {@code eos_token_id} of {@code generation_config.json} when the directory has one (none if it names none),
+     * else that of {@code config.json}.
+     */
+    public static long[] stopTokenIds(Path dir) throws IOException {
+        Path generation = dir.resolve("generation_config.json");
+        return eosTokenIds(Files.isRegularFile(generation) ? generation : dir.resolve("config.json"));
+    }
+
+    /**
+     * The {@code eos_token_id} of {@code file} (a config.json or generation_config.json): one id, a list of ids, or
+     * none when the key is missing or null.
      */
     public static long[] eosTokenIds(Path file) throws IOException {
         JsonNode root = readJson(file);
@@ -266,6 +324,19 @@ public final class HfConfig {
         long optionalLong(String key, long fallback) {
             JsonNode v = root.get(key);
             return v == null || v.isNull() ? fallback : checkedPositive(key, v);
+        }
+
+        /** A non-negative integer, or {@code fallback} when the key is missing or null. */
+        long optionalCount(String key, long fallback) {
+            JsonNode v = root.get(key);
+            if (v == null || v.isNull()) {
+                return fallback;
+            }
+            if (!v.canConvertToExactIntegral() || v.asLong() < 0 || v.asLong() > Integer.MAX_VALUE) {
+                problems.add(prefix + key + ": expected a non-negative integer, found " + v);
+                return fallback;
+            }
+            return v.asLong();
         }
 
         private long checkedPositive(String key, JsonNode v) {

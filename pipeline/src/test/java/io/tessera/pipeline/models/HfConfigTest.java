@@ -34,6 +34,16 @@ class HfConfigTest {
     }
 
     @Test
+    void generationStopsWhereGenerationConfigSaysWhenTheDirectoryHasOne() throws IOException {
+        write("{\"eos_token_id\": 2}");
+        assertArrayEquals(new long[] {2}, HfConfig.stopTokenIds(dir));
+        Files.writeString(dir.resolve("generation_config.json"), "{\"eos_token_id\": [2, 32000]}");
+        assertArrayEquals(new long[] {2, 32000}, HfConfig.stopTokenIds(dir));
+        Files.writeString(dir.resolve("generation_config.json"), "{\"do_sample\": true}");
+        assertArrayEquals(new long[0], HfConfig.stopTokenIds(dir), "as transformers: the generation config names no end");
+    }
+
+    @Test
     void readsGpt2WithItsDefaults() throws IOException {
         ModelConfig c = HfConfig.read(write("""
                 {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 1024, "vocab_size": 50257,
@@ -122,14 +132,76 @@ class HfConfigTest {
                 {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
                  "max_position_embeddings": 64, "vocab_size": 10, "rope_scaling": {"type": "llama3", "factor": 8.0}}""");
         String m = assertThrows(IllegalArgumentException.class, () -> HfConfig.read(file)).getMessage();
-        assertTrue(m.contains("rope_scaling.low_freq_factor: missing") && m.contains("rope_scaling.high_freq_factor: missing")
-                && m.contains("rope_scaling.original_max_position_embeddings: missing"), m);
+        assertTrue(m.contains("rope_scaling.low_freq_factor: missing") && m.contains("rope_scaling.high_freq_factor: missing"), m);
+    }
+
+    /** A config.json of a small LLaMA with {@code extra} keys (JSON written with single quotes) after its shape. */
+    private Path smallLlama(String extra) throws IOException {
+        return write(("{'model_type': 'llama', 'hidden_size': 32, 'intermediate_size': 64, 'num_hidden_layers': 2, "
+                + "'num_attention_heads': 4, 'max_position_embeddings': 64, 'vocab_size': 10" + extra + "}").replace('\'', '"'));
+    }
+
+    @Test
+    void readsTransformers5RopeParameters() throws IOException {
+        ModelConfig plain = HfConfig.read(smallLlama(", 'rope_parameters': {'rope_type': 'default', 'rope_theta': 1000000.0}"));
+        assertEquals(1e6, plain.ropeTheta());
+        assertNull(plain.ropeScaling());
+        ModelConfig scaled = HfConfig.read(smallLlama(", 'rope_parameters': {'rope_type': 'llama3', 'rope_theta': 500000.0, "
+                + "'factor': 8.0, 'low_freq_factor': 1.0, 'high_freq_factor': 4.0}"));
+        assertEquals(500000, scaled.ropeTheta());
+        assertEquals(new ModelConfig.Llama3Scaling(8, 1, 4, 64), scaled.ropeScaling(), "original_max_position_embeddings defaults");
+        ModelConfig untyped = HfConfig.read(smallLlama(", 'rope_theta': 20000.0, 'rope_parameters': {}"));
+        assertEquals(20000, untyped.ropeTheta(), "the top-level base when the object has none");
+        assertNull(untyped.ropeScaling());
+    }
+
+    @Test
+    void ropeScalingWinsOverRopeParametersAndAnInnerBaseOverTheTopLevelOne() throws IOException {
+        ModelConfig c = HfConfig.read(smallLlama(", 'rope_theta': 20000.0, 'rope_parameters': {'rope_type': 'default', "
+                + "'rope_theta': 30000.0}, 'rope_scaling': {'rope_type': 'llama3', 'factor': 2.0, 'low_freq_factor': 1.0, "
+                + "'high_freq_factor': 4.0, 'original_max_position_embeddings': 32}"));
+        assertEquals(20000, c.ropeTheta());
+        assertEquals(new ModelConfig.Llama3Scaling(2, 1, 4, 32), c.ropeScaling());
+    }
+
+    @Test
+    void ropeParametersPerLayerTypeAndPartialRotationAreRejected() throws IOException {
+        Path perLayer = smallLlama(", 'rope_parameters': {'full_attention': {'rope_type': 'default', 'rope_theta': 10000.0}}");
+        String m = assertThrows(IllegalArgumentException.class, () -> HfConfig.read(perLayer)).getMessage();
+        assertTrue(m.contains("rope_parameters: RoPE parameters per layer type are not supported"), m);
+        Path partial = smallLlama(", 'rope_parameters': {'rope_theta': 10000.0, 'partial_rotary_factor': 0.5}");
+        m = assertThrows(IllegalArgumentException.class, () -> HfConfig.read(partial)).getMessage();
+        assertTrue(m.contains("rope_parameters.partial_rotary_factor: unsupported value 0.5"), m);
+    }
+
+    @Test
+    void gpt2WithoutScaledScoresIsRejected() throws IOException {
+        Path file = write("""
+                {"model_type": "gpt2", "n_embd": 8, "n_layer": 1, "n_head": 2, "n_positions": 16, "vocab_size": 10,
+                 "scale_attn_weights": false}""");
+        String m = assertThrows(IllegalArgumentException.class, () -> HfConfig.read(file)).getMessage();
+        assertTrue(m.contains("scale_attn_weights: unsupported value false"), m);
+    }
+
+    @Test
+    void qwen2sWindowIsOnlyWhereALayerHasIt() throws IOException {
+        String qwen = "\"model_type\": \"qwen2\", \"hidden_size\": 32, \"intermediate_size\": 64, \"num_hidden_layers\": 2, "
+                + "\"num_attention_heads\": 4, \"max_position_embeddings\": 256, \"vocab_size\": 10, \"sliding_window\": 128, "
+                + "\"use_sliding_window\": true";
+        assertEquals(0, HfConfig.read(write("{" + qwen + "}")).slidingWindow(), "max_window_layers 28 by default: no layer");
+        assertEquals(128, HfConfig.read(write("{" + qwen + ", \"max_window_layers\": 1}")).slidingWindow());
+        assertEquals(128, HfConfig.read(write("{" + qwen + ", \"layer_types\": [\"full_attention\", \"sliding_attention\"]}"))
+                .slidingWindow());
+        assertEquals(0, HfConfig.read(write("{" + qwen + ", \"max_window_layers\": 0, "
+                + "\"layer_types\": [\"full_attention\", \"full_attention\"]}")).slidingWindow());
+        assertEquals(0, HfConfig.read(smallLlama(", 'sliding_window': 16")).slidingWindow(), "LLaMA has no window");
     }
 
     @Test
     void writtenConfigsReadBack() throws IOException {
         ModelConfig llama = ModelConfig.llama(100, 32, 64, 2, 4, 2, 64).withRopeScaling(new ModelConfig.Llama3Scaling(8, 1, 4, 16));
-        for (ModelConfig c : new ModelConfig[] {ModelConfig.gpt2(100, 32, 2, 4, 64), llama, llama.withTiedEmbeddings(true)}) {
+        ModelConfig windowedQwen = new ModelConfig("qwen2", 100, 32, 64, Activation.SILU, 2, 4, 2, 8, 64, 1e-6, 1e6, null, false, true, 16);
+        for (ModelConfig c : new ModelConfig[] {ModelConfig.gpt2(100, 32, 2, 4, 64), llama, llama.withTiedEmbeddings(true), windowedQwen}) {
             Path file = dir.resolve("written.json");
             HfConfig.write(c, file);
             assertEquals(c, HfConfig.read(file));
