@@ -44,7 +44,8 @@ import picocli.CommandLine.TypeConversionException;
 /** Generates tokens after a prompt with a Hugging Face model directory. */
 @Command(name = "generate", description = {"Generate tokens after a prompt with the model in a Hugging Face directory"
         + " (config.json, model.safetensors or its sharded index, optionally tokenizer.json).",
-        "Greedy unless a sampling option is given; stops after an eos_token_id of config.json (included in the output).",
+        "Greedy unless a sampling option is given; stops after an eos_token_id of generation_config.json, else of config.json "
+            + "(included in the output).",
         "With --registry, the blocks run on the servers it lists (tessera serve), only the embedding and head here."})
 final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "The Hugging Face model directory.")

@@ -109,6 +109,22 @@ class GenerateCommandTest {
         }
     }
 
+    /** The greedy ids of gpt2-tiny (its config names no EOS) stop at generation_config.json's eos_token_id, included. */
+    @Test
+    void generationConfigsEosStopsGeneration() throws IOException {
+        Path model = copy("gpt2-tiny");
+        Reference ref = reference("gpt2-tiny");
+        String[] args = {"generate", "--model", model.toString(), "--prompt-ids", joined(ref.prompt(), ","), "--max-new-tokens",
+            Integer.toString(ref.generated().length), "--greedy"};
+        long eos = ref.generated()[2];
+        int stop = 0;
+        while (ref.generated()[stop] != eos) {
+            stop++;
+        }
+        Files.writeString(model.resolve("generation_config.json"), "{\"eos_token_id\": [" + eos + "]}");
+        assertEquals(joined(Arrays.copyOf(ref.generated(), stop + 1), " "), CliRunner.ok(args).out().strip());
+    }
+
     @Test
     void jsonAndSeededSamplingRepeat() throws IOException {
         Path model = copy("gpt2-tiny");
