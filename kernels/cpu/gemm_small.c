@@ -15,6 +15,7 @@
 #else
 #define TS_LANES 4
 #endif
+#define TS_TILE 4 /* rows of x and of W per register tile, beyond NARROW_MAX_ROWS */
 
 typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 
@@ -65,7 +66,7 @@ static inline float lane_sum(ts_vec v) {
     }
 
 /* Four rows of x against four of W (16 accumulators), the rows of x re-read from cache for every four rows of W. */
-SMALL_TILE(4, 4, 0, tile)
+SMALL_TILE(TS_TILE, TS_TILE, 0, tile)
 
 #if TS_LANES == 16
 /* Up to 12 rows (batched decoding) on AVX-512's 32 registers: eight rows of x against three of W (24 accumulators),
@@ -99,11 +100,11 @@ int TS_FN(ts_gemm_small_m_nt_f32)(int64_t m, int64_t n, int64_t k, const float *
         return TS_OK;
     }
 #endif
-    const int64_t column_tiles = (n + 3) / 4;
+    const int64_t column_tiles = (n + TS_TILE - 1) / TS_TILE;
 #pragma omp parallel for schedule(static) if (n * k >= TS_PARALLEL_MIN)
     for (int64_t c = 0; c < column_tiles; c++) {
-        for (int64_t r0 = 0; r0 < m; r0 += 4) {
-            tile(m, n, k, x, ldx, w, ldw, y, ldy, r0, c * 4);
+        for (int64_t r0 = 0; r0 < m; r0 += TS_TILE) {
+            tile(m, n, k, x, ldx, w, ldw, y, ldy, r0, c * TS_TILE);
         }
     }
     return TS_OK;

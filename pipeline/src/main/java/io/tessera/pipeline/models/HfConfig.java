@@ -332,17 +332,18 @@ public final class HfConfig {
             if (v == null || v.isNull()) {
                 return fallback;
             }
-            if (!v.canConvertToExactIntegral() || v.asLong() < 0 || v.asLong() > Integer.MAX_VALUE) {
-                problems.add(prefix + key + ": expected a non-negative integer, found " + v);
-                return fallback;
-            }
-            return v.asLong();
+            return checkedAtLeast(key, v, 0, fallback);
         }
 
         private long checkedPositive(String key, JsonNode v) {
-            if (!v.canConvertToExactIntegral() || v.asLong() <= 0 || v.asLong() > Integer.MAX_VALUE) {
-                problems.add(prefix + key + ": expected a positive integer, found " + v);
-                return 0;
+            return checkedAtLeast(key, v, 1, 0);
+        }
+
+        /** v as an integer in [min, Integer.MAX_VALUE] (min 0 or 1), else a problem and {@code otherwise}. */
+        private long checkedAtLeast(String key, JsonNode v, long min, long otherwise) {
+            if (!v.canConvertToExactIntegral() || v.asLong() < min || v.asLong() > Integer.MAX_VALUE) {
+                problems.add(prefix + key + ": expected a " + (min == 0 ? "non-negative" : "positive") + " integer, found " + v);
+                return otherwise;
             }
             return v.asLong();
         }

@@ -82,10 +82,8 @@ final class AddedTokens {
             Token token = match.token();
             int from = i;
             int to = i + match.text().length();
-            // as Hugging Face's matcher, the search goes on after a token skipped for touching a word
-            i = to;
-            boolean touchesWord = from > 0 && isWord(text.codePointBefore(from)) || to < text.length() && isWord(text.codePointAt(to));
-            if (token.singleWord() && touchesWord) {
+            if (token.singleWord() && touchesWord(text, from, to)) {
+                i = to; // as Hugging Face's matcher, the search goes on after a token skipped for touching a word
                 continue;
             }
             while (token.lstrip() && from > start && isSpace(text.codePointBefore(from))) {
@@ -105,6 +103,11 @@ final class AddedTokens {
             pieces.add(new Piece(text.substring(start), -1));
         }
         return pieces;
+    }
+
+    /** Whether a word character is just before {@code from} or at {@code to}. */
+    private static boolean touchesWord(String text, int from, int to) {
+        return from > 0 && isWord(text.codePointBefore(from)) || to < text.length() && isWord(text.codePointAt(to));
     }
 
     private static boolean isWord(int codePoint) {
