@@ -4,6 +4,7 @@ import io.tessera.engine.Backend;
 import io.tessera.engine.nn.Module;
 import io.tessera.pipeline.Bf16Products;
 import io.tessera.pipeline.Bf16Weights;
+import io.tessera.pipeline.OutputMajorWeights;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
@@ -20,11 +21,12 @@ import org.openjdk.jmh.annotations.State;
  * {@code gpt2-small} ({@link CausalLm}: vocab 50257, 12 layers, d = 768, 12 heads, 1024 positions; embeddings,
  * final norm and the LM head tied to {@code wte} included; 124M parameters) or {@code tinyllama} (TinyLlama-1.1B's
  * shape: vocab 32000, 22 layers, d = 2048, FFN 5632, 32 heads, 4 KV heads, untied head; 1.1B parameters); random
- * weights from the seed. {@code weights}: {@code f32}; {@code bf16}, every Linear and embedding kept in BF16
- * ({@link Bf16Weights}); {@code bf16-rounded}, the same with activations rounded to BF16 at the products (run by
- * {@link ModelPrefillBenchmark}); {@code int8}, every projection quantized as {@code tessera generate --int8} does
- * (embeddings and a tied head stay f32); {@code int8-all}, the embedding tables and so a tied head too ({@link
- * QuantizationConfig#withEmbeddings}).
+ * weights from the seed. {@code weights}: {@code f32}, GPT-2's Conv1D weights stored output-major as {@code
+ * tessera generate} loads them ({@link OutputMajorWeights}); {@code f32-input-major}, as the checkpoint stores them;
+ * {@code bf16}, every Linear and embedding kept in BF16 ({@link Bf16Weights}); {@code bf16-rounded}, the same with
+ * activations rounded to BF16 at the products (run by {@link ModelPrefillBenchmark}); {@code int8}, every projection
+ * quantized as {@code tessera generate --int8} does (embeddings and a tied head stay f32); {@code int8-all}, the
+ * embedding tables and so a tied head too ({@link QuantizationConfig#withEmbeddings}).
  */
 @State(Scope.Benchmark)
 public class ModelDecodeBenchmark extends DecodeBenchmark {
@@ -54,12 +56,14 @@ public class ModelDecodeBenchmark extends DecodeBenchmark {
     static CausalLm build(Backend backend, String model, String weights) {
         CausalLm lm = Module.on(backend.device(), () -> CausalLm.create(ModelConfig.preset(model), 5));
         switch (weights) {
-            case "f32" -> { }
+            case "f32" -> OutputMajorWeights.relayout(lm, replaced -> { }); // as HfCheckpoint loads a model for inference
+            case "f32-input-major" -> { }
             case "bf16" -> Bf16Weights.convert(lm, true);
             case "bf16-rounded" -> Bf16Weights.convert(lm, true, Bf16Products.ROUNDED_INPUTS);
             case "int8" -> Quantization.quantize(lm, QuantizationConfig.defaults());
             case "int8-all" -> Quantization.quantize(lm, QuantizationConfig.defaults().withEmbeddings());
-            default -> throw new IllegalArgumentException("weights must be f32, bf16, bf16-rounded, int8 or int8-all, got " + weights);
+            default -> throw new IllegalArgumentException("weights must be f32, f32-input-major, bf16, bf16-rounded, int8 or int8-all, got "
+                    + weights);
         }
         return lm;
     }

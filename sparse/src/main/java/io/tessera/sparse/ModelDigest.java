@@ -1,6 +1,7 @@
 package io.tessera.sparse;
 
 import io.tessera.engine.Tensor;
+import io.tessera.engine.TensorScope;
 import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import java.io.IOException;
@@ -28,7 +29,7 @@ public final class ModelDigest {
 
     private ModelDigest() {}
 
-    /** Lower-case hex SHA-256 of {@code model} (contiguous CPU tensors). */
+    /** Lower-case hex SHA-256 of {@code model} (CPU tensors; strided ones hash as their row-major values). */
     public static String of(Map<String, Tensor> model) {
         MessageDigest sha = sha256();
         sha.update(DOMAIN);
@@ -67,10 +68,13 @@ public final class ModelDigest {
             for (long d : shape) {
                 feedLong(sha, d);
             }
-            MemorySegment data = HostTensors.bytes(t, "tensor '" + e.getValue().getKey() + "'");
-            feedLong(sha, data.byteSize());
-            for (long at = 0; at < data.byteSize(); at += CHUNK) {
-                sha.update(data.asSlice(at, Math.min(CHUNK, data.byteSize() - at)).asByteBuffer());
+            try (TensorScope scope = TensorScope.open()) {
+                // a strided view (a weight stored transposed for inference) hashes as its row-major values
+                MemorySegment data = HostTensors.bytes(t.contiguous(), "tensor '" + e.getValue().getKey() + "'");
+                feedLong(sha, data.byteSize());
+                for (long at = 0; at < data.byteSize(); at += CHUNK) {
+                    sha.update(data.asSlice(at, Math.min(CHUNK, data.byteSize() - at)).asByteBuffer());
+                }
             }
         }
     }

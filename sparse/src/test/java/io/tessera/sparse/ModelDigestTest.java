@@ -81,6 +81,17 @@ class ModelDigestTest {
         }
     }
 
+    /** A weight kept transposed in memory (as inference loads GPT-2's Conv1D) is the same model: it hashes row-major. */
+    @Test
+    void aStridedViewHashesAsItsRowMajorValues() {
+        try (TensorScope _ = TensorScope.open()) {
+            Tensor weight = Tensor.of(new float[] {1.5f, -2, 3, 0.25f, 5, -6}, 2, 3);
+            Tensor transposedInMemory = weight.transposedCopy();
+            assertEquals(ModelDigest.of(Map.of("w", weight)), ModelDigest.of(Map.of("w", transposedInMemory)));
+            assertNotEquals(ModelDigest.of(Map.of("w", weight)), ModelDigest.of(Map.of("w", weight.t())), "its transpose differs");
+        }
+    }
+
     @Test
     void changesWithEveryFieldItCovers() {
         try (TensorScope _ = TensorScope.open()) {

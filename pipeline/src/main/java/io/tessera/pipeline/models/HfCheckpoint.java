@@ -15,6 +15,7 @@ import io.tessera.engine.nn.Module;
 import io.tessera.pipeline.Bf16Linear;
 import io.tessera.pipeline.Bf16Products;
 import io.tessera.pipeline.Bf16Weights;
+import io.tessera.pipeline.OutputMajorWeights;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.QuantizedCheckpoint;
 import io.tessera.pipeline.QuantizedLinear;
@@ -56,7 +57,9 @@ public final class HfCheckpoint {
     /**
      * The model in {@code dir} for inference: as {@link #load(Path)}, but every Linear and embedding whose weight is
      * stored in BF16 becomes a {@link Bf16Linear} reading it in place from the mapped file (half the bytes of F32 per
-     * decoded token, no F32 copy), multiplying as {@code products} says; F16 weights are still converted to F32.
+     * decoded token, no F32 copy), multiplying as {@code products} says; F16 weights are still converted to F32. The F32
+     * weights of GPT-2's Conv1D layers are copied output-major ({@link OutputMajorWeights}: decoding reads them faster
+     * that way), their mapped pages dropped, so only they are not zero-copy.
      */
     public static CausalLm load(Path dir, Bf16Products products) throws IOException {
         return load(dir, false, null, Objects.requireNonNull(products, "products"));
@@ -95,6 +98,7 @@ public final class HfCheckpoint {
             for (String file : files) {
                 opened.add(readUnscoped(dir.resolve(file)));
             }
+            List<SafetensorsFile> all = List.copyOf(opened);
             Map<String, Float> stored = storedInt8Layers(opened);
             QuantizedCheckpoint.prepare(model, stored, dir);
             Map<String, Tensor> state = collect(model, opened, weightMap);
@@ -106,6 +110,10 @@ public final class HfCheckpoint {
                 model.loadStateDict(state, true);
             } else {
                 adoptViews(model, state, opened, inPlace);
+            }
+            if (bf16 != null) {
+                // read once into their copies: the mapped pages need not stay resident beside them
+                OutputMajorWeights.relayout(model, weight -> all.forEach(file -> file.evict(weight)));
             }
             return model;
         } catch (IOException | RuntimeException e) {

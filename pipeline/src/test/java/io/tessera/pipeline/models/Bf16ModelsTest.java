@@ -137,8 +137,8 @@ class Bf16ModelsTest {
         }
     }
 
-    /** The prompt's logits, then one cached step per remaining id. */
-    private static float[] logits(CausalLm model) {
+    /** The prompt's logits (9 rows), then one cached step per remaining id (one row: the GEMV). */
+    static float[] logits(CausalLm model) {
         try (DecoderCache cache = model.newCache(1, IDS.length)) {
             Tensor ids = Tensor.of(IDS, 1, IDS.length);
             Tensor[] parts = new Tensor[1 + IDS.length - PROMPT];

@@ -2,6 +2,7 @@ package io.tessera.pipeline.models;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tessera.engine.DType;
@@ -15,6 +16,7 @@ import io.tessera.pipeline.Bf16Products;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -58,6 +60,20 @@ class ReferenceLogitsTest {
             Tensor q = model.stateDict().get("layers.0.self_attn.q_proj.weight");
             assertEquals(DType.BF16, q.dtype(), "kept in BF16");
             assertTrue(((HostStorage) q.storage()).segment().isReadOnly(), "a view of the mapped file");
+            matchesTheFloat64Reference(name, model);
+        }
+    }
+
+    /** A GPT-2 loaded for inference: its Conv1D weights copied output-major, the rest read in place from the file. */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2-tiny", "gpt2-tiny-gelu"})
+    void gpt2LoadedForInferenceMatchesTheFloat64Reference(String name) throws Exception {
+        try (CausalLm model = HfCheckpoint.load(fixture(name), Bf16Products.EXACT)) {
+            Map<String, Tensor> state = model.stateDict();
+            Tensor conv1d = state.get("h.0.attn.c_attn.weight");
+            assertTrue(conv1d.t().isContiguous(), "stored [out, in]: " + Arrays.toString(conv1d.strides()));
+            assertFalse(((HostStorage) conv1d.storage()).segment().isReadOnly(), "a copy");
+            assertTrue(((HostStorage) state.get("wte.weight").storage()).segment().isReadOnly(), "a view of the mapped file");
             matchesTheFloat64Reference(name, model);
         }
     }
