@@ -42,6 +42,11 @@ typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 /* f32 rows read one at a time prefetch this far ahead (GPT-2's f32 weights: 43-44 against 41 GB/s without it); bf16
  * rows do not (38-40 against 42-43 with it). */
 #define SHORT_ROW_PREFETCH_BYTES 1024
+/* Output-major tiles prefetch the rows about this many bytes ahead (whole tiles, at least the next one). On the Zen 5
+ * CI machine, alternated with a 1 GiB sum in a C harness: TinyLlama's bf16 matrices 1.03-1.07x faster than prefetching
+ * the next tile only (58 against 53 GB/s at best), GPT-2's f32 ones 1.19x, its bf16 ones 1.18x; TinyLlama's f32 1.02x
+ * in a slow phase; 64 KiB ahead read the same to within 1%. */
+#define PREFETCH_AHEAD_BYTES (128 << 10)
 #define GEMV_K_SPLITS 8 /* input-major: the rows of W in this many chunks, each summed into its own partial y */
 
 /* The prefetch of an f32 row read one at a time, at element i of W; nothing for bf16. */
@@ -101,6 +106,7 @@ typedef struct {
     int64_t per_chunk; /* output-major: output columns per chunk; input-major: rows of W per chunk */
     float *partial;    /* input-major: each chunk's partial y, [chunks][m][n] */
     float *xs;         /* bf16 output-major on AVX-512: x's rows split per 32 elements into 16 even, then 16 odd */
+    int64_t ahead;     /* output-major tiles: how far ahead they prefetch, in elements of W (whole tiles of rows) */
 } gemv_job;
 
 #if defined(__AVX512F__)
@@ -123,7 +129,7 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
     for (int u = 0; u < 2; u++) xs[u] = job->xs + (r0 + u < job->m ? r0 + u : r0) * job->k;
     for (int64_t i = 0; i < job->k; i += 32) {
         for (int t = 0; t < 4; t++) {
-            PREFETCH_W(w + wr[t] + 4 * job->ldw + i);
+            PREFETCH_W(w + wr[t] + job->ahead + i);
             ts_vec even, odd;
             bf16_halves(w + wr[t] + i, &even, &odd);
             for (int u = 0; u < rows; u++) {
@@ -136,9 +142,9 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
 #endif
 
 /* Output-major: rows o0 .. o0 + 3 of W (a row past n repeats the last; its sums are not stored) with `rows`
- * (1 or 2, a constant) rows of x from r0 (r0 + 1 == m repeats r0). The next tile's rows are prefetched as
- * this one is read: the hardware prefetchers alone fall behind on four streams per core (27 against 30 GB/s
- * f32, 24 against 30 GB/s bf16, 2 cores); a prefetch past the end of W never faults. */
+ * (1 or 2, a constant) rows of x from r0 (r0 + 1 == m repeats r0). The rows PREFETCH_AHEAD_BYTES on (job->ahead)
+ * are prefetched as these are read: the hardware prefetchers alone fall behind on four streams per core (Zen 4: 27
+ * against 30 GB/s f32, 24 against 30 GB/s bf16, 2 cores); a prefetch past the end of W never faults. */
 static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, int64_t r0, int64_t o0, int rows, int bf16) {
     const int64_t k = job->k;
     const int64_t bytes = bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float);
@@ -155,7 +161,7 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
     } else {
         for (int64_t i = 0; i < kv; i += TS_LANES) {
             for (int t = 0; t < 4; t++) {
-                PREFETCH_W((const char *)job->w + (wr[t] + 4 * job->ldw + i) * bytes);
+                PREFETCH_W((const char *)job->w + (wr[t] + job->ahead + i) * bytes);
                 const ts_vec wv = load_w(job->w, wr[t] + i, bf16);
                 for (int u = 0; u < rows; u++) acc[u][t] += load(xr[u] + i) * wv;
             }
@@ -288,7 +294,7 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
         for (int64_t r = 0; r < m; r++) memset(y + r * ldy, 0, (size_t)n * sizeof(float));
         return TS_OK;
     }
-    gemv_job job = {m, n, k, x, ldx, w, ldw, y, ldy, 0, NULL, NULL};
+    gemv_job job = {m, n, k, x, ldx, w, ldw, y, ldy, 0, NULL, NULL, 0};
 #if defined(__AVX512F__)
     if (bf16 && !input_major && k % 32 == 0) {
         job.xs = malloc((size_t)(m * k) * sizeof(float));
@@ -309,6 +315,8 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
         const int64_t row_bytes = k * (int64_t)(bf16 ? sizeof(uint16_t) : sizeof(float));
         const int64_t rows = (GEMV_CHUNK_BYTES / row_bytes + 3) / 4 * 4;
         job.per_chunk = rows < 4 ? 4 : rows;
+        const int64_t ahead = (PREFETCH_AHEAD_BYTES / row_bytes + 3) / 4 * 4;
+        job.ahead = (ahead < 4 ? 4 : ahead) * ldw;
     }
     const int64_t chunks = ((input_major ? k : n) + job.per_chunk - 1) / job.per_chunk;
     if (input_major) {
