@@ -287,6 +287,12 @@ static void dot_chunk_bf16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, 1);
 static void axpy_chunk_f32(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, 0); }
 static void axpy_chunk_bf16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, 1); }
 
+/* Rows of W of row_bytes each in about `bytes`: whole tiles of 4 rows, at least one. */
+static int64_t whole_tiles(int64_t bytes, int64_t row_bytes) {
+    const int64_t rows = (bytes / row_bytes + 3) / 4 * 4;
+    return rows < 4 ? 4 : rows;
+}
+
 static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *w, int64_t ldw, int input_major,
                 int bf16, float *y, int64_t ldy) {
     if (m == 0 || n == 0) return TS_OK;
@@ -311,12 +317,10 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
         /* GEMV_K_SPLITS blocks of whole 4-row groups, whatever the thread count, so results do not depend on it */
         job.per_chunk = ((k + GEMV_K_SPLITS - 1) / GEMV_K_SPLITS + 3) / 4 * 4;
     } else {
-        /* whole tiles of 4 rows of W, about GEMV_CHUNK_BYTES of W each (twice the rows for bf16) */
+        /* about GEMV_CHUNK_BYTES of W per chunk (twice the rows for bf16), prefetched PREFETCH_AHEAD_BYTES ahead */
         const int64_t row_bytes = k * (int64_t)(bf16 ? sizeof(uint16_t) : sizeof(float));
-        const int64_t rows = (GEMV_CHUNK_BYTES / row_bytes + 3) / 4 * 4;
-        job.per_chunk = rows < 4 ? 4 : rows;
-        const int64_t ahead = (PREFETCH_AHEAD_BYTES / row_bytes + 3) / 4 * 4;
-        job.ahead = (ahead < 4 ? 4 : ahead) * ldw;
+        job.per_chunk = whole_tiles(GEMV_CHUNK_BYTES, row_bytes);
+        job.ahead = whole_tiles(PREFETCH_AHEAD_BYTES, row_bytes) * ldw;
     }
     const int64_t chunks = ((input_major ? k : n) + job.per_chunk - 1) / job.per_chunk;
     if (input_major) {
