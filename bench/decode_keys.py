@@ -43,6 +43,11 @@ JLAMA_WEIGHTS = ("f32", "bf16")
 JLAMA_Q4 = "q4"
 
 
-def jlama_key(model, weights, ctx):
-    """The result key of bench/jlama-peer (JlamaPeer.key spells it the same) for a ModelDecodeBenchmark model and context."""
+# llama.cpp's GGUF weights beside Tessera's (bench/llamacpp-peer): F32, BF16, and Q8_0 beside int8 everywhere
+LLAMACPP_WEIGHTS = ("f32", "bf16", "int8-all")
+
+
+def engine_key(model, weights, ctx):
+    """The result key of bench/jlama-peer (JlamaPeer.key spells it the same) and bench/llamacpp-peer (its run script
+    too) for a ModelDecodeBenchmark model, weights and context."""
     return f"{model}/{weights}/ctx{ctx}"

@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """Joins the JMH results and the PyTorch peer results of one scripts/bench run into one table.
 
-    bench/report.py --jmh jmh.json --peer peer.json [--jlama jlama.json] [--meta run.json] [--out table.md] [--doc FILE]
+    bench/report.py --jmh jmh.json --peer peer.json [--jlama jlama.json] [--llamacpp llamacpp.json] [--meta run.json]
+                    [--out table.md] [--doc FILE]
 
 Columns: operation, size, Tessera figure, PyTorch figure, speed ratio (Tessera / PyTorch: above 1 means
 Tessera is faster), Jlama figure and Tessera / Jlama (whole-model decode rows only; bench/jlama-peer writes them),
-what bounds the row, and the fraction of that bound Tessera reaches. The bound of a row
+llama.cpp figure and Tessera / llama.cpp (the same rows; bench/llamacpp-peer writes them), what bounds the row, and
+the fraction of that bound Tessera reaches. The bound of a row
 is its roofline time, max(bytes / B, FLOPs / P), where B is the best STREAM copy bandwidth measured in this
 run (Tessera's or PyTorch's) or, for rows that read far more than they write out of more memory than the caches
 hold (decoding: every weight once), the best read bandwidth R (a sum over 1 GiB), and P the best OpenBLAS sgemm
@@ -29,8 +31,9 @@ import re
 import statistics
 import sys
 
-from decode_keys import (BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, JLAMA_Q4, JLAMA_WEIGHTS, PADDED_PREFILL_LENGTHS,
-                         PREFILL_TOKENS, batch_suffix, context_suffix, jlama_key, padded_prefill_key, prefill_key)
+from decode_keys import (BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, JLAMA_Q4, JLAMA_WEIGHTS, LLAMACPP_WEIGHTS,
+                         PADDED_PREFILL_LENGTHS, PREFILL_TOKENS, batch_suffix, context_suffix, engine_key, padded_prefill_key,
+                         prefill_key)
 
 MB = 1 << 20
 F32 = 4
@@ -106,14 +109,15 @@ def linear_work(batch, n=4096):
 
 # ---- the rows -------------------------------------------------------------------------------------------------
 # tessera: (JMH class, method, params), or a "n/a: reason" string for a row only a peer has ; peer: candidate keys in
-# peer.json (the fastest is shown) or a "n/a: reason" string ; jlama: the same for jlama.json, None where Jlama has no
-# counterpart ; unit: how the figure is shown ; per_op: units per op for ops/s-style units.
+# peer.json (the fastest is shown) or a "n/a: reason" string ; jlama, llamacpp: the same for jlama.json and
+# llamacpp.json, None where that engine has no counterpart ; unit: how the figure is shown ; per_op: units per op for
+# ops/s-style units.
 # ceiling: "copy" (B) or "read" (R) bandwidth for the bytes term.
 def row(group, op, size, tessera, peer, unit, bytes_=0, flops=0, metric="time", per_op=1, issue=None, note=None,
-        ceiling="copy", jlama=None):
+        ceiling="copy", jlama=None, llamacpp=None):
     return {"group": group, "op": op, "size": size, "tessera": tessera, "peer": peer, "unit": unit,
             "bytes": bytes_, "flops": flops, "metric": metric, "per_op": per_op, "issue": issue, "note": note,
-            "ceiling": ceiling, "jlama": jlama}
+            "ceiling": ceiling, "jlama": jlama, "llamacpp": llamacpp}
 
 
 N64 = 64 << 20
@@ -230,12 +234,14 @@ for _ctx in DECODE_CONTEXTS:
                         ("ModelDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "context": str(_ctx)}),
                         [_peer + context_suffix(_ctx)] if _peer else "n/a: PyTorch has no int8 embedding",
                         "tok/s", bytes_=_bytes, flops=_flops, issue=14, ceiling="read",
-                        jlama=[jlama_key(_model, _weights, _ctx)] if _weights in JLAMA_WEIGHTS else "n/a: Jlama has no int8 weights"))
+                        jlama=[engine_key(_model, _weights, _ctx)] if _weights in JLAMA_WEIGHTS else "n/a: Jlama has no int8 weights",
+                        llamacpp=[engine_key(_model, _weights, _ctx)] if _weights in LLAMACPP_WEIGHTS
+                        else "n/a: its Q8_0 quantizes the head too (the next row)"))
         if _weights == "int8-all":  # after a model's rows: Jlama's own 4-bit weights, which neither other side has
             ROWS.append(row("decoder", f"decode 1 token, {MODEL_SHAPES[_model]}, Jlama's Q4 weights (head and embeddings too)",
                             f"context {_ctx}",
                             "n/a: Tessera has no 4-bit weights", "n/a: no 4-bit weights in bench/peer.py", "tok/s",
-                            jlama=[jlama_key(_model, JLAMA_Q4, _ctx)]))
+                            jlama=[engine_key(_model, JLAMA_Q4, _ctx)]))
 BATCHED_DECODE_ROWS = [r for r in MODEL_DECODE_ROWS if r[1] in ("f32", "int8")]
 for _model, _weights, _what, _peer in BATCHED_DECODE_ROWS:
     _bytes, _flops = model_decode_work(_model, _weights, BATCHED_CONTEXT, DECODE_BATCH)
@@ -262,7 +268,7 @@ COPY_ROWS = [("EngineBenchmark", "copy", "copy_64M"), ("Blas1Benchmark", "copy",
 READ_ROWS = [("Blas1Benchmark", "sumBeyondCaches", "sum_1G")]
 LOWER_IS_BETTER = {"ns/call", "ms"}
 # the notes under the table: how each side ran, then one per way a peer measured a row
-PYTORCH_NOTE, TESSERA_NOTE, JLAMA_NOTE, FIRST_HOW_NOTE = 1, 2, 3, 4
+PYTORCH_NOTE, TESSERA_NOTE, JLAMA_NOTE, LLAMACPP_NOTE, FIRST_HOW_NOTE = 1, 2, 3, 4, 5
 PYTORCH_REASON_CHARS = 60  # a Python exception's message can be long; Jlama's reasons are one bounded line
 
 
@@ -428,6 +434,7 @@ def main():
     ap.add_argument("--jmh", required=True)
     ap.add_argument("--peer", required=True)
     ap.add_argument("--jlama", help="jlama.json written by bench/jlama-peer (the Jlama column)")
+    ap.add_argument("--llamacpp", help="llamacpp.json written by bench/llamacpp-peer (the llama.cpp column)")
     ap.add_argument("--meta", help="run.json written by scripts/bench (command, start, load average)")
     ap.add_argument("--ttft", help="the time-to-first-token runs' log written by scripts/bench")
     ap.add_argument("--out", help="also write the markdown here")
@@ -437,6 +444,7 @@ def main():
     jmh = load_jmh(args.jmh)
     peer = load_peer(args.peer)
     jlama = load_peer(args.jlama)
+    llamacpp = load_peer(args.llamacpp)
     meta = {}
     if args.meta and os.path.exists(args.meta):
         with open(args.meta) as f:
@@ -500,10 +508,11 @@ def main():
             sgemms.append((2 * int(n) ** 3 / jmh_seconds(e, {"metric": "time"})[0], f"cblas_sgemm {n}^3"))
     fl, fl_from = max(sgemms) if sgemms else (None, "no cblas_sgemm measured")
 
-    header = ["operation", "size", "Tessera", "PyTorch", "Tessera / PyTorch", "Jlama", "Tessera / Jlama", "bound", "of bound"]
+    header = ["operation", "size", "Tessera", "PyTorch", "Tessera / PyTorch", "Jlama", "Tessera / Jlama", "llama.cpp",
+              "Tessera / llama.cpp", "bound", "of bound"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     bheader = ["operation", "size", "bytes", "FLOPs", "bytes / B", "FLOPs / P", "Tessera time", "of bound",
-               "of the read rate around it", "PyTorch of bound", "Jlama of bound"]
+               "of the read rate around it", "PyTorch of bound", "Jlama of bound", "llama.cpp of bound"]
     blines = ["| " + " | ".join(bheader) + " |", "|" + "---|" * len(bheader)]
     notes = []
     claimed = set()
@@ -511,7 +520,8 @@ def main():
         cells = [spec["op"], spec["size"]]
         if isinstance(spec["tessera"], str):  # a row only the peers have
             cells += [spec["tessera"], *peer_cells(peer, "PyTorch", PYTORCH_NOTE, spec, spec["peer"], None, PYTORCH_REASON_CHARS),
-                      *peer_cells(jlama, "Jlama", JLAMA_NOTE, spec, spec["jlama"], None), "—", "—"]
+                      *peer_cells(jlama, "Jlama", JLAMA_NOTE, spec, spec["jlama"], None),
+                      *peer_cells(llamacpp, "llama.cpp", LLAMACPP_NOTE, spec, spec["llamacpp"], None), "—", "—"]
             lines.append("| " + " | ".join(cells) + " |")
             continue
         cls = spec["tessera"][0]
@@ -533,18 +543,19 @@ def main():
         cells.append(figure(spec, t) + (f" ±{err * 100:.0f}%" if err is not None else ""))
         cells += peer_cells(peer, "PyTorch", PYTORCH_NOTE, spec, spec["peer"], t, PYTORCH_REASON_CHARS)
         cells += peer_cells(jlama, "Jlama", JLAMA_NOTE, spec, spec["jlama"], t)
+        cells += peer_cells(llamacpp, "llama.cpp", LLAMACPP_NOTE, spec, spec["llamacpp"], t)
         mem = ceilings[spec["ceiling"]]
         bound, tr = roofline(spec, mem, fl)
         cells += [bound, f"{tr / t * 100:.0f}%" if tr else "—"]
         lines.append("| " + " | ".join(cells) + " |")
         if tr:
-            pt, jt = peer_best(spec["peer"])[0], peer_best(spec["jlama"], jlama)[0]
+            pt, jt, lt = peer_best(spec["peer"])[0], peer_best(spec["jlama"], jlama)[0], peer_best(spec["llamacpp"], llamacpp)[0]
             blines.append("| " + " | ".join([
                 spec["op"], spec["size"], fmt_bytes(spec["bytes"]), fmt_flops(spec["flops"]),
                 (fmt_time(spec["bytes"] / mem) + (" (R)" if spec["ceiling"] == "read" else "")) if mem else "?",
                 fmt_time(spec["flops"] / fl) if fl and spec["flops"] else "—",
                 fmt_time(t), f"{tr / t * 100:.0f}%", around_cell(e, spec), f"{tr / pt * 100:.0f}%" if pt else "—",
-                f"{tr / jt * 100:.0f}%" if jt else "—"]) + " |")
+                *(f"{tr / et * 100:.0f}%" if et else "—" for et in (jt, lt))]) + " |")
 
     extras = [e for k, e in jmh.items()
               if e["benchmark"] + str(sorted((e.get("params") or {}).items())) not in claimed]
@@ -588,6 +599,15 @@ def main():
                    f"({m.get('vector_bits')}-bit vectors), {m.get('threads')} threads; {m.get('working')}; loads the same "
                    "Hugging Face directories (scripts/tessera create-model, seed 5) as written, F32 and BF16, and the F32 one "
                    "through its quantizer to its Q4; each figure is the best of the iterations' mean step time, as JMH's.")
+    if llamacpp.get("error"):
+        out.append(f"{LLAMACPP_NOTE}. llama.cpp side unavailable: {llamacpp['error']}")
+    else:
+        m = llamacpp["meta"]
+        out.append(f"{LLAMACPP_NOTE}. llama.cpp: node-llama-cpp {m.get('version')}'s prebuilt binaries (bench/llamacpp-peer), "
+                   f"{m.get('threads')} threads, CPU features it reports: {m.get('cpu', '?')}; GGUF files that "
+                   "bench/llamacpp-peer/hf_to_gguf.py writes from the same directories (same weights; Q8_0 and BF16 by the gguf "
+                   "package's quantizer); a step is one token at position context - 1, timed from JavaScript; each figure is "
+                   f"the best of {m.get('iterations', '?')} one-second iterations' mean step after {m.get('warmup', '?')} s of steps, as JMH's.")
     for i, n in enumerate(notes, start=FIRST_HOW_NOTE):
         out.append(f"{i}. {n}")
     out += ["", machine_block(meta, peer)]

@@ -42,7 +42,7 @@ import jdk.incubator.vector.FloatVector;
  * reads JMH's.
  *
  * <p>Writes peer.py's JSON shape: {@code {"meta": {...}, "results": {key: {"seconds": s, "how": "..."}}, "errors":
- * {key: "one line"}}} with keys {@code <preset>/<weights>/ctx<context>} (bench/decode_keys.py's jlama_key).
+ * {key: "one line"}}} with keys {@code <preset>/<weights>/ctx<context>} (bench/decode_keys.py's engine_key).
  */
 public final class JlamaPeer {
     /**
@@ -93,7 +93,7 @@ public final class JlamaPeer {
         new JlamaPeer(options).run();
     }
 
-    /** The result key of one row, as bench/decode_keys.py's jlama_key spells it. */
+    /** The result key of one row, as bench/decode_keys.py's engine_key spells it. */
     static String key(String preset, String weights, int context) {
         return preset + "/" + weights + "/ctx" + context;
     }
