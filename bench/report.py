@@ -372,6 +372,15 @@ def load_peer(path):
 
 
 # ---- formatting -----------------------------------------------------------------------------------------------
+def llamacpp_check_text(check):
+    """What bench/llamacpp-peer/check.py found: that the conversion computes Tessera's model."""
+    if not check:
+        return ", conversion not checked in this run"
+    worst = ", ".join(f"{name} {w:.1e}" for name, w in check["worst"].items())
+    return (f", checked by bench/llamacpp-peer/check.py: llama.cpp's next-token log-probabilities at {check['positions']} "
+            f"positions of tiny F32 models match Tessera's to {worst} of their standard deviation (bound {check['tolerance']})")
+
+
 def fmt_num(x):
     if x >= 1000:
         return f"{x:,.0f}"
@@ -606,8 +615,9 @@ def main():
         out.append(f"{LLAMACPP_NOTE}. llama.cpp: node-llama-cpp {m.get('version')}'s prebuilt binaries (bench/llamacpp-peer), "
                    f"{m.get('threads')} threads, CPU features it reports: {m.get('cpu', '?')}; GGUF files that "
                    "bench/llamacpp-peer/hf_to_gguf.py writes from the same directories (same weights; Q8_0 and BF16 by the gguf "
-                   "package's quantizer); a step is one token at position context - 1, timed from JavaScript; each figure is "
-                   f"the best of {m.get('iterations', '?')} one-second iterations' mean step after {m.get('warmup', '?')} s of steps, as JMH's.")
+                   "package's quantizer)" + llamacpp_check_text(m.get("check")) + "; a step is one token at position context - 1, "
+                   f"timed from JavaScript; each figure is the best of {m.get('iterations', '?')} one-second iterations' mean "
+                   f"step after {m.get('warmup', '?')} s of steps, as JMH's.")
     for i, n in enumerate(notes, start=FIRST_HOW_NOTE):
         out.append(f"{i}. {n}")
     out += ["", machine_block(meta, peer)]
