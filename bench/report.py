@@ -372,6 +372,11 @@ def load_peer(path):
 
 
 # ---- formatting -----------------------------------------------------------------------------------------------
+def side_note(number, name, doc, describe):
+    """A peer's note under the table: how it ran (describe(its meta)), or why it did not."""
+    return f"{number}. {name} side unavailable: {doc['error']}" if doc.get("error") else f"{number}. {describe(doc['meta'])}"
+
+
 def llamacpp_check_text(check):
     """What bench/llamacpp-peer/check.py found: that the conversion computes Tessera's model."""
     if not check:
@@ -589,35 +594,26 @@ def main():
             "the median over the iterations of (bytes / the higher of those two rates) / the iteration's time, with the "
             "range of those rates.", "",
             *blines, "", "Notes:", ""]
-    if peer.get("error"):
-        out.append(f"{PYTORCH_NOTE}. PyTorch side unavailable: {peer['error']}")
-    else:
-        m = peer["meta"]
-        out.append(f"{PYTORCH_NOTE}. PyTorch {m.get('torch')} / numpy {m.get('numpy')} under {m.get('executable')}, "
-                   f"{m.get('torch_threads')} threads, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}, "
-                   f"OPENBLAS_THREAD_TIMEOUT={m.get('OPENBLAS_THREAD_TIMEOUT')}, "
-                   f"ATEN_CPU_CAPABILITY={m.get('ATEN_CPU_CAPABILITY')}; each figure is the best of 3-4 rounds' "
-                   "median call time; where PyTorch has several ways, the fastest is shown.")
+    out.append(side_note(PYTORCH_NOTE, "PyTorch", peer, lambda m: (
+        f"PyTorch {m.get('torch')} / numpy {m.get('numpy')} under {m.get('executable')}, "
+        f"{m.get('torch_threads')} threads, OMP_WAIT_POLICY={m.get('OMP_WAIT_POLICY')}, "
+        f"OPENBLAS_THREAD_TIMEOUT={m.get('OPENBLAS_THREAD_TIMEOUT')}, "
+        f"ATEN_CPU_CAPABILITY={m.get('ATEN_CPU_CAPABILITY')}; each figure is the best of 3-4 rounds' "
+        "median call time; where PyTorch has several ways, the fastest is shown.")))
     out.append(f"{TESSERA_NOTE}. Tessera: the best of the 5 one-second JMH measurement iterations; ±: JMH's 99.9% interval of "
                "the mean of those iterations, relative (how noisy the row was). Ratio = peer time / Tessera time.")
-    if jlama.get("error"):
-        out.append(f"{JLAMA_NOTE}. Jlama side unavailable: {jlama['error']}")
-    else:
-        m = jlama["meta"]
-        out.append(f"{JLAMA_NOTE}. Jlama {m.get('jlama')} (bench/jlama-peer) on {m.get('java')}, {m.get('kernels')} "
-                   f"({m.get('vector_bits')}-bit vectors), {m.get('threads')} threads; {m.get('working')}; loads the same "
-                   "Hugging Face directories (scripts/tessera create-model, seed 5) as written, F32 and BF16, and the F32 one "
-                   "through its quantizer to its Q4; each figure is the best of the iterations' mean step time, as JMH's.")
-    if llamacpp.get("error"):
-        out.append(f"{LLAMACPP_NOTE}. llama.cpp side unavailable: {llamacpp['error']}")
-    else:
-        m = llamacpp["meta"]
-        out.append(f"{LLAMACPP_NOTE}. llama.cpp: node-llama-cpp {m.get('version')}'s prebuilt binaries (bench/llamacpp-peer), "
-                   f"{m.get('threads')} threads, CPU features it reports: {m.get('cpu', '?')}; GGUF files that "
-                   "bench/llamacpp-peer/hf_to_gguf.py writes from the same directories (same weights; Q8_0 and BF16 by the gguf "
-                   "package's quantizer)" + llamacpp_check_text(m.get("check")) + "; a step is one token at position context - 1, "
-                   f"timed from JavaScript; each figure is the best of {m.get('iterations', '?')} one-second iterations' mean "
-                   f"step after {m.get('warmup', '?')} s of steps, as JMH's.")
+    out.append(side_note(JLAMA_NOTE, "Jlama", jlama, lambda m: (
+        f"Jlama {m.get('jlama')} (bench/jlama-peer) on {m.get('java')}, {m.get('kernels')} "
+        f"({m.get('vector_bits')}-bit vectors), {m.get('threads')} threads; {m.get('working')}; loads the same "
+        "Hugging Face directories (scripts/tessera create-model, seed 5) as written, F32 and BF16, and the F32 one "
+        "through its quantizer to its Q4; each figure is the best of the iterations' mean step time, as JMH's.")))
+    out.append(side_note(LLAMACPP_NOTE, "llama.cpp", llamacpp, lambda m: (
+        f"llama.cpp: node-llama-cpp {m.get('version')}'s prebuilt binaries (bench/llamacpp-peer), "
+        f"{m.get('threads')} threads, CPU features it reports: {m.get('cpu', '?')}; GGUF files that "
+        "bench/llamacpp-peer/hf_to_gguf.py writes from the same directories (same weights; Q8_0 and BF16 by the gguf "
+        "package's quantizer)" + llamacpp_check_text(m.get("check")) + "; a step is one token at position context - 1, "
+        f"timed from JavaScript; each figure is the best of {m.get('iterations', '?')} one-second iterations' mean "
+        f"step after {m.get('warmup', '?')} s of steps, as JMH's.")))
     for i, n in enumerate(notes, start=FIRST_HOW_NOTE):
         out.append(f"{i}. {n}")
     out += ["", machine_block(meta, peer)]
