@@ -612,8 +612,8 @@ def main():
         f"{m.get('threads')} threads, CPU features it reports: {m.get('cpu', '?')}; GGUF files that "
         "bench/llamacpp-peer/hf_to_gguf.py writes from the same directories (same weights; Q8_0 and BF16 by the gguf "
         "package's quantizer)" + llamacpp_check_text(m.get("check")) + "; a step is one token at position context - 1, "
-        f"timed from JavaScript; each figure is the best of {m.get('iterations', '?')} one-second iterations' mean "
-        f"step after {m.get('warmup', '?')} s of steps, as JMH's.")))
+        "its logits and the greedy next token, timed from JavaScript; each figure is the best of "
+        f"{m.get('iterations', '?')} one-second iterations' mean step after {m.get('warmup', '?')} s of steps, as JMH's.")))
     for i, n in enumerate(notes, start=FIRST_HOW_NOTE):
         out.append(f"{i}. {n}")
     out += ["", machine_block(meta, peer)]
