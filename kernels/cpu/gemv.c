@@ -28,12 +28,17 @@ typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 /* Below this many multiply-adds the caller's thread alone is faster than handing out chunks. */
 #define GEMV_PARALLEL_MIN (1 << 16)
 #define TS_GEMV_MAX_ROWS 8 /* the largest m; Java checks it (CpuBackend.GEMV_MAX_ROWS) */
-/* About this many bytes of an output-major W per chunk: long enough to stream, small enough to balance. */
+/* The tunables below are #ifndef so that bench/gemv-step can build the kernel with other values.
+ * About this many bytes of an output-major W per chunk: long enough to stream, small enough to balance. */
+#ifndef GEMV_CHUNK_BYTES
 #define GEMV_CHUNK_BYTES (64 << 10)
+#endif
 /* With one row of x, rows of W up to this many bytes are read one at a time (dot_row, axpy_chunk), longer ones four at
  * a time: GPT-2's 768 floats (3 KiB) one at a time, TinyLlama's 2048 bf16 (4 KiB) four at a time (43-44 against
  * 42 GB/s one at a time, with the prefetches below). */
+#ifndef SHORT_ROW_BYTES
 #define SHORT_ROW_BYTES 3072
+#endif
 /* Software prefetches of W go to L2 (prefetcht1), not L1: alternating with a 1 GiB sum in a C harness on 2 Zen 4 cores
  * (the sum at 55-60 GB/s), a decoding step's matrices of TinyLlama's f32 weights read at 50-52 GB/s against 41-42 with
  * prefetcht0, GPT-2's bf16 ones at 42-43 against 36. (When the machine's bandwidth is in its slow phase, ~35 GB/s,
@@ -41,12 +46,16 @@ typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 #define PREFETCH_W(p) __builtin_prefetch((p), 0, 2)
 /* f32 rows read one at a time prefetch this far ahead (GPT-2's f32 weights: 43-44 against 41 GB/s without it); bf16
  * rows do not (38-40 against 42-43 with it). */
+#ifndef SHORT_ROW_PREFETCH_BYTES
 #define SHORT_ROW_PREFETCH_BYTES 1024
+#endif
 /* Output-major tiles prefetch the rows about this many bytes ahead (whole tiles, at least the next one). On the Zen 5
  * CI machine, alternated with a 1 GiB sum in a C harness: TinyLlama's bf16 matrices 1.03-1.07x faster than prefetching
  * the next tile only (58 against 53 GB/s at best), GPT-2's f32 ones 1.19x, its bf16 ones 1.18x; TinyLlama's f32 1.02x
  * in a slow phase; 64 KiB ahead read the same to within 1%. */
+#ifndef PREFETCH_AHEAD_BYTES
 #define PREFETCH_AHEAD_BYTES (128 << 10)
+#endif
 #define GEMV_K_SPLITS 8 /* input-major: the rows of W in this many chunks, each summed into its own partial y */
 
 /* The prefetch of an f32 row read one at a time, at element i of W; nothing for bf16. */

@@ -1,0 +1,85 @@
+/* The matrix-vector products of one decoding step of a model shape, nothing else, through gemv.c as built with this
+ * file (bench/gemv-step/run builds it once per variant of its tunables), each step alternated with a 1 GiB sum on the
+ * same threads: how close the products come to the machine's read rate, without the rest of a step (attention,
+ * norms, Java) and with the machine's bandwidth phase measured next to them.
+ *   step SHAPE DTYPE ROUNDS LABEL     SHAPE: tinyllama or gpt2 (output-major, as Tessera reads both); DTYPE: f32 or bf16
+ * Prints one line: the best step's time and read rate, the best sum's rate, and their ratio. Weights are random
+ * finite values (the products' speed does not depend on them). */
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int ts_gemv_f32_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
+                       int input_major, float *y, int64_t ldy);
+int ts_gemv_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
+                        int input_major, float *y, int64_t ldy);
+
+typedef struct { int64_t n, k; } shape;
+/* A layer's products in order, then the LM head (the model's last matrix). */
+static const shape TINYLLAMA[] = {{2048, 2048}, {256, 2048}, {256, 2048}, {2048, 2048}, {5632, 2048}, {5632, 2048},
+                                  {2048, 5632}, {32000, 2048}};
+static const shape GPT2[] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}, {50257, 768}};
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 5 || (strcmp(argv[1], "tinyllama") && strcmp(argv[1], "gpt2")) || (strcmp(argv[2], "f32") && strcmp(argv[2], "bf16"))) {
+        fprintf(stderr, "usage: step tinyllama|gpt2 f32|bf16 ROUNDS LABEL\n");
+        return 2;
+    }
+    const int tiny = !strcmp(argv[1], "tinyllama"), bf16 = !strcmp(argv[2], "bf16"), rounds = atoi(argv[3]);
+    const shape *layer = tiny ? TINYLLAMA : GPT2;
+    const int per_layer = tiny ? 7 : 4, layers = tiny ? 22 : 12, matrices = layers * per_layer + 1;
+    const size_t element = bf16 ? sizeof(uint16_t) : sizeof(float);
+    void **w = malloc((size_t)matrices * sizeof *w);
+    shape *shapes = malloc((size_t)matrices * sizeof *shapes);
+    double bytes = 0;
+    uint32_t seed = 12345;
+    for (int i = 0; i < matrices; i++) {
+        shapes[i] = i == matrices - 1 ? layer[per_layer] : layer[i % per_layer];
+        const int64_t elements = shapes[i].n * shapes[i].k;
+        w[i] = aligned_alloc(64, (size_t)elements * element);
+        if (!w[i]) { fprintf(stderr, "step: out of memory\n"); return 1; }
+        for (int64_t e = 0; e < elements; e++) {
+            seed = seed * 1664525u + 1013904223u;
+            const uint16_t high = (uint16_t)(0x3c00 | (seed >> 24) | (seed >> 31 << 15)); /* |value| in [2^-7, 2^-6) */
+            if (bf16) ((uint16_t *)w[i])[e] = high;
+            else ((uint32_t *)w[i])[e] = (uint32_t)high << 16 | (seed & 0xffff);
+        }
+        bytes += (double)elements * (double)element;
+    }
+    float *x = aligned_alloc(64, 5632 * sizeof(float)), *y = aligned_alloc(64, 50304 * sizeof(float));
+    for (int i = 0; i < 5632; i++) x[i] = (float)(i % 7) * 0.1f;
+    const int64_t sum_n = (1LL << 30) / (int64_t)sizeof(float);
+    float *big = aligned_alloc(64, (size_t)sum_n * sizeof(float));
+    for (int64_t i = 0; i < sum_n; i++) big[i] = (float)(i & 3);
+    double best_step = 1e30, best_sum = 1e30;
+    volatile float sink = 0;
+    for (int r = 0; r < rounds; r++) {
+        const double t0 = now();
+        for (int i = 0; i < matrices; i++) {
+            const int64_t n = shapes[i].n, k = shapes[i].k;
+            if (bf16) ts_gemv_bf16_avx512(1, n, k, x, k, w[i], k, 0, y, n);
+            else ts_gemv_f32_avx512(1, n, k, x, k, w[i], k, 0, y, n);
+        }
+        const double t1 = now();
+        float acc = 0;
+#pragma omp parallel for simd reduction(+ : acc)
+        for (int64_t i = 0; i < sum_n; i++) acc += big[i];
+        const double t2 = now();
+        sink += acc;
+        if (t1 - t0 < best_step) best_step = t1 - t0;
+        if (t2 - t1 < best_sum) best_sum = t2 - t1;
+    }
+    const double step_rate = bytes / best_step, sum_rate = (double)sum_n * sizeof(float) / best_sum;
+    printf("%-24s %s %s: %.2f GB of weights, step %.1f ms (%.1f GB/s), 1 GiB sum %.1f GB/s, step / sum %.2f\n", argv[4],
+           argv[1], argv[2], bytes / 1e9, best_step * 1e3, step_rate / 1e9, sum_rate / 1e9, step_rate / sum_rate);
+    return 0;
+}
