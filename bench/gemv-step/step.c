@@ -2,7 +2,8 @@
  * file (bench/gemv-step/run builds it once per variant of its tunables), each step alternated with a 1 GiB sum on the
  * same threads: how close the products come to the machine's read rate, without the rest of a step (attention,
  * norms, Java) and with the machine's bandwidth phase measured next to them.
- *   step SHAPE DTYPE ROUNDS LABEL     SHAPE: tinyllama or gpt2 (output-major, as Tessera reads both); DTYPE: f32 or bf16
+ *   step SHAPE DTYPE ROUNDS LABEL     SHAPE: tinyllama, tinyllama-fused (q/k/v and gate/up as two products) or gpt2
+ *                                     (output-major, as Tessera reads them); DTYPE: f32 or bf16
  * Prints one line: the best step's time and read rate, the best sum's rate, and their ratio. Weights are random
  * finite values (the products' speed does not depend on them). */
 #include <omp.h>
@@ -21,6 +22,7 @@ typedef struct { int64_t n, k; } shape;
 /* A layer's products in order, then the LM head (the model's last matrix). */
 static const shape TINYLLAMA[] = {{2048, 2048}, {256, 2048}, {256, 2048}, {2048, 2048}, {5632, 2048}, {5632, 2048},
                                   {2048, 5632}, {32000, 2048}};
+static const shape TINYLLAMA_FUSED[] = {{2560, 2048}, {2048, 2048}, {11264, 2048}, {2048, 5632}, {32000, 2048}};
 static const shape GPT2[] = {{2304, 768}, {768, 768}, {3072, 768}, {768, 3072}, {50257, 768}};
 
 static double now(void) {
@@ -30,13 +32,16 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5 || (strcmp(argv[1], "tinyllama") && strcmp(argv[1], "gpt2")) || (strcmp(argv[2], "f32") && strcmp(argv[2], "bf16"))) {
-        fprintf(stderr, "usage: step tinyllama|gpt2 f32|bf16 ROUNDS LABEL\n");
+    const int shape_arg = argc != 5 ? -1 : !strcmp(argv[1], "tinyllama") ? 0 : !strcmp(argv[1], "tinyllama-fused") ? 1
+                          : !strcmp(argv[1], "gpt2") ? 2 : -1;
+    if (shape_arg < 0 || (strcmp(argv[2], "f32") && strcmp(argv[2], "bf16"))) {
+        fprintf(stderr, "usage: step tinyllama|tinyllama-fused|gpt2 f32|bf16 ROUNDS LABEL\n");
         return 2;
     }
-    const int tiny = !strcmp(argv[1], "tinyllama"), bf16 = !strcmp(argv[2], "bf16"), rounds = atoi(argv[3]);
-    const shape *layer = tiny ? TINYLLAMA : GPT2;
-    const int per_layer = tiny ? 7 : 4, layers = tiny ? 22 : 12, matrices = layers * per_layer + 1;
+    const int bf16 = !strcmp(argv[2], "bf16"), rounds = atoi(argv[3]);
+    const shape *layer = (const shape *[]){TINYLLAMA, TINYLLAMA_FUSED, GPT2}[shape_arg];
+    const int per_layer = (const int[]){7, 4, 4}[shape_arg], layers = shape_arg == 2 ? 12 : 22;
+    const int matrices = layers * per_layer + 1;
     const size_t element = bf16 ? sizeof(uint16_t) : sizeof(float);
     void **w = malloc((size_t)matrices * sizeof *w);
     shape *shapes = malloc((size_t)matrices * sizeof *shapes);
