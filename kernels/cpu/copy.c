@@ -43,11 +43,10 @@ int TS_FN(ts_fill)(int dtype, int64_t n, double value, void *y) {
         uint32_t v;
         memcpy(&v, pattern, 4);
         uint32_t *restrict out = y;
-#pragma omp parallel for simd schedule(static) if (n >= TS_PARALLEL_MIN)
-        for (int64_t i = 0; i < n; i++) out[i] = v;
+        TS_PARALLEL_FOR_IF(n >= TS_PARALLEL_MIN, omp parallel for simd schedule(static), i, n, { out[i] = v; });
     } else {
-#pragma omp parallel for schedule(static) if (n >= TS_PARALLEL_MIN)
-        for (int64_t i = 0; i < n; i++) memcpy((char *)y + i * b, pattern, (size_t)b);
+        TS_PARALLEL_FOR_IF(n >= TS_PARALLEL_MIN, omp parallel for schedule(static), i, n,
+                           { memcpy((char *)y + i * b, pattern, (size_t)b); });
     }
     return TS_OK;
 }

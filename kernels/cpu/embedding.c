@@ -15,10 +15,8 @@
 
 int TS_FN(ts_embedding_f32)(int64_t n, int64_t dim, const float *restrict weight, const void *idx, int idx_bytes,
                             float *restrict out) {
-#pragma omp parallel for schedule(static) if (n > 1 && n * dim >= TS_PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        memcpy(out + i * dim, weight + ts_index_at(idx, idx_bytes, i) * dim, (size_t)dim * sizeof(float));
-    }
+    TS_PARALLEL_FOR_IF(n > 1 && n * dim >= TS_PARALLEL_MIN, omp parallel for schedule(static), i, n,
+                       { memcpy(out + i * dim, weight + ts_index_at(idx, idx_bytes, i) * dim, (size_t)dim * sizeof(float)); });
     return TS_OK;
 }
 

@@ -57,36 +57,40 @@ int TS_FN(ts_q8_outlier_columns)(int64_t rows, int64_t cols, const float *restri
     return (int)(count < 0x7fffffff ? count : 0x7fffffff);
 }
 
+/* Row r of ts_quantize_rows_q8; returns 1 when the row holds NaN or an infinity. */
+static inline int quantize_row_q8(int64_t r, int64_t cols, const float *restrict x, int64_t ldx,
+                                  const uint8_t *restrict exclude, int8_t *restrict q, float *restrict scales) {
+    const float *row = x + r * ldx;
+    int8_t *out = q + r * cols;
+    float absmax = 0.0f;
+    int finite = 1;
+    if (exclude) {
+#pragma omp simd reduction(max : absmax) reduction(& : finite)
+        for (int64_t c = 0; c < cols; c++) {
+            const float a = exclude[c] ? 0.0f : fabsf(row[c]);
+            absmax = a > absmax ? a : absmax;
+            finite &= isfinite(row[c]) != 0;
+        }
+    } else {
+#pragma omp simd reduction(max : absmax) reduction(& : finite)
+        for (int64_t c = 0; c < cols; c++) {
+            const float a = fabsf(row[c]);
+            absmax = a > absmax ? a : absmax;
+            finite &= isfinite(row[c]) != 0;
+        }
+    }
+    const float scale = ts_q8_scale(absmax);
+    scales[r] = scale;
+#pragma omp simd
+    for (int64_t c = 0; c < cols; c++) out[c] = (exclude && exclude[c]) ? 0 : ts_q8_quantize(row[c], scale);
+    return !finite;
+}
+
 int TS_FN(ts_quantize_rows_q8)(int64_t rows, int64_t cols, const float *restrict x, int64_t ldx,
                                const uint8_t *restrict exclude, int8_t *restrict q, float *restrict scales) {
     int bad = 0;
-#pragma omp parallel for schedule(static) reduction(| : bad) if (rows * cols >= TS_PARALLEL_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *row = x + r * ldx;
-        int8_t *out = q + r * cols;
-        float absmax = 0.0f;
-        int finite = 1;
-        if (exclude) {
-#pragma omp simd reduction(max : absmax) reduction(& : finite)
-            for (int64_t c = 0; c < cols; c++) {
-                const float a = exclude[c] ? 0.0f : fabsf(row[c]);
-                absmax = a > absmax ? a : absmax;
-                finite &= isfinite(row[c]) != 0;
-            }
-        } else {
-#pragma omp simd reduction(max : absmax) reduction(& : finite)
-            for (int64_t c = 0; c < cols; c++) {
-                const float a = fabsf(row[c]);
-                absmax = a > absmax ? a : absmax;
-                finite &= isfinite(row[c]) != 0;
-            }
-        }
-        bad |= !finite;
-        const float scale = ts_q8_scale(absmax);
-        scales[r] = scale;
-#pragma omp simd
-        for (int64_t c = 0; c < cols; c++) out[c] = (exclude && exclude[c]) ? 0 : ts_q8_quantize(row[c], scale);
-    }
+    TS_PARALLEL_FOR_IF(rows * cols >= TS_PARALLEL_MIN, omp parallel for schedule(static) reduction(| : bad), r, rows,
+                       { bad |= quantize_row_q8(r, cols, x, ldx, exclude, q, scales); });
     return bad ? TS_ERR_NONFINITE : TS_OK;
 }
 

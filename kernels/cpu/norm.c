@@ -24,42 +24,46 @@ static int alloc_partials(int want, int threads, int nbuf, int64_t cols, double 
     return *part != NULL;
 }
 
+/* Row r of ts_layernorm_f32. */
+static inline void layernorm_row(int64_t r, int64_t cols, float eps, const float *restrict x, const float *restrict w,
+                                 const float *restrict b, float *restrict y, float *restrict mean, float *restrict rstd) {
+    const float *restrict xr = x + r * cols;
+    float *restrict yr = y + r * cols;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < cols; j++) {
+        s += (double)xr[j];
+    }
+    const double mu_d = s / (double)cols;
+    double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t j = 0; j < cols; j++) {
+        const double d = (double)xr[j] - mu_d;
+        ss += d * d;
+    }
+    const double rs_d = 1.0 / sqrt(ss / (double)cols + (double)eps);
+    if (mean) mean[r] = (float)mu_d;
+    if (rstd) rstd[r] = (float)rs_d;
+    const float mu = (float)mu_d, rs = (float)rs_d;
+    if (w && b) {
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs * w[j] + b[j];
+    } else if (w) {
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs * w[j];
+    } else if (b) {
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs + b[j];
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs;
+    }
+}
+
 int TS_FN(ts_layernorm_f32)(int64_t rows, int64_t cols, float eps, const float *restrict x, const float *restrict w,
                             const float *restrict b, float *restrict y, float *restrict mean, float *restrict rstd) {
-#pragma omp parallel for schedule(static) if (parallel_rows(rows, cols))
-    for (int64_t r = 0; r < rows; r++) {
-        const float *restrict xr = x + r * cols;
-        float *restrict yr = y + r * cols;
-        double s = 0.0;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < cols; j++) {
-            s += (double)xr[j];
-        }
-        const double mu_d = s / (double)cols;
-        double ss = 0.0;
-#pragma omp simd reduction(+ : ss)
-        for (int64_t j = 0; j < cols; j++) {
-            const double d = (double)xr[j] - mu_d;
-            ss += d * d;
-        }
-        const double rs_d = 1.0 / sqrt(ss / (double)cols + (double)eps);
-        if (mean) mean[r] = (float)mu_d;
-        if (rstd) rstd[r] = (float)rs_d;
-        const float mu = (float)mu_d, rs = (float)rs_d;
-        if (w && b) {
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs * w[j] + b[j];
-        } else if (w) {
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs * w[j];
-        } else if (b) {
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs + b[j];
-        } else {
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mu) * rs;
-        }
-    }
+    TS_PARALLEL_FOR_IF(parallel_rows(rows, cols), omp parallel for schedule(static), r, rows,
+                       { layernorm_row(r, cols, eps, x, w, b, y, mean, rstd); });
     return TS_OK;
 }
 
@@ -133,28 +137,32 @@ int TS_FN(ts_layernorm_backward_f32)(int64_t rows, int64_t cols, const float *re
     return TS_OK;
 }
 
+/* Row r of ts_rmsnorm_f32. */
+static inline void rmsnorm_row(int64_t r, int64_t cols, float eps, const float *restrict x, const float *restrict w,
+                               float *restrict y, float *restrict rstd) {
+    const float *restrict xr = x + r * cols;
+    float *restrict yr = y + r * cols;
+    double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
+    for (int64_t j = 0; j < cols; j++) {
+        ss += (double)xr[j] * xr[j];
+    }
+    const double rs_d = 1.0 / sqrt(ss / (double)cols + (double)eps);
+    if (rstd) rstd[r] = (float)rs_d;
+    const float rs = (float)rs_d;
+    if (w) {
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) yr[j] = xr[j] * rs * w[j];
+    } else {
+#pragma omp simd
+        for (int64_t j = 0; j < cols; j++) yr[j] = xr[j] * rs;
+    }
+}
+
 int TS_FN(ts_rmsnorm_f32)(int64_t rows, int64_t cols, float eps, const float *restrict x, const float *restrict w,
                           float *restrict y, float *restrict rstd) {
-#pragma omp parallel for schedule(static) if (parallel_rows(rows, cols))
-    for (int64_t r = 0; r < rows; r++) {
-        const float *restrict xr = x + r * cols;
-        float *restrict yr = y + r * cols;
-        double ss = 0.0;
-#pragma omp simd reduction(+ : ss)
-        for (int64_t j = 0; j < cols; j++) {
-            ss += (double)xr[j] * xr[j];
-        }
-        const double rs_d = 1.0 / sqrt(ss / (double)cols + (double)eps);
-        if (rstd) rstd[r] = (float)rs_d;
-        const float rs = (float)rs_d;
-        if (w) {
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) yr[j] = xr[j] * rs * w[j];
-        } else {
-#pragma omp simd
-            for (int64_t j = 0; j < cols; j++) yr[j] = xr[j] * rs;
-        }
-    }
+    TS_PARALLEL_FOR_IF(parallel_rows(rows, cols), omp parallel for schedule(static), r, rows,
+                       { rmsnorm_row(r, cols, eps, x, w, y, rstd); });
     return TS_OK;
 }
 

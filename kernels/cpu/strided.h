@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "tessera/ts_ops.h"
+#include "ts_cpu.h"
 
 #define TS_MAX_OPERANDS 4
 /* innermost rows longer than this are cut into chunks so one long row still parallelises */
@@ -79,12 +80,12 @@ static inline void ts_iter_task(const ts_iter *it, int64_t t, int64_t *offsets, 
 #define TS_FOR_EACH_TASK(IT, OFF, N, ...)                                                        \
     do {                                                                                         \
         const ts_iter *const iter_ = &(IT);                                                      \
-        _Pragma("omp parallel for schedule(static) if (iter_->numel >= TS_PARALLEL_MIN && iter_->tasks > 1)") \
-        for (int64_t task_ = 0; task_ < iter_->tasks; task_++) {                                 \
+        TS_PARALLEL_FOR_IF(iter_->numel >= TS_PARALLEL_MIN && iter_->tasks > 1,                  \
+                           omp parallel for schedule(static), task_, iter_->tasks, {             \
             int64_t OFF[TS_MAX_OPERANDS], N;                                                     \
             ts_iter_task(iter_, task_, OFF, &N);                                                 \
             __VA_ARGS__                                                                          \
-        }                                                                                        \
+        });                                                                                      \
     } while (0)
 
 #endif
