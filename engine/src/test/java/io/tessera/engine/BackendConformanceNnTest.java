@@ -24,7 +24,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Row shapes: none, one, and primes, so block-per-row kernels see rows shorter and longer than a block.
  */
 class BackendConformanceNnTest {
-    private static final long[][] ROWS = {{0, 5}, {1, 1}, {3, 7}, {5, 131}, {2, 1031}};
+    // the last crosses the kernels' parallel threshold (32768 elements): rows split over threads
+    private static final long[][] ROWS = {{0, 5}, {1, 1}, {3, 7}, {5, 131}, {2, 1031}, {37, 1031}};
 
     static List<ConformanceTargets> targets() {
         return ConformanceTargets.all();
@@ -69,7 +70,7 @@ class BackendConformanceNnTest {
     void ropeForwardAndInverse(ConformanceTargets t) {
         t.run(() -> {
             long positions = 17;
-            for (long rows : new long[] {0, 1, 7}) {
+            for (long rows : new long[] {0, 1, 7, 300}) { // 300 x 3 x 64: rows split over threads
                 for (long heads : new long[] {1, 3}) {
                     for (long d : new long[] {2, 6, 64}) {
                         SplittableRandom rng = new SplittableRandom(rows * 100 + heads * 10 + d);
@@ -722,8 +723,9 @@ class BackendConformanceNnTest {
     @Covers({"outlierColumns", "quantizeRows", "matmulQ8", "matmulQ8Outliers"})
     void int8LinearKernels(ConformanceTargets t) {
         // m, k, n: a small case, then decoding-sized ones (one to eight rows) large enough for the CPU's thread pool
-        // and k a multiple of 4: CUDA quantizes those rows four values a thread at a time
-        int[][] shapes = {{5, 37, 7}, {1, 131, 1031}, {3, 257, 263}, {8, 61, 2053}, {4, 64, 9}, {3, 132, 5}};
+        // and k a multiple of 4: CUDA quantizes those rows four values a thread at a time; the last, 41k values, has
+        // its rows quantized in parallel
+        int[][] shapes = {{5, 37, 7}, {1, 131, 1031}, {3, 257, 263}, {8, 61, 2053}, {4, 64, 9}, {3, 132, 5}, {40, 1028, 3}};
         t.run(() -> {
             for (int[] shape : shapes) {
                 int8LinearKernels(t, shape[0], shape[1], shape[2]);
