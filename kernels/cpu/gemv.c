@@ -33,9 +33,9 @@ typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 #ifndef GEMV_CHUNK_BYTES
 #define GEMV_CHUNK_BYTES (64 << 10)
 #endif
-/* With one row of x, rows of W up to this many bytes are read one at a time (dot_row, axpy_chunk), longer ones four at
- * a time: GPT-2's 768 floats (3 KiB) one at a time, TinyLlama's 2048 bf16 (4 KiB) four at a time (43-44 against
- * 42 GB/s one at a time, with the prefetches below). */
+/* With one row of x, rows of W up to this many bytes are read one at a time (dot_row, f32 only; axpy_chunk), longer
+ * ones four at a time: GPT-2's 768 floats (3 KiB) one at a time, TinyLlama's 2048 bf16 (4 KiB) four at a time (43-44
+ * against 42 GB/s one at a time, with the prefetches below). */
 #ifndef SHORT_ROW_BYTES
 #define SHORT_ROW_BYTES 3072
 #endif
@@ -185,40 +185,32 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
     }
 }
 
-/* Output-major, one row of x, short rows: W row `o` alone, four accumulators. Reading the chunk's rows one after
+/* Output-major, one row of x, short f32 rows: W row `o` alone, four accumulators. Reading the chunk's rows one after
  * another keeps one stream per thread; four rows of 3 KiB side by side are four short streams, which the prefetchers
  * follow worse on some CPUs (Zen 4: 15-17 against 29-30 GB/s on one core in a C probe; ts_gemv_f32 on 2 cores, GPT-2's
- * head and c_attn weights: 30-31 against 25-28 GB/s; bf16 through split_sums' halves: 28-32 against 21-22; all with
- * prefetcht0 in the tiles). Longer rows keep the four-row tiles (SHORT_ROW_BYTES). */
-static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, int64_t o, int bf16) {
+ * head and c_attn weights: 30-31 against 25-28 GB/s with prefetcht0 in the tiles; Zen 5, against today's tiles:
+ * GPT-2's step 9.1-10.0 against 9.7-10.1 ms). Longer rows keep the four-row tiles (SHORT_ROW_BYTES), and so do bf16
+ * rows of any length: GPT-2's bf16 step (`bench/gemv-step/run --shape gpt2 --dtype bf16`, Zen 5) took 5.8-6.2 ms in
+ * tiles against 8.9-9.2 ms one row at a time, which split_sums' halves left with two dependent sums per 64 bytes. */
+static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, int64_t o) {
     const int64_t k = job->k, w0 = o * job->ldw;
+    const float *w = (const float *)job->w + w0;
     ts_vec acc[4] = {{0}};
     int64_t i = 0;
-#if defined(__AVX512F__)
-    if (bf16 && job->xs) { /* split_sums' even / odd halves, k a multiple of 32 */
-        const uint16_t *w = (const uint16_t *)job->w + w0;
-        for (; i < k; i += 32) {
-            ts_vec even, odd;
-            bf16_halves(w + i, &even, &odd);
-            acc[i / 32 % 2 * 2] += load(job->xs + i) * even;
-            acc[i / 32 % 2 * 2 + 1] += load(job->xs + i + 16) * odd;
-        }
-    }
-#endif
     for (; i + 4 * TS_LANES <= k; i += 4 * TS_LANES) {
-        prefetch_short_row(job->w, w0 + i, bf16);
-        for (int t = 0; t < 4; t++) acc[t] += load(job->x + i + t * TS_LANES) * load_w(job->w, w0 + i + t * TS_LANES, bf16);
+        prefetch_short_row(job->w, w0 + i, 0);
+        for (int t = 0; t < 4; t++) acc[t] += load(job->x + i + t * TS_LANES) * load(w + i + t * TS_LANES);
     }
-    for (; i + TS_LANES <= k; i += TS_LANES) acc[0] += load(job->x + i) * load_w(job->w, w0 + i, bf16);
+    for (; i + TS_LANES <= k; i += TS_LANES) acc[0] += load(job->x + i) * load(w + i);
     float s = lane_sum((acc[0] + acc[1]) + (acc[2] + acc[3]));
-    for (; i < k; i++) s += job->x[i] * scalar_w(job->w, w0 + i, bf16);
+    for (; i < k; i++) s += job->x[i] * w[i];
     job->y[o] = s;
 }
 
 static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, int bf16) {
     const int64_t o1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
-    if (job->m == 1 && short_rows(job->k, bf16)) {
-        for (int64_t o = chunk * job->per_chunk; o < o1; o++) dot_row(job, o, bf16);
+    if (job->m == 1 && !bf16 && short_rows(job->k, 0)) {
+        for (int64_t o = chunk * job->per_chunk; o < o1; o++) dot_row(job, o);
         return;
     }
     for (int64_t o0 = chunk * job->per_chunk; o0 < o1; o0 += 4) {
