@@ -30,11 +30,13 @@ static void unary_run(int op, float alpha, int64_t n, const float *x, int64_t sx
     switch (op) {
     TS_UNARY_CASE(TS_NEG) TS_UNARY_CASE(TS_EXP) TS_UNARY_CASE(TS_LOG) TS_UNARY_CASE(TS_SQRT)
     TS_UNARY_CASE(TS_TANH) TS_UNARY_CASE(TS_RELU) TS_UNARY_CASE(TS_GELU_ERF)
-    TS_UNARY_CASE(TS_SILU) TS_UNARY_CASE(TS_SIGMOID) TS_UNARY_CASE(TS_ABS) TS_UNARY_CASE(TS_RECIPROCAL)
+    TS_UNARY_CASE(TS_ABS) TS_UNARY_CASE(TS_RECIPROCAL)
     TS_UNARY_CASE(TS_ADD_SCALAR) TS_UNARY_CASE(TS_MUL_SCALAR) TS_UNARY_CASE(TS_POW_SCALAR)
     TS_UNARY_CASE(TS_RSUB_SCALAR) TS_UNARY_CASE(TS_RDIV_SCALAR) TS_UNARY_CASE(TS_SIN) TS_UNARY_CASE(TS_COS)
-    /* ts_gelu_tanh with the vectorised exp (the same formula the CUDA kernel runs with expf) */
+    /* with the vectorised exp (the same formulas the CUDA kernels run with expf) */
     case TS_GELU_TANH: TS_MAP1(ts_gelu_tanh_from_exp(v, ts_vexpf(ts_gelu_tanh_exp_arg(v)))); break;
+    case TS_SILU: TS_MAP1(ts_silu_from_exp(v, ts_vexpf(-v))); break;
+    case TS_SIGMOID: TS_MAP1(ts_sigmoid_from_exp(ts_vexpf(-v))); break;
     default: break;
     }
 }

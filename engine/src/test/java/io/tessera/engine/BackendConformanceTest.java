@@ -219,6 +219,24 @@ class BackendConformanceTest {
         });
     }
 
+    /** SiLU and sigmoid run on a vectorised exp on the CPU: its clamps at the ends of float's range and the specials. */
+    @ParameterizedTest
+    @MethodSource("targets")
+    @Covers("unary")
+    void siluAndSigmoidAtTheEndsOfTheRange(ConformanceTargets t) {
+        double[] values = {Double.NEGATIVE_INFINITY, -1e4, -150, -104.5, -88.8, -87.3, -20, -1e-30, -0.0, 0, 1e-30, 20, 87.3, 88.8,
+            104.5, 150, 1e4, Double.POSITIVE_INFINITY, Double.NaN};
+        t.run(() -> {
+            Ref x = new Ref(new long[] {values.length}, values).rounded();
+            Tensor silu = t.empty(DType.F32, values.length);
+            t.backend().unary(Ops.Unary.SILU, 0, t.on(x), silu);
+            assertValues("silu", x.map(v -> v / (1 + Math.exp(-v))), silu, TRANSCENDENTAL);
+            Tensor sigmoid = t.empty(DType.F32, values.length);
+            t.backend().unary(Ops.Unary.SIGMOID, 0, t.on(x), sigmoid);
+            assertValues("sigmoid", x.map(v -> 1 / (1 + Math.exp(-v))), sigmoid, TRANSCENDENTAL);
+        });
+    }
+
     record Binary(Ops.Binary op, DoubleBinaryOperator ref, double tolerance) {
         @Override
         public String toString() {
