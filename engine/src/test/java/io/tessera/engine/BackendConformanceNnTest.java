@@ -686,7 +686,9 @@ class BackendConformanceNnTest {
 
     private static void bf16WeightProducts(ConformanceTargets t, boolean rounded) {
         int[][] shapes = {{0, 3, 5}, {1, 1, 1}, {2, 7, 0}, {3, 13, 11}, {1, 263, 1031}, {8, 131, 257}, {11, 17, 9},
-            {9, 64, 16}, {12, 32, 37}, {70, 96, 21}, {17, 128, 64}, {29, 1031, 101}};
+            {9, 64, 16}, {12, 32, 37}, {70, 96, 21}, {17, 128, 64}, {29, 1031, 101},
+            // k a multiple of 32 up to 8 rows (gemv.c's split BF16 sums), in passes of 4, 2 and 1 rows of x
+            {4, 64, 37}, {5, 32, 9}, {6, 256, 301}, {7, 96, 19}};
         for (int[] s : shapes) {
             for (boolean inputMajor : new boolean[] {false, true}) {
                 Ref x = Ref.random(new SplittableRandom(s[0] + s[1]), -1, 1, s[0], s[1]);
