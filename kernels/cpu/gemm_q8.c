@@ -100,20 +100,23 @@ int TS_FN(ts_quantize_rows_q8)(int64_t rows, int64_t cols, const float *restrict
 typedef void (*q8_tile_fn)(int64_t k, const int8_t *x, const int8_t *w, int32_t acc[MR][NR], int32_t *shift);
 
 #if defined(__AVX512BW__)
-/* How far ahead of the tile the weight rows are prefetched: streaming a decoding step's weights from memory
+/* How far ahead of a one-row tile the weight rows are prefetched: streaming a decoding step's weights from memory
  * went from 25 to 28 GB/s on 2 cores with it (hardware prefetchers alone leave one stream per row idle). Into L2
  * (T1), not L1: TinyLlama's int8 matrices read at 42-46 against 36 GB/s with T0, alternating with a 1 GiB sum at
- * 53-57 in a C harness (2 Zen 4 cores); 2 KiB ahead was worse than 1. */
+ * 53-57 in a C harness (2 Zen 4 cores); 2 KiB ahead was worse than 1. Tiles of MR rows (batches of 4-8), three times
+ * the work per byte, prefetch the next column tile's rows instead: TinyLlama's products at 8 rows 30-36 against
+ * 38-44 ms (C harness, Zen 5, alternated; 2 KiB / 4 KiB / 8 KiB ahead and two tiles ahead in between). */
 #define Q8_PREFETCH_BYTES 1024
 /* One 64-byte step of a VNNI tile; masked-off bytes load as 0, so they add nothing. With SUMS (the first row
  * tile, the one that brings the weight rows from memory) the rows are also summed (ones as the unsigned side),
- * for the shift, and prefetched; a prefetch past the end of the weight never faults. */
+ * for the shift, and prefetched; a prefetch past the end of the weight never faults. A tile's C rows are
+ * consecutive rows of the weight, so NR * k bytes on is the next column tile. */
 #define Q8_VNNI_STEP(R, C, SUMS, LIVE)                                                                          \
     do {                                                                                                        \
         const __mmask64 live = (LIVE);                                                                          \
         __m512i wv[C];                                                                                          \
         Q8_UNROLL for (int j = 0; j < C; j++) {                                                                 \
-            if (SUMS) _mm_prefetch((const char *)(w + j * k + kk + Q8_PREFETCH_BYTES), _MM_HINT_T1);            \
+            if (SUMS) _mm_prefetch((const char *)(w + j * k + kk + (R == 1 ? Q8_PREFETCH_BYTES : NR * k)), _MM_HINT_T1);            \
             wv[j] = _mm512_maskz_loadu_epi8(live, w + j * k + kk);                                              \
             if (SUMS) t[j] = _mm512_dpbusd_epi32(t[j], ones, wv[j]);                                            \
         }                                                                                                       \
