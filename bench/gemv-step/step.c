@@ -1,9 +1,11 @@
-/* The matrix-vector products of one decoding step of a model shape, nothing else, through gemv.c as built with this
- * file (bench/gemv-step/run builds it once per variant of its tunables), each step alternated with a 1 GiB sum on the
- * same threads: how close the products come to the machine's read rate, without the rest of a step (attention,
- * norms, Java) and with the machine's bandwidth phase measured next to them.
- *   step SHAPE DTYPE ROUNDS LABEL     SHAPE: tinyllama, tinyllama-fused (q/k/v and gate/up as two products) or gpt2
- *                                     (output-major, as Tessera reads them); DTYPE: f32 or bf16
+/* The matrix-vector products of one decoding step of a model shape, nothing else, through gemv.c (f32, bf16) or
+ * gemm_q8.c (int8) as built with this file (bench/gemv-step/run builds it once per variant of their tunables), each
+ * step alternated with a 1 GiB sum on the same threads: how close the products come to the machine's read rate,
+ * without the rest of a step (attention, norms, Java) and with the machine's bandwidth phase measured next to them.
+ *   step SHAPE DTYPE ROUNDS LABEL [ROWS]   SHAPE: tinyllama, tinyllama-fused (q/k/v and gate/up as two products) or
+ *                                          gpt2 (output-major, as Tessera reads them); DTYPE: f32, bf16 or int8 (codes
+ *                                          of x and W, as QuantizedLinear passes them); ROWS: rows of x (1-8, default
+ *                                          1: batched decoding reads W once for all of them)
  * Prints one line: the best step's time and read rate, the best sum's rate, and their ratio. Weights are random
  * finite values (the products' speed does not depend on them). */
 #include <omp.h>
@@ -17,6 +19,8 @@ int ts_gemv_f32_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t 
                        int input_major, float *y, int64_t ldy);
 int ts_gemv_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
                         int input_major, float *y, int64_t ldy);
+int ts_gemm_q8_f32_avx512(int64_t m, int64_t n, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq,
+                          const float *ws, const float *bias, float *y, int64_t ldy);
 
 typedef struct { int64_t n, k; } shape;
 /* A layer's products in order, then the LM head (the model's last matrix). */
@@ -32,17 +36,19 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    const int shape_arg = argc != 5 ? -1 : !strcmp(argv[1], "tinyllama") ? 0 : !strcmp(argv[1], "tinyllama-fused") ? 1
-                          : !strcmp(argv[1], "gpt2") ? 2 : -1;
-    if (shape_arg < 0 || (strcmp(argv[2], "f32") && strcmp(argv[2], "bf16"))) {
-        fprintf(stderr, "usage: step tinyllama|tinyllama-fused|gpt2 f32|bf16 ROUNDS LABEL\n");
+    const int shape_arg = argc != 5 && argc != 6 ? -1 : !strcmp(argv[1], "tinyllama") ? 0
+                          : !strcmp(argv[1], "tinyllama-fused") ? 1 : !strcmp(argv[1], "gpt2") ? 2 : -1;
+    const int rows = argc == 6 ? atoi(argv[5]) : 1;
+    if (shape_arg < 0 || (strcmp(argv[2], "f32") && strcmp(argv[2], "bf16") && strcmp(argv[2], "int8")) || rows < 1
+        || rows > 8) {
+        fprintf(stderr, "usage: step tinyllama|tinyllama-fused|gpt2 f32|bf16|int8 ROUNDS LABEL [ROWS 1-8]\n");
         return 2;
     }
-    const int bf16 = !strcmp(argv[2], "bf16"), rounds = atoi(argv[3]);
+    const int bf16 = !strcmp(argv[2], "bf16"), int8 = !strcmp(argv[2], "int8"), rounds = atoi(argv[3]);
     const shape *layer = (const shape *[]){TINYLLAMA, TINYLLAMA_FUSED, GPT2}[shape_arg];
     const int per_layer = (const int[]){7, 4, 4}[shape_arg], layers = shape_arg == 2 ? 12 : 22;
     const int matrices = layers * per_layer + 1;
-    const size_t element = bf16 ? sizeof(uint16_t) : sizeof(float);
+    const size_t element = bf16 ? sizeof(uint16_t) : int8 ? sizeof(int8_t) : sizeof(float);
     void **w = malloc((size_t)matrices * sizeof *w);
     shape *shapes = malloc((size_t)matrices * sizeof *shapes);
     double bytes = 0;
@@ -56,12 +62,16 @@ int main(int argc, char **argv) {
             seed = seed * 1664525u + 1013904223u;
             const uint16_t high = (uint16_t)(0x3c00 | (seed >> 24) | (seed >> 31 << 15)); /* |value| in [2^-7, 2^-6) */
             if (bf16) ((uint16_t *)w[i])[e] = high;
+            else if (int8) ((int8_t *)w[i])[e] = (int8_t)(seed >> 24);
             else ((uint32_t *)w[i])[e] = (uint32_t)high << 16 | (seed & 0xffff);
         }
         bytes += (double)elements * (double)element;
     }
-    float *x = aligned_alloc(64, 5632 * sizeof(float)), *y = aligned_alloc(64, 50304 * sizeof(float));
-    for (int i = 0; i < 5632; i++) x[i] = (float)(i % 7) * 0.1f;
+    float *x = aligned_alloc(64, 8 * 5632 * sizeof(float)), *y = aligned_alloc(64, 8 * 50304 * sizeof(float));
+    int8_t *xq = aligned_alloc(64, 8 * 5632);
+    float *scales = aligned_alloc(64, 50304 * sizeof(float)); /* per row of x, per channel of W */
+    for (int i = 0; i < 8 * 5632; i++) x[i] = (float)(i % 7) * 0.1f, xq[i] = (int8_t)(i % 7 * 9 - 27);
+    for (int i = 0; i < 50304; i++) scales[i] = 0.01f;
     const int64_t sum_n = (1LL << 30) / (int64_t)sizeof(float);
     float *big = aligned_alloc(64, (size_t)sum_n * sizeof(float));
     for (int64_t i = 0; i < sum_n; i++) big[i] = (float)(i & 3);
@@ -71,8 +81,9 @@ int main(int argc, char **argv) {
         const double t0 = now();
         for (int i = 0; i < matrices; i++) {
             const int64_t n = shapes[i].n, k = shapes[i].k;
-            if (bf16) ts_gemv_bf16_avx512(1, n, k, x, k, w[i], k, 0, y, n);
-            else ts_gemv_f32_avx512(1, n, k, x, k, w[i], k, 0, y, n);
+            if (bf16) ts_gemv_bf16_avx512(rows, n, k, x, k, w[i], k, 0, y, n);
+            else if (int8) ts_gemm_q8_f32_avx512(rows, n, k, xq, scales, w[i], scales, NULL, y, n);
+            else ts_gemv_f32_avx512(rows, n, k, x, k, w[i], k, 0, y, n);
         }
         const double t1 = now();
         float acc = 0;
@@ -84,7 +95,8 @@ int main(int argc, char **argv) {
         if (t2 - t1 < best_sum) best_sum = t2 - t1;
     }
     const double step_rate = bytes / best_step, sum_rate = (double)sum_n * sizeof(float) / best_sum;
-    printf("%-24s %s %s: %.2f GB of weights, step %.1f ms (%.1f GB/s), 1 GiB sum %.1f GB/s, step / sum %.2f\n", argv[4],
-           argv[1], argv[2], bytes / 1e9, best_step * 1e3, step_rate / 1e9, sum_rate / 1e9, step_rate / sum_rate);
+    printf("%-24s %s %s, %d row%s: %.2f GB of weights, step %.1f ms (%.1f GB/s), 1 GiB sum %.1f GB/s, step / sum %.2f\n",
+           argv[4], argv[1], argv[2], rows, rows > 1 ? "s" : "", bytes / 1e9, best_step * 1e3, step_rate / 1e9,
+           sum_rate / 1e9, step_rate / sum_rate);
     return 0;
 }
