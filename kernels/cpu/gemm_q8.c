@@ -103,10 +103,11 @@ typedef void (*q8_tile_fn)(int64_t k, const int8_t *x, const int8_t *w, int32_t 
 /* How far ahead of a one-row tile the weight rows are prefetched: streaming a decoding step's weights from memory
  * went from 25 to 28 GB/s on 2 cores with it (hardware prefetchers alone leave one stream per row idle). Into L2
  * (T1), not L1: TinyLlama's int8 matrices read at 42-46 against 36 GB/s with T0, alternating with a 1 GiB sum at
- * 53-57 in a C harness (2 Zen 4 cores), where 2 KiB ahead was worse than 1; on the Zen 5 machine, alternated in the
- * same harness, 4 KiB ahead read at 1.01-1.06 of the sum's rate against 0.79-0.92 with 1 KiB. Tiles of MR rows (batches of 4-8), three times
- * the work per byte, prefetch the next column tile's rows instead: TinyLlama's products at 8 rows 30-36 against
- * 38-44 ms (C harness, Zen 5, alternated; 2 KiB / 4 KiB / 8 KiB ahead and two tiles ahead in between). */
+ * 53-57 in a C harness (2 Zen 4 cores), where 2 KiB ahead was worse than 1; on the Zen 5 machine, alternated in
+ * the same harness (bench/gemv-step/run --dtype int8), 4 KiB ahead read at 1.01-1.06 of the sum's rate against
+ * 0.79-0.92 with 1 KiB. Tiles of MR rows (batches of 4-8), three times the work per byte, prefetch the next column
+ * tile's rows instead: TinyLlama's products at 8 rows 30-36 against 38-48 ms (Zen 5, alternated; 2, 4 and 8 KiB
+ * ahead and two tiles ahead in between). */
 #define Q8_PREFETCH_BYTES 4096
 /* One 64-byte step of a VNNI tile; masked-off bytes load as 0, so they add nothing. With SUMS (the first row
  * tile, the one that brings the weight rows from memory) the rows are also summed (ones as the unsigned side),
@@ -117,7 +118,8 @@ typedef void (*q8_tile_fn)(int64_t k, const int8_t *x, const int8_t *w, int32_t 
         const __mmask64 live = (LIVE);                                                                          \
         __m512i wv[C];                                                                                          \
         Q8_UNROLL for (int j = 0; j < C; j++) {                                                                 \
-            if (SUMS) _mm_prefetch((const char *)(w + j * k + kk + (R == 1 ? Q8_PREFETCH_BYTES : NR * k)), _MM_HINT_T1);            \
+            if (SUMS) _mm_prefetch((const char *)(w + j * k + kk + (R == 1 ? Q8_PREFETCH_BYTES : NR * k)),          \
+                                   _MM_HINT_T1);                                                                \
             wv[j] = _mm512_maskz_loadu_epi8(live, w + j * k + kk);                                              \
             if (SUMS) t[j] = _mm512_dpbusd_epi32(t[j], ones, wv[j]);                                            \
         }                                                                                                       \
