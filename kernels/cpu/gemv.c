@@ -98,16 +98,13 @@ static inline int short_rows(int64_t elements, int bf16) {
     return elements * (int64_t)(bf16 ? sizeof(uint16_t) : sizeof(float)) <= SHORT_ROW_BYTES;
 }
 
-/* A vector's lanes added up; on AVX-512 as a tree of halves: four dependent adds instead of sixteen, which four rows
- * of x (sixteen sums per tile) waited on (C harness, Zen 5, cache-resident W: 1.1x faster). */
+/* A vector's lanes added up in order, as gemm_small.c does: a row's product then has the same bits whichever of the
+ * two kernels its batch size picks (a tree of halves was 1.1x faster at four rows of x with cache-resident W, C
+ * harness, Zen 5, and broke that). */
 static inline float lane_sum(ts_vec v) {
-#if TS_LANES == 16
-    return _mm512_reduce_add_ps((__m512)v);
-#else
     float s = 0.0f;
     for (int l = 0; l < TS_LANES; l++) s += v[l];
     return s;
-#endif
 }
 
 typedef struct {
