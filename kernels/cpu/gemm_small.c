@@ -5,33 +5,9 @@
  * cache for each four rows of W), four by four, 16 vector accumulators in registers (up to 12 rows on AVX-512,
  * eight by three: see NARROW_MAX_ROWS). */
 #include "ts_cpu.h"
+#include "ts_vec.h"
 
-#include <string.h>
-
-#if defined(__AVX512F__)
-#define TS_LANES 16
-#elif defined(__AVX2__)
-#define TS_LANES 8
-#else
-#define TS_LANES 4
-#endif
 #define TS_TILE 4 /* rows of x and of W per register tile, beyond NARROW_MAX_ROWS */
-
-typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
-
-static inline ts_vec load(const float *p) {
-    ts_vec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline float lane_sum(ts_vec v) {
-    float s = 0.0f;
-    for (int l = 0; l < TS_LANES; l++) {
-        s += v[l];
-    }
-    return s;
-}
 
 /* Rows [r0, r0 + XR) of x times rows [o0, o0 + WR) of W, XR x WR vector accumulators; rows past the end repeat the
  * last one (read, never stored), so the inner loop has no branches. With PREFETCH, each W row is fetched that many

@@ -10,20 +10,14 @@
  * read at half the bytes with no f32 copy anywhere; sums are f32 either way. */
 #include "ts_cpu.h"
 #include "ts_pool.h"
+#include "ts_vec.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
-#define TS_LANES 16
-#elif defined(__AVX2__)
-#define TS_LANES 8
-#else
-#define TS_LANES 4
 #endif
-
-typedef float ts_vec __attribute__((vector_size(TS_LANES * sizeof(float))));
 
 /* Below this many multiply-adds the caller's thread alone is faster than handing out chunks. */
 #define GEMV_PARALLEL_MIN (1 << 16)
@@ -63,14 +57,6 @@ static inline void prefetch_short_row(const void *w, int64_t i, int bf16) {
     if (!bf16) PREFETCH_W((const char *)((const float *)w + i) + SHORT_ROW_PREFETCH_BYTES);
 }
 
-static inline ts_vec load(const float *p) {
-    ts_vec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store(float *p, ts_vec v) { memcpy(p, &v, sizeof v); }
-
 typedef uint16_t ts_vec_u16 __attribute__((vector_size(TS_LANES * sizeof(uint16_t))));
 typedef uint32_t ts_vec_u32 __attribute__((vector_size(TS_LANES * sizeof(uint32_t))));
 
@@ -96,15 +82,6 @@ static inline float scalar_w(const void *w, int64_t i, int bf16) {
 /* Whether rows of `elements` weights are short enough to read one at a time (SHORT_ROW_BYTES). */
 static inline int short_rows(int64_t elements, int bf16) {
     return elements * (int64_t)(bf16 ? sizeof(uint16_t) : sizeof(float)) <= SHORT_ROW_BYTES;
-}
-
-/* A vector's lanes added up in order, as gemm_small.c does: a row's product then has the same bits whichever of the
- * two kernels its batch size picks (a tree of halves was 1.1x faster at four rows of x with cache-resident W, C
- * harness, Zen 5, and broke that). */
-static inline float lane_sum(ts_vec v) {
-    float s = 0.0f;
-    for (int l = 0; l < TS_LANES; l++) s += v[l];
-    return s;
 }
 
 typedef struct {
