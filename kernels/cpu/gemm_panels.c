@@ -15,20 +15,17 @@
  * CPU lacks it, the same pairs go through two F32 FMAs in vdpbf16ps's order (odd input first), so the sums are the
  * same but for inputs below F32's normal range, which vdpbf16ps reads as 0. */
 #include "ts_cpu.h"
+#include "ts_vec.h"
 #include "tessera/ts_convert.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__AVX512F__)
-#define LANES 16
+#define LANES TS_LANES
+#if LANES == 16
 #define MR 8
-#elif defined(__AVX2__)
-#define LANES 8
-#define MR 4
 #else
-#define LANES 4
 #define MR 4
 #endif
 #define VECS 3 /* weight vectors per step */
@@ -40,16 +37,8 @@
 _Static_assert(KC_PAIRS / 2 == KC, "a block of BF16 pairs fills the packing buffer of an F32 block");
 #define PACK_PREFETCH_ROWS 8 /* how far ahead an input-major W's rows are fetched while packing */
 
-typedef float vec __attribute__((vector_size(LANES * sizeof(float))));
+typedef ts_vec vec;
 typedef uint32_t uvec __attribute__((vector_size(LANES * sizeof(uint32_t))));
-
-static inline vec load(const float *p) {
-    vec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store(float *p, vec v) { memcpy(p, &v, sizeof v); }
 
 /* The intrinsic: a lane loop or `(vec){0} + v` compiled to masked or scalar-added broadcasts. */
 static inline vec splat(float v) {
