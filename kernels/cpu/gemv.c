@@ -132,8 +132,8 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
 
 /* Output-major: rows o0 .. o0 + 3 of W (a row past n repeats the last; its sums are not stored) with `rows`
  * (1, 2 or 4, a constant) rows of x from r0 (a row past m repeats r0). Four rows of x rather than two per pass over
- * W made TinyLlama's products at 8 rows faster (bench/gemv-step/run --rows 8, Zen 5, alternated: f32 137-156 against
- * 146-179 ms, bf16 93-102 against 121-124). The rows PREFETCH_AHEAD_BYTES on (job->ahead)
+ * W made TinyLlama's products at 8 rows faster (bench/gemv-step/run --rows 8, Zen 5, alternated: f32 128-156 against
+ * 144-179 ms, bf16 93-102 against 121-124). The rows PREFETCH_AHEAD_BYTES on (job->ahead)
  * are prefetched as these are read: the hardware prefetchers alone fall behind on four streams per core (Zen 4: 27
  * against 30 GB/s f32, 24 against 30 GB/s bf16, 2 cores); a prefetch past the end of W never faults. */
 static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, int64_t r0, int64_t o0, int rows, int bf16) {
