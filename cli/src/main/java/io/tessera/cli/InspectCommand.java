@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.math.BigInteger;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -25,8 +26,9 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** Lists a safetensors file's tensors with their statistics (and values), and its metadata. */
-@Command(name = "inspect", description = {"Show every tensor of a safetensors file (name, dtype, shape, byte range, min / max / mean"
-        + " in float64) and its __metadata__.", "--values prints each value so that it parses back to the same bits."})
+@Command(name = "inspect", description = {"Show every tensor of a safetensors file (name, dtype, shape, byte range,"
+        + " min / max: float64 for floats, exact for integers; mean: float64) and its __metadata__.",
+    "--values prints each value so that it parses back to the same bits."})
 final class InspectCommand implements Callable<Integer> {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -136,33 +138,71 @@ final class InspectCommand implements Callable<Integer> {
         g.writeEndObject();
     }
 
-    /** JSON has no NaN or infinity: those are strings, as Jackson and Python's json module write them. */
-    private static void writeNumber(JsonGenerator g, String field, double value) throws IOException {
-        if (Double.isFinite(value)) {
-            g.writeNumberField(field, value);
-        } else {
-            g.writeStringField(field, Double.toString(value));
+    /** JSON has no NaN or infinity: those are strings, as Jackson and Python's json module write them; integers exact. */
+    private static void writeNumber(JsonGenerator g, String field, Number value) throws IOException {
+        switch (value) {
+            case Long l -> g.writeNumberField(field, l);
+            case BigInteger b -> g.writeNumberField(field, b);
+            default -> {
+                double d = value.doubleValue();
+                if (Double.isFinite(d)) {
+                    g.writeNumberField(field, d);
+                } else {
+                    g.writeStringField(field, Double.toString(d));
+                }
+            }
         }
     }
 
-    /** min / max / mean in float64 over the stored values (NaN if any is NaN); null for BOOL and empty tensors. */
-    record Stats(double min, double max, double mean) {}
+    /**
+     * min / max / mean over the stored values, null for BOOL and empty tensors. A float tensor's min and max are float64
+     * (NaN if any value is NaN); an integer tensor's are exact integers (Long, or BigInteger for U64), which float64
+     * is not beyond 2^53; the mean is float64 either way.
+     */
+    record Stats(Number min, Number max, double mean) {}
 
     static Stats stats(MemorySegment data, DType dtype) {
         long n = data.byteSize() / dtype.byteSize();
         if (dtype == DType.BOOL || n == 0) {
             return null;
         }
-        double min = Double.POSITIVE_INFINITY;
-        double max = Double.NEGATIVE_INFINITY;
         double sum = 0;
         for (long i = 0; i < n; i++) {
-            double v = number(data, dtype, i);
-            min = Math.min(min, v);
-            max = Math.max(max, v);
-            sum += v;
+            sum += number(data, dtype, i);
         }
-        return new Stats(min, max, sum / n);
+        if (dtype.isFloatingPoint()) {
+            double min = Double.POSITIVE_INFINITY;
+            double max = Double.NEGATIVE_INFINITY;
+            for (long i = 0; i < n; i++) {
+                double v = number(data, dtype, i);
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+            }
+            return new Stats(min, max, sum / n);
+        }
+        long min = integer(data, dtype, 0);
+        long max = min;
+        for (long i = 1; i < n; i++) {
+            long v = integer(data, dtype, i);
+            boolean unsigned = dtype == DType.U64;
+            if (unsigned ? Long.compareUnsigned(v, min) < 0 : v < min) {
+                min = v;
+            }
+            if (unsigned ? Long.compareUnsigned(v, max) > 0 : v > max) {
+                max = v;
+            }
+        }
+        return dtype == DType.U64
+                ? new Stats(new BigInteger(Long.toUnsignedString(min)), new BigInteger(Long.toUnsignedString(max)), sum / n)
+                : new Stats(min, max, sum / n);
+    }
+
+    /** Element {@code i} of an integer tensor as a long (a U64 element: its bits). */
+    private static long integer(MemorySegment data, DType dtype, long i) {
+        return switch (dtype) {
+            case I64, U64 -> data.getAtIndex(I64, i);
+            default -> (long) number(data, dtype, i); // exact: every other integer type fits a double
+        };
     }
 
     /** The little-endian bytes of a tensor read from a file (contiguous, on the CPU). */

@@ -139,8 +139,19 @@ class InspectCommandTest {
                 max = Math.max(max, value(s, j));
                 sum += value(s, j);
             }
-            assertEquals(min, number(t.get("min")), name + " min");
-            assertEquals(max, number(t.get("max")), name + " max");
+            if (s.dtype().isFloatingPoint()) {
+                assertEquals(min, number(t.get("min")), name + " min");
+                assertEquals(max, number(t.get("max")), name + " max");
+            } else { // exact integers, which float64 is not beyond 2^53 (I64's max, U64's)
+                List<BigInteger> exact = new ArrayList<>();
+                for (int j = 0; j < s.raw().length; j++) {
+                    long r = s.raw()[j];
+                    exact.add(s.dtype() == DType.U64 ? new BigInteger(Long.toUnsignedString(r)) : BigInteger.valueOf(r));
+                }
+                assertTrue(t.get("min").isIntegralNumber() && t.get("max").isIntegralNumber(), name + ": integer extremes");
+                assertEquals(exact.stream().min(BigInteger::compareTo).orElseThrow(), t.get("min").bigIntegerValue(), name + " min");
+                assertEquals(exact.stream().max(BigInteger::compareTo).orElseThrow(), t.get("max").bigIntegerValue(), name + " max");
+            }
             assertEquals(sum / s.raw().length, number(t.get("mean")), name + " mean"); // the same float64 sum, in the same order
         }
     }
@@ -200,6 +211,7 @@ class InspectCommandTest {
             "f32  F32 [2, 3]  data_offsets [" + f32.begin() + ", " + f32.end() + "]  min -3.5 max 3.4028234663852886E38",
             "values: 0.1 -0.0 1.4E-45 3.4028235E38 1.0E-5 -3.5", "values: NaN Infinity -Infinity NaN(0x7fc00001)",
             "values: -9223372036854775808 9223372036854775807 9007199254740993", "values: 18446744073709551615 1",
+            "min -9223372036854775808 max 9223372036854775807 mean", "min 1 max 18446744073709551615 mean",
             "values: true false true"}) {
             assertTrue(out.contains(expected), "'" + expected + "' missing from\n" + out);
         }
