@@ -50,6 +50,12 @@
 #ifndef PREFETCH_AHEAD_BYTES
 #define PREFETCH_AHEAD_BYTES (128 << 10)
 #endif
+/* One row of x against bf16 W rows of at most this many bytes (GPT-2's 768 inputs, 1.5 KiB): WIDE_TILE rows of W at a
+ * time (dot_wide_tile), not four. */
+#ifndef WIDE_ROW_BYTES
+#define WIDE_ROW_BYTES 2048
+#endif
+#define WIDE_TILE 12
 #define GEMV_K_SPLITS 8 /* input-major: the rows of W in this many chunks, each summed into its own partial y */
 
 /* The prefetch of an f32 row read one at a time, at element i of W; nothing for bf16. */
@@ -128,6 +134,26 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
         }
     }
 }
+
+/* Output-major, bf16, one row of x, short rows of W (WIDE_ROW_BYTES): rows o0 .. o0 + WIDE_TILE - 1 of W (all of them
+ * before n) side by side, each summed as split_sums sums it (the same bits as dot_tile's). Four rows of 1.5 KiB are
+ * four short streams, which kept GPT-2's bf16 products at 0.55-0.62 of a 1 GiB sum; twelve read at 0.64-0.68 (a step
+ * of `bench/gemv-step/run --shape gpt2 --dtype bf16`, Zen 5, alternated: 5.6-5.8 against 6.2-6.7 ms; 8 rows 5.9-6.5,
+ * 16 rows 6.1-6.7). TinyLlama's 4 KiB rows gained nothing from it. */
+static void dot_wide_tile(const gemv_job *job, int64_t o0) {
+    const uint16_t *w = (const uint16_t *)job->w + o0 * job->ldw;
+    ts_vec acc[WIDE_TILE] = {{0}};
+    for (int64_t i = 0; i < job->k; i += 32) {
+        for (int t = 0; t < WIDE_TILE; t++) {
+            PREFETCH_W(w + t * job->ldw + job->ahead + i);
+            ts_vec even, odd;
+            bf16_halves(w + t * job->ldw + i, &even, &odd);
+            acc[t] += load(job->xs + i) * even;
+            acc[t] += load(job->xs + i + 16) * odd;
+        }
+    }
+    for (int t = 0; t < WIDE_TILE; t++) job->y[o0 + t] = lane_sum(acc[t]);
+}
 #endif
 
 /* Output-major: rows o0 .. o0 + 3 of W (a row past n repeats the last; its sums are not stored) with `rows`
@@ -189,12 +215,25 @@ static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, i
     job->y[o] = s;
 }
 
+/* Whether dot_chunk takes WIDE_TILE rows of W at a time (dot_wide_tile). */
+static inline int wide_tiles(const gemv_job *job, int bf16) {
+    return job->m == 1 && bf16 && job->xs && job->k * (int64_t)sizeof(uint16_t) <= WIDE_ROW_BYTES;
+}
+
 static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, int bf16) {
     const int64_t o1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
     if (job->m == 1 && !bf16 && short_rows(job->k, 0)) {
         for (int64_t o = chunk * job->per_chunk; o < o1; o++) dot_row(job, o);
         return;
     }
+#if defined(__AVX512F__)
+    if (wide_tiles(job, bf16)) {
+        int64_t o0 = chunk * job->per_chunk;
+        for (; o0 + WIDE_TILE <= o1; o0 += WIDE_TILE) dot_wide_tile(job, o0);
+        for (; o0 < o1; o0 += 4) dot_tile(job, 0, o0, 1, bf16);
+        return;
+    }
+#endif
     for (int64_t o0 = chunk * job->per_chunk; o0 < o1; o0 += 4) {
         for (int64_t r0 = 0; r0 < job->m; r0 += 4) {
             if (job->m - r0 == 1) dot_tile(job, r0, o0, 1, bf16);
@@ -270,10 +309,10 @@ static void dot_chunk_bf16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, 1);
 static void axpy_chunk_f32(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, 0); }
 static void axpy_chunk_bf16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, 1); }
 
-/* Rows of W of row_bytes each in about `bytes`: whole tiles of 4 rows, at least one. */
-static int64_t whole_tiles(int64_t bytes, int64_t row_bytes) {
-    const int64_t rows = (bytes / row_bytes + 3) / 4 * 4;
-    return rows < 4 ? 4 : rows;
+/* Rows of W of row_bytes each in about `bytes`: whole tiles of tile_rows rows, at least one. */
+static int64_t whole_tiles(int64_t bytes, int64_t row_bytes, int64_t tile_rows) {
+    const int64_t rows = (bytes / row_bytes + tile_rows - 1) / tile_rows * tile_rows;
+    return rows < tile_rows ? tile_rows : rows;
 }
 
 static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *w, int64_t ldw, int input_major,
@@ -302,8 +341,8 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
     } else {
         /* about GEMV_CHUNK_BYTES of W per chunk (twice the rows for bf16), prefetched PREFETCH_AHEAD_BYTES ahead */
         const int64_t row_bytes = k * (int64_t)(bf16 ? sizeof(uint16_t) : sizeof(float));
-        job.per_chunk = whole_tiles(GEMV_CHUNK_BYTES, row_bytes);
-        job.ahead = whole_tiles(PREFETCH_AHEAD_BYTES, row_bytes) * ldw;
+        job.per_chunk = whole_tiles(GEMV_CHUNK_BYTES, row_bytes, wide_tiles(&job, bf16) ? WIDE_TILE : 4);
+        job.ahead = whole_tiles(PREFETCH_AHEAD_BYTES, row_bytes, 4) * ldw;
     }
     const int64_t chunks = ((input_major ? k : n) + job.per_chunk - 1) / job.per_chunk;
     if (input_major) {
