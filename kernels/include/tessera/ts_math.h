@@ -30,6 +30,12 @@ TS_HD float ts_sigmoid(float x) { return ts_sigmoid_from_exp(expf(-x)); }
 /* x / (1 + e^-x): one rounding; e = +inf (x < -88) gives -0 as x * sigmoid(x) does, and x = -inf NaN as it does. */
 TS_HD float ts_silu_from_exp(float x, float e) { return x / (1.0f + e); }
 
+/* SiLU's derivative s (1 + x (1 - s)), s = sigmoid(x) = 1 / (1 + e), from e = exp(-x) likewise. */
+TS_HD float ts_silu_grad_from_exp(float x, float e) {
+    const float s = ts_sigmoid_from_exp(e);
+    return s * (1.0f + x * (1.0f - s));
+}
+
 /* The bits of a float and back (union reads: well defined in C and accepted by nvcc). */
 TS_HD unsigned ts_float_bits(float v) {
     union {
@@ -92,10 +98,7 @@ TS_HD float ts_gelu_erf_grad(float x) {
 
 TS_HD float ts_silu(float x) { return ts_silu_from_exp(x, expf(-x)); }
 
-TS_HD float ts_silu_grad(float x) {
-    float s = ts_sigmoid(x);
-    return s * (1.0f + x * (1.0f - s));
-}
+TS_HD float ts_silu_grad(float x) { return ts_silu_grad_from_exp(x, expf(-x)); }
 
 /* One step of Kahan's compensated summation: sum += v, carrying the lost low bits in comp, so long
  * float32 accumulations (e.g. Fisher information over thousands of examples) stay accurate. */

@@ -219,10 +219,13 @@ class BackendConformanceTest {
         });
     }
 
-    /** SiLU and sigmoid run on a vectorised exp on the CPU: its clamps at the ends of float's range and the specials. */
+    /**
+     * SiLU, sigmoid and SiLU's gradient run on a vectorised exp on the CPU: its clamps at the ends of float's range and
+     * the specials.
+     */
     @ParameterizedTest
     @MethodSource("targets")
-    @Covers("unary")
+    @Covers({"unary", "binary"})
     void siluAndSigmoidAtTheEndsOfTheRange(ConformanceTargets t) {
         double[] values = {Double.NEGATIVE_INFINITY, -1e4, -150, -104.5, -88.8, -87.3, -20, -1e-30, -0.0, 0, 1e-30, 20, 87.3, 88.8,
             104.5, 150, 1e4, Double.POSITIVE_INFINITY, Double.NaN};
@@ -234,6 +237,13 @@ class BackendConformanceTest {
             Tensor sigmoid = t.empty(DType.F32, values.length);
             t.backend().unary(Ops.Unary.SIGMOID, 0, t.on(x), sigmoid);
             assertValues("sigmoid", x.map(v -> 1 / (1 + Math.exp(-v))), sigmoid, TRANSCENDENTAL);
+            Ref g = Ref.random(new SplittableRandom(7), -2, 2, values.length).rounded();
+            Tensor siluGrad = t.empty(DType.F32, values.length);
+            t.backend().binary(Ops.Binary.SILU_GRAD, t.on(x), t.on(g), siluGrad);
+            assertValues("silu grad", Ref.zip(x, g, (v, q) -> {
+                double s = 1 / (1 + Math.exp(-v));
+                return s * (1 + v * (1 - s)) * q;
+            }), siluGrad, TRANSCENDENTAL);
         });
     }
 
