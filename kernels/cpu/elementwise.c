@@ -85,10 +85,10 @@ static void binary_run(int op, int64_t n, const float *a, int64_t sa, const floa
     switch (op) {
     TS_BINARY_CASE(TS_ADD) TS_BINARY_CASE(TS_SUB) TS_BINARY_CASE(TS_MUL) TS_BINARY_CASE(TS_DIV)
     TS_BINARY_CASE(TS_MAXIMUM) TS_BINARY_CASE(TS_MINIMUM) TS_BINARY_CASE(TS_POW) TS_BINARY_CASE(TS_RELU_GRAD)
-    TS_BINARY_CASE(TS_GELU_TANH_GRAD) TS_BINARY_CASE(TS_GELU_ERF_GRAD)
-    TS_BINARY_CASE(TS_SIGMOID_GRAD) TS_BINARY_CASE(TS_TANH_GRAD)
-    /* with the vectorised exp, as TS_SILU (the CUDA kernels run the same formula with expf) */
+    TS_BINARY_CASE(TS_GELU_ERF_GRAD) TS_BINARY_CASE(TS_SIGMOID_GRAD) TS_BINARY_CASE(TS_TANH_GRAD)
+    /* with the vectorised exp, as TS_SILU and TS_GELU_TANH (the CUDA kernels run the same formulas with expf) */
     case TS_SILU_GRAD: TS_MAP2(float, ts_silu_grad_from_exp(p, ts_vexpf(-p)) * q); break;
+    case TS_GELU_TANH_GRAD: TS_MAP2(float, ts_gelu_tanh_grad_from_exp(p, ts_vexpf(ts_gelu_tanh_exp_arg(p))) * q); break;
     default: break;
     }
 }

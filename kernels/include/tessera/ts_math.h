@@ -82,12 +82,15 @@ TS_HD float ts_gelu_tanh_from_exp(float x, float e) { return x / (1.0f + e); }
 
 TS_HD float ts_gelu_tanh(float x) { return ts_gelu_tanh_from_exp(x, expf(ts_gelu_tanh_exp_arg(x))); }
 
-TS_HD float ts_gelu_tanh_grad(float x) {
-    float inner = TS_SQRT_2_OVER_PI * (x + TS_GELU_CUBIC * x * x * x);
-    float t = tanhf(inner);
-    float dinner = TS_SQRT_2_OVER_PI * (1.0f + 3.0f * TS_GELU_CUBIC * x * x);
-    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * dinner;
+/* Its derivative 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u' as s + 2 x s (1 - s) u', s = sigmoid(2u) = 1 / (1 + e) from
+ * the same e = exp(ts_gelu_tanh_exp_arg(x)): no tanhf, and no cancellation in 1 + tanh u for negative x. */
+TS_HD float ts_gelu_tanh_grad_from_exp(float x, float e) {
+    const float s = 1.0f / (1.0f + e);
+    const float du = TS_SQRT_2_OVER_PI * (1.0f + 3.0f * TS_GELU_CUBIC * x * x);
+    return s + 2.0f * x * s * (1.0f - s) * du;
 }
+
+TS_HD float ts_gelu_tanh_grad(float x) { return ts_gelu_tanh_grad_from_exp(x, expf(ts_gelu_tanh_exp_arg(x))); }
 
 /* GELU, exact form: x * Phi(x) with Phi the standard normal CDF */
 TS_HD float ts_gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * TS_INV_SQRT_2)); }

@@ -220,8 +220,8 @@ class BackendConformanceTest {
     }
 
     /**
-     * SiLU, sigmoid and SiLU's gradient run on a vectorised exp on the CPU: its clamps at the ends of float's range and
-     * the specials.
+     * SiLU, sigmoid and the gradients of SiLU and GELU's tanh form run on a vectorised exp on the CPU: its clamps at the
+     * ends of float's range and the specials.
      */
     @ParameterizedTest
     @MethodSource("targets")
@@ -244,7 +244,17 @@ class BackendConformanceTest {
                 double s = 1 / (1 + Math.exp(-v));
                 return s * (1 + v * (1 - s)) * q;
             }), siluGrad, TRANSCENDENTAL);
+            Tensor geluGrad = t.empty(DType.F32, values.length);
+            t.backend().binary(Ops.Binary.GELU_TANH_GRAD, t.on(x), t.on(g), geluGrad);
+            assertValues("gelu tanh grad", Ref.zip(x, g, (v, q) -> geluTanhGrad(v) * q), geluGrad, TRANSCENDENTAL);
         });
+    }
+
+    /** d/dx of 0.5 x (1 + tanh(u)), u = sqrt(2 / pi) (x + 0.044715 x^3), in float64 from the definition. */
+    private static double geluTanhGrad(double x) {
+        double c = Math.sqrt(2 / Math.PI);
+        double t = Math.tanh(c * (x + 0.044715 * x * x * x));
+        return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
     }
 
     record Binary(Ops.Binary op, DoubleBinaryOperator ref, double tolerance) {
@@ -269,6 +279,11 @@ class BackendConformanceTest {
                 new Binary(Ops.Binary.SILU_GRAD, (p, q) -> {
                     double s = 1 / (1 + Math.exp(-p));
                     return s * (1 + p * (1 - s)) * q;
+                }, TRANSCENDENTAL),
+                new Binary(Ops.Binary.GELU_TANH_GRAD, (p, q) -> geluTanhGrad(p) * q, TRANSCENDENTAL),
+                new Binary(Ops.Binary.GELU_ERF_GRAD, (p, q) -> {
+                    double phi = 0.5 * (1 + ElementwiseOpsTest.erf(p / Math.sqrt(2)));
+                    return (phi + p * Math.exp(-0.5 * p * p) / Math.sqrt(2 * Math.PI)) * q;
                 }, TRANSCENDENTAL));
         return targets().stream().flatMap(t -> cases.stream().map(c -> Arguments.of(t, c)));
     }
