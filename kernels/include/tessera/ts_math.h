@@ -85,7 +85,7 @@ TS_HD float ts_gelu_tanh(float x) { return ts_gelu_tanh_from_exp(x, expf(ts_gelu
 /* Its derivative 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) u' as s + 2 x s (1 - s) u', s = sigmoid(2u) = 1 / (1 + e) from
  * the same e = exp(ts_gelu_tanh_exp_arg(x)): no tanhf, and no cancellation in 1 + tanh u for negative x. */
 TS_HD float ts_gelu_tanh_grad_from_exp(float x, float e) {
-    const float s = 1.0f / (1.0f + e);
+    const float s = ts_sigmoid_from_exp(e);
     const float du = TS_SQRT_2_OVER_PI * (1.0f + 3.0f * TS_GELU_CUBIC * x * x);
     return s + 2.0f * x * s * (1.0f - s) * du;
 }

@@ -166,10 +166,7 @@ final class InspectCommand implements Callable<Integer> {
         if (dtype == DType.BOOL || n == 0) {
             return null;
         }
-        double sum = 0;
-        for (long i = 0; i < n; i++) {
-            sum += number(data, dtype, i);
-        }
+        double sum = 0; // float64, in element order, whichever branch
         if (dtype.isFloatingPoint()) {
             double min = Double.POSITIVE_INFINITY;
             double max = Double.NEGATIVE_INFINITY;
@@ -177,22 +174,24 @@ final class InspectCommand implements Callable<Integer> {
                 double v = number(data, dtype, i);
                 min = Math.min(min, v);
                 max = Math.max(max, v);
+                sum += v;
             }
             return new Stats(min, max, sum / n);
         }
+        boolean unsigned = dtype == DType.U64;
         long min = integer(data, dtype, 0);
         long max = min;
-        for (long i = 1; i < n; i++) {
+        for (long i = 0; i < n; i++) {
             long v = integer(data, dtype, i);
-            boolean unsigned = dtype == DType.U64;
             if (unsigned ? Long.compareUnsigned(v, min) < 0 : v < min) {
                 min = v;
             }
             if (unsigned ? Long.compareUnsigned(v, max) > 0 : v > max) {
                 max = v;
             }
+            sum += unsigned ? number(data, dtype, i) : v; // a U64 beyond 2^63 is not its long's value
         }
-        return dtype == DType.U64
+        return unsigned
                 ? new Stats(new BigInteger(Long.toUnsignedString(min)), new BigInteger(Long.toUnsignedString(max)), sum / n)
                 : new Stats(min, max, sum / n);
     }
