@@ -36,6 +36,9 @@ public final class CpuBackend extends Backend {
             return MemorySegment.NULL;
         }
         MemorySegment segment = ((HostStorage) t.storage()).segment();
+        if (t.numel() == 0) {
+            return segment.asSlice(0, 0); // a slice of an empty tensor may start past its storage; nothing is read
+        }
         return segment.asSlice(t.offset() * t.dtype().byteSize());
     }
 

@@ -811,9 +811,10 @@ class BackendConformanceNnTest {
     @Covers("matmulQ8")
     void int8GemmAtShapesForCublasLtAndForItsFallback(ConformanceTargets t) {
         t.run(() -> {
-            // the last three: more than 8 rows and k % 64 == 0, which CPUs with AMX run on AMX tiles (n % 16 channels left)
+            // {9, 16, 64} and the two after it: more than 8 rows and k % 64 == 0, which CPUs with AMX run on AMX tiles
+            // (n % 16 channels left); the last three have no columns (y = bias) on each row-count path
             int[][] mnk = {{1, 4, 4}, {3, 8, 36}, {13, 12, 64}, {5, 7, 37}, {2, 4, 6}, {0, 4, 8}, {7, 1, 1}, {4, 16, 36},
-                {9, 16, 64}, {17, 37, 128}, {70, 48, 192}};
+                {9, 16, 64}, {17, 37, 128}, {70, 48, 192}, {1, 5, 0}, {3, 6, 0}, {17, 9, 0}};
             int seed = 0;
             for (int[] s : mnk) {
                 int m = s[0];
