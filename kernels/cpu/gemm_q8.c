@@ -9,8 +9,9 @@
  *  - AVX2 (and AVX-512 without VNNI): vpmaddubsw on |x| and sign(w, x); |x| <= 127, so the pairwise int16
  *    sums stay below 2 * 127 * 127 and never saturate.
  *  - base: plain int32 loops.
- * Tiles of MR rows x NR output channels keep their MR * NR accumulators in registers and read each weight
- * row once per tile; OpenMP splits the output channels, or at up to 8 rows (decoding) the persistent pool of
+ * One activation row against rows of up to Q8_ROW_MAX_K codes (decoding GPT-2-sized models) runs q8_row_dot_vnni
+ * instead, which flips the weight's codes rather than x's. Tiles of MR rows x NR output channels keep their MR * NR
+ * accumulators in registers and read each weight row once per tile; OpenMP splits the output channels, or at up to 8 rows (decoding) the persistent pool of
  * ts_pool.h, whose idle workers poll instead of sleeping between the many small products of a decoding step.
  * Above 8 rows (prefill, batches), CPUs with AMX run gemm_q8_amx.c's tiles instead, and CPUs with VNNI but no AMX
  * gemm_q8_vnni.c's packed panels (for k a multiple of 4), both also exact. */
@@ -152,12 +153,16 @@ Q8_TILES_VNNI(MR, 1, rows)
 Q8_TILES_VNNI(1, NR, cols)
 Q8_TILES_VNNI(1, 1, one)
 
-/* One activation row (decoding) against one weight row, with the weight's codes flipped to unsigned (w + 128)
- * instead of x's: one vpdpbusd per 64 bytes instead of two (the tiles' second sums the weight row for its shift),
- * one reduction per row, and the correction, 128 * sum(x), once per product (q8_row_chunk). GPT-2's int8 step
- * (`bench/gemv-step/run --shape gpt2 --dtype int8`, Zen 5, alternated) read at 0.81-0.97 of a 1 GiB sum against
- * 0.75-0.84 with the one-row tile; TinyLlama's at about the same (higher in 6 rounds of 8). 4, 8 or 12 weight rows
- * side by side (x loaded once for all) read slower: 0.58-0.73. */
+/* One activation row (decoding) against one weight row of at most Q8_ROW_MAX_K codes, with the weight's codes flipped
+ * to unsigned (w + 128) instead of x's: one vpdpbusd per 64 bytes instead of two (the tiles' second sums the weight
+ * row for its shift), one reduction per row, and the correction, 128 * sum(x), once per product (q8_row_chunk).
+ * GPT-2's int8 step (`bench/gemv-step/run --shape gpt2 --dtype int8`, Zen 5, alternated) read at 0.81-0.97 of a
+ * 1 GiB sum against 0.75-0.84 with the one-row tile (rows of 768 up to 1024 codes: 0.91-1.01, 3072 too: 0.92-0.96,
+ * none: 0.86-0.88); TinyLlama's rows of 2048 and 5632 read slightly slower with it (0.85-0.96 against 0.85-1.08),
+ * so they keep the tile. 4, 8 or 12 weight rows side by side (x loaded once for all) read slower: 0.58-0.73. */
+#ifndef Q8_ROW_MAX_K
+#define Q8_ROW_MAX_K 1024
+#endif
 __attribute__((target("avx512vnni"))) static int32_t q8_row_dot_vnni(int64_t k, const int8_t *x, const int8_t *w) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     __m512i s = _mm512_setzero_si512();
@@ -342,7 +347,7 @@ int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, con
     const int64_t col_tiles = (n + NR - 1) / NR;
     q8_job job = {{m, n, k, xq, xs, wq, ws, bias, y, ldy}, q8_choose_tiles(), q8_per_chunk(NR * k), 0};
 #if defined(__AVX512BW__)
-    if (m == 1 && __builtin_cpu_supports("avx512vnni")) {
+    if (m == 1 && k <= Q8_ROW_MAX_K && __builtin_cpu_supports("avx512vnni")) {
         q8_row_product(&job);
         return TS_OK;
     }

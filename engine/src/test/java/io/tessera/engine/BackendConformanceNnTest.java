@@ -725,9 +725,11 @@ class BackendConformanceNnTest {
     @Covers({"outlierColumns", "quantizeRows", "matmulQ8", "matmulQ8Outliers"})
     void int8LinearKernels(ConformanceTargets t) {
         // m, k, n: a small case, then decoding-sized ones (one to eight rows) large enough for the CPU's thread pool
-        // and k a multiple of 4: CUDA quantizes those rows four values a thread at a time; the last, 41k values, has
-        // its rows quantized in parallel
-        int[][] shapes = {{5, 37, 7}, {1, 131, 1031}, {3, 257, 263}, {8, 61, 2053}, {4, 64, 9}, {3, 132, 5}, {40, 1028, 3}};
+        // and k a multiple of 4: CUDA quantizes those rows four values a thread at a time; {40, 1028, 3}, 41k values,
+        // has its rows quantized in parallel; the last is one row of more than 1024 columns (the CPU's VNNI tier runs
+        // one row of at most 1024 on its own kernel)
+        int[][] shapes = {{5, 37, 7}, {1, 131, 1031}, {3, 257, 263}, {8, 61, 2053}, {4, 64, 9}, {3, 132, 5}, {40, 1028, 3},
+            {1, 1031, 67}};
         t.run(() -> {
             for (int[] shape : shapes) {
                 int8LinearKernels(t, shape[0], shape[1], shape[2]);
