@@ -11,8 +11,9 @@
  *  - base: plain int32 loops.
  * One activation row against rows of up to Q8_ROW_MAX_K codes (decoding GPT-2-sized models) runs q8_row_dot_vnni
  * instead, which flips the weight's codes rather than x's. Tiles of MR rows x NR output channels keep their MR * NR
- * accumulators in registers and read each weight row once per tile; OpenMP splits the output channels, or at up to 8 rows (decoding) the persistent pool of
- * ts_pool.h, whose idle workers poll instead of sleeping between the many small products of a decoding step.
+ * accumulators in registers and read each weight row once per tile; OpenMP splits the output channels, or at up
+ * to 8 rows (decoding) the persistent pool of ts_pool.h, whose idle workers poll instead of sleeping between the
+ * many small products of a decoding step.
  * Above 8 rows (prefill, batches), CPUs with AMX run gemm_q8_amx.c's tiles instead, and CPUs with VNNI but no AMX
  * gemm_q8_vnni.c's packed panels (for k a multiple of 4), both also exact. */
 #include <math.h>
