@@ -114,6 +114,20 @@ static inline __attribute__((always_inline)) void bf16_halves(const uint16_t *w,
     *odd = (ts_vec)_mm512_castsi512_ps(_mm512_and_si512(pairs, _mm512_set1_epi32((int)0xFFFF0000)));
 }
 
+/* Elements i .. i + 31 of a bf16 W row as split_sums reads them (even and odd halves), the row job->ahead on
+ * prefetched. */
+static inline __attribute__((always_inline)) void split_load(const gemv_job *job, const uint16_t *row, int64_t i, ts_vec *even,
+                                                             ts_vec *odd) {
+    PREFETCH_W(row + job->ahead + i);
+    bf16_halves(row + i, even, odd);
+}
+
+/* acc plus those halves times x's split elements from xs on (16 even, then 16 odd). */
+static inline __attribute__((always_inline)) ts_vec split_fma(ts_vec acc, const float *xs, ts_vec even, ts_vec odd) {
+    acc += load(xs) * even;
+    return acc + load(xs + 16) * odd;
+}
+
 /* dot_tile's sums for bf16 W and k a multiple of 32, against job->xs: one 64-byte load of a W row gives its 16 even
  * weights as f32 (shifted up) and its 16 odd ones (masked), multiplied by x's even and odd elements. Widening 16 at
  * a time took a shuffle per load and read at 38 GB/s where f32 W reached 46 (22 TinyLlama layers in a C harness, 2
@@ -125,13 +139,9 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
     for (int u = 0; u < 4; u++) xs[u] = job->xs + (r0 + u < job->m ? r0 + u : r0) * job->k;
     for (int64_t i = 0; i < job->k; i += 32) {
         for (int t = 0; t < 4; t++) {
-            PREFETCH_W(w + wr[t] + job->ahead + i);
             ts_vec even, odd;
-            bf16_halves(w + wr[t] + i, &even, &odd);
-            for (int u = 0; u < rows; u++) {
-                acc[u][t] += load(xs[u] + i) * even;
-                acc[u][t] += load(xs[u] + i + 16) * odd;
-            }
+            split_load(job, w + wr[t], i, &even, &odd);
+            for (int u = 0; u < rows; u++) acc[u][t] = split_fma(acc[u][t], xs[u] + i, even, odd);
         }
     }
 }
@@ -146,11 +156,9 @@ static void dot_wide_tile(const gemv_job *job, int64_t o0) {
     ts_vec acc[WIDE_TILE] = {{0}};
     for (int64_t i = 0; i < job->k; i += 32) {
         for (int t = 0; t < WIDE_TILE; t++) {
-            PREFETCH_W(w + t * job->ldw + job->ahead + i);
             ts_vec even, odd;
-            bf16_halves(w + t * job->ldw + i, &even, &odd);
-            acc[t] += load(job->xs + i) * even;
-            acc[t] += load(job->xs + i + 16) * odd;
+            split_load(job, w + t * job->ldw, i, &even, &odd);
+            acc[t] = split_fma(acc[t], job->xs + i, even, odd);
         }
     }
     for (int t = 0; t < WIDE_TILE; t++) job->y[o0 + t] = lane_sum(acc[t]);

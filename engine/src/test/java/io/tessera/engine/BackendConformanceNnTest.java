@@ -688,7 +688,9 @@ class BackendConformanceNnTest {
         int[][] shapes = {{0, 3, 5}, {1, 1, 1}, {2, 7, 0}, {3, 13, 11}, {1, 263, 1031}, {8, 131, 257}, {11, 17, 9},
             {9, 64, 16}, {12, 32, 37}, {70, 96, 21}, {17, 128, 64}, {29, 1031, 101},
             // k a multiple of 32 up to 8 rows (gemv.c's split BF16 sums), in passes of 4, 2 and 1 rows of x
-            {4, 64, 37}, {5, 32, 9}, {6, 256, 301}, {7, 96, 19}};
+            {4, 64, 37}, {5, 32, 9}, {6, 256, 301}, {7, 96, 19},
+            // one row against rows of up to 1024 inputs (twelve W rows side by side, then four), and just past them
+            {1, 96, 29}, {1, 1024, 25}, {1, 1056, 13}};
         for (int[] s : shapes) {
             for (boolean inputMajor : new boolean[] {false, true}) {
                 Ref x = Ref.random(new SplittableRandom(s[0] + s[1]), -1, 1, s[0], s[1]);
