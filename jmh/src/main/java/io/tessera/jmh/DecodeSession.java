@@ -20,6 +20,17 @@ final class DecodeSession implements AutoCloseable {
      */
     static final long WARM_UP_NANOS = 10_000_000_000L;
 
+    /**
+     * Runs {@code call} for {@link #WARM_UP_NANOS}: the prefill benchmarks' calls too make ~150 operator calls each, so
+     * C2 was still compiling during JMH's measurement after its 3 s of warm-up (7% of a core in a GPT-2 128-token run,
+     * perf sched), and a 12 s warm-up made that row 7-10% faster (alternated 6 times).
+     */
+    static void warmUp(Runnable call) {
+        for (long start = System.nanoTime(); System.nanoTime() - start < WARM_UP_NANOS; ) {
+            call.run();
+        }
+    }
+
     private final Backend backend;
     private final CausalLm lm;
     private final DecoderCache cache;
@@ -42,9 +53,7 @@ final class DecodeSession implements AutoCloseable {
         try (GradMode off = GradMode.noGrad(); TensorScope scope = TensorScope.open()) {
             lm.forward(Tensor.of(prompts, batch, context - 1), cache);
         }
-        for (long start = System.nanoTime(); System.nanoTime() - start < WARM_UP_NANOS; ) {
-            step();
-        }
+        warmUp(this::step);
     }
 
     /** {@code n} benchmark token ids spread over the vocabulary (the prompts the decode and prefill benchmarks feed). */

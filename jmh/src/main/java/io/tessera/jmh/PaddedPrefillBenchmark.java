@@ -50,6 +50,7 @@ public class PaddedPrefillBenchmark {
                 .toArray(long[][]::new);
         greedy = new Sampler[prompts.length];
         Arrays.fill(greedy, Sampler.greedy());
+        DecodeSession.warmUp(this::firstToken);
     }
 
     @TearDown
