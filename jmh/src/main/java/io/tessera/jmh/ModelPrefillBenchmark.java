@@ -26,9 +26,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * block into an empty {@link DecoderCache} and computes the logits of its last position, as generation does before
  * its first new token (tokens/s = tokens * 1000 / ms per op), after 10 s of prefills ({@link DecodeSession#warmUp}).
  * Bound by FLOPs: 2 x the block parameters per token, plus the causal attention and one head product. {@code model}
- * and {@code weights} as in {@link ModelDecodeBenchmark} ({@code int8-all} left out: its embeddings change only the lookup), and {@code bf16-rounded}: BF16
- * weights whose products round the activations to BF16 first, as PyTorch's BF16 models do ({@link
- * io.tessera.pipeline.Bf16Products#ROUNDED_INPUTS}).
+ * and {@code weights} as in {@link ModelDecodeBenchmark} ({@code int8-all} left out: its embeddings change only the
+ * lookup), and {@code bf16-rounded}: BF16 weights whose products round the activations to BF16 first, as PyTorch's
+ * BF16 models do ({@link io.tessera.pipeline.Bf16Products#ROUNDED_INPUTS}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
