@@ -41,7 +41,8 @@ final class InspectCommand implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--values", description = "Also print every value (integers exact, floats as the shortest decimal that"
-            + " reads back to the same bits; BF16 / F16 as their float value).")
+            + " reads back to the same bits; BF16 / F16 as their float value; a NaN with a payload and a BOOL byte other than"
+            + " 0 or 1 with their bits: NaN(0x7fc00001), true(0x02)).")
     boolean values;
 
     @Spec
@@ -122,12 +123,12 @@ final class InspectCommand implements Callable<Integer> {
                 long n = data.byteSize() / info.dtype().byteSize();
                 for (long i = 0; i < n; i++) {
                     String value = text(data, info.dtype(), i);
-                    if (info.dtype() == DType.BOOL) {
+                    if (value.equals("true") || value.equals("false")) {
                         g.writeBoolean(value.equals("true"));
                     } else if (Character.isDigit(value.charAt(value.charAt(0) == '-' ? 1 : 0))) {
                         g.writeRawValue(value); // the exact text: a JSON number parser gets the same bits back
                     } else {
-                        g.writeString(value); // NaN and the infinities are not JSON numbers
+                        g.writeString(value); // NaN, the infinities and true(0x02) are not JSON numbers
                     }
                 }
                 g.writeEndArray();
@@ -231,7 +232,8 @@ final class InspectCommand implements Callable<Integer> {
     /**
      * Element {@code i} as text that reads back to the same bits: integers exact, floats as the shortest decimal
      * that parses to the same float (Java's Float/Double.toString), BF16 / F16 as that of their float value, which
-     * converts back exactly. A NaN other than the dtype's canonical quiet NaN shows its bits: NaN(0x7fc00001).
+     * converts back exactly. A NaN other than the dtype's canonical quiet NaN shows its bits: NaN(0x7fc00001); so does
+     * a BOOL byte other than 0 or 1, which PyTorch reads as true: true(0x02).
      */
     static String text(MemorySegment data, DType dtype, long i) {
         return switch (dtype) {
@@ -252,7 +254,10 @@ final class InspectCommand implements Callable<Integer> {
                 short bits = data.getAtIndex(I16, i);
                 yield floatText(Float.float16ToFloat(bits), Short.toUnsignedInt(bits), 0x7e00);
             }
-            case BOOL -> data.get(ValueLayout.JAVA_BYTE, i) != 0 ? "true" : "false";
+            case BOOL -> {
+                int b = Byte.toUnsignedInt(data.get(ValueLayout.JAVA_BYTE, i));
+                yield b == 0 ? "false" : b == 1 ? "true" : String.format("true(0x%02x)", b);
+            }
             case I64 -> Long.toString(data.getAtIndex(I64, i));
             case U64 -> Long.toUnsignedString(data.getAtIndex(I64, i));
             default -> Long.toString((long) number(data, dtype, i)); // every other integer type fits a double exactly

@@ -61,7 +61,7 @@ class InspectCommandTest {
         TENSORS.put("u32", new Spec(DType.U32, new long[] {2}, 0, 4294967295L));
         TENSORS.put("i64", new Spec(DType.I64, new long[] {3}, Long.MIN_VALUE, Long.MAX_VALUE, (1L << 53) + 1));
         TENSORS.put("u64", new Spec(DType.U64, new long[] {2}, -1L, 1));
-        TENSORS.put("bool", new Spec(DType.BOOL, new long[] {3}, 1, 0, 1));
+        TENSORS.put("bool", new Spec(DType.BOOL, new long[] {4}, 1, 0, 1, 0xfe)); // 0xfe: not a canonical bool
         TENSORS.put("w_ü", new Spec(DType.F32, new long[] {0}));
     }
 
@@ -179,8 +179,8 @@ class InspectCommandTest {
 
     /** A value's bits (or integer) as parsed from its JSON text by the dtype's own parser; NaN(0x..) shows the bits. */
     private static long readBack(DType dtype, String text) {
-        if (text.startsWith("NaN(0x")) {
-            return Long.parseLong(text.substring(6, text.length() - 1), 16);
+        if (text.startsWith("NaN(0x") || text.startsWith("true(0x")) {
+            return Long.parseLong(text.substring(text.indexOf("(0x") + 3, text.length() - 1), 16);
         }
         return switch (dtype) {
             case F32 -> Float.floatToRawIntBits(Float.parseFloat(text));
@@ -212,7 +212,7 @@ class InspectCommandTest {
             "values: 0.1 -0.0 1.4E-45 3.4028235E38 1.0E-5 -3.5", "values: NaN Infinity -Infinity NaN(0x7fc00001)",
             "values: -9223372036854775808 9223372036854775807 9007199254740993", "values: 18446744073709551615 1",
             "min -9223372036854775808 max 9223372036854775807 mean", "min 1 max 18446744073709551615 mean",
-            "values: true false true"}) {
+            "values: true false true true(0xfe)"}) {
             assertTrue(out.contains(expected), "'" + expected + "' missing from\n" + out);
         }
         assertTrue(out.startsWith(file + ": 15 tensors, "), out);
