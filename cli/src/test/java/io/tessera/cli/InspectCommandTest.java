@@ -177,7 +177,7 @@ class InspectCommandTest {
         return texts;
     }
 
-    /** A value's bits (or integer) as parsed from its JSON text by the dtype's own parser; NaN(0x..) shows the bits. */
+    /** A value's bits (or integer) as parsed from its JSON text by the dtype's own parser; NaN(0x..) and true(0x..) show the bits. */
     private static long readBack(DType dtype, String text) {
         if (text.startsWith("NaN(0x") || text.startsWith("true(0x")) {
             return Long.parseLong(text.substring(text.indexOf("(0x") + 3, text.length() - 1), 16);
