@@ -32,9 +32,11 @@
                 for (int t = 0; t < WR; t++) acc[u][t] += xv * wv[t];                                             \
             }                                                                                                     \
         }                                                                                                         \
+        float sums[XR][WR];                                                                                       \
+        lane_sums_into(&acc[0][0], XR * WR, &sums[0][0]);                                                         \
         for (int u = 0; u < XR && r0 + u < m; u++) {                                                              \
             for (int t = 0; t < WR && o0 + t < n; t++) {                                                          \
-                float s = lane_sum(acc[u][t]);                                                                    \
+                float s = sums[u][t];                                                                             \
                 for (int64_t i = kv; i < k; i++) s += xr[u][i] * wr[t][i];                                        \
                 y[(r0 + u) * ldy + o0 + t] = s;                                                                   \
             }                                                                                                     \

@@ -161,7 +161,7 @@ static void dot_wide_tile(const gemv_job *job, int64_t o0) {
             acc[t] = split_fma(acc[t], job->xs + i, even, odd);
         }
     }
-    for (int t = 0; t < WIDE_TILE; t++) job->y[o0 + t] = lane_sum(acc[t]);
+    lane_sums_into(acc, WIDE_TILE, job->y + o0);
 }
 #endif
 
@@ -193,9 +193,11 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
             }
         }
     }
+    float sums[4][4];
+    lane_sums_into(&acc[0][0], 4 * rows, &sums[0][0]);
     for (int u = 0; u < rows && r0 + u < job->m; u++) {
         for (int t = 0; t < 4 && o0 + t < job->n; t++) {
-            float s = lane_sum(acc[u][t]);
+            float s = sums[u][t];
             for (int64_t i = kv; i < k; i++) s += xr[u][i] * scalar_w(job->w, wr[t] + i, bf16);
             job->y[(r0 + u) * job->ldy + o0 + t] = s;
         }
