@@ -99,7 +99,7 @@ public record SafetensorsHeader(long headerLength, List<TensorInfo> tensors, Map
         long n = prefix.getLong(0); // unsigned: negative means >= 2^63
         if (n < 0 || n > Safetensors.MAX_HEADER_BYTES) {
             throw new SafetensorsFormatException(source + ": header length " + Long.toUnsignedString(n)
-                    + " exceeds the limit of " + Safetensors.MAX_HEADER_BYTES + " bytes");
+                    + " exceeds the limit of " + Safetensors.MAX_HEADER_BYTES + " bytes" + textHint(prefix));
         }
         if (n > fileSize - 8) {
             throw new SafetensorsFormatException(source + ": header length " + n + " exceeds the " + (fileSize - 8)
@@ -108,6 +108,22 @@ public record SafetensorsHeader(long headerLength, List<TensorInfo> tensors, Map
         ByteBuffer header = ByteBuffer.allocate((int) n);
         readFully(channel, header, 8, source);
         return parse(header.array(), fileSize - 8 - n, source);
+    }
+
+    /**
+     * A hint when the length field is text, as when a config.json or an index.json is given where a safetensors file
+     * belongs (the length field of a real header is a small integer: its high bytes are 0).
+     */
+    private static String textHint(ByteBuffer prefix) {
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < 8; i++) {
+            int b = prefix.get(i) & 0xff;
+            if (b >= 0x7f || (b < 0x20 && b != '\n' && b != '\r' && b != '\t')) {
+                return "";
+            }
+            text.append(b < 0x20 ? ' ' : (char) b);
+        }
+        return "; the file starts with text (\"" + text + "\"), so it is probably not a safetensors file";
     }
 
     private static void readFully(FileChannel channel, ByteBuffer buffer, long position, String source)

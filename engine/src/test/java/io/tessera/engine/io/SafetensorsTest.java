@@ -630,6 +630,8 @@ class SafetensorsTest {
                 Arguments.of("empty file", new byte[0], List.of("0 bytes")),
                 Arguments.of("header length over the limit", withLength(Safetensors.MAX_HEADER_BYTES + 1, "{}".getBytes()),
                         List.of("header length 100000001", "limit")),
+                Arguments.of("a JSON file", "{\n  \"architectures\": [\"GPT2LMHeadModel\"]\n}\n".getBytes(StandardCharsets.UTF_8),
+                        List.of("exceeds the limit", "starts with text (\"{   \"arc\")", "probably not a safetensors file")),
                 Arguments.of("header length 2^64-1", withLength(-1L, "{}".getBytes()), List.of("18446744073709551615", "limit")),
                 Arguments.of("header length beyond the file", withLength(1000, "{}      ".getBytes()),
                         List.of("header length 1000", "exceeds the 8 bytes")),
