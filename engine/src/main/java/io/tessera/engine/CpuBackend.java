@@ -590,12 +590,22 @@ public final class CpuBackend extends Backend {
     @Override
     protected void quantizeRowsImpl(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
         long cols = lastDim(x);
-        int status = TesseraCpu.ts_quantize_rows_q8(rows(x, cols), cols, address(x), cols, address(exclude), output(codes),
-                output(scales));
+        quantized(TesseraCpu.ts_quantize_rows_q8(rows(x, cols), cols, address(x), cols, address(exclude), output(codes),
+                output(scales)), x, "ts_quantize_rows_q8");
+    }
+
+    @Override
+    protected void quantizeRowsBf16Impl(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
+        long cols = lastDim(x);
+        quantized(TesseraCpu.ts_quantize_rows_bf16_q8(rows(x, cols), cols, address(x), cols, address(exclude), output(codes),
+                output(scales)), x, "ts_quantize_rows_bf16_q8");
+    }
+
+    private static void quantized(int status, Tensor x, String kernel) {
         if (status == -3) {
             throw new IllegalArgumentException("cannot quantize " + x.describe() + ": it holds NaN or infinite values");
         }
-        check(status, "ts_quantize_rows_q8");
+        check(status, kernel);
     }
 
     @Override

@@ -739,6 +739,21 @@ class BackendConformanceNnTest {
         });
     }
 
+    /** quantizeRows's reference: per row, scale = max |x| / 127 over the columns not flagged, codes rounded to even. */
+    private static void quantizedRows(double[] xd, double[] flagRef, int m, int k, double[] codes, double[] scales) {
+        for (int r = 0; r < m; r++) {
+            float absmax = 0;
+            for (int c = 0; c < k; c++) {
+                absmax = flagRef[c] != 0 ? absmax : Math.max(absmax, Math.abs((float) xd[r * k + c]));
+            }
+            float scale = absmax / 127f;
+            scales[r] = scale;
+            for (int c = 0; c < k; c++) {
+                codes[r * k + c] = flagRef[c] != 0 ? 0 : Math.clamp(Math.rint((float) xd[r * k + c] / scale), -127, 127);
+            }
+        }
+    }
+
     private static void int8LinearKernels(ConformanceTargets t, int m, int k, int n) {
         Ref x = Ref.random(new SplittableRandom(1), -1, 1, m, k).rounded();
         double[] xd = x.data().clone();
@@ -757,19 +772,22 @@ class BackendConformanceNnTest {
         t.backend().quantizeRows(t.on(xo), flags, xq, xs);
         double[] codes = new double[m * k];
         double[] scales = new double[m];
-        for (int r = 0; r < m; r++) {
-            float absmax = 0;
-            for (int c = 0; c < k; c++) {
-                absmax = flagRef[c] != 0 ? absmax : Math.max(absmax, Math.abs((float) xd[r * k + c]));
-            }
-            float scale = absmax / 127f;
-            scales[r] = scale;
-            for (int c = 0; c < k; c++) {
-                codes[r * k + c] = flagRef[c] != 0 ? 0 : Math.clamp(Math.rint((float) xd[r * k + c] / scale), -127, 127);
-            }
-        }
+        quantizedRows(xd, flagRef, m, k, codes, scales);
         assertValues("quantizeRows scales", new Ref(new long[] {m}, scales), xs, EXACT);
         assertValues("quantizeRows codes", new Ref(new long[] {m, k}, codes), xq, EXACT);
+
+        // a BF16 x (a checkpoint's weight quantized as it is read), with and without excluded columns
+        Ref xb = xo.map(v -> bf16((float) v));
+        double[] bf16Codes = new double[m * k];
+        double[] bf16Scales = new double[m];
+        for (boolean exclude : new boolean[] {true, false}) {
+            Tensor bq = t.empty(DType.I8, m, k);
+            Tensor bs = t.empty(DType.F32, m);
+            t.backend().quantizeRows(t.on(xb).to(DType.BF16), exclude ? flags : null, bq, bs);
+            quantizedRows(xb.data(), exclude ? flagRef : new double[k], m, k, bf16Codes, bf16Scales);
+            assertValues("quantizeRows of BF16 scales, exclude " + exclude, new Ref(new long[] {m}, bf16Scales), bs, EXACT);
+            assertValues("quantizeRows of BF16 codes, exclude " + exclude, new Ref(new long[] {m, k}, bf16Codes), bq, EXACT);
+        }
 
         byte[] wCodes = new byte[n * k];
         new SplittableRandom(3).nextBytes(wCodes);
