@@ -43,7 +43,12 @@ final class FileMetadata {
     /** Checks kind, version and checksum; returns the parsed {@code tensors} object (name -> description). */
     static Map<String, JsonNode> open(Map<String, Tensor> tensors, Map<String, String> metadata, String kind,
                                       String version, String source) throws SparseFormatException {
-        String actualKind = require(metadata, KIND, source);
+        String actualKind = metadata.get(KIND);
+        if (actualKind == null) {
+            // e.g. a model given where a patch or a mask belongs
+            throw new SparseFormatException(source + ": not a '" + kind + "' file (its __metadata__ has no '" + KIND
+                    + "' entry)");
+        }
         if (!actualKind.equals(kind)) {
             throw new SparseFormatException(source + ": is a '" + actualKind + "' file, not a '" + kind + "' file");
         }

@@ -122,6 +122,8 @@ class PatchFileValidationTest {
                 assertRejected(craft("no " + key, Tensor.of(new int[] {1}, 1), Tensor.of(new float[] {7}, 1), m -> m.remove(key)),
                         "__metadata__ has no '" + key + "' entry");
             }
+            assertRejected(craft("no kind", Tensor.of(new int[] {1}, 1), Tensor.of(new float[] {7}, 1), m -> m.remove("kind")),
+                    "not a 'patch' file");
             assertRejected(craft("kind", Tensor.of(new int[] {1}, 1), Tensor.of(new float[] {7}, 1), m -> m.put("kind", "sparse-mask")),
                     "is a 'sparse-mask' file, not a 'patch' file");
             assertRejected(craft("version", Tensor.of(new int[] {1}, 1), Tensor.of(new float[] {7}, 1), m -> m.put("format_version", "2")),
@@ -143,7 +145,7 @@ class PatchFileValidationTest {
                             + "\"index_encoding\":\"absolute\"}}"))), "tensor 'v'", "needs both v.indices and v.values");
             Path model = dir.resolve("model.safetensors");
             Safetensors.write(model, Map.of("w", Tensor.zeros(2)));
-            assertRejected(model, "__metadata__ has no 'kind' entry");
+            assertRejected(model, "model.safetensors: not a 'patch' file (its __metadata__ has no 'kind' entry)");
         }
     }
 
