@@ -65,7 +65,7 @@ public final class QuantizedLinear extends Module implements Layer, EmbeddingTab
 
     /**
      * Quantizes a float weight (F32, BF16 or F16; [out, in], or [in, out] when {@code inputMajor}, GPT-2's Conv1D) and
-     * an optional bias [out]: at most one F32 copy of the weight exists at a time (none for an output-major BF16 one),
+     * an optional bias [out]: at most one F32 copy of the weight exists at a time (none for an output-major F32 or BF16 one),
      * so a checkpoint can be quantized tensor by tensor as it is read.
      */
     public static QuantizedLinear of(Tensor weight, boolean inputMajor, Tensor bias, float outlierThreshold) {
@@ -81,8 +81,9 @@ public final class QuantizedLinear extends Module implements Layer, EmbeddingTab
         }
         try (TensorScope scope = TensorScope.open()) {
             Tensor stored = (inputMajor ? weight.t() : weight).detach();
-            // a BF16 weight as stored (output-major) is quantized as it is read, with no F32 copy
-            Tensor w = stored.dtype() == DType.BF16 && stored.isContiguous() ? stored : stored.to(DType.F32);
+            // an F32 or BF16 weight as stored (output-major) is quantized as it is read, with no F32 copy
+            boolean asStored = (stored.dtype() == DType.F32 || stored.dtype() == DType.BF16) && stored.isContiguous();
+            Tensor w = asStored ? stored : stored.to(DType.F32);
             Tensor codes = TensorScope.outside(() -> Tensor.empty(w.device(), DType.I8, out, in));
             Tensor scales = TensorScope.outside(() -> Tensor.empty(w.device(), DType.F32, out));
             w.backend().quantizeRows(w, null, codes, scales);
