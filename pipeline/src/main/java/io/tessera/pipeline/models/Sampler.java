@@ -80,9 +80,7 @@ public final class Sampler {
     /** The tokens top-k and top-p leave to draw from (the softmax of logits / temperature over them). */
     boolean[] kept(float[] logits) {
         for (float logit : logits) {
-            if (Float.isNaN(logit)) {
-                throw new IllegalArgumentException("logits contain NaN");
-            }
+            rejectNaN(logit);
         }
         Integer[] order = new Integer[logits.length];
         Arrays.setAll(order, i -> i);
@@ -117,13 +115,21 @@ public final class Sampler {
         return kept;
     }
 
+    /** The first index of the maximum; a NaN anywhere throws, as sampling does (no comparison would ever pick it). */
     static long argmax(float[] row) {
         int best = 0;
-        for (int i = 1; i < row.length; i++) {
+        for (int i = 0; i < row.length; i++) {
+            rejectNaN(row[i]);
             if (row[i] > row[best]) {
                 best = i;
             }
         }
         return best;
+    }
+
+    private static void rejectNaN(float logit) {
+        if (Float.isNaN(logit)) {
+            throw new IllegalArgumentException("the logits contain NaN (a NaN or infinite weight, or activations that overflowed)");
+        }
     }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tessera.engine.HostStorage;
 import io.tessera.engine.io.Safetensors;
@@ -80,6 +81,16 @@ class SamplerTest {
         for (int t = 1; t < 4; t++) {
             assertEquals(expected[t] / total, counts[t] / (double) draws, 0.01, "frequency of token " + t);
         }
+    }
+
+    @Test
+    void greedyAndSampledRefuseNaNLogits() {
+        float[] logits = {0.5f, Float.NaN, 2f, -1f};
+        for (Sampler sampler : new Sampler[] {Sampler.greedy(), new Sampler(1, 0, 1, 7), new Sampler(0.7, 2, 0.9, 7)}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> sampler.next(logits));
+            assertTrue(e.getMessage().contains("the logits contain NaN"), e.getMessage());
+        }
+        assertEquals(2, Sampler.greedy().next(new float[] {0.5f, Float.NEGATIVE_INFINITY, 2f, 2f}), "first index of the maximum");
     }
 
     @Test
