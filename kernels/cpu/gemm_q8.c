@@ -60,15 +60,19 @@ int TS_FN(ts_q8_outlier_columns)(int64_t rows, int64_t cols, const float *restri
     return (int)(count < 0x7fffffff ? count : 0x7fffffff);
 }
 
-/* Element i of x: F32, or BF16 widened (exactly) when bf16 != 0. */
-static inline float q8_input(const void *x, int64_t i, int bf16) {
-    return bf16 ? ts_bf16_to_f32(((const uint16_t *)x)[i]) : ((const float *)x)[i];
+/* The element types quantize_rows reads, each widened to F32 exactly. */
+enum { Q8_F32, Q8_BF16, Q8_F16 };
+
+static inline float q8_input(const void *x, int64_t i, int type) {
+    if (type == Q8_BF16) return ts_bf16_to_f32(((const uint16_t *)x)[i]);
+    if (type == Q8_F16) return ts_f16_to_f32(((const uint16_t *)x)[i]);
+    return ((const float *)x)[i];
 }
 
-/* Row r of ts_quantize_rows_q8 (x F32) or ts_quantize_rows_bf16_q8 (x BF16: the same codes and scales as its F32
- * copy would get, without one); returns 1 when the row holds NaN or an infinity. */
+/* Row r of ts_quantize_rows_q8 (x F32) or ts_quantize_rows_{bf16,f16}_q8 (the same codes and scales as x's F32 copy
+ * would get, without one); returns 1 when the row holds NaN or an infinity. */
 static inline __attribute__((always_inline)) int quantize_row_q8(int64_t r, int64_t cols, const void *x, int64_t ldx,
-                                                                 int bf16, const uint8_t *restrict exclude,
+                                                                 int type, const uint8_t *restrict exclude,
                                                                  int8_t *restrict q, float *restrict scales) {
     const int64_t row = r * ldx;
     int8_t *out = q + r * cols;
@@ -77,7 +81,7 @@ static inline __attribute__((always_inline)) int quantize_row_q8(int64_t r, int6
     if (exclude) {
 #pragma omp simd reduction(max : absmax) reduction(& : finite)
         for (int64_t c = 0; c < cols; c++) {
-            const float v = q8_input(x, row + c, bf16);
+            const float v = q8_input(x, row + c, type);
             const float a = exclude[c] ? 0.0f : fabsf(v);
             absmax = a > absmax ? a : absmax;
             finite &= isfinite(v) != 0;
@@ -85,7 +89,7 @@ static inline __attribute__((always_inline)) int quantize_row_q8(int64_t r, int6
     } else {
 #pragma omp simd reduction(max : absmax) reduction(& : finite)
         for (int64_t c = 0; c < cols; c++) {
-            const float v = q8_input(x, row + c, bf16);
+            const float v = q8_input(x, row + c, type);
             const float a = fabsf(v);
             absmax = a > absmax ? a : absmax;
             finite &= isfinite(v) != 0;
@@ -94,33 +98,39 @@ static inline __attribute__((always_inline)) int quantize_row_q8(int64_t r, int6
     const float scale = ts_q8_scale(absmax);
     scales[r] = scale;
 #pragma omp simd
-    for (int64_t c = 0; c < cols; c++) out[c] = (exclude && exclude[c]) ? 0 : ts_q8_quantize(q8_input(x, row + c, bf16), scale);
+    for (int64_t c = 0; c < cols; c++) out[c] = (exclude && exclude[c]) ? 0 : ts_q8_quantize(q8_input(x, row + c, type), scale);
     return !finite;
 }
 
-static int quantize_rows(int64_t rows, int64_t cols, const void *x, int64_t ldx, int bf16, const uint8_t *exclude, int8_t *q,
+static int quantize_rows(int64_t rows, int64_t cols, const void *x, int64_t ldx, int type, const uint8_t *exclude, int8_t *q,
                          float *scales) {
     int bad = 0;
-    if (bf16) {
-        TS_PARALLEL_FOR_IF(rows * cols >= TS_PARALLEL_MIN, omp parallel for schedule(static) reduction(| : bad), r, rows,
-                           { bad |= quantize_row_q8(r, cols, x, ldx, 1, exclude, q, scales); });
-    } else {
-        TS_PARALLEL_FOR_IF(rows * cols >= TS_PARALLEL_MIN, omp parallel for schedule(static) reduction(| : bad), r, rows,
-                           { bad |= quantize_row_q8(r, cols, x, ldx, 0, exclude, q, scales); });
-    }
+#define QUANTIZE_ROWS(TYPE)                                                                                             \
+    TS_PARALLEL_FOR_IF(rows * cols >= TS_PARALLEL_MIN, omp parallel for schedule(static) reduction(| : bad), r, rows, \
+                       { bad |= quantize_row_q8(r, cols, x, ldx, TYPE, exclude, q, scales); })
+    /* one loop per type, the type a constant in each, so the loads specialise */
+    if (type == Q8_BF16) QUANTIZE_ROWS(Q8_BF16);
+    else if (type == Q8_F16) QUANTIZE_ROWS(Q8_F16);
+    else QUANTIZE_ROWS(Q8_F32);
+#undef QUANTIZE_ROWS
     return bad ? TS_ERR_NONFINITE : TS_OK;
 }
 
 int TS_FN(ts_quantize_rows_q8)(int64_t rows, int64_t cols, const float *restrict x, int64_t ldx,
                                const uint8_t *restrict exclude, int8_t *restrict q, float *restrict scales) {
-    return quantize_rows(rows, cols, x, ldx, 0, exclude, q, scales);
+    return quantize_rows(rows, cols, x, ldx, Q8_F32, exclude, q, scales);
 }
 
-/* A BF16 weight quantized as it is read from its checkpoint: widening it into an F32 copy first was 20% of a 1.1B
- * model's load, and zeroing the copy's fresh pages most of another 10%. */
+/* A BF16 or F16 weight quantized as it is read from its checkpoint: widening it into an F32 copy first was 20% of a
+ * 1.1B model's load, and zeroing the copy's fresh pages most of another 10%. */
 int TS_FN(ts_quantize_rows_bf16_q8)(int64_t rows, int64_t cols, const uint16_t *restrict x, int64_t ldx,
                                     const uint8_t *restrict exclude, int8_t *restrict q, float *restrict scales) {
-    return quantize_rows(rows, cols, x, ldx, 1, exclude, q, scales);
+    return quantize_rows(rows, cols, x, ldx, Q8_BF16, exclude, q, scales);
+}
+
+int TS_FN(ts_quantize_rows_f16_q8)(int64_t rows, int64_t cols, const uint16_t *restrict x, int64_t ldx,
+                                   const uint8_t *restrict exclude, int8_t *restrict q, float *restrict scales) {
+    return quantize_rows(rows, cols, x, ldx, Q8_F16, exclude, q, scales);
 }
 
 /* Exact int32 dot products of `mr` activation rows with `nr` weight rows, all of length k. Where the dot products

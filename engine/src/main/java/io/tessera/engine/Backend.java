@@ -629,9 +629,9 @@ public abstract class Backend {
     }
 
     /**
-     * Per-row int8 quantization of a contiguous F32 or BF16 [rows, cols] x: scales[r] = max |x[r, c]| / 127 over the
-     * columns not flagged in exclude (U8 [cols], or null), codes = round(x / scale) as I8 (0 in flagged
-     * columns). A BF16 x gets the codes and scales of its F32 copy. Throws if x holds a non-finite value.
+     * Per-row int8 quantization of a contiguous F32, BF16 or F16 [rows, cols] x: scales[r] = max |x[r, c]| / 127 over
+     * the columns not flagged in exclude (U8 [cols], or null), codes = round(x / scale) as I8 (0 in flagged
+     * columns). A BF16 or F16 x gets the codes and scales of its F32 copy. Throws if x holds a non-finite value.
      */
     public final void quantizeRows(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
         ArgumentChecks c = checks("quantizeRows");
@@ -639,12 +639,12 @@ public abstract class Backend {
         c.optional("exclude", exclude);
         c.tensor("codes", codes);
         c.tensor("scales", scales);
-        c.dtypeIn("x", x, Set.of(DType.F32, DType.BF16)).contiguous("x", x).dtype("exclude", exclude, DType.U8)
+        c.dtypeIn("x", x, Set.of(DType.F32, DType.BF16, DType.F16)).contiguous("x", x).dtype("exclude", exclude, DType.U8)
                 .contiguous("exclude", exclude).numel("exclude", exclude, ArgumentChecks.cols(x));
         c.dtype("codes", codes, DType.I8).contiguous("codes", codes).numel("codes", codes, x.numel())
                 .f32("scales", scales, ArgumentChecks.rows(x));
-        if (x.dtype() == DType.BF16) {
-            quantizeRowsBf16Impl(x, exclude, codes, scales);
+        if (x.dtype() != DType.F32) {
+            quantizeRowsHalfImpl(x, exclude, codes, scales);
         } else {
             quantizeRowsImpl(x, exclude, codes, scales);
         }
@@ -759,8 +759,8 @@ public abstract class Backend {
         binary(Ops.Binary.ADD, y, scratch, y);
     }
 
-    /** {@link #quantizeRows} of a BF16 x as its F32 copy's; a backend overrides it to read BF16 in place. */
-    protected void quantizeRowsBf16Impl(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
+    /** {@link #quantizeRows} of a BF16 or F16 x as its F32 copy's; a backend overrides it to read x in place. */
+    protected void quantizeRowsHalfImpl(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
         try (TensorScope _ = TensorScope.open()) {
             Tensor wide = Tensor.empty(device(), DType.F32, x.shape());
             copy(x, wide);

@@ -595,10 +595,15 @@ public final class CpuBackend extends Backend {
     }
 
     @Override
-    protected void quantizeRowsBf16Impl(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
+    protected void quantizeRowsHalfImpl(Tensor x, Tensor exclude, Tensor codes, Tensor scales) {
         long cols = lastDim(x);
-        quantized(TesseraCpu.ts_quantize_rows_bf16_q8(rows(x, cols), cols, address(x), cols, address(exclude), output(codes),
-                output(scales)), x, "ts_quantize_rows_bf16_q8");
+        if (x.dtype() == DType.BF16) {
+            quantized(TesseraCpu.ts_quantize_rows_bf16_q8(rows(x, cols), cols, address(x), cols, address(exclude), output(codes),
+                    output(scales)), x, "ts_quantize_rows_bf16_q8");
+        } else {
+            quantized(TesseraCpu.ts_quantize_rows_f16_q8(rows(x, cols), cols, address(x), cols, address(exclude), output(codes),
+                    output(scales)), x, "ts_quantize_rows_f16_q8");
+        }
     }
 
     private static void quantized(int status, Tensor x, String kernel) {

@@ -113,7 +113,7 @@ class BackendArgumentCheckTest {
         add("dequantizeBlockwise", d -> new Object[] {zeros(d, DType.I8, 10), f32(d, 3), 4, f32(d, 10)}, Map.of());
         add("outlierColumns", d -> new Object[] {f32(d, 3, 4), 6f, zeros(d, DType.U8, 4)}, Map.of(), 0);
         add("quantizeRows", d -> new Object[] {f32(d, 3, 4), zeros(d, DType.U8, 4), zeros(d, DType.I8, 3, 4), f32(d, 3)},
-                Map.of(0, EnumSet.of(DType.BF16)));
+                Map.of(0, EnumSet.of(DType.BF16, DType.F16)));
         add("matmulQ8", d -> new Object[] {zeros(d, DType.I8, 2, 3), f32(d, 2), zeros(d, DType.I8, 4, 3), f32(d, 4), f32(d, 4),
             f32(d, 2, 4)}, Map.of());
         add("matmulBf16", d -> new Object[] {f32(d, 2, 3), zeros(d, DType.BF16, 4, 3), false, f32(d, 2, 4)}, Map.of());

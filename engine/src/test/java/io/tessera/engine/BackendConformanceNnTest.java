@@ -776,17 +776,20 @@ class BackendConformanceNnTest {
         assertValues("quantizeRows scales", new Ref(new long[] {m}, scales), xs, EXACT);
         assertValues("quantizeRows codes", new Ref(new long[] {m, k}, codes), xq, EXACT);
 
-        // a BF16 x (a checkpoint's weight quantized as it is read), with and without excluded columns
-        Ref xb = xo.map(v -> bf16((float) v));
-        double[] bf16Codes = new double[m * k];
-        double[] bf16Scales = new double[m];
-        for (boolean exclude : new boolean[] {true, false}) {
-            Tensor bq = t.empty(DType.I8, m, k);
-            Tensor bs = t.empty(DType.F32, m);
-            t.backend().quantizeRows(t.on(xb).to(DType.BF16), exclude ? flags : null, bq, bs);
-            quantizedRows(xb.data(), exclude ? flagRef : new double[k], m, k, bf16Codes, bf16Scales);
-            assertValues("quantizeRows of BF16 scales, exclude " + exclude, new Ref(new long[] {m}, bf16Scales), bs, EXACT);
-            assertValues("quantizeRows of BF16 codes, exclude " + exclude, new Ref(new long[] {m, k}, bf16Codes), bq, EXACT);
+        // a BF16 or F16 x (a checkpoint's weight quantized as it is read), with and without excluded columns
+        for (DType half : new DType[] {DType.BF16, DType.F16}) {
+            Ref xh = xo.map(v -> half == DType.BF16 ? bf16((float) v) : Float.float16ToFloat(Float.floatToFloat16((float) v)));
+            double[] halfCodes = new double[m * k];
+            double[] halfScales = new double[m];
+            for (boolean exclude : new boolean[] {true, false}) {
+                Tensor hq = t.empty(DType.I8, m, k);
+                Tensor hs = t.empty(DType.F32, m);
+                t.backend().quantizeRows(t.on(xh).to(half), exclude ? flags : null, hq, hs);
+                quantizedRows(xh.data(), exclude ? flagRef : new double[k], m, k, halfCodes, halfScales);
+                String what = "quantizeRows of " + half + ", exclude " + exclude;
+                assertValues(what + ": scales", new Ref(new long[] {m}, halfScales), hs, EXACT);
+                assertValues(what + ": codes", new Ref(new long[] {m, k}, halfCodes), hq, EXACT);
+            }
         }
 
         byte[] wCodes = new byte[n * k];

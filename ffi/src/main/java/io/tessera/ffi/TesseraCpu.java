@@ -768,6 +768,19 @@ public final class TesseraCpu {
         }
     }
 
+    private static final class ts_quantize_rows_f16_q8 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_quantize_rows_f16_q8", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_quantize_rows_f16_q8(int64_t rows, int64_t cols, const uint16_t *x, int64_t ldx, const uint8_t *exclude, int8_t *q, float *scales) */
+    public static int ts_quantize_rows_f16_q8(long rows, long cols, MemorySegment x, long ldx, MemorySegment exclude, MemorySegment q, MemorySegment scales) {
+        try {
+            return (int) ts_quantize_rows_f16_q8.HANDLE.invokeExact(rows, cols, x, ldx, exclude, q, scales);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
     private static final class ts_gemm_q8_f32 {
         static final MethodHandle HANDLE = LIBRARY.downcall("ts_gemm_q8_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
     }

@@ -18,8 +18,8 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * ts_quantize_rows_q8 (F32 rows) and ts_quantize_rows_bf16_q8 (BF16 rows, a checkpoint's weight quantized as it is
- * read) on every ISA tier, with and without excluded columns, rows strided (ldx > cols), against a plain Java
+ * ts_quantize_rows_q8 (F32 rows) and ts_quantize_rows_bf16_q8 / _f16_q8 (BF16 / F16 rows, a checkpoint's weight
+ * quantized as it is read) on every ISA tier, with and without excluded columns, rows strided (ldx > cols), against a plain Java
  * reference: scale = max |x| / 127 over the kept columns, code = round-half-even(x / scale) clamped to +-127, 0 in
  * excluded columns; both exact. A NaN or an infinity anywhere is reported (TS_ERR_NONFINITE).
  */
@@ -28,9 +28,9 @@ class QuantizeRowsKernelTest {
     static Stream<Arguments> cases() {
         List<Object[]> cases = new ArrayList<>();
         for (long[] s : KernelTestSupport.ROW_SHAPES) {
-            for (boolean bf16 : new boolean[] {false, true}) {
+            for (String type : TYPES) {
                 for (boolean exclude : new boolean[] {false, true}) {
-                    cases.add(new Object[] {s[0], s[1], bf16, exclude});
+                    cases.add(new Object[] {s[0], s[1], type, exclude});
                 }
             }
         }
@@ -42,18 +42,30 @@ class QuantizeRowsKernelTest {
         KernelTestSupport.restoreBestTier();
     }
 
-    /** The BF16 value of f's high half (truncation: the test only needs values exact in both types). */
-    private static float bf16(float f) {
-        return Float.intBitsToFloat(Float.floatToRawIntBits(f) & 0xffff0000);
+    private static final String[] TYPES = {"f32", "bf16", "f16"};
+
+    /** f as a value of `type` (BF16: its high half, truncated; F16: rounded), exact in F32 too. */
+    private static float representable(float f, String type) {
+        return switch (type) {
+            case "bf16" -> Float.intBitsToFloat(Float.floatToRawIntBits(f) & 0xffff0000);
+            case "f16" -> Float.float16ToFloat(Float.floatToFloat16(f));
+            default -> f;
+        };
     }
 
-    private static int quantize(Arena arena, long rows, long cols, long ldx, float[] x, boolean bf16, boolean[] excluded,
+    /** The 16 bits of a value exact in `type` (BF16 or F16). */
+    private static short half(float f, String type) {
+        return type.equals("bf16") ? (short) (Float.floatToRawIntBits(f) >>> 16) : Float.floatToFloat16(f);
+    }
+
+    private static int quantize(Arena arena, long rows, long cols, long ldx, float[] x, String type, boolean[] excluded,
                                 MemorySegment q, MemorySegment scales) {
         long elements = Math.max(1, rows * ldx);
-        MemorySegment in = bf16 ? arena.allocate(JAVA_SHORT, elements) : arena.allocate(JAVA_FLOAT, elements);
+        boolean half = !type.equals("f32");
+        MemorySegment in = half ? arena.allocate(JAVA_SHORT, elements) : arena.allocate(JAVA_FLOAT, elements);
         for (int i = 0; i < x.length; i++) {
-            if (bf16) {
-                in.setAtIndex(JAVA_SHORT, i, (short) (Float.floatToRawIntBits(x[i]) >>> 16));
+            if (half) {
+                in.setAtIndex(JAVA_SHORT, i, half(x[i], type));
             } else {
                 in.setAtIndex(JAVA_FLOAT, i, x[i]);
             }
@@ -65,20 +77,23 @@ class QuantizeRowsKernelTest {
                 skip.set(JAVA_BYTE, c, (byte) (excluded[c] ? 1 : 0));
             }
         }
-        return bf16 ? TesseraCpu.ts_quantize_rows_bf16_q8(rows, cols, in, ldx, skip, q, scales)
-                : TesseraCpu.ts_quantize_rows_q8(rows, cols, in, ldx, skip, q, scales);
+        return switch (type) {
+            case "bf16" -> TesseraCpu.ts_quantize_rows_bf16_q8(rows, cols, in, ldx, skip, q, scales);
+            case "f16" -> TesseraCpu.ts_quantize_rows_f16_q8(rows, cols, in, ldx, skip, q, scales);
+            default -> TesseraCpu.ts_quantize_rows_q8(rows, cols, in, ldx, skip, q, scales);
+        };
     }
 
-    @ParameterizedTest(name = "tier {0}, {1} x {2}, bf16 {3}, exclude {4}")
+    @ParameterizedTest(name = "tier {0}, {1} x {2}, {3}, exclude {4}")
     @MethodSource("cases")
-    void codesAndScalesMatchTheReference(int tier, long rows, long cols, boolean bf16, boolean exclude) {
+    void codesAndScalesMatchTheReference(int tier, long rows, long cols, String type, boolean exclude) {
         select(tier);
-        SplittableRandom random = new SplittableRandom(rows * 7919 + cols * 31 + (bf16 ? 1 : 0) + (exclude ? 2 : 0));
+        SplittableRandom random = new SplittableRandom(rows * 7919 + cols * 31 + type.hashCode() + (exclude ? 2 : 0));
         long ldx = cols + 3;
         float[] x = new float[Math.toIntExact(rows * ldx)];
         for (int i = 0; i < x.length; i++) {
             float v = (float) ((random.nextDouble() * 2 - 1) * Math.exp(random.nextDouble() * 6 - 3));
-            x[i] = bf16 ? bf16(v) : v;
+            x[i] = representable(v, type);
         }
         boolean[] excluded = null;
         if (exclude) {
@@ -98,7 +113,7 @@ class QuantizeRowsKernelTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment q = arena.allocate(JAVA_BYTE, Math.max(1, rows * cols));
             MemorySegment scales = arena.allocate(JAVA_FLOAT, Math.max(1, rows));
-            assertEquals(TesseraCpu.TS_OK, quantize(arena, rows, cols, ldx, x, bf16, excluded, q, scales));
+            assertEquals(TesseraCpu.TS_OK, quantize(arena, rows, cols, ldx, x, type, excluded, q, scales));
             for (long r = 0; r < rows; r++) {
                 double absmax = 0;
                 for (int c = 0; c < cols; c++) {
@@ -121,7 +136,7 @@ class QuantizeRowsKernelTest {
     @MethodSource("io.tessera.ffi.KernelTestSupport#tierArguments")
     void nonFiniteValuesAreReported(int tier) {
         select(tier);
-        for (boolean bf16 : new boolean[] {false, true}) {
+        for (String type : TYPES) {
             for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
                 float[] x = new float[3 * 1031];
                 java.util.Arrays.fill(x, 0.5f);
@@ -129,7 +144,7 @@ class QuantizeRowsKernelTest {
                 try (Arena arena = Arena.ofConfined()) {
                     MemorySegment q = arena.allocate(JAVA_BYTE, x.length);
                     MemorySegment scales = arena.allocate(JAVA_FLOAT, 3);
-                    assertEquals(-3, quantize(arena, 3, 1031, 1031, x, bf16, null, q, scales), "bf16 " + bf16 + ", " + bad);
+                    assertEquals(-3, quantize(arena, 3, 1031, 1031, x, type, null, q, scales), type + ", " + bad);
                 }
             }
         }
