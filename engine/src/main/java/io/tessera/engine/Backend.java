@@ -628,6 +628,9 @@ public abstract class Backend {
         return outlierColumnsImpl(x, threshold, flags);
     }
 
+    /** The dtypes of x {@link #quantizeRows} takes as they are stored. */
+    public static final Set<DType> QUANTIZE_ROWS_TYPES = Set.of(DType.F32, DType.BF16, DType.F16);
+
     /**
      * Per-row int8 quantization of a contiguous F32, BF16 or F16 [rows, cols] x: scales[r] = max |x[r, c]| / 127 over
      * the columns not flagged in exclude (U8 [cols], or null), codes = round(x / scale) as I8 (0 in flagged
@@ -639,7 +642,7 @@ public abstract class Backend {
         c.optional("exclude", exclude);
         c.tensor("codes", codes);
         c.tensor("scales", scales);
-        c.dtypeIn("x", x, Set.of(DType.F32, DType.BF16, DType.F16)).contiguous("x", x).dtype("exclude", exclude, DType.U8)
+        c.dtypeIn("x", x, QUANTIZE_ROWS_TYPES).contiguous("x", x).dtype("exclude", exclude, DType.U8)
                 .contiguous("exclude", exclude).numel("exclude", exclude, ArgumentChecks.cols(x));
         c.dtype("codes", codes, DType.I8).contiguous("codes", codes).numel("codes", codes, x.numel())
                 .f32("scales", scales, ArgumentChecks.rows(x));

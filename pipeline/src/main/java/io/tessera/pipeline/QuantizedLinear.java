@@ -10,9 +10,7 @@ import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
 import java.util.Arrays;
-import java.util.EnumSet;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -34,8 +32,6 @@ import java.util.TreeMap;
 public final class QuantizedLinear extends Module implements Layer, EmbeddingTable {
     /** int32 dot products of int8 codes cannot overflow up to this many input features (255 * 127 * k < 2^31). */
     public static final long MAX_IN_FEATURES = 65_536;
-    /** The weight types {@code Backend.quantizeRows} reads as they are stored (any other float is converted first). */
-    private static final Set<DType> READ_AS_STORED = EnumSet.of(DType.F32, DType.BF16, DType.F16);
 
     private final Tensor weight;
     private final Tensor scale;
@@ -86,7 +82,7 @@ public final class QuantizedLinear extends Module implements Layer, EmbeddingTab
         try (TensorScope scope = TensorScope.open()) {
             Tensor stored = (inputMajor ? weight.t() : weight).detach();
             // a weight as stored (output-major) is quantized as it is read, with no F32 copy
-            boolean asStored = READ_AS_STORED.contains(stored.dtype()) && stored.isContiguous();
+            boolean asStored = Backend.QUANTIZE_ROWS_TYPES.contains(stored.dtype()) && stored.isContiguous();
             Tensor w = asStored ? stored : stored.to(DType.F32);
             Tensor codes = TensorScope.outside(() -> Tensor.empty(w.device(), DType.I8, out, in));
             Tensor scales = TensorScope.outside(() -> Tensor.empty(w.device(), DType.F32, out));
