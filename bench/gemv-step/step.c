@@ -3,9 +3,9 @@
  * step alternated with a 1 GiB sum on the same threads: how close the products come to the machine's read rate,
  * without the rest of a step (attention, norms, Java) and with the machine's bandwidth phase measured next to them.
  *   step SHAPE DTYPE ROUNDS LABEL [ROWS]   SHAPE: tinyllama, tinyllama-fused (q/k/v and gate/up as two products) or
- *                                          gpt2 (output-major, as Tessera reads them); DTYPE: f32, bf16 or int8 (codes
- *                                          of x and W, as QuantizedLinear passes them); ROWS: rows of x (1-8, default
- *                                          1: batched decoding reads W once for all of them)
+ *                                          gpt2 (output-major, as Tessera reads them); DTYPE: f32, f32-small (gemm_small.c), bf16 or int8 (codes
+ *                                          of x and W, as QuantizedLinear passes them); ROWS: rows of x (1-MAX_ROWS,
+ *                                          default 1: batched decoding reads W once for all of them)
  * Prints one line: the best step's time and read rate, the best sum's rate, and their ratio. Weights are random
  * finite values (the products' speed does not depend on them). */
 #include <omp.h>
@@ -15,10 +15,14 @@
 #include <string.h>
 #include <time.h>
 
+#define MAX_ROWS 128
+
 int ts_gemv_f32_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
                        int input_major, float *y, int64_t ldy);
 int ts_gemv_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
                         int input_major, float *y, int64_t ldy);
+int ts_gemm_small_m_nt_f32_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w,
+                                   int64_t ldw, float *y, int64_t ldy);
 int ts_gemm_q8_f32_avx512(int64_t m, int64_t n, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq,
                           const float *ws, const float *bias, float *y, int64_t ldy);
 
@@ -39,12 +43,14 @@ int main(int argc, char **argv) {
     const int shape_arg = argc != 5 && argc != 6 ? -1 : !strcmp(argv[1], "tinyllama") ? 0
                           : !strcmp(argv[1], "tinyllama-fused") ? 1 : !strcmp(argv[1], "gpt2") ? 2 : -1;
     const int rows = argc == 6 ? atoi(argv[5]) : 1;
-    if (shape_arg < 0 || (strcmp(argv[2], "f32") && strcmp(argv[2], "bf16") && strcmp(argv[2], "int8")) || rows < 1
-        || rows > 8) {
-        fprintf(stderr, "usage: step tinyllama|tinyllama-fused|gpt2 f32|bf16|int8 ROUNDS LABEL [ROWS 1-8]\n");
+    if (shape_arg < 0 || (strcmp(argv[2], "f32") && strcmp(argv[2], "f32-small") && strcmp(argv[2], "bf16")
+                                                          && strcmp(argv[2], "int8")) || rows < 1
+        || rows > MAX_ROWS) {
+        fprintf(stderr, "usage: step tinyllama|tinyllama-fused|gpt2 f32|f32-small|bf16|int8 ROUNDS LABEL [ROWS 1-%d]\n", MAX_ROWS);
         return 2;
     }
-    const int bf16 = !strcmp(argv[2], "bf16"), int8 = !strcmp(argv[2], "int8"), rounds = atoi(argv[3]);
+    const int bf16 = !strcmp(argv[2], "bf16"), int8 = !strcmp(argv[2], "int8"), small = !strcmp(argv[2], "f32-small");
+    const int rounds = atoi(argv[3]);
     const shape *layer = (const shape *[]){TINYLLAMA, TINYLLAMA_FUSED, GPT2}[shape_arg];
     const int per_layer = (const int[]){7, 4, 4}[shape_arg], layers = shape_arg == 2 ? 12 : 22;
     const int matrices = layers * per_layer + 1;
@@ -67,10 +73,10 @@ int main(int argc, char **argv) {
         }
         bytes += (double)elements * (double)element;
     }
-    float *x = aligned_alloc(64, 8 * 5632 * sizeof(float)), *y = aligned_alloc(64, 8 * 50304 * sizeof(float));
-    int8_t *xq = aligned_alloc(64, 8 * 5632);
+    float *x = aligned_alloc(64, (size_t)rows * 5632 * sizeof(float)), *y = aligned_alloc(64, (size_t)rows * 50304 * sizeof(float));
+    int8_t *xq = aligned_alloc(64, (size_t)rows * 5632);
     float *scales = aligned_alloc(64, 50304 * sizeof(float)); /* per row of x, per channel of W */
-    for (int i = 0; i < 8 * 5632; i++) x[i] = (float)(i % 7) * 0.1f, xq[i] = (int8_t)(i % 7 * 9 - 27);
+    for (int i = 0; i < rows * 5632; i++) x[i] = (float)(i % 7) * 0.1f, xq[i] = (int8_t)(i % 7 * 9 - 27);
     for (int i = 0; i < 50304; i++) scales[i] = 0.01f;
     const int64_t sum_n = (1LL << 30) / (int64_t)sizeof(float);
     float *big = aligned_alloc(64, (size_t)sum_n * sizeof(float));
@@ -83,6 +89,7 @@ int main(int argc, char **argv) {
             const int64_t n = shapes[i].n, k = shapes[i].k;
             if (bf16) ts_gemv_bf16_avx512(rows, n, k, x, k, w[i], k, 0, y, n);
             else if (int8) ts_gemm_q8_f32_avx512(rows, n, k, xq, scales, w[i], scales, NULL, y, n);
+            else if (small) ts_gemm_small_m_nt_f32_avx512(rows, n, k, x, k, w[i], k, y, n);
             else ts_gemv_f32_avx512(rows, n, k, x, k, w[i], k, 0, y, n);
         }
         const double t1 = now();

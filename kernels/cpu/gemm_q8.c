@@ -12,9 +12,9 @@
  * One activation row against rows of up to Q8_ROW_MAX_K codes (decoding GPT-2-sized models) runs q8_row_dot_vnni
  * instead, which flips the weight's codes rather than x's. Tiles of MR rows x NR output channels keep their MR * NR
  * accumulators in registers and read each weight row once per tile; OpenMP splits the output channels, or at up
- * to 8 rows (decoding) the persistent pool of ts_pool.h, whose idle workers poll instead of sleeping between the
- * many small products of a decoding step.
- * Above 8 rows (prefill, batches), CPUs with AMX run gemm_q8_amx.c's tiles instead, and CPUs with VNNI but no AMX
+ * to 64 rows (decoding, batched decoding) the persistent pool of ts_pool.h, whose idle workers poll instead of
+ * sleeping between the many small products of a decoding step.
+ * Above 8 rows, CPUs with AMX run gemm_q8_amx.c's tiles instead; above 64 (prefill), CPUs with VNNI but no AMX
  * gemm_q8_vnni.c's packed panels (for k a multiple of 4), both also exact. */
 #include <math.h>
 #include <stdlib.h>
@@ -42,9 +42,18 @@
  * on the 48 single-row products of a GPT-2-sized step (85 MB of int8 weights, not cache-resident): 3.7-3.9 ms
  * with this threshold against 4.8-5.5 ms with 2^20. */
 #define Q8_PARALLEL_MIN_MACS (1 << 22)
-/* Up to this many rows (decoding), the channels are split over the persistent pool (ts_pool.h) instead,
- * whose idle workers poll for a while before they sleep, from this much work up. */
-#define Q8_POOL_MAX_ROWS 8
+/* Up to this many rows (decoding, batched too), the channels are split over the persistent pool (ts_pool.h)
+ * instead, whose idle workers poll for a while before they sleep, from this much work up: its column tiles stream
+ * W once for all the rows. The packed VNNI panels (q8_vnni_gemm) pay for their packing from
+ * about 96 rows (bench/gemv-step/run --dtype int8, Zen 5, alternated: GPT-2's step at 16 rows 5.7-5.9 ms
+ * against 12.2-13.0 on the panels, 32 rows 10.4 against 15.4, 64 rows 19.8-21.6 against 22.5-23.1, 96 rows 27.6-32.6
+ * against 25.5-28.1; TinyLlama's at 16 rows 42 against 96 ms, 64 rows 132 against 160-218). */
+#ifndef Q8_POOL_MAX_ROWS
+#define Q8_POOL_MAX_ROWS 64
+#endif
+/* From this many rows, AMX tiles where the CPU has them (before the pool: AMX was not measured against it, there is
+ * no AMX machine here), and the VNNI panels for what the pool does not take. */
+#define Q8_GEMM_MIN_ROWS 9
 #define Q8_POOL_MIN_MACS (1 << 16)
 
 int TS_FN(ts_q8_outlier_columns)(int64_t rows, int64_t cols, const float *restrict x, int64_t ldx, float threshold,
@@ -390,20 +399,24 @@ int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, con
         return TS_OK;
     }
 #endif
-    if (m <= Q8_POOL_MAX_ROWS && m * n * k >= Q8_POOL_MIN_MACS) {
+    int amx = 0;
+#if defined(TS_AMX)
+    amx = m >= Q8_GEMM_MIN_ROWS && k % TS_Q8_AMX_K == 0 && n >= TS_Q8_AMX_CHANNELS && TS_FN(amx_ready)(AMX_INT8_BIT);
+#endif
+    if (!amx && m <= Q8_POOL_MAX_ROWS && m * n * k >= Q8_POOL_MIN_MACS) {
         ts_pool_for((col_tiles + job.per_chunk - 1) / job.per_chunk, q8_pool_chunk, (void *)&job);
         return TS_OK;
     }
     int64_t first_tile = 0;
 #if defined(TS_AMX)
-    if (m > Q8_POOL_MAX_ROWS && k % TS_Q8_AMX_K == 0 && n >= TS_Q8_AMX_CHANNELS && TS_FN(amx_ready)(AMX_INT8_BIT)) {
+    if (amx) {
         const int status = TS_FN(q8_amx_gemm)(&job.op);
         if (status != TS_OK) return status;
         first_tile = n / TS_Q8_AMX_CHANNELS * TS_Q8_AMX_CHANNELS / NR; /* the last n % 16 channels: the tiles below */
     }
 #endif
 #if defined(TS_Q8_VNNI)
-    if (first_tile == 0 && m > Q8_POOL_MAX_ROWS && k % 4 == 0 && __builtin_cpu_supports("avx512vnni"))
+    if (!amx && m >= Q8_GEMM_MIN_ROWS && k % 4 == 0 && __builtin_cpu_supports("avx512vnni"))
         return TS_FN(q8_vnni_gemm)(&job.op);
 #endif
 #pragma omp parallel for schedule(static) if ((n - first_tile * NR) * m * k >= Q8_PARALLEL_MIN_MACS)

@@ -20,7 +20,8 @@ typedef struct {
 } q8_operands;
 
 #if defined(__AVX512BW__)
-/* gemm_q8_vnni.c: the AVX-512 tier's path for more than 8 rows where the CPU has VNNI and no AMX. */
+/* gemm_q8_vnni.c: the AVX-512 tier's path for more than 64 rows (and for small products of more
+ * than 8) where the CPU has VNNI and no AMX. */
 #define TS_Q8_VNNI 1
 /* Every channel of the product, every row; k % 4 == 0. */
 int TS_FN(q8_vnni_gemm)(const q8_operands *op);

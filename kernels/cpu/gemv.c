@@ -1,9 +1,9 @@
-/* y = x W for a few rows of x (m <= TS_GEMV_MAX_ROWS: decoding, batch 1-8), where streaming W once is the
+/* y = x W for a few rows of x (m <= TS_GEMV_MAX_ROWS: decoding, batch 1-16), where streaming W once is the
  * whole cost, so the only aims are to read W at memory speed on every core and to start fast: chunks of W go
  * to the persistent pool (ts_pool.h), not to an OpenMP region or OpenBLAS's threads.
  * Two weight layouts, both used as stored:
  *  - output-major W [n, k] (torch.nn.Linear, tied LM heads): each output is a dot product of a W row with
- *    x; four W rows at a time against up to four x rows (twelve against one for short bf16 rows); chunks of output
+ *    x; four W rows at a time against the rows of x four at a time (twelve against one for short bf16 rows); chunks of output
  *    columns;
  *  - input-major W [k, n] (GPT-2's Conv1D): y[c] += x[i] W[i, c] over the rows i of W, four at a time;
  *    chunks of rows of W, each summed into a partial y of its own, added up at the end.
@@ -22,7 +22,7 @@
 
 /* Below this many multiply-adds the caller's thread alone is faster than handing out chunks. */
 #define GEMV_PARALLEL_MIN (1 << 16)
-#define TS_GEMV_MAX_ROWS 8 /* the largest m; Java checks it (CpuBackend.GEMV_MAX_ROWS) */
+#define TS_GEMV_MAX_ROWS 16 /* the largest m; Java checks it (CpuBackend.GEMV_MAX_ROWS) */
 /* The tunables below are #ifndef so that bench/gemv-step can build the kernel with other values.
  * About this many bytes of an output-major W per chunk: long enough to stream, small enough to balance. */
 #ifndef GEMV_CHUNK_BYTES

@@ -56,7 +56,7 @@ final class DoctorCommand implements Callable<Integer> {
                 : "off (no AMX-BF16, not granted by Linux, or TESSERA_NO_AMX set): AVX-512 panels (the weight widened as it is packed),"
                 + " else the weight to F32 in cache-sized blocks, then OpenBLAS");
         out.printf("  BF16 dot     %s%n", bf16Dot()
-                ? "on: BF16 products with rounded activations (Bf16Products.ROUNDED_INPUTS) of more than 8 rows run on vdpbf16ps"
+                ? "on: BF16 products with rounded activations (Bf16Products.ROUNDED_INPUTS) of more than 16 rows run on vdpbf16ps"
                 : "off (no AVX-512 BF16 on this CPU or tier): rounded BF16 products run on F32 FMAs");
         out.printf("  OpenMP       %d threads, wait policy %s%n", TesseraCpu.ts_omp_max_threads(),
                 "passive unless OMP_WAIT_POLICY was set");

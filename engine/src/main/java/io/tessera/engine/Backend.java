@@ -666,7 +666,7 @@ public abstract class Backend {
     /**
      * {@link #matmulBf16} with x rounded to BF16 first (to nearest even, as {@code tensor.to(torch.bfloat16)}): y =
      * bf16(x) W, each product exact and the sums F32, the arithmetic of PyTorch's BF16 models. Opt-in, because each
-     * activation loses up to 2^-9 of its value; in exchange, on CPUs with AVX-512 BF16, products of more than 8 rows
+     * activation loses up to 2^-9 of its value; in exchange, on CPUs with AVX-512 BF16, products of more than 16 rows
      * run on {@code vdpbf16ps}, two multiply-adds per F32 lane per instruction.
      */
     public final void matmulBf16Rounded(Tensor x, Tensor w, boolean inputMajor, Tensor y) {

@@ -161,10 +161,16 @@ public final class CpuBackend extends Backend {
     }
 
     /**
-     * Up to this many rows (decoding, batch 1-8), x W runs in kernels/cpu/gemv.c: W streamed once in its stored
-     * layout on the kernels' persistent thread pool (the C side's TS_GEMV_MAX_ROWS).
+     * Up to this many rows (decoding, batch 1-16), x W runs in kernels/cpu/gemv.c: W streamed once in its stored
+     * layout on the kernels' persistent thread pool (the C side's TS_GEMV_MAX_ROWS). From 9 to 16 rows it beat
+     * gemm_small.c (an OpenMP region beside the pool's polling workers): GPT-2's products at 12 rows 20.4-20.6 against
+     * 27.4-28.0 ms a step, 16 rows 24.1-24.3 against 27.6-28.0, TinyLlama's at 16 level (bench/gemv-step/run
+     * --dtype f32 / f32-small, Zen 5, alternated); at 32 rows they were level, at 40 gemm_small.c was ahead.
      */
-    static final long GEMV_MAX_ROWS = 8;
+    static final long GEMV_MAX_ROWS = 16;
+
+    /** BF16 products of more than this many rows go to AMX tiles on CPUs that have them (never timed against gemv.c). */
+    private static final long AMX_BF16_MIN_ROWS = 9;
 
     @Override
     protected void matmulImpl(Tensor a, Tensor b, Tensor y) {
@@ -237,10 +243,12 @@ public final class CpuBackend extends Backend {
         long m = x.dim(0);
         long k = x.dim(1);
         long n = w.dim(inputMajor ? 1 : 0);
+        if (m >= AMX_BF16_MIN_ROWS && !inputMajor && k % AMX_BF16_K == 0 && amx().bf16()) {
+            check(TesseraCpu.ts_gemm_bf16_f32(m, n, k, address(x), address(w), output(y)), "ts_gemm_bf16_f32");
+            return;
+        }
         if (m > GEMV_MAX_ROWS) {
-            if (!inputMajor && k % AMX_BF16_K == 0 && amx().bf16()) {
-                check(TesseraCpu.ts_gemm_bf16_f32(m, n, k, address(x), address(w), output(y)), "ts_gemm_bf16_f32");
-            } else if (panelsRun()) {
+            if (panelsRun()) {
                 check(TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, address(x), k, address(w), inputMajor ? n : k, inputMajor ? 1 : 0,
                         output(y), n), "ts_gemm_panels_bf16_f32");
             } else {
@@ -252,7 +260,7 @@ public final class CpuBackend extends Backend {
                 "ts_gemv_bf16");
     }
 
-    /** More than 8 rows on the AVX-512 tier: gemm_panels.c's BF16 pairs, on vdpbf16ps where the CPU has it. */
+    /** More than GEMV_MAX_ROWS rows on the AVX-512 tier: gemm_panels.c's BF16 pairs, on vdpbf16ps where the CPU has it. */
     @Override
     protected void matmulBf16RoundedImpl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
         long m = x.dim(0);

@@ -663,8 +663,9 @@ class BackendConformanceNnTest {
     }
 
     /**
-     * m, k, n: empty, one, odd sizes, up to 8 rows big enough for the CPU's thread pool, and beyond 8 rows: the F32
-     * fallback, or on CPUs with AMX-BF16 (k a multiple of 32, output-major) its tiles, x split into three BF16 pieces.
+     * m, k, n: empty, one, odd sizes, up to 16 rows big enough for the CPU's thread pool, and beyond 16 rows: the F32
+     * fallback, or on CPUs with AMX-BF16 (k a multiple of 32, output-major; from 9 rows) its tiles, x split into three
+     * BF16 pieces.
      */
     @ParameterizedTest
     @MethodSource("targets")
@@ -675,7 +676,7 @@ class BackendConformanceNnTest {
 
     /**
      * The same shapes (and one of an odd k past gemm_panels.c's 512-input block) with x not representable in BF16: the
-     * product is that of x rounded to BF16 (to nearest even), on vdpbf16ps beyond 8 rows on CPUs that have it.
+     * product is that of x rounded to BF16 (to nearest even), on vdpbf16ps beyond 16 rows on CPUs that have it.
      */
     @ParameterizedTest
     @MethodSource("targets")
@@ -687,8 +688,8 @@ class BackendConformanceNnTest {
     private static void bf16WeightProducts(ConformanceTargets t, boolean rounded) {
         int[][] shapes = {{0, 3, 5}, {1, 1, 1}, {2, 7, 0}, {3, 13, 11}, {1, 263, 1031}, {8, 131, 257}, {11, 17, 9},
             {9, 64, 16}, {12, 32, 37}, {70, 96, 21}, {17, 128, 64}, {29, 1031, 101},
-            // k a multiple of 32 up to 8 rows (gemv.c's split BF16 sums), in passes of 4, 2 and 1 rows of x
-            {4, 64, 37}, {5, 32, 9}, {6, 256, 301}, {7, 96, 19},
+            // k a multiple of 32 up to 16 rows (gemv.c's split BF16 sums), in passes of 4, 2 and 1 rows of x
+            {4, 64, 37}, {5, 32, 9}, {6, 256, 301}, {7, 96, 19}, {16, 64, 37}, {14, 256, 301},
             // one row against rows of up to 1024 inputs (twelve W rows side by side, then four), and just past them
             {1, 96, 29}, {1, 1024, 25}, {1, 1056, 13}};
         for (int[] s : shapes) {
@@ -839,7 +840,9 @@ class BackendConformanceNnTest {
             // {9, 16, 64} and the two after it: more than 8 rows and k % 64 == 0, which CPUs with AMX run on AMX tiles
             // (n % 16 channels left); the last three have no columns (y = bias) on each row-count path
             int[][] mnk = {{1, 4, 4}, {3, 8, 36}, {13, 12, 64}, {5, 7, 37}, {2, 4, 6}, {0, 4, 8}, {7, 1, 1}, {4, 16, 36},
-                {9, 16, 64}, {17, 37, 128}, {70, 48, 192}, {1, 5, 0}, {3, 6, 0}, {17, 9, 0}};
+                {9, 16, 64}, {17, 37, 128}, {70, 48, 192}, {1, 5, 0}, {3, 6, 0}, {17, 9, 0},
+                // up to 64 rows on the pool's tiles (from 2^16 multiply-adds), then the VNNI panels (no AMX)
+                {33, 48, 256}, {64, 20, 68}, {65, 24, 64}};
             int seed = 0;
             for (int[] s : mnk) {
                 int m = s[0];

@@ -443,10 +443,11 @@ class BackendConformanceTest {
         t.run(() -> {
             // includes a few rows times a weight with k and n off the kernels' tile sizes (gemm_small.c, gemv.c), row counts
             // on both sides of CpuBackend.smallRows() with either OpenBLAS kernel set, and
-            // up to 8 rows (gemv.c's passes of 4, 2 and 1 rows of x) times weights big enough for the CPU's thread pool
+            // up to 16 rows (gemv.c's passes of 4, 2 and 1 rows of x) times weights big enough for the CPU's thread pool
             int[][] mkn = {{1, 1, 1}, {5, 7, 3}, {1, 13, 11}, {13, 11, 1}, {4, 0, 3}, {0, 3, 2}, {17, 33, 9}, {2, 37, 5},
                     {8, 1031, 13}, {16, 16, 4}, {3, 5, 7}, {40, 19, 23}, {41, 19, 23}, {64, 33, 9}, {65, 7, 5}, {1, 263, 1031},
-                    {8, 131, 257}, {3, 61, 4099}, {4, 129, 257}, {6, 64, 301}, {7, 33, 9}};
+                    {8, 131, 257}, {3, 61, 4099}, {4, 129, 257}, {6, 64, 301}, {7, 33, 9}, {16, 131, 257}, {13, 67, 301},
+                    {9, 33, 9}};
             for (int[] s : mkn) {
                 Ref a = Ref.random(new SplittableRandom(s[0]), -1, 1, 2, s[0], s[1]).rounded();
                 Ref b = Ref.random(new SplittableRandom(s[2]), -1, 1, s[2], s[1]).rounded(); // used transposed

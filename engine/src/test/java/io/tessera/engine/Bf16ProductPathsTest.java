@@ -8,8 +8,8 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The CPU's product with a BF16 weight runs different code by row count: up to 8 rows ts_gemv_bf16, beyond that (on
- * CPUs with AMX-BF16, output-major, k a multiple of 32) AMX tiles with x split into three BF16 pieces. x stays exact
+ * The CPU's product with a BF16 weight runs different code by row count: up to 16 rows ts_gemv_bf16, beyond that (and
+ * beyond 8 on CPUs with AMX-BF16, output-major, k a multiple of 32) AMX tiles with x split into three BF16 pieces. x stays exact
  * either way, so the two differ only by F32 summation order; an infinity or NaN in x reaches the same outputs. Without
  * AMX, on the AVX-512 tier, gemm_panels.c widens the weight to F32 as it packs it; on other tiers the weight is
  * converted to F32 in blocks of stored rows (a range of outputs, or for an input-major weight a range of k summed into
@@ -107,7 +107,7 @@ class Bf16ProductPathsTest {
     /** An x whose BF16 rounding would overflow (above 3.3961e38) is still split exactly: the product stays finite. */
     @Test
     void inputsNearTheLargestFloatStayFinite() {
-        int m = 9;
+        int m = (int) CpuBackend.GEMV_MAX_ROWS + 1; // past the GEMV: AMX tiles or gemm_panels.c
         int k = 32;
         int n = 16;
         float[] xs = new float[m * k];

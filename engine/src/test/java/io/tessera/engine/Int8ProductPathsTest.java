@@ -7,9 +7,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * The CPU's int8 product runs different code by row count: up to 8 rows (decoding) the AVX-512 VNNI / AVX2 tiles on
- * the persistent pool; above 8 rows, on CPUs with AMX, AMX tiles (for k a multiple of 64, the last n % 16 channels
- * on the VNNI tiles again), and on CPUs with VNNI but no AMX, packed 48-channel panels (for k a multiple of 4). All
+ * The CPU's int8 product runs different code by row count: up to 64 rows (decoding, batched) the AVX-512 VNNI / AVX2
+ * tiles on the persistent pool (from 2^16 multiply-adds); above 8 rows, on CPUs with AMX, AMX tiles (for k a multiple
+ * of 64, the last n % 16 channels on the VNNI tiles again), and on CPUs with VNNI but no AMX, packed 48-channel panels
+ * (for k a multiple of 4) above 64 rows and for smaller products above 8. All
  * compute exact int32 sums and the same epilogue, so a product of many rows must equal, bit for bit, the same rows
  * taken 8 at a time. (BackendConformanceNnTest checks both against float64 sums.)
  */
@@ -18,7 +19,7 @@ class Int8ProductPathsTest {
 
     @ParameterizedTest(name = "m={0} n={1} k={2}")
     @CsvSource({"9, 16, 64", "64, 67, 256", "130, 48, 768", "40, 2304, 768", "24, 5, 128", "17, 33, 100", "530, 35, 192",
-        "23, 97, 148", "12, 50, 66"})
+        "23, 97, 148", "12, 50, 66", "65, 301, 256", "16, 260, 512"})
     void manyRowsEqualEightRowSlicesBitForBit(int m, int n, int k) {
         System.out.printf("int8 products of more than 8 rows on AMX tiles: %s%n", CpuBackend.amx().int8());
         SplittableRandom rng = new SplittableRandom(m * 31L + n * 7L + k);

@@ -29,12 +29,12 @@ import org.junit.jupiter.api.Test;
 /**
  * Models whose weights are kept in BF16 ({@link Bf16Weights}) against the same float model with every weight matrix
  * rounded to BF16 and stored as F32: the same values, so the logits may differ only by F32 summation order. Both a
- * prompt (more than 8 rows: AMX-BF16 tiles where the CPU has them, else an F32 copy) and cached decoding steps (one
+ * prompt (more than 16 rows: AMX-BF16 tiles where the CPU has them, else gemm_panels.c or an F32 copy) and cached decoding steps (one
  * row: the BF16 GEMV) are compared, for output-major weights and GPT-2's [in, out] ones.
  */
 class Bf16ModelsTest {
-    private static final long[] IDS = {5, 17, 42, 3, 88, 11, 60, 29, 1, 2, 70, 33};
-    private static final int PROMPT = 9;
+    private static final long[] IDS = {5, 17, 42, 3, 88, 11, 60, 29, 1, 2, 70, 33, 9, 64, 21, 97, 50, 8, 36, 75};
+    private static final int PROMPT = 17;
 
     @AfterAll
     static void noLeaks() {
@@ -137,7 +137,7 @@ class Bf16ModelsTest {
         }
     }
 
-    /** The prompt's logits (9 rows), then one cached step per remaining id (one row: the GEMV). */
+    /** The prompt's logits (17 rows), then one cached step per remaining id (one row: the GEMV). */
     static float[] logits(CausalLm model) {
         try (DecoderCache cache = model.newCache(1, IDS.length)) {
             Tensor ids = Tensor.of(IDS, 1, IDS.length);
