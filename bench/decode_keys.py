@@ -10,8 +10,9 @@ def context_suffix(ctx):
     return "" if ctx == 128 else f"_ctx{ctx}"
 
 
-# batched decoding (BatchedDecodeBenchmark): this many prompts at once, each attending to BATCHED_CONTEXT positions
-DECODE_BATCH = 8
+# batched decoding (BatchedDecodeBenchmark's batch param): this many prompts at once, each attending to BATCHED_CONTEXT
+# positions (batch 1 is ModelDecodeBenchmark's row at context 128)
+DECODE_BATCHES = (4, 8, 16)
 BATCHED_CONTEXT = 128
 
 

@@ -23,7 +23,7 @@ import sys
 import time
 import traceback
 
-from decode_keys import (BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, PADDED_PREFILL_LENGTHS, PREFILL_TOKENS, batch_suffix,
+from decode_keys import (BATCHED_CONTEXT, DECODE_BATCHES, DECODE_CONTEXTS, PADDED_PREFILL_LENGTHS, PREFILL_TOKENS, batch_suffix,
                          context_suffix, padded_prefill_key, prefill_key)
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -312,7 +312,7 @@ class Peer:
                 fill_earlier_positions(caches)
                 with torch.inference_mode():
                     self.record(key + context_suffix(ctx), shown, lambda: model(token, caches, ctx - 1))
-            if key in ("model_decode", "model_decode_int8_blocks") and self._wants("ModelDecodeBenchmark"):
+            if key in ("model_decode", "model_decode_int8_blocks") and self._wants("BatchedDecodeBenchmark"):
                 self._decode_batched(key, shown, model, caches_for, vocab)
             if key != "model_decode_int8":  # Tessera's int8 prefill keeps the tied head f32, as _int8_blocks does
                 self._prefill(key, shown, model, caches_for, vocab)
@@ -418,7 +418,7 @@ class Peer:
                 with torch.inference_mode():
                     self.record(key + context_suffix(ctx), shown, lambda: model(token, caches, ctx - 1))
                 del caches
-            if dtype != torch.bfloat16 and self._wants("ModelDecodeBenchmark"):
+            if dtype != torch.bfloat16 and self._wants("BatchedDecodeBenchmark"):
                 self._decode_batched(key, shown, model, caches_for, vocab)
             self._prefill(key, shown, model, caches_for, vocab)
             del model
@@ -481,19 +481,21 @@ class Peer:
                         first_tokens, rounds=2, round_seconds=0, min_reps=1)
 
     def _decode_batched(self, key, shown, model, caches_for, vocab):
-        """DECODE_BATCH prompts at once: one token each, each attending to its own BATCHED_CONTEXT positions."""
+        """Each of DECODE_BATCHES prompts at once: one token each, each attending to its own BATCHED_CONTEXT positions."""
         torch = self.torch
-        batch, ctx = DECODE_BATCH, BATCHED_CONTEXT
-        caches = caches_for(batch, ctx)
-        tokens = torch.full((batch, 1), 42)
-        with torch.inference_mode():
-            try:
-                model(torch.randint(0, vocab, (batch, ctx - 1)), caches, 0)
-            except Exception as e:  # as record() does: the other rows still run
-                self.errors[key + batch_suffix(batch)] = f"prefill: {type(e).__name__}: {e}"
-                return
-            self.record(key + batch_suffix(batch), f"{shown}, {batch} prompts at once",
-                        lambda: model(tokens, caches, ctx - 1))
+        ctx = BATCHED_CONTEXT
+        for batch in DECODE_BATCHES:
+            caches = caches_for(batch, ctx)
+            tokens = torch.full((batch, 1), 42)
+            with torch.inference_mode():
+                try:
+                    model(torch.randint(0, vocab, (batch, ctx - 1)), caches, 0)
+                except Exception as e:  # as record() does: the other rows still run
+                    self.errors[key + batch_suffix(batch)] = f"prefill: {type(e).__name__}: {e}"
+                    continue
+                self.record(key + batch_suffix(batch), f"{shown}, {batch} prompts at once",
+                            lambda: model(tokens, caches, ctx - 1))
+            del caches
 
     def _int8_blocks(self, model):
         """A copy of model whose blocks' Linears are dynamic int8 and whose (tied) head stays f32."""
@@ -695,8 +697,9 @@ def main():
     peer = Peer(torch, np, have)
     groups = [("call_overhead", None), ("bandwidth", None), ("adamw", None), ("matmul", None), ("linear", None),
               ("int8_linear", None),
-              ("decoder", None), ("model_decode", ("ModelDecodeBenchmark", "ModelPrefillBenchmark", "PaddedPrefillBenchmark")),
-              ("model_decode_tinyllama", ("ModelDecodeBenchmark", "ModelPrefillBenchmark")),
+              ("decoder", None), ("model_decode", ("ModelDecodeBenchmark", "BatchedDecodeBenchmark", "ModelPrefillBenchmark",
+                                "PaddedPrefillBenchmark")),
+              ("model_decode_tinyllama", ("ModelDecodeBenchmark", "BatchedDecodeBenchmark", "ModelPrefillBenchmark")),
               ("masked_adamw", "MaskedAdamWBenchmark"),
               ("masked_backward", "MaskedBackwardBenchmark"), ("fisher", "FisherBenchmark"),
               ("quantize", "QuantizeBenchmark")]

@@ -31,7 +31,7 @@ import re
 import statistics
 import sys
 
-from decode_keys import (BATCHED_CONTEXT, DECODE_BATCH, DECODE_CONTEXTS, JLAMA_Q4, JLAMA_WEIGHTS, LLAMACPP_WEIGHTS,
+from decode_keys import (BATCHED_CONTEXT, DECODE_BATCHES, DECODE_CONTEXTS, JLAMA_Q4, JLAMA_WEIGHTS, LLAMACPP_WEIGHTS,
                          PADDED_PREFILL_LENGTHS, PREFILL_TOKENS, batch_suffix, context_suffix, engine_key, padded_prefill_key,
                          prefill_key)
 
@@ -244,11 +244,12 @@ for _ctx in DECODE_CONTEXTS:
                             jlama=[engine_key(_model, JLAMA_Q4, _ctx)]))
 BATCHED_DECODE_ROWS = [r for r in MODEL_DECODE_ROWS if r[1] in ("f32", "int8")]
 for _model, _weights, _what, _peer in BATCHED_DECODE_ROWS:
-    _bytes, _flops = model_decode_work(_model, _weights, BATCHED_CONTEXT, DECODE_BATCH)
-    ROWS.append(row("decoder", f"decode {DECODE_BATCH} prompts at once, " + _what, f"context {BATCHED_CONTEXT}",
-                    ("BatchedDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "batch": str(DECODE_BATCH)}),
-                    [_peer + batch_suffix(DECODE_BATCH)], "tok/s", bytes_=_bytes, flops=_flops, per_op=DECODE_BATCH, issue=14,
-                    ceiling="read"))
+    for _batch in DECODE_BATCHES:
+        _bytes, _flops = model_decode_work(_model, _weights, BATCHED_CONTEXT, _batch)
+        ROWS.append(row("decoder", f"decode {_batch} prompts at once, " + _what, f"context {BATCHED_CONTEXT}",
+                        ("BatchedDecodeBenchmark", "decodeStep", {"model": _model, "weights": _weights, "batch": str(_batch)}),
+                        [_peer + batch_suffix(_batch)], "tok/s", bytes_=_bytes, flops=_flops, per_op=_batch, issue=14,
+                        ceiling="read"))
 for _tokens in PREFILL_TOKENS:
     for _model, _weights, _what, _peer in model_prefill_rows():
         _bytes, _flops = model_prefill_work(_model, _weights, _tokens)

@@ -21,7 +21,8 @@ public class BatchedDecodeBenchmark extends DecodeBenchmark {
     @Param({"f32", "int8"})
     public String weights;
 
-    @Param({"8"})
+    /** bench/decode_keys.py's DECODE_BATCHES. */
+    @Param({"4", "8", "16"})
     public int batch;
 
     @Param({"cpu"})
