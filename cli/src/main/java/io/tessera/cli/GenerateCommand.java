@@ -201,8 +201,9 @@ final class GenerateCommand implements Callable<Integer> {
         }
         String residentAtStart = peakResident();
         long start = System.nanoTime();
-        // BF16 weights read as stored: half the bytes of F32 per decoded token, the same logits up to summation order (exact)
-        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model, products);
+        // BF16 weights read as stored (with --int8, those kept out of int8): half the bytes of F32 per decoded token, the
+        // same logits up to summation order (exact)
+        try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults(), products) : HfCheckpoint.load(model, products);
              TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
             long loaded = System.nanoTime();
             List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false);

@@ -17,6 +17,8 @@ import io.tessera.engine.nn.Activation;
 import io.tessera.engine.nn.Embedding;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
+import io.tessera.pipeline.Bf16Linear;
+import io.tessera.pipeline.Bf16Products;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.QuantizedLinear;
@@ -134,9 +136,66 @@ class Int8ModelsTest {
      */
     @Test
     void quantizingABf16CheckpointAtLoadKeepsAtMostOneF32Weight() throws IOException {
-        ModelConfig config = ModelConfig.llama(1000, 512, 1024, 2, 8, 2, 64);
-        Path f32 = dir.resolve("f32");
-        Path bf16 = dir.resolve("bf16");
+        Path bf16 = bf16Checkpoint(ModelConfig.llama(1000, 512, 1024, 2, 8, 2, 64), "llama");
+        HostStorage.emptyCache();
+        try (CausalLm int8 = HfCheckpoint.load(bf16, QuantizationConfig.defaults())) {
+            long state = int8.stateDict().values().stream().mapToLong(t -> t.numel() * t.dtype().byteSize()).sum();
+            assertEquals(0, HostStorage.cachedBytes(), "the conversions' F32 copies are returned to the system");
+            assertTrue(HostStorage.liveBytes() <= state + 64 * 1024, "allocated " + HostStorage.liveBytes() + ", state " + state);
+        }
+    }
+
+    /**
+     * For inference, the layers kept out of int8 (by default the embeddings, and GPT-2's tied head with them) read a BF16
+     * checkpoint's weights as stored, in less memory: the same values, so LLaMA's logits (its embeddings only looked up)
+     * are the same bits as with F32 copies, and GPT-2's differ only by the BF16 head's F32 summation order.
+     */
+    @Test
+    void keptBf16LayersReadTheirWeightsAsStoredWithTheSameValues() throws IOException {
+        for (ModelConfig config : new ModelConfig[] {ModelConfig.llama(300, 64, 160, 2, 8, 2, 64), ModelConfig.gpt2(300, 64, 2, 4, 64)}) {
+            Path bf16 = bf16Checkpoint(config, config.modelType());
+            try (CausalLm widened = HfCheckpoint.load(bf16, QuantizationConfig.defaults());
+                 CausalLm asStored = HfCheckpoint.load(bf16, QuantizationConfig.defaults(), Bf16Products.EXACT);
+                 GradMode off = GradMode.noGrad();
+                 TensorScope scope = TensorScope.open()) {
+                String what = config.modelType();
+                assertEquals(List.of(), bf16Layers(widened), what);
+                assertTrue(bf16Layers(asStored).stream().anyMatch(path -> path.contains("wte") || path.contains("embed_tokens")),
+                        what + ": " + bf16Layers(asStored));
+                assertTrue(bytesHeld(asStored, DType.F32) < bytesHeld(widened, DType.F32), what);
+                float[] expected = Bf16ModelsTest.logits(widened);
+                float[] actual = Bf16ModelsTest.logits(asStored);
+                if (!config.tieWordEmbeddings()) {
+                    assertArrayEquals(expected, actual, what);
+                }
+                double scale = 0;
+                for (float v : expected) {
+                    scale = Math.max(scale, Math.abs(v));
+                }
+                assertArrayEquals(expected, actual, (float) (1e-5 * scale), what);
+            }
+        }
+    }
+
+    private static List<String> bf16Layers(Module model) {
+        List<String> paths = new ArrayList<>();
+        model.transform((path, layer) -> {
+            if (layer instanceof Bf16Linear) {
+                paths.add(path);
+            }
+            return layer;
+        });
+        return paths;
+    }
+
+    private static long bytesHeld(CausalLm model, DType dtype) {
+        return model.stateDict().values().stream().filter(t -> t.dtype() == dtype).mapToLong(t -> t.numel() * dtype.byteSize()).sum();
+    }
+
+    /** A random model of {@code config} saved as a checkpoint whose every tensor is BF16, in {@code dir/name}. */
+    private Path bf16Checkpoint(ModelConfig config, String name) throws IOException {
+        Path f32 = dir.resolve(name + "-f32");
+        Path bf16 = dir.resolve(name + "-bf16");
         try (CausalLm model = CausalLm.create(config, 1)) {
             HfCheckpointWriter.save(model, f32, 1);
         }
@@ -144,15 +203,10 @@ class Int8ModelsTest {
         Files.copy(f32.resolve("config.json"), bf16.resolve("config.json"));
         try (SafetensorsFile file = Safetensors.read(f32.resolve("model.safetensors")); TensorScope scope = TensorScope.open()) {
             Map<String, Tensor> converted = new LinkedHashMap<>();
-            file.tensors().forEach((name, t) -> converted.put(name, t.to(DType.BF16)));
+            file.tensors().forEach((n, t) -> converted.put(n, t.to(DType.BF16)));
             Safetensors.write(bf16.resolve("model.safetensors"), converted, Map.of("format", "pt"));
         }
-        HostStorage.emptyCache();
-        try (CausalLm int8 = HfCheckpoint.load(bf16, QuantizationConfig.defaults())) {
-            long state = int8.stateDict().values().stream().mapToLong(t -> t.numel() * t.dtype().byteSize()).sum();
-            assertEquals(0, HostStorage.cachedBytes(), "the conversions' F32 copies are returned to the system");
-            assertTrue(HostStorage.liveBytes() <= state + 64 * 1024, "allocated " + HostStorage.liveBytes() + ", state " + state);
-        }
+        return bf16;
     }
 
     @Test
