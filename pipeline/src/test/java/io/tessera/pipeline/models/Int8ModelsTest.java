@@ -177,17 +177,6 @@ class Int8ModelsTest {
         }
     }
 
-    private static List<String> bf16Layers(Module model) {
-        List<String> paths = new ArrayList<>();
-        model.transform((path, layer) -> {
-            if (layer instanceof Bf16Linear) {
-                paths.add(path);
-            }
-            return layer;
-        });
-        return paths;
-    }
-
     private static long bytesHeld(CausalLm model, DType dtype) {
         return model.stateDict().values().stream().filter(t -> t.dtype() == dtype).mapToLong(t -> t.numel() * dtype.byteSize()).sum();
     }
@@ -295,9 +284,18 @@ class Int8ModelsTest {
     }
 
     private static List<String> int8Paths(Module model) {
+        return pathsOf(model, QuantizedLinear.class);
+    }
+
+    private static List<String> bf16Layers(Module model) {
+        return pathsOf(model, Bf16Linear.class);
+    }
+
+    /** The paths of {@code model}'s layers of {@code type}. */
+    private static List<String> pathsOf(Module model, Class<? extends Module> type) {
         List<String> paths = new ArrayList<>();
         model.transform((path, child) -> {
-            if (child instanceof QuantizedLinear) {
+            if (type.isInstance(child)) {
                 paths.add(path);
             }
             return child;
