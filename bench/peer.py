@@ -312,7 +312,7 @@ class Peer:
                 fill_earlier_positions(caches)
                 with torch.inference_mode():
                     self.record(key + context_suffix(ctx), shown, lambda: model(token, caches, ctx - 1))
-            if key in ("model_decode", "model_decode_int8_blocks") and self._wants("BatchedDecodeBenchmark"):
+            if key in ("model_decode", "model_decode_bf16", "model_decode_int8_blocks") and self._wants("BatchedDecodeBenchmark"):
                 self._decode_batched(key, shown, model, caches_for, vocab)
             if key != "model_decode_int8":  # Tessera's int8 prefill keeps the tied head f32, as _int8_blocks does
                 self._prefill(key, shown, model, caches_for, vocab)
@@ -418,7 +418,7 @@ class Peer:
                 with torch.inference_mode():
                     self.record(key + context_suffix(ctx), shown, lambda: model(token, caches, ctx - 1))
                 del caches
-            if dtype != torch.bfloat16 and self._wants("BatchedDecodeBenchmark"):
+            if self._wants("BatchedDecodeBenchmark"):
                 self._decode_batched(key, shown, model, caches_for, vocab)
             self._prefill(key, shown, model, caches_for, vocab)
             del model

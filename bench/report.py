@@ -242,7 +242,7 @@ for _ctx in DECODE_CONTEXTS:
                             f"context {_ctx}",
                             "n/a: Tessera has no 4-bit weights", "n/a: no 4-bit weights in bench/peer.py", "tok/s",
                             jlama=[engine_key(_model, JLAMA_Q4, _ctx)]))
-BATCHED_DECODE_ROWS = [r for r in MODEL_DECODE_ROWS if r[1] in ("f32", "int8")]
+BATCHED_DECODE_ROWS = [r for r in MODEL_DECODE_ROWS if r[1] in ("f32", "bf16", "int8")]
 for _model, _weights, _what, _peer in BATCHED_DECODE_ROWS:
     for _batch in DECODE_BATCHES:
         _bytes, _flops = model_decode_work(_model, _weights, BATCHED_CONTEXT, _batch)

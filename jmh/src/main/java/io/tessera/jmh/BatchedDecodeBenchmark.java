@@ -18,7 +18,7 @@ public class BatchedDecodeBenchmark extends DecodeBenchmark {
     @Param({"gpt2-small", "tinyllama"})
     public String model;
 
-    @Param({"f32", "int8"})
+    @Param({"f32", "bf16", "int8"})
     public String weights;
 
     /** bench/decode_keys.py's DECODE_BATCHES. */
