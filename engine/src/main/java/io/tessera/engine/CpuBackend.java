@@ -169,7 +169,7 @@ public final class CpuBackend extends Backend {
      */
     static final long GEMV_MAX_ROWS = 16;
 
-    /** BF16 products of more than this many rows go to AMX tiles on CPUs that have them (never timed against gemv.c). */
+    /** BF16 products of this many rows or more go to AMX tiles on CPUs that have them (never timed against gemv.c). */
     private static final long AMX_BF16_MIN_ROWS = 9;
 
     @Override
