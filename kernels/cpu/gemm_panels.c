@@ -1,4 +1,4 @@
-/* y = x W for prefill-sized x: x [m, k] (row stride ldx), an F32 or BF16 W [n, k] (output-major) or [k, n]
+/* y = x W for prefill-sized x: x [m, k] (row stride ldx), an F32, BF16 or F16 W [n, k] (output-major) or [k, n]
  * (input-major), row stride ldw, y [m, n] (row stride ldy).
  * OpenBLAS packs both operands on every call, and a profile of TinyLlama's 128-token prefill put 13-23% of the time
  * in its packing of W; the activations need no packing at all when their elements are broadcast. Here each thread
@@ -61,29 +61,33 @@ static inline uvec splat_u32(uint32_t v) {
 #endif
 }
 
-/* The weight: F32, or BF16 widened to F32 (exactly) as it is packed, so a BF16 model multiplies its stored values by
- * F32 activations as its F32 copy would, without one being made; or BF16 kept as pairs for the rounded product. */
+/* The weight: F32, or BF16 or F16 widened to F32 (exactly) as it is packed, so a half-precision model multiplies its
+ * stored values by F32 activations as its F32 copy would, without one being made; or BF16 kept as pairs for the
+ * rounded product. */
 typedef struct {
     const void *data;
-    int bf16;
+    int dtype; /* TS_F32, TS_BF16 or TS_F16 */
     int pairs;
     int64_t ld; /* row stride, in elements */
     int input_major;
 } weight;
 
 static inline float weight_at(const weight *w, int64_t i) {
-    return w->bf16 ? ts_bf16_to_f32(((const uint16_t *)w->data)[i]) : ((const float *)w->data)[i];
+    if (w->dtype == TS_F32) return ((const float *)w->data)[i];
+    const uint16_t h = ((const uint16_t *)w->data)[i];
+    return w->dtype == TS_BF16 ? ts_bf16_to_f32(h) : ts_f16_to_f32(h);
 }
 
 static inline const char *weight_address(const weight *w, int64_t i) {
-    return (const char *)w->data + i * (w->bf16 ? 2 : 4);
+    return (const char *)w->data + i * ts_dtype_size(w->dtype);
 }
 
 #if LANES == 16
 /* Elements [i, i + 16) of the weight as floats. */
 static inline __m512 weight_load16(const weight *w, int64_t i) {
-    if (!w->bf16) return _mm512_loadu_ps((const float *)w->data + i);
+    if (w->dtype == TS_F32) return _mm512_loadu_ps((const float *)w->data + i);
     const __m256i halves = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w->data + i));
+    if (w->dtype == TS_F16) return _mm512_cvtph_ps(halves);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
 }
 
@@ -116,11 +120,14 @@ static inline void transpose16(const __m512 rows[16], __m512 cols[16]) {
 /* `count` <= NR channels of one input of an input-major W (elements from `from` on) into to[0 .. NR), 0 past count: a
  * whole panel's run as a plain copy (or widening), which the scalar select loop made 19% of a GPT-2 prefill (perf). */
 static inline void copy_channels(const weight *w, int64_t from, int count, float *to) {
-    if (count == NR && !w->bf16) {
+    if (count == NR && w->dtype == TS_F32) {
         memcpy(to, (const float *)w->data + from, NR * sizeof(float));
-    } else if (count == NR) {
+    } else if (count == NR && w->dtype == TS_BF16) {
         const uint16_t *h = (const uint16_t *)w->data + from;
         for (int c = 0; c < NR; c++) to[c] = ts_bf16_to_f32(h[c]);
+    } else if (count == NR) {
+        const uint16_t *h = (const uint16_t *)w->data + from;
+        for (int c = 0; c < NR; c++) to[c] = ts_f16_to_f32(h[c]);
     } else {
         for (int c = 0; c < NR; c++) to[c] = c < count ? weight_at(w, from + c) : 0.0f;
     }
@@ -362,7 +369,7 @@ typedef struct {
 } w_block;
 
 static w_block block_of(const weight *w, int64_t n0, int count, int64_t k0, int kc) {
-    const int size = w->bf16 ? 2 : 4;
+    const int size = ts_dtype_size(w->dtype);
     return w->input_major ? (w_block){weight_address(w, k0 * w->ld + n0), w->ld * size, kc, count * size}
                           : (w_block){weight_address(w, n0 * w->ld + k0), w->ld * size, count, kc * size};
 }
@@ -504,12 +511,17 @@ static void round_rows(int64_t m, int64_t k, const float *x, int64_t ldx, uint16
 
 int TS_FN(ts_gemm_panels_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
                               int input_major, float *y, int64_t ldy) {
-    return panels(&f32_tiles, m, n, k, x, ldx, &(weight){w, 0, 0, ldw, input_major}, y, ldy);
+    return panels(&f32_tiles, m, n, k, x, ldx, &(weight){w, TS_F32, 0, ldw, input_major}, y, ldy);
 }
 
 int TS_FN(ts_gemm_panels_bf16_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w,
                                    int64_t ldw, int input_major, float *y, int64_t ldy) {
-    return panels(&f32_tiles, m, n, k, x, ldx, &(weight){w, 1, 0, ldw, input_major}, y, ldy);
+    return panels(&f32_tiles, m, n, k, x, ldx, &(weight){w, TS_BF16, 0, ldw, input_major}, y, ldy);
+}
+
+int TS_FN(ts_gemm_panels_f16_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w,
+                                  int64_t ldw, int input_major, float *y, int64_t ldy) {
+    return panels(&f32_tiles, m, n, k, x, ldx, &(weight){w, TS_F16, 0, ldw, input_major}, y, ldy);
 }
 
 int TS_FN(ts_gemm_panels_bf16_rounded_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w,
@@ -518,7 +530,7 @@ int TS_FN(ts_gemm_panels_bf16_rounded_f32)(int64_t m, int64_t n, int64_t k, cons
     uint16_t *xr = malloc((size_t)(m * kp + 1) * sizeof(uint16_t));
     if (!xr) return TS_ERR_NOMEM;
     round_rows(m, k, x, ldx, xr, kp);
-    const int status = panels(pair_tiles(), m, n, k, xr, kp, &(weight){w, 1, 1, ldw, input_major}, y, ldy);
+    const int status = panels(pair_tiles(), m, n, k, xr, kp, &(weight){w, TS_BF16, 1, ldw, input_major}, y, ldy);
     free(xr);
     return status;
 }

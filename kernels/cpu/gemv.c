@@ -7,16 +7,18 @@
  *    columns;
  *  - input-major W [k, n] (GPT-2's Conv1D): y[c] += x[i] W[i, c] over the rows i of W, four at a time;
  *    chunks of rows of W, each summed into a partial y of its own, added up at the end.
- * W is f32, or bf16 widened on the fly (its 16 bits are the high half of an f32), so a bf16 weight is
- * read at half the bytes with no f32 copy anywhere; sums are f32 either way. */
+ * W is f32, or bf16 or f16 widened on the fly (a bf16's 16 bits are the high half of an f32; f16 by vcvtph2ps where
+ * the tier has F16C), so a half-precision weight is read at half the bytes with no f32 copy anywhere; sums are f32
+ * whatever the weight. */
 #include "ts_cpu.h"
 #include "ts_pool.h"
 #include "ts_vec.h"
+#include "tessera/ts_convert.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__AVX512F__)
+#if defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -59,17 +61,33 @@
 #define WIDE_TILE 12
 #define GEMV_K_SPLITS 8 /* input-major: the rows of W in this many chunks, each summed into its own partial y */
 
-/* The prefetch of an f32 row read one at a time, at element i of W; nothing for bf16. */
-static inline void prefetch_short_row(const void *w, int64_t i, int bf16) {
-    if (!bf16) PREFETCH_W((const char *)((const float *)w + i) + SHORT_ROW_PREFETCH_BYTES);
+/* The weight types: each pool function below is specialised for one (a constant), so its loads are. */
+typedef enum { W_F32, W_BF16, W_F16 } w_type;
+
+static inline int64_t w_bytes(w_type type) { return type == W_F32 ? (int64_t)sizeof(float) : (int64_t)sizeof(uint16_t); }
+
+/* The prefetch of an f32 row read one at a time, at element i of W; nothing for half-precision rows. */
+static inline void prefetch_short_row(const void *w, int64_t i, w_type type) {
+    if (type == W_F32) PREFETCH_W((const char *)((const float *)w + i) + SHORT_ROW_PREFETCH_BYTES);
 }
 
 typedef uint16_t ts_vec_u16 __attribute__((vector_size(TS_LANES * sizeof(uint16_t))));
 typedef uint32_t ts_vec_u32 __attribute__((vector_size(TS_LANES * sizeof(uint32_t))));
 
-/* TS_LANES weights from element i of w (f32, or bf16 when bf16 != 0) as f32. */
-static inline ts_vec load_w(const void *w, int64_t i, int bf16) {
-    if (!bf16) return load((const float *)w + i);
+/* TS_LANES weights from element i of w as f32. */
+static inline ts_vec load_w(const void *w, int64_t i, w_type type) {
+    if (type == W_F32) return load((const float *)w + i);
+    if (type == W_F16) {
+#if defined(__AVX512F__) /* one vcvtph2ps (F16C): GCC's vector conversion splits it into four 128-bit ones */
+        return (ts_vec)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
+#elif defined(__AVX2__)
+        return (ts_vec)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+#else
+        ts_vec v;
+        for (int l = 0; l < TS_LANES; l++) v[l] = ts_f16_to_f32(((const uint16_t *)w)[i + l]);
+        return v;
+#endif
+    }
     ts_vec_u16 h;
     memcpy(&h, (const uint16_t *)w + i, sizeof h);
     const ts_vec_u32 wide = __builtin_convertvector(h, ts_vec_u32) << 16;
@@ -78,8 +96,9 @@ static inline ts_vec load_w(const void *w, int64_t i, int bf16) {
     return v;
 }
 
-static inline float scalar_w(const void *w, int64_t i, int bf16) {
-    if (!bf16) return ((const float *)w)[i];
+static inline float scalar_w(const void *w, int64_t i, w_type type) {
+    if (type == W_F32) return ((const float *)w)[i];
+    if (type == W_F16) return ts_f16_to_f32(((const uint16_t *)w)[i]);
     const uint32_t wide = (uint32_t)((const uint16_t *)w)[i] << 16;
     float f;
     memcpy(&f, &wide, sizeof f);
@@ -87,15 +106,15 @@ static inline float scalar_w(const void *w, int64_t i, int bf16) {
 }
 
 /* Whether rows of `elements` weights are short enough to read one at a time (SHORT_ROW_BYTES). */
-static inline int short_rows(int64_t elements, int bf16) {
-    return elements * (int64_t)(bf16 ? sizeof(uint16_t) : sizeof(float)) <= SHORT_ROW_BYTES;
+static inline int short_rows(int64_t elements, w_type type) {
+    return elements * w_bytes(type) <= SHORT_ROW_BYTES;
 }
 
 typedef struct {
     int64_t m, n, k;
     const float *x;
     int64_t ldx;
-    const void *w; /* f32 or bf16 */
+    const void *w; /* f32, bf16 or f16 */
     int64_t ldw;
     float *y;
     int64_t ldy;
@@ -171,16 +190,16 @@ static void dot_wide_tile(const gemv_job *job, int64_t o0) {
  * 144-179 ms, bf16 93-102 against 121-124). The rows PREFETCH_AHEAD_BYTES on (job->ahead)
  * are prefetched as these are read: the hardware prefetchers alone fall behind on four streams per core (Zen 4: 27
  * against 30 GB/s f32, 24 against 30 GB/s bf16, 2 cores); a prefetch past the end of W never faults. */
-static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, int64_t r0, int64_t o0, int rows, int bf16) {
+static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, int64_t r0, int64_t o0, int rows, w_type type) {
     const int64_t k = job->k;
-    const int64_t bytes = bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float);
+    const int64_t bytes = w_bytes(type);
     const float *xr[4];
     int64_t wr[4]; /* element offsets of the W rows */
     for (int u = 0; u < 4; u++) xr[u] = job->x + (r0 + u < job->m ? r0 + u : r0) * job->ldx;
     for (int t = 0; t < 4; t++) wr[t] = (o0 + t < job->n ? o0 + t : job->n - 1) * job->ldw;
     ts_vec acc[4][4] = {{{0}}};
     const int64_t kv = k / TS_LANES * TS_LANES;
-    if (bf16 && job->xs) {
+    if (type == W_BF16 && job->xs) {
 #if defined(__AVX512F__)
         split_sums(job, r0, rows, wr, acc);
 #endif
@@ -188,7 +207,7 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
         for (int64_t i = 0; i < kv; i += TS_LANES) {
             for (int t = 0; t < 4; t++) {
                 PREFETCH_W((const char *)job->w + (wr[t] + job->ahead + i) * bytes);
-                const ts_vec wv = load_w(job->w, wr[t] + i, bf16);
+                const ts_vec wv = load_w(job->w, wr[t] + i, type);
                 for (int u = 0; u < rows; u++) acc[u][t] += load(xr[u] + i) * wv;
             }
         }
@@ -198,7 +217,7 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
     for (int u = 0; u < rows && r0 + u < job->m; u++) {
         for (int t = 0; t < 4 && o0 + t < job->n; t++) {
             float s = sums[u][t];
-            for (int64_t i = kv; i < k; i++) s += xr[u][i] * scalar_w(job->w, wr[t] + i, bf16);
+            for (int64_t i = kv; i < k; i++) s += xr[u][i] * scalar_w(job->w, wr[t] + i, type);
             job->y[(r0 + u) * job->ldy + o0 + t] = s;
         }
     }
@@ -227,29 +246,29 @@ static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, i
 }
 
 /* Whether dot_chunk takes WIDE_TILE rows of W at a time (dot_wide_tile). */
-static inline int wide_tiles(const gemv_job *job, int bf16) {
-    return job->m == 1 && bf16 && job->xs && job->k * (int64_t)sizeof(uint16_t) <= WIDE_ROW_BYTES;
+static inline int wide_tiles(const gemv_job *job, w_type type) {
+    return job->m == 1 && type == W_BF16 && job->xs && job->k * (int64_t)sizeof(uint16_t) <= WIDE_ROW_BYTES;
 }
 
-static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, int bf16) {
+static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, w_type type) {
     const int64_t o1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
-    if (job->m == 1 && !bf16 && short_rows(job->k, 0)) {
+    if (job->m == 1 && type == W_F32 && short_rows(job->k, W_F32)) {
         for (int64_t o = chunk * job->per_chunk; o < o1; o++) dot_row(job, o);
         return;
     }
 #if defined(__AVX512F__)
-    if (wide_tiles(job, bf16)) {
+    if (wide_tiles(job, type)) {
         int64_t o0 = chunk * job->per_chunk;
         for (; o0 + WIDE_TILE <= o1; o0 += WIDE_TILE) dot_wide_tile(job, o0);
-        for (; o0 < o1; o0 += 4) dot_tile(job, 0, o0, 1, bf16);
+        for (; o0 < o1; o0 += 4) dot_tile(job, 0, o0, 1, type);
         return;
     }
 #endif
     for (int64_t o0 = chunk * job->per_chunk; o0 < o1; o0 += 4) {
         for (int64_t r0 = 0; r0 < job->m; r0 += 4) {
-            if (job->m - r0 == 1) dot_tile(job, r0, o0, 1, bf16);
-            else if (job->m - r0 == 2) dot_tile(job, r0, o0, 2, bf16);
-            else dot_tile(job, r0, o0, 4, bf16);
+            if (job->m - r0 == 1) dot_tile(job, r0, o0, 1, type);
+            else if (job->m - r0 == 2) dot_tile(job, r0, o0, 2, type);
+            else dot_tile(job, r0, o0, 4, type);
         }
     }
 }
@@ -258,16 +277,16 @@ static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job,
  * into its own partial y (partial + c * m * n); gemv() adds the partials up. Splitting k rather than the columns
  * lets each thread stream one contiguous block of W (splitting the columns read 1 KiB pieces of every row: 19
  * against 30 GB/s on 2 cores). The next four rows are prefetched as these are read. */
-static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job, int64_t chunk, int bf16) {
+static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job, int64_t chunk, w_type type) {
     const int64_t m = job->m, n = job->n, ldw = job->ldw;
-    const int64_t bytes = bf16 ? (int64_t)sizeof(uint16_t) : (int64_t)sizeof(float);
+    const int64_t bytes = w_bytes(type);
     const int64_t i0 = chunk * job->per_chunk;
     const int64_t i1 = i0 + job->per_chunk < job->k ? i0 + job->per_chunk : job->k;
     float *partial = job->partial + chunk * m * n;
     const int64_t nv = n / TS_LANES * TS_LANES;
     memset(partial, 0, (size_t)(m * n) * sizeof(float));
     int64_t i = i0;
-    if (m == 1 && short_rows(n, bf16)) {
+    if (m == 1 && short_rows(n, type)) {
         /* one short row of W at a time, one stream per thread (see dot_row): GPT-2's 768-wide Conv1D weights read at
          * 30-33 against 24-27 GB/s on 2 Zen 4 cores (bf16: 25-31 against 19-20); 2304- and 3072-wide rows were no
          * faster */
@@ -276,10 +295,10 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
             const int64_t w0 = i * ldw;
             int64_t c = 0;
             for (; c < nv; c += TS_LANES) {
-                prefetch_short_row(job->w, w0 + c, bf16);
-                store(partial + c, load(partial + c) + a * load_w(job->w, w0 + c, bf16));
+                prefetch_short_row(job->w, w0 + c, type);
+                store(partial + c, load(partial + c) + a * load_w(job->w, w0 + c, type));
             }
-            for (; c < n; c++) partial[c] += a * scalar_w(job->w, w0 + c, bf16);
+            for (; c < n; c++) partial[c] += a * scalar_w(job->w, w0 + c, type);
         }
         return;
     }
@@ -287,10 +306,10 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
         const int64_t w0 = i * ldw;
         for (int64_t c = 0; c < nv; c += TS_LANES) {
             for (int t = 0; t < 4; t++) PREFETCH_W((const char *)job->w + (w0 + (4 + t) * ldw + c) * bytes);
-            const ts_vec a = load_w(job->w, w0 + c, bf16);
-            const ts_vec b = load_w(job->w, w0 + ldw + c, bf16);
-            const ts_vec d = load_w(job->w, w0 + 2 * ldw + c, bf16);
-            const ts_vec e = load_w(job->w, w0 + 3 * ldw + c, bf16);
+            const ts_vec a = load_w(job->w, w0 + c, type);
+            const ts_vec b = load_w(job->w, w0 + ldw + c, type);
+            const ts_vec d = load_w(job->w, w0 + 2 * ldw + c, type);
+            const ts_vec e = load_w(job->w, w0 + 3 * ldw + c, type);
             for (int64_t r = 0; r < m; r++) {
                 const float *xr = job->x + r * job->ldx + i;
                 float *out = partial + r * n + c;
@@ -300,25 +319,30 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
         for (int64_t c = nv; c < n; c++) {
             for (int64_t r = 0; r < m; r++) {
                 const float *xr = job->x + r * job->ldx + i;
-                partial[r * n + c] += xr[0] * scalar_w(job->w, w0 + c, bf16) + xr[1] * scalar_w(job->w, w0 + ldw + c, bf16)
-                                      + xr[2] * scalar_w(job->w, w0 + 2 * ldw + c, bf16)
-                                      + xr[3] * scalar_w(job->w, w0 + 3 * ldw + c, bf16);
+                partial[r * n + c] += xr[0] * scalar_w(job->w, w0 + c, type) + xr[1] * scalar_w(job->w, w0 + ldw + c, type)
+                                      + xr[2] * scalar_w(job->w, w0 + 2 * ldw + c, type)
+                                      + xr[3] * scalar_w(job->w, w0 + 3 * ldw + c, type);
             }
         }
     }
     for (; i < i1; i++) {
         for (int64_t r = 0; r < m; r++) {
             const float a = job->x[r * job->ldx + i];
-            for (int64_t c = 0; c < n; c++) partial[r * n + c] += a * scalar_w(job->w, i * ldw + c, bf16);
+            for (int64_t c = 0; c < n; c++) partial[r * n + c] += a * scalar_w(job->w, i * ldw + c, type);
         }
     }
 }
 
-/* The four pool functions: each layout with each weight type, the type a constant so the loads specialise. */
-static void dot_chunk_f32(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, 0); }
-static void dot_chunk_bf16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, 1); }
-static void axpy_chunk_f32(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, 0); }
-static void axpy_chunk_bf16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, 1); }
+/* The six pool functions: each layout with each weight type, the type a constant so the loads specialise. */
+static void dot_chunk_f32(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, W_F32); }
+static void dot_chunk_bf16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, W_BF16); }
+static void dot_chunk_f16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, W_F16); }
+static void axpy_chunk_f32(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, W_F32); }
+static void axpy_chunk_bf16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, W_BF16); }
+static void axpy_chunk_f16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, W_F16); }
+
+static const ts_pool_fn DOT_CHUNK[] = {dot_chunk_f32, dot_chunk_bf16, dot_chunk_f16};
+static const ts_pool_fn AXPY_CHUNK[] = {axpy_chunk_f32, axpy_chunk_bf16, axpy_chunk_f16};
 
 /* Rows of W of row_bytes each in about `bytes`: whole tiles of tile_rows rows, at least one. */
 static int64_t whole_tiles(int64_t bytes, int64_t row_bytes, int64_t tile_rows) {
@@ -327,7 +351,7 @@ static int64_t whole_tiles(int64_t bytes, int64_t row_bytes, int64_t tile_rows) 
 }
 
 static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *w, int64_t ldw, int input_major,
-                int bf16, float *y, int64_t ldy) {
+                w_type type, float *y, int64_t ldy) {
     if (m == 0 || n == 0) return TS_OK;
     if (k == 0) {
         for (int64_t r = 0; r < m; r++) memset(y + r * ldy, 0, (size_t)n * sizeof(float));
@@ -335,7 +359,7 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
     }
     gemv_job job = {m, n, k, x, ldx, w, ldw, y, ldy, 0, NULL, NULL, 0};
 #if defined(__AVX512F__)
-    if (bf16 && !input_major && k % 32 == 0) {
+    if (type == W_BF16 && !input_major && k % 32 == 0) {
         job.xs = malloc((size_t)(m * k) * sizeof(float));
         if (!job.xs) return TS_ERR_NOMEM;
         for (int64_t r = 0; r < m; r++)
@@ -350,9 +374,9 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
         /* GEMV_K_SPLITS blocks of whole 4-row groups, whatever the thread count, so results do not depend on it */
         job.per_chunk = ((k + GEMV_K_SPLITS - 1) / GEMV_K_SPLITS + 3) / 4 * 4;
     } else {
-        /* about GEMV_CHUNK_BYTES of W per chunk (twice the rows for bf16), prefetched PREFETCH_AHEAD_BYTES ahead */
-        const int64_t row_bytes = k * (int64_t)(bf16 ? sizeof(uint16_t) : sizeof(float));
-        job.per_chunk = whole_tiles(GEMV_CHUNK_BYTES, row_bytes, wide_tiles(&job, bf16) ? WIDE_TILE : 4);
+        /* about GEMV_CHUNK_BYTES of W per chunk (twice the rows for half precision), prefetched PREFETCH_AHEAD_BYTES ahead */
+        const int64_t row_bytes = k * w_bytes(type);
+        job.per_chunk = whole_tiles(GEMV_CHUNK_BYTES, row_bytes, wide_tiles(&job, type) ? WIDE_TILE : 4);
         job.ahead = whole_tiles(PREFETCH_AHEAD_BYTES, row_bytes, 4) * ldw;
     }
     const int64_t chunks = ((input_major ? k : n) + job.per_chunk - 1) / job.per_chunk;
@@ -360,7 +384,7 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
         job.partial = malloc((size_t)(chunks * m * n) * sizeof(float));
         if (!job.partial) return TS_ERR_NOMEM;
     }
-    const ts_pool_fn fn = input_major ? (bf16 ? axpy_chunk_bf16 : axpy_chunk_f32) : (bf16 ? dot_chunk_bf16 : dot_chunk_f32);
+    const ts_pool_fn fn = input_major ? AXPY_CHUNK[type] : DOT_CHUNK[type];
     if (m * n * k < GEMV_PARALLEL_MIN) {
         for (int64_t c = 0; c < chunks; c++) fn(&job, c);
     } else {
@@ -384,10 +408,15 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
 
 int TS_FN(ts_gemv_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
                        int input_major, float *y, int64_t ldy) {
-    return gemv(m, n, k, x, ldx, w, ldw, input_major, 0, y, ldy);
+    return gemv(m, n, k, x, ldx, w, ldw, input_major, W_F32, y, ldy);
 }
 
 int TS_FN(ts_gemv_bf16)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
                         int input_major, float *y, int64_t ldy) {
-    return gemv(m, n, k, x, ldx, w, ldw, input_major, 1, y, ldy);
+    return gemv(m, n, k, x, ldx, w, ldw, input_major, W_BF16, y, ldy);
+}
+
+int TS_FN(ts_gemv_f16)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
+                       int input_major, float *y, int64_t ldy) {
+    return gemv(m, n, k, x, ldx, w, ldw, input_major, W_F16, y, ldy);
 }

@@ -1,6 +1,6 @@
 """Writes a tiny Hugging Face model directory with seeded random float weights, for Tessera's reference tests.
 
-usage: make_tiny_model.py {gpt2,llama,qwen2} OUT_DIR [--seed S] [--shards N] [--buffers] [--no-prefix] [--dtype F32|BF16]
+usage: make_tiny_model.py {gpt2,llama,qwen2} OUT_DIR [--seed S] [--shards N] [--buffers] [--no-prefix] [--dtype F32|BF16|F16]
   gpt2:  2 layers, d 32, 4 heads, vocab 96, n_positions 64, tied head
   llama: 2 layers, d 32, 4 heads, 2 KV heads, FFN 64, vocab 96, llama3 rope_scaling, untied head
   qwen2: as llama with q/k/v biases and a tied head
@@ -97,7 +97,7 @@ def main():
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--buffers", action="store_true")
     parser.add_argument("--no-prefix", action="store_true")
-    parser.add_argument("--dtype", choices=["F32", "BF16"], default="F32")
+    parser.add_argument("--dtype", choices=["F32", "BF16", "F16"], default="F32")
     parser.add_argument("--activation", default="gelu_new", help="GPT-2's activation_function")
     parser.add_argument("--no-rope-scaling", action="store_true", help="LLaMA without its llama3 rope_scaling")
     parser.add_argument("--n-inner", type=int, help="GPT-2's n_inner (absent from the config when not given: 4 * n_embd)")
@@ -106,7 +106,7 @@ def main():
     cfg = gpt2_config(args.activation, args.n_inner) if args.kind == "gpt2" else llama_config(args.kind, not args.no_rope_scaling)
     w = gpt2_weights(g, cfg, args.buffers) if args.kind == "gpt2" else llama_weights(g, cfg, args.buffers)
     prefix = "" if args.no_prefix else ("transformer." if args.kind == "gpt2" else "model.")
-    dtype = torch.bfloat16 if args.dtype == "BF16" else torch.float32
+    dtype = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16}[args.dtype]
     w = {(k if k == "lm_head.weight" else prefix + k): v.to(dtype) for k, v in w.items()}
     os.makedirs(args.out_dir, exist_ok=True)
     with open(os.path.join(args.out_dir, "config.json"), "w") as f:

@@ -1,13 +1,15 @@
 package io.tessera.cli;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.io.InputFiles;
-import io.tessera.pipeline.Bf16Weights;
+import io.tessera.pipeline.HalfWeights;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.HfCheckpointWriter;
 import io.tessera.pipeline.models.HfConfig;
 import io.tessera.pipeline.models.ModelConfig;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -39,7 +41,7 @@ final class CreateModelCommand implements Callable<Integer> {
             + " exist; written whole or not at all).")
     Path out;
 
-    @Option(names = "--dtype", defaultValue = "f32", paramLabel = "T", description = "f32 or bf16: the dtype of the weight matrices"
+    @Option(names = "--dtype", defaultValue = "f32", paramLabel = "T", description = "f32, bf16 or f16: the dtype of the weight matrices"
             + " and embeddings (norms stay f32); default ${DEFAULT-VALUE}.")
     String dtype;
 
@@ -55,8 +57,8 @@ final class CreateModelCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!dtype.equals("f32") && !dtype.equals("bf16")) {
-            throw new ParameterException(spec.commandLine(), "--dtype must be f32 or bf16, got '" + dtype + "'");
+        if (!List.of("f32", "bf16", "f16").contains(dtype)) {
+            throw new ParameterException(spec.commandLine(), "--dtype must be f32, bf16 or f16, got '" + dtype + "'");
         }
         if (shape.config != null) {
             InputFiles.requireFile(shape.config);
@@ -70,8 +72,8 @@ final class CreateModelCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         long start = System.nanoTime();
         try (CausalLm model = CausalLm.create(config, seed)) {
-            if (dtype.equals("bf16")) {
-                Bf16Weights.convert(model, true);
+            if (!dtype.equals("f32")) {
+                HalfWeights.convert(model, dtype.equals("bf16") ? DType.BF16 : DType.F16, true);
             }
             // a 1.1B model takes tens of seconds to write: on a terminal, say what is being written before it starts
             PrintWriter status = ProgressBar.terminalStderr(spec);

@@ -79,7 +79,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         String token = tokenFile == null ? null : TokenAuth.read(tokenFile);
         PeerTls tls = tlsOptions.tls();
-        // BF16 weights served as stored (Bf16Linear), not converted to F32: half the memory and bytes per step
+        // BF16 and F16 weights served as stored (HalfLinear), not converted to F32: half the memory and bytes per step
         try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model, Bf16Products.EXACT);
              Registry announced = registry == null ? null : Registry.connect(registry, token, tls)) {
             PeerServer.Config config = new PeerServer.Config().listen(host, port).advertise(advertise).token(token).tls(tls)

@@ -16,6 +16,7 @@ import io.tessera.pipeline.models.HfConfig;
 import io.tessera.pipeline.models.ModelConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -35,16 +36,23 @@ class CreateModelCommandTest {
         HfConfig.write(SMALL, config);
         ok("create-model", "--config", config.toString(), "--seed", "3", "--shards", "2", "-o", dir.resolve("f32").toString());
         ok("create-model", "--config", config.toString(), "--seed", "3", "--dtype", "bf16", "-o", dir.resolve("bf16").toString());
+        ok("create-model", "--config", config.toString(), "--seed", "3", "--dtype", "f16", "-o", dir.resolve("f16").toString());
         assertTrue(Files.exists(dir.resolve("f32/model.safetensors.index.json")), "two shards and their index");
-        try (CausalLm expected = CausalLm.create(SMALL, 3);
-             SafetensorsFile bf16 = Safetensors.read(dir.resolve("bf16/model.safetensors"))) {
-            Tensor embedding = bf16.tensor("model.embed_tokens.weight");
-            assertEquals(DType.BF16, embedding.dtype());
-            Map<String, Tensor> own = expected.stateDict();
-            assertArrayEquals(own.get("embed_tokens.weight").to(DType.BF16).to(DType.F32).toFloatArray(),
-                    embedding.to(DType.F32).toFloatArray(), "the seed's weights, rounded to BF16");
-            assertEquals(DType.F32, bf16.tensor("model.norm.weight").dtype(), "norms stay f32");
+        for (DType half : new DType[] {DType.BF16, DType.F16}) {
+            try (CausalLm expected = CausalLm.create(SMALL, 3);
+                 SafetensorsFile stored = Safetensors.read(dir.resolve(half.name().toLowerCase(Locale.ROOT) + "/model.safetensors"))) {
+                Tensor embedding = stored.tensor("model.embed_tokens.weight");
+                assertEquals(half, embedding.dtype());
+                assertEquals(half, stored.tensor("model.layers.1.mlp.down_proj.weight").dtype());
+                Map<String, Tensor> own = expected.stateDict();
+                assertArrayEquals(own.get("embed_tokens.weight").to(half).to(DType.F32).toFloatArray(),
+                        embedding.to(DType.F32).toFloatArray(), "the seed's weights, rounded to " + half);
+                assertEquals(DType.F32, stored.tensor("model.norm.weight").dtype(), "norms stay f32");
+            }
         }
+        CliRunner.Run f16 = run("generate", "--model", dir.resolve("f16").toString(), "--prompt-ids", "1,2,3", "--max-new-tokens", "2",
+                "--greedy");
+        assertEquals(0, f16.exitCode(), f16.err());
         CliRunner.Run generated = run("generate", "--model", dir.resolve("bf16").toString(), "--int8", "--prompt-ids", "1,2,3",
                 "--max-new-tokens", "1", "--timings");
         assertEquals(0, generated.exitCode(), generated.err());
@@ -69,9 +77,9 @@ class CreateModelCommandTest {
         CliRunner.Run taken = run("create-model", "--config", config.toString(), "-o", dir.resolve("taken").toString());
         assertEquals(1, taken.exitCode());
         assertTrue(taken.err().contains("taken already exists"), taken.err());
-        CliRunner.Run dtype = run("create-model", "--preset", "gpt2-small", "--dtype", "f16", "-o", dir.resolve("x").toString());
+        CliRunner.Run dtype = run("create-model", "--preset", "gpt2-small", "--dtype", "f64", "-o", dir.resolve("x").toString());
         assertEquals(2, dtype.exitCode());
-        assertTrue(dtype.err().contains("--dtype must be f32 or bf16, got 'f16'"), dtype.err());
+        assertTrue(dtype.err().contains("--dtype must be f32, bf16 or f16, got 'f64'"), dtype.err());
         CliRunner.Run preset = run("create-model", "--preset", "gpt3", "-o", dir.resolve("y").toString());
         assertEquals(2, preset.exitCode());
         assertTrue(preset.err().contains("unknown model shape 'gpt3'"), preset.err());

@@ -57,9 +57,9 @@ class GenerateCommandTest {
         return Arrays.stream(ids).mapToObj(Long::toString).collect(Collectors.joining(separator));
     }
 
-    /** qwen2-tiny-bf16: a BF16 checkpoint, which generate reads as stored (Bf16Linear), not converted to F32. */
+    /** qwen2-tiny-bf16 and llama-tiny-f16: BF16 and F16 checkpoints, which generate reads as stored (HalfLinear). */
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2-tiny", "llama-tiny", "qwen2-tiny-bf16"})
+    @ValueSource(strings = {"gpt2-tiny", "llama-tiny", "qwen2-tiny-bf16", "llama-tiny-f16"})
     void greedyIdsAndLogitsOutMatchTheReference(String name) throws IOException {
         Path model = copy(name);
         Reference ref = reference(name);

@@ -653,34 +653,38 @@ public abstract class Backend {
         }
     }
 
+    /** The weight dtypes {@link #matmulHalfWeight} takes. */
+    public static final Set<DType> HALF_WEIGHT_TYPES = Set.of(DType.BF16, DType.F16);
+
     /**
-     * y [m, n] = x [m, k] W with W's BF16 values used as they are stored (no F32 copy of the weight kept): W is [n, k]
-     * (output-major, torch.nn.Linear) or, with {@code inputMajor}, [k, n] (GPT-2's Conv1D). x, W and y contiguous; x and
-     * y F32. A BF16 weight read at half the bytes of F32: decoding is bound by reading the weights.
+     * y [m, n] = x [m, k] W with W's BF16 or F16 values used as they are stored (no F32 copy of the weight kept): W is
+     * [n, k] (output-major, torch.nn.Linear) or, with {@code inputMajor}, [k, n] (GPT-2's Conv1D). x, W and y
+     * contiguous; x and y F32; each product exact, the sums F32. A half-precision weight read at half the bytes of F32:
+     * decoding is bound by reading the weights.
      */
-    public final void matmulBf16(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
-        checkBf16Product("matmulBf16", x, w, inputMajor, y);
-        matmulBf16Impl(x, w, inputMajor, y);
+    public final void matmulHalfWeight(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+        checkHalfProduct("matmulHalfWeight", x, w, HALF_WEIGHT_TYPES, inputMajor, y);
+        matmulHalfWeightImpl(x, w, inputMajor, y);
     }
 
     /**
-     * {@link #matmulBf16} with x rounded to BF16 first (to nearest even, as {@code tensor.to(torch.bfloat16)}): y =
-     * bf16(x) W, each product exact and the sums F32, the arithmetic of PyTorch's BF16 models. Opt-in, because each
-     * activation loses up to 2^-9 of its value; in exchange, on CPUs with AVX-512 BF16, products of more than 16 rows
-     * run on {@code vdpbf16ps}, two multiply-adds per F32 lane per instruction.
+     * {@link #matmulHalfWeight} of a BF16 W with x rounded to BF16 first (to nearest even, as {@code
+     * tensor.to(torch.bfloat16)}): y = bf16(x) W, each product exact and the sums F32, the arithmetic of PyTorch's BF16
+     * models. Opt-in, because each activation loses up to 2^-9 of its value; in exchange, on CPUs with AVX-512 BF16,
+     * products of more than 16 rows run on {@code vdpbf16ps}, two multiply-adds per F32 lane per instruction.
      */
     public final void matmulBf16Rounded(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
-        checkBf16Product("matmulBf16Rounded", x, w, inputMajor, y);
+        checkHalfProduct("matmulBf16Rounded", x, w, Set.of(DType.BF16), inputMajor, y);
         matmulBf16RoundedImpl(x, w, inputMajor, y);
     }
 
-    private void checkBf16Product(String op, Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+    private void checkHalfProduct(String op, Tensor x, Tensor w, Set<DType> weightTypes, boolean inputMajor, Tensor y) {
         ArgumentChecks c = checks(op);
         c.tensor("x", x);
         c.tensor("w", w);
         c.tensor("y", y);
         c.rank("x", x, 2).f32("x", x, x.numel());
-        c.rank("w", w, 2).dtype("w", w, DType.BF16).contiguous("w", w);
+        c.rank("w", w, 2).dtypeIn("w", w, weightTypes).contiguous("w", w);
         long k = x.dim(1);
         long n = w.dim(inputMajor ? 1 : 0);
         c.require(w.dim(inputMajor ? 0 : 1) == k, () -> "w " + w.describe() + " must be "
@@ -771,8 +775,8 @@ public abstract class Backend {
         }
     }
 
-    /** {@link #matmulBf16} as an F32 copy of the weight and a matmul; a backend overrides it to read BF16 in place. */
-    protected void matmulBf16Impl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+    /** {@link #matmulHalfWeight} as an F32 copy of the weight and a matmul; a backend overrides it to read W in place. */
+    protected void matmulHalfWeightImpl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
         try (TensorScope _ = TensorScope.open()) {
             Tensor wf = Tensor.empty(device(), DType.F32, w.shape());
             copy(w, wf);
@@ -780,14 +784,14 @@ public abstract class Backend {
         }
     }
 
-    /** {@link #matmulBf16Rounded} as x rounded through a BF16 copy, then {@link #matmulBf16Impl}. */
+    /** {@link #matmulBf16Rounded} as x rounded through a BF16 copy, then {@link #matmulHalfWeightImpl}. */
     protected void matmulBf16RoundedImpl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
         try (TensorScope _ = TensorScope.open()) {
             Tensor rounded = Tensor.empty(device(), DType.BF16, x.shape());
             copy(x, rounded);
             Tensor widened = Tensor.empty(device(), DType.F32, x.shape());
             copy(rounded, widened);
-            matmulBf16Impl(widened, w, inputMajor, y);
+            matmulHalfWeightImpl(widened, w, inputMajor, y);
         }
     }
 

@@ -239,25 +239,30 @@ public final class CpuBackend extends Backend {
     private static final long AMX_BF16_K = 32;
 
     @Override
-    protected void matmulBf16Impl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+    protected void matmulHalfWeightImpl(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
         long m = x.dim(0);
         long k = x.dim(1);
         long n = w.dim(inputMajor ? 1 : 0);
-        if (m >= AMX_BF16_MIN_ROWS && !inputMajor && k % AMX_BF16_K == 0 && amx().bf16()) {
+        boolean bf16 = w.dtype() == DType.BF16;
+        if (bf16 && m >= AMX_BF16_MIN_ROWS && !inputMajor && k % AMX_BF16_K == 0 && amx().bf16()) {
             check(TesseraCpu.ts_gemm_bf16_f32(m, n, k, address(x), address(w), output(y)), "ts_gemm_bf16_f32");
             return;
         }
-        if (m > GEMV_MAX_ROWS) {
-            if (panelsRun()) {
-                check(TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, address(x), k, address(w), inputMajor ? n : k, inputMajor ? 1 : 0,
-                        output(y), n), "ts_gemm_panels_bf16_f32");
-            } else {
-                bf16ProductInBlocks(x, w, inputMajor, y);
-            }
-            return;
+        MemorySegment xs = address(x);
+        MemorySegment ws = address(w);
+        MemorySegment ys = output(y);
+        long ldw = inputMajor ? n : k;
+        int layout = inputMajor ? 1 : 0;
+        if (m <= GEMV_MAX_ROWS) {
+            check(bf16 ? TesseraCpu.ts_gemv_bf16(m, n, k, xs, k, ws, ldw, layout, ys, n)
+                    : TesseraCpu.ts_gemv_f16(m, n, k, xs, k, ws, ldw, layout, ys, n), bf16 ? "ts_gemv_bf16" : "ts_gemv_f16");
+        } else if (panelsRun()) {
+            check(bf16 ? TesseraCpu.ts_gemm_panels_bf16_f32(m, n, k, xs, k, ws, ldw, layout, ys, n)
+                    : TesseraCpu.ts_gemm_panels_f16_f32(m, n, k, xs, k, ws, ldw, layout, ys, n),
+                    bf16 ? "ts_gemm_panels_bf16_f32" : "ts_gemm_panels_f16_f32");
+        } else {
+            halfProductInBlocks(x, w, inputMajor, y);
         }
-        check(TesseraCpu.ts_gemv_bf16(m, n, k, address(x), k, address(w), inputMajor ? n : k, inputMajor ? 1 : 0, output(y), n),
-                "ts_gemv_bf16");
     }
 
     /** More than GEMV_MAX_ROWS rows on the AVX-512 tier: gemm_panels.c's BF16 pairs, on vdpbf16ps where the CPU has it. */
@@ -275,17 +280,17 @@ public final class CpuBackend extends Backend {
     }
 
     /**
-     * F32 elements per block of the weight in {@link #bf16ProductInBlocks}: 4 MiB, which stays in L3 while the
-     * product reads it. Converting the whole weight first wrote twice its BF16 bytes to memory and read them back.
+     * F32 elements per block of the weight in {@link #halfProductInBlocks}: 4 MiB, which stays in L3 while the
+     * product reads it. Converting the whole weight first wrote twice its stored bytes to memory and read them back.
      */
-    private static final long BF16_BLOCK_ELEMENTS = 1 << 20;
+    private static final long HALF_BLOCK_ELEMENTS = 1 << 20;
 
     /**
-     * y = x W for a BF16 W off AMX and off the AVX-512 tier: W converted to F32 a block of stored rows at a time into one
+     * y = x W for a BF16 or F16 W off AMX and off the AVX-512 tier: W converted to F32 a block of stored rows at a time into one
      * reused buffer, each block multiplied while it is in cache. Output-major W [n, k]: a block is a range of outputs,
      * written into its columns of y; input-major W [k, n]: a block is a range of k, its product added into y.
      */
-    private void bf16ProductInBlocks(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
+    private void halfProductInBlocks(Tensor x, Tensor w, boolean inputMajor, Tensor y) {
         long m = x.dim(0);
         long k = x.dim(1);
         long n = w.dim(inputMajor ? 1 : 0);
@@ -295,7 +300,7 @@ public final class CpuBackend extends Backend {
             fill(y, 0);
             return;
         }
-        long blockRows = Math.max(1, BF16_BLOCK_ELEMENTS / cols);
+        long blockRows = Math.max(1, HALF_BLOCK_ELEMENTS / cols);
         MemorySegment xs = address(x);
         MemorySegment ys = output(y);
         try (TensorScope _ = TensorScope.open()) {
@@ -335,9 +340,9 @@ public final class CpuBackend extends Backend {
     }
 
     /**
-     * Whether gemm_panels.c takes the products of more than a few rows here (F32 and, off AMX, BF16 weights): on the
-     * AVX-512 tier, where it beat OpenBLAS (see {@link #timesWeight}); BF16 weights are widened as they are packed, where
-     * elsewhere they are converted to F32 a block at a time first.
+     * Whether gemm_panels.c takes the products of more than a few rows here (F32, F16 and, off AMX, BF16 weights): on
+     * the AVX-512 tier, where it beat OpenBLAS (see {@link #timesWeight}); half-precision weights are widened as they are
+     * packed, where elsewhere they are converted to F32 a block at a time first.
      */
     private static boolean panelsRun() {
         return TesseraCpu.ts_isa_active() == TesseraCpu.ISA_AVX512;

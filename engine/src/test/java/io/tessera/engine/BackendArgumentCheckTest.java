@@ -116,7 +116,8 @@ class BackendArgumentCheckTest {
                 Map.of(0, EnumSet.of(DType.BF16, DType.F16)));
         add("matmulQ8", d -> new Object[] {zeros(d, DType.I8, 2, 3), f32(d, 2), zeros(d, DType.I8, 4, 3), f32(d, 4), f32(d, 4),
             f32(d, 2, 4)}, Map.of());
-        add("matmulBf16", d -> new Object[] {f32(d, 2, 3), zeros(d, DType.BF16, 4, 3), false, f32(d, 2, 4)}, Map.of());
+        add("matmulHalfWeight", d -> new Object[] {f32(d, 2, 3), zeros(d, DType.BF16, 4, 3), false, f32(d, 2, 4)},
+                Map.of(1, EnumSet.of(DType.F16)));
         add("matmulBf16Rounded", d -> new Object[] {f32(d, 2, 3), zeros(d, DType.BF16, 4, 3), false, f32(d, 2, 4)}, Map.of());
         add("matmulQ8Outliers", d -> new Object[] {f32(d, 2, 3), i64(d, 0, 2), zeros(d, DType.I8, 4, 3), f32(d, 4), f32(d, 2, 4)},
                 Map.of(), 1);

@@ -669,9 +669,20 @@ class BackendConformanceNnTest {
      */
     @ParameterizedTest
     @MethodSource("targets")
-    @Covers("matmulBf16")
+    @Covers("matmulHalfWeight")
     void bf16WeightsAreUsedAsStored(ConformanceTargets t) {
-        t.run(() -> bf16WeightProducts(t, false));
+        t.run(() -> halfWeightProducts(t, DType.BF16, false));
+    }
+
+    /**
+     * The same shapes with F16 weights (gemv.c and gemm_panels.c widen them with vcvtph2ps where the CPU has F16C),
+     * a tenth of them F16 subnormals.
+     */
+    @ParameterizedTest
+    @MethodSource("targets")
+    @Covers("matmulHalfWeight")
+    void f16WeightsAreUsedAsStored(ConformanceTargets t) {
+        t.run(() -> halfWeightProducts(t, DType.F16, false));
     }
 
     /**
@@ -682,10 +693,10 @@ class BackendConformanceNnTest {
     @MethodSource("targets")
     @Covers("matmulBf16Rounded")
     void bf16RoundedProductsRoundTheActivations(ConformanceTargets t) {
-        t.run(() -> bf16WeightProducts(t, true));
+        t.run(() -> halfWeightProducts(t, DType.BF16, true));
     }
 
-    private static void bf16WeightProducts(ConformanceTargets t, boolean rounded) {
+    private static void halfWeightProducts(ConformanceTargets t, DType weightType, boolean rounded) {
         int[][] shapes = {{0, 3, 5}, {1, 1, 1}, {2, 7, 0}, {3, 13, 11}, {1, 263, 1031}, {8, 131, 257}, {11, 17, 9},
             {9, 64, 16}, {12, 32, 37}, {70, 96, 21}, {17, 128, 64}, {29, 1031, 101},
             // k a multiple of 32 up to 16 rows (gemv.c's split BF16 sums), in passes of 4, 2 and 1 rows of x
@@ -696,16 +707,18 @@ class BackendConformanceNnTest {
             for (boolean inputMajor : new boolean[] {false, true}) {
                 Ref x = Ref.random(new SplittableRandom(s[0] + s[1]), -1, 1, s[0], s[1]);
                 x = rounded ? x : x.rounded();
-                Ref w = Ref.random(new SplittableRandom(s[2]), -1, 1, s[2], s[1]).map(v -> bf16((float) v)); // [n, k]
+                Ref w = Ref.random(new SplittableRandom(s[2]), -1, 1, s[2], s[1]) // [n, k]
+                        .map(v -> weightType == DType.BF16 ? bf16((float) v) : f16(Math.abs(v) < 0.1 ? v * 1e-4 : v));
                 Ref stored = inputMajor ? w.transposeRef() : w;
                 Tensor y = t.empty(DType.F32, s[0], s[2]);
-                Tensor storedBf16 = t.on(stored).to(DType.BF16);
-                String what = (rounded ? "matmulBf16Rounded " : "matmulBf16 ") + Arrays.toString(s) + (inputMajor ? " input-major" : "");
+                Tensor storedHalf = t.on(stored).to(weightType);
+                String what = (rounded ? "matmulBf16Rounded " : "matmulHalfWeight " + weightType + " ") + Arrays.toString(s)
+                        + (inputMajor ? " input-major" : "");
                 if (rounded) {
-                    t.backend().matmulBf16Rounded(t.on(x), storedBf16, inputMajor, y);
+                    t.backend().matmulBf16Rounded(t.on(x), storedHalf, inputMajor, y);
                     assertValues(what, Ref.matmul(x.map(v -> bf16Nearest((float) v)), w.transposeRef()), y, GEMM);
                 } else {
-                    t.backend().matmulBf16(t.on(x), storedBf16, inputMajor, y);
+                    t.backend().matmulHalfWeight(t.on(x), storedHalf, inputMajor, y);
                     assertValues(what, Ref.matmul(x, w.transposeRef()), y, GEMM);
                 }
             }
@@ -716,6 +729,11 @@ class BackendConformanceNnTest {
     private static double bf16Nearest(float v) {
         int bits = Float.floatToRawIntBits(v);
         return Float.intBitsToFloat((bits + 0x7fff + ((bits >>> 16) & 1)) & 0xffff0000);
+    }
+
+    /** v rounded to the nearest IEEE half (exact in F32 and F16 alike), by the JDK's conversion. */
+    private static double f16(double v) {
+        return Float.float16ToFloat(Float.floatToFloat16((float) v));
     }
 
     /** v rounded to a bfloat16 value (exact in F32 and BF16 alike). */

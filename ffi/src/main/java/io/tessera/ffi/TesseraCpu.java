@@ -651,6 +651,19 @@ public final class TesseraCpu {
         }
     }
 
+    private static final class ts_gemm_panels_f16_f32 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_gemm_panels_f16_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    }
+
+    /** int ts_gemm_panels_f16_f32(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw, int input_major, float *y, int64_t ldy) */
+    public static int ts_gemm_panels_f16_f32(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw, int input_major, MemorySegment y, long ldy) {
+        try {
+            return (int) ts_gemm_panels_f16_f32.HANDLE.invokeExact(m, n, k, x, ldx, w, ldw, input_major, y, ldy);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
     private static final class ts_gemm_panels_bf16_rounded_f32 {
         static final MethodHandle HANDLE = LIBRARY.downcall("ts_gemm_panels_bf16_rounded_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
     }
@@ -685,6 +698,19 @@ public final class TesseraCpu {
     public static int ts_gemv_bf16(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw, int input_major, MemorySegment y, long ldy) {
         try {
             return (int) ts_gemv_bf16.HANDLE.invokeExact(m, n, k, x, ldx, w, ldw, input_major, y, ldy);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
+    private static final class ts_gemv_f16 {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_gemv_f16", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    }
+
+    /** int ts_gemv_f16(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw, int input_major, float *y, int64_t ldy) */
+    public static int ts_gemv_f16(long m, long n, long k, MemorySegment x, long ldx, MemorySegment w, long ldw, int input_major, MemorySegment y, long ldy) {
+        try {
+            return (int) ts_gemv_f16.HANDLE.invokeExact(m, n, k, x, ldx, w, ldw, input_major, y, ldy);
         } catch (Throwable t) {
             throw Downcalls.rethrow(t);
         }

@@ -20,11 +20,12 @@ import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * ts_gemv_f32 and ts_gemv_bf16 (x W for up to 16 rows of x, W output-major [n, k] or input-major [k, n], f32 or
- * bfloat16 bits) on every ISA tier against float64 sums written from the definition: row strides wider than the rows,
- * sizes off the 4-row tiles, the vector width and the input-major row chunks (k / 8 rows, in 4-row groups), empty
- * products, and products large enough to run on the thread pool (from 2^16 multiply-adds), with a guard element after
- * y that must stay untouched. k a multiple of 32 takes AVX-512's bf16 path over x's even and odd elements.
+ * ts_gemv_f32, ts_gemv_bf16 and ts_gemv_f16 (x W for up to 16 rows of x, W output-major [n, k] or input-major [k,
+ * n], f32, bfloat16 or IEEE half bits, a tenth of the halves subnormal) on every ISA tier against float64 sums written
+ * from the definition: row strides wider than the rows, sizes off the 4-row tiles, the vector width and the
+ * input-major row chunks (k / 8 rows, in 4-row groups), empty products, and products large enough to run on the
+ * thread pool (from 2^16 multiply-adds), with a guard element after y that must stay untouched. k a multiple of 32
+ * takes AVX-512's bf16 path over x's even and odd elements.
  */
 class GemvKernelTest {
     /** m, n, k. */
@@ -43,8 +44,8 @@ class GemvKernelTest {
         List<Object[]> cases = new ArrayList<>();
         for (long[] s : SHAPES) {
             for (boolean inputMajor : new boolean[] {false, true}) {
-                for (boolean bf16 : new boolean[] {false, true}) {
-                    cases.add(new Object[] {s[0], s[1], s[2], inputMajor, bf16});
+                for (String weights : new String[] {"f32", "bf16", "f16"}) {
+                    cases.add(new Object[] {s[0], s[1], s[2], inputMajor, weights});
                 }
             }
         }
@@ -56,9 +57,9 @@ class GemvKernelTest {
         KernelTestSupport.restoreBestTier();
     }
 
-    @ParameterizedTest(name = "tier {0}, m {1}, n {2}, k {3}, input-major {4}, bf16 {5}")
+    @ParameterizedTest(name = "tier {0}, m {1}, n {2}, k {3}, input-major {4}, {5} weights")
     @MethodSource("cases")
-    void rowsTimesWeightMatchTheDefinition(int tier, long m, long n, long k, boolean inputMajor, boolean bf16) {
+    void rowsTimesWeightMatchTheDefinition(int tier, long m, long n, long k, boolean inputMajor, String weights) {
         select(tier);
         long ldx = k + 3;
         long ldw = (inputMajor ? n : k) + 5;
@@ -67,10 +68,13 @@ class GemvKernelTest {
         float[] x = uniform(rng, m * ldx, -1, 1);
         float[] w = uniform(rng, (inputMajor ? k : n) * ldw, -1, 1);
         short[] wBits = new short[w.length];
-        if (bf16) {
-            for (int i = 0; i < w.length; i++) { // truncated to bfloat16: the reference sees the values the kernel reads
+        for (int i = 0; i < w.length; i++) { // the reference sees the values the kernel reads
+            if (weights.equals("bf16")) { // truncated to bfloat16
                 wBits[i] = (short) (Float.floatToRawIntBits(w[i]) >>> 16);
                 w[i] = Float.intBitsToFloat(wBits[i] << 16);
+            } else if (weights.equals("f16")) { // rounded to a half by the JDK; |w| < 0.1 scaled into the subnormals
+                wBits[i] = Float.floatToFloat16(Math.abs(w[i]) < 0.1f ? w[i] * 1e-4f : w[i]);
+                w[i] = Float.float16ToFloat(wBits[i]);
             }
         }
         float[] initial = uniform(rng, m * ldy + 1, -1, 1); // gaps between rows and one element past y keep these
@@ -96,10 +100,12 @@ class GemvKernelTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment y = put(arena, initial);
             MemorySegment xs = put(arena, x);
-            if (bf16) {
+            if (!weights.equals("f32")) {
                 MemorySegment ws = arena.allocate(JAVA_SHORT, Math.max(wBits.length, 1));
                 MemorySegment.copy(wBits, 0, ws, JAVA_SHORT, 0, wBits.length);
-                assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_gemv_bf16(m, n, k, xs, ldx, ws, ldw, inputMajor ? 1 : 0, y, ldy));
+                int layout = inputMajor ? 1 : 0;
+                assertEquals(TesseraCpu.TS_OK, weights.equals("bf16") ? TesseraCpu.ts_gemv_bf16(m, n, k, xs, ldx, ws, ldw, layout, y, ldy)
+                        : TesseraCpu.ts_gemv_f16(m, n, k, xs, ldx, ws, ldw, layout, y, ldy));
             } else {
                 assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_gemv_f32(m, n, k, xs, ldx, put(arena, w), ldw, inputMajor ? 1 : 0, y, ldy));
             }

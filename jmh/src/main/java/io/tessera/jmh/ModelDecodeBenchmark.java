@@ -3,7 +3,7 @@ package io.tessera.jmh;
 import io.tessera.engine.Backend;
 import io.tessera.engine.nn.Module;
 import io.tessera.pipeline.Bf16Products;
-import io.tessera.pipeline.Bf16Weights;
+import io.tessera.pipeline.HalfWeights;
 import io.tessera.pipeline.OutputMajorWeights;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
@@ -23,7 +23,7 @@ import org.openjdk.jmh.annotations.State;
  * shape: vocab 32000, 22 layers, d = 2048, FFN 5632, 32 heads, 4 KV heads, untied head; 1.1B parameters); random
  * weights from the seed. {@code weights}: {@code f32}, GPT-2's Conv1D weights stored output-major as {@code
  * tessera generate} loads them ({@link OutputMajorWeights}); {@code f32-input-major}, as the checkpoint stores them;
- * {@code bf16}, every Linear and embedding kept in BF16 ({@link Bf16Weights}); {@code bf16-rounded}, the same with
+ * {@code bf16}, every Linear and embedding kept in BF16 ({@link HalfWeights}); {@code bf16-rounded}, the same with
  * activations rounded to BF16 at the products (run by {@link ModelPrefillBenchmark}); {@code int8}, every projection
  * quantized as {@code tessera generate --int8} does (embeddings and a tied head stay f32); {@code int8-all}, the
  * embedding tables and so a tied head too ({@link QuantizationConfig#withEmbeddings}).
@@ -58,8 +58,8 @@ public class ModelDecodeBenchmark extends DecodeBenchmark {
         switch (weights) {
             case "f32" -> OutputMajorWeights.relayout(lm, replaced -> { }); // as HfCheckpoint loads a model for inference
             case "f32-input-major" -> { }
-            case "bf16" -> Bf16Weights.convert(lm, true);
-            case "bf16-rounded" -> Bf16Weights.convert(lm, true, Bf16Products.ROUNDED_INPUTS);
+            case "bf16" -> HalfWeights.convert(lm, true);
+            case "bf16-rounded" -> HalfWeights.convert(lm, true, Bf16Products.ROUNDED_INPUTS);
             case "int8" -> Quantization.quantize(lm, QuantizationConfig.defaults());
             case "int8-all" -> Quantization.quantize(lm, QuantizationConfig.defaults().withEmbeddings());
             default -> throw new IllegalArgumentException("weights must be f32, f32-input-major, bf16, bf16-rounded, int8 or int8-all, got "

@@ -1,10 +1,10 @@
 package io.tessera.pipeline;
 
-/** How a {@link Bf16Linear} multiplies its F32 input by its BF16 weight. */
+/** How a {@link HalfLinear} multiplies its F32 input by its BF16 weight. */
 public enum Bf16Products {
     /**
      * The input as it is: the stored BF16 values times F32 activations, summed in F32, which is the F32 model's result
-     * with the same weights up to summation order ({@link io.tessera.engine.Backend#matmulBf16}).
+     * with the same weights up to summation order ({@link io.tessera.engine.Backend#matmulHalfWeight}).
      */
     EXACT,
     /**

@@ -15,7 +15,7 @@ import java.util.function.Consumer;
  *
  * <p>Decoding multiplies one row by each weight, and the GEMV that reads a weight one output channel at a time (each
  * channel's inputs contiguous) streams it faster than the one that reads it one input row at a time: on the Zen 5 CI
- * machine, 1.17-1.24x over the same bytes (docs/PERFORMANCE.md). {@link Bf16Linear} stores its BF16 weights that way
+ * machine, 1.17-1.24x over the same bytes (docs/PERFORMANCE.md). {@link HalfLinear} stores its BF16 weights that way
  * for the same reason. Each weight here becomes an [in, out] view of a new [out, in]-contiguous copy: the parameter keeps
  * its name, shape and values (state dict, digests and products read it as before), and the backend's products take the
  * transposed view as an output-major operand without a copy.

@@ -12,9 +12,9 @@ import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
-import io.tessera.pipeline.Bf16Linear;
+import io.tessera.pipeline.HalfLinear;
 import io.tessera.pipeline.Bf16Products;
-import io.tessera.pipeline.Bf16Weights;
+import io.tessera.pipeline.HalfWeights;
 import io.tessera.pipeline.OutputMajorWeights;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.QuantizedCheckpoint;
@@ -40,7 +40,7 @@ import java.util.Set;
  * listed by {@code model.safetensors.index.json}. Shards are memory-mapped; by default F32 tensors become the
  * model's parameters as zero-copy, read-only views of the mapping (no second copy in memory), while BF16 and F16
  * tensors are converted into F32 parameters (to train, or to compute Fisher information); for inference, {@link
- * #load(Path, Bf16Products)} keeps BF16 weights as they are stored.
+ * #load(Path, Bf16Products)} keeps BF16 and F16 weights as they are stored.
  */
 public final class HfCheckpoint {
     static final String SINGLE = "model.safetensors";
@@ -56,8 +56,8 @@ public final class HfCheckpoint {
 
     /**
      * The model in {@code dir} for inference: as {@link #load(Path)}, but every Linear and embedding whose weight is
-     * stored in BF16 becomes a {@link Bf16Linear} reading it in place from the mapped file (half the bytes of F32 per
-     * decoded token, no F32 copy), multiplying as {@code products} says; F16 weights are still converted to F32. The F32
+     * stored in BF16 or F16 becomes a {@link HalfLinear} reading it in place from the mapped file (half the bytes of F32
+     * per decoded token, no F32 copy), multiplying as {@code products} says (F16 ones always exactly). The F32
      * weights of GPT-2's Conv1D layers are copied output-major ({@link OutputMajorWeights}: decoding reads them faster
      * that way), their mapped pages dropped, so only they are not zero-copy.
      */
@@ -89,15 +89,15 @@ public final class HfCheckpoint {
 
     /**
      * As {@link #load(Path, QuantizationConfig)}, for inference: the float layers kept whose weights are stored in BF16
-     * (by default the embeddings, and GPT-2's tied head with them) read them in place as {@link #load(Path, Bf16Products)}
-     * does, instead of as F32 copies (TinyLlama's embeddings: 131 MB as stored, 262 MB widened). The same values: a
+     * or F16 (by default the embeddings, and GPT-2's tied head with them) read them in place as {@link #load(Path,
+     * Bf16Products)} does, instead of as F32 copies (TinyLlama's embeddings: 131 MB as stored, 262 MB widened). The same values: a
      * lookup gives the same bits, a product differs only by F32 summation order (with {@link Bf16Products#EXACT}).
      */
     public static CausalLm load(Path dir, QuantizationConfig int8, Bf16Products products) throws IOException {
         return load(dir, false, Objects.requireNonNull(int8, "int8"), Objects.requireNonNull(products, "products"));
     }
 
-    private static CausalLm load(Path dir, boolean copy, QuantizationConfig int8, Bf16Products bf16) throws IOException {
+    private static CausalLm load(Path dir, boolean copy, QuantizationConfig int8, Bf16Products products) throws IOException {
         ModelConfig config = HfConfig.read(dir.resolve("config.json"));
         Map<String, String> weightMap = weightMap(dir);
         List<String> files = weightMap == null ? List.of(SINGLE) : List.copyOf(new LinkedHashSet<>(weightMap.values()));
@@ -115,13 +115,13 @@ public final class HfCheckpoint {
             if (int8 != null && stored.isEmpty()) {
                 Quantization.quantize(model, int8, (path, layer) -> quantized(dir, config, path, layer, state, int8, opened));
             }
-            List<Tensor> inPlace = bf16 == null ? List.of() : Bf16Weights.adopt(model, state, bf16);
+            List<Tensor> inPlace = products == null ? List.of() : HalfWeights.adopt(model, state, products);
             if (copy) {
                 model.loadStateDict(state, true);
             } else {
                 adoptViews(model, state, opened, inPlace);
             }
-            if (bf16 != null) {
+            if (products != null) {
                 // read once into their copies: the mapped pages need not stay resident beside them
                 OutputMajorWeights.relayout(model, weight -> all.forEach(file -> file.evict(weight)));
             }

@@ -16,9 +16,9 @@ import io.tessera.engine.nn.EmbeddingTable;
 import io.tessera.engine.nn.Layer;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
-import io.tessera.pipeline.Bf16Linear;
+import io.tessera.pipeline.HalfLinear;
 import io.tessera.pipeline.Bf16Products;
-import io.tessera.pipeline.Bf16Weights;
+import io.tessera.pipeline.HalfWeights;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -27,7 +27,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * Models whose weights are kept in BF16 ({@link Bf16Weights}) against the same float model with every weight matrix
+ * Models whose weights are kept in BF16 ({@link HalfWeights}) against the same float model with every weight matrix
  * rounded to BF16 and stored as F32: the same values, so the logits may differ only by F32 summation order. Both a
  * prompt (more than 16 rows: AMX-BF16 tiles where the CPU has them, else gemm_panels.c or an F32 copy) and cached decoding steps (one
  * row: the BF16 GEMV) are compared, for output-major weights and GPT-2's [in, out] ones.
@@ -51,11 +51,11 @@ class Bf16ModelsTest {
                 Map<String, Tensor> state = new LinkedHashMap<>();
                 rounded.stateDict().forEach((name, t) -> state.put(name, t.rank() == 2 ? t.to(DType.BF16).to(DType.F32) : t));
                 rounded.loadStateDict(state, true);
-                List<String> converted = Bf16Weights.convert(bf16, true);
+                List<String> converted = HalfWeights.convert(bf16, true);
                 assertTrue(converted.size() >= 3 * 4, config.modelType() + ": converted " + converted);
                 bf16.transform((path, layer) -> {
                     if (converted.contains(path)) {
-                        assertInstanceOf(Bf16Linear.class, layer, path);
+                        assertInstanceOf(HalfLinear.class, layer, path);
                         // the checkpoint's layout and values, whatever layout the products read
                         Tensor weight = layer.stateDict().get("weight");
                         Tensor expected = state.get(path + ".weight");
@@ -103,8 +103,8 @@ class Bf16ModelsTest {
                 reference.stateDict().forEach((name, t) -> state.put(name, linears.contains(name) ? t.to(DType.BF16).to(DType.F32) : t));
                 reference.loadStateDict(state, true);
                 reference.transform((path, layer) -> layer instanceof Linear linear ? new RoundingInput(linear) : layer);
-                Bf16Weights.convert(exact, false);
-                Bf16Weights.convert(bf16, false, Bf16Products.ROUNDED_INPUTS);
+                HalfWeights.convert(exact, false);
+                HalfWeights.convert(bf16, false, Bf16Products.ROUNDED_INPUTS);
                 float[] expected = logits(reference);
                 float[] actual = logits(bf16);
                 float[] unrounded = logits(exact);
@@ -154,7 +154,7 @@ class Bf16ModelsTest {
     void anEmbeddingTableInBf16LooksUpRowsAndRefusesBadIds() {
         try (TensorScope scope = TensorScope.open()) {
             Tensor table = Tensor.randn(Device.CPU, 4, 0, 7, 5);
-            try (Bf16Linear bf16 = Bf16Linear.of(table, false, null)) {
+            try (HalfLinear bf16 = HalfLinear.of(table, false, null)) {
                 EmbeddingTable lookup = bf16;
                 float[] rows = lookup.lookup(Tensor.of(new long[] {6, 0}, 2)).toFloatArray();
                 float[] expected = table.to(DType.BF16).to(DType.F32).toFloatArray();

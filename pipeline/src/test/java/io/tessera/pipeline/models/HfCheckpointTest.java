@@ -15,7 +15,7 @@ import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.engine.io.SafetensorsFormatException;
 import io.tessera.pipeline.Bf16Products;
-import io.tessera.pipeline.Bf16Weights;
+import io.tessera.pipeline.HalfWeights;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
 import java.io.IOException;
@@ -27,6 +27,8 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 class HfCheckpointTest {
     @TempDir
@@ -93,17 +95,19 @@ class HfCheckpointTest {
     }
 
     /**
-     * A BF16 checkpoint (single file and sharded) loaded for inference keeps every weight matrix and embedding in BF16,
-     * read in place: the same values as the F32 parameters {@link HfCheckpoint#load(Path)} converts them to, the same
-     * logits up to summation order; closing the model unmaps the files (no leak, checked after all tests).
+     * A BF16 or F16 checkpoint (single file and sharded) loaded for inference keeps every weight matrix and embedding in
+     * its half precision, read in place: the same values as the F32 parameters {@link HfCheckpoint#load(Path)} converts
+     * them to, the same logits up to summation order; closing the model unmaps the files (no leak, checked after all
+     * tests).
      */
-    @Test
-    void bf16CheckpointsLoadForInferenceWithTheirWeightsAsStored() throws IOException {
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void halfPrecisionCheckpointsLoadForInferenceWithTheirWeightsAsStored(DType half) throws IOException {
         for (ModelConfig config : new ModelConfig[] {ModelConfig.gpt2(50, 16, 2, 2, 32), ModelConfig.llama(50, 16, 24, 2, 4, 1, 32)}) {
             for (int shards : new int[] {1, 2}) {
-                Path out = dir.resolve("bf16-" + config.modelType() + shards);
+                Path out = dir.resolve(half + "-" + config.modelType() + shards);
                 try (CausalLm model = CausalLm.create(config, 7)) {
-                    Bf16Weights.convert(model, true);
+                    HalfWeights.convert(model, half, true);
                     HfCheckpointWriter.save(model, out, shards);
                 }
                 try (CausalLm converted = HfCheckpoint.load(out);
@@ -112,18 +116,23 @@ class HfCheckpointTest {
                      GradMode off = GradMode.noGrad()) {
                     Map<String, Tensor> kept = inPlace.stateDict();
                     converted.stateDict().forEach((name, t) -> {
-                        assertEquals(t.rank() == 2 ? DType.BF16 : DType.F32, kept.get(name).dtype(), name);
+                        assertEquals(t.rank() == 2 ? half : DType.F32, kept.get(name).dtype(), name);
                         assertArrayEquals(t.toFloatArray(), kept.get(name).to(DType.F32).toFloatArray(), name);
                     });
-                    Tensor ids = Tensor.of(new long[] {1, 2, 3, 49, 7, 8, 9, 10, 11, 12}, 1, 10);
-                    float[] expected = converted.forward(ids, null).toFloatArray();
-                    float[] actual = inPlace.forward(ids, null).toFloatArray();
-                    double scale = 0;
-                    for (float v : expected) {
-                        scale = Math.max(scale, Math.abs(v));
-                    }
-                    for (int i = 0; i < expected.length; i++) {
-                        assertEquals(expected[i], actual[i], 1e-5 * scale, config.modelType() + " " + shards + " shards, logit " + i);
+                    // 17 tokens (products past gemv.c: gemm_panels.c, or AMX for BF16) and one (gemv.c)
+                    long[] tokens = {1, 2, 3, 49, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+                    for (int length : new int[] {tokens.length, 1}) {
+                        Tensor ids = Tensor.of(Arrays.copyOf(tokens, length), 1, length);
+                        float[] expected = converted.forward(ids, null).toFloatArray();
+                        float[] actual = inPlace.forward(ids, null).toFloatArray();
+                        double scale = 0;
+                        for (float v : expected) {
+                            scale = Math.max(scale, Math.abs(v));
+                        }
+                        for (int i = 0; i < expected.length; i++) {
+                            assertEquals(expected[i], actual[i], 1e-5 * scale, half + " " + config.modelType() + " " + shards
+                                    + " shards, " + length + " tokens, logit " + i);
+                        }
                     }
                 }
             }

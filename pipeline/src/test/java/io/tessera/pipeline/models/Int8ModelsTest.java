@@ -17,7 +17,7 @@ import io.tessera.engine.nn.Activation;
 import io.tessera.engine.nn.Embedding;
 import io.tessera.engine.nn.Linear;
 import io.tessera.engine.nn.Module;
-import io.tessera.pipeline.Bf16Linear;
+import io.tessera.pipeline.HalfLinear;
 import io.tessera.pipeline.Bf16Products;
 import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
@@ -288,7 +288,7 @@ class Int8ModelsTest {
     }
 
     private static List<String> bf16Layers(Module model) {
-        return pathsOf(model, Bf16Linear.class);
+        return pathsOf(model, HalfLinear.class);
     }
 
     /** The paths of {@code model}'s layers of {@code type}. */

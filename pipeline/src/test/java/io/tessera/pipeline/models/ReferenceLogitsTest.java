@@ -18,8 +18,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -45,20 +45,23 @@ class ReferenceLogitsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"gpt2-tiny", "gpt2-tiny-gelu", "llama-tiny", "llama-tiny-plain", "qwen2-tiny-bf16"})
+    @ValueSource(strings = {"gpt2-tiny", "gpt2-tiny-gelu", "llama-tiny", "llama-tiny-plain", "qwen2-tiny-bf16", "llama-tiny-f16"})
     void matchesTheFloat64Reference(String name) throws Exception {
         try (CausalLm model = HfCheckpoint.load(fixture(name))) {
             matchesTheFloat64Reference(name, model);
         }
     }
 
-    /** The BF16 checkpoint loaded for inference: its weights read in place from the mapped file, not converted to F32. */
-    @Test
-    void bf16WeightsReadAsStoredMatchTheFloat64Reference() throws Exception {
-        String name = "qwen2-tiny-bf16";
+    /**
+     * The BF16 and F16 checkpoints loaded for inference: their weights read in place from the mapped files, not converted
+     * to F32.
+     */
+    @ParameterizedTest
+    @CsvSource({"qwen2-tiny-bf16, BF16", "llama-tiny-f16, F16"})
+    void halfPrecisionWeightsReadAsStoredMatchTheFloat64Reference(String name, DType stored) throws Exception {
         try (CausalLm model = HfCheckpoint.load(fixture(name), Bf16Products.EXACT)) {
             Tensor q = model.stateDict().get("layers.0.self_attn.q_proj.weight");
-            assertEquals(DType.BF16, q.dtype(), "kept in BF16");
+            assertEquals(stored, q.dtype(), "kept in " + stored);
             assertTrue(((HostStorage) q.storage()).segment().isReadOnly(), "a view of the mapped file");
             matchesTheFloat64Reference(name, model);
         }

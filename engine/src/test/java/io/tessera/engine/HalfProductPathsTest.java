@@ -6,16 +6,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The CPU's product with a BF16 weight runs different code by row count: up to 16 rows ts_gemv_bf16, beyond that (and
- * beyond 8 on CPUs with AMX-BF16, output-major, k a multiple of 32) AMX tiles with x split into three BF16 pieces. x stays exact
- * either way, so the two differ only by F32 summation order; an infinity or NaN in x reaches the same outputs. Without
- * AMX, on the AVX-512 tier, gemm_panels.c widens the weight to F32 as it packs it; on other tiers the weight is
- * converted to F32 in blocks of stored rows (a range of outputs, or for an input-major weight a range of k summed into
- * y). (BackendConformanceNnTest checks every path against float64 sums on small shapes.)
+ * The CPU's product with a BF16 or F16 weight runs different code by row count: up to 16 rows ts_gemv_bf16 / _f16,
+ * beyond that for BF16 (and beyond 8 on CPUs with AMX-BF16, output-major, k a multiple of 32) AMX tiles with x split
+ * into three BF16 pieces. x stays exact either way, so the two differ only by F32 summation order; an infinity or NaN
+ * in x reaches the same outputs. Without AMX (and always for F16), on the AVX-512 tier, gemm_panels.c widens the weight
+ * to F32 as it packs it; on other tiers the weight is converted to F32 in blocks of stored rows (a range of outputs, or
+ * for an input-major weight a range of k summed into y). (BackendConformanceNnTest checks every path against float64
+ * sums on small shapes.)
  */
-class Bf16ProductPathsTest {
+class HalfProductPathsTest {
     private static final CpuBackend CPU = CpuBackend.INSTANCE;
 
     @Test
@@ -42,12 +45,12 @@ class Bf16ProductPathsTest {
             Tensor x = Tensor.of(xs, m, k);
             Tensor w = Tensor.randn(Device.CPU, 4, 0, n, k).to(DType.BF16);
             Tensor whole = Tensor.empty(DType.F32, m, n);
-            CPU.matmulBf16(x, w, false, whole);
+            CPU.matmulHalfWeight(x, w, false, whole);
             float[] all = whole.toFloatArray();
             for (int r0 = 0; r0 < m; r0 += 8) {
                 int rows8 = Math.min(8, m - r0);
                 Tensor part = Tensor.empty(DType.F32, rows8, n);
-                CPU.matmulBf16(x.slice(0, r0, r0 + rows8), w, false, part);
+                CPU.matmulHalfWeight(x.slice(0, r0, r0 + rows8), w, false, part);
                 float[] rows = part.toFloatArray();
                 for (int i = 0; i < rows.length; i++) {
                     float a = all[r0 * n + i];
@@ -65,11 +68,13 @@ class Bf16ProductPathsTest {
     }
 
     /**
-     * Weights of more than one conversion block (1M elements): 600 stored rows of 2048 are a block of 512 rows and
-     * one of 88, as outputs (output-major) or as k (input-major); 20 rows go to gemm_small.c, 70 to OpenBLAS.
+     * Weights of more than one conversion block (1M elements), BF16 and F16: 600 stored rows of 2048 are a block of 512
+     * rows and one of 88, as outputs (output-major) or as k (input-major); 20 rows go to gemm_small.c, 70 to OpenBLAS
+     * (on the AVX-512 tier, both to gemm_panels.c, which widens the weight as it packs it).
      */
-    @Test
-    void weightsOfSeveralConversionBlocksMatchFloat64Sums() {
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void weightsOfSeveralConversionBlocksMatchFloat64Sums(DType half) {
         for (boolean inputMajor : new boolean[] {false, true}) {
             for (int m : new int[] {20, 70}) {
                 int k = inputMajor ? 600 : 2048;
@@ -80,10 +85,10 @@ class Bf16ProductPathsTest {
                     xs[i] = (float) rng.nextDouble(-1, 1);
                 }
                 try (TensorScope scope = TensorScope.open()) {
-                    Tensor w = Tensor.randn(Device.CPU, 6, 0, inputMajor ? k : n, inputMajor ? n : k).to(DType.BF16);
+                    Tensor w = Tensor.randn(Device.CPU, 6, 0, inputMajor ? k : n, inputMajor ? n : k).to(half);
                     float[] ws = w.to(DType.F32).toFloatArray();
                     Tensor y = Tensor.empty(DType.F32, m, n);
-                    CPU.matmulBf16(Tensor.of(xs, m, k), w, inputMajor, y);
+                    CPU.matmulHalfWeight(Tensor.of(xs, m, k), w, inputMajor, y);
                     float[] got = y.toFloatArray();
                     for (int i = 0; i < m; i++) {
                         for (int j = 0; j < n; j++) {
@@ -95,7 +100,7 @@ class Bf16ProductPathsTest {
                                 magnitude += Math.abs(term);
                             }
                             String at = "y[" + i + "][" + j + "] of [" + m + ", " + k + "] x " + (inputMajor ? "input" : "output")
-                                    + "-major W";
+                                    + "-major " + half + " W";
                             assertEquals(expected, got[i * n + j], 1e-6 * magnitude + 1e-6, at);
                         }
                     }
@@ -119,7 +124,7 @@ class Bf16ProductPathsTest {
         try (TensorScope scope = TensorScope.open()) {
             Tensor w = Tensor.of(ws, n, k).to(DType.BF16);
             Tensor whole = Tensor.empty(DType.F32, m, n);
-            CPU.matmulBf16(Tensor.of(xs, m, k), w, false, whole);
+            CPU.matmulHalfWeight(Tensor.of(xs, m, k), w, false, whole);
             float[] all = whole.toFloatArray();
             for (int i = 0; i < m; i++) {
                 double expected = 0;
