@@ -1,10 +1,11 @@
-/* The matrix-vector products of one decoding step of a model shape, nothing else, through gemv.c (f32, bf16) or
+/* The matrix-vector products of one decoding step of a model shape, nothing else, through gemv.c (f32, bf16, f16) or
  * gemm_q8.c (int8) as built with this file (bench/gemv-step/run builds it once per variant of their tunables), each
  * step alternated with a 1 GiB sum on the same threads: how close the products come to the machine's read rate,
  * without the rest of a step (attention, norms, Java) and with the machine's bandwidth phase measured next to them.
  *   step SHAPE DTYPE ROUNDS LABEL [ROWS]   SHAPE: tinyllama, tinyllama-fused (q/k/v and gate/up as two products) or
- *                                          gpt2 (output-major, as Tessera reads them); DTYPE: f32, f32-small (gemm_small.c), bf16 or int8 (codes
- *                                          of x and W, as QuantizedLinear passes them); ROWS: rows of x (1-MAX_ROWS,
+ *                                          gpt2 (output-major, as Tessera reads them); DTYPE: f32, f32-small
+ *                                          (gemm_small.c), bf16, f16 or int8 (codes of x and W, as QuantizedLinear
+ *                                          passes them); ROWS: rows of x (1-MAX_ROWS,
  *                                          default 1: batched decoding reads W once for all of them)
  * Prints one line: the best step's time and read rate, the best sum's rate, and their ratio. Weights are random
  * finite values (the products' speed does not depend on them). */
@@ -21,6 +22,8 @@ int ts_gemv_f32_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t 
                        int input_major, float *y, int64_t ldy);
 int ts_gemv_bf16_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
                         int input_major, float *y, int64_t ldy);
+int ts_gemv_f16_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
+                       int input_major, float *y, int64_t ldy);
 int ts_gemm_small_m_nt_f32_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w,
                                    int64_t ldw, float *y, int64_t ldy);
 int ts_gemm_q8_f32_avx512(int64_t m, int64_t n, int64_t k, const int8_t *xq, const float *xs, const int8_t *wq,
@@ -44,17 +47,18 @@ int main(int argc, char **argv) {
                           : !strcmp(argv[1], "tinyllama-fused") ? 1 : !strcmp(argv[1], "gpt2") ? 2 : -1;
     const int rows = argc == 6 ? atoi(argv[5]) : 1;
     if (shape_arg < 0 || (strcmp(argv[2], "f32") && strcmp(argv[2], "f32-small") && strcmp(argv[2], "bf16")
-                                                          && strcmp(argv[2], "int8")) || rows < 1
+                                                          && strcmp(argv[2], "f16") && strcmp(argv[2], "int8")) || rows < 1
         || rows > MAX_ROWS) {
-        fprintf(stderr, "usage: step tinyllama|tinyllama-fused|gpt2 f32|f32-small|bf16|int8 ROUNDS LABEL [ROWS 1-%d]\n", MAX_ROWS);
+        fprintf(stderr, "usage: step tinyllama|tinyllama-fused|gpt2 f32|f32-small|bf16|f16|int8 ROUNDS LABEL [ROWS 1-%d]\n", MAX_ROWS);
         return 2;
     }
-    const int bf16 = !strcmp(argv[2], "bf16"), int8 = !strcmp(argv[2], "int8"), small = !strcmp(argv[2], "f32-small");
+    const int bf16 = !strcmp(argv[2], "bf16"), f16 = !strcmp(argv[2], "f16"), int8 = !strcmp(argv[2], "int8");
+    const int small = !strcmp(argv[2], "f32-small");
     const int rounds = atoi(argv[3]);
     const shape *layer = (const shape *[]){TINYLLAMA, TINYLLAMA_FUSED, GPT2}[shape_arg];
     const int per_layer = (const int[]){7, 4, 4}[shape_arg], layers = shape_arg == 2 ? 12 : 22;
     const int matrices = layers * per_layer + 1;
-    const size_t element = bf16 ? sizeof(uint16_t) : int8 ? sizeof(int8_t) : sizeof(float);
+    const size_t element = bf16 || f16 ? sizeof(uint16_t) : int8 ? sizeof(int8_t) : sizeof(float);
     void **w = malloc((size_t)matrices * sizeof *w);
     shape *shapes = malloc((size_t)matrices * sizeof *shapes);
     double bytes = 0;
@@ -68,6 +72,7 @@ int main(int argc, char **argv) {
             seed = seed * 1664525u + 1013904223u;
             const uint16_t high = (uint16_t)(0x3c00 | (seed >> 24) | (seed >> 31 << 15)); /* |value| in [2^-7, 2^-6) */
             if (bf16) ((uint16_t *)w[i])[e] = high;
+            else if (f16) ((uint16_t *)w[i])[e] = (uint16_t)(0x2000 | (seed >> 22 & 0x3ff) | (seed >> 31 << 15)); /* the same range */
             else if (int8) ((int8_t *)w[i])[e] = (int8_t)(seed >> 24);
             else ((uint32_t *)w[i])[e] = (uint32_t)high << 16 | (seed & 0xffff);
         }
@@ -88,6 +93,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < matrices; i++) {
             const int64_t n = shapes[i].n, k = shapes[i].k;
             if (bf16) ts_gemv_bf16_avx512(rows, n, k, x, k, w[i], k, 0, y, n);
+            else if (f16) ts_gemv_f16_avx512(rows, n, k, x, k, w[i], k, 0, y, n);
             else if (int8) ts_gemm_q8_f32_avx512(rows, n, k, xq, scales, w[i], scales, NULL, y, n);
             else if (small) ts_gemm_small_m_nt_f32_avx512(rows, n, k, x, k, w[i], k, y, n);
             else ts_gemv_f32_avx512(rows, n, k, x, k, w[i], k, 0, y, n);
