@@ -53,8 +53,8 @@
 #ifndef PREFETCH_AHEAD_BYTES
 #define PREFETCH_AHEAD_BYTES (128 << 10)
 #endif
-/* One row of x against bf16 W rows of at most this many bytes (GPT-2's 768 inputs, 1.5 KiB): WIDE_TILE rows of W at a
- * time (dot_wide_tile), not four. */
+/* One row of x against half-precision W rows of at most this many bytes (GPT-2's 768 inputs, 1.5 KiB): WIDE_TILE rows
+ * of W at a time (dot_wide_tile), not four. */
 #ifndef WIDE_ROW_BYTES
 #define WIDE_ROW_BYTES 2048
 #endif
@@ -165,19 +165,28 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
     }
 }
 
-/* Output-major, bf16, one row of x, short rows of W (WIDE_ROW_BYTES): rows o0 .. o0 + WIDE_TILE - 1 of W (all of them
- * before n) side by side, each summed as split_sums sums it (the same bits as dot_tile's). Four rows of 1.5 KiB are
- * four short streams, which kept GPT-2's bf16 products at 0.55-0.62 of a 1 GiB sum; twelve read at 0.64-0.68 (a step
- * of `bench/gemv-step/run --shape gpt2 --dtype bf16`, Zen 5, alternated: 5.6-5.8 against 6.2-6.7 ms; 8 rows 5.9-6.5,
- * 16 rows 6.1-6.7). TinyLlama's 4 KiB rows gained nothing from it. */
-static void dot_wide_tile(const gemv_job *job, int64_t o0) {
+/* Output-major, half precision, one row of x, short rows of W (WIDE_ROW_BYTES): rows o0 .. o0 + WIDE_TILE - 1 of W
+ * (all of them before n) side by side, each summed as dot_tile sums it (the same bits): bf16 by split_sums, f16 a
+ * vector at a time. Four rows of 1.5 KiB are four short streams, which kept GPT-2's bf16 products at 0.55-0.62 of a
+ * 1 GiB sum; twelve read at 0.64-0.68 (a step of `bench/gemv-step/run --shape gpt2 --dtype bf16`, Zen 5, alternated:
+ * 5.6-5.8 against 6.2-6.7 ms; 8 rows 5.9-6.5, 16 rows 6.1-6.7). TinyLlama's 4 KiB rows gained nothing from it. */
+static inline __attribute__((always_inline)) void dot_wide_tile(const gemv_job *job, int64_t o0, w_type type) {
     const uint16_t *w = (const uint16_t *)job->w + o0 * job->ldw;
     ts_vec acc[WIDE_TILE] = {{0}};
-    for (int64_t i = 0; i < job->k; i += 32) {
-        for (int t = 0; t < WIDE_TILE; t++) {
-            ts_vec even, odd;
-            split_load(job, w + t * job->ldw, i, &even, &odd);
-            acc[t] = split_fma(acc[t], job->xs + i, even, odd);
+    if (type == W_BF16) {
+        for (int64_t i = 0; i < job->k; i += 32) {
+            for (int t = 0; t < WIDE_TILE; t++) {
+                ts_vec even, odd;
+                split_load(job, w + t * job->ldw, i, &even, &odd);
+                acc[t] = split_fma(acc[t], job->xs + i, even, odd);
+            }
+        }
+    } else {
+        for (int64_t i = 0; i < job->k; i += TS_LANES) {
+            for (int t = 0; t < WIDE_TILE; t++) {
+                PREFETCH_W(w + t * job->ldw + job->ahead + i);
+                acc[t] += load(job->x + i) * load_w(w + t * job->ldw, i, W_F16);
+            }
         }
     }
     lane_sums_into(acc, WIDE_TILE, job->y + o0);
@@ -245,9 +254,11 @@ static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, i
     job->y[o] = s;
 }
 
-/* Whether dot_chunk takes WIDE_TILE rows of W at a time (dot_wide_tile). */
+/* Whether dot_chunk takes WIDE_TILE rows of W at a time (dot_wide_tile; AVX-512 only: bf16 with x split, f16 with k a
+ * multiple of the vector). */
 static inline int wide_tiles(const gemv_job *job, w_type type) {
-    return job->m == 1 && type == W_BF16 && job->xs && job->k * (int64_t)sizeof(uint16_t) <= WIDE_ROW_BYTES;
+    const int whole = type == W_BF16 ? job->xs != NULL : type == W_F16 && TS_LANES == 16 && job->k % TS_LANES == 0;
+    return job->m == 1 && whole && job->k * (int64_t)sizeof(uint16_t) <= WIDE_ROW_BYTES;
 }
 
 static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, w_type type) {
@@ -259,7 +270,7 @@ static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job,
 #if defined(__AVX512F__)
     if (wide_tiles(job, type)) {
         int64_t o0 = chunk * job->per_chunk;
-        for (; o0 + WIDE_TILE <= o1; o0 += WIDE_TILE) dot_wide_tile(job, o0);
+        for (; o0 + WIDE_TILE <= o1; o0 += WIDE_TILE) dot_wide_tile(job, o0, type);
         for (; o0 < o1; o0 += 4) dot_tile(job, 0, o0, 1, type);
         return;
     }

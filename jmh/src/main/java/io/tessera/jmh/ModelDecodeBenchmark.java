@@ -1,6 +1,7 @@
 package io.tessera.jmh;
 
 import io.tessera.engine.Backend;
+import io.tessera.engine.DType;
 import io.tessera.engine.nn.Module;
 import io.tessera.pipeline.Bf16Products;
 import io.tessera.pipeline.HalfWeights;
@@ -24,7 +25,8 @@ import org.openjdk.jmh.annotations.State;
  * weights from the seed. {@code weights}: {@code f32}, GPT-2's Conv1D weights stored output-major as {@code
  * tessera generate} loads them ({@link OutputMajorWeights}); {@code f32-input-major}, as the checkpoint stores them;
  * {@code bf16}, every Linear and embedding kept in BF16 ({@link HalfWeights}); {@code bf16-rounded}, the same with
- * activations rounded to BF16 at the products (run by {@link ModelPrefillBenchmark}); {@code int8}, every projection
+ * activations rounded to BF16 at the products (run by {@link ModelPrefillBenchmark}); {@code f16}, kept in F16 instead
+ * (not in the default run: {@code -p weights=f16}); {@code int8}, every projection
  * quantized as {@code tessera generate --int8} does (embeddings and a tied head stay f32); {@code int8-all}, the
  * embedding tables and so a tied head too ({@link QuantizationConfig#withEmbeddings}).
  */
@@ -60,10 +62,11 @@ public class ModelDecodeBenchmark extends DecodeBenchmark {
             case "f32-input-major" -> { }
             case "bf16" -> HalfWeights.convert(lm, true);
             case "bf16-rounded" -> HalfWeights.convert(lm, true, Bf16Products.ROUNDED_INPUTS);
+            case "f16" -> HalfWeights.convert(lm, DType.F16, true);
             case "int8" -> Quantization.quantize(lm, QuantizationConfig.defaults());
             case "int8-all" -> Quantization.quantize(lm, QuantizationConfig.defaults().withEmbeddings());
-            default -> throw new IllegalArgumentException("weights must be f32, f32-input-major, bf16, bf16-rounded, int8 or int8-all, got "
-                    + weights);
+            default -> throw new IllegalArgumentException("weights must be f32, f32-input-major, bf16, bf16-rounded, f16, int8 or"
+                    + " int8-all, got " + weights);
         }
         return lm;
     }
