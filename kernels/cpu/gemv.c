@@ -3,8 +3,8 @@
  * to the persistent pool (ts_pool.h), not to an OpenMP region or OpenBLAS's threads.
  * Two weight layouts, both used as stored:
  *  - output-major W [n, k] (torch.nn.Linear, tied LM heads): each output is a dot product of a W row with
- *    x; four W rows at a time against the rows of x four at a time (twelve against one for short bf16 rows); chunks of output
- *    columns;
+ *    x; four W rows at a time against the rows of x four at a time (twelve against one for short bf16 or f16 rows);
+ *    chunks of output columns;
  *  - input-major W [k, n] (GPT-2's Conv1D): y[c] += x[i] W[i, c] over the rows i of W, four at a time;
  *    chunks of rows of W, each summed into a partial y of its own, added up at the end.
  * W is f32, or bf16 or f16 widened on the fly (a bf16's 16 bits are the high half of an f32; f16 by vcvtph2ps where
@@ -236,8 +236,8 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
  * another keeps one stream per thread; four rows of 3 KiB side by side are four short streams, which the prefetchers
  * follow worse on some CPUs (Zen 4: 15-17 against 29-30 GB/s on one core in a C probe; ts_gemv_f32 on 2 cores, GPT-2's
  * head and c_attn weights: 30-31 against 25-28 GB/s with prefetcht0 in the tiles; Zen 5, against today's tiles:
- * GPT-2's step 9.1-10.0 against 9.7-10.1 ms). Longer rows keep the four-row tiles (SHORT_ROW_BYTES); bf16 rows of any
- * length go to tiles too, of twelve rows when short (dot_wide_tile): GPT-2's bf16 step (`bench/gemv-step/run --shape
+ * GPT-2's step 9.1-10.0 against 9.7-10.1 ms). Longer rows keep the four-row tiles (SHORT_ROW_BYTES); half-precision
+ * rows of any length go to tiles too, of twelve rows when short (dot_wide_tile): GPT-2's bf16 step (`bench/gemv-step/run --shape
  * gpt2 --dtype bf16`, Zen 5) took 5.8-6.2 ms in four-row tiles against 8.9-9.2 ms one row at a time. */
 static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, int64_t o) {
     const int64_t k = job->k, w0 = o * job->ldw;

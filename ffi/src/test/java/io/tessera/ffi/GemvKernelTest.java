@@ -33,8 +33,8 @@ class GemvKernelTest {
         {1, 1, 1}, {0, 3, 5}, {2, 0, 5}, {3, 5, 0}, {1, 7, 3}, {2, 13, 17}, {5, 31, 33}, {8, 9, 4}, {1, 1031, 263},
         {3, 4099, 61}, {8, 257, 131}, {7, 523, 521}, {1, 5, 13_001}, {16, 9, 4}, {13, 37, 33}, {11, 523, 521},
         // k a multiple of 32: bf16 output-major on AVX-512 splits x into even and odd elements (gemv.c); one row of x
-        // reads rows of W up to 4 KiB (1024 f32, 2048 bf16) one at a time, longer ones in four-row tiles, and bf16 rows
-        // up to 2 KiB (1024) twelve at a time, the rest of a chunk in four-row tiles; input-major rows are n long
+        // reads rows of W up to 4 KiB (1024 f32, 2048 bf16) one at a time, longer ones in four-row tiles, and bf16 and
+        // f16 rows up to 2 KiB (1024) twelve at a time, the rest of a chunk in four-row tiles; input-major rows are n long
         {1, 7, 32}, {3, 1031, 96}, {8, 259, 2048}, {16, 259, 2048}, {9, 31, 96}, {14, 7, 64}, {1, 13, 96}, {1, 9, 1024},
         {1, 11, 1056}, {1, 9, 2048}, {1, 5, 2080},
         {1, 2048, 9}, {1, 2080, 33}, {1, 12, 1024}, {1, 1031, 96}, {1, 2053, 768},

@@ -33,6 +33,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -136,7 +137,7 @@ class Int8ModelsTest {
      */
     @Test
     void quantizingABf16CheckpointAtLoadKeepsAtMostOneF32Weight() throws IOException {
-        Path bf16 = bf16Checkpoint(ModelConfig.llama(1000, 512, 1024, 2, 8, 2, 64), "llama");
+        Path bf16 = halfCheckpoint(ModelConfig.llama(1000, 512, 1024, 2, 8, 2, 64), "llama", DType.BF16);
         HostStorage.emptyCache();
         try (CausalLm int8 = HfCheckpoint.load(bf16, QuantizationConfig.defaults())) {
             long state = int8.stateDict().values().stream().mapToLong(t -> t.numel() * t.dtype().byteSize()).sum();
@@ -147,21 +148,23 @@ class Int8ModelsTest {
 
     /**
      * For inference, the layers kept out of int8 (by default the embeddings, and GPT-2's tied head with them) read a BF16
-     * checkpoint's weights as stored, in less memory: the same values, so LLaMA's logits (its embeddings only looked up)
-     * are the same bits as with F32 copies, and GPT-2's differ only by the BF16 head's F32 summation order.
+     * or F16 checkpoint's weights as stored, in less memory: the same values, so LLaMA's logits (its embeddings only
+     * looked up) are the same bits as with F32 copies, and GPT-2's differ only by the half-precision head's F32
+     * summation order.
      */
-    @Test
-    void keptBf16LayersReadTheirWeightsAsStoredWithTheSameValues() throws IOException {
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void keptHalfPrecisionLayersReadTheirWeightsAsStoredWithTheSameValues(DType half) throws IOException {
         for (ModelConfig config : new ModelConfig[] {ModelConfig.llama(300, 64, 160, 2, 8, 2, 64), ModelConfig.gpt2(300, 64, 2, 4, 64)}) {
-            Path bf16 = bf16Checkpoint(config, config.modelType());
-            try (CausalLm widened = HfCheckpoint.load(bf16, QuantizationConfig.defaults());
-                 CausalLm asStored = HfCheckpoint.load(bf16, QuantizationConfig.defaults(), Bf16Products.EXACT);
+            Path checkpoint = halfCheckpoint(config, config.modelType(), half);
+            try (CausalLm widened = HfCheckpoint.load(checkpoint, QuantizationConfig.defaults());
+                 CausalLm asStored = HfCheckpoint.load(checkpoint, QuantizationConfig.defaults(), Bf16Products.EXACT);
                  GradMode off = GradMode.noGrad();
                  TensorScope scope = TensorScope.open()) {
-                String what = config.modelType();
-                assertEquals(List.of(), bf16Layers(widened), what);
-                assertTrue(bf16Layers(asStored).stream().anyMatch(path -> path.contains("wte") || path.contains("embed_tokens")),
-                        what + ": " + bf16Layers(asStored));
+                String what = config.modelType() + " " + half;
+                assertEquals(List.of(), halfLayers(widened), what);
+                assertTrue(halfLayers(asStored).stream().anyMatch(path -> path.contains("wte") || path.contains("embed_tokens")),
+                        what + ": " + halfLayers(asStored));
                 assertTrue(bytesHeld(asStored, DType.F32) < bytesHeld(widened, DType.F32), what);
                 float[] expected = Bf16ModelsTest.logits(widened);
                 float[] actual = Bf16ModelsTest.logits(asStored);
@@ -181,21 +184,21 @@ class Int8ModelsTest {
         return model.stateDict().values().stream().filter(t -> t.dtype() == dtype).mapToLong(t -> t.numel() * dtype.byteSize()).sum();
     }
 
-    /** A random model of {@code config} saved as a checkpoint whose every tensor is BF16, in {@code dir/name}. */
-    private Path bf16Checkpoint(ModelConfig config, String name) throws IOException {
-        Path f32 = dir.resolve(name + "-f32");
-        Path bf16 = dir.resolve(name + "-bf16");
+    /** A random model of {@code config} saved as a checkpoint whose every tensor is {@code half}, in {@code dir/name-half}. */
+    private Path halfCheckpoint(ModelConfig config, String name, DType half) throws IOException {
+        Path f32 = dir.resolve(name + "-f32-for-" + half);
+        Path stored = dir.resolve(name + "-" + half);
         try (CausalLm model = CausalLm.create(config, 1)) {
             HfCheckpointWriter.save(model, f32, 1);
         }
-        Files.createDirectories(bf16);
-        Files.copy(f32.resolve("config.json"), bf16.resolve("config.json"));
+        Files.createDirectories(stored);
+        Files.copy(f32.resolve("config.json"), stored.resolve("config.json"));
         try (SafetensorsFile file = Safetensors.read(f32.resolve("model.safetensors")); TensorScope scope = TensorScope.open()) {
             Map<String, Tensor> converted = new LinkedHashMap<>();
-            file.tensors().forEach((n, t) -> converted.put(n, t.to(DType.BF16)));
-            Safetensors.write(bf16.resolve("model.safetensors"), converted, Map.of("format", "pt"));
+            file.tensors().forEach((n, t) -> converted.put(n, t.to(half)));
+            Safetensors.write(stored.resolve("model.safetensors"), converted, Map.of("format", "pt"));
         }
-        return bf16;
+        return stored;
     }
 
     @Test
@@ -287,7 +290,7 @@ class Int8ModelsTest {
         return pathsOf(model, QuantizedLinear.class);
     }
 
-    private static List<String> bf16Layers(Module model) {
+    private static List<String> halfLayers(Module model) {
         return pathsOf(model, HalfLinear.class);
     }
 
