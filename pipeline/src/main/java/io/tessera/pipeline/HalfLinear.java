@@ -136,26 +136,8 @@ public final class HalfLinear extends Module implements Layer, EmbeddingTable {
         if (inputMajor) {
             throw new IllegalStateException("a " + weight.dtype() + " Linear stored [in, out] is not an embedding table");
         }
-        if (ids.dtype() != DType.I64 && ids.dtype() != DType.I32) {
-            throw new IllegalArgumentException(weight.dtype() + " embedding: ids must be I32 or I64, got " + ids.describe());
-        }
-        long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
-        shape[ids.rank()] = inFeatures();
-        long[] index = ids.toLongArray();
-        if (index.length == 0) {
-            return Tensor.zeros(weight.device(), shape);
-        }
-        Tensor[] rows = new Tensor[index.length];
-        try (TensorScope scope = TensorScope.open()) {
-            for (int i = 0; i < index.length; i++) {
-                long id = index[i];
-                if (id < 0 || id >= outFeatures()) {
-                    throw new IllegalArgumentException(weight.dtype() + " embedding: id " + id + " outside [0, " + outFeatures() + ")");
-                }
-                rows[i] = weight.slice(0, id, id + 1).to(DType.F32);
-            }
-            return scope.keep(Tensor.cat(0, rows).reshape(shape));
-        }
+        return EmbeddingTable.lookupRows(weight.dtype() + " embedding", ids, outFeatures(), inFeatures(), weight.device(),
+                id -> weight.slice(0, id, id + 1).to(DType.F32));
     }
 
     /** The tied-head product: {@link #forward}. */

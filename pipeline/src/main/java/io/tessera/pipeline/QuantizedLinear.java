@@ -212,26 +212,8 @@ public final class QuantizedLinear extends Module implements Layer, EmbeddingTab
     /** The embedding lookup: rows of the dequantized weight for ids [...] (I32 or I64, in [0, out)) -> [..., in] F32. */
     @Override
     public Tensor lookup(Tensor ids) {
-        if (ids.dtype() != DType.I64 && ids.dtype() != DType.I32) {
-            throw new IllegalArgumentException("int8 embedding: ids must be I32 or I64, got " + ids.describe());
-        }
-        long[] shape = Arrays.copyOf(ids.shape(), ids.rank() + 1);
-        shape[ids.rank()] = inFeatures();
-        long[] index = ids.toLongArray();
-        if (index.length == 0) {
-            return Tensor.zeros(weight.device(), shape);
-        }
-        Tensor[] rows = new Tensor[index.length];
-        try (TensorScope scope = TensorScope.open()) {
-            for (int i = 0; i < index.length; i++) {
-                long id = index[i];
-                if (id < 0 || id >= outFeatures()) {
-                    throw new IllegalArgumentException("int8 embedding: id " + id + " outside [0, " + outFeatures() + ")");
-                }
-                rows[i] = weight.slice(0, id, id + 1).to(DType.F32).mul(scale.slice(0, id, id + 1).unsqueeze(1));
-            }
-            return scope.keep(Tensor.cat(0, rows).reshape(shape));
-        }
+        return EmbeddingTable.lookupRows("int8 embedding", ids, outFeatures(), inFeatures(), weight.device(),
+                id -> weight.slice(0, id, id + 1).to(DType.F32).mul(scale.slice(0, id, id + 1).unsqueeze(1)));
     }
 
     /** The tied-head product: {@link #forward}. */
