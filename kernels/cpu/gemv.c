@@ -61,23 +61,20 @@
 #define WIDE_TILE 12
 #define GEMV_K_SPLITS 8 /* input-major: the rows of W in this many chunks, each summed into its own partial y */
 
-/* The weight types: each pool function below is specialised for one (a constant), so its loads are. */
-typedef enum { W_F32, W_BF16, W_F16 } w_type;
-
-static inline int64_t w_bytes(w_type type) { return type == W_F32 ? (int64_t)sizeof(float) : (int64_t)sizeof(uint16_t); }
-
+/* `type`, below: the weight's dtype code (ts_ops.h), TS_F32, TS_BF16 or TS_F16; each pool function is specialised for
+ * one (a constant), so its loads are. */
 /* The prefetch of an f32 row read one at a time, at element i of W; nothing for half-precision rows. */
-static inline void prefetch_short_row(const void *w, int64_t i, w_type type) {
-    if (type == W_F32) PREFETCH_W((const char *)((const float *)w + i) + SHORT_ROW_PREFETCH_BYTES);
+static inline void prefetch_short_row(const void *w, int64_t i, int type) {
+    if (type == TS_F32) PREFETCH_W((const char *)((const float *)w + i) + SHORT_ROW_PREFETCH_BYTES);
 }
 
 typedef uint16_t ts_vec_u16 __attribute__((vector_size(TS_LANES * sizeof(uint16_t))));
 typedef uint32_t ts_vec_u32 __attribute__((vector_size(TS_LANES * sizeof(uint32_t))));
 
 /* TS_LANES weights from element i of w as f32. */
-static inline ts_vec load_w(const void *w, int64_t i, w_type type) {
-    if (type == W_F32) return load((const float *)w + i);
-    if (type == W_F16) {
+static inline ts_vec load_w(const void *w, int64_t i, int type) {
+    if (type == TS_F32) return load((const float *)w + i);
+    if (type == TS_F16) {
 #if defined(__AVX512F__) /* one vcvtph2ps (F16C): GCC's vector conversion splits it into four 128-bit ones */
         return (ts_vec)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
 #elif defined(__AVX2__)
@@ -96,18 +93,15 @@ static inline ts_vec load_w(const void *w, int64_t i, w_type type) {
     return v;
 }
 
-static inline float scalar_w(const void *w, int64_t i, w_type type) {
-    if (type == W_F32) return ((const float *)w)[i];
-    if (type == W_F16) return ts_f16_to_f32(((const uint16_t *)w)[i]);
-    const uint32_t wide = (uint32_t)((const uint16_t *)w)[i] << 16;
-    float f;
-    memcpy(&f, &wide, sizeof f);
-    return f;
+static inline float scalar_w(const void *w, int64_t i, int type) {
+    if (type == TS_F32) return ((const float *)w)[i];
+    const uint16_t h = ((const uint16_t *)w)[i];
+    return type == TS_F16 ? ts_f16_to_f32(h) : ts_bf16_to_f32(h);
 }
 
 /* Whether rows of `elements` weights are short enough to read one at a time (SHORT_ROW_BYTES). */
-static inline int short_rows(int64_t elements, w_type type) {
-    return elements * w_bytes(type) <= SHORT_ROW_BYTES;
+static inline int short_rows(int64_t elements, int type) {
+    return elements * ts_dtype_size(type) <= SHORT_ROW_BYTES;
 }
 
 typedef struct {
@@ -170,10 +164,10 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
  * vector at a time. Four rows of 1.5 KiB are four short streams, which kept GPT-2's bf16 products at 0.55-0.62 of a
  * 1 GiB sum; twelve read at 0.64-0.68 (a step of `bench/gemv-step/run --shape gpt2 --dtype bf16`, Zen 5, alternated:
  * 5.6-5.8 against 6.2-6.7 ms; 8 rows 5.9-6.5, 16 rows 6.1-6.7). TinyLlama's 4 KiB rows gained nothing from it. */
-static inline __attribute__((always_inline)) void dot_wide_tile(const gemv_job *job, int64_t o0, w_type type) {
+static inline __attribute__((always_inline)) void dot_wide_tile(const gemv_job *job, int64_t o0, int type) {
     const uint16_t *w = (const uint16_t *)job->w + o0 * job->ldw;
     ts_vec acc[WIDE_TILE] = {{0}};
-    if (type == W_BF16) {
+    if (type == TS_BF16) {
         for (int64_t i = 0; i < job->k; i += 32) {
             for (int t = 0; t < WIDE_TILE; t++) {
                 ts_vec even, odd;
@@ -185,7 +179,7 @@ static inline __attribute__((always_inline)) void dot_wide_tile(const gemv_job *
         for (int64_t i = 0; i < job->k; i += TS_LANES) {
             for (int t = 0; t < WIDE_TILE; t++) {
                 PREFETCH_W(w + t * job->ldw + job->ahead + i);
-                acc[t] += load(job->x + i) * load_w(w + t * job->ldw, i, W_F16);
+                acc[t] += load(job->x + i) * load_w(w + t * job->ldw, i, TS_F16);
             }
         }
     }
@@ -199,16 +193,16 @@ static inline __attribute__((always_inline)) void dot_wide_tile(const gemv_job *
  * 144-179 ms, bf16 93-102 against 121-124). The rows PREFETCH_AHEAD_BYTES on (job->ahead)
  * are prefetched as these are read: the hardware prefetchers alone fall behind on four streams per core (Zen 4: 27
  * against 30 GB/s f32, 24 against 30 GB/s bf16, 2 cores); a prefetch past the end of W never faults. */
-static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, int64_t r0, int64_t o0, int rows, w_type type) {
+static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, int64_t r0, int64_t o0, int rows, int type) {
     const int64_t k = job->k;
-    const int64_t bytes = w_bytes(type);
+    const int64_t bytes = ts_dtype_size(type);
     const float *xr[4];
     int64_t wr[4]; /* element offsets of the W rows */
     for (int u = 0; u < 4; u++) xr[u] = job->x + (r0 + u < job->m ? r0 + u : r0) * job->ldx;
     for (int t = 0; t < 4; t++) wr[t] = (o0 + t < job->n ? o0 + t : job->n - 1) * job->ldw;
     ts_vec acc[4][4] = {{{0}}};
     const int64_t kv = k / TS_LANES * TS_LANES;
-    if (type == W_BF16 && job->xs) {
+    if (type == TS_BF16 && job->xs) {
 #if defined(__AVX512F__)
         split_sums(job, r0, rows, wr, acc);
 #endif
@@ -256,14 +250,14 @@ static inline __attribute__((always_inline)) void dot_row(const gemv_job *job, i
 
 /* Whether dot_chunk takes WIDE_TILE rows of W at a time (dot_wide_tile; AVX-512 only: bf16 with x split, f16 with k a
  * multiple of the vector). */
-static inline int wide_tiles(const gemv_job *job, w_type type) {
-    const int whole = type == W_BF16 ? job->xs != NULL : type == W_F16 && TS_LANES == 16 && job->k % TS_LANES == 0;
+static inline int wide_tiles(const gemv_job *job, int type) {
+    const int whole = type == TS_BF16 ? job->xs != NULL : type == TS_F16 && TS_LANES == 16 && job->k % TS_LANES == 0;
     return job->m == 1 && whole && job->k * (int64_t)sizeof(uint16_t) <= WIDE_ROW_BYTES;
 }
 
-static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, w_type type) {
+static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job, int64_t chunk, int type) {
     const int64_t o1 = (chunk + 1) * job->per_chunk < job->n ? (chunk + 1) * job->per_chunk : job->n;
-    if (job->m == 1 && type == W_F32 && short_rows(job->k, W_F32)) {
+    if (job->m == 1 && type == TS_F32 && short_rows(job->k, TS_F32)) {
         for (int64_t o = chunk * job->per_chunk; o < o1; o++) dot_row(job, o);
         return;
     }
@@ -288,9 +282,9 @@ static inline __attribute__((always_inline)) void dot_chunk(const gemv_job *job,
  * into its own partial y (partial + c * m * n); gemv() adds the partials up. Splitting k rather than the columns
  * lets each thread stream one contiguous block of W (splitting the columns read 1 KiB pieces of every row: 19
  * against 30 GB/s on 2 cores). The next four rows are prefetched as these are read. */
-static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job, int64_t chunk, w_type type) {
+static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job, int64_t chunk, int type) {
     const int64_t m = job->m, n = job->n, ldw = job->ldw;
-    const int64_t bytes = w_bytes(type);
+    const int64_t bytes = ts_dtype_size(type);
     const int64_t i0 = chunk * job->per_chunk;
     const int64_t i1 = i0 + job->per_chunk < job->k ? i0 + job->per_chunk : job->k;
     float *partial = job->partial + chunk * m * n;
@@ -345,15 +339,15 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
 }
 
 /* The six pool functions: each layout with each weight type, the type a constant so the loads specialise. */
-static void dot_chunk_f32(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, W_F32); }
-static void dot_chunk_bf16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, W_BF16); }
-static void dot_chunk_f16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, W_F16); }
-static void axpy_chunk_f32(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, W_F32); }
-static void axpy_chunk_bf16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, W_BF16); }
-static void axpy_chunk_f16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, W_F16); }
+static void dot_chunk_f32(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, TS_F32); }
+static void dot_chunk_bf16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, TS_BF16); }
+static void dot_chunk_f16(void *ctx, int64_t chunk) { dot_chunk(ctx, chunk, TS_F16); }
+static void axpy_chunk_f32(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, TS_F32); }
+static void axpy_chunk_bf16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, TS_BF16); }
+static void axpy_chunk_f16(void *ctx, int64_t chunk) { axpy_chunk(ctx, chunk, TS_F16); }
 
-static const ts_pool_fn DOT_CHUNK[] = {dot_chunk_f32, dot_chunk_bf16, dot_chunk_f16};
-static const ts_pool_fn AXPY_CHUNK[] = {axpy_chunk_f32, axpy_chunk_bf16, axpy_chunk_f16};
+static const ts_pool_fn DOT_CHUNK[] = {[TS_F32] = dot_chunk_f32, [TS_BF16] = dot_chunk_bf16, [TS_F16] = dot_chunk_f16};
+static const ts_pool_fn AXPY_CHUNK[] = {[TS_F32] = axpy_chunk_f32, [TS_BF16] = axpy_chunk_bf16, [TS_F16] = axpy_chunk_f16};
 
 /* Rows of W of row_bytes each in about `bytes`: whole tiles of tile_rows rows, at least one. */
 static int64_t whole_tiles(int64_t bytes, int64_t row_bytes, int64_t tile_rows) {
@@ -362,7 +356,7 @@ static int64_t whole_tiles(int64_t bytes, int64_t row_bytes, int64_t tile_rows) 
 }
 
 static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const void *w, int64_t ldw, int input_major,
-                w_type type, float *y, int64_t ldy) {
+                int type, float *y, int64_t ldy) {
     if (m == 0 || n == 0) return TS_OK;
     if (k == 0) {
         for (int64_t r = 0; r < m; r++) memset(y + r * ldy, 0, (size_t)n * sizeof(float));
@@ -370,7 +364,7 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
     }
     gemv_job job = {m, n, k, x, ldx, w, ldw, y, ldy, 0, NULL, NULL, 0};
 #if defined(__AVX512F__)
-    if (type == W_BF16 && !input_major && k % 32 == 0) {
+    if (type == TS_BF16 && !input_major && k % 32 == 0) {
         job.xs = malloc((size_t)(m * k) * sizeof(float));
         if (!job.xs) return TS_ERR_NOMEM;
         for (int64_t r = 0; r < m; r++)
@@ -386,7 +380,7 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
         job.per_chunk = ((k + GEMV_K_SPLITS - 1) / GEMV_K_SPLITS + 3) / 4 * 4;
     } else {
         /* about GEMV_CHUNK_BYTES of W per chunk (twice the rows for half precision), prefetched PREFETCH_AHEAD_BYTES ahead */
-        const int64_t row_bytes = k * w_bytes(type);
+        const int64_t row_bytes = k * ts_dtype_size(type);
         job.per_chunk = whole_tiles(GEMV_CHUNK_BYTES, row_bytes, wide_tiles(&job, type) ? WIDE_TILE : 4);
         job.ahead = whole_tiles(PREFETCH_AHEAD_BYTES, row_bytes, 4) * ldw;
     }
@@ -419,15 +413,15 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
 
 int TS_FN(ts_gemv_f32)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
                        int input_major, float *y, int64_t ldy) {
-    return gemv(m, n, k, x, ldx, w, ldw, input_major, W_F32, y, ldy);
+    return gemv(m, n, k, x, ldx, w, ldw, input_major, TS_F32, y, ldy);
 }
 
 int TS_FN(ts_gemv_bf16)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
                         int input_major, float *y, int64_t ldy) {
-    return gemv(m, n, k, x, ldx, w, ldw, input_major, W_BF16, y, ldy);
+    return gemv(m, n, k, x, ldx, w, ldw, input_major, TS_BF16, y, ldy);
 }
 
 int TS_FN(ts_gemv_f16)(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const uint16_t *w, int64_t ldw,
                        int input_major, float *y, int64_t ldy) {
-    return gemv(m, n, k, x, ldx, w, ldw, input_major, W_F16, y, ldy);
+    return gemv(m, n, k, x, ldx, w, ldw, input_major, TS_F16, y, ldy);
 }

@@ -201,7 +201,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
         String residentAtStart = peakResident();
         long start = System.nanoTime();
-        // BF16 weights read as stored (with --int8, those kept out of int8): half the bytes of F32 per decoded token, the
+        // BF16 and F16 weights read as stored (with --int8, those kept out of int8): half the bytes of F32 per decoded token, the
         // same logits up to summation order (exact)
         try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults(), products) : HfCheckpoint.load(model, products);
              TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
