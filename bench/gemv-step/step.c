@@ -17,6 +17,11 @@
 #include <time.h>
 
 #define MAX_ROWS 128
+/* Bytes past a 64-byte boundary where every matrix starts (a variant's -DW_OFFSET=N): a tensor mapped from a safetensors
+ * file starts wherever the file puts it (the data after an 8-byte-aligned header, so often not on a cache line). */
+#ifndef W_OFFSET
+#define W_OFFSET 0
+#endif
 
 int ts_gemv_f32_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
                        int input_major, float *y, int64_t ldy);
@@ -66,8 +71,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < matrices; i++) {
         shapes[i] = i == matrices - 1 ? layer[per_layer] : layer[i % per_layer];
         const int64_t elements = shapes[i].n * shapes[i].k;
-        w[i] = aligned_alloc(64, (size_t)elements * element);
-        if (!w[i]) { fprintf(stderr, "step: out of memory\n"); return 1; }
+        char *block = aligned_alloc(64, (size_t)elements * element + 64);
+        if (!block) { fprintf(stderr, "step: out of memory\n"); return 1; }
+        w[i] = block + W_OFFSET;
         for (int64_t e = 0; e < elements; e++) {
             seed = seed * 1664525u + 1013904223u;
             const uint16_t high = (uint16_t)(0x3c00 | (seed >> 24) | (seed >> 31 << 15)); /* |value| in [2^-7, 2^-6) */

@@ -114,25 +114,29 @@ typedef struct {
     int64_t ldy;
     int64_t per_chunk; /* output-major: output columns per chunk; input-major: rows of W per chunk */
     float *partial;    /* input-major: each chunk's partial y, [chunks][m][n] */
-    float *xs;         /* bf16 output-major on AVX-512: x's rows split per 32 elements into 16 even, then 16 odd */
+    float *xs;         /* bf16 output-major on AVX-512: x's rows split per block of 32 into 16 even, then 16 odd */
+    int64_t lead;      /* with xs: elements of W from the 64-byte boundary at or before each row to it (split_sums) */
+    int64_t blocks;    /* with xs: 64-byte blocks per row of W, lead and trailing elements included */
     int64_t ahead;     /* output-major tiles: how far ahead they prefetch, in elements of W (whole tiles of rows) */
 } gemv_job;
 
 #if defined(__AVX512F__)
-/* 32 bf16 weights from w (one 64-byte load) as f32: the 16 even ones (shifted up) and the 16 odd ones (masked), the
- * order of job->xs's halves. */
-static inline __attribute__((always_inline)) void bf16_halves(const uint16_t *w, ts_vec *even, ts_vec *odd) {
-    const __m512i pairs = _mm512_loadu_si512(w);
+#define ALL_32 0xFFFFFFFFu /* a mask keeping all 32 weights of a block */
+
+/* 32 bf16 weights from w (one 64-byte load; those outside `keep` read as zero, not read at all) as f32: the 16 even
+ * ones (shifted up) and the 16 odd ones (masked), the order of job->xs's halves. */
+static inline __attribute__((always_inline)) void bf16_halves(const uint16_t *w, __mmask32 keep, ts_vec *even, ts_vec *odd) {
+    const __m512i pairs = keep == ALL_32 ? _mm512_loadu_si512(w) : _mm512_maskz_loadu_epi16(keep, w);
     *even = (ts_vec)_mm512_castsi512_ps(_mm512_slli_epi32(pairs, 16));
     *odd = (ts_vec)_mm512_castsi512_ps(_mm512_and_si512(pairs, _mm512_set1_epi32((int)0xFFFF0000)));
 }
 
-/* Elements i .. i + 31 of a bf16 W row as split_sums reads them (even and odd halves), the row job->ahead on
- * prefetched. */
-static inline __attribute__((always_inline)) void split_load(const gemv_job *job, const uint16_t *row, int64_t i, ts_vec *even,
-                                                             ts_vec *odd) {
+/* Block i .. i + 31 of a bf16 W row as split_sums reads it (even and odd halves; `row` is job->lead elements before
+ * the row's first weight), the row job->ahead on prefetched. */
+static inline __attribute__((always_inline)) void split_load(const gemv_job *job, const uint16_t *row, int64_t i,
+                                                             __mmask32 keep, ts_vec *even, ts_vec *odd) {
     PREFETCH_W(row + job->ahead + i);
-    bf16_halves(row + i, even, odd);
+    bf16_halves(row + i, keep, even, odd);
 }
 
 /* acc plus those halves times x's split elements from xs on (16 even, then 16 odd). */
@@ -141,22 +145,42 @@ static inline __attribute__((always_inline)) ts_vec split_fma(ts_vec acc, const 
     return acc + load(xs + 16) * odd;
 }
 
-/* dot_tile's sums for bf16 W and k a multiple of 32, against job->xs: one 64-byte load of a W row gives its 16 even
- * weights as f32 (shifted up) and its 16 odd ones (masked), multiplied by x's even and odd elements. Widening 16 at
- * a time took a shuffle per load and read at 38 GB/s where f32 W reached 46 (22 TinyLlama layers in a C harness, 2
- * cores); this reads at 40-41. */
-static inline __attribute__((always_inline)) void split_sums(const gemv_job *job, int64_t r0, int rows, const int64_t wr[4],
-                                                             ts_vec acc[4][4]) {
-    const uint16_t *w = job->w;
-    const float *xs[4];
-    for (int u = 0; u < 4; u++) xs[u] = job->xs + (r0 + u < job->m ? r0 + u : r0) * job->k;
-    for (int64_t i = 0; i < job->k; i += 32) {
-        for (int t = 0; t < 4; t++) {
-            ts_vec even, odd;
-            split_load(job, w + wr[t], i, &even, &odd);
-            for (int u = 0; u < rows; u++) acc[u][t] = split_fma(acc[u][t], xs[u] + i, even, odd);
-        }
+/* Block i of rows wr (`tiles` of them, from w, job->lead elements before each row) times the split rows xs of x
+ * (`rows` of them, from block i on), into acc[u][t]. */
+static inline __attribute__((always_inline)) void split_block(const gemv_job *job, const uint16_t *w, const int64_t *wr,
+                                                              int tiles, int64_t i, __mmask32 keep, const float *const *xs,
+                                                              int rows, ts_vec *acc) {
+    for (int t = 0; t < tiles; t++) {
+        ts_vec even, odd;
+        split_load(job, w + wr[t], i, keep, &even, &odd);
+        for (int u = 0; u < rows; u++) acc[u * tiles + t] = split_fma(acc[u * tiles + t], xs[u] + i, even, odd);
     }
+}
+
+/* The sums of dot_tile (4 rows of W) and dot_wide_tile (WIDE_TILE rows) for bf16 W and k a multiple of 32, against
+ * job->xs: one 64-byte load of a W row gives its 16 even weights as f32 (shifted up) and its 16 odd ones (masked),
+ * multiplied by x's even and odd elements. Widening 16 at a time took a shuffle per load and read at 38 GB/s where f32
+ * W reached 46 (22 TinyLlama layers in a C harness, 2 cores); this reads at 40-41.
+ * The loads are of whole 64-byte blocks of memory whatever a row's alignment: a row starting job->lead elements past a
+ * cache line is read from that line on, its first and last blocks with the weights outside the row masked out (never
+ * read), and job->xs is split to match. A mapped file puts its tensors where its header ends (TinyLlama's bench file 40
+ * bytes past a cache line, as any 8-byte-aligned header may), and 64-byte loads across two lines, each line loaded
+ * twice, read TinyLlama's bf16 step 17-21% slower than aligned ones (bench/gemv-step/run --dtype bf16
+ * off40=-DW_OFFSET=40, Zen 5, alternated: 51.5-59.8 against 41.8-48.0 ms); read so, they are level (38.9-42.4 against
+ * 40.3-43.8). */
+static inline __attribute__((always_inline)) void split_sums(const gemv_job *job, int64_t r0, int rows, const int64_t *wr,
+                                                             int tiles, ts_vec *acc) {
+    const uint16_t *w = (const uint16_t *)job->w - job->lead;
+    const int64_t row_floats = job->blocks * 32;
+    const float *xs[4];
+    for (int u = 0; u < 4; u++) xs[u] = job->xs + (r0 + u < job->m ? r0 + u : r0) * row_floats;
+    /* the first block on its own even when it is all the row's: aligned rows read 7-12% faster so (a decoding step's
+     * products alternated step by step in one process: 39.3-40.0 against 44.9-45.6 ms), much as prefetching each
+     * tile's first lines once more before its loop did; why is not understood */
+    split_block(job, w, wr, tiles, 0, ALL_32 << job->lead, xs, rows, acc);
+    const int64_t end = row_floats - (job->lead ? 32 : 0);
+    for (int64_t i = 32; i < end; i += 32) split_block(job, w, wr, tiles, i, ALL_32, xs, rows, acc);
+    if (job->lead) split_block(job, w, wr, tiles, end, ~(ALL_32 << job->lead), xs, rows, acc);
 }
 
 /* Output-major, half precision, one row of x, short rows of W (WIDE_ROW_BYTES): rows o0 .. o0 + WIDE_TILE - 1 of W
@@ -168,13 +192,9 @@ static inline __attribute__((always_inline)) void dot_wide_tile(const gemv_job *
     const uint16_t *w = (const uint16_t *)job->w + o0 * job->ldw;
     ts_vec acc[WIDE_TILE] = {{0}};
     if (type == TS_BF16) {
-        for (int64_t i = 0; i < job->k; i += 32) {
-            for (int t = 0; t < WIDE_TILE; t++) {
-                ts_vec even, odd;
-                split_load(job, w + t * job->ldw, i, &even, &odd);
-                acc[t] = split_fma(acc[t], job->xs + i, even, odd);
-            }
-        }
+        int64_t wr[WIDE_TILE];
+        for (int t = 0; t < WIDE_TILE; t++) wr[t] = (o0 + t) * job->ldw;
+        split_sums(job, 0, 1, wr, WIDE_TILE, acc);
     } else {
         for (int64_t i = 0; i < job->k; i += TS_LANES) {
             for (int t = 0; t < WIDE_TILE; t++) {
@@ -204,7 +224,7 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
     const int64_t kv = k / TS_LANES * TS_LANES;
     if (type == TS_BF16 && job->xs) {
 #if defined(__AVX512F__)
-        split_sums(job, r0, rows, wr, acc);
+        split_sums(job, r0, rows, wr, 4, &acc[0][0]);
 #endif
     } else {
         for (int64_t i = 0; i < kv; i += TS_LANES) {
@@ -362,17 +382,23 @@ static int gemv(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, co
         for (int64_t r = 0; r < m; r++) memset(y + r * ldy, 0, (size_t)n * sizeof(float));
         return TS_OK;
     }
-    gemv_job job = {m, n, k, x, ldx, w, ldw, y, ldy, 0, NULL, NULL, 0};
+    gemv_job job = {m, n, k, x, ldx, w, ldw, y, ldy, 0, NULL, NULL, 0, 0, 0};
 #if defined(__AVX512F__)
     if (type == TS_BF16 && !input_major && k % 32 == 0) {
-        job.xs = malloc((size_t)(m * k) * sizeof(float));
+        /* rows all as far past a cache line as the first (whole 64-byte rows apart) are read from that line on */
+        const uintptr_t address = (uintptr_t)w;
+        job.lead = ldw % 32 == 0 && address % 2 == 0 ? (int64_t)(address % 64 / 2) : 0;
+        job.blocks = (job.lead + k + 31) / 32;
+        job.xs = malloc((size_t)(m * job.blocks * 32) * sizeof(float));
         if (!job.xs) return TS_ERR_NOMEM;
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t i = 0; i < k; i += 32)
-                for (int l = 0; l < 16; l++) {
-                    job.xs[r * k + i + l] = x[r * ldx + i + 2 * l];
-                    job.xs[r * k + i + 16 + l] = x[r * ldx + i + 2 * l + 1];
+        for (int64_t r = 0; r < m; r++) {
+            float *split = job.xs + r * job.blocks * 32;
+            for (int64_t b = 0; b < job.blocks; b++)
+                for (int l = 0; l < 32; l++) { /* x's element e, or zero where the block is outside the row */
+                    const int64_t e = b * 32 - job.lead + l;
+                    split[b * 32 + l / 2 + l % 2 * 16] = e >= 0 && e < k ? x[r * ldx + e] : 0.0f;
                 }
+        }
     }
 #endif
     if (input_major) {

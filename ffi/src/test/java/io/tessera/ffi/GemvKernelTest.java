@@ -5,6 +5,7 @@ import static io.tessera.ffi.KernelTestSupport.get;
 import static io.tessera.ffi.KernelTestSupport.put;
 import static io.tessera.ffi.KernelTestSupport.select;
 import static io.tessera.ffi.KernelTestSupport.uniform;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -110,6 +111,65 @@ class GemvKernelTest {
                 assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_gemv_f32(m, n, k, xs, ldx, put(arena, w), ldw, inputMajor ? 1 : 0, y, ldy));
             }
             assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W");
+        }
+    }
+
+    /** m, n, k for bf16 rows read from whole 64-byte blocks: twelve-row and four-row tiles, 1-16 rows of x, pooled. */
+    private static final long[][] BLOCK_SHAPES = {
+        {1, 29, 64}, {1, 37, 2048}, {3, 259, 96}, {5, 67, 1024}, {16, 9, 32}, {1, 131, 1056}, {2, 41, 1024},
+    };
+
+    static Stream<Arguments> blockCases() {
+        List<Object[]> cases = new ArrayList<>();
+        for (long[] s : BLOCK_SHAPES) {
+            for (long offset : new long[] {0, 2, 6, 24, 40, 62}) {
+                for (long gap : new long[] {0, 32}) {
+                    cases.add(new Object[] {s[0], s[1], s[2], offset, gap});
+                }
+            }
+        }
+        return KernelTestSupport.withTiers(cases);
+    }
+
+    /**
+     * Output-major bf16 W whose rows start {@code offset} bytes past a cache line, rows whole 64-byte blocks apart
+     * ({@code gap} elements between them): AVX-512 reads each row from the block it starts in, its first and last
+     * blocks with the weights outside it masked out. Every bf16 around and between the rows is a NaN, which must not
+     * reach y.
+     */
+    @ParameterizedTest(name = "tier {0}, m {1}, n {2}, k {3}, W {4} bytes past a cache line, gap {5}")
+    @MethodSource("blockCases")
+    void bf16RowsOffACacheLineReadOnlyTheirOwnWeights(int tier, long m, long n, long k, long offset, long gap) {
+        select(tier);
+        long ldw = k + gap;
+        SplittableRandom rng = new SplittableRandom(m * 31 + n * 7 + k + offset * 3 + gap);
+        float[] x = uniform(rng, m * k, -1, 1);
+        float[] w = uniform(rng, n * k, -1, 1);
+        short nan = (short) 0x7FC0;
+        try (Arena arena = Arena.ofConfined()) {
+            long elements = (offset + 128) / 2 + n * ldw; // a cache line of NaNs after the last row too
+            MemorySegment region = arena.allocate(2 * elements, 64);
+            for (long e = 0; e < elements; e++) {
+                region.setAtIndex(JAVA_SHORT, e, nan);
+            }
+            MemorySegment ws = region.asSlice(offset);
+            double[] expected = new double[(int) (m * n)];
+            double[] magnitude = new double[expected.length];
+            for (int o = 0; o < n; o++) {
+                for (int i = 0; i < k; i++) {
+                    short bits = (short) (Float.floatToRawIntBits(w[(int) (o * k + i)]) >>> 16);
+                    ws.setAtIndex(JAVA_SHORT, o * ldw + i, bits);
+                    double weight = Float.intBitsToFloat(bits << 16);
+                    for (int r = 0; r < m; r++) {
+                        double product = x[(int) (r * k + i)] * weight;
+                        expected[(int) (r * n + o)] += product;
+                        magnitude[(int) (r * n + o)] += Math.abs(product);
+                    }
+                }
+            }
+            MemorySegment y = arena.allocate(JAVA_FLOAT, expected.length);
+            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_gemv_bf16(m, n, k, put(arena, x), k, ws, ldw, 0, y, n));
+            assertAllClose(expected, get(y, expected.length), i -> 1e-6 + 2e-7 * magnitude[i], "x W, W " + offset + " bytes past a line");
         }
     }
 }
