@@ -183,6 +183,14 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
     if (job->lead) split_block(job, w, wr, tiles, end, ~(ALL_32 << job->lead), xs, rows, acc);
 }
 
+/* Elements i .. i + TS_LANES - 1 of WIDE_TILE f16 rows of W from w (prefetching them job->ahead on) times x's, into acc. */
+static inline __attribute__((always_inline)) void wide_vector(const gemv_job *job, const uint16_t *w, int64_t i, ts_vec *acc) {
+    for (int t = 0; t < WIDE_TILE; t++) {
+        PREFETCH_W(w + t * job->ldw + job->ahead + i);
+        acc[t] += load(job->x + i) * load_w(w + t * job->ldw, i, TS_F16);
+    }
+}
+
 /* Output-major, half precision, one row of x, short rows of W (WIDE_ROW_BYTES): rows o0 .. o0 + WIDE_TILE - 1 of W
  * (all of them before n) side by side, each summed as dot_tile sums it (the same bits): bf16 by split_sums, f16 a
  * vector at a time. Four rows of 1.5 KiB are four short streams, which kept GPT-2's bf16 products at 0.55-0.62 of a
@@ -195,13 +203,9 @@ static inline __attribute__((always_inline)) void dot_wide_tile(const gemv_job *
         int64_t wr[WIDE_TILE];
         for (int t = 0; t < WIDE_TILE; t++) wr[t] = (o0 + t) * job->ldw;
         split_sums(job, 0, 1, wr, WIDE_TILE, acc);
-    } else {
-        for (int64_t i = 0; i < job->k; i += TS_LANES) {
-            for (int t = 0; t < WIDE_TILE; t++) {
-                PREFETCH_W(w + t * job->ldw + job->ahead + i);
-                acc[t] += load(job->x + i) * load_w(w + t * job->ldw, i, TS_F16);
-            }
-        }
+    } else { /* the first vector on its own, as in dot_tile: GPT-2's f16 step 4.6-5.2 against 5.4-5.5 ms (alternated) */
+        wide_vector(job, w, 0, acc);
+        for (int64_t i = TS_LANES; i < job->k; i += TS_LANES) wide_vector(job, w, i, acc);
     }
     lane_sums_into(acc, WIDE_TILE, job->y + o0);
 }
