@@ -120,6 +120,18 @@ typedef struct {
     int64_t ahead;     /* output-major tiles: how far ahead they prefetch, in elements of W (whole tiles of rows) */
 } gemv_job;
 
+/* Elements i .. i + TS_LANES - 1 of rows wr of W (`tiles` of them, prefetched job->ahead on) times those of the `rows`
+ * rows xr of x, into acc[u][t]. */
+static inline __attribute__((always_inline)) void tile_vector(const gemv_job *job, const int64_t *wr, int tiles,
+                                                              const float *const *xr, int rows, int64_t i, int type,
+                                                              ts_vec *acc) {
+    for (int t = 0; t < tiles; t++) {
+        PREFETCH_W((const char *)job->w + (wr[t] + job->ahead + i) * ts_dtype_size(type));
+        const ts_vec wv = load_w(job->w, wr[t] + i, type);
+        for (int u = 0; u < rows; u++) acc[u * tiles + t] += load(xr[u] + i) * wv;
+    }
+}
+
 #if defined(__AVX512F__)
 #define ALL_32 0xFFFFFFFFu /* a mask keeping all 32 weights of a block */
 
@@ -183,44 +195,25 @@ static inline __attribute__((always_inline)) void split_sums(const gemv_job *job
     if (job->lead) split_block(job, w, wr, tiles, end, ~(ALL_32 << job->lead), xs, rows, acc);
 }
 
-/* Elements i .. i + TS_LANES - 1 of WIDE_TILE f16 rows of W from w (prefetching them job->ahead on) times x's, into acc. */
-static inline __attribute__((always_inline)) void wide_vector(const gemv_job *job, const uint16_t *w, int64_t i, ts_vec *acc) {
-    for (int t = 0; t < WIDE_TILE; t++) {
-        PREFETCH_W(w + t * job->ldw + job->ahead + i);
-        acc[t] += load(job->x + i) * load_w(w + t * job->ldw, i, TS_F16);
-    }
-}
-
 /* Output-major, half precision, one row of x, short rows of W (WIDE_ROW_BYTES): rows o0 .. o0 + WIDE_TILE - 1 of W
  * (all of them before n) side by side, each summed as dot_tile sums it (the same bits): bf16 by split_sums, f16 a
  * vector at a time. Four rows of 1.5 KiB are four short streams, which kept GPT-2's bf16 products at 0.55-0.62 of a
  * 1 GiB sum; twelve read at 0.64-0.68 (a step of `bench/gemv-step/run --shape gpt2 --dtype bf16`, Zen 5, alternated:
  * 5.6-5.8 against 6.2-6.7 ms; 8 rows 5.9-6.5, 16 rows 6.1-6.7). TinyLlama's 4 KiB rows gained nothing from it. */
 static inline __attribute__((always_inline)) void dot_wide_tile(const gemv_job *job, int64_t o0, int type) {
-    const uint16_t *w = (const uint16_t *)job->w + o0 * job->ldw;
+    int64_t wr[WIDE_TILE];
+    for (int t = 0; t < WIDE_TILE; t++) wr[t] = (o0 + t) * job->ldw;
     ts_vec acc[WIDE_TILE] = {{0}};
     if (type == TS_BF16) {
-        int64_t wr[WIDE_TILE];
-        for (int t = 0; t < WIDE_TILE; t++) wr[t] = (o0 + t) * job->ldw;
         split_sums(job, 0, 1, wr, WIDE_TILE, acc);
     } else { /* the first vector on its own, as in dot_tile: GPT-2's f16 step 4.6-5.2 against 5.4-5.5 ms (alternated) */
-        wide_vector(job, w, 0, acc);
-        for (int64_t i = TS_LANES; i < job->k; i += TS_LANES) wide_vector(job, w, i, acc);
+        const float *const x[1] = {job->x};
+        tile_vector(job, wr, WIDE_TILE, x, 1, 0, TS_F16, acc);
+        for (int64_t i = TS_LANES; i < job->k; i += TS_LANES) tile_vector(job, wr, WIDE_TILE, x, 1, i, TS_F16, acc);
     }
     lane_sums_into(acc, WIDE_TILE, job->y + o0);
 }
 #endif
-
-/* Elements i .. i + TS_LANES - 1 of rows wr of W (prefetching them job->ahead on) times those of the `rows` rows xr of x,
- * into acc[u][t]. */
-static inline __attribute__((always_inline)) void tile_vector(const gemv_job *job, const int64_t wr[4], const float *const xr[4],
-                                                              int64_t i, int rows, int type, ts_vec acc[4][4]) {
-    for (int t = 0; t < 4; t++) {
-        PREFETCH_W((const char *)job->w + (wr[t] + job->ahead + i) * ts_dtype_size(type));
-        const ts_vec wv = load_w(job->w, wr[t] + i, type);
-        for (int u = 0; u < rows; u++) acc[u][t] += load(xr[u] + i) * wv;
-    }
-}
 
 /* Output-major: rows o0 .. o0 + 3 of W (a row past n repeats the last; its sums are not stored) with `rows`
  * (1, 2 or 4, a constant) rows of x from r0 (a row past m repeats r0). Four rows of x rather than two per pass over
@@ -244,8 +237,8 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
         /* the first vector on its own, as split_sums takes its first block: TinyLlama's f16 step 10-13% faster
          * (bench/gemv-step, Zen 5, alternated: 39.5-43.6 against 44.5-49.6 ms), its f32 one 0.92-0.99 of a 1 GiB sum
          * against 0.84-0.98 */
-        if (kv > 0) tile_vector(job, wr, xr, 0, rows, type, acc);
-        for (int64_t i = TS_LANES; i < kv; i += TS_LANES) tile_vector(job, wr, xr, i, rows, type, acc);
+        if (kv > 0) tile_vector(job, wr, 4, xr, rows, 0, type, &acc[0][0]);
+        for (int64_t i = TS_LANES; i < kv; i += TS_LANES) tile_vector(job, wr, 4, xr, rows, i, type, &acc[0][0]);
     }
     float sums[4][4];
     lane_sums_into(&acc[0][0], 4 * rows, &sums[0][0]);
