@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define MAX_ROWS 128
@@ -22,6 +23,20 @@
 #ifndef W_OFFSET
 #define W_OFFSET 0
 #endif
+/* -DHUGE_PAGES=1: the weights and the summed GiB on transparent huge pages (madvise), as Tessera's own large blocks
+ * (HostBlockCache) are; by default 4 KiB pages, as a mapped checkpoint's usually are. */
+#ifndef HUGE_PAGES
+#define HUGE_PAGES 0
+#endif
+
+/* size bytes, 64-byte aligned; with HUGE_PAGES whole 2 MiB pages advised onto transparent huge pages. */
+static void *allocate(size_t size) {
+    if (!HUGE_PAGES) return aligned_alloc(64, size);
+    const size_t page = 2u << 20, whole = (size + page - 1) / page * page;
+    void *block = aligned_alloc(page, whole);
+    if (block) madvise(block, whole, MADV_HUGEPAGE);
+    return block;
+}
 
 int ts_gemv_f32_avx512(int64_t m, int64_t n, int64_t k, const float *x, int64_t ldx, const float *w, int64_t ldw,
                        int input_major, float *y, int64_t ldy);
@@ -71,7 +86,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < matrices; i++) {
         shapes[i] = i == matrices - 1 ? layer[per_layer] : layer[i % per_layer];
         const int64_t elements = shapes[i].n * shapes[i].k;
-        char *block = aligned_alloc(64, (size_t)elements * element + 64);
+        char *block = allocate((size_t)elements * element + 64);
         if (!block) { fprintf(stderr, "step: out of memory\n"); return 1; }
         w[i] = block + W_OFFSET;
         for (int64_t e = 0; e < elements; e++) {
@@ -90,7 +105,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < rows * 5632; i++) x[i] = (float)(i % 7) * 0.1f, xq[i] = (int8_t)(i % 7 * 9 - 27);
     for (int i = 0; i < 50304; i++) scales[i] = 0.01f;
     const int64_t sum_n = (1LL << 30) / (int64_t)sizeof(float);
-    float *big = aligned_alloc(64, (size_t)sum_n * sizeof(float));
+    float *big = allocate((size_t)sum_n * sizeof(float));
     for (int64_t i = 0; i < sum_n; i++) big[i] = (float)(i & 3);
     double best_step = 1e30, best_sum = 1e30;
     volatile float sink = 0;

@@ -9,8 +9,7 @@
  *  - AVX2 (and AVX-512 without VNNI): vpmaddubsw on |x| and sign(w, x); |x| <= 127, so the pairwise int16
  *    sums stay below 2 * 127 * 127 and never saturate.
  *  - base: plain int32 loops.
- * One activation row against rows of up to Q8_ROW_MAX_K codes (decoding GPT-2-sized models) runs q8_row_dot_vnni
- * instead, which flips the weight's codes rather than x's. Tiles of MR rows x NR output channels keep their MR * NR
+ * One activation row (decoding) runs q8_row_dot_vnni instead, which flips the weight's codes rather than x's. Tiles of MR rows x NR output channels keep their MR * NR
  * accumulators in registers and read each weight row once per tile; OpenMP splits the output channels, or at up
  * to 64 rows (decoding, batched decoding) the persistent pool of ts_pool.h, whose idle workers poll instead of
  * sleeping between the many small products of a decoding step.
@@ -200,26 +199,39 @@ Q8_TILES_VNNI(MR, 1, rows)
 Q8_TILES_VNNI(1, NR, cols)
 Q8_TILES_VNNI(1, 1, one)
 
-/* One activation row (decoding) against one weight row of at most Q8_ROW_MAX_K codes, with the weight's codes flipped
- * to unsigned (w + 128) instead of x's: one vpdpbusd per 64 bytes instead of two (the tiles' second sums the weight
- * row for its shift), one reduction per row, and the correction, 128 * sum(x), once per product (q8_row_chunk).
- * GPT-2's int8 step (`bench/gemv-step/run --shape gpt2 --dtype int8`, Zen 5, alternated) read at 0.81-0.97 of a
- * 1 GiB sum against 0.75-0.84 with the one-row tile (rows of 768 up to 1024 codes: 0.91-1.01, 3072 too: 0.92-0.96,
- * none: 0.86-0.88); TinyLlama's rows of 2048 and 5632 read slightly slower with it (0.85-0.96 against 0.85-1.08),
- * so they keep the tile. 4, 8 or 12 weight rows side by side (x loaded once for all) read slower: 0.58-0.73. */
-#ifndef Q8_ROW_MAX_K
-#define Q8_ROW_MAX_K 1024
+/* One activation row (decoding) against one weight row, with the weight's codes flipped to unsigned (w + 128) instead
+ * of x's: one vpdpbusd per 64 bytes instead of two (the tiles' second sums the weight row for its shift), one
+ * reduction per row, and the correction, 128 * sum(x), once per product (q8_row_chunk). Q8_ROW_SUMS independent sums:
+ * with one, each vpdpbusd waited on the previous one. One core of the Zen 4 machine read TinyLlama's int8 step at
+ * 27.4-27.6 GB/s with two sums, 22.2-24.5 with one or four, and 19.3-19.4 through the tiles (which rows longer than
+ * 1024 codes took before; alternated, OMP_NUM_THREADS=1, step.c of bench/gemv-step), so on two cores the step stays
+ * at the read rate in the machine's fast phases too (the tiles stopped at 36-38 GB/s against a 57-62 GB/s sum); on
+ * two cores in a slow phase 0.95-1.01 of the sum against 0.92-0.94. On the Zen 5 machine, GPT-2's step read at
+ * 0.81-0.97 of the sum against 0.75-0.84 through the tiles; 4, 8 or 12 weight rows side by side (x loaded once for
+ * all) read slower there: 0.58-0.73. */
+#ifndef Q8_ROW_SUMS
+#define Q8_ROW_SUMS 2
 #endif
 __attribute__((target("avx512vnni"))) static int32_t q8_row_dot_vnni(int64_t k, const int8_t *x, const int8_t *w) {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    __m512i s = _mm512_setzero_si512();
-    for (int64_t kk = 0; kk < k; kk += 64) {
+    __m512i s[Q8_ROW_SUMS];
+    Q8_UNROLL for (int u = 0; u < Q8_ROW_SUMS; u++) s[u] = _mm512_setzero_si512();
+    int64_t kk = 0;
+    for (; kk + 64 * Q8_ROW_SUMS <= k; kk += 64 * Q8_ROW_SUMS)
+        Q8_UNROLL for (int u = 0; u < Q8_ROW_SUMS; u++) {
+            const int8_t *wu = w + kk + 64 * u;
+            _mm_prefetch((const char *)(wu + Q8_PREFETCH_BYTES), _MM_HINT_T1);
+            const __m512i wv = _mm512_xor_si512(_mm512_loadu_si512(wu), flip);
+            s[u] = _mm512_dpbusd_epi32(s[u], wv, _mm512_loadu_si512(x + kk + 64 * u));
+        }
+    for (; kk < k; kk += 64) {
         const __mmask64 live = k - kk >= 64 ? ~0ULL : _bzhi_u64(~0ULL, (unsigned)(k - kk)); /* x's dead bytes: 0 */
         _mm_prefetch((const char *)(w + kk + Q8_PREFETCH_BYTES), _MM_HINT_T1);
         const __m512i wv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(live, w + kk), flip);
-        s = _mm512_dpbusd_epi32(s, wv, _mm512_maskz_loadu_epi8(live, x + kk));
+        s[0] = _mm512_dpbusd_epi32(s[0], wv, _mm512_maskz_loadu_epi8(live, x + kk));
     }
-    return _mm512_reduce_add_epi32(s);
+    Q8_UNROLL for (int u = 1; u < Q8_ROW_SUMS; u++) s[0] = _mm512_add_epi32(s[0], s[u]);
+    return _mm512_reduce_add_epi32(s[0]);
 }
 #endif
 
@@ -394,7 +406,7 @@ int TS_FN(ts_gemm_q8_f32)(int64_t m, int64_t n, int64_t k, const int8_t *xq, con
     const int64_t col_tiles = (n + NR - 1) / NR;
     q8_job job = {{m, n, k, xq, xs, wq, ws, bias, y, ldy}, q8_choose_tiles(), q8_per_chunk(NR * k), 0};
 #if defined(__AVX512BW__)
-    if (m == 1 && k <= Q8_ROW_MAX_K && __builtin_cpu_supports("avx512vnni")) {
+    if (m == 1 && __builtin_cpu_supports("avx512vnni")) {
         q8_row_product(&job);
         return TS_OK;
     }

@@ -747,10 +747,11 @@ class BackendConformanceNnTest {
     void int8LinearKernels(ConformanceTargets t) {
         // m, k, n: a small case, then decoding-sized ones (one to eight rows) large enough for the CPU's thread pool
         // and k a multiple of 4: CUDA quantizes those rows four values a thread at a time; {40, 1028, 3}, 41k values,
-        // has its rows quantized in parallel; the last is one row of more than 1024 columns (the CPU's VNNI tier runs
-        // one row of at most 1024 on its own kernel)
+        // has its rows quantized in parallel; the last two are single rows (the CPU's VNNI tier runs one row on its own
+        // kernel, 128 codes at a time in two sums, then 64 at a time masked): 1031 columns, a tail after the pairs, and
+        // 256, none
         int[][] shapes = {{5, 37, 7}, {1, 131, 1031}, {3, 257, 263}, {8, 61, 2053}, {4, 64, 9}, {3, 132, 5}, {40, 1028, 3},
-            {1, 1031, 67}};
+            {1, 1031, 67}, {1, 256, 9}};
         t.run(() -> {
             for (int[] shape : shapes) {
                 int8LinearKernels(t, shape[0], shape[1], shape[2]);
