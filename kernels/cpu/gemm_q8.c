@@ -9,10 +9,10 @@
  *  - AVX2 (and AVX-512 without VNNI): vpmaddubsw on |x| and sign(w, x); |x| <= 127, so the pairwise int16
  *    sums stay below 2 * 127 * 127 and never saturate.
  *  - base: plain int32 loops.
- * One activation row (decoding) runs q8_row_dot_vnni instead, which flips the weight's codes rather than x's. Tiles of MR rows x NR output channels keep their MR * NR
- * accumulators in registers and read each weight row once per tile; OpenMP splits the output channels, or at up
- * to 64 rows (decoding, batched decoding) the persistent pool of ts_pool.h, whose idle workers poll instead of
- * sleeping between the many small products of a decoding step.
+ * One activation row (decoding) runs q8_row_dot_vnni instead, which flips the weight's codes rather than x's.
+ * Tiles of MR rows x NR output channels keep their MR * NR accumulators in registers and read each weight row once
+ * per tile; OpenMP splits the output channels, or at up to 64 rows (decoding, batched decoding) the persistent pool
+ * of ts_pool.h, whose idle workers poll instead of sleeping between the many small products of a decoding step.
  * Above 8 rows, CPUs with AMX run gemm_q8_amx.c's tiles instead; above 64 (prefill), CPUs with VNNI but no AMX
  * gemm_q8_vnni.c's packed panels (for k a multiple of 4), both also exact. */
 #include <math.h>
@@ -212,24 +212,24 @@ Q8_TILES_VNNI(1, 1, one)
 #ifndef Q8_ROW_SUMS
 #define Q8_ROW_SUMS 2
 #endif
-__attribute__((target("avx512vnni"))) static int32_t q8_row_dot_vnni(int64_t k, const int8_t *x, const int8_t *w) {
+/* sum plus one 64-byte step of q8_row_dot_vnni at w and x (bytes outside `live` load as 0, unread), the weight row
+ * Q8_PREFETCH_BYTES on prefetched. */
+__attribute__((target("avx512vnni"))) static inline __m512i q8_row_step(__m512i sum, const int8_t *x, const int8_t *w,
+                                                                         __mmask64 live) {
+    _mm_prefetch((const char *)(w + Q8_PREFETCH_BYTES), _MM_HINT_T1);
     const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i wv = _mm512_xor_si512(live == ~0ULL ? _mm512_loadu_si512(w) : _mm512_maskz_loadu_epi8(live, w), flip);
+    return _mm512_dpbusd_epi32(sum, wv, live == ~0ULL ? _mm512_loadu_si512(x) : _mm512_maskz_loadu_epi8(live, x));
+}
+
+__attribute__((target("avx512vnni"))) static int32_t q8_row_dot_vnni(int64_t k, const int8_t *x, const int8_t *w) {
     __m512i s[Q8_ROW_SUMS];
     Q8_UNROLL for (int u = 0; u < Q8_ROW_SUMS; u++) s[u] = _mm512_setzero_si512();
     int64_t kk = 0;
     for (; kk + 64 * Q8_ROW_SUMS <= k; kk += 64 * Q8_ROW_SUMS)
-        Q8_UNROLL for (int u = 0; u < Q8_ROW_SUMS; u++) {
-            const int8_t *wu = w + kk + 64 * u;
-            _mm_prefetch((const char *)(wu + Q8_PREFETCH_BYTES), _MM_HINT_T1);
-            const __m512i wv = _mm512_xor_si512(_mm512_loadu_si512(wu), flip);
-            s[u] = _mm512_dpbusd_epi32(s[u], wv, _mm512_loadu_si512(x + kk + 64 * u));
-        }
-    for (; kk < k; kk += 64) {
-        const __mmask64 live = k - kk >= 64 ? ~0ULL : _bzhi_u64(~0ULL, (unsigned)(k - kk)); /* x's dead bytes: 0 */
-        _mm_prefetch((const char *)(w + kk + Q8_PREFETCH_BYTES), _MM_HINT_T1);
-        const __m512i wv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(live, w + kk), flip);
-        s[0] = _mm512_dpbusd_epi32(s[0], wv, _mm512_maskz_loadu_epi8(live, x + kk));
-    }
+        Q8_UNROLL for (int u = 0; u < Q8_ROW_SUMS; u++) s[u] = q8_row_step(s[u], x + kk + 64 * u, w + kk + 64 * u, ~0ULL);
+    for (; kk < k; kk += 64) /* x's dead bytes: 0 */
+        s[0] = q8_row_step(s[0], x + kk, w + kk, k - kk >= 64 ? ~0ULL : _bzhi_u64(~0ULL, (unsigned)(k - kk)));
     Q8_UNROLL for (int u = 1; u < Q8_ROW_SUMS; u++) s[0] = _mm512_add_epi32(s[0], s[u]);
     return _mm512_reduce_add_epi32(s[0]);
 }
