@@ -68,36 +68,6 @@ static inline void prefetch_short_row(const void *w, int64_t i, int type) {
     if (type == TS_F32) PREFETCH_W((const char *)((const float *)w + i) + SHORT_ROW_PREFETCH_BYTES);
 }
 
-typedef uint16_t ts_vec_u16 __attribute__((vector_size(TS_LANES * sizeof(uint16_t))));
-typedef uint32_t ts_vec_u32 __attribute__((vector_size(TS_LANES * sizeof(uint32_t))));
-
-/* TS_LANES weights from element i of w as f32. */
-static inline ts_vec load_w(const void *w, int64_t i, int type) {
-    if (type == TS_F32) return load((const float *)w + i);
-    if (type == TS_F16) {
-#if defined(__AVX512F__) /* one vcvtph2ps (F16C): GCC's vector conversion splits it into four 128-bit ones */
-        return (ts_vec)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
-#elif defined(__AVX2__)
-        return (ts_vec)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
-#else
-        ts_vec v;
-        for (int l = 0; l < TS_LANES; l++) v[l] = ts_f16_to_f32(((const uint16_t *)w)[i + l]);
-        return v;
-#endif
-    }
-    ts_vec_u16 h;
-    memcpy(&h, (const uint16_t *)w + i, sizeof h);
-    const ts_vec_u32 wide = __builtin_convertvector(h, ts_vec_u32) << 16;
-    ts_vec v;
-    memcpy(&v, &wide, sizeof v);
-    return v;
-}
-
-static inline float scalar_w(const void *w, int64_t i, int type) {
-    if (type == TS_F32) return ((const float *)w)[i];
-    const uint16_t h = ((const uint16_t *)w)[i];
-    return type == TS_F16 ? ts_f16_to_f32(h) : ts_bf16_to_f32(h);
-}
 
 /* Whether rows of `elements` weights are short enough to read one at a time (SHORT_ROW_BYTES). */
 static inline int short_rows(int64_t elements, int type) {
@@ -127,7 +97,7 @@ static inline __attribute__((always_inline)) void tile_vector(const gemv_job *jo
                                                               ts_vec *acc) {
     for (int t = 0; t < tiles; t++) {
         PREFETCH_W((const char *)job->w + (wr[t] + job->ahead + i) * ts_dtype_size(type));
-        const ts_vec wv = load_w(job->w, wr[t] + i, type);
+        const ts_vec wv = load_widened(job->w, wr[t] + i, type);
         for (int u = 0; u < rows; u++) acc[u * tiles + t] += load(xr[u] + i) * wv;
     }
 }
@@ -245,7 +215,7 @@ static inline __attribute__((always_inline)) void dot_tile(const gemv_job *job, 
     for (int u = 0; u < rows && r0 + u < job->m; u++) {
         for (int t = 0; t < 4 && o0 + t < job->n; t++) {
             float s = sums[u][t];
-            for (int64_t i = kv; i < k; i++) s += xr[u][i] * scalar_w(job->w, wr[t] + i, type);
+            for (int64_t i = kv; i < k; i++) s += xr[u][i] * scalar_widened(job->w, wr[t] + i, type);
             job->y[(r0 + u) * job->ldy + o0 + t] = s;
         }
     }
@@ -326,9 +296,9 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
             int64_t c = 0;
             for (; c < nv; c += TS_LANES) {
                 prefetch_short_row(job->w, w0 + c, type);
-                store(partial + c, load(partial + c) + a * load_w(job->w, w0 + c, type));
+                store(partial + c, load(partial + c) + a * load_widened(job->w, w0 + c, type));
             }
-            for (; c < n; c++) partial[c] += a * scalar_w(job->w, w0 + c, type);
+            for (; c < n; c++) partial[c] += a * scalar_widened(job->w, w0 + c, type);
         }
         return;
     }
@@ -336,10 +306,10 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
         const int64_t w0 = i * ldw;
         for (int64_t c = 0; c < nv; c += TS_LANES) {
             for (int t = 0; t < 4; t++) PREFETCH_W((const char *)job->w + (w0 + (4 + t) * ldw + c) * bytes);
-            const ts_vec a = load_w(job->w, w0 + c, type);
-            const ts_vec b = load_w(job->w, w0 + ldw + c, type);
-            const ts_vec d = load_w(job->w, w0 + 2 * ldw + c, type);
-            const ts_vec e = load_w(job->w, w0 + 3 * ldw + c, type);
+            const ts_vec a = load_widened(job->w, w0 + c, type);
+            const ts_vec b = load_widened(job->w, w0 + ldw + c, type);
+            const ts_vec d = load_widened(job->w, w0 + 2 * ldw + c, type);
+            const ts_vec e = load_widened(job->w, w0 + 3 * ldw + c, type);
             for (int64_t r = 0; r < m; r++) {
                 const float *xr = job->x + r * job->ldx + i;
                 float *out = partial + r * n + c;
@@ -349,16 +319,16 @@ static inline __attribute__((always_inline)) void axpy_chunk(const gemv_job *job
         for (int64_t c = nv; c < n; c++) {
             for (int64_t r = 0; r < m; r++) {
                 const float *xr = job->x + r * job->ldx + i;
-                partial[r * n + c] += xr[0] * scalar_w(job->w, w0 + c, type) + xr[1] * scalar_w(job->w, w0 + ldw + c, type)
-                                      + xr[2] * scalar_w(job->w, w0 + 2 * ldw + c, type)
-                                      + xr[3] * scalar_w(job->w, w0 + 3 * ldw + c, type);
+                partial[r * n + c] += xr[0] * scalar_widened(job->w, w0 + c, type) + xr[1] * scalar_widened(job->w, w0 + ldw + c, type)
+                                      + xr[2] * scalar_widened(job->w, w0 + 2 * ldw + c, type)
+                                      + xr[3] * scalar_widened(job->w, w0 + 3 * ldw + c, type);
             }
         }
     }
     for (; i < i1; i++) {
         for (int64_t r = 0; r < m; r++) {
             const float a = job->x[r * job->ldx + i];
-            for (int64_t c = 0; c < n; c++) partial[r * n + c] += a * scalar_w(job->w, i * ldw + c, type);
+            for (int64_t c = 0; c < n; c++) partial[r * n + c] += a * scalar_widened(job->w, i * ldw + c, type);
         }
     }
 }

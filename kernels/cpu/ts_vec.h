@@ -7,7 +7,14 @@
 #ifndef TESSERA_TS_VEC_H
 #define TESSERA_TS_VEC_H
 
+#include <stdint.h>
 #include <string.h>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "tessera/ts_convert.h"
 
 #if defined(__AVX512F__)
 #define TS_LANES 16
@@ -26,6 +33,40 @@ static inline ts_vec load(const float *p) {
 }
 
 static inline void store(float *p, ts_vec v) { memcpy(p, &v, sizeof v); }
+
+typedef uint16_t ts_vec_u16 __attribute__((vector_size(TS_LANES * sizeof(uint16_t))));
+typedef uint32_t ts_vec_u32 __attribute__((vector_size(TS_LANES * sizeof(uint32_t))));
+
+/* TS_LANES elements from element i of w as f32: `type` is the dtype code (ts_ops.h) TS_F32, TS_BF16 or TS_F16, a
+ * constant in each caller's specialisation, so the branches fold away. Half precision is widened on the fly: a bf16's 16
+ * bits are the high half of an f32; f16 by vcvtph2ps where the tier has F16C. */
+static inline ts_vec load_widened(const void *w, int64_t i, int type) {
+    if (type == TS_F32) return load((const float *)w + i);
+    if (type == TS_F16) {
+#if defined(__AVX512F__) /* one vcvtph2ps (F16C): GCC's vector conversion splits it into four 128-bit ones */
+        return (ts_vec)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i)));
+#elif defined(__AVX2__)
+        return (ts_vec)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + i)));
+#else
+        ts_vec v;
+        for (int l = 0; l < TS_LANES; l++) v[l] = ts_f16_to_f32(((const uint16_t *)w)[i + l]);
+        return v;
+#endif
+    }
+    ts_vec_u16 h;
+    memcpy(&h, (const uint16_t *)w + i, sizeof h);
+    const ts_vec_u32 wide = __builtin_convertvector(h, ts_vec_u32) << 16;
+    ts_vec v;
+    memcpy(&v, &wide, sizeof v);
+    return v;
+}
+
+/* Element i of w as f32 (load_widened's `type`). */
+static inline float scalar_widened(const void *w, int64_t i, int type) {
+    if (type == TS_F32) return ((const float *)w)[i];
+    const uint16_t h = ((const uint16_t *)w)[i];
+    return type == TS_F16 ? ts_f16_to_f32(h) : ts_bf16_to_f32(h);
+}
 
 /* The lanes of `a` then `b` paired off: lanes [0, TS_LANES / 2) hold a's lanes 2j + 2j+1, the rest b's. Applied
  * log2(TS_LANES) times, it adds each vector's lanes up as a tree of adjacent pairs. */

@@ -7,6 +7,7 @@
 #include "block_reduce.cuh"
 #include "dynamic_shared.cuh"
 #include "grid.cuh"
+#include "tessera/ts_convert.h"
 
 // Causal mask on a batch of tq x tk score blocks: the scores of future keys become value.
 extern "C" __global__ void ts_causal_mask_f32(int64_t batch, int64_t tq, int64_t tk, int64_t past, float value, float *x) {
@@ -17,10 +18,15 @@ extern "C" __global__ void ts_causal_mask_f32(int64_t batch, int64_t tq, int64_t
 }
 
 // Row (b, h, t) of a [batch, heads, t, d] attention operand with element strides sb, sh, st and unit stride in d.
-__device__ static inline const float *ts_attention_row(const float *p, int64_t sb, int64_t sh, int64_t st, int64_t b, int64_t h,
-                                                       int64_t t) {
+template <typename T>
+__device__ static inline const T *ts_attention_row(const T *p, int64_t sb, int64_t sh, int64_t st, int64_t b, int64_t h,
+                                                   int64_t t) {
     return p + b * sb + h * sh + t * st;
 }
+
+// Element c of a key or value row as float: f32, or f16 bits (a half-precision KV cache, widened as read).
+__device__ static inline float ts_kv_element(const float *row, int64_t c) { return row[c]; }
+__device__ static inline float ts_kv_element(const uint16_t *row, int64_t c) { return ts_f16_to_f32(row[c]); }
 
 // The most queries one block of ts_causal_attention_f32 takes (CudaNn.ATTENTION_TILE): each warp keeps their
 // scores and softmax state in registers.
@@ -39,12 +45,13 @@ __device__ static inline const float *ts_attention_row(const float *p, int64_t s
 // score poisons its row, as it does through softmax.
 //
 // Dynamic shared memory, floats: the tile's queries times scale [tile][d], each warp's acc [warps][tile][d], then m
-// and l [warps][tile] each.
-extern "C" __global__ void ts_causal_attention_f32(int64_t batch, int64_t heads, int64_t group, int64_t tq, int64_t tk, int64_t d,
-                                                   float scale,
-                                                   const float *q, int64_t qb, int64_t qh, int64_t qt,
-                                                   const float *k, int64_t kb, int64_t kh, int64_t kt,
-                                                   const float *v, int64_t vb, int64_t vh, int64_t vt, int64_t tile, float *y) {
+// and l [warps][tile] each. Keys and values are KV: float, or uint16_t f16 bits (ts_causal_attention_f16kv).
+template <typename KV>
+__device__ static void ts_causal_attention(int64_t batch, int64_t heads, int64_t group, int64_t tq, int64_t tk, int64_t d,
+                                           float scale,
+                                           const float *q, int64_t qb, int64_t qh, int64_t qt,
+                                           const KV *k, int64_t kb, int64_t kh, int64_t kt,
+                                           const KV *v, int64_t vb, int64_t vh, int64_t vt, int64_t tile, float *y) {
     const unsigned warps = blockDim.x / TS_WARP, warp = threadIdx.x / TS_WARP, lane = threadIdx.x % TS_WARP;
     float *qs = TS_DYNAMIC_SHARED(float);
     float *acc = qs + tile * d;
@@ -66,10 +73,10 @@ extern "C" __global__ void ts_causal_attention_f32(int64_t batch, int64_t heads,
         }
         __syncthreads();
         for (int64_t j = warp; j <= i0 + rows - 1 + past; j += warps) {  // up to the last key the tile's last query sees
-            const float *kj = ts_attention_row(k, kb, kh, kt, b, h / group, j);
+            const KV *kj = ts_attention_row(k, kb, kh, kt, b, h / group, j);
             float s[TS_ATTENTION_TILE] = {};
             for (int64_t c = lane; c < d; c += TS_WARP) {
-                const float kc = kj[c];
+                const float kc = ts_kv_element(kj, c);
                 for (int r = 0; r < TS_ATTENTION_TILE; r++) {
                     if (r < rows) s[r] = fmaf(qs[r * d + c], kc, s[r]);
                 }
@@ -85,9 +92,9 @@ extern "C" __global__ void ts_causal_attention_f32(int64_t batch, int64_t heads,
                 l[r] = fmaf(l[r], alpha[r], p[r]);
                 m[r] = mj;
             }
-            const float *vj = ts_attention_row(v, vb, vh, vt, b, h / group, j);
+            const KV *vj = ts_attention_row(v, vb, vh, vt, b, h / group, j);
             for (int64_t c = lane; c < d; c += TS_WARP) {
-                const float vc = vj[c];
+                const float vc = ts_kv_element(vj, c);
                 for (int r = 0; r < TS_ATTENTION_TILE; r++) {
                     if (r < rows) a[r * d + c] = fmaf(a[r * d + c], alpha[r], p[r] * vc);
                 }
@@ -114,4 +121,21 @@ extern "C" __global__ void ts_causal_attention_f32(int64_t batch, int64_t heads,
         }
         __syncthreads();  // qs, acc, ms and ls are reused by the block's next task
     }
+}
+
+extern "C" __global__ void ts_causal_attention_f32(int64_t batch, int64_t heads, int64_t group, int64_t tq, int64_t tk, int64_t d,
+                                                   float scale,
+                                                   const float *q, int64_t qb, int64_t qh, int64_t qt,
+                                                   const float *k, int64_t kb, int64_t kh, int64_t kt,
+                                                   const float *v, int64_t vb, int64_t vh, int64_t vt, int64_t tile, float *y) {
+    ts_causal_attention(batch, heads, group, tq, tk, d, scale, q, qb, qh, qt, k, kb, kh, kt, v, vb, vh, vt, tile, y);
+}
+
+extern "C" __global__ void ts_causal_attention_f16kv(int64_t batch, int64_t heads, int64_t group, int64_t tq, int64_t tk,
+                                                     int64_t d, float scale,
+                                                     const float *q, int64_t qb, int64_t qh, int64_t qt,
+                                                     const uint16_t *k, int64_t kb, int64_t kh, int64_t kt,
+                                                     const uint16_t *v, int64_t vb, int64_t vh, int64_t vt, int64_t tile,
+                                                     float *y) {
+    ts_causal_attention(batch, heads, group, tq, tk, d, scale, q, qb, qh, qt, k, kb, kh, kt, v, vb, vh, vt, tile, y);
 }

@@ -1,6 +1,7 @@
 package io.tessera.cli;
 
 import com.fasterxml.jackson.core.JsonGenerator;
+import io.tessera.engine.DType;
 import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -109,6 +110,12 @@ final class GenerateCommand implements Callable<Integer> {
             + " BF16's vdpbf16ps where the CPU has it). Other weights are unaffected.")
     String bf16Products;
 
+    @Option(names = "--kv-cache", paramLabel = "DTYPE", defaultValue = "f32", description = "How the KV cache holds keys and"
+            + " values: f32 (the default; the logits of PyTorch's model) or f16 (half the memory, and half the bytes each"
+            + " decoding step's attention reads, as llama.cpp's default cache; logits move by up to about 3e-4 of their"
+            + " range). The logits of --logits-out come from one forward without a cache.")
+    String kvCache;
+
     @Option(names = "--timings", description = "Print to stderr how long loading and generating took and the process's peak"
             + " resident memory (VmHWM), beside its parts (before loading, the model, its largest tensor as F32): with"
             + " --max-new-tokens 1, load + generate is the time to the first token.")
@@ -162,6 +169,15 @@ final class GenerateCommand implements Callable<Integer> {
             default -> throw new ParameterException(spec.commandLine(), "--bf16-products must be exact or rounded, got '"
                     + bf16Products + "'");
         };
+        DType kvType = switch (kvCache) {
+            case "f32" -> DType.F32;
+            case "f16" -> DType.F16;
+            default -> throw new ParameterException(spec.commandLine(), "--kv-cache must be f32 or f16, got '" + kvCache + "'");
+        };
+        if (kvType != DType.F32 && registry != null) {
+            throw new ParameterException(spec.commandLine(), "--kv-cache f16 applies to decoding here (with --registry the"
+                    + " servers hold the caches)");
+        }
         if (products != Bf16Products.EXACT && (int8 || registry != null)) {
             throw new ParameterException(spec.commandLine(), "--bf16-products rounded applies to BF16 weights read here (not with"
                     + " --int8 or --registry)");
@@ -206,7 +222,7 @@ final class GenerateCommand implements Callable<Integer> {
         try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults(), products) : HfCheckpoint.load(model, products);
              TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
             long loaded = System.nanoTime();
-            List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false);
+            List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false, kvType);
             if (timings) {
                 long done = System.nanoTime();
                 int tokens = generations.stream().mapToInt(g -> g.ids().length).sum();

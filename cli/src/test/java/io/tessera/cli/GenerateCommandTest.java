@@ -13,7 +13,10 @@ import io.tessera.engine.io.Safetensors;
 import io.tessera.engine.io.SafetensorsFile;
 import io.tessera.pipeline.Bf16Products;
 import io.tessera.pipeline.models.CausalLm;
+import io.tessera.pipeline.models.Generator;
 import io.tessera.pipeline.models.HfCheckpoint;
+import io.tessera.pipeline.models.HfConfig;
+import io.tessera.pipeline.models.Sampler;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -153,6 +156,22 @@ class GenerateCommandTest {
         CliRunner.fails(1, List.of("config.json"), "generate", "--model", dirArg, "--prompt-ids", "1", "--max-new-tokens", "2");
     }
 
+    /** --kv-cache f16 decodes over an F16 cache: the ids of the library's generation over one, for both architectures. */
+    @ParameterizedTest
+    @ValueSource(strings = {"gpt2-tiny", "llama-tiny"})
+    void anF16KvCacheGivesTheLibrarysF16CachedIds(String name) throws IOException {
+        Path model = copy(name);
+        long[] prompt = reference(name).prompt();
+        String out = CliRunner.ok("generate", "--model", model.toString(), "--prompt-ids", joined(prompt, ","), "--max-new-tokens",
+                "12", "--kv-cache", "f16").out();
+        long[] expected;
+        try (CausalLm lm = HfCheckpoint.load(model, Bf16Products.EXACT)) {
+            expected = Generator.generate(lm, new long[][] {prompt}, 12, new Sampler[] {Sampler.greedy()},
+                    HfConfig.stopTokenIds(model), false, DType.F16).get(0).ids();
+        }
+        assertEquals(joined(expected, " "), out.strip());
+    }
+
     @Test
     void usageErrorsExitTwo() throws IOException {
         String dirArg = copy("gpt2-tiny").toString();
@@ -166,6 +185,8 @@ class GenerateCommandTest {
                 "--max-new-tokens", "2", "--bf16-products", "fast");
         CliRunner.fails(2, List.of("--bf16-products", "--int8"), "generate", "--model", dirArg, "--prompt-ids", "1",
                 "--max-new-tokens", "2", "--bf16-products", "rounded", "--int8");
+        CliRunner.fails(2, List.of("--kv-cache must be f32 or f16, got 'bf16'"), "generate", "--model", dirArg, "--prompt-ids", "1",
+                "--max-new-tokens", "2", "--kv-cache", "bf16");
     }
 
     @Test

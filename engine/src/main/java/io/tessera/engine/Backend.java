@@ -334,11 +334,15 @@ public abstract class Backend {
         causalMaskImpl(x, past, value);
     }
 
+    /** The dtypes of keys and values {@link #causalAttention} takes: F32, or F16 (a half-precision KV cache). */
+    public static final Set<DType> KV_DTYPES = Set.of(DType.F32, DType.F16);
+
     /**
      * Causal self-attention: y = softmax(scale q k^T) v with key j hidden from query i when j > i + tk - tq, for F32
      * q [b, h, tq, d] and k, v [b, kvh, tk, d] (tk >= tq: the keys of tk - tq earlier positions come first; kvh divides
      * h, and query head i reads key and value head i / (h / kvh): grouped-query attention), each with non-negative
-     * strides and unit stride in d; y is contiguous F32 [b, tq, h, d] (the heads already side by side).
+     * strides and unit stride in d; y is contiguous F32 [b, tq, h, d] (the heads already side by side). k and v are
+     * both F32 or both F16 (a half-precision KV cache, widened as read).
      */
     public final void causalAttention(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
         ArgumentChecks c = checks("causalAttention");
@@ -346,7 +350,7 @@ public abstract class Backend {
         c.tensor("k", k);
         c.tensor("v", v);
         c.tensor("y", y);
-        c.rank("q", q, 4).rank("k", k, 4).rank("v", v, 4).dtype("q", q, DType.F32).dtype("k", k, DType.F32).dtype("v", v, DType.F32);
+        c.rank("q", q, 4).rank("k", k, 4).rank("v", v, 4).dtype("q", q, DType.F32).dtypeIn("k", k, KV_DTYPES).dtype("v", v, k.dtype());
         long batch = q.dim(0);
         long heads = q.dim(1);
         long tq = q.dim(2);
@@ -895,6 +899,12 @@ public abstract class Backend {
      * [batch, kvHeads, group, ...]: q's heads split by key head, k and v repeated over each group at stride 0.
      */
     protected void causalAttentionImpl(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
+        if (k.dtype() != DType.F32) {
+            try (TensorScope _ = TensorScope.open()) {
+                causalAttentionImpl(q, k.to(DType.F32), v.to(DType.F32), scale, y);
+            }
+            return;
+        }
         long batch = q.dim(0);
         long heads = q.dim(1);
         long kvHeads = k.dim(1);

@@ -450,9 +450,15 @@ public final class CpuBackend extends Backend {
     protected void causalAttentionImpl(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
         try (Arena arena = Arena.ofConfined()) {
             long group = q.dim(1) / k.dim(1); // query heads per key and value head (Backend.causalAttention checked it)
-            check(TesseraCpu.ts_causal_attention_f32(q.dim(0), q.dim(1), group, q.dim(2), k.dim(2), q.dim(3), scale, address(q),
-                    longs(arena, leading(q)), address(k), longs(arena, leading(k)), address(v), longs(arena, leading(v)), output(y)),
-                    "ts_causal_attention_f32");
+            if (k.dtype() == DType.F16) {
+                check(TesseraCpu.ts_causal_attention_f16kv(q.dim(0), q.dim(1), group, q.dim(2), k.dim(2), q.dim(3), scale, address(q),
+                        longs(arena, leading(q)), address(k), longs(arena, leading(k)), address(v), longs(arena, leading(v)),
+                        output(y)), "ts_causal_attention_f16kv");
+            } else {
+                check(TesseraCpu.ts_causal_attention_f32(q.dim(0), q.dim(1), group, q.dim(2), k.dim(2), q.dim(3), scale, address(q),
+                        longs(arena, leading(q)), address(k), longs(arena, leading(k)), address(v), longs(arena, leading(v)),
+                        output(y)), "ts_causal_attention_f32");
+            }
         }
     }
 

@@ -650,13 +650,19 @@ final class Functions {
 
     /**
      * Causal self-attention of q [b, h, tq, d] over k, v [b, kvh, tk, d] (tk >= tq, the first tk - tq keys are earlier
-     * positions; kvh divides h, query head i reading key and value head i / (h / kvh)), as [b, tq, h, d]. With
-     * {@code firstKeys} (null: none), row b's keys before firstKeys[b] are left padding, hidden from every query, and a query
-     * that sees only padding gives zeros. One fused kernel when nothing needs a gradient (a padded batch row by row, on its
-     * rows' unpadded keys and queries); otherwise the differentiable ops of {@link #attentionByOps}.
+     * positions; kvh divides h, query head i reading key and value head i / (h / kvh); k and v F32 or F16), as
+     * [b, tq, h, d]. With {@code firstKeys} (null: none), row b's keys before firstKeys[b] are left padding, hidden from
+     * every query, and a query that sees only padding gives zeros. One fused kernel when nothing needs a gradient (a
+     * padded batch row by row, on its rows' unpadded keys and queries); otherwise the differentiable ops of
+     * {@link #attentionByOps}.
      */
     static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale, long[] firstKeys) {
-        requireF32("causalAttention", q, k, v);
+        requireF32("causalAttention", q);
+        requireOneDevice("causalAttention", q, k, v);
+        if (!Backend.KV_DTYPES.contains(k.dtype()) || v.dtype() != k.dtype()) {
+            throw new IllegalArgumentException("causalAttention needs k and v both F32 or both F16, got " + k.describe() + " and "
+                    + v.describe());
+        }
         if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4) {
             throw new IllegalArgumentException("causalAttention needs q, k, v of rank 4 [batch, heads, positions, headDim], got "
                     + q.describe() + ", " + k.describe() + ", " + v.describe());
@@ -683,7 +689,7 @@ final class Functions {
         }
         boolean differentiable = GradMode.isEnabled() && (q.requiresGrad() || k.requiresGrad() || v.requiresGrad());
         if (differentiable || tk < tq) {
-            return attentionByOps(q, k, v, scale, firstKeys);
+            return attentionByOps(q, asF32(k), asF32(v), scale, firstKeys); // F16 keys and values (a KV cache) widened
         }
         if (firstKeys == null) {
             return fusedAttention(q, k, v, scale);
@@ -698,6 +704,10 @@ final class Functions {
             rows[b] = blind == 0 ? row : Tensor.cat(1, Tensor.zeros(q.device(), 1, blind, q.dim(1), q.dim(3)), row);
         }
         return rows.length == 1 ? rows[0] : Tensor.cat(0, rows);
+    }
+
+    private static Tensor asF32(Tensor t) {
+        return t.dtype() == DType.F32 ? t : t.to(DType.F32);
     }
 
     private static Tensor fusedAttention(Tensor q, Tensor k, Tensor v, double scale) {

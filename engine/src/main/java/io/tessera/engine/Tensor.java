@@ -814,7 +814,8 @@ public final class Tensor implements AutoCloseable {
      * Causal self-attention: softmax(scale q k^T) v for q [b, h, tq, d] and k, v [b, kvh, tk, d], key j hidden from query
      * i when j > i + tk - tq (a KV cache's earlier positions come first), returned as [b, tq, h, d] so that a reshape to
      * [b, tq, h d] merges the heads without a copy. With kvh < h (grouped-query attention; kvh divides h), query head i
-     * reads key and value head i / (h / kvh), as Hugging Face's repeat_kv, without repeating them in memory.
+     * reads key and value head i / (h / kvh), as Hugging Face's repeat_kv, without repeating them in memory. q is F32; k
+     * and v are both F32 or both F16 (a half-precision {@link io.tessera.engine.nn.KvCache}), widened as they are read.
      */
     public static Tensor causalAttention(Tensor q, Tensor k, Tensor v, double scale) {
         return Functions.causalAttention(q, k, v, scale, null);

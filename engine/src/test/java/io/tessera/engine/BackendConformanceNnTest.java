@@ -334,7 +334,8 @@ class BackendConformanceNnTest {
         // where CUDA takes Backend's composite), and more (batch, head) pairs than the CUDA grid has blocks (3550), so
         // blocks take a second one; 67 queries over 137 keys of head dim 128 for the CPU's full and partial tiles; 6 and
         // 8 heads for groups of 3 and 4, 4 heads of 6200 for groups on CUDA's composite (each case also runs with k and v
-        // of fewer heads: grouped-query attention)
+        // of fewer heads: grouped-query attention, and with F16 caches: a half-precision KV cache, against the reference
+        // on the same values rounded to F16)
         long[][] cases = {{1, 1, 1, 0, 1}, {2, 3, 5, 0, 13}, {1, 2, 7, 4, 4}, {1, 2, 0, 3, 5}, {2, 1, 3, 2, 1}, {1, 2, 37, 11, 64},
             {3, 2, 1, 0, 64}, {2, 3, 1, 1, 3}, {1, 3, 1, 128, 80}, {3, 2, 1, 128, 1}, {3, 1, 7, 0, 3}, {2, 3, 7, 0, 80},
             {1, 1, 1, 1, 6200}, {50, 71, 1, 1, 3}, {2, 3, 67, 70, 128}, {1, 6, 5, 3, 16}, {2, 8, 1, 40, 64},
@@ -401,8 +402,29 @@ class BackendConformanceNnTest {
                         (b, h, j, e) -> kCache.data()[(int) (((b * heads + h / g) * capacity + 2 + j) * d + e)],
                         (b, h, j, e) -> vCache.data()[(int) (((b * heads + h / g) * capacity + 2 + j) * d + e)])), yGrouped,
                         TRANSCENDENTAL);
+
+                // the same caches held in F16, whole and grouped
+                Tensor kHalf = t.on(kCache).to(DType.F16);
+                Tensor vHalf = t.on(vCache).to(DType.F16);
+                for (long kvHeads : new long[] {heads, heads / g}) {
+                    Tensor yHalf = t.empty(DType.F32, batch, tq, heads, d);
+                    long share = heads / kvHeads;
+                    t.backend().causalAttention(t.on(q), kHalf.slice(1, 0, kvHeads).slice(2, 2, 2 + tk),
+                            vHalf.slice(1, 0, kvHeads).slice(2, 2, 2 + tk), scale, yHalf);
+                    assertValues("causalAttention over F16 caches, " + kvHeads + " key heads " + Arrays.toString(c),
+                            new Ref(yShape, attention(c, scale,
+                                    (b, h, i, e) -> q.data()[(int) (((b * heads + h) * tq + i) * d + e)],
+                                    (b, h, j, e) -> half(kCache.data()[(int) (((b * heads + h / share) * capacity + 2 + j) * d + e)]),
+                                    (b, h, j, e) -> half(vCache.data()[(int) (((b * heads + h / share) * capacity + 2 + j) * d + e)]))),
+                            yHalf, TRANSCENDENTAL);
+                }
             }
         });
+    }
+
+    /** x rounded to F16 (nearest even) by the JDK, as an F16 cache holds it. */
+    private static double half(double x) {
+        return Float.float16ToFloat(Float.floatToFloat16((float) x));
     }
 
     /** Element (batch, head, position, e) of an attention operand in the reference's view. */

@@ -1,9 +1,11 @@
 package io.tessera.engine;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -270,6 +272,51 @@ class NnOpsTest {
             // no gradient needed: the fused kernel; inputs that need one: the differentiable ops, checked by finite differences
             OpCheck.forward("causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale), reference, 1e-5);
             OpCheck.gradient("causalAttention", inputs, t -> Tensor.causalAttention(t[0], t[1], t[2], scale), reference, 2e-3, rng);
+        }
+    }
+
+    /**
+     * F16 keys and values (a half-precision KV cache) attend exactly as their F32 widening does: the fused kernel (prefill
+     * blocks, decoding steps, grouped heads, a padded batch) and, when q needs a gradient, the differentiable ops.
+     */
+    @Test
+    void causalAttentionOverF16KeysAndValuesEqualsItsF32Widening() {
+        SplittableRandom rng = new SplittableRandom(18);
+        double scale = 0.29;
+        // batch, heads, tq, tk, d, key heads
+        long[][] shapes = {{1, 1, 1, 1, 1, 1}, {2, 3, 5, 5, 7, 3}, {1, 8, 1, 37, 64, 2}, {2, 4, 3, 70, 16, 4}, {1, 6, 1, 300, 32, 1}};
+        for (long[] s : shapes) {
+            try (TensorScope scope = TensorScope.open()) {
+                Tensor q = Tensor.randn(rng.nextLong(), 0, s[0], s[1], s[2], s[4]);
+                Tensor k = Tensor.randn(rng.nextLong(), 0, s[0], s[5], s[3], s[4]).to(DType.F16);
+                Tensor v = Tensor.randn(rng.nextLong(), 0, s[0], s[5], s[3], s[4]).to(DType.F16);
+                Tensor widened = Tensor.causalAttention(q, k.to(DType.F32), v.to(DType.F32), scale);
+                assertArrayEquals(widened.toFloatArray(), Tensor.causalAttention(q, k, v, scale).toFloatArray(), 1e-6f,
+                        Arrays.toString(s));
+                long[] firstKeys = new long[(int) s[0]];
+                firstKeys[0] = s[3] / 2;
+                assertArrayEquals(Tensor.causalAttention(q, k.to(DType.F32), v.to(DType.F32), scale, firstKeys).toFloatArray(),
+                        Tensor.causalAttention(q, k, v, scale, firstKeys).toFloatArray(), 1e-6f, "padded " + Arrays.toString(s));
+                Tensor trained = q.detach().requiresGrad(true);
+                Tensor y = Tensor.causalAttention(trained, k, v, scale);
+                assertArrayEquals(widened.toFloatArray(), y.toFloatArray(), 1e-5f, "differentiable " + Arrays.toString(s));
+                y.sumSquares(false).backward();
+                Tensor reference = q.detach().requiresGrad(true);
+                Tensor.causalAttention(reference, k.to(DType.F32), v.to(DType.F32), scale).sumSquares(false).backward();
+                assertArrayEquals(reference.grad().toFloatArray(), trained.grad().toFloatArray(), 1e-5f,
+                        "q's gradient " + Arrays.toString(s));
+            }
+        }
+        try (TensorScope scope = TensorScope.open()) {
+            Tensor q = Tensor.zeros(1, 2, 3, 4);
+            Tensor half = Tensor.zeros(1, 2, 3, 4).to(DType.F16);
+            String m = assertThrows(IllegalArgumentException.class, () -> Tensor.causalAttention(q, half, q, 1)).getMessage();
+            assertTrue(m.contains("k and v both F32 or both F16"), m);
+            Tensor bf16 = half.to(DType.BF16);
+            m = assertThrows(IllegalArgumentException.class, () -> Tensor.causalAttention(q, bf16, bf16, 1)).getMessage();
+            assertTrue(m.contains("k and v both F32 or both F16"), m);
+            m = assertThrows(IllegalArgumentException.class, () -> Tensor.causalAttention(half, half, half, 1)).getMessage();
+            assertTrue(m.contains("needs f32"), m);
         }
     }
 

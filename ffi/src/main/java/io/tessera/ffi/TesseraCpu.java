@@ -469,6 +469,19 @@ public final class TesseraCpu {
         }
     }
 
+    private static final class ts_causal_attention_f16kv {
+        static final MethodHandle HANDLE = LIBRARY.downcall("ts_causal_attention_f16kv", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_FLOAT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
+    }
+
+    /** int ts_causal_attention_f16kv(int64_t batch, int64_t heads, int64_t group, int64_t tq, int64_t tk, int64_t d, float scale, const float *q, const int64_t *qs, const uint16_t *k, const int64_t *ks, const uint16_t *v, const int64_t *vs, float *y) */
+    public static int ts_causal_attention_f16kv(long batch, long heads, long group, long tq, long tk, long d, float scale, MemorySegment q, MemorySegment qs, MemorySegment k, MemorySegment ks, MemorySegment v, MemorySegment vs, MemorySegment y) {
+        try {
+            return (int) ts_causal_attention_f16kv.HANDLE.invokeExact(batch, heads, group, tq, tk, d, scale, q, qs, k, ks, v, vs, y);
+        } catch (Throwable t) {
+            throw Downcalls.rethrow(t);
+        }
+    }
+
     private static final class ts_adamw_f32 {
         static final MethodHandle HANDLE = LIBRARY.downcall("ts_adamw_f32", FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT));
     }

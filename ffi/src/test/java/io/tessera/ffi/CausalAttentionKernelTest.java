@@ -7,6 +7,7 @@ import static io.tessera.ffi.KernelTestSupport.putLongs;
 import static io.tessera.ffi.KernelTestSupport.select;
 import static io.tessera.ffi.KernelTestSupport.uniform;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -26,7 +27,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * sees (j <= i + tk - tq): q, k and v stored as [batch, position, heads, padded d] (strides as a slice of a wider
  * projection gives them), y [batch, tq, heads, d]; empty, single, prime sizes, a cache longer than the block,
  * one large enough for the OpenMP path, and grouped-query attention (fewer key heads than query heads). The element
- * after y must stay untouched.
+ * after y must stay untouched. Each case also runs on ts_causal_attention_f16kv, whose keys and values are f16 (a
+ * half-precision KV cache): the reference takes the same values rounded to f16 by the JDK's Float.floatToFloat16.
  */
 class CausalAttentionKernelTest {
     /**
@@ -50,7 +52,9 @@ class CausalAttentionKernelTest {
     static Stream<Arguments> cases() {
         List<Object[]> cases = new ArrayList<>();
         for (long[] s : SHAPES) {
-            cases.add(new Object[] {s[0], s[1], s[2], s[3], s[4], s[5]});
+            for (String kv : new String[] {"f32", "f16"}) {
+                cases.add(new Object[] {s[0], s[1], s[2], s[3], s[4], s[5], kv});
+            }
         }
         return KernelTestSupport.withTiers(cases);
     }
@@ -60,9 +64,9 @@ class CausalAttentionKernelTest {
         KernelTestSupport.restoreBestTier();
     }
 
-    @ParameterizedTest(name = "tier {0}, batch {1}, heads {2}, tq {3}, tk {4}, d {5}, key heads {6}")
+    @ParameterizedTest(name = "tier {0}, batch {1}, heads {2}, tq {3}, tk {4}, d {5}, key heads {6}, keys and values {7}")
     @MethodSource("cases")
-    void attendsToTheVisibleKeys(int tier, long batch, long heads, long tq, long tk, long d, long keys) {
+    void attendsToTheVisibleKeys(int tier, long batch, long heads, long tq, long tk, long d, long keys, String kv) {
         select(tier);
         long pad = d + 2; // row of one head inside a wider row
         SplittableRandom rng = new SplittableRandom(tq * 131 + tk * 7 + d);
@@ -72,6 +76,11 @@ class CausalAttentionKernelTest {
         float[] q = uniform(rng, batch * tq * heads * pad, -2, 2);
         float[] k = uniform(rng, batch * tk * keyHeads * pad, -2, 2);
         float[] v = uniform(rng, batch * tk * keyHeads * pad, -2, 2);
+        boolean half = kv.equals("f16");
+        if (half) {
+            roundToHalf(k);
+            roundToHalf(v);
+        }
         long[] qs = {tq * heads * pad, pad, heads * pad};
         long[] ks = {tk * keyHeads * pad, shared ? 0 : pad, keyHeads * pad};
         float scale = (float) (1 / Math.sqrt(d));
@@ -110,8 +119,12 @@ class CausalAttentionKernelTest {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ys = put(arena, new float[n + 1]);
             ys.setAtIndex(JAVA_FLOAT, n, 42f);
-            assertEquals(TesseraCpu.TS_OK, TesseraCpu.ts_causal_attention_f32(batch, heads, group, tq, tk, d, scale, put(arena, q),
-                    putLongs(arena, qs), put(arena, k), putLongs(arena, ks), put(arena, v), putLongs(arena, ks), ys));
+            int rc = half
+                    ? TesseraCpu.ts_causal_attention_f16kv(batch, heads, group, tq, tk, d, scale, put(arena, q), putLongs(arena, qs),
+                            putHalves(arena, k), putLongs(arena, ks), putHalves(arena, v), putLongs(arena, ks), ys)
+                    : TesseraCpu.ts_causal_attention_f32(batch, heads, group, tq, tk, d, scale, put(arena, q), putLongs(arena, qs),
+                            put(arena, k), putLongs(arena, ks), put(arena, v), putLongs(arena, ks), ys);
+            assertEquals(TesseraCpu.TS_OK, rc);
             actual = get(ys, n + 1);
         }
         assertAllClose(expected, actual, 1e-5, 1e-5, "causal attention");
@@ -141,5 +154,20 @@ class CausalAttentionKernelTest {
             }
             assertTrue(Float.isNaN(y[(int) ((tq - 1) * d + 3)]), "the last query sees the NaN value"); // as in PyTorch
         }
+    }
+
+    private static void roundToHalf(float[] values) {
+        for (int i = 0; i < values.length; i++) {
+            values[i] = Float.float16ToFloat(Float.floatToFloat16(values[i]));
+        }
+    }
+
+    /** values (already f16-exact) as f16 bits. */
+    private static MemorySegment putHalves(Arena arena, float[] values) {
+        MemorySegment s = arena.allocate(JAVA_SHORT, Math.max(1, values.length));
+        for (int i = 0; i < values.length; i++) {
+            s.setAtIndex(JAVA_SHORT, i, Float.floatToFloat16(values[i]));
+        }
+        return s;
     }
 }

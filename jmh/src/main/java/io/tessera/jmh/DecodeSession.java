@@ -1,6 +1,7 @@
 package io.tessera.jmh;
 
 import io.tessera.engine.Backend;
+import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
@@ -37,12 +38,17 @@ final class DecodeSession implements AutoCloseable {
     private final Tensor tokens;
     private final int context;
 
-    /** {@code lm} (owned from here on) with {@code batch} prompts of {@code context - 1} ids prefilled. */
+    /** {@code lm} (owned from here on) with {@code batch} prompts of {@code context - 1} ids prefilled in an F32 cache. */
     DecodeSession(Backend backend, CausalLm lm, int batch, int context) {
+        this(backend, lm, batch, context, DType.F32);
+    }
+
+    /** The same with the cache's keys and values held in {@code kvType}. */
+    DecodeSession(Backend backend, CausalLm lm, int batch, int context, DType kvType) {
         this.backend = backend;
         this.lm = lm;
         this.context = context;
-        this.cache = lm.newCache(batch, context);
+        this.cache = lm.newCache(batch, context, kvType);
         long vocab = lm.config().vocabSize();
         long[] prompts = promptIds(batch * (context - 1), vocab); // a different prompt per row
         long[] next = new long[batch];

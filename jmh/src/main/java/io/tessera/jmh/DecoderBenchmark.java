@@ -1,6 +1,7 @@
 package io.tessera.jmh;
 
 import io.tessera.engine.Backend;
+import io.tessera.engine.DType;
 import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -78,7 +79,7 @@ public class DecoderBenchmark {
             } else if (!weights.equals("f32")) {
                 throw new IllegalArgumentException("weights must be f32 or int8, got " + weights);
             }
-            caches[l] = new KvCache(on, 1, HEADS, CONTEXT + 1, DIM / HEADS);
+            caches[l] = new KvCache(on, DType.F32, 1, HEADS, CONTEXT + 1, DIM / HEADS);
         }
         finalNorm = Module.on(on, () -> new LayerNorm(DIM));
         prompt = Tensor.randn(on, 11, 0, 1, CONTEXT, DIM);

@@ -10,6 +10,7 @@ import io.tessera.pipeline.Quantization;
 import io.tessera.pipeline.QuantizationConfig;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.ModelConfig;
+import java.util.Locale;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
@@ -28,7 +29,8 @@ import org.openjdk.jmh.annotations.State;
  * activations rounded to BF16 at the products (run by {@link ModelPrefillBenchmark}); {@code f16}, kept in F16 instead
  * (not in the default run: {@code -p weights=f16}); {@code int8}, every projection
  * quantized as {@code tessera generate --int8} does (embeddings and a tied head stay f32); {@code int8-all}, the
- * embedding tables and so a tied head too ({@link QuantizationConfig#withEmbeddings}).
+ * embedding tables and so a tied head too ({@link QuantizationConfig#withEmbeddings}). {@code kv}: the cache's dtype,
+ * {@code f32} or {@code f16} (half the bytes of attention per step; not in the default run: {@code -p kv=f16}).
  */
 @State(Scope.Benchmark)
 public class ModelDecodeBenchmark extends DecodeBenchmark {
@@ -41,6 +43,9 @@ public class ModelDecodeBenchmark extends DecodeBenchmark {
     @Param({"128", "1024"})
     public int context;
 
+    @Param({"f32"})
+    public String kv;
+
     @Param({"cpu"})
     public String device;
 
@@ -51,7 +56,7 @@ public class ModelDecodeBenchmark extends DecodeBenchmark {
         if (context < 2 || context > config.maxPositions()) {
             throw new IllegalArgumentException("context must be in [2, " + config.maxPositions() + "], got " + context);
         }
-        session = new DecodeSession(backend, build(backend, model, weights), 1, context);
+        session = new DecodeSession(backend, build(backend, model, weights), 1, context, DType.valueOf(kv.toUpperCase(Locale.ROOT)));
     }
 
     /** {@code model} with random weights from seed 5, its weights as {@code weights} says, on {@code backend}'s device. */

@@ -1,5 +1,6 @@
 package io.tessera.engine.cuda;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
 
 /**
@@ -164,10 +165,11 @@ final class CudaNn {
     }
 
     /**
-     * Causal attention in one pass (ts_causal_attention_f32): a block per (batch, head, tile of up to ATTENTION_TILE
-     * queries), its warps splitting the keys, so each K and V row is read once per tile (k and v may have fewer heads
-     * than q: grouped-query attention). Returns false when even one warp and one query (the query and its output row
-     * in shared memory) do not fit the device, for the caller to take the composite path.
+     * Causal attention in one pass (ts_causal_attention_f32, or ts_causal_attention_f16kv for F16 keys and values): a
+     * block per (batch, head, tile of up to ATTENTION_TILE queries), its warps splitting the keys, so each K and V row
+     * is read once per tile (k and v may have fewer heads than q: grouped-query attention). Returns false when even one
+     * warp and one query (the query and its output row in shared memory) do not fit the device, for the caller to take
+     * the composite path.
      */
     boolean causalAttention(Tensor q, Tensor k, Tensor v, float scale, Tensor y) {
         String op = "causalAttention";
@@ -182,7 +184,8 @@ final class CudaNn {
                 long shared = (tile * d + warps * tile * (d + 2)) * Float.BYTES; // the queries; per warp acc, max and sum
                 if (shared <= geometry.sharedBytes()) {
                     long blocks = batch * heads * ((tq + tile - 1) / tile);
-                    context.launch("ts_causal_attention_f32").i64(batch).i64(heads).i64(heads / k.dim(1)).i64(tq).i64(tk).i64(d)
+                    String kernel = k.dtype() == DType.F16 ? "ts_causal_attention_f16kv" : "ts_causal_attention_f32";
+                    context.launch(kernel).i64(batch).i64(heads).i64(heads / k.dim(1)).i64(tq).i64(tk).i64(d)
                             .f32(scale)
                             .ptr(address(op, q)).i64(q.strides()[0]).i64(q.strides()[1]).i64(q.strides()[2])
                             .ptr(address(op, k)).i64(k.strides()[0]).i64(k.strides()[1]).i64(k.strides()[2])

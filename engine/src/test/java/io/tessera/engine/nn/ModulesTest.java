@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tessera.engine.DType;
+import io.tessera.engine.Device;
 import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -158,6 +159,43 @@ class ModulesTest {
             assertArrayEquals(original, again, 1e-6f);
             assertThrows(IllegalStateException.class, () -> block.forward(x.slice(1, 0, 3), cache), "cache capacity 8");
         }
+    }
+
+    /**
+     * An F16 cache holds what was appended rounded to F16 (as to(F16)), and a block decoding over it stays within F16's
+     * rounding of the full forward; other dtypes are refused.
+     */
+    @Test
+    void f16KvCacheHoldsRoundedKeysAndDecodesCloseToTheFullForward() {
+        long dim = 16;
+        long heads = 4;
+        try (TransformerBlock block = new TransformerBlock(dim, heads, 11);
+             KvCache cache = new KvCache(Device.CPU, DType.F16, 2, heads, 8, dim / heads);
+             KvCache plain = new KvCache(2, heads, 8, dim / heads);
+             TensorScope scope = TensorScope.open();
+             GradMode off = GradMode.noGrad()) {
+            assertEquals(DType.F16, cache.dtype());
+            assertEquals(DType.F32, plain.dtype());
+            Tensor k = Tensor.randn(4, 0, 2, heads, 3, dim / heads);
+            Tensor v = Tensor.randn(5, 0, 2, heads, 3, dim / heads);
+            Tensor[] held = cache.append(k, v);
+            assertArrayEquals(k.to(DType.F16).to(DType.F32).toFloatArray(), held[0].to(DType.F32).toFloatArray());
+            assertArrayEquals(v.to(DType.F16).to(DType.F32).toFloatArray(), held[1].to(DType.F32).toFloatArray());
+            cache.clear();
+
+            Tensor x = Tensor.randn(3, 0, 2, 6, dim);
+            float[] full = block.forward(x, null).toFloatArray();
+            Tensor prefix = block.forward(x.slice(1, 0, 4), cache);
+            Tensor step5 = block.forward(x.slice(1, 4, 5), cache);
+            Tensor step6 = block.forward(x.slice(1, 5, 6), cache);
+            float[] incremental = Tensor.cat(1, prefix, step5, step6).toFloatArray();
+            double worst = 0;
+            for (int i = 0; i < full.length; i++) {
+                worst = Math.max(worst, Math.abs(full[i] - incremental[i]));
+            }
+            assertTrue(worst > 0 && worst < 1e-3, "largest difference from the full forward " + worst);
+        }
+        assertThrows(IllegalArgumentException.class, () -> new KvCache(Device.CPU, DType.BF16, 1, 1, 2, 2), "a BF16 cache");
     }
 
     @Test

@@ -136,18 +136,31 @@ public abstract class CausalLm extends Module {
         return outputHead(hidden);
     }
 
-    /** An empty cache for {@code batch} sequences of up to {@code capacity} positions. */
+    /** An empty F32 cache for {@code batch} sequences of up to {@code capacity} positions. */
     public final DecoderCache newCache(long batch, long capacity) {
-        return newCache(batch, capacity, 0, config.layers());
+        return newCache(batch, capacity, DType.F32);
     }
 
-    /** An empty cache of blocks {@code from} .. {@code to - 1} only, for {@link #blocks}. */
+    /**
+     * An empty cache holding its keys and values in {@code dtype}: F32, or F16 (half the memory and half the bytes a
+     * decoding step's attention reads; logits move by up to about 3e-4 of their range, see {@link KvCache}).
+     */
+    public final DecoderCache newCache(long batch, long capacity, DType dtype) {
+        return newCache(batch, capacity, 0, config.layers(), dtype);
+    }
+
+    /** An empty F32 cache of blocks {@code from} .. {@code to - 1} only, for {@link #blocks}. */
     public final DecoderCache newCache(long batch, long capacity, int from, int to) {
+        return newCache(batch, capacity, from, to, DType.F32);
+    }
+
+    /** {@link #newCache(long, long, int, int)} holding its keys and values in {@code dtype} (one of {@link KvCache#DTYPES}). */
+    public final DecoderCache newCache(long batch, long capacity, int from, int to, DType dtype) {
         if (capacity > config.maxPositions()) {
             throw new IllegalArgumentException("cache capacity " + capacity + " exceeds max_position_embeddings " + config.maxPositions());
         }
         checkSpan(from, to);
-        return new DecoderCache(device(), to - from, batch, config.kvHeads(), capacity, config.headDim());
+        return new DecoderCache(device(), dtype, to - from, batch, config.kvHeads(), capacity, config.headDim());
     }
 
     /** Keeps {@code file} open until this model closes, because some of its parameters are views of it. */

@@ -1,5 +1,6 @@
 package io.tessera.pipeline.models;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.Device;
 import io.tessera.engine.nn.KvCache;
 
@@ -8,12 +9,12 @@ public final class DecoderCache implements AutoCloseable {
     private final KvCache[] layers;
     private final long batch;
 
-    DecoderCache(Device device, int layerCount, long batch, long kvHeads, long capacity, long headDim) {
+    DecoderCache(Device device, DType dtype, int layerCount, long batch, long kvHeads, long capacity, long headDim) {
         this.batch = batch;
         this.layers = new KvCache[layerCount];
         try {
             for (int i = 0; i < layerCount; i++) {
-                layers[i] = new KvCache(device, batch, kvHeads, capacity, headDim);
+                layers[i] = new KvCache(device, dtype, batch, kvHeads, capacity, headDim);
             }
         } catch (RuntimeException e) {
             close();
@@ -32,6 +33,11 @@ public final class DecoderCache implements AutoCloseable {
 
     public long capacity() {
         return layers.length == 0 ? 0 : layers[0].capacity();
+    }
+
+    /** The dtype the keys and values are held in (F32 for a cache of no blocks). */
+    public DType dtype() {
+        return layers.length == 0 ? DType.F32 : layers[0].dtype();
     }
 
     /** Forgets the positions from {@code newLength} on in every layer, e.g. to rewind a speculative or benchmark step. */

@@ -1,5 +1,6 @@
 package io.tessera.pipeline.models;
 
+import io.tessera.engine.DType;
 import io.tessera.engine.Device;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
@@ -7,6 +8,7 @@ import io.tessera.engine.autograd.GradMode;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 
 /** Decoding of one sequence or a batch of them: greedy, or drawn by a {@link Sampler}, stopping at an end-of-sequence id. */
 public final class Generator {
@@ -25,7 +27,7 @@ public final class Generator {
      * sequence (the reference the cached path must equal).
      */
     public static Generation generate(CausalLm model, long[] prompt, int newTokens, boolean cached) {
-        return generate(model, prompt, newTokens, cached, Sampler.greedy(), new long[0], true);
+        return generate(model, prompt, newTokens, cached ? DType.F32 : null, Sampler.greedy(), new long[0], true);
     }
 
     /**
@@ -35,7 +37,7 @@ public final class Generator {
      */
     public static Generation generate(CausalLm model, long[] prompt, int maxNewTokens, Sampler sampler, long[] eosIds,
             boolean keepLogits) {
-        return generate(model, prompt, maxNewTokens, true, sampler, eosIds, keepLogits);
+        return generate(model, prompt, maxNewTokens, DType.F32, sampler, eosIds, keepLogits);
     }
 
     /**
@@ -48,16 +50,27 @@ public final class Generator {
      */
     public static List<Generation> generate(CausalLm model, long[][] prompts, int maxNewTokens, Sampler[] samplers, long[] eosIds,
             boolean keepLogits) {
-        return generate(model, prompts, maxNewTokens, true, samplers, eosIds, keepLogits);
+        return generate(model, prompts, maxNewTokens, samplers, eosIds, keepLogits, DType.F32);
     }
 
-    private static Generation generate(CausalLm model, long[] prompt, int maxNewTokens, boolean cached, Sampler sampler,
-            long[] eosIds, boolean keepLogits) {
-        return generate(model, new long[][] {prompt}, maxNewTokens, cached, new Sampler[] {sampler}, eosIds, keepLogits).get(0);
+    /**
+     * {@link #generate(CausalLm, long[][], int, Sampler[], long[], boolean)} with the KV cache's keys and values held in
+     * {@code kvCache}: F32, or F16 (half the memory; see {@link CausalLm#newCache(long, long, DType)}).
+     */
+    public static List<Generation> generate(CausalLm model, long[][] prompts, int maxNewTokens, Sampler[] samplers, long[] eosIds,
+            boolean keepLogits, DType kvCache) {
+        return generate(model, prompts, maxNewTokens, Objects.requireNonNull(kvCache, "kvCache"), samplers, eosIds, keepLogits);
     }
 
-    private static List<Generation> generate(CausalLm model, long[][] prompts, int maxNewTokens, boolean cached, Sampler[] samplers,
+    private static Generation generate(CausalLm model, long[] prompt, int maxNewTokens, DType kvType, Sampler sampler,
             long[] eosIds, boolean keepLogits) {
+        return generate(model, new long[][] {prompt}, maxNewTokens, kvType, new Sampler[] {sampler}, eosIds, keepLogits).get(0);
+    }
+
+    /** {@code kvType}: the KV cache's dtype, or null to recompute every step's whole sequence without one. */
+    private static List<Generation> generate(CausalLm model, long[][] prompts, int maxNewTokens, DType kvType, Sampler[] samplers,
+            long[] eosIds, boolean keepLogits) {
+        boolean cached = kvType != null;
         int batch = prompts.length;
         if (batch == 0 || samplers.length != batch) {
             throw new IllegalArgumentException("need one sampler per prompt and at least one prompt, got " + samplers.length
@@ -88,7 +101,7 @@ public final class Generator {
         int[] made = new int[batch];
         boolean[] stopped = new boolean[batch];
         try (GradMode off = GradMode.noGrad();
-             DecoderCache cache = cached ? model.newCache(batch, longest + maxNewTokens) : null) {
+             DecoderCache cache = cached ? model.newCache(batch, longest + maxNewTokens, kvType) : null) {
             for (int step = 0; step < maxNewTokens && !all(stopped); step++) {
                 int length = longest + step;
                 int from = cached && step > 0 ? length - 1 : 0;

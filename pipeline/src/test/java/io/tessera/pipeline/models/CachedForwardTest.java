@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tessera.engine.Backends;
+import io.tessera.engine.DType;
 import io.tessera.engine.Device;
 import io.tessera.engine.HostStorage;
 import io.tessera.engine.Tensor;
@@ -178,6 +179,44 @@ class CachedForwardTest {
                 }
                 long[] prompt = {3, 7, 1};
                 assertArrayEquals(Generator.generate(cpu, prompt, 6, true).ids(), Generator.generate(cuda, prompt, 6, true).ids());
+            }
+        }
+    }
+
+    /**
+     * An F16 cache (keys and values rounded as appended) gives logits within F16's rounding of the full forward, for both
+     * architectures, and the same on the CUDA backend (the emulated driver in CI) as on the CPU.
+     */
+    @Test
+    void anF16CacheDecodesWithinHalfPrecisionOfTheFullForward() {
+        boolean cudaAvailable = Backends.unavailableReason(Device.Kind.CUDA).isEmpty();
+        for (ModelConfig config : CONFIGS) {
+            try (CausalLm model = CausalLm.create(config, 5);
+                 DecoderCache cache = model.newCache(2, 9, DType.F16);
+                 TensorScope scope = TensorScope.open();
+                 GradMode off = GradMode.noGrad()) {
+                assertEquals(DType.F16, cache.dtype());
+                long[] ids = {3, 7, 1, 0, 39, 12, 5, 8, 2, 9, 9, 30, 31, 4, 6, 11, 20, 21};
+                Tensor all = Tensor.of(ids, 2, 9);
+                float[] full = model.forward(all, null).toFloatArray();
+                float[] cached = Tensor.cat(1, model.forward(all.slice(1, 0, 5), cache), model.forward(all.slice(1, 5, 6), cache),
+                        model.forward(all.slice(1, 6, 9), cache)).toFloatArray();
+                double worst = 0;
+                for (int i = 0; i < full.length; i++) {
+                    worst = Math.max(worst, Math.abs(full[i] - cached[i]) / (1 + Math.abs(full[i])));
+                }
+                assertTrue(worst > 0 && worst < 5e-4, config.modelType() + ": largest relative difference " + worst);
+                if (cudaAvailable) {
+                    try (CausalLm cuda = Module.on(Device.cuda(0), () -> CausalLm.create(config, 5));
+                         DecoderCache cudaCache = cuda.newCache(2, 9, DType.F16)) {
+                        Tensor onCuda = all.to(Device.cuda(0));
+                        float[] got = Tensor.cat(1, cuda.forward(onCuda.slice(1, 0, 5), cudaCache),
+                                cuda.forward(onCuda.slice(1, 5, 9), cudaCache)).to(Device.CPU).toFloatArray();
+                        for (int i = 0; i < cached.length; i++) {
+                            assertEquals(cached[i], got[i], 1e-5, config.modelType() + " logit " + i + " on CUDA");
+                        }
+                    }
+                }
             }
         }
     }
