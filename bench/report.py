@@ -278,6 +278,9 @@ TIME_UNITS = {"s/op": 1.0, "ms/op": 1e-3, "us/op": 1e-6, "ns/op": 1e-9}
 RATE_UNITS = {"ops/s": 1.0, "ops/ms": 1e3, "ops/us": 1e6, "ops/ns": 1e9}
 
 
+DEFAULT_PARAMS = {("device", "cpu"), ("kv", "f32")}
+
+
 def load_jmh(path):
     """{(class, method, frozenset(params)): entry} plus a list of the same keys in file order."""
     out = {}
@@ -289,8 +292,9 @@ def load_jmh(path):
         return out
     for e in json.loads(text):
         parts = e["benchmark"].split(".")
-        # the rows are CPU rows: a device=cpu parameter (benchmarks that also run on a GPU) is the default
-        params = {k: v for k, v in (e.get("params") or {}).items() if (k, v) != ("device", "cpu")}
+        # parameters at their defaults are left out of the key: the rows are CPU rows (device=cpu, for benchmarks that
+        # also run on a GPU) with F32 KV caches (kv=f32; -p kv=f16 is opt-in)
+        params = {k: v for k, v in (e.get("params") or {}).items() if (k, v) not in DEFAULT_PARAMS}
         key = (parts[-2], parts[-1], frozenset(params.items()))
         out[key] = e
     return out
