@@ -62,19 +62,19 @@ TL_MATRICES = TL_LAYERS * TL_LAYER_WEIGHTS + TL_VOCAB * TL_D  # read per token: 
 TL_CHANNELS = TL_LAYERS * (2 * TL_D + 2 * TL_KV + 2 * TL_FFN + TL_D) + TL_VOCAB  # int8 scales, one per output channel
 
 
-def model_decode_work(model, weights, ctx, batch=1):
-    """(bytes, FLOPs) of one decode step of batch prompts (weights read once, a KV cache per prompt); FLOPs only for
-    f32, where the f32 GEMM rate is the ceiling that applies."""
+def model_decode_work(model, weights, ctx, batch=1, kv=F32):
+    """(bytes, FLOPs) of one decode step of batch prompts (weights read once, a KV cache of kv bytes an element per
+    prompt); FLOPs only for f32, where the f32 GEMM rate is the ceiling that applies."""
     weights = "bf16" if weights == BF16_ROUNDED else weights  # the same weights; only the activations differ
     if model == "gpt2-small":
-        f32 = STACK_PARAMS * F32 + batch * LAYERS * 2 * ctx * D * F32 + (VOCAB + batch) * D * F32
+        f32 = STACK_PARAMS * F32 + batch * LAYERS * 2 * ctx * D * kv + (VOCAB + batch) * D * F32
         flops = batch * (PROJ_FLOPS_PER_TOKEN + LAYERS * 2 * 2 * ctx * D + 2 * VOCAB * D)
         int8 = f32 - PROJ_WEIGHTS * 3 + PROJ_SCALES * F32
         bytes_ = {"f32": f32, "bf16": f32 - (PROJ_WEIGHTS + (VOCAB + batch) * D) * (F32 - BF16), "int8": int8,
                   "int8-all": int8 - VOCAB * D * 3 + VOCAB * F32}[weights]
     else:
         # norms, a row per prompt, the KV caches
-        other = (TL_LAYERS * 2 * TL_D + (1 + batch) * TL_D) * F32 + batch * TL_LAYERS * 2 * ctx * TL_KV * F32
+        other = (TL_LAYERS * 2 * TL_D + (1 + batch) * TL_D) * F32 + batch * TL_LAYERS * 2 * ctx * TL_KV * kv
         flops = batch * (2 * TL_MATRICES + TL_LAYERS * 2 * 2 * ctx * TL_D)
         # int8-all: one embedding row more or less, the same bytes as int8
         bytes_ = {"f32": TL_MATRICES * F32, "bf16": TL_MATRICES * BF16, "int8": TL_MATRICES + TL_CHANNELS * F32,
@@ -214,6 +214,10 @@ MODEL_DECODE_ROWS = [  # (model, weights, what the row says, the peer's key at c
     ("tinyllama", "int8-all", "TinyLlama shape, int8 projections, head and embeddings", None),
 ]
 MODEL_SHAPES = {"gpt2-small": "GPT-2-small shape", "tinyllama": "TinyLlama shape"}
+# the rows also measured over an F16 KV cache (opt-in, ModelDecodeBenchmark -p kv=f16; llama.cpp's cache is F16 in
+# every row), at the longest context, where the cache is the largest share of a step's bytes: (weights, context)
+KV_F16_ROWS = {("bf16", max(DECODE_CONTEXTS))}
+F16 = 2
 
 
 def model_prefill_rows():
@@ -237,6 +241,13 @@ for _ctx in DECODE_CONTEXTS:
                         jlama=[engine_key(_model, _weights, _ctx)] if _weights in JLAMA_WEIGHTS else "n/a: Jlama has no int8 weights",
                         llamacpp=[engine_key(_model, _weights, _ctx)] if _weights in LLAMACPP_WEIGHTS
                         else "n/a: its Q8_0 quantizes the head too (the next row)"))
+        if (_weights, _ctx) in KV_F16_ROWS:
+            _bytes, _ = model_decode_work(_model, _weights, _ctx, kv=F16)
+            ROWS.append(row("decoder", "decode 1 token, " + _what + ", KV cache F16 (opt-in)", f"context {_ctx}",
+                            ("ModelDecodeBenchmark", "decodeStep",
+                             {"model": _model, "weights": _weights, "context": str(_ctx), "kv": "f16"}),
+                            "n/a: bench/peer.py's cache is F32", "tok/s", bytes_=_bytes, issue=14, ceiling="read",
+                            jlama="n/a: not measured with an F16 cache", llamacpp=[engine_key(_model, _weights, _ctx)]))
         if _weights == "int8-all":  # after a model's rows: Jlama's own 4-bit weights, which neither other side has
             ROWS.append(row("decoder", f"decode 1 token, {MODEL_SHAPES[_model]}, Jlama's Q4 weights (head and embeddings too)",
                             f"context {_ctx}",
