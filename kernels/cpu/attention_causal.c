@@ -234,8 +234,7 @@ typedef struct {
     int64_t heads, group, per_task, splits, run, tk, d; /* per task: per_task heads against a run of keys (a multiple of 16) */
     float scale;
     const float *q;
-    const void *k, *v; /* of dtype type */
-    int type;
+    const void *k, *v; /* f32 or f16: the dtype decode_task_f32 / _f16 is specialised for */
     const int64_t *qs, *ks, *vs;
     float *out, *maxes, *scratch; /* per task and head: its output over its run [d], its maximum score, scratch */
     double *sums;                 /* per task and head: the sum of its exponentials */
@@ -314,7 +313,7 @@ static int decode_step(int64_t batch, int64_t heads, int64_t group, int64_t tk, 
         free(sums);
         return TS_ERR_NOMEM;
     }
-    decode_job job = {heads, group, per_task, splits, run, tk, d, scale, q, k, v, type, qs, ks, vs,
+    decode_job job = {heads, group, per_task, splits, run, tk, d, scale, q, k, v, qs, ks, vs,
                       buffer, buffer + slots * d, buffer + slots * (d + 1), sums};
     ts_pool_for(sets * splits, type == TS_F16 ? decode_task_f16 : decode_task_f32, &job);
     merge_runs(&job, batch, y);

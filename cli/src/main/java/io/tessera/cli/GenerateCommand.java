@@ -110,11 +110,10 @@ final class GenerateCommand implements Callable<Integer> {
             + " BF16's vdpbf16ps where the CPU has it). Other weights are unaffected.")
     String bf16Products;
 
-    @Option(names = "--kv-cache", paramLabel = "DTYPE", defaultValue = "f32", description = "How the KV cache holds keys and"
-            + " values: f32 (the default; the logits of PyTorch's model) or f16 (half the memory, and half the bytes each"
-            + " decoding step's attention reads, as llama.cpp's default cache; logits move by up to about 3e-4 of their"
-            + " range). The logits of --logits-out come from one forward without a cache.")
-    String kvCache;
+    @Option(names = "--kv-cache", paramLabel = "DTYPE", defaultValue = "f32", converter = KvCacheDtype.class,
+            description = "How the KV cache holds keys and values:" + KvCacheDtype.CHOICES + " The logits of --logits-out come"
+                    + " from one forward without a cache.")
+    DType kvCache;
 
     @Option(names = "--timings", description = "Print to stderr how long loading and generating took and the process's peak"
             + " resident memory (VmHWM), beside its parts (before loading, the model, its largest tensor as F32): with"
@@ -169,12 +168,7 @@ final class GenerateCommand implements Callable<Integer> {
             default -> throw new ParameterException(spec.commandLine(), "--bf16-products must be exact or rounded, got '"
                     + bf16Products + "'");
         };
-        DType kvType = switch (kvCache) {
-            case "f32" -> DType.F32;
-            case "f16" -> DType.F16;
-            default -> throw new ParameterException(spec.commandLine(), "--kv-cache must be f32 or f16, got '" + kvCache + "'");
-        };
-        if (kvType != DType.F32 && registry != null) {
+        if (kvCache != DType.F32 && registry != null) {
             throw new ParameterException(spec.commandLine(), "--kv-cache f16 applies to decoding here (with --registry the"
                     + " servers hold the caches)");
         }
@@ -222,7 +216,7 @@ final class GenerateCommand implements Callable<Integer> {
         try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults(), products) : HfCheckpoint.load(model, products);
              TensorScope scope = TensorScope.open(); GradMode off = GradMode.noGrad()) {
             long loaded = System.nanoTime();
-            List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false, kvType);
+            List<Generator.Generation> generations = Generator.generate(lm, promptIds, maxNewTokens, samplers, eosIds, false, kvCache);
             if (timings) {
                 long done = System.nanoTime();
                 int tokens = generations.stream().mapToInt(g -> g.ids().length).sum();

@@ -1,5 +1,6 @@
 package io.tessera.cli;
 
+import io.tessera.engine.DType;
 import io.tessera.peers.PeerServer;
 import io.tessera.peers.PeerTls;
 import io.tessera.peers.Registry;
@@ -56,6 +57,11 @@ final class ServeCommand implements Callable<Integer> {
             + " sessions beyond it are refused (default ${DEFAULT-VALUE}).")
     long maxCacheMb;
 
+    @Option(names = "--kv-cache", paramLabel = "DTYPE", defaultValue = "f32", converter = KvCacheDtype.class,
+            description = "How the sessions' KV caches hold keys and values:" + KvCacheDtype.CHOICES + " --max-cache-mb then"
+                    + " holds twice the positions.")
+    DType kvCache;
+
     @Option(names = "--int8", description = "Load the span with int8 projections (LLM.int8, outlier threshold 6); a session's"
             + " patch then runs in float on the entries it touches, for that session only.")
     boolean int8;
@@ -83,7 +89,7 @@ final class ServeCommand implements Callable<Integer> {
         try (CausalLm lm = int8 ? HfCheckpoint.load(model, QuantizationConfig.defaults()) : HfCheckpoint.load(model, Bf16Products.EXACT);
              Registry announced = registry == null ? null : Registry.connect(registry, token, tls)) {
             PeerServer.Config config = new PeerServer.Config().listen(host, port).advertise(advertise).token(token).tls(tls)
-                    .maxCacheBytes(maxCacheMb << 20);
+                    .maxCacheBytes(maxCacheMb << 20).kvCache(kvCache);
             if (int8) {
                 config.quantizedFrom(model);
             }

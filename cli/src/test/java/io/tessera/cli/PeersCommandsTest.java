@@ -123,5 +123,9 @@ class PeersCommandsTest {
                 "--max-new-tokens", "1", "--registry", "127.0.0.1:1", "--activations", "fp8");
         CliRunner.fails(2, List.of("mutual TLS needs all of --tls-cert, --tls-key and --tls-ca"), "registry", "--port", "0",
                 "--tls-cert", dir.resolve("cert.pem").toString());
+        CliRunner.fails(2, List.of("--kv-cache must be f32 or f16, got 'int8'"), "serve", "--model", dir.toString(), "--blocks",
+                "0:1", "--kv-cache", "int8");
+        CliRunner.fails(2, List.of("with --registry the servers hold the caches"), "generate", "--model", dir.toString(),
+                "--prompt-ids", "1", "--max-new-tokens", "1", "--registry", "127.0.0.1:1", "--kv-cache", "f16");
     }
 }

@@ -5,9 +5,11 @@ import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.tessera.engine.DType;
 import io.tessera.engine.Tensor;
 import io.tessera.engine.TensorScope;
 import io.tessera.engine.autograd.GradMode;
+import io.tessera.engine.nn.KvCache;
 import io.tessera.peers.wire.ClientMessage;
 import io.tessera.peers.wire.PeerGrpc;
 import io.tessera.peers.wire.Ping;
@@ -43,6 +45,7 @@ public final class PeerServer implements AutoCloseable {
         String advertisedHost;
         String token;
         long maxCacheBytes = 1L << 30;
+        DType kvCache = DType.F32;
         Duration idleTimeout = Duration.ofMinutes(5);
         int maxMessageBytes = 64 << 20;
         int flowControlWindow = 1 << 20;
@@ -73,6 +76,18 @@ public final class PeerServer implements AutoCloseable {
 
         public Config maxCacheBytes(long bytes) {
             this.maxCacheBytes = bytes;
+            return this;
+        }
+
+        /**
+         * The dtype the sessions' KV caches hold keys and values in: F32 (the default), or F16 (half the memory per
+         * position; logits move by F16's rounding, see {@link io.tessera.engine.nn.KvCache}).
+         */
+        public Config kvCache(DType dtype) {
+            if (!KvCache.DTYPES.contains(dtype)) {
+                throw new IllegalArgumentException("a KV cache holds one of " + KvCache.DTYPES + ", not " + dtype);
+            }
+            this.kvCache = dtype;
             return this;
         }
 
@@ -217,6 +232,10 @@ public final class PeerServer implements AutoCloseable {
         return config.maxCacheBytes;
     }
 
+    DType kvCache() {
+        return config.kvCache;
+    }
+
     void register(ServerSession session) {
         sessions.put(session.id(), session);
     }
@@ -247,7 +266,7 @@ public final class PeerServer implements AutoCloseable {
     private double measureThroughput() {
         int steps = 4;
         long hidden = model.config().hiddenSize();
-        try (GradMode off = GradMode.noGrad(); DecoderCache cache = model.newCache(1, steps + 1, from, to)) {
+        try (GradMode off = GradMode.noGrad(); DecoderCache cache = model.newCache(1, steps + 1, from, to, config.kvCache)) {
             long start = 0;
             for (int i = 0; i <= steps; i++) {
                 if (i == 1) {

@@ -150,7 +150,7 @@ final class ServerSession implements StreamObserver<ClientMessage> {
         try {
             long perLayer = Math.multiplyExact(Math.multiplyExact(open.getBatch(), config.kvHeads()),
                     Math.multiplyExact(open.getCapacity(), config.headDim()));
-            bytes = Math.multiplyExact(Math.multiplyExact(perLayer, 2L * Float.BYTES), open.getTo() - open.getFrom());
+            bytes = Math.multiplyExact(Math.multiplyExact(perLayer, 2L * server.kvCache().byteSize()), open.getTo() - open.getFrom());
         } catch (ArithmeticException e) {
             bytes = Long.MAX_VALUE;
         }
@@ -172,7 +172,7 @@ final class ServerSession implements StreamObserver<ClientMessage> {
                 model = server.patches().patched(SessionPatches.parse(open.getPatch().toByteArray()), block -> block >= a && block < b);
                 patched = true;
             }
-            cache = model.newCache(batch, open.getCapacity(), from, to);
+            cache = model.newCache(batch, open.getCapacity(), from, to, server.kvCache());
         } catch (IllegalArgumentException e) {
             end(Status.INVALID_ARGUMENT.withDescription(e.getMessage()));
             return;

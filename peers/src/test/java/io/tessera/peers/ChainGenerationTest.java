@@ -2,13 +2,19 @@ package io.tessera.peers;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tessera.engine.DType;
+import io.tessera.peers.wire.ClientMessage;
 import io.tessera.peers.wire.Encoding;
+import io.tessera.peers.wire.Open;
+import io.tessera.peers.wire.ServerMessage;
 import io.tessera.pipeline.models.CausalLm;
 import io.tessera.pipeline.models.Generator;
 import io.tessera.pipeline.models.HfCheckpoint;
 import io.tessera.pipeline.models.ModelConfig;
+import io.tessera.pipeline.models.Sampler;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.stream.Stream;
@@ -81,6 +87,42 @@ class ChainGenerationTest {
                         "sessions released on " + server.info());
             }
         }
+    }
+
+    /**
+     * Servers whose sessions hold F16 KV caches (tessera serve --kv-cache f16) give, with F32 activations, the ids and
+     * logits of local generation over an F16 cache exactly, and reserve half the bytes per session.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("halfCacheModels")
+    void serversWithF16CachesGiveTheLocalF16CachedGeneration(String name, ModelConfig config, @TempDir Path tmp) throws Exception {
+        Path dir = Peers.writeModel(config, 11, tmp.resolve(name));
+        PeerServer.Config[] half = {new PeerServer.Config().kvCache(DType.F16), new PeerServer.Config().kvCache(DType.F16)};
+        try (CausalLm local = HfCheckpoint.load(dir);
+             LocalCluster cluster = LocalCluster.start(dir, new int[][] {{0, 2}, {2, 3}}, "secret", half);
+             Registry registry = cluster.newRegistryClient()) {
+            Generator.Generation expected = Generator.generate(local, new long[][] {PROMPT}, NEW_TOKENS,
+                    new Sampler[] {Sampler.greedy()}, new long[0], true, DType.F16).get(0);
+            Generator.Generation f32Cache = Generator.generate(local, PROMPT, NEW_TOKENS, true);
+            PeerClient.Generation chain;
+            try (PeerClient client = new PeerClient(registry, local, Peers.patientClient().token("secret").encoding(Encoding.F32))) {
+                chain = client.generate(PROMPT, NEW_TOKENS);
+            }
+            assertArrayEquals(expected.ids(), chain.ids());
+            assertEquals(0, maxError(expected.logits(), chain.logits(), chain.logits().length), "the local F16-cached logits");
+            assertTrue(maxError(f32Cache.logits(), chain.logits(), chain.logits().length) > 0, "an F16 cache rounds");
+            try (RawSession session = new RawSession(cluster.servers().get(0).port(), "secret")) {
+                Object reply = session.send(ClientMessage.newBuilder().setOpen(Open.newBuilder().setFrom(0).setTo(2).setBatch(1)
+                        .setCapacity(10).setEncoding(Encoding.F32)).build()).next();
+                long bytes = 2L * 2 * config.kvHeads() * 10 * config.headDim() * 2; // 2 layers, keys and values, 2 bytes each
+                assertEquals(bytes, ((ServerMessage) reply).getOpened().getCacheBytes(), reply.toString());
+            }
+        }
+        assertThrows(IllegalArgumentException.class, () -> new PeerServer.Config().kvCache(DType.BF16));
+    }
+
+    static Stream<Arguments> halfCacheModels() {
+        return Stream.of(Arguments.of("gpt2", Peers.GPT2), Arguments.of("llama-gqa", Peers.LLAMA_GQA));
     }
 
     private static long int8Bytes(long values) {
