@@ -205,7 +205,7 @@ class CachedForwardTest {
                 for (int i = 0; i < full.length; i++) {
                     worst = Math.max(worst, Math.abs(full[i] - cached[i]) / (1 + Math.abs(full[i])));
                 }
-                assertTrue(worst > 0 && worst < 5e-4, config.modelType() + ": largest relative difference " + worst);
+                assertTrue(worst > 0 && worst < 2e-3, config.modelType() + ": largest relative difference " + worst);
                 if (cudaAvailable) {
                     try (CausalLm cuda = Module.on(Device.cuda(0), () -> CausalLm.create(config, 5));
                          DecoderCache cudaCache = cuda.newCache(2, 9, DType.F16)) {
