@@ -51,7 +51,7 @@ static int64_t padded_keys(int64_t tk) {
 
 /* Element `offset` of keys or values of dtype `type`. */
 static inline const void *kv_at(const void *base, int64_t offset, int type) {
-    return (const char *)base + offset * (type == TS_F16 ? 2 : 4);
+    return (const char *)base + offset * ts_dtype_size(type);
 }
 
 /* The cl <= OC elements of a value row from element `offset` as f32: in place when f32, else widened into `row`. */

@@ -68,7 +68,6 @@ static inline void prefetch_short_row(const void *w, int64_t i, int type) {
     if (type == TS_F32) PREFETCH_W((const char *)((const float *)w + i) + SHORT_ROW_PREFETCH_BYTES);
 }
 
-
 /* Whether rows of `elements` weights are short enough to read one at a time (SHORT_ROW_BYTES). */
 static inline int short_rows(int64_t elements, int type) {
     return elements * ts_dtype_size(type) <= SHORT_ROW_BYTES;

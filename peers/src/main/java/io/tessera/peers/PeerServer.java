@@ -84,10 +84,7 @@ public final class PeerServer implements AutoCloseable {
          * position; logits move by F16's rounding, see {@link io.tessera.engine.nn.KvCache}).
          */
         public Config kvCache(DType dtype) {
-            if (!KvCache.DTYPES.contains(dtype)) {
-                throw new IllegalArgumentException("a KV cache holds one of " + KvCache.DTYPES + ", not " + dtype);
-            }
-            this.kvCache = dtype;
+            this.kvCache = KvCache.requireDtype(dtype);
             return this;
         }
 

@@ -33,12 +33,18 @@ public final class KvCache implements AutoCloseable {
 
     /** A cache whose buffers live on {@code device} (the attention layer's), holding {@code dtype} (one of {@link #DTYPES}). */
     public KvCache(Device device, DType dtype, long batch, long heads, long capacity, long headDim) {
-        if (!DTYPES.contains(dtype)) {
-            throw new IllegalArgumentException("a KV cache holds one of " + DTYPES + ", not " + dtype);
-        }
+        requireDtype(dtype);
         this.capacity = capacity;
         this.keys = TensorScope.outside(() -> Tensor.full(device, 0, dtype, batch, heads, capacity, headDim));
         this.values = TensorScope.outside(() -> Tensor.full(device, 0, dtype, batch, heads, capacity, headDim));
+    }
+
+    /** {@code dtype} if a cache can hold its keys and values in it (one of {@link #DTYPES}), else IllegalArgumentException. */
+    public static DType requireDtype(DType dtype) {
+        if (!DTYPES.contains(dtype)) {
+            throw new IllegalArgumentException("a KV cache holds one of " + DTYPES + ", not " + dtype);
+        }
+        return dtype;
     }
 
     /** The dtype of the keys and values held. */
